@@ -1,0 +1,615 @@
+use std::fmt;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+
+use super::legacy::{Bcrypt, DjangoPbkdf2};
+use super::{HashError, HashedPassword, PasswordHasher, Verification};
+use crate::Password;
+
+/// Argon2id cost parameters for new hashes.
+///
+/// The default is OWASP's recommendation (Password Storage Cheat Sheet): 19 MiB of
+/// memory, 2 iterations, 1 lane. Each hash in flight holds `memory_kib` of RAM, so a
+/// server's hashing memory is [`HashPool`](crate::HashPool) permits × `memory_kib`.
+///
+/// ```
+/// use auth_core::Argon2Params;
+///
+/// let owasp = Argon2Params::default();
+/// assert_eq!((owasp.memory_kib(), owasp.iterations(), owasp.parallelism()), (19_456, 2, 1));
+///
+/// // Another of OWASP's equivalent settings: 46 MiB, one pass.
+/// let params = Argon2Params::new(47_104, 1, 1).unwrap();
+/// assert!(!params.is_below_owasp_minimum());
+/// assert!(Argon2Params::new(8_192, 1, 1).unwrap().is_below_owasp_minimum());
+/// assert!(Argon2Params::new(0, 1, 1).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    memory_kib: u32,
+    iterations: u32,
+    parallelism: u32,
+}
+
+/// Argon2 parameters the algorithm itself cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid argon2 parameters: {0}")]
+pub struct ParamsError(String);
+
+impl Argon2Params {
+    /// OWASP's recommended argon2id setting: m = 19456 KiB, t = 2, p = 1.
+    pub const OWASP: Self = Self {
+        memory_kib: 19_456,
+        iterations: 2,
+        parallelism: 1,
+    };
+
+    /// Custom parameters: memory in KiB, iterations (time cost) and lanes (parallelism).
+    ///
+    /// # Errors
+    ///
+    /// [`ParamsError`] when argon2 cannot run with them (memory below 8 KiB per lane,
+    /// zero iterations or lanes). Settings below OWASP's minimum are accepted, because
+    /// tests and benchmarks need them, but logged as a warning when a hasher uses them.
+    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self, ParamsError> {
+        Params::new(memory_kib, iterations, parallelism, None).map_err(|e| ParamsError(e.to_string()))?;
+        Ok(Self {
+            memory_kib,
+            iterations,
+            parallelism,
+        })
+    }
+
+    /// Memory cost in KiB.
+    pub fn memory_kib(&self) -> u32 {
+        self.memory_kib
+    }
+
+    /// Time cost: passes over memory.
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    /// Lanes.
+    pub fn parallelism(&self) -> u32 {
+        self.parallelism
+    }
+
+    /// Whether these parameters are weaker than every setting OWASP lists as equivalent
+    /// (46 MiB × 1, 19 MiB × 2, 12 MiB × 3, 9 MiB × 4, 7 MiB × 5 iterations).
+    pub fn is_below_owasp_minimum(&self) -> bool {
+        let min_memory_kib = match self.iterations {
+            0 | 1 => 47_104,
+            2 => 19_456,
+            3 => 12_288,
+            4 => 9_216,
+            _ => 7_168,
+        };
+        self.memory_kib < min_memory_kib
+    }
+
+    fn to_argon2(self) -> Result<Params, ParamsError> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(|e| ParamsError(e.to_string()))
+    }
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self::OWASP
+    }
+}
+
+/// The most work a stored hash may ask for before it is refused without being computed.
+///
+/// A stored hash carries its own cost parameters; one written by an attacker with
+/// database access, or corrupted, could ask for terabytes of memory or years of CPU.
+/// Hashes beyond these limits are rejected with [`HashError::LimitExceeded`] before any
+/// work. The current [`Argon2Params`] are always allowed, whatever the limits say.
+///
+/// | limit | default |
+/// |---|---|
+/// | argon2 memory | 262,144 KiB (256 MiB; argon2-cffi's default is 64 MiB) |
+/// | argon2 iterations | 16 |
+/// | argon2 lanes | 16 |
+/// | bcrypt cost | 14 (about a second; passlib's default is 12) |
+/// | PBKDF2 iterations | 5,000,000 (Django 5.2 uses 1,000,000) |
+///
+/// ```
+/// use auth_core::{Argon2Hasher, Argon2Params, HashLimits};
+///
+/// let hasher = Argon2Hasher::new(Argon2Params::default())
+///     .with_limits(HashLimits::default().with_max_bcrypt_cost(12));
+/// assert_eq!(hasher.limits().max_bcrypt_cost(), 12);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashLimits {
+    max_argon2_memory_kib: u32,
+    max_argon2_iterations: u32,
+    max_argon2_parallelism: u32,
+    max_bcrypt_cost: u32,
+    max_pbkdf2_iterations: u32,
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        Self {
+            max_argon2_memory_kib: 256 * 1024,
+            max_argon2_iterations: 16,
+            max_argon2_parallelism: 16,
+            max_bcrypt_cost: 14,
+            max_pbkdf2_iterations: 5_000_000,
+        }
+    }
+}
+
+impl HashLimits {
+    /// Most argon2 memory, in KiB.
+    #[must_use]
+    pub fn with_max_argon2_memory_kib(mut self, kib: u32) -> Self {
+        self.max_argon2_memory_kib = kib;
+        self
+    }
+
+    /// Most argon2 iterations.
+    #[must_use]
+    pub fn with_max_argon2_iterations(mut self, iterations: u32) -> Self {
+        self.max_argon2_iterations = iterations;
+        self
+    }
+
+    /// Most argon2 lanes.
+    #[must_use]
+    pub fn with_max_argon2_parallelism(mut self, lanes: u32) -> Self {
+        self.max_argon2_parallelism = lanes;
+        self
+    }
+
+    /// Highest bcrypt cost (each step doubles the work; bcrypt itself allows 31).
+    #[must_use]
+    pub fn with_max_bcrypt_cost(mut self, cost: u32) -> Self {
+        self.max_bcrypt_cost = cost;
+        self
+    }
+
+    /// Most PBKDF2 iterations.
+    #[must_use]
+    pub fn with_max_pbkdf2_iterations(mut self, iterations: u32) -> Self {
+        self.max_pbkdf2_iterations = iterations;
+        self
+    }
+
+    /// Most argon2 memory, in KiB.
+    pub fn max_argon2_memory_kib(&self) -> u32 {
+        self.max_argon2_memory_kib
+    }
+
+    /// Most argon2 iterations.
+    pub fn max_argon2_iterations(&self) -> u32 {
+        self.max_argon2_iterations
+    }
+
+    /// Most argon2 lanes.
+    pub fn max_argon2_parallelism(&self) -> u32 {
+        self.max_argon2_parallelism
+    }
+
+    /// Highest bcrypt cost.
+    pub fn max_bcrypt_cost(&self) -> u32 {
+        self.max_bcrypt_cost
+    }
+
+    /// Most PBKDF2 iterations.
+    pub fn max_pbkdf2_iterations(&self) -> u32 {
+        self.max_pbkdf2_iterations
+    }
+}
+
+/// The [`PasswordHasher`] to use: argon2id (RustCrypto `argon2`) for new hashes, PHC
+/// strings at rest, and verification of the formats teams migrate from.
+///
+/// | stored hash | verified | needs rehash |
+/// |---|---|---|
+/// | `$argon2id$` with the current parameters | yes | no |
+/// | `$argon2id$` with other parameters, `$argon2i$`, `$argon2d$` (argon2-cffi, older configs) | yes | yes |
+/// | `$2a$`, `$2b$`, `$2y$` bcrypt (passlib, the `bcrypt` package, PHP) | yes | yes |
+/// | `pbkdf2_sha256$` (Django) | yes | yes |
+///
+/// Passwords are verified in their NFKC form. Legacy stacks hashed the password as
+/// typed, so when the NFKC form does not match and differs from the raw form, the raw
+/// form is tried too; a match that way also asks for a rehash, which stores a hash of the
+/// normalized form. bcrypt only ever looked at the first 72 bytes of a password; that
+/// limit applies to verifying bcrypt hashes and disappears with the rehash.
+///
+/// ```
+/// use auth_core::{Argon2Hasher, HashedPassword, Password, PasswordHasher, Verification};
+///
+/// let hasher = Argon2Hasher::default();
+/// // Made by passlib's CryptContext(schemes=["bcrypt"]), as the FastAPI tutorials store.
+/// let legacy = HashedPassword::new("$2b$12$CqKzV8LCaFsLHng2PeymoOGvYKbnWBm7mOxNg0TdJQuT9rX8p1tFa");
+/// assert_eq!(
+///     hasher.verify(&Password::new("testpass123"), &legacy),
+///     Ok(Verification::Match { needs_rehash: true }),
+/// );
+/// assert_eq!(hasher.verify(&Password::new("wrong"), &legacy), Ok(Verification::Mismatch));
+/// ```
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    params: Argon2Params,
+    limits: HashLimits,
+    argon2: Argon2<'static>,
+    dummy: HashedPassword,
+}
+
+impl Argon2Hasher {
+    /// A hasher producing argon2id hashes with `params`. Parameters below OWASP's
+    /// minimum are logged as a warning.
+    pub fn new(params: Argon2Params) -> Self {
+        if params.is_below_owasp_minimum() {
+            tracing::warn!(
+                memory_kib = params.memory_kib,
+                iterations = params.iterations,
+                parallelism = params.parallelism,
+                "argon2 parameters are below the OWASP minimum; use them for tests only"
+            );
+        }
+        let argon2_params = params.to_argon2().unwrap_or_default();
+        Self {
+            params,
+            limits: HashLimits::default(),
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params.clone()),
+            dummy: dummy_hash(&argon2_params),
+        }
+    }
+
+    /// Replaces the limits on what a stored hash may ask for.
+    #[must_use]
+    pub fn with_limits(mut self, limits: HashLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The parameters of new hashes.
+    pub fn params(&self) -> Argon2Params {
+        self.params
+    }
+
+    /// The limits on stored hashes.
+    pub fn limits(&self) -> &HashLimits {
+        &self.limits
+    }
+
+    /// Parses `hash` and checks it against the limits: everything that can be decided
+    /// without computing anything.
+    fn prepare<'h>(&self, hash: &'h HashedPassword) -> Result<Stored<'h>, HashError> {
+        let s = hash.as_str();
+        if s.starts_with("$argon2") {
+            return self.prepare_argon2(s).map(Stored::Argon2);
+        }
+        if s.starts_with("$2") {
+            return Bcrypt::parse(s, self.limits.max_bcrypt_cost).map(Stored::Bcrypt);
+        }
+        if s.starts_with("pbkdf2_sha256$") {
+            return DjangoPbkdf2::parse(s, self.limits.max_pbkdf2_iterations).map(Stored::DjangoPbkdf2);
+        }
+        Err(HashError::UnknownFormat)
+    }
+
+    fn prepare_argon2<'h>(&self, s: &'h str) -> Result<StoredArgon2<'h>, HashError> {
+        const SCHEME: &str = "argon2";
+        let malformed = HashError::Malformed { scheme: SCHEME };
+        let phc = PasswordHash::new(s).map_err(|_| malformed.clone())?;
+        let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(|_| malformed.clone())?;
+        let version = match phc.version {
+            None => Version::V0x10,
+            Some(v) => Version::try_from(v).map_err(|_| malformed.clone())?,
+        };
+        let params = Params::try_from(&phc).map_err(|_| malformed.clone())?;
+        let (Some(salt), Some(_)) = (&phc.salt, &phc.hash) else {
+            return Err(malformed);
+        };
+
+        let limits = &self.limits;
+        if params.m_cost() > limits.max_argon2_memory_kib.max(self.params.memory_kib)
+            || params.t_cost() > limits.max_argon2_iterations.max(self.params.iterations)
+            || params.p_cost() > limits.max_argon2_parallelism.max(self.params.parallelism)
+        {
+            return Err(HashError::LimitExceeded { scheme: SCHEME });
+        }
+
+        let current = algorithm == Algorithm::Argon2id
+            && version == Version::V0x13
+            && params.m_cost() == self.params.memory_kib
+            && params.t_cost() == self.params.iterations
+            && params.p_cost() == self.params.parallelism
+            && params.output_len() == Some(Params::DEFAULT_OUTPUT_LEN)
+            && params.keyid().is_empty()
+            && params.data().is_empty()
+            && salt.len() >= argon2::RECOMMENDED_SALT_LEN;
+        Ok(StoredArgon2 { phc, current, raw: s })
+    }
+}
+
+/// A stored hash that passed every check that costs nothing.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a short-lived stack value, one per verification"
+)]
+enum Stored<'h> {
+    Argon2(StoredArgon2<'h>),
+    Bcrypt(Bcrypt<'h>),
+    DjangoPbkdf2(DjangoPbkdf2<'h>),
+}
+
+struct StoredArgon2<'h> {
+    phc: PasswordHash,
+    /// Made with exactly the hasher's current settings.
+    current: bool,
+    raw: &'h str,
+}
+
+impl Stored<'_> {
+    /// The expensive part.
+    fn matches(&self, password: &[u8]) -> Result<bool, HashError> {
+        match self {
+            Self::Argon2(stored) => match Argon2::default().verify_password(password, &stored.phc) {
+                Ok(()) => Ok(true),
+                Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+                Err(e) => {
+                    tracing::warn!(error = %e, hash_len = stored.raw.len(), "argon2 verification failed");
+                    Err(HashError::Malformed { scheme: "argon2" })
+                }
+            },
+            Self::Bcrypt(stored) => stored.matches(password),
+            Self::DjangoPbkdf2(stored) => Ok(stored.matches(password)),
+        }
+    }
+
+    fn is_current(&self) -> bool {
+        matches!(self, Self::Argon2(StoredArgon2 { current: true, .. }))
+    }
+}
+
+impl PasswordHasher for Argon2Hasher {
+    fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
+        let normalized = password.normalized();
+        let hash = self
+            .argon2
+            .hash_password(normalized.as_bytes())
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+        Ok(HashedPassword::new(hash.to_string()))
+    }
+
+    fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
+        let stored = self.prepare(hash)?;
+        let normalized = password.normalized();
+        if stored.matches(normalized.as_bytes())? {
+            return Ok(Verification::Match {
+                needs_rehash: !stored.is_current(),
+            });
+        }
+        let raw = password.expose_secret();
+        if raw != normalized.as_str() && stored.matches(raw.as_bytes())? {
+            return Ok(Verification::Match { needs_rehash: true });
+        }
+        Ok(Verification::Mismatch)
+    }
+
+    fn dummy_hash(&self) -> &HashedPassword {
+        &self.dummy
+    }
+}
+
+impl Default for Argon2Hasher {
+    fn default() -> Self {
+        Self::new(Argon2Params::default())
+    }
+}
+
+impl fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Argon2Hasher")
+            .field("params", &self.params)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A well-formed argon2id PHC string with the given parameters, a random salt and a random
+/// output. Verifying it costs exactly what verifying a real hash costs, and no password
+/// matches it; building it costs nothing, so it needs no blocking work at construction.
+fn dummy_hash(params: &Params) -> HashedPassword {
+    let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    rand::fill(&mut salt);
+    rand::fill(&mut output);
+    let phc = (|| -> Result<PasswordHash, String> {
+        Ok(PasswordHash {
+            algorithm: ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(params).map_err(|e| e.to_string())?,
+            salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
+            hash: Some(Output::new(&output).map_err(|e| e.to_string())?),
+        })
+    })();
+    match phc {
+        Ok(phc) => HashedPassword::new(phc.to_string()),
+        // Unreachable with valid `Params`; a string the hasher rejects keeps login failing
+        // closed (every attempt answers "invalid credentials") rather than panicking.
+        Err(e) => {
+            tracing::error!(error = %e, "could not build the dummy argon2 hash");
+            HashedPassword::new(String::new())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Argon2Hasher {
+        Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap())
+    }
+
+    fn verify(hasher: &Argon2Hasher, password: &str, hash: &str) -> Result<Verification, HashError> {
+        hasher.verify(&Password::new(password), &HashedPassword::new(hash))
+    }
+
+    #[test]
+    fn default_is_argon2id_with_owasp_parameters() {
+        let hasher = Argon2Hasher::default();
+        let hash = hasher.hash(&Password::new("plaid-otter-sunrise")).unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash:?}");
+        let phc = PasswordHash::new(hash.as_str()).unwrap();
+        assert_eq!(phc.salt.unwrap().len(), 16);
+        assert_eq!(phc.hash.unwrap().len(), 32);
+    }
+
+    #[test]
+    fn round_trip_and_wrong_password() {
+        let hasher = cheap();
+        let hash = hasher.hash(&Password::new("plaid-otter-sunrise")).unwrap();
+        assert_eq!(
+            hasher.verify(&Password::new("plaid-otter-sunrise"), &hash),
+            Ok(Verification::Match { needs_rehash: false })
+        );
+        assert_eq!(
+            hasher.verify(&Password::new("plaid-otter-sunrisE"), &hash),
+            Ok(Verification::Mismatch)
+        );
+        // Never trimmed.
+        assert_eq!(
+            hasher.verify(&Password::new("plaid-otter-sunrise "), &hash),
+            Ok(Verification::Mismatch)
+        );
+    }
+
+    #[test]
+    fn salts_differ_between_hashes() {
+        let hasher = cheap();
+        let a = hasher.hash(&Password::new("same password")).unwrap();
+        let b = hasher.hash(&Password::new("same password")).unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn hashes_the_nfkc_form() {
+        let hasher = cheap();
+        // Typed with the "fi" ligature, verified as plain letters, and the other way round.
+        let hash = hasher.hash(&Password::new("\u{FB01}sh-and-chips")).unwrap();
+        assert_eq!(
+            hasher.verify(&Password::new("fish-and-chips"), &hash),
+            Ok(Verification::Match { needs_rehash: false })
+        );
+        let decomposed = hasher.hash(&Password::new("cafe\u{0301}-au-lait")).unwrap();
+        assert!(
+            hasher
+                .verify(&Password::new("café-au-lait"), &decomposed)
+                .unwrap()
+                .is_match()
+        );
+    }
+
+    #[test]
+    fn other_parameters_verify_and_ask_for_rehash() {
+        let old = Argon2Hasher::new(Argon2Params::new(32, 1, 1).unwrap());
+        let new = cheap();
+        let hash = old.hash(&Password::new("plaid-otter-sunrise")).unwrap();
+        assert_eq!(
+            new.verify(&Password::new("plaid-otter-sunrise"), &hash),
+            Ok(Verification::Match { needs_rehash: true })
+        );
+        assert_eq!(new.verify(&Password::new("nope"), &hash), Ok(Verification::Mismatch));
+    }
+
+    #[test]
+    fn the_dummy_hash_has_current_parameters_and_matches_nothing() {
+        let hasher = Argon2Hasher::default();
+        let dummy = hasher.dummy_hash();
+        assert!(
+            dummy.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{dummy:?}"
+        );
+        let stored = hasher.prepare(dummy).unwrap();
+        assert!(
+            stored.is_current(),
+            "verifying the dummy must cost what a real hash costs"
+        );
+        let cheap = cheap();
+        assert_eq!(
+            cheap.verify(&Password::new(""), cheap.dummy_hash()),
+            Ok(Verification::Mismatch)
+        );
+        assert_ne!(Argon2Hasher::default().dummy_hash(), hasher.dummy_hash());
+    }
+
+    #[test]
+    fn hostile_argon2_hashes_are_refused_without_computing() {
+        let hasher = cheap();
+        // Each of these would take many gigabytes or hours if computed; the test would
+        // run out of memory or time rather than pass.
+        for hostile in [
+            "$argon2id$v=19$m=4294967295,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+            "$argon2id$v=19$m=19456,t=4294967295,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+            "$argon2id$v=19$m=2097152,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+            "$argon2id$v=19$m=262144,t=1,p=255$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+        ] {
+            assert!(
+                matches!(verify(&hasher, "pw", hostile), Err(HashError::LimitExceeded { .. })),
+                "{hostile}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_argon2_hashes_are_errors_not_panics() {
+        let hasher = cheap();
+        let valid = hasher.hash(&Password::new("pw")).unwrap();
+        let valid = valid.as_str();
+        let mut cases: Vec<String> = (0..valid.len()).map(|n| valid[..n].to_owned()).collect();
+        cases.extend([
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ".to_owned(), // no output
+            "$argon2id$v=19$m=64,t=1,p=1".to_owned(),             // no salt
+            "$argon2x$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(), // unknown variant
+            "$argon2id$v=99$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(), // unknown version
+            "$argon2id$v=19$m=-1,t=1,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(), // negative
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA\u{00e9}".to_owned(), // non-ASCII
+            "$argon2id$v=19$m=64,t=1,p=1$c2Fsd\u{1F980}HNhbHQ$aGFzaA".to_owned(),
+            format!("{valid}{}", "A".repeat(10_000)), // oversized
+        ]);
+        for case in cases {
+            let result = verify(&hasher, "pw", &case);
+            assert!(
+                result.is_err() || result == Ok(Verification::Mismatch),
+                "{case:?} -> {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_formats_are_refused() {
+        let hasher = cheap();
+        for unknown in [
+            "",
+            "plaintext-password",
+            "5f4dcc3b5aa765d61d8327deb882cf99",
+            "$1$salt$hash",
+            "$6$salt$hash",
+            "{SSHA}abc",
+        ] {
+            assert_eq!(
+                verify(&hasher, "pw", unknown),
+                Err(HashError::UnknownFormat),
+                "{unknown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn current_parameters_are_always_within_limits() {
+        let params = Argon2Params::new(64, 20, 1).unwrap();
+        let hasher = Argon2Hasher::new(params).with_limits(HashLimits::default().with_max_argon2_iterations(2));
+        let hash = hasher.hash(&Password::new("pw")).unwrap();
+        assert!(hasher.verify(&Password::new("pw"), &hash).unwrap().is_match());
+    }
+}
