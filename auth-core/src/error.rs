@@ -1,0 +1,205 @@
+//! The one error type of [`AuthService`](crate::AuthService).
+
+use std::time::Duration;
+
+use crate::store::BoxError;
+use crate::{EmailError, HashPoolError, PolicyViolation, SignError, StoreError, TokenError};
+
+/// How long clients are asked to wait after [`AuthError::Busy`] or
+/// [`AuthError::Unavailable`].
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Everything an [`AuthService`](crate::AuthService) call can answer besides success.
+///
+/// Each variant has a stable machine-readable [`code`](Self::code) and a suggested
+/// [`http_status`](Self::http_status). `Display` is safe to show to the client: it never
+/// reveals whether an account exists, and server-side failures say nothing about their
+/// cause (which stays available through [`std::error::Error::source`] for logs).
+///
+/// | variant | `code()` | status |
+/// |---|---|---|
+/// | [`InvalidEmail`](Self::InvalidEmail) | `invalid_email` | 422 |
+/// | [`WeakPassword`](Self::WeakPassword) | `weak_password` | 422 |
+/// | [`EmailTaken`](Self::EmailTaken) | `email_taken` | 409 |
+/// | [`InvalidCredentials`](Self::InvalidCredentials) | `invalid_credentials` | 401 |
+/// | [`AccountDisabled`](Self::AccountDisabled) | `account_disabled` | 403 |
+/// | [`InvalidToken`](Self::InvalidToken) | `invalid_token` | 401 |
+/// | [`UserNotFound`](Self::UserNotFound) | `not_found` | 404 |
+/// | [`Busy`](Self::Busy) | `busy` | 503 |
+/// | [`Unavailable`](Self::Unavailable) | `unavailable` | 503 |
+/// | [`Internal`](Self::Internal) | `internal` | 500 |
+///
+/// ```
+/// use auth_core::AuthError;
+///
+/// let error = AuthError::InvalidCredentials;
+/// assert_eq!(error.code(), "invalid_credentials");
+/// assert_eq!(error.http_status(), 401);
+/// assert_eq!(error.to_string(), "invalid credentials");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The email address is not acceptable; the message says why.
+    #[error("invalid email address: {0}")]
+    InvalidEmail(EmailError),
+    /// The new password breaks the policy; the message names the rule.
+    #[error("{0}")]
+    WeakPassword(PolicyViolation),
+    /// Registration with an email that already has an account.
+    #[error("an account with this email address already exists")]
+    EmailTaken,
+    /// Login failed: unknown email, wrong password, or an account without a password.
+    /// Deliberately one answer for all of them, computed with equal work.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The password was right, but the account is disabled.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// The access token is not acceptable; the source says why (for logs only).
+    #[error("invalid or expired token")]
+    InvalidToken(#[source] TokenError),
+    /// The account addressed by id does not exist.
+    #[error("user not found")]
+    UserNotFound,
+    /// Password hashing is saturated; retry after `retry_after`.
+    #[error("the server is busy; retry later")]
+    Busy {
+        /// Suggested wait before retrying.
+        retry_after: Duration,
+    },
+    /// The store cannot be reached.
+    #[error("the service is temporarily unavailable; retry later")]
+    Unavailable(#[source] StoreError),
+    /// A server-side failure: corrupt data, a backend error, a failed signature.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl AuthError {
+    /// A stable, machine-readable code, for API error bodies and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidEmail(_) => "invalid_email",
+            Self::WeakPassword(_) => "weak_password",
+            Self::EmailTaken => "email_taken",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::AccountDisabled => "account_disabled",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::UserNotFound => "not_found",
+            Self::Busy { .. } => "busy",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status a JSON API should answer with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidEmail(_) | Self::WeakPassword(_) => 422,
+            Self::EmailTaken => 409,
+            Self::InvalidCredentials | Self::InvalidToken(_) => 401,
+            Self::AccountDisabled => 403,
+            Self::UserNotFound => 404,
+            Self::Busy { .. } | Self::Unavailable(_) => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// For `Retry-After`: how long the client should wait, when waiting helps.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Busy { retry_after } => Some(*retry_after),
+            Self::Unavailable(_) => Some(RETRY_AFTER),
+            _ => None,
+        }
+    }
+
+    /// Whether the server, not the client, is at fault (log these as errors).
+    pub fn is_server_error(&self) -> bool {
+        self.http_status() >= 500
+    }
+
+    pub(crate) fn internal(error: impl Into<BoxError>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<EmailError> for AuthError {
+    fn from(error: EmailError) -> Self {
+        Self::InvalidEmail(error)
+    }
+}
+
+impl From<PolicyViolation> for AuthError {
+    fn from(violation: PolicyViolation) -> Self {
+        Self::WeakPassword(violation)
+    }
+}
+
+impl From<StoreError> for AuthError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::DuplicateEmail => Self::EmailTaken,
+            StoreError::Unavailable(_) => Self::Unavailable(error),
+            StoreError::Corrupt(_) | StoreError::Backend(_) => Self::internal(error),
+        }
+    }
+}
+
+impl From<HashPoolError> for AuthError {
+    fn from(error: HashPoolError) -> Self {
+        match error {
+            HashPoolError::Busy => Self::Busy {
+                retry_after: RETRY_AFTER,
+            },
+            HashPoolError::TaskFailed => Self::internal(error),
+        }
+    }
+}
+
+impl From<SignError> for AuthError {
+    fn from(error: SignError) -> Self {
+        Self::internal(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_do_not_leak_their_cause_in_display() {
+        let error = AuthError::from(StoreError::backend("password column missing for alice@example.com"));
+        assert_eq!(error.to_string(), "internal error");
+        assert!(std::error::Error::source(&error).is_some());
+        let error = AuthError::from(StoreError::unavailable("connection refused to 10.0.0.5"));
+        assert_eq!(error.code(), "unavailable");
+        assert!(!error.to_string().contains("10.0.0.5"));
+        assert_eq!(error.retry_after(), Some(RETRY_AFTER));
+    }
+
+    #[test]
+    fn client_errors_say_what_to_fix() {
+        let error = AuthError::from(PolicyViolation::TooShort { min: 8 });
+        assert_eq!(error.to_string(), "password must be at least 8 characters long");
+        assert_eq!((error.code(), error.http_status()), ("weak_password", 422));
+        let error = AuthError::from(EmailError::MissingAt);
+        assert_eq!(
+            error.to_string(),
+            "invalid email address: email address must contain an @"
+        );
+    }
+
+    #[test]
+    fn busy_and_duplicate_map_to_their_codes() {
+        let busy = AuthError::from(HashPoolError::Busy);
+        assert_eq!(
+            (busy.code(), busy.http_status(), busy.retry_after()),
+            ("busy", 503, Some(RETRY_AFTER))
+        );
+        let taken = AuthError::from(StoreError::DuplicateEmail);
+        assert_eq!((taken.code(), taken.http_status()), ("email_taken", 409));
+        assert!(!taken.is_server_error());
+    }
+}

@@ -1,0 +1,220 @@
+//! Accounts: identifiers, roles and the record every store keeps.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Email, HashedPassword};
+
+/// An account's identifier: a UUIDv7, so ids sort by creation time (friendly to B-tree
+/// indexes) without being a guessable sequence number.
+///
+/// ```
+/// use auth_core::UserId;
+///
+/// let id: UserId = "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70".parse().unwrap();
+/// assert_eq!(id.to_string(), "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70");
+/// assert!("not-a-uuid".parse::<UserId>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(Uuid);
+
+impl UserId {
+    /// A new UUIDv7 whose timestamp is `at`.
+    pub fn new_at(at: OffsetDateTime) -> Self {
+        let seconds = u64::try_from(at.unix_timestamp()).unwrap_or(0);
+        let timestamp = uuid::Timestamp::from_unix(uuid::NoContext, seconds, at.nanosecond());
+        Self(Uuid::new_v7(timestamp))
+    }
+
+    /// Wraps an existing UUID (from a database row, for example).
+    pub const fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// The UUID.
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserId({})", self.0.hyphenated())
+    }
+}
+
+impl FromStr for UserId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::try_parse(s).map(Self)
+    }
+}
+
+impl From<Uuid> for UserId {
+    fn from(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+}
+
+/// A role name, such as `admin`: 1 to 64 characters of lowercase ASCII letters, digits,
+/// `_`, `-`, `.` and `:`, so it is safe in a token, a URL, a log line and any database.
+///
+/// ```
+/// use auth_core::Role;
+///
+/// let admin = Role::new("admin").unwrap();
+/// assert_eq!(admin.as_str(), "admin");
+/// assert!(Role::new("billing:read").is_ok());
+/// assert!(Role::new("Admin").is_err());
+/// assert!(Role::new("").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Role(String);
+
+/// A string that is not a valid [`Role`] name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a role is 1 to 64 characters of a-z, 0-9, '_', '-', '.' and ':'")]
+pub struct RoleError;
+
+impl Role {
+    /// Longest role name, in bytes.
+    pub const MAX_LEN: usize = 64;
+
+    /// Validates a role name.
+    ///
+    /// # Errors
+    ///
+    /// [`RoleError`] when `name` is empty, too long or has other characters.
+    pub fn new(name: impl Into<String>) -> Result<Self, RoleError> {
+        let name = name.into();
+        let valid_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.' | b':');
+        if name.is_empty() || name.len() > Self::MAX_LEN || !name.bytes().all(valid_char) {
+            return Err(RoleError);
+        }
+        Ok(Self(name))
+    }
+
+    /// The role name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Role {
+    type Err = RoleError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::new(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An account, as every [`UserStore`](crate::UserStore) keeps it.
+///
+/// Stores persist every field and give it back unchanged: timestamps to the microsecond
+/// (the service only hands out microsecond-precision times), roles as a set.
+///
+/// `password_hash` is never serialized by this crate and its `Debug` shows only the
+/// scheme, so printing a `User` leaks no hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Stable identifier.
+    pub id: UserId,
+    /// Normalized email; unique across the store.
+    pub email: Email,
+    /// `None` for accounts that cannot log in with a password (created by invitation or
+    /// single sign-on, for example).
+    pub password_hash: Option<HashedPassword>,
+    /// Disabled accounts cannot log in or use tokens.
+    pub is_active: bool,
+    /// When the owner proved they receive mail at `email`.
+    pub email_verified_at: Option<OffsetDateTime>,
+    /// Roles granted to the account.
+    pub roles: BTreeSet<Role>,
+    /// Incremented whenever every access token issued so far must stop working (password
+    /// change, disable). Tokens carry the version they were issued under, so revocation
+    /// is exact even within one second, which JWT timestamps cannot resolve.
+    pub token_version: i64,
+    /// When the account was created.
+    pub created_at: OffsetDateTime,
+    /// When any field last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+impl User {
+    /// Whether the email address has been verified.
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+
+    /// Whether the account holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r.as_str() == role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn ids_are_v7_and_ordered_by_time() {
+        let early = UserId::new_at(datetime!(2026-01-01 0:00 UTC));
+        let late = UserId::new_at(datetime!(2026-01-01 0:00:01 UTC));
+        assert_eq!(early.as_uuid().get_version_num(), 7);
+        assert!(early < late);
+        assert_ne!(
+            UserId::new_at(datetime!(2026-01-01 0:00 UTC)),
+            early,
+            "random bits differ"
+        );
+        let json = serde_json::to_string(&early).unwrap();
+        assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), early);
+    }
+
+    #[test]
+    fn roles_are_validated() {
+        for good in ["admin", "a", "billing:read", "team-1.owner_x", &"r".repeat(64)] {
+            assert!(Role::new(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Admin",
+            "has space",
+            "émoji",
+            "semi;colon",
+            "new\nline",
+            &"r".repeat(65),
+        ] {
+            assert_eq!(Role::new(bad), Err(RoleError), "{bad:?}");
+        }
+        assert!(serde_json::from_str::<Role>("\"ADMIN\"").is_err());
+        assert_eq!(serde_json::from_str::<Role>("\"admin\"").unwrap().as_str(), "admin");
+    }
+}

@@ -1,0 +1,143 @@
+//! Every flow, logged at TRACE level on every thread: no password, token, hash or key may
+//! appear in the output.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use auth_core::{
+    Argon2Hasher, Argon2Params, AuthService, Email, HashedPassword, MemoryStore, Password, PasswordHasher, SigningKey,
+    Tokens, User, UserId, UserStore,
+};
+use time::macros::datetime;
+
+const SECRET_KEY: &str = "log-test-secret-key-0123456789abcdef";
+const PASSWORDS: [&str; 4] = [
+    "first-Secret-Passw0rd",
+    "second-Secret-Passw0rd",
+    "wrong-Secret-Guess",
+    "legacy-Secret-Passw0rd",
+];
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_logs() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    // Global, so the hashing threads log into the capture too.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    let store = MemoryStore::new();
+    let tokens = Tokens::new(
+        SigningKey::hs256(SECRET_KEY.as_bytes()).unwrap(),
+        "https://auth.test",
+        "test-api",
+    );
+    let cheap = Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap());
+    let auth = AuthService::new(store.clone(), tokens).with_hasher(cheap.clone());
+    let mut secrets: Vec<String> = PASSWORDS.iter().map(|p| p.to_string()).collect();
+    secrets.push(SECRET_KEY.to_owned());
+
+    let user = auth
+        .register("Log.Test@example.com", Password::new(PASSWORDS[0]))
+        .await
+        .unwrap();
+    secrets.push(user.password_hash.clone().unwrap().as_str().to_owned());
+    let _ = auth.login("log.test@example.com", Password::new(PASSWORDS[2])).await;
+    let _ = auth.login("nobody@example.com", Password::new(PASSWORDS[2])).await;
+    let login = auth
+        .login("log.test@example.com", Password::new(PASSWORDS[0]))
+        .await
+        .unwrap();
+    secrets.push(login.access_token.expose_secret().to_owned());
+    auth.authenticate(login.access_token.expose_secret()).await.unwrap();
+    let _ = auth
+        .authenticate(&format!("{}x", login.access_token.expose_secret()))
+        .await;
+    let _ = auth.register("log.test@example.com", Password::new(PASSWORDS[1])).await;
+    let _ = auth.register("other@example.com", Password::new("short")).await;
+    let changed = auth
+        .change_password(user.id, Password::new(PASSWORDS[0]), Password::new(PASSWORDS[1]))
+        .await
+        .unwrap();
+    secrets.push(changed.password_hash.unwrap().as_str().to_owned());
+
+    // A legacy hash upgraded at login, and a corrupt one that cannot be used.
+    let legacy = Argon2Hasher::new(Argon2Params::new(32, 1, 1).unwrap())
+        .hash(&Password::new(PASSWORDS[3]))
+        .unwrap();
+    secrets.push(legacy.as_str().to_owned());
+    let corrupt = "$argon2id$v=19$m=999999999,t=1,p=1$c2FsdHNhbHQ$c2VjcmV0LWhhc2gtYnl0ZXM";
+    secrets.push(corrupt.to_owned());
+    for (email, hash) in [
+        ("legacy@example.com", legacy.as_str()),
+        ("corrupt@example.com", corrupt),
+    ] {
+        let now = datetime!(2026-06-01 09:00 UTC);
+        let user = User {
+            id: UserId::new_at(now),
+            email: Email::parse(email).unwrap(),
+            password_hash: Some(HashedPassword::new(hash)),
+            is_active: true,
+            email_verified_at: None,
+            roles: Default::default(),
+            token_version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_user(&user).await.unwrap();
+        let _ = auth.login(email, Password::new(PASSWORDS[3])).await;
+    }
+    let upgraded = store
+        .find_user_by_email(&Email::parse("legacy@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    secrets.push(upgraded.password_hash.unwrap().as_str().to_owned());
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    // The capture works: the flows above did log.
+    for expected in [
+        "account registered",
+        "login failed",
+        "login succeeded",
+        "password hash upgraded",
+        "stored password hash is unusable",
+        "password changed",
+    ] {
+        assert!(
+            logs.contains(expected),
+            "expected a log line with {expected:?} in:\n{logs}"
+        );
+    }
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "secret {secret:?} found in logs:\n{logs}"
+        );
+        // Also no distinctive fragment of it (a hash's salt and output, a token's signature).
+        let tail = &secret[secret.len().saturating_sub(16)..];
+        assert!(
+            !logs.contains(tail),
+            "fragment {tail:?} of a secret found in logs:\n{logs}"
+        );
+    }
+}

@@ -1,0 +1,754 @@
+//! `AuthService` flows on `MemoryStore`, with an injected clock and a hasher that counts
+//! its work.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auth_core::{
+    Argon2Hasher, Argon2Params, AuthError, AuthService, Email, HashError, HashPool, HashedPassword, ManualClock,
+    MemoryStore, Password, PasswordHasher, PasswordPolicy, PolicyViolation, SigningKey, TokenError, Tokens, User,
+    UserId, UserStore, Verification,
+};
+use time::macros::datetime;
+
+const SECRET: &[u8] = b"test secret that is at least 32 bytes long";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Wraps the real hasher and counts the work it does. A `verify` that returns an error has
+/// done no work (the hasher refuses unusable hashes before computing), so only successful
+/// verifications count.
+#[derive(Debug, Clone)]
+struct CountingHasher {
+    inner: Argon2Hasher,
+    verifies: Arc<AtomicUsize>,
+    hashes: Arc<AtomicUsize>,
+}
+
+impl PasswordHasher for CountingHasher {
+    fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
+        self.hashes.fetch_add(1, Ordering::SeqCst);
+        self.inner.hash(password)
+    }
+
+    fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
+        let result = self.inner.verify(password, hash);
+        if result.is_ok() {
+            self.verifies.fetch_add(1, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn dummy_hash(&self) -> &HashedPassword {
+        self.inner.dummy_hash()
+    }
+}
+
+struct Fixture {
+    auth: AuthService<MemoryStore>,
+    store: MemoryStore,
+    clock: ManualClock,
+    hasher: CountingHasher,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self::with_hasher(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()))
+    }
+
+    fn with_hasher(inner: Argon2Hasher) -> Self {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(datetime!(2026-06-01 09:00 UTC));
+        let hasher = CountingHasher {
+            inner,
+            verifies: Arc::default(),
+            hashes: Arc::default(),
+        };
+        let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+        let auth = AuthService::new(store.clone(), tokens)
+            .with_hasher(hasher.clone())
+            .with_clock(Arc::new(clock.clone()));
+        Self {
+            auth,
+            store,
+            clock,
+            hasher,
+        }
+    }
+
+    /// (verifications, hashes) since the last call.
+    fn work(&self) -> (usize, usize) {
+        (
+            self.hasher.verifies.swap(0, Ordering::SeqCst),
+            self.hasher.hashes.swap(0, Ordering::SeqCst),
+        )
+    }
+
+    async fn register(&self, email: &str) -> User {
+        let user = self.auth.register(email, Password::new(PASSWORD)).await.unwrap();
+        self.work();
+        user
+    }
+
+    /// Stores an account directly, as a migration from another stack would.
+    async fn insert(&self, email: &str, hash: Option<&str>, active: bool) -> User {
+        let now = datetime!(2026-06-01 09:00 UTC);
+        let user = User {
+            id: UserId::new_at(now),
+            email: Email::parse(email).unwrap(),
+            password_hash: hash.map(HashedPassword::new),
+            is_active: active,
+            email_verified_at: None,
+            roles: Default::default(),
+            token_version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_user(&user).await.unwrap();
+        user
+    }
+
+    async fn stored(&self, id: UserId) -> User {
+        self.store.find_user_by_id(id).await.unwrap().unwrap()
+    }
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, AuthError>) -> &'static str {
+    result.unwrap_err().code()
+}
+
+// ---------------------------------------------------------------- registration
+
+#[tokio::test]
+async fn register_normalizes_the_email_and_stores_only_a_hash() {
+    let f = Fixture::new();
+    let user = f
+        .auth
+        .register("  Ada.Lovelace+Notes@Example.COM ", Password::new(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(user.email.as_str(), "ada.lovelace+notes@example.com");
+    assert!(user.is_active);
+    assert!(!user.email_verified());
+    assert!(user.roles.is_empty());
+    assert_eq!(user.token_version, 0);
+    assert_eq!(user.created_at, datetime!(2026-06-01 09:00 UTC));
+    let hash = user.password_hash.clone().unwrap();
+    assert!(hash.as_str().starts_with("$argon2id$"));
+    assert!(!hash.as_str().contains(PASSWORD));
+    assert_eq!(f.stored(user.id).await, user);
+    assert_eq!(f.work(), (0, 1));
+}
+
+#[tokio::test]
+async fn duplicate_email_is_email_taken_whatever_the_case_or_spacing() {
+    let f = Fixture::new();
+    f.register("bob@example.com").await;
+    for variant in ["bob@example.com", "BOB@EXAMPLE.COM", "  Bob@Example.com\t"] {
+        let result = f.auth.register(variant, Password::new("another good password")).await;
+        let error = result.unwrap_err();
+        assert!(matches!(error, AuthError::EmailTaken), "{variant}: {error:?}");
+        assert_eq!(error.http_status(), 409);
+    }
+}
+
+#[tokio::test]
+async fn invalid_email_and_weak_password_are_refused_before_hashing() {
+    let f = Fixture::new();
+    assert_eq!(
+        code(f.auth.register("not-an-email", Password::new(PASSWORD)).await),
+        "invalid_email"
+    );
+    assert_eq!(
+        code(f.auth.register("a@b@c.com", Password::new(PASSWORD)).await),
+        "invalid_email"
+    );
+    let weak = |p: &str| {
+        let auth = &f.auth;
+        let p = Password::new(p);
+        async move { auth.register("carol@example.com", p).await.unwrap_err() }
+    };
+    assert!(matches!(
+        weak("short").await,
+        AuthError::WeakPassword(PolicyViolation::TooShort { min: 8 })
+    ));
+    assert!(matches!(
+        weak("password123").await,
+        AuthError::WeakPassword(PolicyViolation::Common)
+    ));
+    assert!(matches!(
+        weak("carol@example.com").await,
+        AuthError::WeakPassword(PolicyViolation::SameAsEmail)
+    ));
+    assert!(matches!(
+        weak(&"x".repeat(257)).await,
+        AuthError::WeakPassword(PolicyViolation::TooLong { max: 256 })
+    ));
+    assert_eq!(
+        weak("short").await.to_string(),
+        "password must be at least 8 characters long"
+    );
+    assert_eq!(f.work(), (0, 0), "no hashing for refused input");
+    assert!(
+        f.store
+            .find_user_by_email(&Email::parse("carol@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_policy_is_configurable() {
+    let f = Fixture::new();
+    let auth = AuthService::new(f.store.clone(), f.auth.tokens().clone())
+        .with_hasher(f.hasher.clone())
+        .with_password_policy(PasswordPolicy::default().with_min_length(15));
+    let error = auth
+        .register("dan@example.com", Password::new("only-14-chars!"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        AuthError::WeakPassword(PolicyViolation::TooShort { min: 15 })
+    ));
+}
+
+// ---------------------------------------------------------------- login
+
+#[tokio::test]
+async fn login_issues_a_token_for_the_normalized_email() {
+    let f = Fixture::new();
+    let user = f.register("erin@example.com").await;
+    let login = f
+        .auth
+        .login("  ERIN@Example.com", Password::new(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(login.user, user);
+    assert_eq!(login.access_token.expires_in(), Duration::from_secs(900));
+    assert_eq!(login.access_token.expires_at(), datetime!(2026-06-01 09:15 UTC));
+    let claims = f.auth.tokens().verify(login.access_token.expose_secret()).unwrap();
+    assert_eq!(claims.user_id(), user.id);
+    assert_eq!(claims.email().as_str(), "erin@example.com");
+}
+
+#[tokio::test]
+async fn every_login_failure_is_the_same_invalid_credentials() {
+    let f = Fixture::new();
+    f.register("frank@example.com").await;
+    f.insert("nopassword@example.com", None, true).await;
+    let unknown = f
+        .auth
+        .login("ghost@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap_err();
+    let wrong = f
+        .auth
+        .login("frank@example.com", Password::new("wrong password"))
+        .await
+        .unwrap_err();
+    let malformed = f.auth.login("not an email", Password::new(PASSWORD)).await.unwrap_err();
+    let passwordless = f
+        .auth
+        .login("nopassword@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap_err();
+    for error in [&unknown, &wrong, &malformed, &passwordless] {
+        assert!(matches!(error, AuthError::InvalidCredentials), "{error:?}");
+        assert_eq!((error.code(), error.http_status()), ("invalid_credentials", 401));
+        assert_eq!(error.to_string(), "invalid credentials");
+        assert!(std::error::Error::source(error).is_none());
+    }
+}
+
+#[tokio::test]
+async fn every_login_attempt_verifies_exactly_one_hash() {
+    let f = Fixture::new();
+    f.register("grace@example.com").await;
+    f.insert(
+        "disabled@example.com",
+        Some(
+            f.auth
+                .register("tmp@example.com", Password::new(PASSWORD))
+                .await
+                .unwrap()
+                .password_hash
+                .unwrap()
+                .as_str(),
+        ),
+        false,
+    )
+    .await;
+    f.insert("nopassword@example.com", None, true).await;
+    f.insert(
+        "corrupt@example.com",
+        Some("$argon2id$v=19$m=99999999,t=99,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"),
+        true,
+    )
+    .await;
+    f.insert("garbage@example.com", Some("not a hash at all"), true).await;
+    f.work();
+
+    let attempts: [(&str, String, &str); 10] = [
+        ("right password", "grace@example.com".into(), PASSWORD),
+        ("wrong password", "grace@example.com".into(), "wrong password"),
+        ("unknown email", "nobody@example.com".into(), PASSWORD),
+        ("malformed email", "nobody at example.com".into(), PASSWORD),
+        ("disabled, right password", "disabled@example.com".into(), PASSWORD),
+        (
+            "disabled, wrong password",
+            "disabled@example.com".into(),
+            "wrong password",
+        ),
+        ("no password", "nopassword@example.com".into(), PASSWORD),
+        ("hostile stored hash", "corrupt@example.com".into(), PASSWORD),
+        ("garbage stored hash", "garbage@example.com".into(), PASSWORD),
+        ("oversized password", "grace@example.com".into(), "x"),
+    ];
+    for (case, email, password) in attempts {
+        let password = if case == "oversized password" {
+            "y".repeat(100_000)
+        } else {
+            password.to_owned()
+        };
+        let _ = f.auth.login(&email, Password::new(password)).await;
+        assert_eq!(
+            f.work(),
+            (1, 0),
+            "{case}: exactly one verification and no other hashing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_forbidden_only_after_the_right_password() {
+    let f = Fixture::new();
+    let user = f.register("heidi@example.com").await;
+    f.auth.set_active(user.id, false).await.unwrap();
+    let right = f
+        .auth
+        .login("heidi@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap_err();
+    assert!(matches!(right, AuthError::AccountDisabled));
+    assert_eq!(right.http_status(), 403);
+    let wrong = f
+        .auth
+        .login("heidi@example.com", Password::new("wrong password"))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, AuthError::InvalidCredentials));
+
+    f.auth.set_active(user.id, true).await.unwrap();
+    assert!(f.auth.login("heidi@example.com", Password::new(PASSWORD)).await.is_ok());
+}
+
+#[tokio::test]
+async fn set_active_on_an_unknown_account_is_not_found() {
+    let f = Fixture::new();
+    let ghost = UserId::new_at(datetime!(2026-01-01 0:00 UTC));
+    assert_eq!(code(f.auth.set_active(ghost, false).await), "not_found");
+}
+
+// ---------------------------------------------------------------- rehash on login
+
+#[tokio::test]
+async fn outdated_argon2_parameters_are_upgraded_on_login() {
+    let f = Fixture::new();
+    let old = Argon2Hasher::new(Argon2Params::new(32, 1, 1).unwrap());
+    let old_hash = old.hash(&Password::new(PASSWORD)).unwrap();
+    let user = f.insert("ivan@example.com", Some(old_hash.as_str()), true).await;
+    f.clock.advance(Duration::from_secs(60));
+
+    let login = f.auth.login("ivan@example.com", Password::new(PASSWORD)).await.unwrap();
+    assert_eq!(f.work(), (1, 1), "one verification, one new hash");
+    let stored = f.stored(user.id).await;
+    let new_hash = stored.password_hash.clone().unwrap();
+    assert!(
+        new_hash.as_str().starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+        "{new_hash:?}"
+    );
+    assert_eq!(login.user, stored);
+    assert_eq!(stored.updated_at, datetime!(2026-06-01 09:01 UTC));
+    assert_eq!(stored.token_version, 0, "an upgrade is not a password change");
+
+    // The next login verifies the new hash and needs no further upgrade.
+    f.auth.login("ivan@example.com", Password::new(PASSWORD)).await.unwrap();
+    assert_eq!(f.work(), (1, 0));
+    assert_eq!(f.stored(user.id).await.password_hash, Some(new_hash));
+}
+
+#[tokio::test]
+async fn failed_and_disabled_logins_never_write() {
+    let f = Fixture::new();
+    let old = Argon2Hasher::new(Argon2Params::new(32, 1, 1).unwrap());
+    let old_hash = old.hash(&Password::new(PASSWORD)).unwrap();
+    let active = f.insert("judy@example.com", Some(old_hash.as_str()), true).await;
+    let disabled = f.insert("mallory@example.com", Some(old_hash.as_str()), false).await;
+    f.clock.advance(Duration::from_secs(60));
+
+    assert!(
+        f.auth
+            .login("judy@example.com", Password::new("wrong password"))
+            .await
+            .is_err()
+    );
+    assert!(
+        f.auth
+            .login("mallory@example.com", Password::new(PASSWORD))
+            .await
+            .is_err()
+    );
+    assert_eq!(f.work(), (2, 0), "no new hash computed");
+    assert_eq!(f.stored(active.id).await, active);
+    assert_eq!(f.stored(disabled.id).await, disabled);
+}
+
+#[tokio::test]
+async fn a_concurrent_password_change_wins_over_a_login_upgrade() {
+    let f = Fixture::new();
+    let old = Argon2Hasher::new(Argon2Params::new(32, 1, 1).unwrap());
+    let old_hash = old.hash(&Password::new(PASSWORD)).unwrap();
+    let user = f.insert("ken@example.com", Some(old_hash.as_str()), true).await;
+    // The password changes between the login's read and its write: the store's
+    // compare-and-set refuses the stale upgrade.
+    let changed = HashedPassword::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$changed");
+    f.store
+        .set_password_hash(user.id, &changed, user.updated_at)
+        .await
+        .unwrap();
+    assert!(
+        !f.store
+            .upgrade_password_hash(user.id, &old_hash, &HashedPassword::new("x"), user.updated_at)
+            .await
+            .unwrap()
+    );
+    assert_eq!(f.stored(user.id).await.password_hash, Some(changed));
+}
+
+// ---------------------------------------------------------------- authenticate and revocation
+
+#[tokio::test]
+async fn authenticate_returns_the_current_account() {
+    let f = Fixture::new();
+    let user = f.register("laura@example.com").await;
+    let login = f
+        .auth
+        .login("laura@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.auth.authenticate(login.access_token.expose_secret()).await.unwrap(),
+        user
+    );
+    let error = f.auth.authenticate("garbage").await.unwrap_err();
+    assert_eq!((error.code(), error.http_status()), ("invalid_token", 401));
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let f = Fixture::new();
+    f.register("mike@example.com").await;
+    let login = f.auth.login("mike@example.com", Password::new(PASSWORD)).await.unwrap();
+    let token = login.access_token.expose_secret();
+    f.clock.advance(Duration::from_secs(15 * 60 + 4));
+    assert!(f.auth.authenticate(token).await.is_ok(), "within the 5 s leeway");
+    f.clock.advance(Duration::from_secs(1));
+    let error = f.auth.authenticate(token).await.unwrap_err();
+    assert!(
+        matches!(error, AuthError::InvalidToken(TokenError::Expired)),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn disabling_revokes_tokens_and_enabling_does_not_revive_them() {
+    let f = Fixture::new();
+    let user = f.register("nina@example.com").await;
+    let before = f
+        .auth
+        .login("nina@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap()
+        .access_token;
+    f.auth.set_active(user.id, false).await.unwrap();
+    let error = f.auth.authenticate(before.expose_secret()).await.unwrap_err();
+    assert!(
+        matches!(error, AuthError::InvalidToken(TokenError::Revoked)),
+        "{error:?}"
+    );
+    f.auth.set_active(user.id, true).await.unwrap();
+    assert!(f.auth.authenticate(before.expose_secret()).await.is_err());
+    let after = f
+        .auth
+        .login("nina@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap()
+        .access_token;
+    assert!(f.auth.authenticate(after.expose_secret()).await.is_ok());
+}
+
+#[tokio::test]
+async fn revocation_is_exact_within_the_same_second() {
+    let f = Fixture::new();
+    let user = f.register("oscar@example.com").await;
+    // The clock does not move: issue, change and reissue all happen in one second.
+    let before = f
+        .auth
+        .login("oscar@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap()
+        .access_token;
+    f.auth
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new("a brand new passphrase"),
+        )
+        .await
+        .unwrap();
+    let after = f
+        .auth
+        .login("oscar@example.com", Password::new("a brand new passphrase"))
+        .await
+        .unwrap()
+        .access_token;
+    assert_eq!(before.expires_at(), after.expires_at(), "same second");
+    assert!(
+        f.auth.authenticate(before.expose_secret()).await.is_err(),
+        "issued right before: refused"
+    );
+    assert!(
+        f.auth.authenticate(after.expose_secret()).await.is_ok(),
+        "issued right after: accepted"
+    );
+}
+
+// ---------------------------------------------------------------- change password
+
+#[tokio::test]
+async fn change_password_requires_the_current_one() {
+    let f = Fixture::new();
+    let user = f.register("peggy@example.com").await;
+    let error = f
+        .auth
+        .change_password(
+            user.id,
+            Password::new("not my password"),
+            Password::new("a brand new passphrase"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AuthError::InvalidCredentials));
+    assert_eq!(f.work(), (1, 0), "verified the current password, hashed nothing");
+    assert_eq!(f.stored(user.id).await, user);
+}
+
+#[tokio::test]
+async fn change_password_applies_the_policy_before_any_hashing() {
+    let f = Fixture::new();
+    let user = f.register("quinn@example.com").await;
+    for (new, violation) in [
+        ("short", PolicyViolation::TooShort { min: 8 }),
+        ("qwerty123", PolicyViolation::Common),
+        ("QUINN@example.com", PolicyViolation::SameAsEmail),
+    ] {
+        let error = f
+            .auth
+            .change_password(user.id, Password::new(PASSWORD), Password::new(new))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, AuthError::WeakPassword(v) if v == violation),
+            "{new}: {error:?}"
+        );
+    }
+    assert_eq!(f.work(), (0, 0));
+}
+
+#[tokio::test]
+async fn change_password_replaces_the_hash_and_revokes_tokens() {
+    let f = Fixture::new();
+    let user = f.register("rupert@example.com").await;
+    let token = f
+        .auth
+        .login("rupert@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap()
+        .access_token;
+    f.clock.advance(Duration::from_secs(30));
+    let updated = f
+        .auth
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new("a brand new passphrase"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.token_version, user.token_version + 1);
+    assert_eq!(updated.updated_at, datetime!(2026-06-01 09:00:30 UTC));
+    assert!(f.auth.authenticate(token.expose_secret()).await.is_err());
+    assert!(
+        f.auth
+            .login("rupert@example.com", Password::new(PASSWORD))
+            .await
+            .is_err()
+    );
+    assert!(
+        f.auth
+            .login("rupert@example.com", Password::new("a brand new passphrase"))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn change_password_of_unknown_or_disabled_accounts_fails() {
+    let f = Fixture::new();
+    let ghost = UserId::new_at(datetime!(2026-01-01 0:00 UTC));
+    let new = || Password::new("a brand new passphrase");
+    assert_eq!(
+        code(f.auth.change_password(ghost, Password::new(PASSWORD), new()).await),
+        "not_found"
+    );
+    let user = f.register("sybil@example.com").await;
+    f.auth.set_active(user.id, false).await.unwrap();
+    assert_eq!(
+        code(f.auth.change_password(user.id, Password::new(PASSWORD), new()).await),
+        "account_disabled"
+    );
+}
+
+// ---------------------------------------------------------------- hashing load
+
+/// A hasher whose `hash` blocks until released, to hold the pool's only permit.
+#[derive(Debug)]
+struct GateHasher {
+    inner: Argon2Hasher,
+    gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    entered: tokio::sync::Notify,
+}
+
+impl PasswordHasher for GateHasher {
+    fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
+        let gate = self.gate.lock().unwrap().take();
+        if let Some(gate) = gate {
+            self.entered.notify_one();
+            let _ = gate.recv();
+        }
+        self.inner.hash(password)
+    }
+
+    fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
+        self.inner.verify(password, hash)
+    }
+
+    fn dummy_hash(&self) -> &HashedPassword {
+        self.inner.dummy_hash()
+    }
+}
+
+#[tokio::test]
+async fn a_saturated_pool_answers_busy_at_once() {
+    let (release, gate) = std::sync::mpsc::channel();
+    let hasher = Arc::new(GateHasher {
+        inner: Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()),
+        gate: Mutex::new(Some(gate)),
+        entered: tokio::sync::Notify::new(),
+    });
+    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+    let auth = Arc::new(
+        AuthService::new(MemoryStore::new(), tokens)
+            .with_hasher(ArcHasher(hasher.clone()))
+            .with_hash_pool(HashPool::new(1).with_max_queue(0)),
+    );
+    let first = tokio::spawn({
+        let auth = auth.clone();
+        async move { auth.register("first@example.com", Password::new(PASSWORD)).await }
+    });
+    hasher.entered.notified().await;
+
+    for attempt in [
+        auth.register("second@example.com", Password::new(PASSWORD))
+            .await
+            .map(drop),
+        auth.login("first@example.com", Password::new(PASSWORD)).await.map(drop),
+    ] {
+        let error = attempt.unwrap_err();
+        assert!(matches!(error, AuthError::Busy { .. }), "{error:?}");
+        assert_eq!((error.code(), error.http_status()), ("busy", 503));
+        assert!(error.retry_after().is_some());
+    }
+    release.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    assert!(
+        auth.register("second@example.com", Password::new(PASSWORD))
+            .await
+            .is_ok()
+    );
+}
+
+#[derive(Debug)]
+struct ArcHasher(Arc<GateHasher>);
+
+impl PasswordHasher for ArcHasher {
+    fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
+        self.0.hash(password)
+    }
+
+    fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
+        self.0.verify(password, hash)
+    }
+
+    fn dummy_hash(&self) -> &HashedPassword {
+        self.0.dummy_hash()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_fifty_registrations_and_logins_succeeds_with_the_defaults() {
+    // Production parameters and the default pool: the burst must be absorbed, not refused.
+    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+    let auth = Arc::new(AuthService::new(MemoryStore::new(), tokens));
+    let registrations: Vec<_> = (0..50)
+        .map(|i| {
+            let auth = auth.clone();
+            tokio::spawn(async move {
+                auth.register(&format!("user{i}@example.com"), Password::new(PASSWORD))
+                    .await
+            })
+        })
+        .collect();
+    for task in registrations {
+        task.await.unwrap().unwrap();
+    }
+    let logins: Vec<_> = (0..50)
+        .map(|i| {
+            let auth = auth.clone();
+            tokio::spawn(async move {
+                auth.login(&format!("USER{i}@example.com"), Password::new(PASSWORD))
+                    .await
+            })
+        })
+        .collect();
+    for task in logins {
+        task.await.unwrap().unwrap();
+    }
+}
+
+// ---------------------------------------------------------------- object safety
+
+#[tokio::test]
+async fn the_store_can_be_chosen_at_run_time() {
+    let store: Arc<dyn UserStore> = Arc::new(MemoryStore::new());
+    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+    let auth = AuthService::new(store, tokens).with_hasher(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()));
+    auth.register("tina@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap();
+    assert!(auth.login("tina@example.com", Password::new(PASSWORD)).await.is_ok());
+}
