@@ -27,13 +27,11 @@
 // Test code: failing loudly, with the value that broke the contract, is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
-
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::clock::truncate_to_micros;
-use crate::{Email, HashedPassword, Role, StoreError, User, UserId, UserStore};
+use crate::{Email, HashedPassword, Role, StoreError, User, UserStore};
 
 /// Runs the whole suite as one `#[tokio::test]` per case; see the [module docs](self).
 #[macro_export]
@@ -78,18 +76,11 @@ pub fn unique_email(prefix: &str) -> Email {
 
 /// A plausible account for `email`, with microsecond timestamps as the service makes them.
 pub fn sample_user(email: Email) -> User {
-    let now = truncate_to_micros(OffsetDateTime::now_utc());
-    User {
-        id: UserId::new_at(now),
+    User::new(
         email,
-        password_hash: Some(sample_hash("first")),
-        is_active: true,
-        email_verified_at: None,
-        roles: BTreeSet::new(),
-        token_version: 0,
-        created_at: now,
-        updated_at: now,
-    }
+        Some(sample_hash("first")),
+        truncate_to_micros(OffsetDateTime::now_utc()),
+    )
 }
 
 /// A syntactically valid argon2id PHC string (stores never parse hashes); `tag` makes it

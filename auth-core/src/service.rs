@@ -1,6 +1,5 @@
 //! [`AuthService`]: every authentication flow, in one place.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -154,17 +153,7 @@ impl<S: UserStore> AuthService<S> {
             .await?
             .map_err(AuthError::internal)?;
         let now = now_micros(&*self.clock);
-        let user = User {
-            id: UserId::new_at(now),
-            email,
-            password_hash: Some(hash),
-            is_active: true,
-            email_verified_at: None,
-            roles: BTreeSet::new(),
-            token_version: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let user = User::new(email, Some(hash), now);
         self.store.insert_user(&user).await?;
         tracing::info!(user_id = %user.id, "account registered");
         Ok(user)
@@ -176,7 +165,9 @@ impl<S: UserStore> AuthService<S> {
     /// after exactly one password verification: a malformed or unknown email, an
     /// oversized password and an account without a password are checked against a dummy
     /// hash with the current parameters, so neither the answer nor the work reveals
-    /// whether an account exists. A disabled account answers
+    /// whether an account exists. (The cost is exactly equal for accounts whose hash has
+    /// the current parameters; an account still holding a legacy hash costs what its old
+    /// scheme costs until its next successful login upgrades it.) A disabled account answers
     /// [`AccountDisabled`](AuthError::AccountDisabled), but only after the correct password.
     ///
     /// When the stored hash is a legacy format or has outdated parameters, a successful

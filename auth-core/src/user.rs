@@ -167,6 +167,32 @@ pub struct User {
 }
 
 impl User {
+    /// A new account as registration creates it: a fresh UUIDv7 id, active, email not
+    /// verified, no roles, token version 0, created and updated at `now`.
+    ///
+    /// ```
+    /// use auth_core::{Email, User};
+    /// use time::macros::datetime;
+    ///
+    /// let now = datetime!(2026-01-01 0:00 UTC);
+    /// let user = User::new(Email::parse("ann@example.com").unwrap(), None, now);
+    /// assert!(user.is_active && !user.email_verified() && user.roles.is_empty());
+    /// assert_eq!((user.token_version, user.created_at, user.updated_at), (0, now, now));
+    /// ```
+    pub fn new(email: Email, password_hash: Option<HashedPassword>, now: OffsetDateTime) -> Self {
+        Self {
+            id: UserId::new_at(now),
+            email,
+            password_hash,
+            is_active: true,
+            email_verified_at: None,
+            roles: BTreeSet::new(),
+            token_version: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Whether the email address has been verified.
     pub fn email_verified(&self) -> bool {
         self.email_verified_at.is_some()

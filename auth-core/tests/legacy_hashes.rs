@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use auth_core::{
     Argon2Hasher, AuthService, Email, HashedPassword, MemoryStore, Password, PasswordHasher, SigningKey, Tokens, User,
-    UserId, UserStore, Verification,
+    UserStore, Verification,
 };
 use serde::Deserialize;
 use time::macros::datetime;
@@ -98,18 +98,11 @@ fn service(store: MemoryStore) -> AuthService<MemoryStore> {
 }
 
 async fn insert(store: &MemoryStore, email: &str, hash: &str) -> User {
-    let now = datetime!(2026-06-01 09:00 UTC);
-    let user = User {
-        id: UserId::new_at(now),
-        email: Email::parse(email).unwrap(),
-        password_hash: Some(HashedPassword::new(hash)),
-        is_active: true,
-        email_verified_at: None,
-        roles: Default::default(),
-        token_version: 0,
-        created_at: now,
-        updated_at: now,
-    };
+    let user = User::new(
+        Email::parse(email).unwrap(),
+        Some(HashedPassword::new(hash)),
+        datetime!(2026-06-01 09:00 UTC),
+    );
     store.insert_user(&user).await.unwrap();
     user
 }

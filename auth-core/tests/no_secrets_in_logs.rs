@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use auth_core::{
     Argon2Hasher, Argon2Params, AuthService, Email, HashedPassword, MemoryStore, Password, PasswordHasher, SigningKey,
-    Tokens, User, UserId, UserStore,
+    Tokens, User, UserStore,
 };
 use time::macros::datetime;
 
@@ -91,18 +91,11 @@ async fn no_secret_reaches_the_logs() {
         ("legacy@example.com", legacy.as_str()),
         ("corrupt@example.com", corrupt),
     ] {
-        let now = datetime!(2026-06-01 09:00 UTC);
-        let user = User {
-            id: UserId::new_at(now),
-            email: Email::parse(email).unwrap(),
-            password_hash: Some(HashedPassword::new(hash)),
-            is_active: true,
-            email_verified_at: None,
-            roles: Default::default(),
-            token_version: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let user = User::new(
+            Email::parse(email).unwrap(),
+            Some(HashedPassword::new(hash)),
+            datetime!(2026-06-01 09:00 UTC),
+        );
         store.insert_user(&user).await.unwrap();
         let _ = auth.login(email, Password::new(PASSWORDS[3])).await;
     }

@@ -94,17 +94,13 @@ impl Fixture {
 
     /// Stores an account directly, as a migration from another stack would.
     async fn insert(&self, email: &str, hash: Option<&str>, active: bool) -> User {
-        let now = datetime!(2026-06-01 09:00 UTC);
         let user = User {
-            id: UserId::new_at(now),
-            email: Email::parse(email).unwrap(),
-            password_hash: hash.map(HashedPassword::new),
             is_active: active,
-            email_verified_at: None,
-            roles: Default::default(),
-            token_version: 0,
-            created_at: now,
-            updated_at: now,
+            ..User::new(
+                Email::parse(email).unwrap(),
+                hash.map(HashedPassword::new),
+                datetime!(2026-06-01 09:00 UTC),
+            )
         };
         self.store.insert_user(&user).await.unwrap();
         user
@@ -663,7 +659,7 @@ async fn a_saturated_pool_answers_busy_at_once() {
     let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
     let auth = Arc::new(
         AuthService::new(MemoryStore::new(), tokens)
-            .with_hasher(ArcHasher(hasher.clone()))
+            .with_hasher(hasher.clone())
             .with_hash_pool(HashPool::new(1).with_max_queue(0)),
     );
     let first = tokio::spawn({
@@ -690,23 +686,6 @@ async fn a_saturated_pool_answers_busy_at_once() {
             .await
             .is_ok()
     );
-}
-
-#[derive(Debug)]
-struct ArcHasher(Arc<GateHasher>);
-
-impl PasswordHasher for ArcHasher {
-    fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
-        self.0.hash(password)
-    }
-
-    fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
-        self.0.verify(password, hash)
-    }
-
-    fn dummy_hash(&self) -> &HashedPassword {
-        self.0.dummy_hash()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

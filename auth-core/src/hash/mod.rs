@@ -143,6 +143,21 @@ pub trait PasswordHasher: Send + Sync + fmt::Debug + 'static {
     fn dummy_hash(&self) -> &HashedPassword;
 }
 
+/// Lets one hasher be shared (with a wrapper in tests, for example).
+impl<T: PasswordHasher + ?Sized> PasswordHasher for std::sync::Arc<T> {
+    fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
+        (**self).hash(password)
+    }
+
+    fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
+        (**self).verify(password, hash)
+    }
+
+    fn dummy_hash(&self) -> &HashedPassword {
+        (**self).dummy_hash()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
