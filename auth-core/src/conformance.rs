@@ -47,9 +47,11 @@ macro_rules! user_store_conformance_tests {
             long_values_round_trip,
             upgrade_password_hash_compares_and_sets,
             set_password_hash_revokes_tokens,
+            set_password_hash_loses_to_a_disable,
             set_active_toggles_and_disabling_revokes,
             concurrent_registrations_of_one_email_leave_one_account,
-            concurrent_password_changes_lose_no_update,
+            concurrent_password_changes_apply_once,
+            concurrent_disables_lose_no_update,
             concurrent_hash_upgrades_apply_once,
         }
     };
@@ -126,7 +128,10 @@ pub async fn missing_users_are_none<S: UserStore + Clone + 'static>(store: S) {
             .unwrap()
     );
     assert_eq!(
-        store.set_password_hash(ghost.id, &sample_hash("x"), at).await.unwrap(),
+        store
+            .set_password_hash(ghost.id, &sample_hash("x"), 0, at)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(store.set_active(ghost.id, false, at).await.unwrap(), None);
@@ -281,27 +286,60 @@ pub async fn upgrade_password_hash_compares_and_sets<S: UserStore + Clone + 'sta
 }
 
 /// `set_password_hash` sets the hash, increments the token version, sets `updated_at` and
-/// returns the updated account.
+/// returns the updated account, but only while the token version is the expected one.
 pub async fn set_password_hash_revokes_tokens<S: UserStore + Clone + 'static>(store: S) {
     let user = User {
         password_hash: None,
+        token_version: 4,
         ..sample_user(unique_email("set-password"))
     };
     store.insert_user(&user).await.unwrap();
+
+    let stale = store
+        .set_password_hash(user.id, &sample_hash("stale"), 3, later(&user, 5))
+        .await
+        .unwrap();
+    assert_eq!(stale, None, "an outdated token version changes nothing");
+    assert_eq!(store.find_user_by_id(user.id).await.unwrap().as_ref(), Some(&user));
+
     let hash = sample_hash("new");
     let updated = store
-        .set_password_hash(user.id, &hash, later(&user, 10))
+        .set_password_hash(user.id, &hash, 4, later(&user, 10))
         .await
         .unwrap()
         .unwrap();
     let expected = User {
         password_hash: Some(hash),
-        token_version: user.token_version + 1,
+        token_version: 5,
         updated_at: later(&user, 10),
         ..user.clone()
     };
     assert_eq!(updated, expected);
     assert_eq!(store.find_user_by_id(user.id).await.unwrap(), Some(expected));
+    let again = store
+        .set_password_hash(user.id, &sample_hash("again"), 4, later(&user, 11))
+        .await
+        .unwrap();
+    assert_eq!(again, None, "the version moved on");
+}
+
+/// A disable between reading an account and changing its password stops the change.
+pub async fn set_password_hash_loses_to_a_disable<S: UserStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("disable-race"));
+    store.insert_user(&user).await.unwrap();
+    store
+        .set_active(user.id, false, later(&user, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let write = store
+        .set_password_hash(user.id, &sample_hash("late"), user.token_version, later(&user, 2))
+        .await;
+    assert_eq!(write.unwrap(), None);
+    assert_eq!(
+        store.find_user_by_id(user.id).await.unwrap().unwrap().password_hash,
+        user.password_hash
+    );
 }
 
 /// `set_active(false)` disables and increments the token version; `set_active(true)`
@@ -357,15 +395,40 @@ pub async fn concurrent_registrations_of_one_email_leave_one_account<S: UserStor
     assert_eq!(store.find_user_by_email(&email).await.unwrap(), winners.pop());
 }
 
-/// 20 concurrent password changes each increment the token version: none is lost.
-pub async fn concurrent_password_changes_lose_no_update<S: UserStore + Clone + 'static>(store: S) {
+/// 20 concurrent password changes from the same token version: exactly one applies.
+pub async fn concurrent_password_changes_apply_once<S: UserStore + Clone + 'static>(store: S) {
     let user = sample_user(unique_email("changes"));
     store.insert_user(&user).await.unwrap();
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let store = store.clone();
+            let hash = sample_hash(&format!("c{i}"));
+            let (version, at) = (user.token_version, later(&user, 1));
+            tokio::spawn(async move {
+                let applied = store.set_password_hash(user.id, &hash, version, at).await.unwrap();
+                applied.map(|_| hash)
+            })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for task in tasks {
+        applied.extend(task.await.unwrap());
+    }
+    assert_eq!(applied.len(), 1, "exactly one change applies");
+    let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, applied.pop());
+    assert_eq!(stored.token_version, user.token_version + 1);
+}
+
+/// 20 concurrent disables each increment the token version: none is lost.
+pub async fn concurrent_disables_lose_no_update<S: UserStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("disables"));
+    store.insert_user(&user).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
             let at = later(&user, i + 1);
-            tokio::spawn(async move { store.set_password_hash(user.id, &sample_hash("concurrent"), at).await })
+            tokio::spawn(async move { store.set_active(user.id, false, at).await })
         })
         .collect();
     for task in tasks {
@@ -373,6 +436,7 @@ pub async fn concurrent_password_changes_lose_no_update<S: UserStore + Clone + '
     }
     let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(stored.token_version, user.token_version + 20);
+    assert!(!stored.is_active);
 }
 
 /// 20 concurrent upgrades from the same hash: exactly one applies, and its hash is stored.

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+use icu_properties::{CodePointMapData, CodePointSetData};
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use unicode_normalization::UnicodeNormalization;
@@ -19,14 +21,16 @@ pub const MAX_ADDRESS_BYTES: usize = 254;
 ///
 /// - trims surrounding whitespace;
 /// - applies Unicode NFKC and lowercases the local part (so `Ｋate`, `Kate` and
-///   `kate` written with the Kelvin sign `K` are one mailbox);
+///   `kate` written with the Kelvin sign `K` are one mailbox; Greek final sigma `ς`
+///   becomes `σ`, so `ΟΔΟΣ` and `ΟΔΟσ` are one mailbox too);
 /// - converts the domain to its lowercase ASCII form with IDNA (UTS #46), so
 ///   `bücher.de` and `xn--bcher-kva.de` are one domain;
 /// - keeps dots and `+tags`: which of those a provider ignores is the provider's rule,
 ///   not ours.
 ///
 /// It rejects addresses without exactly one `@`, with an empty side, with whitespace,
-/// control or invisible characters anywhere, with characters that are special in mail
+/// control, format, default-ignorable (invisible), private-use or unassigned characters
+/// anywhere (by their Unicode properties), with characters that are special in mail
 /// headers (`"(),:;<>[\]`), with a local part over 64 bytes or a whole address over
 /// 254 bytes (after normalization), and with a domain that is not a valid internet
 /// hostname (it must contain a dot; address literals such as `[127.0.0.1]` are refused).
@@ -148,31 +152,28 @@ impl Email {
     }
 }
 
-/// Characters refused anywhere in an address, before and after normalization.
+/// Characters refused anywhere in an address, before and after normalization: whitespace,
+/// controls, format characters and everything else that renders as nothing (so two
+/// addresses cannot look identical), private-use and unassigned code points (whose
+/// normalization a later Unicode version could change).
 fn is_forbidden_anywhere(c: char) -> bool {
-    c.is_whitespace() || c.is_control() || is_invisible(c)
-}
-
-/// Format characters that render as nothing and would let two addresses look identical.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'                  // soft hyphen
-        | '\u{034F}'                // combining grapheme joiner
-        | '\u{061C}'                // arabic letter mark
-        | '\u{115F}' | '\u{1160}'   // hangul fillers
-        | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}'   // mongolian variation selectors
-        | '\u{200B}'..='\u{200F}'   // zero-width space/joiners, directional marks
-        | '\u{202A}'..='\u{202E}'   // bidi embeddings and overrides
-        | '\u{2060}'..='\u{206F}'   // word joiner, invisible operators, bidi isolates
-        | '\u{3164}'                // hangul filler
-        | '\u{FE00}'..='\u{FE0F}'   // variation selectors
-        | '\u{FEFF}'                // byte order mark
-        | '\u{FFA0}'                // halfwidth hangul filler
-        | '\u{FFF0}'..='\u{FFF8}'
-        | '\u{E0000}'..='\u{E0FFF}' // tags, variation selectors supplement
-    )
+    if c.is_ascii() {
+        return c.is_ascii_whitespace() || c.is_ascii_control();
+    }
+    let category = CodePointMapData::<GeneralCategory>::new().get(c);
+    c.is_whitespace()
+        || matches!(
+            category,
+            GeneralCategory::Control
+                | GeneralCategory::Format
+                | GeneralCategory::Surrogate
+                | GeneralCategory::PrivateUse
+                | GeneralCategory::Unassigned
+                | GeneralCategory::SpaceSeparator
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
 }
 
 /// Characters that are special in RFC 5322 headers; unquoted local parts cannot hold them,
@@ -184,11 +185,18 @@ fn is_header_special(c: char) -> bool {
     )
 }
 
+/// NFKC, lowercase, final sigma folded, NFKC again: the comparison form of a local part.
+///
+/// `str::to_lowercase` picks `ς` or `σ` from context, so `ΟΔΟΣ` and `ΟΔΟσ` would differ;
+/// folding `ς` makes them one. Lowercasing can leave sequences that are not in normal
+/// form, and the second NFKC pass makes the result a fixed point.
+pub(crate) fn fold_local_part(raw: &str) -> String {
+    let lowered = raw.nfkc().collect::<String>().to_lowercase().replace('ς', "σ");
+    lowered.nfkc().collect()
+}
+
 fn normalize_local_part(raw: &str) -> Result<String, EmailError> {
-    // NFKC, then lowercase, then NFKC again: lowercasing can produce sequences that are
-    // not in normal form, and the second pass makes the result a fixed point.
-    let lowered: String = raw.nfkc().collect::<String>().to_lowercase();
-    let local: String = lowered.nfkc().collect();
+    let local = fold_local_part(raw);
     // Validate the normalized form: NFKC can turn harmless-looking input into forbidden
     // characters (U+FF20 FULLWIDTH COMMERCIAL AT becomes `@`, U+00A8 becomes a space).
     if let Some(c) = local
@@ -346,6 +354,38 @@ mod tests {
             err("\u{FEFF}alice@example.com"),
             EmailError::ForbiddenCharacter('\u{FEFF}')
         );
+        // Format and default-ignorable characters found by property, not by a hand list.
+        for c in [
+            '\u{FFF9}',
+            '\u{FFFB}',
+            '\u{1D173}',
+            '\u{1BCA0}',
+            '\u{0600}',
+            '\u{E0041}',
+            '\u{180E}',
+            '\u{2064}',
+        ] {
+            assert_eq!(
+                err(&format!("ka{c}te@example.com")),
+                EmailError::ForbiddenCharacter(c),
+                "{c:?}"
+            );
+        }
+        // Private use and unassigned code points.
+        assert_eq!(
+            err("a\u{E000}b@example.com"),
+            EmailError::ForbiddenCharacter('\u{E000}')
+        );
+        assert_eq!(
+            err("a\u{0378}b@example.com"),
+            EmailError::ForbiddenCharacter('\u{0378}')
+        );
+    }
+
+    #[test]
+    fn greek_final_sigma_is_one_letter() {
+        assert_eq!(ok("ΟΔΟΣ@example.com"), ok("ΟΔΟσ@example.com"));
+        assert_eq!(ok("οδος@example.com"), "οδοσ@example.com");
     }
 
     #[test]
@@ -428,6 +468,16 @@ mod tests {
         #[test]
         fn parse_is_idempotent_on_arbitrary_strings(input in "\\PC{0,40}") {
             assert_idempotent(&input);
+        }
+
+        /// Arbitrary printable Unicode in the local part, with domains that parse: most
+        /// inputs are accepted, so idempotency is checked on real addresses.
+        #[test]
+        fn parse_is_idempotent_on_arbitrary_local_parts(
+            local in "\\PC{1,24}",
+            domain in prop::sample::select(vec!["example.com", "Bücher.DE", "xn--bcher-kva.de", "ＥＸＡＭＰＬＥ.org", "mail.例え.jp"]),
+        ) {
+            assert_idempotent(&format!("{local}@{domain}"));
         }
 
         #[test]

@@ -25,6 +25,7 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// | [`AccountDisabled`](Self::AccountDisabled) | `account_disabled` | 403 |
 /// | [`InvalidToken`](Self::InvalidToken) | `invalid_token` | 401 |
 /// | [`UserNotFound`](Self::UserNotFound) | `not_found` | 404 |
+/// | [`Conflict`](Self::Conflict) | `conflict` | 409 |
 /// | [`Busy`](Self::Busy) | `busy` | 503 |
 /// | [`Unavailable`](Self::Unavailable) | `unavailable` | 503 |
 /// | [`Internal`](Self::Internal) | `internal` | 500 |
@@ -62,6 +63,10 @@ pub enum AuthError {
     /// The account addressed by id does not exist.
     #[error("user not found")]
     UserNotFound,
+    /// The account changed while the request ran (a concurrent password change or
+    /// revocation); nothing was written. Retrying re-reads the account.
+    #[error("the account was changed by another request; retry")]
+    Conflict,
     /// Password hashing is saturated; retry after `retry_after`.
     #[error("the server is busy; retry later")]
     Busy {
@@ -87,6 +92,7 @@ impl AuthError {
             Self::AccountDisabled => "account_disabled",
             Self::InvalidToken(_) => "invalid_token",
             Self::UserNotFound => "not_found",
+            Self::Conflict => "conflict",
             Self::Busy { .. } => "busy",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -97,7 +103,7 @@ impl AuthError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::InvalidEmail(_) | Self::WeakPassword(_) => 422,
-            Self::EmailTaken => 409,
+            Self::EmailTaken | Self::Conflict => 409,
             Self::InvalidCredentials | Self::InvalidToken(_) => 401,
             Self::AccountDisabled => 403,
             Self::UserNotFound => 404,

@@ -180,9 +180,17 @@ impl<S: UserStore> AuthService<S> {
     /// [`Busy`](AuthError::Busy), [`Unavailable`](AuthError::Unavailable),
     /// [`Internal`](AuthError::Internal).
     pub async fn login(&self, email: &str, password: Password) -> Result<LoginSuccess, AuthError> {
+        let oversized = self.policy.exceeds_max_length(&password);
         let account = match Email::parse(email) {
-            Ok(email) if !self.policy.exceeds_max_length(&password) => self.store.find_user_by_email(&email).await?,
+            Ok(email) if !oversized => self.store.find_user_by_email(&email).await?,
             _ => None,
+        };
+        // An oversized password never reaches the hasher: the dummy verification (the same
+        // work as any other failure) runs on an empty one instead.
+        let password = if oversized {
+            Password::new(String::new())
+        } else {
+            password
         };
         let stored = account.as_ref().and_then(|user| user.password_hash.clone());
         let may_upgrade = account.as_ref().is_some_and(|user| user.is_active);
@@ -249,14 +257,16 @@ impl<S: UserStore> AuthService<S> {
     ///
     /// The new password is checked against the policy first (no hashing if it fails);
     /// then the current password is verified and the new one hashed, in one job on the
-    /// pool. On success every access token issued before stops working; the caller logs
-    /// in again.
+    /// pool. The write is compare-and-set on the account's token version, so a concurrent
+    /// password change or disable is never overwritten. On success every access token
+    /// issued before stops working; the caller logs in again.
     ///
     /// # Errors
     ///
     /// [`UserNotFound`](AuthError::UserNotFound), [`AccountDisabled`](AuthError::AccountDisabled),
     /// [`WeakPassword`](AuthError::WeakPassword), [`InvalidCredentials`](AuthError::InvalidCredentials)
-    /// (wrong current password), [`Busy`](AuthError::Busy),
+    /// (wrong current password), [`Conflict`](AuthError::Conflict) (the account changed
+    /// meanwhile: another password change, a revocation), [`Busy`](AuthError::Busy),
     /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
     pub async fn change_password(&self, user_id: UserId, current: Password, new: Password) -> Result<User, AuthError> {
         let user = self
@@ -282,13 +292,25 @@ impl<S: UserStore> AuthService<S> {
             .map_err(AuthError::internal)?
             .ok_or(AuthError::InvalidCredentials)?;
         let now = now_micros(&*self.clock);
-        let user = self
+        let Some(user) = self
             .store
-            .set_password_hash(user_id, &new_hash, now)
+            .set_password_hash(user_id, &new_hash, user.token_version, now)
             .await?
-            .ok_or(AuthError::UserNotFound)?;
+        else {
+            return Err(self.lost_race(user_id).await);
+        };
         tracing::info!(user_id = %user.id, "password changed; earlier access tokens revoked");
         Ok(user)
+    }
+
+    /// Why a compare-and-set on `user_id` found the account changed.
+    async fn lost_race(&self, user_id: UserId) -> AuthError {
+        match self.store.find_user_by_id(user_id).await {
+            Ok(None) => AuthError::UserNotFound,
+            Ok(Some(user)) if !user.is_active => AuthError::AccountDisabled,
+            Ok(Some(_)) => AuthError::Conflict,
+            Err(error) => error.into(),
+        }
     }
 
     /// Enables or disables an account (an administrator's action). Disabling revokes

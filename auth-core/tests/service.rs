@@ -9,35 +9,45 @@ use std::time::Duration;
 
 use auth_core::{
     Argon2Hasher, Argon2Params, AuthError, AuthService, Email, HashError, HashPool, HashedPassword, ManualClock,
-    MemoryStore, Password, PasswordHasher, PasswordPolicy, PolicyViolation, SigningKey, TokenError, Tokens, User,
-    UserId, UserStore, Verification,
+    MemoryStore, Password, PasswordHasher, PasswordPolicy, PolicyViolation, SigningKey, StoreError, TokenError, Tokens,
+    User, UserId, UserStore, Verification,
 };
 use time::macros::datetime;
 
 const SECRET: &[u8] = b"test secret that is at least 32 bytes long";
 const PASSWORD: &str = "correct horse battery staple";
 
-/// Wraps the real hasher and counts the work it does. A `verify` that returns an error has
-/// done no work (the hasher refuses unusable hashes before computing), so only successful
-/// verifications count.
+/// Wraps the real hasher and counts its calls: verifications that computed, verifications
+/// refused up front (an unusable stored hash; the hasher's own tests prove those do no
+/// work), new hashes, and the longest password it was ever given.
 #[derive(Debug, Clone)]
 struct CountingHasher {
     inner: Argon2Hasher,
     verifies: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
     hashes: Arc<AtomicUsize>,
+    longest_password: Arc<AtomicUsize>,
+}
+
+impl CountingHasher {
+    fn saw(&self, password: &Password) {
+        self.longest_password
+            .fetch_max(password.expose_secret().len(), Ordering::SeqCst);
+    }
 }
 
 impl PasswordHasher for CountingHasher {
     fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
+        self.saw(password);
         self.hashes.fetch_add(1, Ordering::SeqCst);
         self.inner.hash(password)
     }
 
     fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
+        self.saw(password);
         let result = self.inner.verify(password, hash);
-        if result.is_ok() {
-            self.verifies.fetch_add(1, Ordering::SeqCst);
-        }
+        let counter = if result.is_ok() { &self.verifies } else { &self.refused };
+        counter.fetch_add(1, Ordering::SeqCst);
         result
     }
 
@@ -64,7 +74,9 @@ impl Fixture {
         let hasher = CountingHasher {
             inner,
             verifies: Arc::default(),
+            refused: Arc::default(),
             hashes: Arc::default(),
+            longest_password: Arc::default(),
         };
         let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
         let auth = AuthService::new(store.clone(), tokens)
@@ -78,12 +90,17 @@ impl Fixture {
         }
     }
 
-    /// (verifications, hashes) since the last call.
+    /// (verifications that computed, new hashes) since the last call.
     fn work(&self) -> (usize, usize) {
         (
             self.hasher.verifies.swap(0, Ordering::SeqCst),
             self.hasher.hashes.swap(0, Ordering::SeqCst),
         )
+    }
+
+    /// Verifications refused without computing, since the last call.
+    fn refused(&self) -> usize {
+        self.hasher.refused.swap(0, Ordering::SeqCst)
     }
 
     async fn register(&self, email: &str) -> User {
@@ -264,59 +281,47 @@ async fn every_login_failure_is_the_same_invalid_credentials() {
 async fn every_login_attempt_verifies_exactly_one_hash() {
     let f = Fixture::new();
     f.register("grace@example.com").await;
-    f.insert(
-        "disabled@example.com",
-        Some(
-            f.auth
-                .register("tmp@example.com", Password::new(PASSWORD))
-                .await
-                .unwrap()
-                .password_hash
-                .unwrap()
-                .as_str(),
-        ),
-        false,
-    )
-    .await;
+    let disabled = f.register("disabled@example.com").await;
+    f.auth.set_active(disabled.id, false).await.unwrap();
     f.insert("nopassword@example.com", None, true).await;
-    f.insert(
-        "corrupt@example.com",
-        Some("$argon2id$v=19$m=99999999,t=99,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"),
-        true,
-    )
-    .await;
+    let hostile = "$argon2id$v=19$m=99999999,t=99,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
+    f.insert("hostile@example.com", Some(hostile), true).await;
     f.insert("garbage@example.com", Some("not a hash at all"), true).await;
+    let oversized = "y".repeat(100_000);
     f.work();
 
-    let attempts: [(&str, String, &str); 10] = [
-        ("right password", "grace@example.com".into(), PASSWORD),
-        ("wrong password", "grace@example.com".into(), "wrong password"),
-        ("unknown email", "nobody@example.com".into(), PASSWORD),
-        ("malformed email", "nobody at example.com".into(), PASSWORD),
-        ("disabled, right password", "disabled@example.com".into(), PASSWORD),
+    // (case, email, password, stored hash refused up front)
+    let attempts = [
+        ("right password", "grace@example.com", PASSWORD, false),
+        ("wrong password", "grace@example.com", "wrong password", false),
+        ("unknown email", "nobody@example.com", PASSWORD, false),
+        ("malformed email", "nobody at example.com", PASSWORD, false),
+        ("disabled, right password", "disabled@example.com", PASSWORD, false),
         (
             "disabled, wrong password",
-            "disabled@example.com".into(),
+            "disabled@example.com",
             "wrong password",
+            false,
         ),
-        ("no password", "nopassword@example.com".into(), PASSWORD),
-        ("hostile stored hash", "corrupt@example.com".into(), PASSWORD),
-        ("garbage stored hash", "garbage@example.com".into(), PASSWORD),
-        ("oversized password", "grace@example.com".into(), "x"),
+        ("no password", "nopassword@example.com", PASSWORD, false),
+        ("hostile stored hash", "hostile@example.com", PASSWORD, true),
+        ("garbage stored hash", "garbage@example.com", PASSWORD, true),
+        ("oversized password", "grace@example.com", oversized.as_str(), false),
     ];
-    for (case, email, password) in attempts {
-        let password = if case == "oversized password" {
-            "y".repeat(100_000)
-        } else {
-            password.to_owned()
-        };
-        let _ = f.auth.login(&email, Password::new(password)).await;
+    for (case, email, password, refused) in attempts {
+        let _ = f.auth.login(email, Password::new(password)).await;
         assert_eq!(
             f.work(),
             (1, 0),
-            "{case}: exactly one verification and no other hashing"
+            "{case}: exactly one verification that computed, no other hashing"
         );
+        assert_eq!(f.refused(), usize::from(refused), "{case}");
     }
+    let longest = f.hasher.longest_password.load(Ordering::SeqCst);
+    assert!(
+        longest < 1_000,
+        "an oversized password reached the hasher ({longest} bytes)"
+    );
 }
 
 #[tokio::test]
@@ -403,26 +408,173 @@ async fn failed_and_disabled_logins_never_write() {
     assert_eq!(f.stored(disabled.id).await, disabled);
 }
 
+/// What another request does between the service's read of an account and its write.
+#[derive(Clone)]
+enum Interference {
+    ChangePassword(HashedPassword),
+    Disable,
+}
+
+/// A `MemoryStore` that performs an [`Interference`] right before the next password write,
+/// to race the service deterministically.
+#[derive(Clone, Default)]
+struct InterferingStore {
+    inner: MemoryStore,
+    next: Arc<Mutex<Option<Interference>>>,
+}
+
+impl InterferingStore {
+    async fn interfere(&self, id: UserId) {
+        let next = self.next.lock().unwrap().take();
+        let user = self.inner.find_user_by_id(id).await.unwrap().unwrap();
+        match next {
+            Some(Interference::ChangePassword(hash)) => {
+                let changed = self
+                    .inner
+                    .set_password_hash(id, &hash, user.token_version, user.updated_at)
+                    .await;
+                changed.unwrap().unwrap();
+            }
+            Some(Interference::Disable) => {
+                self.inner
+                    .set_active(id, false, user.updated_at)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            None => {}
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl UserStore for InterferingStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        self.inner.insert_user(user).await
+    }
+
+    async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.inner.find_user_by_id(id).await
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.inner.find_user_by_email(email).await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        current: &HashedPassword,
+        upgraded: &HashedPassword,
+        at: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.interfere(id).await;
+        self.inner.upgrade_password_hash(id, current, upgraded, at).await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &HashedPassword,
+        if_token_version: i64,
+        at: time::OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        self.interfere(id).await;
+        self.inner.set_password_hash(id, hash, if_token_version, at).await
+    }
+
+    async fn set_active(&self, id: UserId, active: bool, at: time::OffsetDateTime) -> Result<Option<User>, StoreError> {
+        self.inner.set_active(id, active, at).await
+    }
+}
+
+fn interfering_service() -> (AuthService<InterferingStore>, InterferingStore) {
+    let store = InterferingStore::default();
+    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+    let auth =
+        AuthService::new(store.clone(), tokens).with_hasher(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()));
+    (auth, store)
+}
+
+fn other_hash() -> HashedPassword {
+    HashedPassword::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$Y2hhbmdlZGNoYW5nZWRjaGFuZ2VkY2hhbmdlZA")
+}
+
 #[tokio::test]
-async fn a_concurrent_password_change_wins_over_a_login_upgrade() {
-    let f = Fixture::new();
-    let old = Argon2Hasher::new(Argon2Params::new(32, 1, 1).unwrap());
-    let old_hash = old.hash(&Password::new(PASSWORD)).unwrap();
-    let user = f.insert("ken@example.com", Some(old_hash.as_str()), true).await;
-    // The password changes between the login's read and its write: the store's
-    // compare-and-set refuses the stale upgrade.
-    let changed = HashedPassword::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$changed");
-    f.store
-        .set_password_hash(user.id, &changed, user.updated_at)
+async fn a_password_change_during_login_wins_over_the_upgrade() {
+    let (auth, store) = interfering_service();
+    let old = Argon2Hasher::new(Argon2Params::new(32, 1, 1).unwrap())
+        .hash(&Password::new(PASSWORD))
+        .unwrap();
+    let user = User::new(
+        Email::parse("ken@example.com").unwrap(),
+        Some(old),
+        datetime!(2026-06-01 09:00 UTC),
+    );
+    store.insert_user(&user).await.unwrap();
+    *store.next.lock().unwrap() = Some(Interference::ChangePassword(other_hash()));
+
+    // The password was right when verified, so the login succeeds; the stale upgrade is
+    // refused by the store and the concurrent change stands.
+    let login = auth.login("ken@example.com", Password::new(PASSWORD)).await.unwrap();
+    assert_eq!(
+        login.user.password_hash, user.password_hash,
+        "the login does not claim an upgrade"
+    );
+    let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, Some(other_hash()));
+    assert!(
+        auth.authenticate(login.access_token.expose_secret()).await.is_err(),
+        "revoked by the change"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_racing_another_is_a_conflict() {
+    let (auth, store) = interfering_service();
+    let user = auth
+        .register("liam@example.com", Password::new(PASSWORD))
         .await
         .unwrap();
-    assert!(
-        !f.store
-            .upgrade_password_hash(user.id, &old_hash, &HashedPassword::new("x"), user.updated_at)
-            .await
-            .unwrap()
+    *store.next.lock().unwrap() = Some(Interference::ChangePassword(other_hash()));
+    let error = auth
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new("a brand new passphrase"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AuthError::Conflict), "{error:?}");
+    assert_eq!((error.code(), error.http_status()), ("conflict", 409));
+    let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.password_hash,
+        Some(other_hash()),
+        "the other change is not overwritten"
     );
-    assert_eq!(f.stored(user.id).await.password_hash, Some(changed));
+}
+
+#[tokio::test]
+async fn a_disable_during_a_password_change_wins() {
+    let (auth, store) = interfering_service();
+    let user = auth
+        .register("maya@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap();
+    *store.next.lock().unwrap() = Some(Interference::Disable);
+    let error = auth
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new("a brand new passphrase"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AuthError::AccountDisabled), "{error:?}");
+    let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, user.password_hash);
+    assert!(!stored.is_active);
 }
 
 // ---------------------------------------------------------------- authenticate and revocation
@@ -716,6 +868,103 @@ async fn a_burst_of_fifty_registrations_and_logins_succeeds_with_the_defaults() 
         .collect();
     for task in logins {
         task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_fifty_logins_succeeds_on_a_single_permit() {
+    // As on a one-core machine: every hash waits its turn in the queue, none is refused.
+    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+    let auth = Arc::new(AuthService::new(MemoryStore::new(), tokens).with_hash_pool(HashPool::new(1)));
+    auth.register("solo@example.com", Password::new(PASSWORD))
+        .await
+        .unwrap();
+    let logins: Vec<_> = (0..50)
+        .map(|_| {
+            let auth = auth.clone();
+            tokio::spawn(async move { auth.login("solo@example.com", Password::new(PASSWORD)).await })
+        })
+        .collect();
+    for task in logins {
+        task.await.unwrap().unwrap();
+    }
+}
+
+/// A store whose database is down.
+struct DownStore;
+
+#[async_trait::async_trait]
+impl UserStore for DownStore {
+    async fn insert_user(&self, _: &User) -> Result<(), StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+
+    async fn find_user_by_id(&self, _: UserId) -> Result<Option<User>, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+
+    async fn find_user_by_email(&self, _: &Email) -> Result<Option<User>, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        _: UserId,
+        _: &HashedPassword,
+        _: &HashedPassword,
+        _: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+
+    async fn set_password_hash(
+        &self,
+        _: UserId,
+        _: &HashedPassword,
+        _: i64,
+        _: time::OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+
+    async fn set_active(&self, _: UserId, _: bool, _: time::OffsetDateTime) -> Result<Option<User>, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_answers_unavailable() {
+    let f = Fixture::new();
+    let token = {
+        let user = f.register("nora@example.com").await;
+        f.auth.tokens().issue(&user).unwrap()
+    };
+    let auth = AuthService::new(DownStore, f.auth.tokens().clone()).with_hasher(f.hasher.clone());
+    let id = UserId::new_at(datetime!(2026-01-01 0:00 UTC));
+    let errors = [
+        auth.register("nora2@example.com", Password::new(PASSWORD))
+            .await
+            .map(drop)
+            .unwrap_err(),
+        auth.login("nora@example.com", Password::new(PASSWORD))
+            .await
+            .map(drop)
+            .unwrap_err(),
+        auth.authenticate(token.expose_secret()).await.map(drop).unwrap_err(),
+        auth.change_password(id, Password::new(PASSWORD), Password::new("a brand new passphrase"))
+            .await
+            .map(drop)
+            .unwrap_err(),
+        auth.set_active(id, false).await.map(drop).unwrap_err(),
+    ];
+    for error in errors {
+        assert!(matches!(error, AuthError::Unavailable(_)), "{error:?}");
+        assert_eq!((error.code(), error.http_status()), ("unavailable", 503));
+        assert!(error.retry_after().is_some());
+        assert!(
+            !error.to_string().contains("connection refused"),
+            "cause kept out of the message"
+        );
     }
 }
 

@@ -107,13 +107,19 @@ impl Default for Argon2Params {
 /// Hashes beyond these limits are rejected with [`HashError::LimitExceeded`] before any
 /// work. The current [`Argon2Params`] are always allowed, whatever the limits say.
 ///
+/// The defaults admit what real stacks store (argon2-cffi's and RFC 9106's 64 MiB × 3
+/// iterations × 4 lanes, passlib's bcrypt cost 12, Django's PBKDF2 rounds) with headroom,
+/// and bound the worst verification to a few hundred milliseconds and 64 MiB per hash in
+/// flight.
+///
 /// | limit | default |
 /// |---|---|
-/// | argon2 memory | 262,144 KiB (256 MiB; argon2-cffi's default is 64 MiB) |
-/// | argon2 iterations | 16 |
-/// | argon2 lanes | 16 |
-/// | bcrypt cost | 14 (about a second; passlib's default is 12) |
-/// | PBKDF2 iterations | 5,000,000 (Django 5.2 uses 1,000,000) |
+/// | argon2 memory | 65,536 KiB (64 MiB) |
+/// | argon2 iterations | 10 |
+/// | argon2 lanes | 8 |
+/// | argon2 work: memory × iterations | 262,144 KiB-passes (64 MiB × 4, or 19 MiB × 13) |
+/// | bcrypt cost | 14 (passlib's default is 12; each step doubles the work) |
+/// | PBKDF2 iterations | 3,000,000 (Django 5.2 uses 1,000,000) |
 ///
 /// ```
 /// use auth_core::{Argon2Hasher, Argon2Params, HashLimits};
@@ -127,6 +133,7 @@ pub struct HashLimits {
     max_argon2_memory_kib: u32,
     max_argon2_iterations: u32,
     max_argon2_parallelism: u32,
+    max_argon2_work: u64,
     max_bcrypt_cost: u32,
     max_pbkdf2_iterations: u32,
 }
@@ -134,11 +141,12 @@ pub struct HashLimits {
 impl Default for HashLimits {
     fn default() -> Self {
         Self {
-            max_argon2_memory_kib: 256 * 1024,
-            max_argon2_iterations: 16,
-            max_argon2_parallelism: 16,
+            max_argon2_memory_kib: 64 * 1024,
+            max_argon2_iterations: 10,
+            max_argon2_parallelism: 8,
+            max_argon2_work: 64 * 1024 * 4,
             max_bcrypt_cost: 14,
-            max_pbkdf2_iterations: 5_000_000,
+            max_pbkdf2_iterations: 3_000_000,
         }
     }
 }
@@ -162,6 +170,13 @@ impl HashLimits {
     #[must_use]
     pub fn with_max_argon2_parallelism(mut self, lanes: u32) -> Self {
         self.max_argon2_parallelism = lanes;
+        self
+    }
+
+    /// Most argon2 work: memory in KiB × iterations.
+    #[must_use]
+    pub fn with_max_argon2_work(mut self, kib_passes: u64) -> Self {
+        self.max_argon2_work = kib_passes;
         self
     }
 
@@ -194,6 +209,11 @@ impl HashLimits {
         self.max_argon2_parallelism
     }
 
+    /// Most argon2 work: memory in KiB × iterations.
+    pub fn max_argon2_work(&self) -> u64 {
+        self.max_argon2_work
+    }
+
     /// Highest bcrypt cost.
     pub fn max_bcrypt_cost(&self) -> u32 {
         self.max_bcrypt_cost
@@ -210,15 +230,21 @@ impl HashLimits {
 ///
 /// | stored hash | verified | needs rehash |
 /// |---|---|---|
-/// | `$argon2id$` with the current parameters | yes | no |
-/// | `$argon2id$` with other parameters, `$argon2i$`, `$argon2d$` (argon2-cffi, older configs) | yes | yes |
+/// | `$argon2id$` v19 with memory and iterations at least the current ones | yes | no |
+/// | `$argon2id$` below the current memory or iterations, `$argon2i$`, `$argon2d$`, v16 | yes | yes |
 /// | `$2a$`, `$2b$`, `$2y$` bcrypt (passlib, the `bcrypt` package, PHP) | yes | yes |
 /// | `pbkdf2_sha256$` (Django) | yes | yes |
+///
+/// Stronger argon2id hashes (argon2-cffi's default of 64 MiB × 3, say) are kept: a rehash
+/// with the configured parameters would weaken them.
 ///
 /// Passwords are verified in their NFKC form. Legacy stacks hashed the password as
 /// typed, so when the NFKC form does not match and differs from the raw form, the raw
 /// form is tried too; a match that way also asks for a rehash, which stores a hash of the
-/// normalized form. bcrypt only ever looked at the first 72 bytes of a password; that
+/// normalized form. The retry applies to argon2id hashes with the current parameters as
+/// well, because another stack may have made them (argon2-cffi with OWASP's settings); it
+/// happens equally for the dummy hash, so it reveals nothing, and it at most doubles the
+/// work of a wrong password that NFKC changes. bcrypt only ever looked at the first 72 bytes of a password; that
 /// limit applies to verifying bcrypt hashes and disappears with the rehash.
 ///
 /// ```
@@ -309,24 +335,31 @@ impl Argon2Hasher {
             return Err(malformed);
         };
 
-        let limits = &self.limits;
-        if params.m_cost() > limits.max_argon2_memory_kib.max(self.params.memory_kib)
-            || params.t_cost() > limits.max_argon2_iterations.max(self.params.iterations)
-            || params.p_cost() > limits.max_argon2_parallelism.max(self.params.parallelism)
+        let (limits, own) = (&self.limits, &self.params);
+        let (memory, iterations) = (params.m_cost(), params.t_cost());
+        let work = u64::from(memory) * u64::from(iterations);
+        let own_work = u64::from(own.memory_kib) * u64::from(own.iterations);
+        if memory > limits.max_argon2_memory_kib.max(own.memory_kib)
+            || iterations > limits.max_argon2_iterations.max(own.iterations)
+            || params.p_cost() > limits.max_argon2_parallelism.max(own.parallelism)
+            || work > limits.max_argon2_work.max(own_work)
         {
             return Err(HashError::LimitExceeded { scheme: SCHEME });
         }
 
-        let current = algorithm == Algorithm::Argon2id
+        let up_to_date = algorithm == Algorithm::Argon2id
             && version == Version::V0x13
-            && params.m_cost() == self.params.memory_kib
-            && params.t_cost() == self.params.iterations
-            && params.p_cost() == self.params.parallelism
-            && params.output_len() == Some(Params::DEFAULT_OUTPUT_LEN)
+            && memory >= own.memory_kib
+            && iterations >= own.iterations
+            && params.output_len().unwrap_or(0) >= Params::DEFAULT_OUTPUT_LEN
             && params.keyid().is_empty()
             && params.data().is_empty()
             && salt.len() >= argon2::RECOMMENDED_SALT_LEN;
-        Ok(StoredArgon2 { phc, current, raw: s })
+        Ok(StoredArgon2 {
+            phc,
+            up_to_date,
+            raw: s,
+        })
     }
 }
 
@@ -343,8 +376,8 @@ enum Stored<'h> {
 
 struct StoredArgon2<'h> {
     phc: PasswordHash,
-    /// Made with exactly the hasher's current settings.
-    current: bool,
+    /// argon2id v19, at least as strong as the current parameters.
+    up_to_date: bool,
     raw: &'h str,
 }
 
@@ -365,8 +398,8 @@ impl Stored<'_> {
         }
     }
 
-    fn is_current(&self) -> bool {
-        matches!(self, Self::Argon2(StoredArgon2 { current: true, .. }))
+    fn is_up_to_date(&self) -> bool {
+        matches!(self, Self::Argon2(StoredArgon2 { up_to_date: true, .. }))
     }
 }
 
@@ -385,7 +418,7 @@ impl PasswordHasher for Argon2Hasher {
         let normalized = password.normalized();
         if stored.matches(normalized.as_bytes())? {
             return Ok(Verification::Match {
-                needs_rehash: !stored.is_current(),
+                needs_rehash: !stored.is_up_to_date(),
             });
         }
         let raw = password.expose_secret();
@@ -511,15 +544,28 @@ mod tests {
     }
 
     #[test]
-    fn other_parameters_verify_and_ask_for_rehash() {
-        let old = Argon2Hasher::new(Argon2Params::new(32, 1, 1).unwrap());
-        let new = cheap();
-        let hash = old.hash(&Password::new("plaid-otter-sunrise")).unwrap();
-        assert_eq!(
-            new.verify(&Password::new("plaid-otter-sunrise"), &hash),
-            Ok(Verification::Match { needs_rehash: true })
-        );
-        assert_eq!(new.verify(&Password::new("nope"), &hash), Ok(Verification::Mismatch));
+    fn weaker_parameters_ask_for_rehash_and_stronger_ones_do_not() {
+        let current = Argon2Hasher::new(Argon2Params::new(64, 2, 1).unwrap());
+        let password = Password::new("plaid-otter-sunrise");
+        for (memory, iterations, lanes, needs_rehash) in [
+            (32, 2, 1, true),   // less memory
+            (64, 1, 1, true),   // fewer iterations
+            (128, 1, 1, true),  // more memory does not make up for fewer iterations
+            (64, 2, 2, false),  // other lanes, same cost
+            (128, 3, 1, false), // stronger: keep it rather than weaken it
+        ] {
+            let other = Argon2Hasher::new(Argon2Params::new(memory, iterations, lanes).unwrap());
+            let hash = other.hash(&password).unwrap();
+            assert_eq!(
+                current.verify(&password, &hash),
+                Ok(Verification::Match { needs_rehash }),
+                "m={memory} t={iterations} p={lanes}"
+            );
+            assert_eq!(
+                current.verify(&Password::new("nope"), &hash),
+                Ok(Verification::Mismatch)
+            );
+        }
     }
 
     #[test]
@@ -532,9 +578,10 @@ mod tests {
         );
         let stored = hasher.prepare(dummy).unwrap();
         assert!(
-            stored.is_current(),
+            stored.is_up_to_date(),
             "verifying the dummy must cost what a real hash costs"
         );
+        assert_eq!(dummy.as_str().split('$').nth(3), Some("m=19456,t=2,p=1"));
         let cheap = cheap();
         assert_eq!(
             cheap.verify(&Password::new(""), cheap.dummy_hash()),
@@ -552,7 +599,9 @@ mod tests {
             "$argon2id$v=19$m=4294967295,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
             "$argon2id$v=19$m=19456,t=4294967295,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
             "$argon2id$v=19$m=2097152,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
-            "$argon2id$v=19$m=262144,t=1,p=255$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+            "$argon2id$v=19$m=65536,t=1,p=255$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
+            // Each limit alone is met; together they are 64 MiB × 10 passes.
+            "$argon2id$v=19$m=65536,t=10,p=8$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
         ] {
             assert!(
                 matches!(verify(&hasher, "pw", hostile), Err(HashError::LimitExceeded { .. })),

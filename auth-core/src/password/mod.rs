@@ -10,6 +10,7 @@ use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
 use crate::Email;
+use crate::email::fold_local_part;
 
 /// A plaintext password, as the user typed it.
 ///
@@ -205,12 +206,16 @@ impl PasswordPolicy {
         if normalized.chars().count() < self.min_length {
             return Err(PolicyViolation::TooShort { min: self.min_length });
         }
-        let folded = Zeroizing::new(normalized.trim().to_lowercase());
-        if let Some(email) = email
-            && (*folded == email.as_str() || *folded == email.local_part())
-        {
-            return Err(PolicyViolation::SameAsEmail);
+        let trimmed = normalized.trim();
+        if let Some(email) = email {
+            // Compared as an email (so `jürgen@bücher.de` matches the stored
+            // `jürgen@xn--bcher-kva.de`) and as a local part, normalized the same way.
+            let same_local = *Zeroizing::new(fold_local_part(trimmed)) == email.local_part();
+            if same_local || Email::parse(trimmed).is_ok_and(|typed| typed == *email) {
+                return Err(PolicyViolation::SameAsEmail);
+            }
         }
+        let folded = Zeroizing::new(trimmed.to_lowercase());
         if self.reject_common && is_common(&folded) {
             return Err(PolicyViolation::Common);
         }
@@ -339,6 +344,15 @@ mod tests {
         assert_eq!(check_for("jane.doe@example.com"), Err(PolicyViolation::SameAsEmail));
         assert_eq!(check_for("JANE.DOE"), Err(PolicyViolation::SameAsEmail));
         assert_eq!(check_for("jane.doe-example"), Ok(()));
+
+        let idn = Email::parse("Jürgen.Groß@Bücher.de").unwrap();
+        let check_idn = |p: &str| policy.check(&Password::new(p), Some(&idn));
+        assert_eq!(check_idn("jürgen.groß@bücher.de"), Err(PolicyViolation::SameAsEmail));
+        assert_eq!(
+            check_idn("JÜRGEN.GROß@xn--bcher-kva.de"),
+            Err(PolicyViolation::SameAsEmail)
+        );
+        assert_eq!(check_idn("JU\u{0308}RGEN.GROß"), Err(PolicyViolation::SameAsEmail));
     }
 
     #[test]

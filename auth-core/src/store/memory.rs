@@ -110,15 +110,19 @@ impl UserStore for MemoryStore {
         &self,
         id: UserId,
         hash: &HashedPassword,
+        if_token_version: i64,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
         let mut state = self.state();
-        Ok(state.users.get_mut(&id).map(|user| {
-            user.password_hash = Some(hash.clone());
-            user.token_version += 1;
-            user.updated_at = at;
-            user.clone()
-        }))
+        match state.users.get_mut(&id) {
+            Some(user) if user.token_version == if_token_version => {
+                user.password_hash = Some(hash.clone());
+                user.token_version += 1;
+                user.updated_at = at;
+                Ok(Some(user.clone()))
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {

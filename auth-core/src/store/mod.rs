@@ -61,7 +61,8 @@ impl StoreError {
 ///   [`StoreError::DuplicateEmail`]. Emails are already normalized; compare them
 ///   byte for byte (no case folding, no `LIKE`).
 /// - Every field of [`User`] round-trips unchanged, timestamps to the microsecond.
-/// - Updates are atomic per call; no update is lost to a concurrent one.
+/// - Updates are atomic per call; no update is lost to a concurrent one, and
+///   compare-and-set updates apply at most once.
 /// - Unreachable backends report [`StoreError::Unavailable`].
 ///
 /// The trait is object safe, so an application can choose its backend at run time with
@@ -115,7 +116,10 @@ pub trait UserStore: Send + Sync {
 
     /// Sets a new password hash (a password change or reset), increments
     /// `token_version` so every access token issued before stops working, and sets
-    /// `updated_at`. Returns the updated account, or `None` if there is none.
+    /// `updated_at`, but only if the account's `token_version` is still
+    /// `if_token_version` (compare-and-set): a password change, disable or revocation
+    /// that happened since the caller read the account makes this a no-op. Returns the
+    /// updated account, or `None` if there is no such account or its version moved on.
     ///
     /// # Errors
     ///
@@ -124,6 +128,7 @@ pub trait UserStore: Send + Sync {
         &self,
         id: UserId,
         hash: &HashedPassword,
+        if_token_version: i64,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError>;
 
@@ -165,9 +170,10 @@ impl<T: UserStore + ?Sized> UserStore for Arc<T> {
         &self,
         id: UserId,
         hash: &HashedPassword,
+        if_token_version: i64,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
-        (**self).set_password_hash(id, hash, at).await
+        (**self).set_password_hash(id, hash, if_token_version, at).await
     }
 
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
