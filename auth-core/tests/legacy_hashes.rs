@@ -54,7 +54,7 @@ fn the_fixture_covers_every_format_the_issue_names() {
 }
 
 #[test]
-fn every_legacy_hash_verifies_and_asks_for_a_rehash() {
+fn every_legacy_hash_verifies_and_weaker_ones_ask_for_a_rehash() {
     let hasher = Argon2Hasher::default();
     for case in fixture().cases {
         let hash = HashedPassword::new(&case.hash);

@@ -20,7 +20,9 @@ use tokio::sync::{Semaphore, TryAcquireError};
 /// | `max_queue` | 128 waiting callers | absorbs a burst (50 simultaneous logins all succeed) |
 /// | `max_wait` | 5 s | past this, the client is better told to retry |
 ///
-/// Cheap to clone; clones share permits and queue.
+/// Cheap to clone; clones share permits and queue. Needs a Tokio runtime with the time
+/// driver enabled (`#[tokio::main]`, `Runtime::new` and Actix's runtime all enable it):
+/// the bounded wait is a Tokio timer.
 ///
 /// ```
 /// use std::time::Duration;
