@@ -7,7 +7,7 @@
 //!
 //! ```ignore
 //! // auth-store-sqlite/tests/conformance.rs
-//! auth_core::user_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+//! auth_core::store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
 //! ```
 //!
 //! This expands to one `#[tokio::test]` per case (multi-threaded, so races are real), so
@@ -15,7 +15,8 @@
 //! dev-dependency. Cases use unique emails, so they also pass on a store that already
 //! holds data.
 //!
-//! The functions can also be called directly:
+//! Every case takes the whole [`AuthStore`] (users, sessions, one-time tokens). The
+//! functions can also be called directly:
 //!
 //! ```
 //! # #[tokio::main]
@@ -27,17 +28,22 @@
 // Test code: failing loudly, with the value that broke the contract, is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeSet;
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::clock::truncate_to_micros;
-use crate::{Email, HashedPassword, Role, StoreError, User, UserStore};
+use crate::{
+    AuthStore, Email, HashedPassword, OneTimeToken, OpaqueToken, Role, Session, SessionId, StoreError, TokenHash,
+    TokenKind, TokenPurpose, User, UserStore,
+};
 
 /// Runs the whole suite as one `#[tokio::test]` per case; see the [module docs](self).
 #[macro_export]
-macro_rules! user_store_conformance_tests {
+macro_rules! store_conformance_tests {
     ($make_store:expr) => {
-        $crate::__user_store_conformance_cases! { $make_store =>
+        $crate::__store_conformance_cases! { $make_store =>
             insert_then_find_by_id,
             insert_then_find_by_email,
             missing_users_are_none,
@@ -53,13 +59,28 @@ macro_rules! user_store_conformance_tests {
             concurrent_password_changes_apply_once,
             concurrent_disables_lose_no_update,
             concurrent_hash_upgrades_apply_once,
+            set_roles_replaces_roles_and_revokes_tokens,
+            revoke_access_tokens_increments_the_version,
+            mark_email_verified_only_for_the_current_address,
+            sessions_round_trip_through_their_refresh_token,
+            unknown_refresh_tokens_are_none,
+            rotation_trades_a_token_once,
+            rotation_stops_when_the_session_is_revoked,
+            concurrent_rotations_of_one_token_apply_once,
+            list_sessions_returns_live_sessions_oldest_first,
+            revoke_session_only_ends_the_owners_session,
+            revoke_all_sessions_ends_every_session_of_the_user,
+            one_time_tokens_are_found_then_consumed_once,
+            one_time_token_purposes_are_separate,
+            a_newer_one_time_token_replaces_older_unused_ones,
+            concurrent_consumption_of_one_token_applies_once,
         }
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __user_store_conformance_cases {
+macro_rules! __store_conformance_cases {
     ($make_store:expr => $($case:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -466,4 +487,463 @@ pub async fn concurrent_hash_upgrades_apply_once<S: UserStore + Clone + 'static>
     let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(stored.password_hash, applied.pop());
     assert_eq!(stored.token_version, user.token_version);
+}
+
+// ---------------------------------------------------------------- roles, revocation, verification
+
+/// `set_roles` replaces the set, increments the token version and sets `updated_at`.
+pub async fn set_roles_replaces_roles_and_revokes_tokens<S: AuthStore + Clone + 'static>(store: S) {
+    let user = User {
+        roles: [Role::new("viewer").unwrap()].into(),
+        ..sample_user(unique_email("roles"))
+    };
+    store.insert_user(&user).await.unwrap();
+    let roles: BTreeSet<Role> = ["admin", "billing:write"]
+        .into_iter()
+        .map(|r| Role::new(r).unwrap())
+        .collect();
+    let updated = store
+        .set_roles(user.id, &roles, later(&user, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (&updated.roles, updated.token_version, updated.updated_at),
+        (&roles, 1, later(&user, 1))
+    );
+    let cleared = store
+        .set_roles(user.id, &BTreeSet::new(), later(&user, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(cleared.roles.is_empty());
+    assert_eq!(store.find_user_by_id(user.id).await.unwrap(), Some(cleared));
+    let ghost = sample_user(unique_email("ghost"));
+    assert_eq!(store.set_roles(ghost.id, &roles, later(&user, 3)).await.unwrap(), None);
+}
+
+/// `revoke_access_tokens` increments the token version and nothing else but `updated_at`.
+pub async fn revoke_access_tokens_increments_the_version<S: AuthStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("revoke"));
+    store.insert_user(&user).await.unwrap();
+    let updated = store
+        .revoke_access_tokens(user.id, later(&user, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = User {
+        token_version: user.token_version + 1,
+        updated_at: later(&user, 1),
+        ..user.clone()
+    };
+    assert_eq!(updated, expected);
+    let ghost = sample_user(unique_email("ghost"));
+    assert_eq!(
+        store.revoke_access_tokens(ghost.id, later(&user, 2)).await.unwrap(),
+        None
+    );
+}
+
+/// `mark_email_verified` applies only while the account has the given address, and keeps
+/// the first verification time.
+pub async fn mark_email_verified_only_for_the_current_address<S: AuthStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("verify"));
+    store.insert_user(&user).await.unwrap();
+    let other = unique_email("other");
+    assert_eq!(
+        store
+            .mark_email_verified(user.id, &other, later(&user, 1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.find_user_by_id(user.id).await.unwrap().as_ref(), Some(&user));
+
+    let verified = store
+        .mark_email_verified(user.id, &user.email, later(&user, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(verified.email_verified_at, Some(later(&user, 2)));
+    let again = store
+        .mark_email_verified(user.id, &user.email, later(&user, 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.email_verified_at,
+        Some(later(&user, 2)),
+        "the first verification time is kept"
+    );
+    assert_eq!(again.updated_at, later(&user, 3));
+}
+
+// ---------------------------------------------------------------- sessions
+
+/// A session for `user`, with client metadata, as login makes it.
+pub fn sample_session(user: &User) -> Session {
+    let now = truncate_to_micros(OffsetDateTime::now_utc());
+    Session {
+        id: SessionId::new_at(now),
+        user_id: user.id,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + time::Duration::days(30),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0 «ü»".to_owned()),
+        ip: Some("2001:db8::7".parse().unwrap()),
+        revoked_at: None,
+    }
+}
+
+fn refresh_hash() -> TokenHash {
+    OpaqueToken::generate(TokenKind::Refresh).unwrap().1
+}
+
+async fn user_with_session<S: AuthStore>(store: &S, prefix: &str) -> (User, Session, TokenHash) {
+    let user = sample_user(unique_email(prefix));
+    store.insert_user(&user).await.unwrap();
+    let session = sample_session(&user);
+    let token = refresh_hash();
+    store.insert_session(&session, &token).await.unwrap();
+    (user, session, token)
+}
+
+fn micros_after(t: OffsetDateTime, micros: i64) -> OffsetDateTime {
+    t + time::Duration::microseconds(micros)
+}
+
+/// A stored session comes back, field for field, through its refresh token's hash; IPv4
+/// and missing metadata round-trip too.
+pub async fn sessions_round_trip_through_their_refresh_token<S: AuthStore + Clone + 'static>(store: S) {
+    let (user, session, token) = user_with_session(&store, "session").await;
+    let record = store.find_refresh_token(&token).await.unwrap().unwrap();
+    assert_eq!((record.session, record.used_at), (session, None));
+
+    let bare = Session {
+        id: SessionId::new_at(user.created_at),
+        user_agent: None,
+        ip: Some("203.0.113.9".parse().unwrap()),
+        ..sample_session(&user)
+    };
+    let bare_token = refresh_hash();
+    store.insert_session(&bare, &bare_token).await.unwrap();
+    assert_eq!(
+        store.find_refresh_token(&bare_token).await.unwrap().unwrap().session,
+        bare
+    );
+}
+
+/// A hash nobody stored finds nothing.
+pub async fn unknown_refresh_tokens_are_none<S: AuthStore + Clone + 'static>(store: S) {
+    assert_eq!(store.find_refresh_token(&refresh_hash()).await.unwrap(), None);
+    let (_, session, _) = user_with_session(&store, "unknown").await;
+    let now = session.created_at;
+    assert!(
+        !store
+            .rotate_refresh_token(session.id, &refresh_hash(), &refresh_hash(), now)
+            .await
+            .unwrap()
+    );
+}
+
+/// Rotation marks the presented token used, makes the replacement current and touches the
+/// session; the used token cannot rotate again, nor can a token through another session.
+pub async fn rotation_trades_a_token_once<S: AuthStore + Clone + 'static>(store: S) {
+    let (_, session, first) = user_with_session(&store, "rotate").await;
+    let (_, other_session, _) = user_with_session(&store, "rotate-other").await;
+    let second = refresh_hash();
+    let at = micros_after(session.last_used_at, 5);
+
+    assert!(
+        !store
+            .rotate_refresh_token(other_session.id, &first, &second, at)
+            .await
+            .unwrap(),
+        "wrong session"
+    );
+    assert!(
+        store
+            .rotate_refresh_token(session.id, &first, &second, at)
+            .await
+            .unwrap()
+    );
+
+    let used = store.find_refresh_token(&first).await.unwrap().unwrap();
+    assert_eq!(used.used_at, Some(at));
+    let current = store.find_refresh_token(&second).await.unwrap().unwrap();
+    assert_eq!(current.used_at, None);
+    assert_eq!(
+        current.session,
+        Session {
+            last_used_at: at,
+            ..session.clone()
+        }
+    );
+
+    let third = refresh_hash();
+    assert!(
+        !store
+            .rotate_refresh_token(session.id, &first, &third, micros_after(at, 1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.find_refresh_token(&third).await.unwrap(),
+        None,
+        "a failed rotation stores nothing"
+    );
+    assert!(
+        store
+            .rotate_refresh_token(session.id, &second, &third, micros_after(at, 2))
+            .await
+            .unwrap()
+    );
+}
+
+/// A revoked session's current token no longer rotates.
+pub async fn rotation_stops_when_the_session_is_revoked<S: AuthStore + Clone + 'static>(store: S) {
+    let (user, session, token) = user_with_session(&store, "rotate-revoked").await;
+    let at = micros_after(session.created_at, 1);
+    assert!(store.revoke_session(user.id, session.id, at).await.unwrap());
+    assert!(
+        !store
+            .rotate_refresh_token(session.id, &token, &refresh_hash(), at)
+            .await
+            .unwrap()
+    );
+    let record = store.find_refresh_token(&token).await.unwrap().unwrap();
+    assert_eq!((record.used_at, record.session.revoked_at), (None, Some(at)));
+}
+
+/// 20 concurrent rotations of one token: exactly one succeeds, and only its replacement is
+/// stored.
+pub async fn concurrent_rotations_of_one_token_apply_once<S: AuthStore + Clone + 'static>(store: S) {
+    let (_, session, token) = user_with_session(&store, "rotate-race").await;
+    let at = micros_after(session.created_at, 1);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let replacement = refresh_hash();
+            tokio::spawn(async move {
+                let rotated = store
+                    .rotate_refresh_token(session.id, &token, &replacement, at)
+                    .await
+                    .unwrap();
+                (rotated, replacement)
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        let (rotated, replacement) = task.await.unwrap();
+        let stored = store.find_refresh_token(&replacement).await.unwrap();
+        assert_eq!(stored.is_some(), rotated, "only the winner's replacement exists");
+        winners += usize::from(rotated);
+    }
+    assert_eq!(winners, 1);
+}
+
+/// `list_sessions` returns the user's sessions that are not revoked, oldest first, and
+/// nobody else's.
+pub async fn list_sessions_returns_live_sessions_oldest_first<S: AuthStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("list"));
+    store.insert_user(&user).await.unwrap();
+    let base = sample_session(&user);
+    let sessions: Vec<Session> = (0..3)
+        .map(|i| Session {
+            id: SessionId::new_at(micros_after(base.created_at, i)),
+            created_at: micros_after(base.created_at, i),
+            ..base.clone()
+        })
+        .collect();
+    for session in sessions.iter().rev() {
+        store.insert_session(session, &refresh_hash()).await.unwrap();
+    }
+    let (_, _, _) = user_with_session(&store, "list-other").await;
+    assert!(
+        store
+            .revoke_session(user.id, sessions[1].id, base.created_at)
+            .await
+            .unwrap()
+    );
+    let listed = store.list_sessions(user.id).await.unwrap();
+    assert_eq!(listed, vec![sessions[0].clone(), sessions[2].clone()]);
+}
+
+/// `revoke_session` ends only a live session of its owner, once.
+pub async fn revoke_session_only_ends_the_owners_session<S: AuthStore + Clone + 'static>(store: S) {
+    let (owner, session, _) = user_with_session(&store, "owner").await;
+    let (intruder, _, _) = user_with_session(&store, "intruder").await;
+    let at = micros_after(session.created_at, 3);
+    assert!(
+        !store.revoke_session(intruder.id, session.id, at).await.unwrap(),
+        "not the intruder's"
+    );
+    assert!(
+        !store.revoke_session(owner.id, SessionId::new_at(at), at).await.unwrap(),
+        "no such session"
+    );
+    assert!(store.revoke_session(owner.id, session.id, at).await.unwrap());
+    assert!(
+        !store
+            .revoke_session(owner.id, session.id, micros_after(at, 1))
+            .await
+            .unwrap(),
+        "already ended"
+    );
+    assert!(store.list_sessions(owner.id).await.unwrap().is_empty());
+}
+
+/// `revoke_all_sessions` ends every live session of the user and reports how many.
+pub async fn revoke_all_sessions_ends_every_session_of_the_user<S: AuthStore + Clone + 'static>(store: S) {
+    let (user, first, _) = user_with_session(&store, "all").await;
+    let second = Session {
+        id: SessionId::new_at(micros_after(first.created_at, 1)),
+        ..sample_session(&user)
+    };
+    store.insert_session(&second, &refresh_hash()).await.unwrap();
+    let (bystander, _, _) = user_with_session(&store, "bystander").await;
+    let at = micros_after(first.created_at, 2);
+    assert_eq!(store.revoke_all_sessions(user.id, at).await.unwrap(), 2);
+    assert_eq!(store.revoke_all_sessions(user.id, at).await.unwrap(), 0);
+    assert!(store.list_sessions(user.id).await.unwrap().is_empty());
+    assert_eq!(store.list_sessions(bystander.id).await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------- one-time tokens
+
+/// A single-use token for `user`, as the service issues it.
+pub fn sample_one_time_token(user: &User, purpose: TokenPurpose) -> (TokenHash, OneTimeToken) {
+    let (_, hash) = OpaqueToken::generate(purpose.kind()).unwrap();
+    let now = truncate_to_micros(OffsetDateTime::now_utc());
+    let token = OneTimeToken {
+        user_id: user.id,
+        purpose,
+        email: user.email.clone(),
+        token_version: user.token_version,
+        created_at: now,
+        expires_at: now + time::Duration::hours(1),
+    };
+    (hash, token)
+}
+
+/// Stored, found (field for field), consumed once, then gone.
+pub async fn one_time_tokens_are_found_then_consumed_once<S: AuthStore + Clone + 'static>(store: S) {
+    let user = User {
+        token_version: 3,
+        ..sample_user(unique_email("one-time"))
+    };
+    store.insert_user(&user).await.unwrap();
+    let (hash, token) = sample_one_time_token(&user, TokenPurpose::PasswordReset);
+    store.insert_one_time_token(&hash, &token).await.unwrap();
+    let purpose = TokenPurpose::PasswordReset;
+    assert_eq!(
+        store.find_one_time_token(&hash, purpose).await.unwrap().as_ref(),
+        Some(&token)
+    );
+    let at = micros_after(token.created_at, 1);
+    assert_eq!(
+        store.consume_one_time_token(&hash, purpose, at).await.unwrap(),
+        Some(token)
+    );
+    assert_eq!(store.find_one_time_token(&hash, purpose).await.unwrap(), None);
+    assert_eq!(store.consume_one_time_token(&hash, purpose, at).await.unwrap(), None);
+    let (unknown, _) = sample_one_time_token(&user, purpose);
+    assert_eq!(store.consume_one_time_token(&unknown, purpose, at).await.unwrap(), None);
+}
+
+/// A token is found and consumed only under its own purpose.
+pub async fn one_time_token_purposes_are_separate<S: AuthStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("purpose"));
+    store.insert_user(&user).await.unwrap();
+    let (hash, token) = sample_one_time_token(&user, TokenPurpose::EmailVerification);
+    store.insert_one_time_token(&hash, &token).await.unwrap();
+    let at = micros_after(token.created_at, 1);
+    assert_eq!(
+        store
+            .find_one_time_token(&hash, TokenPurpose::PasswordReset)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .consume_one_time_token(&hash, TokenPurpose::PasswordReset, at)
+            .await
+            .unwrap(),
+        None
+    );
+    let found = store
+        .consume_one_time_token(&hash, TokenPurpose::EmailVerification, at)
+        .await
+        .unwrap();
+    assert_eq!(found, Some(token), "the wrong-purpose attempt did not spend it");
+}
+
+/// A new token replaces the account's unused tokens of the same purpose, and no others.
+pub async fn a_newer_one_time_token_replaces_older_unused_ones<S: AuthStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("newer"));
+    let other = sample_user(unique_email("newer-other"));
+    store.insert_user(&user).await.unwrap();
+    store.insert_user(&other).await.unwrap();
+    let (old_reset, old_reset_token) = sample_one_time_token(&user, TokenPurpose::PasswordReset);
+    let (verification, verification_token) = sample_one_time_token(&user, TokenPurpose::EmailVerification);
+    let (others_reset, others_reset_token) = sample_one_time_token(&other, TokenPurpose::PasswordReset);
+    for (hash, token) in [
+        (&old_reset, &old_reset_token),
+        (&verification, &verification_token),
+        (&others_reset, &others_reset_token),
+    ] {
+        store.insert_one_time_token(hash, token).await.unwrap();
+    }
+    let (new_reset, new_reset_token) = sample_one_time_token(&user, TokenPurpose::PasswordReset);
+    store.insert_one_time_token(&new_reset, &new_reset_token).await.unwrap();
+
+    let reset = TokenPurpose::PasswordReset;
+    assert_eq!(
+        store.find_one_time_token(&old_reset, reset).await.unwrap(),
+        None,
+        "superseded"
+    );
+    assert_eq!(
+        store.find_one_time_token(&new_reset, reset).await.unwrap(),
+        Some(new_reset_token)
+    );
+    assert_eq!(
+        store.find_one_time_token(&others_reset, reset).await.unwrap(),
+        Some(others_reset_token)
+    );
+    let still = store
+        .find_one_time_token(&verification, TokenPurpose::EmailVerification)
+        .await
+        .unwrap();
+    assert_eq!(still, Some(verification_token));
+}
+
+/// 20 concurrent consumptions of one token: exactly one gets it.
+pub async fn concurrent_consumption_of_one_token_applies_once<S: AuthStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("consume-race"));
+    store.insert_user(&user).await.unwrap();
+    let (hash, token) = sample_one_time_token(&user, TokenPurpose::PasswordReset);
+    store.insert_one_time_token(&hash, &token).await.unwrap();
+    let at = micros_after(token.created_at, 1);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .consume_one_time_token(&hash, TokenPurpose::PasswordReset, at)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        if let Some(consumed) = task.await.unwrap() {
+            assert_eq!(consumed, token);
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::store::BoxError;
-use crate::{EmailError, HashPoolError, PolicyViolation, SignError, StoreError, TokenError};
+use crate::{EmailError, HashPoolError, PolicyViolation, RngError, SignError, StoreError, TokenError};
 
 /// How long clients are asked to wait after [`AuthError::Busy`] or
 /// [`AuthError::Unavailable`].
@@ -23,8 +23,12 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// | [`EmailTaken`](Self::EmailTaken) | `email_taken` | 409 |
 /// | [`InvalidCredentials`](Self::InvalidCredentials) | `invalid_credentials` | 401 |
 /// | [`AccountDisabled`](Self::AccountDisabled) | `account_disabled` | 403 |
+/// | [`EmailNotVerified`](Self::EmailNotVerified) | `email_not_verified` | 403 |
 /// | [`InvalidToken`](Self::InvalidToken) | `invalid_token` | 401 |
+/// | [`InvalidOneTimeToken`](Self::InvalidOneTimeToken) | `invalid_token` | 400 |
+/// | [`Forbidden`](Self::Forbidden) | `forbidden` | 403 |
 /// | [`UserNotFound`](Self::UserNotFound) | `not_found` | 404 |
+/// | [`SessionNotFound`](Self::SessionNotFound) | `not_found` | 404 |
 /// | [`Conflict`](Self::Conflict) | `conflict` | 409 |
 /// | [`Busy`](Self::Busy) | `busy` | 503 |
 /// | [`Unavailable`](Self::Unavailable) | `unavailable` | 503 |
@@ -57,12 +61,29 @@ pub enum AuthError {
     /// The password was right, but the account is disabled.
     #[error("account disabled")]
     AccountDisabled,
-    /// The access token is not acceptable; the source says why (for logs only).
+    /// The password was right, but the service requires a verified email first.
+    #[error("email address not verified")]
+    EmailNotVerified,
+    /// The access or refresh token is not acceptable; the source says why (for logs
+    /// only). A reused refresh token has revoked its whole session.
     #[error("invalid or expired token")]
     InvalidToken(#[source] TokenError),
+    /// The password-reset or email-verification token is not acceptable (unknown,
+    /// expired, used, or superseded); the source says why (for logs only).
+    #[error("invalid or expired token")]
+    InvalidOneTimeToken(#[source] TokenError),
+    /// The account lacks the role the action requires.
+    #[error("forbidden")]
+    Forbidden {
+        /// The role that was required.
+        role: String,
+    },
     /// The account addressed by id does not exist.
     #[error("user not found")]
     UserNotFound,
+    /// The session does not exist, belongs to someone else, or has ended.
+    #[error("session not found")]
+    SessionNotFound,
     /// The account changed while the request ran (a concurrent password change or
     /// revocation); nothing was written. Retrying re-reads the account.
     #[error("the account was changed by another request; retry")]
@@ -90,8 +111,10 @@ impl AuthError {
             Self::EmailTaken => "email_taken",
             Self::InvalidCredentials => "invalid_credentials",
             Self::AccountDisabled => "account_disabled",
-            Self::InvalidToken(_) => "invalid_token",
-            Self::UserNotFound => "not_found",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::InvalidToken(_) | Self::InvalidOneTimeToken(_) => "invalid_token",
+            Self::Forbidden { .. } => "forbidden",
+            Self::UserNotFound | Self::SessionNotFound => "not_found",
             Self::Conflict => "conflict",
             Self::Busy { .. } => "busy",
             Self::Unavailable(_) => "unavailable",
@@ -105,8 +128,9 @@ impl AuthError {
             Self::InvalidEmail(_) | Self::WeakPassword(_) => 422,
             Self::EmailTaken | Self::Conflict => 409,
             Self::InvalidCredentials | Self::InvalidToken(_) => 401,
-            Self::AccountDisabled => 403,
-            Self::UserNotFound => 404,
+            Self::InvalidOneTimeToken(_) => 400,
+            Self::AccountDisabled | Self::EmailNotVerified | Self::Forbidden { .. } => 403,
+            Self::UserNotFound | Self::SessionNotFound => 404,
             Self::Busy { .. } | Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -161,6 +185,12 @@ impl From<HashPoolError> for AuthError {
             },
             HashPoolError::TaskFailed => Self::internal(error),
         }
+    }
+}
+
+impl From<RngError> for AuthError {
+    fn from(error: RngError) -> Self {
+        Self::internal(error)
     }
 }
 

@@ -8,18 +8,22 @@
 //!   hashes (bcrypt, Django PBKDF2, other argon2 parameters);
 //! - [`HashPool`]: hashing on a bounded blocking pool that answers "busy" instead of
 //!   queueing without bound;
-//! - [`Tokens`]: short-lived JWT access tokens (HS256, EdDSA or ES256), verified without a
-//!   store;
-//! - [`UserStore`]: the storage contract, with [`MemoryStore`] as reference and a
+//! - [`Tokens`] and [`TokenVerifier`]: short-lived JWT access tokens (HS256, EdDSA or
+//!   ES256), verified without a store, with key rotation by `kid` and a JWKS export;
+//! - [`OpaqueToken`]: refresh, password-reset and email-verification tokens, 256 random
+//!   bits, stored only as SHA-256;
+//! - [`UserStore`], [`SessionStore`], [`OneTimeTokenStore`] (together [`AuthStore`]): the
+//!   storage contract, with [`MemoryStore`] as reference and a
 //!   [conformance suite](conformance) (feature `conformance`) every backend runs;
-//! - [`AuthService`]: every flow (register, login, authenticate, change password,
+//! - [`AuthService`]: every flow (register, login, refresh with rotation and reuse
+//!   detection, logout, sessions, password change and reset, email verification, roles,
 //!   disable), with one typed [`AuthError`].
 //!
 //! Backends live in `auth-store-sqlite` and `auth-store-postgres`.
 //!
 //! ```
 //! use std::sync::Arc;
-//! use auth_core::{AuthService, MemoryStore, Password, SigningKey, Tokens};
+//! use auth_core::{AuthService, ClientInfo, MemoryStore, Password, SigningKey, Tokens};
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,9 +34,13 @@
 //! ));
 //!
 //! auth.register("grace@example.com", Password::new("cobol-compiler-1959")).await?;
-//! let login = auth.login("Grace@Example.com", Password::new("cobol-compiler-1959")).await?;
-//! let user = auth.authenticate(login.access_token.expose_secret()).await?;
-//! assert_eq!(user.email.as_str(), "grace@example.com");
+//! let login = auth.login("Grace@Example.com", Password::new("cobol-compiler-1959"), &ClientInfo::default()).await?;
+//! let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;
+//! assert_eq!(me.user.email.as_str(), "grace@example.com");
+//!
+//! // Fifteen minutes later: trade the refresh token (once) for a new pair.
+//! let next = auth.refresh(login.tokens.refresh_token.expose_secret()).await?;
+//! auth.logout(next.refresh_token.expose_secret()).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -43,8 +51,11 @@ mod clock;
 mod email;
 mod error;
 mod hash;
+mod id;
+mod one_time;
 mod password;
 mod service;
+mod session;
 mod store;
 mod token;
 mod user;
@@ -59,14 +70,20 @@ pub use hash::{
     Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashedPassword, ParamsError,
     PasswordHasher, Verification,
 };
+pub use one_time::{Delivery, OneTimeToken, TokenPurpose, UnknownPurpose};
 pub use password::{
     DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, NIST_SINGLE_FACTOR_MIN_LENGTH, Password, PasswordPolicy, PolicyViolation,
 };
-pub use service::{AuthService, LoginSuccess};
-pub use store::{BoxError, MemoryStore, StoreError, UserStore};
+pub use service::{
+    AuthService, Authenticated, DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL,
+    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess,
+};
+pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, SessionId, TokenPair};
+pub use store::{AuthStore, BoxError, MemoryStore, OneTimeTokenStore, SessionStore, StoreError, UserStore};
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,
-    SignError, SigningKey, TokenError, Tokens, bearer_token,
+    OpaqueToken, RngError, SignError, SigningKey, TokenError, TokenHash, TokenKind, TokenVerifier, Tokens,
+    VerificationKey, bearer_token,
 };
 pub use user::{Role, RoleError, User, UserId};
 

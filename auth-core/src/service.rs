@@ -1,27 +1,42 @@
 //! [`AuthService`]: every authentication flow, in one place.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use crate::clock::now_micros;
 use crate::hash::{HashError, Verification};
 use crate::{
-    AccessToken, Argon2Hasher, AuthError, Clock, Email, HashPool, HashedPassword, Password, PasswordHasher,
-    PasswordPolicy, SystemClock, TokenError, Tokens, User, UserId, UserStore,
+    AccessClaims, Argon2Hasher, AuthError, AuthStore, ClientInfo, Clock, Delivery, Email, HashPool, HashedPassword,
+    OneTimeToken, OpaqueToken, Password, PasswordHasher, PasswordPolicy, Role, Session, SessionId, SystemClock,
+    TokenError, TokenKind, TokenPair, TokenPurpose, Tokens, User, UserId,
 };
 
-/// Runs every authentication flow against a [`UserStore`].
+/// Default idle timeout of a session: 7 days without a refresh ends it (the seeds'
+/// refresh-token lifetime).
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default absolute lifetime of a session: 30 days after login, however active.
+pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default lifetime of a password-reset token: 1 hour.
+pub const DEFAULT_PASSWORD_RESET_TTL: Duration = Duration::from_secs(3600);
+/// Default lifetime of an email-verification token: 24 hours.
+pub const DEFAULT_EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Runs every authentication flow against an [`AuthStore`].
 ///
 /// Framework glue stays thin: a handler extracts the input, calls one method, and maps the
 /// [`AuthError`] with its [`code`](AuthError::code) and [`http_status`](AuthError::http_status).
-/// Every rule (normalization, policy, equal work, revocation) lives here.
+/// Every rule (normalization, policy, equal work, rotation, revocation) lives here.
 ///
 /// Construct it with the required parts, then adjust with `with_*`; each default is
 /// secure and documented on its method:
 ///
 /// ```
 /// use std::sync::Arc;
-/// use auth_core::{AuthService, MemoryStore, Password, PasswordPolicy, SigningKey, Tokens};
+/// use auth_core::{AuthService, ClientInfo, MemoryStore, Password, PasswordPolicy, SigningKey, Tokens};
 ///
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), auth_core::AuthError> {
@@ -38,18 +53,38 @@ use crate::{
 /// let user = auth.register("Ada@Example.com", Password::new("analytical-engine")).await?;
 /// assert_eq!(user.email.as_str(), "ada@example.com");
 ///
-/// let login = auth.login(" ADA@example.com", Password::new("analytical-engine")).await?;
-/// let me = auth.authenticate(login.access_token.expose_secret()).await?;
-/// assert_eq!(me.id, user.id);
+/// let login = auth.login(" ADA@example.com", Password::new("analytical-engine"), &ClientInfo::default()).await?;
+/// let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;
+/// assert_eq!(me.user.id, user.id);
 ///
-/// let wrong = auth.login("ada@example.com", Password::new("difference-engine")).await;
-/// assert_eq!(wrong.unwrap_err().code(), "invalid_credentials");
+/// // Refresh tokens rotate: each works once.
+/// let refreshed = auth.refresh(login.tokens.refresh_token.expose_secret()).await?;
+/// assert!(auth.refresh(login.tokens.refresh_token.expose_secret()).await.is_err());
+/// # let _ = refreshed;
 /// # Ok(())
 /// # }
 /// ```
 ///
+/// # What revokes what
+///
+/// | event | access tokens issued before | sessions (refresh tokens) | pending reset tokens |
+/// |---|---|---|---|
+/// | [`change_password`](Self::change_password), [`reset_password`](Self::reset_password) | rejected by `authenticate` | all revoked | dead |
+/// | [`set_active`](Self::set_active)`(false)` | rejected | all revoked | dead |
+/// | [`logout_all`](Self::logout_all) | rejected | all revoked | dead |
+/// | [`set_roles`](Self::set_roles) | rejected (they carry the old roles) | kept: the next refresh carries the new roles | dead |
+/// | [`logout`](Self::logout), [`revoke_session`](Self::revoke_session) | live until they expire (15 min by default) | that session revoked | kept |
+/// | refresh-token reuse | live until they expire | that session revoked | kept |
+/// | a newer [`request_password_reset`](Self::request_password_reset) | — | — | the older one dies |
+///
+/// "Rejected by `authenticate`": every access token carries the account's token version;
+/// the events above increment it. [`Tokens::verify`] alone does not see revocation; see
+/// [`TokenVerifier`](crate::TokenVerifier) for that trade-off. Email-verification tokens
+/// are bound to the address they were sent to, and die only with it (or when used or
+/// expired).
+///
 /// Share one service per process (behind an `Arc`): it owns the [`HashPool`] that bounds
-/// hashing work.
+/// hashing work. It needs a Tokio runtime with the time driver (see [`HashPool`]).
 pub struct AuthService<S> {
     store: S,
     tokens: Tokens,
@@ -57,6 +92,11 @@ pub struct AuthService<S> {
     hasher: Arc<dyn PasswordHasher>,
     pool: HashPool,
     clock: Arc<dyn Clock>,
+    session_idle_timeout: Duration,
+    session_lifetime: Duration,
+    password_reset_ttl: Duration,
+    email_verification_ttl: Duration,
+    require_verified_email: bool,
 }
 
 /// A successful login.
@@ -65,17 +105,29 @@ pub struct AuthService<S> {
 pub struct LoginSuccess {
     /// The account, as stored after the login (with its upgraded hash, if any).
     pub user: User,
-    /// The access token to hand to the client.
-    pub access_token: AccessToken,
+    /// The access token, the refresh token and the new session.
+    pub tokens: TokenPair,
 }
 
-impl<S: UserStore> AuthService<S> {
+/// The account behind a valid access token, and what the token says.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authenticated {
+    /// The account as stored now.
+    pub user: User,
+    /// The token's claims (its session, for instance).
+    pub claims: AccessClaims,
+}
+
+impl<S: AuthStore> AuthService<S> {
     /// A service over `store`, issuing tokens with `tokens`, with these defaults:
     ///
     /// - [`PasswordPolicy::default`]: 8 to 256 characters, common passwords and the
     ///   email refused;
     /// - [`Argon2Hasher::default`]: argon2id with OWASP's parameters;
     /// - [`HashPool::default`]: one concurrent hash per core, a bounded queue;
+    /// - sessions end after 7 days idle or 30 days in all; reset tokens live 1 hour,
+    ///   verification tokens 24 hours; login does not require a verified email;
     /// - [`SystemClock`].
     pub fn new(store: S, tokens: Tokens) -> Self {
         Self {
@@ -85,6 +137,11 @@ impl<S: UserStore> AuthService<S> {
             hasher: Arc::new(Argon2Hasher::default()),
             pool: HashPool::default(),
             clock: Arc::new(SystemClock),
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            session_lifetime: DEFAULT_SESSION_LIFETIME,
+            password_reset_ttl: DEFAULT_PASSWORD_RESET_TTL,
+            email_verification_ttl: DEFAULT_EMAIL_VERIFICATION_TTL,
+            require_verified_email: false,
         }
     }
 
@@ -117,6 +174,42 @@ impl<S: UserStore> AuthService<S> {
         self
     }
 
+    /// Sets how long a session survives without a refresh (`idle`, default 7 days) and
+    /// at most (`absolute`, default 30 days).
+    #[must_use]
+    pub fn with_session_lifetimes(mut self, idle: Duration, absolute: Duration) -> Self {
+        self.session_idle_timeout = idle;
+        self.session_lifetime = absolute;
+        self
+    }
+
+    /// Sets how long a password-reset token works (default 1 hour). Longer than a day is
+    /// logged as a warning.
+    #[must_use]
+    pub fn with_password_reset_ttl(mut self, ttl: Duration) -> Self {
+        if ttl > Duration::from_secs(24 * 3600) {
+            tracing::warn!(ttl_secs = ttl.as_secs(), "password-reset tokens live longer than a day");
+        }
+        self.password_reset_ttl = ttl;
+        self
+    }
+
+    /// Sets how long an email-verification token works (default 24 hours).
+    #[must_use]
+    pub fn with_email_verification_ttl(mut self, ttl: Duration) -> Self {
+        self.email_verification_ttl = ttl;
+        self
+    }
+
+    /// Requires a verified email before login issues tokens (default: not required).
+    /// An unverified account then answers [`EmailNotVerified`](AuthError::EmailNotVerified),
+    /// only after the correct password.
+    #[must_use]
+    pub fn with_require_verified_email(mut self, required: bool) -> Self {
+        self.require_verified_email = required;
+        self
+    }
+
     /// The token issuer and verifier, for extractors that only need [`Tokens::verify`].
     pub fn tokens(&self) -> &Tokens {
         &self.tokens
@@ -130,6 +223,10 @@ impl<S: UserStore> AuthService<S> {
     /// The password policy.
     pub fn password_policy(&self) -> &PasswordPolicy {
         &self.policy
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        now_micros(&*self.clock)
     }
 
     /// Creates an account.
@@ -152,14 +249,15 @@ impl<S: UserStore> AuthService<S> {
             .run(move || hasher.hash(&password))
             .await?
             .map_err(AuthError::internal)?;
-        let now = now_micros(&*self.clock);
-        let user = User::new(email, Some(hash), now);
+        let user = User::new(email, Some(hash), self.now());
         self.store.insert_user(&user).await?;
         tracing::info!(user_id = %user.id, "account registered");
         Ok(user)
     }
 
-    /// Checks an email and password and issues an access token.
+    /// Checks an email and password and starts a session: an access token and a refresh
+    /// token. `client` (user agent, IP) is kept with the session for
+    /// [`list_sessions`](Self::list_sessions).
     ///
     /// Every failure to identify the account answers [`InvalidCredentials`](AuthError::InvalidCredentials)
     /// after exactly one password verification: a malformed or unknown email, an
@@ -167,19 +265,22 @@ impl<S: UserStore> AuthService<S> {
     /// hash with the current parameters, so neither the answer nor the work reveals
     /// whether an account exists. (The cost is exactly equal for accounts whose hash has
     /// the current parameters; an account still holding a legacy hash costs what its old
-    /// scheme costs until its next successful login upgrades it.) A disabled account answers
-    /// [`AccountDisabled`](AuthError::AccountDisabled), but only after the correct password.
+    /// scheme costs until its next successful login upgrades it.) A disabled account
+    /// answers [`AccountDisabled`](AuthError::AccountDisabled), and an unverified one
+    /// [`EmailNotVerified`](AuthError::EmailNotVerified) when verification is required,
+    /// but only after the correct password.
     ///
-    /// When the stored hash is a legacy format or has outdated parameters, a successful
-    /// login replaces it with a fresh argon2id hash of the normalized password (compared
-    /// and set, so a concurrent password change wins). A failed login never writes.
+    /// When the stored hash is a legacy format or weaker than the current parameters, a
+    /// successful login replaces it with a fresh argon2id hash of the normalized password
+    /// (compared and set, so a concurrent password change wins). A failed login never
+    /// writes.
     ///
     /// # Errors
     ///
     /// [`InvalidCredentials`](AuthError::InvalidCredentials), [`AccountDisabled`](AuthError::AccountDisabled),
-    /// [`Busy`](AuthError::Busy), [`Unavailable`](AuthError::Unavailable),
-    /// [`Internal`](AuthError::Internal).
-    pub async fn login(&self, email: &str, password: Password) -> Result<LoginSuccess, AuthError> {
+    /// [`EmailNotVerified`](AuthError::EmailNotVerified), [`Busy`](AuthError::Busy),
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn login(&self, email: &str, password: Password, client: &ClientInfo) -> Result<LoginSuccess, AuthError> {
         let oversized = self.policy.exceeds_max_length(&password);
         let account = match Email::parse(email) {
             Ok(email) if !oversized => self.store.find_user_by_email(&email).await?,
@@ -210,7 +311,7 @@ impl<S: UserStore> AuthService<S> {
             return Err(AuthError::AccountDisabled);
         }
         if let (Some(upgraded), Some(current)) = (upgrade, user.password_hash.as_ref()) {
-            let now = now_micros(&*self.clock);
+            let now = self.now();
             // The login has succeeded either way: a failed upgrade is retried at the next one.
             match self.store.upgrade_password_hash(user.id, current, &upgraded, now).await {
                 Ok(true) => {
@@ -222,24 +323,194 @@ impl<S: UserStore> AuthService<S> {
                 Err(error) => tracing::warn!(user_id = %user.id, %error, "could not store the upgraded password hash"),
             }
         }
-        let access_token = self.tokens.issue(&user)?;
-        tracing::info!(user_id = %user.id, "login succeeded");
-        Ok(LoginSuccess { user, access_token })
+        if self.require_verified_email && !user.email_verified() {
+            tracing::info!(user_id = %user.id, "login refused: email not verified");
+            return Err(AuthError::EmailNotVerified);
+        }
+        let tokens = self.start_session(&user, client).await?;
+        tracing::info!(user_id = %user.id, session_id = %tokens.session.id, "login succeeded");
+        Ok(LoginSuccess { user, tokens })
+    }
+
+    async fn start_session(&self, user: &User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+        let now = self.now();
+        let (refresh_token, hash) = OpaqueToken::generate(TokenKind::Refresh)?;
+        let session = Session {
+            id: SessionId::new_at(now),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + self.session_lifetime,
+            user_agent: client.user_agent().map(str::to_owned),
+            ip: client.ip(),
+            revoked_at: None,
+        };
+        self.store.insert_session(&session, &hash).await?;
+        let access_token = self.tokens.issue(user, Some(session.id))?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            session,
+        })
+    }
+
+    /// Trades a refresh token for a new access token and a new refresh token of the same
+    /// session (rotation, RFC 9700 §4.14). Each refresh token works once.
+    ///
+    /// Presenting a refresh token that was already rotated is reuse: someone holds a copy.
+    /// The whole session is revoked (and stays revoked, although this call fails), so the
+    /// thief's and the owner's tokens both stop working and the owner logs in again. There
+    /// is no grace window: two concurrent refreshes with one token are reuse too, so at
+    /// most one of them succeeds and the session then ends; clients must serialize their
+    /// refreshes.
+    ///
+    /// The session must also be within its idle timeout and absolute lifetime, and its
+    /// account must exist and be active. The new access token carries the account's
+    /// current roles.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidToken`](AuthError::InvalidToken) (malformed, unknown, expired, revoked or
+    /// reused), [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+        let hash = OpaqueToken::hash_presented(TokenKind::Refresh, refresh_token)
+            .ok_or(AuthError::InvalidToken(TokenError::Malformed))?;
+        let record = self
+            .store
+            .find_refresh_token(&hash)
+            .await?
+            .ok_or(AuthError::InvalidToken(TokenError::Unknown))?;
+        let session = record.session;
+        let now = self.now();
+        if record.used_at.is_some() {
+            return Err(self.reuse_detected(&session, now).await);
+        }
+        if session.revoked_at.is_some() {
+            return Err(AuthError::InvalidToken(TokenError::Revoked));
+        }
+        if !session.is_live(now, self.session_idle_timeout) {
+            return Err(AuthError::InvalidToken(TokenError::Expired));
+        }
+        let user = self
+            .store
+            .find_user_by_id(session.user_id)
+            .await?
+            .filter(|user| user.is_active)
+            .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
+        let (refresh_token, replacement) = OpaqueToken::generate(TokenKind::Refresh)?;
+        if !self
+            .store
+            .rotate_refresh_token(session.id, &hash, &replacement, now)
+            .await?
+        {
+            // Another use of this token won the race: that is reuse as well.
+            return Err(self.reuse_detected(&session, now).await);
+        }
+        let access_token = self.tokens.issue(&user, Some(session.id))?;
+        tracing::debug!(user_id = %user.id, session_id = %session.id, "tokens refreshed");
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            session: Session {
+                last_used_at: now,
+                ..session
+            },
+        })
+    }
+
+    async fn reuse_detected(&self, session: &Session, now: OffsetDateTime) -> AuthError {
+        tracing::warn!(
+            user_id = %session.user_id,
+            session_id = %session.id,
+            "refresh token reuse detected; session revoked"
+        );
+        match self.store.revoke_session(session.user_id, session.id, now).await {
+            Ok(_) => AuthError::InvalidToken(TokenError::Reused),
+            Err(error) => error.into(),
+        }
+    }
+
+    /// Ends the session of `refresh_token`. Idempotent: an unknown, malformed or already
+    /// revoked token is not an error, so the caller can always answer "logged out".
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+        let Some(hash) = OpaqueToken::hash_presented(TokenKind::Refresh, refresh_token) else {
+            return Ok(());
+        };
+        if let Some(record) = self.store.find_refresh_token(&hash).await? {
+            let session = record.session;
+            if self
+                .store
+                .revoke_session(session.user_id, session.id, self.now())
+                .await?
+            {
+                tracing::info!(user_id = %session.user_id, session_id = %session.id, "logged out");
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the account and revokes every access token issued so far.
+    ///
+    /// # Errors
+    ///
+    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn logout_all(&self, user_id: UserId) -> Result<(), AuthError> {
+        let now = self.now();
+        let sessions = self.store.revoke_all_sessions(user_id, now).await?;
+        self.store
+            .revoke_access_tokens(user_id, now)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        tracing::info!(%user_id, sessions, "logged out everywhere");
+        Ok(())
+    }
+
+    /// The account's live sessions (not revoked, not expired), oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn list_sessions(&self, user_id: UserId) -> Result<Vec<Session>, AuthError> {
+        let now = self.now();
+        let mut sessions = self.store.list_sessions(user_id).await?;
+        sessions.retain(|session| session.is_live(now, self.session_idle_timeout));
+        Ok(sessions)
+    }
+
+    /// Ends one of the account's sessions (signing out a device). Access tokens already
+    /// issued to it keep working until they expire.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionNotFound`](AuthError::SessionNotFound) when the session does not exist,
+    /// belongs to another account or has already ended; [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn revoke_session(&self, user_id: UserId, session_id: SessionId) -> Result<(), AuthError> {
+        if !self.store.revoke_session(user_id, session_id, self.now()).await? {
+            return Err(AuthError::SessionNotFound);
+        }
+        tracing::info!(%user_id, %session_id, "session revoked");
+        Ok(())
     }
 
     /// Resolves an access token to the current account.
     ///
     /// Beyond [`Tokens::verify`], this checks that the account still exists, is active,
-    /// and has not revoked the token since it was issued (a password change or a disable
-    /// increments the account's token version; a token issued before does not match it,
-    /// even within the same second).
+    /// and has not revoked the token since it was issued: a password change or reset, a
+    /// disable, a role change or a logout everywhere increments the account's token
+    /// version, and a token issued before does not match it, even within the same second.
     ///
     /// # Errors
     ///
     /// [`InvalidToken`](AuthError::InvalidToken) (with the reason as its source),
     /// [`AccountDisabled`](AuthError::AccountDisabled), [`Unavailable`](AuthError::Unavailable),
     /// [`Internal`](AuthError::Internal).
-    pub async fn authenticate(&self, access_token: &str) -> Result<User, AuthError> {
+    pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated, AuthError> {
         let claims = self.tokens.verify(access_token).map_err(AuthError::InvalidToken)?;
         let user = self
             .store
@@ -250,7 +521,7 @@ impl<S: UserStore> AuthService<S> {
         if !user.is_active {
             return Err(AuthError::AccountDisabled);
         }
-        Ok(user)
+        Ok(Authenticated { user, claims })
     }
 
     /// Changes the password of `user_id`, which must prove it knows the current one.
@@ -258,8 +529,8 @@ impl<S: UserStore> AuthService<S> {
     /// The new password is checked against the policy first (no hashing if it fails);
     /// then the current password is verified and the new one hashed, in one job on the
     /// pool. The write is compare-and-set on the account's token version, so a concurrent
-    /// password change or disable is never overwritten. On success every access token
-    /// issued before stops working; the caller logs in again.
+    /// password change or disable is never overwritten. On success every session and
+    /// every access token issued before is revoked; the caller logs in again.
     ///
     /// # Errors
     ///
@@ -291,16 +562,23 @@ impl<S: UserStore> AuthService<S> {
             .await?
             .map_err(AuthError::internal)?
             .ok_or(AuthError::InvalidCredentials)?;
-        let now = now_micros(&*self.clock);
-        let Some(user) = self
+        let user = self.replace_password(&user, &new_hash).await?;
+        tracing::info!(user_id = %user.id, "password changed; sessions and earlier access tokens revoked");
+        Ok(user)
+    }
+
+    /// Stores `hash` if `user` is unchanged since it was read, then ends its sessions.
+    async fn replace_password(&self, user: &User, hash: &HashedPassword) -> Result<User, AuthError> {
+        let now = self.now();
+        let Some(updated) = self
             .store
-            .set_password_hash(user_id, &new_hash, user.token_version, now)
+            .set_password_hash(user.id, hash, user.token_version, now)
             .await?
         else {
-            return Err(self.lost_race(user_id).await);
+            return Err(self.lost_race(user.id).await);
         };
-        tracing::info!(user_id = %user.id, "password changed; earlier access tokens revoked");
-        Ok(user)
+        self.store.revoke_all_sessions(user.id, now).await?;
+        Ok(updated)
     }
 
     /// Why a compare-and-set on `user_id` found the account changed.
@@ -313,21 +591,232 @@ impl<S: UserStore> AuthService<S> {
         }
     }
 
-    /// Enables or disables an account (an administrator's action). Disabling revokes
-    /// every access token issued before; a disabled account cannot log in.
+    /// Enables or disables an account (an administrator's action). Disabling ends every
+    /// session and revokes every access token issued before; a disabled account cannot
+    /// log in.
     ///
     /// # Errors
     ///
     /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
     /// [`Internal`](AuthError::Internal).
     pub async fn set_active(&self, user_id: UserId, active: bool) -> Result<User, AuthError> {
-        let now = now_micros(&*self.clock);
+        let now = self.now();
         let user = self
             .store
             .set_active(user_id, active, now)
             .await?
             .ok_or(AuthError::UserNotFound)?;
+        if !active {
+            self.store.revoke_all_sessions(user_id, now).await?;
+        }
         tracing::info!(user_id = %user.id, active, "account activity changed");
+        Ok(user)
+    }
+
+    /// Replaces the account's roles (an administrator's action). Access tokens issued
+    /// before carry the old roles and stop working; sessions continue, and their next
+    /// refresh carries the new roles.
+    ///
+    /// # Errors
+    ///
+    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn set_roles(&self, user_id: UserId, roles: BTreeSet<Role>) -> Result<User, AuthError> {
+        let user = self
+            .store
+            .set_roles(user_id, &roles, self.now())
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        let roles: Vec<&str> = user.roles.iter().map(Role::as_str).collect();
+        tracing::info!(user_id = %user.id, ?roles, "roles changed; earlier access tokens revoked");
+        Ok(user)
+    }
+
+    /// Starts a password reset (OWASP Forgot Password Cheat Sheet).
+    ///
+    /// Returns the message to deliver only when `email` belongs to an active account,
+    /// addressed to the stored address, never to the string typed. Answer the client the
+    /// same way whatever this returns. Both paths do the same work up to the store write:
+    /// a lookup, and a token generated and hashed; to keep even that write out of the
+    /// response time, run this call off the request path (spawn it, answer 202 at once).
+    ///
+    /// The token works once, for [`password_reset_ttl`](Self::with_password_reset_ttl)
+    /// (1 hour by default), and dies when a newer reset is requested or the password
+    /// changes by any route.
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal); never
+    /// anything that depends on whether the account exists.
+    pub async fn request_password_reset(&self, email: &str) -> Result<Option<Delivery>, AuthError> {
+        let account = match Email::parse(email) {
+            Ok(email) => self.store.find_user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        // Generated whether or not it will be sent, so both paths do the same work.
+        let (token, hash) = OpaqueToken::generate(TokenKind::PasswordReset)?;
+        let Some(user) = account.filter(|user| user.is_active) else {
+            tracing::info!("password reset requested for no active account");
+            return Ok(None);
+        };
+        let delivery = self
+            .issue_one_time_token(
+                &user,
+                TokenPurpose::PasswordReset,
+                token,
+                &hash,
+                self.password_reset_ttl,
+            )
+            .await?;
+        tracing::info!(user_id = %user.id, "password reset requested");
+        Ok(Some(delivery))
+    }
+
+    async fn issue_one_time_token(
+        &self,
+        user: &User,
+        purpose: TokenPurpose,
+        token: OpaqueToken,
+        hash: &crate::TokenHash,
+        ttl: Duration,
+    ) -> Result<Delivery, AuthError> {
+        let now = self.now();
+        let record = OneTimeToken {
+            user_id: user.id,
+            purpose,
+            email: user.email.clone(),
+            token_version: user.token_version,
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        self.store.insert_one_time_token(hash, &record).await?;
+        Ok(Delivery {
+            to: record.email,
+            user_id: user.id,
+            purpose,
+            token,
+            expires_at: record.expires_at,
+        })
+    }
+
+    /// Sets a new password with a password-reset token.
+    ///
+    /// The token must be unused, unexpired, the newest one requested, and issued since
+    /// the last password change. The new password is checked against the policy before
+    /// the token is spent, so a weak choice can be corrected with the same link. On
+    /// success the token is spent (of concurrent uses, exactly one succeeds), every
+    /// session and access token is revoked, and the email counts as verified (the owner
+    /// just proved they read mail there). The user is not logged in: they log in with the
+    /// new password.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidOneTimeToken`](AuthError::InvalidOneTimeToken), [`WeakPassword`](AuthError::WeakPassword),
+    /// [`Busy`](AuthError::Busy), [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn reset_password(&self, token: &str, new: Password) -> Result<(), AuthError> {
+        const PURPOSE: TokenPurpose = TokenPurpose::PasswordReset;
+        let invalid = AuthError::InvalidOneTimeToken;
+        let hash = OpaqueToken::hash_presented(PURPOSE.kind(), token).ok_or(invalid(TokenError::Malformed))?;
+        let record = self
+            .store
+            .find_one_time_token(&hash, PURPOSE)
+            .await?
+            .ok_or(invalid(TokenError::Unknown))?;
+        if self.now() >= record.expires_at {
+            return Err(invalid(TokenError::Expired));
+        }
+        let user = self
+            .store
+            .find_user_by_id(record.user_id)
+            .await?
+            .filter(|user| user.is_active && user.token_version == record.token_version && user.email == record.email)
+            .ok_or(invalid(TokenError::Revoked))?;
+        self.policy.check(&new, Some(&user.email))?;
+        let hasher = Arc::clone(&self.hasher);
+        let new_hash = self
+            .pool
+            .run(move || hasher.hash(&new))
+            .await?
+            .map_err(AuthError::internal)?;
+        let now = self.now();
+        self.store
+            .consume_one_time_token(&hash, PURPOSE, now)
+            .await?
+            .ok_or(invalid(TokenError::Reused))?;
+        let user = self
+            .replace_password(&user, &new_hash)
+            .await
+            .map_err(|error| match error {
+                // The account changed since the token was issued.
+                AuthError::Conflict | AuthError::UserNotFound | AuthError::AccountDisabled => {
+                    invalid(TokenError::Revoked)
+                }
+                other => other,
+            })?;
+        self.store.mark_email_verified(user.id, &record.email, now).await?;
+        tracing::info!(user_id = %user.id, "password reset; sessions and earlier access tokens revoked");
+        Ok(())
+    }
+
+    /// Starts an email verification for the account: the message to deliver to its stored
+    /// address, or `None` when the address is already verified. The token works once, for
+    /// [`email_verification_ttl`](Self::with_email_verification_ttl) (24 hours by default),
+    /// and only while the account keeps this address; a newer request replaces it.
+    ///
+    /// # Errors
+    ///
+    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn request_email_verification(&self, user_id: UserId) -> Result<Option<Delivery>, AuthError> {
+        let user = self
+            .store
+            .find_user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        if user.email_verified() {
+            return Ok(None);
+        }
+        let (token, hash) = OpaqueToken::generate(TokenKind::EmailVerification)?;
+        let delivery = self
+            .issue_one_time_token(
+                &user,
+                TokenPurpose::EmailVerification,
+                token,
+                &hash,
+                self.email_verification_ttl,
+            )
+            .await?;
+        tracing::info!(user_id = %user.id, "email verification requested");
+        Ok(Some(delivery))
+    }
+
+    /// Marks the email verified with an email-verification token (spent by this call; of
+    /// concurrent uses, exactly one succeeds). Returns the updated account.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidOneTimeToken`](AuthError::InvalidOneTimeToken) (malformed, unknown, used,
+    /// expired, or the account's email changed), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn verify_email(&self, token: &str) -> Result<User, AuthError> {
+        const PURPOSE: TokenPurpose = TokenPurpose::EmailVerification;
+        let invalid = AuthError::InvalidOneTimeToken;
+        let hash = OpaqueToken::hash_presented(PURPOSE.kind(), token).ok_or(invalid(TokenError::Malformed))?;
+        let now = self.now();
+        let record = self
+            .store
+            .consume_one_time_token(&hash, PURPOSE, now)
+            .await?
+            .ok_or(invalid(TokenError::Unknown))?;
+        if now >= record.expires_at {
+            return Err(invalid(TokenError::Expired));
+        }
+        let user = self
+            .store
+            .mark_email_verified(record.user_id, &record.email, now)
+            .await?
+            .ok_or(invalid(TokenError::Revoked))?;
+        tracing::info!(user_id = %user.id, "email verified");
         Ok(user)
     }
 }
@@ -339,6 +828,11 @@ impl<S> fmt::Debug for AuthService<S> {
             .field("policy", &self.policy)
             .field("hasher", &self.hasher)
             .field("pool", &self.pool)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("session_lifetime", &self.session_lifetime)
+            .field("password_reset_ttl", &self.password_reset_ttl)
+            .field("email_verification_ttl", &self.email_verification_ttl)
+            .field("require_verified_email", &self.require_verified_email)
             .finish_non_exhaustive()
     }
 }

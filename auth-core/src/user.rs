@@ -6,67 +6,20 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-use crate::{Email, HashedPassword};
+use crate::{AuthError, Email, HashedPassword};
 
-/// An account's identifier: a UUIDv7, so ids sort by creation time (friendly to B-tree
-/// indexes) without being a guessable sequence number.
-///
-/// ```
-/// use auth_core::UserId;
-///
-/// let id: UserId = "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70".parse().unwrap();
-/// assert_eq!(id.to_string(), "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70");
-/// assert!("not-a-uuid".parse::<UserId>().is_err());
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    /// A new UUIDv7 whose timestamp is `at`.
-    pub fn new_at(at: OffsetDateTime) -> Self {
-        let seconds = u64::try_from(at.unix_timestamp()).unwrap_or(0);
-        let timestamp = uuid::Timestamp::from_unix(uuid::NoContext, seconds, at.nanosecond());
-        Self(Uuid::new_v7(timestamp))
-    }
-
-    /// Wraps an existing UUID (from a database row, for example).
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// The UUID.
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl fmt::Debug for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UserId({})", self.0.hyphenated())
-    }
-}
-
-impl FromStr for UserId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::try_parse(s).map(Self)
-    }
-}
-
-impl From<Uuid> for UserId {
-    fn from(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
+crate::id::uuid_id! {
+    /// An account's identifier: a UUIDv7.
+    ///
+    /// ```
+    /// use auth_core::UserId;
+    ///
+    /// let id: UserId = "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70".parse().unwrap();
+    /// assert_eq!(id.to_string(), "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70");
+    /// assert!("not-a-uuid".parse::<UserId>().is_err());
+    /// ```
+    UserId
 }
 
 /// A role name, such as `admin`: 1 to 64 characters of lowercase ASCII letters, digits,
@@ -201,6 +154,35 @@ impl User {
     /// Whether the account holds `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r.as_str() == role)
+    }
+
+    /// The framework-neutral role check: `Ok` if the account holds `role`, otherwise
+    /// [`AuthError::Forbidden`] (HTTP 403).
+    ///
+    /// ```
+    /// use auth_core::{Email, Role, User};
+    /// use time::macros::datetime;
+    ///
+    /// let mut user = User::new(Email::parse("ann@example.com").unwrap(), None, datetime!(2026-01-01 0:00 UTC));
+    /// assert_eq!(user.require_role("admin").unwrap_err().code(), "forbidden");
+    /// user.roles.insert(Role::new("admin").unwrap());
+    /// assert!(user.require_role("admin").is_ok());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Forbidden`] naming the missing role.
+    pub fn require_role(&self, role: &str) -> Result<(), AuthError> {
+        require_role(&self.roles, role)
+    }
+}
+
+/// `Ok` if `roles` hold `role`, otherwise [`AuthError::Forbidden`].
+pub(crate) fn require_role(roles: &BTreeSet<Role>, role: &str) -> Result<(), AuthError> {
+    if roles.iter().any(|r| r.as_str() == role) {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden { role: role.to_owned() })
     }
 }
 

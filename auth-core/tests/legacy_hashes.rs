@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use auth_core::{
-    Argon2Hasher, AuthService, Email, HashedPassword, MemoryStore, Password, PasswordHasher, SigningKey, Tokens, User,
-    UserStore, Verification,
+    Argon2Hasher, AuthService, ClientInfo, Email, HashedPassword, MemoryStore, Password, PasswordHasher, SigningKey,
+    Tokens, User, UserStore, Verification,
 };
 use serde::Deserialize;
 use time::macros::datetime;
@@ -122,14 +122,20 @@ async fn logging_in_with_each_legacy_hash_upgrades_it_to_argon2id_of_the_normali
         let email = format!("migrated{i}@example.com");
         let user = insert(&store, &email, &case.hash).await;
 
-        assert!(auth.login(&email, Password::new("wrong password")).await.is_err());
+        assert!(
+            auth.login(&email, Password::new("wrong password"), &ClientInfo::default())
+                .await
+                .is_err()
+        );
         assert_eq!(
             store.find_user_by_id(user.id).await.unwrap().unwrap(),
             user,
             "a failed login never writes"
         );
 
-        auth.login(&email, Password::new(&case.password)).await.unwrap();
+        auth.login(&email, Password::new(&case.password), &ClientInfo::default())
+            .await
+            .unwrap();
         let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
         let upgraded = stored.password_hash.unwrap();
         let current = up_to_date(case);
@@ -153,6 +159,10 @@ async fn logging_in_with_each_legacy_hash_upgrades_it_to_argon2id_of_the_normali
                 case.scheme
             );
         }
-        assert!(auth.login(&email, Password::new(normalized)).await.is_ok());
+        assert!(
+            auth.login(&email, Password::new(normalized), &ClientInfo::default())
+                .await
+                .is_ok()
+        );
     }
 }

@@ -7,8 +7,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use auth_core::{
-    Argon2Hasher, Argon2Params, AuthService, Email, HashedPassword, MemoryStore, Password, PasswordHasher, SigningKey,
-    Tokens, User, UserStore,
+    Argon2Hasher, Argon2Params, AuthService, ClientInfo, Email, HashedPassword, MemoryStore, Password, PasswordHasher,
+    SigningKey, Tokens, User, UserStore,
 };
 use time::macros::datetime;
 
@@ -61,16 +61,34 @@ async fn no_secret_reaches_the_logs() {
         .await
         .unwrap();
     secrets.push(user.password_hash.clone().unwrap().as_str().to_owned());
-    let _ = auth.login("log.test@example.com", Password::new(PASSWORDS[2])).await;
-    let _ = auth.login("nobody@example.com", Password::new(PASSWORDS[2])).await;
+    let _ = auth
+        .login(
+            "log.test@example.com",
+            Password::new(PASSWORDS[2]),
+            &ClientInfo::default(),
+        )
+        .await;
+    let _ = auth
+        .login(
+            "nobody@example.com",
+            Password::new(PASSWORDS[2]),
+            &ClientInfo::default(),
+        )
+        .await;
     let login = auth
-        .login("log.test@example.com", Password::new(PASSWORDS[0]))
+        .login(
+            "log.test@example.com",
+            Password::new(PASSWORDS[0]),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
-    secrets.push(login.access_token.expose_secret().to_owned());
-    auth.authenticate(login.access_token.expose_secret()).await.unwrap();
+    secrets.push(login.tokens.access_token.expose_secret().to_owned());
+    auth.authenticate(login.tokens.access_token.expose_secret())
+        .await
+        .unwrap();
     let _ = auth
-        .authenticate(&format!("{}x", login.access_token.expose_secret()))
+        .authenticate(&format!("{}x", login.tokens.access_token.expose_secret()))
         .await;
     let _ = auth.register("log.test@example.com", Password::new(PASSWORDS[1])).await;
     let _ = auth.register("other@example.com", Password::new("short")).await;
@@ -97,7 +115,9 @@ async fn no_secret_reaches_the_logs() {
             datetime!(2026-06-01 09:00 UTC),
         );
         store.insert_user(&user).await.unwrap();
-        let _ = auth.login(email, Password::new(PASSWORDS[3])).await;
+        let _ = auth
+            .login(email, Password::new(PASSWORDS[3]), &ClientInfo::default())
+            .await;
     }
     let upgraded = store
         .find_user_by_email(&Email::parse("legacy@example.com").unwrap())

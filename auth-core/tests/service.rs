@@ -3,130 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_core::{
-    Argon2Hasher, Argon2Params, AuthError, AuthService, Email, HashError, HashPool, HashedPassword, ManualClock,
-    MemoryStore, Password, PasswordHasher, PasswordPolicy, PolicyViolation, SigningKey, StoreError, TokenError, Tokens,
-    User, UserId, UserStore, Verification,
+    Argon2Hasher, Argon2Params, AuthError, AuthService, AuthStore, ClientInfo, Email, HashError, HashPool,
+    HashedPassword, MemoryStore, Password, PasswordHasher, PasswordPolicy, PolicyViolation, SigningKey, TokenError,
+    Tokens, UserId, UserStore, Verification,
 };
 use time::macros::datetime;
 
-const SECRET: &[u8] = b"test secret that is at least 32 bytes long";
-const PASSWORD: &str = "correct horse battery staple";
+mod common;
 
-/// Wraps the real hasher and counts its calls: verifications that computed, verifications
-/// refused up front (an unusable stored hash; the hasher's own tests prove those do no
-/// work), new hashes, and the longest password it was ever given.
-#[derive(Debug, Clone)]
-struct CountingHasher {
-    inner: Argon2Hasher,
-    verifies: Arc<AtomicUsize>,
-    refused: Arc<AtomicUsize>,
-    hashes: Arc<AtomicUsize>,
-    longest_password: Arc<AtomicUsize>,
-}
-
-impl CountingHasher {
-    fn saw(&self, password: &Password) {
-        self.longest_password
-            .fetch_max(password.expose_secret().len(), Ordering::SeqCst);
-    }
-}
-
-impl PasswordHasher for CountingHasher {
-    fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
-        self.saw(password);
-        self.hashes.fetch_add(1, Ordering::SeqCst);
-        self.inner.hash(password)
-    }
-
-    fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
-        self.saw(password);
-        let result = self.inner.verify(password, hash);
-        let counter = if result.is_ok() { &self.verifies } else { &self.refused };
-        counter.fetch_add(1, Ordering::SeqCst);
-        result
-    }
-
-    fn dummy_hash(&self) -> &HashedPassword {
-        self.inner.dummy_hash()
-    }
-}
-
-struct Fixture {
-    auth: AuthService<MemoryStore>,
-    store: MemoryStore,
-    clock: ManualClock,
-    hasher: CountingHasher,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        Self::with_hasher(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()))
-    }
-
-    fn with_hasher(inner: Argon2Hasher) -> Self {
-        let store = MemoryStore::new();
-        let clock = ManualClock::new(datetime!(2026-06-01 09:00 UTC));
-        let hasher = CountingHasher {
-            inner,
-            verifies: Arc::default(),
-            refused: Arc::default(),
-            hashes: Arc::default(),
-            longest_password: Arc::default(),
-        };
-        let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
-        let auth = AuthService::new(store.clone(), tokens)
-            .with_hasher(hasher.clone())
-            .with_clock(Arc::new(clock.clone()));
-        Self {
-            auth,
-            store,
-            clock,
-            hasher,
-        }
-    }
-
-    /// (verifications that computed, new hashes) since the last call.
-    fn work(&self) -> (usize, usize) {
-        (
-            self.hasher.verifies.swap(0, Ordering::SeqCst),
-            self.hasher.hashes.swap(0, Ordering::SeqCst),
-        )
-    }
-
-    /// Verifications refused without computing, since the last call.
-    fn refused(&self) -> usize {
-        self.hasher.refused.swap(0, Ordering::SeqCst)
-    }
-
-    async fn register(&self, email: &str) -> User {
-        let user = self.auth.register(email, Password::new(PASSWORD)).await.unwrap();
-        self.work();
-        user
-    }
-
-    /// Stores an account directly, as a migration from another stack would.
-    async fn insert(&self, email: &str, hash: Option<&str>, active: bool) -> User {
-        let user = User {
-            is_active: active,
-            ..User::new(
-                Email::parse(email).unwrap(),
-                hash.map(HashedPassword::new),
-                datetime!(2026-06-01 09:00 UTC),
-            )
-        };
-        self.store.insert_user(&user).await.unwrap();
-        user
-    }
-
-    async fn stored(&self, id: UserId) -> User {
-        self.store.find_user_by_id(id).await.unwrap().unwrap()
-    }
-}
+use common::{Fixture, Interference, PASSWORD, SECRET};
 
 fn code<T: std::fmt::Debug>(result: Result<T, AuthError>) -> &'static str {
     result.unwrap_err().code()
@@ -237,13 +127,17 @@ async fn login_issues_a_token_for_the_normalized_email() {
     let user = f.register("erin@example.com").await;
     let login = f
         .auth
-        .login("  ERIN@Example.com", Password::new(PASSWORD))
+        .login("  ERIN@Example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap();
     assert_eq!(login.user, user);
-    assert_eq!(login.access_token.expires_in(), Duration::from_secs(900));
-    assert_eq!(login.access_token.expires_at(), datetime!(2026-06-01 09:15 UTC));
-    let claims = f.auth.tokens().verify(login.access_token.expose_secret()).unwrap();
+    assert_eq!(login.tokens.access_token.expires_in(), Duration::from_secs(900));
+    assert_eq!(login.tokens.access_token.expires_at(), datetime!(2026-06-01 09:15 UTC));
+    let claims = f
+        .auth
+        .tokens()
+        .verify(login.tokens.access_token.expose_secret())
+        .unwrap();
     assert_eq!(claims.user_id(), user.id);
     assert_eq!(claims.email().as_str(), "erin@example.com");
 }
@@ -255,18 +149,30 @@ async fn every_login_failure_is_the_same_invalid_credentials() {
     f.insert("nopassword@example.com", None, true).await;
     let unknown = f
         .auth
-        .login("ghost@example.com", Password::new(PASSWORD))
+        .login("ghost@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap_err();
     let wrong = f
         .auth
-        .login("frank@example.com", Password::new("wrong password"))
+        .login(
+            "frank@example.com",
+            Password::new("wrong password"),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap_err();
-    let malformed = f.auth.login("not an email", Password::new(PASSWORD)).await.unwrap_err();
+    let malformed = f
+        .auth
+        .login("not an email", Password::new(PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap_err();
     let passwordless = f
         .auth
-        .login("nopassword@example.com", Password::new(PASSWORD))
+        .login(
+            "nopassword@example.com",
+            Password::new(PASSWORD),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap_err();
     for error in [&unknown, &wrong, &malformed, &passwordless] {
@@ -309,7 +215,10 @@ async fn every_login_attempt_verifies_exactly_one_hash() {
         ("oversized password", "grace@example.com", oversized.as_str(), false),
     ];
     for (case, email, password, refused) in attempts {
-        let _ = f.auth.login(email, Password::new(password)).await;
+        let _ = f
+            .auth
+            .login(email, Password::new(password), &ClientInfo::default())
+            .await;
         assert_eq!(
             f.work(),
             (1, 0),
@@ -331,20 +240,29 @@ async fn a_disabled_account_is_forbidden_only_after_the_right_password() {
     f.auth.set_active(user.id, false).await.unwrap();
     let right = f
         .auth
-        .login("heidi@example.com", Password::new(PASSWORD))
+        .login("heidi@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap_err();
     assert!(matches!(right, AuthError::AccountDisabled));
     assert_eq!(right.http_status(), 403);
     let wrong = f
         .auth
-        .login("heidi@example.com", Password::new("wrong password"))
+        .login(
+            "heidi@example.com",
+            Password::new("wrong password"),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(wrong, AuthError::InvalidCredentials));
 
     f.auth.set_active(user.id, true).await.unwrap();
-    assert!(f.auth.login("heidi@example.com", Password::new(PASSWORD)).await.is_ok());
+    assert!(
+        f.auth
+            .login("heidi@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -364,7 +282,11 @@ async fn outdated_argon2_parameters_are_upgraded_on_login() {
     let user = f.insert("ivan@example.com", Some(old_hash.as_str()), true).await;
     f.clock.advance(Duration::from_secs(60));
 
-    let login = f.auth.login("ivan@example.com", Password::new(PASSWORD)).await.unwrap();
+    let login = f
+        .auth
+        .login("ivan@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(f.work(), (1, 1), "one verification, one new hash");
     let stored = f.stored(user.id).await;
     let new_hash = stored.password_hash.clone().unwrap();
@@ -377,7 +299,10 @@ async fn outdated_argon2_parameters_are_upgraded_on_login() {
     assert_eq!(stored.token_version, 0, "an upgrade is not a password change");
 
     // The next login verifies the new hash and needs no further upgrade.
-    f.auth.login("ivan@example.com", Password::new(PASSWORD)).await.unwrap();
+    f.auth
+        .login("ivan@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(f.work(), (1, 0));
     assert_eq!(f.stored(user.id).await.password_hash, Some(new_hash));
 }
@@ -393,13 +318,17 @@ async fn failed_and_disabled_logins_never_write() {
 
     assert!(
         f.auth
-            .login("judy@example.com", Password::new("wrong password"))
+            .login(
+                "judy@example.com",
+                Password::new("wrong password"),
+                &ClientInfo::default()
+            )
             .await
             .is_err()
     );
     assert!(
         f.auth
-            .login("mallory@example.com", Password::new(PASSWORD))
+            .login("mallory@example.com", Password::new(PASSWORD), &ClientInfo::default())
             .await
             .is_err()
     );
@@ -408,148 +337,52 @@ async fn failed_and_disabled_logins_never_write() {
     assert_eq!(f.stored(disabled.id).await, disabled);
 }
 
-/// What another request does between the service's read of an account and its write.
-#[derive(Clone)]
-enum Interference {
-    ChangePassword(HashedPassword),
-    Disable,
-}
-
-/// A `MemoryStore` that performs an [`Interference`] right before the next password write,
-/// to race the service deterministically.
-#[derive(Clone, Default)]
-struct InterferingStore {
-    inner: MemoryStore,
-    next: Arc<Mutex<Option<Interference>>>,
-}
-
-impl InterferingStore {
-    async fn interfere(&self, id: UserId) {
-        let next = self.next.lock().unwrap().take();
-        let user = self.inner.find_user_by_id(id).await.unwrap().unwrap();
-        match next {
-            Some(Interference::ChangePassword(hash)) => {
-                let changed = self
-                    .inner
-                    .set_password_hash(id, &hash, user.token_version, user.updated_at)
-                    .await;
-                changed.unwrap().unwrap();
-            }
-            Some(Interference::Disable) => {
-                self.inner
-                    .set_active(id, false, user.updated_at)
-                    .await
-                    .unwrap()
-                    .unwrap();
-            }
-            None => {}
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl UserStore for InterferingStore {
-    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        self.inner.insert_user(user).await
-    }
-
-    async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.inner.find_user_by_id(id).await
-    }
-
-    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        self.inner.find_user_by_email(email).await
-    }
-
-    async fn upgrade_password_hash(
-        &self,
-        id: UserId,
-        current: &HashedPassword,
-        upgraded: &HashedPassword,
-        at: time::OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.interfere(id).await;
-        self.inner.upgrade_password_hash(id, current, upgraded, at).await
-    }
-
-    async fn set_password_hash(
-        &self,
-        id: UserId,
-        hash: &HashedPassword,
-        if_token_version: i64,
-        at: time::OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
-        self.interfere(id).await;
-        self.inner.set_password_hash(id, hash, if_token_version, at).await
-    }
-
-    async fn set_active(&self, id: UserId, active: bool, at: time::OffsetDateTime) -> Result<Option<User>, StoreError> {
-        self.inner.set_active(id, active, at).await
-    }
-}
-
-fn interfering_service() -> (AuthService<InterferingStore>, InterferingStore) {
-    let store = InterferingStore::default();
-    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
-    let auth =
-        AuthService::new(store.clone(), tokens).with_hasher(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()));
-    (auth, store)
-}
-
 fn other_hash() -> HashedPassword {
     HashedPassword::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$Y2hhbmdlZGNoYW5nZWRjaGFuZ2VkY2hhbmdlZA")
 }
 
 #[tokio::test]
 async fn a_password_change_during_login_wins_over_the_upgrade() {
-    let (auth, store) = interfering_service();
+    let f = Fixture::new();
     let old = Argon2Hasher::new(Argon2Params::new(32, 1, 1).unwrap())
         .hash(&Password::new(PASSWORD))
         .unwrap();
-    let user = User::new(
-        Email::parse("ken@example.com").unwrap(),
-        Some(old),
-        datetime!(2026-06-01 09:00 UTC),
-    );
-    store.insert_user(&user).await.unwrap();
-    *store.next.lock().unwrap() = Some(Interference::ChangePassword(other_hash()));
+    let user = f.insert("ken@example.com", Some(old.as_str()), true).await;
+    f.store
+        .interfere_before_next_password_write(Interference::ChangePassword(other_hash()));
 
     // The password was right when verified, so the login succeeds; the stale upgrade is
     // refused by the store and the concurrent change stands.
-    let login = auth.login("ken@example.com", Password::new(PASSWORD)).await.unwrap();
+    let login = f
+        .auth
+        .login("ken@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(
         login.user.password_hash, user.password_hash,
         "the login does not claim an upgrade"
     );
-    let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!(stored.password_hash, Some(other_hash()));
-    assert!(
-        auth.authenticate(login.access_token.expose_secret()).await.is_err(),
-        "revoked by the change"
-    );
+    assert_eq!(f.stored(user.id).await.password_hash, Some(other_hash()));
+    let revoked = f.auth.authenticate(login.tokens.access_token.expose_secret()).await;
+    assert!(revoked.is_err(), "revoked by the change");
 }
 
 #[tokio::test]
 async fn a_password_change_racing_another_is_a_conflict() {
-    let (auth, store) = interfering_service();
-    let user = auth
-        .register("liam@example.com", Password::new(PASSWORD))
-        .await
-        .unwrap();
-    *store.next.lock().unwrap() = Some(Interference::ChangePassword(other_hash()));
-    let error = auth
-        .change_password(
-            user.id,
-            Password::new(PASSWORD),
-            Password::new("a brand new passphrase"),
-        )
+    let f = Fixture::new();
+    let user = f.register("liam@example.com").await;
+    f.store
+        .interfere_before_next_password_write(Interference::ChangePassword(other_hash()));
+    let new = Password::new("a brand new passphrase");
+    let error = f
+        .auth
+        .change_password(user.id, Password::new(PASSWORD), new)
         .await
         .unwrap_err();
     assert!(matches!(error, AuthError::Conflict), "{error:?}");
     assert_eq!((error.code(), error.http_status()), ("conflict", 409));
-    let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(
-        stored.password_hash,
+        f.stored(user.id).await.password_hash,
         Some(other_hash()),
         "the other change is not overwritten"
     );
@@ -557,22 +390,17 @@ async fn a_password_change_racing_another_is_a_conflict() {
 
 #[tokio::test]
 async fn a_disable_during_a_password_change_wins() {
-    let (auth, store) = interfering_service();
-    let user = auth
-        .register("maya@example.com", Password::new(PASSWORD))
-        .await
-        .unwrap();
-    *store.next.lock().unwrap() = Some(Interference::Disable);
-    let error = auth
-        .change_password(
-            user.id,
-            Password::new(PASSWORD),
-            Password::new("a brand new passphrase"),
-        )
+    let f = Fixture::new();
+    let user = f.register("maya@example.com").await;
+    f.store.interfere_before_next_password_write(Interference::Disable);
+    let new = Password::new("a brand new passphrase");
+    let error = f
+        .auth
+        .change_password(user.id, Password::new(PASSWORD), new)
         .await
         .unwrap_err();
     assert!(matches!(error, AuthError::AccountDisabled), "{error:?}");
-    let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
+    let stored = f.stored(user.id).await;
     assert_eq!(stored.password_hash, user.password_hash);
     assert!(!stored.is_active);
 }
@@ -585,11 +413,15 @@ async fn authenticate_returns_the_current_account() {
     let user = f.register("laura@example.com").await;
     let login = f
         .auth
-        .login("laura@example.com", Password::new(PASSWORD))
+        .login("laura@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap();
     assert_eq!(
-        f.auth.authenticate(login.access_token.expose_secret()).await.unwrap(),
+        f.auth
+            .authenticate(login.tokens.access_token.expose_secret())
+            .await
+            .unwrap()
+            .user,
         user
     );
     let error = f.auth.authenticate("garbage").await.unwrap_err();
@@ -600,8 +432,12 @@ async fn authenticate_returns_the_current_account() {
 async fn expired_tokens_are_refused() {
     let f = Fixture::new();
     f.register("mike@example.com").await;
-    let login = f.auth.login("mike@example.com", Password::new(PASSWORD)).await.unwrap();
-    let token = login.access_token.expose_secret();
+    let login = f
+        .auth
+        .login("mike@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap();
+    let token = login.tokens.access_token.expose_secret();
     f.clock.advance(Duration::from_secs(15 * 60 + 4));
     assert!(f.auth.authenticate(token).await.is_ok(), "within the 5 s leeway");
     f.clock.advance(Duration::from_secs(1));
@@ -618,9 +454,10 @@ async fn disabling_revokes_tokens_and_enabling_does_not_revive_them() {
     let user = f.register("nina@example.com").await;
     let before = f
         .auth
-        .login("nina@example.com", Password::new(PASSWORD))
+        .login("nina@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap()
+        .tokens
         .access_token;
     f.auth.set_active(user.id, false).await.unwrap();
     let error = f.auth.authenticate(before.expose_secret()).await.unwrap_err();
@@ -632,9 +469,10 @@ async fn disabling_revokes_tokens_and_enabling_does_not_revive_them() {
     assert!(f.auth.authenticate(before.expose_secret()).await.is_err());
     let after = f
         .auth
-        .login("nina@example.com", Password::new(PASSWORD))
+        .login("nina@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap()
+        .tokens
         .access_token;
     assert!(f.auth.authenticate(after.expose_secret()).await.is_ok());
 }
@@ -646,9 +484,10 @@ async fn revocation_is_exact_within_the_same_second() {
     // The clock does not move: issue, change and reissue all happen in one second.
     let before = f
         .auth
-        .login("oscar@example.com", Password::new(PASSWORD))
+        .login("oscar@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap()
+        .tokens
         .access_token;
     f.auth
         .change_password(
@@ -660,9 +499,14 @@ async fn revocation_is_exact_within_the_same_second() {
         .unwrap();
     let after = f
         .auth
-        .login("oscar@example.com", Password::new("a brand new passphrase"))
+        .login(
+            "oscar@example.com",
+            Password::new("a brand new passphrase"),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap()
+        .tokens
         .access_token;
     assert_eq!(before.expires_at(), after.expires_at(), "same second");
     assert!(
@@ -723,9 +567,10 @@ async fn change_password_replaces_the_hash_and_revokes_tokens() {
     let user = f.register("rupert@example.com").await;
     let token = f
         .auth
-        .login("rupert@example.com", Password::new(PASSWORD))
+        .login("rupert@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap()
+        .tokens
         .access_token;
     f.clock.advance(Duration::from_secs(30));
     let updated = f
@@ -742,13 +587,17 @@ async fn change_password_replaces_the_hash_and_revokes_tokens() {
     assert!(f.auth.authenticate(token.expose_secret()).await.is_err());
     assert!(
         f.auth
-            .login("rupert@example.com", Password::new(PASSWORD))
+            .login("rupert@example.com", Password::new(PASSWORD), &ClientInfo::default())
             .await
             .is_err()
     );
     assert!(
         f.auth
-            .login("rupert@example.com", Password::new("a brand new passphrase"))
+            .login(
+                "rupert@example.com",
+                Password::new("a brand new passphrase"),
+                &ClientInfo::default()
+            )
             .await
             .is_ok()
     );
@@ -824,7 +673,9 @@ async fn a_saturated_pool_answers_busy_at_once() {
         auth.register("second@example.com", Password::new(PASSWORD))
             .await
             .map(drop),
-        auth.login("first@example.com", Password::new(PASSWORD)).await.map(drop),
+        auth.login("first@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            .await
+            .map(drop),
     ] {
         let error = attempt.unwrap_err();
         assert!(matches!(error, AuthError::Busy { .. }), "{error:?}");
@@ -861,8 +712,12 @@ async fn a_burst_of_fifty_registrations_and_logins_succeeds_with_the_defaults() 
         .map(|i| {
             let auth = auth.clone();
             tokio::spawn(async move {
-                auth.login(&format!("USER{i}@example.com"), Password::new(PASSWORD))
-                    .await
+                auth.login(
+                    &format!("USER{i}@example.com"),
+                    Password::new(PASSWORD),
+                    &ClientInfo::default(),
+                )
+                .await
             })
         })
         .collect();
@@ -882,7 +737,10 @@ async fn a_burst_of_fifty_logins_succeeds_on_a_single_permit() {
     let logins: Vec<_> = (0..50)
         .map(|_| {
             let auth = auth.clone();
-            tokio::spawn(async move { auth.login("solo@example.com", Password::new(PASSWORD)).await })
+            tokio::spawn(async move {
+                auth.login("solo@example.com", Password::new(PASSWORD), &ClientInfo::default())
+                    .await
+            })
         })
         .collect();
     for task in logins {
@@ -890,72 +748,42 @@ async fn a_burst_of_fifty_logins_succeeds_on_a_single_permit() {
     }
 }
 
-/// A store whose database is down.
-struct DownStore;
-
-#[async_trait::async_trait]
-impl UserStore for DownStore {
-    async fn insert_user(&self, _: &User) -> Result<(), StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-
-    async fn find_user_by_id(&self, _: UserId) -> Result<Option<User>, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-
-    async fn find_user_by_email(&self, _: &Email) -> Result<Option<User>, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-
-    async fn upgrade_password_hash(
-        &self,
-        _: UserId,
-        _: &HashedPassword,
-        _: &HashedPassword,
-        _: time::OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-
-    async fn set_password_hash(
-        &self,
-        _: UserId,
-        _: &HashedPassword,
-        _: i64,
-        _: time::OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-
-    async fn set_active(&self, _: UserId, _: bool, _: time::OffsetDateTime) -> Result<Option<User>, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-}
-
 #[tokio::test]
 async fn a_store_that_is_down_answers_unavailable() {
     let f = Fixture::new();
-    let token = {
-        let user = f.register("nora@example.com").await;
-        f.auth.tokens().issue(&user).unwrap()
-    };
-    let auth = AuthService::new(DownStore, f.auth.tokens().clone()).with_hasher(f.hasher.clone());
-    let id = UserId::new_at(datetime!(2026-01-01 0:00 UTC));
+    let user = f.register("nora@example.com").await;
+    let login = f
+        .auth
+        .login("nora@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap();
+    let (access, refresh) = (login.tokens.access_token, login.tokens.refresh_token);
+    f.store.set_down(true);
+    let new = || Password::new("a brand new passphrase");
     let errors = [
-        auth.register("nora2@example.com", Password::new(PASSWORD))
+        f.auth.register("nora2@example.com", new()).await.map(drop).unwrap_err(),
+        f.auth
+            .login("nora@example.com", new(), &ClientInfo::default())
             .await
             .map(drop)
             .unwrap_err(),
-        auth.login("nora@example.com", Password::new(PASSWORD))
+        f.auth.authenticate(access.expose_secret()).await.map(drop).unwrap_err(),
+        f.auth.refresh(refresh.expose_secret()).await.map(drop).unwrap_err(),
+        f.auth.logout(refresh.expose_secret()).await.unwrap_err(),
+        f.auth.logout_all(user.id).await.unwrap_err(),
+        f.auth.list_sessions(user.id).await.map(drop).unwrap_err(),
+        f.auth
+            .change_password(user.id, Password::new(PASSWORD), new())
             .await
             .map(drop)
             .unwrap_err(),
-        auth.authenticate(token.expose_secret()).await.map(drop).unwrap_err(),
-        auth.change_password(id, Password::new(PASSWORD), Password::new("a brand new passphrase"))
+        f.auth.set_active(user.id, false).await.map(drop).unwrap_err(),
+        f.auth
+            .request_password_reset("nora@example.com")
             .await
             .map(drop)
             .unwrap_err(),
-        auth.set_active(id, false).await.map(drop).unwrap_err(),
+        f.auth.request_email_verification(user.id).await.map(drop).unwrap_err(),
     ];
     for error in errors {
         assert!(matches!(error, AuthError::Unavailable(_)), "{error:?}");
@@ -966,17 +794,26 @@ async fn a_store_that_is_down_answers_unavailable() {
             "cause kept out of the message"
         );
     }
+    f.store.set_down(false);
+    assert!(
+        f.auth.authenticate(access.expose_secret()).await.is_ok(),
+        "recovers when the store is back"
+    );
 }
 
 // ---------------------------------------------------------------- object safety
 
 #[tokio::test]
 async fn the_store_can_be_chosen_at_run_time() {
-    let store: Arc<dyn UserStore> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn AuthStore> = Arc::new(MemoryStore::new());
     let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
     let auth = AuthService::new(store, tokens).with_hasher(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()));
     auth.register("tina@example.com", Password::new(PASSWORD))
         .await
         .unwrap();
-    assert!(auth.login("tina@example.com", Password::new(PASSWORD)).await.is_ok());
+    assert!(
+        auth.login("tina@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
 }

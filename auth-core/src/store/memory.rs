@@ -1,13 +1,16 @@
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{StoreError, UserStore};
-use crate::{Email, HashedPassword, User, UserId};
+use super::{OneTimeTokenStore, SessionStore, StoreError, UserStore};
+use crate::{
+    Email, HashedPassword, OneTimeToken, RefreshTokenRecord, Role, Session, SessionId, TokenHash, TokenPurpose, User,
+    UserId,
+};
 
 /// The reference store: everything in process memory, lost on exit.
 ///
@@ -34,6 +37,21 @@ pub struct MemoryStore {
 struct State {
     users: HashMap<UserId, User>,
     ids_by_email: HashMap<Email, UserId>,
+    sessions: HashMap<SessionId, Session>,
+    /// Refresh-token hash → (session, when it was rotated away).
+    refresh_tokens: HashMap<TokenHash, (SessionId, Option<OffsetDateTime>)>,
+    /// One-time-token hash → (token, when it was used).
+    one_time_tokens: HashMap<TokenHash, (OneTimeToken, Option<OffsetDateTime>)>,
+}
+
+impl State {
+    /// Applies `change` to the account and returns its new state.
+    fn update_user(&mut self, id: UserId, change: impl FnOnce(&mut User)) -> Option<User> {
+        self.users.get_mut(&id).map(|user| {
+            change(user);
+            user.clone()
+        })
+    }
 }
 
 impl MemoryStore {
@@ -61,7 +79,9 @@ impl fmt::Debug for MemoryStore {
 impl UserStore for MemoryStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let mut state = self.state();
-        let State { users, ids_by_email } = &mut *state;
+        let State {
+            users, ids_by_email, ..
+        } = &mut *state;
         if users.contains_key(&user.id) {
             return Err(StoreError::backend(format!("duplicate user id {}", user.id)));
         }
@@ -126,14 +146,176 @@ impl UserStore for MemoryStore {
     }
 
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
-        let mut state = self.state();
-        Ok(state.users.get_mut(&id).map(|user| {
+        Ok(self.state().update_user(id, |user| {
             user.is_active = active;
             if !active {
                 user.token_version += 1;
             }
             user.updated_at = at;
-            user.clone()
         }))
+    }
+
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        Ok(self.state().update_user(id, |user| {
+            user.roles.clone_from(roles);
+            user.token_version += 1;
+            user.updated_at = at;
+        }))
+    }
+
+    async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        Ok(self.state().update_user(id, |user| {
+            user.token_version += 1;
+            user.updated_at = at;
+        }))
+    }
+
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let mut state = self.state();
+        if state.users.get(&id).is_none_or(|user| user.email != *email) {
+            return Ok(None);
+        }
+        Ok(state.update_user(id, |user| {
+            user.email_verified_at.get_or_insert(at);
+            user.updated_at = at;
+        }))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.sessions.contains_key(&session.id) || state.refresh_tokens.contains_key(refresh_token) {
+            return Err(StoreError::backend(format!("duplicate session {}", session.id)));
+        }
+        state.sessions.insert(session.id, session.clone());
+        state.refresh_tokens.insert(*refresh_token, (session.id, None));
+        Ok(())
+    }
+
+    async fn find_refresh_token(&self, refresh_token: &TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let state = self.state();
+        Ok(state.refresh_tokens.get(refresh_token).and_then(|(session, used_at)| {
+            let session = state.sessions.get(session)?.clone();
+            Some(RefreshTokenRecord {
+                session,
+                used_at: *used_at,
+            })
+        }))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        session: SessionId,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let State {
+            sessions,
+            refresh_tokens,
+            ..
+        } = &mut *state;
+        if refresh_tokens.contains_key(replacement) {
+            return Err(StoreError::backend("duplicate refresh token"));
+        }
+        let Some(live) = sessions.get_mut(&session).filter(|s| s.revoked_at.is_none()) else {
+            return Ok(false);
+        };
+        match refresh_tokens.get_mut(presented) {
+            Some((owner, used_at @ None)) if *owner == session => {
+                *used_at = Some(at);
+                live.last_used_at = at;
+            }
+            _ => return Ok(false),
+        }
+        refresh_tokens.insert(*replacement, (session, None));
+        Ok(true)
+    }
+
+    async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        let mut sessions: Vec<Session> = self
+            .state()
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user && s.revoked_at.is_none())
+            .cloned()
+            .collect();
+        sessions.sort_by_key(|s| (s.created_at, s.id));
+        Ok(sessions)
+    }
+
+    async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.sessions.get_mut(&session) {
+            Some(s) if s.user_id == user && s.revoked_at.is_none() => {
+                s.revoked_at = Some(at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut revoked = 0;
+        for session in self.state().sessions.values_mut() {
+            if session.user_id == user && session.revoked_at.is_none() {
+                session.revoked_at = Some(at);
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+}
+
+#[async_trait]
+impl OneTimeTokenStore for MemoryStore {
+    async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.one_time_tokens.retain(|_, (held, used_at)| {
+            used_at.is_some() || held.user_id != token.user_id || held.purpose != token.purpose
+        });
+        state.one_time_tokens.insert(*hash, (token.clone(), None));
+        Ok(())
+    }
+
+    async fn find_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        Ok(self
+            .state()
+            .one_time_tokens
+            .get(hash)
+            .filter(|(token, used_at)| token.purpose == purpose && used_at.is_none())
+            .map(|(token, _)| token.clone()))
+    }
+
+    async fn consume_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        at: OffsetDateTime,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        match self.state().one_time_tokens.get_mut(hash) {
+            Some((token, used_at @ None)) if token.purpose == purpose => {
+                *used_at = Some(at);
+                Ok(Some(token.clone()))
+            }
+            _ => Ok(None),
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 mod memory;
 
+use std::collections::BTreeSet;
 use std::error::Error as StdError;
 use std::sync::Arc;
 
@@ -13,7 +14,10 @@ use time::OffsetDateTime;
 
 pub use memory::MemoryStore;
 
-use crate::{Email, HashedPassword, User, UserId};
+use crate::{
+    Email, HashedPassword, OneTimeToken, RefreshTokenRecord, Role, Session, SessionId, TokenHash, TokenPurpose, User,
+    UserId,
+};
 
 /// A boxed error from a storage backend.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -140,7 +144,160 @@ pub trait UserStore: Send + Sync {
     ///
     /// Backend failures only.
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError>;
+
+    /// Replaces the account's roles, increments `token_version` (tokens carry roles, so
+    /// earlier ones must stop working) and sets `updated_at`. Returns the updated account,
+    /// or `None` if there is none.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Increments `token_version`, so every access token issued before stops working
+    /// (logout everywhere), and sets `updated_at`. Returns the updated account, or `None`
+    /// if there is none.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError>;
+
+    /// Records that the owner of `email` proved they receive mail there: sets
+    /// `email_verified_at` to `at` (unless already set) and `updated_at`, but only if the
+    /// account's email is still `email`. Returns the updated account, or `None` if there
+    /// is no such account or its email changed.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError>;
 }
+
+/// Sessions and their refresh tokens, stored only as [`TokenHash`]es.
+///
+/// Each refresh token belongs to one session. Rotation trades the current token for a
+/// new one atomically; a rotated token stays on record (with `used_at`) until its session
+/// is purged, so presenting it again is recognized as reuse.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session and its first refresh token.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError>;
+
+    /// The refresh token with this hash, with its session, whether or not it was used.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn find_refresh_token(&self, refresh_token: &TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError>;
+
+    /// Atomically, in one transaction: if `presented` is an unused token of `session`
+    /// and the session is not revoked, marks `presented` used at `at`, stores
+    /// `replacement` as the session's new token, and sets the session's `last_used_at`
+    /// to `at`. Returns whether it did; of any number of concurrent rotations of one
+    /// token, at most one succeeds.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only; nothing is written then.
+    async fn rotate_refresh_token(
+        &self,
+        session: SessionId,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// The account's sessions that are not revoked (expired ones included; the service
+    /// knows the lifetimes), oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
+
+    /// Revokes one session of `user` at `at`. Returns whether a session of that user
+    /// was revoked now (`false` if there is none, it is someone else's, or it was already
+    /// revoked).
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Revokes every session of `user` that is not revoked yet; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// Single-use tokens (password reset, email verification), stored only as
+/// [`TokenHash`]es.
+#[async_trait]
+pub trait OneTimeTokenStore: Send + Sync {
+    /// Stores a new token and, in the same transaction, deletes the account's unused
+    /// tokens with the same purpose: only the newest one works.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError>;
+
+    /// The unused token with this hash and purpose.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn find_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<OneTimeToken>, StoreError>;
+
+    /// Atomically marks the unused token with this hash and purpose as used at `at` and
+    /// returns it; `None` if there is none. Of any number of concurrent calls with one
+    /// token, exactly one gets it.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn consume_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        at: OffsetDateTime,
+    ) -> Result<Option<OneTimeToken>, StoreError>;
+}
+
+/// Everything [`AuthService`](crate::AuthService) needs from storage. Implemented for
+/// every type that implements the three store traits; `Arc<dyn AuthStore>` chooses a
+/// backend at run time.
+///
+/// ```
+/// use std::sync::Arc;
+/// use auth_core::{AuthStore, MemoryStore};
+///
+/// let store: Arc<dyn AuthStore> = Arc::new(MemoryStore::new());
+/// ```
+pub trait AuthStore: UserStore + SessionStore + OneTimeTokenStore {}
+
+impl<T: UserStore + SessionStore + OneTimeTokenStore + ?Sized> AuthStore for T {}
 
 #[async_trait]
 impl<T: UserStore + ?Sized> UserStore for Arc<T> {
@@ -178,5 +335,84 @@ impl<T: UserStore + ?Sized> UserStore for Arc<T> {
 
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
         (**self).set_active(id, active, at).await
+    }
+
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        (**self).set_roles(id, roles, at).await
+    }
+
+    async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        (**self).revoke_access_tokens(id, at).await
+    }
+
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        (**self).mark_email_verified(id, email, at).await
+    }
+}
+
+#[async_trait]
+impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
+    async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
+        (**self).insert_session(session, refresh_token).await
+    }
+
+    async fn find_refresh_token(&self, refresh_token: &TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        (**self).find_refresh_token(refresh_token).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        session: SessionId,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        (**self).rotate_refresh_token(session, presented, replacement, at).await
+    }
+
+    async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        (**self).list_sessions(user).await
+    }
+
+    async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        (**self).revoke_session(user, session, at).await
+    }
+
+    async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
+        (**self).revoke_all_sessions(user, at).await
+    }
+}
+
+#[async_trait]
+impl<T: OneTimeTokenStore + ?Sized> OneTimeTokenStore for Arc<T> {
+    async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError> {
+        (**self).insert_one_time_token(hash, token).await
+    }
+
+    async fn find_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        (**self).find_one_time_token(hash, purpose).await
+    }
+
+    async fn consume_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        at: OffsetDateTime,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        (**self).consume_one_time_token(hash, purpose, at).await
     }
 }

@@ -1,0 +1,98 @@
+//! Single-use tokens sent by mail: password reset and email verification.
+
+use std::fmt;
+use std::str::FromStr;
+
+use time::OffsetDateTime;
+
+use crate::{Email, OpaqueToken, TokenKind, UserId};
+
+/// What a single-use token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenPurpose {
+    /// Proves the owner receives mail at the account's address.
+    EmailVerification,
+    /// Lets the owner set a new password without the old one.
+    PasswordReset,
+}
+
+impl TokenPurpose {
+    /// The stable name stores persist: `email_verification` or `password_reset`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmailVerification => "email_verification",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+
+    /// The opaque-token kind (and prefix) of tokens with this purpose.
+    pub fn kind(self) -> TokenKind {
+        match self {
+            Self::EmailVerification => TokenKind::EmailVerification,
+            Self::PasswordReset => TokenKind::PasswordReset,
+        }
+    }
+}
+
+impl fmt::Display for TokenPurpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names no [`TokenPurpose`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown token purpose {0:?}")]
+pub struct UnknownPurpose(pub String);
+
+impl FromStr for TokenPurpose {
+    type Err = UnknownPurpose;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "email_verification" => Ok(Self::EmailVerification),
+            "password_reset" => Ok(Self::PasswordReset),
+            other => Err(UnknownPurpose(other.to_owned())),
+        }
+    }
+}
+
+/// A single-use token as a store keeps it (next to the token's hash).
+///
+/// It is bound to more than its user: to the address it was sent to (a verification
+/// token dies when the email changes) and to the account's token version at issue (a
+/// reset token dies when the password changes by any route, or tokens are revoked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    /// The account.
+    pub user_id: UserId,
+    /// What it is for.
+    pub purpose: TokenPurpose,
+    /// The address it was sent to.
+    pub email: Email,
+    /// The account's token version when it was issued.
+    pub token_version: i64,
+    /// When it was issued.
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A message the application must deliver: a single-use token for the account's stored
+/// address. `auth-core` sends nothing itself; the application mails `token` (in a link)
+/// to `to`, preferably off the request path.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// The stored address of the account, never the string that was typed.
+    pub to: Email,
+    /// The account.
+    pub user_id: UserId,
+    /// What the token is for.
+    pub purpose: TokenPurpose,
+    /// The token to put in the link.
+    pub token: OpaqueToken,
+    /// When the token stops working.
+    pub expires_at: OffsetDateTime,
+}

@@ -1,0 +1,130 @@
+//! Sessions: one per login, each a family of rotating refresh tokens.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::{AccessToken, OpaqueToken, UserId};
+
+crate::id::uuid_id! {
+    /// A session's identifier: a UUIDv7.
+    ///
+    /// ```
+    /// use auth_core::SessionId;
+    ///
+    /// let id: SessionId = "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70".parse().unwrap();
+    /// assert_eq!(id.to_string(), "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70");
+    /// ```
+    SessionId
+}
+
+/// Longest user agent kept, in characters.
+pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// What the caller knows about the client making a request: kept with the session so
+/// its owner can recognize their devices. The values are untrusted: the user agent is
+/// truncated and stripped of control characters; the IP is whatever the application
+/// determined (the peer address, or a forwarded one only behind a proxy it trusts).
+///
+/// ```
+/// use auth_core::ClientInfo;
+///
+/// let client = ClientInfo::new(Some("Mozilla/5.0\r\nX-Injected: 1"), Some("203.0.113.7".parse().unwrap()));
+/// assert_eq!(client.user_agent(), Some("Mozilla/5.0X-Injected: 1"));
+/// assert_eq!(ClientInfo::default().ip(), None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    user_agent: Option<String>,
+    ip: Option<IpAddr>,
+}
+
+impl ClientInfo {
+    /// Client metadata; the user agent is sanitized (see the type documentation).
+    pub fn new(user_agent: Option<&str>, ip: Option<IpAddr>) -> Self {
+        let user_agent = user_agent
+            .map(|ua| {
+                ua.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_USER_AGENT_CHARS)
+                    .collect::<String>()
+            })
+            .filter(|ua| !ua.trim().is_empty());
+        Self { user_agent, ip }
+    }
+
+    /// The sanitized user agent.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
+    }
+
+    /// The client's IP address.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.ip
+    }
+}
+
+/// A login session: the family of refresh tokens issued from one login, rotated on every
+/// refresh. What a store keeps and what [`AuthService::list_sessions`](crate::AuthService::list_sessions)
+/// shows (never a token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Stable identifier; access tokens carry it as `sid`.
+    pub id: SessionId,
+    /// The account.
+    pub user_id: UserId,
+    /// When the login happened.
+    pub created_at: OffsetDateTime,
+    /// When a refresh token of this session was last issued.
+    pub last_used_at: OffsetDateTime,
+    /// The absolute end of the session, whatever its use.
+    pub expires_at: OffsetDateTime,
+    /// The client's user agent at login.
+    pub user_agent: Option<String>,
+    /// The client's IP address at login.
+    pub ip: Option<IpAddr>,
+    /// When the session was ended (logout, revocation, reuse detected), if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl Session {
+    /// Whether the session still works at `now`: not revoked, within its absolute
+    /// lifetime, and used within `idle_timeout`.
+    pub fn is_live(&self, now: OffsetDateTime, idle_timeout: Duration) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at && now < self.last_used_at + idle_timeout
+    }
+}
+
+/// A refresh token as a store finds it by its hash: the session it belongs to, and
+/// whether it was already traded for a newer one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// The session (family) of the token.
+    pub session: Session,
+    /// When the token was rotated away. Presenting it again is reuse.
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// A fresh access token and refresh token: what a login or a refresh hands the client.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct TokenPair {
+    /// The short-lived access token.
+    pub access_token: AccessToken,
+    /// The refresh token; each can be used once.
+    pub refresh_token: OpaqueToken,
+    /// The session both belong to.
+    pub session: Session,
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &self.access_token)
+            .field("refresh_token", &self.refresh_token)
+            .field("session", &self.session.id)
+            .finish()
+    }
+}

@@ -1,0 +1,428 @@
+use super::*;
+use crate::ManualClock;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use time::macros::datetime;
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+const ED_PRIVATE: &[u8] = include_bytes!("../../tests/fixtures/ed25519-private.pem");
+const ED_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/ed25519-public.pem");
+const EC_PRIVATE: &[u8] = include_bytes!("../../tests/fixtures/p256-private.pem");
+const EC_PUBLIC: &[u8] = include_bytes!("../../tests/fixtures/p256-public.pem");
+
+fn user() -> User {
+    let now = datetime!(2026-05-01 12:00 UTC);
+    User {
+        id: UserId::new_at(now),
+        email: Email::parse("alice@example.com").unwrap(),
+        password_hash: None,
+        is_active: true,
+        email_verified_at: None,
+        roles: [Role::new("admin").unwrap()].into(),
+        token_version: 3,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn tokens(key: SigningKey) -> (Tokens, ManualClock) {
+    let clock = ManualClock::new(datetime!(2026-05-01 12:00 UTC));
+    let tokens = Tokens::new(key, "https://auth.example.com", "api").with_clock(Arc::new(clock.clone()));
+    (tokens, clock)
+}
+
+fn hs256() -> (Tokens, ManualClock) {
+    tokens(SigningKey::hs256(SECRET).unwrap())
+}
+
+fn decode_part(token: &str, index: usize) -> serde_json::Value {
+    let part = token.split('.').nth(index).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// Re-signs `claims` with `key`, as an attacker holding the key (or a bug) would.
+fn forge(header: &Header, claims: &serde_json::Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+#[test]
+fn short_secrets_refuse_to_build() {
+    assert_eq!(
+        SigningKey::hs256(&SECRET[..31]).unwrap_err(),
+        KeyError::SecretTooShort { len: 31 }
+    );
+    assert!(SigningKey::hs256(&SECRET[..32]).is_ok());
+}
+
+#[test]
+fn issued_tokens_carry_every_claim() {
+    let (tokens, _) = hs256();
+    let user = user();
+    let token = tokens.issue(&user, None).unwrap();
+    let header = decode_part(token.expose_secret(), 0);
+    assert_eq!(header["alg"], "HS256");
+    let claims = decode_part(token.expose_secret(), 1);
+    let iat = datetime!(2026-05-01 12:00 UTC).unix_timestamp();
+    assert_eq!(claims["sub"], user.id.to_string());
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["roles"], serde_json::json!(["admin"]));
+    assert_eq!(claims["iat"], iat);
+    assert_eq!(claims["nbf"], iat);
+    assert_eq!(claims["exp"], iat + 900);
+    assert_eq!(claims["iss"], "https://auth.example.com");
+    assert_eq!(claims["aud"], "api");
+    assert_eq!(claims["token_use"], "access");
+    assert_eq!(claims["ver"], 3);
+    assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
+    assert_ne!(
+        tokens.issue(&user, None).unwrap().expose_secret(),
+        token.expose_secret(),
+        "jti differs"
+    );
+    assert_eq!(token.expires_in(), Duration::from_secs(900));
+    assert!(!format!("{token:?}").contains(token.expose_secret()));
+}
+
+#[test]
+fn verify_round_trip() {
+    let (tokens, _) = hs256();
+    let user = user();
+    let claims = tokens
+        .verify(tokens.issue(&user, None).unwrap().expose_secret())
+        .unwrap();
+    assert_eq!(claims.user_id(), user.id);
+    assert_eq!(claims.email(), &user.email);
+    assert!(claims.has_role("admin"));
+    assert_eq!(claims.token_version(), 3);
+    assert_eq!(claims.expires_at(), datetime!(2026-05-01 12:15 UTC));
+}
+
+#[test]
+fn expiry_boundary_with_leeway() {
+    let (tokens, clock) = hs256();
+    let tokens = tokens
+        .with_ttl(Duration::from_secs(60))
+        .with_leeway(Duration::from_secs(5));
+    let token = tokens.issue(&user(), None).unwrap();
+    clock.advance(Duration::from_secs(64));
+    assert!(tokens.verify(token.expose_secret()).is_ok(), "exp + leeway - 1s");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        tokens.verify(token.expose_secret()),
+        Err(TokenError::Expired),
+        "exp + leeway"
+    );
+}
+
+#[test]
+fn not_before_boundary_with_leeway() {
+    let (tokens, clock) = hs256();
+    let token = tokens.issue(&user(), None).unwrap();
+    clock.set(datetime!(2026-05-01 11:59:55 UTC));
+    assert!(tokens.verify(token.expose_secret()).is_ok(), "nbf - leeway");
+    clock.set(datetime!(2026-05-01 11:59:54 UTC));
+    assert_eq!(tokens.verify(token.expose_secret()), Err(TokenError::NotYetValid));
+}
+
+#[test]
+fn leeway_is_capped_at_thirty_seconds() {
+    let (tokens, _) = hs256();
+    assert_eq!(
+        tokens
+            .clone()
+            .with_leeway(Duration::from_secs(3600))
+            .verifier()
+            .leeway(),
+        MAX_LEEWAY
+    );
+    assert_eq!(tokens.verifier().leeway(), DEFAULT_LEEWAY);
+}
+
+#[test]
+fn other_keys_issuers_and_audiences_are_refused() {
+    let (tokens, clock) = hs256();
+    let token = tokens.issue(&user(), None).unwrap();
+    let token = token.expose_secret();
+
+    let other_key = Tokens::new(
+        SigningKey::hs256(&[7u8; 32]).unwrap(),
+        "https://auth.example.com",
+        "api",
+    )
+    .with_clock(Arc::new(clock.clone()));
+    assert_eq!(other_key.verify(token), Err(TokenError::BadSignature));
+    let other_issuer = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://evil.example", "api")
+        .with_clock(Arc::new(clock.clone()));
+    assert_eq!(other_issuer.verify(token), Err(TokenError::WrongIssuer));
+    let other_audience = Tokens::new(
+        SigningKey::hs256(SECRET).unwrap(),
+        "https://auth.example.com",
+        "billing",
+    )
+    .with_clock(Arc::new(clock));
+    assert_eq!(other_audience.verify(token), Err(TokenError::WrongAudience));
+}
+
+#[test]
+fn tampered_tokens_are_refused() {
+    let (tokens, _) = hs256();
+    let token = tokens.issue(&user(), None).unwrap();
+    let token = token.expose_secret();
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut claims = decode_part(token, 1);
+    claims["roles"] = serde_json::json!(["admin", "superuser"]);
+    parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
+    assert_eq!(tokens.verify(&parts.join(".")), Err(TokenError::BadSignature));
+    for garbage in ["", ".", "..", "a.b.c", "not a token", &"x".repeat(20_000)] {
+        assert!(tokens.verify(garbage).is_err(), "{garbage:?}");
+    }
+}
+
+#[test]
+fn the_none_algorithm_and_algorithm_confusion_are_refused() {
+    let (tokens, _) = hs256();
+    let token = tokens.issue(&user(), None).unwrap();
+    let token = token.expose_secret();
+    let claims = token.split('.').nth(1).unwrap();
+    let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    assert!(tokens.verify(&format!("{none_header}.{claims}.")).is_err());
+    // HS384 with the same secret is still not the pinned algorithm.
+    let hs384 = forge(&Header::new(Algorithm::HS384), &decode_part(token, 1), SECRET);
+    assert_eq!(tokens.verify(&hs384), Err(TokenError::WrongAlgorithm));
+
+    // An HS256 token "signed" with the public key of an EdDSA service.
+    let (ed_tokens, _) = tokens_ed25519();
+    let confused = forge(&Header::new(Algorithm::HS256), &decode_part(token, 1), ED_PUBLIC);
+    assert_eq!(
+        ed_tokens.verify(&confused),
+        Err(TokenError::UnknownKey),
+        "no key without a kid"
+    );
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("ed-2026".to_owned());
+    let confused = forge(&header, &decode_part(token, 1), ED_PUBLIC);
+    assert_eq!(
+        ed_tokens.verify(&confused),
+        Err(TokenError::WrongAlgorithm),
+        "the key's algorithm is pinned"
+    );
+}
+
+#[test]
+fn missing_claims_are_refused() {
+    let (tokens, _) = hs256();
+    let token = tokens.issue(&user(), None).unwrap();
+    let claims = decode_part(token.expose_secret(), 1);
+    for claim in [
+        "exp",
+        "nbf",
+        "iat",
+        "iss",
+        "aud",
+        "sub",
+        "token_use",
+        "ver",
+        "email",
+        "roles",
+        "jti",
+    ] {
+        let mut stripped = claims.clone();
+        stripped.as_object_mut().unwrap().remove(claim);
+        let forged = forge(&Header::new(Algorithm::HS256), &stripped, SECRET);
+        let result = tokens.verify(&forged);
+        assert!(
+            matches!(result, Err(TokenError::Malformed | TokenError::MissingClaim(_))),
+            "{claim}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn other_token_kinds_cannot_pass_as_access_tokens() {
+    let (tokens, _) = hs256();
+    let token = tokens.issue(&user(), None).unwrap();
+    for kind in ["refresh", "reset", "verification", "Access", ""] {
+        let mut claims = decode_part(token.expose_secret(), 1);
+        claims["token_use"] = serde_json::json!(kind);
+        let forged = forge(&Header::new(Algorithm::HS256), &claims, SECRET);
+        assert_eq!(tokens.verify(&forged), Err(TokenError::WrongType), "{kind}");
+    }
+}
+
+fn tokens_ed25519() -> (Tokens, ManualClock) {
+    tokens(SigningKey::eddsa_pem("ed-2026", ED_PRIVATE, ED_PUBLIC).unwrap())
+}
+
+#[test]
+fn asymmetric_keys_sign_with_a_kid() {
+    for (tokens, alg) in [
+        (tokens_ed25519().0, "EdDSA"),
+        (
+            tokens(SigningKey::es256_pem("ec-2026", EC_PRIVATE, EC_PUBLIC).unwrap()).0,
+            "ES256",
+        ),
+    ] {
+        let user = user();
+        let token = tokens.issue(&user, None).unwrap();
+        let header = decode_part(token.expose_secret(), 0);
+        assert_eq!(header["alg"], alg);
+        assert!(header["kid"].as_str().unwrap().ends_with("-2026"));
+        assert_eq!(tokens.verify(token.expose_secret()).unwrap().user_id(), user.id);
+    }
+}
+
+#[test]
+fn a_different_kid_is_refused() {
+    let (tokens, clock) = tokens_ed25519();
+    let token = tokens.issue(&user(), None).unwrap();
+    let renamed = Tokens::new(
+        SigningKey::eddsa_pem("ed-2027", ED_PRIVATE, ED_PUBLIC).unwrap(),
+        "https://auth.example.com",
+        "api",
+    )
+    .with_clock(Arc::new(clock));
+    assert_eq!(renamed.verify(token.expose_secret()), Err(TokenError::UnknownKey));
+}
+
+#[test]
+fn bad_key_material_fails_at_construction() {
+    assert!(matches!(
+        SigningKey::eddsa_pem("k", b"not a pem", ED_PUBLIC),
+        Err(KeyError::InvalidKey { .. })
+    ));
+    assert!(matches!(
+        SigningKey::es256_pem("k", ED_PRIVATE, ED_PUBLIC),
+        Err(KeyError::InvalidKey { .. })
+    ));
+    assert_eq!(
+        SigningKey::eddsa_pem("", ED_PRIVATE, ED_PUBLIC).unwrap_err(),
+        KeyError::InvalidKeyId
+    );
+    let other_public = include_bytes!("../../tests/fixtures/ed25519-other-public.pem");
+    assert_eq!(
+        SigningKey::eddsa_pem("k", ED_PRIVATE, other_public).unwrap_err(),
+        KeyError::KeyMismatch
+    );
+    assert!(!format!("{:?}", SigningKey::hs256(SECRET).unwrap()).contains("0123"));
+}
+
+#[test]
+fn bearer_header_parsing() {
+    assert_eq!(bearer_token("Bearer a.b.c"), Some("a.b.c"));
+    assert_eq!(bearer_token("BEARER a.b.c "), Some("a.b.c"));
+    assert_eq!(bearer_token("Bearer a b"), None);
+    assert_eq!(bearer_token("Bearer"), None);
+    assert_eq!(bearer_token("Token a.b.c"), None);
+    assert_eq!(bearer_token(""), None);
+}
+
+#[test]
+fn access_tokens_name_their_session() {
+    let (tokens, _) = hs256();
+    let session = SessionId::new_at(datetime!(2026-05-01 12:00 UTC));
+    let token = tokens.issue(&user(), Some(session)).unwrap();
+    assert_eq!(decode_part(token.expose_secret(), 1)["sid"], session.to_string());
+    assert_eq!(
+        tokens.verify(token.expose_secret()).unwrap().session_id(),
+        Some(session)
+    );
+    let sessionless = tokens.issue(&user(), None).unwrap();
+    assert!(decode_part(sessionless.expose_secret(), 1).get("sid").is_none());
+    assert_eq!(tokens.verify(sessionless.expose_secret()).unwrap().session_id(), None);
+}
+
+#[test]
+fn rotated_keys_keep_verifying_until_removed() {
+    let clock = ManualClock::new(datetime!(2026-05-01 12:00 UTC));
+    let old = SigningKey::hs256(SECRET).unwrap().with_kid("2026-10").unwrap();
+    let new = SigningKey::eddsa_pem("2026-11", ED_PRIVATE, ED_PUBLIC).unwrap();
+    let before = Tokens::new(old.clone(), "https://auth.example.com", "api").with_clock(Arc::new(clock.clone()));
+    let old_token = before.issue(&user(), None).unwrap();
+
+    // Sign with the new key, keep the old one for verification.
+    let during = Tokens::new(new.clone(), "https://auth.example.com", "api")
+        .with_verification_key(old.verification_key().clone())
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    let new_token = during.issue(&user(), None).unwrap();
+    assert_eq!(decode_part(new_token.expose_secret(), 0)["kid"], "2026-11");
+    assert!(
+        during.verify(old_token.expose_secret()).is_ok(),
+        "tokens signed before the rotation still work"
+    );
+    assert!(during.verify(new_token.expose_secret()).is_ok());
+
+    // Once the old key is dropped, its tokens stop working.
+    let after = Tokens::new(new, "https://auth.example.com", "api").with_clock(Arc::new(clock));
+    assert_eq!(after.verify(old_token.expose_secret()), Err(TokenError::UnknownKey));
+    assert!(after.verify(new_token.expose_secret()).is_ok());
+}
+
+#[test]
+fn duplicate_key_ids_are_refused() {
+    let a = SigningKey::hs256(SECRET).unwrap();
+    let b = SigningKey::hs256(&[9u8; 32]).unwrap();
+    let tokens = Tokens::new(a, "iss", "aud");
+    assert_eq!(
+        tokens
+            .clone()
+            .with_verification_key(b.verification_key().clone())
+            .unwrap_err(),
+        KeyError::DuplicateKeyId(None)
+    );
+    let kid = b.with_kid("k1").unwrap();
+    assert!(tokens.with_verification_key(kid.verification_key().clone()).is_ok());
+}
+
+#[test]
+fn the_jwks_publishes_public_keys_only_and_verifies_elsewhere() {
+    let ed = SigningKey::eddsa_pem("ed-2026", ED_PRIVATE, ED_PUBLIC).unwrap();
+    let ec = SigningKey::es256_pem("ec-2026", EC_PRIVATE, EC_PUBLIC).unwrap();
+    let hs = SigningKey::hs256(SECRET).unwrap().with_kid("hs-2026").unwrap();
+    let (tokens, clock) = tokens(ed);
+    let tokens = tokens
+        .with_verification_key(ec.verification_key().clone())
+        .unwrap()
+        .with_verification_key(hs.verification_key().clone())
+        .unwrap();
+    let jwks = tokens.jwks();
+    let json = serde_json::to_value(&jwks).unwrap();
+    let kids: Vec<&str> = jwks.keys.iter().filter_map(|k| k.common.key_id.as_deref()).collect();
+    assert_eq!(kids, ["ed-2026", "ec-2026"], "the HS256 secret is never published");
+    assert!(!json.to_string().contains(&URL_SAFE_NO_PAD.encode(SECRET)));
+    for key in json["keys"].as_array().unwrap() {
+        assert_eq!(key["use"], "sig");
+        assert!(key.get("d").is_none(), "no private key material");
+    }
+
+    // Another service verifies with nothing but the published document.
+    let published: jsonwebtoken::jwk::JwkSet = serde_json::from_value(json).unwrap();
+    let keys = published.keys.iter().map(|jwk| VerificationKey::from_jwk(jwk).unwrap());
+    let elsewhere = TokenVerifier::new(keys, "https://auth.example.com", "api")
+        .unwrap()
+        .with_clock(Arc::new(clock));
+    let token = tokens.issue(&user(), None).unwrap();
+    assert_eq!(
+        elsewhere.verify(token.expose_secret()).unwrap().user_id(),
+        tokens.verify(token.expose_secret()).unwrap().user_id()
+    );
+}
+
+#[test]
+fn symmetric_or_anonymous_jwks_are_refused() {
+    let hs = SigningKey::hs256(SECRET).unwrap().with_kid("hs").unwrap();
+    let secret_jwk =
+        jsonwebtoken::jwk::Jwk::from_decoding_key(&hs.verification_key().decoding, Some(Algorithm::HS256)).unwrap();
+    assert!(matches!(
+        VerificationKey::from_jwk(&secret_jwk),
+        Err(KeyError::InvalidKey { .. })
+    ));
+    let ed = SigningKey::eddsa_pem("ed", ED_PRIVATE, ED_PUBLIC).unwrap();
+    let mut anonymous = ed.verification_key().public_jwk().unwrap();
+    anonymous.common.key_id = None;
+    assert_eq!(
+        VerificationKey::from_jwk(&anonymous).unwrap_err(),
+        KeyError::InvalidKeyId
+    );
+}

@@ -1,0 +1,342 @@
+//! Test doubles shared by the integration tests.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use auth_core::{
+    Email, HashedPassword, MemoryStore, OneTimeToken, OneTimeTokenStore, RefreshTokenRecord, Role, Session, SessionId,
+    SessionStore, StoreError, TokenHash, TokenPurpose, User, UserId, UserStore,
+};
+use std::sync::atomic::AtomicUsize;
+
+use auth_core::{
+    Argon2Hasher, Argon2Params, AuthService, HashError, ManualClock, Password, PasswordHasher, SigningKey, Tokens,
+    Verification,
+};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// What another request does between the service's read of an account and its write.
+#[derive(Clone)]
+pub enum Interference {
+    ChangePassword(HashedPassword),
+    Disable,
+}
+
+/// A `MemoryStore` that records the methods called, can be taken down (every call answers `Unavailable`) or made to
+/// perform an [`Interference`] right before the next password write, to race the service
+/// deterministically.
+#[derive(Clone, Default)]
+pub struct HookedStore {
+    pub inner: MemoryStore,
+    down: Arc<AtomicBool>,
+    next: Arc<Mutex<Option<Interference>>>,
+    calls: Arc<Mutex<Vec<&'static str>>>,
+}
+
+impl HookedStore {
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn interfere_before_next_password_write(&self, interference: Interference) {
+        *self.next.lock().unwrap() = Some(interference);
+    }
+
+    /// The store methods called so far, in order.
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn clear_calls(&self) {
+        self.calls.lock().unwrap().clear();
+    }
+
+    fn up(&self, method: &'static str) -> Result<(), StoreError> {
+        self.calls.lock().unwrap().push(method);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable("connection refused"));
+        }
+        Ok(())
+    }
+
+    async fn interfere(&self, id: UserId) {
+        let next = self.next.lock().unwrap().take();
+        let Some(next) = next else { return };
+        let user = self.inner.find_user_by_id(id).await.unwrap().unwrap();
+        match next {
+            Interference::ChangePassword(hash) => {
+                let changed = self
+                    .inner
+                    .set_password_hash(id, &hash, user.token_version, user.updated_at)
+                    .await;
+                changed.unwrap().unwrap();
+            }
+            Interference::Disable => {
+                self.inner
+                    .set_active(id, false, user.updated_at)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for HookedStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        self.up("insert_user")?;
+        self.inner.insert_user(user).await
+    }
+
+    async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.up("find_user_by_id")?;
+        self.inner.find_user_by_id(id).await
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.up("find_user_by_email")?;
+        self.inner.find_user_by_email(email).await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        current: &HashedPassword,
+        upgraded: &HashedPassword,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.up("upgrade_password_hash")?;
+        self.interfere(id).await;
+        self.inner.upgrade_password_hash(id, current, upgraded, at).await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &HashedPassword,
+        if_token_version: i64,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        self.up("set_password_hash")?;
+        self.interfere(id).await;
+        self.inner.set_password_hash(id, hash, if_token_version, at).await
+    }
+
+    async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        self.up("set_active")?;
+        self.inner.set_active(id, active, at).await
+    }
+
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        self.up("set_roles")?;
+        self.inner.set_roles(id, roles, at).await
+    }
+
+    async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        self.up("revoke_access_tokens")?;
+        self.inner.revoke_access_tokens(id, at).await
+    }
+
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        self.up("mark_email_verified")?;
+        self.inner.mark_email_verified(id, email, at).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for HookedStore {
+    async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
+        self.up("insert_session")?;
+        self.inner.insert_session(session, refresh_token).await
+    }
+
+    async fn find_refresh_token(&self, refresh_token: &TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        self.up("find_refresh_token")?;
+        self.inner.find_refresh_token(refresh_token).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        session: SessionId,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.up("rotate_refresh_token")?;
+        self.inner
+            .rotate_refresh_token(session, presented, replacement, at)
+            .await
+    }
+
+    async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        self.up("list_sessions")?;
+        self.inner.list_sessions(user).await
+    }
+
+    async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.up("revoke_session")?;
+        self.inner.revoke_session(user, session, at).await
+    }
+
+    async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
+        self.up("revoke_all_sessions")?;
+        self.inner.revoke_all_sessions(user, at).await
+    }
+}
+
+#[async_trait]
+impl OneTimeTokenStore for HookedStore {
+    async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError> {
+        self.up("insert_one_time_token")?;
+        self.inner.insert_one_time_token(hash, token).await
+    }
+
+    async fn find_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        self.up("find_one_time_token")?;
+        self.inner.find_one_time_token(hash, purpose).await
+    }
+
+    async fn consume_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        at: OffsetDateTime,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        self.up("consume_one_time_token")?;
+        self.inner.consume_one_time_token(hash, purpose, at).await
+    }
+}
+
+pub const SECRET: &[u8] = b"test secret that is at least 32 bytes long";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Wraps the real hasher and counts its calls: verifications that computed, verifications
+/// refused up front (an unusable stored hash; the hasher's own tests prove those do no
+/// work), new hashes, and the longest password it was ever given.
+#[derive(Debug, Clone)]
+pub struct CountingHasher {
+    pub inner: Argon2Hasher,
+    pub verifies: Arc<AtomicUsize>,
+    pub refused: Arc<AtomicUsize>,
+    pub hashes: Arc<AtomicUsize>,
+    pub longest_password: Arc<AtomicUsize>,
+}
+
+impl CountingHasher {
+    fn saw(&self, password: &Password) {
+        self.longest_password
+            .fetch_max(password.expose_secret().len(), Ordering::SeqCst);
+    }
+}
+
+impl PasswordHasher for CountingHasher {
+    fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
+        self.saw(password);
+        self.hashes.fetch_add(1, Ordering::SeqCst);
+        self.inner.hash(password)
+    }
+
+    fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
+        self.saw(password);
+        let result = self.inner.verify(password, hash);
+        let counter = if result.is_ok() { &self.verifies } else { &self.refused };
+        counter.fetch_add(1, Ordering::SeqCst);
+        result
+    }
+
+    fn dummy_hash(&self) -> &HashedPassword {
+        self.inner.dummy_hash()
+    }
+}
+
+pub struct Fixture {
+    pub auth: AuthService<HookedStore>,
+    pub store: HookedStore,
+    pub clock: ManualClock,
+    pub hasher: CountingHasher,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        Self::with_hasher(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()))
+    }
+
+    pub fn with_hasher(inner: Argon2Hasher) -> Self {
+        let store = HookedStore::default();
+        let clock = ManualClock::new(datetime!(2026-06-01 09:00 UTC));
+        let hasher = CountingHasher {
+            inner,
+            verifies: Arc::default(),
+            refused: Arc::default(),
+            hashes: Arc::default(),
+            longest_password: Arc::default(),
+        };
+        let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+        let auth = AuthService::new(store.clone(), tokens)
+            .with_hasher(hasher.clone())
+            .with_clock(Arc::new(clock.clone()));
+        Self {
+            auth,
+            store,
+            clock,
+            hasher,
+        }
+    }
+
+    /// (verifications that computed, new hashes) since the last call.
+    pub fn work(&self) -> (usize, usize) {
+        (
+            self.hasher.verifies.swap(0, Ordering::SeqCst),
+            self.hasher.hashes.swap(0, Ordering::SeqCst),
+        )
+    }
+
+    /// Verifications refused without computing, since the last call.
+    pub fn refused(&self) -> usize {
+        self.hasher.refused.swap(0, Ordering::SeqCst)
+    }
+
+    pub async fn register(&self, email: &str) -> User {
+        let user = self.auth.register(email, Password::new(PASSWORD)).await.unwrap();
+        self.work();
+        user
+    }
+
+    /// Stores an account directly, as a migration from another stack would.
+    pub async fn insert(&self, email: &str, hash: Option<&str>, active: bool) -> User {
+        let user = User {
+            is_active: active,
+            ..User::new(
+                Email::parse(email).unwrap(),
+                hash.map(HashedPassword::new),
+                datetime!(2026-06-01 09:00 UTC),
+            )
+        };
+        self.store.insert_user(&user).await.unwrap();
+        user
+    }
+
+    pub async fn stored(&self, id: UserId) -> User {
+        self.store.find_user_by_id(id).await.unwrap().unwrap()
+    }
+}

@@ -1,0 +1,470 @@
+//! Sessions and refresh tokens (RFC 9700): rotation, reuse detection, lifetimes, logout,
+//! and the revocation table of `AuthService`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::{
+    AuthError, ClientInfo, Password, Role, SessionStore, SigningKey, TokenError, TokenKind, Tokens, UserStore,
+};
+use common::{Fixture, PASSWORD, SECRET};
+use time::macros::datetime;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+const SECOND: Duration = Duration::from_secs(1);
+
+fn laptop() -> ClientInfo {
+    ClientInfo::new(Some("Firefox/133.0 on Linux"), Some("203.0.113.7".parse().unwrap()))
+}
+
+fn token_error<T: std::fmt::Debug>(result: Result<T, AuthError>) -> TokenError {
+    match result.unwrap_err() {
+        AuthError::InvalidToken(reason) => reason,
+        other => panic!("expected invalid_token, got {other:?}"),
+    }
+}
+
+async fn logged_in(f: &Fixture, email: &str) -> (auth_core::User, auth_core::TokenPair) {
+    let user = f.register(email).await;
+    let login = f.auth.login(email, Password::new(PASSWORD), &laptop()).await.unwrap();
+    (user, login.tokens)
+}
+
+#[tokio::test]
+async fn login_starts_a_session_labelled_with_the_client() {
+    let f = Fixture::new();
+    let (user, tokens) = logged_in(&f, "ana@example.com").await;
+    let refresh = tokens.refresh_token.expose_secret();
+    assert!(
+        refresh.starts_with(TokenKind::Refresh.prefix()) && refresh.len() == 46,
+        "opaque, 256 bits, base64url"
+    );
+    let session = &tokens.session;
+    assert_eq!(
+        (session.user_id, session.created_at),
+        (user.id, datetime!(2026-06-01 09:00 UTC))
+    );
+    assert_eq!(session.user_agent.as_deref(), Some("Firefox/133.0 on Linux"));
+    assert_eq!(session.ip, Some("203.0.113.7".parse().unwrap()));
+    assert_eq!(session.expires_at, datetime!(2026-07-01 09:00 UTC), "30 days absolute");
+    let claims = f.auth.tokens().verify(tokens.access_token.expose_secret()).unwrap();
+    assert_eq!(
+        claims.session_id(),
+        Some(session.id),
+        "the access token names its session"
+    );
+    assert_eq!(f.auth.list_sessions(user.id).await.unwrap(), vec![session.clone()]);
+}
+
+#[tokio::test]
+async fn refresh_tokens_are_stored_and_found_by_their_sha256() {
+    let f = Fixture::new();
+    let (_, tokens) = logged_in(&f, "ben@example.com").await;
+    let presented = tokens.refresh_token.expose_secret();
+    let hash = auth_core::OpaqueToken::hash_presented(TokenKind::Refresh, presented).unwrap();
+    let record = f.store.find_refresh_token(&hash).await.unwrap().unwrap();
+    assert_eq!(record.session, tokens.session);
+}
+
+#[tokio::test]
+async fn refresh_rotates_within_the_same_session() {
+    let f = Fixture::new();
+    let (user, first) = logged_in(&f, "cleo@example.com").await;
+    f.clock.advance(Duration::from_secs(600));
+    let second = f.auth.refresh(first.refresh_token.expose_secret()).await.unwrap();
+    assert_eq!(second.session.id, first.session.id, "same family");
+    assert_eq!(second.session.last_used_at, datetime!(2026-06-01 09:10 UTC));
+    assert_ne!(
+        second.refresh_token.expose_secret(),
+        first.refresh_token.expose_secret()
+    );
+    let me = f.auth.authenticate(second.access_token.expose_secret()).await.unwrap();
+    assert_eq!((me.user.id, me.claims.session_id()), (user.id, Some(first.session.id)));
+    let third = f.auth.refresh(second.refresh_token.expose_secret()).await.unwrap();
+    assert_eq!(third.session.id, first.session.id);
+}
+
+#[tokio::test]
+async fn a_rotated_token_presented_again_revokes_the_whole_family() {
+    let f = Fixture::new();
+    let (user, first) = logged_in(&f, "dana@example.com").await;
+    let (_, other_device) = {
+        let login = f
+            .auth
+            .login("dana@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            .await
+            .unwrap();
+        (login.user, login.tokens)
+    };
+    let second = f.auth.refresh(first.refresh_token.expose_secret()).await.unwrap();
+
+    // The old token again: someone holds a copy.
+    assert_eq!(
+        token_error(f.auth.refresh(first.refresh_token.expose_secret()).await),
+        TokenError::Reused
+    );
+    // The revocation was committed although that call failed: the newest token is dead too.
+    assert_eq!(
+        token_error(f.auth.refresh(second.refresh_token.expose_secret()).await),
+        TokenError::Revoked
+    );
+    let sessions = f.auth.list_sessions(user.id).await.unwrap();
+    assert_eq!(
+        sessions.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![other_device.session.id],
+        "only that family"
+    );
+    assert!(f.auth.refresh(other_device.refresh_token.expose_secret()).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_with_one_token_rotate_at_most_once() {
+    let f = Arc::new(Fixture::new());
+    let (user, tokens) = logged_in(&f, "eli@example.com").await;
+    let presented = tokens.refresh_token.expose_secret().to_owned();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (f, presented) = (f.clone(), presented.clone());
+            tokio::spawn(async move { f.auth.refresh(&presented).await })
+        })
+        .collect();
+    let mut successes = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => successes += 1,
+            Err(AuthError::InvalidToken(TokenError::Reused | TokenError::Revoked)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(successes <= 1, "{successes} rotations of one token");
+    // No grace window: the losing uses count as reuse, so the family ends.
+    assert!(f.auth.list_sessions(user.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_idle_timeout_ends_a_session_after_seven_days_without_refresh() {
+    let f = Fixture::new();
+    let (_, a) = logged_in(&f, "fay@example.com").await;
+    let b = f
+        .auth
+        .login("fay@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .tokens;
+    f.clock.advance(7 * DAY - SECOND);
+    assert!(
+        f.auth.refresh(a.refresh_token.expose_secret()).await.is_ok(),
+        "just before: works"
+    );
+    f.clock.advance(SECOND);
+    assert_eq!(
+        token_error(f.auth.refresh(b.refresh_token.expose_secret()).await),
+        TokenError::Expired,
+        "at 7 days"
+    );
+}
+
+#[tokio::test]
+async fn the_absolute_lifetime_ends_a_session_after_thirty_days_however_active() {
+    let f = Fixture::new();
+    let (user, mut tokens) = logged_in(&f, "gus@example.com").await;
+    // Refresh every six days: never idle for seven.
+    for _ in 0..4 {
+        f.clock.advance(6 * DAY);
+        tokens = f.auth.refresh(tokens.refresh_token.expose_secret()).await.unwrap();
+    }
+    f.clock.advance(6 * DAY - SECOND); // 30 days minus one second after login
+    tokens = f.auth.refresh(tokens.refresh_token.expose_secret()).await.unwrap();
+    assert_eq!(f.auth.list_sessions(user.id).await.unwrap().len(), 1);
+    f.clock.advance(SECOND);
+    assert_eq!(
+        token_error(f.auth.refresh(tokens.refresh_token.expose_secret()).await),
+        TokenError::Expired
+    );
+    assert!(
+        f.auth.list_sessions(user.id).await.unwrap().is_empty(),
+        "expired sessions are not listed"
+    );
+}
+
+#[tokio::test]
+async fn lifetimes_are_configurable() {
+    let f = Fixture::new();
+    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+    let auth = auth_core::AuthService::new(f.store.clone(), tokens)
+        .with_hasher(f.hasher.clone())
+        .with_clock(Arc::new(f.clock.clone()))
+        .with_session_lifetimes(Duration::from_secs(3600), 2 * DAY);
+    f.register("hal@example.com").await;
+    let login = auth
+        .login("hal@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap();
+    assert_eq!(login.tokens.session.expires_at, datetime!(2026-06-03 09:00 UTC));
+    f.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        token_error(auth.refresh(login.tokens.refresh_token.expose_secret()).await),
+        TokenError::Expired
+    );
+}
+
+#[tokio::test]
+async fn malformed_unknown_and_foreign_tokens_are_invalid() {
+    let f = Fixture::new();
+    let (_, tokens) = logged_in(&f, "ida@example.com").await;
+    let (unknown, _) = auth_core::OpaqueToken::generate(TokenKind::Refresh).unwrap();
+    let (reset_kind, _) = auth_core::OpaqueToken::generate(TokenKind::PasswordReset).unwrap();
+    assert_eq!(token_error(f.auth.refresh("").await), TokenError::Malformed);
+    assert_eq!(token_error(f.auth.refresh("rt_short").await), TokenError::Malformed);
+    assert_eq!(
+        token_error(f.auth.refresh(tokens.access_token.expose_secret()).await),
+        TokenError::Malformed
+    );
+    assert_eq!(
+        token_error(f.auth.refresh(reset_kind.expose_secret()).await),
+        TokenError::Malformed
+    );
+    assert_eq!(
+        token_error(f.auth.refresh(unknown.expose_secret()).await),
+        TokenError::Unknown
+    );
+    let error = f.auth.refresh(unknown.expose_secret()).await.unwrap_err();
+    assert_eq!((error.code(), error.http_status()), ("invalid_token", 401));
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_refresh() {
+    let f = Fixture::new();
+    let (user, tokens) = logged_in(&f, "jon@example.com").await;
+    f.auth.set_active(user.id, false).await.unwrap();
+    assert_eq!(
+        token_error(f.auth.refresh(tokens.refresh_token.expose_secret()).await),
+        TokenError::Revoked
+    );
+    f.auth.set_active(user.id, true).await.unwrap();
+    assert!(
+        f.auth.refresh(tokens.refresh_token.expose_secret()).await.is_err(),
+        "disable ended the session"
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_only_that_session_and_is_idempotent() {
+    let f = Fixture::new();
+    let (user, phone) = logged_in(&f, "kim@example.com").await;
+    let laptop = f
+        .auth
+        .login("kim@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .tokens;
+    f.auth.logout(phone.refresh_token.expose_secret()).await.unwrap();
+    assert_eq!(
+        token_error(f.auth.refresh(phone.refresh_token.expose_secret()).await),
+        TokenError::Revoked
+    );
+    assert!(f.auth.refresh(laptop.refresh_token.expose_secret()).await.is_ok());
+    assert_eq!(f.auth.list_sessions(user.id).await.unwrap().len(), 1);
+    // Again, garbage, another kind of token: all fine, nothing to report.
+    f.auth.logout(phone.refresh_token.expose_secret()).await.unwrap();
+    f.auth.logout("garbage").await.unwrap();
+    f.auth.logout(phone.access_token.expose_secret()).await.unwrap();
+    // The access token of a logged-out session lives until it expires (documented).
+    assert!(f.auth.authenticate(phone.access_token.expose_secret()).await.is_ok());
+}
+
+#[tokio::test]
+async fn logout_all_ends_every_session_and_access_token() {
+    let f = Fixture::new();
+    let (user, a) = logged_in(&f, "lea@example.com").await;
+    let b = f
+        .auth
+        .login("lea@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .tokens;
+    f.auth.logout_all(user.id).await.unwrap();
+    for tokens in [&a, &b] {
+        assert_eq!(
+            token_error(f.auth.refresh(tokens.refresh_token.expose_secret()).await),
+            TokenError::Revoked
+        );
+        let rejected = f.auth.authenticate(tokens.access_token.expose_secret()).await;
+        assert_eq!(
+            token_error(rejected),
+            TokenError::Revoked,
+            "issued in the same second, still rejected"
+        );
+    }
+    let again = f
+        .auth
+        .login("lea@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap();
+    assert!(
+        f.auth
+            .authenticate(again.tokens.access_token.expose_secret())
+            .await
+            .is_ok()
+    );
+    let ghost = auth_core::UserId::new_at(datetime!(2026-01-01 0:00 UTC));
+    assert_eq!(f.auth.logout_all(ghost).await.unwrap_err().code(), "not_found");
+}
+
+#[tokio::test]
+async fn users_list_and_revoke_their_own_sessions_only() {
+    let f = Fixture::new();
+    let (mia, first) = logged_in(&f, "mia@example.com").await;
+    f.clock.advance(SECOND);
+    let second = f
+        .auth
+        .login("mia@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap()
+        .tokens;
+    let (ned, neds) = logged_in(&f, "ned@example.com").await;
+
+    let listed = f.auth.list_sessions(mia.id).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![first.session.clone(), second.session.clone()],
+        "oldest first, no one else's"
+    );
+
+    let error = f.auth.revoke_session(ned.id, first.session.id).await.unwrap_err();
+    assert!(
+        matches!(error, AuthError::SessionNotFound),
+        "not Ned's session: {error:?}"
+    );
+    assert_eq!(error.http_status(), 404);
+    f.auth.revoke_session(mia.id, first.session.id).await.unwrap();
+    assert!(matches!(
+        f.auth.revoke_session(mia.id, first.session.id).await,
+        Err(AuthError::SessionNotFound)
+    ));
+    assert_eq!(f.auth.list_sessions(mia.id).await.unwrap(), vec![second.session]);
+    assert_eq!(
+        token_error(f.auth.refresh(first.refresh_token.expose_secret()).await),
+        TokenError::Revoked
+    );
+    assert!(f.auth.refresh(neds.refresh_token.expose_secret()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_session() {
+    let f = Fixture::new();
+    let (user, tokens) = logged_in(&f, "ola@example.com").await;
+    f.auth
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new("a brand new passphrase"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        token_error(f.auth.refresh(tokens.refresh_token.expose_secret()).await),
+        TokenError::Revoked
+    );
+    assert!(f.auth.list_sessions(user.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn role_changes_revoke_access_tokens_and_the_next_refresh_carries_the_new_roles() {
+    let f = Fixture::new();
+    let (user, tokens) = logged_in(&f, "pia@example.com").await;
+    let me = f.auth.authenticate(tokens.access_token.expose_secret()).await.unwrap();
+    assert_eq!(me.user.require_role("admin").unwrap_err().code(), "forbidden");
+
+    let admin: BTreeSet<Role> = [Role::new("admin").unwrap()].into();
+    let updated = f.auth.set_roles(user.id, admin.clone()).await.unwrap();
+    assert_eq!(updated.roles, admin);
+    assert_eq!(
+        token_error(f.auth.authenticate(tokens.access_token.expose_secret()).await),
+        TokenError::Revoked
+    );
+
+    let refreshed = f.auth.refresh(tokens.refresh_token.expose_secret()).await.unwrap();
+    let me = f
+        .auth
+        .authenticate(refreshed.access_token.expose_secret())
+        .await
+        .unwrap();
+    assert!(me.user.require_role("admin").is_ok());
+    assert!(me.claims.has_role("admin"), "the token carries the new role");
+    assert!(me.claims.require_role("admin").is_ok());
+    let forbidden = me.claims.require_role("auditor").unwrap_err();
+    assert_eq!((forbidden.code(), forbidden.http_status()), ("forbidden", 403));
+
+    let ghost = auth_core::UserId::new_at(datetime!(2026-01-01 0:00 UTC));
+    assert_eq!(f.auth.set_roles(ghost, admin).await.unwrap_err().code(), "not_found");
+    assert_eq!(
+        f.store.find_user_by_id(user.id).await.unwrap().unwrap().token_version,
+        1
+    );
+}
+
+#[tokio::test]
+async fn login_can_require_a_verified_email_after_the_right_password() {
+    let f = Fixture::new();
+    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+    let auth = auth_core::AuthService::new(f.store.clone(), tokens)
+        .with_hasher(f.hasher.clone())
+        .with_require_verified_email(true);
+    let user = f.register("quin@example.com").await;
+    let wrong = auth
+        .login("quin@example.com", Password::new("wrong password"), &laptop())
+        .await;
+    assert_eq!(
+        wrong.unwrap_err().code(),
+        "invalid_credentials",
+        "nothing revealed before the password"
+    );
+    let error = auth
+        .login("quin@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap_err();
+    assert_eq!((error.code(), error.http_status()), ("email_not_verified", 403));
+    assert!(
+        f.store.list_sessions(user.id).await.unwrap().is_empty(),
+        "no session started"
+    );
+
+    let delivery = auth.request_email_verification(user.id).await.unwrap().unwrap();
+    auth.verify_email(delivery.token.expose_secret()).await.unwrap();
+    assert!(
+        auth.login("quin@example.com", Password::new(PASSWORD), &laptop())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_without_logging_anyone_out() {
+    let f = Fixture::new();
+    let (_, tokens) = logged_in(&f, "rex@example.com").await;
+    let old = f.auth.tokens().signing_key().clone();
+    let new = SigningKey::hs256(b"the next signing secret, 32 bytes or more")
+        .unwrap()
+        .with_kid("2026-12")
+        .unwrap();
+    let rotated = Tokens::new(new, "https://auth.test", "test-api")
+        .with_verification_key(old.verification_key().clone())
+        .unwrap();
+    let auth = auth_core::AuthService::new(f.store.clone(), rotated)
+        .with_hasher(f.hasher.clone())
+        .with_clock(Arc::new(f.clock.clone()));
+    assert!(
+        auth.authenticate(tokens.access_token.expose_secret()).await.is_ok(),
+        "old tokens still verify"
+    );
+    let refreshed = auth.refresh(tokens.refresh_token.expose_secret()).await.unwrap();
+    let claims = auth.tokens().verify(refreshed.access_token.expose_secret()).unwrap();
+    assert!(auth.authenticate(refreshed.access_token.expose_secret()).await.is_ok());
+    assert_eq!(claims.session_id(), Some(tokens.session.id));
+}
