@@ -92,6 +92,23 @@ pub(crate) fn truncate_to_micros(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(t.microsecond() * 1_000).unwrap_or(t)
 }
 
+/// `t + d`, or the latest representable time when that overflows: a configured lifetime
+/// of `Duration::MAX` means "never", not a panic.
+pub(crate) fn later_by(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
+    time::Duration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d))
+        .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
+}
+
+/// `t - d`, or the earliest representable time when that overflows.
+pub(crate) fn earlier_by(t: OffsetDateTime, d: Duration) -> OffsetDateTime {
+    time::Duration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_sub(d))
+        .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +123,15 @@ mod tests {
         b.set(datetime!(2020-01-01 0:00 +2));
         assert_eq!(a.now(), datetime!(2019-12-31 22:00 UTC));
         assert!(a.now().offset().is_utc());
+    }
+
+    #[test]
+    fn time_arithmetic_saturates() {
+        let t = datetime!(2026-03-01 12:00 UTC);
+        assert_eq!(later_by(t, Duration::from_secs(60)), datetime!(2026-03-01 12:01 UTC));
+        assert_eq!(later_by(t, Duration::MAX), time::PrimitiveDateTime::MAX.assume_utc());
+        assert_eq!(earlier_by(t, Duration::from_secs(60)), datetime!(2026-03-01 11:59 UTC));
+        assert_eq!(earlier_by(t, Duration::MAX), time::PrimitiveDateTime::MIN.assume_utc());
     }
 
     #[test]

@@ -74,6 +74,11 @@ macro_rules! store_conformance_tests {
             one_time_token_purposes_are_separate,
             a_newer_one_time_token_replaces_older_unused_ones,
             concurrent_consumption_of_one_token_applies_once,
+            concurrent_issues_for_one_purpose_leave_one_live_token,
+            decoys_for_the_nil_account_are_stored_like_any_token,
+            a_duplicate_one_time_token_hash_is_an_error,
+            delete_spent_one_time_tokens_removes_only_spent_tokens,
+            delete_ended_sessions_removes_only_ended_sessions,
         }
     };
 }
@@ -759,6 +764,21 @@ pub async fn list_sessions_returns_live_sessions_oldest_first<S: AuthStore + Clo
     for session in sessions.iter().rev() {
         store.insert_session(session, &refresh_hash()).await.unwrap();
     }
+    // Created in the same microsecond: ordered by id.
+    let (tie_early, tie_late) = {
+        let mut ids = [SessionId::new_at(base.created_at), SessionId::new_at(base.created_at)];
+        ids.sort();
+        (ids[0], ids[1])
+    };
+    let late_at = micros_after(base.created_at, 10);
+    for id in [tie_late, tie_early] {
+        let tied = Session {
+            id,
+            created_at: late_at,
+            ..base.clone()
+        };
+        store.insert_session(&tied, &refresh_hash()).await.unwrap();
+    }
     let (_, _, _) = user_with_session(&store, "list-other").await;
     assert!(
         store
@@ -766,8 +786,14 @@ pub async fn list_sessions_returns_live_sessions_oldest_first<S: AuthStore + Clo
             .await
             .unwrap()
     );
-    let listed = store.list_sessions(user.id).await.unwrap();
-    assert_eq!(listed, vec![sessions[0].clone(), sessions[2].clone()]);
+    let listed: Vec<SessionId> = store
+        .list_sessions(user.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, vec![sessions[0].id, sessions[2].id, tie_early, tie_late]);
 }
 
 /// `revoke_session` ends only a live session of its owner, once.
@@ -946,4 +972,167 @@ pub async fn concurrent_consumption_of_one_token_applies_once<S: AuthStore + Clo
         }
     }
     assert_eq!(winners, 1);
+}
+
+/// Concurrent issues of a token with one purpose for one account leave exactly one unused
+/// token (the replacement is atomic, not a racy delete-then-insert).
+pub async fn concurrent_issues_for_one_purpose_leave_one_live_token<S: AuthStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("issue-race"));
+    store.insert_user(&user).await.unwrap();
+    let issued: Vec<(TokenHash, OneTimeToken)> = (0..20)
+        .map(|_| sample_one_time_token(&user, TokenPurpose::PasswordReset))
+        .collect();
+    let tasks: Vec<_> = issued
+        .iter()
+        .cloned()
+        .map(|(hash, token)| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert_one_time_token(&hash, &token).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let mut live = 0;
+    for (hash, _) in &issued {
+        live += usize::from(
+            store
+                .find_one_time_token(hash, TokenPurpose::PasswordReset)
+                .await
+                .unwrap()
+                .is_some(),
+        );
+    }
+    assert_eq!(live, 1, "only the newest token works");
+}
+
+/// The service stores decoys for the nil account (which cannot exist) so every answer to
+/// a reset request costs the same: stores keep them like any token, with no reference to
+/// an existing account.
+pub async fn decoys_for_the_nil_account_are_stored_like_any_token<S: AuthStore + Clone + 'static>(store: S) {
+    let nobody = User {
+        id: crate::UserId::from_uuid(Uuid::nil()),
+        ..sample_user(Email::decoy())
+    };
+    for _ in 0..3 {
+        let (hash, token) = sample_one_time_token(&nobody, TokenPurpose::PasswordReset);
+        store.insert_one_time_token(&hash, &token).await.unwrap();
+        assert_eq!(
+            store
+                .find_one_time_token(&hash, TokenPurpose::PasswordReset)
+                .await
+                .unwrap(),
+            Some(token)
+        );
+    }
+}
+
+/// Storing a hash that already exists fails and changes nothing, even for a used token.
+pub async fn a_duplicate_one_time_token_hash_is_an_error<S: AuthStore + Clone + 'static>(store: S) {
+    let user = sample_user(unique_email("duplicate-hash"));
+    store.insert_user(&user).await.unwrap();
+    let (hash, token) = sample_one_time_token(&user, TokenPurpose::EmailVerification);
+    store.insert_one_time_token(&hash, &token).await.unwrap();
+    let again = OneTimeToken {
+        purpose: TokenPurpose::PasswordReset,
+        ..token.clone()
+    };
+    assert!(store.insert_one_time_token(&hash, &again).await.is_err());
+    assert_eq!(
+        store
+            .find_one_time_token(&hash, TokenPurpose::EmailVerification)
+            .await
+            .unwrap(),
+        Some(token.clone())
+    );
+    let at = micros_after(token.created_at, 1);
+    store
+        .consume_one_time_token(&hash, TokenPurpose::EmailVerification, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store.insert_one_time_token(&hash, &token).await.is_err(),
+        "a used token cannot be revived"
+    );
+    assert_eq!(
+        store
+            .find_one_time_token(&hash, TokenPurpose::EmailVerification)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// `delete_spent_one_time_tokens` deletes used and expired tokens, nothing live.
+pub async fn delete_spent_one_time_tokens_removes_only_spent_tokens<S: AuthStore + Clone + 'static>(store: S) {
+    let users: Vec<User> = (0..3).map(|_| sample_user(unique_email("spent"))).collect();
+    for user in &users {
+        store.insert_user(user).await.unwrap();
+    }
+    let (used, used_token) = sample_one_time_token(&users[0], TokenPurpose::PasswordReset);
+    let (expired, mut expired_token) = sample_one_time_token(&users[1], TokenPurpose::PasswordReset);
+    // Expires exactly at `now` below: boundaries are inclusive.
+    expired_token.expires_at = micros_after(used_token.created_at, 20);
+    let (live, live_token) = sample_one_time_token(&users[2], TokenPurpose::PasswordReset);
+    for (hash, token) in [(&used, &used_token), (&expired, &expired_token), (&live, &live_token)] {
+        store.insert_one_time_token(hash, token).await.unwrap();
+    }
+    let now = micros_after(used_token.created_at, 20);
+    store
+        .consume_one_time_token(&used, TokenPurpose::PasswordReset, now)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let deleted = store.delete_spent_one_time_tokens(now).await.unwrap();
+    assert!(deleted >= 2, "the used and the expired token ({deleted})");
+    assert_eq!(
+        store
+            .find_one_time_token(&live, TokenPurpose::PasswordReset)
+            .await
+            .unwrap(),
+        Some(live_token)
+    );
+    let gone = store
+        .consume_one_time_token(&expired, TokenPurpose::PasswordReset, now)
+        .await
+        .unwrap();
+    assert_eq!(gone, None, "the expired token is gone");
+}
+
+/// `delete_ended_sessions` deletes revoked, expired and idle sessions with their refresh
+/// tokens, and nothing live.
+pub async fn delete_ended_sessions_removes_only_ended_sessions<S: AuthStore + Clone + 'static>(store: S) {
+    let (user, live, live_token) = user_with_session(&store, "purge").await;
+    let now = micros_after(live.created_at, 1_000);
+    let idle_since = micros_after(live.created_at, -1_000);
+    // Boundaries are inclusive, as in `Session::is_live`: these three end exactly now.
+    let mut ended = Vec::new();
+    for (label, change) in [("revoked", 0), ("expired", 1), ("idle", 2)] {
+        let session = Session {
+            id: SessionId::new_at(micros_after(live.created_at, change)),
+            expires_at: if label == "expired" { now } else { live.expires_at },
+            last_used_at: if label == "idle" { idle_since } else { live.last_used_at },
+            ..sample_session(&user)
+        };
+        let token = refresh_hash();
+        store.insert_session(&session, &token).await.unwrap();
+        if label == "revoked" {
+            store.revoke_session(user.id, session.id, now).await.unwrap();
+        }
+        ended.push(token);
+    }
+    assert!(store.delete_ended_sessions(now, idle_since).await.unwrap() >= 3);
+    for token in &ended {
+        assert_eq!(
+            store.find_refresh_token(token).await.unwrap(),
+            None,
+            "ended sessions go with their tokens"
+        );
+    }
+    assert_eq!(
+        store.find_refresh_token(&live_token).await.unwrap().map(|r| r.session),
+        Some(live)
+    );
 }

@@ -150,6 +150,16 @@ impl Email {
     pub fn into_string(self) -> String {
         self.address
     }
+
+    /// The address on decoy records (`.invalid` is reserved by RFC 2606: it never
+    /// receives mail).
+    pub(crate) fn decoy() -> Self {
+        const DECOY: &str = "nobody@decoy.invalid";
+        Self {
+            address: DECOY.to_owned(),
+            at: "nobody".len(),
+        }
+    }
 }
 
 /// Characters refused anywhere in an address, before and after normalization: whitespace,
@@ -435,6 +445,12 @@ mod tests {
         let domain = format!("{label}.{label}.{label}.{}", "a".repeat(57)); // 249 bytes
         assert_eq!(ok(&format!("abcd@{domain}")).len(), 254);
         assert_eq!(err(&format!("abcde@{domain}")), EmailError::TooLong);
+    }
+
+    #[test]
+    fn the_decoy_address_is_a_normalized_address() {
+        assert_eq!(Email::parse(Email::decoy().as_str()), Ok(Email::decoy()));
+        assert_eq!(Email::decoy().local_part(), "nobody");
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub use password::{
 };
 pub use service::{
     AuthService, Authenticated, DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL,
-    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess,
+    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess, Purged,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, SessionId, TokenPair};
 pub use store::{AuthStore, BoxError, MemoryStore, OneTimeTokenStore, SessionStore, StoreError, UserStore};

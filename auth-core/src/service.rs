@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::clock::now_micros;
+use crate::clock::{earlier_by, later_by, now_micros};
 use crate::hash::{HashError, Verification};
 use crate::{
     AccessClaims, Argon2Hasher, AuthError, AuthStore, ClientInfo, Clock, Delivery, Email, HashPool, HashedPassword,
@@ -107,6 +107,16 @@ pub struct LoginSuccess {
     pub user: User,
     /// The access token, the refresh token and the new session.
     pub tokens: TokenPair,
+}
+
+/// What [`AuthService::purge_expired`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Purged {
+    /// Ended sessions (with their refresh tokens).
+    pub sessions: u64,
+    /// Used or expired single-use tokens (decoys included).
+    pub one_time_tokens: u64,
 }
 
 /// The account behind a valid access token, and what the token says.
@@ -340,7 +350,7 @@ impl<S: AuthStore> AuthService<S> {
             user_id: user.id,
             created_at: now,
             last_used_at: now,
-            expires_at: now + self.session_lifetime,
+            expires_at: later_by(now, self.session_lifetime),
             user_agent: client.user_agent().map(str::to_owned),
             ip: client.ip(),
             revoked_at: None,
@@ -461,6 +471,7 @@ impl<S: AuthStore> AuthService<S> {
     /// [`Internal`](AuthError::Internal).
     pub async fn logout_all(&self, user_id: UserId) -> Result<(), AuthError> {
         let now = self.now();
+        // Sessions first, then the version: a refresh racing this cannot outlive it.
         let sessions = self.store.revoke_all_sessions(user_id, now).await?;
         self.store
             .revoke_access_tokens(user_id, now)
@@ -496,6 +507,28 @@ impl<S: AuthStore> AuthService<S> {
         }
         tracing::info!(%user_id, %session_id, "session revoked");
         Ok(())
+    }
+
+    /// Deletes what can no longer be used: sessions that were revoked, passed their
+    /// absolute lifetime or their idle timeout (with their refresh tokens), and single-use
+    /// tokens that were used or expired. Nothing live is touched. Call it periodically
+    /// (hourly, say) so the tables do not grow without bound.
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn purge_expired(&self) -> Result<Purged, AuthError> {
+        let now = self.now();
+        let sessions = self
+            .store
+            .delete_ended_sessions(now, earlier_by(now, self.session_idle_timeout))
+            .await?;
+        let one_time_tokens = self.store.delete_spent_one_time_tokens(now).await?;
+        tracing::info!(sessions, one_time_tokens, "purged ended sessions and spent tokens");
+        Ok(Purged {
+            sessions,
+            one_time_tokens,
+        })
     }
 
     /// Resolves an access token to the current account.
@@ -567,9 +600,15 @@ impl<S: AuthStore> AuthService<S> {
         Ok(user)
     }
 
-    /// Stores `hash` if `user` is unchanged since it was read, then ends its sessions.
+    /// Ends `user`'s sessions, then stores `hash` if `user` is unchanged since it was read
+    /// (which also revokes earlier access tokens).
+    ///
+    /// Sessions end first: a refresh racing this change then fails, where in the other
+    /// order it could mint an access token under the new token version that outlives the
+    /// change. A failure between the two steps fails closed (sessions gone, password kept).
     async fn replace_password(&self, user: &User, hash: &HashedPassword) -> Result<User, AuthError> {
         let now = self.now();
+        self.store.revoke_all_sessions(user.id, now).await?;
         let Some(updated) = self
             .store
             .set_password_hash(user.id, hash, user.token_version, now)
@@ -577,7 +616,6 @@ impl<S: AuthStore> AuthService<S> {
         else {
             return Err(self.lost_race(user.id).await);
         };
-        self.store.revoke_all_sessions(user.id, now).await?;
         Ok(updated)
     }
 
@@ -601,14 +639,15 @@ impl<S: AuthStore> AuthService<S> {
     /// [`Internal`](AuthError::Internal).
     pub async fn set_active(&self, user_id: UserId, active: bool) -> Result<User, AuthError> {
         let now = self.now();
+        if !active {
+            // Sessions first, as in a password change: nothing racing the disable survives it.
+            self.store.revoke_all_sessions(user_id, now).await?;
+        }
         let user = self
             .store
             .set_active(user_id, active, now)
             .await?
             .ok_or(AuthError::UserNotFound)?;
-        if !active {
-            self.store.revoke_all_sessions(user_id, now).await?;
-        }
         tracing::info!(user_id = %user.id, active, "account activity changed");
         Ok(user)
     }
@@ -636,9 +675,10 @@ impl<S: AuthStore> AuthService<S> {
     ///
     /// Returns the message to deliver only when `email` belongs to an active account,
     /// addressed to the stored address, never to the string typed. Answer the client the
-    /// same way whatever this returns. Both paths do the same work up to the store write:
-    /// a lookup, and a token generated and hashed; to keep even that write out of the
-    /// response time, run this call off the request path (spawn it, answer 202 at once).
+    /// same way whatever this returns: both paths do the same work, with no early return
+    /// (one lookup, one token generated, hashed and stored; without an account the stored
+    /// token is a decoy that nobody receives). Deliver the mail off the request path, so
+    /// sending it does not show in the response time either.
     ///
     /// The token works once, for [`password_reset_ttl`](Self::with_password_reset_ttl)
     /// (1 hour by default), and dies when a newer reset is requested or the password
@@ -653,23 +693,35 @@ impl<S: AuthStore> AuthService<S> {
             Ok(email) => self.store.find_user_by_email(&email).await?,
             Err(_) => None,
         };
-        // Generated whether or not it will be sent, so both paths do the same work.
-        let (token, hash) = OpaqueToken::generate(TokenKind::PasswordReset)?;
-        let Some(user) = account.filter(|user| user.is_active) else {
-            tracing::info!("password reset requested for no active account");
-            return Ok(None);
+        let target = account.filter(|user| user.is_active);
+        // Both answers do the same work: a token is generated, hashed and stored either way.
+        // Without an account it is a decoy for the nil account, which cannot exist (ids are
+        // UUIDv7), and its token is handed to nobody.
+        let decoy = User {
+            id: UserId::from_uuid(uuid::Uuid::nil()),
+            ..User::new(Email::decoy(), None, self.now())
         };
+        let owner = target.as_ref().unwrap_or(&decoy);
+        let (token, hash) = OpaqueToken::generate(TokenKind::PasswordReset)?;
         let delivery = self
             .issue_one_time_token(
-                &user,
+                owner,
                 TokenPurpose::PasswordReset,
                 token,
                 &hash,
                 self.password_reset_ttl,
             )
             .await?;
-        tracing::info!(user_id = %user.id, "password reset requested");
-        Ok(Some(delivery))
+        match target {
+            Some(user) => {
+                tracing::info!(user_id = %user.id, "password reset requested");
+                Ok(Some(delivery))
+            }
+            None => {
+                tracing::info!("password reset requested for no active account");
+                Ok(None)
+            }
+        }
     }
 
     async fn issue_one_time_token(
@@ -687,7 +739,7 @@ impl<S: AuthStore> AuthService<S> {
             email: user.email.clone(),
             token_version: user.token_version,
             created_at: now,
-            expires_at: now + ttl,
+            expires_at: later_by(now, ttl),
         };
         self.store.insert_one_time_token(hash, &record).await?;
         Ok(Delivery {

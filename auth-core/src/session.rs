@@ -93,7 +93,9 @@ impl Session {
     /// Whether the session still works at `now`: not revoked, within its absolute
     /// lifetime, and used within `idle_timeout`.
     pub fn is_live(&self, now: OffsetDateTime, idle_timeout: Duration) -> bool {
-        self.revoked_at.is_none() && now < self.expires_at && now < self.last_used_at + idle_timeout
+        self.revoked_at.is_none()
+            && now < self.expires_at
+            && now < crate::clock::later_by(self.last_used_at, idle_timeout)
     }
 }
 

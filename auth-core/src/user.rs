@@ -109,9 +109,11 @@ pub struct User {
     pub email_verified_at: Option<OffsetDateTime>,
     /// Roles granted to the account.
     pub roles: BTreeSet<Role>,
-    /// Incremented whenever every access token issued so far must stop working (password
-    /// change, disable). Tokens carry the version they were issued under, so revocation
-    /// is exact even within one second, which JWT timestamps cannot resolve.
+    /// Incremented whenever every access token issued so far must stop working: a password
+    /// change or reset, a disable, a role change, a logout everywhere. Tokens carry the
+    /// version they were issued under, so revocation is exact even within one second,
+    /// which JWT timestamps cannot resolve. Pending password-reset tokens are bound to it
+    /// too, and die with it.
     pub token_version: i64,
     /// When the account was created.
     pub created_at: OffsetDateTime,

@@ -92,6 +92,30 @@ async fn no_secret_reaches_the_logs() {
         .await;
     let _ = auth.register("log.test@example.com", Password::new(PASSWORDS[1])).await;
     let _ = auth.register("other@example.com", Password::new("short")).await;
+    // Refresh tokens, a rotation, a reuse, logout.
+    secrets.push(login.tokens.refresh_token.expose_secret().to_owned());
+    let rotated = auth.refresh(login.tokens.refresh_token.expose_secret()).await.unwrap();
+    secrets.push(rotated.refresh_token.expose_secret().to_owned());
+    secrets.push(rotated.access_token.expose_secret().to_owned());
+    let _ = auth.refresh(login.tokens.refresh_token.expose_secret()).await;
+    let _ = auth.logout(rotated.refresh_token.expose_secret()).await;
+
+    // Email verification and password reset tokens, used and reused.
+    let verification = auth.request_email_verification(user.id).await.unwrap().unwrap();
+    secrets.push(verification.token.expose_secret().to_owned());
+    auth.verify_email(verification.token.expose_secret()).await.unwrap();
+    let _ = auth.verify_email(verification.token.expose_secret()).await;
+    let reset = auth
+        .request_password_reset("log.test@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    secrets.push(reset.token.expose_secret().to_owned());
+    let _ = auth
+        .reset_password(reset.token.expose_secret(), Password::new("short"))
+        .await;
+    let _ = auth.request_password_reset("nobody@example.com").await.unwrap();
+
     let changed = auth
         .change_password(user.id, Password::new(PASSWORDS[0]), Password::new(PASSWORDS[1]))
         .await
@@ -129,6 +153,9 @@ async fn no_secret_reaches_the_logs() {
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     // The capture works: the flows above did log.
     for expected in [
+        "refresh token reuse detected",
+        "email verified",
+        "password reset requested",
         "account registered",
         "login failed",
         "login succeeded",

@@ -322,19 +322,24 @@ async fn malformed_and_foreign_reset_tokens_are_invalid() {
 }
 
 #[tokio::test]
-async fn both_answers_to_a_reset_request_do_the_same_lookup() {
-    // One account lookup either way, no early return, and the token is generated either
-    // way; only the account that exists gets its token stored (which is why callers run
-    // this off the request path and answer 202 at once).
+async fn both_answers_to_a_reset_request_do_the_same_store_work() {
+    // Same calls, in the same order, whether or not the account exists: no early return,
+    // and without an account the stored token is a decoy nobody receives.
     let f = Fixture::new();
     f.register("jade@example.com").await;
-    f.store.clear_calls();
-    let known = f.auth.request_password_reset("jade@example.com").await.unwrap();
-    assert_eq!(f.store.calls(), ["find_user_by_email", "insert_one_time_token"]);
-    f.store.clear_calls();
-    let unknown = f.auth.request_password_reset("jane@example.com").await.unwrap();
-    assert_eq!(f.store.calls(), ["find_user_by_email"]);
-    assert!(known.is_some() && unknown.is_none());
+    let disabled = f.register("judy@example.com").await;
+    f.auth.set_active(disabled.id, false).await.unwrap();
+    let mut answers = Vec::new();
+    for email in ["jade@example.com", "jane@example.com", "judy@example.com"] {
+        f.store.clear_calls();
+        answers.push(f.auth.request_password_reset(email).await.unwrap().is_some());
+        assert_eq!(
+            f.store.calls(),
+            ["find_user_by_email", "insert_one_time_token"],
+            "{email}"
+        );
+    }
+    assert_eq!(answers, [true, false, false]);
 }
 
 // ---------------------------------------------------------------- email verification
@@ -383,7 +388,7 @@ async fn a_verification_token_expires_after_twenty_four_hours() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_uses_of_one_verification_token_succeed_exactly_once() {
     let f = Arc::new(Fixture::new());
     let user = f.register("milo@example.com").await;

@@ -468,3 +468,132 @@ async fn signing_keys_rotate_without_logging_anyone_out() {
     assert!(auth.authenticate(refreshed.access_token.expose_secret()).await.is_ok());
     assert_eq!(claims.session_id(), Some(tokens.session.id));
 }
+
+/// A refresh with a stolen token that lands right after a revoking write (and before any
+/// later step of the same operation) must not yield an access token that survives it.
+async fn assert_no_token_survives(revoke: impl AsyncFnOnce(&Fixture, auth_core::UserId)) {
+    let f = Fixture::new();
+    let (user, stolen) = logged_in(&f, "victim@example.com").await;
+    let thief = Arc::new(
+        auth_core::AuthService::new(f.store.clone(), f.auth.tokens().clone())
+            .with_hasher(f.hasher.clone())
+            .with_clock(Arc::new(f.clock.clone())),
+    );
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let refresh = stolen.refresh_token.expose_secret().to_owned();
+    f.store.after_next_revoking_write(Box::new(move || {
+        Box::pin(async move {
+            let _ = sender.send(thief.refresh(&refresh).await);
+        })
+    }));
+    revoke(&f, user.id).await;
+    if let Ok(minted) = receiver.await.unwrap() {
+        let survived = f.auth.authenticate(minted.access_token.expose_secret()).await;
+        assert!(survived.is_err(), "an access token minted mid-revocation survived it");
+        assert!(f.auth.refresh(minted.refresh_token.expose_secret()).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn no_token_minted_during_a_password_change_survives_it() {
+    assert_no_token_survives(async |f: &Fixture, id| {
+        let new = Password::new("a brand new passphrase");
+        f.auth.change_password(id, Password::new(PASSWORD), new).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_token_minted_during_a_password_reset_survives_it() {
+    assert_no_token_survives(async |f: &Fixture, _| {
+        let delivery = f
+            .auth
+            .request_password_reset("victim@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        let new = Password::new("a brand new passphrase");
+        f.auth
+            .reset_password(delivery.token.expose_secret(), new)
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_token_minted_during_a_disable_survives_it() {
+    assert_no_token_survives(async |f: &Fixture, id| {
+        f.auth.set_active(id, false).await.unwrap();
+        f.auth.set_active(id, true).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_token_minted_during_logout_everywhere_survives_it() {
+    assert_no_token_survives(async |f: &Fixture, id| f.auth.logout_all(id).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
+    let f = Fixture::new();
+    let (user, ended) = logged_in(&f, "sam@example.com").await;
+    f.auth.logout(ended.refresh_token.expose_secret()).await.unwrap();
+    let idle = f
+        .auth
+        .login("sam@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .tokens;
+    let used = f.auth.request_email_verification(user.id).await.unwrap().unwrap();
+    f.auth.verify_email(used.token.expose_secret()).await.unwrap();
+    let reset = f.auth.request_password_reset("sam@example.com").await.unwrap().unwrap();
+    f.clock.advance(6 * DAY);
+    let live = f
+        .auth
+        .login("sam@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .tokens;
+    f.clock.advance(DAY); // `idle` is now 7 days unused; `live` 1 day; the reset token expired
+
+    let purged = f.auth.purge_expired().await.unwrap();
+    assert_eq!((purged.sessions, purged.one_time_tokens), (2, 2));
+    assert_eq!(
+        token_error(f.auth.refresh(idle.refresh_token.expose_secret()).await),
+        TokenError::Unknown
+    );
+    let stale = f
+        .auth
+        .reset_password(reset.token.expose_secret(), Password::new("a brand new passphrase"))
+        .await;
+    assert!(stale.is_err());
+    assert!(
+        f.auth.refresh(live.refresh_token.expose_secret()).await.is_ok(),
+        "live sessions survive a purge"
+    );
+    assert_eq!(f.auth.purge_expired().await.unwrap().sessions, 0);
+}
+
+#[tokio::test]
+async fn unbounded_lifetimes_mean_never_not_a_panic() {
+    let f = Fixture::new();
+    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+    let auth = auth_core::AuthService::new(f.store.clone(), tokens)
+        .with_hasher(f.hasher.clone())
+        .with_clock(Arc::new(f.clock.clone()))
+        .with_session_lifetimes(Duration::MAX, Duration::MAX)
+        .with_password_reset_ttl(Duration::MAX)
+        .with_email_verification_ttl(Duration::MAX);
+    let user = f.register("tia@example.com").await;
+    let login = auth
+        .login("tia@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap();
+    f.clock.advance(3650 * DAY);
+    assert!(auth.refresh(login.tokens.refresh_token.expose_secret()).await.is_ok());
+    assert!(auth.request_password_reset("tia@example.com").await.unwrap().is_some());
+    assert!(auth.request_email_verification(user.id).await.unwrap().is_some());
+    assert!(auth.purge_expired().await.is_ok());
+}

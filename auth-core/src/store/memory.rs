@@ -268,6 +268,29 @@ impl SessionStore for MemoryStore {
         }
     }
 
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let ended: Vec<SessionId> = state
+            .sessions
+            .values()
+            .filter(|s| {
+                s.revoked_at.is_some_and(|at| at <= ended_before)
+                    || s.expires_at <= ended_before
+                    || s.last_used_at <= idle_since
+            })
+            .map(|s| s.id)
+            .collect();
+        for id in &ended {
+            state.sessions.remove(id);
+        }
+        state.refresh_tokens.retain(|_, (session, _)| !ended.contains(session));
+        Ok(u64::try_from(ended.len()).unwrap_or(u64::MAX))
+    }
+
     async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
         let mut revoked = 0;
         for session in self.state().sessions.values_mut() {
@@ -284,6 +307,9 @@ impl SessionStore for MemoryStore {
 impl OneTimeTokenStore for MemoryStore {
     async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError> {
         let mut state = self.state();
+        if state.one_time_tokens.contains_key(hash) {
+            return Err(StoreError::backend("duplicate one-time token"));
+        }
         state.one_time_tokens.retain(|_, (held, used_at)| {
             used_at.is_some() || held.user_id != token.user_id || held.purpose != token.purpose
         });
@@ -317,5 +343,14 @@ impl OneTimeTokenStore for MemoryStore {
             }
             _ => Ok(None),
         }
+    }
+
+    async fn delete_spent_one_time_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let held = state.one_time_tokens.len();
+        state
+            .one_time_tokens
+            .retain(|_, (token, used_at)| used_at.is_none_or(|at| at > before) && token.expires_at > before);
+        Ok(u64::try_from(held - state.one_time_tokens.len()).unwrap_or(u64::MAX))
     }
 }

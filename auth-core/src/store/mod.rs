@@ -68,6 +68,9 @@ impl StoreError {
 /// - Updates are atomic per call; no update is lost to a concurrent one, and
 ///   compare-and-set updates apply at most once.
 /// - Unreachable backends report [`StoreError::Unavailable`].
+/// - Stores never decide by the clock: every time they compare or store comes from the
+///   caller (`at`, `before`), never from the database's own `now()`, so expiry stays the
+///   service's decision and tests stay deterministic.
 ///
 /// The trait is object safe, so an application can choose its backend at run time with
 /// `Arc<dyn UserStore>`:
@@ -188,10 +191,12 @@ pub trait UserStore: Send + Sync {
 ///
 /// Each refresh token belongs to one session. Rotation trades the current token for a
 /// new one atomically; a rotated token stays on record (with `used_at`) until its session
-/// is purged, so presenting it again is recognized as reuse.
+/// is deleted by [`delete_ended_sessions`](Self::delete_ended_sessions), so presenting it
+/// again is recognized as reuse. Stores return sessions whatever their expiry: lifetimes
+/// are the service's to judge.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Stores a new session and its first refresh token.
+    /// Stores a new session and its first refresh token, in one transaction.
     ///
     /// # Errors
     ///
@@ -223,7 +228,7 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// The account's sessions that are not revoked (expired ones included; the service
-    /// knows the lifetimes), oldest first.
+    /// knows the lifetimes), ordered by `created_at`, then by `id`.
     ///
     /// # Errors
     ///
@@ -245,18 +250,41 @@ pub trait SessionStore: Send + Sync {
     ///
     /// Backend failures only.
     async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError>;
-}
 
-/// Single-use tokens (password reset, email verification), stored only as
-/// [`TokenHash`]es.
-#[async_trait]
-pub trait OneTimeTokenStore: Send + Sync {
-    /// Stores a new token and, in the same transaction, deletes the account's unused
-    /// tokens with the same purpose: only the newest one works.
+    /// Deletes, with their refresh tokens, the sessions that have ended: revoked at or
+    /// before `ended_before`, with `expires_at` at or before `ended_before`, or last used at
+    /// or before `idle_since` (the same boundaries as [`Session::is_live`]). Returns how
+    /// many sessions were deleted.
     ///
     /// # Errors
     ///
     /// Backend failures only.
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Single-use tokens (password reset, email verification), stored only as
+/// [`TokenHash`]es. Stores return and consume tokens whatever their expiry: lifetimes are
+/// the service's to judge.
+///
+/// Tokens are not tied to an existing account: to make every answer to a reset request
+/// cost the same, the service also stores decoys for the nil user id
+/// (`00000000-0000-0000-0000-000000000000`), which no account can have. Store them like any
+/// other token (no foreign key to accounts); they expire and are deleted like the rest.
+#[async_trait]
+pub trait OneTimeTokenStore: Send + Sync {
+    /// Stores a new token and atomically replaces the account's unused token with the
+    /// same purpose, if any: only the newest one works, also when requests race (under
+    /// PostgreSQL's default isolation a delete-then-insert does not guarantee that; an
+    /// upsert on a unique index over unused tokens does).
+    ///
+    /// # Errors
+    ///
+    /// A backend error if a token with this hash already exists (nothing is changed
+    /// then), and backend failures.
     async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError>;
 
     /// The unused token with this hash and purpose.
@@ -283,6 +311,14 @@ pub trait OneTimeTokenStore: Send + Sync {
         purpose: TokenPurpose,
         at: OffsetDateTime,
     ) -> Result<Option<OneTimeToken>, StoreError>;
+
+    /// Deletes tokens used at or before `before`, or with `expires_at` at or before
+    /// `before`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn delete_spent_one_time_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
 /// Everything [`AuthService`](crate::AuthService) needs from storage. Implemented for
@@ -391,6 +427,14 @@ impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
     async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
         (**self).revoke_all_sessions(user, at).await
     }
+
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        (**self).delete_ended_sessions(ended_before, idle_since).await
+    }
 }
 
 #[async_trait]
@@ -414,5 +458,9 @@ impl<T: OneTimeTokenStore + ?Sized> OneTimeTokenStore for Arc<T> {
         at: OffsetDateTime,
     ) -> Result<Option<OneTimeToken>, StoreError> {
         (**self).consume_one_time_token(hash, purpose, at).await
+    }
+
+    async fn delete_spent_one_time_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        (**self).delete_spent_one_time_tokens(before).await
     }
 }

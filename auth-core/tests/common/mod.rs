@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +22,10 @@ use auth_core::{
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+/// Work another request does right after a revoking write (a password change, a disable,
+/// a version bump) lands, before the service's next step.
+pub type AfterHook = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
 /// What another request does between the service's read of an account and its write.
 #[derive(Clone)]
 pub enum Interference {
@@ -35,6 +41,7 @@ pub struct HookedStore {
     pub inner: MemoryStore,
     down: Arc<AtomicBool>,
     next: Arc<Mutex<Option<Interference>>>,
+    after: Arc<Mutex<Option<AfterHook>>>,
     calls: Arc<Mutex<Vec<&'static str>>>,
 }
 
@@ -45,6 +52,17 @@ impl HookedStore {
 
     pub fn interfere_before_next_password_write(&self, interference: Interference) {
         *self.next.lock().unwrap() = Some(interference);
+    }
+
+    pub fn after_next_revoking_write(&self, hook: AfterHook) {
+        *self.after.lock().unwrap() = Some(hook);
+    }
+
+    async fn run_after_hook(&self) {
+        let hook = self.after.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook().await;
+        }
     }
 
     /// The store methods called so far, in order.
@@ -125,12 +143,16 @@ impl UserStore for HookedStore {
     ) -> Result<Option<User>, StoreError> {
         self.up("set_password_hash")?;
         self.interfere(id).await;
-        self.inner.set_password_hash(id, hash, if_token_version, at).await
+        let result = self.inner.set_password_hash(id, hash, if_token_version, at).await;
+        self.run_after_hook().await;
+        result
     }
 
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
         self.up("set_active")?;
-        self.inner.set_active(id, active, at).await
+        let result = self.inner.set_active(id, active, at).await;
+        self.run_after_hook().await;
+        result
     }
 
     async fn set_roles(
@@ -145,7 +167,9 @@ impl UserStore for HookedStore {
 
     async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
         self.up("revoke_access_tokens")?;
-        self.inner.revoke_access_tokens(id, at).await
+        let result = self.inner.revoke_access_tokens(id, at).await;
+        self.run_after_hook().await;
+        result
     }
 
     async fn mark_email_verified(
@@ -194,6 +218,15 @@ impl SessionStore for HookedStore {
         self.inner.revoke_session(user, session, at).await
     }
 
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.up("delete_ended_sessions")?;
+        self.inner.delete_ended_sessions(ended_before, idle_since).await
+    }
+
     async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
         self.up("revoke_all_sessions")?;
         self.inner.revoke_all_sessions(user, at).await
@@ -224,6 +257,11 @@ impl OneTimeTokenStore for HookedStore {
     ) -> Result<Option<OneTimeToken>, StoreError> {
         self.up("consume_one_time_token")?;
         self.inner.consume_one_time_token(hash, purpose, at).await
+    }
+
+    async fn delete_spent_one_time_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.up("delete_spent_one_time_tokens")?;
+        self.inner.delete_spent_one_time_tokens(before).await
     }
 }
 
