@@ -30,6 +30,7 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// | [`UserNotFound`](Self::UserNotFound) | `not_found` | 404 |
 /// | [`SessionNotFound`](Self::SessionNotFound) | `not_found` | 404 |
 /// | [`Conflict`](Self::Conflict) | `conflict` | 409 |
+/// | [`RateLimited`](Self::RateLimited) | `rate_limited` | 429 |
 /// | [`Busy`](Self::Busy) | `busy` | 503 |
 /// | [`Unavailable`](Self::Unavailable) | `unavailable` | 503 |
 /// | [`Internal`](Self::Internal) | `internal` | 500 |
@@ -88,6 +89,12 @@ pub enum AuthError {
     /// revocation); nothing was written. Retrying re-reads the account.
     #[error("the account was changed by another request; retry")]
     Conflict,
+    /// Too many attempts; nothing was checked. Retry after `retry_after`.
+    #[error("too many attempts; retry later")]
+    RateLimited {
+        /// When the client may retry.
+        retry_after: Duration,
+    },
     /// Password hashing is saturated; retry after `retry_after`.
     #[error("the server is busy; retry later")]
     Busy {
@@ -116,6 +123,7 @@ impl AuthError {
             Self::Forbidden { .. } => "forbidden",
             Self::UserNotFound | Self::SessionNotFound => "not_found",
             Self::Conflict => "conflict",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Busy { .. } => "busy",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -127,6 +135,7 @@ impl AuthError {
         match self {
             Self::InvalidEmail(_) | Self::WeakPassword(_) => 422,
             Self::EmailTaken | Self::Conflict => 409,
+            Self::RateLimited { .. } => 429,
             Self::InvalidCredentials | Self::InvalidToken(_) => 401,
             Self::InvalidOneTimeToken(_) => 400,
             Self::AccountDisabled | Self::EmailNotVerified | Self::Forbidden { .. } => 403,
@@ -139,7 +148,7 @@ impl AuthError {
     /// For `Retry-After`: how long the client should wait, when waiting helps.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Busy { retry_after } => Some(*retry_after),
+            Self::Busy { retry_after } | Self::RateLimited { retry_after } => Some(*retry_after),
             Self::Unavailable(_) => Some(RETRY_AFTER),
             _ => None,
         }

@@ -28,19 +28,21 @@
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = SigningKey::hs256(b"an example secret of at least 32 bytes!")?;
+//! // What the web layer knows about the caller: it labels sessions and keys rate limits.
+//! let client = ClientInfo::new(Some("curl/8.5"), Some("203.0.113.7".parse()?));
 //! let auth = Arc::new(AuthService::new(
 //!     MemoryStore::new(),
 //!     Tokens::new(key, "https://auth.example.com", "example-api"),
 //! ));
 //!
-//! auth.register("grace@example.com", Password::new("cobol-compiler-1959")).await?;
-//! let login = auth.login("Grace@Example.com", Password::new("cobol-compiler-1959"), &ClientInfo::default()).await?;
+//! auth.register("grace@example.com", Password::new("cobol-compiler-1959"), &client).await?;
+//! let login = auth.login("Grace@Example.com", Password::new("cobol-compiler-1959"), &client).await?;
 //! let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;
 //! assert_eq!(me.user.email.as_str(), "grace@example.com");
 //!
 //! // Fifteen minutes later: trade the refresh token (once) for a new pair.
-//! let next = auth.refresh(login.tokens.refresh_token.expose_secret()).await?;
-//! auth.logout(next.refresh_token.expose_secret()).await?;
+//! let next = auth.refresh(login.tokens.refresh_token.expose_secret(), &client).await?;
+//! auth.logout(next.refresh_token.expose_secret(), &client).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -50,10 +52,12 @@
 mod clock;
 mod email;
 mod error;
+mod event;
 mod hash;
 mod id;
 mod one_time;
 mod password;
+mod rate_limit;
 mod service;
 mod session;
 mod store;
@@ -66,6 +70,7 @@ pub mod conformance;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError, MAX_ADDRESS_BYTES, MAX_LOCAL_PART_BYTES};
 pub use error::{AuthError, RETRY_AFTER};
+pub use event::{Action, AuthEvent, EmailDigest, EventKey, EventSink, NoEventSink, Outcome, Refusal, Subject};
 pub use hash::{
     Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashedPassword, ParamsError,
     PasswordHasher, Verification,
@@ -74,9 +79,12 @@ pub use one_time::{Delivery, OneTimeToken, TokenPurpose, UnknownPurpose};
 pub use password::{
     DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, NIST_SINGLE_FACTOR_MIN_LENGTH, Password, PasswordPolicy, PolicyViolation,
 };
+pub use rate_limit::{
+    Bucket, DEFAULT_MAX_KEYS_PER_BUCKET, Limit, MemoryRateLimiter, RateDecision, RateLimiter, RateLimits,
+};
 pub use service::{
     AuthService, Authenticated, DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL,
-    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess, Purged,
+    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess, Purged, Registration,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, SessionId, TokenPair};
 pub use store::{AuthStore, BoxError, MemoryStore, OneTimeTokenStore, SessionStore, StoreError, UserStore};

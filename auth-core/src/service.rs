@@ -8,11 +8,13 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::clock::{earlier_by, later_by, now_micros};
+use crate::event::{Action, AuthEvent, EmailDigest, EventKey, EventSink, NoEventSink, Outcome, Refusal, Subject};
 use crate::hash::{HashError, Verification};
 use crate::{
-    AccessClaims, Argon2Hasher, AuthError, AuthStore, ClientInfo, Clock, Delivery, Email, HashPool, HashedPassword,
-    OneTimeToken, OpaqueToken, Password, PasswordHasher, PasswordPolicy, Role, Session, SessionId, SystemClock,
-    TokenError, TokenKind, TokenPair, TokenPurpose, Tokens, User, UserId,
+    AccessClaims, Argon2Hasher, AuthError, AuthStore, Bucket, ClientInfo, Clock, Delivery, Email, HashPool,
+    HashedPassword, MemoryRateLimiter, OneTimeToken, OpaqueToken, Password, PasswordHasher, PasswordPolicy,
+    RateDecision, RateLimiter, RateLimits, Role, Session, SessionId, StoreError, SystemClock, TokenError, TokenKind,
+    TokenPair, TokenPurpose, Tokens, User, UserId,
 };
 
 /// Default idle timeout of a session: 7 days without a refresh ends it (the seeds'
@@ -50,7 +52,7 @@ pub const DEFAULT_EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(24 * 36
 ///         .with_password_policy(PasswordPolicy::default().with_min_length(12)),
 /// );
 ///
-/// let user = auth.register("Ada@Example.com", Password::new("analytical-engine")).await?;
+/// let user = auth.register("Ada@Example.com", Password::new("analytical-engine"), &ClientInfo::default()).await?;
 /// assert_eq!(user.email.as_str(), "ada@example.com");
 ///
 /// let login = auth.login(" ADA@example.com", Password::new("analytical-engine"), &ClientInfo::default()).await?;
@@ -58,8 +60,8 @@ pub const DEFAULT_EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(24 * 36
 /// assert_eq!(me.user.id, user.id);
 ///
 /// // Refresh tokens rotate: each works once.
-/// let refreshed = auth.refresh(login.tokens.refresh_token.expose_secret()).await?;
-/// assert!(auth.refresh(login.tokens.refresh_token.expose_secret()).await.is_err());
+/// let refreshed = auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default()).await?;
+/// assert!(auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default()).await.is_err());
 /// # let _ = refreshed;
 /// # Ok(())
 /// # }
@@ -92,6 +94,12 @@ pub struct AuthService<S> {
     hasher: Arc<dyn PasswordHasher>,
     pool: HashPool,
     clock: Arc<dyn Clock>,
+    limiter: Arc<dyn RateLimiter>,
+    /// The limits of the built-in limiter, kept to rebuild it when the clock changes;
+    /// `None` once the application supplies its own limiter.
+    rate_limits: Option<RateLimits>,
+    events: Arc<dyn EventSink>,
+    event_key: EventKey,
     session_idle_timeout: Duration,
     session_lifetime: Duration,
     password_reset_ttl: Duration,
@@ -107,6 +115,24 @@ pub struct LoginSuccess {
     pub user: User,
     /// The access token, the refresh token and the new session.
     pub tokens: TokenPair,
+}
+
+/// The result of [`AuthService::register_enumeration_safe`]. Answer the client the same
+/// way for both variants.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Registration {
+    /// A new account.
+    Created(User),
+    /// The email already has an account; nothing was created. Tell its owner (a mail to
+    /// `notify`: "someone tried to sign up with your address; log in or reset your
+    /// password"), not the client.
+    AlreadyRegistered {
+        /// The stored address of the existing account.
+        notify: Email,
+        /// The existing account.
+        user_id: UserId,
+    },
 }
 
 /// What [`AuthService::purge_expired`] deleted.
@@ -138,15 +164,23 @@ impl<S: AuthStore> AuthService<S> {
     /// - [`HashPool::default`]: one concurrent hash per core, a bounded queue;
     /// - sessions end after 7 days idle or 30 days in all; reset tokens live 1 hour,
     ///   verification tokens 24 hours; login does not require a verified email;
+    /// - [`RateLimits::default`] in a [`MemoryRateLimiter`];
+    /// - events to `tracing` only, email digests under a random per-process key;
     /// - [`SystemClock`].
     pub fn new(store: S, tokens: Tokens) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let rate_limits = RateLimits::default();
         Self {
             store,
             tokens,
             policy: PasswordPolicy::default(),
             hasher: Arc::new(Argon2Hasher::default()),
             pool: HashPool::default(),
-            clock: Arc::new(SystemClock),
+            limiter: Arc::new(MemoryRateLimiter::with_clock(rate_limits.clone(), Arc::clone(&clock))),
+            rate_limits: Some(rate_limits),
+            events: Arc::new(NoEventSink),
+            event_key: EventKey::random(),
+            clock,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             session_lifetime: DEFAULT_SESSION_LIFETIME,
             password_reset_ttl: DEFAULT_PASSWORD_RESET_TTL,
@@ -176,11 +210,48 @@ impl<S: AuthStore> AuthService<S> {
         self
     }
 
-    /// Uses `clock` for every timestamp, including token issue and expiry.
+    /// Uses `clock` for every timestamp, including token issue and expiry and the built-in
+    /// rate limiter.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.tokens = self.tokens.with_clock(Arc::clone(&clock));
+        if let Some(limits) = &self.rate_limits {
+            self.limiter = Arc::new(MemoryRateLimiter::with_clock(limits.clone(), Arc::clone(&clock)));
+        }
         self.clock = clock;
+        self
+    }
+
+    /// Replaces the limits of the built-in in-memory limiter ([`RateLimits::default`]
+    /// otherwise). [`RateLimits::disabled`] turns limiting off, for benchmarks only.
+    #[must_use]
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.limiter = Arc::new(MemoryRateLimiter::with_clock(limits.clone(), Arc::clone(&self.clock)));
+        self.rate_limits = Some(limits);
+        self
+    }
+
+    /// Uses `limiter` (a shared store for several servers, say) instead of the built-in
+    /// in-memory one.
+    #[must_use]
+    pub fn with_rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self.rate_limits = None;
+        self
+    }
+
+    /// Also sends every [`AuthEvent`] to `sink` (they always go to `tracing`).
+    #[must_use]
+    pub fn with_event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.events = sink;
+        self
+    }
+
+    /// Sets the secret under which events digest email addresses, so digests stay
+    /// comparable across restarts and servers (random per process otherwise).
+    #[must_use]
+    pub fn with_event_key(mut self, key: EventKey) -> Self {
+        self.event_key = key;
         self
     }
 
@@ -239,18 +310,137 @@ impl<S: AuthStore> AuthService<S> {
         now_micros(&*self.clock)
     }
 
-    /// Creates an account.
+    // ---------------------------------------------------------------- events and limits
+
+    fn audit_email(&self, action: Action, raw: &str) -> Audit {
+        let subject = Email::parse(raw).map_or(Subject::Unknown, |email| {
+            Subject::Email(EmailDigest::of(&self.event_key, &email))
+        });
+        Audit::new(action, subject)
+    }
+
+    /// Records the one event of this call and hands the result back.
+    fn finish<T>(&self, audit: Audit, result: Result<T, AuthError>, client: &ClientInfo) -> Result<T, AuthError> {
+        let outcome = match &result {
+            Ok(_) => Outcome::Success,
+            Err(error) => outcome_of(error, audit.refusal.clone()),
+        };
+        self.emit(audit, outcome, client);
+        result
+    }
+
+    fn emit(&self, audit: Audit, outcome: Outcome, client: &ClientInfo) {
+        let event = AuthEvent {
+            at: self.now(),
+            action: audit.action,
+            outcome,
+            subject: audit.subject,
+            session_id: audit.session_id,
+            client: client.clone(),
+        };
+        event.trace();
+        self.events.record(&event);
+    }
+
+    /// Takes one unit of `key`'s allowance in `bucket`, before any expensive work. No key
+    /// (a client without an IP, a malformed email) means no limit to apply.
+    async fn take(&self, bucket: Bucket, key: Option<&str>) -> Result<(), AuthError> {
+        let Some(key) = key else {
+            return Ok(());
+        };
+        match self.limiter.acquire(bucket, key).await {
+            Ok(RateDecision::Allowed) => Ok(()),
+            Ok(RateDecision::Limited { retry_after }) => Err(AuthError::RateLimited { retry_after }),
+            // Fail closed: without a working limiter, nothing is checked.
+            Err(error) => Err(AuthError::Unavailable(StoreError::Unavailable(error))),
+        }
+    }
+
+    /// Refills the account's login allowance (after a success, or a completed reset).
+    async fn refill_login_allowance(&self, email: &Email) {
+        for bucket in [Bucket::LoginFailuresPerAccount, Bucket::LoginFailuresPerAccountDaily] {
+            if let Err(error) = self.limiter.reset(bucket, email.as_str()).await {
+                tracing::warn!(%bucket, %error, "could not refill a login allowance");
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- registration
+
+    /// Creates an account; a duplicate email answers [`EmailTaken`](AuthError::EmailTaken)
+    /// (HTTP 409), as in the seeds. See [`register_enumeration_safe`](Self::register_enumeration_safe)
+    /// for the variant that does not reveal which emails have accounts.
     ///
-    /// The email is normalized and the password checked against the policy (with the
+    /// Registrations are limited per client ([`Bucket::RegistrationsPerClient`]) before any
+    /// work. The email is normalized and the password checked against the policy (with the
     /// email) before any hashing; the new account is active, unverified and has no roles.
     ///
     /// # Errors
     ///
-    /// [`InvalidEmail`](AuthError::InvalidEmail), [`WeakPassword`](AuthError::WeakPassword),
-    /// [`EmailTaken`](AuthError::EmailTaken) (decided by the store's unique constraint),
-    /// [`Busy`](AuthError::Busy), [`Unavailable`](AuthError::Unavailable),
-    /// [`Internal`](AuthError::Internal).
-    pub async fn register(&self, email: &str, password: Password) -> Result<User, AuthError> {
+    /// [`RateLimited`](AuthError::RateLimited), [`InvalidEmail`](AuthError::InvalidEmail),
+    /// [`WeakPassword`](AuthError::WeakPassword), [`EmailTaken`](AuthError::EmailTaken)
+    /// (decided by the store's unique constraint), [`Busy`](AuthError::Busy),
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn register(&self, email: &str, password: Password, client: &ClientInfo) -> Result<User, AuthError> {
+        let mut audit = self.audit_email(Action::Register, email);
+        let result = self.create_account(email, password, client, &mut audit).await;
+        self.finish(audit, result, client)
+    }
+
+    /// Creates an account without revealing whether the email already had one: an
+    /// existing email returns [`Registration::AlreadyRegistered`] instead of an error,
+    /// after the same work (the password is hashed either way), so the caller answers
+    /// both identically (say, 202 "check your inbox") and mails the existing account's
+    /// owner instead. Everything else is as in [`register`](Self::register).
+    ///
+    /// # Errors
+    ///
+    /// As [`register`](Self::register), but never [`EmailTaken`](AuthError::EmailTaken).
+    pub async fn register_enumeration_safe(
+        &self,
+        email: &str,
+        password: Password,
+        client: &ClientInfo,
+    ) -> Result<Registration, AuthError> {
+        let mut audit = self.audit_email(Action::Register, email);
+        let result = match self.create_account(email, password, client, &mut audit).await {
+            Ok(user) => Ok(Registration::Created(user)),
+            Err(AuthError::EmailTaken) => match Email::parse(email) {
+                Ok(email) => match self.store.find_user_by_email(&email).await {
+                    Ok(Some(existing)) => {
+                        audit.subject = Subject::User(existing.id);
+                        audit.refusal = Some(Refusal::EmailTaken);
+                        Ok(Registration::AlreadyRegistered {
+                            notify: existing.email,
+                            user_id: existing.id,
+                        })
+                    }
+                    // Deleted in between: nothing to tell anyone.
+                    Ok(None) => Err(AuthError::Conflict),
+                    Err(error) => Err(error.into()),
+                },
+                Err(error) => Err(error.into()),
+            },
+            Err(error) => Err(error),
+        };
+        let outcome = match (&result, audit.refusal.clone()) {
+            (Ok(Registration::AlreadyRegistered { .. }), Some(refusal)) => Outcome::Refused(refusal),
+            (Ok(_), _) => Outcome::Success,
+            (Err(error), refusal) => outcome_of(error, refusal),
+        };
+        self.emit(audit, outcome, client);
+        result
+    }
+
+    async fn create_account(
+        &self,
+        email: &str,
+        password: Password,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<User, AuthError> {
+        self.take(Bucket::RegistrationsPerClient, client.rate_limit_key().as_deref())
+            .await?;
         let email = Email::parse(email)?;
         self.policy.check(&password, Some(&email))?;
         let hasher = Arc::clone(&self.hasher);
@@ -261,13 +451,22 @@ impl<S: AuthStore> AuthService<S> {
             .map_err(AuthError::internal)?;
         let user = User::new(email, Some(hash), self.now());
         self.store.insert_user(&user).await?;
-        tracing::info!(user_id = %user.id, "account registered");
+        audit.subject = Subject::User(user.id);
         Ok(user)
     }
 
+    // ---------------------------------------------------------------- login and sessions
+
     /// Checks an email and password and starts a session: an access token and a refresh
-    /// token. `client` (user agent, IP) is kept with the session for
-    /// [`list_sessions`](Self::list_sessions).
+    /// token. `client` (user agent, IP) labels the session and keys the per-client limit.
+    ///
+    /// Before any hashing, the attempt draws on three allowances: the client's
+    /// ([`Bucket::LoginAttemptsPerClient`]) and the account's, per minute and per day
+    /// ([`Bucket::LoginFailuresPerAccount`], [`Bucket::LoginFailuresPerAccountDaily`]),
+    /// keyed by the normalized email whether or not an account exists. Over a limit, the
+    /// answer is [`RateLimited`](AuthError::RateLimited) and nothing is hashed. Drawing
+    /// before checking keeps concurrent guesses within the limit; a successful login
+    /// refills the account's allowances, so only failures accumulate.
     ///
     /// Every failure to identify the account answers [`InvalidCredentials`](AuthError::InvalidCredentials)
     /// after exactly one password verification: a malformed or unknown email, an
@@ -287,13 +486,32 @@ impl<S: AuthStore> AuthService<S> {
     ///
     /// # Errors
     ///
-    /// [`InvalidCredentials`](AuthError::InvalidCredentials), [`AccountDisabled`](AuthError::AccountDisabled),
-    /// [`EmailNotVerified`](AuthError::EmailNotVerified), [`Busy`](AuthError::Busy),
-    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    /// [`RateLimited`](AuthError::RateLimited), [`InvalidCredentials`](AuthError::InvalidCredentials),
+    /// [`AccountDisabled`](AuthError::AccountDisabled), [`EmailNotVerified`](AuthError::EmailNotVerified),
+    /// [`Busy`](AuthError::Busy), [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
     pub async fn login(&self, email: &str, password: Password, client: &ClientInfo) -> Result<LoginSuccess, AuthError> {
+        let mut audit = self.audit_email(Action::Login, email);
+        let result = self.log_in(email, password, client, &mut audit).await;
+        self.finish(audit, result, client)
+    }
+
+    async fn log_in(
+        &self,
+        email: &str,
+        password: Password,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<LoginSuccess, AuthError> {
+        let email = Email::parse(email).ok();
+        let account_key = email.as_ref().map(Email::as_str);
+        self.take(Bucket::LoginAttemptsPerClient, client.rate_limit_key().as_deref())
+            .await?;
+        self.take(Bucket::LoginFailuresPerAccount, account_key).await?;
+        self.take(Bucket::LoginFailuresPerAccountDaily, account_key).await?;
+
         let oversized = self.policy.exceeds_max_length(&password);
-        let account = match Email::parse(email) {
-            Ok(email) if !oversized => self.store.find_user_by_email(&email).await?,
+        let account = match &email {
+            Some(email) if !oversized => self.store.find_user_by_email(email).await?,
             _ => None,
         };
         // An oversized password never reaches the hasher: the dummy verification (the same
@@ -312,12 +530,22 @@ impl<S: AuthStore> AuthService<S> {
             .run(move || check_password(&*hasher, &password, stored.as_ref(), may_upgrade, user_id))
             .await?;
 
-        let (Some(mut user), PasswordCheck::Match { upgrade }) = (account, outcome) else {
-            tracing::info!("login failed");
-            return Err(AuthError::InvalidCredentials);
+        let (mut user, upgrade) = match (account, outcome) {
+            (Some(user), PasswordCheck::Match { upgrade }) => (user, upgrade),
+            (account, outcome) => {
+                if let Some(user) = &account {
+                    audit.subject = Subject::User(user.id);
+                }
+                audit.refusal = Some(match outcome {
+                    PasswordCheck::Mismatch(refusal) => refusal,
+                    // The dummy hash matched: cannot happen, and is no account either way.
+                    PasswordCheck::Match { .. } => Refusal::UnknownAccount,
+                });
+                return Err(AuthError::InvalidCredentials);
+            }
         };
+        audit.subject = Subject::User(user.id);
         if !user.is_active {
-            tracing::info!(user_id = %user.id, "login refused: account disabled");
             return Err(AuthError::AccountDisabled);
         }
         if let (Some(upgraded), Some(current)) = (upgrade, user.password_hash.as_ref()) {
@@ -334,11 +562,11 @@ impl<S: AuthStore> AuthService<S> {
             }
         }
         if self.require_verified_email && !user.email_verified() {
-            tracing::info!(user_id = %user.id, "login refused: email not verified");
             return Err(AuthError::EmailNotVerified);
         }
         let tokens = self.start_session(&user, client).await?;
-        tracing::info!(user_id = %user.id, session_id = %tokens.session.id, "login succeeded");
+        audit.session_id = Some(tokens.session.id);
+        self.refill_login_allowance(&user.email).await;
         Ok(LoginSuccess { user, tokens })
     }
 
@@ -368,11 +596,11 @@ impl<S: AuthStore> AuthService<S> {
     /// session (rotation, RFC 9700 §4.14). Each refresh token works once.
     ///
     /// Presenting a refresh token that was already rotated is reuse: someone holds a copy.
-    /// The whole session is revoked (and stays revoked, although this call fails), so the
-    /// thief's and the owner's tokens both stop working and the owner logs in again. There
-    /// is no grace window: two concurrent refreshes with one token are reuse too, so at
-    /// most one of them succeeds and the session then ends; clients must serialize their
-    /// refreshes.
+    /// The whole session is revoked (and stays revoked, although this call fails), and the
+    /// event records [`TokenError::Reused`]; the thief's and the owner's tokens both stop
+    /// working and the owner logs in again. There is no grace window: two concurrent
+    /// refreshes with one token are reuse too, so at most one of them succeeds and the
+    /// session then ends; clients must serialize their refreshes.
     ///
     /// The session must also be within its idle timeout and absolute lifetime, and its
     /// account must exist and be active. The new access token carries the account's
@@ -382,7 +610,13 @@ impl<S: AuthStore> AuthService<S> {
     ///
     /// [`InvalidToken`](AuthError::InvalidToken) (malformed, unknown, expired, revoked or
     /// reused), [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, AuthError> {
+    pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+        let mut audit = Audit::new(Action::Refresh, Subject::Unknown);
+        let result = self.rotate(refresh_token, &mut audit).await;
+        self.finish(audit, result, client)
+    }
+
+    async fn rotate(&self, refresh_token: &str, audit: &mut Audit) -> Result<TokenPair, AuthError> {
         let hash = OpaqueToken::hash_presented(TokenKind::Refresh, refresh_token)
             .ok_or(AuthError::InvalidToken(TokenError::Malformed))?;
         let record = self
@@ -391,6 +625,8 @@ impl<S: AuthStore> AuthService<S> {
             .await?
             .ok_or(AuthError::InvalidToken(TokenError::Unknown))?;
         let session = record.session;
+        audit.subject = Subject::User(session.user_id);
+        audit.session_id = Some(session.id);
         let now = self.now();
         if record.used_at.is_some() {
             return Err(self.reuse_detected(&session, now).await);
@@ -417,7 +653,6 @@ impl<S: AuthStore> AuthService<S> {
             return Err(self.reuse_detected(&session, now).await);
         }
         let access_token = self.tokens.issue(&user, Some(session.id))?;
-        tracing::debug!(user_id = %user.id, session_id = %session.id, "tokens refreshed");
         Ok(TokenPair {
             access_token,
             refresh_token,
@@ -429,11 +664,6 @@ impl<S: AuthStore> AuthService<S> {
     }
 
     async fn reuse_detected(&self, session: &Session, now: OffsetDateTime) -> AuthError {
-        tracing::warn!(
-            user_id = %session.user_id,
-            session_id = %session.id,
-            "refresh token reuse detected; session revoked"
-        );
         match self.store.revoke_session(session.user_id, session.id, now).await {
             Ok(_) => AuthError::InvalidToken(TokenError::Reused),
             Err(error) => error.into(),
@@ -446,19 +676,23 @@ impl<S: AuthStore> AuthService<S> {
     /// # Errors
     ///
     /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
+    pub async fn logout(&self, refresh_token: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        let mut audit = Audit::new(Action::Logout, Subject::Unknown);
+        let result = self.end_session_of(refresh_token, &mut audit).await;
+        self.finish(audit, result, client)
+    }
+
+    async fn end_session_of(&self, refresh_token: &str, audit: &mut Audit) -> Result<(), AuthError> {
         let Some(hash) = OpaqueToken::hash_presented(TokenKind::Refresh, refresh_token) else {
             return Ok(());
         };
         if let Some(record) = self.store.find_refresh_token(&hash).await? {
             let session = record.session;
-            if self
-                .store
+            audit.subject = Subject::User(session.user_id);
+            audit.session_id = Some(session.id);
+            self.store
                 .revoke_session(session.user_id, session.id, self.now())
-                .await?
-            {
-                tracing::info!(user_id = %session.user_id, session_id = %session.id, "logged out");
-            }
+                .await?;
         }
         Ok(())
     }
@@ -469,16 +703,20 @@ impl<S: AuthStore> AuthService<S> {
     ///
     /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
     /// [`Internal`](AuthError::Internal).
-    pub async fn logout_all(&self, user_id: UserId) -> Result<(), AuthError> {
-        let now = self.now();
-        // Sessions first, then the version: a refresh racing this cannot outlive it.
-        let sessions = self.store.revoke_all_sessions(user_id, now).await?;
-        self.store
-            .revoke_access_tokens(user_id, now)
-            .await?
-            .ok_or(AuthError::UserNotFound)?;
-        tracing::info!(%user_id, sessions, "logged out everywhere");
-        Ok(())
+    pub async fn logout_all(&self, user_id: UserId, client: &ClientInfo) -> Result<(), AuthError> {
+        let audit = Audit::new(Action::LogoutAll, Subject::User(user_id));
+        let result = async {
+            let now = self.now();
+            // Sessions first, then the version: a refresh racing this cannot outlive it.
+            self.store.revoke_all_sessions(user_id, now).await?;
+            self.store
+                .revoke_access_tokens(user_id, now)
+                .await?
+                .ok_or(AuthError::UserNotFound)?;
+            Ok(())
+        }
+        .await;
+        self.finish(audit, result, client)
     }
 
     /// The account's live sessions (not revoked, not expired), oldest first.
@@ -501,12 +739,20 @@ impl<S: AuthStore> AuthService<S> {
     /// [`SessionNotFound`](AuthError::SessionNotFound) when the session does not exist,
     /// belongs to another account or has already ended; [`Unavailable`](AuthError::Unavailable),
     /// [`Internal`](AuthError::Internal).
-    pub async fn revoke_session(&self, user_id: UserId, session_id: SessionId) -> Result<(), AuthError> {
-        if !self.store.revoke_session(user_id, session_id, self.now()).await? {
-            return Err(AuthError::SessionNotFound);
-        }
-        tracing::info!(%user_id, %session_id, "session revoked");
-        Ok(())
+    pub async fn revoke_session(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let mut audit = Audit::new(Action::RevokeSession, Subject::User(user_id));
+        audit.session_id = Some(session_id);
+        let result = match self.store.revoke_session(user_id, session_id, self.now()).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AuthError::SessionNotFound),
+            Err(error) => Err(error.into()),
+        };
+        self.finish(audit, result, client)
     }
 
     /// Deletes what can no longer be used: sessions that were revoked, passed their
@@ -531,7 +777,8 @@ impl<S: AuthStore> AuthService<S> {
         })
     }
 
-    /// Resolves an access token to the current account.
+    /// Resolves an access token to the current account. (No event: this runs on every
+    /// request; refusals are the API's 401s.)
     ///
     /// Beyond [`Tokens::verify`], this checks that the account still exists, is active,
     /// and has not revoked the token since it was issued: a password change or reset, a
@@ -557,6 +804,8 @@ impl<S: AuthStore> AuthService<S> {
         Ok(Authenticated { user, claims })
     }
 
+    // ---------------------------------------------------------------- passwords
+
     /// Changes the password of `user_id`, which must prove it knows the current one.
     ///
     /// The new password is checked against the policy first (no hashing if it fails);
@@ -572,7 +821,25 @@ impl<S: AuthStore> AuthService<S> {
     /// (wrong current password), [`Conflict`](AuthError::Conflict) (the account changed
     /// meanwhile: another password change, a revocation), [`Busy`](AuthError::Busy),
     /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
-    pub async fn change_password(&self, user_id: UserId, current: Password, new: Password) -> Result<User, AuthError> {
+    pub async fn change_password(
+        &self,
+        user_id: UserId,
+        current: Password,
+        new: Password,
+        client: &ClientInfo,
+    ) -> Result<User, AuthError> {
+        let mut audit = Audit::new(Action::ChangePassword, Subject::User(user_id));
+        let result = self.replace_known_password(user_id, current, new, &mut audit).await;
+        self.finish(audit, result, client)
+    }
+
+    async fn replace_known_password(
+        &self,
+        user_id: UserId,
+        current: Password,
+        new: Password,
+        audit: &mut Audit,
+    ) -> Result<User, AuthError> {
         let user = self
             .store
             .find_user_by_id(user_id)
@@ -588,16 +855,17 @@ impl<S: AuthStore> AuthService<S> {
             .pool
             .run(
                 move || match check_password(&*hasher, &current, stored.as_ref(), false, Some(user_id)) {
-                    PasswordCheck::Match { .. } => hasher.hash(&new).map(Some),
-                    PasswordCheck::Mismatch => Ok(None),
+                    PasswordCheck::Match { .. } => hasher.hash(&new).map(Ok),
+                    PasswordCheck::Mismatch(refusal) => Ok(Err(refusal)),
                 },
             )
             .await?
             .map_err(AuthError::internal)?
-            .ok_or(AuthError::InvalidCredentials)?;
-        let user = self.replace_password(&user, &new_hash).await?;
-        tracing::info!(user_id = %user.id, "password changed; sessions and earlier access tokens revoked");
-        Ok(user)
+            .map_err(|refusal| {
+                audit.refusal = Some(refusal);
+                AuthError::InvalidCredentials
+            })?;
+        self.replace_password(&user, &new_hash).await
     }
 
     /// Ends `user`'s sessions, then stores `hash` if `user` is unchanged since it was read
@@ -629,49 +897,12 @@ impl<S: AuthStore> AuthService<S> {
         }
     }
 
-    /// Enables or disables an account (an administrator's action). Disabling ends every
-    /// session and revokes every access token issued before; a disabled account cannot
-    /// log in.
-    ///
-    /// # Errors
-    ///
-    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
-    /// [`Internal`](AuthError::Internal).
-    pub async fn set_active(&self, user_id: UserId, active: bool) -> Result<User, AuthError> {
-        let now = self.now();
-        if !active {
-            // Sessions first, as in a password change: nothing racing the disable survives it.
-            self.store.revoke_all_sessions(user_id, now).await?;
-        }
-        let user = self
-            .store
-            .set_active(user_id, active, now)
-            .await?
-            .ok_or(AuthError::UserNotFound)?;
-        tracing::info!(user_id = %user.id, active, "account activity changed");
-        Ok(user)
-    }
-
-    /// Replaces the account's roles (an administrator's action). Access tokens issued
-    /// before carry the old roles and stop working; sessions continue, and their next
-    /// refresh carries the new roles.
-    ///
-    /// # Errors
-    ///
-    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
-    /// [`Internal`](AuthError::Internal).
-    pub async fn set_roles(&self, user_id: UserId, roles: BTreeSet<Role>) -> Result<User, AuthError> {
-        let user = self
-            .store
-            .set_roles(user_id, &roles, self.now())
-            .await?
-            .ok_or(AuthError::UserNotFound)?;
-        let roles: Vec<&str> = user.roles.iter().map(Role::as_str).collect();
-        tracing::info!(user_id = %user.id, ?roles, "roles changed; earlier access tokens revoked");
-        Ok(user)
-    }
-
     /// Starts a password reset (OWASP Forgot Password Cheat Sheet).
+    ///
+    /// Limited per account and per client ([`Bucket::ResetRequestsPerAccount`],
+    /// [`Bucket::ResetRequestsPerClient`]) before any work; the account limit applies to
+    /// unknown emails exactly as to known ones, and is separate from the login limits, so
+    /// a throttled owner can still reset.
     ///
     /// Returns the message to deliver only when `email` belongs to an active account,
     /// addressed to the stored address, never to the string typed. Answer the client the
@@ -686,12 +917,33 @@ impl<S: AuthStore> AuthService<S> {
     ///
     /// # Errors
     ///
-    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal); never
-    /// anything that depends on whether the account exists.
-    pub async fn request_password_reset(&self, email: &str) -> Result<Option<Delivery>, AuthError> {
-        let account = match Email::parse(email) {
-            Ok(email) => self.store.find_user_by_email(&email).await?,
-            Err(_) => None,
+    /// [`RateLimited`](AuthError::RateLimited), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal); never anything that depends on whether the
+    /// account exists.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<Option<Delivery>, AuthError> {
+        let mut audit = self.audit_email(Action::RequestPasswordReset, email);
+        let result = self.issue_reset(email, client, &mut audit).await;
+        self.finish(audit, result, client)
+    }
+
+    async fn issue_reset(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<Option<Delivery>, AuthError> {
+        let email = Email::parse(email).ok();
+        self.take(Bucket::ResetRequestsPerClient, client.rate_limit_key().as_deref())
+            .await?;
+        self.take(Bucket::ResetRequestsPerAccount, email.as_ref().map(Email::as_str))
+            .await?;
+        let account = match &email {
+            Some(email) => self.store.find_user_by_email(email).await?,
+            None => None,
         };
         let target = account.filter(|user| user.is_active);
         // Both answers do the same work: a token is generated, hashed and stored either way.
@@ -712,16 +964,10 @@ impl<S: AuthStore> AuthService<S> {
                 self.password_reset_ttl,
             )
             .await?;
-        match target {
-            Some(user) => {
-                tracing::info!(user_id = %user.id, "password reset requested");
-                Ok(Some(delivery))
-            }
-            None => {
-                tracing::info!("password reset requested for no active account");
-                Ok(None)
-            }
-        }
+        Ok(target.map(|user| {
+            audit.subject = Subject::User(user.id);
+            delivery
+        }))
     }
 
     async fn issue_one_time_token(
@@ -753,27 +999,44 @@ impl<S: AuthStore> AuthService<S> {
 
     /// Sets a new password with a password-reset token.
     ///
-    /// The token must be unused, unexpired, the newest one requested, and issued since
-    /// the last password change. The new password is checked against the policy before
-    /// the token is spent, so a weak choice can be corrected with the same link. On
-    /// success the token is spent (of concurrent uses, exactly one succeeds), every
-    /// session and access token is revoked, and the email counts as verified (the owner
-    /// just proved they read mail there). The user is not logged in: they log in with the
-    /// new password.
+    /// Limited per client ([`Bucket::ConfirmationsPerClient`]). The token must be unused,
+    /// unexpired, the newest one requested, and issued since the last password change.
+    /// The new password is checked against the policy before the token is spent, so a
+    /// weak choice can be corrected with the same link. On success the token is spent (of
+    /// concurrent uses, exactly one succeeds), every session and access token is revoked,
+    /// the email counts as verified (the owner just proved they read mail there), and the
+    /// account's login allowance is refilled. The user is not logged in: they log in with
+    /// the new password.
     ///
     /// # Errors
     ///
-    /// [`InvalidOneTimeToken`](AuthError::InvalidOneTimeToken), [`WeakPassword`](AuthError::WeakPassword),
-    /// [`Busy`](AuthError::Busy), [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
-    pub async fn reset_password(&self, token: &str, new: Password) -> Result<(), AuthError> {
+    /// [`RateLimited`](AuthError::RateLimited), [`InvalidOneTimeToken`](AuthError::InvalidOneTimeToken),
+    /// [`WeakPassword`](AuthError::WeakPassword), [`Busy`](AuthError::Busy),
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn reset_password(&self, token: &str, new: Password, client: &ClientInfo) -> Result<(), AuthError> {
+        let mut audit = Audit::new(Action::ResetPassword, Subject::Unknown);
+        let result = self.apply_reset(token, new, client, &mut audit).await;
+        self.finish(audit, result, client)
+    }
+
+    async fn apply_reset(
+        &self,
+        token: &str,
+        new: Password,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<(), AuthError> {
         const PURPOSE: TokenPurpose = TokenPurpose::PasswordReset;
         let invalid = AuthError::InvalidOneTimeToken;
+        self.take(Bucket::ConfirmationsPerClient, client.rate_limit_key().as_deref())
+            .await?;
         let hash = OpaqueToken::hash_presented(PURPOSE.kind(), token).ok_or(invalid(TokenError::Malformed))?;
         let record = self
             .store
             .find_one_time_token(&hash, PURPOSE)
             .await?
             .ok_or(invalid(TokenError::Unknown))?;
+        audit.subject = Subject::User(record.user_id);
         if self.now() >= record.expires_at {
             return Err(invalid(TokenError::Expired));
         }
@@ -806,9 +1069,11 @@ impl<S: AuthStore> AuthService<S> {
                 other => other,
             })?;
         self.store.mark_email_verified(user.id, &record.email, now).await?;
-        tracing::info!(user_id = %user.id, "password reset; sessions and earlier access tokens revoked");
+        self.refill_login_allowance(&user.email).await;
         Ok(())
     }
+
+    // ---------------------------------------------------------------- email verification
 
     /// Starts an email verification for the account: the message to deliver to its stored
     /// address, or `None` when the address is already verified. The token works once, for
@@ -819,40 +1084,52 @@ impl<S: AuthStore> AuthService<S> {
     ///
     /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
     /// [`Internal`](AuthError::Internal).
-    pub async fn request_email_verification(&self, user_id: UserId) -> Result<Option<Delivery>, AuthError> {
-        let user = self
-            .store
-            .find_user_by_id(user_id)
-            .await?
-            .ok_or(AuthError::UserNotFound)?;
-        if user.email_verified() {
-            return Ok(None);
+    pub async fn request_email_verification(
+        &self,
+        user_id: UserId,
+        client: &ClientInfo,
+    ) -> Result<Option<Delivery>, AuthError> {
+        let audit = Audit::new(Action::RequestEmailVerification, Subject::User(user_id));
+        let result = async {
+            let user = self
+                .store
+                .find_user_by_id(user_id)
+                .await?
+                .ok_or(AuthError::UserNotFound)?;
+            if user.email_verified() {
+                return Ok(None);
+            }
+            let (token, hash) = OpaqueToken::generate(TokenKind::EmailVerification)?;
+            let purpose = TokenPurpose::EmailVerification;
+            let ttl = self.email_verification_ttl;
+            self.issue_one_time_token(&user, purpose, token, &hash, ttl)
+                .await
+                .map(Some)
         }
-        let (token, hash) = OpaqueToken::generate(TokenKind::EmailVerification)?;
-        let delivery = self
-            .issue_one_time_token(
-                &user,
-                TokenPurpose::EmailVerification,
-                token,
-                &hash,
-                self.email_verification_ttl,
-            )
-            .await?;
-        tracing::info!(user_id = %user.id, "email verification requested");
-        Ok(Some(delivery))
+        .await;
+        self.finish(audit, result, client)
     }
 
     /// Marks the email verified with an email-verification token (spent by this call; of
-    /// concurrent uses, exactly one succeeds). Returns the updated account.
+    /// concurrent uses, exactly one succeeds). Limited per client
+    /// ([`Bucket::ConfirmationsPerClient`]). Returns the updated account.
     ///
     /// # Errors
     ///
-    /// [`InvalidOneTimeToken`](AuthError::InvalidOneTimeToken) (malformed, unknown, used,
-    /// expired, or the account's email changed), [`Unavailable`](AuthError::Unavailable),
-    /// [`Internal`](AuthError::Internal).
-    pub async fn verify_email(&self, token: &str) -> Result<User, AuthError> {
+    /// [`RateLimited`](AuthError::RateLimited), [`InvalidOneTimeToken`](AuthError::InvalidOneTimeToken)
+    /// (malformed, unknown, used, expired, or the account's email changed),
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<User, AuthError> {
+        let mut audit = Audit::new(Action::VerifyEmail, Subject::Unknown);
+        let result = self.apply_verification(token, client, &mut audit).await;
+        self.finish(audit, result, client)
+    }
+
+    async fn apply_verification(&self, token: &str, client: &ClientInfo, audit: &mut Audit) -> Result<User, AuthError> {
         const PURPOSE: TokenPurpose = TokenPurpose::EmailVerification;
         let invalid = AuthError::InvalidOneTimeToken;
+        self.take(Bucket::ConfirmationsPerClient, client.rate_limit_key().as_deref())
+            .await?;
         let hash = OpaqueToken::hash_presented(PURPOSE.kind(), token).ok_or(invalid(TokenError::Malformed))?;
         let now = self.now();
         let record = self
@@ -860,16 +1137,115 @@ impl<S: AuthStore> AuthService<S> {
             .consume_one_time_token(&hash, PURPOSE, now)
             .await?
             .ok_or(invalid(TokenError::Unknown))?;
+        audit.subject = Subject::User(record.user_id);
         if now >= record.expires_at {
             return Err(invalid(TokenError::Expired));
         }
-        let user = self
-            .store
+        self.store
             .mark_email_verified(record.user_id, &record.email, now)
             .await?
-            .ok_or(invalid(TokenError::Revoked))?;
-        tracing::info!(user_id = %user.id, "email verified");
-        Ok(user)
+            .ok_or(invalid(TokenError::Revoked))
+    }
+
+    // ---------------------------------------------------------------- administration
+
+    /// Enables or disables an account (an administrator's action). Disabling ends every
+    /// session and revokes every access token issued before; a disabled account cannot
+    /// log in.
+    ///
+    /// # Errors
+    ///
+    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn set_active(&self, user_id: UserId, active: bool, client: &ClientInfo) -> Result<User, AuthError> {
+        let action = if active {
+            Action::EnableAccount
+        } else {
+            Action::DisableAccount
+        };
+        let audit = Audit::new(action, Subject::User(user_id));
+        let result = async {
+            let now = self.now();
+            if !active {
+                // Sessions first, as in a password change: nothing racing the disable survives it.
+                self.store.revoke_all_sessions(user_id, now).await?;
+            }
+            self.store
+                .set_active(user_id, active, now)
+                .await?
+                .ok_or(AuthError::UserNotFound)
+        }
+        .await;
+        self.finish(audit, result, client)
+    }
+
+    /// Replaces the account's roles (an administrator's action). Access tokens issued
+    /// before carry the old roles and stop working; sessions continue, and their next
+    /// refresh carries the new roles.
+    ///
+    /// # Errors
+    ///
+    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn set_roles(
+        &self,
+        user_id: UserId,
+        roles: BTreeSet<Role>,
+        client: &ClientInfo,
+    ) -> Result<User, AuthError> {
+        let audit = Audit::new(Action::SetRoles, Subject::User(user_id));
+        let result = match self.store.set_roles(user_id, &roles, self.now()).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(AuthError::UserNotFound),
+            Err(error) => Err(error.into()),
+        };
+        self.finish(audit, result, client)
+    }
+}
+
+/// What one call is about, filled in as the flow learns it, for its one event.
+struct Audit {
+    action: Action,
+    subject: Subject,
+    session_id: Option<SessionId>,
+    /// A more precise refusal than the error says (`WrongPassword` behind
+    /// `InvalidCredentials`, say).
+    refusal: Option<Refusal>,
+}
+
+impl Audit {
+    fn new(action: Action, subject: Subject) -> Self {
+        Self {
+            action,
+            subject,
+            session_id: None,
+            refusal: None,
+        }
+    }
+}
+
+/// The event outcome of a failed call.
+fn outcome_of(error: &AuthError, refusal: Option<Refusal>) -> Outcome {
+    let refused = |fallback: Refusal| Outcome::Refused(refusal.clone().unwrap_or(fallback));
+    match error {
+        AuthError::RateLimited { retry_after } => Outcome::RateLimited {
+            retry_after: *retry_after,
+        },
+        AuthError::Busy { .. } => Outcome::Busy,
+        AuthError::Unavailable(_) | AuthError::Internal(_) => Outcome::Failed,
+        AuthError::InvalidEmail(_) => refused(Refusal::InvalidEmail),
+        AuthError::WeakPassword(violation) => refused(Refusal::WeakPassword(*violation)),
+        AuthError::EmailTaken => refused(Refusal::EmailTaken),
+        AuthError::InvalidCredentials => refused(Refusal::WrongPassword),
+        AuthError::AccountDisabled => refused(Refusal::AccountDisabled),
+        AuthError::EmailNotVerified => refused(Refusal::EmailNotVerified),
+        AuthError::InvalidToken(reason) | AuthError::InvalidOneTimeToken(reason) => {
+            refused(Refusal::InvalidToken(reason.clone()))
+        }
+        AuthError::UserNotFound | AuthError::SessionNotFound | AuthError::Forbidden { .. } => {
+            refused(Refusal::NotFound)
+        }
+        AuthError::Conflict => refused(Refusal::Conflict),
     }
 }
 
@@ -891,8 +1267,11 @@ impl<S> fmt::Debug for AuthService<S> {
 
 /// What the hashing job found.
 enum PasswordCheck {
-    Mismatch,
-    Match { upgrade: Option<HashedPassword> },
+    /// No match, and why (for the event, never for the client).
+    Mismatch(Refusal),
+    Match {
+        upgrade: Option<HashedPassword>,
+    },
 }
 
 /// Verifies `password` against `stored`, or against the dummy hash when there is nothing
@@ -907,15 +1286,20 @@ fn check_password(
     let verification = match stored.map(|hash| hasher.verify(password, hash)) {
         Some(Ok(verification)) => verification,
         unusable => {
-            if let Some(Err(error)) = unusable {
-                log_unusable_hash(user_id, &error);
-            }
+            let refusal = match (&unusable, user_id) {
+                (Some(Err(error)), _) => {
+                    log_unusable_hash(user_id, error);
+                    Refusal::UnusableHash
+                }
+                (_, Some(_)) => Refusal::NoPassword,
+                (_, None) => Refusal::UnknownAccount,
+            };
             let _ = hasher.verify(password, hasher.dummy_hash());
-            return PasswordCheck::Mismatch;
+            return PasswordCheck::Mismatch(refusal);
         }
     };
     match verification {
-        Verification::Mismatch => PasswordCheck::Mismatch,
+        Verification::Mismatch => PasswordCheck::Mismatch(Refusal::WrongPassword),
         Verification::Match { needs_rehash } => {
             let upgrade = if needs_rehash && may_upgrade {
                 hasher

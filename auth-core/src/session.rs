@@ -64,6 +64,33 @@ impl ClientInfo {
     pub fn ip(&self) -> Option<IpAddr> {
         self.ip
     }
+
+    /// The key per-client rate limits count under: the IPv4 address, or the /64 prefix of
+    /// an IPv6 address (one host usually holds a whole /64). `None` without an IP: then
+    /// no per-client limit applies.
+    ///
+    /// ```
+    /// use auth_core::ClientInfo;
+    ///
+    /// let v6 = ClientInfo::new(None, Some("2001:db8:1:2:aaaa::1".parse().unwrap()));
+    /// assert_eq!(v6.rate_limit_key().as_deref(), Some("2001:db8:1:2::/64"));
+    /// let v4 = ClientInfo::new(None, Some("203.0.113.7".parse().unwrap()));
+    /// assert_eq!(v4.rate_limit_key().as_deref(), Some("203.0.113.7"));
+    /// ```
+    pub fn rate_limit_key(&self) -> Option<String> {
+        self.ip.map(|ip| match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let segments = v6.segments();
+                    let prefix =
+                        std::net::Ipv6Addr::new(segments[0], segments[1], segments[2], segments[3], 0, 0, 0, 0);
+                    format!("{prefix}/64")
+                }
+            },
+        })
+    }
 }
 
 /// A login session: the family of refresh tokens issued from one login, rotated on every

@@ -57,7 +57,11 @@ async fn no_secret_reaches_the_logs() {
     secrets.push(SECRET_KEY.to_owned());
 
     let user = auth
-        .register("Log.Test@example.com", Password::new(PASSWORDS[0]))
+        .register(
+            "Log.Test@example.com",
+            Password::new(PASSWORDS[0]),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
     secrets.push(user.password_hash.clone().unwrap().as_str().to_owned());
@@ -90,34 +94,69 @@ async fn no_secret_reaches_the_logs() {
     let _ = auth
         .authenticate(&format!("{}x", login.tokens.access_token.expose_secret()))
         .await;
-    let _ = auth.register("log.test@example.com", Password::new(PASSWORDS[1])).await;
-    let _ = auth.register("other@example.com", Password::new("short")).await;
+    let _ = auth
+        .register(
+            "log.test@example.com",
+            Password::new(PASSWORDS[1]),
+            &ClientInfo::default(),
+        )
+        .await;
+    let _ = auth
+        .register("other@example.com", Password::new("short"), &ClientInfo::default())
+        .await;
     // Refresh tokens, a rotation, a reuse, logout.
     secrets.push(login.tokens.refresh_token.expose_secret().to_owned());
-    let rotated = auth.refresh(login.tokens.refresh_token.expose_secret()).await.unwrap();
+    let rotated = auth
+        .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     secrets.push(rotated.refresh_token.expose_secret().to_owned());
     secrets.push(rotated.access_token.expose_secret().to_owned());
-    let _ = auth.refresh(login.tokens.refresh_token.expose_secret()).await;
-    let _ = auth.logout(rotated.refresh_token.expose_secret()).await;
+    let _ = auth
+        .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .await;
+    let _ = auth
+        .logout(rotated.refresh_token.expose_secret(), &ClientInfo::default())
+        .await;
 
     // Email verification and password reset tokens, used and reused.
-    let verification = auth.request_email_verification(user.id).await.unwrap().unwrap();
+    let verification = auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
     secrets.push(verification.token.expose_secret().to_owned());
-    auth.verify_email(verification.token.expose_secret()).await.unwrap();
-    let _ = auth.verify_email(verification.token.expose_secret()).await;
+    auth.verify_email(verification.token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
+    let _ = auth
+        .verify_email(verification.token.expose_secret(), &ClientInfo::default())
+        .await;
     let reset = auth
-        .request_password_reset("log.test@example.com")
+        .request_password_reset("log.test@example.com", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
     secrets.push(reset.token.expose_secret().to_owned());
     let _ = auth
-        .reset_password(reset.token.expose_secret(), Password::new("short"))
+        .reset_password(
+            reset.token.expose_secret(),
+            Password::new("short"),
+            &ClientInfo::default(),
+        )
         .await;
-    let _ = auth.request_password_reset("nobody@example.com").await.unwrap();
+    let _ = auth
+        .request_password_reset("nobody@example.com", &ClientInfo::default())
+        .await
+        .unwrap();
 
     let changed = auth
-        .change_password(user.id, Password::new(PASSWORDS[0]), Password::new(PASSWORDS[1]))
+        .change_password(
+            user.id,
+            Password::new(PASSWORDS[0]),
+            Password::new(PASSWORDS[1]),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
     secrets.push(changed.password_hash.unwrap().as_str().to_owned());
@@ -150,18 +189,36 @@ async fn no_secret_reaches_the_logs() {
         .unwrap();
     secrets.push(upgraded.password_hash.unwrap().as_str().to_owned());
 
+    // A client that tries to forge a log line through its user agent.
+    let forger = ClientInfo::new(
+        Some("curl/8\n2026-01-01T00:00:00Z  INFO auth_core::event: auth event action=\"login\" outcome=\"success\""),
+        Some("198.51.100.9".parse().unwrap()),
+    );
+    let _ = auth
+        .login("log.test@example.com", Password::new(PASSWORDS[2]), &forger)
+        .await;
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    // Two real successful logins (the first account, then the upgraded legacy one); the
+    // forged line stays inside one escaped value of a refused attempt.
+    let successes = logs
+        .lines()
+        .filter(|line| line.contains(r#"action="login" outcome="success""#))
+        .count();
+    assert_eq!(successes, 2, "a user agent forged a log line:\n{logs}");
+    assert!(logs.contains(r#"ip="198.51.100.9" user_agent=Some("curl/82026-01-01T00:00:00Z  INFO auth_core::event: auth event action=\"login\" outcome=\"success\"")"#));
     // The capture works: the flows above did log.
     for expected in [
-        "refresh token reuse detected",
-        "email verified",
-        "password reset requested",
-        "account registered",
-        "login failed",
-        "login succeeded",
+        r#"action="register" outcome="success""#,
+        r#"action="login" outcome="refused" reason="WrongPassword""#,
+        r#"action="login" outcome="refused" reason="UnknownAccount" email_digest="#,
+        r#"action="login" outcome="success""#,
+        r#"action="refresh" outcome="refused" reason="InvalidToken(Reused)""#,
+        r#"action="verify_email" outcome="success""#,
+        r#"action="request_password_reset" outcome="success""#,
+        r#"action="change_password" outcome="success""#,
         "password hash upgraded",
         "stored password hash is unusable",
-        "password changed",
     ] {
         assert!(
             logs.contains(expected),

@@ -40,7 +40,7 @@ async fn a_reset_is_delivered_only_for_an_active_account_and_to_the_stored_addre
     let user = f.register("alice@example.com").await;
     let delivery = f
         .auth
-        .request_password_reset("  ALICE@Example.COM ")
+        .request_password_reset("  ALICE@Example.COM ", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
@@ -58,14 +58,18 @@ async fn a_reset_is_delivered_only_for_an_active_account_and_to_the_stored_addre
 
     for nobody in ["nobody@example.com", "not an email", ""] {
         assert!(
-            f.auth.request_password_reset(nobody).await.unwrap().is_none(),
+            f.auth
+                .request_password_reset(nobody, &ClientInfo::default())
+                .await
+                .unwrap()
+                .is_none(),
             "{nobody:?}"
         );
     }
-    f.auth.set_active(user.id, false).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
     assert!(
         f.auth
-            .request_password_reset("alice@example.com")
+            .request_password_reset("alice@example.com", &ClientInfo::default())
             .await
             .unwrap()
             .is_none(),
@@ -82,12 +86,21 @@ async fn reset_sets_the_password_revokes_everything_and_does_not_log_in() {
         .login("bob@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap();
-    let delivery = f.auth.request_password_reset("bob@example.com").await.unwrap().unwrap();
+    let delivery = f
+        .auth
+        .request_password_reset("bob@example.com", &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
     f.clock.advance(Duration::from_secs(60));
 
     let reset: () = f
         .auth
-        .reset_password(delivery.token.expose_secret(), Password::new(NEW_PASSWORD))
+        .reset_password(
+            delivery.token.expose_secret(),
+            Password::new(NEW_PASSWORD),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
     let () = reset; // nothing to log in with
@@ -113,7 +126,7 @@ async fn reset_sets_the_password_revokes_everything_and_does_not_log_in() {
     );
     assert!(
         f.auth
-            .refresh(login.tokens.refresh_token.expose_secret())
+            .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
             .await
             .is_err(),
         "sessions revoked"
@@ -132,15 +145,18 @@ async fn a_reset_token_works_once() {
     f.register("cara@example.com").await;
     let delivery = f
         .auth
-        .request_password_reset("cara@example.com")
+        .request_password_reset("cara@example.com", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
     let token = delivery.token.expose_secret();
-    f.auth.reset_password(token, Password::new(NEW_PASSWORD)).await.unwrap();
+    f.auth
+        .reset_password(token, Password::new(NEW_PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap();
     let again = f
         .auth
-        .reset_password(token, Password::new("yet another passphrase"))
+        .reset_password(token, Password::new("yet another passphrase"), &ClientInfo::default())
         .await;
     assert_eq!(one_time_error(again), TokenError::Unknown, "spent tokens are not found");
 }
@@ -151,7 +167,7 @@ async fn twenty_concurrent_uses_of_one_reset_token_succeed_exactly_once() {
     f.register("dave@example.com").await;
     let delivery = f
         .auth
-        .request_password_reset("dave@example.com")
+        .request_password_reset("dave@example.com", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
@@ -161,7 +177,11 @@ async fn twenty_concurrent_uses_of_one_reset_token_succeed_exactly_once() {
             let (f, token) = (f.clone(), token.clone());
             tokio::spawn(async move {
                 f.auth
-                    .reset_password(&token, Password::new(format!("new passphrase {i}")))
+                    .reset_password(
+                        &token,
+                        Password::new(format!("new passphrase {i}")),
+                        &ClientInfo::default(),
+                    )
                     .await
             })
         })
@@ -190,26 +210,34 @@ async fn a_reset_token_expires_after_one_hour() {
     f.register("erin@example.com").await;
     let first = f
         .auth
-        .request_password_reset("erin@example.com")
+        .request_password_reset("erin@example.com", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
     f.clock.advance(Duration::from_secs(3600) - SECOND);
     f.auth
-        .reset_password(first.token.expose_secret(), Password::new(NEW_PASSWORD))
+        .reset_password(
+            first.token.expose_secret(),
+            Password::new(NEW_PASSWORD),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
 
     let second = f
         .auth
-        .request_password_reset("erin@example.com")
+        .request_password_reset("erin@example.com", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
     f.clock.advance(Duration::from_secs(3600));
     let late = f
         .auth
-        .reset_password(second.token.expose_secret(), Password::new("yet another passphrase"))
+        .reset_password(
+            second.token.expose_secret(),
+            Password::new("yet another passphrase"),
+            &ClientInfo::default(),
+        )
         .await;
     assert_eq!(one_time_error(late), TokenError::Expired);
 }
@@ -220,24 +248,32 @@ async fn a_newer_reset_request_kills_the_older_token() {
     f.register("finn@example.com").await;
     let older = f
         .auth
-        .request_password_reset("finn@example.com")
+        .request_password_reset("finn@example.com", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
     let newer = f
         .auth
-        .request_password_reset("finn@example.com")
+        .request_password_reset("finn@example.com", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
     let stale = f
         .auth
-        .reset_password(older.token.expose_secret(), Password::new(NEW_PASSWORD))
+        .reset_password(
+            older.token.expose_secret(),
+            Password::new(NEW_PASSWORD),
+            &ClientInfo::default(),
+        )
         .await;
     assert_eq!(one_time_error(stale), TokenError::Unknown);
     assert!(
         f.auth
-            .reset_password(newer.token.expose_secret(), Password::new(NEW_PASSWORD))
+            .reset_password(
+                newer.token.expose_secret(),
+                Password::new(NEW_PASSWORD),
+                &ClientInfo::default()
+            )
             .await
             .is_ok()
     );
@@ -249,17 +285,26 @@ async fn a_password_change_by_any_route_kills_pending_reset_tokens() {
     let user = f.register("gina@example.com").await;
     let pending = f
         .auth
-        .request_password_reset("gina@example.com")
+        .request_password_reset("gina@example.com", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
     f.auth
-        .change_password(user.id, Password::new(PASSWORD), Password::new(NEW_PASSWORD))
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new(NEW_PASSWORD),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
     let stale = f
         .auth
-        .reset_password(pending.token.expose_secret(), Password::new("yet another passphrase"))
+        .reset_password(
+            pending.token.expose_secret(),
+            Password::new("yet another passphrase"),
+            &ClientInfo::default(),
+        )
         .await;
     assert_eq!(one_time_error(stale), TokenError::Revoked);
     assert!(
@@ -276,14 +321,14 @@ async fn a_weak_new_password_does_not_spend_the_token() {
     f.register("hugo@example.com").await;
     let delivery = f
         .auth
-        .request_password_reset("hugo@example.com")
+        .request_password_reset("hugo@example.com", &ClientInfo::default())
         .await
         .unwrap()
         .unwrap();
     let token = delivery.token.expose_secret();
     let weak = f
         .auth
-        .reset_password(token, Password::new("password1"))
+        .reset_password(token, Password::new("password1"), &ClientInfo::default())
         .await
         .unwrap_err();
     assert!(
@@ -292,7 +337,7 @@ async fn a_weak_new_password_does_not_spend_the_token() {
     );
     let same_as_email = f
         .auth
-        .reset_password(token, Password::new("hugo@example.com"))
+        .reset_password(token, Password::new("hugo@example.com"), &ClientInfo::default())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -300,7 +345,10 @@ async fn a_weak_new_password_does_not_spend_the_token() {
         AuthError::WeakPassword(PolicyViolation::SameAsEmail)
     ));
     assert!(
-        f.auth.reset_password(token, Password::new(NEW_PASSWORD)).await.is_ok(),
+        f.auth
+            .reset_password(token, Password::new(NEW_PASSWORD), &ClientInfo::default())
+            .await
+            .is_ok(),
         "the same link still works"
     );
 }
@@ -311,12 +359,20 @@ async fn malformed_and_foreign_reset_tokens_are_invalid() {
     f.register("iris@example.com").await;
     let (unknown, _) = OpaqueToken::generate(TokenKind::PasswordReset).unwrap();
     assert_eq!(
-        one_time_error(f.auth.reset_password("", Password::new(NEW_PASSWORD)).await),
+        one_time_error(
+            f.auth
+                .reset_password("", Password::new(NEW_PASSWORD), &ClientInfo::default())
+                .await
+        ),
         TokenError::Malformed
     );
     let unknown = f
         .auth
-        .reset_password(unknown.expose_secret(), Password::new(NEW_PASSWORD))
+        .reset_password(
+            unknown.expose_secret(),
+            Password::new(NEW_PASSWORD),
+            &ClientInfo::default(),
+        )
         .await;
     assert_eq!(one_time_error(unknown), TokenError::Unknown);
 }
@@ -328,11 +384,20 @@ async fn both_answers_to_a_reset_request_do_the_same_store_work() {
     let f = Fixture::new();
     f.register("jade@example.com").await;
     let disabled = f.register("judy@example.com").await;
-    f.auth.set_active(disabled.id, false).await.unwrap();
+    f.auth
+        .set_active(disabled.id, false, &ClientInfo::default())
+        .await
+        .unwrap();
     let mut answers = Vec::new();
     for email in ["jade@example.com", "jane@example.com", "judy@example.com"] {
         f.store.clear_calls();
-        answers.push(f.auth.request_password_reset(email).await.unwrap().is_some());
+        answers.push(
+            f.auth
+                .request_password_reset(email, &ClientInfo::default())
+                .await
+                .unwrap()
+                .is_some(),
+        );
         assert_eq!(
             f.store.calls(),
             ["find_user_by_email", "insert_one_time_token"],
@@ -348,7 +413,12 @@ async fn both_answers_to_a_reset_request_do_the_same_store_work() {
 async fn verification_marks_the_email_verified_once() {
     let f = Fixture::new();
     let user = f.register("kai@example.com").await;
-    let delivery = f.auth.request_email_verification(user.id).await.unwrap().unwrap();
+    let delivery = f
+        .auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (delivery.to.as_str(), delivery.purpose),
         ("kai@example.com", TokenPurpose::EmailVerification)
@@ -356,15 +426,27 @@ async fn verification_marks_the_email_verified_once() {
     assert_eq!(delivery.expires_at, datetime!(2026-06-02 09:00 UTC), "24 hours");
     assert!(delivery.token.expose_secret().starts_with("ev_"));
     f.clock.advance(Duration::from_secs(30));
-    let verified = f.auth.verify_email(delivery.token.expose_secret()).await.unwrap();
+    let verified = f
+        .auth
+        .verify_email(delivery.token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(verified.email_verified_at, Some(datetime!(2026-06-01 09:00:30 UTC)));
     assert!(verified.email_verified());
     assert_eq!(
-        one_time_error(f.auth.verify_email(delivery.token.expose_secret()).await),
+        one_time_error(
+            f.auth
+                .verify_email(delivery.token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Unknown
     );
     assert!(
-        f.auth.request_email_verification(user.id).await.unwrap().is_none(),
+        f.auth
+            .request_email_verification(user.id, &ClientInfo::default())
+            .await
+            .unwrap()
+            .is_none(),
         "nothing left to verify"
     );
 }
@@ -373,17 +455,34 @@ async fn verification_marks_the_email_verified_once() {
 async fn a_verification_token_expires_after_twenty_four_hours() {
     let f = Fixture::new();
     let user = f.register("lina@example.com").await;
-    let first = f.auth.request_email_verification(user.id).await.unwrap().unwrap();
+    let first = f
+        .auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
     f.clock.advance(Duration::from_secs(24 * 3600));
     assert_eq!(
-        one_time_error(f.auth.verify_email(first.token.expose_secret()).await),
+        one_time_error(
+            f.auth
+                .verify_email(first.token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Expired
     );
 
-    let second = f.auth.request_email_verification(user.id).await.unwrap().unwrap();
+    let second = f
+        .auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
     f.clock.advance(Duration::from_secs(24 * 3600) - SECOND);
     assert!(
-        f.auth.verify_email(second.token.expose_secret()).await.is_ok(),
+        f.auth
+            .verify_email(second.token.expose_secret(), &ClientInfo::default())
+            .await
+            .is_ok(),
         "just before expiry"
     );
 }
@@ -392,12 +491,17 @@ async fn a_verification_token_expires_after_twenty_four_hours() {
 async fn twenty_concurrent_uses_of_one_verification_token_succeed_exactly_once() {
     let f = Arc::new(Fixture::new());
     let user = f.register("milo@example.com").await;
-    let delivery = f.auth.request_email_verification(user.id).await.unwrap().unwrap();
+    let delivery = f
+        .auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
     let token = delivery.token.expose_secret().to_owned();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (f, token) = (f.clone(), token.clone());
-            tokio::spawn(async move { f.auth.verify_email(&token).await })
+            tokio::spawn(async move { f.auth.verify_email(&token, &ClientInfo::default()).await })
         })
         .collect();
     let mut successes = 0;
@@ -423,7 +527,7 @@ async fn a_verification_token_dies_with_the_address_it_was_sent_to() {
     };
     f.store.insert_one_time_token(&hash, &record).await.unwrap();
     assert_eq!(
-        one_time_error(f.auth.verify_email(token.expose_secret()).await),
+        one_time_error(f.auth.verify_email(token.expose_secret(), &ClientInfo::default()).await),
         TokenError::Revoked
     );
     assert!(
@@ -440,16 +544,39 @@ async fn a_verification_token_dies_with_the_address_it_was_sent_to() {
 async fn a_newer_verification_request_replaces_the_older_token() {
     let f = Fixture::new();
     let user = f.register("opal@example.com").await;
-    let older = f.auth.request_email_verification(user.id).await.unwrap().unwrap();
-    let newer = f.auth.request_email_verification(user.id).await.unwrap().unwrap();
+    let older = f
+        .auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let newer = f
+        .auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        one_time_error(f.auth.verify_email(older.token.expose_secret()).await),
+        one_time_error(
+            f.auth
+                .verify_email(older.token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Unknown
     );
-    assert!(f.auth.verify_email(newer.token.expose_secret()).await.is_ok());
+    assert!(
+        f.auth
+            .verify_email(newer.token.expose_secret(), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
     let ghost = auth_core::UserId::new_at(datetime!(2026-01-01 0:00 UTC));
     assert_eq!(
-        f.auth.request_email_verification(ghost).await.unwrap_err().code(),
+        f.auth
+            .request_email_verification(ghost, &ClientInfo::default())
+            .await
+            .unwrap_err()
+            .code(),
         "not_found"
     );
 }
@@ -474,8 +601,18 @@ async fn tokens_of_every_kind(f: &Fixture, email: &str) -> [(Kind, String); 4] {
         .login(email, Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap();
-    let reset = f.auth.request_password_reset(email).await.unwrap().unwrap();
-    let verification = f.auth.request_email_verification(user.id).await.unwrap().unwrap();
+    let reset = f
+        .auth
+        .request_password_reset(email, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let verification = f
+        .auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
     [
         (Kind::Access, login.tokens.access_token.expose_secret().to_owned()),
         (Kind::Refresh, login.tokens.refresh_token.expose_secret().to_owned()),
@@ -488,9 +625,13 @@ async fn tokens_of_every_kind(f: &Fixture, email: &str) -> [(Kind, String); 4] {
 async fn accepted(f: &Fixture, expected: Kind, token: &str) -> bool {
     match expected {
         Kind::Access => f.auth.authenticate(token).await.is_ok(),
-        Kind::Refresh => f.auth.refresh(token).await.is_ok(),
-        Kind::Reset => f.auth.reset_password(token, Password::new(NEW_PASSWORD)).await.is_ok(),
-        Kind::Verification => f.auth.verify_email(token).await.is_ok(),
+        Kind::Refresh => f.auth.refresh(token, &ClientInfo::default()).await.is_ok(),
+        Kind::Reset => f
+            .auth
+            .reset_password(token, Password::new(NEW_PASSWORD), &ClientInfo::default())
+            .await
+            .is_ok(),
+        Kind::Verification => f.auth.verify_email(token, &ClientInfo::default()).await.is_ok(),
     }
 }
 
@@ -530,7 +671,11 @@ async fn a_one_time_token_from_the_store_of_another_purpose_is_not_found() {
     f.store.insert_one_time_token(&hash, &record).await.unwrap();
     let refused = f
         .auth
-        .reset_password(token.expose_secret(), Password::new(NEW_PASSWORD))
+        .reset_password(
+            token.expose_secret(),
+            Password::new(NEW_PASSWORD),
+            &ClientInfo::default(),
+        )
         .await;
     assert_eq!(one_time_error(refused), TokenError::Unknown);
     assert!(f.store.list_sessions(user.id).await.unwrap().is_empty());

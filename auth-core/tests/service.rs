@@ -29,7 +29,11 @@ async fn register_normalizes_the_email_and_stores_only_a_hash() {
     let f = Fixture::new();
     let user = f
         .auth
-        .register("  Ada.Lovelace+Notes@Example.COM ", Password::new(PASSWORD))
+        .register(
+            "  Ada.Lovelace+Notes@Example.COM ",
+            Password::new(PASSWORD),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
     assert_eq!(user.email.as_str(), "ada.lovelace+notes@example.com");
@@ -50,7 +54,10 @@ async fn duplicate_email_is_email_taken_whatever_the_case_or_spacing() {
     let f = Fixture::new();
     f.register("bob@example.com").await;
     for variant in ["bob@example.com", "BOB@EXAMPLE.COM", "  Bob@Example.com\t"] {
-        let result = f.auth.register(variant, Password::new("another good password")).await;
+        let result = f
+            .auth
+            .register(variant, Password::new("another good password"), &ClientInfo::default())
+            .await;
         let error = result.unwrap_err();
         assert!(matches!(error, AuthError::EmailTaken), "{variant}: {error:?}");
         assert_eq!(error.http_status(), 409);
@@ -61,17 +68,29 @@ async fn duplicate_email_is_email_taken_whatever_the_case_or_spacing() {
 async fn invalid_email_and_weak_password_are_refused_before_hashing() {
     let f = Fixture::new();
     assert_eq!(
-        code(f.auth.register("not-an-email", Password::new(PASSWORD)).await),
+        code(
+            f.auth
+                .register("not-an-email", Password::new(PASSWORD), &ClientInfo::default())
+                .await
+        ),
         "invalid_email"
     );
     assert_eq!(
-        code(f.auth.register("a@b@c.com", Password::new(PASSWORD)).await),
+        code(
+            f.auth
+                .register("a@b@c.com", Password::new(PASSWORD), &ClientInfo::default())
+                .await
+        ),
         "invalid_email"
     );
     let weak = |p: &str| {
         let auth = &f.auth;
         let p = Password::new(p);
-        async move { auth.register("carol@example.com", p).await.unwrap_err() }
+        async move {
+            auth.register("carol@example.com", p, &ClientInfo::default())
+                .await
+                .unwrap_err()
+        }
     };
     assert!(matches!(
         weak("short").await,
@@ -110,7 +129,11 @@ async fn the_policy_is_configurable() {
         .with_hasher(f.hasher.clone())
         .with_password_policy(PasswordPolicy::default().with_min_length(15));
     let error = auth
-        .register("dan@example.com", Password::new("only-14-chars!"))
+        .register(
+            "dan@example.com",
+            Password::new("only-14-chars!"),
+            &ClientInfo::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(
@@ -188,7 +211,10 @@ async fn every_login_attempt_verifies_exactly_one_hash() {
     let f = Fixture::new();
     f.register("grace@example.com").await;
     let disabled = f.register("disabled@example.com").await;
-    f.auth.set_active(disabled.id, false).await.unwrap();
+    f.auth
+        .set_active(disabled.id, false, &ClientInfo::default())
+        .await
+        .unwrap();
     f.insert("nopassword@example.com", None, true).await;
     let hostile = "$argon2id$v=19$m=99999999,t=99,p=1$c2FsdHNhbHQ$aGFzaGhhc2g";
     f.insert("hostile@example.com", Some(hostile), true).await;
@@ -237,7 +263,7 @@ async fn every_login_attempt_verifies_exactly_one_hash() {
 async fn a_disabled_account_is_forbidden_only_after_the_right_password() {
     let f = Fixture::new();
     let user = f.register("heidi@example.com").await;
-    f.auth.set_active(user.id, false).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
     let right = f
         .auth
         .login("heidi@example.com", Password::new(PASSWORD), &ClientInfo::default())
@@ -256,7 +282,7 @@ async fn a_disabled_account_is_forbidden_only_after_the_right_password() {
         .unwrap_err();
     assert!(matches!(wrong, AuthError::InvalidCredentials));
 
-    f.auth.set_active(user.id, true).await.unwrap();
+    f.auth.set_active(user.id, true, &ClientInfo::default()).await.unwrap();
     assert!(
         f.auth
             .login("heidi@example.com", Password::new(PASSWORD), &ClientInfo::default())
@@ -269,7 +295,10 @@ async fn a_disabled_account_is_forbidden_only_after_the_right_password() {
 async fn set_active_on_an_unknown_account_is_not_found() {
     let f = Fixture::new();
     let ghost = UserId::new_at(datetime!(2026-01-01 0:00 UTC));
-    assert_eq!(code(f.auth.set_active(ghost, false).await), "not_found");
+    assert_eq!(
+        code(f.auth.set_active(ghost, false, &ClientInfo::default()).await),
+        "not_found"
+    );
 }
 
 // ---------------------------------------------------------------- rehash on login
@@ -376,7 +405,7 @@ async fn a_password_change_racing_another_is_a_conflict() {
     let new = Password::new("a brand new passphrase");
     let error = f
         .auth
-        .change_password(user.id, Password::new(PASSWORD), new)
+        .change_password(user.id, Password::new(PASSWORD), new, &ClientInfo::default())
         .await
         .unwrap_err();
     assert!(matches!(error, AuthError::Conflict), "{error:?}");
@@ -396,7 +425,7 @@ async fn a_disable_during_a_password_change_wins() {
     let new = Password::new("a brand new passphrase");
     let error = f
         .auth
-        .change_password(user.id, Password::new(PASSWORD), new)
+        .change_password(user.id, Password::new(PASSWORD), new, &ClientInfo::default())
         .await
         .unwrap_err();
     assert!(matches!(error, AuthError::AccountDisabled), "{error:?}");
@@ -459,13 +488,13 @@ async fn disabling_revokes_tokens_and_enabling_does_not_revive_them() {
         .unwrap()
         .tokens
         .access_token;
-    f.auth.set_active(user.id, false).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
     let error = f.auth.authenticate(before.expose_secret()).await.unwrap_err();
     assert!(
         matches!(error, AuthError::InvalidToken(TokenError::Revoked)),
         "{error:?}"
     );
-    f.auth.set_active(user.id, true).await.unwrap();
+    f.auth.set_active(user.id, true, &ClientInfo::default()).await.unwrap();
     assert!(f.auth.authenticate(before.expose_secret()).await.is_err());
     let after = f
         .auth
@@ -494,6 +523,7 @@ async fn revocation_is_exact_within_the_same_second() {
             user.id,
             Password::new(PASSWORD),
             Password::new("a brand new passphrase"),
+            &ClientInfo::default(),
         )
         .await
         .unwrap();
@@ -531,6 +561,7 @@ async fn change_password_requires_the_current_one() {
             user.id,
             Password::new("not my password"),
             Password::new("a brand new passphrase"),
+            &ClientInfo::default(),
         )
         .await
         .unwrap_err();
@@ -550,7 +581,12 @@ async fn change_password_applies_the_policy_before_any_hashing() {
     ] {
         let error = f
             .auth
-            .change_password(user.id, Password::new(PASSWORD), Password::new(new))
+            .change_password(
+                user.id,
+                Password::new(PASSWORD),
+                Password::new(new),
+                &ClientInfo::default(),
+            )
             .await
             .unwrap_err();
         assert!(
@@ -579,6 +615,7 @@ async fn change_password_replaces_the_hash_and_revokes_tokens() {
             user.id,
             Password::new(PASSWORD),
             Password::new("a brand new passphrase"),
+            &ClientInfo::default(),
         )
         .await
         .unwrap();
@@ -609,13 +646,21 @@ async fn change_password_of_unknown_or_disabled_accounts_fails() {
     let ghost = UserId::new_at(datetime!(2026-01-01 0:00 UTC));
     let new = || Password::new("a brand new passphrase");
     assert_eq!(
-        code(f.auth.change_password(ghost, Password::new(PASSWORD), new()).await),
+        code(
+            f.auth
+                .change_password(ghost, Password::new(PASSWORD), new(), &ClientInfo::default())
+                .await
+        ),
         "not_found"
     );
     let user = f.register("sybil@example.com").await;
-    f.auth.set_active(user.id, false).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
     assert_eq!(
-        code(f.auth.change_password(user.id, Password::new(PASSWORD), new()).await),
+        code(
+            f.auth
+                .change_password(user.id, Password::new(PASSWORD), new(), &ClientInfo::default())
+                .await
+        ),
         "account_disabled"
     );
 }
@@ -665,12 +710,15 @@ async fn a_saturated_pool_answers_busy_at_once() {
     );
     let first = tokio::spawn({
         let auth = auth.clone();
-        async move { auth.register("first@example.com", Password::new(PASSWORD)).await }
+        async move {
+            auth.register("first@example.com", Password::new(PASSWORD), &ClientInfo::default())
+                .await
+        }
     });
     hasher.entered.notified().await;
 
     for attempt in [
-        auth.register("second@example.com", Password::new(PASSWORD))
+        auth.register("second@example.com", Password::new(PASSWORD), &ClientInfo::default())
             .await
             .map(drop),
         auth.login("first@example.com", Password::new(PASSWORD), &ClientInfo::default())
@@ -685,7 +733,7 @@ async fn a_saturated_pool_answers_busy_at_once() {
     release.send(()).unwrap();
     first.await.unwrap().unwrap();
     assert!(
-        auth.register("second@example.com", Password::new(PASSWORD))
+        auth.register("second@example.com", Password::new(PASSWORD), &ClientInfo::default())
             .await
             .is_ok()
     );
@@ -700,8 +748,12 @@ async fn a_burst_of_fifty_registrations_and_logins_succeeds_with_the_defaults() 
         .map(|i| {
             let auth = auth.clone();
             tokio::spawn(async move {
-                auth.register(&format!("user{i}@example.com"), Password::new(PASSWORD))
-                    .await
+                auth.register(
+                    &format!("user{i}@example.com"),
+                    Password::new(PASSWORD),
+                    &ClientInfo::default(),
+                )
+                .await
             })
         })
         .collect();
@@ -729,16 +781,22 @@ async fn a_burst_of_fifty_registrations_and_logins_succeeds_with_the_defaults() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_fifty_logins_succeeds_on_a_single_permit() {
     // As on a one-core machine: every hash waits its turn in the queue, none is refused.
+    // (Fifty accounts: fifty concurrent logins to one account would meet its rate limit,
+    // which draws before verifying.)
     let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
     let auth = Arc::new(AuthService::new(MemoryStore::new(), tokens).with_hash_pool(HashPool::new(1)));
-    auth.register("solo@example.com", Password::new(PASSWORD))
-        .await
-        .unwrap();
+    let client = ClientInfo::default();
+    for i in 0..50 {
+        auth.register(&format!("solo{i}@example.com"), Password::new(PASSWORD), &client)
+            .await
+            .unwrap();
+    }
     let logins: Vec<_> = (0..50)
-        .map(|_| {
+        .map(|i| {
             let auth = auth.clone();
             tokio::spawn(async move {
-                auth.login("solo@example.com", Password::new(PASSWORD), &ClientInfo::default())
+                let email = format!("solo{i}@example.com");
+                auth.login(&email, Password::new(PASSWORD), &ClientInfo::default())
                     .await
             })
         })
@@ -761,29 +819,48 @@ async fn a_store_that_is_down_answers_unavailable() {
     f.store.set_down(true);
     let new = || Password::new("a brand new passphrase");
     let errors = [
-        f.auth.register("nora2@example.com", new()).await.map(drop).unwrap_err(),
+        f.auth
+            .register("nora2@example.com", new(), &ClientInfo::default())
+            .await
+            .map(drop)
+            .unwrap_err(),
         f.auth
             .login("nora@example.com", new(), &ClientInfo::default())
             .await
             .map(drop)
             .unwrap_err(),
         f.auth.authenticate(access.expose_secret()).await.map(drop).unwrap_err(),
-        f.auth.refresh(refresh.expose_secret()).await.map(drop).unwrap_err(),
-        f.auth.logout(refresh.expose_secret()).await.unwrap_err(),
-        f.auth.logout_all(user.id).await.unwrap_err(),
+        f.auth
+            .refresh(refresh.expose_secret(), &ClientInfo::default())
+            .await
+            .map(drop)
+            .unwrap_err(),
+        f.auth
+            .logout(refresh.expose_secret(), &ClientInfo::default())
+            .await
+            .unwrap_err(),
+        f.auth.logout_all(user.id, &ClientInfo::default()).await.unwrap_err(),
         f.auth.list_sessions(user.id).await.map(drop).unwrap_err(),
         f.auth
-            .change_password(user.id, Password::new(PASSWORD), new())
+            .change_password(user.id, Password::new(PASSWORD), new(), &ClientInfo::default())
             .await
             .map(drop)
             .unwrap_err(),
-        f.auth.set_active(user.id, false).await.map(drop).unwrap_err(),
         f.auth
-            .request_password_reset("nora@example.com")
+            .set_active(user.id, false, &ClientInfo::default())
             .await
             .map(drop)
             .unwrap_err(),
-        f.auth.request_email_verification(user.id).await.map(drop).unwrap_err(),
+        f.auth
+            .request_password_reset("nora@example.com", &ClientInfo::default())
+            .await
+            .map(drop)
+            .unwrap_err(),
+        f.auth
+            .request_email_verification(user.id, &ClientInfo::default())
+            .await
+            .map(drop)
+            .unwrap_err(),
     ];
     for error in errors {
         assert!(matches!(error, AuthError::Unavailable(_)), "{error:?}");
@@ -808,7 +885,7 @@ async fn the_store_can_be_chosen_at_run_time() {
     let store: Arc<dyn AuthStore> = Arc::new(MemoryStore::new());
     let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
     let auth = AuthService::new(store, tokens).with_hasher(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()));
-    auth.register("tina@example.com", Password::new(PASSWORD))
+    auth.register("tina@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap();
     assert!(

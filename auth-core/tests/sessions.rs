@@ -76,7 +76,11 @@ async fn refresh_rotates_within_the_same_session() {
     let f = Fixture::new();
     let (user, first) = logged_in(&f, "cleo@example.com").await;
     f.clock.advance(Duration::from_secs(600));
-    let second = f.auth.refresh(first.refresh_token.expose_secret()).await.unwrap();
+    let second = f
+        .auth
+        .refresh(first.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(second.session.id, first.session.id, "same family");
     assert_eq!(second.session.last_used_at, datetime!(2026-06-01 09:10 UTC));
     assert_ne!(
@@ -85,7 +89,11 @@ async fn refresh_rotates_within_the_same_session() {
     );
     let me = f.auth.authenticate(second.access_token.expose_secret()).await.unwrap();
     assert_eq!((me.user.id, me.claims.session_id()), (user.id, Some(first.session.id)));
-    let third = f.auth.refresh(second.refresh_token.expose_secret()).await.unwrap();
+    let third = f
+        .auth
+        .refresh(second.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(third.session.id, first.session.id);
 }
 
@@ -101,16 +109,28 @@ async fn a_rotated_token_presented_again_revokes_the_whole_family() {
             .unwrap();
         (login.user, login.tokens)
     };
-    let second = f.auth.refresh(first.refresh_token.expose_secret()).await.unwrap();
+    let second = f
+        .auth
+        .refresh(first.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
 
     // The old token again: someone holds a copy.
     assert_eq!(
-        token_error(f.auth.refresh(first.refresh_token.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(first.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Reused
     );
     // The revocation was committed although that call failed: the newest token is dead too.
     assert_eq!(
-        token_error(f.auth.refresh(second.refresh_token.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(second.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Revoked
     );
     let sessions = f.auth.list_sessions(user.id).await.unwrap();
@@ -119,7 +139,12 @@ async fn a_rotated_token_presented_again_revokes_the_whole_family() {
         vec![other_device.session.id],
         "only that family"
     );
-    assert!(f.auth.refresh(other_device.refresh_token.expose_secret()).await.is_ok());
+    assert!(
+        f.auth
+            .refresh(other_device.refresh_token.expose_secret(), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -130,7 +155,7 @@ async fn concurrent_refreshes_with_one_token_rotate_at_most_once() {
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (f, presented) = (f.clone(), presented.clone());
-            tokio::spawn(async move { f.auth.refresh(&presented).await })
+            tokio::spawn(async move { f.auth.refresh(&presented, &ClientInfo::default()).await })
         })
         .collect();
     let mut successes = 0;
@@ -158,12 +183,19 @@ async fn the_idle_timeout_ends_a_session_after_seven_days_without_refresh() {
         .tokens;
     f.clock.advance(7 * DAY - SECOND);
     assert!(
-        f.auth.refresh(a.refresh_token.expose_secret()).await.is_ok(),
+        f.auth
+            .refresh(a.refresh_token.expose_secret(), &ClientInfo::default())
+            .await
+            .is_ok(),
         "just before: works"
     );
     f.clock.advance(SECOND);
     assert_eq!(
-        token_error(f.auth.refresh(b.refresh_token.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(b.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Expired,
         "at 7 days"
     );
@@ -176,14 +208,26 @@ async fn the_absolute_lifetime_ends_a_session_after_thirty_days_however_active()
     // Refresh every six days: never idle for seven.
     for _ in 0..4 {
         f.clock.advance(6 * DAY);
-        tokens = f.auth.refresh(tokens.refresh_token.expose_secret()).await.unwrap();
+        tokens = f
+            .auth
+            .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+            .await
+            .unwrap();
     }
     f.clock.advance(6 * DAY - SECOND); // 30 days minus one second after login
-    tokens = f.auth.refresh(tokens.refresh_token.expose_secret()).await.unwrap();
+    tokens = f
+        .auth
+        .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(f.auth.list_sessions(user.id).await.unwrap().len(), 1);
     f.clock.advance(SECOND);
     assert_eq!(
-        token_error(f.auth.refresh(tokens.refresh_token.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Expired
     );
     assert!(
@@ -208,7 +252,10 @@ async fn lifetimes_are_configurable() {
     assert_eq!(login.tokens.session.expires_at, datetime!(2026-06-03 09:00 UTC));
     f.clock.advance(Duration::from_secs(3600));
     assert_eq!(
-        token_error(auth.refresh(login.tokens.refresh_token.expose_secret()).await),
+        token_error(
+            auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Expired
     );
 }
@@ -219,21 +266,35 @@ async fn malformed_unknown_and_foreign_tokens_are_invalid() {
     let (_, tokens) = logged_in(&f, "ida@example.com").await;
     let (unknown, _) = auth_core::OpaqueToken::generate(TokenKind::Refresh).unwrap();
     let (reset_kind, _) = auth_core::OpaqueToken::generate(TokenKind::PasswordReset).unwrap();
-    assert_eq!(token_error(f.auth.refresh("").await), TokenError::Malformed);
-    assert_eq!(token_error(f.auth.refresh("rt_short").await), TokenError::Malformed);
     assert_eq!(
-        token_error(f.auth.refresh(tokens.access_token.expose_secret()).await),
+        token_error(f.auth.refresh("", &ClientInfo::default()).await),
         TokenError::Malformed
     );
     assert_eq!(
-        token_error(f.auth.refresh(reset_kind.expose_secret()).await),
+        token_error(f.auth.refresh("rt_short", &ClientInfo::default()).await),
         TokenError::Malformed
     );
     assert_eq!(
-        token_error(f.auth.refresh(unknown.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(tokens.access_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
+        TokenError::Malformed
+    );
+    assert_eq!(
+        token_error(f.auth.refresh(reset_kind.expose_secret(), &ClientInfo::default()).await),
+        TokenError::Malformed
+    );
+    assert_eq!(
+        token_error(f.auth.refresh(unknown.expose_secret(), &ClientInfo::default()).await),
         TokenError::Unknown
     );
-    let error = f.auth.refresh(unknown.expose_secret()).await.unwrap_err();
+    let error = f
+        .auth
+        .refresh(unknown.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap_err();
     assert_eq!((error.code(), error.http_status()), ("invalid_token", 401));
 }
 
@@ -241,14 +302,21 @@ async fn malformed_unknown_and_foreign_tokens_are_invalid() {
 async fn a_disabled_account_cannot_refresh() {
     let f = Fixture::new();
     let (user, tokens) = logged_in(&f, "jon@example.com").await;
-    f.auth.set_active(user.id, false).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
     assert_eq!(
-        token_error(f.auth.refresh(tokens.refresh_token.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Revoked
     );
-    f.auth.set_active(user.id, true).await.unwrap();
+    f.auth.set_active(user.id, true, &ClientInfo::default()).await.unwrap();
     assert!(
-        f.auth.refresh(tokens.refresh_token.expose_secret()).await.is_err(),
+        f.auth
+            .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+            .await
+            .is_err(),
         "disable ended the session"
     );
 }
@@ -263,17 +331,35 @@ async fn logout_ends_only_that_session_and_is_idempotent() {
         .await
         .unwrap()
         .tokens;
-    f.auth.logout(phone.refresh_token.expose_secret()).await.unwrap();
+    f.auth
+        .logout(phone.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(
-        token_error(f.auth.refresh(phone.refresh_token.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(phone.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Revoked
     );
-    assert!(f.auth.refresh(laptop.refresh_token.expose_secret()).await.is_ok());
+    assert!(
+        f.auth
+            .refresh(laptop.refresh_token.expose_secret(), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
     assert_eq!(f.auth.list_sessions(user.id).await.unwrap().len(), 1);
     // Again, garbage, another kind of token: all fine, nothing to report.
-    f.auth.logout(phone.refresh_token.expose_secret()).await.unwrap();
-    f.auth.logout("garbage").await.unwrap();
-    f.auth.logout(phone.access_token.expose_secret()).await.unwrap();
+    f.auth
+        .logout(phone.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
+    f.auth.logout("garbage", &ClientInfo::default()).await.unwrap();
+    f.auth
+        .logout(phone.access_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     // The access token of a logged-out session lives until it expires (documented).
     assert!(f.auth.authenticate(phone.access_token.expose_secret()).await.is_ok());
 }
@@ -288,10 +374,14 @@ async fn logout_all_ends_every_session_and_access_token() {
         .await
         .unwrap()
         .tokens;
-    f.auth.logout_all(user.id).await.unwrap();
+    f.auth.logout_all(user.id, &ClientInfo::default()).await.unwrap();
     for tokens in [&a, &b] {
         assert_eq!(
-            token_error(f.auth.refresh(tokens.refresh_token.expose_secret()).await),
+            token_error(
+                f.auth
+                    .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+                    .await
+            ),
             TokenError::Revoked
         );
         let rejected = f.auth.authenticate(tokens.access_token.expose_secret()).await;
@@ -313,7 +403,14 @@ async fn logout_all_ends_every_session_and_access_token() {
             .is_ok()
     );
     let ghost = auth_core::UserId::new_at(datetime!(2026-01-01 0:00 UTC));
-    assert_eq!(f.auth.logout_all(ghost).await.unwrap_err().code(), "not_found");
+    assert_eq!(
+        f.auth
+            .logout_all(ghost, &ClientInfo::default())
+            .await
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
 }
 
 #[tokio::test]
@@ -336,23 +433,41 @@ async fn users_list_and_revoke_their_own_sessions_only() {
         "oldest first, no one else's"
     );
 
-    let error = f.auth.revoke_session(ned.id, first.session.id).await.unwrap_err();
+    let error = f
+        .auth
+        .revoke_session(ned.id, first.session.id, &ClientInfo::default())
+        .await
+        .unwrap_err();
     assert!(
         matches!(error, AuthError::SessionNotFound),
         "not Ned's session: {error:?}"
     );
     assert_eq!(error.http_status(), 404);
-    f.auth.revoke_session(mia.id, first.session.id).await.unwrap();
+    f.auth
+        .revoke_session(mia.id, first.session.id, &ClientInfo::default())
+        .await
+        .unwrap();
     assert!(matches!(
-        f.auth.revoke_session(mia.id, first.session.id).await,
+        f.auth
+            .revoke_session(mia.id, first.session.id, &ClientInfo::default())
+            .await,
         Err(AuthError::SessionNotFound)
     ));
     assert_eq!(f.auth.list_sessions(mia.id).await.unwrap(), vec![second.session]);
     assert_eq!(
-        token_error(f.auth.refresh(first.refresh_token.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(first.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Revoked
     );
-    assert!(f.auth.refresh(neds.refresh_token.expose_secret()).await.is_ok());
+    assert!(
+        f.auth
+            .refresh(neds.refresh_token.expose_secret(), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -364,11 +479,16 @@ async fn a_password_change_ends_every_session() {
             user.id,
             Password::new(PASSWORD),
             Password::new("a brand new passphrase"),
+            &ClientInfo::default(),
         )
         .await
         .unwrap();
     assert_eq!(
-        token_error(f.auth.refresh(tokens.refresh_token.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Revoked
     );
     assert!(f.auth.list_sessions(user.id).await.unwrap().is_empty());
@@ -382,14 +502,22 @@ async fn role_changes_revoke_access_tokens_and_the_next_refresh_carries_the_new_
     assert_eq!(me.user.require_role("admin").unwrap_err().code(), "forbidden");
 
     let admin: BTreeSet<Role> = [Role::new("admin").unwrap()].into();
-    let updated = f.auth.set_roles(user.id, admin.clone()).await.unwrap();
+    let updated = f
+        .auth
+        .set_roles(user.id, admin.clone(), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(updated.roles, admin);
     assert_eq!(
         token_error(f.auth.authenticate(tokens.access_token.expose_secret()).await),
         TokenError::Revoked
     );
 
-    let refreshed = f.auth.refresh(tokens.refresh_token.expose_secret()).await.unwrap();
+    let refreshed = f
+        .auth
+        .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     let me = f
         .auth
         .authenticate(refreshed.access_token.expose_secret())
@@ -402,7 +530,14 @@ async fn role_changes_revoke_access_tokens_and_the_next_refresh_carries_the_new_
     assert_eq!((forbidden.code(), forbidden.http_status()), ("forbidden", 403));
 
     let ghost = auth_core::UserId::new_at(datetime!(2026-01-01 0:00 UTC));
-    assert_eq!(f.auth.set_roles(ghost, admin).await.unwrap_err().code(), "not_found");
+    assert_eq!(
+        f.auth
+            .set_roles(ghost, admin, &ClientInfo::default())
+            .await
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
     assert_eq!(
         f.store.find_user_by_id(user.id).await.unwrap().unwrap().token_version,
         1
@@ -435,8 +570,14 @@ async fn login_can_require_a_verified_email_after_the_right_password() {
         "no session started"
     );
 
-    let delivery = auth.request_email_verification(user.id).await.unwrap().unwrap();
-    auth.verify_email(delivery.token.expose_secret()).await.unwrap();
+    let delivery = auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
+    auth.verify_email(delivery.token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     assert!(
         auth.login("quin@example.com", Password::new(PASSWORD), &laptop())
             .await
@@ -463,7 +604,10 @@ async fn signing_keys_rotate_without_logging_anyone_out() {
         auth.authenticate(tokens.access_token.expose_secret()).await.is_ok(),
         "old tokens still verify"
     );
-    let refreshed = auth.refresh(tokens.refresh_token.expose_secret()).await.unwrap();
+    let refreshed = auth
+        .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     let claims = auth.tokens().verify(refreshed.access_token.expose_secret()).unwrap();
     assert!(auth.authenticate(refreshed.access_token.expose_secret()).await.is_ok());
     assert_eq!(claims.session_id(), Some(tokens.session.id));
@@ -483,14 +627,19 @@ async fn assert_no_token_survives(revoke: impl AsyncFnOnce(&Fixture, auth_core::
     let refresh = stolen.refresh_token.expose_secret().to_owned();
     f.store.after_next_revoking_write(Box::new(move || {
         Box::pin(async move {
-            let _ = sender.send(thief.refresh(&refresh).await);
+            let _ = sender.send(thief.refresh(&refresh, &ClientInfo::default()).await);
         })
     }));
     revoke(&f, user.id).await;
     if let Ok(minted) = receiver.await.unwrap() {
         let survived = f.auth.authenticate(minted.access_token.expose_secret()).await;
         assert!(survived.is_err(), "an access token minted mid-revocation survived it");
-        assert!(f.auth.refresh(minted.refresh_token.expose_secret()).await.is_err());
+        assert!(
+            f.auth
+                .refresh(minted.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+                .is_err()
+        );
     }
 }
 
@@ -498,7 +647,10 @@ async fn assert_no_token_survives(revoke: impl AsyncFnOnce(&Fixture, auth_core::
 async fn no_token_minted_during_a_password_change_survives_it() {
     assert_no_token_survives(async |f: &Fixture, id| {
         let new = Password::new("a brand new passphrase");
-        f.auth.change_password(id, Password::new(PASSWORD), new).await.unwrap();
+        f.auth
+            .change_password(id, Password::new(PASSWORD), new, &ClientInfo::default())
+            .await
+            .unwrap();
     })
     .await;
 }
@@ -508,13 +660,13 @@ async fn no_token_minted_during_a_password_reset_survives_it() {
     assert_no_token_survives(async |f: &Fixture, _| {
         let delivery = f
             .auth
-            .request_password_reset("victim@example.com")
+            .request_password_reset("victim@example.com", &ClientInfo::default())
             .await
             .unwrap()
             .unwrap();
         let new = Password::new("a brand new passphrase");
         f.auth
-            .reset_password(delivery.token.expose_secret(), new)
+            .reset_password(delivery.token.expose_secret(), new, &ClientInfo::default())
             .await
             .unwrap();
     })
@@ -524,31 +676,48 @@ async fn no_token_minted_during_a_password_reset_survives_it() {
 #[tokio::test]
 async fn no_token_minted_during_a_disable_survives_it() {
     assert_no_token_survives(async |f: &Fixture, id| {
-        f.auth.set_active(id, false).await.unwrap();
-        f.auth.set_active(id, true).await.unwrap();
+        f.auth.set_active(id, false, &ClientInfo::default()).await.unwrap();
+        f.auth.set_active(id, true, &ClientInfo::default()).await.unwrap();
     })
     .await;
 }
 
 #[tokio::test]
 async fn no_token_minted_during_logout_everywhere_survives_it() {
-    assert_no_token_survives(async |f: &Fixture, id| f.auth.logout_all(id).await.unwrap()).await;
+    assert_no_token_survives(async |f: &Fixture, id| f.auth.logout_all(id, &ClientInfo::default()).await.unwrap())
+        .await;
 }
 
 #[tokio::test]
 async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
     let f = Fixture::new();
     let (user, ended) = logged_in(&f, "sam@example.com").await;
-    f.auth.logout(ended.refresh_token.expose_secret()).await.unwrap();
+    f.auth
+        .logout(ended.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
     let idle = f
         .auth
         .login("sam@example.com", Password::new(PASSWORD), &laptop())
         .await
         .unwrap()
         .tokens;
-    let used = f.auth.request_email_verification(user.id).await.unwrap().unwrap();
-    f.auth.verify_email(used.token.expose_secret()).await.unwrap();
-    let reset = f.auth.request_password_reset("sam@example.com").await.unwrap().unwrap();
+    let used = f
+        .auth
+        .request_email_verification(user.id, &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
+    f.auth
+        .verify_email(used.token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
+    let reset = f
+        .auth
+        .request_password_reset("sam@example.com", &ClientInfo::default())
+        .await
+        .unwrap()
+        .unwrap();
     f.clock.advance(6 * DAY);
     let live = f
         .auth
@@ -561,16 +730,27 @@ async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
     let purged = f.auth.purge_expired().await.unwrap();
     assert_eq!((purged.sessions, purged.one_time_tokens), (2, 2));
     assert_eq!(
-        token_error(f.auth.refresh(idle.refresh_token.expose_secret()).await),
+        token_error(
+            f.auth
+                .refresh(idle.refresh_token.expose_secret(), &ClientInfo::default())
+                .await
+        ),
         TokenError::Unknown
     );
     let stale = f
         .auth
-        .reset_password(reset.token.expose_secret(), Password::new("a brand new passphrase"))
+        .reset_password(
+            reset.token.expose_secret(),
+            Password::new("a brand new passphrase"),
+            &ClientInfo::default(),
+        )
         .await;
     assert!(stale.is_err());
     assert!(
-        f.auth.refresh(live.refresh_token.expose_secret()).await.is_ok(),
+        f.auth
+            .refresh(live.refresh_token.expose_secret(), &ClientInfo::default())
+            .await
+            .is_ok(),
         "live sessions survive a purge"
     );
     assert_eq!(f.auth.purge_expired().await.unwrap().sessions, 0);
@@ -592,8 +772,22 @@ async fn unbounded_lifetimes_mean_never_not_a_panic() {
         .await
         .unwrap();
     f.clock.advance(3650 * DAY);
-    assert!(auth.refresh(login.tokens.refresh_token.expose_secret()).await.is_ok());
-    assert!(auth.request_password_reset("tia@example.com").await.unwrap().is_some());
-    assert!(auth.request_email_verification(user.id).await.unwrap().is_some());
+    assert!(
+        auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
+    assert!(
+        auth.request_password_reset("tia@example.com", &ClientInfo::default())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        auth.request_email_verification(user.id, &ClientInfo::default())
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(auth.purge_expired().await.is_ok());
 }

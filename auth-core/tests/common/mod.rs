@@ -16,8 +16,8 @@ use auth_core::{
 use std::sync::atomic::AtomicUsize;
 
 use auth_core::{
-    Argon2Hasher, Argon2Params, AuthService, HashError, ManualClock, Password, PasswordHasher, SigningKey, Tokens,
-    Verification,
+    Argon2Hasher, Argon2Params, AuthEvent, AuthService, ClientInfo, EventSink, HashError, ManualClock, Password,
+    PasswordHasher, RateLimits, SigningKey, Tokens, Verification,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -312,6 +312,24 @@ pub struct Fixture {
     pub store: HookedStore,
     pub clock: ManualClock,
     pub hasher: CountingHasher,
+    pub events: RecordingSink,
+}
+
+/// Keeps every event the service records.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingSink(Arc<Mutex<Vec<AuthEvent>>>);
+
+impl RecordingSink {
+    /// The events recorded since the last call.
+    pub fn take(&self) -> Vec<AuthEvent> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl EventSink for RecordingSink {
+    fn record(&self, event: &AuthEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
 }
 
 impl Fixture {
@@ -320,6 +338,15 @@ impl Fixture {
     }
 
     pub fn with_hasher(inner: Argon2Hasher) -> Self {
+        Self::build(inner, RateLimits::default())
+    }
+
+    /// A fixture whose service enforces `limits`.
+    pub fn with_limits(limits: RateLimits) -> Self {
+        Self::build(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()), limits)
+    }
+
+    fn build(inner: Argon2Hasher, limits: RateLimits) -> Self {
         let store = HookedStore::default();
         let clock = ManualClock::new(datetime!(2026-06-01 09:00 UTC));
         let hasher = CountingHasher {
@@ -330,14 +357,18 @@ impl Fixture {
             longest_password: Arc::default(),
         };
         let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+        let events = RecordingSink::default();
         let auth = AuthService::new(store.clone(), tokens)
             .with_hasher(hasher.clone())
-            .with_clock(Arc::new(clock.clone()));
+            .with_clock(Arc::new(clock.clone()))
+            .with_rate_limits(limits)
+            .with_event_sink(Arc::new(events.clone()));
         Self {
             auth,
             store,
             clock,
             hasher,
+            events,
         }
     }
 
@@ -355,7 +386,11 @@ impl Fixture {
     }
 
     pub async fn register(&self, email: &str) -> User {
-        let user = self.auth.register(email, Password::new(PASSWORD)).await.unwrap();
+        let user = self
+            .auth
+            .register(email, Password::new(PASSWORD), &ClientInfo::default())
+            .await
+            .unwrap();
         self.work();
         user
     }
