@@ -85,8 +85,18 @@ pub const DEFAULT_EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(24 * 36
 /// are bound to the address they were sent to, and die only with it (or when used or
 /// expired).
 ///
+/// # Rate limits and events
+///
+/// Every flow an attacker repeats (login, registration, reset requests, token
+/// confirmations) draws on [`RateLimits`] before any expensive work, keyed by the
+/// normalized email and by [`ClientInfo::rate_limit_key`]; see each method. Every call of
+/// every flow (not `authenticate`, `list_sessions` or `purge_expired`, which are reads or
+/// maintenance) records exactly one [`AuthEvent`], to `tracing` and to the
+/// [`EventSink`] given to [`with_event_sink`](Self::with_event_sink).
+///
 /// Share one service per process (behind an `Arc`): it owns the [`HashPool`] that bounds
-/// hashing work. It needs a Tokio runtime with the time driver (see [`HashPool`]).
+/// hashing work and the in-memory rate limiter. It needs a Tokio runtime with the time
+/// driver (see [`HashPool`]).
 pub struct AuthService<S> {
     store: S,
     tokens: Tokens,
