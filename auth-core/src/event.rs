@@ -135,6 +135,97 @@ impl Outcome {
     }
 }
 
+/// Every kind of security event, one per outcome that matters to an operator:
+/// [`AuthEvent::kind`] classifies an event by its action and outcome. Match on this to
+/// count, alert or audit; the stable names ([`as_str`](Self::as_str)) are what the
+/// `tracing` line carries as `event`.
+///
+/// ```
+/// use auth_core::EventKind;
+///
+/// assert_eq!(EventKind::RefreshReuseDetected.as_str(), "refresh_reuse_detected");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// An account was created.
+    Registered,
+    /// A login issued tokens.
+    LoginSucceeded,
+    /// A login was refused: unknown account, wrong password, disabled, unverified (the
+    /// reason is in [`Outcome::Refused`], never shown to the client).
+    LoginFailed,
+    /// A rate limit refused a request (any action) before any expensive work.
+    RateLimited,
+    /// A refresh token was rotated.
+    TokenRefreshed,
+    /// A spent refresh token was presented again: its whole session was revoked.
+    RefreshReuseDetected,
+    /// One session was revoked by its owner.
+    SessionRevoked,
+    /// One session ended by logout.
+    LoggedOut,
+    /// Every session of an account ended.
+    LoggedOutAll,
+    /// A password was changed with the current one.
+    PasswordChanged,
+    /// A password reset was requested (whether or not the account exists).
+    ResetRequested,
+    /// A password was set with a reset token.
+    ResetCompleted,
+    /// An email-verification mail was requested.
+    EmailVerificationRequested,
+    /// An email address was verified.
+    EmailVerified,
+    /// An account was disabled.
+    AccountDisabled,
+    /// An account was enabled.
+    AccountEnabled,
+    /// An account's roles were replaced.
+    RolesChanged,
+    /// Password hashing was saturated and the request was refused at once.
+    Busy,
+    /// Any other refusal of a request of its own (an invalid token, a weak new password,
+    /// a taken email); the reason is in [`Outcome::Refused`].
+    Refused,
+    /// A server-side failure (store unavailable, internal error).
+    Failed,
+}
+
+impl EventKind {
+    /// A stable snake_case name (`login_failed`, `refresh_reuse_detected`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::RateLimited => "rate_limited",
+            Self::TokenRefreshed => "token_refreshed",
+            Self::RefreshReuseDetected => "refresh_reuse_detected",
+            Self::SessionRevoked => "session_revoked",
+            Self::LoggedOut => "logged_out",
+            Self::LoggedOutAll => "logged_out_all",
+            Self::PasswordChanged => "password_changed",
+            Self::ResetRequested => "reset_requested",
+            Self::ResetCompleted => "reset_completed",
+            Self::EmailVerificationRequested => "email_verification_requested",
+            Self::EmailVerified => "email_verified",
+            Self::AccountDisabled => "account_disabled",
+            Self::AccountEnabled => "account_enabled",
+            Self::RolesChanged => "roles_changed",
+            Self::Busy => "busy",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A keyed digest of a normalized email: correlates events about an address that has no
 /// account without recording the address. HMAC-SHA256 under the service's event key,
 /// truncated to 128 bits; `Display` is hex.
@@ -223,6 +314,36 @@ pub struct AuthEvent {
 }
 
 impl AuthEvent {
+    /// What kind of event this is, from its action and outcome.
+    pub fn kind(&self) -> EventKind {
+        match (&self.outcome, self.action) {
+            (Outcome::RateLimited { .. }, _) => EventKind::RateLimited,
+            (Outcome::Busy, _) => EventKind::Busy,
+            (Outcome::Failed, _) => EventKind::Failed,
+            (Outcome::Refused(_), Action::Login) => EventKind::LoginFailed,
+            (Outcome::Refused(Refusal::InvalidToken(TokenError::Reused)), Action::Refresh) => {
+                EventKind::RefreshReuseDetected
+            }
+            (Outcome::Refused(_), _) => EventKind::Refused,
+            (Outcome::Success, action) => match action {
+                Action::Register => EventKind::Registered,
+                Action::Login => EventKind::LoginSucceeded,
+                Action::Refresh => EventKind::TokenRefreshed,
+                Action::Logout => EventKind::LoggedOut,
+                Action::LogoutAll => EventKind::LoggedOutAll,
+                Action::RevokeSession => EventKind::SessionRevoked,
+                Action::ChangePassword => EventKind::PasswordChanged,
+                Action::RequestPasswordReset => EventKind::ResetRequested,
+                Action::ResetPassword => EventKind::ResetCompleted,
+                Action::RequestEmailVerification => EventKind::EmailVerificationRequested,
+                Action::VerifyEmail => EventKind::EmailVerified,
+                Action::DisableAccount => EventKind::AccountDisabled,
+                Action::EnableAccount => EventKind::AccountEnabled,
+                Action::SetRoles => EventKind::RolesChanged,
+            },
+        }
+    }
+
     /// Writes the event as one structured `tracing` line (target `auth_core::event`).
     /// Strings from the client are written in debug form (quoted and escaped), so no
     /// value can break the line or forge another.
@@ -242,6 +363,7 @@ impl AuthEvent {
                 tracing::event!(
                     target: "auth_core::event",
                     $level,
+                    event = self.kind().as_str(),
                     action = self.action.as_str(),
                     outcome = self.outcome.as_str(),
                     reason = reason.as_deref(),
@@ -267,19 +389,33 @@ impl AuthEvent {
 /// Receives every [`AuthEvent`]: an audit table, a webhook, a metrics counter.
 ///
 /// `record` is called on the request path, synchronously: keep it fast and never block.
-/// To write somewhere slow, send the event into a channel and write from a task:
+/// To write somewhere slow, send the event into a bounded channel and write from a task;
+/// when the writer falls behind, count the drop rather than grow memory or stall logins:
 ///
 /// ```
-/// use auth_core::{AuthEvent, EventSink};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use auth_core::{AuthEvent, EventKind, EventSink};
 ///
 /// #[derive(Debug)]
-/// struct AuditQueue(tokio::sync::mpsc::UnboundedSender<AuthEvent>);
+/// struct AuditQueue {
+///     sender: tokio::sync::mpsc::Sender<AuthEvent>,
+///     dropped: AtomicU64,
+/// }
 ///
 /// impl EventSink for AuditQueue {
 ///     fn record(&self, event: &AuthEvent) {
-///         let _ = self.0.send(event.clone());
+///         if event.kind() == EventKind::RefreshReuseDetected {
+///             // page someone: a refresh token was stolen
+///         }
+///         if self.sender.try_send(event.clone()).is_err() {
+///             self.dropped.fetch_add(1, Ordering::Relaxed);
+///         }
 ///     }
 /// }
+///
+/// let (sender, _receiver) = tokio::sync::mpsc::channel(10_000);
+/// let sink = AuditQueue { sender, dropped: AtomicU64::new(0) };
+/// # let _ = sink;
 /// ```
 pub trait EventSink: Send + Sync + fmt::Debug {
     /// Receives one event.
@@ -313,5 +449,70 @@ mod tests {
         assert_eq!(hex.len(), 32);
         assert!(!hex.contains("ann"));
         assert_eq!(format!("{:?}", EventKey::new(b"secret")), "EventKey([redacted])");
+    }
+
+    fn event(action: Action, outcome: Outcome) -> AuthEvent {
+        AuthEvent {
+            at: OffsetDateTime::UNIX_EPOCH,
+            action,
+            outcome,
+            subject: Subject::Unknown,
+            session_id: None,
+            client: ClientInfo::default(),
+        }
+    }
+
+    #[test]
+    fn kinds_follow_action_and_outcome() {
+        let refused = |refusal| Outcome::Refused(refusal);
+        let kind = |action, outcome| event(action, outcome).kind();
+        assert_eq!(
+            kind(Action::Login, refused(Refusal::UnknownAccount)),
+            EventKind::LoginFailed
+        );
+        assert_eq!(
+            kind(Action::Login, refused(Refusal::AccountDisabled)),
+            EventKind::LoginFailed
+        );
+        assert_eq!(
+            kind(Action::Refresh, refused(Refusal::InvalidToken(TokenError::Reused))),
+            EventKind::RefreshReuseDetected
+        );
+        assert_eq!(
+            kind(Action::Refresh, refused(Refusal::InvalidToken(TokenError::Expired))),
+            EventKind::Refused
+        );
+        let limited = Outcome::RateLimited {
+            retry_after: Duration::from_secs(1),
+        };
+        assert_eq!(kind(Action::RequestPasswordReset, limited), EventKind::RateLimited);
+        assert_eq!(kind(Action::Login, Outcome::Busy), EventKind::Busy);
+        assert_eq!(kind(Action::VerifyEmail, Outcome::Failed), EventKind::Failed);
+        let actions = [
+            Action::Register,
+            Action::Login,
+            Action::Refresh,
+            Action::Logout,
+            Action::LogoutAll,
+            Action::RevokeSession,
+            Action::ChangePassword,
+            Action::RequestPasswordReset,
+            Action::ResetPassword,
+            Action::RequestEmailVerification,
+            Action::VerifyEmail,
+            Action::DisableAccount,
+            Action::EnableAccount,
+            Action::SetRoles,
+        ];
+        let names: std::collections::BTreeSet<&str> = actions
+            .iter()
+            .map(|action| kind(*action, Outcome::Success).as_str())
+            .collect();
+        assert_eq!(
+            names.len(),
+            actions.len(),
+            "each success has a kind of its own: {names:?}"
+        );
+        assert!(!names.contains("refused") && !names.contains("failed"));
     }
 }

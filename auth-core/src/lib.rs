@@ -70,7 +70,9 @@ pub mod conformance;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError, MAX_ADDRESS_BYTES, MAX_LOCAL_PART_BYTES};
 pub use error::{AuthError, RETRY_AFTER};
-pub use event::{Action, AuthEvent, EmailDigest, EventKey, EventSink, NoEventSink, Outcome, Refusal, Subject};
+pub use event::{
+    Action, AuthEvent, EmailDigest, EventKey, EventKind, EventSink, NoEventSink, Outcome, Refusal, Subject,
+};
 pub use hash::{
     Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashedPassword, ParamsError,
     PasswordHasher, Verification,

@@ -22,12 +22,17 @@ use crate::{Clock, SystemClock};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Bucket {
-    /// Login attempts for one account (its normalized email, whether or not the account
-    /// exists). Drawn before the password is checked; a successful login refills it.
+    /// Login attempts for one account (keyed by a digest of its normalized email, whether
+    /// or not the account exists). Drawn before the password is checked; a successful
+    /// login refills it, so only failures accumulate. Also drawn by
+    /// [`change_password`](crate::AuthService::change_password).
     LoginFailuresPerAccount,
-    /// The same, over a day: caps consecutive failures (NIST SP 800-63B: at most 100).
-    LoginFailuresPerAccountDaily,
-    /// Login attempts from one client (its IP address, or IPv6 /64).
+    /// Consecutive login failures of one account, however slow (NIST SP 800-63B §5.2.2:
+    /// at most 100). Does not refill by waiting ([`Limit::total`]): only a successful login
+    /// or a completed password reset refills it.
+    ConsecutiveLoginFailuresPerAccount,
+    /// Login attempts from one client ([`ClientInfo::rate_limit_key`](crate::ClientInfo::rate_limit_key):
+    /// its IPv4 address or IPv6 /64; clients without an address share one key).
     LoginAttemptsPerClient,
     /// Registrations from one client.
     RegistrationsPerClient,
@@ -43,7 +48,7 @@ impl Bucket {
     /// Every bucket.
     pub const ALL: [Self; 7] = [
         Self::LoginFailuresPerAccount,
-        Self::LoginFailuresPerAccountDaily,
+        Self::ConsecutiveLoginFailuresPerAccount,
         Self::LoginAttemptsPerClient,
         Self::RegistrationsPerClient,
         Self::ResetRequestsPerAccount,
@@ -55,7 +60,7 @@ impl Bucket {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::LoginFailuresPerAccount => "login_failures_per_account",
-            Self::LoginFailuresPerAccountDaily => "login_failures_per_account_daily",
+            Self::ConsecutiveLoginFailuresPerAccount => "consecutive_login_failures_per_account",
             Self::LoginAttemptsPerClient => "login_attempts_per_client",
             Self::RegistrationsPerClient => "registrations_per_client",
             Self::ResetRequestsPerAccount => "reset_requests_per_account",
@@ -87,12 +92,33 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// `burst` requests per `period` (both at least 1; a zero is raised to the minimum).
+    /// The period of a [`total`](Self::total) limit: two centuries, long enough never to
+    /// refill in practice, short enough for governor's nanosecond arithmetic.
+    pub const NO_REFILL: Duration = Duration::from_secs(200 * 365 * 24 * 3600);
+
+    /// `burst` requests per `period`. A zero `burst` is raised to 1 and a `period` below
+    /// a millisecond to a millisecond (with a warning): to turn a bucket off, set its
+    /// limit to `None` in [`RateLimits::with_limit`] instead.
     pub fn new(burst: u32, period: Duration) -> Self {
+        if burst == 0 || period < Duration::from_millis(1) {
+            tracing::warn!(burst, ?period, "rate limit raised to the minimum of 1 per millisecond");
+        }
         Self {
             burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
-            period: period.max(Duration::from_millis(1)),
+            period: period.clamp(Duration::from_millis(1), Self::NO_REFILL),
         }
+    }
+
+    /// `n` in all: waiting does not refill it, only [`RateLimiter::reset`] does (a
+    /// successful login, a completed reset). A refusal reports the refill interval as its
+    /// `retry_after` (years), which means "not by waiting".
+    pub fn total(n: u32) -> Self {
+        Self::new(n, Self::NO_REFILL)
+    }
+
+    /// Whether waiting refills this limit (false for [`total`](Self::total)).
+    pub fn refills(&self) -> bool {
+        self.period < Self::NO_REFILL
     }
 
     /// `n` per minute.
@@ -133,7 +159,7 @@ impl Limit {
 /// | bucket | default | source |
 /// |---|---|---|
 /// | login failures per account | 5 per minute | the seeds (`5/minute` on `/login`) |
-/// | login failures per account, daily | 100 per day | NIST SP 800-63B §5.2.2: at most 100 consecutive failures |
+/// | consecutive login failures per account | 100 in all, until a successful login or reset | NIST SP 800-63B §5.2.2 |
 /// | login attempts per client | 30 per minute | OWASP Authentication Cheat Sheet (throttle by source) |
 /// | registrations per client | 10 per hour | the seeds (rate-limit `/register`) |
 /// | reset requests per account | 5 per hour | the seeds; OWASP Forgot Password Cheat Sheet |
@@ -142,8 +168,10 @@ impl Limit {
 ///
 /// Account limits draw before the password is checked and a successful login refills them,
 /// so only failures accumulate; they apply to unknown emails exactly as to known ones.
-/// None of them is a lockout: throttled owners can always reset their password, and a
-/// completed reset refills the account's login allowance.
+/// An attacker can use them to slow the owner's logins (that is their point), but never
+/// their password reset: reset limits are separate, the per-account reset limit never
+/// refuses (see [`AuthService::request_password_reset`](crate::AuthService::request_password_reset)),
+/// and a completed reset refills the account's login allowances.
 ///
 /// ```
 /// use auth_core::{Bucket, Limit, RateLimits};
@@ -162,7 +190,7 @@ impl Default for RateLimits {
         Self {
             limits: HashMap::from([
                 (Bucket::LoginFailuresPerAccount, Some(Limit::per_minute(5))),
-                (Bucket::LoginFailuresPerAccountDaily, Some(Limit::per_day(100))),
+                (Bucket::ConsecutiveLoginFailuresPerAccount, Some(Limit::total(100))),
                 (Bucket::LoginAttemptsPerClient, Some(Limit::per_minute(30))),
                 (Bucket::RegistrationsPerClient, Some(Limit::per_hour(10))),
                 (Bucket::ResetRequestsPerAccount, Some(Limit::per_hour(5))),
@@ -348,10 +376,14 @@ impl RateLimiter for MemoryRateLimiter {
         };
         Ok(match limiter.gcra.check_key(&self.digest(bucket, key)) {
             Ok(()) => RateDecision::Allowed,
-            Err(not_until) => RateDecision::Limited {
-                // Rounded up: a client that waits `retry_after` is allowed.
-                retry_after: ceil_to_second(not_until.wait_time_from(governor::clock::Clock::now(&limiter.gcra_clock))),
-            },
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(&limiter.gcra_clock));
+                RateDecision::Limited {
+                    // Rounded up, so a client that waits `retry_after` is allowed; never
+                    // more than the period, which only a clock set backwards could give.
+                    retry_after: ceil_to_second(wait).min(ceil_to_second(limiter.limit.period())),
+                }
+            }
         })
     }
 
@@ -421,14 +453,17 @@ impl BoundedStore {
         self.entries().remove(&key);
     }
 
-    /// Drops the tenth of the keys with the earliest arrival times: the ones closest to
-    /// (or already at) a full allowance, whose state matters least.
+    /// Drops exactly a tenth of the keys (at least one): those with the earliest arrival
+    /// times, closest to (or already at) a full allowance, whose state matters least.
     fn evict(entries: &mut HashMap<u64, Nanos>) {
-        let mut arrivals: Vec<Nanos> = entries.values().copied().collect();
-        let cut = arrivals.len() / 10;
-        let (_, threshold, _) = arrivals.select_nth_unstable(cut);
-        let threshold = *threshold;
-        entries.retain(|_, arrival| *arrival > threshold);
+        let mut by_arrival: Vec<(Nanos, u64)> = entries.iter().map(|(key, arrival)| (*arrival, *key)).collect();
+        let cut = (by_arrival.len() / 10).max(1);
+        if cut < by_arrival.len() {
+            by_arrival.select_nth_unstable(cut);
+        }
+        for (_, key) in by_arrival.iter().take(cut) {
+            entries.remove(key);
+        }
     }
 }
 
@@ -523,18 +558,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_daily_cap_allows_one_hundred() {
+    async fn the_consecutive_cap_allows_one_hundred_and_does_not_refill_by_waiting() {
         let (limiter, clock) = limiter(RateLimits::default());
-        let bucket = Bucket::LoginFailuresPerAccountDaily;
+        let bucket = Bucket::ConsecutiveLoginFailuresPerAccount;
         for i in 0..100 {
             assert!(allowed(&limiter, bucket, "ann@example.com").await, "attempt {i}");
+            clock.advance(Duration::from_secs(3600));
         }
         let Ok(RateDecision::Limited { retry_after }) = limiter.acquire(bucket, "ann@example.com").await else {
             panic!("the 101st is limited");
         };
-        assert_eq!(retry_after, Duration::from_secs(864), "one more every 24h / 100");
-        clock.advance(retry_after);
-        assert!(allowed(&limiter, bucket, "ann@example.com").await);
+        assert!(retry_after > Duration::from_secs(365 * 24 * 3600), "{retry_after:?}");
+        clock.advance(Duration::from_secs(30 * 24 * 3600));
+        assert!(!allowed(&limiter, bucket, "ann@example.com").await, "a month later");
+        limiter.reset(bucket, "ann@example.com").await.unwrap();
+        assert!(allowed(&limiter, bucket, "ann@example.com").await, "a reset refills it");
+    }
+
+    #[tokio::test]
+    async fn a_clock_set_backwards_never_asks_for_more_than_the_period() {
+        let (limiter, clock) = limiter(RateLimits::default());
+        let bucket = Bucket::LoginFailuresPerAccount;
+        for _ in 0..5 {
+            assert!(allowed(&limiter, bucket, "ann@example.com").await);
+        }
+        clock.set(datetime!(2026-05-01 09:00 UTC));
+        let Ok(RateDecision::Limited { retry_after }) = limiter.acquire(bucket, "ann@example.com").await else {
+            panic!("still limited");
+        };
+        assert_eq!(retry_after, Duration::from_secs(60));
     }
 
     #[tokio::test]
@@ -565,6 +617,13 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         for i in 0..1_000 {
             assert!(allowed(&limiter, bucket, &format!("flood{i}@example.com")).await);
+            let tracked = limiter.tracked_keys(bucket);
+            if i >= 99 {
+                assert!(
+                    (91..=100).contains(&tracked),
+                    "a tenth is evicted at a time, not more: {tracked}"
+                );
+            }
         }
         assert!(
             !allowed(&limiter, bucket, "victim@example.com").await,

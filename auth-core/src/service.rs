@@ -332,7 +332,7 @@ impl<S: AuthStore> AuthService<S> {
     /// Records the one event of this call and hands the result back.
     fn finish<T>(&self, audit: Audit, result: Result<T, AuthError>, client: &ClientInfo) -> Result<T, AuthError> {
         let outcome = match &result {
-            Ok(_) => Outcome::Success,
+            Ok(_) => audit.outcome.clone().unwrap_or(Outcome::Success),
             Err(error) => outcome_of(error, audit.refusal.clone()),
         };
         self.emit(audit, outcome, client);
@@ -352,12 +352,34 @@ impl<S: AuthStore> AuthService<S> {
         self.events.record(&event);
     }
 
-    /// Takes one unit of `key`'s allowance in `bucket`, before any expensive work. No key
-    /// (a client without an IP, a malformed email) means no limit to apply.
-    async fn take(&self, bucket: Bucket, key: Option<&str>) -> Result<(), AuthError> {
-        let Some(key) = key else {
-            return Ok(());
-        };
+    /// The key of `client` in per-client buckets. Clients without an address share one
+    /// key, so a caller that forgets to pass addresses gets one strict limit rather than
+    /// none; that is logged once, since it throttles every such client together.
+    fn client_key(client: &ClientInfo) -> String {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        client.rate_limit_key().unwrap_or_else(|| {
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "a request came without a client IP address: per-client rate limits apply to all such \
+                     requests together; pass the peer address in ClientInfo"
+                );
+            });
+            "unknown-client".to_owned()
+        })
+    }
+
+    /// The key of an account in per-account buckets: the keyed digest of its normalized
+    /// email, so a shared limiter backend never sees addresses. Malformed emails share one
+    /// key (they have no owner to lock out).
+    fn account_key(&self, email: Option<&Email>) -> String {
+        email.map_or_else(
+            || "malformed-email".to_owned(),
+            |email| EmailDigest::of(&self.event_key, email).to_string(),
+        )
+    }
+
+    /// Takes one unit of `key`'s allowance in `bucket`, before any expensive work.
+    async fn take(&self, bucket: Bucket, key: &str) -> Result<(), AuthError> {
         match self.limiter.acquire(bucket, key).await {
             Ok(RateDecision::Allowed) => Ok(()),
             Ok(RateDecision::Limited { retry_after }) => Err(AuthError::RateLimited { retry_after }),
@@ -368,8 +390,12 @@ impl<S: AuthStore> AuthService<S> {
 
     /// Refills the account's login allowance (after a success, or a completed reset).
     async fn refill_login_allowance(&self, email: &Email) {
-        for bucket in [Bucket::LoginFailuresPerAccount, Bucket::LoginFailuresPerAccountDaily] {
-            if let Err(error) = self.limiter.reset(bucket, email.as_str()).await {
+        let key = self.account_key(Some(email));
+        for bucket in [
+            Bucket::LoginFailuresPerAccount,
+            Bucket::ConsecutiveLoginFailuresPerAccount,
+        ] {
+            if let Err(error) = self.limiter.reset(bucket, &key).await {
                 tracing::warn!(%bucket, %error, "could not refill a login allowance");
             }
         }
@@ -414,7 +440,13 @@ impl<S: AuthStore> AuthService<S> {
     ) -> Result<Registration, AuthError> {
         let mut audit = self.audit_email(Action::Register, email);
         let result = match self.create_account(email, password, client, &mut audit).await {
-            Ok(user) => Ok(Registration::Created(user)),
+            Ok(user) => {
+                // The same store work as the other answer, which must look the owner up:
+                // one lookup by email either way.
+                // Its result does not matter: the account exists.
+                let _ = self.store.find_user_by_email(&user.email).await;
+                Ok(Registration::Created(user))
+            }
             Err(AuthError::EmailTaken) => match Email::parse(email) {
                 Ok(email) => match self.store.find_user_by_email(&email).await {
                     Ok(Some(existing)) => {
@@ -449,7 +481,7 @@ impl<S: AuthStore> AuthService<S> {
         client: &ClientInfo,
         audit: &mut Audit,
     ) -> Result<User, AuthError> {
-        self.take(Bucket::RegistrationsPerClient, client.rate_limit_key().as_deref())
+        self.take(Bucket::RegistrationsPerClient, &Self::client_key(client))
             .await?;
         let email = Email::parse(email)?;
         self.policy.check(&password, Some(&email))?;
@@ -471,12 +503,14 @@ impl<S: AuthStore> AuthService<S> {
     /// token. `client` (user agent, IP) labels the session and keys the per-client limit.
     ///
     /// Before any hashing, the attempt draws on three allowances: the client's
-    /// ([`Bucket::LoginAttemptsPerClient`]) and the account's, per minute and per day
-    /// ([`Bucket::LoginFailuresPerAccount`], [`Bucket::LoginFailuresPerAccountDaily`]),
-    /// keyed by the normalized email whether or not an account exists. Over a limit, the
-    /// answer is [`RateLimited`](AuthError::RateLimited) and nothing is hashed. Drawing
-    /// before checking keeps concurrent guesses within the limit; a successful login
-    /// refills the account's allowances, so only failures accumulate.
+    /// ([`Bucket::LoginAttemptsPerClient`]) and the account's, per minute and in a row
+    /// ([`Bucket::LoginFailuresPerAccount`], [`Bucket::ConsecutiveLoginFailuresPerAccount`]),
+    /// keyed by a digest of the normalized email whether or not an account exists. Over a
+    /// limit, the answer is [`RateLimited`](AuthError::RateLimited) and nothing is hashed.
+    /// Drawing before checking keeps concurrent guesses within the limit; a successful
+    /// login (or a completed password reset) refills the account's allowances, so only
+    /// failures accumulate. A refused draw is not given back to the buckets drawn before
+    /// it: a refused attempt still counts as an attempt.
     ///
     /// Every failure to identify the account answers [`InvalidCredentials`](AuthError::InvalidCredentials)
     /// after exactly one password verification: a malformed or unknown email, an
@@ -513,11 +547,12 @@ impl<S: AuthStore> AuthService<S> {
         audit: &mut Audit,
     ) -> Result<LoginSuccess, AuthError> {
         let email = Email::parse(email).ok();
-        let account_key = email.as_ref().map(Email::as_str);
-        self.take(Bucket::LoginAttemptsPerClient, client.rate_limit_key().as_deref())
+        let account_key = self.account_key(email.as_ref());
+        self.take(Bucket::LoginAttemptsPerClient, &Self::client_key(client))
             .await?;
-        self.take(Bucket::LoginFailuresPerAccount, account_key).await?;
-        self.take(Bucket::LoginFailuresPerAccountDaily, account_key).await?;
+        self.take(Bucket::LoginFailuresPerAccount, &account_key).await?;
+        self.take(Bucket::ConsecutiveLoginFailuresPerAccount, &account_key)
+            .await?;
 
         let oversized = self.policy.exceeds_max_length(&password);
         let account = match &email {
@@ -824,9 +859,14 @@ impl<S: AuthStore> AuthService<S> {
     /// password change or disable is never overwritten. On success every session and
     /// every access token issued before is revoked; the caller logs in again.
     ///
+    /// Guesses of the current password draw on the account's login allowances, as
+    /// [`login`](Self::login) does, so a stolen access token is no unlimited guessing
+    /// oracle; success refills them.
+    ///
     /// # Errors
     ///
     /// [`UserNotFound`](AuthError::UserNotFound), [`AccountDisabled`](AuthError::AccountDisabled),
+    /// [`RateLimited`](AuthError::RateLimited),
     /// [`WeakPassword`](AuthError::WeakPassword), [`InvalidCredentials`](AuthError::InvalidCredentials)
     /// (wrong current password), [`Conflict`](AuthError::Conflict) (the account changed
     /// meanwhile: another password change, a revocation), [`Busy`](AuthError::Busy),
@@ -859,6 +899,12 @@ impl<S: AuthStore> AuthService<S> {
             return Err(AuthError::AccountDisabled);
         }
         self.policy.check(&new, Some(&user.email))?;
+        // A stolen access token must not become an unlimited password oracle: guesses
+        // of the current password draw on the account's login allowances.
+        let account_key = self.account_key(Some(&user.email));
+        self.take(Bucket::LoginFailuresPerAccount, &account_key).await?;
+        self.take(Bucket::ConsecutiveLoginFailuresPerAccount, &account_key)
+            .await?;
         let stored = user.password_hash.clone();
         let hasher = Arc::clone(&self.hasher);
         let new_hash = self
@@ -875,7 +921,9 @@ impl<S: AuthStore> AuthService<S> {
                 audit.refusal = Some(refusal);
                 AuthError::InvalidCredentials
             })?;
-        self.replace_password(&user, &new_hash).await
+        let updated = self.replace_password(&user, &new_hash).await?;
+        self.refill_login_allowance(&updated.email).await;
+        Ok(updated)
     }
 
     /// Ends `user`'s sessions, then stores `hash` if `user` is unchanged since it was read
@@ -909,10 +957,14 @@ impl<S: AuthStore> AuthService<S> {
 
     /// Starts a password reset (OWASP Forgot Password Cheat Sheet).
     ///
-    /// Limited per account and per client ([`Bucket::ResetRequestsPerAccount`],
-    /// [`Bucket::ResetRequestsPerClient`]) before any work; the account limit applies to
-    /// unknown emails exactly as to known ones, and is separate from the login limits, so
-    /// a throttled owner can still reset.
+    /// Limited per client ([`Bucket::ResetRequestsPerClient`]: over it, the answer is
+    /// [`RateLimited`](AuthError::RateLimited)) and per account
+    /// ([`Bucket::ResetRequestsPerAccount`]). Over the account's limit the call still
+    /// succeeds, returning `None` and sending nothing (its event says `rate_limited`):
+    /// a refusal would let anyone block the owner's reset by requesting it for them,
+    /// whereas the owner already holds the newest of the mails sent within the limit,
+    /// which works. The account limit applies to unknown emails exactly as to known ones,
+    /// and is separate from the login limits, so a throttled owner can always reset.
     ///
     /// Returns the message to deliver only when `email` belongs to an active account,
     /// addressed to the stored address, never to the string typed. Answer the client the
@@ -947,10 +999,18 @@ impl<S: AuthStore> AuthService<S> {
         audit: &mut Audit,
     ) -> Result<Option<Delivery>, AuthError> {
         let email = Email::parse(email).ok();
-        self.take(Bucket::ResetRequestsPerClient, client.rate_limit_key().as_deref())
+        self.take(Bucket::ResetRequestsPerClient, &Self::client_key(client))
             .await?;
-        self.take(Bucket::ResetRequestsPerAccount, email.as_ref().map(Email::as_str))
-            .await?;
+        // Over the account's limit, the request is answered as usual but sends nothing:
+        // refusing it would let anyone block the owner's reset, and the owner already
+        // holds the newest of the mails sent within the limit, which still works.
+        if let Err(AuthError::RateLimited { retry_after }) = self
+            .take(Bucket::ResetRequestsPerAccount, &self.account_key(email.as_ref()))
+            .await
+        {
+            audit.outcome = Some(Outcome::RateLimited { retry_after });
+            return Ok(None);
+        }
         let account = match &email {
             Some(email) => self.store.find_user_by_email(email).await?,
             None => None,
@@ -1038,7 +1098,7 @@ impl<S: AuthStore> AuthService<S> {
     ) -> Result<(), AuthError> {
         const PURPOSE: TokenPurpose = TokenPurpose::PasswordReset;
         let invalid = AuthError::InvalidOneTimeToken;
-        self.take(Bucket::ConfirmationsPerClient, client.rate_limit_key().as_deref())
+        self.take(Bucket::ConfirmationsPerClient, &Self::client_key(client))
             .await?;
         let hash = OpaqueToken::hash_presented(PURPOSE.kind(), token).ok_or(invalid(TokenError::Malformed))?;
         let record = self
@@ -1138,7 +1198,7 @@ impl<S: AuthStore> AuthService<S> {
     async fn apply_verification(&self, token: &str, client: &ClientInfo, audit: &mut Audit) -> Result<User, AuthError> {
         const PURPOSE: TokenPurpose = TokenPurpose::EmailVerification;
         let invalid = AuthError::InvalidOneTimeToken;
-        self.take(Bucket::ConfirmationsPerClient, client.rate_limit_key().as_deref())
+        self.take(Bucket::ConfirmationsPerClient, &Self::client_key(client))
             .await?;
         let hash = OpaqueToken::hash_presented(PURPOSE.kind(), token).ok_or(invalid(TokenError::Malformed))?;
         let now = self.now();
@@ -1221,6 +1281,9 @@ struct Audit {
     /// A more precise refusal than the error says (`WrongPassword` behind
     /// `InvalidCredentials`, say).
     refusal: Option<Refusal>,
+    /// The outcome of a call that succeeds for its caller but not really (a reset
+    /// request over the account's limit, answered as usual).
+    outcome: Option<Outcome>,
 }
 
 impl Audit {
@@ -1230,6 +1293,7 @@ impl Audit {
             subject,
             session_id: None,
             refusal: None,
+            outcome: None,
         }
     }
 }

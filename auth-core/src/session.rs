@@ -65,9 +65,11 @@ impl ClientInfo {
         self.ip
     }
 
-    /// The key per-client rate limits count under: the IPv4 address, or the /64 prefix of
-    /// an IPv6 address (one host usually holds a whole /64). `None` without an IP: then
-    /// no per-client limit applies.
+    /// The key per-client rate limits count under: the IPv4 address (also when it comes
+    /// IPv4-mapped, `::ffff:a.b.c.d`, or through NAT64, `64:ff9b::a.b.c.d`), or the /64
+    /// prefix of an IPv6 address (one host usually holds a whole /64). `None` without an
+    /// IP: the service then counts all such clients under one shared key, and logs that
+    /// once.
     ///
     /// ```
     /// use auth_core::ClientInfo;
@@ -76,19 +78,26 @@ impl ClientInfo {
     /// assert_eq!(v6.rate_limit_key().as_deref(), Some("2001:db8:1:2::/64"));
     /// let v4 = ClientInfo::new(None, Some("203.0.113.7".parse().unwrap()));
     /// assert_eq!(v4.rate_limit_key().as_deref(), Some("203.0.113.7"));
+    /// let nat64 = ClientInfo::new(None, Some("64:ff9b::203.0.113.7".parse().unwrap()));
+    /// assert_eq!(nat64.rate_limit_key().as_deref(), Some("203.0.113.7"));
     /// ```
     pub fn rate_limit_key(&self) -> Option<String> {
+        const NAT64_PREFIX: [u16; 6] = [0x64, 0xff9b, 0, 0, 0, 0];
         self.ip.map(|ip| match ip {
             IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
-                None => {
-                    let segments = v6.segments();
+            IpAddr::V6(v6) => {
+                let segments = v6.segments();
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    v4.to_string()
+                } else if segments[..6] == NAT64_PREFIX {
+                    let [.., a, b, c, d] = v6.octets();
+                    std::net::Ipv4Addr::new(a, b, c, d).to_string()
+                } else {
                     let prefix =
                         std::net::Ipv6Addr::new(segments[0], segments[1], segments[2], segments[3], 0, 0, 0, 0);
                     format!("{prefix}/64")
                 }
-            },
+            }
         })
     }
 }

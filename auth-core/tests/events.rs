@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    Action, AuthEvent, Bucket, ClientInfo, EmailDigest, HashPool, Limit, OpaqueToken, Outcome, Password,
+    Action, AuthEvent, Bucket, ClientInfo, EmailDigest, EventKind, HashPool, Limit, OpaqueToken, Outcome, Password,
     PolicyViolation, RateLimits, Refusal, Role, Subject, TokenError, TokenKind, UserId,
 };
 use common::{Fixture, PASSWORD};
@@ -199,6 +199,87 @@ async fn rate_limited_and_busy_are_outcomes_of_their_own() {
 }
 
 #[tokio::test]
+async fn every_limited_flow_records_one_rate_limited_event() {
+    let limits = RateLimits::default()
+        .with_limit(Bucket::RegistrationsPerClient, Some(Limit::per_hour(1)))
+        .with_limit(Bucket::ResetRequestsPerClient, Some(Limit::per_hour(1)))
+        .with_limit(Bucket::ConfirmationsPerClient, Some(Limit::per_minute(1)));
+    let f = Fixture::with_limits(limits);
+    let client = laptop();
+    let limited = |event: AuthEvent, action: Action| {
+        assert_eq!(
+            (event.action, event.kind()),
+            (action, EventKind::RateLimited),
+            "{event:#?}"
+        );
+    };
+
+    f.auth
+        .register("gus@example.com", Password::new(PASSWORD), &client)
+        .await
+        .unwrap();
+    f.events.take();
+    f.work();
+    let _ = f
+        .auth
+        .register("hal@example.com", Password::new(PASSWORD), &client)
+        .await
+        .unwrap_err();
+    limited(one(&f), Action::Register);
+
+    let _ = f.auth.request_password_reset("gus@example.com", &client).await.unwrap();
+    f.events.take();
+    let _ = f
+        .auth
+        .request_password_reset("gus@example.com", &client)
+        .await
+        .unwrap_err();
+    limited(one(&f), Action::RequestPasswordReset);
+
+    let _ = f.auth.verify_email("ev_guess", &client).await.unwrap_err();
+    assert_eq!(one(&f).kind(), EventKind::Refused);
+    let _ = f
+        .auth
+        .reset_password("pr_guess", Password::new("a brand new passphrase"), &client)
+        .await
+        .unwrap_err();
+    limited(one(&f), Action::ResetPassword);
+    assert_eq!(f.work(), (0, 0), "no hashing for any of them");
+}
+
+#[tokio::test]
+async fn a_saturated_pool_during_login_is_one_busy_event() {
+    let f = Fixture::new();
+    f.register("ivy@example.com").await;
+    f.events.take();
+    let pool = HashPool::new(1).with_max_queue(0);
+    let auth = auth_core::AuthService::new(f.store.clone(), f.auth.tokens().clone())
+        .with_hasher(f.hasher.clone())
+        .with_clock(Arc::new(f.clock.clone()))
+        .with_event_sink(Arc::new(f.events.clone()))
+        .with_hash_pool(pool.clone());
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (started, is_started) = tokio::sync::oneshot::channel::<()>();
+    let holder = tokio::spawn(async move {
+        pool.run(move || {
+            let _ = started.send(());
+            let _ = released.blocking_recv();
+        })
+        .await
+    });
+    is_started.await.unwrap();
+    let error = auth
+        .login("ivy@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "busy");
+    let event = one(&f);
+    assert_eq!((event.action, event.kind()), (Action::Login, EventKind::Busy));
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn session_outcomes_and_reuse_detection() {
     let f = Fixture::new();
     let user = f.register("fay@example.com").await;
@@ -232,6 +313,7 @@ async fn session_outcomes_and_reuse_detection() {
         Action::Refresh,
         Outcome::Refused(Refusal::InvalidToken(TokenError::Reused)),
     );
+    assert_eq!(event.kind(), EventKind::RefreshReuseDetected);
     assert_eq!(
         (event.subject, event.session_id),
         (Subject::User(user.id), Some(session))

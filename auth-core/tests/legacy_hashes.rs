@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use auth_core::{
-    Argon2Hasher, AuthService, ClientInfo, Email, HashedPassword, MemoryStore, Password, PasswordHasher, SigningKey,
-    Tokens, User, UserStore, Verification,
+    Argon2Hasher, AuthService, ClientInfo, Email, HashedPassword, MemoryStore, Password, PasswordHasher, RateLimits,
+    SigningKey, Tokens, User, UserStore, Verification,
 };
 use serde::Deserialize;
 use time::macros::datetime;
@@ -100,7 +100,8 @@ fn up_to_date(case: &Case) -> bool {
 
 fn service(store: MemoryStore) -> AuthService<MemoryStore> {
     let tokens = Tokens::new(SigningKey::hs256(&[42; 32]).unwrap(), "https://auth.test", "test-api");
-    AuthService::new(store, tokens)
+    // Many logins from one test client: limits are tested in rate_limits.rs.
+    AuthService::new(store, tokens).with_rate_limits(RateLimits::disabled())
 }
 
 async fn insert(store: &MemoryStore, email: &str, hash: &str) -> User {

@@ -145,21 +145,180 @@ async fn an_unknown_email_is_limited_exactly_like_a_known_one() {
 }
 
 #[tokio::test]
-async fn at_most_one_hundred_failures_a_day_per_account() {
-    let limits = RateLimits::default().with_limit(Bucket::LoginFailuresPerAccount, Some(Limit::per_minute(1000)));
-    let f = Fixture::with_limits(limits);
+async fn at_most_one_hundred_consecutive_failures_however_slow_until_a_reset() {
+    let f = Fixture::new();
     f.register("cid@example.com").await;
+    // An hour apart, each from another address: neither waiting nor spreading helps.
     for i in 0..100 {
-        let result = wrong_login(&f, "cid@example.com", &anonymous()).await;
+        let result = wrong_login(&f, "cid@example.com", &from(&format!("198.51.100.{i}"))).await;
         assert!(matches!(result, Err(AuthError::InvalidCredentials)), "failure {i}");
+        f.clock.advance(Duration::from_secs(3600));
     }
-    let wait = retry_after(wrong_login(&f, "cid@example.com", &anonymous()).await);
-    assert_eq!(
-        wait,
-        Duration::from_secs(864),
-        "then one every 24 h / 100, never a permanent lockout"
-    );
     assert_eq!(f.work(), (100, 0));
+    let wait = retry_after(wrong_login(&f, "cid@example.com", &from("198.51.100.200")).await);
+    assert!(wait > Duration::from_secs(365 * 24 * 3600), "not by waiting: {wait:?}");
+    f.clock.advance(Duration::from_secs(30 * 24 * 3600));
+    retry_after(
+        f.auth
+            .login("cid@example.com", Password::new(PASSWORD), &from("192.0.2.1"))
+            .await,
+    );
+    assert_eq!(f.work(), (0, 0), "a month later, still nothing verified");
+
+    // The owner's way back is a password reset, which these failures do not limit.
+    let delivery = f
+        .auth
+        .request_password_reset("cid@example.com", &from("192.0.2.1"))
+        .await
+        .unwrap()
+        .unwrap();
+    f.auth
+        .reset_password(
+            delivery.token.expose_secret(),
+            Password::new("a brand new passphrase"),
+            &from("192.0.2.1"),
+        )
+        .await
+        .unwrap();
+    let login = f
+        .auth
+        .login(
+            "cid@example.com",
+            Password::new("a brand new passphrase"),
+            &from("192.0.2.1"),
+        )
+        .await;
+    assert!(login.is_ok(), "{login:?}");
+}
+
+#[tokio::test]
+async fn a_successful_login_ends_the_consecutive_run() {
+    let limits = RateLimits::default()
+        .with_limit(Bucket::LoginFailuresPerAccount, None)
+        .with_limit(Bucket::ConsecutiveLoginFailuresPerAccount, Some(Limit::total(3)));
+    let f = Fixture::with_limits(limits);
+    f.register("cy@example.com").await;
+    for _ in 0..2 {
+        for _ in 0..2 {
+            assert!(wrong_login(&f, "cy@example.com", &from("192.0.2.2")).await.is_err());
+        }
+        f.auth
+            .login("cy@example.com", Password::new(PASSWORD), &from("192.0.2.2"))
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        assert!(matches!(
+            wrong_login(&f, "cy@example.com", &from("192.0.2.2")).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+    retry_after(wrong_login(&f, "cy@example.com", &from("192.0.2.2")).await);
+}
+
+#[tokio::test]
+async fn password_change_guesses_draw_on_the_account_allowance() {
+    let f = Fixture::new();
+    let user = f.register("cal@example.com").await;
+    let client = from("192.0.2.3");
+    for _ in 0..5 {
+        let result = f
+            .auth
+            .change_password(
+                user.id,
+                Password::new(WRONG),
+                Password::new("a brand new passphrase"),
+                &client,
+            )
+            .await;
+        assert!(matches!(result, Err(AuthError::InvalidCredentials)), "{result:?}");
+    }
+    assert_eq!(f.work(), (5, 0));
+    retry_after(
+        f.auth
+            .change_password(
+                user.id,
+                Password::new(PASSWORD),
+                Password::new("a brand new passphrase"),
+                &client,
+            )
+            .await,
+    );
+    assert_eq!(f.work(), (0, 0), "limited: nothing hashed");
+    // The same allowance as login: the guesses count there too.
+    retry_after(f.auth.login("cal@example.com", Password::new(PASSWORD), &client).await);
+    f.clock.advance(Duration::from_secs(12));
+    f.auth
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new("a brand new passphrase"),
+            &client,
+        )
+        .await
+        .unwrap();
+    // Success refilled it: five more failures before the limit.
+    for _ in 0..5 {
+        assert!(matches!(
+            wrong_login(&f, "cal@example.com", &client).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn clients_without_an_address_share_one_allowance() {
+    let f = Fixture::new();
+    for i in 0..30 {
+        assert!(matches!(
+            wrong_login(&f, &format!("anon{i}@example.com"), &anonymous()).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+    retry_after(wrong_login(&f, "anon30@example.com", &anonymous()).await);
+    // Malformed emails too: no unlimited dummy hashing.
+    retry_after(wrong_login(&f, "not an email", &anonymous()).await);
+    assert_eq!(f.work(), (30, 0));
+    // A client with an address is counted on its own.
+    assert!(matches!(
+        wrong_login(&f, "anon31@example.com", &from("192.0.2.4")).await,
+        Err(AuthError::InvalidCredentials)
+    ));
+}
+
+#[tokio::test]
+async fn malformed_emails_share_one_account_allowance() {
+    let f = Fixture::new();
+    for (i, email) in ["not an email", "@@", "x@", "nope", "a b@c.d"].iter().enumerate() {
+        let result = wrong_login(&f, email, &from(&format!("192.0.2.{}", 10 + i))).await;
+        assert!(matches!(result, Err(AuthError::InvalidCredentials)), "{email}");
+    }
+    retry_after(wrong_login(&f, "still@not@valid", &from("192.0.2.20")).await);
+    assert_eq!(f.work(), (5, 0));
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_counted_per_64_and_nat64_as_their_ipv4() {
+    let f = Fixture::new();
+    for i in 0..30 {
+        // Thirty addresses of one /64: one client.
+        let client = from(&format!("2001:db8:5:6::{:x}", i + 1));
+        assert!(wrong_login(&f, &format!("v6-{i}@example.com"), &client).await.is_err());
+    }
+    retry_after(wrong_login(&f, "v6-x@example.com", &from("2001:db8:5:6:ffff::1")).await);
+    assert!(matches!(
+        wrong_login(&f, "v6-y@example.com", &from("2001:db8:5:7::1")).await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    for i in 0..30 {
+        assert!(
+            wrong_login(&f, &format!("v4-{i}@example.com"), &from("192.0.2.99"))
+                .await
+                .is_err()
+        );
+    }
+    retry_after(wrong_login(&f, "v4-x@example.com", &from("64:ff9b::192.0.2.99")).await);
+    retry_after(wrong_login(&f, "v4-y@example.com", &from("::ffff:192.0.2.99")).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -256,6 +415,8 @@ async fn enumeration_safe_registration_answers_alike_and_says_whom_to_notify() {
         panic!("new account expected")
     };
     assert_eq!(f.work(), (0, 1));
+    let new_account_calls = f.store.calls();
+    f.store.clear_calls();
 
     let again = f
         .auth
@@ -272,6 +433,11 @@ async fn enumeration_safe_registration_answers_alike_and_says_whom_to_notify() {
         other => panic!("expected AlreadyRegistered, got {other:?}"),
     }
     assert_eq!(f.work(), (0, 1), "the same work: the password is hashed either way");
+    assert_eq!(
+        f.store.calls(),
+        new_account_calls,
+        "and the same store calls: an insert, then a lookup by email"
+    );
     // The existing account is untouched.
     assert!(
         f.auth
@@ -296,32 +462,62 @@ async fn enumeration_safe_registration_answers_alike_and_says_whom_to_notify() {
 // ---------------------------------------------------------------- password reset and confirmations
 
 #[tokio::test]
-async fn reset_requests_are_limited_per_account_and_per_client() {
+async fn reset_requests_over_the_account_limit_are_answered_alike_and_send_nothing() {
     let f = Fixture::new();
     f.register("gil@example.com").await;
-    for _ in 0..5 {
-        f.auth
-            .request_password_reset("gil@example.com", &anonymous())
-            .await
-            .unwrap()
-            .unwrap();
-    }
-    assert_eq!(
-        retry_after(f.auth.request_password_reset(" GIL@example.com", &anonymous()).await),
-        Duration::from_secs(720)
-    );
-    // An unknown address meets the same limit at the same count.
-    for _ in 0..5 {
-        assert!(
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let client = from(&format!("192.0.2.{}", 30 + i));
+        sent.push(
             f.auth
-                .request_password_reset("nobody@example.com", &anonymous())
+                .request_password_reset("gil@example.com", &client)
                 .await
                 .unwrap()
-                .is_none()
+                .unwrap(),
         );
     }
-    retry_after(f.auth.request_password_reset("nobody@example.com", &anonymous()).await);
+    f.events.take();
+    // The sixth, by any spelling and from anywhere: the same success, no mail, no token.
+    let sixth = f
+        .auth
+        .request_password_reset(" GIL@example.com", &from("192.0.2.40"))
+        .await
+        .unwrap();
+    assert!(sixth.is_none());
+    let events = f.events.take();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind(), auth_core::EventKind::RateLimited);
+    // The owner's newest mail still works: the attacker's requests cannot block the reset.
+    let newest = sent.pop().unwrap();
+    f.auth
+        .reset_password(
+            newest.token.expose_secret(),
+            Password::new("a brand new passphrase"),
+            &from("192.0.2.41"),
+        )
+        .await
+        .unwrap();
 
+    // An unknown address meets the same limit at the same count.
+    for i in 0..6 {
+        let client = from(&format!("192.0.2.{}", 50 + i));
+        let answer = f.auth.request_password_reset("nobody@example.com", &client).await;
+        assert!(answer.unwrap().is_none());
+    }
+    f.clock.advance(Duration::from_secs(720));
+    assert!(
+        f.auth
+            .request_password_reset("gil@example.com", &from("192.0.2.60"))
+            .await
+            .unwrap()
+            .is_some(),
+        "one more after 12 minutes"
+    );
+}
+
+#[tokio::test]
+async fn reset_requests_are_limited_per_client() {
+    let f = Fixture::new();
     let client = from("192.0.2.50");
     for i in 0..10 {
         f.auth
@@ -329,7 +525,10 @@ async fn reset_requests_are_limited_per_account_and_per_client() {
             .await
             .unwrap();
     }
-    retry_after(f.auth.request_password_reset("other10@example.com", &client).await);
+    assert_eq!(
+        retry_after(f.auth.request_password_reset("other10@example.com", &client).await),
+        Duration::from_secs(360)
+    );
 }
 
 #[tokio::test]

@@ -739,6 +739,11 @@ async fn a_saturated_pool_answers_busy_at_once() {
     );
 }
 
+/// Client number `i`: bursts here test the hash pool, not the per-client limits.
+fn client_number(i: u8) -> ClientInfo {
+    ClientInfo::new(None, Some(std::net::IpAddr::from([10, 0, 1, i])))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_fifty_registrations_and_logins_succeeds_with_the_defaults() {
     // Production parameters and the default pool: the burst must be absorbed, not refused.
@@ -751,7 +756,7 @@ async fn a_burst_of_fifty_registrations_and_logins_succeeds_with_the_defaults() 
                 auth.register(
                     &format!("user{i}@example.com"),
                     Password::new(PASSWORD),
-                    &ClientInfo::default(),
+                    &client_number(i),
                 )
                 .await
             })
@@ -767,7 +772,7 @@ async fn a_burst_of_fifty_registrations_and_logins_succeeds_with_the_defaults() 
                 auth.login(
                     &format!("USER{i}@example.com"),
                     Password::new(PASSWORD),
-                    &ClientInfo::default(),
+                    &client_number(i),
                 )
                 .await
             })
@@ -785,19 +790,21 @@ async fn a_burst_of_fifty_logins_succeeds_on_a_single_permit() {
     // which draws before verifying.)
     let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
     let auth = Arc::new(AuthService::new(MemoryStore::new(), tokens).with_hash_pool(HashPool::new(1)));
-    let client = ClientInfo::default();
     for i in 0..50 {
-        auth.register(&format!("solo{i}@example.com"), Password::new(PASSWORD), &client)
-            .await
-            .unwrap();
+        auth.register(
+            &format!("solo{i}@example.com"),
+            Password::new(PASSWORD),
+            &client_number(i),
+        )
+        .await
+        .unwrap();
     }
     let logins: Vec<_> = (0..50)
         .map(|i| {
             let auth = auth.clone();
             tokio::spawn(async move {
                 let email = format!("solo{i}@example.com");
-                auth.login(&email, Password::new(PASSWORD), &ClientInfo::default())
-                    .await
+                auth.login(&email, Password::new(PASSWORD), &client_number(i)).await
             })
         })
         .collect();
