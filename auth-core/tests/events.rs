@@ -172,30 +172,49 @@ async fn rate_limited_and_busy_are_outcomes_of_their_own() {
         },
     );
 
-    // A one-permit pool without a queue, its permit held by a blocking job: the next hash
-    // is refused as busy.
-    let pool = HashPool::new(1).with_max_queue(0);
-    let auth = auth_core::AuthService::new(f.store.clone(), f.auth.tokens().clone())
-        .with_hasher(f.hasher.clone())
-        .with_clock(Arc::new(f.clock.clone()))
-        .with_event_sink(Arc::new(f.events.clone()))
-        .with_hash_pool(pool.clone());
-    let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let (started, is_started) = tokio::sync::oneshot::channel::<()>();
-    let holder = tokio::spawn(async move {
-        pool.run(move || {
-            let _ = started.send(());
-            let _ = released.blocking_recv();
-        })
-        .await
-    });
-    is_started.await.unwrap();
-    let _ = auth
+    let saturated = Saturated::new(&f).await;
+    let _ = saturated
+        .auth
         .register("eve@example.com", Password::new(PASSWORD), &laptop())
         .await;
     assert_event(&one(&f), Action::Register, Outcome::Busy);
-    release.send(()).unwrap();
-    holder.await.unwrap().unwrap();
+    saturated.release().await;
+}
+
+/// A service on `f`'s store, hasher, clock and sink whose hash pool (one permit, no
+/// queue) is held by a blocking job until [`release`](Self::release): every hash is
+/// refused as busy.
+struct Saturated {
+    auth: auth_core::AuthService<common::HookedStore>,
+    release: tokio::sync::oneshot::Sender<()>,
+    holder: tokio::task::JoinHandle<Result<(), auth_core::HashPoolError>>,
+}
+
+impl Saturated {
+    async fn new(f: &Fixture) -> Self {
+        let pool = HashPool::new(1).with_max_queue(0);
+        let auth = auth_core::AuthService::new(f.store.clone(), f.auth.tokens().clone())
+            .with_hasher(f.hasher.clone())
+            .with_clock(Arc::new(f.clock.clone()))
+            .with_event_sink(Arc::new(f.events.clone()))
+            .with_hash_pool(pool.clone());
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (started, is_started) = tokio::sync::oneshot::channel::<()>();
+        let holder = tokio::spawn(async move {
+            pool.run(move || {
+                let _ = started.send(());
+                let _ = released.blocking_recv();
+            })
+            .await
+        });
+        is_started.await.unwrap();
+        Self { auth, release, holder }
+    }
+
+    async fn release(self) {
+        self.release.send(()).unwrap();
+        self.holder.await.unwrap().unwrap();
+    }
 }
 
 #[tokio::test]
@@ -252,31 +271,16 @@ async fn a_saturated_pool_during_login_is_one_busy_event() {
     let f = Fixture::new();
     f.register("ivy@example.com").await;
     f.events.take();
-    let pool = HashPool::new(1).with_max_queue(0);
-    let auth = auth_core::AuthService::new(f.store.clone(), f.auth.tokens().clone())
-        .with_hasher(f.hasher.clone())
-        .with_clock(Arc::new(f.clock.clone()))
-        .with_event_sink(Arc::new(f.events.clone()))
-        .with_hash_pool(pool.clone());
-    let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let (started, is_started) = tokio::sync::oneshot::channel::<()>();
-    let holder = tokio::spawn(async move {
-        pool.run(move || {
-            let _ = started.send(());
-            let _ = released.blocking_recv();
-        })
-        .await
-    });
-    is_started.await.unwrap();
-    let error = auth
+    let saturated = Saturated::new(&f).await;
+    let error = saturated
+        .auth
         .login("ivy@example.com", Password::new(PASSWORD), &laptop())
         .await
         .unwrap_err();
     assert_eq!(error.code(), "busy");
     let event = one(&f);
     assert_eq!((event.action, event.kind()), (Action::Login, EventKind::Busy));
-    release.send(()).unwrap();
-    holder.await.unwrap().unwrap();
+    saturated.release().await;
 }
 
 #[tokio::test]
