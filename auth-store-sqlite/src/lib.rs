@@ -1,0 +1,680 @@
+//! SQLite storage for [`auth_core`]: the embedded default, one file, zero setup.
+//!
+//! [`SqliteStore`] implements every store trait of `auth-core` ([`UserStore`],
+//! [`SessionStore`], [`OneTimeTokenStore`]) on rusqlite with a bundled SQLite:
+//!
+//! - the file is created, switched to WAL and migrated on [`open`](SqliteStore::open);
+//!   migrations are embedded, versioned in the library's own `auth_schema_migrations`
+//!   table (every table is prefixed `auth_`, so the file can be the application's own),
+//!   idempotent, and a file written by a newer schema is refused, never altered;
+//! - no call blocks an async worker: SQLite runs on Tokio's blocking pool, writes through
+//!   one writer connection (so concurrent writers queue instead of failing with
+//!   `SQLITE_BUSY`) and reads through a small pool of read-only connections, which WAL
+//!   lets run beside the writer;
+//! - the normalized email is a `UNIQUE` column compared bytewise (normalization happens
+//!   in Rust: SQLite's own case folding is ASCII-only); a duplicate is the typed
+//!   [`StoreError::DuplicateEmail`], decided by the constraint;
+//! - single-use tokens are consumed by one `UPDATE ... WHERE used_at IS NULL RETURNING`;
+//!   refresh rotation and session revocation are single transactions;
+//! - commits are durable (`synchronous = FULL`): an acknowledged registration or password
+//!   change survives a crash of the process or of the machine.
+//!
+//! SQLite serves one machine. Several application instances need one database they all
+//! reach: use `auth-store-postgres`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use auth_core::{AuthService, ClientInfo, Password, SigningKey, Tokens};
+//! use auth_store_sqlite::SqliteStore;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("auth.db");
+//! let store = SqliteStore::open(&path).await?; // creates and migrates the file
+//! let key = SigningKey::hs256(b"an example secret of at least 32 bytes!")?;
+//! let auth = Arc::new(AuthService::new(store, Tokens::new(key, "https://auth.example.com", "api")));
+//!
+//! let client = ClientInfo::new(Some("curl/8.5"), Some("203.0.113.7".parse()?));
+//! auth.register("ada@example.com", Password::new("analytical-engine-1843"), &client).await?;
+//! let login = auth.login("Ada@Example.com", Password::new("analytical-engine-1843"), &client).await?;
+//! assert_eq!(login.user.email.as_str(), "ada@example.com");
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod rows;
+mod schema;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use auth_core::{
+    Email, HashedPassword, OneTimeToken, OneTimeTokenStore, RefreshTokenRecord, Role, Session, SessionId, SessionStore,
+    StoreError, TokenHash, TokenPurpose, User, UserId, UserStore,
+};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use time::OffsetDateTime;
+
+use rows::{DbError, SESSION_COLUMNS, USER_COLUMNS, micros, one_time_token_from_row, session_from_row, user_from_row};
+
+/// The schema version this release writes (see [`SqliteStore::schema_version`]).
+pub const SCHEMA_VERSION: i64 = schema::LATEST;
+
+/// How long a connection waits for a lock held by another connection or process before
+/// the call fails as [`StoreError::Unavailable`].
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read-only connections kept open beside the writer.
+pub const DEFAULT_READERS: u32 = 4;
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The file was migrated by a newer release of this crate; it is left untouched.
+    #[error(
+        "the auth database has schema version {found}, newer than this release supports ({supported}): \
+         upgrade auth-store-sqlite instead of opening it with an older release"
+    )]
+    SchemaTooNew {
+        /// The version found in the file.
+        found: i64,
+        /// The newest version this release knows.
+        supported: i64,
+    },
+    /// SQLite refused (not a database, no permission, disk full, ...).
+    #[error("cannot open the SQLite database")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The read-only connections could not be opened.
+    #[error("cannot open read connections to the SQLite database")]
+    Pool(#[from] r2d2::Error),
+    /// The blocking task running the open failed.
+    #[error("the task opening the database failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// The SQLite store. Cheap to clone (the connections are shared); see the
+/// [crate documentation](crate) for its design.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The only connection that writes: SQLite has one writer at a time anyway, and
+    /// queueing here instead of in SQLite's busy handler means no `SQLITE_BUSY` between
+    /// our own writers, however many.
+    writer: Mutex<Connection>,
+    /// `None` for an in-memory database, which other connections cannot see.
+    readers: Option<r2d2::Pool<SqliteConnectionManager>>,
+    path: Option<PathBuf>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, and applies the migrations it
+    /// lacks.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::SchemaTooNew`] for a file from a newer release, and SQLite's own
+    /// failures (not a database file, no permission, ...).
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(Some(path)))
+            .await
+            .map_err(OpenError::Task)?
+    }
+
+    /// A private in-memory database, migrated: for tests and examples. It disappears with
+    /// the store.
+    ///
+    /// # Errors
+    ///
+    /// SQLite's own failures.
+    pub async fn open_in_memory() -> Result<Self, OpenError> {
+        tokio::task::spawn_blocking(|| Self::open_blocking(None))
+            .await
+            .map_err(OpenError::Task)?
+    }
+
+    fn open_blocking(path: Option<PathBuf>) -> Result<Self, OpenError> {
+        let mut writer = match &path {
+            Some(path) => Connection::open(path)?,
+            None => Connection::open_in_memory()?,
+        };
+        writer.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
+        if path.is_some() {
+            // WAL: readers never block the writer nor the writer them.
+            let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(%mode, "SQLite did not switch to WAL; reads will wait for writes");
+            }
+        }
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.pragma_update(None, "foreign_keys", true)?;
+        schema::migrate(&mut writer)?;
+
+        let readers = match &path {
+            Some(path) => {
+                let manager = SqliteConnectionManager::file(path)
+                    .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .with_init(|conn| conn.busy_timeout(DEFAULT_BUSY_TIMEOUT));
+                Some(
+                    r2d2::Pool::builder()
+                        .max_size(DEFAULT_READERS)
+                        .connection_timeout(DEFAULT_BUSY_TIMEOUT)
+                        .build(manager)?,
+                )
+            }
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                path,
+            }),
+        })
+    }
+
+    /// Applies the migrations the database lacks (none, after [`open`](Self::open)); safe
+    /// to call any number of times, from any number of processes. Returns the schema
+    /// version.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::SchemaTooNew`] if another process migrated the file further meanwhile;
+    /// SQLite's failures.
+    pub async fn migrate(&self) -> Result<i64, OpenError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || schema::migrate(&mut inner.writer()))
+            .await
+            .map_err(OpenError::Task)?
+    }
+
+    /// The schema version of the database (this release writes [`SCHEMA_VERSION`]).
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.read(|conn| {
+            Ok(
+                conn.query_row("SELECT max(version) FROM auth_schema_migrations", [], |row| {
+                    row.get::<_, Option<i64>>(0)
+                })?,
+            )
+        })
+        .await
+        .map(Option::unwrap_or_default)
+    }
+
+    /// The database file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Runs `f` with the writer connection on the blocking pool.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&mut inner.writer()))
+            .await
+            .map_err(StoreError::backend)?
+            .map_err(DbError::into_store_error)
+    }
+
+    /// Runs `f` with a read-only connection (the writer's, in memory) on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || match &inner.readers {
+            Some(pool) => f(&*pool.get().map_err(|error| DbError::Unavailable(error.into()))?),
+            None => f(&inner.writer()),
+        })
+        .await
+        .map_err(StoreError::backend)?
+        .map_err(DbError::into_store_error)
+    }
+}
+
+impl Inner {
+    // A panic while holding the lock leaves no transaction open (rusqlite rolls back on
+    // drop), so the connection is safe to keep using.
+    fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn roles_text(roles: &BTreeSet<Role>) -> String {
+    roles.iter().map(Role::as_str).collect::<Vec<_>>().join(" ")
+}
+
+/// Runs `sql` (an `UPDATE auth_users ... RETURNING` the user columns) and reads the row.
+fn update_user(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<User>, DbError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let row = statement.query_row(params, rows::RawUser::from_row).optional()?;
+    row.map(user_from_row).transpose()
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.write(move |conn| {
+            // The constraint decides (never check-then-insert); a conflict on the email
+            // inserts nothing and is told apart from other failures without parsing text.
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO auth_users (id, email, password_hash, is_active, email_verified_at, roles,
+                                             token_version, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (email) DO NOTHING",
+                )?
+                .execute(params![
+                    user.id.to_string(),
+                    user.email.as_str(),
+                    user.password_hash.as_ref().map(HashedPassword::as_str),
+                    user.is_active,
+                    user.email_verified_at.map(micros).transpose()?,
+                    roles_text(&user.roles),
+                    user.token_version,
+                    micros(user.created_at)?,
+                    micros(user.updated_at)?,
+                ])?;
+            if inserted == 0 {
+                return Err(DbError::Duplicate);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM auth_users WHERE id = ?1");
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row([id.to_string()], rows::RawUser::from_row)
+                .optional()?;
+            row.map(user_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let email = email.as_str().to_owned();
+        self.read(move |conn| {
+            // `=` under SQLite's default BINARY collation: literal, no pattern, no folding.
+            let sql = format!("SELECT {USER_COLUMNS} FROM auth_users WHERE email = ?1");
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row([email], rows::RawUser::from_row)
+                .optional()?;
+            row.map(user_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        current: &HashedPassword,
+        upgraded: &HashedPassword,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (current, upgraded) = (current.as_str().to_owned(), upgraded.as_str().to_owned());
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE auth_users SET password_hash = ?3, updated_at = ?4
+                     WHERE id = ?1 AND password_hash = ?2",
+                )?
+                .execute(params![id.to_string(), current, upgraded, micros(at)?])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &HashedPassword,
+        if_token_version: i64,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let hash = hash.as_str().to_owned();
+        self.write(move |conn| {
+            let sql = format!(
+                "UPDATE auth_users SET password_hash = ?2, token_version = token_version + 1, updated_at = ?4
+                 WHERE id = ?1 AND token_version = ?3 RETURNING {USER_COLUMNS}"
+            );
+            update_user(conn, &sql, params![id.to_string(), hash, if_token_version, micros(at)?])
+        })
+        .await
+    }
+
+    async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        self.write(move |conn| {
+            let sql = format!(
+                "UPDATE auth_users
+                 SET is_active = ?2, token_version = token_version + (CASE WHEN ?2 THEN 0 ELSE 1 END), updated_at = ?3
+                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+            );
+            update_user(conn, &sql, params![id.to_string(), active, micros(at)?])
+        })
+        .await
+    }
+
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let roles = roles_text(roles);
+        self.write(move |conn| {
+            let sql = format!(
+                "UPDATE auth_users SET roles = ?2, token_version = token_version + 1, updated_at = ?3
+                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+            );
+            update_user(conn, &sql, params![id.to_string(), roles, micros(at)?])
+        })
+        .await
+    }
+
+    async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        self.write(move |conn| {
+            let sql = format!(
+                "UPDATE auth_users SET token_version = token_version + 1, updated_at = ?2
+                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+            );
+            update_user(conn, &sql, params![id.to_string(), micros(at)?])
+        })
+        .await
+    }
+
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let email = email.as_str().to_owned();
+        self.write(move |conn| {
+            let sql = format!(
+                "UPDATE auth_users SET email_verified_at = coalesce(email_verified_at, ?3), updated_at = ?3
+                 WHERE id = ?1 AND email = ?2 RETURNING {USER_COLUMNS}"
+            );
+            update_user(conn, &sql, params![id.to_string(), email, micros(at)?])
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
+        let (session, token) = (session.clone(), *refresh_token);
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                session.id.to_string(),
+                session.user_id.to_string(),
+                micros(session.created_at)?,
+                micros(session.last_used_at)?,
+                micros(session.expires_at)?,
+                session.user_agent,
+                session.ip.map(|ip| ip.to_string()),
+                session.revoked_at.map(micros).transpose()?,
+            ])?;
+            tx.prepare_cached("INSERT INTO auth_refresh_tokens (hash, session_id, used_at) VALUES (?1, ?2, NULL)")?
+                .execute(params![token.as_bytes().as_slice(), session.id.to_string()])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_refresh_token(&self, refresh_token: &TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let token = *refresh_token;
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS}, r.used_at FROM auth_refresh_tokens r
+                 JOIN auth_sessions s ON s.id = r.session_id WHERE r.hash = ?1"
+            );
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row([token.as_bytes().as_slice()], |row| {
+                    Ok((rows::RawSession::from_row(row)?, row.get::<_, Option<i64>>(8)?))
+                })
+                .optional()?;
+            row.map(|(session, used_at)| {
+                Ok(RefreshTokenRecord {
+                    session: session_from_row(session)?,
+                    used_at: used_at.map(rows::from_micros).transpose()?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        session: SessionId,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (presented, replacement) = (*presented, *replacement);
+        self.write(move |conn| {
+            let at = micros(at)?;
+            let session = session.to_string();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let spent = tx
+                .prepare_cached(
+                    "UPDATE auth_refresh_tokens SET used_at = ?3
+                     WHERE hash = ?1 AND session_id = ?2 AND used_at IS NULL
+                       AND EXISTS (SELECT 1 FROM auth_sessions WHERE id = ?2 AND revoked_at IS NULL)",
+                )?
+                .execute(params![presented.as_bytes().as_slice(), session, at])?;
+            if spent == 0 {
+                return Ok(false);
+            }
+            tx.prepare_cached("INSERT INTO auth_refresh_tokens (hash, session_id, used_at) VALUES (?1, ?2, NULL)")?
+                .execute(params![replacement.as_bytes().as_slice(), session])?;
+            tx.prepare_cached("UPDATE auth_sessions SET last_used_at = ?2 WHERE id = ?1")?
+                .execute(params![session, at])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS} FROM auth_sessions s
+                 WHERE s.user_id = ?1 AND s.revoked_at IS NULL ORDER BY s.created_at, s.id"
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let raw = statement
+                .query_map([user.to_string()], rows::RawSession::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raw.into_iter().map(session_from_row).collect()
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let revoked = conn
+                .prepare_cached(
+                    "UPDATE auth_sessions SET revoked_at = ?3 WHERE id = ?2 AND user_id = ?1 AND revoked_at IS NULL",
+                )?
+                .execute(params![user.to_string(), session.to_string(), micros(at)?])?;
+            Ok(revoked == 1)
+        })
+        .await
+    }
+
+    async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let revoked = conn
+                .prepare_cached("UPDATE auth_sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL")?
+                .execute(params![user.to_string(), micros(at)?])?;
+            Ok(u64::try_from(revoked).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            // Refresh tokens go with their session (ON DELETE CASCADE).
+            let deleted = conn
+                .prepare_cached(
+                    "DELETE FROM auth_sessions WHERE revoked_at <= ?1 OR expires_at <= ?1 OR last_used_at <= ?2",
+                )?
+                .execute(params![micros(ended_before)?, micros(idle_since)?])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl OneTimeTokenStore for SqliteStore {
+    async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError> {
+        let (hash, token) = (*hash, token.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Only the newest works: the older unused token goes in the same transaction,
+            // and comes back if the insert fails.
+            tx.prepare_cached(
+                "DELETE FROM auth_one_time_tokens WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
+            )?
+            .execute(params![token.user_id.to_string(), token.purpose.as_str()])?;
+            tx.prepare_cached(
+                "INSERT INTO auth_one_time_tokens
+                     (hash, user_id, purpose, email, token_version, created_at, expires_at, used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
+            )?
+            .execute(params![
+                hash.as_bytes().as_slice(),
+                token.user_id.to_string(),
+                token.purpose.as_str(),
+                token.email.as_str(),
+                token.token_version,
+                micros(token.created_at)?,
+                micros(token.expires_at)?,
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        let hash = *hash;
+        self.read(move |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT user_id, purpose, email, token_version, created_at, expires_at FROM auth_one_time_tokens
+                     WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL",
+                )?
+                .query_row(
+                    params![hash.as_bytes().as_slice(), purpose.as_str()],
+                    rows::RawOneTimeToken::from_row,
+                )
+                .optional()?;
+            row.map(one_time_token_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn consume_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        at: OffsetDateTime,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        let hash = *hash;
+        self.write(move |conn| {
+            // One statement: of concurrent consumers, exactly one sees the row.
+            let row = conn
+                .prepare_cached(
+                    "UPDATE auth_one_time_tokens SET used_at = ?3
+                     WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL
+                     RETURNING user_id, purpose, email, token_version, created_at, expires_at",
+                )?
+                .query_row(
+                    params![hash.as_bytes().as_slice(), purpose.as_str(), micros(at)?],
+                    rows::RawOneTimeToken::from_row,
+                )
+                .optional()?;
+            row.map(one_time_token_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn delete_spent_one_time_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM auth_one_time_tokens WHERE used_at <= ?1 OR expires_at <= ?1")?
+                .execute([micros(before)?])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+}
+
+/// Whether a SQLite failure is about reaching the database rather than the request:
+/// locks held too long elsewhere, I/O, a full disk, a file that cannot be opened.
+fn is_unavailable(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+        )
+    )
+}

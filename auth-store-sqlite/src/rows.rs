@@ -1,0 +1,207 @@
+//! Between SQLite rows and domain values. Rows are read raw first (rusqlite's errors),
+//! then checked (a value the domain would refuse is [`StoreError::Corrupt`], never a
+//! panic).
+
+use std::collections::BTreeSet;
+
+use auth_core::{
+    BoxError, Email, HashedPassword, OneTimeToken, Role, Session, SessionId, StoreError, TokenPurpose, User, UserId,
+};
+use rusqlite::Row;
+use time::OffsetDateTime;
+
+/// The columns of `auth_users`, in the order [`RawUser::from_row`] reads them.
+pub(crate) const USER_COLUMNS: &str =
+    "id, email, password_hash, is_active, email_verified_at, roles, token_version, created_at, updated_at";
+
+/// The columns of `auth_sessions` (aliased `s`), in the order [`RawSession::from_row`]
+/// reads them.
+pub(crate) const SESSION_COLUMNS: &str =
+    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at";
+
+/// What can go wrong inside a blocking store call.
+#[derive(Debug)]
+pub(crate) enum DbError {
+    Sqlite(rusqlite::Error),
+    /// The email's unique constraint refused an insert.
+    Duplicate,
+    /// A stored value the domain refuses.
+    Corrupt(String),
+    /// No connection could be had.
+    Unavailable(BoxError),
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Sqlite(error)
+    }
+}
+
+impl DbError {
+    pub(crate) fn into_store_error(self) -> StoreError {
+        match self {
+            Self::Duplicate => StoreError::DuplicateEmail,
+            Self::Corrupt(what) => StoreError::Corrupt(what),
+            Self::Unavailable(error) => StoreError::Unavailable(error),
+            Self::Sqlite(error) if crate::is_unavailable(&error) => StoreError::unavailable(error),
+            Self::Sqlite(error) => StoreError::backend(error),
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch: the precision the service keeps.
+pub(crate) fn micros(at: OffsetDateTime) -> Result<i64, DbError> {
+    i64::try_from(at.unix_timestamp_nanos() / 1000)
+        .map_err(|_| DbError::Corrupt(format!("timestamp out of range: {at}")))
+}
+
+pub(crate) fn from_micros(micros: i64) -> Result<OffsetDateTime, DbError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|_| DbError::Corrupt(format!("timestamp out of range: {micros} µs")))
+}
+
+fn uuid<T: From<uuid::Uuid>>(text: &str) -> Result<T, DbError> {
+    uuid::Uuid::parse_str(text)
+        .map(T::from)
+        .map_err(|_| DbError::Corrupt(format!("not a UUID: {text:?}")))
+}
+
+fn email(text: &str) -> Result<Email, DbError> {
+    let email = Email::parse(text).map_err(|_| DbError::Corrupt("stored email does not parse".to_owned()))?;
+    if email.as_str() != text {
+        // Written by something that skipped normalization: lookups would miss it.
+        return Err(DbError::Corrupt("stored email is not normalized".to_owned()));
+    }
+    Ok(email)
+}
+
+pub(crate) struct RawUser {
+    id: String,
+    email: String,
+    password_hash: Option<String>,
+    is_active: bool,
+    email_verified_at: Option<i64>,
+    roles: String,
+    token_version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RawUser {
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            email: row.get(1)?,
+            password_hash: row.get(2)?,
+            is_active: row.get(3)?,
+            email_verified_at: row.get(4)?,
+            roles: row.get(5)?,
+            token_version: row.get(6)?,
+            created_at: row.get(7)?,
+            updated_at: row.get(8)?,
+        })
+    }
+}
+
+pub(crate) fn user_from_row(raw: RawUser) -> Result<User, DbError> {
+    let roles = raw
+        .roles
+        .split(' ')
+        .filter(|name| !name.is_empty())
+        .map(|name| Role::new(name).map_err(|_| DbError::Corrupt(format!("invalid role {name:?}"))))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    Ok(User {
+        id: uuid::<UserId>(&raw.id)?,
+        email: email(&raw.email)?,
+        password_hash: raw.password_hash.map(HashedPassword::new),
+        is_active: raw.is_active,
+        email_verified_at: raw.email_verified_at.map(from_micros).transpose()?,
+        roles,
+        token_version: raw.token_version,
+        created_at: from_micros(raw.created_at)?,
+        updated_at: from_micros(raw.updated_at)?,
+    })
+}
+
+pub(crate) struct RawSession {
+    id: String,
+    user_id: String,
+    created_at: i64,
+    last_used_at: i64,
+    expires_at: i64,
+    user_agent: Option<String>,
+    ip: Option<String>,
+    revoked_at: Option<i64>,
+}
+
+impl RawSession {
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            user_id: row.get(1)?,
+            created_at: row.get(2)?,
+            last_used_at: row.get(3)?,
+            expires_at: row.get(4)?,
+            user_agent: row.get(5)?,
+            ip: row.get(6)?,
+            revoked_at: row.get(7)?,
+        })
+    }
+}
+
+pub(crate) fn session_from_row(raw: RawSession) -> Result<Session, DbError> {
+    let ip = raw
+        .ip
+        .map(|ip| {
+            ip.parse()
+                .map_err(|_| DbError::Corrupt(format!("not an IP address: {ip:?}")))
+        })
+        .transpose()?;
+    Ok(Session {
+        id: uuid::<SessionId>(&raw.id)?,
+        user_id: uuid::<UserId>(&raw.user_id)?,
+        created_at: from_micros(raw.created_at)?,
+        last_used_at: from_micros(raw.last_used_at)?,
+        expires_at: from_micros(raw.expires_at)?,
+        user_agent: raw.user_agent,
+        ip,
+        revoked_at: raw.revoked_at.map(from_micros).transpose()?,
+    })
+}
+
+pub(crate) struct RawOneTimeToken {
+    user_id: String,
+    purpose: String,
+    email: String,
+    token_version: i64,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl RawOneTimeToken {
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            user_id: row.get(0)?,
+            purpose: row.get(1)?,
+            email: row.get(2)?,
+            token_version: row.get(3)?,
+            created_at: row.get(4)?,
+            expires_at: row.get(5)?,
+        })
+    }
+}
+
+pub(crate) fn one_time_token_from_row(raw: RawOneTimeToken) -> Result<OneTimeToken, DbError> {
+    let purpose: TokenPurpose = raw
+        .purpose
+        .parse()
+        .map_err(|_| DbError::Corrupt(format!("unknown token purpose {:?}", raw.purpose)))?;
+    Ok(OneTimeToken {
+        user_id: uuid::<UserId>(&raw.user_id)?,
+        purpose,
+        email: email(&raw.email)?,
+        token_version: raw.token_version,
+        created_at: from_micros(raw.created_at)?,
+        expires_at: from_micros(raw.expires_at)?,
+    })
+}

@@ -1,0 +1,106 @@
+//! The library's migrations, embedded and versioned in a table of its own.
+//!
+//! `PRAGMA user_version` belongs to whoever owns the database file, and an application
+//! that embeds this store in its own SQLite file may use it; so versions are kept in
+//! `auth_schema_migrations`, and every table is prefixed `auth_`.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use time::OffsetDateTime;
+
+use crate::OpenError;
+
+/// Each migration, in order; version `i + 1` is `MIGRATIONS[i]`. Never edit a released
+/// one: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, sessions with their refresh tokens, one-time tokens.
+    r"
+    CREATE TABLE auth_users (
+        id                TEXT PRIMARY KEY NOT NULL,
+        -- Normalized in Rust (SQLite's NOCASE folds ASCII only): compared bytewise.
+        email             TEXT NOT NULL UNIQUE,
+        password_hash     TEXT,
+        is_active         INTEGER NOT NULL,
+        email_verified_at INTEGER,
+        -- Role names, space-separated (a role name has no spaces).
+        roles             TEXT NOT NULL,
+        token_version     INTEGER NOT NULL,
+        created_at        INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE auth_sessions (
+        id           TEXT PRIMARY KEY NOT NULL,
+        user_id      TEXT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        user_agent   TEXT,
+        ip           TEXT,
+        revoked_at   INTEGER
+    ) STRICT;
+    CREATE INDEX auth_sessions_by_user ON auth_sessions (user_id, created_at, id);
+
+    CREATE TABLE auth_refresh_tokens (
+        hash       BLOB PRIMARY KEY NOT NULL,
+        session_id TEXT NOT NULL REFERENCES auth_sessions (id) ON DELETE CASCADE,
+        used_at    INTEGER
+    ) STRICT;
+    CREATE INDEX auth_refresh_tokens_by_session ON auth_refresh_tokens (session_id);
+
+    -- No foreign key to auth_users: reset requests for unknown emails store decoys for
+    -- the nil account, so that both answers cost the same.
+    CREATE TABLE auth_one_time_tokens (
+        hash          BLOB PRIMARY KEY NOT NULL,
+        user_id       TEXT NOT NULL,
+        purpose       TEXT NOT NULL,
+        email         TEXT NOT NULL,
+        token_version INTEGER NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        used_at       INTEGER
+    ) STRICT;
+    -- At most one unused token per account and purpose: only the newest works.
+    CREATE UNIQUE INDEX auth_one_time_tokens_unused
+        ON auth_one_time_tokens (user_id, purpose) WHERE used_at IS NULL;
+    ",
+];
+
+/// The schema version this build writes and understands.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Applies the migrations `conn`'s database lacks, in one immediate transaction, so
+/// concurrent openers (threads or processes) apply each exactly once.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, OpenError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS auth_schema_migrations (
+            version    INTEGER PRIMARY KEY NOT NULL,
+            applied_at INTEGER NOT NULL
+        ) STRICT;",
+    )?;
+    let current: i64 = tx
+        .query_row("SELECT max(version) FROM auth_schema_migrations", [], |row| {
+            row.get::<_, Option<i64>>(0)
+        })
+        .optional()?
+        .flatten()
+        .unwrap_or(0);
+    if current > LATEST {
+        // Written by a newer release: its tables may mean something this one would break.
+        return Err(OpenError::SchemaTooNew {
+            found: current,
+            supported: LATEST,
+        });
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    for (version, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(current).unwrap_or(0)) {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO auth_schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            (version, now),
+        )?;
+        tracing::info!(version, "applied auth schema migration");
+    }
+    tx.commit()?;
+    Ok(LATEST)
+}

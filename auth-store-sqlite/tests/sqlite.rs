@@ -1,0 +1,239 @@
+//! What is particular to SQLite: files, migrations, schema versions, concurrency of
+//! writers, literal matching of odd values, corrupt rows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+mod common;
+
+use std::sync::Arc;
+
+use auth_core::conformance::{sample_session, sample_user, unique_email};
+use auth_core::{Email, HashedPassword, OpaqueToken, SessionStore, StoreError, TokenKind, UserStore};
+use auth_store_sqlite::{OpenError, SCHEMA_VERSION, SqliteStore};
+use common::scratch_dir;
+
+fn raw(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
+
+#[tokio::test]
+async fn open_creates_a_migrated_wal_file_and_data_survives_reopening() {
+    let path = scratch_dir().join("auth.db");
+    assert!(!path.exists());
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert!(path.exists());
+    assert_eq!(store.path(), Some(path.as_path()));
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let user = sample_user(unique_email("persist"));
+    store.insert_user(&user).await.unwrap();
+    drop(store);
+
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(reopened.find_user_by_email(&user.email).await.unwrap(), Some(user));
+    let mode: String = raw(&path).query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_live_in_tables_of_their_own() {
+    let path = scratch_dir().join("auth.db");
+    // The application's own use of the file: its tables and its user_version stay put.
+    raw(&path)
+        .execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); PRAGMA user_version = 7;")
+        .unwrap();
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.migrate().await.unwrap(), SCHEMA_VERSION);
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(reopened.schema_version().await.unwrap(), SCHEMA_VERSION);
+
+    let conn = raw(&path);
+    let applied: i64 = conn
+        .query_row("SELECT count(*) FROM auth_schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(applied, SCHEMA_VERSION, "each migration recorded once");
+    let user_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(user_version, 7);
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables.retain(|name| name != "users");
+    assert!(tables.iter().all(|name| name.starts_with("auth_")), "{tables:?}");
+}
+
+#[tokio::test]
+async fn concurrent_opens_migrate_once() {
+    let path = scratch_dir().join("auth.db");
+    let opens: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move { SqliteStore::open(path).await })
+        })
+        .collect();
+    for open in opens {
+        open.await.unwrap().unwrap();
+    }
+    let applied: i64 = raw(&path)
+        .query_row("SELECT count(*) FROM auth_schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(applied, SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_release_is_refused_and_left_untouched() {
+    let path = scratch_dir().join("auth.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let user = sample_user(unique_email("future"));
+    store.insert_user(&user).await.unwrap();
+    drop(store);
+    raw(&path)
+        .execute(
+            "INSERT INTO auth_schema_migrations (version, applied_at) VALUES (99, 0)",
+            [],
+        )
+        .unwrap();
+
+    let error = SqliteStore::open(&path).await.unwrap_err();
+    assert!(
+        matches!(error, OpenError::SchemaTooNew { found: 99, supported } if supported == SCHEMA_VERSION),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("newer than this release supports"),
+        "{error}"
+    );
+    let conn = raw(&path);
+    let (users, latest): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM auth_users), (SELECT max(version) FROM auth_schema_migrations)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((users, latest), (1, 99));
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_an_open_error() {
+    let path = scratch_dir().join("auth.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let error = SqliteStore::open(&path).await.unwrap_err();
+    assert!(matches!(error, OpenError::Sqlite(_)), "{error:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_writers_on_two_stores_never_see_busy() {
+    // Two stores on one file stand for two processes: their writers contend in SQLite
+    // itself, not only in our queue.
+    let path = scratch_dir().join("auth.db");
+    let stores = [
+        SqliteStore::open(&path).await.unwrap(),
+        SqliteStore::open(&path).await.unwrap(),
+    ];
+    let writers: Vec<_> = (0..100)
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move {
+                let user = sample_user(unique_email(&format!("writer{i}")));
+                store.insert_user(&user).await?;
+                let session = sample_session(&user);
+                let token = OpaqueToken::generate(TokenKind::Refresh).unwrap().1;
+                store.insert_session(&session, &token).await?;
+                store.revoke_access_tokens(user.id, user.updated_at).await?;
+                Ok::<_, StoreError>(user)
+            })
+        })
+        .collect();
+    let mut users = Vec::new();
+    for writer in writers {
+        users.push(writer.await.unwrap().unwrap());
+    }
+    for user in users {
+        let stored = stores[1].find_user_by_id(user.id).await.unwrap().unwrap();
+        assert_eq!(stored.token_version, user.token_version + 1);
+    }
+}
+
+#[tokio::test]
+async fn odd_values_are_stored_and_matched_literally() {
+    let store = common::fresh_store().await;
+    let odd = "nul\0quote' double\" percent% underscore_ backslash\\ semicolon; --";
+    let user = auth_core::User {
+        password_hash: Some(HashedPassword::new(format!("$legacy${odd}"))),
+        ..sample_user(unique_email("odd"))
+    };
+    store.insert_user(&user).await.unwrap();
+    assert_eq!(store.find_user_by_id(user.id).await.unwrap(), Some(user.clone()));
+
+    // Compare-and-set matches the hash literally: a pattern of it does not.
+    let pattern = HashedPassword::new("$legacy$nul%");
+    let replacement = HashedPassword::new("$argon2id$replacement");
+    assert!(
+        !store
+            .upgrade_password_hash(user.id, &pattern, &replacement, user.updated_at)
+            .await
+            .unwrap()
+    );
+    let current = user.password_hash.clone().unwrap();
+    assert!(
+        store
+            .upgrade_password_hash(user.id, &current, &replacement, user.updated_at)
+            .await
+            .unwrap()
+    );
+
+    let session = auth_core::Session {
+        user_agent: Some(odd.to_owned()),
+        ..sample_session(&user)
+    };
+    let token = OpaqueToken::generate(TokenKind::Refresh).unwrap().1;
+    store.insert_session(&session, &token).await.unwrap();
+    let found = store.find_refresh_token(&token).await.unwrap().unwrap();
+    assert_eq!(found.session.user_agent.as_deref(), Some(odd));
+
+    for pattern in ["%", "_", "%@%", "odd-%"] {
+        let lookup = Email::parse(&format!("{pattern}@example.com"));
+        if let Ok(lookup) = lookup {
+            assert_eq!(store.find_user_by_email(&lookup).await.unwrap(), None, "{pattern}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_row_the_domain_refuses_is_a_corrupt_error_not_a_panic() {
+    let path = scratch_dir().join("auth.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let user = sample_user(unique_email("corrupt"));
+    store.insert_user(&user).await.unwrap();
+    let conn = raw(&path);
+    conn.execute(
+        "UPDATE auth_users SET email = 'Not.Normalized@Example.com' WHERE id = ?1",
+        [user.id.to_string()],
+    )
+    .unwrap();
+    let error = store.find_user_by_id(user.id).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+
+    conn.execute(
+        "UPDATE auth_users SET email = ?2, roles = 'Admin' WHERE id = ?1",
+        [user.id.to_string(), user.email.as_str().to_owned()],
+    )
+    .unwrap();
+    let error = store.find_user_by_id(user.id).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn stores_are_object_safe_and_shareable() {
+    let store: Arc<dyn auth_core::UserStore> = Arc::new(common::fresh_store().await);
+    let user = sample_user(unique_email("dyn"));
+    store.insert_user(&user).await.unwrap();
+    assert!(matches!(
+        store.insert_user(&sample_user(user.email.clone())).await,
+        Err(StoreError::DuplicateEmail)
+    ));
+}
