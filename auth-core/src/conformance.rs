@@ -1038,6 +1038,13 @@ pub async fn a_duplicate_one_time_token_hash_is_an_error<S: AuthStore + Clone + 
         ..token.clone()
     };
     assert!(store.insert_one_time_token(&hash, &again).await.is_err());
+    // The same hash for the same account and purpose is no replacement either (a store
+    // that first deletes the unused token of that purpose must not delete this very one).
+    let same_purpose = OneTimeToken {
+        token_version: token.token_version + 5,
+        ..token.clone()
+    };
+    assert!(store.insert_one_time_token(&hash, &same_purpose).await.is_err());
     assert_eq!(
         store
             .find_one_time_token(&hash, TokenPurpose::EmailVerification)

@@ -16,8 +16,9 @@
 //!   [`StoreError::DuplicateEmail`], decided by the constraint;
 //! - single-use tokens are consumed by one `UPDATE ... WHERE used_at IS NULL RETURNING`;
 //!   refresh rotation and session revocation are single transactions;
-//! - commits are durable (`synchronous = FULL`): an acknowledged registration or password
-//!   change survives a crash of the process or of the machine.
+//! - commits are durable: an acknowledged registration or password change survives the
+//!   process being killed (tested with SIGKILL), and commits are fsync'd
+//!   (`synchronous = FULL`) so that it also survives the machine losing power.
 //!
 //! SQLite serves one machine. Several application instances need one database they all
 //! reach: use `auth-store-postgres`.
@@ -74,6 +75,39 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Read-only connections kept open beside the writer.
 pub const DEFAULT_READERS: u32 = 4;
+
+/// Prepared statements kept per connection: more than the store has, so none is
+/// re-prepared under a mixed workload (rusqlite's default is 16).
+const STATEMENT_CACHE: usize = 64;
+
+/// Switches the database to WAL (readers never block the writer, nor it them), unless it
+/// is already. Changing the journal mode ignores `busy_timeout`, so concurrent first
+/// opens of one file retry here until the timeout.
+fn use_wal(conn: &Connection) -> Result<(), OpenError> {
+    let deadline = std::time::Instant::now() + DEFAULT_BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let current: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+        if current.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                tracing::warn!(%mode, "SQLite did not switch to WAL; reads will wait for writes");
+                return Ok(());
+            }
+            Err(error)
+                if error.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
 
 /// Why a database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -151,22 +185,23 @@ impl SqliteStore {
             None => Connection::open_in_memory()?,
         };
         writer.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
-        if path.is_some() {
-            // WAL: readers never block the writer nor the writer them.
-            let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                tracing::warn!(%mode, "SQLite did not switch to WAL; reads will wait for writes");
-            }
-        }
+        writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.pragma_update(None, "foreign_keys", true)?;
+        // Before anything changes the file: a newer schema is refused untouched.
         schema::migrate(&mut writer)?;
+        if path.is_some() {
+            use_wal(&writer)?;
+        }
 
         let readers = match &path {
             Some(path) => {
                 let manager = SqliteConnectionManager::file(path)
                     .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                    .with_init(|conn| conn.busy_timeout(DEFAULT_BUSY_TIMEOUT));
+                    .with_init(|conn| {
+                        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)
+                    });
                 Some(
                     r2d2::Pool::builder()
                         .max_size(DEFAULT_READERS)
@@ -256,7 +291,16 @@ impl Inner {
     // A panic while holding the lock leaves no transaction open (rusqlite rolls back on
     // drop), so the connection is safe to keep using.
     fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if !conn.is_autocommit() {
+            // A transaction left open (a failed rollback): every later write would join
+            // it and never commit. End it before anyone writes.
+            tracing::error!("the SQLite writer held an open transaction; rolling it back");
+            if let Err(error) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(%error, "rolling back the leftover transaction failed");
+            }
+        }
+        conn
     }
 }
 
@@ -272,11 +316,22 @@ fn roles_text(roles: &BTreeSet<Role>) -> String {
     roles.iter().map(Role::as_str).collect::<Vec<_>>().join(" ")
 }
 
-/// Runs `sql` (an `UPDATE auth_users ... RETURNING` the user columns) and reads the row.
-fn update_user(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<User>, DbError> {
-    let mut statement = conn.prepare_cached(sql)?;
-    let row = statement.query_row(params, rows::RawUser::from_row).optional()?;
-    row.map(user_from_row).transpose()
+/// Runs `sql` (an `UPDATE auth_users ... RETURNING` the user columns) in a transaction
+/// and reads the row.
+///
+/// Why a transaction for one statement: `query_row` stops at the first row, and in
+/// autocommit mode the commit happens when the statement is reset on drop, where rusqlite
+/// discards its error; a failed commit (disk full, I/O) would then read as success. An
+/// explicit commit reports it, and a row the domain refuses rolls the change back.
+fn update_user(conn: &mut Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<User>, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let row = tx
+        .prepare_cached(sql)?
+        .query_row(params, rows::RawUser::from_row)
+        .optional()?;
+    let user = row.map(user_from_row).transpose()?;
+    tx.commit()?;
+    Ok(user)
 }
 
 #[async_trait]
@@ -582,9 +637,14 @@ impl OneTimeTokenStore for SqliteStore {
             // Only the newest works: the older unused token goes in the same transaction,
             // and comes back if the insert fails.
             tx.prepare_cached(
-                "DELETE FROM auth_one_time_tokens WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
+                "DELETE FROM auth_one_time_tokens
+                 WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL AND hash <> ?3",
             )?
-            .execute(params![token.user_id.to_string(), token.purpose.as_str()])?;
+            .execute(params![
+                token.user_id.to_string(),
+                token.purpose.as_str(),
+                hash.as_bytes().as_slice()
+            ])?;
             tx.prepare_cached(
                 "INSERT INTO auth_one_time_tokens
                      (hash, user_id, purpose, email, token_version, created_at, expires_at, used_at)
@@ -635,8 +695,11 @@ impl OneTimeTokenStore for SqliteStore {
     ) -> Result<Option<OneTimeToken>, StoreError> {
         let hash = *hash;
         self.write(move |conn| {
-            // One statement: of concurrent consumers, exactly one sees the row.
-            let row = conn
+            // One statement: of concurrent consumers, exactly one sees the row. In an
+            // explicit transaction, so a failed commit is an error, not a token handed out
+            // and left unused (see `update_user`).
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row = tx
                 .prepare_cached(
                     "UPDATE auth_one_time_tokens SET used_at = ?3
                      WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL
@@ -647,7 +710,9 @@ impl OneTimeTokenStore for SqliteStore {
                     rows::RawOneTimeToken::from_row,
                 )
                 .optional()?;
-            row.map(one_time_token_from_row).transpose()
+            let token = row.map(one_time_token_from_row).transpose()?;
+            tx.commit()?;
+            Ok(token)
         })
         .await
     }

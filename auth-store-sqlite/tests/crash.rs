@@ -75,7 +75,7 @@ fn run_and_kill(path: &Path, run: usize) -> Vec<String> {
         .env(CHILD_DB, path)
         .env(CHILD_RUN, run.to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -116,9 +116,12 @@ async fn acknowledged_registrations_survive_sigkill() {
             .unwrap();
         assert!(!acked.is_empty(), "run {run}: killed mid-loop");
 
+        acknowledged.extend(acked);
+        // Every acknowledgement so far, not only this run's: a later crash must not lose
+        // an earlier run's registrations either.
         let store = SqliteStore::open(&path).await.unwrap();
         let auth = service(store.clone());
-        for email in &acked {
+        for email in &acknowledged {
             let user = store
                 .find_user_by_email(&auth_core::Email::parse(email).unwrap())
                 .await
@@ -127,7 +130,6 @@ async fn acknowledged_registrations_survive_sigkill() {
             let login = auth.login(email, Password::new(PASSWORD), &ClientInfo::default()).await;
             assert!(login.is_ok(), "run {run}: {email} cannot log in: {login:?}");
         }
-        acknowledged.extend(acked);
         drop(auth);
         drop(store);
 

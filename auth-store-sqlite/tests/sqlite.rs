@@ -237,3 +237,15 @@ async fn stores_are_object_safe_and_shareable() {
         Err(StoreError::DuplicateEmail)
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_first_opens_of_one_file_all_succeed() {
+    // Switching a new file to WAL ignores busy_timeout: openers must wait their turn.
+    for _ in 0..20 {
+        let path = scratch_dir().join("auth.db");
+        let opens: Vec<_> = (0..16).map(|_| tokio::spawn(SqliteStore::open(path.clone()))).collect();
+        for open in opens {
+            open.await.unwrap().unwrap();
+        }
+    }
+}
