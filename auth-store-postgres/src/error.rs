@@ -1,0 +1,93 @@
+//! From sqlx's errors to the store's: reaching the database (`Unavailable`, HTTP 503)
+//! apart from everything else, and the email's unique constraint as a typed conflict.
+
+use auth_core::StoreError;
+use sqlx::error::ErrorKind;
+
+/// The name given to the email's unique constraint in the first migration.
+const EMAIL_CONSTRAINT: &str = "users_email_key";
+
+/// A schema name that is not a plain lowercase SQL identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid schema name {0:?}: use a lowercase identifier ([a-z_][a-z0-9_]*, at most 63 bytes, not pg_*)")]
+pub struct SchemaNameError(pub String);
+
+/// Why [`PostgresStore::migrate`](crate::PostgresStore::migrate) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    /// The schema was migrated by a newer release of this crate (it records version
+    /// `found`, this release knows up to `supported`); nothing was changed.
+    #[error(
+        "the auth schema has migration {found}, newer than this release supports ({supported}): \
+         upgrade auth-store-postgres instead of running an older release against it"
+    )]
+    SchemaTooNew {
+        /// The unknown version found in the database.
+        found: i64,
+        /// The newest version this release knows.
+        supported: i64,
+    },
+    /// The database could not be reached.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A migration failed, or was changed after it was applied.
+    #[error("migrating the auth schema failed")]
+    Failed(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Whether `error` is about reaching the database rather than about the request.
+pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // Class 08: connection exception; 57P01-57P03: the server is shutting down or
+            // starting; 53300: too many connections.
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
+pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
+    if is_unavailable(&error) {
+        StoreError::unavailable(error)
+    } else {
+        StoreError::backend(error)
+    }
+}
+
+/// As [`store_error`], except that a violation of the email's unique constraint (SQLSTATE
+/// 23505 on that constraint, read from the error's fields, not its message) is the typed
+/// conflict.
+pub(crate) fn insert_user_error(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error
+        && db.kind() == ErrorKind::UniqueViolation
+        && db.constraint() == Some(EMAIL_CONSTRAINT)
+    {
+        return StoreError::DuplicateEmail;
+    }
+    store_error(error)
+}
+
+pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(what.into())
+}
+
+impl From<sqlx::migrate::MigrateError> for MigrateError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        match error {
+            sqlx::migrate::MigrateError::Execute(error) if is_unavailable(&error) => Self::Unavailable(error),
+            sqlx::migrate::MigrateError::VersionMissing(found) => Self::SchemaTooNew {
+                found,
+                supported: crate::schema::LATEST,
+            },
+            other => Self::Failed(other),
+        }
+    }
+}

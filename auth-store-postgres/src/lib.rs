@@ -1,0 +1,627 @@
+//! PostgreSQL storage for [`auth_core`] on sqlx: the production store, shared by several
+//! application instances.
+//!
+//! [`PostgresStore`] implements every store trait of `auth-core` ([`UserStore`],
+//! [`SessionStore`], [`OneTimeTokenStore`]):
+//!
+//! - its tables live in a schema of its own (`auth` by default, [`with_schema`](PostgresStore::with_schema)),
+//!   and so does the record of its migrations (`auth._sqlx_migrations`), which never meets
+//!   the application's own `_sqlx_migrations`; [`migrate`](PostgresStore::migrate) is
+//!   idempotent and safe from several instances at once (sqlx's advisory lock), and a
+//!   database migrated by a newer release is refused;
+//! - queries are built at run time: building needs no database;
+//! - the normalized email has a `UNIQUE` constraint, and its violation (SQLSTATE 23505 on
+//!   that constraint) is the typed [`StoreError::DuplicateEmail`]; single-use tokens are
+//!   consumed by one `UPDATE ... WHERE used_at IS NULL RETURNING`; a new one-time token
+//!   replaces the unused one by an upsert on a partial unique index; refresh rotation
+//!   locks its session row, so it cannot interleave with a revocation; compare-and-set
+//!   updates re-check their condition on the latest row version (read committed), so
+//!   concurrent logins that rehash a legacy hash lose no update;
+//! - a database that cannot be reached is [`StoreError::Unavailable`] after at most the
+//!   pool's acquire timeout (3 s with [`connect`](PostgresStore::connect)), so a server
+//!   answers 503 quickly; connections are checked before use, so the same store recovers
+//!   by itself when the database is back.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use auth_core::{AuthService, SigningKey, Tokens};
+//! use auth_store_postgres::PostgresStore;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PostgresStore::connect("postgres://auth@db.internal/app").await?;
+//! store.migrate().await?;
+//! let key = SigningKey::hs256(std::env::var("SECRET_KEY")?.as_bytes())?;
+//! let auth = Arc::new(AuthService::new(store, Tokens::new(key, "https://auth.example.com", "api")));
+//! # let _ = auth;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod schema;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use auth_core::{
+    Email, HashedPassword, OneTimeToken, OneTimeTokenStore, RefreshTokenRecord, Role, Session, SessionId, SessionStore,
+    StoreError, TokenHash, TokenPurpose, User, UserId, UserStore,
+};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use error::{MigrateError, SchemaNameError};
+use error::{corrupt, store_error};
+
+/// The schema the store's tables live in unless [`PostgresStore::with_schema`] says
+/// otherwise.
+pub const DEFAULT_SCHEMA: &str = "auth";
+
+/// How long [`PostgresStore::connect`]'s pool waits for a connection before the call
+/// fails as [`StoreError::Unavailable`].
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connections in [`PostgresStore::connect`]'s pool.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+const USER_COLUMNS: &str =
+    "id, email, password_hash, is_active, email_verified_at, roles, token_version, created_at, updated_at";
+const SESSION_COLUMNS: &str =
+    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at";
+const ONE_TIME_COLUMNS: &str = "user_id, purpose, email, token_version, created_at, expires_at";
+
+/// The PostgreSQL store: a pool and the schema its tables live in. Cheap to clone.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    schema: String,
+}
+
+impl PostgresStore {
+    /// A store on `pool`, in the schema [`DEFAULT_SCHEMA`] (`auth`). Size the pool with a
+    /// bounded `acquire_timeout` (a few seconds) so an outage is a quick `unavailable`.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            schema: DEFAULT_SCHEMA.to_owned(),
+        }
+    }
+
+    /// Connects to `url` (`postgres://user:password@host:5432/database`) with a pool of
+    /// [`DEFAULT_MAX_CONNECTIONS`] and [`DEFAULT_ACQUIRE_TIMEOUT`]. Does not migrate.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] if the server cannot be reached, `Backend` for a bad
+    /// URL or refused credentials.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(DEFAULT_MAX_CONNECTIONS)
+            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .map_err(store_error)?;
+        Ok(Self::new(pool))
+    }
+
+    /// Keeps the tables in `schema` instead: a lowercase SQL identifier (`[a-z_][a-z0-9_]*`,
+    /// at most 63 bytes), so several deployments (or tests) can share a database.
+    ///
+    /// # Errors
+    ///
+    /// [`SchemaNameError`] for any other name: it is written into SQL.
+    pub fn with_schema(mut self, schema: &str) -> Result<Self, SchemaNameError> {
+        let valid = !schema.is_empty()
+            && schema.len() <= 63
+            && schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !schema.as_bytes()[0].is_ascii_digit()
+            && !schema.starts_with("pg_");
+        if !valid {
+            return Err(SchemaNameError(schema.to_owned()));
+        }
+        schema.clone_into(&mut self.schema);
+        Ok(self)
+    }
+
+    /// The schema the tables live in.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The pool, to share with the application.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates the schema and applies the migrations it lacks; idempotent, and safe to run
+    /// from several instances at once (they wait on sqlx's advisory lock).
+    ///
+    /// # Errors
+    ///
+    /// [`MigrateError::SchemaTooNew`] for a database migrated by a newer release (nothing
+    /// is changed), [`MigrateError::Unavailable`], and failures of the migration itself.
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
+        schema::migrate(&self.pool, &self.schema).await
+    }
+
+    /// `template` with `{s}` replaced by the schema and `{USER_COLUMNS}` (and the like) by
+    /// the column lists: the schema name was validated as a plain identifier, so the result
+    /// is as safe as the template.
+    fn sql(&self, template: &'static str) -> AssertSqlSafe<String> {
+        AssertSqlSafe(
+            template
+                .replace("{USER_COLUMNS}", USER_COLUMNS)
+                .replace("{SESSION_COLUMNS}", SESSION_COLUMNS)
+                .replace("{ONE_TIME_COLUMNS}", ONE_TIME_COLUMNS)
+                .replace("{s}", &self.schema),
+        )
+    }
+
+    async fn fetch_user(&self, sql: AssertSqlSafe<String>, bind: UserQuery<'_>) -> Result<Option<User>, StoreError> {
+        let query = sqlx::query(sql);
+        let query = match bind {
+            UserQuery::Id(id) => query.bind(id),
+            UserQuery::Email(email) => query.bind(email),
+        };
+        let row = query.fetch_optional(&self.pool).await.map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+}
+
+enum UserQuery<'a> {
+    Id(Uuid),
+    Email(&'a str),
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+fn roles_vec(roles: &BTreeSet<Role>) -> Vec<String> {
+    roles.iter().map(|role| role.as_str().to_owned()).collect()
+}
+
+fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
+    let email: String = row.try_get("email").map_err(store_error)?;
+    let roles: Vec<String> = row.try_get("roles").map_err(store_error)?;
+    Ok(User {
+        id: UserId::from_uuid(row.try_get("id").map_err(store_error)?),
+        email: stored_email(&email)?,
+        password_hash: row
+            .try_get::<Option<String>, _>("password_hash")
+            .map_err(store_error)?
+            .map(HashedPassword::new),
+        is_active: row.try_get("is_active").map_err(store_error)?,
+        email_verified_at: row.try_get("email_verified_at").map_err(store_error)?,
+        roles: roles
+            .iter()
+            .map(|name| Role::new(name.as_str()).map_err(|_| corrupt(format!("invalid role {name:?}"))))
+            .collect::<Result<_, _>>()?,
+        token_version: row.try_get("token_version").map_err(store_error)?,
+        created_at: row.try_get("created_at").map_err(store_error)?,
+        updated_at: row.try_get("updated_at").map_err(store_error)?,
+    })
+}
+
+fn stored_email(text: &str) -> Result<Email, StoreError> {
+    let email = Email::parse(text).map_err(|_| corrupt("stored email does not parse"))?;
+    if email.as_str() != text {
+        // Written by something that skipped normalization: lookups would miss it.
+        return Err(corrupt("stored email is not normalized"));
+    }
+    Ok(email)
+}
+
+fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
+    let ip: Option<String> = row.try_get("ip").map_err(store_error)?;
+    Ok(Session {
+        id: SessionId::from_uuid(row.try_get("id").map_err(store_error)?),
+        user_id: UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        created_at: row.try_get("created_at").map_err(store_error)?,
+        last_used_at: row.try_get("last_used_at").map_err(store_error)?,
+        expires_at: row.try_get("expires_at").map_err(store_error)?,
+        user_agent: row.try_get("user_agent").map_err(store_error)?,
+        ip: ip
+            .map(|ip| ip.parse().map_err(|_| corrupt(format!("not an IP address: {ip:?}"))))
+            .transpose()?,
+        revoked_at: row.try_get("revoked_at").map_err(store_error)?,
+    })
+}
+
+fn one_time_token_from_row(row: &PgRow) -> Result<OneTimeToken, StoreError> {
+    let purpose: String = row.try_get("purpose").map_err(store_error)?;
+    let email: String = row.try_get("email").map_err(store_error)?;
+    Ok(OneTimeToken {
+        user_id: UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        purpose: purpose
+            .parse()
+            .map_err(|_| corrupt(format!("unknown token purpose {purpose:?}")))?,
+        email: stored_email(&email)?,
+        token_version: row.try_get("token_version").map_err(store_error)?,
+        created_at: row.try_get("created_at").map_err(store_error)?,
+        expires_at: row.try_get("expires_at").map_err(store_error)?,
+    })
+}
+
+#[async_trait]
+impl UserStore for PostgresStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.users (id, email, password_hash, is_active, email_verified_at, roles,
+                                    token_version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        ))
+        .bind(user.id.as_uuid())
+        .bind(user.email.as_str())
+        .bind(user.password_hash.as_ref().map(HashedPassword::as_str))
+        .bind(user.is_active)
+        .bind(user.email_verified_at)
+        .bind(roles_vec(&user.roles))
+        .bind(user.token_version)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(error::insert_user_error)?;
+        Ok(())
+    }
+
+    async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let sql = self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1");
+        self.fetch_user(sql, UserQuery::Id(*id.as_uuid())).await
+    }
+
+    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let sql = self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE email = $1");
+        self.fetch_user(sql, UserQuery::Email(email.as_str())).await
+    }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        current: &HashedPassword,
+        upgraded: &HashedPassword,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // Read committed re-checks the condition on the newest row version after waiting
+        // for a concurrent writer: of racing upgrades, exactly one applies.
+        let done = sqlx::query(
+            self.sql("UPDATE {s}.users SET password_hash = $3, updated_at = $4 WHERE id = $1 AND password_hash = $2"),
+        )
+        .bind(id.as_uuid())
+        .bind(current.as_str())
+        .bind(upgraded.as_str())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &HashedPassword,
+        if_token_version: i64,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users SET password_hash = $2, token_version = token_version + 1, updated_at = $4
+             WHERE id = $1 AND token_version = $3 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(id.as_uuid())
+        .bind(hash.as_str())
+        .bind(if_token_version)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users
+             SET is_active = $2, token_version = token_version + (CASE WHEN $2 THEN 0 ELSE 1 END), updated_at = $3
+             WHERE id = $1 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(id.as_uuid())
+        .bind(active)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users SET roles = $2, token_version = token_version + 1, updated_at = $3
+             WHERE id = $1 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(id.as_uuid())
+        .bind(roles_vec(roles))
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users SET token_version = token_version + 1, updated_at = $2
+             WHERE id = $1 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(id.as_uuid())
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users SET email_verified_at = coalesce(email_verified_at, $3), updated_at = $3
+             WHERE id = $1 AND email = $2 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(id.as_uuid())
+        .bind(email.as_str())
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        ))
+        .bind(session.id.as_uuid())
+        .bind(session.user_id.as_uuid())
+        .bind(session.created_at)
+        .bind(session.last_used_at)
+        .bind(session.expires_at)
+        .bind(session.user_agent.as_deref())
+        .bind(session.ip.map(|ip| ip.to_string()))
+        .bind(session.revoked_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query(self.sql("INSERT INTO {s}.refresh_tokens (hash, session_id, used_at) VALUES ($1, $2, NULL)"))
+            .bind(refresh_token.as_bytes().as_slice())
+            .bind(session.id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn find_refresh_token(&self, refresh_token: &TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT {SESSION_COLUMNS}, r.used_at AS token_used_at FROM {s}.refresh_tokens r
+             JOIN {s}.sessions s ON s.id = r.session_id WHERE r.hash = $1",
+        ))
+        .bind(refresh_token.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.map(|row| {
+            Ok(RefreshTokenRecord {
+                session: session_from_row(&row)?,
+                used_at: row.try_get("token_used_at").map_err(store_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        session: SessionId,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // The session row's lock orders this rotation against a concurrent revocation
+        // (which updates that row): either the revocation sees the rotation done, or the
+        // rotation sees the session revoked; never a new token for a revoked session.
+        let live = sqlx::query(self.sql("SELECT 1 FROM {s}.sessions WHERE id = $1 AND revoked_at IS NULL FOR UPDATE"))
+            .bind(session.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if live.is_none() {
+            return Ok(false);
+        }
+        let spent =
+            sqlx::query(self.sql(
+                "UPDATE {s}.refresh_tokens SET used_at = $3 WHERE hash = $1 AND session_id = $2 AND used_at IS NULL",
+            ))
+            .bind(presented.as_bytes().as_slice())
+            .bind(session.as_uuid())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if spent.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(self.sql("INSERT INTO {s}.refresh_tokens (hash, session_id, used_at) VALUES ($1, $2, NULL)"))
+            .bind(replacement.as_bytes().as_slice())
+            .bind(session.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query(self.sql("UPDATE {s}.sessions SET last_used_at = $2 WHERE id = $1"))
+            .bind(session.as_uuid())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT {SESSION_COLUMNS} FROM {s}.sessions s
+             WHERE s.user_id = $1 AND s.revoked_at IS NULL ORDER BY s.created_at, s.id",
+        ))
+        .bind(user.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            self.sql("UPDATE {s}.sessions SET revoked_at = $3 WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL"),
+        )
+        .bind(user.as_uuid())
+        .bind(session.as_uuid())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query(self.sql("UPDATE {s}.sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL"))
+                .bind(user.as_uuid())
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        // Inclusive boundaries, as `Session::is_live`; refresh tokens go by cascade.
+        let done = sqlx::query(
+            self.sql("DELETE FROM {s}.sessions WHERE revoked_at <= $1 OR expires_at <= $1 OR last_used_at <= $2"),
+        )
+        .bind(ended_before)
+        .bind(idle_since)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl OneTimeTokenStore for PostgresStore {
+    async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError> {
+        // One statement on the partial unique index of unused tokens: concurrent issues for
+        // one account and purpose leave exactly one live token (a delete-then-insert would
+        // not, under read committed).
+        let done = sqlx::query(self.sql(
+            "INSERT INTO {s}.one_time_tokens
+                 (hash, user_id, purpose, email, token_version, created_at, expires_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+             ON CONFLICT (user_id, purpose) WHERE used_at IS NULL DO UPDATE
+             SET hash = EXCLUDED.hash, email = EXCLUDED.email, token_version = EXCLUDED.token_version,
+                 created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+             WHERE one_time_tokens.hash <> EXCLUDED.hash",
+        ))
+        .bind(hash.as_bytes().as_slice())
+        .bind(token.user_id.as_uuid())
+        .bind(token.purpose.as_str())
+        .bind(token.email.as_str())
+        .bind(token.token_version)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        // Nothing written: the unused token of this account and purpose has this very hash
+        // (a hash elsewhere is a primary-key violation, an error already).
+        if done.rows_affected() == 0 {
+            return Err(StoreError::backend("duplicate one-time token hash"));
+        }
+        Ok(())
+    }
+
+    async fn find_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT {ONE_TIME_COLUMNS} FROM {s}.one_time_tokens WHERE hash = $1 AND purpose = $2 AND used_at IS NULL",
+        ))
+        .bind(hash.as_bytes().as_slice())
+        .bind(purpose.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(one_time_token_from_row).transpose()
+    }
+
+    async fn consume_one_time_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        at: OffsetDateTime,
+    ) -> Result<Option<OneTimeToken>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.one_time_tokens SET used_at = $3
+             WHERE hash = $1 AND purpose = $2 AND used_at IS NULL RETURNING {ONE_TIME_COLUMNS}",
+        ))
+        .bind(hash.as_bytes().as_slice())
+        .bind(purpose.as_str())
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(one_time_token_from_row).transpose()
+    }
+
+    async fn delete_spent_one_time_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(self.sql("DELETE FROM {s}.one_time_tokens WHERE used_at <= $1 OR expires_at <= $1"))
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,218 @@
+//! What is particular to PostgreSQL: the store's own schema, its migrations beside the
+//! application's, concurrent migration, newer schemas, schema names.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+mod common;
+
+use std::str::FromStr;
+
+use auth_core::conformance::{sample_user, unique_email};
+use auth_core::{StoreError, UserStore};
+use auth_store_postgres::{MigrateError, PostgresStore, SchemaNameError};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+async fn count(pool: &sqlx::PgPool, sql: String) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_recorded_in_the_stores_schema() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let schema = store.schema().to_owned();
+    let applied = count(store.pool(), format!("SELECT count(*) FROM {schema}._sqlx_migrations")).await;
+    assert_eq!(applied, 1);
+    let tables = count(
+        store.pool(),
+        format!("SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}'"),
+    )
+    .await;
+    assert_eq!(
+        tables, 5,
+        "users, sessions, refresh_tokens, one_time_tokens, _sqlx_migrations"
+    );
+}
+
+#[tokio::test]
+async fn the_applications_own_sqlx_migrations_are_left_alone() {
+    let Some(admin) = common::pool().await else {
+        return;
+    };
+    // The application's schema, first in its search_path, with its own migration record
+    // (a version 1 that is not ours).
+    let app = common::fresh_schema_name();
+    for statement in [
+        format!("CREATE SCHEMA {app}"),
+        format!(
+            "CREATE TABLE {app}._sqlx_migrations (version bigint PRIMARY KEY, description text NOT NULL,
+             installed_on timestamptz NOT NULL DEFAULT now(), success boolean NOT NULL, checksum bytea NOT NULL,
+             execution_time bigint NOT NULL)"
+        ),
+        format!("INSERT INTO {app}._sqlx_migrations VALUES (1, 'the app''s first', now(), true, '\\x00', 1)"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    let options = PgConnectOptions::from_str(&common::url())
+        .unwrap()
+        .options([("search_path", app.as_str())]);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let store = PostgresStore::new(pool)
+        .with_schema(&common::fresh_schema_name())
+        .unwrap();
+    store.migrate().await.unwrap();
+    let user = sample_user(unique_email("beside-the-app"));
+    store.insert_user(&user).await.unwrap();
+    assert_eq!(store.find_user_by_id(user.id).await.unwrap(), Some(user));
+
+    let app_rows = count(&admin, format!("SELECT count(*) FROM {app}._sqlx_migrations")).await;
+    assert_eq!(app_rows, 1, "the application's record is untouched");
+    let app_tables = count(
+        &admin,
+        format!("SELECT count(*) FROM pg_tables WHERE schemaname = '{app}'"),
+    )
+    .await;
+    assert_eq!(app_tables, 1, "nothing of ours in the application's schema");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_instances_migrating_at_once_apply_each_migration_once() {
+    let Some(pool) = common::pool().await else {
+        return;
+    };
+    let schema = common::fresh_schema_name();
+    let migrations: Vec<_> = (0..6)
+        .map(|_| {
+            let store = PostgresStore::new(pool.clone()).with_schema(&schema).unwrap();
+            tokio::spawn(async move { store.migrate().await })
+        })
+        .collect();
+    for migration in migrations {
+        migration.await.unwrap().unwrap();
+    }
+    let applied = count(&pool, format!("SELECT count(*) FROM {schema}._sqlx_migrations")).await;
+    assert_eq!(applied, 1);
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_release_is_refused_and_left_untouched() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let schema = store.schema().to_owned();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {schema}._sqlx_migrations VALUES (99, 'from the future', now(), true, '\\x00', 1)"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let error = store.migrate().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            MigrateError::SchemaTooNew {
+                found: 99,
+                supported: 1
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("newer than this release supports"),
+        "{error}"
+    );
+    let applied = count(store.pool(), format!("SELECT count(*) FROM {schema}._sqlx_migrations")).await;
+    assert_eq!(applied, 2);
+}
+
+#[tokio::test]
+async fn schema_names_are_plain_identifiers() {
+    let pool = PgPoolOptions::new().connect_lazy(common::DEFAULT_URL).unwrap();
+    let store = || PostgresStore::new(pool.clone());
+    assert_eq!(store().schema(), "auth");
+    assert_eq!(store().with_schema("tenant_42").unwrap().schema(), "tenant_42");
+    for bad in [
+        "",
+        "Auth",
+        "1st",
+        "auth; DROP TABLE users",
+        "a\"b",
+        "pg_catalog",
+        &"a".repeat(64),
+        "é",
+    ] {
+        assert_eq!(
+            store().with_schema(bad).unwrap_err(),
+            SchemaNameError(bad.to_owned()),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_store_without_its_tables_is_a_backend_error_not_a_panic() {
+    let Some(pool) = common::pool().await else {
+        return;
+    };
+    let store = PostgresStore::new(pool)
+        .with_schema(&common::fresh_schema_name())
+        .unwrap();
+    let error = store
+        .find_user_by_id(sample_user(unique_email("unmigrated")).id)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_logins_upgrading_a_legacy_hash_all_succeed_and_leave_one_argon2id_hash() {
+    use std::sync::Arc;
+
+    use auth_core::{AuthService, ClientInfo, HashedPassword, Password, PasswordHasher, SigningKey, Tokens};
+
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    // bcrypt cost 12 of "testpass123", as passlib wrote it (auth-core's legacy fixtures).
+    let legacy = HashedPassword::new("$2b$12$CqKzV8LCaFsLHng2PeymoOGvYKbnWBm7mOxNg0TdJQuT9rX8p1tFa");
+    let user = auth_core::User {
+        password_hash: Some(legacy.clone()),
+        ..sample_user(unique_email("legacy"))
+    };
+    store.insert_user(&user).await.unwrap();
+    let tokens = Tokens::new(SigningKey::hs256(&[3; 32]).unwrap(), "https://auth.test", "test");
+    let auth = Arc::new(AuthService::new(store.clone(), tokens));
+    let logins: Vec<_> = (0..5u8) // the per-account limit: 5 at once
+        .map(|i| {
+            let (auth, email) = (auth.clone(), user.email.as_str().to_owned());
+            let client = ClientInfo::new(None, Some(std::net::IpAddr::from([10, 9, 0, i])));
+            tokio::spawn(async move { auth.login(&email, Password::new("testpass123"), &client).await })
+        })
+        .collect();
+    for login in logins {
+        login.await.unwrap().unwrap();
+    }
+    let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
+    let hash = stored.password_hash.unwrap();
+    assert!(hash.as_str().starts_with("$argon2id$"), "{hash:?}");
+    assert!(
+        auth_core::Argon2Hasher::default()
+            .verify(&Password::new("testpass123"), &hash)
+            .unwrap()
+            .is_match()
+    );
+    assert_eq!(stored.token_version, user.token_version, "an upgrade revokes nothing");
+}
