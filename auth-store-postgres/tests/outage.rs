@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use auth_core::conformance::{sample_user, unique_email};
 use auth_core::{AuthError, AuthService, ClientInfo, Password, SigningKey, StoreError, Tokens, UserStore};
-use auth_store_postgres::PostgresStore;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -111,16 +110,7 @@ async fn a_lost_connection_is_unavailable_and_the_same_store_recovers() {
     let target: SocketAddr = format!("{}:{}", server.get_host(), server.get_port()).parse().unwrap();
     let proxy = Proxy::start(target).await;
     let options = server.host("127.0.0.1").port(proxy.addr.port());
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(1))
-        .connect_with(options)
-        .await
-        .unwrap();
-    let store = PostgresStore::new(pool)
-        .with_schema(&common::fresh_schema_name())
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store = common::store_with(options).await;
     let user = sample_user(unique_email("outage"));
     store.insert_user(&user).await.unwrap();
     let auth = AuthService::new(
@@ -168,16 +158,7 @@ async fn backends_killed_by_the_server_are_replaced_transparently() {
     let options = PgConnectOptions::from_str(&common::url())
         .unwrap()
         .application_name(&name);
-    let pool = PgPoolOptions::new()
-        .max_connections(3)
-        .acquire_timeout(Duration::from_secs(1))
-        .connect_with(options)
-        .await
-        .unwrap();
-    let store = PostgresStore::new(pool)
-        .with_schema(&common::fresh_schema_name())
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store = common::store_with(options).await;
     let user = sample_user(unique_email("terminated"));
     store.insert_user(&user).await.unwrap();
 

@@ -65,15 +65,7 @@ async fn the_applications_own_sqlx_migrations_are_left_alone() {
     let options = PgConnectOptions::from_str(&common::url())
         .unwrap()
         .options([("search_path", app.as_str())]);
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let store = PostgresStore::new(pool)
-        .with_schema(&common::fresh_schema_name())
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store = common::store_with(options).await;
     let user = sample_user(unique_email("beside-the-app"));
     store.insert_user(&user).await.unwrap();
     assert_eq!(store.find_user_by_id(user.id).await.unwrap(), Some(user));

@@ -76,6 +76,20 @@ pub async fn fresh_store() -> Option<PostgresStore> {
     Some(store)
 }
 
+/// A migrated store in a fresh schema, on its own small pool with `options` (a proxy's
+/// address, an application name, a search path) and a one-second acquire timeout.
+pub async fn store_with(options: PgConnectOptions) -> PostgresStore {
+    let pool = PgPoolOptions::new()
+        .max_connections(3)
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_with(options)
+        .await
+        .unwrap();
+    let store = PostgresStore::new(pool).with_schema(&fresh_schema_name()).unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
 pub fn fresh_schema_name() -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     format!("{PREFIX}{now}_{}", uuid::Uuid::new_v4().simple())
