@@ -46,9 +46,29 @@ pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // Class 08: connection exception; 57P01-57P03: the server is shutting down or
-            // starting; 53300: too many connections.
-            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            // Transient conditions of the server, not faults of the request (a retry may
+            // succeed): class 08 connection exceptions; 57P01-57P03 shutting down or
+            // starting; 57P05 and 25P03 idle timeouts; 57014 statement timeout; 55P03
+            // lock timeout; 40001 and 40P01 serialization failure and deadlock; 25006 a
+            // read-only server (a standby after failover); 53100, 53200, 53300 disk full,
+            // out of memory, too many connections.
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "57P05"
+                        | "25P03"
+                        | "57014"
+                        | "55P03"
+                        | "40001"
+                        | "40P01"
+                        | "25006"
+                        | "53100"
+                        | "53200"
+                        | "53300"
+                )
         }),
         _ => false,
     }
@@ -82,8 +102,13 @@ pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
 impl From<sqlx::migrate::MigrateError> for MigrateError {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
         match error {
-            sqlx::migrate::MigrateError::Execute(error) if is_unavailable(&error) => Self::Unavailable(error),
-            sqlx::migrate::MigrateError::VersionMissing(found) => Self::SchemaTooNew {
+            sqlx::migrate::MigrateError::Execute(error) | sqlx::migrate::MigrateError::ExecuteMigration(error, _)
+                if is_unavailable(&error) =>
+            {
+                Self::Unavailable(error)
+            }
+            // A version we do not know but below ours is no newer release: a real failure.
+            sqlx::migrate::MigrateError::VersionMissing(found) if found > crate::schema::LATEST => Self::SchemaTooNew {
                 found,
                 supported: crate::schema::LATEST,
             },

@@ -7,7 +7,8 @@
 //! - its tables live in a schema of its own (`auth` by default, [`with_schema`](PostgresStore::with_schema)),
 //!   and so does the record of its migrations (`auth._sqlx_migrations`), which never meets
 //!   the application's own `_sqlx_migrations`; [`migrate`](PostgresStore::migrate) is
-//!   idempotent and safe from several instances at once (sqlx's advisory lock), and a
+//!   idempotent, read-only when nothing is missing, safe from several instances at once
+//!   (an advisory lock of its own, per schema), and a
 //!   database migrated by a newer release is refused;
 //! - queries are built at run time: building needs no database;
 //! - the normalized email has a `UNIQUE` constraint, and its violation (SQLSTATE 23505 on
@@ -52,7 +53,9 @@ use auth_core::{
     Email, HashedPassword, OneTimeToken, OneTimeTokenStore, RefreshTokenRecord, Role, Session, SessionId, SessionStore,
     StoreError, TokenHash, TokenPurpose, User, UserId, UserStore,
 };
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -70,6 +73,12 @@ pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connections in [`PostgresStore::connect`]'s pool.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// `statement_timeout` of [`PostgresStore::connect`]'s connections.
+pub const DEFAULT_STATEMENT_TIMEOUT: &str = "10s";
+
+/// `lock_timeout` of [`PostgresStore::connect`]'s connections.
+pub const DEFAULT_LOCK_TIMEOUT: &str = "5s";
 
 const USER_COLUMNS: &str =
     "id, email, password_hash, is_active, email_verified_at, roles, token_version, created_at, updated_at";
@@ -95,24 +104,35 @@ impl PostgresStore {
     }
 
     /// Connects to `url` (`postgres://user:password@host:5432/database`) with a pool of
-    /// [`DEFAULT_MAX_CONNECTIONS`] and [`DEFAULT_ACQUIRE_TIMEOUT`]. Does not migrate.
+    /// [`DEFAULT_MAX_CONNECTIONS`], [`DEFAULT_ACQUIRE_TIMEOUT`], and server-side limits of
+    /// [`DEFAULT_STATEMENT_TIMEOUT`] per statement and [`DEFAULT_LOCK_TIMEOUT`] per lock
+    /// wait. Does not migrate.
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] if the server cannot be reached, `Backend` for a bad
     /// URL or refused credentials.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(store_error)?.options([
+            // Once connected, nothing waits without bound either: a stalled query or a
+            // lock held by a long transaction becomes `unavailable`, not a hung request.
+            ("statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
+            ("lock_timeout", DEFAULT_LOCK_TIMEOUT),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(DEFAULT_MAX_CONNECTIONS)
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(store_error)?;
         Ok(Self::new(pool))
     }
 
     /// Keeps the tables in `schema` instead: a lowercase SQL identifier (`[a-z_][a-z0-9_]*`,
-    /// at most 63 bytes), so several deployments (or tests) can share a database.
+    /// at most 63 bytes; not `public`, `information_schema` or `pg_*`, which other software
+    /// shares), so several deployments (or tests) can share a database. Each schema's
+    /// queries are prepared separately: with many schemas on one pool, raise sqlx's
+    /// `statement_cache_capacity` (100 by default, about four schemas' worth).
     ///
     /// # Errors
     ///
@@ -124,7 +144,9 @@ impl PostgresStore {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
             && !schema.as_bytes()[0].is_ascii_digit()
-            && !schema.starts_with("pg_");
+            && !schema.starts_with("pg_")
+            // Shared with everyone: our migration record would meet the application's.
+            && !matches!(schema, "public" | "information_schema");
         if !valid {
             return Err(SchemaNameError(schema.to_owned()));
         }
@@ -143,7 +165,9 @@ impl PostgresStore {
     }
 
     /// Creates the schema and applies the migrations it lacks; idempotent, and safe to run
-    /// from several instances at once (they wait on sqlx's advisory lock).
+    /// from several instances at once (they wait, at most 60 s, on an advisory lock of the
+    /// store's own). When nothing is missing it only reads, so a role without `CREATE`
+    /// can run it at every start.
     ///
     /// # Errors
     ///
@@ -162,7 +186,8 @@ impl PostgresStore {
                 .replace("{USER_COLUMNS}", USER_COLUMNS)
                 .replace("{SESSION_COLUMNS}", SESSION_COLUMNS)
                 .replace("{ONE_TIME_COLUMNS}", ONE_TIME_COLUMNS)
-                .replace("{s}", &self.schema),
+                // Quoted: a valid name may still be a reserved word (`user`, `order`).
+                .replace("{s}", &format!("\"{}\"", self.schema)),
         )
     }
 
@@ -490,8 +515,23 @@ impl SessionStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(true)
+        match tx.commit().await.map_err(store_error) {
+            Ok(()) => Ok(true),
+            // The connection died around the COMMIT: it may have happened. Answering
+            // `unavailable` after a commit would make the client retry its old token, which
+            // then reads as reuse and ends the session; so look, once.
+            Err(error @ StoreError::Unavailable(_)) => {
+                let committed = sqlx::query(self.sql("SELECT 1 FROM {s}.refresh_tokens WHERE hash = $1"))
+                    .bind(replacement.as_bytes().as_slice())
+                    .fetch_optional(&self.pool)
+                    .await;
+                match committed {
+                    Ok(Some(_)) => Ok(true),
+                    _ => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
     }
 
     async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {

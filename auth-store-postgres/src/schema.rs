@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Connection, Executor, PgPool, SqlSafeStr};
+use sqlx::{Connection, Executor, PgConnection, PgPool, SqlSafeStr};
 
 use crate::MigrateError;
 use crate::error::is_unavailable;
@@ -21,29 +21,29 @@ const MIGRATIONS: &[(&str, &str)] = &[(
         email             text NOT NULL CONSTRAINT users_email_key UNIQUE,
         password_hash     text,
         is_active         boolean NOT NULL,
-        email_verified_at timestamptz,
+        email_verified_at timestamptz CHECK (isfinite(email_verified_at) AND email_verified_at < '10000-01-01'),
         roles             text[] NOT NULL,
         token_version     bigint NOT NULL,
-        created_at        timestamptz NOT NULL,
-        updated_at        timestamptz NOT NULL
+        created_at        timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        updated_at        timestamptz NOT NULL CHECK (isfinite(updated_at) AND updated_at < '10000-01-01')
     );
 
     CREATE TABLE sessions (
         id           uuid PRIMARY KEY,
         user_id      uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-        created_at   timestamptz NOT NULL,
-        last_used_at timestamptz NOT NULL,
-        expires_at   timestamptz NOT NULL,
+        created_at   timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        last_used_at timestamptz NOT NULL CHECK (isfinite(last_used_at) AND last_used_at < '10000-01-01'),
+        expires_at   timestamptz NOT NULL CHECK (isfinite(expires_at) AND expires_at < '10000-01-01'),
         user_agent   text,
         ip           text,
-        revoked_at   timestamptz
+        revoked_at   timestamptz CHECK (isfinite(revoked_at) AND revoked_at < '10000-01-01')
     );
     CREATE INDEX sessions_by_user ON sessions (user_id, created_at, id);
 
     CREATE TABLE refresh_tokens (
         hash       bytea PRIMARY KEY,
         session_id uuid NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-        used_at    timestamptz
+        used_at    timestamptz CHECK (isfinite(used_at) AND used_at < '10000-01-01')
     );
     CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id);
 
@@ -55,9 +55,9 @@ const MIGRATIONS: &[(&str, &str)] = &[(
         purpose       text NOT NULL,
         email         text NOT NULL,
         token_version bigint NOT NULL,
-        created_at    timestamptz NOT NULL,
-        expires_at    timestamptz NOT NULL,
-        used_at       timestamptz
+        created_at    timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        expires_at    timestamptz NOT NULL CHECK (isfinite(expires_at) AND expires_at < '10000-01-01'),
+        used_at       timestamptz CHECK (isfinite(used_at) AND used_at < '10000-01-01')
     );
     -- At most one unused token per account and purpose: the upsert target.
     CREATE UNIQUE INDEX one_time_tokens_unused ON one_time_tokens (user_id, purpose) WHERE used_at IS NULL;
@@ -82,27 +82,108 @@ fn migrator(schema: &str) -> Migrator {
         })
         .collect();
     let mut migrator = Migrator::with_migrations(migrations);
-    migrator.create_schema(schema.to_owned());
-    migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
+    migrator.create_schema(format!("\"{schema}\""));
+    migrator.dangerous_set_table_name(record_table(schema));
+    // Our own lock (below) instead of sqlx's, which is one per database and so shared with
+    // the application's migrations in unrelated schemas.
+    migrator.set_locking(false);
     migrator
 }
 
+/// Where applied migrations are recorded: in the store's schema, never beside the
+/// application's own `_sqlx_migrations`.
+fn record_table(schema: &str) -> String {
+    format!("\"{schema}\"._sqlx_migrations")
+}
+
+/// How long `migrate` waits for another instance's migration (or for a lock on the
+/// tables) before it fails instead of hanging.
+const LOCK_WAIT_SECS: u32 = 60;
+
 pub(crate) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), MigrateError> {
-    // A connection of its own, so the search_path set here never leaks into the pool.
-    let options = pool.connect_options();
-    let mut conn = sqlx::PgConnection::connect_with(&options).await.map_err(|error| {
-        if is_unavailable(&error) {
-            MigrateError::Unavailable(error)
-        } else {
-            MigrateError::Failed(sqlx::migrate::MigrateError::Execute(error))
-        }
-    })?;
-    conn.execute(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
-        .await
-        .map_err(|error| MigrateError::Failed(sqlx::migrate::MigrateError::Execute(error)))?;
-    let result = migrator(schema).run_direct(None, &mut conn, false).await;
+    let migrator = migrator(schema);
+    // Decided by reading only, so an application role without CREATE can start against a
+    // schema a DBA created and migrated.
+    if up_to_date(pool, schema, &migrator).await? {
+        return Ok(());
+    }
+    // From the pool (bounded by its acquire timeout, with its connect hooks), then detached
+    // so the search_path set below never returns to the pool.
+    let mut conn = pool.acquire().await.map_err(connection_error)?.detach();
+    let result = apply(&mut conn, schema, &migrator).await;
     let _ = conn.close().await;
-    result.map_err(MigrateError::from)?;
-    tracing::debug!(schema, version = LATEST, "auth schema migrated");
+    result?;
+    tracing::info!(schema, version = LATEST, "auth schema migrated");
     Ok(())
+}
+
+async fn up_to_date(pool: &PgPool, schema: &str, migrator: &Migrator) -> Result<bool, MigrateError> {
+    let table = record_table(schema);
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(&table)
+        .fetch_one(pool)
+        .await
+        .map_err(connection_error)?;
+    if exists.is_none() {
+        return Ok(false);
+    }
+    let applied: Vec<(i64, Vec<u8>, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT version, checksum, success FROM {table} ORDER BY version"
+    )))
+    .fetch_all(pool)
+    .await
+    .map_err(connection_error)?;
+    if let Some(found) = applied
+        .iter()
+        .map(|(version, ..)| *version)
+        .find(|version| *version > LATEST)
+    {
+        return Err(MigrateError::SchemaTooNew {
+            found,
+            supported: LATEST,
+        });
+    }
+    let known: Vec<(i64, &[u8])> = migrator
+        .iter()
+        .map(|migration| (migration.version, migration.checksum.as_ref()))
+        .collect();
+    Ok(applied.len() == known.len()
+        && applied
+            .iter()
+            .zip(&known)
+            .all(|((version, checksum, success), (known_version, known_checksum))| {
+                *success && version == known_version && checksum.as_slice() == *known_checksum
+            }))
+}
+
+async fn apply(conn: &mut PgConnection, schema: &str, migrator: &Migrator) -> Result<(), MigrateError> {
+    for setting in [
+        format!("SET lock_timeout = '{LOCK_WAIT_SECS}s'"),
+        format!("SET search_path TO \"{schema}\""),
+    ] {
+        conn.execute(sqlx::AssertSqlSafe(setting))
+            .await
+            .map_err(connection_error)?;
+    }
+    // One lock per store schema, in a key space of its own (two keys), so instances
+    // starting together apply each migration once and nobody else waits on us.
+    sqlx::query("SELECT pg_advisory_lock(hashtext('auth-store-postgres'), hashtext($1))")
+        .bind(schema)
+        .execute(&mut *conn)
+        .await
+        .map_err(connection_error)?;
+    let result = migrator.run_direct(None, &mut *conn, false).await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('auth-store-postgres'), hashtext($1))")
+        .bind(schema)
+        .execute(&mut *conn)
+        .await;
+    result.map_err(MigrateError::from)
+}
+
+fn connection_error(error: sqlx::Error) -> MigrateError {
+    if is_unavailable(&error) {
+        MigrateError::Unavailable(error)
+    } else {
+        MigrateError::Failed(sqlx::migrate::MigrateError::Execute(error))
+    }
 }

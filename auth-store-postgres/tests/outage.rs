@@ -175,3 +175,26 @@ async fn backends_killed_by_the_server_are_replaced_transparently() {
         assert_eq!(found.unwrap(), Some(user.clone()), "round {round}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_against_a_silent_server_is_unavailable_within_the_acquire_timeout() {
+    let Some(direct) = common::pool().await else {
+        return;
+    };
+    drop(direct);
+    let server = PgConnectOptions::from_str(&common::url()).unwrap();
+    let target: SocketAddr = format!("{}:{}", server.get_host(), server.get_port()).parse().unwrap();
+    let proxy = Proxy::start(target).await;
+    proxy.black_hole();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy_with(server.host("127.0.0.1").port(proxy.addr.port()));
+    let store = auth_store_postgres::PostgresStore::new(pool)
+        .with_schema(&common::fresh_schema_name())
+        .unwrap();
+    let error = bounded(store.migrate()).await.unwrap_err();
+    assert!(
+        matches!(error, auth_store_postgres::MigrateError::Unavailable(_)),
+        "{error:?}"
+    );
+}

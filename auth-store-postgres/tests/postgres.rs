@@ -208,3 +208,133 @@ async fn concurrent_logins_upgrading_a_legacy_hash_all_succeed_and_leave_one_arg
     );
     assert_eq!(stored.token_version, user.token_version, "an upgrade revokes nothing");
 }
+
+async fn execute(pool: &sqlx::PgPool, sql: String) {
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn reserved_words_are_usable_schema_names() {
+    let Some(pool) = common::pool().await else {
+        return;
+    };
+    for name in ["user", "order"] {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")))
+            .execute(&pool)
+            .await;
+        let store = PostgresStore::new(pool.clone()).with_schema(name).unwrap();
+        store.migrate().await.unwrap();
+        let user = sample_user(unique_email("reserved"));
+        store.insert_user(&user).await.unwrap();
+        assert_eq!(store.find_user_by_id(user.id).await.unwrap(), Some(user));
+        execute(&pool, format!("DROP SCHEMA \"{name}\" CASCADE")).await;
+    }
+}
+
+#[tokio::test]
+async fn an_application_role_without_create_can_start_against_a_migrated_schema() {
+    let Some(admin) = common::pool().await else {
+        return;
+    };
+    let schema = common::fresh_schema_name();
+    PostgresStore::new(admin.clone())
+        .with_schema(&schema)
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    // The least-privilege role an application runs as: data rights only.
+    let role = format!("auth_app_{}", uuid::Uuid::new_v4().simple());
+    execute(&admin, format!("CREATE ROLE {role} LOGIN")).await;
+    execute(&admin, format!("GRANT USAGE ON SCHEMA {schema} TO {role}")).await;
+    execute(
+        &admin,
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"),
+    )
+    .await;
+    let options = PgConnectOptions::from_str(&common::url()).unwrap().username(&role);
+    let app = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let store = PostgresStore::new(app.clone()).with_schema(&schema).unwrap();
+    let migrated = store.migrate().await;
+    let user = sample_user(unique_email("least-privilege"));
+    let inserted = store.insert_user(&user).await;
+    app.close().await;
+    execute(&admin, format!("DROP OWNED BY {role}")).await;
+    execute(&admin, format!("DROP ROLE {role}")).await;
+    migrated.expect("already migrated: nothing to create");
+    inserted.unwrap();
+}
+
+#[tokio::test]
+async fn timestamps_the_domain_cannot_hold_are_refused_by_the_database() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let user = sample_user(unique_email("infinity"));
+    store.insert_user(&user).await.unwrap();
+    let schema = store.schema().to_owned();
+    for value in ["infinity", "-infinity", "10000-01-01"] {
+        let edited = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {schema}.users SET email_verified_at = '{value}' WHERE id = $1"
+        )))
+        .bind(user.id.as_uuid())
+        .execute(store.pool())
+        .await;
+        assert!(edited.is_err(), "{value} was stored");
+    }
+    assert_eq!(store.find_user_by_id(user.id).await.unwrap(), Some(user));
+}
+
+#[tokio::test]
+async fn an_unknown_older_migration_is_a_failure_not_a_newer_schema() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let schema = store.schema().to_owned();
+    execute(
+        store.pool(),
+        format!("INSERT INTO {schema}._sqlx_migrations VALUES (0, 'foreign', now(), true, '\\x00', 1)"),
+    )
+    .await;
+    let error = store.migrate().await.unwrap_err();
+    assert!(matches!(error, MigrateError::Failed(_)), "{error:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_too_long_elsewhere_is_unavailable_not_a_server_error() {
+    let Some(admin) = common::pool().await else {
+        return;
+    };
+    let options = PgConnectOptions::from_str(&common::url())
+        .unwrap()
+        .options([("lock_timeout", "200ms")]);
+    let store = common::store_with(options).await;
+    let user = sample_user(unique_email("locked"));
+    store.insert_user(&user).await.unwrap();
+    let mut held = admin.begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 FROM {}.users WHERE id = $1 FOR UPDATE",
+        store.schema()
+    )))
+    .bind(user.id.as_uuid())
+    .execute(&mut *held)
+    .await
+    .unwrap();
+    let error = store
+        .set_active(user.id, false, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    held.rollback().await.unwrap();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(
+        store
+            .set_active(user.id, false, user.updated_at)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

@@ -40,9 +40,10 @@ pub async fn pool() -> Option<PgPool> {
     };
     match connected {
         Ok(pool) => Some(pool),
-        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL at {url} is required in CI: {error}")
-        }
+        Err(error) if in_ci() => panic!("PostgreSQL at {url} is required in CI: {error}"),
+        // Something answers but refuses us (credentials, database): a configuration error
+        // to fix, not an absent server to skip.
+        Err(error) if server_answers(&url) => panic!("PostgreSQL at {url} refused the tests: {error}"),
         Err(error) => {
             eprintln!(
                 "notice: skipping a PostgreSQL test: {url} does not answer ({error}); set {URL_VARIABLE} to run it"
@@ -50,6 +51,11 @@ pub async fn pool() -> Option<PgPool> {
             None
         }
     }
+}
+
+/// Whether this is CI (`CI` set to anything but empty, `0` or `false`).
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
 }
 
 /// Whether anything listens at the URL's address: asked once per process, so that a
