@@ -36,7 +36,7 @@ use uuid::Uuid;
 use crate::clock::truncate_to_micros;
 use crate::{
     AuthStore, Email, HashedPassword, OneTimeToken, OpaqueToken, Role, Session, SessionId, StoreError, TokenHash,
-    TokenKind, TokenPurpose, User, UserStore,
+    TokenKind, TokenPurpose, User, UserId, UserStore,
 };
 
 /// Runs the whole suite as one `#[tokio::test]` per case; see the [module docs](self).
@@ -47,6 +47,7 @@ macro_rules! store_conformance_tests {
             insert_then_find_by_id,
             insert_then_find_by_email,
             missing_users_are_none,
+            list_users_pages_in_id_order,
             every_field_round_trips,
             duplicate_email_is_a_typed_conflict,
             emails_are_matched_literally,
@@ -129,6 +130,37 @@ pub async fn insert_then_find_by_id<S: UserStore + Clone + 'static>(store: S) {
     let user = sample_user(unique_email("by-id"));
     store.insert_user(&user).await.unwrap();
     assert_eq!(store.find_user_by_id(user.id).await.unwrap(), Some(user));
+}
+
+/// Accounts are listed in id order, a page at a time after a given id.
+pub async fn list_users_pages_in_id_order<S: UserStore + Clone + 'static>(store: S) {
+    // Ids from a random far-future millisecond: no other case's accounts fall between.
+    let base = OffsetDateTime::from_unix_timestamp(200_000_000_000).unwrap()
+        + time::Duration::milliseconds(i64::try_from(Uuid::new_v4().as_u128() % 1_000_000_000).unwrap());
+    let mut ours = Vec::new();
+    for i in 0..5 {
+        let user = User {
+            id: UserId::new_at(base + time::Duration::milliseconds(i)),
+            ..sample_user(unique_email("listed"))
+        };
+        ours.push(user);
+    }
+    // Inserted out of order: the listing sorts.
+    for user in ours.iter().rev() {
+        store.insert_user(user).await.unwrap();
+    }
+    assert_eq!(
+        store.list_users(Some(ours[0].id), 2).await.unwrap(),
+        ours[1..3].to_vec()
+    );
+    let rest = store.list_users(Some(ours[2].id), 1000).await.unwrap();
+    assert_eq!(rest[..2].to_vec(), ours[3..5].to_vec());
+    let after_last = store.list_users(Some(ours[4].id), 1000).await.unwrap();
+    assert!(after_last.iter().all(|user| !ours.contains(user)));
+    assert!(store.list_users(Some(ours[0].id), 0).await.unwrap().is_empty());
+    let first = store.list_users(None, 3).await.unwrap();
+    assert!(!first.is_empty() && first.len() <= 3);
+    assert!(first.windows(2).all(|pair| pair[0].id < pair[1].id), "ascending ids");
 }
 
 /// An inserted account is found by its normalized email, however the lookup was typed.

@@ -86,7 +86,7 @@ pub use rate_limit::{
 };
 pub use service::{
     AuthService, Authenticated, DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL,
-    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess, Purged, Registration,
+    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess, MAX_LIST_USERS, Purged, Registration,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, SessionId, TokenPair};
 pub use store::{AuthStore, BoxError, MemoryStore, OneTimeTokenStore, SessionStore, StoreError, UserStore};

@@ -24,6 +24,8 @@ pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 
 pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Default lifetime of a password-reset token: 1 hour.
 pub const DEFAULT_PASSWORD_RESET_TTL: Duration = Duration::from_secs(3600);
+/// The largest page [`AuthService::list_users`] returns.
+pub const MAX_LIST_USERS: u32 = 1000;
 /// Default lifetime of an email-verification token: 24 hours.
 pub const DEFAULT_EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -1247,6 +1249,29 @@ impl<S: AuthStore> AuthService<S> {
         }
         .await;
         self.finish(audit, result, client)
+    }
+
+    /// Accounts in registration order, `limit` at a time (at most
+    /// [`MAX_LIST_USERS`]), after the account `after` (the last id of the previous page).
+    /// An administrator's listing: check the caller's role first
+    /// ([`AccessClaims::require_role`]). Records no event (a read).
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, AuthError> {
+        Ok(self.store.list_users(after, limit.min(MAX_LIST_USERS)).await?)
+    }
+
+    /// Whether the store answers, with one cheap read: for a health endpoint (503 when it
+    /// does not).
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn check_store(&self) -> Result<(), AuthError> {
+        self.store.find_user_by_id(UserId::from_uuid(uuid::Uuid::nil())).await?;
+        Ok(())
     }
 
     /// Replaces the account's roles (an administrator's action). Access tokens issued

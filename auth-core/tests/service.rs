@@ -901,3 +901,33 @@ async fn the_store_can_be_chosen_at_run_time() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn administrators_list_accounts_a_page_at_a_time() {
+    let f = Fixture::new();
+    let mut registered = Vec::new();
+    for i in 0..5 {
+        registered.push(f.register(&format!("listed{i}@example.com")).await);
+        f.clock.advance(Duration::from_millis(2));
+    }
+    let first = f.auth.list_users(None, 2).await.unwrap();
+    assert_eq!(first, registered[..2].to_vec(), "registration order");
+    let next = f.auth.list_users(Some(first[1].id), 1000).await.unwrap();
+    assert_eq!(next, registered[2..].to_vec());
+    assert!(
+        f.events
+            .take()
+            .iter()
+            .all(|event| event.action == auth_core::Action::Register),
+        "reads record nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_store_check_says_unavailable_when_the_store_is_down() {
+    let f = Fixture::new();
+    f.auth.check_store().await.unwrap();
+    f.store.set_down(true);
+    let error = f.auth.check_store().await.unwrap_err();
+    assert_eq!((error.code(), error.http_status()), ("unavailable", 503));
+}

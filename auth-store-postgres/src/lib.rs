@@ -315,6 +315,18 @@ impl UserStore for PostgresStore {
         self.fetch_user(sql, UserQuery::Email(email.as_str())).await
     }
 
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(
+            self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2"),
+        )
+        .bind(after.map(|id| *id.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
     async fn upgrade_password_hash(
         &self,
         id: UserId,

@@ -393,6 +393,20 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        self.read(move |conn| {
+            // Hyphenated lowercase UUIDs sort as text in the order of their bytes.
+            let sql = format!("SELECT {USER_COLUMNS} FROM auth_users WHERE id > ?1 ORDER BY id LIMIT ?2");
+            let after = after.map_or_else(String::new, |id| id.to_string());
+            let mut statement = conn.prepare_cached(&sql)?;
+            let raw = statement
+                .query_map(params![after, limit], rows::RawUser::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raw.into_iter().map(user_from_row).collect()
+        })
+        .await
+    }
+
     async fn upgrade_password_hash(
         &self,
         id: UserId,

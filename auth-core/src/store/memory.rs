@@ -108,6 +108,19 @@ impl UserStore for MemoryStore {
             .cloned())
     }
 
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let mut users: Vec<User> = self
+            .state()
+            .users
+            .values()
+            .filter(|user| after.is_none_or(|after| user.id > after))
+            .cloned()
+            .collect();
+        users.sort_by_key(|user| user.id);
+        users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(users)
+    }
+
     async fn upgrade_password_hash(
         &self,
         id: UserId,

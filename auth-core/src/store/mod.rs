@@ -105,6 +105,15 @@ pub trait UserStore: Send + Sync {
     /// Backend failures only.
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
 
+    /// Up to `limit` accounts with ids greater than `after` (from the first without it),
+    /// in id order: ids are UUIDv7, so this is registration order, and a page resumes
+    /// after the last id of the previous one (keyset pagination: stable under inserts).
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
+
     /// Replaces the password hash with a stronger one of the *same* password, but only if
     /// the stored hash is still `current` (compare-and-set), so a rehash computed during a
     /// login cannot overwrite a password changed meanwhile. Sets `updated_at`; does not
@@ -347,6 +356,10 @@ impl<T: UserStore + ?Sized> UserStore for Arc<T> {
 
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         (**self).find_user_by_email(email).await
+    }
+
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        (**self).list_users(after, limit).await
     }
 
     async fn upgrade_password_hash(

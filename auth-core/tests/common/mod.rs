@@ -117,6 +117,11 @@ impl UserStore for HookedStore {
         self.inner.find_user_by_id(id).await
     }
 
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        self.up("list_users")?;
+        self.inner.list_users(after, limit).await
+    }
+
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         self.up("find_user_by_email")?;
         self.inner.find_user_by_email(email).await
