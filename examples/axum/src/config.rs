@@ -1,0 +1,187 @@
+//! Configuration from the environment, with the seeds' variable names where they exist.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use auth_core::{Bucket, Limit, RateLimits};
+
+/// Everything the server reads from its environment.
+#[derive(Debug)]
+pub(crate) struct Config {
+    /// `BIND`, default `127.0.0.1:8000`.
+    pub bind: SocketAddr,
+    /// `DATABASE_URL`, default `sqlite://auth.db`.
+    pub database: Database,
+    /// `SECRET_KEY`: the HS256 secret (at least 32 bytes); see [`secret_key`].
+    pub secret_key: Option<String>,
+    /// `AUTH_ENV=production` refuses the conveniences of development.
+    pub production: bool,
+    /// `ACCESS_TOKEN_EXPIRE_MINUTES`, default 15.
+    pub access_token_ttl: Duration,
+    /// `AUTH_MAIL_OUTBOX`, default `./outbox`.
+    pub outbox: PathBuf,
+    /// `AUTH_PUBLIC_URL`: where links in mails point; default `http://<BIND>`.
+    pub public_url: String,
+    /// `AUTH_RATE_LIMITS` (`off` disables all) and `AUTH_RATE_LIMIT_<BUCKET>`.
+    pub rate_limits: RateLimits,
+    /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
+    /// believed; from anyone else the header is ignored.
+    pub trusted_proxy: Option<IpAddr>,
+}
+
+/// Where accounts live.
+#[derive(Debug, Clone)]
+pub(crate) enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL, and the schema of the store (`AUTH_DATABASE_SCHEMA`, default `auth`).
+    Postgres(String, String),
+}
+
+impl Config {
+    /// Reads the environment.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the variable that is wrong.
+    pub(crate) fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let bind: SocketAddr = var("BIND")
+            .unwrap_or_else(|| "127.0.0.1:8000".to_owned())
+            .parse()
+            .map_err(|error| format!("BIND: {error}"))?;
+        let url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://auth.db".to_owned());
+        let database = if let Some(path) = url.strip_prefix("sqlite://") {
+            Database::Sqlite(PathBuf::from(path))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Database::Postgres(url, var("AUTH_DATABASE_SCHEMA").unwrap_or_else(|| "auth".to_owned()))
+        } else {
+            return Err("DATABASE_URL: use sqlite://<path> or postgres://...".to_owned());
+        };
+        let minutes: u64 = var("ACCESS_TOKEN_EXPIRE_MINUTES")
+            .map_or(Ok(15), |value| value.parse())
+            .map_err(|error| format!("ACCESS_TOKEN_EXPIRE_MINUTES: {error}"))?;
+        if !(1..=60).contains(&minutes) {
+            return Err("ACCESS_TOKEN_EXPIRE_MINUTES: between 1 and 60 (access tokens are short-lived)".to_owned());
+        }
+        let trusted_proxy = var("TRUSTED_PROXY")
+            .map(|value| value.parse().map_err(|error| format!("TRUSTED_PROXY: {error}")))
+            .transpose()?;
+        Ok(Self {
+            bind,
+            database,
+            secret_key: var("SECRET_KEY"),
+            production: var("AUTH_ENV").as_deref() == Some("production"),
+            access_token_ttl: Duration::from_secs(minutes * 60),
+            outbox: PathBuf::from(var("AUTH_MAIL_OUTBOX").unwrap_or_else(|| "./outbox".to_owned())),
+            public_url: var("AUTH_PUBLIC_URL")
+                .unwrap_or_else(|| format!("http://{bind}"))
+                .trim_end_matches('/')
+                .to_owned(),
+            rate_limits: rate_limits(var)?,
+            trusted_proxy,
+        })
+    }
+}
+
+/// `AUTH_RATE_LIMITS=off`, or the defaults with any `AUTH_RATE_LIMIT_<BUCKET>` set to
+/// `<n>/second|minute|hour|day`, `<n>/total` or `off`.
+fn rate_limits(var: impl Fn(&str) -> Option<String>) -> Result<RateLimits, String> {
+    if var("AUTH_RATE_LIMITS").as_deref() == Some("off") {
+        tracing::warn!("AUTH_RATE_LIMITS=off: every rate limit is disabled; for benchmarks only");
+        return Ok(RateLimits::disabled());
+    }
+    let mut limits = RateLimits::default();
+    for bucket in Bucket::ALL {
+        let name = format!("AUTH_RATE_LIMIT_{}", bucket.as_str().to_uppercase());
+        if let Some(value) = var(&name) {
+            let limit = parse_limit(&value).map_err(|error| format!("{name}: {error}"))?;
+            limits = limits.with_limit(bucket, limit);
+        }
+    }
+    Ok(limits)
+}
+
+fn parse_limit(value: &str) -> Result<Option<Limit>, String> {
+    if value == "off" {
+        return Ok(None);
+    }
+    let (count, per) = value
+        .split_once('/')
+        .ok_or("expected <n>/<second|minute|hour|day|total> or off")?;
+    let count: u32 = count.trim().parse().map_err(|_| "the count is not a number")?;
+    if count == 0 {
+        return Err("the count must be at least 1 (use off to disable)".to_owned());
+    }
+    let period = match per.trim() {
+        "second" => Duration::from_secs(1),
+        "minute" => Duration::from_secs(60),
+        "hour" => Duration::from_secs(3600),
+        "day" => Duration::from_secs(24 * 3600),
+        "total" => return Ok(Some(Limit::total(count))),
+        _ => return Err("the period is second, minute, hour, day or total".to_owned()),
+    };
+    Ok(Some(Limit::new(count, period)))
+}
+
+/// The signing secret: `SECRET_KEY` (at least 32 bytes), or, for SQLite outside
+/// production, a random key generated once and kept beside the database file (mode 0600).
+///
+/// # Errors
+///
+/// A message saying what to set.
+pub(crate) fn secret_key(config: &Config) -> Result<Vec<u8>, String> {
+    if let Some(key) = &config.secret_key {
+        if key.len() < 32 {
+            return Err("SECRET_KEY must be at least 32 bytes (generate one: openssl rand -hex 32)".to_owned());
+        }
+        return Ok(key.as_bytes().to_vec());
+    }
+    match &config.database {
+        Database::Sqlite(path) if !config.production => development_key(path),
+        Database::Sqlite(_) => Err("AUTH_ENV=production requires SECRET_KEY (at least 32 bytes)".to_owned()),
+        Database::Postgres(..) => Err("with PostgreSQL, SECRET_KEY is required (at least 32 bytes): \
+             every instance must sign with the same key"
+            .to_owned()),
+    }
+}
+
+fn development_key(database: &Path) -> Result<Vec<u8>, String> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".secret-key");
+    let path = PathBuf::from(name);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let key = existing.trim().to_owned();
+        if key.len() >= 32 {
+            return Ok(key.into_bytes());
+        }
+        return Err(format!("{} holds a key shorter than 32 bytes", path.display()));
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|error| format!("no randomness for a development key: {error}"))?;
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &key).map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        "SECRET_KEY is not set: generated a development key beside the database; set SECRET_KEY in production"
+    );
+    Ok(key.into_bytes())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}

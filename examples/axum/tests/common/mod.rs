@@ -1,0 +1,333 @@
+//! Runs the real server binary on a free port with a temporary SQLite file and outbox,
+//! and talks to it over HTTP.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The store a server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the server's temporary directory.
+    Sqlite,
+    /// A schema of its own on the test PostgreSQL (`AUTH_TEST_DATABASE_URL`, default the
+    /// local server), dropped when the server is.
+    Postgres,
+}
+
+fn postgres_url() -> String {
+    std::env::var("AUTH_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Whether the test PostgreSQL answers; outside CI its absence skips the Postgres runs
+/// with a notice, in CI it fails them.
+fn postgres_answers() -> bool {
+    use std::net::ToSocketAddrs;
+    let url = postgres_url();
+    let address = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("127.0.0.1:5432")
+        .to_owned();
+    let reachable = address.to_socket_addrs().is_ok_and(|mut addrs| {
+        addrs.any(|addr| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok())
+    });
+    let in_ci = std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"));
+    if !reachable && in_ci {
+        panic!("PostgreSQL at {url} is required in CI");
+    }
+    if !reachable {
+        eprintln!("notice: skipping a PostgreSQL run: {url} does not answer; set AUTH_TEST_DATABASE_URL");
+    }
+    reachable
+}
+
+/// A running `example-axum`, killed on drop. Its data directory outlives restarts.
+pub struct Server {
+    child: Child,
+    backend: Backend,
+    /// `DATABASE_URL` and, for Postgres, `AUTH_DATABASE_SCHEMA` and `SECRET_KEY`.
+    database: Vec<(String, String)>,
+    pub base: String,
+    pub dir: Arc<tempfile::TempDir>,
+    log: Arc<Mutex<String>>,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// Starts the server on a fresh store of `backend` with `env` added; `None` when the
+    /// backend is absent outside CI.
+    pub fn start(backend: Backend, env: &[(&str, &str)]) -> Option<Self> {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let database = match backend {
+            Backend::Sqlite => vec![(
+                "DATABASE_URL".to_owned(),
+                format!("sqlite://{}", dir.path().join("auth.db").display()),
+            )],
+            Backend::Postgres => {
+                if !postgres_answers() {
+                    return None;
+                }
+                let schema = format!("axum_test_{}", uuid::Uuid::new_v4().simple());
+                vec![
+                    ("DATABASE_URL".to_owned(), postgres_url()),
+                    ("AUTH_DATABASE_SCHEMA".to_owned(), schema),
+                    (
+                        "SECRET_KEY".to_owned(),
+                        "a test secret of at least thirty-two bytes".to_owned(),
+                    ),
+                ]
+            }
+        };
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Some(Self::start_in(backend, database, dir, env))
+    }
+
+    fn start_in(
+        backend: Backend,
+        database: Vec<(String, String)>,
+        dir: Arc<tempfile::TempDir>,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_example-axum"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BIND", "127.0.0.1:0")
+            .envs(database.iter().map(|(k, v)| (k, v)))
+            .env("AUTH_MAIL_OUTBOX", dir.path().join("outbox"))
+            .env("AUTH_PUBLIC_URL", "https://auth.example.test")
+            .env("RUST_LOG", "info,tower_http=debug")
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in &env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (address, found) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let (log, address) = (log.clone(), address.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(at) = line.find("listening address=") {
+                        let _ = address.send(line[at + "listening address=".len()..].trim().to_owned());
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let Ok(address) = found.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("the server did not start:\n{}", log.lock().unwrap());
+        };
+        Self {
+            child,
+            backend,
+            database,
+            base: format!("http://{address}"),
+            dir,
+            log,
+            env,
+        }
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same data.
+    pub fn restart(mut self) -> Self {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (dir, env) = (self.dir.clone(), std::mem::take(&mut self.env));
+        let database = self.database.clone();
+        let backend = self.backend;
+        // This server's schema is the next one's: this one must not drop it.
+        self.backend = Backend::Sqlite;
+        let previous = self.log();
+        let next = Self::start_in(backend, database, dir, env);
+        next.log.lock().unwrap().insert_str(0, &previous);
+        next
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn outbox(&self) -> PathBuf {
+        self.dir.path().join("outbox")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Runs the binary's `grant-role` command against this server's database.
+    pub fn grant_role(&self, email: &str, role: &str) {
+        let output = Command::new(env!("CARGO_BIN_EXE_example-axum"))
+            .args(["grant-role", email, role])
+            .env_clear()
+            .envs(self.database.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if self.backend == Backend::Postgres
+            && let Some((_, schema)) = self.database.iter().find(|(key, _)| key == "AUTH_DATABASE_SCHEMA")
+        {
+            drop_schema(schema.clone());
+        }
+    }
+}
+
+/// Drops a test schema, from a thread of its own (Drop may run inside a runtime).
+fn drop_schema(schema: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            if let Ok(pool) = sqlx::PgPool::connect(&postgres_url()).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                )))
+                .execute(&pool)
+                .await;
+                pool.close().await;
+            }
+        });
+    })
+    .join();
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Status, headers and body of a response.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub async fn of(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        Self { status, headers, text }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Asserts an error answer: status and `error` code, and a non-empty `detail`.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        let body = self.json();
+        assert_eq!(body["error"], code, "{}", self.text);
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", self.text);
+    }
+}
+
+pub async fn post_json(server: &Server, path: &str, body: Value, bearer: Option<&str>) -> Answer {
+    let mut request = client().post(server.url(path)).json(&body);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    Answer::of(request.send().await.unwrap()).await
+}
+
+pub async fn get(server: &Server, path: &str, bearer: Option<&str>) -> Answer {
+    let mut request = client().get(server.url(path));
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    Answer::of(request.send().await.unwrap()).await
+}
+
+pub async fn register(server: &Server, email: &str) -> Value {
+    let answer = post_json(
+        server,
+        "/register",
+        json!({ "email": email, "password": PASSWORD }),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    answer.json()
+}
+
+/// Logs in with the seeds' form; returns the token answer.
+pub async fn login(server: &Server, email: &str, password: &str) -> Answer {
+    let response = client()
+        .post(server.url("/login"))
+        .form(&[("username", email), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    Answer::of(response).await
+}
+
+/// (access token, refresh token) of a successful login.
+pub async fn tokens(server: &Server, email: &str) -> (String, String) {
+    let answer = login(server, email, PASSWORD).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body = answer.json();
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The newest message in the outbox for `purpose`, and the token of its link; waits for
+/// the mail, which leaves off the request path.
+pub async fn last_mail(outbox: &Path, purpose: &str) -> (String, String) {
+    for _ in 0..100 {
+        let mut mails: Vec<PathBuf> = std::fs::read_dir(outbox)
+            .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+            .unwrap_or_default();
+        mails.retain(|path| path.to_string_lossy().contains(purpose));
+        mails.sort();
+        if let Some(path) = mails.last() {
+            let message = std::fs::read_to_string(path).unwrap();
+            let token = message
+                .split("token=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap()
+                .to_owned();
+            return (message, token);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {purpose} mail in {}", outbox.display());
+}
