@@ -30,7 +30,8 @@ macro_rules! on_every_store {
 }
 
 on_every_store!(
-    the_seeds_curl_flow_works_as_written,
+    register_login_and_me,
+    the_seeds_curl_commands_work_as_written,
     registration_errors,
     every_login_failure_is_the_same_answer,
     malformed_requests_get_clear_errors_never_a_500,
@@ -46,7 +47,7 @@ on_every_store!(
     no_password_or_token_ever_reaches_the_logs,
 );
 
-async fn the_seeds_curl_flow_works_as_written(backend: Backend) {
+async fn register_login_and_me(backend: Backend) {
     let Some(server) = Server::start(backend, &[]) else {
         return;
     };
@@ -560,4 +561,77 @@ async fn it_refuses_to_start_without_a_real_key_where_one_is_required() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("SECRET_KEY"), "{env:?}: {stderr}");
     }
+}
+
+/// Runs `curl` with these arguments; returns its output (`-i`: status line, headers, body).
+fn curl(args: &[&str]) -> String {
+    let output = std::process::Command::new("curl")
+        .arg("-sS")
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The seeds' "Test the flow" commands, character for character but for the port.
+async fn the_seeds_curl_commands_work_as_written(backend: Backend) {
+    let Some(server) = Server::start(backend, &[]) else {
+        return;
+    };
+    let base = server.base.replace("127.0.0.1", "localhost");
+    let register = curl(&[
+        "-i",
+        "-X",
+        "POST",
+        &format!("{base}/register"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"email":"user@example.com","password":"testpass123"}"#,
+    ]);
+    assert!(register.starts_with("HTTP/1.1 201"), "{register}");
+    let login = curl(&[
+        "-i",
+        "-X",
+        "POST",
+        &format!("{base}/login"),
+        "-H",
+        "Content-Type: application/x-www-form-urlencoded",
+        "-d",
+        "username=user@example.com&password=testpass123",
+    ]);
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    let body = login.split("\r\n\r\n").nth(1).unwrap();
+    let token: serde_json::Value = serde_json::from_str(body).unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let me = curl(&[
+        "-i",
+        &format!("{base}/me"),
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+    ]);
+    assert!(me.starts_with("HTTP/1.1 200"), "{me}");
+    assert!(me.contains(r#""email":"user@example.com""#), "{me}");
+    let duplicate = curl(&[
+        "-i",
+        "-X",
+        "POST",
+        &format!("{base}/register"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"email":"user@example.com","password":"testpass123"}"#,
+    ]);
+    assert!(duplicate.starts_with("HTTP/1.1 409"), "{duplicate}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_finishes_and_stops_cleanly() {
+    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+    register(&server, "nia@example.com").await;
+    let (clean, log) = server.terminate();
+    assert!(clean, "exit status 0 after SIGTERM:\n{log}");
+    assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
 }

@@ -163,6 +163,17 @@ impl Server {
         next
     }
 
+    /// Sends SIGTERM and waits: whether it exited cleanly, and its whole log.
+    pub fn terminate(mut self) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        // The reader threads see the end of the pipes just after the exit.
+        std::thread::sleep(Duration::from_millis(200));
+        (status.success(), self.log())
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
