@@ -25,6 +25,9 @@ pub(crate) struct Config {
     pub public_url: String,
     /// `AUTH_RATE_LIMITS` (`off` disables all) and `AUTH_RATE_LIMIT_<BUCKET>`.
     pub rate_limits: RateLimits,
+    /// `AUTH_COOKIE_SECURE`: `Secure` cookies with the `__Host-` prefix; by default when
+    /// `AUTH_PUBLIC_URL` is HTTPS. `false` for local HTTP only.
+    pub secure_cookies: bool,
     /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
     /// believed; from anyone else the header is ignored.
     pub trusted_proxy: Option<IpAddr>,
@@ -68,17 +71,30 @@ impl Config {
         let trusted_proxy = var("TRUSTED_PROXY")
             .map(|value| value.parse().map_err(|error| format!("TRUSTED_PROXY: {error}")))
             .transpose()?;
+        let public_url = var("AUTH_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{bind}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let secure_cookies = match var("AUTH_COOKIE_SECURE").as_deref() {
+            None => public_url.starts_with("https://"),
+            Some("true") => true,
+            Some("false") => {
+                if public_url.starts_with("https://") {
+                    tracing::warn!("AUTH_COOKIE_SECURE=false on an HTTPS site: session cookies may travel in clear");
+                }
+                false
+            }
+            Some(_) => return Err("AUTH_COOKIE_SECURE: true or false".to_owned()),
+        };
         Ok(Self {
             bind,
+            secure_cookies,
             database,
             secret_key: var("SECRET_KEY"),
             production: var("AUTH_ENV").as_deref() == Some("production"),
             access_token_ttl: Duration::from_secs(minutes * 60),
             outbox: PathBuf::from(var("AUTH_MAIL_OUTBOX").unwrap_or_else(|| "./outbox".to_owned())),
-            public_url: var("AUTH_PUBLIC_URL")
-                .unwrap_or_else(|| format!("http://{bind}"))
-                .trim_end_matches('/')
-                .to_owned(),
+            public_url,
             rate_limits: rate_limits(var)?,
             trusted_proxy,
         })

@@ -8,6 +8,7 @@
 mod config;
 mod glue;
 mod mail;
+mod pages;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +42,7 @@ pub(crate) struct AppState {
     pub(crate) auth: Arc<Auth>,
     pub(crate) outbox: Outbox,
     pub(crate) trusted_proxy: Option<IpAddr>,
+    pub(crate) pages: pages::WebSessions,
 }
 
 #[tokio::main]
@@ -115,6 +117,7 @@ async fn serve(config: Config, store: Arc<dyn AuthStore>, secret: &[u8]) -> Resu
         auth,
         outbox: Outbox::new(config.outbox.clone(), config.public_url.clone()),
         trusted_proxy: config.trusted_proxy,
+        pages: pages::WebSessions::new(config.secure_cookies),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -198,6 +201,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/roles", put(set_roles))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/health", get(health))
+        .route("/", get(pages::home))
+        .route("/ui/register", get(pages::register_page).post(pages::register_submit))
+        .route("/ui/login", get(pages::login_page).post(pages::login_submit))
+        .route("/ui/logout", get(pages::logout_page).post(pages::logout_submit))
+        .route(
+            "/ui/password/forgot",
+            get(pages::forgot_page).post(pages::forgot_submit),
+        )
+        .route("/ui/password/reset", get(pages::reset_page).post(pages::reset_submit))
+        .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
         .fallback(|| async {
             ApiError::Request {
                 status: StatusCode::NOT_FOUND,
@@ -441,7 +454,7 @@ struct ForgotBody {
 }
 
 /// The same answer whether or not the account exists; the mail leaves off the request path.
-const FORGOT_ANSWER: &str = "If an account exists for this address, a reset link is on its way.";
+pub(crate) const FORGOT_ANSWER: &str = "If an account exists for this address, a reset link is on its way.";
 
 async fn forgot_password(
     State(state): State<AppState>,
