@@ -1,0 +1,190 @@
+//! Operating the server: a database outage and its recovery, the trusted proxy, rate
+//! limits from the environment.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::{Backend, PASSWORD, Server, client, get, login, register, tokens};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Forwards TCP to the database until cut: then every connection is closed at once.
+struct Cable {
+    port: u16,
+    up: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Cable {
+    async fn to(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (accept_up, accept_links) = (up.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if accept_up.load(Ordering::SeqCst) {
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(target).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    accept_links.lock().unwrap().push(link);
+                }
+            }
+        });
+        Self { port, up, links }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.links.lock().unwrap().drain(..).for_each(|link| link.abort());
+    }
+
+    fn mend(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_503_with_retry_after_and_the_server_recovers() {
+    let url = std::env::var("AUTH_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let target: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    if url != "postgres://postgres@127.0.0.1:5432/postgres" {
+        eprintln!("notice: the outage test runs against the default local server only");
+        return;
+    }
+    let cable = Cable::to(target).await;
+    let through = format!("postgres://postgres@127.0.0.1:{}/postgres", cable.port);
+    let Some(server) = Server::start(Backend::Postgres, &[("DATABASE_URL", &through)]) else {
+        return;
+    };
+    register(&server, "quin@example.com").await;
+    let (access, _) = tokens(&server, "quin@example.com").await;
+
+    cable.cut();
+    let health = get(&server, "/health", None).await;
+    health.assert_error(503, "unavailable");
+    assert!(health.header("retry-after").is_some());
+    let denied = login(&server, "quin@example.com", PASSWORD).await;
+    denied.assert_error(503, "unavailable");
+    get(&server, "/me", Some(&access))
+        .await
+        .assert_error(503, "unavailable");
+    assert!(!server.log().contains("panicked"));
+
+    cable.mend();
+    assert_eq!(get(&server, "/health", None).await.status, 200);
+    assert_eq!(login(&server, "quin@example.com", PASSWORD).await.status, 200);
+    assert_eq!(get(&server, "/me", Some(&access)).await.status, 200);
+}
+
+/// The session's recorded IP, as `/sessions` shows it, of a login sending this header.
+async fn recorded_ip(server: &Server, email: &str, forwarded: &str) -> String {
+    let response = client()
+        .post(server.url("/login"))
+        .header("x-forwarded-for", forwarded)
+        .form(&[("username", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    let sessions = get(server, "/sessions", Some(access)).await.json();
+    let current = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap();
+    current["ip"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_the_trusted_proxy() {
+    let untrusted = Server::start(Backend::Sqlite, &[]).unwrap();
+    register(&untrusted, "rae@example.com").await;
+    assert_eq!(
+        recorded_ip(&untrusted, "rae@example.com", "203.0.113.9").await,
+        "127.0.0.1"
+    );
+
+    let behind_proxy = Server::start(Backend::Sqlite, &[("TRUSTED_PROXY", "127.0.0.1")]).unwrap();
+    register(&behind_proxy, "rae@example.com").await;
+    // The proxy appends the address it saw: the last hop is the one to believe.
+    let ip = recorded_ip(&behind_proxy, "rae@example.com", "198.51.100.1, 203.0.113.9").await;
+    assert_eq!(ip, "203.0.113.9");
+
+    // Per-client limits follow the forwarded address: one client's flood is not another's.
+    for i in 0..30 {
+        let answer = client()
+            .post(behind_proxy.url("/login"))
+            .header("x-forwarded-for", "203.0.113.50")
+            .form(&[
+                ("username", &format!("flood{i}@example.com")),
+                ("password", &"x".repeat(12)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 401);
+    }
+    let flooder = client()
+        .post(behind_proxy.url("/login"))
+        .header("x-forwarded-for", "203.0.113.50")
+        .form(&[
+            ("username", "flood31@example.com"),
+            ("password", "x".repeat(12).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(flooder.status().as_u16(), 429);
+    assert_eq!(
+        recorded_ip(&behind_proxy, "rae@example.com", "203.0.113.51").await,
+        "203.0.113.51"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_come_from_the_environment() {
+    let server = Server::start(
+        Backend::Sqlite,
+        &[("AUTH_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT", "2/hour")],
+    )
+    .unwrap();
+    register(&server, "sam@example.com").await;
+    for _ in 0..2 {
+        login(&server, "sam@example.com", "wrong password!")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    let limited = login(&server, "sam@example.com", "wrong password!").await;
+    limited.assert_error(429, "rate_limited");
+    assert_eq!(limited.header("retry-after"), Some("1800"));
+
+    let off = Server::start(Backend::Sqlite, &[("AUTH_RATE_LIMITS", "off")]).unwrap();
+    register(&off, "sam@example.com").await;
+    for _ in 0..10 {
+        login(&off, "sam@example.com", "wrong password!")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    assert!(off.log().contains("rate limiting is disabled"), "a loud warning");
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_example-axum"))
+        .env_clear()
+        .env("BIND", "127.0.0.1:0")
+        .env("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT", "lots")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT"));
+}
