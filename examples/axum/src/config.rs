@@ -21,6 +21,10 @@ pub(crate) struct Config {
     pub access_token_ttl: Duration,
     /// `AUTH_MAIL_OUTBOX`, default `./outbox`.
     pub outbox: PathBuf,
+    /// `SMTP_URL`: send mail through SMTP instead of the outbox.
+    pub smtp_url: Option<String>,
+    /// `AUTH_MAIL_FROM`, default `auth <no-reply@localhost>`.
+    pub mail_from: lettre::message::Mailbox,
     /// `AUTH_PUBLIC_URL`: where links in mails point; default `http://<BIND>`.
     pub public_url: String,
     /// `AUTH_RATE_LIMITS` (`off` disables all) and `AUTH_RATE_LIMIT_<BUCKET>`.
@@ -94,6 +98,11 @@ impl Config {
             production: var("AUTH_ENV").as_deref() == Some("production"),
             access_token_ttl: Duration::from_secs(minutes * 60),
             outbox: PathBuf::from(var("AUTH_MAIL_OUTBOX").unwrap_or_else(|| "./outbox".to_owned())),
+            smtp_url: var("SMTP_URL"),
+            mail_from: var("AUTH_MAIL_FROM")
+                .unwrap_or_else(|| "auth <no-reply@localhost>".to_owned())
+                .parse()
+                .map_err(|error| format!("AUTH_MAIL_FROM: {error}"))?,
             public_url,
             rate_limits: rate_limits(var)?,
             trusted_proxy,

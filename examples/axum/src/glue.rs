@@ -101,7 +101,9 @@ impl IntoResponse for ApiError {
                 tracing::error!(code, error = ?std::error::Error::source(error), "request failed on the server side");
             }
             if let Some(wait) = error.retry_after() {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+                // Whole seconds, rounded up: a client that waits this long is served.
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
         }
         if status == StatusCode::UNAUTHORIZED {
@@ -181,5 +183,50 @@ where
             .and_then(bearer_token)
             .ok_or(AuthError::InvalidToken(TokenError::Malformed))?;
         Ok(Self(app.auth.authenticate(token).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn answer(error: AuthError) -> (StatusCode, HeaderMap, serde_json::Value) {
+        let response = ApiError::from(error).into_response();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 16).await.unwrap();
+        (parts.status, parts.headers, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_saturated_hash_pool_is_503_busy_with_retry_after() {
+        let (status, headers, body) = answer(AuthError::Busy {
+            retry_after: Duration::from_secs(1),
+        })
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        assert_eq!(body["error"], "busy");
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_rounded_up_and_401s_ask_for_bearer() {
+        let (status, headers, body) = answer(AuthError::RateLimited {
+            retry_after: Duration::from_millis(11_200),
+        })
+        .await;
+        assert_eq!(
+            (status, &headers[header::RETRY_AFTER]),
+            (StatusCode::TOO_MANY_REQUESTS, &HeaderValue::from(12u64))
+        );
+        assert_eq!(body["error"], "rate_limited");
+        let (status, headers, body) = answer(AuthError::InvalidCredentials).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "invalid_credentials", "detail": "invalid credentials"})
+        );
     }
 }

@@ -1,36 +1,66 @@
-//! Outgoing mail: each message written as an `.eml` file in the outbox directory, where a
-//! developer (or a test) reads it. Links come from `AUTH_PUBLIC_URL`, never from the
-//! request's `Host` header, so a forged host cannot redirect a reset link.
+//! Outgoing mail, built with lettre: sent through SMTP when `SMTP_URL` is set, otherwise
+//! written as an `.eml` file in the outbox directory, where a developer (or a test) reads
+//! it. Links come from `AUTH_PUBLIC_URL`, never from the request's `Host` header, so a
+//! forged host cannot redirect a reset link.
 
 use std::path::PathBuf;
 
 use auth_core::{Delivery, TokenPurpose};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, Message, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use time::format_description::well_known::Rfc2822;
 
-/// Writes messages into a directory.
-#[derive(Debug, Clone)]
-pub(crate) struct Outbox {
-    dir: PathBuf,
+/// Where mail goes.
+#[derive(Clone)]
+enum Transport {
+    Outbox(PathBuf),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Composes and sends the core's deliveries.
+#[derive(Clone)]
+pub(crate) struct Mailer {
+    transport: Transport,
+    from: Mailbox,
     public_url: String,
 }
 
-impl Outbox {
-    pub(crate) fn new(dir: PathBuf, public_url: String) -> Self {
-        Self { dir, public_url }
+impl Mailer {
+    /// Mail written into `dir`.
+    pub(crate) fn outbox(dir: PathBuf, from: Mailbox, public_url: String) -> Self {
+        Self {
+            transport: Transport::Outbox(dir),
+            from,
+            public_url,
+        }
+    }
+
+    /// Mail sent through the SMTP server of `url` (`smtp://host:25`, `smtps://user:pass@host`,
+    /// `smtp://host:587?tls=required`; lettre's URL format).
+    pub(crate) fn smtp(url: &str, from: Mailbox, public_url: String) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|error| format!("SMTP_URL: {error}"))?
+            .build();
+        Ok(Self {
+            transport: Transport::Smtp(transport),
+            from,
+            public_url,
+        })
     }
 
     /// Sends off the request path: the response never waits for (or reveals) the mail.
     pub(crate) fn send_later(&self, delivery: Delivery) {
-        let outbox = self.clone();
+        let mailer = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = outbox.send(&delivery).await {
-                // Never the token: only where it was going.
-                tracing::error!(%error, purpose = delivery.purpose.as_str(), "could not write a mail to the outbox");
+            if let Err(error) = mailer.send(&delivery).await {
+                // Never the token: only what kind of mail failed.
+                tracing::error!(%error, purpose = delivery.purpose.as_str(), "could not send a mail");
             }
         });
     }
 
-    async fn send(&self, delivery: &Delivery) -> std::io::Result<()> {
+    fn compose(&self, delivery: &Delivery) -> Result<Message, String> {
         let (subject, page, action) = match delivery.purpose {
             TokenPurpose::PasswordReset => ("Reset your password", "ui/password/reset", "set a new password"),
             TokenPurpose::EmailVerification => {
@@ -39,22 +69,53 @@ impl Outbox {
             _ => ("Your link", "", "continue"),
         };
         let link = format!("{}/{page}?token={}", self.public_url, delivery.token.expose_secret());
-        let date = time::OffsetDateTime::now_utc().format(&Rfc2822).unwrap_or_default();
         let expires = delivery.expires_at.format(&Rfc2822).unwrap_or_default();
-        let message = format!(
-            "From: auth <no-reply@localhost>\r\nTo: <{to}>\r\nSubject: {subject}\r\nDate: {date}\r\n\
-             Content-Type: text/plain; charset=utf-8\r\n\r\n\
-             Open this link to {action}:\r\n\r\n{link}\r\n\r\nIt works once, until {expires}.\r\n\
-             If you did not ask for it, ignore this message.\r\n",
-            to = delivery.to.as_str(),
+        let to: Mailbox = delivery
+            .to
+            .as_str()
+            .parse()
+            .map_err(|error| format!("recipient: {error}"))?;
+        let text = format!(
+            "Open this link to {action}:\r\n\r\n{link}\r\n\r\nIt works once, until {expires}.\r\n\
+             If you did not ask for it, ignore this message.\r\n"
         );
-        tokio::fs::create_dir_all(&self.dir).await?;
-        let name = format!(
-            "{}-{}-{}.eml",
-            time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
-            delivery.purpose.as_str(),
-            uuid::Uuid::new_v4().simple()
-        );
-        tokio::fs::write(self.dir.join(name), message).await
+        // Sent as 7bit, the link whole: quoted-printable (lettre's choice for lines over 76
+        // characters) would fold it and encode its `=`, breaking copy and paste. RFC 5322
+        // allows 998 characters a line; the text is ASCII with CRLF line ends.
+        if !text.is_ascii() || text.lines().any(|line| line.len() > 998) || text.contains('\0') {
+            return Err("the message is not 7-bit text".to_owned());
+        }
+        let body = Body::dangerous_pre_encoded(text.into_bytes(), ContentTransferEncoding::SevenBit);
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body))
+            .map_err(|error| error.to_string())
+    }
+
+    async fn send(&self, delivery: &Delivery) -> Result<(), String> {
+        let message = self.compose(delivery)?;
+        match &self.transport {
+            Transport::Smtp(transport) => transport
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string()),
+            Transport::Outbox(dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let name = format!(
+                    "{}-{}-{}.eml",
+                    time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
+                    delivery.purpose.as_str(),
+                    uuid::Uuid::new_v4().simple()
+                );
+                tokio::fs::write(dir.join(name), message.formatted())
+                    .await
+                    .map_err(|error| error.to_string())
+            }
+        }
     }
 }

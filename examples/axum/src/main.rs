@@ -29,7 +29,7 @@ use tower_http::trace::TraceLayer;
 
 use config::{Config, Database};
 use glue::{ApiError, Client, CurrentUser, JsonBody, invalid_request};
-use mail::Outbox;
+use mail::Mailer;
 
 /// Largest request body accepted (413 beyond).
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -40,7 +40,7 @@ type Auth = AuthService<Arc<dyn AuthStore>>;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) auth: Arc<Auth>,
-    pub(crate) outbox: Outbox,
+    pub(crate) mailer: Mailer,
     pub(crate) trusted_proxy: Option<IpAddr>,
     pub(crate) pages: pages::WebSessions,
 }
@@ -115,7 +115,14 @@ async fn serve(config: Config, store: Arc<dyn AuthStore>, secret: &[u8]) -> Resu
     let auth = Arc::new(service(&config, store, secret)?);
     let state = AppState {
         auth,
-        outbox: Outbox::new(config.outbox.clone(), config.public_url.clone()),
+        mailer: match &config.smtp_url {
+            Some(url) => Mailer::smtp(url, config.mail_from.clone(), config.public_url.clone())?,
+            None => Mailer::outbox(
+                config.outbox.clone(),
+                config.mail_from.clone(),
+                config.public_url.clone(),
+            ),
+        },
         trusted_proxy: config.trusted_proxy,
         pages: pages::WebSessions::new(config.secure_cookies),
     };
@@ -462,7 +469,7 @@ async fn forgot_password(
     JsonBody(body): JsonBody<ForgotBody>,
 ) -> Result<Response, ApiError> {
     if let Some(delivery) = state.auth.request_password_reset(&body.email, &client).await? {
-        state.outbox.send_later(delivery);
+        state.mailer.send_later(delivery);
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -500,7 +507,7 @@ async fn request_verification(
     CurrentUser(me): CurrentUser,
 ) -> Result<StatusCode, ApiError> {
     if let Some(delivery) = state.auth.request_email_verification(me.user.id, &client).await? {
-        state.outbox.send_later(delivery);
+        state.mailer.send_later(delivery);
     }
     Ok(StatusCode::ACCEPTED)
 }

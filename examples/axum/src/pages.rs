@@ -407,7 +407,7 @@ pub(crate) async fn forgot_submit(
     let text = match state.auth.request_password_reset(&form.email, &client).await {
         Ok(delivery) => {
             if let Some(delivery) = delivery {
-                state.outbox.send_later(delivery);
+                state.mailer.send_later(delivery);
             }
             crate::FORGOT_ANSWER.to_owned()
         }

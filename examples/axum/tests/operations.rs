@@ -188,3 +188,81 @@ async fn rate_limits_come_from_the_environment() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT"));
 }
+
+/// A minimal SMTP server: hands over the DATA of every message it accepts.
+async fn fake_smtp() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 fake\r\n",
+                        "DATA" => {
+                            write.write_all(b"354 go ahead\r\n").await.unwrap();
+                            let mut data = String::new();
+                            while let Ok(Some(line)) = lines.next_line().await {
+                                if line == "." {
+                                    break;
+                                }
+                                data.push_str(&line);
+                                data.push('\n');
+                            }
+                            let _ = sender.send(data);
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, receiver)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_url_sends_mail_through_smtp() {
+    let (port, mut mails) = fake_smtp().await;
+    let smtp_url = format!("smtp://127.0.0.1:{port}");
+    let server = Server::start(
+        Backend::Sqlite,
+        &[
+            ("SMTP_URL", &smtp_url),
+            ("AUTH_MAIL_FROM", "Example <auth@example.test>"),
+        ],
+    )
+    .unwrap();
+    register(&server, "tia@example.com").await;
+    let answer = common::post_json(
+        &server,
+        "/password/forgot",
+        serde_json::json!({"email": "tia@example.com"}),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 202);
+    let mail = tokio::time::timeout(std::time::Duration::from_secs(30), mails.recv())
+        .await
+        .expect("a mail arrives")
+        .unwrap();
+    assert!(mail.contains("To: tia@example.com"), "{mail}");
+    assert!(mail.contains("From: Example <auth@example.test>"), "{mail}");
+    assert!(
+        mail.contains("https://auth.example.test/ui/password/reset?token=pr_"),
+        "{mail}"
+    );
+    assert!(!server.outbox().exists(), "SMTP instead of the outbox");
+}
