@@ -151,7 +151,8 @@ struct Claims {
     nbf: i64,
     exp: i64,
     iss: String,
-    aud: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
     jti: String,
     token_use: String,
     ver: i64,
@@ -271,6 +272,8 @@ pub struct TokenVerifier {
     keys: Vec<(VerificationKey, Validation)>,
     issuer: String,
     audience: String,
+    /// Whether tokens carry (and must carry) `aud`; see [`TokenVerifier::without_audience_claim`].
+    audience_claim: bool,
     leeway: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -292,6 +295,7 @@ impl TokenVerifier {
             keys: Vec::new(),
             issuer: issuer.into(),
             audience: audience.into(),
+            audience_claim: true,
             leeway: DEFAULT_LEEWAY,
             clock: Arc::new(SystemClock),
         };
@@ -305,6 +309,22 @@ impl TokenVerifier {
             });
         }
         Ok(verifier)
+    }
+
+    /// **Risky, for interoperability only**: accepts tokens without an `aud` claim (and
+    /// does not check one). An audience keeps a token meant for one API from being
+    /// replayed to another that shares the key; drop it only for a verifier that must
+    /// accept tokens from issuers that set none. Logged as a warning.
+    #[must_use]
+    pub fn without_audience_claim(mut self) -> Self {
+        tracing::warn!(issuer = %self.issuer, "access tokens are verified without an audience claim");
+        self.audience_claim = false;
+        self.keys = self
+            .keys
+            .iter()
+            .map(|(key, _)| (key.clone(), self.validation_for(key)))
+            .collect();
+        self
     }
 
     /// Also accepts tokens signed by `key` (a retired signing key, during rotation).
@@ -324,9 +344,14 @@ impl TokenVerifier {
     fn validation_for(&self, key: &VerificationKey) -> Validation {
         let mut validation = Validation::new(key.algorithm);
         validation.algorithms = vec![key.algorithm];
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        if self.audience_claim {
+            validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+            validation.set_audience(&[&self.audience]);
+        } else {
+            validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
+            validation.validate_aud = false;
+        }
         // jsonwebtoken compares exp/nbf with the system clock; `verify` checks them
         // against the injected clock instead.
         validation.validate_exp = false;
@@ -465,6 +490,7 @@ impl Tokens {
             keys: Vec::new(),
             issuer: issuer.into(),
             audience: audience.into(),
+            audience_claim: true,
             leeway: DEFAULT_LEEWAY,
             clock: Arc::new(SystemClock),
         };
@@ -487,6 +513,25 @@ impl Tokens {
     pub fn with_verification_key(mut self, key: VerificationKey) -> Result<Self, KeyError> {
         self.verifier = self.verifier.with_key(key)?;
         Ok(self)
+    }
+
+    /// **Risky, for interoperability only**: issues tokens without an `aud` claim, and
+    /// verifies them without one, so that verifiers which refuse any audience they were
+    /// not told about (python-jose's and PyJWT's `decode(token, key, algorithms=[...])`)
+    /// accept them. Any service holding the key then accepts the tokens as meant for it.
+    /// Logged as a warning.
+    ///
+    /// ```
+    /// use auth_core::{SigningKey, Tokens};
+    ///
+    /// let tokens = Tokens::new(SigningKey::hs256(&[7; 32]).unwrap(), "https://auth.example.com", "api")
+    ///     .without_audience_claim();
+    /// # let _ = tokens;
+    /// ```
+    #[must_use]
+    pub fn without_audience_claim(mut self) -> Self {
+        self.verifier = self.verifier.without_audience_claim();
+        self
     }
 
     /// Sets the access-token lifetime (at least one second). Lifetimes over an hour widen
@@ -563,7 +608,7 @@ impl Tokens {
             nbf: issued_at,
             exp: expires,
             iss: self.verifier.issuer.clone(),
-            aud: self.verifier.audience.clone(),
+            aud: self.verifier.audience_claim.then(|| self.verifier.audience.clone()),
             jti: Uuid::new_v4().simple().to_string(),
             token_use: ACCESS_TOKEN_USE.to_owned(),
             ver: user.token_version,

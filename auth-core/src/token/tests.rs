@@ -426,3 +426,23 @@ fn symmetric_or_anonymous_jwks_are_refused() {
         KeyError::InvalidKeyId
     );
 }
+
+#[test]
+fn tokens_without_an_audience_claim_are_only_for_verifiers_that_expect_none() {
+    let (tokens, clock) = hs256();
+    let bare = tokens.clone().without_audience_claim();
+    let token = bare.issue(&user(), None).unwrap();
+    let claims = decode_part(token.expose_secret(), 1);
+    assert!(claims.get("aud").is_none(), "{claims}");
+    assert_eq!(
+        bare.verify(token.expose_secret()).unwrap().email().as_str(),
+        "alice@example.com"
+    );
+    // A verifier that expects an audience refuses a token without one...
+    assert!(tokens.verify(token.expose_secret()).is_err());
+    // ...and one that expects none still checks everything else.
+    let other_issuer = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://evil.example", "api")
+        .with_clock(Arc::new(clock))
+        .without_audience_claim();
+    assert_eq!(other_issuer.verify(token.expose_secret()), Err(TokenError::WrongIssuer));
+}

@@ -17,6 +17,9 @@ pub(crate) struct Config {
     pub secret_key: Option<String>,
     /// `AUTH_ENV=production` refuses the conveniences of development.
     pub production: bool,
+    /// `AUTH_JWT_AUDIENCE`: the `aud` claim of access tokens. Unset by default, so that
+    /// the seeds' `jwt.decode(token, SECRET_KEY, algorithms=["HS256"])` accepts them.
+    pub audience: Option<String>,
     /// `ACCESS_TOKEN_EXPIRE_MINUTES`, default 15.
     pub access_token_ttl: Duration,
     /// `AUTH_MAIL_OUTBOX`, default `./outbox`.
@@ -95,6 +98,7 @@ impl Config {
             secure_cookies,
             database,
             secret_key: var("SECRET_KEY"),
+            audience: var("AUTH_JWT_AUDIENCE"),
             production: var("AUTH_ENV").as_deref() == Some("production"),
             access_token_ttl: Duration::from_secs(minutes * 60),
             outbox: PathBuf::from(var("AUTH_MAIL_OUTBOX").unwrap_or_else(|| "./outbox".to_owned())),

@@ -107,7 +107,13 @@ async fn open_store(database: &Database) -> Result<Arc<dyn AuthStore>, String> {
 
 fn service(config: &Config, store: Arc<dyn AuthStore>, secret: &[u8]) -> Result<Auth, String> {
     let key = SigningKey::hs256(secret).map_err(|error| format!("SECRET_KEY: {error}"))?;
-    let tokens = Tokens::new(key, config.public_url.clone(), "example-axum").with_ttl(config.access_token_ttl);
+    let tokens = match &config.audience {
+        Some(audience) => Tokens::new(key, config.public_url.clone(), audience.clone()),
+        // Plain HS256 tokens that other stacks sharing the key (the seeds' python-jose)
+        // verify as they are; set AUTH_JWT_AUDIENCE to bind tokens to this API.
+        None => Tokens::new(key, config.public_url.clone(), "example-axum").without_audience_claim(),
+    }
+    .with_ttl(config.access_token_ttl);
     Ok(AuthService::new(store, tokens).with_rate_limits(config.rate_limits.clone()))
 }
 

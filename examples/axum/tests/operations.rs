@@ -266,3 +266,43 @@ async fn smtp_url_sends_mail_through_smtp() {
     );
     assert!(!server.outbox().exists(), "SMTP instead of the outbox");
 }
+
+/// The seeds' own verification, character for character: python-jose's
+/// `jwt.decode(token, SECRET_KEY, algorithms=[ALGORITHM])` accepts our access tokens.
+#[tokio::test]
+async fn the_seeds_python_stack_verifies_our_access_tokens() {
+    let has_jose = std::process::Command::new("python3")
+        .args(["-c", "import jose"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !has_jose {
+        let in_ci = std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"));
+        assert!(!in_ci, "python-jose is required in CI (pip install python-jose)");
+        eprintln!("notice: skipping the python-jose check: pip install python-jose");
+        return;
+    }
+    let secret = "a shared secret of at least thirty-two bytes";
+    let server = Server::start(Backend::Sqlite, &[("SECRET_KEY", secret)]).unwrap();
+    register(&server, "uma@example.com").await;
+    let (access, _) = tokens(&server, "uma@example.com").await;
+    let script = r#"
+import sys
+from jose import jwt
+SECRET_KEY, ALGORITHM = sys.argv[1], "HS256"
+payload = jwt.decode(sys.argv[2], SECRET_KEY, algorithms=[ALGORITHM])
+print(payload.get("sub"), payload.get("email"))
+"#;
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, secret, &access])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(printed.trim().ends_with("uma@example.com"), "{printed}");
+    // With another key, python-jose refuses it.
+    let forged = std::process::Command::new("python3")
+        .args(["-c", script, "another secret of at least thirty-two bytes", &access])
+        .output()
+        .unwrap();
+    assert!(!forged.status.success());
+}
