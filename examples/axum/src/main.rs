@@ -19,6 +19,7 @@ use auth_core::{
 };
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRef, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -229,6 +230,13 @@ pub(crate) fn router(state: AppState) -> Router {
                 status: StatusCode::NOT_FOUND,
                 code: "not_found",
                 detail: "no such route".to_owned(),
+            }
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Request {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                detail: "this route does not take this method".to_owned(),
             }
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -543,9 +551,10 @@ struct Page {
 async fn list_users(
     State(state): State<AppState>,
     CurrentUser(me): CurrentUser,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
     me.claims.require_role("admin")?;
+    let Query(page) = page.map_err(|rejection| invalid_request(rejection.body_text()))?;
     let after = page
         .after
         .map(|id| {

@@ -166,6 +166,9 @@ async fn malformed_requests_get_clear_errors_never_a_500(backend: Backend) {
     get(&server, "/no/such/route", None)
         .await
         .assert_error(404, "not_found");
+    get(&server, "/register", None)
+        .await
+        .assert_error(405, "method_not_allowed");
     get(&server, "/me", None).await.assert_error(401, "invalid_token");
     get(&server, "/me", Some("garbage"))
         .await
@@ -401,6 +404,14 @@ async fn administration_needs_the_admin_role(backend: Backend) {
         .collect();
     assert_eq!(emails, ["root@example.com", "jan@example.com"]);
     assert!(!users.text.contains("argon2"), "never a hash");
+    get(&server, "/admin/users?limit=lots", Some(&admin))
+        .await
+        .assert_error(400, "invalid_request");
+    get(&server, "/admin/users?after=nope", Some(&admin))
+        .await
+        .assert_error(400, "invalid_request");
+    let page = get(&server, "/admin/users?limit=1", Some(&admin)).await.json();
+    assert_eq!(page.as_array().unwrap().len(), 1);
 
     let disable = post_json(
         &server,
