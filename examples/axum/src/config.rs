@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use auth_core::{Bucket, Limit, RateLimits};
 
-/// Everything the server reads from its environment.
-#[derive(Debug)]
+/// Everything the server reads from its environment. Not `Debug`: it holds the secret
+/// key and the SMTP credentials.
 pub(crate) struct Config {
     /// `BIND`, default `127.0.0.1:8000`.
     pub bind: SocketAddr,
@@ -99,7 +99,11 @@ impl Config {
             database,
             secret_key: var("SECRET_KEY"),
             audience: var("AUTH_JWT_AUDIENCE"),
-            production: var("AUTH_ENV").as_deref() == Some("production"),
+            production: match var("AUTH_ENV").as_deref() {
+                None | Some("development") => false,
+                Some("production") => true,
+                Some(_) => return Err("AUTH_ENV: production or development".to_owned()),
+            },
             access_token_ttl: Duration::from_secs(minutes * 60),
             outbox: PathBuf::from(var("AUTH_MAIL_OUTBOX").unwrap_or_else(|| "./outbox".to_owned())),
             smtp_url: var("SMTP_URL"),

@@ -147,12 +147,10 @@ where
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let forwarded = || -> Option<IpAddr> {
-            let header = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
-            header.rsplit(',').next()?.trim().parse().ok()
-        };
         let ip = match (peer, app.trusted_proxy) {
-            (Some(peer), Some(proxy)) if peer == proxy => forwarded().or(Some(peer)),
+            // Behind the proxy, unreadable forwarding is an unknown client, not the proxy
+            // itself (which would put every client in one bucket).
+            (Some(peer), Some(proxy)) if peer == proxy => forwarded_client(&parts.headers),
             (peer, _) => peer,
         };
         let agent = parts
@@ -161,6 +159,18 @@ where
             .and_then(|value| value.to_str().ok());
         Ok(Self(ClientInfo::new(agent, ip)))
     }
+}
+
+/// The client address the trusted proxy saw: the last entry of the last
+/// `X-Forwarded-For` line (the one the proxy appended; anything before it came from the
+/// client). Accepts `ip`, `ip:port` and `[ipv6]:port`.
+fn forwarded_client(headers: &HeaderMap) -> Option<IpAddr> {
+    let line = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+    let entry = line.rsplit(',').next()?.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
 }
 
 /// The account behind the request's bearer token; 401 `invalid_token` without one.
@@ -191,6 +201,22 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn only_the_proxys_own_x_forwarded_for_entry_is_believed() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(forwarded_client(&headers), None);
+        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("198.51.100.1, 203.0.113.9"));
+        assert_eq!(forwarded_client(&headers), Some("203.0.113.9".parse().unwrap()));
+        let mut ported = HeaderMap::new();
+        ported.insert("x-forwarded-for", HeaderValue::from_static("[2001:db8::1]:4711"));
+        assert_eq!(forwarded_client(&ported), Some("2001:db8::1".parse().unwrap()));
+        ported.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9:80"));
+        assert_eq!(forwarded_client(&ported), Some("203.0.113.9".parse().unwrap()));
+        ported.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(forwarded_client(&ported), None);
+    }
 
     async fn answer(error: AuthError) -> (StatusCode, HeaderMap, serde_json::Value) {
         let response = ApiError::from(error).into_response();

@@ -112,7 +112,13 @@ impl Mailer {
                     delivery.purpose.as_str(),
                     uuid::Uuid::new_v4().simple()
                 );
-                tokio::fs::write(dir.join(name), message.formatted())
+                // Owner-only: the file holds a live token.
+                let mut options = tokio::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                options.mode(0o600);
+                let mut file = options.open(dir.join(name)).await.map_err(|error| error.to_string())?;
+                tokio::io::AsyncWriteExt::write_all(&mut file, &message.formatted())
                     .await
                     .map_err(|error| error.to_string())
             }

@@ -215,16 +215,17 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/roles", put(set_roles))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/health", get(health))
-        .route("/", get(pages::home))
-        .route("/ui/register", get(pages::register_page).post(pages::register_submit))
-        .route("/ui/login", get(pages::login_page).post(pages::login_submit))
-        .route("/ui/logout", get(pages::logout_page).post(pages::logout_submit))
-        .route(
-            "/ui/password/forgot",
-            get(pages::forgot_page).post(pages::forgot_submit),
+        .merge(
+            Router::new()
+                .route("/", get(pages::home))
+                .route("/ui/register", get(pages::register_page).post(pages::register_submit))
+                .route("/ui/login", get(pages::login_page).post(pages::login_submit))
+                .route("/ui/logout", get(pages::logout_page).post(pages::logout_submit))
+                .route("/ui/password/forgot", get(pages::forgot_page).post(pages::forgot_submit))
+                .route("/ui/password/reset", get(pages::reset_page).post(pages::reset_submit))
+                .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
+                .layer(axum::middleware::map_response(pages::page_headers)),
         )
-        .route("/ui/password/reset", get(pages::reset_page).post(pages::reset_submit))
-        .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
         .fallback(|| async {
             ApiError::Request {
                 status: StatusCode::NOT_FOUND,
@@ -240,7 +241,10 @@ pub(crate) fn router(state: AppState) -> Router {
             }
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        // The path only: reset and verification links carry their token in the query.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
         .with_state(state)
 }
 
@@ -363,7 +367,11 @@ impl<S: Send + Sync> FromRequest<S> for LoginBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+            .is_some_and(|value| {
+                value
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
         if form {
             let axum::Form(OAuthForm { username, password }) = axum::Form::from_request(request, state).await?;
             Ok(Self(Credentials {
@@ -438,7 +446,7 @@ async fn revoke_session(
     State(state): State<AppState>,
     Client(client): Client,
     CurrentUser(me): CurrentUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
     let id: SessionId = id.parse().map_err(|_| auth_core::AuthError::SessionNotFound)?;
     state.auth.revoke_session(me.user.id, id, &client).await?;
@@ -566,6 +574,24 @@ async fn list_users(
     Ok(Json(users.iter().map(UserView::from).collect()))
 }
 
+/// The `{id}` of a route; a path that does not decode is "not found", in our format.
+struct IdPath(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Self(id)),
+            Err(_) => Err(ApiError::Request {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found",
+                detail: "no such resource".to_owned(),
+            }),
+        }
+    }
+}
+
 fn account_id(id: &str) -> Result<UserId, ApiError> {
     id.parse()
         .map_err(|_| ApiError::Auth(auth_core::AuthError::UserNotFound))
@@ -587,7 +613,7 @@ async fn disable_user(
     State(state): State<AppState>,
     Client(client): Client,
     CurrentUser(me): CurrentUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
     set_active(&state, &me, &id, false, &client).await
 }
@@ -596,7 +622,7 @@ async fn enable_user(
     State(state): State<AppState>,
     Client(client): Client,
     CurrentUser(me): CurrentUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
     set_active(&state, &me, &id, true, &client).await
 }
@@ -610,7 +636,7 @@ async fn set_roles(
     State(state): State<AppState>,
     Client(client): Client,
     CurrentUser(me): CurrentUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     JsonBody(body): JsonBody<RolesBody>,
 ) -> Result<StatusCode, ApiError> {
     me.claims.require_role("admin")?;

@@ -27,15 +27,16 @@ const MAX_WEB_SESSIONS: usize = 100_000;
 /// Server-side state of the browser sessions.
 #[derive(Clone)]
 pub(crate) struct WebSessions {
-    inner: Arc<Mutex<HashMap<String, WebSession>>>,
+    /// Each session behind its own async lock: a browser's concurrent page loads after
+    /// its access token expired refresh once, not once each (a second refresh with the
+    /// same token would read as reuse and end the session).
+    inner: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<WebSession>>>>>,
     secure: bool,
 }
 
-#[derive(Clone)]
 struct WebSession {
     access: String,
     refresh: String,
-    created: std::time::Instant,
 }
 
 impl WebSessions {
@@ -46,7 +47,7 @@ impl WebSessions {
         }
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, WebSession>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<WebSession>>>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -65,16 +66,32 @@ impl WebSessions {
             .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    fn insert(&self, session: WebSession) -> String {
+    /// Stores `session` under a new id; returns the id, and the session pushed out to
+    /// make room, if any (its core session must be ended too).
+    fn insert(&self, session: WebSession) -> (String, Option<Arc<tokio::sync::Mutex<WebSession>>>) {
         let id = random_token();
         let mut map = self.map();
-        if map.len() >= MAX_WEB_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.created).map(|(id, _)| id.clone())
-        {
-            map.remove(&oldest);
+        let mut evicted = None;
+        if map.len() >= MAX_WEB_SESSIONS {
+            // Rare (a hundred thousand browsers): any one will do, without scanning for
+            // the oldest under the lock.
+            if let Some(victim) = map.keys().next().cloned() {
+                evicted = map.remove(&victim);
+            }
         }
-        map.insert(id.clone(), session);
-        id
+        map.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+        (id, evicted)
+    }
+
+    /// Forgets a browser session and ends its core session, off the request path.
+    fn end(&self, state: &AppState, session: Arc<tokio::sync::Mutex<WebSession>>, client: &ClientInfo) {
+        let (auth, client) = (Arc::clone(&state.auth), client.clone());
+        tokio::spawn(async move {
+            let refresh = session.lock().await.refresh.clone();
+            if let Err(error) = auth.logout(&refresh, &client).await {
+                tracing::warn!(code = error.code(), "could not end a replaced page session");
+            }
+        });
     }
 }
 
@@ -96,6 +113,20 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value.to_owned())
+}
+
+/// Headers every page carries: never framed (clickjacking), never cached (they show who
+/// is logged in and carry CSRF tokens).
+pub(crate) async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -194,20 +225,29 @@ pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap, Clie
 }
 
 /// The email of the browser's account, refreshing its access token when it expired.
+/// A store outage shows as "not logged in" for this page without ending the session;
+/// only a refused token or account does.
 async fn current_email(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> Option<String> {
     let sessions = &state.pages;
     let id = cookie_value(headers, sessions.session_cookie())?;
-    let session = sessions.map().get(&id).cloned()?;
-    match state.auth.authenticate(&session.access).await {
-        Ok(me) => Some(me.user.email.as_str().to_owned()),
-        Err(AuthError::InvalidToken(TokenError::Expired)) => {
-            let pair = state.auth.refresh(&session.refresh, client).await.ok()?;
-            let me = state.auth.authenticate(pair.access_token.expose_secret()).await.ok()?;
-            if let Some(stored) = sessions.map().get_mut(&id) {
-                stored.access = pair.access_token.expose_secret().to_owned();
-                stored.refresh = pair.refresh_token.expose_secret().to_owned();
+    let entry = sessions.map().get(&id).cloned()?;
+    let mut session = entry.lock().await;
+    let outcome = match state.auth.authenticate(&session.access).await {
+        Err(AuthError::InvalidToken(TokenError::Expired)) => match state.auth.refresh(&session.refresh, client).await {
+            Ok(pair) => {
+                session.access = pair.access_token.expose_secret().to_owned();
+                session.refresh = pair.refresh_token.expose_secret().to_owned();
+                state.auth.authenticate(&session.access).await
             }
-            Some(me.user.email.as_str().to_owned())
+            Err(error) => Err(error),
+        },
+        other => other,
+    };
+    match outcome {
+        Ok(me) => Some(me.user.email.as_str().to_owned()),
+        Err(error) if error.is_server_error() => {
+            tracing::warn!(code = error.code(), "page session not checked: the server is failing");
+            None
         }
         Err(_) => {
             sessions.map().remove(&id);
@@ -299,15 +339,17 @@ pub(crate) async fn login_submit(
         .await
     {
         Ok(success) => {
-            // A fresh id at every login, whatever the browser held before.
-            if let Some(old) = cookie_value(&headers, sessions.session_cookie()) {
-                sessions.map().remove(&old);
-            }
-            let id = sessions.insert(WebSession {
+            // A fresh id at every login, whatever the browser held before; the session it
+            // replaces ends in the core too.
+            let replaced =
+                cookie_value(&headers, sessions.session_cookie()).and_then(|old| sessions.map().remove(&old));
+            let (id, evicted) = sessions.insert(WebSession {
                 access: success.tokens.access_token.expose_secret().to_owned(),
                 refresh: success.tokens.refresh_token.expose_secret().to_owned(),
-                created: std::time::Instant::now(),
             });
+            for old in replaced.into_iter().chain(evicted) {
+                sessions.end(&state, old, &client);
+            }
             let mut response = Redirect::to("/").into_response();
             let headers = response.headers_mut();
             headers.append(
@@ -357,11 +399,10 @@ pub(crate) async fn logout_submit(
     if !csrf_ok(sessions, &headers, &form.csrf) {
         return refused("Log out");
     }
-    if let Some(id) = cookie_value(&headers, sessions.session_cookie()) {
-        let session = sessions.map().remove(&id);
-        if let Some(session) = session
-            && let Err(error) = state.auth.logout(&session.refresh, &client).await
-        {
+    let session = cookie_value(&headers, sessions.session_cookie()).and_then(|id| sessions.map().remove(&id));
+    if let Some(session) = session {
+        let refresh = session.lock().await.refresh.clone();
+        if let Err(error) = state.auth.logout(&refresh, &client).await {
             tracing::warn!(code = error.code(), "logout could not end the session");
         }
     }

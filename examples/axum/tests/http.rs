@@ -524,6 +524,13 @@ async fn no_password_or_token_ever_reaches_the_logs(backend: Backend) {
     let next = rotated.json()["refresh_token"].as_str().unwrap().to_owned();
     post_json(&server, "/password/forgot", json!({"email": "max@example.com"}), None).await;
     let (_, reset_token) = last_mail(&server.outbox(), "password_reset").await;
+    // Opening the mailed link logs the request, never its token.
+    let page = client()
+        .get(server.url(&format!("/ui/password/reset?token={reset_token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
     post_json(
         &server,
         "/password/reset",

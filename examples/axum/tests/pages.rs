@@ -122,10 +122,15 @@ async fn forms_without_the_csrf_token_are_refused() {
     }
     let answer = reqwest::Client::new().get(server.url("/health")).send().await.unwrap();
     assert_eq!(answer.status().as_u16(), 200);
-    assert!(
-        !server.log().contains("pia@example.com"),
-        "nothing was registered or logged"
-    );
+    // Nothing was registered: the address is still free.
+    let register = common::post_json(
+        &server,
+        "/register",
+        serde_json::json!({"email": "pia@example.com", "password": PASSWORD}),
+        None,
+    )
+    .await;
+    assert_eq!(register.status, 201, "{}", register.text);
 }
 
 #[tokio::test]
@@ -163,4 +168,23 @@ async fn errors_are_shown_to_the_person_never_a_stack_trace() {
         !html.to_lowercase().contains("panicked") && !html.contains("src/"),
         "{html}"
     );
+}
+
+#[tokio::test]
+async fn pages_cannot_be_framed_or_cached() {
+    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+    for path in [
+        "/",
+        "/ui/login",
+        "/ui/register",
+        "/ui/password/forgot",
+        "/ui/password/reset?token=x",
+    ] {
+        let page = no_redirects().get(server.url(path)).send().await.unwrap();
+        let headers = page.headers();
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+    }
 }
