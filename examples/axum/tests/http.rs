@@ -31,6 +31,7 @@ macro_rules! on_every_store {
 
 on_every_store!(
     register_login_and_me,
+    more_contract_failures,
     the_seeds_curl_commands_work_as_written,
     registration_errors,
     every_login_failure_is_the_same_answer,
@@ -652,4 +653,69 @@ async fn sigterm_finishes_and_stops_cleanly() {
     let (clean, log) = server.terminate();
     assert!(clean, "exit status 0 after SIGTERM:\n{log}");
     assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
+}
+
+async fn more_contract_failures(backend: Backend) {
+    let Some(server) = Server::start(backend, &[]) else {
+        return;
+    };
+    register(&server, "vic@example.com").await;
+    register(&server, "wes@example.com").await;
+    let (vic, _) = tokens(&server, "vic@example.com").await;
+    let (wes, _) = tokens(&server, "wes@example.com").await;
+
+    // Someone else's session is not found, and the fields are all there.
+    let listed = get(&server, "/sessions", Some(&wes)).await.json();
+    let session = &listed.as_array().unwrap()[0];
+    for field in ["id", "created_at", "last_used_at", "user_agent", "ip", "current"] {
+        assert!(session.get(field).is_some(), "{field} in {session}");
+    }
+    assert_eq!(session["ip"], "127.0.0.1");
+    let theirs = session["id"].as_str().unwrap();
+    let answer = client()
+        .delete(server.url(&format!("/sessions/{theirs}")))
+        .bearer_auth(&vic)
+        .send()
+        .await
+        .unwrap();
+    common::Answer::of(answer).await.assert_error(404, "not_found");
+
+    // Roles and enabling need an admin.
+    let wes_id = get(&server, "/me", Some(&wes)).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let roles = client()
+        .put(server.url(&format!("/admin/users/{wes_id}/roles")))
+        .json(&json!({"roles": ["admin"]}))
+        .send()
+        .await
+        .unwrap();
+    common::Answer::of(roles).await.assert_error(401, "invalid_token");
+    let roles = client()
+        .put(server.url(&format!("/admin/users/{wes_id}/roles")))
+        .bearer_auth(&vic)
+        .json(&json!({"roles": ["admin"]}))
+        .send()
+        .await
+        .unwrap();
+    common::Answer::of(roles).await.assert_error(403, "forbidden");
+    post_json(&server, &format!("/admin/users/{wes_id}/enable"), json!({}), Some(&vic))
+        .await
+        .assert_error(403, "forbidden");
+
+    // Reset requests from one client: 10 an hour, then 429 with Retry-After.
+    for i in 0..10 {
+        let answer = post_json(
+            &server,
+            "/password/forgot",
+            json!({"email": format!("x{i}@example.com")}),
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 202);
+    }
+    let limited = post_json(&server, "/password/forgot", json!({"email": "x10@example.com"}), None).await;
+    limited.assert_error(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some());
 }

@@ -188,3 +188,42 @@ async fn pages_cannot_be_framed_or_cached() {
         assert_eq!(headers["cache-control"], "no-store", "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_mailed_reset_link_opens_a_page_whose_form_sets_the_password() {
+    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+    register(&server, "quy@example.com").await;
+    common::post_json(
+        &server,
+        "/password/forgot",
+        serde_json::json!({"email": "quy@example.com"}),
+        None,
+    )
+    .await;
+    let (_, token) = common::last_mail(&server.outbox(), "password_reset").await;
+    let http = no_redirects();
+    let page = http
+        .get(server.url(&format!("/ui/password/reset?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let csrf = pair(&set_cookies(&page), "__Host-csrf");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&token), "the form carries the token");
+    let answer = http
+        .post(server.url("/ui/password/reset"))
+        .header("cookie", &csrf)
+        .form(&[
+            ("token", token.as_str()),
+            ("new_password", "a brand new passphrase"),
+            ("csrf", &csrf_field(&html)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert!(answer.text().await.unwrap().contains("Password changed"));
+    let login = common::login(&server, "quy@example.com", "a brand new passphrase").await;
+    assert_eq!(login.status, 200, "{}", login.text);
+}
