@@ -35,6 +35,10 @@ pub(crate) struct Config {
     /// `AUTH_COOKIE_SECURE`: `Secure` cookies with the `__Host-` prefix; by default when
     /// `AUTH_PUBLIC_URL` is HTTPS. `false` for local HTTP only.
     pub secure_cookies: bool,
+    /// `AUTH_HASH_THREADS` (default: one per core) and `AUTH_HASH_QUEUE` (default 128):
+    /// the password-hashing pool; beyond both, logins answer 503 `busy` at once.
+    pub hash_threads: Option<usize>,
+    pub hash_queue: Option<usize>,
     /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
     /// believed; from anyone else the header is ignored.
     pub trusted_proxy: Option<IpAddr>,
@@ -93,9 +97,16 @@ impl Config {
             }
             Some(_) => return Err("AUTH_COOKIE_SECURE: true or false".to_owned()),
         };
+        let count = |name: &str| -> Result<Option<usize>, String> {
+            var(name)
+                .map(|value| value.parse().map_err(|error| format!("{name}: {error}")))
+                .transpose()
+        };
         Ok(Self {
             bind,
             secure_cookies,
+            hash_threads: count("AUTH_HASH_THREADS")?,
+            hash_queue: count("AUTH_HASH_QUEUE")?,
             database,
             secret_key: var("SECRET_KEY"),
             audience: var("AUTH_JWT_AUDIENCE"),

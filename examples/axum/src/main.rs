@@ -115,7 +115,18 @@ fn service(config: &Config, store: Arc<dyn AuthStore>, secret: &[u8]) -> Result<
         None => Tokens::new(key, config.public_url.clone(), "example-axum").without_audience_claim(),
     }
     .with_ttl(config.access_token_ttl);
-    Ok(AuthService::new(store, tokens).with_rate_limits(config.rate_limits.clone()))
+    let mut auth = AuthService::new(store, tokens).with_rate_limits(config.rate_limits.clone());
+    if config.hash_threads.is_some() || config.hash_queue.is_some() {
+        let threads = config
+            .hash_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let mut pool = auth_core::HashPool::new(threads);
+        if let Some(queue) = config.hash_queue {
+            pool = pool.with_max_queue(queue);
+        }
+        auth = auth.with_hash_pool(pool);
+    }
+    Ok(auth)
 }
 
 async fn serve(config: Config, store: Arc<dyn AuthStore>, secret: &[u8]) -> Result<(), String> {

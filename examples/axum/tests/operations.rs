@@ -306,3 +306,50 @@ print(payload.get("sub"), payload.get("email"))
         .unwrap();
     assert!(!forged.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_saturated_hash_pool_answers_503_busy_at_once() {
+    // One hashing thread and no queue: of many logins at once, those that find the
+    // thread taken are refused as busy instead of waiting.
+    let server = Server::start(
+        Backend::Sqlite,
+        &[
+            ("AUTH_HASH_THREADS", "1"),
+            ("AUTH_HASH_QUEUE", "0"),
+            ("AUTH_RATE_LIMITS", "off"),
+        ],
+    )
+    .unwrap();
+    let server = Arc::new(server);
+    let attempts: Vec<_> = (0..32)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                common::post_json(
+                    &server,
+                    "/register",
+                    serde_json::json!({"email": format!("busy{i}@example.com"), "password": PASSWORD}),
+                    None,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    for attempt in attempts {
+        let answer = attempt.await.unwrap();
+        match answer.status {
+            201 => {}
+            503 => {
+                answer.assert_error(503, "busy");
+                assert_eq!(answer.header("retry-after"), Some("1"));
+                busy += 1;
+            }
+            other => panic!("unexpected {other}: {}", answer.text),
+        }
+    }
+    assert!(
+        busy > 0,
+        "32 concurrent hashes on one thread without a queue: some are refused"
+    );
+}
