@@ -5,13 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Backend, PASSWORD, Server};
 use fantoccini::{Client, ClientBuilder, Locator};
+use http_contract::{Backend, PASSWORD, Server, Target};
 
 /// A ChromeDriver on a free port, killed on drop.
 struct Driver {
@@ -131,13 +129,19 @@ async fn wait_for_path(browser: &Client, path: &str) {
     panic!("never reached {path}\n{}", browser.source().await.unwrap());
 }
 
+/// This server, on SQLite: the pages do not depend on the store.
+const AXUM: Target = Target {
+    binary: env!("CARGO_BIN_EXE_example-axum"),
+    backend: Backend::Sqlite,
+};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_log_in_see_the_email_log_out_and_refuse_cross_site_posts() {
     let Some(driver) = Driver::start() else {
         return;
     };
     // Plain HTTP on loopback: cookies without `Secure` (AUTH_COOKIE_SECURE=false).
-    let server = Server::start(Backend::Sqlite, &[("AUTH_COOKIE_SECURE", "false")]).unwrap();
+    let server = Server::start(AXUM, &[("AUTH_COOKIE_SECURE", "false")]).unwrap();
     let browser = driver.browser().await;
 
     browser.goto(&server.url("/ui/register")).await.unwrap();

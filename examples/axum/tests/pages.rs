@@ -2,9 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
-use common::{Backend, PASSWORD, Server, register};
+use http_contract::{Backend, PASSWORD, Server, Target, register};
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -45,10 +43,16 @@ fn csrf_field(html: &str) -> String {
         .to_owned()
 }
 
+/// This server, on SQLite: the pages do not depend on the store.
+const AXUM: Target = Target {
+    binary: env!("CARGO_BIN_EXE_example-axum"),
+    backend: Backend::Sqlite,
+};
+
 #[tokio::test]
 async fn https_sites_get_host_prefixed_secure_http_only_lax_cookies_and_a_new_session_at_login() {
     // The harness serves AUTH_PUBLIC_URL=https://...: secure cookies by default.
-    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+    let server = Server::start(AXUM, &[]).unwrap();
     register(&server, "ola@example.com").await;
     let http = no_redirects();
     let form = http.get(server.url("/ui/login")).send().await.unwrap();
@@ -94,7 +98,7 @@ async fn https_sites_get_host_prefixed_secure_http_only_lax_cookies_and_a_new_se
 
 #[tokio::test]
 async fn forms_without_the_csrf_token_are_refused() {
-    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+    let server = Server::start(AXUM, &[]).unwrap();
     let http = no_redirects();
     for (path, fields) in [
         (
@@ -123,7 +127,7 @@ async fn forms_without_the_csrf_token_are_refused() {
     let answer = reqwest::Client::new().get(server.url("/health")).send().await.unwrap();
     assert_eq!(answer.status().as_u16(), 200);
     // Nothing was registered: the address is still free.
-    let register = common::post_json(
+    let register = http_contract::post_json(
         &server,
         "/register",
         serde_json::json!({"email": "pia@example.com", "password": PASSWORD}),
@@ -135,7 +139,7 @@ async fn forms_without_the_csrf_token_are_refused() {
 
 #[tokio::test]
 async fn the_reset_page_sends_no_referrer_and_escapes_what_it_echoes() {
-    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+    let server = Server::start(AXUM, &[]).unwrap();
     let page = no_redirects()
         .get(server.url("/ui/password/reset?token=%22%3E%3Cscript%3Ealert(1)%3C/script%3E"))
         .send()
@@ -149,7 +153,7 @@ async fn the_reset_page_sends_no_referrer_and_escapes_what_it_echoes() {
 
 #[tokio::test]
 async fn errors_are_shown_to_the_person_never_a_stack_trace() {
-    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+    let server = Server::start(AXUM, &[]).unwrap();
     let http = no_redirects();
     let form = http.get(server.url("/ui/register")).send().await.unwrap();
     let csrf = pair(&set_cookies(&form), "__Host-csrf");
@@ -172,7 +176,7 @@ async fn errors_are_shown_to_the_person_never_a_stack_trace() {
 
 #[tokio::test]
 async fn pages_cannot_be_framed_or_cached() {
-    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+    let server = Server::start(AXUM, &[]).unwrap();
     for path in [
         "/",
         "/ui/login",
@@ -191,16 +195,16 @@ async fn pages_cannot_be_framed_or_cached() {
 
 #[tokio::test]
 async fn the_mailed_reset_link_opens_a_page_whose_form_sets_the_password() {
-    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+    let server = Server::start(AXUM, &[]).unwrap();
     register(&server, "quy@example.com").await;
-    common::post_json(
+    http_contract::post_json(
         &server,
         "/password/forgot",
         serde_json::json!({"email": "quy@example.com"}),
         None,
     )
     .await;
-    let (_, token) = common::last_mail(&server.outbox(), "password_reset").await;
+    let (_, token) = http_contract::last_mail(&server.outbox(), "password_reset").await;
     let http = no_redirects();
     let page = http
         .get(server.url(&format!("/ui/password/reset?token={token}")))
@@ -224,6 +228,6 @@ async fn the_mailed_reset_link_opens_a_page_whose_form_sets_the_password() {
         .unwrap();
     assert_eq!(answer.status().as_u16(), 200);
     assert!(answer.text().await.unwrap().contains("Password changed"));
-    let login = common::login(&server, "quy@example.com", "a brand new passphrase").await;
+    let login = http_contract::login(&server, "quy@example.com", "a brand new passphrase").await;
     assert_eq!(login.status, 200, "{}", login.text);
 }

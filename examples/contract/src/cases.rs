@@ -1,55 +1,19 @@
-//! The HTTP contract, over real HTTP against the running server binary on SQLite.
+//! The cases: each starts the target server and checks one part of the contract over
+//! real HTTP.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-mod common;
-
-use common::{Backend, PASSWORD, Server, client, get, last_mail, login, post_json, register, tokens};
 use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
-/// Every case runs against the server on each store.
-macro_rules! on_every_store {
-    ($($case:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(super::Backend::Sqlite).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    super::$case(super::Backend::Postgres).await;
-                }
-            )+
-        }
-    };
-}
+use crate::{Backend, PASSWORD, Server, Target, client, get, last_mail, login, post_json, register, tokens};
 
-on_every_store!(
-    register_login_and_me,
-    more_contract_failures,
-    the_seeds_curl_commands_work_as_written,
-    registration_errors,
-    every_login_failure_is_the_same_answer,
-    malformed_requests_get_clear_errors_never_a_500,
-    refresh_rotates_and_reuse_ends_the_session,
-    logout_sessions_and_logout_everywhere,
-    password_change_revokes_everything,
-    password_reset_through_the_outbox,
-    email_verification_through_the_outbox,
-    administration_needs_the_admin_role,
-    login_is_rate_limited_with_retry_after,
-    keys_and_health,
-    a_refresh_token_survives_a_restart,
-    no_password_or_token_ever_reaches_the_logs,
-);
-
-async fn register_login_and_me(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: register login and me.
+pub async fn register_login_and_me(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     // curl -X POST /register -H 'Content-Type: application/json' -d '{"email": ..., "password": ...}'
@@ -72,8 +36,9 @@ async fn register_login_and_me(backend: Backend) {
     assert_eq!(me.json()["email"], "alice@example.com");
 }
 
-async fn registration_errors(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: registration errors.
+pub async fn registration_errors(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "bob@example.com").await;
@@ -104,8 +69,9 @@ async fn registration_errors(backend: Backend) {
     assert!(weak.json()["detail"].as_str().unwrap().contains('8'), "{}", weak.text);
 }
 
-async fn every_login_failure_is_the_same_answer(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: every login failure is the same answer.
+pub async fn every_login_failure_is_the_same_answer(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "dora@example.com").await;
@@ -130,8 +96,9 @@ async fn every_login_failure_is_the_same_answer(backend: Backend) {
     assert_eq!(json_login.status, 200, "{}", json_login.text);
 }
 
-async fn malformed_requests_get_clear_errors_never_a_500(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: malformed requests get clear errors never a 500.
+pub async fn malformed_requests_get_clear_errors_never_a_500(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     let http = client();
@@ -142,7 +109,7 @@ async fn malformed_requests_get_clear_errors_never_a_500(backend: Backend) {
         .send()
         .await
         .unwrap();
-    common::Answer::of(malformed).await.assert_error(400, "invalid_request");
+    crate::Answer::of(malformed).await.assert_error(400, "invalid_request");
     let missing_field = post_json(&server, "/register", json!({"email": "x@example.com"}), None).await;
     missing_field.assert_error(400, "invalid_request");
     let wrong_type = http
@@ -152,7 +119,7 @@ async fn malformed_requests_get_clear_errors_never_a_500(backend: Backend) {
         .send()
         .await
         .unwrap();
-    common::Answer::of(wrong_type)
+    crate::Answer::of(wrong_type)
         .await
         .assert_error(415, "unsupported_media_type");
     let huge = "a".repeat(70 * 1024);
@@ -178,8 +145,9 @@ async fn malformed_requests_get_clear_errors_never_a_500(backend: Backend) {
     bad_refresh.assert_error(401, "invalid_token");
 }
 
-async fn refresh_rotates_and_reuse_ends_the_session(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: refresh rotates and reuse ends the session.
+pub async fn refresh_rotates_and_reuse_ends_the_session(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "erin@example.com").await;
@@ -197,8 +165,9 @@ async fn refresh_rotates_and_reuse_ends_the_session(backend: Backend) {
         .assert_error(401, "invalid_token");
 }
 
-async fn logout_sessions_and_logout_everywhere(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: logout sessions and logout everywhere.
+pub async fn logout_sessions_and_logout_everywhere(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "fay@example.com").await;
@@ -232,7 +201,7 @@ async fn logout_sessions_and_logout_everywhere(backend: Backend) {
         .send()
         .await
         .unwrap();
-    common::Answer::of(again).await.assert_error(404, "not_found");
+    crate::Answer::of(again).await.assert_error(404, "not_found");
     let _ = other_access;
 
     let logout = post_json(&server, "/logout", json!({"refresh_token": refresh}), None).await;
@@ -254,8 +223,9 @@ async fn logout_sessions_and_logout_everywhere(backend: Backend) {
         .assert_error(401, "invalid_token");
 }
 
-async fn password_change_revokes_everything(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: password change revokes everything.
+pub async fn password_change_revokes_everything(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "gus@example.com").await;
@@ -296,8 +266,9 @@ async fn password_change_revokes_everything(backend: Backend) {
     );
 }
 
-async fn password_reset_through_the_outbox(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: password reset through the outbox.
+pub async fn password_reset_through_the_outbox(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "hal@example.com").await;
@@ -357,8 +328,9 @@ async fn password_reset_through_the_outbox(backend: Backend) {
     );
 }
 
-async fn email_verification_through_the_outbox(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: email verification through the outbox.
+pub async fn email_verification_through_the_outbox(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "ivy@example.com").await;
@@ -377,8 +349,9 @@ async fn email_verification_through_the_outbox(backend: Backend) {
     assert_eq!(get(&server, "/me", Some(&access)).await.json()["email_verified"], true);
 }
 
-async fn administration_needs_the_admin_role(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: administration needs the admin role.
+pub async fn administration_needs_the_admin_role(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "root@example.com").await;
@@ -460,8 +433,9 @@ async fn administration_needs_the_admin_role(backend: Backend) {
     garbage_id.assert_error(404, "not_found");
 }
 
-async fn login_is_rate_limited_with_retry_after(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: login is rate limited with retry after.
+pub async fn login_is_rate_limited_with_retry_after(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "kim@example.com").await;
@@ -475,8 +449,9 @@ async fn login_is_rate_limited_with_retry_after(backend: Backend) {
     assert_eq!(limited.header("retry-after"), Some("12"));
 }
 
-async fn keys_and_health(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: keys and health.
+pub async fn keys_and_health(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     let jwks = get(&server, "/.well-known/jwks.json", None).await;
@@ -486,8 +461,9 @@ async fn keys_and_health(backend: Backend) {
     assert_eq!(health.status, 200);
 }
 
-async fn a_refresh_token_survives_a_restart(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: a refresh token survives a restart.
+pub async fn a_refresh_token_survives_a_restart(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "lea@example.com").await;
@@ -497,7 +473,7 @@ async fn a_refresh_token_survives_a_restart(backend: Backend) {
     assert_eq!(get(&server, "/me", Some(&access)).await.status, 200);
     let rotated = post_json(&server, "/token/refresh", json!({"refresh_token": refresh}), None).await;
     assert_eq!(rotated.status, 200, "{}", rotated.text);
-    if backend == Backend::Sqlite {
+    if target.backend == Backend::Sqlite {
         let key = std::fs::metadata(server.dir.path().join("auth.db.secret-key")).unwrap();
         #[cfg(unix)]
         {
@@ -512,8 +488,9 @@ async fn a_refresh_token_survives_a_restart(backend: Backend) {
     }
 }
 
-async fn no_password_or_token_ever_reaches_the_logs(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: no password or token ever reaches the logs.
+pub async fn no_password_or_token_ever_reaches_the_logs(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "max@example.com").await;
@@ -555,15 +532,15 @@ async fn no_password_or_token_ever_reaches_the_logs(backend: Backend) {
     assert!(!log.contains("$argon2"), "no hash in the log");
 }
 
-#[tokio::test]
-async fn it_refuses_to_start_without_a_real_key_where_one_is_required() {
+/// Case: it refuses to start without a real key where one is required.
+pub async fn it_refuses_to_start_without_a_real_key_where_one_is_required(target: Target) {
     for env in [
         vec![("AUTH_ENV", "production")],
         vec![("SECRET_KEY", "too short")],
         vec![("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")],
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_example-axum"));
+        let mut command = std::process::Command::new(target.binary);
         command
             .env_clear()
             .env("BIND", "127.0.0.1:0")
@@ -594,8 +571,8 @@ fn curl(args: &[&str]) -> String {
 }
 
 /// The seeds' "Test the flow" commands, character for character but for the port.
-async fn the_seeds_curl_commands_work_as_written(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+pub async fn the_seeds_curl_commands_work_as_written(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     let base = server.base.replace("127.0.0.1", "localhost");
@@ -645,18 +622,18 @@ async fn the_seeds_curl_commands_work_as_written(backend: Backend) {
     assert!(duplicate.starts_with("HTTP/1.1 409"), "{duplicate}");
 }
 
-#[cfg(unix)]
-#[tokio::test]
-async fn sigterm_finishes_and_stops_cleanly() {
-    let server = Server::start(Backend::Sqlite, &[]).unwrap();
+/// Case: sigterm finishes and stops cleanly.
+pub async fn sigterm_finishes_and_stops_cleanly(target: Target) {
+    let server = Server::start(target, &[]).unwrap();
     register(&server, "nia@example.com").await;
     let (clean, log) = server.terminate();
     assert!(clean, "exit status 0 after SIGTERM:\n{log}");
     assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
 }
 
-async fn more_contract_failures(backend: Backend) {
-    let Some(server) = Server::start(backend, &[]) else {
+/// Case: more contract failures.
+pub async fn more_contract_failures(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
         return;
     };
     register(&server, "vic@example.com").await;
@@ -678,7 +655,7 @@ async fn more_contract_failures(backend: Backend) {
         .send()
         .await
         .unwrap();
-    common::Answer::of(answer).await.assert_error(404, "not_found");
+    crate::Answer::of(answer).await.assert_error(404, "not_found");
 
     // Roles and enabling need an admin.
     let wes_id = get(&server, "/me", Some(&wes)).await.json()["id"]
@@ -691,7 +668,7 @@ async fn more_contract_failures(backend: Backend) {
         .send()
         .await
         .unwrap();
-    common::Answer::of(roles).await.assert_error(401, "invalid_token");
+    crate::Answer::of(roles).await.assert_error(401, "invalid_token");
     let roles = client()
         .put(server.url(&format!("/admin/users/{wes_id}/roles")))
         .bearer_auth(&vic)
@@ -699,7 +676,7 @@ async fn more_contract_failures(backend: Backend) {
         .send()
         .await
         .unwrap();
-    common::Answer::of(roles).await.assert_error(403, "forbidden");
+    crate::Answer::of(roles).await.assert_error(403, "forbidden");
     post_json(&server, &format!("/admin/users/{wes_id}/enable"), json!({}), Some(&vic))
         .await
         .assert_error(403, "forbidden");
@@ -718,4 +695,340 @@ async fn more_contract_failures(backend: Backend) {
     let limited = post_json(&server, "/password/forgot", json!({"email": "x10@example.com"}), None).await;
     limited.assert_error(429, "rate_limited");
     assert!(limited.header("retry-after").is_some());
+}
+
+/// Forwards TCP to the database until cut: then every connection is closed at once.
+struct Cable {
+    port: u16,
+    up: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Cable {
+    async fn to(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (accept_up, accept_links) = (up.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if accept_up.load(Ordering::SeqCst) {
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(target).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    accept_links.lock().unwrap().push(link);
+                }
+            }
+        });
+        Self { port, up, links }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.links.lock().unwrap().drain(..).for_each(|link| link.abort());
+    }
+
+    fn mend(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Case: a database outage is 503 with retry after and the server recovers.
+pub async fn a_database_outage_is_503_with_retry_after_and_the_server_recovers(target: Target) {
+    let url = std::env::var("AUTH_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let database: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    if url != "postgres://postgres@127.0.0.1:5432/postgres" {
+        eprintln!("notice: the outage test runs against the default local server only");
+        return;
+    }
+    let cable = Cable::to(database).await;
+    let through = format!("postgres://postgres@127.0.0.1:{}/postgres", cable.port);
+    let Some(server) = Server::start(target, &[("DATABASE_URL", &through)]) else {
+        return;
+    };
+    register(&server, "quin@example.com").await;
+    let (access, _) = tokens(&server, "quin@example.com").await;
+
+    cable.cut();
+    let health = get(&server, "/health", None).await;
+    health.assert_error(503, "unavailable");
+    assert!(health.header("retry-after").is_some());
+    let denied = login(&server, "quin@example.com", PASSWORD).await;
+    denied.assert_error(503, "unavailable");
+    get(&server, "/me", Some(&access))
+        .await
+        .assert_error(503, "unavailable");
+    assert!(!server.log().contains("panicked"));
+
+    cable.mend();
+    assert_eq!(get(&server, "/health", None).await.status, 200);
+    assert_eq!(login(&server, "quin@example.com", PASSWORD).await.status, 200);
+    assert_eq!(get(&server, "/me", Some(&access)).await.status, 200);
+}
+
+/// The session's recorded IP, as `/sessions` shows it, of a login sending this header.
+async fn recorded_ip(server: &Server, email: &str, forwarded: &str) -> String {
+    let response = client()
+        .post(server.url("/login"))
+        .header("x-forwarded-for", forwarded)
+        .form(&[("username", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    let sessions = get(server, "/sessions", Some(access)).await.json();
+    let current = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap();
+    current["ip"].as_str().unwrap().to_owned()
+}
+
+/// Case: x forwarded for is believed only from the trusted proxy.
+pub async fn x_forwarded_for_is_believed_only_from_the_trusted_proxy(target: Target) {
+    let untrusted = Server::start(target, &[]).unwrap();
+    register(&untrusted, "rae@example.com").await;
+    assert_eq!(
+        recorded_ip(&untrusted, "rae@example.com", "203.0.113.9").await,
+        "127.0.0.1"
+    );
+
+    let behind_proxy = Server::start(target, &[("TRUSTED_PROXY", "127.0.0.1")]).unwrap();
+    register(&behind_proxy, "rae@example.com").await;
+    // The proxy appends the address it saw: the last hop is the one to believe.
+    let ip = recorded_ip(&behind_proxy, "rae@example.com", "198.51.100.1, 203.0.113.9").await;
+    assert_eq!(ip, "203.0.113.9");
+
+    // Per-client limits follow the forwarded address: one client's flood is not another's.
+    for i in 0..30 {
+        let answer = client()
+            .post(behind_proxy.url("/login"))
+            .header("x-forwarded-for", "203.0.113.50")
+            .form(&[
+                ("username", &format!("flood{i}@example.com")),
+                ("password", &"x".repeat(12)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 401);
+    }
+    let flooder = client()
+        .post(behind_proxy.url("/login"))
+        .header("x-forwarded-for", "203.0.113.50")
+        .form(&[
+            ("username", "flood31@example.com"),
+            ("password", "x".repeat(12).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(flooder.status().as_u16(), 429);
+    assert_eq!(
+        recorded_ip(&behind_proxy, "rae@example.com", "203.0.113.51").await,
+        "203.0.113.51"
+    );
+}
+
+/// Case: rate limits come from the environment.
+pub async fn rate_limits_come_from_the_environment(target: Target) {
+    let server = Server::start(target, &[("AUTH_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT", "2/hour")]).unwrap();
+    register(&server, "sam@example.com").await;
+    for _ in 0..2 {
+        login(&server, "sam@example.com", "wrong password!")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    let limited = login(&server, "sam@example.com", "wrong password!").await;
+    limited.assert_error(429, "rate_limited");
+    assert_eq!(limited.header("retry-after"), Some("1800"));
+
+    let off = Server::start(target, &[("AUTH_RATE_LIMITS", "off")]).unwrap();
+    register(&off, "sam@example.com").await;
+    for _ in 0..10 {
+        login(&off, "sam@example.com", "wrong password!")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    assert!(off.log().contains("rate limiting is disabled"), "a loud warning");
+
+    let bad = std::process::Command::new(target.binary)
+        .env_clear()
+        .env("BIND", "127.0.0.1:0")
+        .env("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT", "lots")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT"));
+}
+
+/// A minimal SMTP server: hands over the DATA of every message it accepts.
+async fn fake_smtp() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 fake\r\n",
+                        "DATA" => {
+                            write.write_all(b"354 go ahead\r\n").await.unwrap();
+                            let mut data = String::new();
+                            while let Ok(Some(line)) = lines.next_line().await {
+                                if line == "." {
+                                    break;
+                                }
+                                data.push_str(&line);
+                                data.push('\n');
+                            }
+                            let _ = sender.send(data);
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, receiver)
+}
+
+/// Case: smtp url sends mail through smtp.
+pub async fn smtp_url_sends_mail_through_smtp(target: Target) {
+    let (port, mut mails) = fake_smtp().await;
+    let smtp_url = format!("smtp://127.0.0.1:{port}");
+    let server = Server::start(
+        target,
+        &[
+            ("SMTP_URL", &smtp_url),
+            ("AUTH_MAIL_FROM", "Example <auth@example.test>"),
+        ],
+    )
+    .unwrap();
+    register(&server, "tia@example.com").await;
+    let answer = crate::post_json(
+        &server,
+        "/password/forgot",
+        serde_json::json!({"email": "tia@example.com"}),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 202);
+    let mail = tokio::time::timeout(std::time::Duration::from_secs(30), mails.recv())
+        .await
+        .expect("a mail arrives")
+        .unwrap();
+    assert!(mail.contains("To: tia@example.com"), "{mail}");
+    assert!(mail.contains("From: Example <auth@example.test>"), "{mail}");
+    assert!(
+        mail.contains("https://auth.example.test/ui/password/reset?token=pr_"),
+        "{mail}"
+    );
+    assert!(!server.outbox().exists(), "SMTP instead of the outbox");
+}
+
+/// The seeds' own verification, character for character: python-jose's
+/// `jwt.decode(token, SECRET_KEY, algorithms=[ALGORITHM])` accepts our access tokens.
+pub async fn the_seeds_python_stack_verifies_our_access_tokens(target: Target) {
+    let has_jose = std::process::Command::new("python3")
+        .args(["-c", "import jose"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !has_jose {
+        let in_ci = std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"));
+        assert!(!in_ci, "python-jose is required in CI (pip install python-jose)");
+        eprintln!("notice: skipping the python-jose check: pip install python-jose");
+        return;
+    }
+    let secret = "a shared secret of at least thirty-two bytes";
+    let server = Server::start(target, &[("SECRET_KEY", secret)]).unwrap();
+    register(&server, "uma@example.com").await;
+    let (access, _) = tokens(&server, "uma@example.com").await;
+    let script = r#"
+import sys
+from jose import jwt
+SECRET_KEY, ALGORITHM = sys.argv[1], "HS256"
+payload = jwt.decode(sys.argv[2], SECRET_KEY, algorithms=[ALGORITHM])
+print(payload.get("sub"), payload.get("email"))
+"#;
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, secret, &access])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(printed.trim().ends_with("uma@example.com"), "{printed}");
+    // With another key, python-jose refuses it.
+    let forged = std::process::Command::new("python3")
+        .args(["-c", script, "another secret of at least thirty-two bytes", &access])
+        .output()
+        .unwrap();
+    assert!(!forged.status.success());
+}
+
+/// Case: a saturated hash pool answers 503 busy at once.
+pub async fn a_saturated_hash_pool_answers_503_busy_at_once(target: Target) {
+    // One hashing thread and no queue: of many logins at once, those that find the
+    // thread taken are refused as busy instead of waiting.
+    let server = Server::start(
+        target,
+        &[
+            ("AUTH_HASH_THREADS", "1"),
+            ("AUTH_HASH_QUEUE", "0"),
+            ("AUTH_RATE_LIMITS", "off"),
+        ],
+    )
+    .unwrap();
+    let server = Arc::new(server);
+    let attempts: Vec<_> = (0..32)
+        .map(|i| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                crate::post_json(
+                    &server,
+                    "/register",
+                    serde_json::json!({"email": format!("busy{i}@example.com"), "password": PASSWORD}),
+                    None,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    for attempt in attempts {
+        let answer = attempt.await.unwrap();
+        match answer.status {
+            201 => {}
+            503 => {
+                answer.assert_error(503, "busy");
+                assert_eq!(answer.header("retry-after"), Some("1"));
+                busy += 1;
+            }
+            other => panic!("unexpected {other}: {}", answer.text),
+        }
+    }
+    assert!(
+        busy > 0,
+        "32 concurrent hashes on one thread without a queue: some are refused"
+    );
 }

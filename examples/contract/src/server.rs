@@ -1,7 +1,5 @@
-//! Runs the real server binary on a free port with a temporary SQLite file and outbox,
-//! and talks to it over HTTP.
-
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+//! Runs a server binary on a free port with a temporary SQLite file (or a fresh
+//! PostgreSQL schema) and outbox, and talks to it over HTTP.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,7 +9,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// The password every case registers with.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// What a case runs against: a server binary on a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The server binary (`env!("CARGO_BIN_EXE_<name>")` in the caller's tests).
+    pub binary: &'static str,
+    /// Its store.
+    pub backend: Backend,
+}
 
 /// The store a server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +62,13 @@ fn postgres_answers() -> bool {
 /// A running `example-axum`, killed on drop. Its data directory outlives restarts.
 pub struct Server {
     child: Child,
+    binary: &'static str,
     backend: Backend,
     /// `DATABASE_URL` and, for Postgres, `AUTH_DATABASE_SCHEMA` and `SECRET_KEY`.
     database: Vec<(String, String)>,
+    /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The server's data directory (SQLite file, outbox, development key).
     pub dir: Arc<tempfile::TempDir>,
     log: Arc<Mutex<String>>,
     env: Vec<(String, String)>,
@@ -66,7 +77,8 @@ pub struct Server {
 impl Server {
     /// Starts the server on a fresh store of `backend` with `env` added; `None` when the
     /// backend is absent outside CI.
-    pub fn start(backend: Backend, env: &[(&str, &str)]) -> Option<Self> {
+    pub fn start(target: Target, env: &[(&str, &str)]) -> Option<Self> {
+        let Target { binary, backend } = target;
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let database = match backend {
             Backend::Sqlite => vec![(
@@ -89,16 +101,17 @@ impl Server {
             }
         };
         let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        Some(Self::start_in(backend, database, dir, env))
+        Some(Self::start_in(binary, backend, database, dir, env))
     }
 
     fn start_in(
+        binary: &'static str,
         backend: Backend,
         database: Vec<(String, String)>,
         dir: Arc<tempfile::TempDir>,
         env: Vec<(String, String)>,
     ) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_example-axum"));
+        let mut command = Command::new(binary);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -139,6 +152,7 @@ impl Server {
         };
         Self {
             child,
+            binary,
             backend,
             database,
             base: format!("http://{address}"),
@@ -158,7 +172,7 @@ impl Server {
         // This server's schema is the next one's: this one must not drop it.
         self.backend = Backend::Sqlite;
         let previous = self.log();
-        let next = Self::start_in(backend, database, dir, env);
+        let next = Self::start_in(self.binary, backend, database, dir, env);
         next.log.lock().unwrap().insert_str(0, &previous);
         next
     }
@@ -179,17 +193,19 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Where the server writes mail.
     pub fn outbox(&self) -> PathBuf {
         self.dir.path().join("outbox")
     }
 
+    /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Runs the binary's `grant-role` command against this server's database.
     pub fn grant_role(&self, email: &str, role: &str) {
-        let output = Command::new(env!("CARGO_BIN_EXE_example-axum"))
+        let output = Command::new(self.binary)
             .args(["grant-role", email, role])
             .env_clear()
             .envs(self.database.iter().map(|(k, v)| (k, v)))
@@ -233,18 +249,23 @@ fn drop_schema(schema: String) {
     .join();
 }
 
+/// An HTTP client that ignores proxy settings of the environment.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 /// Status, headers and body of a response.
 pub struct Answer {
+    /// HTTP status.
     pub status: u16,
+    /// Response headers.
     pub headers: reqwest::header::HeaderMap,
+    /// The body as text.
     pub text: String,
 }
 
 impl Answer {
+    /// Reads a whole response.
     pub async fn of(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -252,10 +273,12 @@ impl Answer {
         Self { status, headers, text }
     }
 
+    /// The body as JSON (fails the case if it is not).
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
     }
 
+    /// A header's value, if present and text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
@@ -269,6 +292,7 @@ impl Answer {
     }
 }
 
+/// POSTs `body` as JSON, with a bearer token if given.
 pub async fn post_json(server: &Server, path: &str, body: Value, bearer: Option<&str>) -> Answer {
     let mut request = client().post(server.url(path)).json(&body);
     if let Some(token) = bearer {
@@ -277,6 +301,7 @@ pub async fn post_json(server: &Server, path: &str, body: Value, bearer: Option<
     Answer::of(request.send().await.unwrap()).await
 }
 
+/// GETs `path`, with a bearer token if given.
 pub async fn get(server: &Server, path: &str, bearer: Option<&str>) -> Answer {
     let mut request = client().get(server.url(path));
     if let Some(token) = bearer {
@@ -285,6 +310,7 @@ pub async fn get(server: &Server, path: &str, bearer: Option<&str>) -> Answer {
     Answer::of(request.send().await.unwrap()).await
 }
 
+/// Registers `email` with [`PASSWORD`]; fails the case unless it is 201.
 pub async fn register(server: &Server, email: &str) -> Value {
     let answer = post_json(
         server,

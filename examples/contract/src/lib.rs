@@ -1,0 +1,70 @@
+//! One HTTP contract for every example server: each case starts a server binary (on a
+//! free port, with a temporary SQLite file or a fresh PostgreSQL schema) and checks part
+//! of the contract over real HTTP. A server's crate runs all of them with one line in its
+//! tests:
+//!
+//! ```ignore
+//! // examples/axum/tests/contract.rs
+//! http_contract::http_contract_tests!(env!("CARGO_BIN_EXE_example-axum"));
+//! ```
+//!
+//! Store-dependent cases run once on SQLite and once on PostgreSQL (`AUTH_TEST_DATABASE_URL`,
+//! default the local server; absent outside CI, they skip with a notice, in CI they fail).
+//! A difference between two servers is a failing case.
+
+#![forbid(unsafe_code)]
+// Test support: a case fails loudly, with what broke the contract, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod cases;
+mod server;
+
+pub use server::*;
+
+/// Expands to one `#[tokio::test]` per case against the server binary `$binary`: the
+/// store-dependent cases in modules `sqlite` and `postgres`, the others once.
+#[macro_export]
+macro_rules! http_contract_tests {
+    ($binary:expr) => {
+        $crate::__http_contract_modules! { $binary;
+            stores: [ register_login_and_me, registration_errors, every_login_failure_is_the_same_answer, malformed_requests_get_clear_errors_never_a_500, refresh_rotates_and_reuse_ends_the_session, logout_sessions_and_logout_everywhere, password_change_revokes_everything, password_reset_through_the_outbox, email_verification_through_the_outbox, administration_needs_the_admin_role, login_is_rate_limited_with_retry_after, keys_and_health, a_refresh_token_survives_a_restart, no_password_or_token_ever_reaches_the_logs, the_seeds_curl_commands_work_as_written, more_contract_failures ]
+            sqlite: [ it_refuses_to_start_without_a_real_key_where_one_is_required, sigterm_finishes_and_stops_cleanly, x_forwarded_for_is_believed_only_from_the_trusted_proxy, rate_limits_come_from_the_environment, smtp_url_sends_mail_through_smtp, the_seeds_python_stack_verifies_our_access_tokens, a_saturated_hash_pool_answers_503_busy_at_once ]
+            postgres: [ a_database_outage_is_503_with_retry_after_and_the_server_recovers ]
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __http_contract_modules {
+    ($binary:expr; stores: [ $($case:ident),* ] sqlite: [ $($lite:ident),* ] postgres: [ $($pg:ident),* ]) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    $crate::cases::$case($crate::Target { binary: $binary, backend: $crate::Backend::Sqlite }).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $lite() {
+                    $crate::cases::$lite($crate::Target { binary: $binary, backend: $crate::Backend::Sqlite }).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    $crate::cases::$case($crate::Target { binary: $binary, backend: $crate::Backend::Postgres }).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $pg() {
+                    $crate::cases::$pg($crate::Target { binary: $binary, backend: $crate::Backend::Postgres }).await;
+                }
+            )*
+        }
+    };
+}
