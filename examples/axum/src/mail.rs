@@ -106,21 +106,31 @@ impl Mailer {
                 tokio::fs::create_dir_all(dir)
                     .await
                     .map_err(|error| error.to_string())?;
+                let id = uuid::Uuid::new_v4().simple();
                 let name = format!(
-                    "{}-{}-{}.eml",
+                    "{}-{}-{id}.eml",
                     time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
                     delivery.purpose.as_str(),
-                    uuid::Uuid::new_v4().simple()
                 );
+                // Written under a hidden temporary name, then renamed: whoever lists the
+                // outbox (a developer, a test, a forwarding script) sees whole messages only.
+                let partial = dir.join(format!(".{id}.partial"));
                 // Owner-only: the file holds a live token.
                 let mut options = tokio::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 options.mode(0o600);
-                let mut file = options.open(dir.join(name)).await.map_err(|error| error.to_string())?;
-                tokio::io::AsyncWriteExt::write_all(&mut file, &message.formatted())
-                    .await
-                    .map_err(|error| error.to_string())
+                let written = async {
+                    let mut file = options.open(&partial).await?;
+                    tokio::io::AsyncWriteExt::write_all(&mut file, &message.formatted()).await?;
+                    file.sync_all().await?;
+                    tokio::fs::rename(&partial, dir.join(name)).await
+                }
+                .await;
+                if written.is_err() {
+                    let _ = tokio::fs::remove_file(&partial).await;
+                }
+                written.map_err(|error| error.to_string())
             }
         }
     }
