@@ -450,7 +450,7 @@ pub(crate) async fn forgot_submit(
             if let Some(delivery) = delivery {
                 state.mailer.send_later(delivery);
             }
-            crate::FORGOT_ANSWER.to_owned()
+            example_server::api::FORGOT_ANSWER.to_owned()
         }
         Err(error) => message(&error),
     };

@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+pub use crate::transcript::the_answers_match_the_reference_transcript;
 use crate::{Backend, PASSWORD, Server, Target, client, get, last_mail, login, post_json, register, tokens};
 
 /// Case: register login and me.
@@ -502,13 +503,15 @@ pub async fn no_password_or_token_ever_reaches_the_logs(target: Target) {
     let next = rotated.json()["refresh_token"].as_str().unwrap().to_owned();
     post_json(&server, "/password/forgot", json!({"email": "max@example.com"}), None).await;
     let (_, reset_token) = last_mail(&server.outbox(), "password_reset").await;
-    // Opening the mailed link logs the request, never its token.
+    // Opening the mailed link logs the request, never its token (a server without the
+    // browser pages answers 404, and logs that request just the same).
     let page = client()
         .get(server.url(&format!("/ui/password/reset?token={reset_token}")))
         .send()
         .await
         .unwrap();
-    assert_eq!(page.status().as_u16(), 200);
+    let expected = if server.has_pages().await { 200 } else { 404 };
+    assert_eq!(page.status().as_u16(), expected);
     post_json(
         &server,
         "/password/reset",

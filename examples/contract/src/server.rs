@@ -59,7 +59,7 @@ fn postgres_answers() -> bool {
     reachable
 }
 
-/// A running `example-axum`, killed on drop. Its data directory outlives restarts.
+/// A running server binary, killed on drop. Its data directory outlives restarts.
 pub struct Server {
     child: Child,
     binary: &'static str,
@@ -119,7 +119,8 @@ impl Server {
             .envs(database.iter().map(|(k, v)| (k, v)))
             .env("AUTH_MAIL_OUTBOX", dir.path().join("outbox"))
             .env("AUTH_PUBLIC_URL", "https://auth.example.test")
-            .env("RUST_LOG", "info,tower_http=debug")
+            // Request logs too (Axum's tower_http, Actix's own), for the log scans.
+            .env("RUST_LOG", "info,tower_http=debug,example_actix=debug")
             .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -201,6 +202,12 @@ impl Server {
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Whether the server has the browser pages (`example-axum`'s `/ui/...`; the JSON API
+    /// is the contract, the pages are optional).
+    pub async fn has_pages(&self) -> bool {
+        get(self, "/ui/login", None).await.status == 200
     }
 
     /// Runs the binary's `grant-role` command against this server's database.

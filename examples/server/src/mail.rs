@@ -20,7 +20,7 @@ enum Transport {
 
 /// Composes and sends the core's deliveries.
 #[derive(Clone)]
-pub(crate) struct Mailer {
+pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     public_url: String,
@@ -28,7 +28,7 @@ pub(crate) struct Mailer {
 
 impl Mailer {
     /// Mail written into `dir`.
-    pub(crate) fn outbox(dir: PathBuf, from: Mailbox, public_url: String) -> Self {
+    pub fn outbox(dir: PathBuf, from: Mailbox, public_url: String) -> Self {
         Self {
             transport: Transport::Outbox(dir),
             from,
@@ -38,7 +38,7 @@ impl Mailer {
 
     /// Mail sent through the SMTP server of `url` (`smtp://host:25`, `smtps://user:pass@host`,
     /// `smtp://host:587?tls=required`; lettre's URL format).
-    pub(crate) fn smtp(url: &str, from: Mailbox, public_url: String) -> Result<Self, String> {
+    pub fn smtp(url: &str, from: Mailbox, public_url: String) -> Result<Self, String> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|error| format!("SMTP_URL: {error}"))?
             .build();
@@ -50,7 +50,7 @@ impl Mailer {
     }
 
     /// Sends off the request path: the response never waits for (or reveals) the mail.
-    pub(crate) fn send_later(&self, delivery: Delivery) {
+    pub fn send_later(&self, delivery: Delivery) {
         let mailer = self.clone();
         tokio::spawn(async move {
             if let Err(error) = mailer.send(&delivery).await {

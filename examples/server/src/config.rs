@@ -8,7 +8,7 @@ use auth_core::{Bucket, Limit, RateLimits};
 
 /// Everything the server reads from its environment. Not `Debug`: it holds the secret
 /// key and the SMTP credentials.
-pub(crate) struct Config {
+pub struct Config {
     /// `BIND`, default `127.0.0.1:8000`.
     pub bind: SocketAddr,
     /// `DATABASE_URL`, default `sqlite://auth.db`.
@@ -38,6 +38,7 @@ pub(crate) struct Config {
     /// `AUTH_HASH_THREADS` (default: one per core) and `AUTH_HASH_QUEUE` (default 128):
     /// the password-hashing pool; beyond both, logins answer 503 `busy` at once.
     pub hash_threads: Option<usize>,
+    /// `AUTH_HASH_QUEUE`: see `hash_threads`.
     pub hash_queue: Option<usize>,
     /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
     /// believed; from anyone else the header is ignored.
@@ -46,7 +47,7 @@ pub(crate) struct Config {
 
 /// Where accounts live.
 #[derive(Debug, Clone)]
-pub(crate) enum Database {
+pub enum Database {
     /// A SQLite file.
     Sqlite(PathBuf),
     /// A PostgreSQL URL, and the schema of the store (`AUTH_DATABASE_SCHEMA`, default `auth`).
@@ -59,7 +60,7 @@ impl Config {
     /// # Errors
     ///
     /// A message naming the variable that is wrong.
-    pub(crate) fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         let bind: SocketAddr = var("BIND")
             .unwrap_or_else(|| "127.0.0.1:8000".to_owned())
@@ -175,7 +176,7 @@ fn parse_limit(value: &str) -> Result<Option<Limit>, String> {
 /// # Errors
 ///
 /// A message saying what to set.
-pub(crate) fn secret_key(config: &Config) -> Result<Vec<u8>, String> {
+pub fn secret_key(config: &Config) -> Result<Vec<u8>, String> {
     if let Some(key) = &config.secret_key {
         if key.len() < 32 {
             return Err("SECRET_KEY must be at least 32 bytes (generate one: openssl rand -hex 32)".to_owned());

@@ -1,0 +1,566 @@
+//! The reference transcript: one scripted conversation over every route and every class
+//! of error, whose answers (status, headers, body; tokens, ids, times and waits masked)
+//! must equal `reference/transcript.json` exactly. Every server on every store compares
+//! against the same file, so any difference between two of them (a status, a header, a
+//! field, an error detail) fails a test instead of waiting to be noticed.
+//!
+//! After an intended change of the contract, write the file anew from one server with
+//! `HTTP_CONTRACT_BLESS=1 cargo test -p example-axum --test contract transcript`, review
+//! the diff, and run every server against it.
+
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{PASSWORD, Server, Target, client, last_mail};
+
+/// Where the reference lives, in this crate.
+const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/reference/transcript.json");
+
+/// Response headers left out of the comparison: they vary by the clock or the transport.
+const UNCOMPARED_HEADERS: [&str; 3] = ["date", "content-length", "connection"];
+
+/// A request body.
+enum Body {
+    None,
+    Json(Value),
+    Form(&'static str),
+    Raw(&'static str, String),
+}
+
+/// The conversation, one step at a time; answers are kept, masked, in order.
+struct Conversation<'a> {
+    server: &'a Server,
+    steps: Vec<Value>,
+}
+
+impl Conversation<'_> {
+    /// Sends one request and records its masked answer; returns the raw JSON body (or
+    /// `Null`) for the script to take tokens and ids from.
+    async fn step(&mut self, label: &str, method: &Method, path: &str, bearer: Option<&str>, body: Body) -> Value {
+        let mut request = client().request(method.clone(), self.server.url(path));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Body::None => request,
+            Body::Json(value) => request.json(&value),
+            Body::Form(form) => request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+            Body::Raw(content_type, text) => request.header("content-type", content_type).body(text),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let mut headers = serde_json::Map::new();
+        for (name, value) in response.headers() {
+            let name = name.as_str().to_ascii_lowercase();
+            if UNCOMPARED_HEADERS.contains(&name.as_str()) {
+                continue;
+            }
+            let value = value.to_str().unwrap_or("<binary>");
+            let value = if name == "retry-after" { "<seconds>" } else { value };
+            headers.insert(name, json!(value));
+        }
+        let text = response.text().await.unwrap();
+        let raw: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let body = if text.is_empty() {
+            Value::Null
+        } else if raw.is_null() {
+            json!({ "text": mask_string(&text) })
+        } else {
+            mask(&raw)
+        };
+        if std::env::var_os("HTTP_CONTRACT_TRACE").is_some() {
+            eprintln!("{label}: {status} {text}");
+        }
+        self.steps.push(json!({
+            "step": label,
+            "request": format!("{method} {}", mask_string(path)),
+            "status": status,
+            "headers": headers,
+            "body": body,
+        }));
+        raw
+    }
+}
+
+/// Masks what differs from run to run: ids, tokens, times.
+fn mask(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(mask_string(text)),
+        Value::Array(items) => Value::Array(items.iter().map(mask).collect()),
+        Value::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), mask(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn mask_string(text: &str) -> String {
+    // Paths carry ids: mask each segment.
+    if text.starts_with('/') {
+        return text.split('/').map(mask_string).collect::<Vec<_>>().join("/");
+    }
+    let uuid = text.len() == 36
+        && text.char_indices().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    let jwt = text.starts_with("eyJ") && text.matches('.').count() == 2;
+    let opaque = ["rt_", "pr_", "ev_"].iter().any(|prefix| text.starts_with(prefix)) && text.len() > 40;
+    let time = text.len() >= 20
+        && text.as_bytes().get(4) == Some(&b'-')
+        && text.as_bytes().get(10) == Some(&b'T')
+        && text.ends_with('Z');
+    match () {
+        () if uuid => "<uuid>".to_owned(),
+        () if jwt => "<jwt>".to_owned(),
+        () if opaque => format!("<{}token>", &text[..3]),
+        () if time => "<time>".to_owned(),
+        () => text.to_owned(),
+    }
+}
+
+fn text(value: &Value, field: &str) -> String {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {value}"))
+        .to_owned()
+}
+
+/// `{"email": .., "password": ..}`.
+fn credentials(email: &str, password: &str) -> Body {
+    Body::Json(json!({ "email": email, "password": password }))
+}
+
+/// Case: the answers match the reference transcript.
+pub async fn the_answers_match_the_reference_transcript(target: Target) {
+    // Registration attempts are many here; the limit has its own case.
+    let limit = [("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT", "100/hour")];
+    let Some(server) = Server::start(target, &limit) else {
+        return;
+    };
+    let mut c = Conversation {
+        server: &server,
+        steps: Vec::new(),
+    };
+    let (get, post) = (Method::GET, Method::POST);
+    let ada = |password: &str| credentials("ada@example.com", password);
+
+    // Registration and its errors.
+    c.step(
+        "register",
+        &post,
+        "/register",
+        None,
+        credentials("  Ada@Example.COM ", PASSWORD),
+    )
+    .await;
+    c.step("register a duplicate", &post, "/register", None, ada(PASSWORD))
+        .await;
+    let bad_email = credentials("not-an-email", PASSWORD);
+    c.step("register a bad email", &post, "/register", None, bad_email)
+        .await;
+    let short = credentials("bea@example.com", "short");
+    c.step("register a short password", &post, "/register", None, short)
+        .await;
+    let common = credentials("bea@example.com", "password123");
+    c.step("register a common password", &post, "/register", None, common)
+        .await;
+    let malformed = Body::Raw("application/json", "{\"email\": ".to_owned());
+    c.step("register malformed JSON", &post, "/register", None, malformed)
+        .await;
+    let missing = Body::Json(json!({ "email": "bea@example.com" }));
+    c.step("register a missing field", &post, "/register", None, missing)
+        .await;
+    let text_body = Body::Raw("text/plain", "hello".to_owned());
+    c.step("register as text", &post, "/register", None, text_body).await;
+    let huge = Body::Raw(
+        "application/json",
+        format!("{{\"email\": \"{}\"}}", "a".repeat(70 * 1024)),
+    );
+    c.step("register a huge body", &post, "/register", None, huge).await;
+    c.step("register by GET", &get, "/register", None, Body::None).await;
+    c.step("an unknown route", &get, "/no/such/route", None, Body::None)
+        .await;
+    c.step("health by HEAD", &Method::HEAD, "/health", None, Body::None)
+        .await;
+    c.step("health by POST", &post, "/health", None, Body::None).await;
+    c.step("a session by GET", &get, "/sessions/nope", None, Body::None)
+        .await;
+
+    // Login, in every shape, and its failures.
+    let form = Body::Form("username=ada%40example.com&password=correct+horse+battery+staple");
+    let login = c.step("log in with the form", &post, "/login", None, form).await;
+    let (access, refresh) = (text(&login, "access_token"), text(&login, "refresh_token"));
+    let shouted = credentials("ADA@example.com", PASSWORD);
+    c.step("log in with JSON", &post, "/login", None, shouted).await;
+    c.step("a wrong password", &post, "/login", None, ada("a wrong guess"))
+        .await;
+    let unknown = credentials("nobody@example.com", PASSWORD);
+    c.step("an unknown email", &post, "/login", None, unknown).await;
+    let half_form = Body::Form("username=ada%40example.com");
+    c.step("a form without password", &post, "/login", None, half_form)
+        .await;
+    let text_body = Body::Raw("text/plain", "x".to_owned());
+    c.step("login as text", &post, "/login", None, text_body).await;
+
+    // The account and its tokens.
+    c.step("me", &get, "/me", Some(&access), Body::None).await;
+    c.step("me without a token", &get, "/me", None, Body::None).await;
+    c.step("me with garbage", &get, "/me", Some("garbage"), Body::None)
+        .await;
+    let refresh_with = |token: &str| Body::Json(json!({ "refresh_token": token }));
+    let rotated = c
+        .step("refresh", &post, "/token/refresh", None, refresh_with(&refresh))
+        .await;
+    c.step("refresh reused", &post, "/token/refresh", None, refresh_with(&refresh))
+        .await;
+    let next = text(&rotated, "refresh_token");
+    c.step(
+        "refresh after reuse",
+        &post,
+        "/token/refresh",
+        None,
+        refresh_with(&next),
+    )
+    .await;
+
+    // Sessions.
+    let login = c.step("log in again", &post, "/login", None, ada(PASSWORD)).await;
+    let (access, refresh) = (text(&login, "access_token"), text(&login, "refresh_token"));
+    c.step("sessions", &get, "/sessions", Some(&access), Body::None).await;
+    c.step("sessions without a token", &get, "/sessions", None, Body::None)
+        .await;
+    let delete = Method::DELETE;
+    c.step(
+        "end a session that is not",
+        &delete,
+        "/sessions/nope",
+        Some(&access),
+        Body::None,
+    )
+    .await;
+    let unknown = "/sessions/00000000-0000-7000-8000-000000000000";
+    c.step("end an unknown session", &delete, unknown, Some(&access), Body::None)
+        .await;
+    let second = c.step("a second login", &post, "/login", None, ada(PASSWORD)).await;
+    // Listed with the second login's token, the second session is the current one.
+    let second_access = text(&second, "access_token");
+    let listed = c
+        .step("three sessions", &get, "/sessions", Some(&second_access), Body::None)
+        .await;
+    let current = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|session| session["current"] == true);
+    let other = format!("/sessions/{}", text(current.unwrap(), "id"));
+    c.step("end the other session", &delete, &other, Some(&access), Body::None)
+        .await;
+    let dead = refresh_with(&text(&second, "refresh_token"));
+    c.step("its refresh token is dead", &post, "/token/refresh", None, dead)
+        .await;
+    c.step("log out", &post, "/logout", None, refresh_with(&refresh)).await;
+    c.step(
+        "log out an unknown token",
+        &post,
+        "/logout",
+        None,
+        refresh_with("rt_nope"),
+    )
+    .await;
+
+    // Password change.
+    let login = c.step("log in to change", &post, "/login", None, ada(PASSWORD)).await;
+    let access = text(&login, "access_token");
+    let change = |current: &str, new: &str| Body::Json(json!({ "current_password": current, "new_password": new }));
+    let wrong = change("not it", "a brand new passphrase");
+    c.step(
+        "change with a wrong password",
+        &post,
+        "/password/change",
+        Some(&access),
+        wrong,
+    )
+    .await;
+    let weak = change(PASSWORD, "short");
+    c.step(
+        "change to a weak password",
+        &post,
+        "/password/change",
+        Some(&access),
+        weak,
+    )
+    .await;
+    let good = change(PASSWORD, "a brand new passphrase");
+    c.step("change the password", &post, "/password/change", Some(&access), good)
+        .await;
+    c.step("the old token is dead", &get, "/me", Some(&access), Body::None)
+        .await;
+    let login = c
+        .step(
+            "log in after the change",
+            &post,
+            "/login",
+            None,
+            ada("a brand new passphrase"),
+        )
+        .await;
+    let access = text(&login, "access_token");
+
+    // Verification (before the reset, which proves the address too).
+    c.step(
+        "ask for verification",
+        &post,
+        "/email/verification",
+        Some(&access),
+        Body::None,
+    )
+    .await;
+    c.step("ask without a token", &post, "/email/verification", None, Body::None)
+        .await;
+    let (_, verify) = last_mail(&server.outbox(), "email_verification").await;
+    let token = |token: &str| Body::Json(json!({ "token": token }));
+    c.step(
+        "verify with a bad token",
+        &post,
+        "/email/verify",
+        None,
+        token("ev_nope"),
+    )
+    .await;
+    c.step("verify", &post, "/email/verify", None, token(&verify)).await;
+    c.step("verified", &get, "/me", Some(&access), Body::None).await;
+
+    // Reset.
+    let forgot = |email: &str| Body::Json(json!({ "email": email }));
+    c.step("forgot", &post, "/password/forgot", None, forgot("Ada@example.com"))
+        .await;
+    c.step(
+        "forgot an unknown email",
+        &post,
+        "/password/forgot",
+        None,
+        forgot("nobody@example.com"),
+    )
+    .await;
+    let (_, reset) = last_mail(&server.outbox(), "password_reset").await;
+    let reset_with = |token: &str, password: &str| Body::Json(json!({ "token": token, "new_password": password }));
+    let bogus = reset_with("pr_nope", "another new passphrase");
+    c.step("reset with a bad token", &post, "/password/reset", None, bogus)
+        .await;
+    let weak = reset_with(&reset, "short");
+    c.step("reset to a weak password", &post, "/password/reset", None, weak)
+        .await;
+    let done = reset_with(&reset, "another new passphrase");
+    c.step("reset", &post, "/password/reset", None, done).await;
+    let again = reset_with(&reset, "yet another passphrase");
+    c.step("reset twice", &post, "/password/reset", None, again).await;
+    let login = c
+        .step(
+            "log in after the reset",
+            &post,
+            "/login",
+            None,
+            ada("another new passphrase"),
+        )
+        .await;
+    let access = text(&login, "access_token");
+
+    // Administration.
+    let bob = credentials("bob@example.com", PASSWORD);
+    let bob_id = text(&c.step("register bob", &post, "/register", None, bob).await, "id");
+    let login = c
+        .step(
+            "bob logs in",
+            &post,
+            "/login",
+            None,
+            credentials("bob@example.com", PASSWORD),
+        )
+        .await;
+    let bob_access = text(&login, "access_token");
+    c.step(
+        "users, not an admin",
+        &get,
+        "/admin/users",
+        Some(&bob_access),
+        Body::None,
+    )
+    .await;
+    c.step("users without a token", &get, "/admin/users", None, Body::None)
+        .await;
+    server.grant_role("ada@example.com", "admin");
+    c.step("a role change ends old tokens", &get, "/me", Some(&access), Body::None)
+        .await;
+    let login = c
+        .step("log in as admin", &post, "/login", None, ada("another new passphrase"))
+        .await;
+    let admin = text(&login, "access_token");
+    c.step("users", &get, "/admin/users", Some(&admin), Body::None).await;
+    c.step(
+        "users, one page",
+        &get,
+        "/admin/users?limit=1",
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+    c.step(
+        "users, a bad limit",
+        &get,
+        "/admin/users?limit=many",
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+    c.step(
+        "users, a bad cursor",
+        &get,
+        "/admin/users?after=nope",
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+    let disable = format!("/admin/users/{bob_id}/disable");
+    c.step("disable, not an admin", &post, &disable, Some(&bob_access), Body::None)
+        .await;
+    c.step(
+        "disable a bad id",
+        &post,
+        "/admin/users/nope/disable",
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+    let nobody = "/admin/users/00000000-0000-7000-8000-000000000000/disable";
+    c.step("disable an unknown account", &post, nobody, Some(&admin), Body::None)
+        .await;
+    c.step("disable bob", &post, &disable, Some(&admin), Body::None).await;
+    c.step(
+        "disabling ends bob's tokens",
+        &get,
+        "/me",
+        Some(&bob_access),
+        Body::None,
+    )
+    .await;
+    let bob = credentials("bob@example.com", PASSWORD);
+    c.step("bob is disabled", &post, "/login", None, bob).await;
+    let bob_wrong = credentials("bob@example.com", "a wrong guess");
+    c.step("disabled, wrong password", &post, "/login", None, bob_wrong)
+        .await;
+    let enable = format!("/admin/users/{bob_id}/enable");
+    c.step("enable bob", &post, &enable, Some(&admin), Body::None).await;
+    let roles = format!("/admin/users/{bob_id}/roles");
+    let bad_roles = Body::Json(json!({ "roles": ["not a role!"] }));
+    c.step("roles, a bad name", &Method::PUT, &roles, Some(&admin), bad_roles)
+        .await;
+    let good_roles = Body::Json(json!({ "roles": ["editor", "admin"] }));
+    c.step("roles", &Method::PUT, &roles, Some(&admin), good_roles).await;
+    c.step("roles by POST", &post, &roles, Some(&admin), Body::None).await;
+    let login = c
+        .step(
+            "bob logs in again",
+            &post,
+            "/login",
+            None,
+            credentials("bob@example.com", PASSWORD),
+        )
+        .await;
+    c.step(
+        "bob's roles",
+        &get,
+        "/me",
+        Some(&text(&login, "access_token")),
+        Body::None,
+    )
+    .await;
+
+    // Everywhere, keys, health, and the login limit.
+    c.step("log out everywhere", &post, "/logout/all", Some(&admin), Body::None)
+        .await;
+    c.step("after logging out everywhere", &get, "/me", Some(&admin), Body::None)
+        .await;
+    c.step("log out everywhere, no token", &post, "/logout/all", None, Body::None)
+        .await;
+    c.step("keys", &get, "/.well-known/jwks.json", None, Body::None).await;
+    c.step("health", &get, "/health", None, Body::None).await;
+    let carl = credentials("carl@example.com", PASSWORD);
+    c.step("register carl", &post, "/register", None, carl).await;
+    for attempt in 1..=6 {
+        let label = format!("carl's wrong password #{attempt}");
+        let wrong = credentials("carl@example.com", "a wrong guess");
+        c.step(&label, &post, "/login", None, wrong).await;
+    }
+
+    let actual = Value::Array(c.steps);
+    compare(&actual, Path::new(REFERENCE), target);
+}
+
+fn compare(actual: &Value, reference: &Path, target: Target) {
+    let pretty = serde_json::to_string_pretty(actual).unwrap() + "\n";
+    if std::env::var("HTTP_CONTRACT_BLESS").is_ok_and(|value| value == "1") {
+        std::fs::create_dir_all(reference.parent().unwrap()).unwrap();
+        std::fs::write(reference, &pretty).unwrap();
+        eprintln!("wrote {}", reference.display());
+        return;
+    }
+    let expected: Value = std::fs::read_to_string(reference)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no reference at {}: write it with HTTP_CONTRACT_BLESS=1",
+                reference.display()
+            )
+        });
+    if &expected == actual {
+        return;
+    }
+    let saved = std::env::temp_dir().join(format!("transcript-{}.json", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&saved, &pretty).unwrap();
+    let empty = Value::Null;
+    let (expected, actual) = (expected.as_array().unwrap(), actual.as_array().unwrap());
+    for index in 0..expected.len().max(actual.len()) {
+        let (want, got) = (
+            expected.get(index).unwrap_or(&empty),
+            actual.get(index).unwrap_or(&empty),
+        );
+        if want != got {
+            panic!(
+                "{} on {:?} differs from the reference transcript at step {index}:\nexpected {}\nactual   {}\n\
+                 (the whole answer is in {})",
+                target.binary,
+                target.backend,
+                serde_json::to_string_pretty(want).unwrap(),
+                serde_json::to_string_pretty(got).unwrap(),
+                saved.display(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volatile_values_are_masked_and_nothing_else() {
+        assert_eq!(mask_string("0192f0c4-8a7e-7cc3-9f3b-1d2e3f4a5b6c"), "<uuid>");
+        assert_eq!(mask_string("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"), "<jwt>");
+        assert_eq!(mask_string(&format!("rt_{}", "A".repeat(43))), "<rt_token>");
+        assert_eq!(mask_string("2026-11-30T10:32:14.123456Z"), "<time>");
+        assert_eq!(
+            mask_string("/admin/users/0192f0c4-8a7e-7cc3-9f3b-1d2e3f4a5b6c/roles"),
+            "/admin/users/<uuid>/roles"
+        );
+        for kept in ["rt_nope", "ada@example.com", "invalid credentials", "/health", "2026"] {
+            assert_eq!(mask_string(kept), kept);
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! The JSON shapes of the API, and the parsing of what clients send. Both servers read a
+//! request's raw body and query through these functions, so a malformed request gets the
+//! same answer from either.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use auth_core::{Role, Session, SessionId, TokenPair, User, UserId};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorAnswer;
+
+/// An account as the API shows it: never a hash.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// The account id.
+    pub id: UserId,
+    /// The normalized email.
+    pub email: String,
+    /// Whether the account may log in.
+    pub is_active: bool,
+    /// Whether the address was confirmed.
+    pub email_verified: bool,
+    /// Role names.
+    pub roles: BTreeSet<String>,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.as_str().to_owned(),
+            is_active: user.is_active,
+            email_verified: user.email_verified_at.is_some(),
+            roles: user.roles.iter().map(|role| role.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+/// The answer of a login or refresh (OAuth2's token response).
+#[derive(Serialize)]
+pub struct TokenView {
+    /// The JWT access token.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The opaque refresh token.
+    pub refresh_token: String,
+}
+
+impl From<&TokenPair> for TokenView {
+    fn from(pair: &TokenPair) -> Self {
+        Self {
+            access_token: pair.access_token.expose_secret().to_owned(),
+            token_type: "bearer",
+            expires_in: pair.access_token.expires_in().as_secs(),
+            refresh_token: pair.refresh_token.expose_secret().to_owned(),
+        }
+    }
+}
+
+/// Headers of every token answer: never cached (RFC 6749 §5.1).
+pub const TOKEN_HEADERS: [(&str, &str); 2] = [("cache-control", "no-store"), ("pragma", "no-cache")];
+
+/// Header of answers to a page whose URL carried a token: no `Referer` leaks it.
+pub const NO_REFERRER: (&str, &str) = ("referrer-policy", "no-referrer");
+
+/// A session as `GET /sessions` lists it: never its token.
+#[derive(Serialize)]
+pub struct SessionView {
+    /// The session id (for `DELETE /sessions/{id}`).
+    pub id: SessionId,
+    /// When it began (a login).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// Its last refresh.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: time::OffsetDateTime,
+    /// The client's `User-Agent` at login.
+    pub user_agent: Option<String>,
+    /// The client's IP at login.
+    pub ip: Option<IpAddr>,
+    /// Whether the request's access token belongs to it.
+    pub current: bool,
+}
+
+impl SessionView {
+    /// The view of `session`; `current` is the session of the request's token.
+    pub fn new(session: &Session, current: Option<SessionId>) -> Self {
+        Self {
+            id: session.id,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            user_agent: session.user_agent.clone(),
+            ip: session.ip,
+            current: current == Some(session.id),
+        }
+    }
+}
+
+/// The body of `POST /register`, and of `POST /login` as JSON.
+#[derive(Deserialize)]
+pub struct Credentials {
+    /// The email as typed.
+    pub email: String,
+    /// The password as typed.
+    pub password: String,
+}
+
+/// The body of `POST /login` as a form: OAuth2's password flow, as the seeds' curl sends it.
+#[derive(Deserialize)]
+struct OAuthForm {
+    username: String,
+    password: String,
+}
+
+/// The body of `POST /token/refresh` and `POST /logout`.
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+/// The body of `POST /password/change`.
+#[derive(Deserialize)]
+pub struct ChangePasswordBody {
+    /// The password now.
+    pub current_password: String,
+    /// The password wanted.
+    pub new_password: String,
+}
+
+/// The body of `POST /password/forgot`.
+#[derive(Deserialize)]
+pub struct ForgotBody {
+    /// Where the reset link should go, if an account has it.
+    pub email: String,
+}
+
+/// The answer to `POST /password/forgot`, the same whether or not the account exists.
+pub const FORGOT_ANSWER: &str = "If an account exists for this address, a reset link is on its way.";
+
+/// The body of the 202 to `POST /password/forgot`.
+#[derive(Serialize)]
+pub struct ForgotAnswer {
+    /// [`FORGOT_ANSWER`].
+    pub detail: &'static str,
+}
+
+impl Default for ForgotAnswer {
+    fn default() -> Self {
+        Self { detail: FORGOT_ANSWER }
+    }
+}
+
+/// The body of `GET /health` when the store answers: `{"status": "ok"}`.
+#[derive(Serialize)]
+pub struct Health {
+    /// Always `ok` (a failing store is an error answer).
+    pub status: &'static str,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self { status: "ok" }
+    }
+}
+
+/// The body of `POST /password/reset`.
+#[derive(Deserialize)]
+pub struct ResetBody {
+    /// The token of the mailed link.
+    pub token: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+/// The body of `POST /email/verify`.
+#[derive(Deserialize)]
+pub struct TokenBody {
+    /// The token of the mailed link.
+    pub token: String,
+}
+
+/// The body of `PUT /admin/users/{id}/roles`.
+#[derive(Deserialize)]
+pub struct RolesBody {
+    /// Every role the account should have.
+    pub roles: Vec<String>,
+}
+
+impl RolesBody {
+    /// The roles, each checked.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` naming the first role that is not a valid name.
+    pub fn roles(&self) -> Result<BTreeSet<Role>, ErrorAnswer> {
+        self.roles
+            .iter()
+            .map(|name| {
+                Role::new(name.as_str())
+                    .map_err(|error| ErrorAnswer::invalid_request(format!("role {name:?}: {error}")))
+            })
+            .collect()
+    }
+}
+
+/// The query of `GET /admin/users`: `after=<id>&limit=<n>`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UsersPage {
+    /// List accounts after this one (registration order).
+    pub after: Option<UserId>,
+    /// At most this many (the service caps it).
+    pub limit: u32,
+}
+
+impl UsersPage {
+    /// Parses the raw query string (without `?`; empty or absent is the first page of 100).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` saying which parameter is wrong.
+    pub fn parse(query: Option<&str>) -> Result<Self, ErrorAnswer> {
+        #[derive(Deserialize)]
+        struct Raw {
+            after: Option<String>,
+            limit: Option<u32>,
+        }
+        let raw: Raw = serde_urlencoded::from_str(query.unwrap_or(""))
+            .map_err(|error| ErrorAnswer::invalid_request(format!("query: {error}")))?;
+        let after = raw
+            .after
+            .map(|id| {
+                id.parse::<UserId>()
+                    .map_err(|_| ErrorAnswer::invalid_request("after: not an account id"))
+            })
+            .transpose()?;
+        Ok(Self {
+            after,
+            limit: raw.limit.unwrap_or(100),
+        })
+    }
+}
+
+/// An account id from a path; one that does not parse names no account (404).
+///
+/// # Errors
+///
+/// `not_found`, as for an account that does not exist.
+pub fn account_id(id: &str) -> Result<UserId, ErrorAnswer> {
+    id.parse()
+        .map_err(|_| ErrorAnswer::from(auth_core::AuthError::UserNotFound))
+}
+
+/// A session id from a path; one that does not parse names no session (404).
+///
+/// # Errors
+///
+/// `not_found`, as for a session that does not exist.
+pub fn session_id(id: &str) -> Result<SessionId, ErrorAnswer> {
+    id.parse()
+        .map_err(|_| ErrorAnswer::from(auth_core::AuthError::SessionNotFound))
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or `application/<x>+json`, any
+/// parameters, any case.
+fn is_json(content_type: Option<&str>) -> bool {
+    media_type(content_type).is_some_and(|media| {
+        media
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
+    })
+}
+
+fn is_form(content_type: Option<&str>) -> bool {
+    media_type(content_type).is_some_and(|media| media == "application/x-www-form-urlencoded")
+}
+
+fn media_type(content_type: Option<&str>) -> Option<String> {
+    let essence = content_type?.split(';').next()?.trim();
+    Some(essence.to_ascii_lowercase())
+}
+
+/// A JSON request body, read whole (at most [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES)).
+///
+/// # Errors
+///
+/// 415 when the content type is not JSON, 400 when the body does not parse into `T`.
+///
+/// ```
+/// use example_server::api::{Credentials, json_body};
+///
+/// let body = br#"{"email": "ada@example.com", "password": "analytical-engine"}"#;
+/// let credentials: Credentials = json_body(Some("application/json"), body).unwrap();
+/// assert_eq!(credentials.email, "ada@example.com");
+/// // Credentials are not `Debug` (a password): look at the error alone.
+/// let status = |answer: Result<Credentials, example_server::ErrorAnswer>| answer.err().map(|error| error.status());
+/// assert_eq!(status(json_body(Some("text/plain"), body)), Some(415));
+/// assert_eq!(status(json_body(Some("application/json"), b"{")), Some(400));
+/// ```
+pub fn json_body<T: DeserializeOwned>(content_type: Option<&str>, body: &[u8]) -> Result<T, ErrorAnswer> {
+    if !is_json(content_type) {
+        return Err(ErrorAnswer::unsupported_media_type("application/json"));
+    }
+    serde_json::from_slice(body).map_err(|error| ErrorAnswer::invalid_request(format!("JSON body: {error}")))
+}
+
+/// The body of `POST /login`: the form `username=..&password=..` (OAuth2's password flow,
+/// as the seeds send it), or JSON `{email, password}`.
+///
+/// # Errors
+///
+/// As [`json_body`]; a form missing a field is 400.
+pub fn login_body(content_type: Option<&str>, body: &[u8]) -> Result<Credentials, ErrorAnswer> {
+    if is_form(content_type) {
+        let OAuthForm { username, password } = serde_urlencoded::from_bytes(body)
+            .map_err(|error| ErrorAnswer::invalid_request(format!("form body: {error}")))?;
+        return Ok(Credentials {
+            email: username,
+            password,
+        });
+    }
+    json_body(content_type, body)
+}
+
+/// The client's IP as the core should see it: the TCP peer's, or, when the peer is the
+/// trusted proxy, the last entry of the last `X-Forwarded-For` line (the one the proxy
+/// appended; anything before it came from the client). Behind the proxy, unreadable
+/// forwarding is an unknown client, not the proxy itself (which would put every client
+/// in one rate-limit bucket). Accepts `ip`, `ip:port` and `[ipv6]:port`.
+///
+/// ```
+/// use example_server::api::client_ip;
+///
+/// let proxy = "10.0.0.1".parse().ok();
+/// let client = "203.0.113.9".parse().ok();
+/// assert_eq!(client_ip(proxy, proxy, Some("6.6.6.6, 203.0.113.9")), client);
+/// // From anyone else, the header is ignored.
+/// assert_eq!(client_ip(client, proxy, Some("6.6.6.6")), client);
+/// ```
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    trusted_proxy: Option<IpAddr>,
+    last_forwarded_for: Option<&str>,
+) -> Option<IpAddr> {
+    match (peer, trusted_proxy) {
+        (Some(peer), Some(proxy)) if peer == proxy => {
+            let entry = last_forwarded_for?.rsplit(',').next()?.trim();
+            entry
+                .parse::<IpAddr>()
+                .ok()
+                .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|addr| addr.ip()))
+        }
+        (peer, _) => peer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_proxys_own_x_forwarded_for_entry_is_believed() {
+        let proxy: Option<IpAddr> = "10.0.0.1".parse().ok();
+        let ip = |line: Option<&str>| client_ip(proxy, proxy, line);
+        assert_eq!(ip(None), None);
+        assert_eq!(ip(Some("198.51.100.1, 203.0.113.9")), "203.0.113.9".parse().ok());
+        assert_eq!(ip(Some("[2001:db8::1]:4711")), "2001:db8::1".parse().ok());
+        assert_eq!(ip(Some("203.0.113.9:80")), "203.0.113.9".parse().ok());
+        assert_eq!(ip(Some("garbage")), None);
+        let stranger: Option<IpAddr> = "192.0.2.7".parse().ok();
+        assert_eq!(client_ip(stranger, proxy, Some("203.0.113.9")), stranger);
+        assert_eq!(client_ip(stranger, None, Some("203.0.113.9")), stranger);
+    }
+
+    #[test]
+    fn content_types_are_matched_on_their_essence() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON; charset=utf-8")));
+        assert!(is_json(Some("application/merge-patch+json")));
+        assert!(!is_json(Some("text/json")));
+        assert!(!is_json(Some("application/jsonx")));
+        assert!(!is_json(None));
+        assert!(is_form(Some("application/x-www-form-urlencoded; charset=UTF-8")));
+        assert!(is_form(Some("APPLICATION/X-WWW-FORM-URLENCODED")));
+        assert!(!is_form(Some("multipart/form-data")));
+    }
+
+    #[test]
+    fn login_takes_the_oauth_form_or_json() {
+        let form = login_body(
+            Some("application/x-www-form-urlencoded"),
+            b"username=ada%40example.com&password=a+b",
+        )
+        .unwrap();
+        assert_eq!(
+            (form.email.as_str(), form.password.as_str()),
+            ("ada@example.com", "a b")
+        );
+        let refused =
+            |answer: Result<Credentials, ErrorAnswer>| answer.err().map(|error| (error.status(), error.code()));
+        let missing = login_body(Some("application/x-www-form-urlencoded"), b"username=ada");
+        assert_eq!(refused(missing), Some((400, "invalid_request")));
+        let json = login_body(Some("application/json"), br#"{"email":"a@b.c","password":"p"}"#).unwrap();
+        assert_eq!(json.email, "a@b.c");
+        assert_eq!(refused(login_body(None, b"")), Some((415, "unsupported_media_type")));
+    }
+
+    #[test]
+    fn the_users_page_query_is_checked() {
+        assert_eq!(
+            UsersPage::parse(None).unwrap(),
+            UsersPage {
+                after: None,
+                limit: 100
+            }
+        );
+        assert_eq!(UsersPage::parse(Some("limit=5")).unwrap().limit, 5);
+        assert_eq!(
+            UsersPage::parse(Some("limit=-1")).unwrap_err().code(),
+            "invalid_request"
+        );
+        assert_eq!(
+            UsersPage::parse(Some("after=nope")).unwrap_err().code(),
+            "invalid_request"
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! What the example servers share, whatever their web framework: configuration from the
+//! environment ([`Config`]), the store it names, the [`AuthService`] built from both, the
+//! [`Mailer`], the command line (`serve`, `grant-role`), graceful shutdown, and the JSON
+//! shapes and error answers of the HTTP API ([`api`], [`ErrorAnswer`]).
+//!
+//! A server on a framework adds only its glue: routes, extractors that read the raw
+//! request into [`api`]'s parsers, and the mapping of [`ErrorAnswer`] to a response.
+//! `examples/axum` and `examples/actix` are two such servers, and one HTTP contract suite
+//! (`examples/contract`) holds both to the same answers.
+//!
+//! ```no_run
+//! # async fn serve_with_my_framework(_: example_server::App, _: std::net::TcpListener) -> std::io::Result<()> { Ok(()) }
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> std::process::ExitCode {
+//!     example_server::main("my-server", serve_with_my_framework).await
+//! }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod answer;
+pub mod api;
+mod config;
+mod mail;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use auth_core::{AuthService, AuthStore, Role, SigningKey, Tokens};
+use auth_store_postgres::PostgresStore;
+use auth_store_sqlite::SqliteStore;
+
+pub use answer::ErrorAnswer;
+pub use config::{Config, Database, secret_key};
+pub use mail::Mailer;
+
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The service every handler calls, on the store `DATABASE_URL` picked at run time.
+pub type Auth = AuthService<Arc<dyn AuthStore>>;
+
+/// What a server's handlers reach.
+#[derive(Clone)]
+pub struct App {
+    /// Every auth flow.
+    pub auth: Arc<Auth>,
+    /// Outgoing mail (reset and verification links).
+    pub mailer: Mailer,
+    /// The reverse proxy whose `X-Forwarded-For` is believed (`TRUSTED_PROXY`).
+    pub trusted_proxy: Option<IpAddr>,
+    /// `Secure` cookies with the `__Host-` prefix (`AUTH_COOKIE_SECURE`), for pages.
+    pub secure_cookies: bool,
+}
+
+/// Runs the command line of an example server named `program`: `serve` (the default)
+/// reads the environment, opens and migrates the store, binds `BIND`, logs
+/// `listening address=<ip:port>` and hands the listener to `serve`, which must serve
+/// until [`shutdown_signal`] resolves and then finish the requests in flight;
+/// `grant-role <email> <role>` gives a role to a registered account.
+///
+/// Logs go through `tracing` (`RUST_LOG`, default `info`). Errors end the process with
+/// status 1 and a message naming what to fix.
+pub async fn main<F, Fut>(program: &str, serve: F) -> ExitCode
+where
+    F: FnOnce(App, std::net::TcpListener) -> Fut,
+    Fut: Future<Output = std::io::Result<()>>,
+{
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(program, serve).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run<F, Fut>(program: &str, serve: F) -> Result<(), String>
+where
+    F: FnOnce(App, std::net::TcpListener) -> Fut,
+    Fut: Future<Output = std::io::Result<()>>,
+{
+    let config = Config::from_env()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] | ["serve"] => {
+            // Before touching the database: a missing key is a configuration error.
+            let secret = secret_key(&config)?;
+            let store = open_store(&config.database).await?;
+            let app = App {
+                auth: Arc::new(service(&config, store, &secret)?),
+                mailer: match &config.smtp_url {
+                    Some(url) => Mailer::smtp(url, config.mail_from.clone(), config.public_url.clone())?,
+                    None => Mailer::outbox(
+                        config.outbox.clone(),
+                        config.mail_from.clone(),
+                        config.public_url.clone(),
+                    ),
+                },
+                trusted_proxy: config.trusted_proxy,
+                secure_cookies: config.secure_cookies,
+            };
+            let listener = std::net::TcpListener::bind(config.bind)
+                .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+                .map_err(|error| format!("cannot listen on {}: {error}", config.bind))?;
+            let bound = listener.local_addr().map_err(|error| error.to_string())?;
+            // Tests and scripts wait for this line.
+            tracing::info!(address = %bound, "listening");
+            serve(app, listener).await.map_err(|error| error.to_string())?;
+            tracing::info!("stopped");
+            Ok(())
+        }
+        ["grant-role", email, role] => {
+            let store = open_store(&config.database).await?;
+            grant_role(&config, store, email, role).await
+        }
+        _ => Err(format!("usage: {program} [serve] | grant-role <email> <role>")),
+    }
+}
+
+/// Opens the store `DATABASE_URL` names, creating or migrating its schema.
+async fn open_store(database: &Database) -> Result<Arc<dyn AuthStore>, String> {
+    Ok(match database {
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(path)
+                .await
+                .map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+            Arc::new(store)
+        }
+        Database::Postgres(url, schema) => {
+            let store = PostgresStore::connect(url)
+                .await
+                .map_err(|error| format!("cannot connect to PostgreSQL: {error}"))?
+                .with_schema(schema)
+                .map_err(|error| format!("AUTH_DATABASE_SCHEMA: {error}"))?;
+            store
+                .migrate()
+                .await
+                .map_err(|error| format!("cannot migrate PostgreSQL: {error}"))?;
+            Arc::new(store)
+        }
+    })
+}
+
+fn service(config: &Config, store: Arc<dyn AuthStore>, secret: &[u8]) -> Result<Auth, String> {
+    let key = SigningKey::hs256(secret).map_err(|error| format!("SECRET_KEY: {error}"))?;
+    let tokens = match &config.audience {
+        Some(audience) => Tokens::new(key, config.public_url.clone(), audience.clone()),
+        // Plain HS256 tokens that other stacks sharing the key (the seeds' python-jose)
+        // verify as they are; set AUTH_JWT_AUDIENCE to bind tokens to this API.
+        None => Tokens::new(key, config.public_url.clone(), "example-server").without_audience_claim(),
+    }
+    .with_ttl(config.access_token_ttl);
+    let mut auth = AuthService::new(store, tokens).with_rate_limits(config.rate_limits.clone());
+    if config.hash_threads.is_some() || config.hash_queue.is_some() {
+        let threads = config
+            .hash_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let mut pool = auth_core::HashPool::new(threads);
+        if let Some(queue) = config.hash_queue {
+            pool = pool.with_max_queue(queue);
+        }
+        auth = auth.with_hash_pool(pool);
+    }
+    Ok(auth)
+}
+
+/// Resolves at SIGTERM or Ctrl-C, after logging that requests in flight are finishing.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn grant_role(config: &Config, store: Arc<dyn AuthStore>, email: &str, role: &str) -> Result<(), String> {
+    // Issues no token: any key will do, and none is required.
+    let mut throwaway = [0u8; 32];
+    getrandom::fill(&mut throwaway).map_err(|error| error.to_string())?;
+    let auth = service(config, store, &throwaway)?;
+    let role = Role::new(role).map_err(|error| format!("{role}: {error}"))?;
+    let address = auth_core::Email::parse(email).map_err(|error| format!("{email}: {error}"))?;
+    let user = auth
+        .store()
+        .find_user_by_email(&address)
+        .await
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| format!("no account for {}", address.as_str()))?;
+    let mut roles = user.roles.clone();
+    roles.insert(role.clone());
+    auth.set_roles(user.id, roles, &auth_core::ClientInfo::new(Some("grant-role"), None))
+        .await
+        .map_err(|error| error.to_string())?;
+    println!("{} now has the role {}", user.email.as_str(), role.as_str());
+    Ok(())
+}
