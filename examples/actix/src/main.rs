@@ -258,25 +258,23 @@ async fn list_users(state: web::Data<AppState>, CurrentUser(me): CurrentUser, re
     Ok(json(StatusCode::OK, &[], &views))
 }
 
-async fn disable_user(
-    state: web::Data<AppState>,
-    Client(client): Client,
-    CurrentUser(me): CurrentUser,
-    IdPath(id): IdPath,
-) -> Answer {
-    me.claims.require_role("admin")?;
-    state.auth.set_active(api::account_id(&id)?, false, &client).await?;
-    Ok(HttpResponse::NoContent().finish())
+async fn disable_user(state: web::Data<AppState>, client: Client, me: CurrentUser, id: IdPath) -> Answer {
+    set_active(&state, client, me, id, false).await
 }
 
-async fn enable_user(
-    state: web::Data<AppState>,
+async fn enable_user(state: web::Data<AppState>, client: Client, me: CurrentUser, id: IdPath) -> Answer {
+    set_active(&state, client, me, id, true).await
+}
+
+async fn set_active(
+    state: &AppState,
     Client(client): Client,
     CurrentUser(me): CurrentUser,
     IdPath(id): IdPath,
+    active: bool,
 ) -> Answer {
     me.claims.require_role("admin")?;
-    state.auth.set_active(api::account_id(&id)?, true, &client).await?;
+    state.auth.set_active(api::account_id(&id)?, active, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -260,24 +260,32 @@ async fn list_users(
 }
 
 async fn disable_user(
-    State(state): State<AppState>,
-    Client(client): Client,
-    CurrentUser(me): CurrentUser,
-    IdPath(id): IdPath,
+    state: State<AppState>,
+    client: Client,
+    me: CurrentUser,
+    id: IdPath,
 ) -> Result<StatusCode, ApiError> {
-    me.claims.require_role("admin")?;
-    state.auth.set_active(api::account_id(&id)?, false, &client).await?;
-    Ok(StatusCode::NO_CONTENT)
+    set_active(state, client, me, id, false).await
 }
 
 async fn enable_user(
+    state: State<AppState>,
+    client: Client,
+    me: CurrentUser,
+    id: IdPath,
+) -> Result<StatusCode, ApiError> {
+    set_active(state, client, me, id, true).await
+}
+
+async fn set_active(
     State(state): State<AppState>,
     Client(client): Client,
     CurrentUser(me): CurrentUser,
     IdPath(id): IdPath,
+    active: bool,
 ) -> Result<StatusCode, ApiError> {
     me.claims.require_role("admin")?;
-    state.auth.set_active(api::account_id(&id)?, true, &client).await?;
+    state.auth.set_active(api::account_id(&id)?, active, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -89,7 +89,7 @@ impl Server {
                 if !postgres_answers() {
                     return None;
                 }
-                let schema = format!("axum_test_{}", uuid::Uuid::new_v4().simple());
+                let schema = format!("http_test_{}", uuid::Uuid::new_v4().simple());
                 vec![
                     ("DATABASE_URL".to_owned(), postgres_url()),
                     ("AUTH_DATABASE_SCHEMA".to_owned(), schema),
