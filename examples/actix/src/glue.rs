@@ -167,13 +167,8 @@ impl FromRequest for IdPath {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            request
-                .match_info()
-                .get("id")
-                .map(|id| Self(id.to_owned()))
-                .ok_or(ApiError(ErrorAnswer::no_resource())),
-        )
+        // A missing segment names nothing: the handler's own 404 answers.
+        ready(Ok(Self(request.match_info().get("id").unwrap_or_default().to_owned())))
     }
 }
 

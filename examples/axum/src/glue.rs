@@ -161,13 +161,12 @@ where
 pub(crate) struct IdPath(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdPath {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(id)) => Ok(Self(id)),
-            Err(_) => Err(ApiError(ErrorAnswer::no_resource())),
-        }
+        // A segment that does not decode names nothing: the handler's own 404 answers.
+        let id = axum::extract::Path::<String>::from_request_parts(parts, state).await;
+        Ok(Self(id.map(|axum::extract::Path(id)| id).unwrap_or_default()))
     }
 }
 

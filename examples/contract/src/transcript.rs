@@ -186,6 +186,14 @@ pub async fn the_answers_match_the_reference_transcript(target: Target) {
     c.step("register by GET", &get, "/register", None, Body::None).await;
     c.step("an unknown route", &get, "/no/such/route", None, Body::None)
         .await;
+    c.step("a trailing slash", &get, "/health/", None, Body::None).await;
+    let options = Method::OPTIONS;
+    c.step("register by OPTIONS", &options, "/register", None, Body::None)
+        .await;
+    let array = Body::Raw("application/json; charset=utf-8", "[1, 2]".to_owned());
+    c.step("register a JSON array", &post, "/register", None, array).await;
+    let empty = Body::Raw("application/json", String::new());
+    c.step("register an empty body", &post, "/register", None, empty).await;
     c.step("health by HEAD", &Method::HEAD, "/health", None, Body::None)
         .await;
     c.step("health by POST", &post, "/health", None, Body::None).await;
@@ -247,6 +255,15 @@ pub async fn the_answers_match_the_reference_transcript(target: Target) {
     let unknown = "/sessions/00000000-0000-7000-8000-000000000000";
     c.step("end an unknown session", &delete, unknown, Some(&access), Body::None)
         .await;
+    let undecodable = "/sessions/%FF";
+    c.step(
+        "end a session in bad UTF-8",
+        &delete,
+        undecodable,
+        Some(&access),
+        Body::None,
+    )
+    .await;
     let second = c.step("a second login", &post, "/login", None, ada(PASSWORD)).await;
     // Listed with the second login's token, the second session is the current one.
     let second_access = text(&second, "access_token");

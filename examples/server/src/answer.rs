@@ -62,11 +62,6 @@ impl ErrorAnswer {
         Self::new(404, "not_found", "no such route")
     }
 
-    /// 404 `not_found`: a path parameter that names nothing.
-    pub fn no_resource() -> Self {
-        Self::new(404, "not_found", "no such resource")
-    }
-
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed() -> Self {
         Self::new(405, "method_not_allowed", "this route does not take this method")
