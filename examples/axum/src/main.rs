@@ -89,9 +89,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError(ErrorAnswer::method_not_allowed()) })
         .layer(axum::extract::DefaultBodyLimit::max(example_server::MAX_BODY_BYTES))
         // The path only: reset and verification links carry their token in the query.
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<axum::body::Body>| {
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                // Server errors are logged once, with their cause, where they are answered
+                // (example_server::ErrorAnswer); a 503 `busy` is load shedding, not an error.
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .with_state(state)
 }
 

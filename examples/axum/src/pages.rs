@@ -202,7 +202,9 @@ fn refused(title: &str) -> Response {
 
 /// The person's message for an error: the core's own safe text.
 fn message(error: &AuthError) -> String {
-    if error.is_server_error() {
+    if matches!(error, AuthError::Busy { .. }) {
+        "We are busy right now. Please try again in a few seconds.".to_owned()
+    } else if error.is_server_error() {
         tracing::error!(code = error.code(), "a page request failed on the server side");
         "Something went wrong on our side. Please try again shortly.".to_owned()
     } else {

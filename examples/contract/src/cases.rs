@@ -1034,4 +1034,8 @@ pub async fn a_saturated_hash_pool_answers_503_busy_at_once(target: Target) {
         busy > 0,
         "32 concurrent hashes on one thread without a queue: some are refused"
     );
+    // One `busy` event a refusal, and no error line: a flood must not multiply the log.
+    let log = server.log();
+    assert_eq!(log.matches("event=\"busy\"").count(), busy, "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
 }
