@@ -1,0 +1,356 @@
+#!/usr/bin/env bash
+# Load benchmark of example-axum (or example-actix) on loopback, with wrk: requests per second and p50/p99
+# latency of GET /me, POST /login and POST /register; GET /me latency while a login flood
+# runs; the server's memory during the flood; and login throughput as a share of the
+# hashing limit measured in the same run. See benches/BENCHMARKS.md.
+#
+#   apt-get install wrk curl        # once
+#   benches/load.sh                 # one run: about 2 minutes with the default 10 s phases
+#   RUNS=3 benches/load.sh          # three runs: medians with min-max
+#   DURATION=3 benches/load.sh      # a quick check
+#
+# Environment (all optional):
+#   SERVER=example-axum      the server package (example-actix answers the same contract)
+#   RUNS=1                   independent runs (a fresh server and database each); with
+#                            more than one, every figure is the median (min-max)
+#   DURATION=10              seconds per wrk phase (at least 3)
+#   WRK_THREADS=2            wrk threads per phase (at most the connections)
+#   ME_CONNECTIONS=16  LOGIN_CONNECTIONS=16  REGISTER_CONNECTIONS=16
+#   FLOOD_CONNECTIONS=64     the login flood during which GET /me is probed
+#   PROBE_CONNECTIONS=2      the GET /me probe (few connections: its latency, not its rate)
+#   FLOOD2_CONNECTIONS=256   a second, larger flood: memory must not grow with connections
+#                            (0 skips it)
+#   USERS=8                  accounts the login phases cycle through
+#   AUTH_HASH_THREADS, AUTH_HASH_QUEUE   passed to the server (defaults: cores, 128)
+#   SERVER_LOG=info          the server's RUST_LOG (info: what a deployment logs)
+#   RESULTS_DIR              keep wrk's raw output, the server logs and summary.md there
+#   CARGO_TARGET_DIR         where cargo builds (default: target/ in the workspace)
+#   MALLOC_*                 glibc tunables reach the server (and hash_once) unchanged, and
+#                            are named in the summary
+#
+# Only 127.0.0.1 is ever contacted; every phase is bounded by DURATION and each server is
+# stopped when its run ends (and on exit). Rate limits are off in the server
+# (AUTH_RATE_LIMITS=off), or the limiter would answer most of this load with 429.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+
+SERVER=${SERVER:-example-axum}
+RUNS=${RUNS:-1}
+DURATION=${DURATION:-10}
+WRK_THREADS=${WRK_THREADS:-2}
+ME_CONNECTIONS=${ME_CONNECTIONS:-16}
+LOGIN_CONNECTIONS=${LOGIN_CONNECTIONS:-16}
+REGISTER_CONNECTIONS=${REGISTER_CONNECTIONS:-16}
+FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-64}
+PROBE_CONNECTIONS=${PROBE_CONNECTIONS:-2}
+FLOOD2_CONNECTIONS=${FLOOD2_CONNECTIONS:-256}
+USERS=${USERS:-8}
+SERVER_LOG=${SERVER_LOG:-info}
+PASSWORD="correct horse battery staple"
+
+for tool in wrk curl cargo awk; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "error: $tool is required (Debian: apt-get install wrk curl)" >&2
+    exit 1
+  fi
+done
+for name in RUNS DURATION WRK_THREADS ME_CONNECTIONS LOGIN_CONNECTIONS REGISTER_CONNECTIONS \
+  FLOOD_CONNECTIONS PROBE_CONNECTIONS FLOOD2_CONNECTIONS USERS; do
+  if ! [[ ${!name} =~ ^[0-9]+$ ]]; then
+    echo "error: $name must be a whole number" >&2
+    exit 1
+  fi
+done
+if [[ ! $SERVER =~ ^example-(axum|actix)$ ]]; then
+  echo "error: SERVER must be example-axum or example-actix" >&2
+  exit 1
+fi
+if ((DURATION < 3 || RUNS < 1 || USERS < 1)); then
+  echo "error: DURATION must be at least 3 (seconds), RUNS and USERS at least 1" >&2
+  exit 1
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/auth-load.XXXXXX")
+results=${RESULTS_DIR:-$work/results}
+mkdir -p "$results"
+server_pid=""
+sampler_pid=""
+cleanup() {
+  if [[ -n $sampler_pid ]]; then kill "$sampler_pid" 2>/dev/null || true; fi
+  stop_server
+  rm -rf "$work"
+}
+stop_server() {
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '\n=== %s\n' "$*" >&2; }
+
+# The value of key=value in a line of such pairs (0 if absent).
+field() { # key, line
+  local value
+  value=$(printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}')
+  printf '%s' "${value:-0}"
+}
+
+# ---------------------------------------------------------------- build
+
+log "building $SERVER and hash_once (release)"
+(cd "$root" && cargo build --release --quiet -p "$SERVER")
+(cd "$root" && cargo build --release --quiet -p benches --bin hash_once)
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+server_bin=$target_dir/release/$SERVER
+hash_once_bin=$target_dir/release/hash_once
+
+# ---------------------------------------------------------------- one run
+
+# Runs every phase against a fresh server and database; writes wrk's output to
+# $out/<phase>.txt and the run's other figures to $out/figures.txt (key=value lines).
+one_run() {
+  local out=$1 db
+  db=$(mktemp -d "$work/db.XXXXXX")
+  mkdir -p "$out" "$db/outbox"
+
+  # Before the server starts, on a quiet machine: one hash alone, and all cores hashing.
+  log "single-hash time (argon2id at the default parameters)"
+  "$hash_once_bin" --runs 20 | tee "$out/hash_once.txt" >&2
+  grep '^hash_once ' "$out/hash_once.txt" | cut -d' ' -f2- | tr ' ' '\n' >"$out/figures.txt"
+
+  log "starting $SERVER on a free loopback port (SQLite in $db)"
+  BIND=127.0.0.1:0 \
+    DATABASE_URL="sqlite://$db/auth.db" \
+    AUTH_MAIL_OUTBOX="$db/outbox" \
+    AUTH_RATE_LIMITS=off \
+    RUST_LOG="$SERVER_LOG" \
+    "$server_bin" >"$out/server.log" 2>&1 &
+  server_pid=$!
+  local address=""
+  for _ in $(seq 1 300); do
+    address=$(grep -o 'listening address=[0-9.:]*' "$out/server.log" 2>/dev/null | head -n 1 | cut -d= -f2 || true)
+    [[ -n $address ]] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      echo "error: the server exited:" >&2
+      cat "$out/server.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  if [[ -z $address ]]; then
+    echo "error: the server did not log its address within 30 s" >&2
+    exit 1
+  fi
+  base="http://$address"
+  echo "server pid $server_pid at $base" >&2
+
+  log "registering $USERS accounts"
+  local users="" status email token
+  for i in $(seq 1 "$USERS"); do
+    email="load-$i@example.com"
+    status=$(curl -s -o "$db/register.json" -w '%{http_code}' -X POST "$base/register" \
+      -H 'Content-Type: application/json' \
+      --data "{\"email\":\"$email\",\"password\":\"$PASSWORD\"}")
+    if [[ $status != 201 ]]; then
+      echo "error: POST /register answered $status: $(cat "$db/register.json")" >&2
+      exit 1
+    fi
+    users="$users $email"
+  done
+  status=$(curl -s -o "$db/login.json" -w '%{http_code}' -X POST "$base/login" \
+    --data-urlencode "username=load-1@example.com" --data-urlencode "password=$PASSWORD")
+  token=$(grep -o '"access_token":"[^"]*"' "$db/login.json" | cut -d'"' -f4 || true)
+  if [[ $status != 200 || -z $token ]]; then
+    echo "error: POST /login answered $status: $(cat "$db/login.json")" >&2
+    exit 1
+  fi
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$base/me" -H "Authorization: Bearer $token")
+  if [[ $status != 200 ]]; then
+    echo "error: GET /me answered $status" >&2
+    exit 1
+  fi
+  export LOAD_LUA_DIR="$here/load" LOAD_TOKEN="$token" LOAD_USERS="$users" LOAD_PASSWORD="$PASSWORD"
+
+  figure rss_start "$(rss_kib)"
+  log "GET /me: $ME_CONNECTIONS connections, ${DURATION} s"
+  run_wrk "$out/me" "$ME_CONNECTIONS" "$DURATION" me.lua /me
+  figure rss_me "$(rss_kib)"
+  log "POST /login: $LOGIN_CONNECTIONS connections, ${DURATION} s"
+  run_wrk "$out/login" "$LOGIN_CONNECTIONS" "$DURATION" login.lua /login
+  figure rss_login "$(rss_kib)"
+  log "POST /register: $REGISTER_CONNECTIONS connections, ${DURATION} s"
+  run_wrk "$out/register" "$REGISTER_CONNECTIONS" "$DURATION" register.lua /register
+  figure rss_register "$(rss_kib)"
+  log "GET /me probe, idle: $PROBE_CONNECTIONS connections, ${DURATION} s"
+  run_wrk "$out/probe-idle" "$PROBE_CONNECTIONS" "$DURATION" me.lua /me
+
+  figure rss_before_floods "$(rss_kib)"
+  log "login flood: $FLOOD_CONNECTIONS connections, ${DURATION} s, with the GET /me probe"
+  flood "$out/flood" "$FLOOD_CONNECTIONS"
+  figure rss_peak_flood "$(sort -n "$out/flood-rss.txt" | tail -n 1)"
+  if ((FLOOD2_CONNECTIONS > 0)); then
+    log "login flood: $FLOOD2_CONNECTIONS connections, ${DURATION} s, with the GET /me probe"
+    flood "$out/flood2" "$FLOOD2_CONNECTIONS"
+    figure rss_peak_flood2 "$(sort -n "$out/flood2-rss.txt" | tail -n 1)"
+  fi
+  figure rss_after_floods "$(rss_kib)"
+  figure hwm "$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status")"
+  stop_server
+  rm -rf "$db"
+}
+
+figure() { echo "$1=$2" >>"$out/figures.txt"; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
+
+# file prefix, connections, seconds, script, path: runs wrk into <prefix>.txt.
+run_wrk() {
+  local prefix=$1 connections=$2 seconds=$3 script=$4 path=$5
+  local threads=$((WRK_THREADS < connections ? WRK_THREADS : connections))
+  wrk -t "$threads" -c "$connections" -d "${seconds}s" --timeout 30s --latency \
+    -s "$here/load/$script" "$base$path" >"$prefix.txt" 2>&1
+  if ! grep -q '^RESULT ' "$prefix.txt"; then
+    echo "error: wrk gave no result for $prefix:" >&2
+    cat "$prefix.txt" >&2
+    exit 1
+  fi
+}
+
+# file prefix, connections: a login flood of DURATION seconds; the GET /me probe runs
+# inside it (from 1 s after its start to 1 s before its end) while the server's VmRSS is
+# sampled every 100 ms into <prefix>-rss.txt.
+flood() {
+  local prefix=$1 connections=$2
+  : >"$prefix-rss.txt"
+  (
+    end=$((SECONDS + DURATION + 1))
+    while ((SECONDS < end)) && [[ -r /proc/$server_pid/status ]]; do
+      awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status" >>"$prefix-rss.txt" 2>/dev/null || true
+      sleep 0.1
+    done
+  ) &
+  sampler_pid=$!
+  run_wrk "$prefix" "$connections" "$DURATION" login.lua /login &
+  local flood_pid=$!
+  sleep 1
+  run_wrk "$prefix-probe" "$PROBE_CONNECTIONS" $((DURATION - 2)) me.lua /me
+  wait "$flood_pid"
+  wait "$sampler_pid" 2>/dev/null || true
+  sampler_pid=""
+}
+
+for run in $(seq 1 "$RUNS"); do
+  log "run $run of $RUNS"
+  one_run "$results/run-$run"
+done
+
+# ---------------------------------------------------------------- summary
+
+# Reads one number per line; prints the median, with (min-max) when there are several.
+aggregate() { # printf format
+  sort -g | awk -v fmt="$1" '
+    { v[NR] = $1 }
+    END {
+      if (NR == 0) { print "n/a"; exit }
+      median = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+      printf fmt, median
+      if (NR > 1) { printf " (" fmt "–" fmt ")", v[1], v[NR] }
+    }'
+}
+# key, format: a figure of figures.txt over the runs.
+over_runs() {
+  for run in $(seq 1 "$RUNS"); do field "$1" "$(tr '\n' ' ' <"$results/run-$run/figures.txt")"; echo; done |
+    aggregate "$2"
+}
+# phase, awk expression over the RESULT fields (n, d, bad, errors, p50, p99), format.
+wrk_over_runs() {
+  local phase=$1 expression=$2 format=$3 line
+  for run in $(seq 1 "$RUNS"); do
+    line=$(grep '^RESULT ' "$results/run-$run/$phase.txt" | head -n 1)
+    awk -v n="$(field requests "$line")" -v d="$(field duration_s "$line")" \
+      -v bad="$(field non2xx "$line")" -v p50="$(field p50_ms "$line")" -v p99="$(field p99_ms "$line")" \
+      -v errors="$(($(field connect_errors "$line") + $(field read_errors "$line") + $(field write_errors "$line") + $(field timeouts "$line")))" \
+      "BEGIN { print $expression }"
+  done | aggregate "$format"
+}
+row() { # label, connections, phase
+  echo "| $1 | $2 | $(wrk_over_runs "$3" 'n / d' '%.1f') | $(wrk_over_runs "$3" '(n - bad) / d' '%.1f')" \
+    "| $(wrk_over_runs "$3" p50 '%.2f') | $(wrk_over_runs "$3" p99 '%.2f')" \
+    "| $(wrk_over_runs "$3" bad '%d') | $(wrk_over_runs "$3" errors '%d') |"
+}
+# The ratio of successful logins per second in <phase> to figure <key>, per run.
+login_share() { # phase, key
+  local phase=$1 key=$2 line limit
+  for run in $(seq 1 "$RUNS"); do
+    line=$(grep '^RESULT ' "$results/run-$run/$phase.txt" | head -n 1)
+    limit=$(field "$key" "$(tr '\n' ' ' <"$results/run-$run/figures.txt")")
+    awk -v n="$(field requests "$line")" -v d="$(field duration_s "$line")" -v bad="$(field non2xx "$line")" \
+      -v limit="$limit" 'BEGIN { print (limit > 0) ? (n - bad) / d / limit : 0 }'
+  done | aggregate '%.2f'
+}
+mib_over_runs() { # key
+  for run in $(seq 1 "$RUNS"); do
+    awk -v k="$(field "$1" "$(tr '\n' ' ' <"$results/run-$run/figures.txt")")" 'BEGIN { print k / 1024 }'
+  done | aggregate '%.1f'
+}
+
+cores=$(field cores "$(tr '\n' ' ' <"$results/run-1/figures.txt")")
+permits=${AUTH_HASH_THREADS:-$cores}
+hash_mib=19
+malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
+
+{
+  echo
+  echo "## Load benchmark: $SERVER on SQLite, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "$cores cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); $(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}');" \
+    "$RUNS run(s) of ${DURATION} s per phase$( ((RUNS > 1)) && echo ', median (min–max) over runs')." \
+    "Server: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}; rate limits off;" \
+    "RUST_LOG=$SERVER_LOG; glibc malloc${malloc_env:+ with $malloc_env}."
+  echo
+  echo "| phase | connections | requests/s | 2xx/s | p50 ms | p99 ms | non-2xx | socket errors |"
+  echo "|---|---|---|---|---|---|---|---|"
+  row "GET /me" "$ME_CONNECTIONS" me
+  row "POST /login" "$LOGIN_CONNECTIONS" login
+  row "POST /register" "$REGISTER_CONNECTIONS" register
+  row "GET /me probe, idle" "$PROBE_CONNECTIONS" probe-idle
+  row "POST /login flood" "$FLOOD_CONNECTIONS" flood
+  row "GET /me probe during the $FLOOD_CONNECTIONS-connection flood" "$PROBE_CONNECTIONS" flood-probe
+  if ((FLOOD2_CONNECTIONS > 0)); then
+    row "POST /login flood" "$FLOOD2_CONNECTIONS" flood2
+    row "GET /me probe during the $FLOOD2_CONNECTIONS-connection flood" "$PROBE_CONNECTIONS" flood2-probe
+  fi
+  echo
+  echo "Hashing limit, measured before each run by \`hash_once\`: argon2id m=19456,t=2,p=1, one hash" \
+    "$(over_runs median_ms '%.2f') ms (median of 20); $cores cores / that = $(over_runs limit_per_s '%.1f') hashes/s;" \
+    "$cores threads hashing at once measured $(over_runs parallel_per_s '%.1f') hashes/s."
+  echo
+  echo "| login throughput | logins/s | share of the hashing limit | share of the measured parallel rate |"
+  echo "|---|---|---|---|"
+  echo "| POST /login, $LOGIN_CONNECTIONS connections | $(wrk_over_runs login '(n - bad) / d' '%.1f') |" \
+    "$(login_share login limit_per_s) | $(login_share login parallel_per_s) |"
+  echo "| POST /login flood, $FLOOD_CONNECTIONS connections | $(wrk_over_runs flood '(n - bad) / d' '%.1f') |" \
+    "$(login_share flood limit_per_s) | $(login_share flood parallel_per_s) |"
+  echo
+  echo "| server memory (VmRSS) | MiB |"
+  echo "|---|---|"
+  echo "| after start-up and $USERS registrations | $(mib_over_runs rss_start) |"
+  echo "| after the GET /me phase | $(mib_over_runs rss_me) |"
+  echo "| after the POST /login phase | $(mib_over_runs rss_login) |"
+  echo "| after the POST /register phase | $(mib_over_runs rss_register) |"
+  echo "| before the floods | $(mib_over_runs rss_before_floods) |"
+  echo "| peak during the $FLOOD_CONNECTIONS-connection flood (sampled every 100 ms) | $(mib_over_runs rss_peak_flood) |"
+  if ((FLOOD2_CONNECTIONS > 0)); then
+    echo "| peak during the $FLOOD2_CONNECTIONS-connection flood | $(mib_over_runs rss_peak_flood2) |"
+  fi
+  echo "| after the floods | $(mib_over_runs rss_after_floods) |"
+  echo "| VmHWM: the peak over the whole run | $(mib_over_runs hwm) |"
+  echo "| expected bound: start-up + $permits hash permits x $hash_mib MiB | start-up + $((permits * hash_mib)) |"
+  echo
+  if [[ -n ${RESULTS_DIR:-} ]]; then echo "Raw wrk output and the server logs: $results"; fi
+} | tee "$results/summary.md"
