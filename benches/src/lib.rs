@@ -107,6 +107,17 @@ impl Stats {
     }
 }
 
+/// A tool's exit: success, or its error and `usage` on standard error and status 1.
+pub fn exit_code(result: Result<(), String>, usage: &str) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}\n{usage}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Milliseconds, for printing.
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3

@@ -400,9 +400,7 @@ impl StoredArgon2<'_> {
         };
         let argon2 = Argon2::new(self.algorithm, self.version, self.params.clone());
         let mut computed = [0u8; Output::MAX_LENGTH];
-        let computed = computed
-            .get_mut(..expected.len())
-            .ok_or(argon2::Error::OutputTooLong)?;
+        let computed = computed.get_mut(..expected.len()).ok_or(argon2::Error::OutputTooLong)?;
         memory.with(self.params.block_count(), |blocks| {
             argon2.hash_password_into_with_memory(password, salt.as_ref(), computed, blocks)
         })?;
@@ -435,10 +433,7 @@ impl WorkingMemory {
             buffer.resize(blocks, Block::new());
         }
         let result = job(&mut buffer[..blocks]);
-        self.free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(buffer);
+        self.free.lock().unwrap_or_else(PoisonError::into_inner).push(buffer);
         result
     }
 
@@ -591,7 +586,11 @@ mod tests {
     fn hashes_agree_with_the_argon2_crates_own_phc_functions() {
         use argon2::{PasswordHasher as _, PasswordVerifier as _};
         let ours = cheap();
-        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(64, 1, 1, None).unwrap());
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 1, 1, None).unwrap(),
+        );
         let password = "plaid-otter-sunrise";
         let made_by_us = ours.hash(&Password::new(password)).unwrap();
         assert!(theirs.verify_password(password.as_bytes(), made_by_us.as_str()).is_ok());
@@ -603,7 +602,11 @@ mod tests {
         );
         assert_eq!(verify(&ours, "other", &made_by_them), Ok(Verification::Mismatch));
         // And a hash of another variant, version and output length, as a stored one may be.
-        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(64, 1, 1, Some(40)).unwrap());
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x10,
+            Params::new(64, 1, 1, Some(40)).unwrap(),
+        );
         let legacy = argon2i.hash_password(password.as_bytes()).unwrap().to_string();
         assert_eq!(
             verify(&ours, password, &legacy),

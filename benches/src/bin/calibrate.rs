@@ -25,13 +25,7 @@ use benches::{OWASP_FLOORS, Stats, ms, owasp_floor_kib, phc_params, time_hashes}
 const USAGE: &str = "usage: calibrate --target-ms N [--max-memory-mib N (default 64)] [--runs N (default 5)]";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}\n{USAGE}");
-            ExitCode::FAILURE
-        }
-    }
+    benches::exit_code(run(), USAGE)
 }
 
 struct Options {

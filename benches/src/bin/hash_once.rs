@@ -20,13 +20,7 @@ use benches::{PASSWORD, Stats, ms, phc_params, time_hashes};
 const USAGE: &str = "usage: hash_once [--runs N] [--threads N]";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}\n{USAGE}");
-            ExitCode::FAILURE
-        }
-    }
+    benches::exit_code(run(), USAGE)
 }
 
 fn run() -> Result<(), String> {

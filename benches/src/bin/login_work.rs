@@ -19,45 +19,38 @@ use std::process::ExitCode;
 use auth_core::{AuthService, ClientInfo, MemoryStore, Password, RateLimits, SigningKey, Tokens};
 use benches::PASSWORD;
 
+const USAGE: &str = "usage: login_work <right|wrong|unknown|malformed>";
+
 fn main() -> ExitCode {
+    benches::exit_code(run(), USAGE)
+}
+
+fn run() -> Result<(), String> {
     let kind = std::env::args().nth(1).unwrap_or_default();
     let (email, password) = match kind.as_str() {
         "right" => ("ada@example.com", PASSWORD),
         "wrong" => ("ada@example.com", "correct horse battery stapla"),
         "unknown" => ("bob@example.com", PASSWORD),
         "malformed" => ("not an email", PASSWORD),
-        _ => {
-            eprintln!("usage: login_work <right|wrong|unknown|malformed>");
-            return ExitCode::FAILURE;
-        }
+        _ => return Err(format!("unknown kind {kind:?}")),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
     runtime.block_on(async {
-        let key = match SigningKey::hs256(b"a benchmark secret of at least 32 bytes!!") {
-            Ok(key) => key,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let key = SigningKey::hs256(b"a benchmark secret of at least 32 bytes!!").map_err(|error| error.to_string())?;
         let tokens = Tokens::new(key, "https://auth.example.com", "bench-api");
         let auth = AuthService::new(MemoryStore::new(), tokens).with_rate_limits(RateLimits::disabled());
         let client = ClientInfo::new(None, None);
-        if let Err(error) = auth.register("ada@example.com", Password::new(PASSWORD), &client).await {
-            eprintln!("error: register: {error}");
-            return ExitCode::FAILURE;
-        }
+        auth.register("ada@example.com", Password::new(PASSWORD), &client)
+            .await
+            .map_err(|error| format!("register: {error}"))?;
         let outcome = auth.login(email, Password::new(password), &client).await;
         println!(
             "{kind}: {}",
             outcome.map_or_else(|error| error.code().to_owned(), |_| "ok".to_owned())
         );
-        ExitCode::SUCCESS
+        Ok(())
     })
 }

@@ -26,13 +26,7 @@ use serde_json::Value;
 const USAGE: &str = "usage: report [--criterion-dir DIR] [--plots DIR]";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}\n{USAGE}");
-            ExitCode::FAILURE
-        }
-    }
+    benches::exit_code(run(), USAGE)
 }
 
 /// One benchmark's last run.
