@@ -154,9 +154,12 @@ impl AuthError {
         }
     }
 
-    /// Whether the server, not the client, is at fault (log these as errors).
+    /// Whether the server, not the client, is at fault (log these as errors). A saturated
+    /// hash pool ([`Busy`](Self::Busy)) answers 503 but is no fault: it is load shedding,
+    /// recorded by its own `busy` event, and an error line for each refusal would multiply
+    /// a flood's log volume.
     pub fn is_server_error(&self) -> bool {
-        self.http_status() >= 500
+        self.http_status() >= 500 && !matches!(self, Self::Busy { .. })
     }
 
     pub(crate) fn internal(error: impl Into<BoxError>) -> Self {
@@ -243,6 +246,9 @@ mod tests {
             (busy.code(), busy.http_status(), busy.retry_after()),
             ("busy", 503, Some(RETRY_AFTER))
         );
+        assert!(!busy.is_server_error(), "load shedding, not a fault");
+        let down = AuthError::Unavailable(StoreError::unavailable("connection refused"));
+        assert!(down.is_server_error());
         let taken = AuthError::from(StoreError::DuplicateEmail);
         assert_eq!((taken.code(), taken.http_status()), ("email_taken", 409));
         assert!(!taken.is_server_error());

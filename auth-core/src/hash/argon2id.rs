@@ -475,10 +475,9 @@ impl Stored<'_> {
 
 impl PasswordHasher for Argon2Hasher {
     fn hash(&self, password: &Password) -> Result<HashedPassword, HashError> {
-        let failed = |e: &dyn fmt::Display| HashError::Failed(e.to_string());
         let normalized = password.normalized();
         let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
-        getrandom::fill(&mut salt).map_err(|e| failed(&e))?;
+        getrandom::fill(&mut salt).map_err(|e| HashError::Failed(e.to_string()))?;
         let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
         let params = self.argon2.params();
         self.memory
@@ -486,15 +485,8 @@ impl PasswordHasher for Argon2Hasher {
                 self.argon2
                     .hash_password_into_with_memory(normalized.as_bytes(), &salt, &mut output, blocks)
             })
-            .map_err(|e| failed(&e))?;
-        let phc = PasswordHash {
-            algorithm: ARGON2ID_IDENT,
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
-            salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
-            hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
-        };
-        Ok(HashedPassword::new(phc.to_string()))
+            .map_err(|e| HashError::Failed(e.to_string()))?;
+        argon2id_phc(params, &salt, &output).map_err(HashError::Failed)
     }
 
     fn verify(&self, password: &Password, hash: &HashedPassword) -> Result<Verification, HashError> {
@@ -532,6 +524,18 @@ impl fmt::Debug for Argon2Hasher {
     }
 }
 
+/// The argon2id v19 PHC string of `output`, computed with `params` and `salt`.
+fn argon2id_phc(params: &Params, salt: &[u8], output: &[u8]) -> Result<HashedPassword, String> {
+    let phc = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| e.to_string())?,
+        salt: Some(Salt::new(salt).map_err(|e| e.to_string())?),
+        hash: Some(Output::new(output).map_err(|e| e.to_string())?),
+    };
+    Ok(HashedPassword::new(phc.to_string()))
+}
+
 /// A well-formed argon2id PHC string with the given parameters, a random salt and a random
 /// output. Verifying it costs exactly what verifying a real hash costs, and no password
 /// matches it; building it costs nothing, so it needs no blocking work at construction.
@@ -540,17 +544,8 @@ fn dummy_hash(params: &Params) -> HashedPassword {
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
     rand::fill(&mut salt);
     rand::fill(&mut output);
-    let phc = (|| -> Result<PasswordHash, String> {
-        Ok(PasswordHash {
-            algorithm: ARGON2ID_IDENT,
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(params).map_err(|e| e.to_string())?,
-            salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
-            hash: Some(Output::new(&output).map_err(|e| e.to_string())?),
-        })
-    })();
-    match phc {
-        Ok(phc) => HashedPassword::new(phc.to_string()),
+    match argon2id_phc(params, &salt, &output) {
+        Ok(phc) => phc,
         // Unreachable with valid `Params`; a string the hasher rejects keeps login failing
         // closed (every attempt answers "invalid credentials") rather than panicking.
         Err(e) => {

@@ -202,9 +202,7 @@ fn refused(title: &str) -> Response {
 
 /// The person's message for an error: the core's own safe text.
 fn message(error: &AuthError) -> String {
-    if matches!(error, AuthError::Busy { .. }) {
-        "We are busy right now. Please try again in a few seconds.".to_owned()
-    } else if error.is_server_error() {
+    if error.is_server_error() {
         tracing::error!(code = error.code(), "a page request failed on the server side");
         "Something went wrong on our side. Please try again shortly.".to_owned()
     } else {
@@ -247,8 +245,9 @@ async fn current_email(state: &AppState, headers: &HeaderMap, client: &ClientInf
     };
     match outcome {
         Ok(me) => Some(me.user.email.as_str().to_owned()),
-        Err(error) if error.is_server_error() => {
-            tracing::warn!(code = error.code(), "page session not checked: the server is failing");
+        // Transient (an outage, a saturated pool, a limit): the session stays.
+        Err(error) if error.is_server_error() || error.retry_after().is_some() => {
+            tracing::warn!(code = error.code(), "page session not checked now");
             None
         }
         Err(_) => {

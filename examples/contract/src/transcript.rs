@@ -72,9 +72,6 @@ impl Conversation<'_> {
         } else {
             mask(&raw)
         };
-        if std::env::var_os("HTTP_CONTRACT_TRACE").is_some() {
-            eprintln!("{label}: {status} {text}");
-        }
         self.steps.push(json!({
             "step": label,
             "request": format!("{method} {}", mask_string(path)),
@@ -101,26 +98,21 @@ fn mask_string(text: &str) -> String {
     if text.starts_with('/') {
         return text.split('/').map(mask_string).collect::<Vec<_>>().join("/");
     }
-    let uuid = text.len() == 36
-        && text.char_indices().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    let jwt = text.starts_with("eyJ") && text.matches('.').count() == 2;
     let opaque = ["rt_", "pr_", "ev_"].iter().any(|prefix| text.starts_with(prefix)) && text.len() > 40;
     let time = text.len() >= 20
         && text.as_bytes().get(4) == Some(&b'-')
         && text.as_bytes().get(10) == Some(&b'T')
         && text.ends_with('Z');
-    match () {
-        () if uuid => "<uuid>".to_owned(),
-        () if jwt => "<jwt>".to_owned(),
-        () if opaque => format!("<{}token>", &text[..3]),
-        () if time => "<time>".to_owned(),
-        () => text.to_owned(),
+    if text.len() == 36 && uuid::Uuid::try_parse(text).is_ok() {
+        "<uuid>".to_owned()
+    } else if text.starts_with("eyJ") && text.matches('.').count() == 2 {
+        "<jwt>".to_owned()
+    } else if opaque {
+        format!("<{}token>", &text[..3])
+    } else if time {
+        "<time>".to_owned()
+    } else {
+        text.to_owned()
     }
 }
 

@@ -108,9 +108,7 @@ impl ErrorAnswer {
 
 impl From<AuthError> for ErrorAnswer {
     fn from(error: AuthError) -> Self {
-        // A saturated hash pool is load shedding, recorded already as one `busy` event a
-        // refusal; an error line each on top would multiply a flood's log volume.
-        if error.is_server_error() && !matches!(error, AuthError::Busy { .. }) {
+        if error.is_server_error() {
             // The cause (a store error, say) goes to the log, never to the client.
             tracing::error!(code = error.code(), error = ?std::error::Error::source(&error), "request failed on the server side");
         }
