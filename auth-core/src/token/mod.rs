@@ -58,6 +58,10 @@ pub enum TokenError {
     /// Meant for another audience.
     #[error("wrong audience")]
     WrongAudience,
+    /// The header lists extensions that must be understood (`crit`, RFC 7515
+    /// §4.1.11); this verifier understands none, so it refuses them all.
+    #[error("unsupported critical header extension")]
+    UnsupportedCriticalHeader,
     /// Another kind of token (its `token_use` is not `access`).
     #[error("not an access token")]
     WrongType,
@@ -243,7 +247,8 @@ impl AccessClaims {
 /// | algorithm | pinned to the selected key's; `none` and every other algorithm are refused |
 /// | signature | must verify |
 /// | `exp`, `nbf`, `iss`, `aud`, `sub` | required |
-/// | `iss`, `aud` | must equal the configured issuer and audience |
+/// | `iss`, `aud` | must equal the configured issuer and audience (without an audience, see [`TokenVerifier::without_audience_claim`], `aud` must be absent) |
+/// | header `crit` | refused whatever it lists (RFC 7515 §4.1.11: no extension is understood) |
 /// | `exp` | the token is refused from `exp` on, plus the leeway |
 /// | `nbf` | the token is refused until `nbf`, minus the leeway |
 /// | leeway | 5 s by default, at most 30 s |
@@ -252,10 +257,11 @@ impl AccessClaims {
 /// Times come from the injected [`Clock`], so expiry is testable without sleeping.
 ///
 /// `verify` alone cannot know about revocation: a verified token stays valid until it
-/// expires, even after a password change, a disable, a role change or a logout.
-/// Services that must honour revocation immediately use
-/// [`AuthService::authenticate`](crate::AuthService::authenticate), which adds one store
-/// lookup; services that accept a revocation delay of up to the access-token lifetime
+/// expires, even after a password change, a disable, a role change, a logout or the end
+/// of its session: its bound is the access-token lifetime. Services that must honour
+/// revocation immediately use
+/// [`AuthService::authenticate`](crate::AuthService::authenticate), which adds the
+/// account and session lookups; services that accept a revocation delay of up to the access-token lifetime
 /// (15 minutes by default) can use `verify` alone.
 ///
 /// ```
@@ -311,8 +317,9 @@ impl TokenVerifier {
         Ok(verifier)
     }
 
-    /// **Risky, for interoperability only**: accepts tokens without an `aud` claim (and
-    /// does not check one). An audience keeps a token meant for one API from being
+    /// **Risky, for interoperability only**: accepts tokens without an `aud` claim, and
+    /// refuses any token that carries one ([`TokenError::WrongAudience`]: it was meant
+    /// for a named audience, which this verifier is not). An audience keeps a token meant for one API from being
     /// replayed to another that shares the key; drop it only for a verifier that must
     /// accept tokens from issuers that set none. Logged as a warning.
     #[must_use]
@@ -410,12 +417,20 @@ impl TokenVerifier {
             return Err(TokenError::Malformed);
         }
         let header = jsonwebtoken::decode_header(token).map_err(TokenError::from)?;
+        if header.crit.is_some() {
+            return Err(TokenError::UnsupportedCriticalHeader);
+        }
         let (key, validation) = self
             .keys
             .iter()
             .find(|(key, _)| key.kid == header.kid)
             .ok_or(TokenError::UnknownKey)?;
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, validation)?.claims;
+        // jsonwebtoken skips `aud` entirely when told not to validate it; a token meant
+        // for a named audience is not one for a verifier that expects none.
+        if !self.audience_claim && claims.aud.is_some() {
+            return Err(TokenError::WrongAudience);
+        }
         if claims.token_use != ACCESS_TOKEN_USE {
             return Err(TokenError::WrongType);
         }

@@ -446,3 +446,36 @@ fn tokens_without_an_audience_claim_are_only_for_verifiers_that_expect_none() {
         .without_audience_claim();
     assert_eq!(other_issuer.verify(token.expose_secret()), Err(TokenError::WrongIssuer));
 }
+
+#[test]
+fn a_verifier_without_an_audience_refuses_tokens_meant_for_one() {
+    let (tokens, _) = hs256();
+    let bare = tokens.clone().without_audience_claim();
+    // Another service's token, same key and issuer, meant for its own audience.
+    let foreign = tokens.issue(&user(), None).unwrap();
+    assert_eq!(bare.verify(foreign.expose_secret()), Err(TokenError::WrongAudience));
+    let mut claims = decode_part(foreign.expose_secret(), 1);
+    claims["aud"] = serde_json::json!(["api", "other"]);
+    let listed = forge(&Header::new(Algorithm::HS256), &claims, SECRET);
+    assert!(bare.verify(&listed).is_err(), "a list of audiences is refused too");
+}
+
+#[test]
+fn any_critical_header_extension_is_refused() {
+    let (tokens, _) = hs256();
+    let token = tokens.issue(&user(), None).unwrap();
+    let claims = decode_part(token.expose_secret(), 1);
+    for crit in [vec!["exp".to_owned()], vec!["b64".to_owned()], vec![]] {
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(crit.clone());
+        let forged = forge(&header, &claims, SECRET);
+        assert_eq!(
+            tokens.verify(&forged),
+            Err(TokenError::UnsupportedCriticalHeader),
+            "crit {crit:?}"
+        );
+    }
+    // The same token without `crit` verifies: the refusal is the header's alone.
+    let plain = forge(&Header::new(Algorithm::HS256), &claims, SECRET);
+    assert!(tokens.verify(&plain).is_ok());
+}
