@@ -70,6 +70,7 @@ macro_rules! store_conformance_tests {
             concurrent_rotations_of_one_token_apply_once,
             list_sessions_returns_live_sessions_oldest_first,
             revoke_session_only_ends_the_owners_session,
+            find_session_returns_the_session_revoked_or_not,
             revoke_all_sessions_ends_every_session_of_the_user,
             one_time_tokens_are_found_then_consumed_once,
             one_time_token_purposes_are_separate,
@@ -850,6 +851,25 @@ pub async fn revoke_session_only_ends_the_owners_session<S: AuthStore + Clone + 
         "already ended"
     );
     assert!(store.list_sessions(owner.id).await.unwrap().is_empty());
+}
+
+/// `find_session` returns the session by id, as stored, revoked or not; an unknown id is
+/// `None`.
+pub async fn find_session_returns_the_session_revoked_or_not<S: AuthStore + Clone + 'static>(store: S) {
+    let (owner, session, _) = user_with_session(&store, "find-session").await;
+    assert_eq!(store.find_session(session.id).await.unwrap(), Some(session.clone()));
+    let unknown = SessionId::new_at(micros_after(session.created_at, 1));
+    assert_eq!(store.find_session(unknown).await.unwrap(), None);
+    let at = micros_after(session.created_at, 2);
+    assert!(store.revoke_session(owner.id, session.id, at).await.unwrap());
+    let found = store
+        .find_session(session.id)
+        .await
+        .unwrap()
+        .expect("revoked, not deleted");
+    assert_eq!(found.revoked_at, Some(at));
+    assert_eq!(found.id, session.id);
+    assert_eq!(found.user_id, owner.id);
 }
 
 /// `revoke_all_sessions` ends every live session of the user and reports how many.

@@ -30,7 +30,9 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// | [`UserNotFound`](Self::UserNotFound) | `not_found` | 404 |
 /// | [`SessionNotFound`](Self::SessionNotFound) | `not_found` | 404 |
 /// | [`Conflict`](Self::Conflict) | `conflict` | 409 |
+/// | [`TooManyRoles`](Self::TooManyRoles) | `too_many_roles` | 422 |
 /// | [`RateLimited`](Self::RateLimited) | `rate_limited` | 429 |
+/// | [`AccountLocked`](Self::AccountLocked) | `account_locked` | 429, no `Retry-After` |
 /// | [`Busy`](Self::Busy) | `busy` | 503 |
 /// | [`Unavailable`](Self::Unavailable) | `unavailable` | 503 |
 /// | [`Internal`](Self::Internal) | `internal` | 500 |
@@ -89,12 +91,24 @@ pub enum AuthError {
     /// revocation); nothing was written. Retrying re-reads the account.
     #[error("the account was changed by another request; retry")]
     Conflict,
+    /// More roles than one account can hold ([`Role::MAX_PER_ACCOUNT`](crate::Role::MAX_PER_ACCOUNT));
+    /// nothing was written.
+    #[error("an account holds at most {max} roles")]
+    TooManyRoles {
+        /// The most roles an account can hold.
+        max: usize,
+    },
     /// Too many attempts; nothing was checked. Retry after `retry_after`.
     #[error("too many attempts; retry later")]
     RateLimited {
         /// When the client may retry.
         retry_after: Duration,
     },
+    /// Too many consecutive failed logins for this email (NIST SP 800-63B §5.2.2):
+    /// waiting does not help, only a password reset unlocks it. Answered for unknown
+    /// emails exactly as for accounts, so it reveals nothing.
+    #[error("too many failed logins: reset your password to unlock the account")]
+    AccountLocked,
     /// Password hashing is saturated; retry after `retry_after`.
     #[error("the server is busy; retry later")]
     Busy {
@@ -123,7 +137,9 @@ impl AuthError {
             Self::Forbidden { .. } => "forbidden",
             Self::UserNotFound | Self::SessionNotFound => "not_found",
             Self::Conflict => "conflict",
+            Self::TooManyRoles { .. } => "too_many_roles",
             Self::RateLimited { .. } => "rate_limited",
+            Self::AccountLocked => "account_locked",
             Self::Busy { .. } => "busy",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -133,9 +149,9 @@ impl AuthError {
     /// The HTTP status a JSON API should answer with.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidEmail(_) | Self::WeakPassword(_) => 422,
+            Self::InvalidEmail(_) | Self::WeakPassword(_) | Self::TooManyRoles { .. } => 422,
             Self::EmailTaken | Self::Conflict => 409,
-            Self::RateLimited { .. } => 429,
+            Self::RateLimited { .. } | Self::AccountLocked => 429,
             Self::InvalidCredentials | Self::InvalidToken(_) => 401,
             Self::InvalidOneTimeToken(_) => 400,
             Self::AccountDisabled | Self::EmailNotVerified | Self::Forbidden { .. } => 403,

@@ -101,6 +101,10 @@ pub enum Refusal {
     Conflict,
     /// The account or session does not exist.
     NotFound,
+    /// More roles than an account can hold.
+    TooManyRoles,
+    /// Too many consecutive login failures: locked until a password reset.
+    AccountLocked,
 }
 
 /// How it ended.

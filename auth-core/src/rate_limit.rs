@@ -42,11 +42,18 @@ pub enum Bucket {
     ResetRequestsPerClient,
     /// Password-reset and email-verification confirmations from one client.
     ConfirmationsPerClient,
+    /// Mails of any kind (reset, verification, "already registered" notices) to one
+    /// account (keyed by a digest of the recipient's normalized email). Over it, the
+    /// request is answered as usual and nothing is sent, so nobody can mail-bomb an
+    /// address, nor block its owner by exhausting a limit that refuses.
+    MailsPerAccount,
+    /// Mails of any kind requested by one client. Over it, answered as usual, nothing sent.
+    MailsPerClient,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::LoginFailuresPerAccount,
         Self::ConsecutiveLoginFailuresPerAccount,
         Self::LoginAttemptsPerClient,
@@ -54,6 +61,8 @@ impl Bucket {
         Self::ResetRequestsPerAccount,
         Self::ResetRequestsPerClient,
         Self::ConfirmationsPerClient,
+        Self::MailsPerAccount,
+        Self::MailsPerClient,
     ];
 
     /// A stable name (`login_failures_per_account`, ...), for configuration and logs.
@@ -66,6 +75,8 @@ impl Bucket {
             Self::ResetRequestsPerAccount => "reset_requests_per_account",
             Self::ResetRequestsPerClient => "reset_requests_per_client",
             Self::ConfirmationsPerClient => "confirmations_per_client",
+            Self::MailsPerAccount => "mails_per_account",
+            Self::MailsPerClient => "mails_per_client",
         }
     }
 }
@@ -165,6 +176,8 @@ impl Limit {
 /// | reset requests per account | 5 per hour | the seeds; OWASP Forgot Password Cheat Sheet |
 /// | reset requests per client | 10 per hour | the seeds; OWASP Forgot Password Cheat Sheet |
 /// | reset and verification confirmations per client | 10 per minute | defense in depth (tokens carry 256 bits) |
+/// | mails per account (every kind) | 10 per hour | OWASP Forgot Password Cheat Sheet (no mail bombing); answered as usual, nothing sent |
+/// | mails per client (every kind) | 20 per hour | as above |
 ///
 /// Account limits draw before the password is checked and a successful login refills them,
 /// so only failures accumulate; they apply to unknown emails exactly as to known ones.
@@ -196,6 +209,8 @@ impl Default for RateLimits {
                 (Bucket::ResetRequestsPerAccount, Some(Limit::per_hour(5))),
                 (Bucket::ResetRequestsPerClient, Some(Limit::per_hour(10))),
                 (Bucket::ConfirmationsPerClient, Some(Limit::per_minute(10))),
+                (Bucket::MailsPerAccount, Some(Limit::per_hour(10))),
+                (Bucket::MailsPerClient, Some(Limit::per_hour(20))),
             ]),
         }
     }

@@ -77,12 +77,15 @@ pub const DEFAULT_EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(24 * 36
 /// | [`set_active`](Self::set_active)`(false)` | rejected | all revoked | dead |
 /// | [`logout_all`](Self::logout_all) | rejected | all revoked | dead |
 /// | [`set_roles`](Self::set_roles) | rejected (they carry the old roles) | kept: the next refresh carries the new roles | dead |
-/// | [`logout`](Self::logout), [`revoke_session`](Self::revoke_session) | live until they expire (15 min by default) | that session revoked | kept |
-/// | refresh-token reuse | live until they expire | that session revoked | kept |
+/// | [`logout`](Self::logout), [`revoke_session`](Self::revoke_session) | that session's rejected; the account's others kept | that session revoked | kept |
+/// | refresh-token reuse | that session's rejected | that session revoked | kept |
+/// | a session's idle timeout or absolute lifetime passes | that session's rejected | that session ended | kept |
 /// | a newer [`request_password_reset`](Self::request_password_reset) | — | — | the older one dies |
 ///
-/// "Rejected by `authenticate`": every access token carries the account's token version;
-/// the events above increment it. [`Tokens::verify`] alone does not see revocation; see
+/// "Rejected by `authenticate`": every access token carries the account's token version,
+/// which the account-wide events above increment, and its session (`sid`), which
+/// `authenticate` reads on every request. [`Tokens::verify`] alone does not see
+/// revocation: a revoked token passes it until it expires (15 min by default); see
 /// [`TokenVerifier`](crate::TokenVerifier) for that trade-off. Email-verification tokens
 /// are bound to the address they were sent to, and die only with it (or when used or
 /// expired).
@@ -140,8 +143,10 @@ pub enum Registration {
     /// `notify`: "someone tried to sign up with your address; log in or reset your
     /// password"), not the client.
     AlreadyRegistered {
-        /// The stored address of the existing account.
-        notify: Email,
+        /// The stored address of the existing account, to mail; `None` when the mail
+        /// limits ([`Bucket::MailsPerAccount`], [`Bucket::MailsPerClient`]) are exhausted:
+        /// send nothing, and still answer the client as for a new account.
+        notify: Option<Email>,
         /// The existing account.
         user_id: UserId,
     },
@@ -390,6 +395,38 @@ impl<S: AuthStore> AuthService<S> {
         }
     }
 
+    /// Draws on [`Bucket::ConsecutiveLoginFailuresPerAccount`]. Its refusal is a lock,
+    /// not a wait: waiting does not refill it (a retry-after of years says nothing
+    /// useful), only a successful reset does, so it answers
+    /// [`AccountLocked`](AuthError::AccountLocked).
+    async fn take_consecutive_failure(&self, account_key: &str) -> Result<(), AuthError> {
+        match self.take(Bucket::ConsecutiveLoginFailuresPerAccount, account_key).await {
+            Err(AuthError::RateLimited { .. }) => Err(AuthError::AccountLocked),
+            other => other,
+        }
+    }
+
+    /// Draws one mail to `recipient` requested by `client` from the mail allowances.
+    /// `Ok(false)` over either: the caller answers as usual and sends nothing, since a
+    /// refusal would tell the client, and mail bombing is the attack.
+    /// The event then records the call as rate limited.
+    async fn mail_allowed(&self, recipient: &Email, client: &ClientInfo, audit: &mut Audit) -> Result<bool, AuthError> {
+        for (bucket, key) in [
+            (Bucket::MailsPerClient, Self::client_key(client)),
+            (Bucket::MailsPerAccount, self.account_key(Some(recipient))),
+        ] {
+            match self.take(bucket, &key).await {
+                Ok(()) => {}
+                Err(AuthError::RateLimited { retry_after }) => {
+                    audit.outcome = Some(Outcome::RateLimited { retry_after });
+                    return Ok(false);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(true)
+    }
+
     /// Refills the account's login allowance (after a success, or a completed reset).
     async fn refill_login_allowance(&self, email: &Email) {
         let key = self.account_key(Some(email));
@@ -411,7 +448,9 @@ impl<S: AuthStore> AuthService<S> {
     ///
     /// Registrations are limited per client ([`Bucket::RegistrationsPerClient`]) before any
     /// work. The email is normalized and the password checked against the policy (with the
-    /// email) before any hashing; the new account is active, unverified and has no roles.
+    /// email) before any hashing; the new account is active, unverified and has no roles,
+    /// and its login allowances start full: failed logins against the address before it
+    /// was registered do not count against the new account.
     ///
     /// # Errors
     ///
@@ -443,10 +482,11 @@ impl<S: AuthStore> AuthService<S> {
         let mut audit = self.audit_email(Action::Register, email);
         let result = match self.create_account(email, password, client, &mut audit).await {
             Ok(user) => {
-                // The same store work as the other answer, which must look the owner up:
-                // one lookup by email either way.
-                // Its result does not matter: the account exists.
+                // The same work as the other answer, which must look the owner up and draw
+                // on the mail allowances: one lookup by email and one draw either way.
+                // Their results do not matter: the account exists, no mail is due.
                 let _ = self.store.find_user_by_email(&user.email).await;
+                let _ = self.mail_allowed(&user.email, client, &mut audit).await;
                 Ok(Registration::Created(user))
             }
             Err(AuthError::EmailTaken) => match Email::parse(email) {
@@ -454,10 +494,13 @@ impl<S: AuthStore> AuthService<S> {
                     Ok(Some(existing)) => {
                         audit.subject = Subject::User(existing.id);
                         audit.refusal = Some(Refusal::EmailTaken);
-                        Ok(Registration::AlreadyRegistered {
-                            notify: existing.email,
-                            user_id: existing.id,
-                        })
+                        match self.mail_allowed(&existing.email, client, &mut audit).await {
+                            Ok(allowed) => Ok(Registration::AlreadyRegistered {
+                                notify: allowed.then_some(existing.email),
+                                user_id: existing.id,
+                            }),
+                            Err(error) => Err(error),
+                        }
                     }
                     // Deleted in between: nothing to tell anyone.
                     Ok(None) => Err(AuthError::Conflict),
@@ -496,6 +539,10 @@ impl<S: AuthStore> AuthService<S> {
         let user = User::new(email, Some(hash), self.now());
         self.store.insert_user(&user).await?;
         audit.subject = Subject::User(user.id);
+        // Failures counted against the address before it had an account were nobody's:
+        // the owner starts with a clean allowance. Only a new account gets here, so trying
+        // to register an existing address refills nothing.
+        self.refill_login_allowance(&user.email).await;
         Ok(user)
     }
 
@@ -553,8 +600,7 @@ impl<S: AuthStore> AuthService<S> {
         self.take(Bucket::LoginAttemptsPerClient, &Self::client_key(client))
             .await?;
         self.take(Bucket::LoginFailuresPerAccount, &account_key).await?;
-        self.take(Bucket::ConsecutiveLoginFailuresPerAccount, &account_key)
-            .await?;
+        self.take_consecutive_failure(&account_key).await?;
 
         let oversized = self.policy.exceeds_max_length(&password);
         let account = match &email {
@@ -832,6 +878,16 @@ impl<S: AuthStore> AuthService<S> {
     /// disable, a role change or a logout everywhere increments the account's token
     /// version, and a token issued before does not match it, even within the same second.
     ///
+    /// It also checks the token's session (`sid`): a logout, a revoked session, a detected
+    /// refresh-token reuse or a session past its idle timeout or absolute lifetime ends the
+    /// session's access tokens on the next request, not when they expire. The account and
+    /// the session are read concurrently, so this costs one store round trip of latency.
+    /// A token without `sid` (issued by [`Tokens::issue`] without a session, for a
+    /// service account say) is checked against its account only.
+    ///
+    /// [`TokenVerifier`](crate::TokenVerifier), for services that verify tokens without
+    /// the store, checks none of this: a revoked token passes it until it expires.
+    ///
     /// # Errors
     ///
     /// [`InvalidToken`](AuthError::InvalidToken) (with the reason as its source),
@@ -839,14 +895,25 @@ impl<S: AuthStore> AuthService<S> {
     /// [`Internal`](AuthError::Internal).
     pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated, AuthError> {
         let claims = self.tokens.verify(access_token).map_err(AuthError::InvalidToken)?;
-        let user = self
-            .store
-            .find_user_by_id(claims.user_id())
-            .await?
+        let session = async {
+            match claims.session_id() {
+                Some(id) => self.store.find_session(id).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (user, session) = tokio::join!(self.store.find_user_by_id(claims.user_id()), session);
+        let user = user?
             .filter(|user| user.token_version == claims.token_version())
             .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
         if !user.is_active {
             return Err(AuthError::AccountDisabled);
+        }
+        if claims.session_id().is_some() {
+            let now = self.now();
+            session?
+                .flatten()
+                .filter(|session| session.user_id == user.id && session.is_live(now, self.session_idle_timeout))
+                .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
         }
         Ok(Authenticated { user, claims })
     }
@@ -905,8 +972,7 @@ impl<S: AuthStore> AuthService<S> {
         // of the current password draw on the account's login allowances.
         let account_key = self.account_key(Some(&user.email));
         self.take(Bucket::LoginFailuresPerAccount, &account_key).await?;
-        self.take(Bucket::ConsecutiveLoginFailuresPerAccount, &account_key)
-            .await?;
+        self.take_consecutive_failure(&account_key).await?;
         let stored = user.password_hash.clone();
         let hasher = Arc::clone(&self.hasher);
         let new_hash = self
@@ -967,6 +1033,9 @@ impl<S: AuthStore> AuthService<S> {
     /// whereas the owner already holds the newest of the mails sent within the limit,
     /// which works. The account limit applies to unknown emails exactly as to known ones,
     /// and is separate from the login limits, so a throttled owner can always reset.
+    /// The request then draws on the mail allowances every mail shares
+    /// ([`Bucket::MailsPerClient`], [`Bucket::MailsPerAccount`]), answered the same way:
+    /// `None`, nothing sent.
     ///
     /// Returns the message to deliver only when `email` belongs to an active account,
     /// addressed to the stored address, never to the string typed. Answer the client the
@@ -1011,6 +1080,12 @@ impl<S: AuthStore> AuthService<S> {
             .await
         {
             audit.outcome = Some(Outcome::RateLimited { retry_after });
+            return Ok(None);
+        }
+        // Malformed addresses receive nothing anyway; the decoy path below does their work.
+        if let Some(recipient) = &email
+            && !self.mail_allowed(recipient, client, audit).await?
+        {
             return Ok(None);
         }
         let account = match &email {
@@ -1152,6 +1227,10 @@ impl<S: AuthStore> AuthService<S> {
     /// [`email_verification_ttl`](Self::with_email_verification_ttl) (24 hours by default),
     /// and only while the account keeps this address; a newer request replaces it.
     ///
+    /// Each mail draws on [`Bucket::MailsPerClient`] and [`Bucket::MailsPerAccount`]: over
+    /// either, this returns `None` and sends nothing (its event says `rate_limited`), so
+    /// repeated requests cannot flood the address; answer the client as usual.
+    ///
     /// # Errors
     ///
     /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
@@ -1161,7 +1240,7 @@ impl<S: AuthStore> AuthService<S> {
         user_id: UserId,
         client: &ClientInfo,
     ) -> Result<Option<Delivery>, AuthError> {
-        let audit = Audit::new(Action::RequestEmailVerification, Subject::User(user_id));
+        let mut audit = Audit::new(Action::RequestEmailVerification, Subject::User(user_id));
         let result = async {
             let user = self
                 .store
@@ -1169,6 +1248,9 @@ impl<S: AuthStore> AuthService<S> {
                 .await?
                 .ok_or(AuthError::UserNotFound)?;
             if user.email_verified() {
+                return Ok(None);
+            }
+            if !self.mail_allowed(&user.email, client, &mut audit).await? {
                 return Ok(None);
             }
             let (token, hash) = OpaqueToken::generate(TokenKind::EmailVerification)?;
@@ -1276,10 +1358,12 @@ impl<S: AuthStore> AuthService<S> {
 
     /// Replaces the account's roles (an administrator's action). Access tokens issued
     /// before carry the old roles and stop working; sessions continue, and their next
-    /// refresh carries the new roles.
+    /// refresh carries the new roles. An account holds at most
+    /// [`Role::MAX_PER_ACCOUNT`] roles, so its tokens always fit the verifier's size limit.
     ///
     /// # Errors
     ///
+    /// [`TooManyRoles`](AuthError::TooManyRoles) (nothing written),
     /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
     /// [`Internal`](AuthError::Internal).
     pub async fn set_roles(
@@ -1289,6 +1373,12 @@ impl<S: AuthStore> AuthService<S> {
         client: &ClientInfo,
     ) -> Result<User, AuthError> {
         let audit = Audit::new(Action::SetRoles, Subject::User(user_id));
+        if roles.len() > Role::MAX_PER_ACCOUNT {
+            let error = AuthError::TooManyRoles {
+                max: Role::MAX_PER_ACCOUNT,
+            };
+            return self.finish(audit, Err(error), client);
+        }
         let result = match self.store.set_roles(user_id, &roles, self.now()).await {
             Ok(Some(user)) => Ok(user),
             Ok(None) => Err(AuthError::UserNotFound),
@@ -1345,6 +1435,8 @@ fn outcome_of(error: &AuthError, refusal: Option<Refusal>) -> Outcome {
             refused(Refusal::NotFound)
         }
         AuthError::Conflict => refused(Refusal::Conflict),
+        AuthError::TooManyRoles { .. } => refused(Refusal::TooManyRoles),
+        AuthError::AccountLocked => refused(Refusal::AccountLocked),
     }
 }
 

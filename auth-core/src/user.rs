@@ -47,6 +47,12 @@ impl Role {
     /// Longest role name, in bytes.
     pub const MAX_LEN: usize = 64;
 
+    /// Most roles one account can hold. With [`MAX_LEN`](Self::MAX_LEN) and the longest
+    /// email, the largest access token the service can issue stays well below the
+    /// 8 KiB that verification accepts (about 3.6 KiB with HS256; tested), so every
+    /// issued token is one the service takes back.
+    pub const MAX_PER_ACCOUNT: usize = 32;
+
     /// Validates a role name.
     ///
     /// # Errors

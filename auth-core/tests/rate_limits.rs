@@ -155,14 +155,19 @@ async fn at_most_one_hundred_consecutive_failures_however_slow_until_a_reset() {
         f.clock.advance(Duration::from_secs(3600));
     }
     assert_eq!(f.work(), (100, 0));
-    let wait = retry_after(wrong_login(&f, "cid@example.com", &from("198.51.100.200")).await);
-    assert!(wait > Duration::from_secs(365 * 24 * 3600), "not by waiting: {wait:?}");
+    let locked = wrong_login(&f, "cid@example.com", &from("198.51.100.200"))
+        .await
+        .unwrap_err();
+    assert!(matches!(locked, AuthError::AccountLocked), "{locked:?}");
+    assert_eq!((locked.code(), locked.http_status()), ("account_locked", 429));
+    assert_eq!(locked.retry_after(), None, "waiting does not help: no Retry-After");
+    assert!(locked.to_string().contains("reset your password"), "{locked}");
     f.clock.advance(Duration::from_secs(30 * 24 * 3600));
-    retry_after(
-        f.auth
-            .login("cid@example.com", Password::new(PASSWORD), &from("192.0.2.1"))
-            .await,
-    );
+    let still = f
+        .auth
+        .login("cid@example.com", Password::new(PASSWORD), &from("192.0.2.1"))
+        .await;
+    assert!(matches!(still, Err(AuthError::AccountLocked)), "{still:?}");
     assert_eq!(f.work(), (0, 0), "a month later, still nothing verified");
 
     // The owner's way back is a password reset, which these failures do not limit.
@@ -192,6 +197,50 @@ async fn at_most_one_hundred_consecutive_failures_however_slow_until_a_reset() {
 }
 
 #[tokio::test]
+async fn failures_before_registration_do_not_lock_the_new_account() {
+    let f = Fixture::with_limits(
+        RateLimits::default()
+            .with_limit(Bucket::LoginAttemptsPerClient, None)
+            .with_limit(Bucket::LoginFailuresPerAccount, None),
+    );
+    let client = from("192.0.2.90");
+    for _ in 0..100 {
+        assert!(matches!(
+            wrong_login(&f, "ivy@example.com", &client).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+    assert!(wrong_login(&f, "ivy@example.com", &client).await.is_err());
+    f.register("ivy@example.com").await;
+    f.auth
+        .login("ivy@example.com", Password::new(PASSWORD), &client)
+        .await
+        .expect("a new account starts with a clean allowance");
+
+    // The per-minute allowance too.
+    let f = Fixture::new();
+    for i in 0..5 {
+        let _ = wrong_login(&f, "jon@example.com", &from(&format!("192.0.2.{}", 100 + i))).await;
+    }
+    f.register("jon@example.com").await;
+    f.auth
+        .login("jon@example.com", Password::new(PASSWORD), &client)
+        .await
+        .expect("no 429 on the owner's first login");
+
+    // Trying to register an existing address refills nothing.
+    for i in 0..5 {
+        let _ = wrong_login(&f, "jon@example.com", &from(&format!("192.0.2.{}", 110 + i))).await;
+    }
+    let taken = f
+        .auth
+        .register("jon@example.com", Password::new(PASSWORD), &anonymous())
+        .await;
+    assert!(matches!(taken, Err(AuthError::EmailTaken)));
+    let _ = retry_after(f.auth.login("jon@example.com", Password::new(PASSWORD), &client).await);
+}
+
+#[tokio::test]
 async fn a_successful_login_ends_the_consecutive_run() {
     let limits = RateLimits::default()
         .with_limit(Bucket::LoginFailuresPerAccount, None)
@@ -213,7 +262,10 @@ async fn a_successful_login_ends_the_consecutive_run() {
             Err(AuthError::InvalidCredentials)
         ));
     }
-    retry_after(wrong_login(&f, "cy@example.com", &from("192.0.2.2")).await);
+    assert!(matches!(
+        wrong_login(&f, "cy@example.com", &from("192.0.2.2")).await,
+        Err(AuthError::AccountLocked)
+    ));
 }
 
 #[tokio::test]
@@ -425,8 +477,8 @@ async fn enumeration_safe_registration_answers_alike_and_says_whom_to_notify() {
     match again.unwrap() {
         Registration::AlreadyRegistered { notify, user_id } => {
             assert_eq!(
-                (notify.as_str(), user_id),
-                ("eve@example.com", user.id),
+                (notify.as_ref().map(auth_core::Email::as_str), user_id),
+                (Some("eve@example.com"), user.id),
                 "the stored address"
             );
         }
@@ -512,6 +564,84 @@ async fn reset_requests_over_the_account_limit_are_answered_alike_and_send_nothi
             .unwrap()
             .is_some(),
         "one more after 12 minutes"
+    );
+}
+
+#[tokio::test]
+async fn verification_mails_are_limited_per_account_and_answered_alike() {
+    let f = Fixture::new();
+    let user = f.register("hal@example.com").await;
+    let client = from("192.0.2.70");
+    for _ in 0..10 {
+        let delivery = f.auth.request_email_verification(user.id, &client).await.unwrap();
+        assert!(delivery.is_some());
+    }
+    f.events.take();
+    // Sixty more, the flood of the report: the same success each time, and nothing to send.
+    for _ in 0..60 {
+        let delivery = f.auth.request_email_verification(user.id, &client).await.unwrap();
+        assert!(delivery.is_none());
+    }
+    let events = f.events.take();
+    assert_eq!(events.len(), 60);
+    assert!(events.iter().all(|e| e.kind() == auth_core::EventKind::RateLimited));
+    // The account's mails are one allowance, whatever their kind or requester.
+    let reset = f
+        .auth
+        .request_password_reset("hal@example.com", &from("192.0.2.71"))
+        .await
+        .unwrap();
+    assert!(reset.is_none(), "a reset mail draws on the same allowance");
+    // One mail more every six minutes.
+    f.clock.advance(Duration::from_secs(360));
+    assert!(
+        f.auth
+            .request_email_verification(user.id, &client)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        f.auth
+            .request_email_verification(user.id, &client)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn mails_are_limited_per_client_across_accounts() {
+    let f = Fixture::with_limits(RateLimits::default().with_limit(Bucket::RegistrationsPerClient, None));
+    let client = from("192.0.2.80");
+    let mut sent = 0;
+    for i in 0..30 {
+        let user = f.register(&format!("mass{i}@example.com")).await;
+        if f.auth
+            .request_email_verification(user.id, &client)
+            .await
+            .unwrap()
+            .is_some()
+        {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 20, "twenty mails per hour per client");
+    // Resets from that client send nothing either, and are answered alike.
+    assert!(
+        f.auth
+            .request_password_reset("mass0@example.com", &client)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Another client is not affected.
+    assert!(
+        f.auth
+            .request_password_reset("mass0@example.com", &from("192.0.2.81"))
+            .await
+            .unwrap()
+            .is_some()
     );
 }
 

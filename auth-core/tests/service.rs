@@ -931,3 +931,48 @@ async fn the_store_check_says_unavailable_when_the_store_is_down() {
     let error = f.auth.check_store().await.unwrap_err();
     assert_eq!((error.code(), error.http_status()), ("unavailable", 503));
 }
+
+// ---------------------------------------------------------------- roles
+
+#[tokio::test]
+async fn roles_are_bounded_so_every_issued_token_is_accepted() {
+    let f = Fixture::new();
+    // The longest address there is (254 bytes) and the most, longest roles.
+    let email = format!(
+        "{}@{}.{}.{}.com",
+        "a".repeat(64),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(57)
+    );
+    assert_eq!(email.len(), auth_core::MAX_ADDRESS_BYTES);
+    let user = f.register(&email).await;
+    let role = |i: usize| auth_core::Role::new(format!("{i:02}{}", "r".repeat(62))).unwrap();
+    let most: std::collections::BTreeSet<_> = (0..auth_core::Role::MAX_PER_ACCOUNT).map(role).collect();
+    assert!(most.iter().all(|role| role.as_str().len() == auth_core::Role::MAX_LEN));
+    f.auth
+        .set_roles(user.id, most.clone(), &ClientInfo::default())
+        .await
+        .unwrap();
+    let login = f
+        .auth
+        .login(&email, Password::new(PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap();
+    let token = login.tokens.access_token.expose_secret();
+    assert!(token.len() < 4 * 1024, "{} bytes", token.len());
+    let me = f.auth.authenticate(token).await.unwrap();
+    assert_eq!(me.claims.roles(), &most);
+
+    // One more is refused, and nothing is written.
+    let mut too_many = most.clone();
+    too_many.insert(role(99));
+    let refused = f.auth.set_roles(user.id, too_many, &ClientInfo::default()).await;
+    match refused.unwrap_err() {
+        error @ AuthError::TooManyRoles { max: 32 } => {
+            assert_eq!((error.code(), error.http_status()), ("too_many_roles", 422));
+        }
+        other => panic!("expected too_many_roles, got {other:?}"),
+    }
+    assert_eq!(f.stored(user.id).await.roles, most);
+}

@@ -360,8 +360,106 @@ async fn logout_ends_only_that_session_and_is_idempotent() {
         .logout(phone.access_token.expose_secret(), &ClientInfo::default())
         .await
         .unwrap();
-    // The access token of a logged-out session lives until it expires (documented).
-    assert!(f.auth.authenticate(phone.access_token.expose_secret()).await.is_ok());
+    // The logged-out session's access token ends with it; the other device's lives on.
+    assert_eq!(
+        token_error(f.auth.authenticate(phone.access_token.expose_secret()).await),
+        TokenError::Revoked
+    );
+    assert!(f.auth.authenticate(laptop.access_token.expose_secret()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_revoked_or_reused_session_ends_its_access_tokens_on_the_next_request() {
+    let f = Fixture::new();
+    let (user, owner) = logged_in(&f, "noor@example.com").await;
+    let stolen = f
+        .auth
+        .login("noor@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .tokens;
+    // The owner signs the stolen device out; its access token is refused at once, so it
+    // cannot be used to sign the owner out in turn.
+    f.auth
+        .revoke_session(user.id, stolen.session.id, &ClientInfo::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        token_error(f.auth.authenticate(stolen.access_token.expose_secret()).await),
+        TokenError::Revoked
+    );
+    assert!(f.auth.authenticate(owner.access_token.expose_secret()).await.is_ok());
+
+    // Reuse of a rotated refresh token ends the session's access tokens, old and new.
+    let rotated = f
+        .auth
+        .refresh(owner.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
+    assert!(f.auth.authenticate(rotated.access_token.expose_secret()).await.is_ok());
+    let _ = f
+        .auth
+        .refresh(owner.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap_err();
+    for token in [&owner.access_token, &rotated.access_token] {
+        assert_eq!(
+            token_error(f.auth.authenticate(token.expose_secret()).await),
+            TokenError::Revoked
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_idle_or_expired_session_ends_its_access_tokens_before_they_expire() {
+    let f = Fixture::new();
+    f.register("omar@example.com").await;
+    let minute = Duration::from_secs(60);
+    // Sessions shorter than the 15-minute access tokens, so the session is what ends first.
+    let auth = auth_core::AuthService::new(
+        f.store.clone(),
+        Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api"),
+    )
+    .with_clock(Arc::new(f.clock.clone()))
+    .with_session_lifetimes(5 * minute, 8 * minute);
+    let idle = auth
+        .login("omar@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .tokens;
+    f.clock.advance(4 * minute);
+    assert!(auth.authenticate(idle.access_token.expose_secret()).await.is_ok());
+    f.clock.advance(minute);
+    assert_eq!(
+        token_error(auth.authenticate(idle.access_token.expose_secret()).await),
+        TokenError::Revoked,
+        "five minutes without a refresh: idle"
+    );
+
+    let kept = auth
+        .login("omar@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .tokens;
+    f.clock.advance(4 * minute);
+    let refreshed = auth
+        .refresh(kept.refresh_token.expose_secret(), &ClientInfo::default())
+        .await
+        .unwrap();
+    f.clock.advance(4 * minute);
+    assert_eq!(
+        token_error(auth.authenticate(refreshed.access_token.expose_secret()).await),
+        TokenError::Revoked,
+        "used within the idle timeout, but past the absolute lifetime"
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_a_session_is_checked_against_its_account_only() {
+    let f = Fixture::new();
+    let user = f.register("pia@example.com").await;
+    let token = f.auth.tokens().issue(&user, None).unwrap();
+    assert!(f.auth.authenticate(token.expose_secret()).await.is_ok());
 }
 
 #[tokio::test]

@@ -558,6 +558,15 @@ impl SessionStore for PostgresStore {
         rows.iter().map(session_from_row).collect()
     }
 
+    async fn find_session(&self, session: SessionId) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT {SESSION_COLUMNS} FROM {s}.sessions s WHERE s.id = $1"))
+            .bind(session.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
         let done = sqlx::query(
             self.sql("UPDATE {s}.sessions SET revoked_at = $3 WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL"),

@@ -602,6 +602,18 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    async fn find_session(&self, session: SessionId) -> Result<Option<Session>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {SESSION_COLUMNS} FROM auth_sessions s WHERE s.id = ?1");
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row([session.to_string()], rows::RawSession::from_row)
+                .optional()?;
+            row.map(session_from_row).transpose()
+        })
+        .await
+    }
+
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
         self.write(move |conn| {
             let revoked = conn

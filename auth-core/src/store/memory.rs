@@ -270,6 +270,10 @@ impl SessionStore for MemoryStore {
         Ok(sessions)
     }
 
+    async fn find_session(&self, session: SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(self.state().sessions.get(&session).cloned())
+    }
+
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
         let mut state = self.state();
         match state.sessions.get_mut(&session) {

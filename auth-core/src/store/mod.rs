@@ -244,6 +244,15 @@ pub trait SessionStore: Send + Sync {
     /// Backend failures only.
     async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
 
+    /// The session with this id, revoked or not (`None` if there is none, or it was
+    /// deleted). [`AuthService::authenticate`](crate::AuthService::authenticate) reads it
+    /// on every request, so an access token ends with its session.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures only.
+    async fn find_session(&self, session: SessionId) -> Result<Option<Session>, StoreError>;
+
     /// Revokes one session of `user` at `at`. Returns whether a session of that user
     /// was revoked now (`false` if there is none, it is someone else's, or it was already
     /// revoked).
@@ -431,6 +440,10 @@ impl<T: SessionStore + ?Sized> SessionStore for Arc<T> {
 
     async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
         (**self).list_sessions(user).await
+    }
+
+    async fn find_session(&self, session: SessionId) -> Result<Option<Session>, StoreError> {
+        (**self).find_session(session).await
     }
 
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {

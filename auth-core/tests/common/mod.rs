@@ -218,6 +218,11 @@ impl SessionStore for HookedStore {
         self.inner.list_sessions(user).await
     }
 
+    async fn find_session(&self, session: SessionId) -> Result<Option<Session>, StoreError> {
+        self.up("find_session")?;
+        self.inner.find_session(session).await
+    }
+
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
         self.up("revoke_session")?;
         self.inner.revoke_session(user, session, at).await
