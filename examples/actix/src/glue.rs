@@ -49,7 +49,12 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/json");
         for (name, value) in self.0.headers() {
-            response.insert_header((name, value));
+            if (name, value.as_str()) == ("connection", "close") {
+                // Actix decides the Connection header itself; this is how to ask for close.
+                response.force_close();
+            } else {
+                response.insert_header((name, value));
+            }
         }
         response.body(self.0.body())
     }
@@ -76,8 +81,13 @@ fn parsed_body<T: 'static>(
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     let body = web::Bytes::from_request(request, payload);
+    let timeout = state(request).map(|app| app.body_timeout);
     Box::pin(async move {
-        let bytes = body.await.map_err(|error| {
+        // However slowly a body trickles, it must be complete within the body timeout.
+        let bytes = actix_web::rt::time::timeout(timeout?, body)
+            .await
+            .map_err(|_| ErrorAnswer::body_timeout())?;
+        let bytes = bytes.map_err(|error| {
             if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                 ErrorAnswer::payload_too_large()
             } else {

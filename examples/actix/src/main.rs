@@ -12,6 +12,7 @@ mod glue;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::dev::{Service, ServiceRequest};
 use actix_web::http::{StatusCode, header};
@@ -28,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) auth: Arc<Auth>,
     pub(crate) mailer: Mailer,
     pub(crate) trusted_proxy: Option<IpAddr>,
+    /// Bodies must arrive within this of their request's head.
+    pub(crate) body_timeout: std::time::Duration,
 }
 
 type Answer = Result<HttpResponse, ApiError>;
@@ -38,17 +41,46 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()> {
+    let limits = app.limits;
+    let https = app.https;
     let state = web::Data::new(AppState {
         auth: app.auth,
         mailer: app.mailer,
         trusted_proxy: app.trusted_proxy,
+        body_timeout: limits.body_timeout,
     });
+    let open = Arc::new(AtomicUsize::new(0));
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(example_server::MAX_BODY_BYTES))
             .configure(routes)
             .default_service(web::to(|| async { ApiError(ErrorAnswer::no_route()).error_response() }))
+            .wrap_fn(move |request: ServiceRequest, service| {
+                // Over the connection cap: answered at once and closed, as Axum does.
+                let over = request
+                    .conn_data::<ConnectionSlot>()
+                    .is_some_and(|slot| slot.over_capacity);
+                let credentials = request.headers().contains_key(header::AUTHORIZATION)
+                    || request.headers().contains_key(header::COOKIE);
+                let response = (!over).then(|| service.call(request));
+                async move {
+                    let Some(response) = response else {
+                        return Err(ApiError(ErrorAnswer::too_many_connections()).into());
+                    };
+                    let mut response = response.await?;
+                    let headers = response.headers_mut();
+                    let has_cache_control = headers.contains_key(header::CACHE_CONTROL);
+                    for (name, value) in example_server::http::response_headers(credentials, has_cache_control, https) {
+                        headers.insert(
+                            header::HeaderName::from_static(name),
+                            header::HeaderValue::from_static(value),
+                        );
+                    }
+                    Ok(response)
+                }
+            })
             // The path only: reset and verification links carry their token in the query.
             .wrap_fn(|request: ServiceRequest, service| {
                 let span = tracing::info_span!("request", method = %request.method(), path = %request.path());
@@ -61,6 +93,21 @@ async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()>
                 .instrument(span)
             })
     })
+    // A request's head within the header timeout, also after a kept-alive answer.
+    .client_request_timeout(limits.header_timeout)
+    .keep_alive(actix_web::http::KeepAlive::Timeout(limits.header_timeout))
+    .client_disconnect_timeout(std::time::Duration::from_secs(2))
+    // Beyond the cap, connections are still accepted (and answered 503) up to a margin
+    // that stays within the descriptor limit; beyond that, Actix stops accepting.
+    .max_connections((limits.max_connections + REFUSAL_MARGIN).div_ceil(workers))
+    .workers(workers)
+    .on_connect(move |_, extensions| {
+        let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+        extensions.insert(ConnectionSlot {
+            open: Arc::clone(&open),
+            over_capacity: now_open > limits.max_connections,
+        });
+    })
     .listen(listener)?
     // Signals are `example_server::shutdown_signal`'s, as for every example server.
     .disable_signals()
@@ -71,6 +118,22 @@ async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()>
         handle.stop(true).await;
     });
     server.await
+}
+
+/// Connections accepted beyond the cap, to be answered 503 `busy` and closed.
+const REFUSAL_MARGIN: usize = 16;
+
+/// One open connection, counted while its connection data lives (it is dropped with the
+/// connection).
+struct ConnectionSlot {
+    open: Arc<AtomicUsize>,
+    over_capacity: bool,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A route's resource; other methods answer 405 in the API's format, with `Allow`.

@@ -62,14 +62,22 @@ pub(crate) fn json(
 }
 
 /// The whole body (at most `MAX_BODY_BYTES`, by the router's limit) and its content type.
-async fn raw_body<S: Send + Sync>(request: Request, state: &S) -> Result<(Option<String>, Bytes), ApiError> {
+/// A body that does not arrive within the body timeout is a 408 and ends the connection,
+/// however slowly it trickles.
+pub(crate) async fn raw_body<S>(request: Request, state: &S) -> Result<(Option<String>, Bytes), ApiError>
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let body = Bytes::from_request(request, state)
+    let timeout = AppState::from_ref(state).body_timeout;
+    let body = tokio::time::timeout(timeout, Bytes::from_request(request, state))
         .await
+        .map_err(|_| ErrorAnswer::body_timeout())?
         .map_err(|rejection| match rejection {
             BytesRejection::FailedToBufferBody(failure) if failure.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ErrorAnswer::payload_too_large()
@@ -82,7 +90,12 @@ async fn raw_body<S: Send + Sync>(request: Request, state: &S) -> Result<(Option
 /// A JSON body, parsed by the shared parser.
 pub(crate) struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+    T: DeserializeOwned,
+{
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -94,7 +107,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// The body of `POST /login`: the OAuth2 form or JSON.
 pub(crate) struct LoginBody(pub api::Credentials);
 
-impl<S: Send + Sync> FromRequest<S> for LoginBody {
+impl<S> FromRequest<S> for LoginBody
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {

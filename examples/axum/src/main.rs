@@ -8,8 +8,9 @@
 
 mod glue;
 mod pages;
+mod serve;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use auth_core::Password;
@@ -31,6 +32,10 @@ pub(crate) struct AppState {
     pub(crate) mailer: Mailer,
     pub(crate) trusted_proxy: Option<IpAddr>,
     pub(crate) pages: pages::WebSessions,
+    /// Bodies must arrive within this of their request's head.
+    pub(crate) body_timeout: std::time::Duration,
+    /// The site is HTTPS: every answer carries HSTS.
+    pub(crate) https: bool,
 }
 
 #[tokio::main]
@@ -44,12 +49,15 @@ async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()>
         auth: app.auth,
         mailer: app.mailer,
         trusted_proxy: app.trusted_proxy,
+        body_timeout: app.limits.body_timeout,
+        https: app.https,
     };
-    axum::serve(
+    serve::serve(
         tokio::net::TcpListener::from_std(listener)?,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state),
+        app.limits,
+        example_server::shutdown_signal(),
     )
-    .with_graceful_shutdown(example_server::shutdown_signal())
     .await
 }
 
@@ -88,6 +96,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError(ErrorAnswer::no_route()) })
         .method_not_allowed_fallback(|| async { ApiError(ErrorAnswer::method_not_allowed()) })
         .layer(axum::extract::DefaultBodyLimit::max(example_server::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.https, security_headers))
         // The path only: reset and verification links carry their token in the query.
         .layer(
             TraceLayer::new_for_http()
@@ -99,6 +108,27 @@ pub(crate) fn router(state: AppState) -> Router {
                 .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
         )
         .with_state(state)
+}
+
+/// `Cache-Control: no-store` on answers to requests with credentials, HSTS on HTTPS
+/// sites; decided by `example_server::http::response_headers`, as on Actix.
+async fn security_headers(
+    State(https): State<bool>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let credentials =
+        headers.contains_key(axum::http::header::AUTHORIZATION) || headers.contains_key(axum::http::header::COOKIE);
+    let mut response = next.run(request).await;
+    let has_cache_control = response.headers().contains_key(axum::http::header::CACHE_CONTROL);
+    for (name, value) in example_server::http::response_headers(credentials, has_cache_control, https) {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static(name),
+            axum::http::HeaderValue::from_static(value),
+        );
+    }
+    response
 }
 
 impl FromRef<AppState> for Arc<Auth> {

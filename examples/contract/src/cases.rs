@@ -1039,3 +1039,6 @@ pub async fn a_saturated_hash_pool_answers_503_busy_at_once(target: Target) {
     assert_eq!(log.matches("event=\"busy\"").count(), busy, "{log}");
     assert!(!log.contains("ERROR"), "{log}");
 }
+
+mod transport;
+pub use transport::*;

@@ -31,7 +31,7 @@ macro_rules! http_contract_tests {
     ($binary:expr) => {
         $crate::__http_contract_modules! { $binary;
             stores: [ the_answers_match_the_reference_transcript, register_login_and_me, registration_errors, every_login_failure_is_the_same_answer, malformed_requests_get_clear_errors_never_a_500, refresh_rotates_and_reuse_ends_the_session, logout_sessions_and_logout_everywhere, password_change_revokes_everything, password_reset_through_the_outbox, email_verification_through_the_outbox, administration_needs_the_admin_role, login_is_rate_limited_with_retry_after, keys_and_health, a_refresh_token_survives_a_restart, no_password_or_token_ever_reaches_the_logs, the_seeds_curl_commands_work_as_written, more_contract_failures ]
-            sqlite: [ it_refuses_to_start_without_a_real_key_where_one_is_required, sigterm_finishes_and_stops_cleanly, x_forwarded_for_is_believed_only_from_the_trusted_proxy, rate_limits_come_from_the_environment, smtp_url_sends_mail_through_smtp, the_seeds_python_stack_verifies_our_access_tokens, a_saturated_hash_pool_answers_503_busy_at_once ]
+            sqlite: [ it_refuses_to_start_without_a_real_key_where_one_is_required, sigterm_finishes_and_stops_cleanly, x_forwarded_for_is_believed_only_from_the_trusted_proxy, rate_limits_come_from_the_environment, smtp_url_sends_mail_through_smtp, the_seeds_python_stack_verifies_our_access_tokens, a_saturated_hash_pool_answers_503_busy_at_once, stalled_connections_are_cut_and_others_are_still_served, oversized_bodies_are_answered_not_reset ]
             postgres: [ a_database_outage_is_503_with_retry_after_and_the_server_recovers ]
         }
     };

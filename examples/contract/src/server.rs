@@ -76,7 +76,8 @@ pub struct Server {
 
 impl Server {
     /// Starts the server on a fresh store of `backend` with `env` added; `None` when the
-    /// backend is absent outside CI.
+    /// backend is absent outside CI. The pseudo-variable `RLIMIT_NOFILE` lowers the
+    /// server's open-file limit instead of reaching its environment.
     pub fn start(target: Target, env: &[(&str, &str)]) -> Option<Self> {
         let Target { binary, backend } = target;
         let dir = Arc::new(tempfile::tempdir().unwrap());
@@ -111,7 +112,20 @@ impl Server {
         dir: Arc<tempfile::TempDir>,
         env: Vec<(String, String)>,
     ) -> Self {
-        let mut command = Command::new(binary);
+        // `RLIMIT_NOFILE` is no variable of the server's: it lowers the open-file limit the
+        // server starts with (through the shell's `ulimit`, which needs no unsafe code).
+        let open_files = env
+            .iter()
+            .find(|(key, _)| key == "RLIMIT_NOFILE")
+            .map(|(_, v)| v.clone());
+        let mut command = match &open_files {
+            Some(limit) => {
+                let mut command = Command::new("sh");
+                command.args(["-c", "ulimit -n \"$0\" && exec \"$1\"", limit, binary]);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -124,7 +138,7 @@ impl Server {
             .current_dir(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (key, value) in &env {
+        for (key, value) in env.iter().filter(|(key, _)| key != "RLIMIT_NOFILE") {
             command.env(key, value);
         }
         let mut child = command.spawn().unwrap();

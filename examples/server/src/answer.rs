@@ -22,6 +22,8 @@ pub struct ErrorAnswer {
     code: &'static str,
     detail: String,
     retry_after: Option<Duration>,
+    /// `Connection: close`: the connection cannot carry another request.
+    close: bool,
 }
 
 impl ErrorAnswer {
@@ -31,6 +33,26 @@ impl ErrorAnswer {
             code,
             detail: detail.into(),
             retry_after: None,
+            close: false,
+        }
+    }
+
+    /// 503 `busy` with `Retry-After: 1` and `Connection: close`: the server has as many
+    /// connections open as it serves at once (`AUTH_MAX_CONNECTIONS`).
+    pub fn too_many_connections() -> Self {
+        Self {
+            retry_after: Some(Duration::from_secs(1)),
+            close: true,
+            ..Self::new(503, "busy", "the server has too many open connections; retry later")
+        }
+    }
+
+    /// 408 `request_timeout` with `Connection: close`: the body did not arrive within
+    /// `AUTH_BODY_TIMEOUT_SECS`.
+    pub fn body_timeout() -> Self {
+        Self {
+            close: true,
+            ..Self::new(408, "request_timeout", "the request body did not arrive in time")
         }
     }
 
@@ -88,6 +110,9 @@ impl ErrorAnswer {
         if self.status == 401 {
             headers.push(("www-authenticate", "Bearer".to_owned()));
         }
+        if self.close {
+            headers.push(("connection", "close".to_owned()));
+        }
         headers
     }
 
@@ -117,6 +142,7 @@ impl From<AuthError> for ErrorAnswer {
             code: error.code(),
             detail: error.to_string(),
             retry_after: error.retry_after(),
+            close: false,
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct Config {
     /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
     /// believed; from anyone else the header is ignored.
     pub trusted_proxy: Option<IpAddr>,
+    /// `AUTH_HEADER_TIMEOUT_SECS`, `AUTH_BODY_TIMEOUT_SECS`, `AUTH_MAX_CONNECTIONS`: see
+    /// [`HttpLimits`](crate::http::HttpLimits).
+    pub limits: crate::http::HttpLimits,
 }
 
 /// Where accounts live.
@@ -126,6 +129,7 @@ impl Config {
             public_url,
             rate_limits: rate_limits(var)?,
             trusted_proxy,
+            limits: crate::http::HttpLimits::from_env(var)?,
         })
     }
 }

@@ -21,6 +21,7 @@
 mod answer;
 pub mod api;
 mod config;
+pub mod http;
 mod mail;
 
 use std::future::Future;
@@ -53,6 +54,12 @@ pub struct App {
     pub trusted_proxy: Option<IpAddr>,
     /// `Secure` cookies with the `__Host-` prefix (`AUTH_COOKIE_SECURE`), for pages.
     pub secure_cookies: bool,
+    /// Timeouts and the connection cap ([`http::HttpLimits`]).
+    pub limits: http::HttpLimits,
+    /// The site is HTTPS (`AUTH_PUBLIC_URL`): every answer carries [`http::HSTS`].
+    pub https: bool,
+    /// `AUTH_PUBLIC_URL`, without a trailing slash: the origin pages accept posts from.
+    pub public_url: String,
 }
 
 /// Runs the command line of an example server named `program`: `serve` (the default)
@@ -109,6 +116,9 @@ where
                 },
                 trusted_proxy: config.trusted_proxy,
                 secure_cookies: config.secure_cookies,
+                limits: config.limits,
+                https: config.public_url.starts_with("https://"),
+                public_url: config.public_url.clone(),
             };
             let listener = std::net::TcpListener::bind(config.bind)
                 .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))

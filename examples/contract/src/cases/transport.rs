@@ -1,0 +1,171 @@
+//! Cases: the transport under abuse. Stalled connections are cut after the timeouts and
+//! never starve other clients; a client answered before it finished sending its body
+//! reads the answer, not a reset.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::{Answer, PASSWORD, Server, Target, client, register, tokens};
+
+/// The three ways to stall: say nothing, stop inside the head, stop inside the body.
+const STALLS: [&[u8]; 3] = [
+    b"",
+    b"POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Ty",
+    b"POST /register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"email\":",
+];
+
+/// Case: hundreds of stalled connections of each kind, more than the server's descriptors,
+/// while a well-behaved client keeps being answered; each stalled one is then closed by the
+/// server.
+pub async fn stalled_connections_are_cut_and_others_are_still_served(target: Target) {
+    let Some(server) = Server::start(
+        target,
+        &[
+            ("RLIMIT_NOFILE", "256"),
+            ("AUTH_HEADER_TIMEOUT_SECS", "2"),
+            ("AUTH_BODY_TIMEOUT_SECS", "2"),
+        ],
+    ) else {
+        return;
+    };
+    register(&server, "steady@example.com").await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stalled = Vec::new();
+    for (kind, opening) in STALLS.iter().enumerate() {
+        for _ in 0..120 {
+            let mut stream = TcpStream::connect(&address).await.unwrap();
+            // A write may fail once the server has refused and closed the connection.
+            let _ = stream.write_all(opening).await;
+            stalled.push((kind, stream));
+        }
+    }
+
+    // The well-behaved client is answered (a 503 `busy` over the cap counts: it says when
+    // to come back), never left hanging, and is served once it comes back.
+    let answered = client_until_served(&server).await;
+    assert!(
+        answered.iter().all(|status| [200, 503].contains(status)),
+        "{answered:?}"
+    );
+
+    // Every stalled connection ends, from the server's side, after the timeouts (the
+    // bound here only turns a hang into a failure).
+    let mut answers = [0_usize; 3];
+    for (kind, mut stream) in stalled {
+        let mut received = Vec::new();
+        let ended = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut received)).await;
+        assert!(ended.is_ok(), "a stalled connection (kind {kind}) is still open");
+        let text = String::from_utf8_lossy(&received);
+        if !text.is_empty() {
+            assert!(
+                text.starts_with("HTTP/1.1 408") || text.starts_with("HTTP/1.1 503"),
+                "kind {kind}: {text}"
+            );
+            answers[kind] += 1;
+        }
+    }
+    let log = server.log();
+    assert!(!log.contains("Too many open files"), "{log}");
+    assert!(!log.contains("cannot accept connections"), "{log}");
+    // And the server is as good as new.
+    let (access, _) = tokens(&server, "steady@example.com").await;
+    let me = crate::get(&server, "/me", Some(&access)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+}
+
+/// `/me` and login for `steady@example.com`, honouring `Retry-After`, until both are 200;
+/// returns every status seen.
+async fn client_until_served(server: &Server) -> Vec<u16> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..30 {
+        let login = client
+            .post(server.url("/login"))
+            .form(&[("username", "steady@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .expect("the login request is answered, not left hanging");
+        let login = Answer::of(login).await;
+        seen.push(login.status);
+        if login.status == 200 {
+            let access = login.json()["access_token"].as_str().unwrap().to_owned();
+            let me = client
+                .get(server.url("/me"))
+                .bearer_auth(&access)
+                .send()
+                .await
+                .expect("/me is answered, not left hanging");
+            let me = Answer::of(me).await;
+            seen.push(me.status);
+            if me.status == 200 {
+                return seen;
+            }
+        }
+        let last = seen.last().copied();
+        assert_eq!(
+            last,
+            Some(503),
+            "only `busy` may stand between the client and its answer: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("never served: {seen:?}");
+}
+
+/// Case: 200 clients each send a whole 1 MiB JSON body at once, and each reads its 413;
+/// a body answered early (401 before it is read) is read as an answer too.
+pub async fn oversized_bodies_are_answered_not_reset(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
+        return;
+    };
+    let big = format!(
+        r#"{{"email": "big@example.com", "password": "{}"}}"#,
+        "x".repeat(1 << 20)
+    );
+    let client = client();
+    let mut sends = Vec::new();
+    for i in 0..200 {
+        // Half to a route that reads the body (413), half to one that refuses first (401).
+        let path = if i % 2 == 0 { "/register" } else { "/password/change" };
+        let request = client
+            .post(server.url(path))
+            .header("content-type", "application/json")
+            .body(big.clone());
+        sends.push(tokio::spawn(async move {
+            let response = request.send().await.map_err(|error| format!("{error:?}"))?;
+            Ok::<_, String>((path, Answer::of(response).await))
+        }));
+    }
+    let mut failures = Vec::new();
+    for send in sends {
+        match send.await.unwrap() {
+            Ok(("/register", answer)) => answer.assert_error(413, "payload_too_large"),
+            Ok((_, answer)) => answer.assert_error(401, "invalid_token"),
+            Err(error) => failures.push(error),
+        }
+    }
+    let log = server.log();
+    let warnings: Vec<&str> = log.lines().filter(|line| line.contains("WARN")).take(5).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of 200 saw no answer: {:?}\n{warnings:#?}",
+        failures.len(),
+        failures.first()
+    );
+    // And a normal request afterwards is served.
+    let answer = crate::post_json(
+        &server,
+        "/register",
+        json!({"email": "small@example.com", "password": PASSWORD}),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+}

@@ -1,0 +1,207 @@
+//! Transport defenses both servers apply alike: how long a connection may stall, how many
+//! may be open at once, and the headers every answer carries. Decided once here; each
+//! server maps them onto its framework (`examples/axum/src/serve.rs`, Actix's settings).
+
+use std::time::Duration;
+
+use crate::ErrorAnswer;
+
+/// File descriptors kept free beside the connections: database connections, the SQLite
+/// file and its WAL, the runtime's own, the outbox, logs, and the 16 connections over the
+/// cap that may be being refused at once.
+pub const DESCRIPTOR_RESERVE: u64 = 64;
+
+/// The fewest connections the cap allows, whatever the descriptor limit says.
+pub const MIN_CONNECTIONS: usize = 16;
+
+/// The cap when the descriptor limit is unknown or very high.
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// How long a connection may stall, and how many may be open.
+///
+/// | variable | default | what it bounds |
+/// |---|---|---|
+/// | `AUTH_HEADER_TIMEOUT_SECS` | 10 | from a connection's opening, or its previous answer, to the end of the next request's head: idle keep-alive and slow headers alike |
+/// | `AUTH_BODY_TIMEOUT_SECS` | 10 | from the head to the end of the body; over it, 408 and the connection is closed |
+/// | `AUTH_MAX_CONNECTIONS` | the open-file limit minus 64, at least 16, at most 10,000 | connections open at once; beyond, 503 `busy` at once and closed |
+///
+/// ```
+/// use std::time::Duration;
+/// use example_server::http::HttpLimits;
+///
+/// let limits = HttpLimits::new(Some(256));
+/// assert_eq!(limits.max_connections, 192);
+/// assert_eq!(limits.header_timeout, Duration::from_secs(10));
+/// assert_eq!(HttpLimits::new(None).max_connections, 10_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request's head must be complete within this of the connection opening or
+    /// going idle.
+    pub header_timeout: Duration,
+    /// A request's body must be complete within this of its head.
+    pub body_timeout: Duration,
+    /// Connections served at once; beyond, each is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl HttpLimits {
+    /// The defaults for a process allowed `open_files` descriptors (`None`: unknown).
+    pub fn new(open_files: Option<u64>) -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections: connection_cap(open_files),
+        }
+    }
+
+    /// The defaults for this process ([`open_file_limit`]), with any of
+    /// `AUTH_HEADER_TIMEOUT_SECS`, `AUTH_BODY_TIMEOUT_SECS` and `AUTH_MAX_CONNECTIONS` that
+    /// are set. A cap above what the descriptor limit allows is lowered to it (and
+    /// logged): beyond it, accepting fails and every client waits.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the variable that is not a positive whole number.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let open_files = open_file_limit();
+        let mut limits = Self::new(open_files);
+        let positive = |name: &str| -> Result<Option<u64>, String> {
+            var(name)
+                .map(|value| match value.parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(format!("{name}: a positive whole number")),
+                })
+                .transpose()
+        };
+        if let Some(secs) = positive("AUTH_HEADER_TIMEOUT_SECS")? {
+            limits.header_timeout = Duration::from_secs(secs);
+        }
+        if let Some(secs) = positive("AUTH_BODY_TIMEOUT_SECS")? {
+            limits.body_timeout = Duration::from_secs(secs);
+        }
+        if let Some(wanted) = positive("AUTH_MAX_CONNECTIONS")? {
+            let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+            let allowed = connection_cap(open_files);
+            if wanted > allowed {
+                tracing::warn!(
+                    wanted,
+                    allowed,
+                    open_files,
+                    "AUTH_MAX_CONNECTIONS is above what the open-file limit allows; lowered"
+                );
+            }
+            limits.max_connections = wanted.min(allowed);
+        }
+        Ok(limits)
+    }
+}
+
+/// The open-file limit of this process (the soft `RLIMIT_NOFILE`), if it has one.
+pub fn open_file_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+fn connection_cap(open_files: Option<u64>) -> usize {
+    let cap = open_files.map_or(MAX_CONNECTIONS as u64, |n| n.saturating_sub(DESCRIPTOR_RESERVE));
+    usize::try_from(cap)
+        .unwrap_or(MAX_CONNECTIONS)
+        .clamp(MIN_CONNECTIONS, MAX_CONNECTIONS)
+}
+
+/// The whole answer to a connection beyond [`HttpLimits::max_connections`], as bytes on
+/// the wire: written before reading anything, then the connection is closed. The same
+/// status, headers and body as [`ErrorAnswer::too_many_connections`].
+pub fn too_many_connections_response() -> Vec<u8> {
+    let answer = ErrorAnswer::too_many_connections();
+    let body = answer.body();
+    let mut head = format!(
+        "HTTP/1.1 {} Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        answer.status(),
+        body.len()
+    );
+    for (name, value) in answer.headers() {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body.as_bytes());
+    bytes
+}
+
+/// `Strict-Transport-Security` for a site served over HTTPS: one year, this host only (the
+/// server cannot know whether every subdomain speaks HTTPS).
+pub const HSTS: (&str, &str) = ("strict-transport-security", "max-age=31536000");
+
+/// Headers every answer gets besides its own: `Cache-Control: no-store` when the request
+/// carried credentials (an `Authorization` header or a cookie), so no cache keeps an
+/// account's data (ASVS 14.3.2), unless the answer set its own; and [`HSTS`] when the site
+/// is HTTPS (`AUTH_PUBLIC_URL`).
+///
+/// ```
+/// use example_server::http::response_headers;
+///
+/// assert_eq!(response_headers(true, false, false), vec![("cache-control", "no-store")]);
+/// assert_eq!(response_headers(true, true, false), vec![]);
+/// assert_eq!(response_headers(false, false, true), vec![("strict-transport-security", "max-age=31536000")]);
+/// ```
+pub fn response_headers(
+    request_has_credentials: bool,
+    answer_sets_cache_control: bool,
+    https: bool,
+) -> Vec<(&'static str, &'static str)> {
+    let mut headers = Vec::new();
+    if request_has_credentials && !answer_sets_cache_control {
+        headers.push(("cache-control", "no-store"));
+    }
+    if https {
+        headers.push(HSTS);
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_stays_below_the_descriptor_limit() {
+        assert_eq!(HttpLimits::new(Some(256)).max_connections, 192);
+        assert_eq!(HttpLimits::new(Some(1024)).max_connections, 960);
+        assert_eq!(HttpLimits::new(Some(50)).max_connections, MIN_CONNECTIONS);
+        assert_eq!(HttpLimits::new(Some(1 << 20)).max_connections, MAX_CONNECTIONS);
+        assert_eq!(HttpLimits::new(None).max_connections, MAX_CONNECTIONS);
+    }
+
+    #[test]
+    fn settings_come_from_the_environment_and_the_cap_is_bounded() {
+        let limits = HttpLimits::from_env(|name| match name {
+            "AUTH_HEADER_TIMEOUT_SECS" => Some("2".to_owned()),
+            "AUTH_BODY_TIMEOUT_SECS" => Some("3".to_owned()),
+            "AUTH_MAX_CONNECTIONS" => Some("50".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(limits.body_timeout, Duration::from_secs(3));
+        assert_eq!(limits.max_connections, 50);
+        let huge =
+            HttpLimits::from_env(|name| (name == "AUTH_MAX_CONNECTIONS").then(|| "99999999".to_owned())).unwrap();
+        assert!(huge.max_connections <= connection_cap(open_file_limit()));
+        for bad in ["0", "-1", "ten"] {
+            let error = HttpLimits::from_env(|name| (name == "AUTH_BODY_TIMEOUT_SECS").then(|| bad.to_owned()));
+            assert!(error.unwrap_err().contains("AUTH_BODY_TIMEOUT_SECS"));
+        }
+    }
+
+    #[test]
+    fn the_refusal_is_a_complete_http_answer() {
+        let bytes = String::from_utf8(too_many_connections_response()).unwrap();
+        let (head, body) = bytes.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+        assert!(head.contains("\r\nretry-after: 1"), "{head}");
+        assert!(head.contains("\r\nconnection: close"), "{head}");
+        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        assert_eq!(body, ErrorAnswer::too_many_connections().body());
+    }
+}
