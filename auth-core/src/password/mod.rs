@@ -12,6 +12,8 @@ use zeroize::Zeroizing;
 use crate::Email;
 use crate::email::fold_local_part;
 
+mod rules;
+
 /// A plaintext password, as the user typed it.
 ///
 /// The text is zeroized when dropped, never printed (`Debug` shows `[redacted]`, there is
@@ -96,11 +98,25 @@ pub enum PolicyViolation {
     /// The password is on the list of the most common passwords.
     #[error("password is too common; choose one that is harder to guess")]
     Common,
+    /// The password is two or more copies of a shorter unit (`aaaaaaaa`,
+    /// `passwordpassword`, `abcabcab`); see [`PasswordPolicy`] for the exact rule.
+    #[error("the password repeats a shorter sequence")]
+    Repetitive,
+    /// The password is made of runs of consecutive characters (`abcdefgh`, `98765432`,
+    /// `1234abcd`); see [`PasswordPolicy`] for the exact rule.
+    #[error("the password is a sequence of consecutive characters")]
+    Sequential,
+    /// Without the words of the account's email and the service's
+    /// [context words](PasswordPolicy::with_context_words), too little of the password is
+    /// left (`alicealice!!` for `alice@example.com`); see [`PasswordPolicy`] for the exact rule.
+    #[error("the password is built from the account's email or the service's name")]
+    ContextWords,
 }
 
-/// The rules a new password must meet, following NIST SP 800-63B: a minimum length, a
-/// maximum length that is generous, a blocklist of common passwords, no password equal
-/// to the email, and no composition rules ("one digit, one symbol") at all.
+/// The rules a new password must meet, following NIST SP 800-63B and OWASP ASVS 6.2.11:
+/// a minimum length, a maximum length that is generous, a blocklist of common passwords,
+/// no repetitive or sequential passwords, none built from the account's email or the
+/// service's name, and no composition rules ("one digit, one symbol") at all.
 ///
 /// | setting | default | why |
 /// |---|---|---|
@@ -108,8 +124,37 @@ pub enum PolicyViolation {
 /// | [`max_length`](Self::with_max_length) | 256 characters | NIST asks to allow at least 64; the maximum bounds hashing work and is checked before any hashing |
 /// | [`common passwords`](Self::with_common_password_check) | rejected | 19,640 most common passwords (Django's list by Royce Williams), compared case-insensitively |
 /// | email as password | rejected | the address or its local part, case-insensitively |
+/// | repetition | rejected | see below |
+/// | sequences | rejected | see below |
+/// | [`context words`](Self::with_context_words) | none besides the email's | see below |
 ///
-/// Lengths are counted in Unicode code points after NFKC normalization.
+/// Lengths are counted in Unicode code points after NFKC normalization. The rules below
+/// compare the NFKC form lowercased, so case never hides a pattern, and judge the whole
+/// password: a pattern inside a longer passphrase (the `abc` in `abc stands for
+/// alphabet`) is no reason to refuse it.
+///
+/// - **Repetition** ([`PolicyViolation::Repetitive`]): the password is two or more copies
+///   of a shorter unit, the last copy possibly cut short; that is, it has a period of at
+///   most half its length. `aaaaaaaa`, `passwordpassword`, `abcabcab` and sixteen spaces
+///   are refused; `abcab` and `passwordpasswor` are not repetitions.
+/// - **Sequences** ([`PolicyViolation::Sequential`]): the password splits entirely into
+///   runs of at least 3 characters, each stepping by +1 or by −1 in code point, with digits
+///   also wrapping around (`7890123`, `3210987`). Runs may change direction or kind:
+///   `abcdefgh`, `zyxwvuts`, `123456789012345`, `1234abcd` and `abccba` are refused;
+///   `Tr0ub4dor&3xyzzy` is not (its `xyz` is only part of it).
+/// - **Context words** ([`PolicyViolation::ContextWords`]): the words are the service's
+///   [context words](Self::with_context_words) and, when the account's email is known,
+///   its local part, the local part's pieces split on `.` `_` `-` `+`, and the domain's
+///   labels (in Unicode) except the top-level one; words under 3 characters are ignored.
+///   Every occurrence of every word is removed from the password; if any was, and what is
+///   left is shorter than the minimum length, repetitive, sequential or (with the
+///   blocklist on) a common password, the password is refused. For `alice@example.com`,
+///   `alicealice!!`, `alice!!!!!!!!` (its `!!!!!!!!` is a repetition), `Alice12345678`
+///   and `examplepassword` (`password` is common) are refused, while `alice in
+///   wonderland` keeps more than 8 characters of its own and is accepted.
+///
+/// The checks run in this order and the first broken rule is reported: too long, too
+/// short, same as the email, common, repetitive, sequential, context words.
 ///
 /// ```
 /// use auth_core::{Email, Password, PasswordPolicy, PolicyViolation};
@@ -120,6 +165,9 @@ pub enum PolicyViolation {
 /// assert_eq!(policy.check(&Password::new("short"), Some(&email)), Err(PolicyViolation::TooShort { min: 8 }));
 /// assert_eq!(policy.check(&Password::new("password1"), Some(&email)), Err(PolicyViolation::Common));
 /// assert_eq!(policy.check(&Password::new("Alice@Example.com"), Some(&email)), Err(PolicyViolation::SameAsEmail));
+/// assert_eq!(policy.check(&Password::new("passwordpassword"), Some(&email)), Err(PolicyViolation::Repetitive));
+/// assert_eq!(policy.check(&Password::new("1234abcd5678"), Some(&email)), Err(PolicyViolation::Sequential));
+/// assert_eq!(policy.check(&Password::new("alicealice!!"), Some(&email)), Err(PolicyViolation::ContextWords));
 /// assert!(policy.check(&Password::new("plaid-otter-sunrise"), Some(&email)).is_ok());
 ///
 /// // Password is the only factor? NIST SP 800-63B rev 4 asks for 15 characters.
@@ -131,6 +179,8 @@ pub struct PasswordPolicy {
     min_length: usize,
     max_length: usize,
     reject_common: bool,
+    /// Folded as passwords are, at least 3 characters each.
+    context_words: Vec<String>,
 }
 
 /// Default minimum length, in characters.
@@ -146,6 +196,7 @@ impl Default for PasswordPolicy {
             min_length: DEFAULT_MIN_LENGTH,
             max_length: DEFAULT_MAX_LENGTH,
             reject_common: true,
+            context_words: Vec::new(),
         }
     }
 }
@@ -181,6 +232,39 @@ impl PasswordPolicy {
         self
     }
 
+    /// Sets the service's context words, replacing any set before: names a password must
+    /// not be built from, such as the service's or the company's name (`"acme"`) or the
+    /// site's host name. Each word is compared case-insensitively, in NFKC form, as given
+    /// (pass `"acme"` and `"mail"`, not `"acme mail"`, to refuse either); words shorter
+    /// than 3 characters are ignored. None by default: the service's name is not
+    /// something the library can guess. See the type documentation for the rule.
+    ///
+    /// ```
+    /// use auth_core::{Password, PasswordPolicy, PolicyViolation};
+    ///
+    /// let policy = PasswordPolicy::default().with_context_words(["Acme", "ac"]);
+    /// assert_eq!(policy.context_words(), ["acme"]);
+    /// assert_eq!(policy.check(&Password::new("ACME-2024!"), None), Err(PolicyViolation::ContextWords));
+    /// assert!(policy.check(&Password::new("acme makes anvils"), None).is_ok());
+    /// ```
+    #[must_use]
+    pub fn with_context_words(mut self, words: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        let mut folded: Vec<String> = words
+            .into_iter()
+            .filter_map(|word| rules::fold_word(&word.into()))
+            .collect();
+        folded.sort();
+        folded.dedup();
+        self.context_words = folded;
+        self
+    }
+
+    /// The service's context words, folded (lowercase NFKC) and without those shorter
+    /// than 3 characters.
+    pub fn context_words(&self) -> &[String] {
+        &self.context_words
+    }
+
     /// The minimum length, in characters.
     pub fn min_length(&self) -> usize {
         self.min_length
@@ -196,8 +280,9 @@ impl PasswordPolicy {
     ///
     /// # Errors
     ///
-    /// The first [`PolicyViolation`], checked in the order: too short, too long, same as
-    /// the email, common.
+    /// The first [`PolicyViolation`], checked in the order: too long, too short, same as
+    /// the email, common, repetitive, sequential, context words (the type documentation
+    /// has the exact rules).
     pub fn check(&self, password: &Password, email: Option<&Email>) -> Result<(), PolicyViolation> {
         if self.exceeds_max_length(password) {
             return Err(PolicyViolation::TooLong { max: self.max_length() });
@@ -219,7 +304,33 @@ impl PasswordPolicy {
         if self.reject_common && is_common(&folded) {
             return Err(PolicyViolation::Common);
         }
+        // The whole password, untrimmed: sixteen spaces are a repetition too.
+        let chars = rules::fold(&normalized);
+        if rules::is_repetitive(&chars) {
+            return Err(PolicyViolation::Repetitive);
+        }
+        if rules::is_sequential(&chars) {
+            return Err(PolicyViolation::Sequential);
+        }
+        if self.is_built_from_context_words(&chars, email) {
+            return Err(PolicyViolation::ContextWords);
+        }
         Ok(())
+    }
+
+    fn is_built_from_context_words(&self, chars: &[char], email: Option<&Email>) -> bool {
+        let mut words = self.context_words.clone();
+        words.extend(email.map(rules::email_words).unwrap_or_default());
+        let Some(rest) = rules::without_words(chars, &words) else {
+            return false;
+        };
+        // What is left is judged as a password of its own: the words added nothing an
+        // attacker who knows the account and the site would not try first.
+        let rest_chars = Zeroizing::new(rest.chars().collect::<Vec<char>>());
+        rest_chars.len() < self.min_length
+            || rules::is_repetitive(&rest_chars)
+            || rules::is_sequential(&rest_chars)
+            || (self.reject_common && is_common(rest.trim()))
     }
 
     /// Whether `password` is longer than the maximum. Login uses this to refuse oversized
@@ -307,7 +418,9 @@ mod tests {
     #[test]
     fn maximum_length_is_checked_and_cheap_for_huge_input() {
         let policy = PasswordPolicy::default();
-        let at_limit: String = "abcdefgh".repeat(32);
+        // Eight-character pieces that differ: a repetition would be refused for that.
+        let at_limit: String = (0..32).map(|i| format!("word{i:03}-")).collect();
+        assert_eq!(at_limit.chars().count(), 256);
         assert_eq!(check(&policy, &at_limit), Ok(()));
         assert_eq!(
             check(&policy, &format!("{at_limit}!")),
@@ -343,7 +456,8 @@ mod tests {
         let check_for = |p: &str| policy.check(&Password::new(p), Some(&email));
         assert_eq!(check_for("jane.doe@example.com"), Err(PolicyViolation::SameAsEmail));
         assert_eq!(check_for("JANE.DOE"), Err(PolicyViolation::SameAsEmail));
-        assert_eq!(check_for("jane.doe-example"), Ok(()));
+        // Not the email, but built from it: the context-word rule refuses it.
+        assert_eq!(check_for("jane.doe-example"), Err(PolicyViolation::ContextWords));
 
         let idn = Email::parse("Jürgen.Groß@Bücher.de").unwrap();
         let check_idn = |p: &str| policy.check(&Password::new(p), Some(&idn));
@@ -360,7 +474,7 @@ mod tests {
         let policy = PasswordPolicy::default();
         assert_eq!(check(&policy, "all lowercase words here"), Ok(()));
         assert_eq!(check(&policy, "вишневый сад"), Ok(()));
-        assert_eq!(check(&policy, "🦀🦀🦀🦀🦀🦀🦀🦀"), Ok(()));
+        assert_eq!(check(&policy, "🦀🐙🦑🐢🦞🐠🐡🐳"), Ok(()));
     }
 
     #[test]
@@ -375,6 +489,224 @@ mod tests {
         );
         assert!(PolicyViolation::Common.to_string().contains("too common"));
         assert!(PolicyViolation::SameAsEmail.to_string().contains("email"));
+        assert_eq!(
+            PolicyViolation::Repetitive.to_string(),
+            "the password repeats a shorter sequence"
+        );
+        assert_eq!(
+            PolicyViolation::Sequential.to_string(),
+            "the password is a sequence of consecutive characters"
+        );
+        assert_eq!(
+            PolicyViolation::ContextWords.to_string(),
+            "the password is built from the account's email or the service's name"
+        );
+    }
+
+    #[test]
+    fn the_issue_examples_are_refused_by_the_rule_they_break() {
+        let policy = PasswordPolicy::default();
+        let email = Email::parse("jonathan@example.com").unwrap();
+        for (password, violation) in [
+            ("passwordpassword", PolicyViolation::Repetitive),
+            ("123456789012345", PolicyViolation::Sequential),
+            ("aaaaaaaaaaaaaaaa", PolicyViolation::Repetitive),
+            ("abcdefghijklmnop", PolicyViolation::Sequential),
+            ("                ", PolicyViolation::Repetitive),
+            ("jonathan!!", PolicyViolation::ContextWords),
+        ] {
+            assert_eq!(
+                policy.check(&Password::new(password), Some(&email)),
+                Err(violation),
+                "{password:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn repetitions_of_a_shorter_unit_are_refused() {
+        let policy = PasswordPolicy::default();
+        for repeated in [
+            "abcabcabc",
+            "PassWordPASSWORD",
+            "abcabcab",
+            "121212121212",
+            "🦀🦀🦀🦀🦀🦀🦀🦀",
+            "\t\t\t\t\t\t\t\t",
+            "correct horse correct horse ",
+        ] {
+            assert_eq!(
+                check(&policy, repeated),
+                Err(PolicyViolation::Repetitive),
+                "{repeated:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sequences_up_or_down_in_runs_of_three_or_more_are_refused() {
+        let policy = PasswordPolicy::default();
+        for sequence in [
+            "zyxwvutsrq",
+            "AbCdEfGhIjKl",
+            "7890123456789",
+            "3210987654321",
+            "1234abcd5678",
+            "abcdefgh87654321",
+            "!\"#$%&'()*+,",
+        ] {
+            assert_eq!(
+                check(&policy, sequence),
+                Err(PolicyViolation::Sequential),
+                "{sequence:?}"
+            );
+        }
+        // Also on the blocklist, which is checked first.
+        assert_eq!(check(&policy, "1234567890123"), Err(PolicyViolation::Common));
+        let lax = PasswordPolicy::default().with_common_password_check(false);
+        assert_eq!(check(&lax, "1234567890123"), Err(PolicyViolation::Sequential));
+        assert_eq!(check(&lax, "1234abcd"), Err(PolicyViolation::Sequential));
+        assert_eq!(check(&lax, "aaaaaaaa"), Err(PolicyViolation::Repetitive));
+    }
+
+    #[test]
+    fn passphrases_with_a_short_pattern_inside_are_accepted() {
+        let policy = PasswordPolicy::default().with_min_length(NIST_SINGLE_FACTOR_MIN_LENGTH);
+        for good in [
+            "correct horse battery staple",
+            "Tr0ub4dor&3xyzzy",
+            "abc stands for alphabet",
+            "my 123 favourite bees",
+            "aaa batteries x4 please",
+            "  spaced out passphrase  ",
+            "mississippi riverboat",
+            "abcabcab-but-then-more",
+            "the defghi band plays",
+        ] {
+            assert_eq!(check(&policy, good), Ok(()), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_built_from_the_email_are_refused() {
+        let policy = PasswordPolicy::default();
+        let email = Email::parse("Alice.Smith+news@Mail.Example.com").unwrap();
+        let check_for = |p: &str| policy.check(&Password::new(p), Some(&email));
+        for built in [
+            "alicealice!!",
+            "ALICE.SMITH+NEWS!",
+            "smith-alice-2024",
+            "alice!!!!!!!!",
+            "Alice12345678",
+            "examplepassword",
+            "news@mail.example",
+            "alice.smith+news@mail.example.com!",
+        ] {
+            assert_eq!(check_for(built), Err(PolicyViolation::ContextWords), "{built:?}");
+        }
+        for own in [
+            "alice in wonderland",
+            "correct horse battery staple",
+            "smithereens and more",
+        ] {
+            assert_eq!(check_for(own), Ok(()), "{own:?}");
+        }
+        // Too short before any word is removed: that is the answer.
+        assert_eq!(
+            policy.check(&Password::new("alice!!"), Some(&email)),
+            Err(PolicyViolation::TooShort { min: 8 })
+        );
+        let lenient = PasswordPolicy::default().with_min_length(6);
+        assert_eq!(
+            lenient.check(&Password::new("alice!!"), Some(&email)),
+            Err(PolicyViolation::ContextWords)
+        );
+        // Only words of 3 characters or more count; the top-level domain never does.
+        let short = Email::parse("al@de.com").unwrap();
+        assert_eq!(policy.check(&Password::new("al-de-com-xyz"), Some(&short)), Ok(()));
+        // Typed in Unicode, stored in IDNA form: the label still counts.
+        let idn = Email::parse("kai@bücher.de").unwrap();
+        assert_eq!(
+            policy.check(&Password::new("BÜCHERbücher1"), Some(&idn)),
+            Err(PolicyViolation::ContextWords)
+        );
+    }
+
+    #[test]
+    fn service_context_words_are_refused_and_none_by_default() {
+        assert!(PasswordPolicy::default().context_words().is_empty());
+        let policy = PasswordPolicy::default().with_context_words(["Example", "ex", "ACME"]);
+        assert_eq!(policy.context_words(), ["acme", "example"]);
+        for built in ["example2024!", "EXAMPLEexample!", "acme-example-1", "examplepassword"] {
+            assert_eq!(check(&policy, built), Err(PolicyViolation::ContextWords), "{built:?}");
+        }
+        assert_eq!(check(&policy, "example of a fine passphrase"), Ok(()));
+        // Replaced, not added to.
+        let other = policy.with_context_words(["globex"]);
+        assert_eq!(check(&other, "example2024!"), Ok(()));
+        assert_eq!(check(&other, "globex2024!"), Err(PolicyViolation::ContextWords));
+    }
+
+    /// Every password the workspace's tests, examples, benchmarks and the contract's
+    /// reference transcript set or log in with, found by searching the sources for
+    /// string literals; accepted for the accounts they are used with and for the example
+    /// server's context words (the host labels of `https://auth.example.test`).
+    #[test]
+    fn every_password_the_workspace_uses_still_passes() {
+        let policy = PasswordPolicy::default().with_context_words(["auth", "example"]);
+        let emails = [
+            "ada@example.com",
+            "alice@example.com",
+            "ana@example.com",
+            "bob@example.com",
+            "carl@example.com",
+            "other@example.com",
+            "user@example.com",
+            "wes@example.com",
+        ]
+        .map(|address| Email::parse(address).unwrap());
+        for password in [
+            "correct horse battery staple",
+            "a brand new passphrase",
+            "another new passphrase",
+            "yet another passphrase",
+            "testpass123",
+            "plaid-otter-sunrise",
+            "new passphrase!",
+            "another passphrase",
+            "another-passphrase",
+            "newest passphrase",
+            "newer passphrase",
+            "analytical-engine",
+            "analytical-engine-1843",
+            "cobol-compiler-1959",
+            "fish-and-chips",
+            "\u{FB01}sh-and-chips",
+            "café-au-lait",
+            "cafe\u{0301}-au-lait",
+            "another good password",
+            "correct horse battery stapler",
+            "whatever it is",
+            "hunter2-secret",
+            "same password",
+            "a guessed password",
+            "not the password",
+        ] {
+            assert_eq!(check(&policy, password), Ok(()), "{password:?}");
+            for email in &emails {
+                assert_eq!(
+                    policy.check(&Password::new(password), Some(email)),
+                    Ok(()),
+                    "{password:?} for {email}"
+                );
+            }
+        }
+    }
+
+    fn is_repetition_of_a_shorter_unit(text: &str) -> bool {
+        let chars: Vec<char> = text.chars().collect();
+        (1..chars.len())
+            .any(|unit| chars.len().is_multiple_of(unit) && chars.chunks(unit).all(|chunk| chunk == &chars[..unit]))
     }
 
     proptest! {
@@ -383,6 +715,27 @@ mod tests {
             let policy = PasswordPolicy::default();
             let normalized: String = password.nfkc().collect();
             prop_assert_eq!(check(&policy, &password), check(&policy, &normalized));
+        }
+
+        #[test]
+        fn an_accepted_password_is_never_a_repetition_of_a_shorter_unit(
+            password in prop_oneof![
+                "\\PC{0,40}",
+                ("\\PC{1,10}", 2..6_usize).prop_map(|(unit, copies)| unit.repeat(copies)),
+            ],
+        ) {
+            let policy = PasswordPolicy::default().with_min_length(1).with_common_password_check(false);
+            if check(&policy, &password).is_ok() {
+                // Judged as hashed: the NFKC form, in lowercase.
+                let normalized: String = password.nfkc().flat_map(char::to_lowercase).collect();
+                prop_assert!(!is_repetition_of_a_shorter_unit(&normalized), "{:?}", password);
+            }
+        }
+
+        #[test]
+        fn a_repeated_printable_unit_is_always_refused(unit in "[ -~]{1,12}", copies in 2..8_usize) {
+            let policy = PasswordPolicy::default().with_min_length(1).with_common_password_check(false);
+            prop_assert_eq!(check(&policy, &unit.repeat(copies)), Err(PolicyViolation::Repetitive));
         }
     }
 }
