@@ -142,6 +142,70 @@ async fn the_policy_is_configurable() {
     ));
 }
 
+#[tokio::test]
+async fn every_new_password_is_checked_against_the_accounts_email_and_the_services_name() {
+    let f = Fixture::new();
+    let auth = AuthService::new(f.store.clone(), f.auth.tokens().clone())
+        .with_hasher(f.hasher.clone())
+        .with_password_policy(PasswordPolicy::default().with_context_words(["Globex"]));
+    let client = ClientInfo::default();
+    let context = |result: Result<(), AuthError>, what: &str| {
+        let error = result.unwrap_err();
+        assert!(
+            matches!(error, AuthError::WeakPassword(PolicyViolation::ContextWords)),
+            "{what}: {error:?}"
+        );
+        assert_eq!((error.code(), error.http_status()), ("weak_password", 422));
+    };
+
+    // Registration: the email is the one being registered.
+    for built in ["jonathan!!", "Jonathan.Smith!", "smithjonathan1", "globex-2024!"] {
+        let result = auth
+            .register("Jonathan.Smith@example.com", Password::new(built), &client)
+            .await;
+        context(result.map(drop), built);
+    }
+    for pattern in ["passwordpassword", "abcdefghijklmnop"] {
+        let error = auth
+            .register("jonathan.smith@example.com", Password::new(pattern), &client)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "weak_password", "{pattern}");
+    }
+    assert_eq!(f.work(), (0, 0), "every refusal before any hashing");
+    let user = auth
+        .register("jonathan.smith@example.com", Password::new(PASSWORD), &client)
+        .await
+        .unwrap();
+
+    // Password change: the account's email, though the request names only the account.
+    let change = auth
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new("smith.jonathan!!"),
+            &client,
+        )
+        .await;
+    context(change.map(drop), "change");
+    assert_eq!(f.work(), (0, 1), "the current password was not even verified");
+
+    // Reset: the email of the account the token belongs to.
+    let delivery = auth
+        .request_password_reset("jonathan.smith@example.com", &client)
+        .await
+        .unwrap()
+        .unwrap();
+    let token = delivery.token.expose_secret();
+    let reset = auth
+        .reset_password(token, Password::new("example-jonathan"), &client)
+        .await;
+    context(reset, "reset");
+    auth.reset_password(token, Password::new("a brand new passphrase"), &client)
+        .await
+        .unwrap();
+}
+
 // ---------------------------------------------------------------- login
 
 #[tokio::test]
