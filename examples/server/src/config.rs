@@ -134,6 +134,40 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The password policy's context words: the labels of `AUTH_PUBLIC_URL`'s host
+    /// except the top-level one and `www` (`https://auth.example.test` gives `auth` and
+    /// `example`), the names a user sees in the address bar and is tempted to build a
+    /// password from. None for an IP address or a single-label host such as `localhost`,
+    /// which name no service.
+    pub fn password_context_words(&self) -> Vec<String> {
+        host_labels(&self.public_url)
+    }
+}
+
+fn host_labels(url: &str) -> Vec<String> {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_and_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    // A bracketed IPv6 literal holds colons of its own; it names no service anyway.
+    if host_and_port.starts_with('[') {
+        return Vec::new();
+    }
+    let host = host_and_port.split(':').next().unwrap_or_default();
+    if host.parse::<IpAddr>().is_ok() {
+        return Vec::new();
+    }
+    let labels: Vec<&str> = host.split('.').filter(|label| !label.is_empty()).collect();
+    let Some((_top_level, names)) = labels.split_last() else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter(|label| !label.eq_ignore_ascii_case("www"))
+        .map(|label| label.to_ascii_lowercase())
+        .collect()
+}
+
 /// `AUTH_RATE_LIMITS=off`, or the defaults with any `AUTH_RATE_LIMIT_<BUCKET>` set to
 /// `<n>/second|minute|hour|day`, `<n>/total` or `off`.
 fn rate_limits(var: impl Fn(&str) -> Option<String>) -> Result<RateLimits, String> {
@@ -233,4 +267,24 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_labels;
+
+    #[test]
+    fn context_words_are_the_public_hosts_labels_but_the_top_level_one() {
+        assert_eq!(host_labels("https://auth.example.test"), ["auth", "example"]);
+        assert_eq!(host_labels("https://www.Acme.co.uk:8443/app"), ["acme", "co"]);
+        assert_eq!(host_labels("https://user@login.globex.com"), ["login", "globex"]);
+        for nameless in [
+            "http://127.0.0.1:8000",
+            "http://[::1]:8000",
+            "http://localhost:8000",
+            "",
+        ] {
+            assert!(host_labels(nameless).is_empty(), "{nameless:?}");
+        }
+    }
 }

@@ -29,7 +29,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use auth_core::{AuthService, AuthStore, Role, SigningKey, Tokens};
+use auth_core::{AuthService, AuthStore, PasswordPolicy, Role, SigningKey, Tokens};
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 
@@ -171,7 +171,10 @@ fn service(config: &Config, store: Arc<dyn AuthStore>, secret: &[u8]) -> Result<
         None => Tokens::new(key, config.public_url.clone(), "example-server").without_audience_claim(),
     }
     .with_ttl(config.access_token_ttl);
-    let mut auth = AuthService::new(store, tokens).with_rate_limits(config.rate_limits.clone());
+    let policy = PasswordPolicy::default().with_context_words(config.password_context_words());
+    let mut auth = AuthService::new(store, tokens)
+        .with_rate_limits(config.rate_limits.clone())
+        .with_password_policy(policy);
     if config.hash_threads.is_some() || config.hash_queue.is_some() {
         let threads = config
             .hash_threads
