@@ -1042,3 +1042,5 @@ pub async fn a_saturated_hash_pool_answers_503_busy_at_once(target: Target) {
 
 mod transport;
 pub use transport::*;
+mod password_rules;
+pub use password_rules::*;
