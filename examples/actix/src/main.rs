@@ -62,12 +62,22 @@ async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()>
                 let over = request
                     .conn_data::<ConnectionSlot>()
                     .is_some_and(|slot| slot.over_capacity);
+                let uri_too_long =
+                    request.uri().path_and_query().map_or(0, |uri| uri.as_str().len()) > example_server::MAX_URI_BYTES;
                 let credentials = request.headers().contains_key(header::AUTHORIZATION)
                     || request.headers().contains_key(header::COOKIE);
-                let response = (!over).then(|| service.call(request));
+                let refusal = if over {
+                    Some(ErrorAnswer::too_many_connections())
+                } else if uri_too_long {
+                    Some(ErrorAnswer::uri_too_long())
+                } else {
+                    None
+                };
+                let response = refusal.is_none().then(|| service.call(request));
                 async move {
                     let Some(response) = response else {
-                        return Err(ApiError(ErrorAnswer::too_many_connections()).into());
+                        let refusal = refusal.unwrap_or_else(ErrorAnswer::too_many_connections);
+                        return Err(ApiError(refusal).into());
                     };
                     let mut response = response.await?;
                     let headers = response.headers_mut();

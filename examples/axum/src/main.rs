@@ -110,8 +110,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `Cache-Control: no-store` on answers to requests with credentials, HSTS on HTTPS
-/// sites; decided by `example_server::http::response_headers`, as on Actix.
+/// Requests no route may see (HTTP/1.1 without `Host`, an overlong URI) answered as on
+/// Actix; `Cache-Control: no-store` on answers to requests with credentials, HSTS on HTTPS
+/// sites, decided by `example_server::http::response_headers`.
 async fn security_headers(
     State(https): State<bool>,
     request: axum::extract::Request,
@@ -120,7 +121,16 @@ async fn security_headers(
     let headers = request.headers();
     let credentials =
         headers.contains_key(axum::http::header::AUTHORIZATION) || headers.contains_key(axum::http::header::COOKIE);
-    let mut response = next.run(request).await;
+    let mut response =
+        if request.version() == axum::http::Version::HTTP_11 && !headers.contains_key(axum::http::header::HOST) {
+            // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400; answered as Actix's
+            // parser answers it (no body, connection closed), so both servers agree.
+            (StatusCode::BAD_REQUEST, [(axum::http::header::CONNECTION, "close")]).into_response()
+        } else if request.uri().path_and_query().map_or(0, |uri| uri.as_str().len()) > example_server::MAX_URI_BYTES {
+            ApiError(ErrorAnswer::uri_too_long()).into_response()
+        } else {
+            next.run(request).await
+        };
     let has_cache_control = response.headers().contains_key(axum::http::header::CACHE_CONTROL);
     for (name, value) in example_server::http::response_headers(credentials, has_cache_control, https) {
         response.headers_mut().insert(

@@ -1044,3 +1044,5 @@ mod transport;
 pub use transport::*;
 mod password_rules;
 pub use password_rules::*;
+mod security;
+pub use security::*;

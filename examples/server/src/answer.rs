@@ -79,6 +79,15 @@ impl ErrorAnswer {
         )
     }
 
+    /// 414 `uri_too_long`: the request's path and query are over [`crate::MAX_URI_BYTES`].
+    pub fn uri_too_long() -> Self {
+        Self::new(
+            414,
+            "uri_too_long",
+            format!("the URI is over {} bytes", crate::MAX_URI_BYTES),
+        )
+    }
+
     /// 404 `not_found`: no such route.
     pub fn no_route() -> Self {
         Self::new(404, "not_found", "no such route")

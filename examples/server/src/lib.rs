@@ -40,6 +40,10 @@ pub use mail::Mailer;
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Longest path and query accepted (414 `uri_too_long` beyond). Far below what either
+/// framework's parser takes (64 KiB), so both servers answer alike; no route needs more.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
 /// The service every handler calls, on the store `DATABASE_URL` picked at run time.
 pub type Auth = AuthService<Arc<dyn AuthStore>>;
 
