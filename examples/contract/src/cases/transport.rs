@@ -169,3 +169,35 @@ pub async fn oversized_bodies_are_answered_not_reset(target: Target) {
     .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
 }
+
+/// Case: a body that trickles in, a byte at a time, is cut by the body timeout with a 408
+/// (an idle-only timeout would never fire on it).
+pub async fn a_trickled_body_is_cut_by_the_body_timeout(target: Target) {
+    let Some(server) = Server::start(target, &[("AUTH_BODY_TIMEOUT_SECS", "2")]) else {
+        return;
+    };
+    let mut stream = TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST /register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    // 1000 bytes at one per 200 ms would take 200 s; the answer must come first.
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..1000 {
+            if writer.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), reader.read_to_end(&mut received)).await;
+    trickle.abort();
+    assert!(read.is_ok(), "the trickling connection is still open");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(text.contains("\"request_timeout\""), "{text}");
+}
