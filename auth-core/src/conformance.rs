@@ -51,6 +51,7 @@ macro_rules! store_conformance_tests {
             every_field_round_trips,
             duplicate_email_is_a_typed_conflict,
             emails_are_matched_literally,
+            addresses_older_than_the_new_address_rules_still_load,
             long_values_round_trip,
             upgrade_password_hash_compares_and_sets,
             set_password_hash_revokes_tokens,
@@ -262,6 +263,44 @@ pub async fn emails_are_matched_literally<S: UserStore + Clone + 'static>(store:
         );
     }
     assert_eq!(store.find_user_by_email(&plain.email).await.unwrap(), Some(plain));
+}
+
+/// Accounts created before a rule for new addresses was added (a misplaced dot, an emoji)
+/// still load and are found: a stored row is read with [`Email::parse_existing`], so one
+/// such row cannot make a listing fail.
+pub async fn addresses_older_than_the_new_address_rules_still_load<S: UserStore + Clone + 'static>(store: S) {
+    let tag = Uuid::new_v4().simple().to_string();
+    // Ids from a random far-future millisecond, as in `list_users_pages_in_id_order`: the
+    // listing below holds ours alone.
+    let base = OffsetDateTime::from_unix_timestamp(210_000_000_000).unwrap()
+        + time::Duration::milliseconds(i64::try_from(Uuid::new_v4().as_u128() % 1_000_000_000).unwrap());
+    let mut ours = Vec::new();
+    let locals = [
+        format!(".lead{tag}"),
+        format!("a..b{tag}"),
+        format!("{tag}."),
+        format!("\u{1F600}{tag}"),
+    ];
+    for (i, local) in locals.into_iter().enumerate() {
+        let email = Email::parse_existing(&format!("{local}@example.com")).unwrap();
+        assert!(
+            Email::parse(email.as_str()).is_err(),
+            "{email} is refused for new accounts"
+        );
+        let user = User {
+            id: UserId::new_at(base + time::Duration::milliseconds(i64::try_from(i).unwrap())),
+            ..sample_user(email)
+        };
+        store.insert_user(&user).await.unwrap();
+        assert_eq!(store.find_user_by_id(user.id).await.unwrap().as_ref(), Some(&user));
+        assert_eq!(
+            store.find_user_by_email(&user.email).await.unwrap().as_ref(),
+            Some(&user)
+        );
+        ours.push(user);
+    }
+    let listed = store.list_users(Some(ours[0].id), 4).await.unwrap();
+    assert_eq!(listed, ours[1..].to_vec());
 }
 
 /// The longest values the domain allows round-trip: a 254-byte email, 64-byte roles and a

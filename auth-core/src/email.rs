@@ -1,9 +1,14 @@
 //! Email addresses, normalized once so that no code path can compare raw strings.
+//!
+//! Two levels of rules: [`Email::parse`] takes only addresses a new account may have (mail
+//! can reach them);
+//! [`Email::parse_existing`] applies the normalization and the structural rules alone, so
+//! accounts created before a rule was added still load, log in and are found.
 
 use std::fmt;
 use std::str::FromStr;
 
-use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory, GeneralCategoryGroup};
 use icu_properties::{CodePointMapData, CodePointSetData};
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -13,6 +18,9 @@ use unicode_normalization::UnicodeNormalization;
 pub const MAX_LOCAL_PART_BYTES: usize = 64;
 /// Longest address, in bytes (RFC 5321 path limit minus the angle brackets).
 pub const MAX_ADDRESS_BYTES: usize = 254;
+
+/// The ASCII characters besides letters and digits that RFC 5322 `atext` allows unquoted.
+const ASCII_ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
 
 /// A normalized email address: the identity key of an account.
 ///
@@ -35,10 +43,23 @@ pub const MAX_ADDRESS_BYTES: usize = 254;
 /// 254 bytes (after normalization), and with a domain that is not a valid internet
 /// hostname (it must contain a dot; address literals such as `[127.0.0.1]` are refused).
 ///
-/// Parsing is idempotent: `Email::parse(e.as_str())` returns `e` for every `Email`.
+/// # Only addresses mail can reach
+///
+/// The normalized local part must be an RFC 5322 `dot-atom` (RFC 6531 for UTF-8): atoms
+/// separated by single dots, none at either end, each character an ASCII letter or digit,
+/// one of ``!#$%&'*+-/=?^_`{|}~``, or a non-ASCII character that is alphabetic or numeric
+/// (`char::is_alphanumeric`). That is a subset of what lettre's `Address` (through the
+/// `email_address` crate) accepts, so every account can be mailed; a combining mark
+/// that is not itself alphabetic (an accent with no precomposed form, a virama, a Thai
+/// tone mark) is refused for the same reason. No atom may begin with a combining mark,
+/// which would have no letter to attach to (RFC 5891 §4.2.3.2 asks the same of domain
+/// labels). Quoted local parts (`"john doe"@example.com`) are not supported.
+///
+/// Parsing is idempotent: `Email::parse(e.as_str())` returns `e` for every `Email` it
+/// returned.
 ///
 /// ```
-/// use auth_core::Email;
+/// use auth_core::{Email, EmailError};
 ///
 /// let email = Email::parse("  Alice.Smith+News@Bücher.DE ").unwrap();
 /// assert_eq!(email.as_str(), "alice.smith+news@xn--bcher-kva.de");
@@ -51,6 +72,7 @@ pub const MAX_ADDRESS_BYTES: usize = 254;
 /// assert!(Email::parse("no-at-sign.example.com").is_err());
 /// assert!(Email::parse("a@b@example.com").is_err());
 /// assert!(Email::parse("bob@example.com\r\nBcc: eve@example.com").is_err());
+/// assert_eq!(Email::parse("a..b@example.com"), Err(EmailError::MisplacedDot));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email {
@@ -89,15 +111,66 @@ pub enum EmailError {
     /// The domain is not a valid internet hostname.
     #[error("the part after the @ is not a valid domain name")]
     InvalidDomain,
+    /// The local part starts or ends with a dot, or has two in a row: mail transports
+    /// refuse such an address unquoted (RFC 5322 `dot-atom`).
+    #[error("the part before the @ cannot start or end with a dot or have two dots in a row")]
+    MisplacedDot,
+    /// A character of the local part that an unquoted address cannot carry: neither an
+    /// ASCII letter, digit or one of ``!#$%&'*+-/=?^_`{|}~``, nor a non-ASCII letter or
+    /// digit (an emoji, a symbol, a punctuation mark, a non-alphabetic combining mark).
+    #[error(
+        "the part before the @ contains {0:?}, which mail cannot be addressed to: use letters, digits \
+         and !#$%&'*+-/=?^_`{{|}}~ between single dots"
+    )]
+    UnmailableCharacter(char),
+    /// The local part, or a part of it between dots, begins with a combining mark, which
+    /// has no letter to attach to.
+    #[error("the part before the @ has the combining mark {0:?} at the start of a word, with no letter to attach to")]
+    LeadingCombiningMark(char),
+}
+
+/// Which rules a parse applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    /// Normalization and the structural rules: what identifies an account.
+    Identity,
+    /// Those, and the rules for the address of a new account (mailable).
+    NewAddress,
 }
 
 impl Email {
-    /// Normalizes and validates `input`; see the type documentation for the rules.
+    /// Normalizes and validates `input` with every rule (see the type documentation): the
+    /// address a new account may have.
     ///
     /// # Errors
     ///
     /// An [`EmailError`] naming the first rule the input breaks.
     pub fn parse(input: &str) -> Result<Self, EmailError> {
+        Self::parse_with(input, Rules::NewAddress)
+    }
+
+    /// Normalizes `input` like [`Email::parse`] and applies its structural rules (one `@`,
+    /// no forbidden characters, lengths, a valid domain), but not the rules that only
+    /// decide whether a new account may take the address: a mailable dot-atom. For
+    /// addresses that may already belong to an account created before those rules: stored
+    /// rows, token claims, logins and password-reset requests. It never finds another
+    /// account than `parse` would, since the normalization is the same.
+    ///
+    /// ```
+    /// use auth_core::Email;
+    ///
+    /// assert!(Email::parse(".lead@example.com").is_err());
+    /// assert_eq!(Email::parse_existing(" .Lead@example.com").unwrap().as_str(), ".lead@example.com");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`EmailError`] naming the first structural rule the input breaks.
+    pub fn parse_existing(input: &str) -> Result<Self, EmailError> {
+        Self::parse_with(input, Rules::Identity)
+    }
+
+    fn parse_with(input: &str, rules: Rules) -> Result<Self, EmailError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(EmailError::Empty);
@@ -118,6 +191,9 @@ impl Email {
         }
 
         let local = normalize_local_part(local)?;
+        if rules == Rules::NewAddress {
+            check_dot_atom(&local)?;
+        }
         let domain = normalize_domain(domain)?;
 
         if local.len() > MAX_LOCAL_PART_BYTES {
@@ -218,6 +294,33 @@ fn normalize_local_part(raw: &str) -> Result<String, EmailError> {
     Ok(local)
 }
 
+/// The local part as mail transports accept it unquoted: an RFC 5322 `dot-atom` whose
+/// characters are RFC 6531 `atext`, restricted to what lettre's `Address` also accepts
+/// (`email_address` counts a non-ASCII character as `atext` when it is
+/// `char::is_alphanumeric`). Checked on the normalized form, which is what is sent.
+fn check_dot_atom(local: &str) -> Result<(), EmailError> {
+    for atom in local.split('.') {
+        let Some(first) = atom.chars().next() else {
+            return Err(EmailError::MisplacedDot);
+        };
+        if GeneralCategoryGroup::Mark.contains(CodePointMapData::<GeneralCategory>::new().get(first)) {
+            return Err(EmailError::LeadingCombiningMark(first));
+        }
+        if let Some(c) = atom.chars().find(|&c| !is_mailable_atext(c)) {
+            return Err(EmailError::UnmailableCharacter(c));
+        }
+    }
+    Ok(())
+}
+
+fn is_mailable_atext(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || ASCII_ATEXT_SPECIALS.contains(c)
+    } else {
+        c.is_alphanumeric()
+    }
+}
+
 fn normalize_domain(raw: &str) -> Result<String, EmailError> {
     let ascii = Uts46::new()
         .to_ascii(raw.as_bytes(), AsciiDenyList::STD3, Hyphens::Check, DnsLength::Verify)
@@ -271,11 +374,14 @@ impl Serialize for Email {
     }
 }
 
-/// Deserializing parses, so an `Email` inside a request body is always normalized.
+/// Deserializing parses with [`Email::parse_existing`], so a deserialized `Email` is always
+/// normalized. It reads addresses that may already have an account (token claims, stored
+/// data): an access token issued to an account created before the new-address rules must
+/// still verify. A new account's address is checked by `AuthService::register`.
 impl<'de> Deserialize<'de> for Email {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
+        Self::parse_existing(&raw).map_err(serde::de::Error::custom)
     }
 }
 
@@ -467,6 +573,121 @@ mod tests {
         assert!(serde_json::from_str::<Email>("\"not an email\"").is_err());
     }
 
+    #[test]
+    fn dots_only_between_atoms() {
+        for local in [".lead", "a..b", "a.", ".", "..", "a...b", ".a.", "a.b..c"] {
+            let input = format!("{local}@example.com");
+            assert_eq!(err(&input), EmailError::MisplacedDot, "{input:?}");
+        }
+        // After normalization: U+FF0E FULLWIDTH FULL STOP is a dot once NFKC ran.
+        assert_eq!(err("a\u{FF0E}@example.com"), EmailError::MisplacedDot);
+        assert_eq!(ok("a.b.c@example.com"), "a.b.c@example.com");
+    }
+
+    #[test]
+    fn refuses_characters_mail_cannot_be_addressed_to() {
+        for (local, bad) in [
+            ("\u{1F600}", '\u{1F600}'),
+            ("\u{1F600}\u{1F601}", '\u{1F600}'),
+            ("a\u{1F4E7}b", '\u{1F4E7}'),
+            ("a\u{20AC}b", '\u{20AC}'),
+            ("a\u{2014}b", '\u{2014}'),
+            ("\u{A1}hola", '\u{A1}'),
+            ("a\u{3002}b", '\u{3002}'),
+            ("a\u{2665}", '\u{2665}'),
+            // No precomposed q-acute: the accent stays a separate, non-alphabetic mark.
+            ("q\u{301}", '\u{301}'),
+            // The Devanagari virama is not alphabetic: lettre refuses it, so we must too.
+            ("\u{939}\u{93F}\u{928}\u{94D}\u{926}\u{940}", '\u{94D}'),
+        ] {
+            let input = format!("{local}@example.com");
+            assert_eq!(err(&input), EmailError::UnmailableCharacter(bad), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_combining_marks_with_no_letter_before_them() {
+        for (local, mark) in [
+            ("\u{301}", '\u{301}'),
+            ("\u{301}\u{308}\u{302}", '\u{301}'),
+            ("a.\u{301}b", '\u{301}'),
+            // An alphabetic mark (Arabic fatha) is atext to lettre, but alone it is no word.
+            ("\u{64E}", '\u{64E}'),
+            ("\u{64E}\u{64F}", '\u{64E}'),
+        ] {
+            let input = format!("{local}@example.com");
+            assert_eq!(err(&input), EmailError::LeadingCombiningMark(mark), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn accepts_every_kind_of_mailable_local_part() {
+        for (input, normalized) in [
+            ("first.last+tag@example.com", "first.last+tag"),
+            ("!#$%&'*+-/=?^_`{|}~@example.com", "!#$%&'*+-/=?^_`{|}~"),
+            ("o'brien@example.com", "o'brien"),
+            ("12345@example.com", "12345"),
+            ("Jos\u{E9}@example.com", "jos\u{E9}"),
+            ("jose\u{301}@example.com", "jos\u{E9}"),
+            ("J\u{FC}rgen.Gro\u{DF}@example.com", "j\u{FC}rgen.gro\u{DF}"),
+            (
+                "\u{3B4}\u{3BF}\u{3BA}\u{3B9}\u{3BC}\u{3AE}@example.com",
+                "\u{3B4}\u{3BF}\u{3BA}\u{3B9}\u{3BC}\u{3AE}",
+            ),
+            ("\u{7528}\u{6237}@example.com", "\u{7528}\u{6237}"),
+            // Devanagari vowel signs are alphabetic marks after a letter.
+            ("\u{930}\u{93E}\u{92E}@example.com", "\u{930}\u{93E}\u{92E}"),
+            (
+                "\u{5E9}\u{5DC}\u{5D5}\u{5DD}@example.com",
+                "\u{5E9}\u{5DC}\u{5D5}\u{5DD}",
+            ),
+        ] {
+            let email = Email::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!(email.local_part(), normalized, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn existing_addresses_keep_only_the_identity_rules() {
+        for (input, normalized) in [
+            (" .Lead@example.com", ".lead@example.com"),
+            ("a..b@example.com", "a..b@example.com"),
+            ("a.@example.com", "a.@example.com"),
+            ("\u{1F600}@example.com", "\u{1F600}@example.com"),
+            ("\u{301}@example.com", "\u{301}@example.com"),
+        ] {
+            assert!(Email::parse(input).is_err(), "{input:?}");
+            let existing = Email::parse_existing(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!(existing.as_str(), normalized);
+            assert_eq!(Email::parse_existing(existing.as_str()), Ok(existing.clone()));
+            // Tokens and stored rows carry such addresses: they deserialize.
+            let json = serde_json::to_string(&existing).unwrap();
+            assert_eq!(serde_json::from_str::<Email>(&json).unwrap(), existing);
+        }
+        // The structural rules still hold.
+        assert_eq!(Email::parse_existing("a@b@example.com"), Err(EmailError::MultipleAt));
+        assert_eq!(
+            Email::parse_existing("a\u{200B}@example.com"),
+            Err(EmailError::ForbiddenCharacter('\u{200B}'))
+        );
+        assert_eq!(Email::parse_existing("a@localhost"), Err(EmailError::InvalidDomain));
+    }
+
+    #[test]
+    fn error_messages_say_what_is_wrong() {
+        assert!(EmailError::MisplacedDot.to_string().contains("two dots in a row"));
+        let unmailable = EmailError::UnmailableCharacter('\u{1F600}').to_string();
+        assert!(
+            unmailable.contains("'\u{1F600}'") && unmailable.contains("!#$%&'*+-/=?^_`{|}~"),
+            "{unmailable}"
+        );
+        assert!(
+            EmailError::LeadingCombiningMark('\u{301}')
+                .to_string()
+                .contains("combining mark")
+        );
+    }
+
     fn assert_idempotent(input: &str) {
         if let Ok(once) = Email::parse(input) {
             let twice = Email::parse(once.as_str());
@@ -474,6 +695,15 @@ mod tests {
             assert_eq!(
                 twice.map(|e| (e.local_part().len(), e.domain().len())).ok(),
                 Some((once.local_part().len(), once.domain().len()))
+            );
+            // The two levels normalize alike: a new address is found by the lenient parse.
+            assert_eq!(Email::parse_existing(input).as_ref(), Ok(&once), "input {input:?}");
+        }
+        if let Ok(once) = Email::parse_existing(input) {
+            assert_eq!(
+                Email::parse_existing(once.as_str()).as_ref(),
+                Ok(&once),
+                "input {input:?}"
             );
         }
     }
@@ -509,7 +739,7 @@ mod tests {
 
         #[test]
         fn case_and_whitespace_variants_are_one_address(
-            local in "[a-z0-9.+]{1,20}",
+            local in "[a-z0-9+]{1,10}(\\.[a-z0-9+]{1,9})?",
             domain in "[a-z]{1,10}\\.(com|org|de)",
             upper in proptest::collection::vec(any::<bool>(), 40),
         ) {

@@ -330,7 +330,8 @@ impl<S: AuthStore> AuthService<S> {
     // ---------------------------------------------------------------- events and limits
 
     fn audit_email(&self, action: Action, raw: &str) -> Audit {
-        let subject = Email::parse(raw).map_or(Subject::Unknown, |email| {
+        // The identity key, as the store finds it: also for accounts older than the rules.
+        let subject = Email::parse_existing(raw).map_or(Subject::Unknown, |email| {
             Subject::Email(EmailDigest::of(&self.event_key, &email))
         });
         Audit::new(action, subject)
@@ -595,7 +596,9 @@ impl<S: AuthStore> AuthService<S> {
         client: &ClientInfo,
         audit: &mut Audit,
     ) -> Result<LoginSuccess, AuthError> {
-        let email = Email::parse(email).ok();
+        // Looked up with the identity rules only: an account registered before the
+        // new-address rules (an address mail cannot reach, say) can still log in.
+        let email = Email::parse_existing(email).ok();
         let account_key = self.account_key(email.as_ref());
         self.take(Bucket::LoginAttemptsPerClient, &Self::client_key(client))
             .await?;
@@ -1069,7 +1072,9 @@ impl<S: AuthStore> AuthService<S> {
         client: &ClientInfo,
         audit: &mut Audit,
     ) -> Result<Option<Delivery>, AuthError> {
-        let email = Email::parse(email).ok();
+        // As for logins: an account older than the new-address rules is still found (and
+        // if mail cannot reach it, the mailer logs the failed send).
+        let email = Email::parse_existing(email).ok();
         self.take(Bucket::ResetRequestsPerClient, &Self::client_key(client))
             .await?;
         // Over the account's limit, the request is answered as usual but sends nothing:

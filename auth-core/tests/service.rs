@@ -123,6 +123,57 @@ async fn invalid_email_and_weak_password_are_refused_before_hashing() {
 }
 
 #[tokio::test]
+async fn addresses_mail_cannot_reach_are_refused_at_registration() {
+    let f = Fixture::new();
+    for email in [
+        ".lead@example.com",
+        "a..b@example.com",
+        "a.@example.com",
+        "\u{1F600}@example.com",
+        "\u{301}\u{302}@example.com",
+    ] {
+        let error = f
+            .auth
+            .register(email, Password::new(PASSWORD), &ClientInfo::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AuthError::InvalidEmail(_)), "{email:?}: {error:?}");
+        assert_eq!((error.code(), error.http_status()), ("invalid_email", 422), "{email:?}");
+    }
+    assert_eq!(f.work(), (0, 0), "no hashing for refused input");
+}
+
+#[tokio::test]
+async fn an_account_older_than_the_new_address_rules_still_logs_in_and_resets() {
+    let f = Fixture::new();
+    let hash = f.hasher.hash(&Password::new(PASSWORD)).unwrap();
+    for email in ["a..b@example.com", "\u{1F600}@example.com"] {
+        let user = f.insert(email, Some(hash.as_str()), true).await;
+        let login = f
+            .auth
+            .login(&email.to_uppercase(), Password::new(PASSWORD), &ClientInfo::default())
+            .await
+            .unwrap();
+        assert_eq!(login.user.id, user.id);
+        // Its access token carries the old address and still verifies.
+        let me = f
+            .auth
+            .authenticate(login.tokens.access_token.expose_secret())
+            .await
+            .unwrap();
+        assert_eq!(me.user.email, user.email);
+        assert_eq!(me.claims.email(), &user.email);
+        let delivery = f
+            .auth
+            .request_password_reset(email, &ClientInfo::default())
+            .await
+            .unwrap()
+            .expect("a reset mail for the account");
+        assert_eq!(delivery.to, user.email);
+    }
+}
+
+#[tokio::test]
 async fn the_policy_is_configurable() {
     let f = Fixture::new();
     let auth = AuthService::new(f.store.clone(), f.auth.tokens().clone())

@@ -243,7 +243,8 @@ fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
 }
 
 fn stored_email(text: &str) -> Result<Email, StoreError> {
-    let email = Email::parse(text).map_err(|_| corrupt("stored email does not parse"))?;
+    // `parse_existing`: accounts created before a new-address rule was added still load.
+    let email = Email::parse_existing(text).map_err(|_| corrupt("stored email does not parse"))?;
     if email.as_str() != text {
         // Written by something that skipped normalization: lookups would miss it.
         return Err(corrupt("stored email is not normalized"));

@@ -67,7 +67,8 @@ fn uuid<T: From<uuid::Uuid>>(text: &str) -> Result<T, DbError> {
 }
 
 fn email(text: &str) -> Result<Email, DbError> {
-    let email = Email::parse(text).map_err(|_| DbError::Corrupt("stored email does not parse".to_owned()))?;
+    // `parse_existing`: accounts created before a new-address rule was added still load.
+    let email = Email::parse_existing(text).map_err(|_| DbError::Corrupt("stored email does not parse".to_owned()))?;
     if email.as_str() != text {
         // Written by something that skipped normalization: lookups would miss it.
         return Err(DbError::Corrupt("stored email is not normalized".to_owned()));

@@ -296,7 +296,7 @@ impl PasswordPolicy {
             // Compared as an email (so `jürgen@bücher.de` matches the stored
             // `jürgen@xn--bcher-kva.de`) and as a local part, normalized the same way.
             let same_local = *Zeroizing::new(fold_local_part(trimmed)) == email.local_part();
-            if same_local || Email::parse(trimmed).is_ok_and(|typed| typed == *email) {
+            if same_local || Email::parse_existing(trimmed).is_ok_and(|typed| typed == *email) {
                 return Err(PolicyViolation::SameAsEmail);
             }
         }

@@ -405,12 +405,13 @@ impl Fixture {
         user
     }
 
-    /// Stores an account directly, as a migration from another stack would.
+    /// Stores an account directly, as a migration from another stack would: with the
+    /// identity rules only, as an account older than the new-address rules has.
     pub async fn insert(&self, email: &str, hash: Option<&str>, active: bool) -> User {
         let user = User {
             is_active: active,
             ..User::new(
-                Email::parse(email).unwrap(),
+                Email::parse_existing(email).unwrap(),
                 hash.map(HashedPassword::new),
                 datetime!(2026-06-01 09:00 UTC),
             )

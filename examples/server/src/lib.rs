@@ -221,7 +221,8 @@ async fn grant_role(config: &Config, store: Arc<dyn AuthStore>, email: &str, rol
     getrandom::fill(&mut throwaway).map_err(|error| error.to_string())?;
     let auth = service(config, store, &throwaway)?;
     let role = Role::new(role).map_err(|error| format!("{role}: {error}"))?;
-    let address = auth_core::Email::parse(email).map_err(|error| format!("{email}: {error}"))?;
+    // An existing account's address, which may predate the rules for new ones.
+    let address = auth_core::Email::parse_existing(email).map_err(|error| format!("{email}: {error}"))?;
     let user = auth
         .store()
         .find_user_by_email(&address)
