@@ -265,9 +265,9 @@ pub async fn emails_are_matched_literally<S: UserStore + Clone + 'static>(store:
     assert_eq!(store.find_user_by_email(&plain.email).await.unwrap(), Some(plain));
 }
 
-/// Accounts created before a rule for new addresses was added (a misplaced dot, an emoji)
-/// still load and are found: a stored row is read with [`Email::parse_existing`], so one
-/// such row cannot make a listing fail.
+/// Accounts created before a rule for new addresses was added (a misplaced dot, an emoji,
+/// mixed scripts) still load and are found: a stored row is read with
+/// [`Email::parse_existing`], so one such row cannot make a listing fail.
 pub async fn addresses_older_than_the_new_address_rules_still_load<S: UserStore + Clone + 'static>(store: S) {
     let tag = Uuid::new_v4().simple().to_string();
     // Ids from a random far-future millisecond, as in `list_users_pages_in_id_order`: the
@@ -280,6 +280,7 @@ pub async fn addresses_older_than_the_new_address_rules_still_load<S: UserStore 
         format!("a..b{tag}"),
         format!("{tag}."),
         format!("\u{1F600}{tag}"),
+        format!("p\u{430}ypal{tag}"),
     ];
     for (i, local) in locals.into_iter().enumerate() {
         let email = Email::parse_existing(&format!("{local}@example.com")).unwrap();

@@ -1,7 +1,7 @@
 //! Email addresses, normalized once so that no code path can compare raw strings.
 //!
-//! Two levels of rules: [`Email::parse`] takes only addresses a new account may have (mail
-//! can reach them);
+//! Two levels of rules: [`Email::parse`] takes only addresses a new account may have
+//! (mail can reach them, and they do not mix scripts the way look-alikes do);
 //! [`Email::parse_existing`] applies the normalization and the structural rules alone, so
 //! accounts created before a rule was added still load, log in and are found.
 
@@ -13,6 +13,9 @@ use icu_properties::{CodePointMapData, CodePointSetData};
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use unicode_normalization::UnicodeNormalization;
+use unicode_script::Script;
+use unicode_security::MixedScript;
+use unicode_security::mixed_script::AugmentedScriptSet;
 
 /// Longest local part, in bytes (RFC 5321 §4.5.3.1.1).
 pub const MAX_LOCAL_PART_BYTES: usize = 64;
@@ -55,6 +58,20 @@ const ASCII_ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
 /// which would have no letter to attach to (RFC 5891 §4.2.3.2 asks the same of domain
 /// labels). Quoted local parts (`"john doe"@example.com`) are not supported.
 ///
+/// # No mixed-script look-alikes
+///
+/// The local part and each domain label (in its Unicode form, so `xn--` labels are
+/// decoded first) must be *Highly Restrictive* in the sense of UTS #39 §5.2: its
+/// characters share one script (digits and punctuation go with any), or are Latin plus
+/// one East Asian writing system — Han with Hiragana and Katakana (Japanese), Han with
+/// Hangul (Korean) or Han with Bopomofo. So `pаypаl@example.com` with a Cyrillic `а` is
+/// refused beside `paypal@example.com`, while `山田たろう`, `김철수`, `jürgen` and
+/// `tarō山田` are accepted. The level's identifier-profile part (UTS #39 §3.1) is
+/// not applied: the mail rules above decide which characters an address may hold.
+/// Whole-script confusables are *not* covered: `раураӏ` written entirely in Cyrillic
+/// is one script, accepted, and looks like `paypal`; telling those apart needs the
+/// UTS #39 confusable skeletons and a list of protected names, which is not done here.
+///
 /// Parsing is idempotent: `Email::parse(e.as_str())` returns `e` for every `Email` it
 /// returned.
 ///
@@ -73,6 +90,8 @@ const ASCII_ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
 /// assert!(Email::parse("a@b@example.com").is_err());
 /// assert!(Email::parse("bob@example.com\r\nBcc: eve@example.com").is_err());
 /// assert_eq!(Email::parse("a..b@example.com"), Err(EmailError::MisplacedDot));
+/// // A Cyrillic `а` among Latin letters.
+/// assert!(matches!(Email::parse("p\u{430}ypal@example.com"), Err(EmailError::MixedScripts { .. })));
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email {
@@ -127,6 +146,13 @@ pub enum EmailError {
     /// has no letter to attach to.
     #[error("the part before the @ has the combining mark {0:?} at the start of a word, with no letter to attach to")]
     LeadingCombiningMark(char),
+    /// The local part or a domain label mixes scripts the way a look-alike of another
+    /// address does (it is not UTS #39 *Highly Restrictive*).
+    #[error("{part:?} mixes letters of different scripts, as look-alikes of other addresses do")]
+    MixedScripts {
+        /// The normalized local part, or the domain label in its Unicode form.
+        part: String,
+    },
 }
 
 /// Which rules a parse applies.
@@ -134,7 +160,7 @@ pub enum EmailError {
 enum Rules {
     /// Normalization and the structural rules: what identifies an account.
     Identity,
-    /// Those, and the rules for the address of a new account (mailable).
+    /// Those, and the rules for the address of a new account (mailable, single script).
     NewAddress,
 }
 
@@ -151,10 +177,10 @@ impl Email {
 
     /// Normalizes `input` like [`Email::parse`] and applies its structural rules (one `@`,
     /// no forbidden characters, lengths, a valid domain), but not the rules that only
-    /// decide whether a new account may take the address: a mailable dot-atom. For
-    /// addresses that may already belong to an account created before those rules: stored
-    /// rows, token claims, logins and password-reset requests. It never finds another
-    /// account than `parse` would, since the normalization is the same.
+    /// decide whether a new account may take the address: mailable dot-atom, single
+    /// script. For addresses that may already belong to an account created before those
+    /// rules: stored rows, token claims, logins and password-reset requests. It never
+    /// finds another account than `parse` would, since the normalization is the same.
     ///
     /// ```
     /// use auth_core::Email;
@@ -195,6 +221,9 @@ impl Email {
             check_dot_atom(&local)?;
         }
         let domain = normalize_domain(domain)?;
+        if rules == Rules::NewAddress {
+            check_scripts(&local, &domain)?;
+        }
 
         if local.len() > MAX_LOCAL_PART_BYTES {
             return Err(EmailError::LocalPartTooLong);
@@ -319,6 +348,40 @@ fn is_mailable_atext(c: char) -> bool {
     } else {
         c.is_alphanumeric()
     }
+}
+
+/// Refuses a local part or domain label that is not UTS #39 Highly Restrictive.
+fn check_scripts(local: &str, ascii_domain: &str) -> Result<(), EmailError> {
+    if !is_highly_restrictive(local) {
+        return Err(EmailError::MixedScripts { part: local.to_owned() });
+    }
+    // Scripts are a property of the Unicode form: `xn--pypal-4ve` is `pаypal` with a
+    // Cyrillic `а`. The domain was already validated, so decoding cannot fail; if it
+    // did, the undecoded ASCII label would be checked, which is one script.
+    let (unicode, _) = Uts46::new().to_unicode(ascii_domain.as_bytes(), AsciiDenyList::STD3, Hyphens::Check);
+    match unicode.split('.').find(|label| !is_highly_restrictive(label)) {
+        Some(label) => Err(EmailError::MixedScripts { part: label.to_owned() }),
+        None => Ok(()),
+    }
+}
+
+/// UTS #39 §5.2 Highly Restrictive, by augmented script sets (`Common` and `Inherited`
+/// characters go with every script): one script, or Latin plus Han with Bopomofo,
+/// Japanese or Korean. `detect_restriction_level` is not used because it also applies
+/// the identifier profile, which refuses `+`, `'` and other `atext` that addresses hold,
+/// and reports those as `Unrestricted`, indistinguishable from a real script mix.
+fn is_highly_restrictive(text: &str) -> bool {
+    if text.is_single_script() {
+        return true;
+    }
+    let mut beside_latin = AugmentedScriptSet::default();
+    for c in text.chars() {
+        let set = AugmentedScriptSet::for_char(c);
+        if !set.base.contains_script(Script::Latin) {
+            beside_latin.intersect_with(set);
+        }
+    }
+    beside_latin.hanb || beside_latin.jpan || beside_latin.kore
 }
 
 fn normalize_domain(raw: &str) -> Result<String, EmailError> {
@@ -655,6 +718,7 @@ mod tests {
             ("a.@example.com", "a.@example.com"),
             ("\u{1F600}@example.com", "\u{1F600}@example.com"),
             ("\u{301}@example.com", "\u{301}@example.com"),
+            ("p\u{430}ypal@example.com", "p\u{430}ypal@example.com"),
         ] {
             assert!(Email::parse(input).is_err(), "{input:?}");
             let existing = Email::parse_existing(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
@@ -671,6 +735,118 @@ mod tests {
             Err(EmailError::ForbiddenCharacter('\u{200B}'))
         );
         assert_eq!(Email::parse_existing("a@localhost"), Err(EmailError::InvalidDomain));
+    }
+
+    fn mixed(part: &str) -> EmailError {
+        EmailError::MixedScripts { part: part.to_owned() }
+    }
+
+    #[test]
+    fn refuses_a_local_part_that_mixes_scripts() {
+        // Cyrillic а (U+0430) among Latin letters: a look-alike of paypal@example.com.
+        assert_eq!(err("p\u{430}yp\u{430}l@example.com"), mixed("p\u{430}yp\u{430}l"));
+        assert_eq!(ok("paypal@example.com"), "paypal@example.com");
+        // Greek omicron in Latin, Latin o in Cyrillic, Greek with Cyrillic.
+        assert_eq!(err("g\u{3BF}\u{3BF}gle@example.com"), mixed("g\u{3BF}\u{3BF}gle"));
+        assert_eq!(err("\u{441}o\u{441}@example.com"), mixed("\u{441}o\u{441}"));
+        assert_eq!(err("\u{3B1}\u{431}@example.com"), mixed("\u{3B1}\u{431}"));
+        // The check spans dots: each atom single-script is not enough.
+        assert_eq!(
+            err("john.\u{438}\u{432}\u{430}\u{43D}@example.com"),
+            mixed("john.\u{438}\u{432}\u{430}\u{43D}")
+        );
+        // Latin with Cyrillic and Han is no East Asian combination.
+        assert_eq!(err("a\u{431}\u{5C71}@example.com"), mixed("a\u{431}\u{5C71}"));
+        // Checked after NFKC: fullwidth Latin becomes Latin, so this is one script.
+        assert_eq!(ok("\u{FF50}aypal@example.com"), "paypal@example.com");
+    }
+
+    #[test]
+    fn refuses_a_domain_label_that_mixes_scripts() {
+        assert_eq!(err("alice@p\u{430}ypal.com"), mixed("p\u{430}ypal"));
+        // Typed as punycode, it is the same label: decoded before the check.
+        let ascii = Email::parse_existing("alice@p\u{430}ypal.com").unwrap();
+        assert!(ascii.domain().starts_with("xn--"), "{ascii}");
+        assert_eq!(err(ascii.as_str()), mixed("p\u{430}ypal"));
+        assert_eq!(err(&format!("alice@mail.{}", ascii.domain())), mixed("p\u{430}ypal"));
+        // Each label on its own: a Cyrillic label beside a Latin one is fine.
+        assert_eq!(
+            Email::parse("ivan@\u{43F}\u{43E}\u{447}\u{442}\u{430}.example.com").map(|e| e.domain().to_owned()),
+            Ok("xn--80a1acny.example.com".to_owned())
+        );
+    }
+
+    #[test]
+    fn one_script_local_parts_are_accepted_even_when_they_look_like_another() {
+        // Whole-script confusables are not covered: all Cyrillic, this looks like `paypal`.
+        assert_eq!(
+            ok("\u{440}\u{430}\u{443}\u{440}\u{430}\u{4CF}@example.com"),
+            "\u{440}\u{430}\u{443}\u{440}\u{430}\u{4CF}@example.com"
+        );
+        assert_eq!(
+            ok("\u{418}\u{432}\u{430}\u{43D}.\u{41F}\u{435}\u{442}\u{440}\u{43E}\u{432}@example.com"),
+            "\u{438}\u{432}\u{430}\u{43D}.\u{43F}\u{435}\u{442}\u{440}\u{43E}\u{432}@example.com"
+        );
+        // Digits and atext punctuation are Common: they go with any script.
+        assert_eq!(
+            ok("\u{438}\u{432}\u{430}\u{43D}+1990@example.com"),
+            "\u{438}\u{432}\u{430}\u{43D}+1990@example.com"
+        );
+        assert_eq!(ok("j\u{FC}rgen_1990@example.com"), "j\u{FC}rgen_1990@example.com");
+    }
+
+    #[test]
+    fn east_asian_writing_systems_mix_as_they_are_written() {
+        for local in [
+            // Japanese: Han, Hiragana and Katakana together.
+            "\u{5C71}\u{7530}\u{305F}\u{308D}\u{3046}",
+            "\u{30E4}\u{30DE}\u{30C0}\u{5C71}\u{7530}\u{305F}\u{308D}\u{3046}",
+            // Korean: Hangul with Han.
+            "\u{AE40}\u{CCA0}\u{C218}\u{91D1}",
+            // Han with Bopomofo.
+            "\u{5F35}\u{3113}\u{3124}",
+            // Highly Restrictive also allows Latin beside each of them.
+            "tar\u{14D}\u{5C71}\u{7530}",
+            "kim\u{AE40}",
+            "zhang\u{5F35}\u{3113}",
+        ] {
+            let input = format!("{local}@example.jp");
+            assert_eq!(
+                Email::parse(&input).map(|e| e.local_part().to_owned()),
+                Ok(local.to_owned()),
+                "{input:?}"
+            );
+        }
+        // But not Japanese with Korean.
+        assert_eq!(err("\u{305F}\u{AE40}@example.com"), mixed("\u{305F}\u{AE40}"));
+    }
+
+    #[test]
+    fn the_restriction_level_of_unicode_security_would_refuse_plain_plus_tags() {
+        // Why `is_highly_restrictive` applies only the script part of the level: the
+        // crate's detection also applies the identifier profile, which has no `+`.
+        use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
+        assert_eq!("first+tag".detect_restriction_level(), RestrictionLevel::Unrestricted);
+        assert!(is_highly_restrictive("first+tag"));
+        assert_eq!(
+            "p\u{430}ypal".detect_restriction_level(),
+            RestrictionLevel::MinimallyRestrictive
+        );
+        assert!(!is_highly_restrictive("p\u{430}ypal"));
+    }
+
+    #[test]
+    fn plain_ascii_is_one_script() {
+        assert_eq!(
+            ok("Alice.Smith+News_2024@Example.COM"),
+            "alice.smith+news_2024@example.com"
+        );
+        assert_eq!(ok("x@xn--bcher-kva.de"), "x@xn--bcher-kva.de");
+        assert!(
+            mixed("p\u{430}ypal")
+                .to_string()
+                .contains("mixes letters of different scripts")
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ async fn invalid_email_and_weak_password_are_refused_before_hashing() {
 }
 
 #[tokio::test]
-async fn addresses_mail_cannot_reach_are_refused_at_registration() {
+async fn addresses_mail_cannot_reach_or_mixing_scripts_are_refused_at_registration() {
     let f = Fixture::new();
     for email in [
         ".lead@example.com",
@@ -131,6 +131,7 @@ async fn addresses_mail_cannot_reach_are_refused_at_registration() {
         "a.@example.com",
         "\u{1F600}@example.com",
         "\u{301}\u{302}@example.com",
+        "p\u{430}ypal@example.com",
     ] {
         let error = f
             .auth
@@ -147,7 +148,7 @@ async fn addresses_mail_cannot_reach_are_refused_at_registration() {
 async fn an_account_older_than_the_new_address_rules_still_logs_in_and_resets() {
     let f = Fixture::new();
     let hash = f.hasher.hash(&Password::new(PASSWORD)).unwrap();
-    for email in ["a..b@example.com", "\u{1F600}@example.com"] {
+    for email in ["a..b@example.com", "\u{1F600}@example.com", "p\u{430}ypal@example.com"] {
         let user = f.insert(email, Some(hash.as_str()), true).await;
         let login = f
             .auth
