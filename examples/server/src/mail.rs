@@ -4,11 +4,12 @@
 //! forged host cannot redirect a reset link.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use auth_core::{Delivery, TokenPurpose};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, Message, SinglePart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use time::format_description::well_known::Rfc2822;
 
 /// Where mail goes.
@@ -70,11 +71,11 @@ impl Mailer {
         };
         let link = format!("{}/{page}?token={}", self.public_url, delivery.token.expose_secret());
         let expires = delivery.expires_at.format(&Rfc2822).unwrap_or_default();
-        let to: Mailbox = delivery
-            .to
-            .as_str()
-            .parse()
-            .map_err(|error| format!("recipient: {error}"))?;
+        // The bare address, never parsed as a mailbox (`Name <addr>`): `Email::parse` only
+        // takes addresses lettre's `Address` accepts, so this fails only for an account
+        // created before that rule, and the failure is logged like any failed send.
+        let address = Address::from_str(delivery.to.as_str()).map_err(|error| format!("recipient: {error}"))?;
+        let to = Mailbox::new(None, address);
         let text = format!(
             "Open this link to {action}:\r\n\r\n{link}\r\n\r\nIt works once, until {expires}.\r\n\
              If you did not ask for it, ignore this message.\r\n"
