@@ -1046,3 +1046,5 @@ mod password_rules;
 pub use password_rules::*;
 mod security;
 pub use security::*;
+mod mail_rules;
+pub use mail_rules::*;
