@@ -11,6 +11,13 @@
 //!   one writer connection (so concurrent writers queue instead of failing with
 //!   `SQLITE_BUSY`) and reads through a small pool of read-only connections, which WAL
 //!   lets run beside the writer;
+//! - no call waits long for a lock: each has a budget, [`DEFAULT_LOCK_TIMEOUT`] (1 s)
+//!   counted from when it was made, for its place in the write queue and for a lock held
+//!   by another process (a `sqlite3` shell left in a transaction, a backup tool). When the
+//!   budget runs out the call fails as [`StoreError::Unavailable`] (503 `unavailable` in
+//!   the example servers), so however many writes queue behind such a lock, all of them
+//!   answer within about the budget, and the first call after the lock goes succeeds; see
+//!   [`with_lock_timeout`](SqliteStore::with_lock_timeout);
 //! - the normalized email is a `UNIQUE` column compared bytewise (normalization happens
 //!   in Rust: SQLite's own case folding is ASCII-only); a duplicate is the typed
 //!   [`StoreError::DuplicateEmail`], decided by the constraint;
@@ -52,8 +59,8 @@ mod schema;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
@@ -63,15 +70,37 @@ use auth_core::{
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use rows::{DbError, SESSION_COLUMNS, USER_COLUMNS, micros, one_time_token_from_row, session_from_row, user_from_row};
 
 /// The schema version this release writes (see [`SqliteStore::schema_version`]).
 pub const SCHEMA_VERSION: i64 = schema::LATEST;
 
-/// How long a connection waits for a lock held by another connection or process before
-/// the call fails as [`StoreError::Unavailable`].
+/// How long [`open`](SqliteStore::open) and [`migrate`](SqliteStore::migrate) wait for a
+/// lock held by another connection or process before they fail. Longer than
+/// [`DEFAULT_LOCK_TIMEOUT`]: they run once, at start, often while other instances of the
+/// application open or migrate the same file, and failing them stops the application.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default budget of every store call for waiting: for its turn at the writer
+/// connection, and for locks held by other connections or processes. Past it, the call
+/// fails as [`StoreError::Unavailable`]. See
+/// [`SqliteStore::with_lock_timeout`].
+///
+/// One second: an ordinary write takes milliseconds, so a call still waiting after a
+/// second is behind a lock held elsewhere (or a queue too deep to drain soon), and the
+/// client is better told at once to retry (503 with `Retry-After`) than held, while the
+/// calls queued behind it pile up.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(auth_store_sqlite::DEFAULT_LOCK_TIMEOUT, Duration::from_secs(1));
+/// ```
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The longest lock budget: SQLite takes its busy timeout as an `int` of milliseconds.
+const MAX_LOCK_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 
 /// Read-only connections kept open beside the writer.
 pub const DEFAULT_READERS: u32 = 4;
@@ -140,13 +169,22 @@ pub enum OpenError {
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Each call's budget for waiting; per handle, see [`with_lock_timeout`](Self::with_lock_timeout).
+    lock_timeout: Duration,
 }
+
+/// A call's lock budget ran out while it waited for its turn at the writer connection.
+#[derive(Debug, thiserror::Error)]
+#[error("the SQLite writer stayed busy for the whole lock timeout ({0:?})")]
+struct WriterBusy(Duration);
 
 struct Inner {
     /// The only connection that writes: SQLite has one writer at a time anyway, and
     /// queueing here instead of in SQLite's busy handler means no `SQLITE_BUSY` between
-    /// our own writers, however many.
-    writer: Mutex<Connection>,
+    /// our own writers, however many. An async mutex, so that the wait for it is bounded
+    /// by a timer and a caller that gives up leaves the queue (it is FIFO) without
+    /// having taken a blocking thread.
+    writer: Arc<Mutex<Connection>>,
     /// `None` for an in-memory database, which other connections cannot see.
     readers: Option<r2d2::Pool<SqliteConnectionManager>>,
     path: Option<PathBuf>,
@@ -198,9 +236,10 @@ impl SqliteStore {
             Some(path) => {
                 let manager = SqliteConnectionManager::file(path)
                     .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    // Each read sets its own busy timeout, from its budget.
                     .with_init(|conn| {
                         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-                        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)
+                        conn.busy_timeout(DEFAULT_LOCK_TIMEOUT)
                     });
                 Some(
                     r2d2::Pool::builder()
@@ -213,11 +252,71 @@ impl SqliteStore {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
+                writer: Arc::new(Mutex::new(writer)),
                 readers,
                 path,
             }),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         })
+    }
+
+    /// Sets how long each call of this handle may wait, in all, before it fails as
+    /// [`StoreError::Unavailable`] (default [`DEFAULT_LOCK_TIMEOUT`], 1 s).
+    ///
+    /// The budget runs from when the call is made, and covers both waits a call can meet:
+    /// its turn at the writer connection, behind this process's other writes, and a lock
+    /// held by another connection or process (SQLite's `busy_timeout` is set to what is
+    /// left of it before each statement). So when a `sqlite3` shell or a backup holds the
+    /// write lock, every queued write fails within about the budget, not one budget after
+    /// the other; a lock released in time is noticed within SQLite's retry interval (at
+    /// most 100 ms), and the first call after it succeeds. Reads, which WAL does not
+    /// make wait for writers, have the same budget for a read connection and for the
+    /// rare locks that do hold them (a checkpoint, a recovery).
+    ///
+    /// What the budget does not bound is the work itself: a statement that has its lock
+    /// runs to its end (a commit's `fsync` cannot be interrupted).
+    ///
+    /// Zero means never wait: a call that finds the writer or the file taken fails at
+    /// once. Values past SQLite's limit (`i32::MAX` milliseconds, about 24 days) are
+    /// clamped to it. The setting belongs to this handle and the clones made from it
+    /// afterwards; other handles on the same connections keep their own. Waiting needs a
+    /// Tokio runtime with the time driver enabled (`#[tokio::main]`, `Runtime::new` and
+    /// Actix's runtime all enable it), as [`auth_core::HashPool`] does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use auth_store_sqlite::{DEFAULT_LOCK_TIMEOUT, SqliteStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("auth.db");
+    /// let store = SqliteStore::open(&path).await?;
+    /// assert_eq!(store.lock_timeout(), DEFAULT_LOCK_TIMEOUT);
+    /// // A batch job that would rather wait out a backup's lock than fail.
+    /// let patient = store.with_lock_timeout(Duration::from_secs(30));
+    /// assert_eq!(patient.lock_timeout(), Duration::from_secs(30));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_lock_timeout(mut self, lock_timeout: Duration) -> Self {
+        self.lock_timeout = lock_timeout.min(MAX_LOCK_TIMEOUT);
+        self
+    }
+
+    /// Each call's budget for waiting (see [`with_lock_timeout`](Self::with_lock_timeout)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = auth_store_sqlite::SqliteStore::open_in_memory().await?;
+    /// assert_eq!(store.lock_timeout(), auth_store_sqlite::DEFAULT_LOCK_TIMEOUT);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
     }
 
     /// Applies the migrations the database lacks (none, after [`open`](Self::open)); safe
@@ -229,10 +328,14 @@ impl SqliteStore {
     /// [`OpenError::SchemaTooNew`] if another process migrated the file further meanwhile;
     /// SQLite's failures.
     pub async fn migrate(&self) -> Result<i64, OpenError> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || schema::migrate(&mut inner.writer()))
-            .await
-            .map_err(OpenError::Task)?
+        // Not within the calls' budget: like `open`, a migration runs once and may wait.
+        let mut conn = Arc::clone(&self.inner.writer).lock_owned().await;
+        tokio::task::spawn_blocking(move || {
+            prepare_writer(&conn, DEFAULT_BUSY_TIMEOUT)?;
+            schema::migrate(&mut conn)
+        })
+        .await
+        .map_err(OpenError::Task)?
     }
 
     /// The schema version of the database (this release writes [`SCHEMA_VERSION`]).
@@ -257,57 +360,116 @@ impl SqliteStore {
         self.inner.path.as_deref()
     }
 
-    /// Runs `f` with the writer connection on the blocking pool.
+    /// Runs `f` with the writer connection on the blocking pool, within the call's budget.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&mut inner.writer()))
-            .await
-            .map_err(StoreError::backend)?
-            .map_err(DbError::into_store_error)
-    }
-
-    /// Runs `f` with a read-only connection (the writer's, in memory) on the blocking pool.
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
-    {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || match &inner.readers {
-            Some(pool) => f(&*pool.get().map_err(|error| DbError::Unavailable(error.into()))?),
-            None => f(&inner.writer()),
+        let budget = Budget::start(self.lock_timeout);
+        let mut conn = self.writer(budget).await?;
+        tokio::task::spawn_blocking(move || {
+            prepare_writer(&conn, budget.left())?;
+            f(&mut conn)
         })
         .await
         .map_err(StoreError::backend)?
         .map_err(DbError::into_store_error)
     }
+
+    /// Runs `f` with a read-only connection (the writer's, in memory) on the blocking
+    /// pool, within the call's budget.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let budget = Budget::start(self.lock_timeout);
+        let result = match &self.inner.readers {
+            Some(pool) => {
+                let pool = pool.clone();
+                tokio::task::spawn_blocking(move || {
+                    let conn = pool
+                        .get_timeout(budget.left())
+                        .map_err(|error| DbError::Unavailable(error.into()))?;
+                    conn.busy_timeout(budget.left())?;
+                    f(&conn)
+                })
+                .await
+            }
+            None => {
+                let conn = self.writer(budget).await?;
+                tokio::task::spawn_blocking(move || {
+                    prepare_writer(&conn, budget.left())?;
+                    f(&conn)
+                })
+                .await
+            }
+        };
+        result.map_err(StoreError::backend)?.map_err(DbError::into_store_error)
+    }
+
+    /// The writer connection, once this call's turn comes within its budget.
+    ///
+    /// The guard is owned so that it moves into the blocking task; a panic there drops it
+    /// while unwinding, and rusqlite rolls back any transaction it had open, so the
+    /// connection stays usable (`prepare_writer` checks).
+    async fn writer(&self, budget: Budget) -> Result<OwnedMutexGuard<Connection>, StoreError> {
+        // Uncontended, no timer is involved.
+        if let Ok(conn) = Arc::clone(&self.inner.writer).try_lock_owned() {
+            return Ok(conn);
+        }
+        tokio::time::timeout(budget.left(), Arc::clone(&self.inner.writer).lock_owned())
+            .await
+            .map_err(|_elapsed| StoreError::unavailable(WriterBusy(budget.total)))
+    }
 }
 
-impl Inner {
-    // A panic while holding the lock leaves no transaction open (rusqlite rolls back on
-    // drop), so the connection is safe to keep using.
-    fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
-        let conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if !conn.is_autocommit() {
-            // A transaction left open (a failed rollback): every later write would join
-            // it and never commit. End it before anyone writes.
-            tracing::error!("the SQLite writer held an open transaction; rolling it back");
-            if let Err(error) = conn.execute_batch("ROLLBACK") {
-                tracing::error!(%error, "rolling back the leftover transaction failed");
-            }
+/// One call's budget for waiting, counted from when the call was made.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    arrived: Instant,
+    total: Duration,
+}
+
+impl Budget {
+    fn start(total: Duration) -> Self {
+        Self {
+            arrived: Instant::now(),
+            total,
         }
-        conn
     }
+
+    /// What is left; zero once spent (SQLite then tries once without waiting).
+    fn left(&self) -> Duration {
+        self.total.saturating_sub(self.arrived.elapsed())
+    }
+}
+
+/// Readies the writer for a call that may wait `wait` for locks held elsewhere.
+///
+/// `wait` goes into SQLite's `busy_timeout` (a cheap setting, no I/O) before every call,
+/// because the budget is per call: a call that queued behind others has less left, and a
+/// fixed timeout would let each queued call wait a full one in turn. Zero turns the busy
+/// handler off, so a call whose budget is spent tries once and fails at once if the lock
+/// is still taken.
+fn prepare_writer(conn: &Connection, wait: Duration) -> Result<(), rusqlite::Error> {
+    if !conn.is_autocommit() {
+        // A transaction left open (a failed rollback): every later write would join it
+        // and never commit. End it before anyone writes.
+        tracing::error!("the SQLite writer held an open transaction; rolling it back");
+        if let Err(error) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(%error, "rolling back the leftover transaction failed");
+        }
+    }
+    conn.busy_timeout(wait)
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
+            .field("lock_timeout", &self.lock_timeout)
             .finish_non_exhaustive()
     }
 }
