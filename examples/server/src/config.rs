@@ -13,6 +13,10 @@ pub struct Config {
     pub bind: SocketAddr,
     /// `DATABASE_URL`, default `sqlite://auth.db`.
     pub database: Database,
+    /// `AUTH_SQLITE_LOCK_TIMEOUT_MS`, default 1000: how long a SQLite call may wait for
+    /// the writer and for locks held by other processes (a `sqlite3` shell, a backup)
+    /// before it answers 503 `unavailable` (see `SqliteStore::with_lock_timeout`).
+    pub sqlite_lock_timeout: Duration,
     /// `SECRET_KEY`: the HS256 secret (at least 32 bytes); see [`secret_key`].
     pub secret_key: Option<String>,
     /// `AUTH_ENV=production` refuses the conveniences of development.
@@ -109,6 +113,7 @@ impl Config {
         Ok(Self {
             bind,
             secure_cookies,
+            sqlite_lock_timeout: sqlite_lock_timeout(var)?,
             hash_threads: count("AUTH_HASH_THREADS")?,
             hash_queue: count("AUTH_HASH_QUEUE")?,
             database,
@@ -166,6 +171,22 @@ fn host_labels(url: &str) -> Vec<String> {
         .filter(|label| !label.eq_ignore_ascii_case("www"))
         .map(|label| label.to_ascii_lowercase())
         .collect()
+}
+
+/// `AUTH_SQLITE_LOCK_TIMEOUT_MS`: 1 to 60,000 milliseconds, default the store's own
+/// (1 s). Zero, which the store takes as "never wait", is refused here: a server would
+/// answer 503 to every write that has to queue behind another. Past a minute, the client
+/// or its proxy has usually given up, and the request would only hold its place.
+fn sqlite_lock_timeout(var: impl Fn(&str) -> Option<String>) -> Result<Duration, String> {
+    const NAME: &str = "AUTH_SQLITE_LOCK_TIMEOUT_MS";
+    let Some(value) = var(NAME) else {
+        return Ok(auth_store_sqlite::DEFAULT_LOCK_TIMEOUT);
+    };
+    let millis: u64 = value.trim().parse().map_err(|error| format!("{NAME}: {error}"))?;
+    if !(1..=60_000).contains(&millis) {
+        return Err(format!("{NAME}: between 1 and 60000 milliseconds"));
+    }
+    Ok(Duration::from_millis(millis))
 }
 
 /// `AUTH_RATE_LIMITS=off`, or the defaults with any `AUTH_RATE_LIMIT_<BUCKET>` set to
@@ -271,7 +292,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::host_labels;
+    use super::*;
 
     #[test]
     fn context_words_are_the_public_hosts_labels_but_the_top_level_one() {
@@ -285,6 +306,24 @@ mod tests {
             "",
         ] {
             assert!(host_labels(nameless).is_empty(), "{nameless:?}");
+        }
+    }
+
+    fn lock_timeout(value: Option<&str>) -> Result<Duration, String> {
+        sqlite_lock_timeout(|name| {
+            assert_eq!(name, "AUTH_SQLITE_LOCK_TIMEOUT_MS");
+            value.map(str::to_owned)
+        })
+    }
+
+    #[test]
+    fn the_sqlite_lock_timeout_defaults_to_the_stores_and_is_bounded() {
+        assert_eq!(lock_timeout(None), Ok(auth_store_sqlite::DEFAULT_LOCK_TIMEOUT));
+        assert_eq!(lock_timeout(Some("250")), Ok(Duration::from_millis(250)));
+        assert_eq!(lock_timeout(Some("60000")), Ok(Duration::from_secs(60)));
+        for refused in ["0", "60001", "-1", "1s", "one"] {
+            let error = lock_timeout(Some(refused)).unwrap_err();
+            assert!(error.starts_with("AUTH_SQLITE_LOCK_TIMEOUT_MS: "), "{refused}: {error}");
         }
     }
 }

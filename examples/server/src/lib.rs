@@ -107,7 +107,7 @@ where
         [] | ["serve"] => {
             // Before touching the database: a missing key is a configuration error.
             let secret = secret_key(&config)?;
-            let store = open_store(&config.database).await?;
+            let store = open_store(&config).await?;
             let app = App {
                 auth: Arc::new(service(&config, store, &secret)?),
                 mailer: match &config.smtp_url {
@@ -135,7 +135,7 @@ where
             Ok(())
         }
         ["grant-role", email, role] => {
-            let store = open_store(&config.database).await?;
+            let store = open_store(&config).await?;
             grant_role(&config, store, email, role).await
         }
         _ => Err(format!("usage: {program} [serve] | grant-role <email> <role>")),
@@ -143,12 +143,13 @@ where
 }
 
 /// Opens the store `DATABASE_URL` names, creating or migrating its schema.
-async fn open_store(database: &Database) -> Result<Arc<dyn AuthStore>, String> {
-    Ok(match database {
+async fn open_store(config: &Config) -> Result<Arc<dyn AuthStore>, String> {
+    Ok(match &config.database {
         Database::Sqlite(path) => {
             let store = SqliteStore::open(path)
                 .await
-                .map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+                .map_err(|error| format!("cannot open {}: {error}", path.display()))?
+                .with_lock_timeout(config.sqlite_lock_timeout);
             Arc::new(store)
         }
         Database::Postgres(url, schema) => {
