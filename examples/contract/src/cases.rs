@@ -1048,3 +1048,5 @@ mod security;
 pub use security::*;
 mod mail_rules;
 pub use mail_rules::*;
+mod sqlite_lock;
+pub use sqlite_lock::*;
