@@ -45,7 +45,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()> {
     let state = AppState {
-        pages: pages::WebSessions::new(app.secure_cookies),
+        pages: pages::WebSessions::new(app.secure_cookies, &app.public_url)?,
         auth: app.auth,
         mailer: app.mailer,
         trusted_proxy: app.trusted_proxy,

@@ -4,8 +4,13 @@
 //!   `Secure` with the `__Host-` prefix when `AUTH_PUBLIC_URL` is HTTPS). The server maps it
 //!   to the account's access and refresh tokens, which never reach the browser's script.
 //!   Login always issues a new id (no session fixation).
-//! - Every form carries a CSRF token, checked against a second cookie (double submit):
-//!   a cross-site form cannot read it, so it cannot send it.
+//! - Every form carries a CSRF token: an HMAC, under a random key of this process, of a
+//!   nonce kept in a second cookie and of the browser's session id while it is logged
+//!   in. Over plain HTTP a network attacker can plant any cookie (only the `__Host-`
+//!   prefix forbids it), so a plain double submit (field = cookie) would let it choose
+//!   both; it cannot compute the MAC. Every form POST must also come from this site by
+//!   its `Origin` and `Sec-Fetch-Site` headers, when the browser sends them: that refuses
+//!   a genuine anonymous token the attacker fetched for itself and replays from its page.
 //! - Every rule is `AuthService`'s: these handlers only translate forms and pages.
 
 use std::collections::HashMap;
@@ -15,7 +20,9 @@ use auth_core::{AuthError, ClientInfo, Password, TokenError};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
@@ -32,6 +39,11 @@ pub(crate) struct WebSessions {
     /// same token would read as reuse and end the session).
     inner: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<WebSession>>>>>,
     secure: bool,
+    /// Keys the CSRF tokens. Random per process: a restart expires the open forms, as it
+    /// ends the page sessions they belong to.
+    csrf_key: Hmac<Sha256>,
+    /// `AUTH_PUBLIC_URL`'s origin (see [`origin_of`]), which a form's `Origin` may be.
+    public_origin: Option<String>,
 }
 
 struct WebSession {
@@ -40,11 +52,23 @@ struct WebSession {
 }
 
 impl WebSessions {
-    pub(crate) fn new(secure: bool) -> Self {
-        Self {
+    /// The sessions of a site at `public_url`.
+    ///
+    /// # Errors
+    ///
+    /// When the OS has no randomness for the CSRF key: the pages could not be safe.
+    pub(crate) fn new(secure: bool, public_url: &str) -> std::io::Result<Self> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|error| std::io::Error::other(format!("no randomness for the page CSRF key: {error}")))?;
+        let csrf_key = Hmac::<Sha256>::new_from_slice(&key)
+            .map_err(|error| std::io::Error::other(format!("page CSRF key: {error}")))?;
+        Ok(Self {
             inner: Arc::default(),
             secure,
-        }
+            csrf_key,
+            public_origin: origin_of(public_url),
+        })
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<WebSession>>>> {
@@ -57,6 +81,30 @@ impl WebSessions {
 
     fn csrf_cookie(&self) -> &'static str {
         if self.secure { "__Host-csrf" } else { "csrf" }
+    }
+
+    /// The form token for the CSRF cookie's `nonce` in the browser that sent `headers`:
+    /// HMAC(key, nonce ‖ 0 ‖ binding), hex. The binding is the id of the browser's page
+    /// session while it is logged in, so a token taken from one session's page is
+    /// worthless in another's, and a fixed label otherwise (the register and login pages).
+    /// A session cookie naming no live session (planted, or ended) binds as anonymous:
+    /// what an attacker may toss in beside its own nonce changes nothing, and a login
+    /// form shown beside a stale cookie still works.
+    fn csrf_token(&self, nonce: &str, headers: &HeaderMap) -> String {
+        let mut mac = self.csrf_key.clone();
+        mac.update(nonce.as_bytes());
+        // Cookie values never hold a NUL: nonce and binding cannot run into each other.
+        mac.update(&[0]);
+        let live = cookie_value(headers, self.session_cookie()).filter(|id| self.map().contains_key(id));
+        match live {
+            // "session=" keeps an id from ever spelling the anonymous label.
+            Some(id) => {
+                mac.update(b"session=");
+                mac.update(id.as_bytes());
+            }
+            None => mac.update(b"anonymous"),
+        }
+        hex(&mac.finalize().into_bytes())
     }
 
     fn cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
@@ -101,7 +149,32 @@ fn random_token() -> String {
         // Without randomness no session can be safe: this one will never match a cookie.
         return String::new();
     }
+    hex(&bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The origin of `url` as browsers serialize it in `Origin`: `scheme://host[:port]`,
+/// lowercase, without a default port (`:80` on http, `:443` on https); `None` for any
+/// other scheme or no host. Path, query and user info are dropped.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = host.to_ascii_lowercase();
+    let host = host.strip_suffix(default_port).unwrap_or(&host);
+    if host.is_empty() || host.starts_with(':') {
+        return None;
+    }
+    Some(format!("{scheme}://{host}"))
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -156,21 +229,75 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-/// The CSRF token of this browser, and the cookie to set if it had none.
+/// The nonce in this browser's CSRF cookie, if it holds one of the length this server
+/// gives (a planted one of that length passes here: it still needs its MAC).
+fn csrf_nonce(sessions: &WebSessions, headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, sessions.csrf_cookie()).filter(|nonce| nonce.len() == 64)
+}
+
+/// The CSRF token for this browser's forms, and the cookie to set if it had no nonce.
 fn csrf(sessions: &WebSessions, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    match cookie_value(headers, sessions.csrf_cookie()).filter(|token| token.len() == 64) {
-        Some(token) => (token, None),
+    match csrf_nonce(sessions, headers) {
+        Some(nonce) => (sessions.csrf_token(&nonce, headers), None),
         None => {
-            let token = random_token();
-            let cookie = sessions.cookie(sessions.csrf_cookie(), &token, None);
-            (token, Some(cookie))
+            let nonce = random_token();
+            let cookie = sessions.cookie(sessions.csrf_cookie(), &nonce, None);
+            (sessions.csrf_token(&nonce, headers), Some(cookie))
         }
     }
 }
 
+/// Whether `submitted` is the token of the browser's nonce and session, compared in
+/// constant time (a timing difference would let the MAC be guessed byte by byte).
 fn csrf_ok(sessions: &WebSessions, headers: &HeaderMap, submitted: &str) -> bool {
-    cookie_value(headers, sessions.csrf_cookie())
-        .is_some_and(|cookie| !cookie.is_empty() && bool::from(cookie.as_bytes().ct_eq(submitted.as_bytes())))
+    csrf_nonce(sessions, headers).is_some_and(|nonce| {
+        let expected = sessions.csrf_token(&nonce, headers);
+        bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
+    })
+}
+
+/// Whether the browser says the form was sent from this site.
+///
+/// - `Sec-Fetch-Site`, when sent, must be `same-origin` or `none` (the person's own
+///   navigation); `same-site` is refused too: a sibling subdomain is another site's code.
+/// - `Origin`, when sent, must not be `null` (a sandboxed or `data:` page) and must be the
+///   public URL's origin or the address the browser itself used (`Host`), so local runs on
+///   the default public URL, or on a test address, still work. The `Host` fallback takes
+///   either scheme: this server speaks plain HTTP, but a TLS proxy in front of it may pass
+///   the Host through. It opens nothing to a foreign page: a browser's `Host` is always the
+///   target's, so only a page of this very host could match it.
+/// - Without either header (older browsers and non-browser clients) the MAC alone decides.
+fn same_origin(sessions: &WebSessions, headers: &HeaderMap) -> bool {
+    let site_ok = headers
+        .get_all("sec-fetch-site")
+        .iter()
+        .all(|site| matches!(site.as_bytes(), b"same-origin" | b"none"));
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok());
+    let origin_ok = headers.get_all(header::ORIGIN).iter().all(|origin| {
+        let Some(origin) = origin.to_str().ok().and_then(origin_of) else {
+            return false;
+        };
+        sessions.public_origin.as_deref() == Some(origin.as_str())
+            || host.is_some_and(|host| {
+                ["http", "https"]
+                    .iter()
+                    .any(|scheme| origin_of(&format!("{scheme}://{host}")).as_deref() == Some(origin.as_str()))
+            })
+    });
+    site_ok && origin_ok
+}
+
+/// Whether a state-changing form POST may act: from this site, with its genuine token.
+fn genuine(sessions: &WebSessions, headers: &HeaderMap, submitted: &str) -> bool {
+    if !same_origin(sessions, headers) {
+        tracing::info!("page form refused: sent from another site");
+        return false;
+    }
+    if !csrf_ok(sessions, headers, submitted) {
+        tracing::info!("page form refused: no valid CSRF token");
+        return false;
+    }
+    true
 }
 
 fn form_page(
@@ -287,7 +414,7 @@ pub(crate) async fn register_submit(
     Client(client): Client,
     axum::Form(form): axum::Form<CredentialsForm>,
 ) -> Response {
-    if !csrf_ok(&state.pages, &headers, &form.csrf) {
+    if !genuine(&state.pages, &headers, &form.csrf) {
         return refused("Register");
     }
     match state
@@ -331,7 +458,7 @@ pub(crate) async fn login_submit(
     axum::Form(form): axum::Form<CredentialsForm>,
 ) -> Response {
     let sessions = &state.pages;
-    if !csrf_ok(sessions, &headers, &form.csrf) {
+    if !genuine(sessions, &headers, &form.csrf) {
         return refused("Log in");
     }
     match state
@@ -357,7 +484,7 @@ pub(crate) async fn login_submit(
                 header::SET_COOKIE,
                 sessions.cookie(sessions.session_cookie(), &id, None),
             );
-            // A new CSRF token with the new session.
+            // A new CSRF nonce with the new session.
             headers.append(
                 header::SET_COOKIE,
                 sessions.cookie(sessions.csrf_cookie(), &random_token(), None),
@@ -397,7 +524,7 @@ pub(crate) async fn logout_submit(
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> Response {
     let sessions = &state.pages;
-    if !csrf_ok(sessions, &headers, &form.csrf) {
+    if !genuine(sessions, &headers, &form.csrf) {
         return refused("Log out");
     }
     let session = cookie_value(&headers, sessions.session_cookie()).and_then(|id| sessions.map().remove(&id));
@@ -443,7 +570,7 @@ pub(crate) async fn forgot_submit(
     Client(client): Client,
     axum::Form(form): axum::Form<ForgotForm>,
 ) -> Response {
-    if !csrf_ok(&state.pages, &headers, &form.csrf) {
+    if !genuine(&state.pages, &headers, &form.csrf) {
         return refused("Forgot password");
     }
     let text = match state.auth.request_password_reset(&form.email, &client).await {
@@ -516,7 +643,7 @@ pub(crate) async fn reset_submit(
     Client(client): Client,
     axum::Form(form): axum::Form<ResetForm>,
 ) -> Response {
-    if !csrf_ok(&state.pages, &headers, &form.csrf) {
+    if !genuine(&state.pages, &headers, &form.csrf) {
         return no_referrer(refused("Set a new password"));
     }
     let result = state
@@ -579,7 +706,7 @@ pub(crate) async fn verify_submit(
     Client(client): Client,
     axum::Form(form): axum::Form<VerifyForm>,
 ) -> Response {
-    if !csrf_ok(&state.pages, &headers, &form.csrf) {
+    if !genuine(&state.pages, &headers, &form.csrf) {
         return no_referrer(refused("Confirm your email"));
     }
     no_referrer(match state.auth.verify_email(&form.token, &client).await {
@@ -632,13 +759,131 @@ mod tests {
 
     #[test]
     fn secure_cookies_use_the_host_prefix() {
-        let secure = WebSessions::new(true);
+        let secure = WebSessions::new(true, "https://auth.example.test").unwrap();
         let cookie = secure.cookie(secure.session_cookie(), "v", None);
         assert_eq!(cookie, "__Host-session=v; Path=/; HttpOnly; SameSite=Lax; Secure");
-        let local = WebSessions::new(false);
+        let local = WebSessions::new(false, "http://127.0.0.1:8000").unwrap();
         assert_eq!(
             local.cookie(local.csrf_cookie(), "v", Some(0)),
             "csrf=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
         );
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port_without_the_default_port() {
+        assert_eq!(
+            origin_of("https://Auth.Example.Test").as_deref(),
+            Some("https://auth.example.test")
+        );
+        assert_eq!(
+            origin_of("https://auth.example.test:443/app?x#y").as_deref(),
+            Some("https://auth.example.test")
+        );
+        assert_eq!(origin_of("http://127.0.0.1:80").as_deref(), Some("http://127.0.0.1"));
+        assert_eq!(
+            origin_of("http://127.0.0.1:443").as_deref(),
+            Some("http://127.0.0.1:443")
+        );
+        assert_eq!(
+            origin_of("https://user@[::1]:8443").as_deref(),
+            Some("https://[::1]:8443")
+        );
+        for not_an_origin in ["null", "ftp://example.test", "https://", "https://:443", "example.test"] {
+            assert_eq!(origin_of(not_an_origin), None, "{not_an_origin}");
+        }
+    }
+
+    fn with(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[test]
+    fn forms_must_come_from_the_public_origin_or_the_addressed_host() {
+        let sessions = WebSessions::new(false, "https://auth.example.test").unwrap();
+        let host = ("host", "127.0.0.1:8000");
+        for accepted in [
+            vec![host],
+            vec![host, ("sec-fetch-site", "same-origin")],
+            vec![host, ("sec-fetch-site", "none")],
+            vec![host, ("origin", "https://auth.example.test")],
+            vec![host, ("origin", "http://127.0.0.1:8000")],
+            vec![host, ("origin", "https://127.0.0.1:8000")],
+            vec![("origin", "https://auth.example.test")],
+        ] {
+            assert!(same_origin(&sessions, &with(&accepted)), "{accepted:?}");
+        }
+        for refused in [
+            vec![host, ("sec-fetch-site", "cross-site")],
+            vec![host, ("sec-fetch-site", "same-site")],
+            vec![
+                host,
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            vec![host, ("origin", "null")],
+            vec![host, ("origin", "https://evil.example")],
+            vec![host, ("origin", "http://auth.example.test")],
+            vec![host, ("origin", "http://127.0.0.1:8001")],
+            vec![("origin", "http://127.0.0.1:8000")],
+            vec![
+                host,
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+        ] {
+            assert!(!same_origin(&sessions, &with(&refused)), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn the_csrf_token_is_the_mac_of_the_nonce_and_the_session() {
+        let sessions = WebSessions::new(false, "http://127.0.0.1:8000").unwrap();
+        let nonce = "ab".repeat(32);
+        let anonymous = with(&[]);
+        let token = sessions.csrf_token(&nonce, &anonymous);
+        assert_eq!(token.len(), 64);
+        assert_ne!(token, nonce);
+        assert_eq!(token, sessions.csrf_token(&nonce, &anonymous), "deterministic");
+        let session = || WebSession {
+            access: String::new(),
+            refresh: String::new(),
+        };
+        let (first, _) = sessions.insert(session());
+        let (second, _) = sessions.insert(session());
+        let cookie = |id: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::COOKIE, HeaderValue::from_str(&format!("session={id}")).unwrap());
+            headers
+        };
+        let first_token = sessions.csrf_token(&nonce, &cookie(&first));
+        assert_ne!(token, first_token, "bound to the session");
+        assert_ne!(first_token, sessions.csrf_token(&nonce, &cookie(&second)));
+        assert_eq!(
+            token,
+            sessions.csrf_token(&nonce, &cookie("planted")),
+            "a cookie naming no live session is anonymous"
+        );
+        assert_ne!(
+            token,
+            sessions.csrf_token(&"cd".repeat(32), &anonymous),
+            "bound to the nonce"
+        );
+        let other_process = WebSessions::new(false, "http://127.0.0.1:8000").unwrap();
+        assert_ne!(token, other_process.csrf_token(&nonce, &anonymous), "keyed");
+
+        let cookie = HeaderValue::from_str(&format!("csrf={nonce}")).unwrap();
+        let mut browser = HeaderMap::new();
+        browser.insert(header::COOKIE, cookie);
+        assert!(csrf_ok(&sessions, &browser, &token));
+        assert!(
+            !csrf_ok(&sessions, &browser, &nonce),
+            "the cookie's own value is no token"
+        );
+        assert!(!csrf_ok(&sessions, &browser, ""));
+        assert!(!csrf_ok(&sessions, &anonymous, &token), "no cookie, no token");
     }
 }

@@ -231,3 +231,198 @@ async fn the_mailed_reset_link_opens_a_page_whose_form_sets_the_password() {
     let login = http_contract::login(&server, "quy@example.com", "a brand new passphrase").await;
     assert_eq!(login.status, 200, "{}", login.text);
 }
+
+/// A server whose cookies are the plain-HTTP ones (`csrf`, `session`): the mode where a
+/// network attacker can plant a cookie, since nothing but a `__Host-` prefix stops it.
+fn plain_http_server() -> Server {
+    Server::start(AXUM, &[("AUTH_COOKIE_SECURE", "false")]).unwrap()
+}
+
+/// The form on `path` as a new browser gets it: the `csrf=...` cookie pair it sets and
+/// the hidden field's token.
+async fn page_token(http: &reqwest::Client, server: &Server, path: &str) -> (String, String) {
+    let page = http.get(server.url(path)).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200, "{path}");
+    let csrf = pair(&set_cookies(&page), "csrf");
+    (csrf, csrf_field(&page.text().await.unwrap()))
+}
+
+/// Whether `cookie` (a `session=...` pair) is logged in on `/`.
+async fn logged_in(server: &Server, cookie: &str) -> bool {
+    let home = no_redirects()
+        .get(server.url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    !home.text().await.unwrap().contains("Not logged in.")
+}
+
+/// Asserts that `answer` is the pages' refusal (403 and its page) and logged nobody in.
+async fn assert_refused(answer: reqwest::Response, what: &str) {
+    let status = answer.status().as_u16();
+    let cookies = set_cookies(&answer);
+    let html = answer.text().await.unwrap();
+    assert_eq!(status, 403, "{what}: {html}");
+    assert!(
+        html.contains("This form expired or did not come from this site."),
+        "{what}: {html}"
+    );
+    assert!(
+        !cookies.iter().any(|cookie| cookie.starts_with("session=")),
+        "{what}: no session is issued: {cookies:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_csrf_cookie_planted_over_plain_http_with_the_same_form_field_is_refused() {
+    let server = plain_http_server();
+    register(&server, "rui@example.com").await;
+    let http = no_redirects();
+    // What a network attacker can toss into the victim's cookie jar over plain HTTP, and
+    // the form its page submits: before the token was bound, this pair passed.
+    let planted = "ab".repeat(32);
+    let answer = http
+        .post(server.url("/ui/login"))
+        .header("cookie", format!("csrf={planted}"))
+        .form(&[
+            ("email", "rui@example.com"),
+            ("password", PASSWORD),
+            ("csrf", planted.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_refused(answer, "a planted cookie and field").await;
+    // The page a browser holding the planted nonce gets carries another token: the MAC.
+    let page = http
+        .get(server.url("/ui/login"))
+        .header("cookie", format!("csrf={planted}"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(csrf_field(&page.text().await.unwrap()), planted);
+}
+
+#[tokio::test]
+async fn the_genuine_form_flow_works_with_a_token_bound_to_the_session() {
+    let server = plain_http_server();
+    register(&server, "sia@example.com").await;
+    let http = no_redirects();
+    let (csrf, token) = page_token(&http, &server, "/ui/login").await;
+    assert_eq!(csrf.len(), "csrf=".len() + 64);
+    assert_eq!(token.len(), 64);
+    assert_ne!(token, csrf["csrf=".len()..], "the field is not the cookie's value");
+    let login = http
+        .post(server.url("/ui/login"))
+        .header("cookie", &csrf)
+        .form(&[("email", "sia@example.com"), ("password", PASSWORD), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    let cookies = set_cookies(&login);
+    let session = pair(&cookies, "session");
+    let csrf = pair(&cookies, "csrf");
+    assert!(logged_in(&server, &session).await);
+
+    // The logout form's token is bound to this session: beside the same csrf cookie,
+    // with a session cookie naming no session, or none, it is refused and the session
+    // lives on.
+    let jar = format!("{session}; {csrf}");
+    let page = http
+        .get(server.url("/ui/logout"))
+        .header("cookie", &jar)
+        .send()
+        .await
+        .unwrap();
+    let token = csrf_field(&page.text().await.unwrap());
+    for other in [format!("{csrf}; session={}", "cd".repeat(32)), csrf.clone()] {
+        let answer = http
+            .post(server.url("/ui/logout"))
+            .header("cookie", &other)
+            .form(&[("csrf", &token)])
+            .send()
+            .await
+            .unwrap();
+        assert_refused(answer, &other).await;
+    }
+    assert!(logged_in(&server, &session).await);
+    let logout = http
+        .post(server.url("/ui/logout"))
+        .header("cookie", &jar)
+        .form(&[("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status().as_u16(), 303);
+    assert!(!logged_in(&server, &session).await);
+}
+
+#[tokio::test]
+async fn a_genuine_token_from_another_origin_is_refused_and_from_this_one_accepted() {
+    let server = plain_http_server();
+    register(&server, "tea@example.com").await;
+    let http = no_redirects();
+    let fields = |token: &str| {
+        [
+            ("email", "tea@example.com".to_owned()),
+            ("password", PASSWORD.to_owned()),
+            ("csrf", token.to_owned()),
+        ]
+    };
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        // The public URL's host on another scheme or port is another origin.
+        ("origin", "http://auth.example.test"),
+        ("origin", "https://auth.example.test:8443"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let (csrf, token) = page_token(&http, &server, "/ui/login").await;
+        let answer = http
+            .post(server.url("/ui/login"))
+            .header("cookie", &csrf)
+            .header(header, value)
+            .form(&fields(&token))
+            .send()
+            .await
+            .unwrap();
+        assert_refused(answer, &format!("{header}: {value}")).await;
+    }
+    // A refused Origin is refused even beside a same-origin fetch site.
+    let (csrf, token) = page_token(&http, &server, "/ui/login").await;
+    let answer = http
+        .post(server.url("/ui/login"))
+        .header("cookie", &csrf)
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "same-origin")
+        .form(&fields(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(answer, "a foreign Origin beside Sec-Fetch-Site: same-origin").await;
+
+    // Accepted: the public URL's origin (any case, its default port spelled out), the
+    // address the browser used (the Host header: local runs), and a form the person
+    // opened directly (`none`).
+    for headers in [
+        vec![
+            ("origin", "https://auth.example.test"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+        vec![("origin", "https://Auth.Example.Test:443")],
+        vec![("origin", server.base.as_str()), ("sec-fetch-site", "same-origin")],
+        vec![("sec-fetch-site", "none")],
+    ] {
+        let (csrf, token) = page_token(&http, &server, "/ui/login").await;
+        let mut request = http.post(server.url("/ui/login")).header("cookie", &csrf);
+        for (name, value) in &headers {
+            request = request.header(*name, *value);
+        }
+        let answer = request.form(&fields(&token)).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 303, "{headers:?}");
+        assert!(logged_in(&server, &pair(&set_cookies(&answer), "session")).await);
+    }
+}
