@@ -17,16 +17,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use auth_core::{AuthError, ClientInfo, Password, TokenError};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRef, FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use example_server::ErrorAnswer;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::glue::Client;
+use crate::glue::{ApiError, Client, raw_body};
 
 /// The most web sessions kept in memory; the oldest goes first beyond it.
 const MAX_WEB_SESSIONS: usize = 100_000;
@@ -322,6 +324,81 @@ fn form_page(
     response
 }
 
+/// A page form's fields. Axum's `Form` answers a bad body in `text/plain`; a person gets
+/// the pages' HTML error page instead, with the status the API gives the same body: 413
+/// over the size limit, 408 (closing the connection) past the body timeout, 400 for
+/// anything else that is not a well-formed `application/x-www-form-urlencoded` body
+/// holding the form's fields.
+pub(crate) struct PageForm<T>(pub(crate) T);
+
+impl<S, T> FromRequest<S> for PageForm<T>
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (content_type, body) = raw_body(request, state)
+            .await
+            .map_err(|ApiError(answer)| unreadable(&answer))?;
+        let bad = || unreadable(&ErrorAnswer::invalid_request("not a page form"));
+        if !is_form(content_type.as_deref()) || !well_encoded(&body) {
+            return Err(bad());
+        }
+        serde_urlencoded::from_bytes(&body).map(Self).map_err(|_| bad())
+    }
+}
+
+/// `application/x-www-form-urlencoded`, any parameters, any case: what an HTML form sends.
+fn is_form(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+/// Whether every `%` starts an escape of two hex digits and the decoded body is UTF-8.
+/// `serde_urlencoded` keeps a broken escape as typed and replaces bytes that are not
+/// UTF-8, so a mangled form would otherwise reach a handler as other text than was sent
+/// (a password, say). A browser's form always passes.
+fn well_encoded(body: &[u8]) -> bool {
+    let digit = |byte: Option<&u8>| byte.and_then(|byte| char::from(*byte).to_digit(16));
+    let mut decoded = Vec::with_capacity(body.len());
+    let mut bytes = body.iter();
+    while let Some(&byte) = bytes.next() {
+        if byte == b'%' {
+            let (Some(high), Some(low)) = (digit(bytes.next()), digit(bytes.next())) else {
+                return false;
+            };
+            // Two hex digits: at most 255.
+            decoded.push(u8::try_from(high * 16 + low).unwrap_or(u8::MAX));
+        } else {
+            decoded.push(byte);
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
+/// The error page for a form body that could not be read, with `answer`'s status and
+/// headers (`Connection: close` after a timeout).
+fn unreadable(answer: &ErrorAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let text = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "This form is too large to send. Shorten what you typed and try again.",
+        StatusCode::REQUEST_TIMEOUT => "This form took too long to arrive. Try again.",
+        _ => "This form could not be read. Reload the page and try again.",
+    };
+    let body = format!("<p role=\"alert\">{text}</p>");
+    let mut response = (status, Html(page("Form not sent", &body))).into_response();
+    for (name, value) in answer.headers() {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
+
 fn refused(title: &str) -> Response {
     let body = "<p role=\"alert\">This form expired or did not come from this site. Reload it and try again.</p>";
     (StatusCode::FORBIDDEN, Html(page(title, body))).into_response()
@@ -412,7 +489,7 @@ pub(crate) async fn register_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-    axum::Form(form): axum::Form<CredentialsForm>,
+    PageForm(form): PageForm<CredentialsForm>,
 ) -> Response {
     if !genuine(&state.pages, &headers, &form.csrf) {
         return refused("Register");
@@ -455,7 +532,7 @@ pub(crate) async fn login_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-    axum::Form(form): axum::Form<CredentialsForm>,
+    PageForm(form): PageForm<CredentialsForm>,
 ) -> Response {
     let sessions = &state.pages;
     if !genuine(sessions, &headers, &form.csrf) {
@@ -521,7 +598,7 @@ pub(crate) async fn logout_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-    axum::Form(form): axum::Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
     let sessions = &state.pages;
     if !genuine(sessions, &headers, &form.csrf) {
@@ -568,7 +645,7 @@ pub(crate) async fn forgot_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-    axum::Form(form): axum::Form<ForgotForm>,
+    PageForm(form): PageForm<ForgotForm>,
 ) -> Response {
     if !genuine(&state.pages, &headers, &form.csrf) {
         return refused("Forgot password");
@@ -641,7 +718,7 @@ pub(crate) async fn reset_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-    axum::Form(form): axum::Form<ResetForm>,
+    PageForm(form): PageForm<ResetForm>,
 ) -> Response {
     if !genuine(&state.pages, &headers, &form.csrf) {
         return no_referrer(refused("Set a new password"));
@@ -704,7 +781,7 @@ pub(crate) async fn verify_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Client(client): Client,
-    axum::Form(form): axum::Form<VerifyForm>,
+    PageForm(form): PageForm<VerifyForm>,
 ) -> Response {
     if !genuine(&state.pages, &headers, &form.csrf) {
         return no_referrer(refused("Confirm your email"));
@@ -885,5 +962,25 @@ mod tests {
         );
         assert!(!csrf_ok(&sessions, &browser, ""));
         assert!(!csrf_ok(&sessions, &anonymous, &token), "no cookie, no token");
+    }
+
+    #[test]
+    fn page_forms_must_be_urlencoded_and_well_escaped() {
+        for form in [
+            "application/x-www-form-urlencoded",
+            "Application/X-WWW-Form-URLEncoded; charset=UTF-8",
+        ] {
+            assert!(is_form(Some(form)), "{form}");
+        }
+        for other in [None, Some("text/plain"), Some("multipart/form-data; boundary=x")] {
+            assert!(!is_form(other), "{other:?}");
+        }
+        for good in ["", "a=b&c=", "email=a%40b.example&password=%C3%A9t%C3%A9+x", "x=%2a%2A"] {
+            assert!(well_encoded(good.as_bytes()), "{good}");
+        }
+        for bad in ["a=%zz", "a=%4", "a=%", "a=%ff", "a=%C3", "a=%C3=%A9"] {
+            assert!(!well_encoded(bad.as_bytes()), "{bad}");
+        }
+        assert!(!well_encoded(b"a=\xff"), "raw bytes must be UTF-8 too");
     }
 }

@@ -426,3 +426,77 @@ async fn a_genuine_token_from_another_origin_is_refused_and_from_this_one_accept
         assert!(logged_in(&server, &pair(&set_cookies(&answer), "session")).await);
     }
 }
+
+#[tokio::test]
+async fn malformed_page_forms_get_the_html_error_page() {
+    let server = plain_http_server();
+    let http = no_redirects();
+    let (csrf, token) = page_token(&http, &server, "/ui/login").await;
+    let form = "application/x-www-form-urlencoded";
+    let oversize = format!("email=a&password={}&csrf={token}", "x".repeat(70 * 1024));
+    for (what, content_type, body, status) in [
+        (
+            "a text/plain body",
+            "text/plain",
+            format!("email=a%40example.com&password=x&csrf={token}"),
+            400,
+        ),
+        (
+            "a missing field",
+            form,
+            format!("email=a%40example.com&csrf={token}"),
+            400,
+        ),
+        ("a bad escape", form, format!("email=%zz&password=x&csrf={token}"), 400),
+        (
+            "a truncated escape",
+            form,
+            format!("email=a&csrf={token}&password=x%4"),
+            400,
+        ),
+        (
+            "an escape of no UTF-8",
+            form,
+            format!("email=%ff&password=x&csrf={token}"),
+            400,
+        ),
+        ("a body over 64 KiB", form, oversize, 413),
+    ] {
+        let answer = http
+            .post(server.url("/ui/login"))
+            .header("cookie", &csrf)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{what}");
+        let headers = answer.headers().clone();
+        assert!(
+            headers["content-type"].to_str().unwrap().starts_with("text/html"),
+            "{what}: {headers:?}"
+        );
+        // The pages' own headers, as on every other page.
+        assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+        assert_eq!(headers["cache-control"], "no-store", "{what}");
+        let html = answer.text().await.unwrap();
+        assert!(html.starts_with("<!doctype html>"), "{what}: {html}");
+        assert!(html.contains("<p role=\"alert\">"), "{what}: {html}");
+        assert!(html.contains("<a href=\"/ui/login\">Log in</a>"), "{what}: {html}");
+    }
+    // The same cookie and token in a well-formed form reach the login (a wrong password:
+    // the form again, with its message).
+    let answer = http
+        .post(server.url("/ui/login"))
+        .header("cookie", &csrf)
+        .form(&[
+            ("email", "nobody@example.com"),
+            ("password", "not the password"),
+            ("csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert!(answer.text().await.unwrap().contains("invalid credentials"));
+}
