@@ -41,7 +41,10 @@ pub use mail::Mailer;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Longest path and query accepted (414 `uri_too_long` beyond). Far below what either
-/// framework's parser takes (64 KiB), so both servers answer alike; no route needs more.
+/// framework's parser takes, so both servers answer alike up to there; no route needs
+/// more. Beyond the parsers' own limits (a URI over 64 KiB, a head over 128 KiB), hyper
+/// and Actix refuse the request before any application code runs, each with a bare
+/// 4xx of its own (414 or 431, 400 or 431), and close the connection.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// The service every handler calls, on the store `DATABASE_URL` picked at run time.
