@@ -884,7 +884,7 @@ impl<S: AuthStore> AuthService<S> {
     /// It also checks the token's session (`sid`): a logout, a revoked session, a detected
     /// refresh-token reuse or a session past its idle timeout or absolute lifetime ends the
     /// session's access tokens on the next request, not when they expire. The account and
-    /// the session are read concurrently, so this costs one store round trip of latency.
+    /// the session are read concurrently (two store reads per request).
     /// A token without `sid` (issued by [`Tokens::issue`] without a session, for a
     /// service account say) is checked against its account only.
     ///
