@@ -495,13 +495,12 @@ impl<S: AuthStore> AuthService<S> {
                     Ok(Some(existing)) => {
                         audit.subject = Subject::User(existing.id);
                         audit.refusal = Some(Refusal::EmailTaken);
-                        match self.mail_allowed(&existing.email, client, &mut audit).await {
-                            Ok(allowed) => Ok(Registration::AlreadyRegistered {
+                        self.mail_allowed(&existing.email, client, &mut audit)
+                            .await
+                            .map(|allowed| Registration::AlreadyRegistered {
                                 notify: allowed.then_some(existing.email),
                                 user_id: existing.id,
-                            }),
-                            Err(error) => Err(error),
-                        }
+                            })
                     }
                     // Deleted in between: nothing to tell anyone.
                     Ok(None) => Err(AuthError::Conflict),

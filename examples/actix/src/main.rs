@@ -73,13 +73,15 @@ async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()>
                 } else {
                     None
                 };
-                let response = refusal.is_none().then(|| service.call(request));
+                let response = match refusal {
+                    Some(refusal) => Err(refusal),
+                    None => Ok(service.call(request)),
+                };
                 async move {
-                    let Some(response) = response else {
-                        let refusal = refusal.unwrap_or_else(ErrorAnswer::too_many_connections);
-                        return Err(ApiError(refusal).into());
+                    let mut response = match response {
+                        Ok(response) => response.await?,
+                        Err(refusal) => return Err(ApiError(refusal).into()),
                     };
-                    let mut response = response.await?;
                     let headers = response.headers_mut();
                     let has_cache_control = headers.contains_key(header::CACHE_CONTROL);
                     for (name, value) in example_server::http::response_headers(credentials, has_cache_control, https) {

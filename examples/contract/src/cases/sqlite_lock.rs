@@ -2,83 +2,17 @@
 //! backup tool): requests that must write answer 503 `unavailable` within the store's
 //! lock budget, however many queue, and the server works again once the lock goes.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::json;
 
+// The lock holder of the store's own tests, so both hold a lock the same way.
+#[path = "../../../../auth-store-sqlite/tests/support/lock_holder.rs"]
+mod lock_holder;
+
+use lock_holder::LockHolder;
+
 use crate::{Answer, PASSWORD, Server, Target, post_json, register};
-
-/// Takes the write lock, says `locked`, and holds it until its stdin closes or `argv[2]`
-/// seconds pass, whichever comes first; then says which it was.
-const HOLDER: &str = r#"
-import select, sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-closed, _, _ = select.select([sys.stdin], [], [], float(sys.argv[2]))
-conn.execute("ROLLBACK")
-conn.close()
-print("released by the test" if closed else "hold ran out", flush=True)
-"#;
-
-/// Seconds the holder keeps the lock at most: generous beside the server's budget of 1 s,
-/// and short of what the old behaviour (5 s per queued write, in turn: 20 s for the
-/// fourth) would need.
-const HOLD_SECONDS: &str = "8";
-
-/// Python's `sqlite3`, in a process of its own, holding the database's write lock.
-/// Killed on drop, so a failing case leaves no lock behind.
-struct LockHolder {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl LockHolder {
-    fn hold(database: &Path) -> Self {
-        let mut child = Command::new("python3")
-            .args(["-c", HOLDER])
-            .arg(database)
-            .arg(HOLD_SECONDS)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs");
-        let mut holder = Self {
-            stdout: BufReader::new(child.stdout.take().unwrap()),
-            child,
-        };
-        assert_eq!(holder.line(), "locked");
-        holder
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        line.trim().to_owned()
-    }
-
-    /// Releases the lock; fails the case unless it was held until now.
-    fn release(mut self) {
-        drop(self.child.stdin.take());
-        assert_eq!(
-            self.line(),
-            "released by the test",
-            "the lock was held until the case released it"
-        );
-        assert!(self.child.wait().unwrap().success());
-    }
-}
-
-impl Drop for LockHolder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Sends the registrations of `emails` all at once.
 async fn register_concurrently(server: &Arc<Server>, emails: &[String]) -> Vec<Answer> {
