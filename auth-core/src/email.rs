@@ -155,6 +155,16 @@ pub enum EmailError {
     },
 }
 
+/// An address typed for a new account, parsed once by both levels of rules.
+#[derive(Debug, Clone)]
+pub(crate) struct NewAccountAddress {
+    /// As [`Email::parse_existing`] reads it: how an existing account with this address
+    /// is found, and whom a refused registration's event is about.
+    pub(crate) identity: Option<Email>,
+    /// As [`Email::parse`] reads it: the address the new account gets, or why it cannot.
+    pub(crate) new_address: Result<Email, EmailError>,
+}
+
 /// Which rules a parse applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rules {
@@ -172,7 +182,7 @@ impl Email {
     ///
     /// An [`EmailError`] naming the first rule the input breaks.
     pub fn parse(input: &str) -> Result<Self, EmailError> {
-        Self::parse_with(input, Rules::NewAddress)
+        Self::parse_for_new_account(input).new_address
     }
 
     /// Normalizes `input` like [`Email::parse`] and applies its structural rules (one `@`,
@@ -193,10 +203,46 @@ impl Email {
     ///
     /// An [`EmailError`] naming the first structural rule the input breaks.
     pub fn parse_existing(input: &str) -> Result<Self, EmailError> {
-        Self::parse_with(input, Rules::Identity)
+        Self::parse_with(input, Rules::Identity).0
     }
 
-    fn parse_with(input: &str, rules: Rules) -> Result<Self, EmailError> {
+    /// Parses an address typed for a new account once, by both levels of rules: what
+    /// [`Email::parse`] and [`Email::parse_existing`] would each return.
+    pub(crate) fn parse_for_new_account(input: &str) -> NewAccountAddress {
+        let (identity, broken_rule) = Self::parse_with(input, Rules::NewAddress);
+        // The new-address result is the first error in the order of the rules: a rule of
+        // its own broken before a structural one, or else the structural one.
+        let new_address = match (&identity, broken_rule) {
+            (_, Some(rule)) => Err(rule),
+            (Ok(email), None) => Ok(email.clone()),
+            (Err(error), None) => Err(error.clone()),
+        };
+        NewAccountAddress {
+            identity: identity.ok(),
+            new_address,
+        }
+    }
+
+    /// The identity parse, and (for [`Rules::NewAddress`]) the first new-address rule the
+    /// input breaks, if it breaks one before any structural rule fails.
+    fn parse_with(input: &str, rules: Rules) -> (Result<Self, EmailError>, Option<EmailError>) {
+        let mut broken_rule = None;
+        let identity = Self::parse_identity(input, |local, domain| {
+            if rules == Rules::NewAddress && broken_rule.is_none() {
+                let check = match domain {
+                    None => check_dot_atom(local),
+                    Some(domain) => check_scripts(local, domain),
+                };
+                broken_rule = check.err();
+            }
+        });
+        (identity, broken_rule)
+    }
+
+    /// The normalization and the structural rules, calling `new_address_rules` where the
+    /// rules for a new address apply: with the local part alone once it is normalized,
+    /// then with the normalized domain too.
+    fn parse_identity(input: &str, mut new_address_rules: impl FnMut(&str, Option<&str>)) -> Result<Self, EmailError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(EmailError::Empty);
@@ -217,13 +263,9 @@ impl Email {
         }
 
         let local = normalize_local_part(local)?;
-        if rules == Rules::NewAddress {
-            check_dot_atom(&local)?;
-        }
+        new_address_rules(&local, None);
         let domain = normalize_domain(domain)?;
-        if rules == Rules::NewAddress {
-            check_scripts(&local, &domain)?;
-        }
+        new_address_rules(&local, Some(&domain));
 
         if local.len() > MAX_LOCAL_PART_BYTES {
             return Err(EmailError::LocalPartTooLong);

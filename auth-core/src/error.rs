@@ -1,9 +1,49 @@
-//! The one error type of [`AuthService`](crate::AuthService).
+//! The errors: [`AuthError`], the one error type of [`AuthService`](crate::AuthService),
+//! and [`StoreError`], what a storage backend reports.
 
+use std::error::Error as StdError;
 use std::time::Duration;
 
-use crate::store::BoxError;
-use crate::{EmailError, HashPoolError, PolicyViolation, RngError, SignError, StoreError, TokenError};
+use crate::email::EmailError;
+use crate::hash::HashPoolError;
+use crate::password::PolicyViolation;
+use crate::token::{RngError, SignError, TokenError};
+
+/// A boxed error from a storage backend.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An account with this normalized email already exists. Raised by the store's own
+    /// uniqueness guarantee (a `UNIQUE` constraint), never by checking first.
+    #[error("an account with this email address already exists")]
+    DuplicateEmail,
+    /// The backend cannot be reached (connection refused or lost, pool exhausted,
+    /// timeout). Servers answer 503; retrying later may succeed.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Stored data cannot be read back as a valid record (an email that no longer parses,
+    /// an unknown role). Needs an operator.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// Any other backend failure.
+    #[error("store error")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wraps a connection-level failure.
+    pub fn unavailable(error: impl Into<BoxError>) -> Self {
+        Self::Unavailable(error.into())
+    }
+
+    /// Wraps any other backend failure.
+    pub fn backend(error: impl Into<BoxError>) -> Self {
+        Self::Backend(error.into())
+    }
+}
 
 /// How long clients are asked to wait after [`AuthError::Busy`] or
 /// [`AuthError::Unavailable`].
@@ -11,31 +51,13 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Everything an [`AuthService`](crate::AuthService) call can answer besides success.
 ///
-/// Each variant has a stable machine-readable [`code`](Self::code) and a suggested
-/// [`http_status`](Self::http_status). `Display` is safe to show to the client: it never
-/// reveals whether an account exists, and server-side failures say nothing about their
-/// cause (which stays available through [`std::error::Error::source`] for logs).
-///
-/// | variant | `code()` | status |
-/// |---|---|---|
-/// | [`InvalidEmail`](Self::InvalidEmail) | `invalid_email` | 422 |
-/// | [`WeakPassword`](Self::WeakPassword) | `weak_password` | 422 |
-/// | [`EmailTaken`](Self::EmailTaken) | `email_taken` | 409 |
-/// | [`InvalidCredentials`](Self::InvalidCredentials) | `invalid_credentials` | 401 |
-/// | [`AccountDisabled`](Self::AccountDisabled) | `account_disabled` | 403 |
-/// | [`EmailNotVerified`](Self::EmailNotVerified) | `email_not_verified` | 403 |
-/// | [`InvalidToken`](Self::InvalidToken) | `invalid_token` | 401 |
-/// | [`InvalidOneTimeToken`](Self::InvalidOneTimeToken) | `invalid_token` | 400 |
-/// | [`Forbidden`](Self::Forbidden) | `forbidden` | 403 |
-/// | [`UserNotFound`](Self::UserNotFound) | `not_found` | 404 |
-/// | [`SessionNotFound`](Self::SessionNotFound) | `not_found` | 404 |
-/// | [`Conflict`](Self::Conflict) | `conflict` | 409 |
-/// | [`TooManyRoles`](Self::TooManyRoles) | `too_many_roles` | 422 |
-/// | [`RateLimited`](Self::RateLimited) | `rate_limited` | 429 |
-/// | [`AccountLocked`](Self::AccountLocked) | `account_locked` | 429, no `Retry-After` |
-/// | [`Busy`](Self::Busy) | `busy` | 503 |
-/// | [`Unavailable`](Self::Unavailable) | `unavailable` | 503 |
-/// | [`Internal`](Self::Internal) | `internal` | 500 |
+/// Each variant has a stable machine-readable [`code`](Self::code), an HTTP status
+/// ([`http_status`](Self::http_status)), the outcome its event records and whether waiting
+/// helps ([`retry_after`](Self::retry_after)): all of it decided by one table, in the
+/// [`http`](crate::http) module, which also lists them. `Display` is safe to show to the
+/// client: it never reveals whether an account exists, and server-side failures say
+/// nothing about their cause (which stays available through
+/// [`std::error::Error::source`] for logs).
 ///
 /// ```
 /// use auth_core::AuthError;
@@ -124,60 +146,6 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// A stable, machine-readable code, for API error bodies and metrics.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidEmail(_) => "invalid_email",
-            Self::WeakPassword(_) => "weak_password",
-            Self::EmailTaken => "email_taken",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::AccountDisabled => "account_disabled",
-            Self::EmailNotVerified => "email_not_verified",
-            Self::InvalidToken(_) | Self::InvalidOneTimeToken(_) => "invalid_token",
-            Self::Forbidden { .. } => "forbidden",
-            Self::UserNotFound | Self::SessionNotFound => "not_found",
-            Self::Conflict => "conflict",
-            Self::TooManyRoles { .. } => "too_many_roles",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::AccountLocked => "account_locked",
-            Self::Busy { .. } => "busy",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
-        }
-    }
-
-    /// The HTTP status a JSON API should answer with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::InvalidEmail(_) | Self::WeakPassword(_) | Self::TooManyRoles { .. } => 422,
-            Self::EmailTaken | Self::Conflict => 409,
-            Self::RateLimited { .. } | Self::AccountLocked => 429,
-            Self::InvalidCredentials | Self::InvalidToken(_) => 401,
-            Self::InvalidOneTimeToken(_) => 400,
-            Self::AccountDisabled | Self::EmailNotVerified | Self::Forbidden { .. } => 403,
-            Self::UserNotFound | Self::SessionNotFound => 404,
-            Self::Busy { .. } | Self::Unavailable(_) => 503,
-            Self::Internal(_) => 500,
-        }
-    }
-
-    /// For `Retry-After`: how long the client should wait, when waiting helps.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Busy { retry_after } | Self::RateLimited { retry_after } => Some(*retry_after),
-            Self::Unavailable(_) => Some(RETRY_AFTER),
-            _ => None,
-        }
-    }
-
-    /// Whether the server, not the client, is at fault (log these as errors). A saturated
-    /// hash pool ([`Busy`](Self::Busy)) answers 503 but is no fault: it is load shedding,
-    /// recorded by its own `busy` event, and an error line for each refusal would multiply
-    /// a flood's log volume.
-    pub fn is_server_error(&self) -> bool {
-        self.http_status() >= 500 && !matches!(self, Self::Busy { .. })
-    }
-
     pub(crate) fn internal(error: impl Into<BoxError>) -> Self {
         Self::Internal(error.into())
     }

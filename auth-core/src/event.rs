@@ -8,7 +8,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
 
-use crate::{ClientInfo, Email, PolicyViolation, SessionId, TokenError, UserId};
+use crate::email::Email;
+use crate::id::{SessionId, UserId};
+use crate::password::PolicyViolation;
+use crate::session::ClientInfo;
+use crate::token::TokenError;
 
 /// What was attempted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

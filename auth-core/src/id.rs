@@ -1,4 +1,4 @@
-//! UUIDv7 identifiers.
+//! UUIDv7 identifiers: accounts and sessions.
 
 /// Defines a UUIDv7 newtype: time-ordered (friendly to B-tree indexes) without being a
 /// guessable sequence number.
@@ -56,4 +56,48 @@ macro_rules! uuid_id {
     };
 }
 
-pub(crate) use uuid_id;
+uuid_id! {
+    /// An account's identifier: a UUIDv7.
+    ///
+    /// ```
+    /// use auth_core::UserId;
+    ///
+    /// let id: UserId = "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70".parse().unwrap();
+    /// assert_eq!(id.to_string(), "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70");
+    /// assert!("not-a-uuid".parse::<UserId>().is_err());
+    /// ```
+    UserId
+}
+
+uuid_id! {
+    /// A session's identifier: a UUIDv7.
+    ///
+    /// ```
+    /// use auth_core::SessionId;
+    ///
+    /// let id: SessionId = "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70".parse().unwrap();
+    /// assert_eq!(id.to_string(), "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70");
+    /// ```
+    SessionId
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn ids_are_v7_and_ordered_by_time() {
+        let early = UserId::new_at(datetime!(2026-01-01 0:00 UTC));
+        let late = UserId::new_at(datetime!(2026-01-01 0:00:01 UTC));
+        assert_eq!(early.as_uuid().get_version_num(), 7);
+        assert!(early < late);
+        assert_ne!(
+            UserId::new_at(datetime!(2026-01-01 0:00 UTC)),
+            early,
+            "random bits differ"
+        );
+        let json = serde_json::to_string(&early).unwrap();
+        assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), early);
+    }
+}

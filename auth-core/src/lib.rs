@@ -49,15 +49,18 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 mod clock;
 mod email;
 mod error;
 mod event;
 mod hash;
+pub mod http;
 mod id;
 mod one_time;
 mod password;
 mod rate_limit;
+mod role;
 mod service;
 mod session;
 mod store;
@@ -69,7 +72,7 @@ pub mod conformance;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError, MAX_ADDRESS_BYTES, MAX_LOCAL_PART_BYTES};
-pub use error::{AuthError, RETRY_AFTER};
+pub use error::{AuthError, BoxError, RETRY_AFTER, StoreError};
 pub use event::{
     Action, AuthEvent, EmailDigest, EventKey, EventKind, EventSink, NoEventSink, Outcome, Refusal, Subject,
 };
@@ -77,6 +80,7 @@ pub use hash::{
     Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashedPassword, ParamsError,
     PasswordHasher, Verification,
 };
+pub use id::{SessionId, UserId};
 pub use one_time::{Delivery, OneTimeToken, TokenPurpose, UnknownPurpose};
 pub use password::{
     DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, NIST_SINGLE_FACTOR_MIN_LENGTH, Password, PasswordPolicy, PolicyViolation,
@@ -84,18 +88,19 @@ pub use password::{
 pub use rate_limit::{
     Bucket, DEFAULT_MAX_KEYS_PER_BUCKET, Limit, MemoryRateLimiter, RateDecision, RateLimiter, RateLimits,
 };
+pub use role::{Role, RoleError};
 pub use service::{
-    AuthService, Authenticated, DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL,
+    Accounts, AuthService, Authenticated, DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL,
     DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess, MAX_LIST_USERS, Purged, Registration,
 };
-pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, SessionId, TokenPair};
-pub use store::{AuthStore, BoxError, MemoryStore, OneTimeTokenStore, SessionStore, StoreError, UserStore};
+pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
+pub use store::{AuthStore, MemoryStore, OneTimeTokenStore, SessionStore, UserStore};
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,
     OpaqueToken, RngError, SignError, SigningKey, TokenError, TokenHash, TokenKind, TokenVerifier, Tokens,
     VerificationKey, bearer_token,
 };
-pub use user::{Role, RoleError, User, UserId};
+pub use user::User;
 
 /// The workspace README's Rust examples, compiled and run as doctests so they cannot drift.
 #[cfg(doctest)]

@@ -5,7 +5,9 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use crate::{Email, OpaqueToken, TokenKind, UserId};
+use crate::email::Email;
+use crate::id::UserId;
+use crate::token::{OpaqueToken, TokenKind};
 
 /// What a single-use token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

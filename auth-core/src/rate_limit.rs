@@ -15,8 +15,8 @@ use governor::state::StateStore;
 use governor::{Quota, RateLimiter as Gcra};
 use time::OffsetDateTime;
 
-use crate::store::BoxError;
-use crate::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
+use crate::error::BoxError;
 
 /// Which allowance a request draws on. Each has its own [`Limit`] in [`RateLimits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,6 +64,22 @@ impl Bucket {
         Self::MailsPerAccount,
         Self::MailsPerClient,
     ];
+
+    /// Whether the bucket counts per account (keyed by a digest of the normalized email)
+    /// rather than per client.
+    pub(crate) fn is_per_account(self) -> bool {
+        match self {
+            Self::LoginFailuresPerAccount
+            | Self::ConsecutiveLoginFailuresPerAccount
+            | Self::ResetRequestsPerAccount
+            | Self::MailsPerAccount => true,
+            Self::LoginAttemptsPerClient
+            | Self::RegistrationsPerClient
+            | Self::ResetRequestsPerClient
+            | Self::ConfirmationsPerClient
+            | Self::MailsPerClient => false,
+        }
+    }
 
     /// A stable name (`login_failures_per_account`, ...), for configuration and logs.
     pub fn as_str(self) -> &'static str {
@@ -503,7 +519,7 @@ impl StateStore for BoundedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ManualClock;
+    use crate::clock::ManualClock;
     use time::macros::datetime;
 
     fn limiter(limits: RateLimits) -> (MemoryRateLimiter, ManualClock) {

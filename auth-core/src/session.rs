@@ -6,19 +6,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::{AccessToken, OpaqueToken, UserId};
-
-crate::id::uuid_id! {
-    /// A session's identifier: a UUIDv7.
-    ///
-    /// ```
-    /// use auth_core::SessionId;
-    ///
-    /// let id: SessionId = "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70".parse().unwrap();
-    /// assert_eq!(id.to_string(), "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70");
-    /// ```
-    SessionId
-}
+use crate::clock::later_by;
+use crate::id::{SessionId, UserId};
+use crate::token::{AccessToken, OpaqueToken};
 
 /// Longest user agent kept, in characters.
 pub const MAX_USER_AGENT_CHARS: usize = 256;
@@ -129,9 +119,7 @@ impl Session {
     /// Whether the session still works at `now`: not revoked, within its absolute
     /// lifetime, and used within `idle_timeout`.
     pub fn is_live(&self, now: OffsetDateTime, idle_timeout: Duration) -> bool {
-        self.revoked_at.is_none()
-            && now < self.expires_at
-            && now < crate::clock::later_by(self.last_used_at, idle_timeout)
+        self.revoked_at.is_none() && now < self.expires_at && now < later_by(self.last_used_at, idle_timeout)
     }
 }
 

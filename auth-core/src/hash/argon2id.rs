@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 
 use super::legacy::{Bcrypt, DjangoPbkdf2};
 use super::{HashError, HashedPassword, PasswordHasher, Verification};
-use crate::Password;
+use crate::password::Password;
 
 /// Argon2id cost parameters for new hashes.
 ///

@@ -10,7 +10,7 @@ use std::fmt;
 pub use argon2id::{Argon2Hasher, Argon2Params, HashLimits, ParamsError};
 pub use pool::{HashPool, HashPoolError};
 
-use crate::Password;
+use crate::password::Password;
 
 /// A stored password hash: an argon2 PHC string, or a legacy format that
 /// [`Argon2Hasher`] can verify (bcrypt `$2a$`/`$2b$`/`$2y$`, Django `pbkdf2_sha256$`).

@@ -9,8 +9,7 @@ use serde::{Deserialize, Deserializer};
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
-use crate::Email;
-use crate::email::fold_local_part;
+use crate::email::{Email, fold_local_part};
 
 mod rules;
 

@@ -4,7 +4,7 @@
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
-use crate::Email;
+use crate::email::Email;
 
 /// Context words shorter than this are ignored: removing `al` or `de` from every
 /// password would refuse good ones for nothing an attacker could guess from them.

@@ -6,11 +6,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{OneTimeTokenStore, SessionStore, StoreError, UserStore};
-use crate::{
-    Email, HashedPassword, OneTimeToken, RefreshTokenRecord, Role, Session, SessionId, TokenHash, TokenPurpose, User,
-    UserId,
-};
+use super::{OneTimeTokenStore, SessionStore, UserStore};
+use crate::email::Email;
+use crate::error::StoreError;
+use crate::hash::HashedPassword;
+use crate::id::{SessionId, UserId};
+use crate::one_time::{OneTimeToken, TokenPurpose};
+use crate::role::Role;
+use crate::session::{RefreshTokenRecord, Session};
+use crate::token::TokenHash;
+use crate::user::User;
 
 /// The reference store: everything in process memory, lost on exit.
 ///

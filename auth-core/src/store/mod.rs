@@ -6,7 +6,6 @@
 mod memory;
 
 use std::collections::BTreeSet;
-use std::error::Error as StdError;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,46 +13,15 @@ use time::OffsetDateTime;
 
 pub use memory::MemoryStore;
 
-use crate::{
-    Email, HashedPassword, OneTimeToken, RefreshTokenRecord, Role, Session, SessionId, TokenHash, TokenPurpose, User,
-    UserId,
-};
-
-/// A boxed error from a storage backend.
-pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
-
-/// What can go wrong in a store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// An account with this normalized email already exists. Raised by the store's own
-    /// uniqueness guarantee (a `UNIQUE` constraint), never by checking first.
-    #[error("an account with this email address already exists")]
-    DuplicateEmail,
-    /// The backend cannot be reached (connection refused or lost, pool exhausted,
-    /// timeout). Servers answer 503; retrying later may succeed.
-    #[error("the store is unavailable")]
-    Unavailable(#[source] BoxError),
-    /// Stored data cannot be read back as a valid record (an email that no longer parses,
-    /// an unknown role). Needs an operator.
-    #[error("stored data is invalid: {0}")]
-    Corrupt(String),
-    /// Any other backend failure.
-    #[error("store error")]
-    Backend(#[source] BoxError),
-}
-
-impl StoreError {
-    /// Wraps a connection-level failure.
-    pub fn unavailable(error: impl Into<BoxError>) -> Self {
-        Self::Unavailable(error.into())
-    }
-
-    /// Wraps any other backend failure.
-    pub fn backend(error: impl Into<BoxError>) -> Self {
-        Self::Backend(error.into())
-    }
-}
+use crate::email::Email;
+use crate::error::StoreError;
+use crate::hash::HashedPassword;
+use crate::id::{SessionId, UserId};
+use crate::one_time::{OneTimeToken, TokenPurpose};
+use crate::role::Role;
+use crate::session::{RefreshTokenRecord, Session};
+use crate::token::TokenHash;
+use crate::user::User;
 
 /// Accounts, keyed by [`UserId`] and by normalized [`Email`].
 ///

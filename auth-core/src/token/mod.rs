@@ -20,7 +20,11 @@ use uuid::Uuid;
 pub use keys::{KeyError, MIN_HS256_SECRET_BYTES, SigningKey, VerificationKey};
 pub use opaque::{OpaqueToken, RngError, TokenHash, TokenKind};
 
-use crate::{Clock, Email, Role, SessionId, SystemClock, User, UserId};
+use crate::clock::{Clock, SystemClock};
+use crate::email::Email;
+use crate::id::{SessionId, UserId};
+use crate::role::Role;
+use crate::user::User;
 
 /// Default access-token lifetime: 15 minutes.
 pub const DEFAULT_ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
@@ -202,16 +206,6 @@ impl AccessClaims {
     /// Whether the token carries `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r.as_str() == role)
-    }
-
-    /// `Ok` if the token carries `role`, otherwise [`AuthError::Forbidden`](crate::AuthError::Forbidden),
-    /// for services that authorize on [`TokenVerifier::verify`] alone.
-    ///
-    /// # Errors
-    ///
-    /// [`AuthError::Forbidden`](crate::AuthError::Forbidden) naming the missing role.
-    pub fn require_role(&self, role: &str) -> Result<(), crate::AuthError> {
-        crate::user::require_role(&self.roles, role)
     }
 
     /// `iat`.

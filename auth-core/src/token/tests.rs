@@ -1,5 +1,5 @@
 use super::*;
-use crate::ManualClock;
+use crate::clock::ManualClock;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};

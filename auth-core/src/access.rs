@@ -1,0 +1,52 @@
+//! Role requirements: the framework-neutral "may this caller do that" check, answered
+//! with [`AuthError::Forbidden`] (HTTP 403).
+
+use std::collections::BTreeSet;
+
+use crate::error::AuthError;
+use crate::role::Role;
+use crate::token::AccessClaims;
+use crate::user::User;
+
+impl User {
+    /// The framework-neutral role check: `Ok` if the account holds `role`, otherwise
+    /// [`AuthError::Forbidden`] (HTTP 403).
+    ///
+    /// ```
+    /// use auth_core::{Email, Role, User};
+    /// use time::macros::datetime;
+    ///
+    /// let mut user = User::new(Email::parse("ann@example.com").unwrap(), None, datetime!(2026-01-01 0:00 UTC));
+    /// assert_eq!(user.require_role("admin").unwrap_err().code(), "forbidden");
+    /// user.roles.insert(Role::new("admin").unwrap());
+    /// assert!(user.require_role("admin").is_ok());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Forbidden`] naming the missing role.
+    pub fn require_role(&self, role: &str) -> Result<(), AuthError> {
+        require_role(&self.roles, role)
+    }
+}
+
+impl AccessClaims {
+    /// `Ok` if the token carries `role`, otherwise [`AuthError::Forbidden`], for services
+    /// that authorize on [`TokenVerifier::verify`](crate::TokenVerifier::verify) alone.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Forbidden`] naming the missing role.
+    pub fn require_role(&self, role: &str) -> Result<(), AuthError> {
+        require_role(self.roles(), role)
+    }
+}
+
+/// `Ok` if `roles` hold `role`, otherwise [`AuthError::Forbidden`].
+fn require_role(roles: &BTreeSet<Role>, role: &str) -> Result<(), AuthError> {
+    if roles.iter().any(|r| r.as_str() == role) {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden { role: role.to_owned() })
+    }
+}

@@ -1,0 +1,204 @@
+//! Login: an email and a password for a new session, and the password check that login
+//! and a password change share.
+
+use std::sync::Arc;
+
+use super::AuthService;
+use super::audit::Audit;
+use crate::email::Email;
+use crate::error::AuthError;
+use crate::event::{Action, Refusal, Subject};
+use crate::hash::{HashError, HashedPassword, PasswordHasher, Verification};
+use crate::id::UserId;
+use crate::password::Password;
+use crate::rate_limit::Bucket;
+use crate::session::{ClientInfo, TokenPair};
+use crate::store::AuthStore;
+use crate::user::User;
+
+/// A successful login.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoginSuccess {
+    /// The account, as stored after the login (with its upgraded hash, if any).
+    pub user: User,
+    /// The access token, the refresh token and the new session.
+    pub tokens: TokenPair,
+}
+
+impl<S: AuthStore> AuthService<S> {
+    /// Checks an email and password and starts a session: an access token and a refresh
+    /// token. `client` (user agent, IP) labels the session and keys the per-client limit.
+    ///
+    /// Before any hashing, the attempt draws on three allowances: the client's
+    /// ([`Bucket::LoginAttemptsPerClient`]) and the account's, per minute and in a row
+    /// ([`Bucket::LoginFailuresPerAccount`], [`Bucket::ConsecutiveLoginFailuresPerAccount`]),
+    /// keyed by a digest of the normalized email whether or not an account exists. Over a
+    /// limit, the answer is [`RateLimited`](AuthError::RateLimited) and nothing is hashed.
+    /// Drawing before checking keeps concurrent guesses within the limit; a successful
+    /// login (or a completed password reset) refills the account's allowances, so only
+    /// failures accumulate. A refused draw is not given back to the buckets drawn before
+    /// it: a refused attempt still counts as an attempt.
+    ///
+    /// Every failure to identify the account answers [`InvalidCredentials`](AuthError::InvalidCredentials)
+    /// after exactly one password verification: a malformed or unknown email, an
+    /// oversized password and an account without a password are checked against a dummy
+    /// hash with the current parameters, so neither the answer nor the work reveals
+    /// whether an account exists. (The cost is exactly equal for accounts whose hash has
+    /// the current parameters; an account still holding a legacy hash costs what its old
+    /// scheme costs until its next successful login upgrades it.) A disabled account
+    /// answers [`AccountDisabled`](AuthError::AccountDisabled), and an unverified one
+    /// [`EmailNotVerified`](AuthError::EmailNotVerified) when verification is required,
+    /// but only after the correct password.
+    ///
+    /// When the stored hash is a legacy format or weaker than the current parameters, a
+    /// successful login replaces it with a fresh argon2id hash of the normalized password
+    /// (compared and set, so a concurrent password change wins). A failed login never
+    /// writes.
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimited`](AuthError::RateLimited), [`InvalidCredentials`](AuthError::InvalidCredentials),
+    /// [`AccountDisabled`](AuthError::AccountDisabled), [`EmailNotVerified`](AuthError::EmailNotVerified),
+    /// [`Busy`](AuthError::Busy), [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn login(&self, email: &str, password: Password, client: &ClientInfo) -> Result<LoginSuccess, AuthError> {
+        // Looked up with the identity rules only: an account registered before the
+        // new-address rules (an address mail cannot reach, say) can still log in.
+        let email = Email::parse_existing(email).ok();
+        let subject = self.accounts.email_subject(email.as_ref());
+        self.audited(Audit::new(Action::Login, subject), client, async |audit| {
+            let email = email.as_ref();
+            self.take(Bucket::LoginAttemptsPerClient, client, email).await?;
+            self.take(Bucket::LoginFailuresPerAccount, client, email).await?;
+            self.take_consecutive_failure(client, email).await?;
+
+            let oversized = self.policy.exceeds_max_length(&password);
+            let account = match email {
+                Some(email) if !oversized => self.store().find_user_by_email(email).await?,
+                _ => None,
+            };
+            // An oversized password never reaches the hasher: the dummy verification (the
+            // same work as any other failure) runs on an empty one instead.
+            let password = if oversized {
+                Password::new(String::new())
+            } else {
+                password
+            };
+            let stored = account.as_ref().and_then(|user| user.password_hash.clone());
+            let may_upgrade = account.as_ref().is_some_and(|user| user.is_active);
+            let hasher = Arc::clone(&self.hasher);
+            let user_id = account.as_ref().map(|user| user.id);
+            let outcome = self
+                .pool
+                .run(move || check_password(&*hasher, &password, stored.as_ref(), may_upgrade, user_id))
+                .await?;
+
+            let (mut user, upgrade) = match (account, outcome) {
+                (Some(user), PasswordCheck::Match { upgrade }) => (user, upgrade),
+                (account, outcome) => {
+                    if let Some(user) = &account {
+                        audit.subject = Subject::User(user.id);
+                    }
+                    audit.refusal = Some(match outcome {
+                        PasswordCheck::Mismatch(refusal) => refusal,
+                        // The dummy hash matched: cannot happen, and is no account either way.
+                        PasswordCheck::Match { .. } => Refusal::UnknownAccount,
+                    });
+                    return Err(AuthError::InvalidCredentials);
+                }
+            };
+            audit.subject = Subject::User(user.id);
+            if !user.is_active {
+                return Err(AuthError::AccountDisabled);
+            }
+            if let Some(upgraded) = upgrade {
+                self.store_upgraded_hash(&mut user, upgraded).await;
+            }
+            if self.require_verified_email && !user.email_verified() {
+                return Err(AuthError::EmailNotVerified);
+            }
+            let tokens = self.session_with_tokens(&user, client).await?;
+            audit.session_id = Some(tokens.session.id);
+            self.refill_login_allowance(&user.email).await;
+            Ok(LoginSuccess { user, tokens })
+        })
+        .await
+    }
+
+    /// Replaces `user`'s stored hash by `upgraded` (compared and set: a password changed
+    /// meanwhile wins). The login has succeeded either way: a failed upgrade is retried at
+    /// the next one.
+    async fn store_upgraded_hash(&self, user: &mut User, upgraded: HashedPassword) {
+        let Some(current) = user.password_hash.as_ref() else {
+            return;
+        };
+        let now = self.now();
+        match self
+            .store()
+            .upgrade_password_hash(user.id, current, &upgraded, now)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(user_id = %user.id, from = current.scheme(), "password hash upgraded");
+                user.password_hash = Some(upgraded);
+                user.updated_at = now;
+            }
+            Ok(false) => tracing::info!(user_id = %user.id, "password hash changed concurrently; upgrade skipped"),
+            Err(error) => tracing::warn!(user_id = %user.id, %error, "could not store the upgraded password hash"),
+        }
+    }
+}
+
+/// What the hashing job found.
+pub(super) enum PasswordCheck {
+    /// No match, and why (for the event, never for the client).
+    Mismatch(Refusal),
+    Match {
+        upgrade: Option<HashedPassword>,
+    },
+}
+
+/// Verifies `password` against `stored`, or against the dummy hash when there is nothing
+/// usable to verify, so that every call does the same work. Runs on the hash pool.
+pub(super) fn check_password(
+    hasher: &dyn PasswordHasher,
+    password: &Password,
+    stored: Option<&HashedPassword>,
+    may_upgrade: bool,
+    user_id: Option<UserId>,
+) -> PasswordCheck {
+    let verification = match stored.map(|hash| hasher.verify(password, hash)) {
+        Some(Ok(verification)) => verification,
+        unusable => {
+            let refusal = match (&unusable, user_id) {
+                (Some(Err(error)), _) => {
+                    log_unusable_hash(user_id, error);
+                    Refusal::UnusableHash
+                }
+                (_, Some(_)) => Refusal::NoPassword,
+                (_, None) => Refusal::UnknownAccount,
+            };
+            let _ = hasher.verify(password, hasher.dummy_hash());
+            return PasswordCheck::Mismatch(refusal);
+        }
+    };
+    match verification {
+        Verification::Mismatch => PasswordCheck::Mismatch(Refusal::WrongPassword),
+        Verification::Match { needs_rehash } => {
+            let upgrade = if needs_rehash && may_upgrade {
+                hasher
+                    .hash(password)
+                    .inspect_err(|error| tracing::warn!(%error, "could not compute the upgraded password hash"))
+                    .ok()
+            } else {
+                None
+            };
+            PasswordCheck::Match { upgrade }
+        }
+    }
+}
+
+fn log_unusable_hash(user_id: Option<UserId>, error: &HashError) {
+    let user_id = user_id.map(|id| id.to_string()).unwrap_or_default();
+    tracing::error!(%user_id, %error, "stored password hash is unusable; the account cannot log in");
+}

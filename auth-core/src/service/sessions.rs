@@ -1,0 +1,264 @@
+//! Sessions: starting one, checking an access token against it, rotating its refresh
+//! token, and ending it (or all of an account's).
+
+use time::OffsetDateTime;
+
+use super::AuthService;
+use super::audit::Audit;
+use crate::clock::later_by;
+use crate::error::AuthError;
+use crate::event::{Action, Subject};
+use crate::id::{SessionId, UserId};
+use crate::session::{ClientInfo, Session, TokenPair};
+use crate::store::AuthStore;
+use crate::token::{AccessClaims, OpaqueToken, TokenError, TokenKind};
+use crate::user::User;
+
+/// The account behind a valid access token, and what the token says.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Authenticated {
+    /// The account as stored now.
+    pub user: User,
+    /// The token's claims (its session, for instance).
+    pub claims: AccessClaims,
+}
+
+impl<S: AuthStore> AuthService<S> {
+    /// Resolves an access token to the current account. (No event: this runs on every
+    /// request; refusals are the API's 401s.)
+    ///
+    /// Beyond [`Tokens::verify`](crate::Tokens::verify), this checks that the account
+    /// still exists, is active, and has not revoked the token since it was issued: a
+    /// password change or reset, a disable, a role change or a logout everywhere
+    /// increments the account's token version, and a token issued before does not match
+    /// it, even within the same second.
+    ///
+    /// It also checks the token's session (`sid`): a logout, a revoked session, a detected
+    /// refresh-token reuse or a session past its idle timeout or absolute lifetime ends the
+    /// session's access tokens on the next request, not when they expire. The account and
+    /// the session are read concurrently (two store reads per request).
+    /// A token without `sid` (issued by [`Tokens::issue`](crate::Tokens::issue) without a
+    /// session, for a service account say) is checked against its account only.
+    ///
+    /// [`TokenVerifier`](crate::TokenVerifier), for services that verify tokens without
+    /// the store, checks none of this: a revoked token passes it until it expires.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidToken`](AuthError::InvalidToken) (with the reason as its source),
+    /// [`AccountDisabled`](AuthError::AccountDisabled), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated, AuthError> {
+        let claims = self.tokens.verify(access_token).map_err(AuthError::InvalidToken)?;
+        let session = async {
+            match claims.session_id() {
+                Some(id) => self.store().find_session(id).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (user, session) = tokio::join!(self.store().find_user_by_id(claims.user_id()), session);
+        let user = user?
+            .filter(|user| user.token_version == claims.token_version())
+            .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
+        if !user.is_active {
+            return Err(AuthError::AccountDisabled);
+        }
+        if claims.session_id().is_some() {
+            let now = self.now();
+            session?
+                .flatten()
+                .filter(|session| session.user_id == user.id && session.is_live(now, self.session_idle_timeout))
+                .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
+        }
+        Ok(Authenticated { user, claims })
+    }
+
+    /// Trades a refresh token for a new access token and a new refresh token of the same
+    /// session (rotation, RFC 9700 §4.14). Each refresh token works once.
+    ///
+    /// Presenting a refresh token that was already rotated is reuse: someone holds a copy.
+    /// The whole session is revoked (and stays revoked, although this call fails), and the
+    /// event records [`TokenError::Reused`]; the thief's and the owner's tokens both stop
+    /// working and the owner logs in again. There is no grace window: two concurrent
+    /// refreshes with one token are reuse too, so at most one of them succeeds and the
+    /// session then ends; clients must serialize their refreshes.
+    ///
+    /// The session must also be within its idle timeout and absolute lifetime, and its
+    /// account must exist and be active. The new access token carries the account's
+    /// current roles.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidToken`](AuthError::InvalidToken) (malformed, unknown, expired, revoked or
+    /// reused), [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+        self.audited(Audit::new(Action::Refresh, Subject::Unknown), client, async |audit| {
+            let hash = OpaqueToken::hash_presented(TokenKind::Refresh, refresh_token)
+                .ok_or(AuthError::InvalidToken(TokenError::Malformed))?;
+            let record = self
+                .store()
+                .find_refresh_token(&hash)
+                .await?
+                .ok_or(AuthError::InvalidToken(TokenError::Unknown))?;
+            let session = record.session;
+            audit.subject = Subject::User(session.user_id);
+            audit.session_id = Some(session.id);
+            let now = self.now();
+            if record.used_at.is_some() {
+                return Err(self.end_reused_session(&session, now).await);
+            }
+            if session.revoked_at.is_some() {
+                return Err(AuthError::InvalidToken(TokenError::Revoked));
+            }
+            if !session.is_live(now, self.session_idle_timeout) {
+                return Err(AuthError::InvalidToken(TokenError::Expired));
+            }
+            let user = self
+                .store()
+                .find_user_by_id(session.user_id)
+                .await?
+                .filter(|user| user.is_active)
+                .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
+            let (refresh_token, replacement) = OpaqueToken::generate(TokenKind::Refresh)?;
+            if !self
+                .store()
+                .rotate_refresh_token(session.id, &hash, &replacement, now)
+                .await?
+            {
+                // Another use of this token won the race: that is reuse as well.
+                return Err(self.end_reused_session(&session, now).await);
+            }
+            let access_token = self.tokens.issue(&user, Some(session.id))?;
+            Ok(TokenPair {
+                access_token,
+                refresh_token,
+                session: Session {
+                    last_used_at: now,
+                    ..session
+                },
+            })
+        })
+        .await
+    }
+
+    /// Ends the session of `refresh_token`. Idempotent: an unknown, malformed or already
+    /// revoked token is not an error, so the caller can always answer "logged out".
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn logout(&self, refresh_token: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        self.audited(Audit::new(Action::Logout, Subject::Unknown), client, async |audit| {
+            let Some(hash) = OpaqueToken::hash_presented(TokenKind::Refresh, refresh_token) else {
+                return Ok(());
+            };
+            if let Some(record) = self.store().find_refresh_token(&hash).await? {
+                let session = record.session;
+                audit.subject = Subject::User(session.user_id);
+                audit.session_id = Some(session.id);
+                self.store()
+                    .revoke_session(session.user_id, session.id, self.now())
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Ends every session of the account and revokes every access token issued so far.
+    ///
+    /// # Errors
+    ///
+    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn logout_all(&self, user_id: UserId, client: &ClientInfo) -> Result<(), AuthError> {
+        self.audited(
+            Audit::new(Action::LogoutAll, Subject::User(user_id)),
+            client,
+            async |_| {
+                let now = self.now();
+                // Sessions first, then the version: a refresh racing this cannot outlive it.
+                self.store().revoke_all_sessions(user_id, now).await?;
+                self.store()
+                    .revoke_access_tokens(user_id, now)
+                    .await?
+                    .ok_or(AuthError::UserNotFound)?;
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// The account's live sessions (not revoked, not expired), oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn list_sessions(&self, user_id: UserId) -> Result<Vec<Session>, AuthError> {
+        let now = self.now();
+        let mut sessions = self.store().list_sessions(user_id).await?;
+        sessions.retain(|session| session.is_live(now, self.session_idle_timeout));
+        Ok(sessions)
+    }
+
+    /// Ends one of the account's sessions (signing out a device). Access tokens already
+    /// issued to it stop working too: [`authenticate`](Self::authenticate) checks the
+    /// session.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionNotFound`](AuthError::SessionNotFound) when the session does not exist,
+    /// belongs to another account or has already ended; [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn revoke_session(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let mut audit = Audit::new(Action::RevokeSession, Subject::User(user_id));
+        audit.session_id = Some(session_id);
+        self.audited(audit, client, async |_| {
+            if self.store().revoke_session(user_id, session_id, self.now()).await? {
+                Ok(())
+            } else {
+                Err(AuthError::SessionNotFound)
+            }
+        })
+        .await
+    }
+
+    /// A new session for `user`, who has just proven who they are, with its first access
+    /// and refresh tokens.
+    pub(super) async fn session_with_tokens(&self, user: &User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+        let now = self.now();
+        let (refresh_token, hash) = OpaqueToken::generate(TokenKind::Refresh)?;
+        let session = Session {
+            id: SessionId::new_at(now),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: later_by(now, self.session_lifetime),
+            user_agent: client.user_agent().map(str::to_owned),
+            ip: client.ip(),
+            revoked_at: None,
+        };
+        self.store().insert_session(&session, &hash).await?;
+        let access_token = self.tokens.issue(user, Some(session.id))?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            session,
+        })
+    }
+
+    /// Revokes the session of a refresh token presented again (someone holds a copy), and
+    /// says so.
+    async fn end_reused_session(&self, session: &Session, now: OffsetDateTime) -> AuthError {
+        match self.store().revoke_session(session.user_id, session.id, now).await {
+            Ok(_) => AuthError::InvalidToken(TokenError::Reused),
+            Err(error) => error.into(),
+        }
+    }
+}
