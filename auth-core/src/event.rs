@@ -46,6 +46,10 @@ pub enum Action {
     EnableAccount,
     /// [`set_roles`](crate::AuthService::set_roles).
     SetRoles,
+    /// [`grant_role`](crate::Accounts::grant_role).
+    GrantRole,
+    /// [`revoke_role`](crate::Accounts::revoke_role).
+    RevokeRole,
 }
 
 impl Action {
@@ -66,6 +70,8 @@ impl Action {
             Self::DisableAccount => "disable_account",
             Self::EnableAccount => "enable_account",
             Self::SetRoles => "set_roles",
+            Self::GrantRole => "grant_role",
+            Self::RevokeRole => "revoke_role",
         }
     }
 }
@@ -189,7 +195,7 @@ pub enum EventKind {
     AccountDisabled,
     /// An account was enabled.
     AccountEnabled,
-    /// An account's roles were replaced.
+    /// An account's roles were replaced, or one was granted or revoked.
     RolesChanged,
     /// Password hashing was saturated and the request was refused at once.
     Busy,
@@ -347,7 +353,7 @@ impl AuthEvent {
                 Action::VerifyEmail => EventKind::EmailVerified,
                 Action::DisableAccount => EventKind::AccountDisabled,
                 Action::EnableAccount => EventKind::AccountEnabled,
-                Action::SetRoles => EventKind::RolesChanged,
+                Action::SetRoles | Action::GrantRole | Action::RevokeRole => EventKind::RolesChanged,
             },
         }
     }

@@ -64,6 +64,7 @@ mod role;
 mod service;
 mod session;
 mod store;
+pub mod stored;
 mod token;
 mod user;
 
@@ -92,9 +93,12 @@ pub use role::{Role, RoleError};
 pub use service::{
     Accounts, AuthService, Authenticated, DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL,
     DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess, MAX_LIST_USERS, Purged, Registration,
+    ResumedSession, SessionCheck,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
-pub use store::{AuthStore, MemoryStore, OneTimeTokenStore, SessionStore, UserStore};
+pub use store::{
+    AuthStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore, SessionStore, UserDirectory, UserStore,
+};
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,
     OpaqueToken, RngError, SignError, SigningKey, TokenError, TokenHash, TokenKind, TokenVerifier, Tokens,

@@ -1,3 +1,7 @@
-//! `MemoryStore` runs the same conformance suite as every database backend.
+//! `MemoryStore` runs the same conformance suite as every database backend: the base
+//! traits and every optional one, since it implements them all.
 
 auth_core::store_conformance_tests!(auth_core::MemoryStore::new());
+auth_core::user_directory_conformance_tests!(auth_core::MemoryStore::new());
+auth_core::role_store_conformance_tests!(auth_core::MemoryStore::new());
+auth_core::purge_store_conformance_tests!(auth_core::MemoryStore::new());

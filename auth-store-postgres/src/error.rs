@@ -94,25 +94,3 @@ pub(crate) fn insert_user_error(error: sqlx::Error) -> StoreError {
     }
     store_error(error)
 }
-
-pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
-    StoreError::Corrupt(what.into())
-}
-
-impl From<sqlx::migrate::MigrateError> for MigrateError {
-    fn from(error: sqlx::migrate::MigrateError) -> Self {
-        match error {
-            sqlx::migrate::MigrateError::Execute(error) | sqlx::migrate::MigrateError::ExecuteMigration(error, _)
-                if is_unavailable(&error) =>
-            {
-                Self::Unavailable(error)
-            }
-            // A version we do not know but below ours is no newer release: a real failure.
-            sqlx::migrate::MigrateError::VersionMissing(found) if found > crate::schema::LATEST => Self::SchemaTooNew {
-                found,
-                supported: crate::schema::LATEST,
-            },
-            other => Self::Failed(other),
-        }
-    }
-}

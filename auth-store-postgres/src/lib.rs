@@ -1,8 +1,9 @@
 //! PostgreSQL storage for [`auth_core`] on sqlx: the production store, shared by several
 //! application instances.
 //!
-//! [`PostgresStore`] implements every store trait of `auth-core` ([`UserStore`],
-//! [`SessionStore`], [`OneTimeTokenStore`]):
+//! [`PostgresStore`] implements every store trait of `auth-core`, the base ones
+//! ([`UserStore`], [`SessionStore`], [`OneTimeTokenStore`]) and every optional one
+//! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`]):
 //!
 //! - its tables live in a schema of its own (`auth` by default, [`with_schema`](PostgresStore::with_schema)),
 //!   and so does the record of its migrations (`auth._sqlx_migrations`), which never meets
@@ -50,8 +51,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::{
-    Email, HashedPassword, OneTimeToken, OneTimeTokenStore, RefreshTokenRecord, Role, Session, SessionId, SessionStore,
-    StoreError, TokenHash, TokenPurpose, User, UserId, UserStore,
+    Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role, RoleStore, Session,
+    SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId, UserStore, stored,
 };
 use std::str::FromStr;
 
@@ -60,8 +61,8 @@ use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use error::store_error;
 pub use error::{MigrateError, SchemaNameError};
-use error::{corrupt, store_error};
 
 /// The schema the store's tables live in unless [`PostgresStore::with_schema`] says
 /// otherwise.
@@ -202,6 +203,44 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Reads the account with its row locked and, when `change` edits its roles, writes
+    /// them back (incrementing the token version): one transaction, so concurrent changes
+    /// of one account's roles queue on the lock and none is lost.
+    async fn change_roles(
+        &self,
+        id: UserId,
+        at: OffsetDateTime,
+        change: impl FnOnce(&mut BTreeSet<Role>) -> bool + Send,
+    ) -> Result<Option<User>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let row = sqlx::query(self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1 FOR UPDATE"))
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut user = user_from_row(&row)?;
+        if change(&mut user.roles) {
+            let row = sqlx::query(self.sql(
+                "UPDATE {s}.users SET roles = $2, token_version = token_version + 1, updated_at = $3
+                 WHERE id = $1 RETURNING {USER_COLUMNS}",
+            ))
+            .bind(id.as_uuid())
+            .bind(roles_vec(&user.roles))
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            user = user_from_row(&row)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(user))
+    }
+}
+
 enum UserQuery<'a> {
     Id(Uuid),
     Email(&'a str),
@@ -225,31 +264,18 @@ fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
     let roles: Vec<String> = row.try_get("roles").map_err(store_error)?;
     Ok(User {
         id: UserId::from_uuid(row.try_get("id").map_err(store_error)?),
-        email: stored_email(&email)?,
+        email: stored::email(&email)?,
         password_hash: row
             .try_get::<Option<String>, _>("password_hash")
             .map_err(store_error)?
             .map(HashedPassword::new),
         is_active: row.try_get("is_active").map_err(store_error)?,
         email_verified_at: row.try_get("email_verified_at").map_err(store_error)?,
-        roles: roles
-            .iter()
-            .map(|name| Role::new(name.as_str()).map_err(|_| corrupt(format!("invalid role {name:?}"))))
-            .collect::<Result<_, _>>()?,
+        roles: stored::roles(roles.iter().map(String::as_str))?,
         token_version: row.try_get("token_version").map_err(store_error)?,
         created_at: row.try_get("created_at").map_err(store_error)?,
         updated_at: row.try_get("updated_at").map_err(store_error)?,
     })
-}
-
-fn stored_email(text: &str) -> Result<Email, StoreError> {
-    // `parse_existing`: accounts created before a new-address rule was added still load.
-    let email = Email::parse_existing(text).map_err(|_| corrupt("stored email does not parse"))?;
-    if email.as_str() != text {
-        // Written by something that skipped normalization: lookups would miss it.
-        return Err(corrupt("stored email is not normalized"));
-    }
-    Ok(email)
 }
 
 fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
@@ -261,9 +287,7 @@ fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
         last_used_at: row.try_get("last_used_at").map_err(store_error)?,
         expires_at: row.try_get("expires_at").map_err(store_error)?,
         user_agent: row.try_get("user_agent").map_err(store_error)?,
-        ip: ip
-            .map(|ip| ip.parse().map_err(|_| corrupt(format!("not an IP address: {ip:?}"))))
-            .transpose()?,
+        ip: ip.as_deref().map(stored::ip).transpose()?,
         revoked_at: row.try_get("revoked_at").map_err(store_error)?,
     })
 }
@@ -273,10 +297,8 @@ fn one_time_token_from_row(row: &PgRow) -> Result<OneTimeToken, StoreError> {
     let email: String = row.try_get("email").map_err(store_error)?;
     Ok(OneTimeToken {
         user_id: UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
-        purpose: purpose
-            .parse()
-            .map_err(|_| corrupt(format!("unknown token purpose {purpose:?}")))?,
-        email: stored_email(&email)?,
+        purpose: stored::purpose(&purpose)?,
+        email: stored::email(&email)?,
         token_version: row.try_get("token_version").map_err(store_error)?,
         created_at: row.try_get("created_at").map_err(store_error)?,
         expires_at: row.try_get("expires_at").map_err(store_error)?,
@@ -314,18 +336,6 @@ impl UserStore for PostgresStore {
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let sql = self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE email = $1");
         self.fetch_user(sql, UserQuery::Email(email.as_str())).await
-    }
-
-    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(
-            self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2"),
-        )
-        .bind(after.map(|id| *id.as_uuid()))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
-        rows.iter().map(user_from_row).collect()
     }
 
     async fn upgrade_password_hash(
@@ -379,25 +389,6 @@ impl UserStore for PostgresStore {
         ))
         .bind(id.as_uuid())
         .bind(active)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
-        row.as_ref().map(user_from_row).transpose()
-    }
-
-    async fn set_roles(
-        &self,
-        id: UserId,
-        roles: &BTreeSet<Role>,
-        at: OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(self.sql(
-            "UPDATE {s}.users SET roles = $2, token_version = token_version + 1, updated_at = $3
-             WHERE id = $1 RETURNING {USER_COLUMNS}",
-        ))
-        .bind(id.as_uuid())
-        .bind(roles_vec(roles))
         .bind(at)
         .fetch_optional(&self.pool)
         .await
@@ -591,23 +582,6 @@ impl SessionStore for PostgresStore {
                 .map_err(store_error)?;
         Ok(done.rows_affected())
     }
-
-    async fn delete_ended_sessions(
-        &self,
-        ended_before: OffsetDateTime,
-        idle_since: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
-        // Inclusive boundaries, as `Session::is_live`; refresh tokens go by cascade.
-        let done = sqlx::query(
-            self.sql("DELETE FROM {s}.sessions WHERE revoked_at <= $1 OR expires_at <= $1 OR last_used_at <= $2"),
-        )
-        .bind(ended_before)
-        .bind(idle_since)
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
-        Ok(done.rows_affected())
-    }
 }
 
 #[async_trait]
@@ -676,6 +650,80 @@ impl OneTimeTokenStore for PostgresStore {
         .await
         .map_err(store_error)?;
         row.as_ref().map(one_time_token_from_row).transpose()
+    }
+}
+
+#[async_trait]
+impl UserDirectory for PostgresStore {
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(
+            self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE $1::uuid IS NULL OR id > $1 ORDER BY id LIMIT $2"),
+        )
+        .bind(after.map(|id| *id.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(user_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl RoleStore for PostgresStore {
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users SET roles = $2, token_version = token_version + 1, updated_at = $3
+             WHERE id = $1 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(id.as_uuid())
+        .bind(roles_vec(roles))
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn grant_role(
+        &self,
+        id: UserId,
+        role: &Role,
+        max_roles: usize,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        self.change_roles(id, at, |roles| {
+            !roles.contains(role) && roles.len() < max_roles && roles.insert(role.clone())
+        })
+        .await
+    }
+
+    async fn revoke_role(&self, id: UserId, role: &Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        self.change_roles(id, at, |roles| roles.remove(role)).await
+    }
+}
+
+#[async_trait]
+impl PurgeStore for PostgresStore {
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        // Inclusive boundaries, as `Session::is_live`; refresh tokens go by cascade.
+        let done = sqlx::query(
+            self.sql("DELETE FROM {s}.sessions WHERE revoked_at <= $1 OR expires_at <= $1 OR last_used_at <= $2"),
+        )
+        .bind(ended_before)
+        .bind(idle_since)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected())
     }
 
     async fn delete_spent_one_time_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

@@ -6,8 +6,7 @@ use std::borrow::Cow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Connection, Executor, PgConnection, PgPool, SqlSafeStr};
 
-use crate::MigrateError;
-use crate::error::is_unavailable;
+use crate::error::{MigrateError, is_unavailable};
 
 /// Each migration, in order; never edit a released one. Unqualified names: they run with
 /// `search_path` set to the store's schema, so one text serves every schema name (and its
@@ -185,5 +184,23 @@ fn connection_error(error: sqlx::Error) -> MigrateError {
         MigrateError::Unavailable(error)
     } else {
         MigrateError::Failed(sqlx::migrate::MigrateError::Execute(error))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for MigrateError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        match error {
+            sqlx::migrate::MigrateError::Execute(error) | sqlx::migrate::MigrateError::ExecuteMigration(error, _)
+                if is_unavailable(&error) =>
+            {
+                Self::Unavailable(error)
+            }
+            // A version we do not know but below ours is no newer release: a real failure.
+            sqlx::migrate::MigrateError::VersionMissing(found) if found > LATEST => Self::SchemaTooNew {
+                found,
+                supported: LATEST,
+            },
+            other => Self::Failed(other),
+        }
     }
 }

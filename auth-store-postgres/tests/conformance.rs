@@ -1,9 +1,19 @@
 //! The whole store conformance suite of `auth-core`, races included, against the real
-//! PostgreSQL server, each case in a fresh schema.
+//! PostgreSQL server, each case in a fresh schema: the base traits and every optional one,
+//! since the store implements them all.
 
 mod common;
 
-auth_core::store_conformance_tests!(match common::fresh_store().await {
-    Some(store) => store,
-    None => return,
-});
+macro_rules! fresh_store {
+    () => {
+        match common::fresh_store().await {
+            Some(store) => store,
+            None => return,
+        }
+    };
+}
+
+auth_core::store_conformance_tests!(fresh_store!());
+auth_core::user_directory_conformance_tests!(fresh_store!());
+auth_core::role_store_conformance_tests!(fresh_store!());
+auth_core::purge_store_conformance_tests!(fresh_store!());

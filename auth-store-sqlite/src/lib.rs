@@ -1,7 +1,8 @@
 //! SQLite storage for [`auth_core`]: the embedded default, one file, zero setup.
 //!
-//! [`SqliteStore`] implements every store trait of `auth-core` ([`UserStore`],
-//! [`SessionStore`], [`OneTimeTokenStore`]) on rusqlite with a bundled SQLite:
+//! [`SqliteStore`] implements every store trait of `auth-core`, the base ones
+//! ([`UserStore`], [`SessionStore`], [`OneTimeTokenStore`]) and every optional one
+//! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`]), on rusqlite with a bundled SQLite:
 //!
 //! - the file is created, switched to WAL and migrated on [`open`](SqliteStore::open);
 //!   migrations are embedded, versioned in the library's own `auth_schema_migrations`
@@ -64,8 +65,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    Email, HashedPassword, OneTimeToken, OneTimeTokenStore, RefreshTokenRecord, Role, Session, SessionId, SessionStore,
-    StoreError, TokenHash, TokenPurpose, User, UserId, UserStore,
+    Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role, RoleStore, Session,
+    SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId, UserStore,
 };
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -496,6 +497,39 @@ fn update_user(conn: &mut Connection, sql: &str, params: impl rusqlite::Params) 
     Ok(user)
 }
 
+/// Reads the account and, when `change` edits its roles, writes them back (incrementing
+/// the token version): one write transaction, so the read-modify-write is atomic (SQLite
+/// has one writer, and this holds it from the read on).
+fn change_roles(
+    conn: &mut Connection,
+    id: UserId,
+    at: OffsetDateTime,
+    change: impl FnOnce(&mut BTreeSet<Role>) -> bool,
+) -> Result<Option<User>, DbError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let row = tx
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM auth_users WHERE id = ?1"))?
+        .query_row([id.to_string()], rows::RawUser::from_row)
+        .optional()?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut user = user_from_row(row)?;
+    if change(&mut user.roles) {
+        let sql = format!(
+            "UPDATE auth_users SET roles = ?2, token_version = token_version + 1, updated_at = ?3
+             WHERE id = ?1 RETURNING {USER_COLUMNS}"
+        );
+        let row = tx.prepare_cached(&sql)?.query_row(
+            params![id.to_string(), roles_text(&user.roles), micros(at)?],
+            rows::RawUser::from_row,
+        )?;
+        user = user_from_row(row)?;
+    }
+    tx.commit()?;
+    Ok(Some(user))
+}
+
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -555,20 +589,6 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
-        self.read(move |conn| {
-            // Hyphenated lowercase UUIDs sort as text in the order of their bytes.
-            let sql = format!("SELECT {USER_COLUMNS} FROM auth_users WHERE id > ?1 ORDER BY id LIMIT ?2");
-            let after = after.map_or_else(String::new, |id| id.to_string());
-            let mut statement = conn.prepare_cached(&sql)?;
-            let raw = statement
-                .query_map(params![after, limit], rows::RawUser::from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            raw.into_iter().map(user_from_row).collect()
-        })
-        .await
-    }
-
     async fn upgrade_password_hash(
         &self,
         id: UserId,
@@ -615,23 +635,6 @@ impl UserStore for SqliteStore {
                  WHERE id = ?1 RETURNING {USER_COLUMNS}"
             );
             update_user(conn, &sql, params![id.to_string(), active, micros(at)?])
-        })
-        .await
-    }
-
-    async fn set_roles(
-        &self,
-        id: UserId,
-        roles: &BTreeSet<Role>,
-        at: OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
-        let roles = roles_text(roles);
-        self.write(move |conn| {
-            let sql = format!(
-                "UPDATE auth_users SET roles = ?2, token_version = token_version + 1, updated_at = ?3
-                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
-            );
-            update_user(conn, &sql, params![id.to_string(), roles, micros(at)?])
         })
         .await
     }
@@ -797,23 +800,6 @@ impl SessionStore for SqliteStore {
         })
         .await
     }
-
-    async fn delete_ended_sessions(
-        &self,
-        ended_before: OffsetDateTime,
-        idle_since: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
-        self.write(move |conn| {
-            // Refresh tokens go with their session (ON DELETE CASCADE).
-            let deleted = conn
-                .prepare_cached(
-                    "DELETE FROM auth_sessions WHERE revoked_at <= ?1 OR expires_at <= ?1 OR last_used_at <= ?2",
-                )?
-                .execute(params![micros(ended_before)?, micros(idle_since)?])?;
-            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
-        })
-        .await
-    }
 }
 
 #[async_trait]
@@ -901,6 +887,85 @@ impl OneTimeTokenStore for SqliteStore {
             let token = row.map(one_time_token_from_row).transpose()?;
             tx.commit()?;
             Ok(token)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl UserDirectory for SqliteStore {
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        self.read(move |conn| {
+            // Hyphenated lowercase UUIDs sort as text in the order of their bytes.
+            let sql = format!("SELECT {USER_COLUMNS} FROM auth_users WHERE id > ?1 ORDER BY id LIMIT ?2");
+            let after = after.map_or_else(String::new, |id| id.to_string());
+            let mut statement = conn.prepare_cached(&sql)?;
+            let raw = statement
+                .query_map(params![after, limit], rows::RawUser::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raw.into_iter().map(user_from_row).collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RoleStore for SqliteStore {
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let roles = roles_text(roles);
+        self.write(move |conn| {
+            let sql = format!(
+                "UPDATE auth_users SET roles = ?2, token_version = token_version + 1, updated_at = ?3
+                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+            );
+            update_user(conn, &sql, params![id.to_string(), roles, micros(at)?])
+        })
+        .await
+    }
+
+    async fn grant_role(
+        &self,
+        id: UserId,
+        role: &Role,
+        max_roles: usize,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let role = role.clone();
+        self.write(move |conn| {
+            change_roles(conn, id, at, |roles| {
+                !roles.contains(&role) && roles.len() < max_roles && roles.insert(role)
+            })
+        })
+        .await
+    }
+
+    async fn revoke_role(&self, id: UserId, role: &Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let role = role.clone();
+        self.write(move |conn| change_roles(conn, id, at, |roles| roles.remove(&role)))
+            .await
+    }
+}
+
+#[async_trait]
+impl PurgeStore for SqliteStore {
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            // Refresh tokens go with their session (ON DELETE CASCADE).
+            let deleted = conn
+                .prepare_cached(
+                    "DELETE FROM auth_sessions WHERE revoked_at <= ?1 OR expires_at <= ?1 OR last_used_at <= ?2",
+                )?
+                .execute(params![micros(ended_before)?, micros(idle_since)?])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
         })
         .await
     }

@@ -2,11 +2,7 @@
 //! then checked (a value the domain would refuse is [`StoreError::Corrupt`], never a
 //! panic).
 
-use std::collections::BTreeSet;
-
-use auth_core::{
-    BoxError, Email, HashedPassword, OneTimeToken, Role, Session, SessionId, StoreError, TokenPurpose, User, UserId,
-};
+use auth_core::{BoxError, HashedPassword, OneTimeToken, Session, SessionId, StoreError, User, UserId, stored};
 use rusqlite::Row;
 use time::OffsetDateTime;
 
@@ -27,6 +23,8 @@ pub(crate) enum DbError {
     Duplicate,
     /// A stored value the domain refuses.
     Corrupt(String),
+    /// A stored value the domain refuses, as `auth_core::stored` decides it.
+    Store(StoreError),
     /// No connection could be had.
     Unavailable(BoxError),
 }
@@ -37,11 +35,18 @@ impl From<rusqlite::Error> for DbError {
     }
 }
 
+impl From<StoreError> for DbError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
 impl DbError {
     pub(crate) fn into_store_error(self) -> StoreError {
         match self {
             Self::Duplicate => StoreError::DuplicateEmail,
             Self::Corrupt(what) => StoreError::Corrupt(what),
+            Self::Store(error) => error,
             Self::Unavailable(error) => StoreError::Unavailable(error),
             Self::Sqlite(error) if crate::is_unavailable(&error) => StoreError::unavailable(error),
             Self::Sqlite(error) => StoreError::backend(error),
@@ -64,16 +69,6 @@ fn uuid<T: From<uuid::Uuid>>(text: &str) -> Result<T, DbError> {
     uuid::Uuid::parse_str(text)
         .map(T::from)
         .map_err(|_| DbError::Corrupt(format!("not a UUID: {text:?}")))
-}
-
-fn email(text: &str) -> Result<Email, DbError> {
-    // `parse_existing`: accounts created before a new-address rule was added still load.
-    let email = Email::parse_existing(text).map_err(|_| DbError::Corrupt("stored email does not parse".to_owned()))?;
-    if email.as_str() != text {
-        // Written by something that skipped normalization: lookups would miss it.
-        return Err(DbError::Corrupt("stored email is not normalized".to_owned()));
-    }
-    Ok(email)
 }
 
 pub(crate) struct RawUser {
@@ -105,15 +100,10 @@ impl RawUser {
 }
 
 pub(crate) fn user_from_row(raw: RawUser) -> Result<User, DbError> {
-    let roles = raw
-        .roles
-        .split(' ')
-        .filter(|name| !name.is_empty())
-        .map(|name| Role::new(name).map_err(|_| DbError::Corrupt(format!("invalid role {name:?}"))))
-        .collect::<Result<BTreeSet<_>, _>>()?;
+    let roles = stored::roles(raw.roles.split(' ').filter(|name| !name.is_empty()))?;
     Ok(User {
         id: uuid::<UserId>(&raw.id)?,
-        email: email(&raw.email)?,
+        email: stored::email(&raw.email)?,
         password_hash: raw.password_hash.map(HashedPassword::new),
         is_active: raw.is_active,
         email_verified_at: raw.email_verified_at.map(from_micros).transpose()?,
@@ -151,13 +141,7 @@ impl RawSession {
 }
 
 pub(crate) fn session_from_row(raw: RawSession) -> Result<Session, DbError> {
-    let ip = raw
-        .ip
-        .map(|ip| {
-            ip.parse()
-                .map_err(|_| DbError::Corrupt(format!("not an IP address: {ip:?}")))
-        })
-        .transpose()?;
+    let ip = raw.ip.as_deref().map(stored::ip).transpose()?;
     Ok(Session {
         id: uuid::<SessionId>(&raw.id)?,
         user_id: uuid::<UserId>(&raw.user_id)?,
@@ -193,14 +177,10 @@ impl RawOneTimeToken {
 }
 
 pub(crate) fn one_time_token_from_row(raw: RawOneTimeToken) -> Result<OneTimeToken, DbError> {
-    let purpose: TokenPurpose = raw
-        .purpose
-        .parse()
-        .map_err(|_| DbError::Corrupt(format!("unknown token purpose {:?}", raw.purpose)))?;
     Ok(OneTimeToken {
         user_id: uuid::<UserId>(&raw.user_id)?,
-        purpose,
-        email: email(&raw.email)?,
+        purpose: stored::purpose(&raw.purpose)?,
+        email: stored::email(&raw.email)?,
         token_version: raw.token_version,
         created_at: from_micros(raw.created_at)?,
         expires_at: from_micros(raw.expires_at)?,

@@ -2,3 +2,6 @@
 //! through the writer connection.
 
 auth_core::store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+auth_core::user_directory_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+auth_core::role_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+auth_core::purge_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());

@@ -16,7 +16,7 @@ use crate::event::{Action, EventKey, EventSink, NoEventSink, Subject};
 use crate::id::UserId;
 use crate::role::Role;
 use crate::session::ClientInfo;
-use crate::store::{SessionStore, UserStore};
+use crate::store::{RoleStore, SessionStore, UserDirectory, UserStore};
 use crate::user::User;
 
 /// The largest page [`Accounts::list_users`] returns.
@@ -130,6 +130,19 @@ impl<S: UserStore + SessionStore> Accounts<S> {
 }
 
 impl<S: UserStore> Accounts<S> {
+    /// Whether the store answers, with one cheap read: for a health endpoint (503 when it
+    /// does not).
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn check_store(&self) -> Result<(), AuthError> {
+        self.store.find_user_by_id(UserId::from_uuid(uuid::Uuid::nil())).await?;
+        Ok(())
+    }
+}
+
+impl<S: RoleStore> Accounts<S> {
     /// Replaces the account's roles (an administrator's action). Access tokens issued
     /// before carry the old roles and stop working; sessions continue, and their next
     /// refresh carries the new roles. An account holds at most
@@ -164,6 +177,63 @@ impl<S: UserStore> Accounts<S> {
         .await
     }
 
+    /// Gives the account `role`, atomically: of concurrent grants and revokes on one
+    /// account none is lost, and the limit of [`Role::MAX_PER_ACCOUNT`] holds (what a
+    /// read, an edited copy and a [`set_roles`](Self::set_roles) cannot promise). Granting
+    /// a role the account holds changes nothing; a grant that applies stops the access
+    /// tokens issued before, as every role change does.
+    ///
+    /// # Errors
+    ///
+    /// [`TooManyRoles`](AuthError::TooManyRoles) (nothing written),
+    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn grant_role(&self, user_id: UserId, role: Role, client: &ClientInfo) -> Result<User, AuthError> {
+        self.audited(
+            Audit::new(Action::GrantRole, Subject::User(user_id)),
+            client,
+            async |_| {
+                let user = self
+                    .store
+                    .grant_role(user_id, &role, Role::MAX_PER_ACCOUNT, self.now())
+                    .await?
+                    .ok_or(AuthError::UserNotFound)?;
+                if user.roles.contains(&role) {
+                    Ok(user)
+                } else {
+                    Err(AuthError::TooManyRoles {
+                        max: Role::MAX_PER_ACCOUNT,
+                    })
+                }
+            },
+        )
+        .await
+    }
+
+    /// Takes `role` from the account, atomically (see [`grant_role`](Self::grant_role)).
+    /// Revoking a role the account does not hold changes nothing; a revocation that applies
+    /// stops the access tokens issued before, so none still carries the role.
+    ///
+    /// # Errors
+    ///
+    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn revoke_role(&self, user_id: UserId, role: Role, client: &ClientInfo) -> Result<User, AuthError> {
+        self.audited(
+            Audit::new(Action::RevokeRole, Subject::User(user_id)),
+            client,
+            async |_| {
+                self.store
+                    .revoke_role(user_id, &role, self.now())
+                    .await?
+                    .ok_or(AuthError::UserNotFound)
+            },
+        )
+        .await
+    }
+}
+
+impl<S: UserDirectory> Accounts<S> {
     /// Accounts in registration order, `limit` at a time (at most
     /// [`MAX_LIST_USERS`]), after the account `after` (the last id of the previous page).
     /// An administrator's listing: check the caller's role first
@@ -175,17 +245,6 @@ impl<S: UserStore> Accounts<S> {
     /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
     pub async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, AuthError> {
         Ok(self.store.list_users(after, limit.min(MAX_LIST_USERS)).await?)
-    }
-
-    /// Whether the store answers, with one cheap read: for a health endpoint (503 when it
-    /// does not).
-    ///
-    /// # Errors
-    ///
-    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
-    pub async fn check_store(&self) -> Result<(), AuthError> {
-        self.store.find_user_by_id(UserId::from_uuid(uuid::Uuid::nil())).await?;
-        Ok(())
     }
 }
 
@@ -210,6 +269,17 @@ impl<S: UserStore + SessionStore> AuthService<S> {
 }
 
 impl<S: UserStore> AuthService<S> {
+    /// Whether the store answers; see [`Accounts::check_store`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Accounts::check_store`].
+    pub async fn check_store(&self) -> Result<(), AuthError> {
+        self.accounts.check_store().await
+    }
+}
+
+impl<S: RoleStore> AuthService<S> {
     /// Replaces the account's roles; see [`Accounts::set_roles`].
     ///
     /// # Errors
@@ -224,6 +294,26 @@ impl<S: UserStore> AuthService<S> {
         self.accounts.set_roles(user_id, roles, client).await
     }
 
+    /// Gives the account a role, atomically; see [`Accounts::grant_role`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Accounts::grant_role`].
+    pub async fn grant_role(&self, user_id: UserId, role: Role, client: &ClientInfo) -> Result<User, AuthError> {
+        self.accounts.grant_role(user_id, role, client).await
+    }
+
+    /// Takes a role from the account, atomically; see [`Accounts::revoke_role`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Accounts::revoke_role`].
+    pub async fn revoke_role(&self, user_id: UserId, role: Role, client: &ClientInfo) -> Result<User, AuthError> {
+        self.accounts.revoke_role(user_id, role, client).await
+    }
+}
+
+impl<S: UserDirectory> AuthService<S> {
     /// Accounts in registration order; see [`Accounts::list_users`].
     ///
     /// # Errors
@@ -231,14 +321,5 @@ impl<S: UserStore> AuthService<S> {
     /// As [`Accounts::list_users`].
     pub async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, AuthError> {
         self.accounts.list_users(after, limit).await
-    }
-
-    /// Whether the store answers; see [`Accounts::check_store`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Accounts::check_store`].
-    pub async fn check_store(&self) -> Result<(), AuthError> {
-        self.accounts.check_store().await
     }
 }

@@ -3,7 +3,7 @@
 use super::AuthService;
 use crate::clock::earlier_by;
 use crate::error::AuthError;
-use crate::store::AuthStore;
+use crate::store::PurgeStore;
 
 /// What [`AuthService::purge_expired`] deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct Purged {
     pub one_time_tokens: u64,
 }
 
-impl<S: AuthStore> AuthService<S> {
+impl<S: PurgeStore> AuthService<S> {
     /// Deletes what can no longer be used: sessions that were revoked, passed their
     /// absolute lifetime or their idle timeout (with their refresh tokens), and single-use
     /// tokens that were used or expired. Nothing live is touched. Call it periodically

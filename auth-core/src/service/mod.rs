@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `registration` | [`register`](AuthService::register), [`register_enumeration_safe`](AuthService::register_enumeration_safe) |
 //! | `login` | [`login`](AuthService::login), and the password check that login and a password change share |
-//! | `sessions` | [`authenticate`](AuthService::authenticate), [`refresh`](AuthService::refresh), [`logout`](AuthService::logout), [`logout_all`](AuthService::logout_all), [`list_sessions`](AuthService::list_sessions), [`revoke_session`](AuthService::revoke_session) |
+//! | `sessions` | [`authenticate`](AuthService::authenticate), [`resume_session`](AuthService::resume_session), [`refresh`](AuthService::refresh), [`logout`](AuthService::logout), [`logout_all`](AuthService::logout_all), [`list_sessions`](AuthService::list_sessions), [`revoke_session`](AuthService::revoke_session) |
 //! | `passwords` | [`change_password`](AuthService::change_password), [`request_password_reset`](AuthService::request_password_reset), [`reset_password`](AuthService::reset_password) |
 //! | `verification` | [`request_email_verification`](AuthService::request_email_verification), [`verify_email`](AuthService::verify_email) |
 //! | `administration` | [`Accounts`]: enable and disable accounts, roles, the account listing, the store's health |
@@ -48,7 +48,7 @@ pub use administration::{Accounts, MAX_LIST_USERS};
 pub use login::LoginSuccess;
 pub use maintenance::Purged;
 pub use registration::Registration;
-pub use sessions::Authenticated;
+pub use sessions::{Authenticated, ResumedSession, SessionCheck};
 
 /// Default idle timeout of a session: 7 days without a refresh ends it (the seeds'
 /// refresh-token lifetime).

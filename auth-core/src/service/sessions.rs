@@ -24,6 +24,34 @@ pub struct Authenticated {
     pub claims: AccessClaims,
 }
 
+/// What [`AuthService::resume_session`] found for a session whose tokens a server keeps.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ResumedSession {
+    /// The session's new tokens, when its access token had expired and was refreshed:
+    /// keep them in place of the old ones, whatever [`check`](Self::check) says (the old
+    /// refresh token is spent; presenting it again would read as reuse and end the
+    /// session).
+    pub refreshed: Option<TokenPair>,
+    /// Whether the session is live.
+    pub check: SessionCheck,
+}
+
+/// Whether a kept session is live: see [`AuthService::resume_session`]. Every failure is
+/// one of the two last kinds, so matching all three handles every case.
+#[derive(Debug)]
+pub enum SessionCheck {
+    /// Live: the caller (boxed: it is ten times the size of the other answers).
+    Live(Box<Authenticated>),
+    /// Not checked now, and not ended: a transient refusal (the store unreachable, the
+    /// hash pool saturated, a rate limit) or a fault of the server's. Keep the session, and
+    /// treat this request as anonymous.
+    Unchecked(AuthError),
+    /// Ended (a logout, a revocation, its lifetime, a disabled account, a refused token):
+    /// forget it.
+    Ended(AuthError),
+}
+
 impl<S: AuthStore> AuthService<S> {
     /// Resolves an access token to the current account. (No event: this runs on every
     /// request; refusals are the API's 401s.)
@@ -72,6 +100,38 @@ impl<S: AuthStore> AuthService<S> {
                 .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
         }
         Ok(Authenticated { user, claims })
+    }
+
+    /// Checks a session whose tokens a server keeps for its client (a browser's cookie
+    /// session): [`authenticate`](Self::authenticate)s its access token and, when that has
+    /// expired, [`refresh`](Self::refresh)es once and authenticates the new one. What ends
+    /// the session and what only fails this request is decided here: a transient refusal
+    /// or a fault of the server's leaves the session as it is
+    /// ([`SessionCheck::Unchecked`]); any other refusal ends it ([`SessionCheck::Ended`]).
+    /// Records what `refresh` records; the checks themselves record nothing.
+    ///
+    /// Concurrent requests of one client must not resume its session at once: their
+    /// refreshes would present one refresh token twice, which reads as reuse and ends the
+    /// session. Hold a lock per session around the call.
+    pub async fn resume_session(&self, access_token: &str, refresh_token: &str, client: &ClientInfo) -> ResumedSession {
+        let mut refreshed = None;
+        let outcome = match self.authenticate(access_token).await {
+            Err(AuthError::InvalidToken(TokenError::Expired)) => match self.refresh(refresh_token, client).await {
+                Ok(pair) => {
+                    let outcome = self.authenticate(pair.access_token.expose_secret()).await;
+                    refreshed = Some(pair);
+                    outcome
+                }
+                Err(error) => Err(error),
+            },
+            other => other,
+        };
+        let check = match outcome {
+            Ok(me) => SessionCheck::Live(Box::new(me)),
+            Err(error) if error.is_transient() || error.is_server_error() => SessionCheck::Unchecked(error),
+            Err(error) => SessionCheck::Ended(error),
+        };
+        ResumedSession { refreshed, check }
     }
 
     /// Trades a refresh token for a new access token and a new refresh token of the same

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{OneTimeTokenStore, SessionStore, UserStore};
+use super::{OneTimeTokenStore, PurgeStore, RoleStore, SessionStore, UserDirectory, UserStore};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::hash::HashedPassword;
@@ -113,19 +113,6 @@ impl UserStore for MemoryStore {
             .cloned())
     }
 
-    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
-        let mut users: Vec<User> = self
-            .state()
-            .users
-            .values()
-            .filter(|user| after.is_none_or(|after| user.id > after))
-            .cloned()
-            .collect();
-        users.sort_by_key(|user| user.id);
-        users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        Ok(users)
-    }
-
     async fn upgrade_password_hash(
         &self,
         id: UserId,
@@ -169,19 +156,6 @@ impl UserStore for MemoryStore {
             if !active {
                 user.token_version += 1;
             }
-            user.updated_at = at;
-        }))
-    }
-
-    async fn set_roles(
-        &self,
-        id: UserId,
-        roles: &BTreeSet<Role>,
-        at: OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
-        Ok(self.state().update_user(id, |user| {
-            user.roles.clone_from(roles);
-            user.token_version += 1;
             user.updated_at = at;
         }))
     }
@@ -290,29 +264,6 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn delete_ended_sessions(
-        &self,
-        ended_before: OffsetDateTime,
-        idle_since: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
-        let mut state = self.state();
-        let ended: Vec<SessionId> = state
-            .sessions
-            .values()
-            .filter(|s| {
-                s.revoked_at.is_some_and(|at| at <= ended_before)
-                    || s.expires_at <= ended_before
-                    || s.last_used_at <= idle_since
-            })
-            .map(|s| s.id)
-            .collect();
-        for id in &ended {
-            state.sessions.remove(id);
-        }
-        state.refresh_tokens.retain(|_, (session, _)| !ended.contains(session));
-        Ok(u64::try_from(ended.len()).unwrap_or(u64::MAX))
-    }
-
     async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
         let mut revoked = 0;
         for session in self.state().sessions.values_mut() {
@@ -365,6 +316,95 @@ impl OneTimeTokenStore for MemoryStore {
             }
             _ => Ok(None),
         }
+    }
+}
+
+#[async_trait]
+impl UserDirectory for MemoryStore {
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let mut users: Vec<User> = self
+            .state()
+            .users
+            .values()
+            .filter(|user| after.is_none_or(|after| user.id > after))
+            .cloned()
+            .collect();
+        users.sort_by_key(|user| user.id);
+        users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(users)
+    }
+}
+
+#[async_trait]
+impl RoleStore for MemoryStore {
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        Ok(self.state().update_user(id, |user| {
+            user.roles.clone_from(roles);
+            user.token_version += 1;
+            user.updated_at = at;
+        }))
+    }
+
+    async fn grant_role(
+        &self,
+        id: UserId,
+        role: &Role,
+        max_roles: usize,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let mut state = self.state();
+        let Some(user) = state.users.get_mut(&id) else {
+            return Ok(None);
+        };
+        if !user.roles.contains(role) && user.roles.len() < max_roles {
+            user.roles.insert(role.clone());
+            user.token_version += 1;
+            user.updated_at = at;
+        }
+        Ok(Some(user.clone()))
+    }
+
+    async fn revoke_role(&self, id: UserId, role: &Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let mut state = self.state();
+        let Some(user) = state.users.get_mut(&id) else {
+            return Ok(None);
+        };
+        if user.roles.remove(role) {
+            user.token_version += 1;
+            user.updated_at = at;
+        }
+        Ok(Some(user.clone()))
+    }
+}
+
+#[async_trait]
+impl PurgeStore for MemoryStore {
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let ended: Vec<SessionId> = state
+            .sessions
+            .values()
+            .filter(|s| {
+                s.revoked_at.is_some_and(|at| at <= ended_before)
+                    || s.expires_at <= ended_before
+                    || s.last_used_at <= idle_since
+            })
+            .map(|s| s.id)
+            .collect();
+        for id in &ended {
+            state.sessions.remove(id);
+        }
+        state.refresh_tokens.retain(|_, (session, _)| !ended.contains(session));
+        Ok(u64::try_from(ended.len()).unwrap_or(u64::MAX))
     }
 
     async fn delete_spent_one_time_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use auth_core::{
-    Email, HashedPassword, MemoryStore, OneTimeToken, OneTimeTokenStore, RefreshTokenRecord, Role, Session, SessionId,
-    SessionStore, StoreError, TokenHash, TokenPurpose, User, UserId, UserStore,
+    Email, HashedPassword, MemoryStore, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role,
+    RoleStore, Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId,
+    UserStore,
 };
 use std::sync::atomic::AtomicUsize;
 
@@ -117,11 +118,6 @@ impl UserStore for HookedStore {
         self.inner.find_user_by_id(id).await
     }
 
-    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
-        self.up("list_users")?;
-        self.inner.list_users(after, limit).await
-    }
-
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         self.up("find_user_by_email")?;
         self.inner.find_user_by_email(email).await
@@ -158,16 +154,6 @@ impl UserStore for HookedStore {
         let result = self.inner.set_active(id, active, at).await;
         self.run_after_hook().await;
         result
-    }
-
-    async fn set_roles(
-        &self,
-        id: UserId,
-        roles: &BTreeSet<Role>,
-        at: OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
-        self.up("set_roles")?;
-        self.inner.set_roles(id, roles, at).await
     }
 
     async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
@@ -228,15 +214,6 @@ impl SessionStore for HookedStore {
         self.inner.revoke_session(user, session, at).await
     }
 
-    async fn delete_ended_sessions(
-        &self,
-        ended_before: OffsetDateTime,
-        idle_since: OffsetDateTime,
-    ) -> Result<u64, StoreError> {
-        self.up("delete_ended_sessions")?;
-        self.inner.delete_ended_sessions(ended_before, idle_since).await
-    }
-
     async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
         self.up("revoke_all_sessions")?;
         self.inner.revoke_all_sessions(user, at).await
@@ -267,6 +244,55 @@ impl OneTimeTokenStore for HookedStore {
     ) -> Result<Option<OneTimeToken>, StoreError> {
         self.up("consume_one_time_token")?;
         self.inner.consume_one_time_token(hash, purpose, at).await
+    }
+}
+
+#[async_trait]
+impl UserDirectory for HookedStore {
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        self.up("list_users")?;
+        self.inner.list_users(after, limit).await
+    }
+}
+
+#[async_trait]
+impl RoleStore for HookedStore {
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        self.up("set_roles")?;
+        self.inner.set_roles(id, roles, at).await
+    }
+
+    async fn grant_role(
+        &self,
+        id: UserId,
+        role: &Role,
+        max_roles: usize,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        self.up("grant_role")?;
+        self.inner.grant_role(id, role, max_roles, at).await
+    }
+
+    async fn revoke_role(&self, id: UserId, role: &Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        self.up("revoke_role")?;
+        self.inner.revoke_role(id, role, at).await
+    }
+}
+
+#[async_trait]
+impl PurgeStore for HookedStore {
+    async fn delete_ended_sessions(
+        &self,
+        ended_before: OffsetDateTime,
+        idle_since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.up("delete_ended_sessions")?;
+        self.inner.delete_ended_sessions(ended_before, idle_since).await
     }
 
     async fn delete_spent_one_time_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

@@ -29,7 +29,9 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use auth_core::{AuthService, AuthStore, PasswordPolicy, Role, SigningKey, Tokens};
+use auth_core::{
+    Accounts, AuthService, AuthStore, PasswordPolicy, PurgeStore, Role, RoleStore, SigningKey, Tokens, UserDirectory,
+};
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 
@@ -47,8 +49,15 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// 4xx of its own (414 or 431, 400 or 431), and close the connection.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
+/// What the servers need from a store: the base traits and the optional capabilities
+/// their routes use (the admin listing and role changes; purging for maintenance). Both
+/// stores have all of them; `DATABASE_URL` picks one at run time.
+pub trait ServerStore: AuthStore + UserDirectory + RoleStore + PurgeStore {}
+
+impl<T: AuthStore + UserDirectory + RoleStore + PurgeStore + ?Sized> ServerStore for T {}
+
 /// The service every handler calls, on the store `DATABASE_URL` picked at run time.
-pub type Auth = AuthService<Arc<dyn AuthStore>>;
+pub type Auth = AuthService<Arc<dyn ServerStore>>;
 
 /// What a server's handlers reach.
 #[derive(Clone)]
@@ -139,14 +148,14 @@ where
         }
         ["grant-role", email, role] => {
             let store = open_store(&config).await?;
-            grant_role(&config, store, email, role).await
+            grant_role(store, email, role).await
         }
         _ => Err(format!("usage: {program} [serve] | grant-role <email> <role>")),
     }
 }
 
 /// Opens the store `DATABASE_URL` names, creating or migrating its schema.
-async fn open_store(config: &Config) -> Result<Arc<dyn AuthStore>, String> {
+async fn open_store(config: &Config) -> Result<Arc<dyn ServerStore>, String> {
     Ok(match &config.database {
         Database::Sqlite(path) => {
             let store = SqliteStore::open(path)
@@ -170,7 +179,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn AuthStore>, String> {
     })
 }
 
-fn service(config: &Config, store: Arc<dyn AuthStore>, secret: &[u8]) -> Result<Auth, String> {
+fn service(config: &Config, store: Arc<dyn ServerStore>, secret: &[u8]) -> Result<Auth, String> {
     let key = SigningKey::hs256(secret).map_err(|error| format!("SECRET_KEY: {error}"))?;
     let tokens = match &config.audience {
         Some(audience) => Tokens::new(key, config.public_url.clone(), audience.clone()),
@@ -219,23 +228,25 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn grant_role(config: &Config, store: Arc<dyn AuthStore>, email: &str, role: &str) -> Result<(), String> {
-    // Issues no token: any key will do, and none is required.
-    let mut throwaway = [0u8; 32];
-    getrandom::fill(&mut throwaway).map_err(|error| error.to_string())?;
-    let auth = service(config, store, &throwaway)?;
+/// Gives `role` to the account of `email`: one atomic grant (a concurrent grant or revoke
+/// loses nothing), with no signing key, since nothing is issued.
+async fn grant_role(store: Arc<dyn ServerStore>, email: &str, role: &str) -> Result<(), String> {
     let role = Role::new(role).map_err(|error| format!("{role}: {error}"))?;
     // An existing account's address, which may predate the rules for new ones.
     let address = auth_core::Email::parse_existing(email).map_err(|error| format!("{email}: {error}"))?;
-    let user = auth
+    let accounts = Accounts::new(store);
+    let user = accounts
         .store()
         .find_user_by_email(&address)
         .await
         .map_err(|error| error.to_string())?
         .ok_or_else(|| format!("no account for {}", address.as_str()))?;
-    let mut roles = user.roles.clone();
-    roles.insert(role.clone());
-    auth.set_roles(user.id, roles, &auth_core::ClientInfo::new(Some("grant-role"), None))
+    let user = accounts
+        .grant_role(
+            user.id,
+            role.clone(),
+            &auth_core::ClientInfo::new(Some("grant-role"), None),
+        )
         .await
         .map_err(|error| error.to_string())?;
     println!("{} now has the role {}", user.email.as_str(), role.as_str());

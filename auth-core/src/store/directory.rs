@@ -1,0 +1,21 @@
+//! The account listing an administrator pages through: an optional capability.
+
+use crate::error::StoreError;
+use crate::id::UserId;
+use crate::user::User;
+
+store_trait! {
+    /// The listing of every account, for administration
+    /// ([`Accounts::list_users`](crate::Accounts::list_users)). Optional: a store without
+    /// it runs every other flow.
+    pub trait UserDirectory {
+        /// Up to `limit` accounts with ids greater than `after` (from the first without it),
+        /// in id order: ids are UUIDv7, so this is registration order, and a page resumes
+        /// after the last id of the previous one (keyset pagination: stable under inserts).
+        ///
+        /// # Errors
+        ///
+        /// Backend failures only.
+        async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
+    }
+}
