@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::error::AuthError;
 use crate::role::Role;
+use crate::service::Authenticated;
 use crate::token::AccessClaims;
 use crate::user::User;
 
@@ -39,6 +40,35 @@ impl AccessClaims {
     /// [`AuthError::Forbidden`] naming the missing role.
     pub fn require_role(&self, role: &str) -> Result<(), AuthError> {
         require_role(self.roles(), role)
+    }
+}
+
+impl Authenticated {
+    /// `Ok` if the caller holds `role`, otherwise [`AuthError::Forbidden`]: the check of
+    /// a route only some accounts may use (the example servers' `/admin` routes require
+    /// [`Role::ADMIN`]).
+    ///
+    /// ```
+    /// use auth_core::{AuthService, ClientInfo, MemoryStore, Password, Role, SigningKey, Tokens};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let tokens = Tokens::new(SigningKey::hs256(b"an example secret of at least 32 bytes!")?, "https://a.example", "api");
+    /// # let auth = AuthService::new(MemoryStore::new(), tokens);
+    /// # let client = ClientInfo::default();
+    /// # auth.register("ada@example.com", Password::new("analytical-engine"), &client).await?;
+    /// # let login = auth.login("ada@example.com", Password::new("analytical-engine"), &client).await?;
+    /// let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;
+    /// assert_eq!(me.require_role(&Role::ADMIN).unwrap_err().http_status(), 403);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Forbidden`] naming the missing role.
+    pub fn require_role(&self, role: &Role) -> Result<(), AuthError> {
+        require_role(self.claims.roles(), role.as_str())
     }
 }
 

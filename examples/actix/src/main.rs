@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use actix_web::dev::{Service, ServiceRequest};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, Route, guard, web};
-use auth_core::Password;
+use auth_core::{Password, Role};
 use example_server::api::{self, SessionView, TokenView, UserView};
 use example_server::{App, Auth, ErrorAnswer, Mailer};
 use tracing::Instrument;
@@ -325,7 +325,7 @@ async fn verify_email(
 // ---------------------------------------------------------------- administration
 
 async fn list_users(state: web::Data<AppState>, CurrentUser(me): CurrentUser, request: HttpRequest) -> Answer {
-    me.claims.require_role("admin")?;
+    me.require_role(&Role::ADMIN)?;
     let query = request.uri().query();
     let page = api::UsersPage::parse(query)?;
     let users = state.auth.list_users(page.after, page.limit).await?;
@@ -348,7 +348,7 @@ async fn set_active(
     IdPath(id): IdPath,
     active: bool,
 ) -> Answer {
-    me.claims.require_role("admin")?;
+    me.require_role(&Role::ADMIN)?;
     state.auth.set_active(api::account_id(&id)?, active, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -360,7 +360,7 @@ async fn set_roles(
     IdPath(id): IdPath,
     JsonBody(body): JsonBody<api::RolesBody>,
 ) -> Answer {
-    me.claims.require_role("admin")?;
+    me.require_role(&Role::ADMIN)?;
     let roles = body.roles()?;
     state.auth.set_roles(api::account_id(&id)?, roles, &client).await?;
     Ok(HttpResponse::NoContent().finish())

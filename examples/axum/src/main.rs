@@ -13,7 +13,7 @@ mod serve;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use auth_core::Password;
+use auth_core::{Password, Role};
 use axum::extract::{FromRef, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -299,7 +299,7 @@ async fn list_users(
     CurrentUser(me): CurrentUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
-    me.claims.require_role("admin")?;
+    me.require_role(&Role::ADMIN)?;
     let page = api::UsersPage::parse(query.as_deref())?;
     let users = state.auth.list_users(page.after, page.limit).await?;
     Ok(Json(users.iter().map(UserView::from).collect()))
@@ -330,7 +330,7 @@ async fn set_active(
     IdPath(id): IdPath,
     active: bool,
 ) -> Result<StatusCode, ApiError> {
-    me.claims.require_role("admin")?;
+    me.require_role(&Role::ADMIN)?;
     state.auth.set_active(api::account_id(&id)?, active, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -342,7 +342,7 @@ async fn set_roles(
     IdPath(id): IdPath,
     JsonBody(body): JsonBody<api::RolesBody>,
 ) -> Result<StatusCode, ApiError> {
-    me.claims.require_role("admin")?;
+    me.require_role(&Role::ADMIN)?;
     let roles = body.roles()?;
     state.auth.set_roles(api::account_id(&id)?, roles, &client).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use auth_core::{AuthError, ClientInfo, Password, TokenError};
+use auth_core::{AuthError, ClientInfo, Password, SessionCheck};
 use axum::extract::{FromRef, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -428,33 +428,29 @@ pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap, Clie
     Html(page("Account", &body)).into_response()
 }
 
-/// The email of the browser's account, refreshing its access token when it expired.
-/// A store outage shows as "not logged in" for this page without ending the session;
-/// only a refused token or account does.
+/// The email of the browser's account, its session resumed by the core (refreshed when
+/// its access token expired). A store outage shows as "not logged in" for this page
+/// without ending the session; only a refused token or account does.
 async fn current_email(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> Option<String> {
     let sessions = &state.pages;
     let id = cookie_value(headers, sessions.session_cookie())?;
     let entry = sessions.map().get(&id).cloned()?;
     let mut session = entry.lock().await;
-    let outcome = match state.auth.authenticate(&session.access).await {
-        Err(AuthError::InvalidToken(TokenError::Expired)) => match state.auth.refresh(&session.refresh, client).await {
-            Ok(pair) => {
-                session.access = pair.access_token.expose_secret().to_owned();
-                session.refresh = pair.refresh_token.expose_secret().to_owned();
-                state.auth.authenticate(&session.access).await
-            }
-            Err(error) => Err(error),
-        },
-        other => other,
-    };
-    match outcome {
-        Ok(me) => Some(me.user.email.as_str().to_owned()),
-        // Transient (an outage, a saturated pool, a limit): the session stays.
-        Err(error) if error.is_server_error() || error.retry_after().is_some() => {
+    let resumed = state
+        .auth
+        .resume_session(&session.access, &session.refresh, client)
+        .await;
+    if let Some(pair) = resumed.refreshed {
+        session.access = pair.access_token.expose_secret().to_owned();
+        session.refresh = pair.refresh_token.expose_secret().to_owned();
+    }
+    match resumed.check {
+        SessionCheck::Live(me) => Some(me.user.email.as_str().to_owned()),
+        SessionCheck::Unchecked(error) => {
             tracing::warn!(code = error.code(), "page session not checked now");
             None
         }
-        Err(_) => {
+        SessionCheck::Ended(_) => {
             sessions.map().remove(&id);
             None
         }
