@@ -3,11 +3,13 @@
 
 mod argon2id;
 mod legacy;
+mod limits;
 mod pool;
 
 use std::fmt;
 
-pub use argon2id::{Argon2Hasher, Argon2Params, HashLimits, ParamsError};
+pub use argon2id::{Argon2Hasher, Argon2Params, ParamsError};
+pub use limits::HashLimits;
 pub use pool::{HashPool, HashPoolError};
 
 use crate::password::Password;
