@@ -57,7 +57,7 @@ impl Authenticated {
     /// # let auth = AuthService::new(MemoryStore::new(), tokens);
     /// # let client = ClientInfo::default();
     /// # auth.register("ada@example.com", Password::new("analytical-engine"), &client).await?;
-    /// # let login = auth.login("ada@example.com", Password::new("analytical-engine"), &client).await?;
+    /// # let login = auth.login("ada@example.com", Password::new("analytical-engine"), &client).await?.signed_in()?;
     /// let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;
     /// assert_eq!(me.require_role(&Role::ADMIN).unwrap_err().http_status(), 403);
     /// # Ok(())

@@ -89,6 +89,10 @@ pub enum AuthError {
     /// The password was right, but the service requires a verified email first.
     #[error("email address not verified")]
     EmailNotVerified,
+    /// The password was right, but the login needs a second factor, which the application
+    /// does not ask for ([`LoginOutcome::signed_in`](crate::LoginOutcome::signed_in)).
+    #[error("this login needs a second factor")]
+    SecondFactorRequired,
     /// The access or refresh token is not acceptable; the source says why (for logs
     /// only). A reused refresh token has revoked its whole session.
     #[error("invalid or expired token")]

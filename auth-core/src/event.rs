@@ -22,6 +22,9 @@ pub enum Action {
     Register,
     /// [`login`](crate::AuthService::login).
     Login,
+    /// [`start_session`](crate::AuthService::start_session): a session for an account
+    /// another flow proved.
+    StartSession,
     /// [`refresh`](crate::AuthService::refresh).
     Refresh,
     /// [`logout`](crate::AuthService::logout).
@@ -58,6 +61,7 @@ impl Action {
         match self {
             Self::Register => "register",
             Self::Login => "login",
+            Self::StartSession => "start_session",
             Self::Refresh => "refresh",
             Self::Logout => "logout",
             Self::LogoutAll => "logout_all",
@@ -115,6 +119,8 @@ pub enum Refusal {
     TooManyRoles,
     /// Too many consecutive login failures: locked until a password reset.
     AccountLocked,
+    /// The login needs a second factor the application does not ask for.
+    SecondFactorRequired,
 }
 
 /// How it ended.
@@ -164,7 +170,8 @@ impl Outcome {
 pub enum EventKind {
     /// An account was created.
     Registered,
-    /// A login issued tokens.
+    /// A login issued tokens (a password login, or a session started for an account
+    /// another flow proved).
     LoginSucceeded,
     /// A login was refused: unknown account, wrong password, disabled, unverified (the
     /// reason is in [`Outcome::Refused`], never shown to the client).
@@ -334,14 +341,14 @@ impl AuthEvent {
             (Outcome::RateLimited { .. }, _) => EventKind::RateLimited,
             (Outcome::Busy, _) => EventKind::Busy,
             (Outcome::Failed, _) => EventKind::Failed,
-            (Outcome::Refused(_), Action::Login) => EventKind::LoginFailed,
+            (Outcome::Refused(_), Action::Login | Action::StartSession) => EventKind::LoginFailed,
             (Outcome::Refused(Refusal::InvalidToken(TokenError::Reused)), Action::Refresh) => {
                 EventKind::RefreshReuseDetected
             }
             (Outcome::Refused(_), _) => EventKind::Refused,
             (Outcome::Success, action) => match action {
                 Action::Register => EventKind::Registered,
-                Action::Login => EventKind::LoginSucceeded,
+                Action::Login | Action::StartSession => EventKind::LoginSucceeded,
                 Action::Refresh => EventKind::TokenRefreshed,
                 Action::Logout => EventKind::LoggedOut,
                 Action::LogoutAll => EventKind::LoggedOutAll,

@@ -19,6 +19,7 @@
 //! | [`InvalidCredentials`](AuthError::InvalidCredentials) | `invalid_credentials` | 401 | | | refused: wrong password, or the flow's more precise reason |
 //! | [`AccountDisabled`](AuthError::AccountDisabled) | `account_disabled` | 403 | | | refused: account disabled |
 //! | [`EmailNotVerified`](AuthError::EmailNotVerified) | `email_not_verified` | 403 | | | refused: email not verified |
+//! | [`SecondFactorRequired`](AuthError::SecondFactorRequired) | `mfa_required` | 403 | | | refused: second factor required |
 //! | [`InvalidToken`](AuthError::InvalidToken) | `invalid_token` | 401 | | | refused: invalid token (with the reason) |
 //! | [`InvalidOneTimeToken`](AuthError::InvalidOneTimeToken) | `invalid_token` | 400 | | | refused: invalid token (with the reason) |
 //! | [`Forbidden`](AuthError::Forbidden) | `forbidden` | 403 | | | refused: not found |
@@ -83,6 +84,7 @@ fn row(error: &AuthError) -> Row {
         E::InvalidCredentials => Row::refused("invalid_credentials", 401, Refusal::WrongPassword),
         E::AccountDisabled => Row::refused("account_disabled", 403, Refusal::AccountDisabled),
         E::EmailNotVerified => Row::refused("email_not_verified", 403, Refusal::EmailNotVerified),
+        E::SecondFactorRequired => Row::refused("mfa_required", 403, Refusal::SecondFactorRequired),
         E::InvalidToken(reason) => Row::refused("invalid_token", 401, Refusal::InvalidToken(reason.clone())),
         E::InvalidOneTimeToken(reason) => Row::refused("invalid_token", 400, Refusal::InvalidToken(reason.clone())),
         E::Forbidden { .. } => Row::refused("forbidden", 403, Refusal::NotFound),
@@ -309,6 +311,7 @@ mod tests {
             AuthError::InvalidCredentials,
             AuthError::AccountDisabled,
             AuthError::EmailNotVerified,
+            AuthError::SecondFactorRequired,
             AuthError::InvalidToken(TokenError::Expired),
             AuthError::InvalidOneTimeToken(TokenError::Reused),
             AuthError::Forbidden { role: "admin".into() },
@@ -334,6 +337,7 @@ mod tests {
                 | AuthError::InvalidCredentials
                 | AuthError::AccountDisabled
                 | AuthError::EmailNotVerified
+                | AuthError::SecondFactorRequired
                 | AuthError::InvalidToken(_)
                 | AuthError::InvalidOneTimeToken(_)
                 | AuthError::Forbidden { .. }
@@ -370,8 +374,13 @@ mod tests {
                 "{variant}"
             );
             assert_eq!(cells[5] == "yes", error.is_server_error(), "{variant}");
+            // The README's table of codes has the row too.
+            let readme_row = format!("| `{}` | {} |", error.code(), error.http_status());
+            assert!(README.contains(&readme_row), "README.md lacks {readme_row}");
         }
     }
+
+    const README: &str = include_str!("../../README.md");
 
     #[test]
     fn only_the_servers_faults_are_server_errors_and_only_waits_are_transient() {

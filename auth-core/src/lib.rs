@@ -36,7 +36,7 @@
 //! ));
 //!
 //! auth.register("grace@example.com", Password::new("cobol-compiler-1959"), &client).await?;
-//! let login = auth.login("Grace@Example.com", Password::new("cobol-compiler-1959"), &client).await?;
+//! let login = auth.login("Grace@Example.com", Password::new("cobol-compiler-1959"), &client).await?.signed_in()?;
 //! let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;
 //! assert_eq!(me.user.email.as_str(), "grace@example.com");
 //!
@@ -50,6 +50,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod auth_method;
 mod clock;
 mod email;
 mod error;
@@ -71,6 +72,7 @@ mod user;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use auth_method::{AuthMethod, AuthMethodError, AuthMethods};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError, MAX_ADDRESS_BYTES, MAX_LOCAL_PART_BYTES};
 pub use error::{AuthError, BoxError, RETRY_AFTER, StoreError};
@@ -92,8 +94,8 @@ pub use rate_limit::{
 pub use role::{Role, RoleError};
 pub use service::{
     Accounts, AuthService, Authenticated, DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL,
-    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginSuccess, MAX_LIST_USERS, Purged, Registration,
-    ResumedSession, SessionCheck,
+    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginOutcome, LoginSuccess, MAX_LIST_USERS, Purged,
+    Registration, ResumedSession, SecondFactorChallenge, SessionCheck,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::auth_method::AuthMethods;
 use crate::clock::later_by;
 use crate::id::{SessionId, UserId};
 use crate::token::{AccessToken, OpaqueToken};
@@ -113,6 +114,13 @@ pub struct Session {
     pub ip: Option<IpAddr>,
     /// When the session was ended (logout, revocation, reuse detected), if it was.
     pub revoked_at: Option<OffsetDateTime>,
+    /// How the person proved who they are when the session began (a password login
+    /// records [`AuthMethod::PASSWORD`](crate::AuthMethod::PASSWORD)); its access tokens
+    /// carry it as `amr`, unless it is a password alone (see
+    /// [`AccessClaims::auth_methods`](crate::AccessClaims::auth_methods)).
+    pub auth_methods: AuthMethods,
+    /// When they proved it (`auth_time`): the session's beginning; refreshes keep it.
+    pub auth_time: OffsetDateTime,
 }
 
 impl Session {

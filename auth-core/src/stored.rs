@@ -16,6 +16,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use crate::auth_method::AuthMethods;
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::one_time::TokenPurpose;
@@ -74,6 +75,16 @@ pub fn ip(text: &str) -> Result<IpAddr, StoreError> {
         .map_err(|_| corrupt(format!("not an IP address: {text:?}")))
 }
 
+/// How a stored session began: method names separated by spaces.
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] naming the text.
+pub fn auth_methods(text: &str) -> Result<AuthMethods, StoreError> {
+    text.parse()
+        .map_err(|_| corrupt(format!("invalid authentication methods {text:?}")))
+}
+
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
 }
@@ -106,5 +117,10 @@ mod tests {
         );
         assert_eq!(ip("2001:db8::7").unwrap().to_string(), "2001:db8::7");
         assert_eq!(message(ip("10.0.0").unwrap_err()), r#"not an IP address: "10.0.0""#);
+        assert_eq!(auth_methods("pwd otp").unwrap().to_string(), "otp pwd");
+        assert_eq!(
+            message(auth_methods("").unwrap_err()),
+            r#"invalid authentication methods """#
+        );
     }
 }

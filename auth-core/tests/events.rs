@@ -94,6 +94,8 @@ async fn login_outcomes_keep_the_reason_internal() {
         .auth
         .login("cleo@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let event = one(&f);
     assert_event(&event, Action::Login, Outcome::Success);
@@ -291,6 +293,8 @@ async fn session_outcomes_and_reuse_detection() {
         .auth
         .login("fay@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let session = login.tokens.session.id;
     f.events.take();
@@ -346,6 +350,8 @@ async fn session_outcomes_and_reuse_detection() {
         .auth
         .login("fay@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     f.events.take();
     f.auth
@@ -496,6 +502,8 @@ async fn store_failures_are_failed_outcomes_and_reads_record_nothing() {
         .auth
         .login("jon@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     f.events.take();
     // Reads are not events.
@@ -523,6 +531,8 @@ async fn events_never_carry_secrets() {
         .auth
         .login("kim@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let reset = f
         .auth

@@ -136,6 +136,8 @@ async fn logging_in_with_each_legacy_hash_upgrades_it_to_argon2id_of_the_normali
 
         auth.login(&email, Password::new(&case.password), &ClientInfo::default())
             .await
+            .unwrap()
+            .signed_in()
             .unwrap();
         let stored = store.find_user_by_id(user.id).await.unwrap().unwrap();
         let upgraded = stored.password_hash.unwrap();

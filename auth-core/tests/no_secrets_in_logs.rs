@@ -86,6 +86,8 @@ async fn no_secret_reaches_the_logs() {
             &ClientInfo::default(),
         )
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     secrets.push(login.tokens.access_token.expose_secret().to_owned());
     auth.authenticate(login.tokens.access_token.expose_secret())

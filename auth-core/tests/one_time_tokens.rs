@@ -85,6 +85,8 @@ async fn reset_sets_the_password_revokes_everything_and_does_not_log_in() {
         .auth
         .login("bob@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let delivery = f
         .auth
@@ -601,6 +603,8 @@ async fn tokens_of_every_kind(f: &Fixture, email: &str) -> [(Kind, String); 4] {
         .auth
         .login(email, Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let reset = f
         .auth

@@ -108,6 +108,8 @@ async fn a_successful_login_refills_the_account_allowance() {
     f.auth
         .login("bea@example.com", Password::new(PASSWORD), &anonymous())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     // Five more failures fit: the four before the success no longer count.
     for _ in 0..5 {
@@ -215,6 +217,8 @@ async fn failures_before_registration_do_not_lock_the_new_account() {
     f.auth
         .login("ivy@example.com", Password::new(PASSWORD), &client)
         .await
+        .expect("a new account starts with a clean allowance")
+        .signed_in()
         .expect("a new account starts with a clean allowance");
 
     // The per-minute allowance too.
@@ -226,6 +230,8 @@ async fn failures_before_registration_do_not_lock_the_new_account() {
     f.auth
         .login("jon@example.com", Password::new(PASSWORD), &client)
         .await
+        .expect("no 429 on the owner's first login")
+        .signed_in()
         .expect("no 429 on the owner's first login");
 
     // Trying to register an existing address refills nothing.
@@ -254,6 +260,8 @@ async fn a_successful_login_ends_the_consecutive_run() {
         f.auth
             .login("cy@example.com", Password::new(PASSWORD), &from("192.0.2.2"))
             .await
+            .unwrap()
+            .signed_in()
             .unwrap();
     }
     for _ in 0..3 {

@@ -154,6 +154,8 @@ async fn an_account_older_than_the_new_address_rules_still_logs_in_and_resets() 
             .auth
             .login(&email.to_uppercase(), Password::new(PASSWORD), &ClientInfo::default())
             .await
+            .unwrap()
+            .signed_in()
             .unwrap();
         assert_eq!(login.user.id, user.id);
         // Its access token carries the old address and still verifies.
@@ -268,6 +270,8 @@ async fn login_issues_a_token_for_the_normalized_email() {
         .auth
         .login("  ERIN@Example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     assert_eq!(login.user, user);
     assert_eq!(login.tokens.access_token.expires_in(), Duration::from_secs(900));
@@ -431,6 +435,8 @@ async fn outdated_argon2_parameters_are_upgraded_on_login() {
         .auth
         .login("ivan@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     assert_eq!(f.work(), (1, 1), "one verification, one new hash");
     let stored = f.stored(user.id).await;
@@ -447,6 +453,8 @@ async fn outdated_argon2_parameters_are_upgraded_on_login() {
     f.auth
         .login("ivan@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     assert_eq!(f.work(), (1, 0));
     assert_eq!(f.stored(user.id).await.password_hash, Some(new_hash));
@@ -502,6 +510,8 @@ async fn a_password_change_during_login_wins_over_the_upgrade() {
         .auth
         .login("ken@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     assert_eq!(
         login.user.password_hash, user.password_hash,
@@ -560,6 +570,8 @@ async fn authenticate_returns_the_current_account() {
         .auth
         .login("laura@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     assert_eq!(
         f.auth
@@ -581,6 +593,8 @@ async fn expired_tokens_are_refused() {
         .auth
         .login("mike@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let token = login.tokens.access_token.expose_secret();
     f.clock.advance(Duration::from_secs(15 * 60 + 4));
@@ -602,6 +616,8 @@ async fn disabling_revokes_tokens_and_enabling_does_not_revive_them() {
         .login("nina@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap()
+        .signed_in()
+        .unwrap()
         .tokens
         .access_token;
     f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
@@ -617,6 +633,8 @@ async fn disabling_revokes_tokens_and_enabling_does_not_revive_them() {
         .login("nina@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
         .unwrap()
+        .signed_in()
+        .unwrap()
         .tokens
         .access_token;
     assert!(f.auth.authenticate(after.expose_secret()).await.is_ok());
@@ -631,6 +649,8 @@ async fn revocation_is_exact_within_the_same_second() {
         .auth
         .login("oscar@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap()
         .tokens
         .access_token;
@@ -651,6 +671,8 @@ async fn revocation_is_exact_within_the_same_second() {
             &ClientInfo::default(),
         )
         .await
+        .unwrap()
+        .signed_in()
         .unwrap()
         .tokens
         .access_token;
@@ -721,6 +743,8 @@ async fn change_password_replaces_the_hash_and_revokes_tokens() {
         .auth
         .login("rupert@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap()
         .tokens
         .access_token;
@@ -895,7 +919,7 @@ async fn a_burst_of_fifty_registrations_and_logins_succeeds_with_the_defaults() 
         })
         .collect();
     for task in logins {
-        task.await.unwrap().unwrap();
+        task.await.unwrap().unwrap().signed_in().unwrap();
     }
 }
 
@@ -925,7 +949,7 @@ async fn a_burst_of_fifty_logins_succeeds_on_a_single_permit() {
         })
         .collect();
     for task in logins {
-        task.await.unwrap().unwrap();
+        task.await.unwrap().unwrap().signed_in().unwrap();
     }
 }
 
@@ -937,6 +961,8 @@ async fn a_store_that_is_down_answers_unavailable() {
         .auth
         .login("nora@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let (access, refresh) = (login.tokens.access_token, login.tokens.refresh_token);
     f.store.set_down(true);
@@ -1074,6 +1100,8 @@ async fn roles_are_bounded_so_every_issued_token_is_accepted() {
         .auth
         .login(&email, Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let token = login.tokens.access_token.expose_secret();
     assert!(token.len() < 4 * 1024, "{} bytes", token.len());

@@ -31,7 +31,13 @@ fn token_error<T: std::fmt::Debug>(result: Result<T, AuthError>) -> TokenError {
 
 async fn logged_in(f: &Fixture, email: &str) -> (auth_core::User, auth_core::TokenPair) {
     let user = f.register(email).await;
-    let login = f.auth.login(email, Password::new(PASSWORD), &laptop()).await.unwrap();
+    let login = f
+        .auth
+        .login(email, Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .signed_in()
+        .unwrap();
     (user, login.tokens)
 }
 
@@ -106,6 +112,8 @@ async fn a_rotated_token_presented_again_revokes_the_whole_family() {
             .auth
             .login("dana@example.com", Password::new(PASSWORD), &ClientInfo::default())
             .await
+            .unwrap()
+            .signed_in()
             .unwrap();
         (login.user, login.tokens)
     };
@@ -180,6 +188,8 @@ async fn the_idle_timeout_ends_a_session_after_seven_days_without_refresh() {
         .login("fay@example.com", Password::new(PASSWORD), &laptop())
         .await
         .unwrap()
+        .signed_in()
+        .unwrap()
         .tokens;
     f.clock.advance(7 * DAY - SECOND);
     assert!(
@@ -248,6 +258,8 @@ async fn lifetimes_are_configurable() {
     let login = auth
         .login("hal@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     assert_eq!(login.tokens.session.expires_at, datetime!(2026-06-03 09:00 UTC));
     f.clock.advance(Duration::from_secs(3600));
@@ -330,6 +342,8 @@ async fn logout_ends_only_that_session_and_is_idempotent() {
         .login("kim@example.com", Password::new(PASSWORD), &laptop())
         .await
         .unwrap()
+        .signed_in()
+        .unwrap()
         .tokens;
     f.auth
         .logout(phone.refresh_token.expose_secret(), &ClientInfo::default())
@@ -376,6 +390,8 @@ async fn a_revoked_or_reused_session_ends_its_access_tokens_on_the_next_request(
         .auth
         .login("noor@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap()
         .tokens;
     // The owner signs the stolen device out; its access token is refused at once, so it
@@ -426,6 +442,8 @@ async fn an_idle_or_expired_session_ends_its_access_tokens_before_they_expire() 
         .login("omar@example.com", Password::new(PASSWORD), &laptop())
         .await
         .unwrap()
+        .signed_in()
+        .unwrap()
         .tokens;
     f.clock.advance(4 * minute);
     assert!(auth.authenticate(idle.access_token.expose_secret()).await.is_ok());
@@ -439,6 +457,8 @@ async fn an_idle_or_expired_session_ends_its_access_tokens_before_they_expire() 
     let kept = auth
         .login("omar@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap()
         .tokens;
     f.clock.advance(4 * minute);
@@ -471,6 +491,8 @@ async fn logout_all_ends_every_session_and_access_token() {
         .login("lea@example.com", Password::new(PASSWORD), &laptop())
         .await
         .unwrap()
+        .signed_in()
+        .unwrap()
         .tokens;
     f.auth.logout_all(user.id, &ClientInfo::default()).await.unwrap();
     for tokens in [&a, &b] {
@@ -493,6 +515,8 @@ async fn logout_all_ends_every_session_and_access_token() {
         .auth
         .login("lea@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     assert!(
         f.auth
@@ -520,6 +544,8 @@ async fn users_list_and_revoke_their_own_sessions_only() {
         .auth
         .login("mia@example.com", Password::new(PASSWORD), &ClientInfo::default())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap()
         .tokens;
     let (ned, neds) = logged_in(&f, "ned@example.com").await;
@@ -799,6 +825,8 @@ async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
         .login("sam@example.com", Password::new(PASSWORD), &laptop())
         .await
         .unwrap()
+        .signed_in()
+        .unwrap()
         .tokens;
     let used = f
         .auth
@@ -821,6 +849,8 @@ async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
         .auth
         .login("sam@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap()
         .tokens;
     f.clock.advance(DAY); // `idle` is now 7 days unused; `live` 1 day; the reset token expired
@@ -868,6 +898,8 @@ async fn unbounded_lifetimes_mean_never_not_a_panic() {
     let login = auth
         .login("tia@example.com", Password::new(PASSWORD), &laptop())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     f.clock.advance(3650 * DAY);
     assert!(

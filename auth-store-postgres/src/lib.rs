@@ -64,6 +64,10 @@ use uuid::Uuid;
 use error::store_error;
 pub use error::{MigrateError, SchemaNameError};
 
+/// The newest migration this release applies (see [`PostgresStore::migrate`]): each is
+/// recorded once in `<schema>._sqlx_migrations`.
+pub const SCHEMA_VERSION: i64 = schema::LATEST;
+
 /// The schema the store's tables live in unless [`PostgresStore::with_schema`] says
 /// otherwise.
 pub const DEFAULT_SCHEMA: &str = "auth";
@@ -83,8 +87,8 @@ pub const DEFAULT_LOCK_TIMEOUT: &str = "5s";
 
 const USER_COLUMNS: &str =
     "id, email, password_hash, is_active, email_verified_at, roles, token_version, created_at, updated_at";
-const SESSION_COLUMNS: &str =
-    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at";
+const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, \
+     s.revoked_at, s.auth_methods, coalesce(s.auth_time, s.created_at) AS auth_time";
 const ONE_TIME_COLUMNS: &str = "user_id, purpose, email, token_version, created_at, expires_at";
 
 /// The PostgreSQL store: a pool and the schema its tables live in. Cheap to clone.
@@ -289,6 +293,8 @@ fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
         user_agent: row.try_get("user_agent").map_err(store_error)?,
         ip: ip.as_deref().map(stored::ip).transpose()?,
         revoked_at: row.try_get("revoked_at").map_err(store_error)?,
+        auth_methods: stored::auth_methods(&row.try_get::<String, _>("auth_methods").map_err(store_error)?)?,
+        auth_time: row.try_get("auth_time").map_err(store_error)?,
     })
 }
 
@@ -434,8 +440,9 @@ impl SessionStore for PostgresStore {
     async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         sqlx::query(self.sql(
-            "INSERT INTO {s}.sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO {s}.sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at,
+                                       auth_methods, auth_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         ))
         .bind(session.id.as_uuid())
         .bind(session.user_id.as_uuid())
@@ -445,6 +452,8 @@ impl SessionStore for PostgresStore {
         .bind(session.user_agent.as_deref())
         .bind(session.ip.map(|ip| ip.to_string()))
         .bind(session.revoked_at)
+        .bind(session.auth_methods.to_string())
+        .bind(session.auth_time)
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;

@@ -11,9 +11,10 @@ use crate::error::{MigrateError, is_unavailable};
 /// Each migration, in order; never edit a released one. Unqualified names: they run with
 /// `search_path` set to the store's schema, so one text serves every schema name (and its
 /// checksum stays the same).
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "accounts, sessions, one-time tokens",
-    r"
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "accounts, sessions, one-time tokens",
+        r"
     CREATE TABLE users (
         id                uuid PRIMARY KEY,
         -- Normalized in Rust; compared exactly.
@@ -62,7 +63,18 @@ const MIGRATIONS: &[(&str, &str)] = &[(
     CREATE UNIQUE INDEX one_time_tokens_unused ON one_time_tokens (user_id, purpose) WHERE used_at IS NULL;
     CREATE INDEX one_time_tokens_expiry ON one_time_tokens (expires_at);
     ",
-)];
+    ),
+    (
+        "how each session began",
+        // Rows from before, and rows an instance of an older release still writes, began
+        // with a password at `created_at`: reads take `coalesce(auth_time, created_at)`.
+        r"
+    ALTER TABLE sessions
+        ADD COLUMN auth_methods text NOT NULL DEFAULT 'pwd',
+        ADD COLUMN auth_time    timestamptz CHECK (isfinite(auth_time) AND auth_time < '10000-01-01');
+    ",
+    ),
+];
 
 /// The newest migration this release knows.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -46,7 +46,7 @@
 //!
 //! let client = ClientInfo::new(Some("curl/8.5"), Some("203.0.113.7".parse()?));
 //! auth.register("ada@example.com", Password::new("analytical-engine-1843"), &client).await?;
-//! let login = auth.login("Ada@Example.com", Password::new("analytical-engine-1843"), &client).await?;
+//! let login = auth.login("Ada@Example.com", Password::new("analytical-engine-1843"), &client).await?.signed_in()?;
 //! assert_eq!(login.user.email.as_str(), "ada@example.com");
 //! # Ok(())
 //! # }
@@ -675,8 +675,9 @@ impl SessionStore for SqliteStore {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached(
-                "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO auth_sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at,
+                                            auth_methods, auth_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 session.id.to_string(),
@@ -687,6 +688,8 @@ impl SessionStore for SqliteStore {
                 session.user_agent,
                 session.ip.map(|ip| ip.to_string()),
                 session.revoked_at.map(micros).transpose()?,
+                session.auth_methods.to_string(),
+                micros(session.auth_time)?,
             ])?;
             tx.prepare_cached("INSERT INTO auth_refresh_tokens (hash, session_id, used_at) VALUES (?1, ?2, NULL)")?
                 .execute(params![token.as_bytes().as_slice(), session.id.to_string()])?;
@@ -706,7 +709,8 @@ impl SessionStore for SqliteStore {
             let row = conn
                 .prepare_cached(&sql)?
                 .query_row([token.as_bytes().as_slice()], |row| {
-                    Ok((rows::RawSession::from_row(row)?, row.get::<_, Option<i64>>(8)?))
+                    let used_at = row.get::<_, Option<i64>>(rows::SESSION_COLUMN_COUNT)?;
+                    Ok((rows::RawSession::from_row(row)?, used_at))
                 })
                 .optional()?;
             row.map(|(session, used_at)| {

@@ -12,8 +12,11 @@ pub(crate) const USER_COLUMNS: &str =
 
 /// The columns of `auth_sessions` (aliased `s`), in the order [`RawSession::from_row`]
 /// reads them.
-pub(crate) const SESSION_COLUMNS: &str =
-    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at";
+pub(crate) const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, \
+     s.revoked_at, s.auth_methods, coalesce(s.auth_time, s.created_at)";
+
+/// How many columns [`SESSION_COLUMNS`] names: a query's own columns follow them.
+pub(crate) const SESSION_COLUMN_COUNT: usize = 10;
 
 /// What can go wrong inside a blocking store call.
 #[derive(Debug)]
@@ -123,6 +126,8 @@ pub(crate) struct RawSession {
     user_agent: Option<String>,
     ip: Option<String>,
     revoked_at: Option<i64>,
+    auth_methods: String,
+    auth_time: i64,
 }
 
 impl RawSession {
@@ -136,6 +141,8 @@ impl RawSession {
             user_agent: row.get(5)?,
             ip: row.get(6)?,
             revoked_at: row.get(7)?,
+            auth_methods: row.get(8)?,
+            auth_time: row.get(9)?,
         })
     }
 }
@@ -151,6 +158,8 @@ pub(crate) fn session_from_row(raw: RawSession) -> Result<Session, DbError> {
         user_agent: raw.user_agent,
         ip,
         revoked_at: raw.revoked_at.map(from_micros).transpose()?,
+        auth_methods: stored::auth_methods(&raw.auth_methods)?,
+        auth_time: from_micros(raw.auth_time)?,
     })
 }
 

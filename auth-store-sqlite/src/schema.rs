@@ -63,6 +63,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX auth_one_time_tokens_unused
         ON auth_one_time_tokens (user_id, purpose) WHERE used_at IS NULL;
     ",
+    // 2: how each session began (`amr`) and when (`auth_time`). Rows from before, and
+    // rows an instance of an older release still writes, began with a password at
+    // `created_at`: reads take `coalesce(auth_time, created_at)`.
+    r"
+    ALTER TABLE auth_sessions ADD COLUMN auth_methods TEXT NOT NULL DEFAULT 'pwd';
+    ALTER TABLE auth_sessions ADD COLUMN auth_time INTEGER;
+    ",
 ];
 
 /// The schema version this build writes and understands.

@@ -89,6 +89,8 @@ impl Fixture {
         let login = minimal
             .login("login-minimal@example.com", Password::new(PASSWORD), &client)
             .await
+            .unwrap()
+            .signed_in()
             .unwrap();
         Self {
             name,
@@ -126,6 +128,8 @@ impl Fixture {
                 self.service(hashing)
                     .login(email, Password::new(PASSWORD), &self.client)
                     .await
+                    .unwrap()
+                    .signed_in()
                     .unwrap();
             }
             Op::Authenticate => {

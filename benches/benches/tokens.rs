@@ -80,6 +80,8 @@ fn refresh_rotation(c: &mut Criterion) {
         let login = auth
             .login("rotate@example.com", Password::new(PASSWORD), &client)
             .await
+            .unwrap()
+            .signed_in()
             .unwrap();
         login.tokens.refresh_token.expose_secret().to_owned()
     });

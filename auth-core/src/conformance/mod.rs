@@ -90,6 +90,7 @@ pub use roles::*;
 pub use sessions::*;
 pub use users::*;
 
+use crate::auth_method::{AuthMethod, AuthMethods};
 use crate::clock::truncate_to_micros;
 use crate::email::Email;
 use crate::hash::HashedPassword;
@@ -167,6 +168,8 @@ pub fn sample_session(user: &User) -> Session {
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0 «ü»".to_owned()),
         ip: Some("2001:db8::7".parse().unwrap()),
         revoked_at: None,
+        auth_methods: AuthMethods::from(AuthMethod::PASSWORD),
+        auth_time: now,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The SessionStore cases.
 
 use super::{micros_after, refresh_hash, sample_session, sample_user, unique_email, user_with_session};
+use crate::auth_method::{AuthMethod, AuthMethods};
 use crate::id::SessionId;
 use crate::session::Session;
 use crate::store::{SessionStore, UserStore};
@@ -246,5 +247,34 @@ conformance_cases! { $
         assert_eq!(store.revoke_all_sessions(user.id, at).await.unwrap(), 0);
         assert!(store.list_sessions(user.id).await.unwrap().is_empty());
         assert_eq!(store.list_sessions(bystander.id).await.unwrap().len(), 1);
+    }
+
+    /// How a session began, its methods and their time (distinct from `created_at`), comes
+    /// back through every read: by refresh token, by id, in the account's list.
+    pub async fn how_a_session_began_round_trips(store: S) {
+        let user = sample_user(unique_email("began"));
+        store.insert_user(&user).await.unwrap();
+        let base = sample_session(&user);
+        let session = Session {
+            auth_methods: AuthMethods::from(AuthMethod::HARDWARE_KEY)
+                .with(AuthMethod::MULTI_FACTOR)
+                .with(AuthMethod::new("x-provider_1").unwrap()),
+            auth_time: micros_after(base.created_at, -300_000_001),
+            ..base
+        };
+        let token = refresh_hash();
+        store.insert_session(&session, &token).await.unwrap();
+        let record = store.find_refresh_token(&token).await.unwrap().unwrap();
+        assert_eq!(record.session, session);
+        assert_eq!(store.find_session(session.id).await.unwrap().as_ref(), Some(&session));
+        assert_eq!(store.list_sessions(user.id).await.unwrap(), vec![session.clone()]);
+        let at = micros_after(session.created_at, 1);
+        assert!(store.rotate_refresh_token(session.id, &token, &refresh_hash(), at).await.unwrap());
+        let rotated = store.find_session(session.id).await.unwrap().unwrap();
+        assert_eq!(
+            (&rotated.auth_methods, rotated.auth_time),
+            (&session.auth_methods, session.auth_time),
+            "a refresh keeps how and when the session began"
+        );
     }
 }

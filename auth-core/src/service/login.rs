@@ -1,10 +1,12 @@
-//! Login: an email and a password for a new session, and the password check that login
+//! Login: an email and a password for a new session (or a request for a second factor),
+//! a session for a principal another flow has proven, and the password check that login
 //! and a password change share.
 
 use std::sync::Arc;
 
 use super::AuthService;
 use super::audit::Audit;
+use crate::auth_method::{AuthMethod, AuthMethods};
 use crate::email::Email;
 use crate::error::AuthError;
 use crate::event::{Action, Refusal, Subject};
@@ -16,7 +18,7 @@ use crate::session::{ClientInfo, TokenPair};
 use crate::store::AuthStore;
 use crate::user::User;
 
-/// A successful login.
+/// A successful login: a new session.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LoginSuccess {
@@ -24,6 +26,69 @@ pub struct LoginSuccess {
     pub user: User,
     /// The access token, the refresh token and the new session.
     pub tokens: TokenPair,
+}
+
+/// What a login with the right password leads to: a session, or a request for more.
+///
+/// ```
+/// use auth_core::{AuthService, ClientInfo, LoginOutcome, MemoryStore, Password, SigningKey, Tokens};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), auth_core::AuthError> {
+/// # let tokens = Tokens::new(SigningKey::hs256(b"an example secret of at least 32 bytes!").unwrap(), "https://a.example", "api");
+/// # let auth = AuthService::new(MemoryStore::new(), tokens);
+/// # let client = ClientInfo::default();
+/// # auth.register("ada@example.com", Password::new("analytical-engine"), &client).await?;
+/// match auth.login("ada@example.com", Password::new("analytical-engine"), &client).await? {
+///     LoginOutcome::SignedIn(login) => assert_eq!(login.user.email.as_str(), "ada@example.com"),
+///     LoginOutcome::SecondFactorRequired(challenge) => unreachable!("no second factor: {challenge:?}"),
+///     _ => unreachable!("no other outcome in this release"),
+/// }
+///
+/// // An application with no second-factor step takes the session, or refuses the login.
+/// let login = auth.login("ada@example.com", Password::new("analytical-engine"), &client).await?.signed_in()?;
+/// # let _ = login;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+#[must_use]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per login and matched at once; boxing would only add an allocation"
+)]
+pub enum LoginOutcome {
+    /// Signed in: a new session and its tokens.
+    SignedIn(LoginSuccess),
+    /// The password was right, but the account asks for a second factor before any
+    /// session begins: no token was issued. Nothing in this release asks for one; the
+    /// second-factor capability that will is built on this answer.
+    SecondFactorRequired(SecondFactorChallenge),
+}
+
+impl LoginOutcome {
+    /// The new session, for an application that has no second-factor step: a login that
+    /// asks for more is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`SecondFactorRequired`](AuthError::SecondFactorRequired) when the login needs a
+    /// second factor.
+    pub fn signed_in(self) -> Result<LoginSuccess, AuthError> {
+        match self {
+            Self::SignedIn(success) => Ok(success),
+            Self::SecondFactorRequired(_) => Err(AuthError::SecondFactorRequired),
+        }
+    }
+}
+
+/// A login waiting for its second factor: [`LoginOutcome::SecondFactorRequired`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SecondFactorChallenge {
+    /// The account whose password was right.
+    pub user_id: UserId,
 }
 
 impl<S: AuthStore> AuthService<S> {
@@ -61,7 +126,7 @@ impl<S: AuthStore> AuthService<S> {
     /// [`RateLimited`](AuthError::RateLimited), [`InvalidCredentials`](AuthError::InvalidCredentials),
     /// [`AccountDisabled`](AuthError::AccountDisabled), [`EmailNotVerified`](AuthError::EmailNotVerified),
     /// [`Busy`](AuthError::Busy), [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
-    pub async fn login(&self, email: &str, password: Password, client: &ClientInfo) -> Result<LoginSuccess, AuthError> {
+    pub async fn login(&self, email: &str, password: Password, client: &ClientInfo) -> Result<LoginOutcome, AuthError> {
         // Looked up with the identity rules only: an account registered before the
         // new-address rules (an address mail cannot reach, say) can still log in.
         let email = Email::parse_existing(email).ok();
@@ -117,11 +182,76 @@ impl<S: AuthStore> AuthService<S> {
             if self.require_verified_email && !user.email_verified() {
                 return Err(AuthError::EmailNotVerified);
             }
-            let tokens = self.session_with_tokens(&user, client).await?;
+            let tokens = self
+                .session_with_tokens(&user, AuthMethods::from(AuthMethod::PASSWORD), client)
+                .await?;
             audit.session_id = Some(tokens.session.id);
             self.refill_login_allowance(&user.email).await;
-            Ok(LoginSuccess { user, tokens })
+            Ok(LoginOutcome::SignedIn(LoginSuccess { user, tokens }))
         })
+        .await
+    }
+
+    /// Starts a session for an account whose owner has just proven who they are by
+    /// another flow than a password login (an external identity provider, a passkey),
+    /// recording how (`methods`) and when (now): the session keeps both, and its access
+    /// tokens carry them as `amr` and `auth_time`, also after a refresh.
+    ///
+    /// The caller's flow has verified the proof and drawn on its own limits: this draws
+    /// on none, and refills no password allowance. The account must exist and be active,
+    /// and have a verified email when
+    /// [`with_require_verified_email`](Self::with_require_verified_email) says so; the
+    /// event is [`Action::StartSession`].
+    ///
+    /// ```
+    /// use auth_core::{AuthMethod, AuthMethods, AuthService, ClientInfo, MemoryStore, Password, SigningKey, Tokens};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), auth_core::AuthError> {
+    /// # let tokens = Tokens::new(SigningKey::hs256(b"an example secret of at least 32 bytes!").unwrap(), "https://a.example", "api");
+    /// # let auth = AuthService::new(MemoryStore::new(), tokens);
+    /// # let client = ClientInfo::default();
+    /// # let user = auth.register("ada@example.com", Password::new("analytical-engine"), &client).await?;
+    /// // A passkey assertion was verified for `user`: possession of a key, verified user.
+    /// let methods = AuthMethods::from(AuthMethod::HARDWARE_KEY).with(AuthMethod::MULTI_FACTOR);
+    /// let login = auth.start_session(user.id, methods.clone(), &client).await?;
+    /// let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;
+    /// assert_eq!(me.claims.auth_methods(), Some(&methods));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`UserNotFound`](AuthError::UserNotFound), [`AccountDisabled`](AuthError::AccountDisabled),
+    /// [`EmailNotVerified`](AuthError::EmailNotVerified), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn start_session(
+        &self,
+        user_id: UserId,
+        methods: AuthMethods,
+        client: &ClientInfo,
+    ) -> Result<LoginSuccess, AuthError> {
+        self.audited(
+            Audit::new(Action::StartSession, Subject::User(user_id)),
+            client,
+            async |audit| {
+                let user = self
+                    .store()
+                    .find_user_by_id(user_id)
+                    .await?
+                    .ok_or(AuthError::UserNotFound)?;
+                if !user.is_active {
+                    return Err(AuthError::AccountDisabled);
+                }
+                if self.require_verified_email && !user.email_verified() {
+                    return Err(AuthError::EmailNotVerified);
+                }
+                let tokens = self.session_with_tokens(&user, methods, client).await?;
+                audit.session_id = Some(tokens.session.id);
+                Ok(LoginSuccess { user, tokens })
+            },
+        )
         .await
     }
 
@@ -201,4 +331,22 @@ pub(super) fn check_password(
 fn log_unusable_hash(user_id: Option<UserId>, error: &HashError) {
     let user_id = user_id.map(|id| id.to_string()).unwrap_or_default();
     tracing::error!(%user_id, %error, "stored password hash is unusable; the account cannot log in");
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn a_login_that_asks_for_a_second_factor_is_refused_where_none_is_asked_for() {
+        let challenge = SecondFactorChallenge {
+            user_id: UserId::new_at(datetime!(2026-06-01 09:00 UTC)),
+        };
+        let error = LoginOutcome::SecondFactorRequired(challenge).signed_in().unwrap_err();
+        assert!(matches!(error, AuthError::SecondFactorRequired));
+        assert_eq!((error.code(), error.http_status()), ("mfa_required", 403));
+        assert!(!error.is_transient() && !error.is_server_error());
+    }
 }

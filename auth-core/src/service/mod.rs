@@ -3,7 +3,7 @@
 //! | module | flows |
 //! |---|---|
 //! | `registration` | [`register`](AuthService::register), [`register_enumeration_safe`](AuthService::register_enumeration_safe) |
-//! | `login` | [`login`](AuthService::login), and the password check that login and a password change share |
+//! | `login` | [`login`](AuthService::login), [`start_session`](AuthService::start_session), and the password check that login and a password change share |
 //! | `sessions` | [`authenticate`](AuthService::authenticate), [`resume_session`](AuthService::resume_session), [`refresh`](AuthService::refresh), [`logout`](AuthService::logout), [`logout_all`](AuthService::logout_all), [`list_sessions`](AuthService::list_sessions), [`revoke_session`](AuthService::revoke_session) |
 //! | `passwords` | [`change_password`](AuthService::change_password), [`request_password_reset`](AuthService::request_password_reset), [`reset_password`](AuthService::reset_password) |
 //! | `verification` | [`request_email_verification`](AuthService::request_email_verification), [`verify_email`](AuthService::verify_email) |
@@ -45,7 +45,7 @@ use crate::store::AuthStore;
 use crate::token::Tokens;
 
 pub use administration::{Accounts, MAX_LIST_USERS};
-pub use login::LoginSuccess;
+pub use login::{LoginOutcome, LoginSuccess, SecondFactorChallenge};
 pub use maintenance::Purged;
 pub use registration::Registration;
 pub use sessions::{Authenticated, ResumedSession, SessionCheck};
@@ -90,7 +90,7 @@ pub const DEFAULT_EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(24 * 36
 /// let user = auth.register("Ada@Example.com", Password::new("analytical-engine"), &ClientInfo::default()).await?;
 /// assert_eq!(user.email.as_str(), "ada@example.com");
 ///
-/// let login = auth.login(" ADA@example.com", Password::new("analytical-engine"), &ClientInfo::default()).await?;
+/// let login = auth.login(" ADA@example.com", Password::new("analytical-engine"), &ClientInfo::default()).await?.signed_in()?;
 /// let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;
 /// assert_eq!(me.user.id, user.id);
 ///
@@ -116,7 +116,7 @@ pub const DEFAULT_EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(24 * 36
 /// | [`change_password`](Self::change_password), [`reset_password`](Self::reset_password) | rejected by `authenticate` | all revoked | dead |
 /// | [`set_active`](Self::set_active)`(false)` | rejected | all revoked | dead |
 /// | [`logout_all`](Self::logout_all) | rejected | all revoked | dead |
-/// | [`set_roles`](Self::set_roles) | rejected (they carry the old roles) | kept: the next refresh carries the new roles | dead |
+/// | [`set_roles`](Self::set_roles), and a [`grant_role`](Self::grant_role) or [`revoke_role`](Self::revoke_role) that changes something | rejected (they carry the old roles) | kept: the next refresh carries the new roles | dead |
 /// | [`logout`](Self::logout), [`revoke_session`](Self::revoke_session) | that session's rejected; the account's others kept | that session revoked | kept |
 /// | refresh-token reuse | that session's rejected | that session revoked | kept |
 /// | a session's idle timeout or absolute lifetime passes | that session's rejected | that session ended | kept |

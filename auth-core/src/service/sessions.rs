@@ -5,13 +5,14 @@ use time::OffsetDateTime;
 
 use super::AuthService;
 use super::audit::Audit;
+use crate::auth_method::AuthMethods;
 use crate::clock::later_by;
 use crate::error::AuthError;
 use crate::event::{Action, Subject};
 use crate::id::{SessionId, UserId};
 use crate::session::{ClientInfo, Session, TokenPair};
 use crate::store::AuthStore;
-use crate::token::{AccessClaims, OpaqueToken, TokenError, TokenKind};
+use crate::token::{AccessClaims, AccessToken, OpaqueToken, TokenError, TokenKind};
 use crate::user::User;
 
 /// The account behind a valid access token, and what the token says.
@@ -40,9 +41,13 @@ pub struct ResumedSession {
 /// Whether a kept session is live: see [`AuthService::resume_session`]. Every failure is
 /// one of the two last kinds, so matching all three handles every case.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per request and matched at once; boxing would only add an allocation"
+)]
 pub enum SessionCheck {
-    /// Live: the caller (boxed: it is ten times the size of the other answers).
-    Live(Box<Authenticated>),
+    /// Live: the caller.
+    Live(Authenticated),
     /// Not checked now, and not ended: a transient refusal (the store unreachable, the
     /// hash pool saturated, a rate limit) or a fault of the server's. Keep the session, and
     /// treat this request as anonymous.
@@ -127,7 +132,7 @@ impl<S: AuthStore> AuthService<S> {
             other => other,
         };
         let check = match outcome {
-            Ok(me) => SessionCheck::Live(Box::new(me)),
+            Ok(me) => SessionCheck::Live(me),
             Err(error) if error.is_transient() || error.is_server_error() => SessionCheck::Unchecked(error),
             Err(error) => SessionCheck::Ended(error),
         };
@@ -189,7 +194,7 @@ impl<S: AuthStore> AuthService<S> {
                 // Another use of this token won the race: that is reuse as well.
                 return Err(self.end_reused_session(&session, now).await);
             }
-            let access_token = self.tokens.issue(&user, Some(session.id))?;
+            let access_token = self.access_token(&user, &session)?;
             Ok(TokenPair {
                 access_token,
                 refresh_token,
@@ -289,9 +294,14 @@ impl<S: AuthStore> AuthService<S> {
         .await
     }
 
-    /// A new session for `user`, who has just proven who they are, with its first access
-    /// and refresh tokens.
-    pub(super) async fn session_with_tokens(&self, user: &User, client: &ClientInfo) -> Result<TokenPair, AuthError> {
+    /// A new session for `user`, who has just proven who they are by `methods`, with its
+    /// first access and refresh tokens.
+    pub(super) async fn session_with_tokens(
+        &self,
+        user: &User,
+        methods: AuthMethods,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         let now = self.now();
         let (refresh_token, hash) = OpaqueToken::generate(TokenKind::Refresh)?;
         let session = Session {
@@ -303,14 +313,30 @@ impl<S: AuthStore> AuthService<S> {
             user_agent: client.user_agent().map(str::to_owned),
             ip: client.ip(),
             revoked_at: None,
+            auth_methods: methods,
+            auth_time: now,
         };
         self.store().insert_session(&session, &hash).await?;
-        let access_token = self.tokens.issue(user, Some(session.id))?;
+        let access_token = self.access_token(user, &session)?;
         Ok(TokenPair {
             access_token,
             refresh_token,
             session,
         })
+    }
+
+    /// An access token of `session` for `user`. A password session's tokens keep the
+    /// claims they had before sessions recorded how they began (no `amr`, no
+    /// `auth_time`), so services verifying them see no change; every other session's
+    /// tokens say how and when.
+    fn access_token(&self, user: &User, session: &Session) -> Result<AccessToken, AuthError> {
+        let token = if session.auth_methods.is_password_only() {
+            self.tokens.issue(user, Some(session.id))?
+        } else {
+            self.tokens
+                .issue_with_authentication(user, Some(session.id), &session.auth_methods, session.auth_time)?
+        };
+        Ok(token)
     }
 
     /// Revokes the session of a refresh token presented again (someone holds a copy), and

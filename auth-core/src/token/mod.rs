@@ -22,6 +22,7 @@ pub use keys::{KeyError, MIN_HS256_SECRET_BYTES, SigningKey, VerificationKey};
 pub use opaque::{OpaqueToken, RngError, TokenHash, TokenKind};
 pub use verifier::TokenVerifier;
 
+use crate::auth_method::AuthMethods;
 use crate::clock::{Clock, SystemClock};
 use crate::email::Email;
 use crate::id::{SessionId, UserId};
@@ -166,6 +167,13 @@ struct Claims {
     jti: String,
     token_use: String,
     ver: i64,
+    /// How the person proved who they are (RFC 8176), for sessions that began otherwise
+    /// than with a password alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amr: Option<AuthMethods>,
+    /// When they proved it (OpenID Connect Core §2), beside `amr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
 }
 
 /// What a verified access token says.
@@ -182,6 +190,8 @@ pub struct AccessClaims {
     expires_at: OffsetDateTime,
     token_id: String,
     token_version: i64,
+    auth_methods: Option<AuthMethods>,
+    auth_time: Option<OffsetDateTime>,
 }
 
 impl AccessClaims {
@@ -229,14 +239,29 @@ impl AccessClaims {
     pub fn token_version(&self) -> i64 {
         self.token_version
     }
+
+    /// How the person proved who they are (`amr`), when the token says: tokens of a
+    /// session begun otherwise than with a password alone (see
+    /// [`AuthService::start_session`](crate::AuthService::start_session)) carry it. A
+    /// password session's tokens keep the claims they had before sessions recorded how
+    /// they began, so `None` means a password (or a token issued without a session).
+    pub fn auth_methods(&self) -> Option<&AuthMethods> {
+        self.auth_methods.as_ref()
+    }
+
+    /// When the person proved it (`auth_time`), beside [`auth_methods`](Self::auth_methods).
+    pub fn auth_time(&self) -> Option<OffsetDateTime> {
+        self.auth_time
+    }
 }
 
 /// Issues access tokens with one [`SigningKey`] and verifies them with a
 /// [`TokenVerifier`] that holds its verification key plus any retired ones.
 ///
 /// Every token carries `sub`, `email`, `roles`, `iat`, `nbf`, `exp`, `iss`, `aud`, a
-/// random `jti`, `token_use: "access"`, the account's token version `ver` and, when it
-/// belongs to a session, `sid`. The default lifetime is 15 minutes.
+/// random `jti`, `token_use: "access"`, the account's token version `ver`, when it
+/// belongs to a session, `sid`, and when that session began otherwise than with a
+/// password alone, `amr` and `auth_time`. The default lifetime is 15 minutes.
 ///
 /// Key rotation without logging anyone out: start signing with the new key and keep the
 /// old one as a verification key until the longest access-token lifetime has passed.
@@ -373,6 +398,31 @@ impl Tokens {
     ///
     /// [`SignError`] if signing fails (see its documentation).
     pub fn issue(&self, user: &User, session: Option<SessionId>) -> Result<AccessToken, SignError> {
+        self.sign(user, session, None)
+    }
+
+    /// Issues an access token for `user` as it is now, belonging to `session` if any, that
+    /// says how and when the person proved who they are (`amr`, `auth_time`).
+    ///
+    /// # Errors
+    ///
+    /// [`SignError`] if signing fails (see its documentation).
+    pub fn issue_with_authentication(
+        &self,
+        user: &User,
+        session: Option<SessionId>,
+        methods: &AuthMethods,
+        auth_time: OffsetDateTime,
+    ) -> Result<AccessToken, SignError> {
+        self.sign(user, session, Some((methods, auth_time)))
+    }
+
+    fn sign(
+        &self,
+        user: &User,
+        session: Option<SessionId>,
+        authentication: Option<(&AuthMethods, OffsetDateTime)>,
+    ) -> Result<AccessToken, SignError> {
         let now = self.clock.now();
         let issued_at = now.unix_timestamp();
         let ttl_secs = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
@@ -390,6 +440,8 @@ impl Tokens {
             jti: Uuid::new_v4().simple().to_string(),
             token_use: ACCESS_TOKEN_USE.to_owned(),
             ver: user.token_version,
+            amr: authentication.map(|(methods, _)| methods.clone()),
+            auth_time: authentication.map(|(_, at)| at.unix_timestamp()),
         };
         let mut header = Header::new(self.signing.verification.algorithm);
         header.kid.clone_from(&self.signing.verification.kid);

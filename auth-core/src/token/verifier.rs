@@ -229,6 +229,8 @@ impl TokenVerifier {
             expires_at: time(claims.exp)?,
             token_id: claims.jti,
             token_version: claims.ver,
+            auth_methods: claims.amr,
+            auth_time: claims.auth_time.map(time).transpose()?,
         })
     }
 }

@@ -43,6 +43,7 @@ pub struct HookedStore {
     down: Arc<AtomicBool>,
     next: Arc<Mutex<Option<Interference>>>,
     after: Arc<Mutex<Option<AfterHook>>>,
+    after_rotation: Arc<Mutex<Option<AfterHook>>>,
     calls: Arc<Mutex<Vec<&'static str>>>,
 }
 
@@ -57,6 +58,11 @@ impl HookedStore {
 
     pub fn after_next_revoking_write(&self, hook: AfterHook) {
         *self.after.lock().unwrap() = Some(hook);
+    }
+
+    /// Work another request does right after the next refresh-token rotation lands.
+    pub fn after_next_rotation(&self, hook: AfterHook) {
+        *self.after_rotation.lock().unwrap() = Some(hook);
     }
 
     async fn run_after_hook(&self) {
@@ -194,9 +200,15 @@ impl SessionStore for HookedStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         self.up("rotate_refresh_token")?;
-        self.inner
+        let result = self
+            .inner
             .rotate_refresh_token(session, presented, replacement, at)
-            .await
+            .await;
+        let hook = self.after_rotation.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook().await;
+        }
+        result
     }
 
     async fn list_sessions(&self, user: UserId) -> Result<Vec<Session>, StoreError> {

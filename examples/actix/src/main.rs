@@ -205,7 +205,9 @@ async fn login(state: web::Data<AppState>, Client(client): Client, LoginBody(bod
     let success = state
         .auth
         .login(&body.email, Password::new(body.password), &client)
-        .await?;
+        .await?
+        // These servers offer no second-factor step: such a login is refused.
+        .signed_in()?;
     Ok(json(
         StatusCode::OK,
         &api::TOKEN_HEADERS,

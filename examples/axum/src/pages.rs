@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use auth_core::{AuthError, ClientInfo, Password, SessionCheck};
+use auth_core::{AuthError, ClientInfo, LoginOutcome, Password, SessionCheck};
 use axum::extract::{FromRef, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -538,6 +538,7 @@ pub(crate) async fn login_submit(
         .auth
         .login(&form.email, Password::new(form.password), &client)
         .await
+        .and_then(LoginOutcome::signed_in)
     {
         Ok(success) => {
             // A fresh id at every login, whatever the browser held before; the session it
