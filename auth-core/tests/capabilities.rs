@@ -10,129 +10,37 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use auth_core::{
-    Accounts, Action, AuthError, AuthMethod, AuthMethods, AuthService, ClientInfo, Email, EventKind, HashedPassword,
-    LoginOutcome, MemoryStore, OneTimeToken, OneTimeTokenStore, Outcome, Password, RefreshTokenRecord, Role,
-    SessionCheck, SessionId, SessionStore, SigningKey, StoreError, Subject, TokenError, TokenHash, TokenPurpose,
+    Accounts, Action, AuthError, AuthMethod, AuthMethods, AuthService, ClientInfo, Email, EventKind, LoginOutcome,
+    LoginSuccess, MemoryStore, Outcome, Password, Role, SessionCheck, SessionStore, SigningKey, Subject, TokenError,
     Tokens, User, UserId, UserStore,
 };
 use common::{Fixture, PASSWORD, SECRET};
-use time::OffsetDateTime;
 use time::macros::datetime;
 
 fn laptop() -> ClientInfo {
     ClientInfo::new(Some("Firefox/133.0 on Linux"), Some("203.0.113.7".parse().unwrap()))
 }
 
-/// A store with the three base traits only, as an application with its own tables might
-/// write one: no listing, no role changes, no purge.
-#[derive(Clone, Default)]
-struct BaseOnly(MemoryStore);
-
-#[async_trait]
-impl UserStore for BaseOnly {
-    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        self.0.insert_user(user).await
-    }
-    async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.0.find_user_by_id(id).await
-    }
-    async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        self.0.find_user_by_email(email).await
-    }
-    async fn upgrade_password_hash(
-        &self,
-        id: UserId,
-        current: &HashedPassword,
-        upgraded: &HashedPassword,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.0.upgrade_password_hash(id, current, upgraded, at).await
-    }
-    async fn set_password_hash(
-        &self,
-        id: UserId,
-        hash: &HashedPassword,
-        if_token_version: i64,
-        at: OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
-        self.0.set_password_hash(id, hash, if_token_version, at).await
-    }
-    async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
-        self.0.set_active(id, active, at).await
-    }
-    async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
-        self.0.revoke_access_tokens(id, at).await
-    }
-    async fn mark_email_verified(
-        &self,
-        id: UserId,
-        email: &Email,
-        at: OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
-        self.0.mark_email_verified(id, email, at).await
-    }
-}
-
-#[async_trait]
-impl SessionStore for BaseOnly {
-    async fn insert_session(&self, session: &auth_core::Session, token: &TokenHash) -> Result<(), StoreError> {
-        self.0.insert_session(session, token).await
-    }
-    async fn find_refresh_token(&self, token: &TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError> {
-        self.0.find_refresh_token(token).await
-    }
-    async fn rotate_refresh_token(
-        &self,
-        session: SessionId,
-        presented: &TokenHash,
-        replacement: &TokenHash,
-        at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.0.rotate_refresh_token(session, presented, replacement, at).await
-    }
-    async fn list_sessions(&self, user: UserId) -> Result<Vec<auth_core::Session>, StoreError> {
-        self.0.list_sessions(user).await
-    }
-    async fn find_session(&self, session: SessionId) -> Result<Option<auth_core::Session>, StoreError> {
-        self.0.find_session(session).await
-    }
-    async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
-        self.0.revoke_session(user, session, at).await
-    }
-    async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
-        self.0.revoke_all_sessions(user, at).await
-    }
-}
-
-#[async_trait]
-impl OneTimeTokenStore for BaseOnly {
-    async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError> {
-        self.0.insert_one_time_token(hash, token).await
-    }
-    async fn find_one_time_token(
-        &self,
-        hash: &TokenHash,
-        purpose: TokenPurpose,
-    ) -> Result<Option<OneTimeToken>, StoreError> {
-        self.0.find_one_time_token(hash, purpose).await
-    }
-    async fn consume_one_time_token(
-        &self,
-        hash: &TokenHash,
-        purpose: TokenPurpose,
-        at: OffsetDateTime,
-    ) -> Result<Option<OneTimeToken>, StoreError> {
-        self.0.consume_one_time_token(hash, purpose, at).await
-    }
+/// Registers `email` and logs it in with the password.
+async fn logged_in(f: &Fixture, email: &str) -> (User, LoginSuccess) {
+    let user = f.register(email).await;
+    let login = f
+        .auth
+        .login(email, Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .signed_in()
+        .unwrap();
+    (user, login)
 }
 
 #[tokio::test]
 async fn a_store_with_only_the_base_traits_runs_every_base_flow() {
     let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
-    // Also through `dyn`, as an application choosing its backend at run time does.
-    let store: Arc<dyn auth_core::AuthStore> = Arc::new(BaseOnly::default());
+    // A store type with the three base traits and nothing else, as an application that
+    // chooses its backend at run time holds one (or one it wrote for its own tables).
+    let store: Arc<dyn auth_core::AuthStore> = Arc::new(MemoryStore::new());
     let auth = AuthService::new(store, tokens).with_hasher(auth_core::Argon2Hasher::new(
         auth_core::Argon2Params::new(64, 1, 1).unwrap(),
     ));
@@ -280,14 +188,7 @@ async fn a_session_is_started_only_for_an_active_existing_account() {
 #[tokio::test]
 async fn role_changes_are_atomic_core_operations_that_end_older_tokens() {
     let f = Fixture::new();
-    let user = f.register("tao@example.com").await;
-    let login = f
-        .auth
-        .login("tao@example.com", Password::new(PASSWORD), &laptop())
-        .await
-        .unwrap()
-        .signed_in()
-        .unwrap();
+    let (user, login) = logged_in(&f, "tao@example.com").await;
     f.events.take();
     let editor = Role::new("editor").unwrap();
 
@@ -383,14 +284,7 @@ async fn administration_needs_no_signing_key() {
 #[tokio::test]
 async fn a_kept_session_is_resumed_refreshed_kept_or_ended_by_one_core_call() {
     let f = Fixture::new();
-    f.register("wes@example.com").await;
-    let login = f
-        .auth
-        .login("wes@example.com", Password::new(PASSWORD), &laptop())
-        .await
-        .unwrap()
-        .signed_in()
-        .unwrap();
+    let (_, login) = logged_in(&f, "wes@example.com").await;
     let access = login.tokens.access_token.expose_secret().to_owned();
     let refresh = login.tokens.refresh_token.expose_secret().to_owned();
 

@@ -236,14 +236,7 @@ impl<S: AuthStore> AuthService<S> {
             Audit::new(Action::StartSession, Subject::User(user_id)),
             client,
             async |audit| {
-                let user = self
-                    .store()
-                    .find_user_by_id(user_id)
-                    .await?
-                    .ok_or(AuthError::UserNotFound)?;
-                if !user.is_active {
-                    return Err(AuthError::AccountDisabled);
-                }
+                let user = self.active_account(user_id).await?;
                 if self.require_verified_email && !user.email_verified() {
                     return Err(AuthError::EmailNotVerified);
                 }

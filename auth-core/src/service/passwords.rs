@@ -48,14 +48,7 @@ impl<S: AuthStore> AuthService<S> {
     ) -> Result<User, AuthError> {
         let audit = Audit::new(Action::ChangePassword, Subject::User(user_id));
         self.audited(audit, client, async |audit| {
-            let user = self
-                .store()
-                .find_user_by_id(user_id)
-                .await?
-                .ok_or(AuthError::UserNotFound)?;
-            if !user.is_active {
-                return Err(AuthError::AccountDisabled);
-            }
+            let user = self.active_account(user_id).await?;
             self.policy.check(&new, Some(&user.email))?;
             // A stolen access token must not become an unlimited password oracle: guesses
             // of the current password draw on the account's login allowances.
@@ -200,8 +193,7 @@ impl<S: AuthStore> AuthService<S> {
             Audit::new(Action::ResetPassword, Subject::Unknown),
             client,
             async |audit| {
-                self.take(Bucket::ConfirmationsPerClient, client, None).await?;
-                let hash = OpaqueToken::hash_presented(PURPOSE.kind(), token).ok_or(invalid(TokenError::Malformed))?;
+                let hash = self.presented_one_time_token(token, PURPOSE, client).await?;
                 let record = self
                     .store()
                     .find_one_time_token(&hash, PURPOSE)

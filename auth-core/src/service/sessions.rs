@@ -325,6 +325,20 @@ impl<S: AuthStore> AuthService<S> {
         })
     }
 
+    /// The account `user_id`, which must exist and be active: the first step of a flow
+    /// for an account the caller already names.
+    pub(super) async fn active_account(&self, user_id: UserId) -> Result<User, AuthError> {
+        let user = self
+            .store()
+            .find_user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        if !user.is_active {
+            return Err(AuthError::AccountDisabled);
+        }
+        Ok(user)
+    }
+
     /// An access token of `session` for `user`. A password session's tokens keep the
     /// claims they had before sessions recorded how they began (no `amr`, no
     /// `auth_time`), so services verifying them see no change; every other session's

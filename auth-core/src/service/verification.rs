@@ -6,7 +6,6 @@ use crate::error::AuthError;
 use crate::event::{Action, Subject};
 use crate::id::UserId;
 use crate::one_time::{Delivery, TokenPurpose};
-use crate::rate_limit::Bucket;
 use crate::session::ClientInfo;
 use crate::store::AuthStore;
 use crate::token::{OpaqueToken, TokenError, TokenKind};
@@ -18,7 +17,7 @@ impl<S: AuthStore> AuthService<S> {
     /// [`email_verification_ttl`](Self::with_email_verification_ttl) (24 hours by default),
     /// and only while the account keeps this address; a newer request replaces it.
     ///
-    /// Each mail draws on [`Bucket::MailsPerClient`] and [`Bucket::MailsPerAccount`]: over
+    /// Each mail draws on [`Bucket::MailsPerClient`](crate::Bucket::MailsPerClient) and [`Bucket::MailsPerAccount`](crate::Bucket::MailsPerAccount): over
     /// either, this returns `None` and sends nothing (its event says `rate_limited`), so
     /// repeated requests cannot flood the address; answer the client as usual.
     ///
@@ -56,7 +55,7 @@ impl<S: AuthStore> AuthService<S> {
 
     /// Marks the email verified with an email-verification token (spent by this call; of
     /// concurrent uses, exactly one succeeds). Limited per client
-    /// ([`Bucket::ConfirmationsPerClient`]). Returns the updated account.
+    /// ([`Bucket::ConfirmationsPerClient`](crate::Bucket::ConfirmationsPerClient)). Returns the updated account.
     ///
     /// # Errors
     ///
@@ -70,8 +69,7 @@ impl<S: AuthStore> AuthService<S> {
             Audit::new(Action::VerifyEmail, Subject::Unknown),
             client,
             async |audit| {
-                self.take(Bucket::ConfirmationsPerClient, client, None).await?;
-                let hash = OpaqueToken::hash_presented(PURPOSE.kind(), token).ok_or(invalid(TokenError::Malformed))?;
+                let hash = self.presented_one_time_token(token, PURPOSE, client).await?;
                 let now = self.now();
                 let record = self
                     .store()

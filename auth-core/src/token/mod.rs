@@ -289,14 +289,7 @@ impl Tokens {
     /// Tokens signed with `key`, issued by `issuer` (usually your public URL) for
     /// `audience` (the API that accepts them).
     pub fn new(key: SigningKey, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        let mut verifier = TokenVerifier {
-            keys: Vec::new(),
-            issuer: issuer.into(),
-            audience: audience.into(),
-            audience_claim: true,
-            leeway: DEFAULT_LEEWAY,
-            clock: Arc::new(SystemClock),
-        };
+        let mut verifier = TokenVerifier::without_keys(issuer.into(), audience.into());
         let validation = verifier.validation_for(&key.verification);
         verifier.keys.push((key.verification.clone(), validation));
         Self {

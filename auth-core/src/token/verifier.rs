@@ -74,14 +74,7 @@ impl TokenVerifier {
         issuer: impl Into<String>,
         audience: impl Into<String>,
     ) -> Result<Self, KeyError> {
-        let mut verifier = Self {
-            keys: Vec::new(),
-            issuer: issuer.into(),
-            audience: audience.into(),
-            audience_claim: true,
-            leeway: DEFAULT_LEEWAY,
-            clock: Arc::new(SystemClock),
-        };
+        let mut verifier = Self::without_keys(issuer.into(), audience.into());
         for key in keys {
             verifier = verifier.with_key(key)?;
         }
@@ -92,6 +85,19 @@ impl TokenVerifier {
             });
         }
         Ok(verifier)
+    }
+
+    /// A verifier for `issuer` and `audience` that holds no key yet: every constructor
+    /// adds at least one.
+    pub(super) fn without_keys(issuer: String, audience: String) -> Self {
+        Self {
+            keys: Vec::new(),
+            issuer,
+            audience,
+            audience_claim: true,
+            leeway: DEFAULT_LEEWAY,
+            clock: Arc::new(SystemClock),
+        }
     }
 
     /// **Risky, for interoperability only**: accepts tokens without an `aud` claim, and
