@@ -39,9 +39,9 @@ pub const MAX_LIST_USERS: u32 = 1000;
 /// let accounts = Accounts::new(store);
 /// let email = Email::parse_existing("ada@example.com")?;
 /// let user = accounts.store().find_user_by_email(&email).await?.ok_or("no such account")?;
-/// let tool = ClientInfo::new(Some("grant-role"), None);
-/// let user = accounts.set_active(user.id, false, &tool).await?;
-/// assert!(!user.is_active);
+/// let tool = ClientInfo::new(Some("admin-cli"), None);
+/// let user = accounts.grant_role(user.id, Role::ADMIN, &tool).await?;
+/// assert!(user.has_role("admin"));
 /// # Ok(())
 /// # }
 /// ```

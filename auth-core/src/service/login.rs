@@ -93,7 +93,10 @@ pub struct SecondFactorChallenge {
 
 impl<S: AuthStore> AuthService<S> {
     /// Checks an email and password and starts a session: an access token and a refresh
-    /// token. `client` (user agent, IP) labels the session and keys the per-client limit.
+    /// token, in [`LoginOutcome::SignedIn`] (an account that asks for a second factor
+    /// would get [`LoginOutcome::SecondFactorRequired`] instead; none does in this
+    /// release). `client` (user agent, IP) labels the session and keys the per-client
+    /// limit. The session records [`AuthMethod::PASSWORD`], now.
     ///
     /// Before any hashing, the attempt draws on three allowances: the client's
     /// ([`Bucket::LoginAttemptsPerClient`]) and the account's, per minute and in a row
