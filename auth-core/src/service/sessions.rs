@@ -118,6 +118,38 @@ impl<S: AuthStore> AuthService<S> {
     /// Concurrent requests of one client must not resume its session at once: their
     /// refreshes would present one refresh token twice, which reads as reuse and ends the
     /// session. Hold a lock per session around the call.
+    ///
+    /// ```
+    /// use auth_core::{AuthService, ClientInfo, MemoryStore, Password, SessionCheck, SigningKey, Tokens};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), auth_core::AuthError> {
+    /// # let tokens = Tokens::new(SigningKey::hs256(b"an example secret of at least 32 bytes!").unwrap(), "https://a.example", "api");
+    /// # let auth = AuthService::new(MemoryStore::new(), tokens);
+    /// # let client = ClientInfo::default();
+    /// # auth.register("ada@example.com", Password::new("analytical-engine"), &client).await?;
+    /// // What a page session keeps, server-side, for a browser's cookie.
+    /// let login = auth.login("ada@example.com", Password::new("analytical-engine"), &client).await?.signed_in()?;
+    /// let (mut access, mut refresh) = (
+    ///     login.tokens.access_token.expose_secret().to_owned(),
+    ///     login.tokens.refresh_token.expose_secret().to_owned(),
+    /// );
+    ///
+    /// // On each page request:
+    /// let resumed = auth.resume_session(&access, &refresh, &client).await;
+    /// if let Some(pair) = resumed.refreshed {
+    ///     access = pair.access_token.expose_secret().to_owned();
+    ///     refresh = pair.refresh_token.expose_secret().to_owned();
+    /// }
+    /// match resumed.check {
+    ///     SessionCheck::Live(me) => assert_eq!(me.user.email.as_str(), "ada@example.com"),
+    ///     SessionCheck::Unchecked(_) => { /* show the page as anonymous, keep the session */ }
+    ///     SessionCheck::Ended(_) => { /* forget the session */ }
+    /// }
+    /// # let _ = (access, refresh);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn resume_session(&self, access_token: &str, refresh_token: &str, client: &ClientInfo) -> ResumedSession {
         let mut refreshed = None;
         let outcome = match self.authenticate(access_token).await {
