@@ -10,8 +10,10 @@ use crate::store::{UserDirectory, UserStore};
 use crate::user::User;
 
 conformance_cases! { $
-    /// Runs the [`UserDirectory`](crate::UserDirectory) cases: the listing's order and pages, and rows older than today's address rules: one `#[tokio::test]` per case, each on a fresh store made by the
-    /// expression given (it may `.await`). See the [conformance suite](crate::conformance).
+    /// Runs the [`UserDirectory`](crate::UserDirectory) cases: the listing's order and pages,
+    /// and rows older than today's address rules: one `#[tokio::test]` per case, each on a
+    /// fresh store made by the expression given (it may `.await`). See the [conformance
+    /// suite](crate::conformance).
     macro user_directory_conformance_tests for [UserStore + UserDirectory + Clone + 'static];
 
     /// Accounts are listed in id order, a page at a time after a given id.

@@ -204,3 +204,37 @@ pub fn sample_one_time_token(user: &User, purpose: TokenPurpose) -> (TokenHash, 
     };
     (hash, token)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every suite file is its imports and one `conformance_cases!` block: a case written
+    /// outside the block would be defined and never run.
+    #[test]
+    fn every_case_is_inside_its_suites_block() {
+        let suites = [
+            ("directory.rs", include_str!("directory.rs")),
+            ("one_time.rs", include_str!("one_time.rs")),
+            ("purge.rs", include_str!("purge.rs")),
+            ("roles.rs", include_str!("roles.rs")),
+            ("sessions.rs", include_str!("sessions.rs")),
+            ("users.rs", include_str!("users.rs")),
+        ];
+        for (file, text) in suites {
+            let (_imports, block) = text
+                .split_once("\nconformance_cases! { $\n")
+                .unwrap_or_else(|| panic!("{file}: no conformance_cases! block"));
+            let top_level: Vec<&str> = block
+                .lines()
+                .filter(|line| !line.is_empty() && !line.starts_with(char::is_whitespace))
+                .collect();
+            assert_eq!(top_level, ["}"], "{file}: only the block's end at the top level");
+            let cases = text.matches("\n    pub async fn ").count();
+            assert_eq!(
+                cases,
+                text.matches("pub async fn ").count(),
+                "{file}: a case off the block's level"
+            );
+            assert!(cases > 0, "{file}");
+        }
+    }
+}

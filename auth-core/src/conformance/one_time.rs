@@ -10,8 +10,10 @@ use crate::token::TokenHash;
 use crate::user::User;
 
 conformance_cases! { $
-    /// Runs the [`OneTimeTokenStore`](crate::OneTimeTokenStore) cases: single use under concurrency, replacement by a newer token, decoys: one `#[tokio::test]` per case, each on a fresh store made by the
-    /// expression given (it may `.await`). See the [conformance suite](crate::conformance).
+    /// Runs the [`OneTimeTokenStore`](crate::OneTimeTokenStore) cases: single use under
+    /// concurrency, replacement by a newer token, decoys: one `#[tokio::test]` per case, each
+    /// on a fresh store made by the expression given (it may `.await`). See the [conformance
+    /// suite](crate::conformance).
     macro one_time_token_store_conformance_tests for [UserStore + OneTimeTokenStore + Clone + 'static];
 
     /// Stored, found (field for field), consumed once, then gone.

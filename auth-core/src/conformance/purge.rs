@@ -10,8 +10,9 @@ use crate::store::{OneTimeTokenStore, PurgeStore, SessionStore, UserStore};
 use crate::user::User;
 
 conformance_cases! { $
-    /// Runs the [`PurgeStore`](crate::PurgeStore) cases: what is deleted, and that nothing live is: one `#[tokio::test]` per case, each on a fresh store made by the
-    /// expression given (it may `.await`). See the [conformance suite](crate::conformance).
+    /// Runs the [`PurgeStore`](crate::PurgeStore) cases: what is deleted, and that nothing live
+    /// is: one `#[tokio::test]` per case, each on a fresh store made by the expression given
+    /// (it may `.await`). See the [conformance suite](crate::conformance).
     macro purge_store_conformance_tests for [UserStore + SessionStore + OneTimeTokenStore + PurgeStore + Clone + 'static];
 
     /// `delete_spent_one_time_tokens` deletes used and expired tokens, nothing live.

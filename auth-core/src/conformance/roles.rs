@@ -8,7 +8,8 @@ use crate::store::{RoleStore, UserStore};
 use crate::user::User;
 
 conformance_cases! { $
-    /// Runs the [`RoleStore`](crate::RoleStore) cases: replacing, granting and revoking roles, and their races: one `#[tokio::test]` per case, each on a fresh store made by the
+    /// Runs the [`RoleStore`](crate::RoleStore) cases: replacing, granting and revoking roles,
+    /// and their races: one `#[tokio::test]` per case, each on a fresh store made by the
     /// expression given (it may `.await`). See the [conformance suite](crate::conformance).
     macro role_store_conformance_tests for [UserStore + RoleStore + Clone + 'static];
 

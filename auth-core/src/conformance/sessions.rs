@@ -7,8 +7,10 @@ use crate::session::Session;
 use crate::store::{SessionStore, UserStore};
 
 conformance_cases! { $
-    /// Runs the [`SessionStore`](crate::SessionStore) cases: sessions and their refresh tokens, rotation and its race, revocation: one `#[tokio::test]` per case, each on a fresh store made by the
-    /// expression given (it may `.await`). See the [conformance suite](crate::conformance).
+    /// Runs the [`SessionStore`](crate::SessionStore) cases: sessions and their refresh tokens,
+    /// rotation and its race, revocation: one `#[tokio::test]` per case, each on a fresh store
+    /// made by the expression given (it may `.await`). See the [conformance
+    /// suite](crate::conformance).
     macro session_store_conformance_tests for [UserStore + SessionStore + Clone + 'static];
 
     /// A stored session comes back, field for field, through its refresh token's hash; IPv4

@@ -13,8 +13,10 @@ use crate::store::UserStore;
 use crate::user::User;
 
 conformance_cases! { $
-    /// Runs the [`UserStore`](crate::UserStore) cases: lookups, uniqueness, every field's round trip, the compare-and-set updates and their races: one `#[tokio::test]` per case, each on a fresh store made by the
-    /// expression given (it may `.await`). See the [conformance suite](crate::conformance).
+    /// Runs the [`UserStore`](crate::UserStore) cases: lookups, uniqueness, every field's round
+    /// trip, the compare-and-set updates and their races: one `#[tokio::test]` per case, each
+    /// on a fresh store made by the expression given (it may `.await`). See the [conformance
+    /// suite](crate::conformance).
     macro user_store_conformance_tests for [UserStore + Clone + 'static];
 
     /// An inserted account is found by id, equal field for field.
