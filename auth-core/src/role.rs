@@ -1,6 +1,7 @@
 //! Role names: what an account is allowed to do, carried in its access tokens.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -60,6 +61,24 @@ impl Role {
     /// The role name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Adds this role to `roles`, unless they hold it already or hold `max_roles` already:
+    /// the change [`RoleStore::grant_role`](crate::RoleStore::grant_role) makes, for a
+    /// backend to apply to the roles it read in its own transaction. Returns whether
+    /// `roles` changed.
+    ///
+    /// ```
+    /// use std::collections::BTreeSet;
+    /// use auth_core::Role;
+    ///
+    /// let mut roles = BTreeSet::new();
+    /// assert!(Role::ADMIN.grant_within(&mut roles, 1));
+    /// assert!(!Role::ADMIN.grant_within(&mut roles, 1), "held already");
+    /// assert!(!Role::new("editor").unwrap().grant_within(&mut roles, 1), "at the limit");
+    /// ```
+    pub fn grant_within(&self, roles: &mut BTreeSet<Role>, max_roles: usize) -> bool {
+        !roles.contains(self) && roles.len() < max_roles && roles.insert(self.clone())
     }
 }
 

@@ -12,28 +12,11 @@ use std::time::Duration;
 
 use auth_core::{
     Accounts, Action, AuthError, AuthMethod, AuthMethods, AuthService, ClientInfo, Email, EventKind, LoginOutcome,
-    LoginSuccess, MemoryStore, Outcome, Password, Role, SessionCheck, SessionStore, SigningKey, Subject, TokenError,
-    Tokens, User, UserId, UserStore,
+    MemoryStore, Outcome, Password, Role, SessionCheck, SessionStore, SigningKey, Subject, TokenError, Tokens, User,
+    UserId, UserStore,
 };
-use common::{Fixture, PASSWORD, SECRET};
+use common::{Fixture, PASSWORD, SECRET, laptop};
 use time::macros::datetime;
-
-fn laptop() -> ClientInfo {
-    ClientInfo::new(Some("Firefox/133.0 on Linux"), Some("203.0.113.7".parse().unwrap()))
-}
-
-/// Registers `email` and logs it in with the password.
-async fn logged_in(f: &Fixture, email: &str) -> (User, LoginSuccess) {
-    let user = f.register(email).await;
-    let login = f
-        .auth
-        .login(email, Password::new(PASSWORD), &laptop())
-        .await
-        .unwrap()
-        .signed_in()
-        .unwrap();
-    (user, login)
-}
 
 #[tokio::test]
 async fn a_store_with_only_the_base_traits_runs_every_base_flow() {
@@ -188,7 +171,7 @@ async fn a_session_is_started_only_for_an_active_existing_account() {
 #[tokio::test]
 async fn role_changes_are_atomic_core_operations_that_end_older_tokens() {
     let f = Fixture::new();
-    let (user, login) = logged_in(&f, "tao@example.com").await;
+    let (user, login) = f.logged_in("tao@example.com").await;
     f.events.take();
     let editor = Role::new("editor").unwrap();
 
@@ -284,7 +267,7 @@ async fn administration_needs_no_signing_key() {
 #[tokio::test]
 async fn a_kept_session_is_resumed_refreshed_kept_or_ended_by_one_core_call() {
     let f = Fixture::new();
-    let (_, login) = logged_in(&f, "wes@example.com").await;
+    let (_, login) = f.logged_in("wes@example.com").await;
     let access = login.tokens.access_token.expose_secret().to_owned();
     let refresh = login.tokens.refresh_token.expose_secret().to_owned();
 

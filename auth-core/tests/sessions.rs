@@ -12,15 +12,11 @@ use std::time::Duration;
 use auth_core::{
     AuthError, ClientInfo, Password, Role, SessionStore, SigningKey, TokenError, TokenKind, Tokens, UserStore,
 };
-use common::{Fixture, PASSWORD, SECRET};
+use common::{Fixture, PASSWORD, SECRET, laptop};
 use time::macros::datetime;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const SECOND: Duration = Duration::from_secs(1);
-
-fn laptop() -> ClientInfo {
-    ClientInfo::new(Some("Firefox/133.0 on Linux"), Some("203.0.113.7".parse().unwrap()))
-}
 
 fn token_error<T: std::fmt::Debug>(result: Result<T, AuthError>) -> TokenError {
     match result.unwrap_err() {
@@ -30,14 +26,7 @@ fn token_error<T: std::fmt::Debug>(result: Result<T, AuthError>) -> TokenError {
 }
 
 async fn logged_in(f: &Fixture, email: &str) -> (auth_core::User, auth_core::TokenPair) {
-    let user = f.register(email).await;
-    let login = f
-        .auth
-        .login(email, Password::new(PASSWORD), &laptop())
-        .await
-        .unwrap()
-        .signed_in()
-        .unwrap();
+    let (user, login) = f.logged_in(email).await;
     (user, login.tokens)
 }
 

@@ -210,7 +210,8 @@ impl PostgresStore {
 impl PostgresStore {
     /// Reads the account with its row locked and, when `change` edits its roles, writes
     /// them back (incrementing the token version): one transaction, so concurrent changes
-    /// of one account's roles queue on the lock and none is lost.
+    /// of one account's roles queue on the lock and none is lost. Every role change goes
+    /// through here.
     async fn change_roles(
         &self,
         id: UserId,
@@ -685,17 +686,11 @@ impl RoleStore for PostgresStore {
         roles: &BTreeSet<Role>,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(self.sql(
-            "UPDATE {s}.users SET roles = $2, token_version = token_version + 1, updated_at = $3
-             WHERE id = $1 RETURNING {USER_COLUMNS}",
-        ))
-        .bind(id.as_uuid())
-        .bind(roles_vec(roles))
-        .bind(at)
-        .fetch_optional(&self.pool)
+        self.change_roles(id, at, |held| {
+            held.clone_from(roles);
+            true
+        })
         .await
-        .map_err(store_error)?;
-        row.as_ref().map(user_from_row).transpose()
     }
 
     async fn grant_role(
@@ -705,10 +700,8 @@ impl RoleStore for PostgresStore {
         max_roles: usize,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
-        self.change_roles(id, at, |roles| {
-            !roles.contains(role) && roles.len() < max_roles && roles.insert(role.clone())
-        })
-        .await
+        self.change_roles(id, at, |roles| role.grant_within(roles, max_roles))
+            .await
     }
 
     async fn revoke_role(&self, id: UserId, role: &Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {

@@ -499,7 +499,8 @@ fn update_user(conn: &mut Connection, sql: &str, params: impl rusqlite::Params) 
 
 /// Reads the account and, when `change` edits its roles, writes them back (incrementing
 /// the token version): one write transaction, so the read-modify-write is atomic (SQLite
-/// has one writer, and this holds it from the read on).
+/// has one writer, and this holds it from the read on). Every role change goes through
+/// here.
 fn change_roles(
     conn: &mut Connection,
     id: UserId,
@@ -921,13 +922,12 @@ impl RoleStore for SqliteStore {
         roles: &BTreeSet<Role>,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
-        let roles = roles_text(roles);
+        let roles = roles.clone();
         self.write(move |conn| {
-            let sql = format!(
-                "UPDATE auth_users SET roles = ?2, token_version = token_version + 1, updated_at = ?3
-                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
-            );
-            update_user(conn, &sql, params![id.to_string(), roles, micros(at)?])
+            change_roles(conn, id, at, |held| {
+                *held = roles;
+                true
+            })
         })
         .await
     }
@@ -940,12 +940,8 @@ impl RoleStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
         let role = role.clone();
-        self.write(move |conn| {
-            change_roles(conn, id, at, |roles| {
-                !roles.contains(&role) && roles.len() < max_roles && roles.insert(role)
-            })
-        })
-        .await
+        self.write(move |conn| change_roles(conn, id, at, |roles| role.grant_within(roles, max_roles)))
+            .await
     }
 
     async fn revoke_role(&self, id: UserId, role: &Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {

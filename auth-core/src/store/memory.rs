@@ -361,8 +361,7 @@ impl RoleStore for MemoryStore {
         let Some(user) = state.users.get_mut(&id) else {
             return Ok(None);
         };
-        if !user.roles.contains(role) && user.roles.len() < max_roles {
-            user.roles.insert(role.clone());
+        if role.grant_within(&mut user.roles, max_roles) {
             user.token_version += 1;
             user.updated_at = at;
         }

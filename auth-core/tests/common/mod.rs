@@ -17,8 +17,8 @@ use auth_core::{
 use std::sync::atomic::AtomicUsize;
 
 use auth_core::{
-    Argon2Hasher, Argon2Params, AuthEvent, AuthService, ClientInfo, EventSink, HashError, ManualClock, Password,
-    PasswordHasher, RateLimits, SigningKey, Tokens, Verification,
+    Argon2Hasher, Argon2Params, AuthEvent, AuthService, ClientInfo, EventSink, HashError, LoginSuccess, ManualClock,
+    Password, PasswordHasher, RateLimits, SigningKey, Tokens, Verification,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -313,6 +313,11 @@ impl PurgeStore for HookedStore {
     }
 }
 
+/// A browser on a laptop, as the session tests label their sessions.
+pub fn laptop() -> ClientInfo {
+    ClientInfo::new(Some("Firefox/133.0 on Linux"), Some("203.0.113.7".parse().unwrap()))
+}
+
 pub const SECRET: &[u8] = b"test secret that is at least 32 bytes long";
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -431,6 +436,19 @@ impl Fixture {
     /// Verifications refused without computing, since the last call.
     pub fn refused(&self) -> usize {
         self.hasher.refused.swap(0, Ordering::SeqCst)
+    }
+
+    /// Registers `email` and logs it in with the password, from [`laptop`].
+    pub async fn logged_in(&self, email: &str) -> (User, LoginSuccess) {
+        let user = self.register(email).await;
+        let login = self
+            .auth
+            .login(email, Password::new(PASSWORD), &laptop())
+            .await
+            .unwrap()
+            .signed_in()
+            .unwrap();
+        (user, login)
     }
 
     pub async fn register(&self, email: &str) -> User {
