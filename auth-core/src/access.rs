@@ -55,7 +55,7 @@ impl Authenticated {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let tokens = Tokens::new(SigningKey::hs256(b"an example secret of at least 32 bytes!")?, "https://a.example", "api");
     /// # let auth = AuthService::new(MemoryStore::new(), tokens);
-    /// # let client = ClientInfo::default();
+    /// # let client = ClientInfo::unknown();
     /// # auth.register("ada@example.com", Password::new("analytical-engine"), &client).await?;
     /// # let login = auth.login("ada@example.com", Password::new("analytical-engine"), &client).await?.signed_in()?;
     /// let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;

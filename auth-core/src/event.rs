@@ -479,7 +479,7 @@ mod tests {
             outcome,
             subject: Subject::Unknown,
             session_id: None,
-            client: ClientInfo::default(),
+            client: ClientInfo::unknown(),
         }
     }
 

@@ -24,9 +24,14 @@ pub const MAX_USER_AGENT_CHARS: usize = 256;
 ///
 /// let client = ClientInfo::new(Some("Mozilla/5.0\r\nX-Injected: 1"), Some("203.0.113.7".parse().unwrap()));
 /// assert_eq!(client.user_agent(), Some("Mozilla/5.0X-Injected: 1"));
-/// assert_eq!(ClientInfo::default().ip(), None);
+/// // No address at all must be said by name: every such caller shares one rate-limit bucket.
+/// assert_eq!(ClientInfo::unknown().ip(), None);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// There is deliberately no `Default`: a client whose address was forgotten (a server
+/// that did not pass the peer address to its handlers) would silently put every caller
+/// in one rate-limit bucket, where the eleventh registration from anyone is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientInfo {
     user_agent: Option<String>,
     ip: Option<IpAddr>,
@@ -44,6 +49,25 @@ impl ClientInfo {
             })
             .filter(|ua| !ua.trim().is_empty());
         Self { user_agent, ip }
+    }
+
+    /// A client about which nothing is known: no user agent, no address. For work that
+    /// no client asked for (a command line tool, a scheduled job, a test). A request
+    /// served without its peer address is counted with every other such request under
+    /// one shared rate-limit key (see [`rate_limit_key`](Self::rate_limit_key)), so a
+    /// server should never build this for a request.
+    ///
+    /// ```
+    /// use auth_core::ClientInfo;
+    ///
+    /// let job = ClientInfo::unknown();
+    /// assert_eq!((job.user_agent(), job.ip(), job.rate_limit_key()), (None, None, None));
+    /// ```
+    pub fn unknown() -> Self {
+        Self {
+            user_agent: None,
+            ip: None,
+        }
     }
 
     /// The sanitized user agent.

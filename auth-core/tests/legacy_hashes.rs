@@ -124,7 +124,7 @@ async fn logging_in_with_each_legacy_hash_upgrades_it_to_argon2id_of_the_normali
         let user = insert(&store, &email, &case.hash).await;
 
         assert!(
-            auth.login(&email, Password::new("wrong password"), &ClientInfo::default())
+            auth.login(&email, Password::new("wrong password"), &ClientInfo::unknown())
                 .await
                 .is_err()
         );
@@ -134,7 +134,7 @@ async fn logging_in_with_each_legacy_hash_upgrades_it_to_argon2id_of_the_normali
             "a failed login never writes"
         );
 
-        auth.login(&email, Password::new(&case.password), &ClientInfo::default())
+        auth.login(&email, Password::new(&case.password), &ClientInfo::unknown())
             .await
             .unwrap()
             .signed_in()
@@ -163,7 +163,7 @@ async fn logging_in_with_each_legacy_hash_upgrades_it_to_argon2id_of_the_normali
             );
         }
         assert!(
-            auth.login(&email, Password::new(normalized), &ClientInfo::default())
+            auth.login(&email, Password::new(normalized), &ClientInfo::unknown())
                 .await
                 .is_ok()
         );

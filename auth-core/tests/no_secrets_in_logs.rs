@@ -60,7 +60,7 @@ async fn no_secret_reaches_the_logs() {
         .register(
             "Log.Test@example.com",
             Password::new(PASSWORDS[0]),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap();
@@ -69,21 +69,21 @@ async fn no_secret_reaches_the_logs() {
         .login(
             "log.test@example.com",
             Password::new(PASSWORDS[2]),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     let _ = auth
         .login(
             "nobody@example.com",
             Password::new(PASSWORDS[2]),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     let login = auth
         .login(
             "log.test@example.com",
             Password::new(PASSWORDS[0]),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap()
@@ -100,42 +100,42 @@ async fn no_secret_reaches_the_logs() {
         .register(
             "log.test@example.com",
             Password::new(PASSWORDS[1]),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     let _ = auth
-        .register("other@example.com", Password::new("short"), &ClientInfo::default())
+        .register("other@example.com", Password::new("short"), &ClientInfo::unknown())
         .await;
     // Refresh tokens, a rotation, a reuse, logout.
     secrets.push(login.tokens.refresh_token.expose_secret().to_owned());
     let rotated = auth
-        .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     secrets.push(rotated.refresh_token.expose_secret().to_owned());
     secrets.push(rotated.access_token.expose_secret().to_owned());
     let _ = auth
-        .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await;
     let _ = auth
-        .logout(rotated.refresh_token.expose_secret(), &ClientInfo::default())
+        .logout(rotated.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await;
 
     // Email verification and password reset tokens, used and reused.
     let verification = auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
     secrets.push(verification.token.expose_secret().to_owned());
-    auth.verify_email(verification.token.expose_secret(), &ClientInfo::default())
+    auth.verify_email(verification.token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     let _ = auth
-        .verify_email(verification.token.expose_secret(), &ClientInfo::default())
+        .verify_email(verification.token.expose_secret(), &ClientInfo::unknown())
         .await;
     let reset = auth
-        .request_password_reset("log.test@example.com", &ClientInfo::default())
+        .request_password_reset("log.test@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -144,11 +144,11 @@ async fn no_secret_reaches_the_logs() {
         .reset_password(
             reset.token.expose_secret(),
             Password::new("short"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     let _ = auth
-        .request_password_reset("nobody@example.com", &ClientInfo::default())
+        .request_password_reset("nobody@example.com", &ClientInfo::unknown())
         .await
         .unwrap();
 
@@ -157,7 +157,7 @@ async fn no_secret_reaches_the_logs() {
             user.id,
             Password::new(PASSWORDS[0]),
             Password::new(PASSWORDS[1]),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap();
@@ -181,7 +181,7 @@ async fn no_secret_reaches_the_logs() {
         );
         store.insert_user(&user).await.unwrap();
         let _ = auth
-            .login(email, Password::new(PASSWORDS[3]), &ClientInfo::default())
+            .login(email, Password::new(PASSWORDS[3]), &ClientInfo::unknown())
             .await;
     }
     let upgraded = store

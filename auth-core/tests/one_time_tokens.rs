@@ -40,7 +40,7 @@ async fn a_reset_is_delivered_only_for_an_active_account_and_to_the_stored_addre
     let user = f.register("alice@example.com").await;
     let delivery = f
         .auth
-        .request_password_reset("  ALICE@Example.COM ", &ClientInfo::default())
+        .request_password_reset("  ALICE@Example.COM ", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -59,17 +59,17 @@ async fn a_reset_is_delivered_only_for_an_active_account_and_to_the_stored_addre
     for nobody in ["nobody@example.com", "not an email", ""] {
         assert!(
             f.auth
-                .request_password_reset(nobody, &ClientInfo::default())
+                .request_password_reset(nobody, &ClientInfo::unknown())
                 .await
                 .unwrap()
                 .is_none(),
             "{nobody:?}"
         );
     }
-    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::unknown()).await.unwrap();
     assert!(
         f.auth
-            .request_password_reset("alice@example.com", &ClientInfo::default())
+            .request_password_reset("alice@example.com", &ClientInfo::unknown())
             .await
             .unwrap()
             .is_none(),
@@ -83,14 +83,14 @@ async fn reset_sets_the_password_revokes_everything_and_does_not_log_in() {
     let user = f.register("bob@example.com").await;
     let login = f
         .auth
-        .login("bob@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("bob@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
         .unwrap();
     let delivery = f
         .auth
-        .request_password_reset("bob@example.com", &ClientInfo::default())
+        .request_password_reset("bob@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -101,7 +101,7 @@ async fn reset_sets_the_password_revokes_everything_and_does_not_log_in() {
         .reset_password(
             delivery.token.expose_secret(),
             Password::new(NEW_PASSWORD),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap();
@@ -109,13 +109,13 @@ async fn reset_sets_the_password_revokes_everything_and_does_not_log_in() {
 
     assert!(
         f.auth
-            .login("bob@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            .login("bob@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .is_err()
     );
     assert!(
         f.auth
-            .login("bob@example.com", Password::new(NEW_PASSWORD), &ClientInfo::default())
+            .login("bob@example.com", Password::new(NEW_PASSWORD), &ClientInfo::unknown())
             .await
             .is_ok()
     );
@@ -128,7 +128,7 @@ async fn reset_sets_the_password_revokes_everything_and_does_not_log_in() {
     );
     assert!(
         f.auth
-            .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
+            .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_err(),
         "sessions revoked"
@@ -147,18 +147,18 @@ async fn a_reset_token_works_once() {
     f.register("cara@example.com").await;
     let delivery = f
         .auth
-        .request_password_reset("cara@example.com", &ClientInfo::default())
+        .request_password_reset("cara@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
     let token = delivery.token.expose_secret();
     f.auth
-        .reset_password(token, Password::new(NEW_PASSWORD), &ClientInfo::default())
+        .reset_password(token, Password::new(NEW_PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap();
     let again = f
         .auth
-        .reset_password(token, Password::new("yet another passphrase"), &ClientInfo::default())
+        .reset_password(token, Password::new("yet another passphrase"), &ClientInfo::unknown())
         .await;
     assert_eq!(one_time_error(again), TokenError::Unknown, "spent tokens are not found");
 }
@@ -169,7 +169,7 @@ async fn twenty_concurrent_uses_of_one_reset_token_succeed_exactly_once() {
     f.register("dave@example.com").await;
     let delivery = f
         .auth
-        .request_password_reset("dave@example.com", &ClientInfo::default())
+        .request_password_reset("dave@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -201,7 +201,7 @@ async fn twenty_concurrent_uses_of_one_reset_token_succeed_exactly_once() {
     let winner = format!("new passphrase {}", winners[0]);
     assert!(
         f.auth
-            .login("dave@example.com", Password::new(winner), &ClientInfo::default())
+            .login("dave@example.com", Password::new(winner), &ClientInfo::unknown())
             .await
             .is_ok()
     );
@@ -213,7 +213,7 @@ async fn a_reset_token_expires_after_one_hour() {
     f.register("erin@example.com").await;
     let first = f
         .auth
-        .request_password_reset("erin@example.com", &ClientInfo::default())
+        .request_password_reset("erin@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -222,14 +222,14 @@ async fn a_reset_token_expires_after_one_hour() {
         .reset_password(
             first.token.expose_secret(),
             Password::new(NEW_PASSWORD),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap();
 
     let second = f
         .auth
-        .request_password_reset("erin@example.com", &ClientInfo::default())
+        .request_password_reset("erin@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -239,7 +239,7 @@ async fn a_reset_token_expires_after_one_hour() {
         .reset_password(
             second.token.expose_secret(),
             Password::new("yet another passphrase"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     assert_eq!(one_time_error(late), TokenError::Expired);
@@ -251,13 +251,13 @@ async fn a_newer_reset_request_kills_the_older_token() {
     f.register("finn@example.com").await;
     let older = f
         .auth
-        .request_password_reset("finn@example.com", &ClientInfo::default())
+        .request_password_reset("finn@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
     let newer = f
         .auth
-        .request_password_reset("finn@example.com", &ClientInfo::default())
+        .request_password_reset("finn@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -266,7 +266,7 @@ async fn a_newer_reset_request_kills_the_older_token() {
         .reset_password(
             older.token.expose_secret(),
             Password::new(NEW_PASSWORD),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     assert_eq!(one_time_error(stale), TokenError::Unknown);
@@ -275,7 +275,7 @@ async fn a_newer_reset_request_kills_the_older_token() {
             .reset_password(
                 newer.token.expose_secret(),
                 Password::new(NEW_PASSWORD),
-                &ClientInfo::default()
+                &ClientInfo::unknown()
             )
             .await
             .is_ok()
@@ -288,7 +288,7 @@ async fn a_password_change_by_any_route_kills_pending_reset_tokens() {
     let user = f.register("gina@example.com").await;
     let pending = f
         .auth
-        .request_password_reset("gina@example.com", &ClientInfo::default())
+        .request_password_reset("gina@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -297,7 +297,7 @@ async fn a_password_change_by_any_route_kills_pending_reset_tokens() {
             user.id,
             Password::new(PASSWORD),
             Password::new(NEW_PASSWORD),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap();
@@ -306,13 +306,13 @@ async fn a_password_change_by_any_route_kills_pending_reset_tokens() {
         .reset_password(
             pending.token.expose_secret(),
             Password::new("yet another passphrase"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     assert_eq!(one_time_error(stale), TokenError::Revoked);
     assert!(
         f.auth
-            .login("gina@example.com", Password::new(NEW_PASSWORD), &ClientInfo::default())
+            .login("gina@example.com", Password::new(NEW_PASSWORD), &ClientInfo::unknown())
             .await
             .is_ok()
     );
@@ -324,14 +324,14 @@ async fn a_weak_new_password_does_not_spend_the_token() {
     f.register("hugo@example.com").await;
     let delivery = f
         .auth
-        .request_password_reset("hugo@example.com", &ClientInfo::default())
+        .request_password_reset("hugo@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
     let token = delivery.token.expose_secret();
     let weak = f
         .auth
-        .reset_password(token, Password::new("password1"), &ClientInfo::default())
+        .reset_password(token, Password::new("password1"), &ClientInfo::unknown())
         .await
         .unwrap_err();
     assert!(
@@ -340,7 +340,7 @@ async fn a_weak_new_password_does_not_spend_the_token() {
     );
     let same_as_email = f
         .auth
-        .reset_password(token, Password::new("hugo@example.com"), &ClientInfo::default())
+        .reset_password(token, Password::new("hugo@example.com"), &ClientInfo::unknown())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -349,7 +349,7 @@ async fn a_weak_new_password_does_not_spend_the_token() {
     ));
     assert!(
         f.auth
-            .reset_password(token, Password::new(NEW_PASSWORD), &ClientInfo::default())
+            .reset_password(token, Password::new(NEW_PASSWORD), &ClientInfo::unknown())
             .await
             .is_ok(),
         "the same link still works"
@@ -364,7 +364,7 @@ async fn malformed_and_foreign_reset_tokens_are_invalid() {
     assert_eq!(
         one_time_error(
             f.auth
-                .reset_password("", Password::new(NEW_PASSWORD), &ClientInfo::default())
+                .reset_password("", Password::new(NEW_PASSWORD), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Malformed
@@ -374,7 +374,7 @@ async fn malformed_and_foreign_reset_tokens_are_invalid() {
         .reset_password(
             unknown.expose_secret(),
             Password::new(NEW_PASSWORD),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     assert_eq!(one_time_error(unknown), TokenError::Unknown);
@@ -388,7 +388,7 @@ async fn both_answers_to_a_reset_request_do_the_same_store_work() {
     f.register("jade@example.com").await;
     let disabled = f.register("judy@example.com").await;
     f.auth
-        .set_active(disabled.id, false, &ClientInfo::default())
+        .set_active(disabled.id, false, &ClientInfo::unknown())
         .await
         .unwrap();
     let mut answers = Vec::new();
@@ -396,7 +396,7 @@ async fn both_answers_to_a_reset_request_do_the_same_store_work() {
         f.store.clear_calls();
         answers.push(
             f.auth
-                .request_password_reset(email, &ClientInfo::default())
+                .request_password_reset(email, &ClientInfo::unknown())
                 .await
                 .unwrap()
                 .is_some(),
@@ -418,7 +418,7 @@ async fn verification_marks_the_email_verified_once() {
     let user = f.register("kai@example.com").await;
     let delivery = f
         .auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -431,7 +431,7 @@ async fn verification_marks_the_email_verified_once() {
     f.clock.advance(Duration::from_secs(30));
     let verified = f
         .auth
-        .verify_email(delivery.token.expose_secret(), &ClientInfo::default())
+        .verify_email(delivery.token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     assert_eq!(verified.email_verified_at, Some(datetime!(2026-06-01 09:00:30 UTC)));
@@ -439,14 +439,14 @@ async fn verification_marks_the_email_verified_once() {
     assert_eq!(
         one_time_error(
             f.auth
-                .verify_email(delivery.token.expose_secret(), &ClientInfo::default())
+                .verify_email(delivery.token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Unknown
     );
     assert!(
         f.auth
-            .request_email_verification(user.id, &ClientInfo::default())
+            .request_email_verification(user.id, &ClientInfo::unknown())
             .await
             .unwrap()
             .is_none(),
@@ -460,7 +460,7 @@ async fn a_verification_token_expires_after_twenty_four_hours() {
     let user = f.register("lina@example.com").await;
     let first = f
         .auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -468,7 +468,7 @@ async fn a_verification_token_expires_after_twenty_four_hours() {
     assert_eq!(
         one_time_error(
             f.auth
-                .verify_email(first.token.expose_secret(), &ClientInfo::default())
+                .verify_email(first.token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Expired
@@ -476,14 +476,14 @@ async fn a_verification_token_expires_after_twenty_four_hours() {
 
     let second = f
         .auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
     f.clock.advance(Duration::from_secs(24 * 3600) - SECOND);
     assert!(
         f.auth
-            .verify_email(second.token.expose_secret(), &ClientInfo::default())
+            .verify_email(second.token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_ok(),
         "just before expiry"
@@ -496,7 +496,7 @@ async fn twenty_concurrent_uses_of_one_verification_token_succeed_exactly_once()
     let user = f.register("milo@example.com").await;
     let delivery = f
         .auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -504,7 +504,7 @@ async fn twenty_concurrent_uses_of_one_verification_token_succeed_exactly_once()
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (f, token) = (f.clone(), token.clone());
-            tokio::spawn(async move { f.auth.verify_email(&token, &ClientInfo::default()).await })
+            tokio::spawn(async move { f.auth.verify_email(&token, &ClientInfo::unknown()).await })
         })
         .collect();
     let mut successes = 0;
@@ -530,7 +530,7 @@ async fn a_verification_token_dies_with_the_address_it_was_sent_to() {
     };
     f.store.insert_one_time_token(&hash, &record).await.unwrap();
     assert_eq!(
-        one_time_error(f.auth.verify_email(token.expose_secret(), &ClientInfo::default()).await),
+        one_time_error(f.auth.verify_email(token.expose_secret(), &ClientInfo::unknown()).await),
         TokenError::Revoked
     );
     assert!(
@@ -549,34 +549,34 @@ async fn a_newer_verification_request_replaces_the_older_token() {
     let user = f.register("opal@example.com").await;
     let older = f
         .auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
     let newer = f
         .auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         one_time_error(
             f.auth
-                .verify_email(older.token.expose_secret(), &ClientInfo::default())
+                .verify_email(older.token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Unknown
     );
     assert!(
         f.auth
-            .verify_email(newer.token.expose_secret(), &ClientInfo::default())
+            .verify_email(newer.token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_ok()
     );
     let ghost = auth_core::UserId::new_at(datetime!(2026-01-01 0:00 UTC));
     assert_eq!(
         f.auth
-            .request_email_verification(ghost, &ClientInfo::default())
+            .request_email_verification(ghost, &ClientInfo::unknown())
             .await
             .unwrap_err()
             .code(),
@@ -601,20 +601,20 @@ async fn tokens_of_every_kind(f: &Fixture, email: &str) -> [(Kind, String); 4] {
     let user = f.register(email).await;
     let login = f
         .auth
-        .login(email, Password::new(PASSWORD), &ClientInfo::default())
+        .login(email, Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
         .unwrap();
     let reset = f
         .auth
-        .request_password_reset(email, &ClientInfo::default())
+        .request_password_reset(email, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
     let verification = f
         .auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -630,13 +630,13 @@ async fn tokens_of_every_kind(f: &Fixture, email: &str) -> [(Kind, String); 4] {
 async fn accepted(f: &Fixture, expected: Kind, token: &str) -> bool {
     match expected {
         Kind::Access => f.auth.authenticate(token).await.is_ok(),
-        Kind::Refresh => f.auth.refresh(token, &ClientInfo::default()).await.is_ok(),
+        Kind::Refresh => f.auth.refresh(token, &ClientInfo::unknown()).await.is_ok(),
         Kind::Reset => f
             .auth
-            .reset_password(token, Password::new(NEW_PASSWORD), &ClientInfo::default())
+            .reset_password(token, Password::new(NEW_PASSWORD), &ClientInfo::unknown())
             .await
             .is_ok(),
-        Kind::Verification => f.auth.verify_email(token, &ClientInfo::default()).await.is_ok(),
+        Kind::Verification => f.auth.verify_email(token, &ClientInfo::unknown()).await.is_ok(),
     }
 }
 
@@ -679,7 +679,7 @@ async fn a_one_time_token_from_the_store_of_another_purpose_is_not_found() {
         .reset_password(
             token.expose_secret(),
             Password::new(NEW_PASSWORD),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     assert_eq!(one_time_error(refused), TokenError::Unknown);

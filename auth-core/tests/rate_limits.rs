@@ -22,7 +22,7 @@ fn from(ip: &str) -> ClientInfo {
 }
 
 fn anonymous() -> ClientInfo {
-    ClientInfo::default()
+    ClientInfo::unknown()
 }
 
 fn retry_after<T: std::fmt::Debug>(result: Result<T, AuthError>) -> Duration {

@@ -32,7 +32,7 @@ async fn register_normalizes_the_email_and_stores_only_a_hash() {
         .register(
             "  Ada.Lovelace+Notes@Example.COM ",
             Password::new(PASSWORD),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap();
@@ -56,7 +56,7 @@ async fn duplicate_email_is_email_taken_whatever_the_case_or_spacing() {
     for variant in ["bob@example.com", "BOB@EXAMPLE.COM", "  Bob@Example.com\t"] {
         let result = f
             .auth
-            .register(variant, Password::new("another good password"), &ClientInfo::default())
+            .register(variant, Password::new("another good password"), &ClientInfo::unknown())
             .await;
         let error = result.unwrap_err();
         assert!(matches!(error, AuthError::EmailTaken), "{variant}: {error:?}");
@@ -70,7 +70,7 @@ async fn invalid_email_and_weak_password_are_refused_before_hashing() {
     assert_eq!(
         code(
             f.auth
-                .register("not-an-email", Password::new(PASSWORD), &ClientInfo::default())
+                .register("not-an-email", Password::new(PASSWORD), &ClientInfo::unknown())
                 .await
         ),
         "invalid_email"
@@ -78,7 +78,7 @@ async fn invalid_email_and_weak_password_are_refused_before_hashing() {
     assert_eq!(
         code(
             f.auth
-                .register("a@b@c.com", Password::new(PASSWORD), &ClientInfo::default())
+                .register("a@b@c.com", Password::new(PASSWORD), &ClientInfo::unknown())
                 .await
         ),
         "invalid_email"
@@ -87,7 +87,7 @@ async fn invalid_email_and_weak_password_are_refused_before_hashing() {
         let auth = &f.auth;
         let p = Password::new(p);
         async move {
-            auth.register("carol@example.com", p, &ClientInfo::default())
+            auth.register("carol@example.com", p, &ClientInfo::unknown())
                 .await
                 .unwrap_err()
         }
@@ -135,7 +135,7 @@ async fn addresses_mail_cannot_reach_or_mixing_scripts_are_refused_at_registrati
     ] {
         let error = f
             .auth
-            .register(email, Password::new(PASSWORD), &ClientInfo::default())
+            .register(email, Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .unwrap_err();
         assert!(matches!(error, AuthError::InvalidEmail(_)), "{email:?}: {error:?}");
@@ -152,7 +152,7 @@ async fn an_account_older_than_the_new_address_rules_still_logs_in_and_resets() 
         let user = f.insert(email, Some(hash.as_str()), true).await;
         let login = f
             .auth
-            .login(&email.to_uppercase(), Password::new(PASSWORD), &ClientInfo::default())
+            .login(&email.to_uppercase(), Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .unwrap()
             .signed_in()
@@ -168,7 +168,7 @@ async fn an_account_older_than_the_new_address_rules_still_logs_in_and_resets() 
         assert_eq!(me.claims.email(), &user.email);
         let delivery = f
             .auth
-            .request_password_reset(email, &ClientInfo::default())
+            .request_password_reset(email, &ClientInfo::unknown())
             .await
             .unwrap()
             .expect("a reset mail for the account");
@@ -186,7 +186,7 @@ async fn the_policy_is_configurable() {
         .register(
             "dan@example.com",
             Password::new("only-14-chars!"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap_err();
@@ -202,7 +202,7 @@ async fn every_new_password_is_checked_against_the_accounts_email_and_the_servic
     let auth = AuthService::new(f.store.clone(), f.auth.tokens().clone())
         .with_hasher(f.hasher.clone())
         .with_password_policy(PasswordPolicy::default().with_context_words(["Globex"]));
-    let client = ClientInfo::default();
+    let client = ClientInfo::unknown();
     let context = |result: Result<(), AuthError>, what: &str| {
         let error = result.unwrap_err();
         assert!(
@@ -268,7 +268,7 @@ async fn login_issues_a_token_for_the_normalized_email() {
     let user = f.register("erin@example.com").await;
     let login = f
         .auth
-        .login("  ERIN@Example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("  ERIN@Example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -292,7 +292,7 @@ async fn every_login_failure_is_the_same_invalid_credentials() {
     f.insert("nopassword@example.com", None, true).await;
     let unknown = f
         .auth
-        .login("ghost@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("ghost@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap_err();
     let wrong = f
@@ -300,13 +300,13 @@ async fn every_login_failure_is_the_same_invalid_credentials() {
         .login(
             "frank@example.com",
             Password::new("wrong password"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap_err();
     let malformed = f
         .auth
-        .login("not an email", Password::new(PASSWORD), &ClientInfo::default())
+        .login("not an email", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap_err();
     let passwordless = f
@@ -314,7 +314,7 @@ async fn every_login_failure_is_the_same_invalid_credentials() {
         .login(
             "nopassword@example.com",
             Password::new(PASSWORD),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap_err();
@@ -332,7 +332,7 @@ async fn every_login_attempt_verifies_exactly_one_hash() {
     f.register("grace@example.com").await;
     let disabled = f.register("disabled@example.com").await;
     f.auth
-        .set_active(disabled.id, false, &ClientInfo::default())
+        .set_active(disabled.id, false, &ClientInfo::unknown())
         .await
         .unwrap();
     f.insert("nopassword@example.com", None, true).await;
@@ -363,7 +363,7 @@ async fn every_login_attempt_verifies_exactly_one_hash() {
     for (case, email, password, refused) in attempts {
         let _ = f
             .auth
-            .login(email, Password::new(password), &ClientInfo::default())
+            .login(email, Password::new(password), &ClientInfo::unknown())
             .await;
         assert_eq!(
             f.work(),
@@ -383,10 +383,10 @@ async fn every_login_attempt_verifies_exactly_one_hash() {
 async fn a_disabled_account_is_forbidden_only_after_the_right_password() {
     let f = Fixture::new();
     let user = f.register("heidi@example.com").await;
-    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::unknown()).await.unwrap();
     let right = f
         .auth
-        .login("heidi@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("heidi@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap_err();
     assert!(matches!(right, AuthError::AccountDisabled));
@@ -396,16 +396,16 @@ async fn a_disabled_account_is_forbidden_only_after_the_right_password() {
         .login(
             "heidi@example.com",
             Password::new("wrong password"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap_err();
     assert!(matches!(wrong, AuthError::InvalidCredentials));
 
-    f.auth.set_active(user.id, true, &ClientInfo::default()).await.unwrap();
+    f.auth.set_active(user.id, true, &ClientInfo::unknown()).await.unwrap();
     assert!(
         f.auth
-            .login("heidi@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            .login("heidi@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .is_ok()
     );
@@ -416,7 +416,7 @@ async fn set_active_on_an_unknown_account_is_not_found() {
     let f = Fixture::new();
     let ghost = UserId::new_at(datetime!(2026-01-01 0:00 UTC));
     assert_eq!(
-        code(f.auth.set_active(ghost, false, &ClientInfo::default()).await),
+        code(f.auth.set_active(ghost, false, &ClientInfo::unknown()).await),
         "not_found"
     );
 }
@@ -433,7 +433,7 @@ async fn outdated_argon2_parameters_are_upgraded_on_login() {
 
     let login = f
         .auth
-        .login("ivan@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("ivan@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -451,7 +451,7 @@ async fn outdated_argon2_parameters_are_upgraded_on_login() {
 
     // The next login verifies the new hash and needs no further upgrade.
     f.auth
-        .login("ivan@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("ivan@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -474,14 +474,14 @@ async fn failed_and_disabled_logins_never_write() {
             .login(
                 "judy@example.com",
                 Password::new("wrong password"),
-                &ClientInfo::default()
+                &ClientInfo::unknown()
             )
             .await
             .is_err()
     );
     assert!(
         f.auth
-            .login("mallory@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            .login("mallory@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .is_err()
     );
@@ -508,7 +508,7 @@ async fn a_password_change_during_login_wins_over_the_upgrade() {
     // refused by the store and the concurrent change stands.
     let login = f
         .auth
-        .login("ken@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("ken@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -531,7 +531,7 @@ async fn a_password_change_racing_another_is_a_conflict() {
     let new = Password::new("a brand new passphrase");
     let error = f
         .auth
-        .change_password(user.id, Password::new(PASSWORD), new, &ClientInfo::default())
+        .change_password(user.id, Password::new(PASSWORD), new, &ClientInfo::unknown())
         .await
         .unwrap_err();
     assert!(matches!(error, AuthError::Conflict), "{error:?}");
@@ -551,7 +551,7 @@ async fn a_disable_during_a_password_change_wins() {
     let new = Password::new("a brand new passphrase");
     let error = f
         .auth
-        .change_password(user.id, Password::new(PASSWORD), new, &ClientInfo::default())
+        .change_password(user.id, Password::new(PASSWORD), new, &ClientInfo::unknown())
         .await
         .unwrap_err();
     assert!(matches!(error, AuthError::AccountDisabled), "{error:?}");
@@ -568,7 +568,7 @@ async fn authenticate_returns_the_current_account() {
     let user = f.register("laura@example.com").await;
     let login = f
         .auth
-        .login("laura@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("laura@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -591,7 +591,7 @@ async fn expired_tokens_are_refused() {
     f.register("mike@example.com").await;
     let login = f
         .auth
-        .login("mike@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("mike@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -613,24 +613,24 @@ async fn disabling_revokes_tokens_and_enabling_does_not_revive_them() {
     let user = f.register("nina@example.com").await;
     let before = f
         .auth
-        .login("nina@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("nina@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
         .unwrap()
         .tokens
         .access_token;
-    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::unknown()).await.unwrap();
     let error = f.auth.authenticate(before.expose_secret()).await.unwrap_err();
     assert!(
         matches!(error, AuthError::InvalidToken(TokenError::Revoked)),
         "{error:?}"
     );
-    f.auth.set_active(user.id, true, &ClientInfo::default()).await.unwrap();
+    f.auth.set_active(user.id, true, &ClientInfo::unknown()).await.unwrap();
     assert!(f.auth.authenticate(before.expose_secret()).await.is_err());
     let after = f
         .auth
-        .login("nina@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("nina@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -647,7 +647,7 @@ async fn revocation_is_exact_within_the_same_second() {
     // The clock does not move: issue, change and reissue all happen in one second.
     let before = f
         .auth
-        .login("oscar@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("oscar@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -659,7 +659,7 @@ async fn revocation_is_exact_within_the_same_second() {
             user.id,
             Password::new(PASSWORD),
             Password::new("a brand new passphrase"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap();
@@ -668,7 +668,7 @@ async fn revocation_is_exact_within_the_same_second() {
         .login(
             "oscar@example.com",
             Password::new("a brand new passphrase"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap()
@@ -699,7 +699,7 @@ async fn change_password_requires_the_current_one() {
             user.id,
             Password::new("not my password"),
             Password::new("a brand new passphrase"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap_err();
@@ -723,7 +723,7 @@ async fn change_password_applies_the_policy_before_any_hashing() {
                 user.id,
                 Password::new(PASSWORD),
                 Password::new(new),
-                &ClientInfo::default(),
+                &ClientInfo::unknown(),
             )
             .await
             .unwrap_err();
@@ -741,7 +741,7 @@ async fn change_password_replaces_the_hash_and_revokes_tokens() {
     let user = f.register("rupert@example.com").await;
     let token = f
         .auth
-        .login("rupert@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("rupert@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -755,7 +755,7 @@ async fn change_password_replaces_the_hash_and_revokes_tokens() {
             user.id,
             Password::new(PASSWORD),
             Password::new("a brand new passphrase"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap();
@@ -764,7 +764,7 @@ async fn change_password_replaces_the_hash_and_revokes_tokens() {
     assert!(f.auth.authenticate(token.expose_secret()).await.is_err());
     assert!(
         f.auth
-            .login("rupert@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            .login("rupert@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .is_err()
     );
@@ -773,7 +773,7 @@ async fn change_password_replaces_the_hash_and_revokes_tokens() {
             .login(
                 "rupert@example.com",
                 Password::new("a brand new passphrase"),
-                &ClientInfo::default()
+                &ClientInfo::unknown()
             )
             .await
             .is_ok()
@@ -788,17 +788,17 @@ async fn change_password_of_unknown_or_disabled_accounts_fails() {
     assert_eq!(
         code(
             f.auth
-                .change_password(ghost, Password::new(PASSWORD), new(), &ClientInfo::default())
+                .change_password(ghost, Password::new(PASSWORD), new(), &ClientInfo::unknown())
                 .await
         ),
         "not_found"
     );
     let user = f.register("sybil@example.com").await;
-    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::unknown()).await.unwrap();
     assert_eq!(
         code(
             f.auth
-                .change_password(user.id, Password::new(PASSWORD), new(), &ClientInfo::default())
+                .change_password(user.id, Password::new(PASSWORD), new(), &ClientInfo::unknown())
                 .await
         ),
         "account_disabled"
@@ -851,17 +851,17 @@ async fn a_saturated_pool_answers_busy_at_once() {
     let first = tokio::spawn({
         let auth = auth.clone();
         async move {
-            auth.register("first@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            auth.register("first@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
                 .await
         }
     });
     hasher.entered.notified().await;
 
     for attempt in [
-        auth.register("second@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        auth.register("second@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .map(drop),
-        auth.login("first@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        auth.login("first@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .map(drop),
     ] {
@@ -873,7 +873,7 @@ async fn a_saturated_pool_answers_busy_at_once() {
     release.send(()).unwrap();
     first.await.unwrap().unwrap();
     assert!(
-        auth.register("second@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        auth.register("second@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .is_ok()
     );
@@ -959,7 +959,7 @@ async fn a_store_that_is_down_answers_unavailable() {
     let user = f.register("nora@example.com").await;
     let login = f
         .auth
-        .login("nora@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("nora@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -969,44 +969,44 @@ async fn a_store_that_is_down_answers_unavailable() {
     let new = || Password::new("a brand new passphrase");
     let errors = [
         f.auth
-            .register("nora2@example.com", new(), &ClientInfo::default())
+            .register("nora2@example.com", new(), &ClientInfo::unknown())
             .await
             .map(drop)
             .unwrap_err(),
         f.auth
-            .login("nora@example.com", new(), &ClientInfo::default())
+            .login("nora@example.com", new(), &ClientInfo::unknown())
             .await
             .map(drop)
             .unwrap_err(),
         f.auth.authenticate(access.expose_secret()).await.map(drop).unwrap_err(),
         f.auth
-            .refresh(refresh.expose_secret(), &ClientInfo::default())
+            .refresh(refresh.expose_secret(), &ClientInfo::unknown())
             .await
             .map(drop)
             .unwrap_err(),
         f.auth
-            .logout(refresh.expose_secret(), &ClientInfo::default())
+            .logout(refresh.expose_secret(), &ClientInfo::unknown())
             .await
             .unwrap_err(),
-        f.auth.logout_all(user.id, &ClientInfo::default()).await.unwrap_err(),
+        f.auth.logout_all(user.id, &ClientInfo::unknown()).await.unwrap_err(),
         f.auth.list_sessions(user.id).await.map(drop).unwrap_err(),
         f.auth
-            .change_password(user.id, Password::new(PASSWORD), new(), &ClientInfo::default())
+            .change_password(user.id, Password::new(PASSWORD), new(), &ClientInfo::unknown())
             .await
             .map(drop)
             .unwrap_err(),
         f.auth
-            .set_active(user.id, false, &ClientInfo::default())
+            .set_active(user.id, false, &ClientInfo::unknown())
             .await
             .map(drop)
             .unwrap_err(),
         f.auth
-            .request_password_reset("nora@example.com", &ClientInfo::default())
+            .request_password_reset("nora@example.com", &ClientInfo::unknown())
             .await
             .map(drop)
             .unwrap_err(),
         f.auth
-            .request_email_verification(user.id, &ClientInfo::default())
+            .request_email_verification(user.id, &ClientInfo::unknown())
             .await
             .map(drop)
             .unwrap_err(),
@@ -1034,11 +1034,11 @@ async fn the_store_can_be_chosen_at_run_time() {
     let store: Arc<dyn AuthStore> = Arc::new(MemoryStore::new());
     let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
     let auth = AuthService::new(store, tokens).with_hasher(Argon2Hasher::new(Argon2Params::new(64, 1, 1).unwrap()));
-    auth.register("tina@example.com", Password::new(PASSWORD), &ClientInfo::default())
+    auth.register("tina@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap();
     assert!(
-        auth.login("tina@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        auth.login("tina@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .is_ok()
     );
@@ -1093,12 +1093,12 @@ async fn roles_are_bounded_so_every_issued_token_is_accepted() {
     let most: std::collections::BTreeSet<_> = (0..auth_core::Role::MAX_PER_ACCOUNT).map(role).collect();
     assert!(most.iter().all(|role| role.as_str().len() == auth_core::Role::MAX_LEN));
     f.auth
-        .set_roles(user.id, most.clone(), &ClientInfo::default())
+        .set_roles(user.id, most.clone(), &ClientInfo::unknown())
         .await
         .unwrap();
     let login = f
         .auth
-        .login(&email, Password::new(PASSWORD), &ClientInfo::default())
+        .login(&email, Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -1111,7 +1111,7 @@ async fn roles_are_bounded_so_every_issued_token_is_accepted() {
     // One more is refused, and nothing is written.
     let mut too_many = most.clone();
     too_many.insert(role(99));
-    let refused = f.auth.set_roles(user.id, too_many, &ClientInfo::default()).await;
+    let refused = f.auth.set_roles(user.id, too_many, &ClientInfo::unknown()).await;
     match refused.unwrap_err() {
         error @ AuthError::TooManyRoles { max: 32 } => {
             assert_eq!((error.code(), error.http_status()), ("too_many_roles", 422));

@@ -73,7 +73,7 @@ async fn refresh_rotates_within_the_same_session() {
     f.clock.advance(Duration::from_secs(600));
     let second = f
         .auth
-        .refresh(first.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(first.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     assert_eq!(second.session.id, first.session.id, "same family");
@@ -86,7 +86,7 @@ async fn refresh_rotates_within_the_same_session() {
     assert_eq!((me.user.id, me.claims.session_id()), (user.id, Some(first.session.id)));
     let third = f
         .auth
-        .refresh(second.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(second.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     assert_eq!(third.session.id, first.session.id);
@@ -99,7 +99,7 @@ async fn a_rotated_token_presented_again_revokes_the_whole_family() {
     let (_, other_device) = {
         let login = f
             .auth
-            .login("dana@example.com", Password::new(PASSWORD), &ClientInfo::default())
+            .login("dana@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .unwrap()
             .signed_in()
@@ -108,7 +108,7 @@ async fn a_rotated_token_presented_again_revokes_the_whole_family() {
     };
     let second = f
         .auth
-        .refresh(first.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(first.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
 
@@ -116,7 +116,7 @@ async fn a_rotated_token_presented_again_revokes_the_whole_family() {
     assert_eq!(
         token_error(
             f.auth
-                .refresh(first.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(first.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Reused
@@ -125,7 +125,7 @@ async fn a_rotated_token_presented_again_revokes_the_whole_family() {
     assert_eq!(
         token_error(
             f.auth
-                .refresh(second.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(second.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Revoked
@@ -138,7 +138,7 @@ async fn a_rotated_token_presented_again_revokes_the_whole_family() {
     );
     assert!(
         f.auth
-            .refresh(other_device.refresh_token.expose_secret(), &ClientInfo::default())
+            .refresh(other_device.refresh_token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_ok()
     );
@@ -152,7 +152,7 @@ async fn concurrent_refreshes_with_one_token_rotate_at_most_once() {
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (f, presented) = (f.clone(), presented.clone());
-            tokio::spawn(async move { f.auth.refresh(&presented, &ClientInfo::default()).await })
+            tokio::spawn(async move { f.auth.refresh(&presented, &ClientInfo::unknown()).await })
         })
         .collect();
     let mut successes = 0;
@@ -183,7 +183,7 @@ async fn the_idle_timeout_ends_a_session_after_seven_days_without_refresh() {
     f.clock.advance(7 * DAY - SECOND);
     assert!(
         f.auth
-            .refresh(a.refresh_token.expose_secret(), &ClientInfo::default())
+            .refresh(a.refresh_token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_ok(),
         "just before: works"
@@ -192,7 +192,7 @@ async fn the_idle_timeout_ends_a_session_after_seven_days_without_refresh() {
     assert_eq!(
         token_error(
             f.auth
-                .refresh(b.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(b.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Expired,
@@ -209,14 +209,14 @@ async fn the_absolute_lifetime_ends_a_session_after_thirty_days_however_active()
         f.clock.advance(6 * DAY);
         tokens = f
             .auth
-            .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+            .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
             .await
             .unwrap();
     }
     f.clock.advance(6 * DAY - SECOND); // 30 days minus one second after login
     tokens = f
         .auth
-        .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     assert_eq!(f.auth.list_sessions(user.id).await.unwrap().len(), 1);
@@ -224,7 +224,7 @@ async fn the_absolute_lifetime_ends_a_session_after_thirty_days_however_active()
     assert_eq!(
         token_error(
             f.auth
-                .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Expired
@@ -254,7 +254,7 @@ async fn lifetimes_are_configurable() {
     f.clock.advance(Duration::from_secs(3600));
     assert_eq!(
         token_error(
-            auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
+            auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Expired
@@ -268,32 +268,32 @@ async fn malformed_unknown_and_foreign_tokens_are_invalid() {
     let (unknown, _) = auth_core::OpaqueToken::generate(TokenKind::Refresh).unwrap();
     let (reset_kind, _) = auth_core::OpaqueToken::generate(TokenKind::PasswordReset).unwrap();
     assert_eq!(
-        token_error(f.auth.refresh("", &ClientInfo::default()).await),
+        token_error(f.auth.refresh("", &ClientInfo::unknown()).await),
         TokenError::Malformed
     );
     assert_eq!(
-        token_error(f.auth.refresh("rt_short", &ClientInfo::default()).await),
+        token_error(f.auth.refresh("rt_short", &ClientInfo::unknown()).await),
         TokenError::Malformed
     );
     assert_eq!(
         token_error(
             f.auth
-                .refresh(tokens.access_token.expose_secret(), &ClientInfo::default())
+                .refresh(tokens.access_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Malformed
     );
     assert_eq!(
-        token_error(f.auth.refresh(reset_kind.expose_secret(), &ClientInfo::default()).await),
+        token_error(f.auth.refresh(reset_kind.expose_secret(), &ClientInfo::unknown()).await),
         TokenError::Malformed
     );
     assert_eq!(
-        token_error(f.auth.refresh(unknown.expose_secret(), &ClientInfo::default()).await),
+        token_error(f.auth.refresh(unknown.expose_secret(), &ClientInfo::unknown()).await),
         TokenError::Unknown
     );
     let error = f
         .auth
-        .refresh(unknown.expose_secret(), &ClientInfo::default())
+        .refresh(unknown.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap_err();
     assert_eq!((error.code(), error.http_status()), ("invalid_token", 401));
@@ -303,19 +303,19 @@ async fn malformed_unknown_and_foreign_tokens_are_invalid() {
 async fn a_disabled_account_cannot_refresh() {
     let f = Fixture::new();
     let (user, tokens) = logged_in(&f, "jon@example.com").await;
-    f.auth.set_active(user.id, false, &ClientInfo::default()).await.unwrap();
+    f.auth.set_active(user.id, false, &ClientInfo::unknown()).await.unwrap();
     assert_eq!(
         token_error(
             f.auth
-                .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Revoked
     );
-    f.auth.set_active(user.id, true, &ClientInfo::default()).await.unwrap();
+    f.auth.set_active(user.id, true, &ClientInfo::unknown()).await.unwrap();
     assert!(
         f.auth
-            .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+            .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_err(),
         "disable ended the session"
@@ -335,32 +335,32 @@ async fn logout_ends_only_that_session_and_is_idempotent() {
         .unwrap()
         .tokens;
     f.auth
-        .logout(phone.refresh_token.expose_secret(), &ClientInfo::default())
+        .logout(phone.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     assert_eq!(
         token_error(
             f.auth
-                .refresh(phone.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(phone.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Revoked
     );
     assert!(
         f.auth
-            .refresh(laptop.refresh_token.expose_secret(), &ClientInfo::default())
+            .refresh(laptop.refresh_token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_ok()
     );
     assert_eq!(f.auth.list_sessions(user.id).await.unwrap().len(), 1);
     // Again, garbage, another kind of token: all fine, nothing to report.
     f.auth
-        .logout(phone.refresh_token.expose_secret(), &ClientInfo::default())
+        .logout(phone.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
-    f.auth.logout("garbage", &ClientInfo::default()).await.unwrap();
+    f.auth.logout("garbage", &ClientInfo::unknown()).await.unwrap();
     f.auth
-        .logout(phone.access_token.expose_secret(), &ClientInfo::default())
+        .logout(phone.access_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     // The logged-out session's access token ends with it; the other device's lives on.
@@ -386,7 +386,7 @@ async fn a_revoked_or_reused_session_ends_its_access_tokens_on_the_next_request(
     // The owner signs the stolen device out; its access token is refused at once, so it
     // cannot be used to sign the owner out in turn.
     f.auth
-        .revoke_session(user.id, stolen.session.id, &ClientInfo::default())
+        .revoke_session(user.id, stolen.session.id, &ClientInfo::unknown())
         .await
         .unwrap();
     assert_eq!(
@@ -398,13 +398,13 @@ async fn a_revoked_or_reused_session_ends_its_access_tokens_on_the_next_request(
     // Reuse of a rotated refresh token ends the session's access tokens, old and new.
     let rotated = f
         .auth
-        .refresh(owner.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(owner.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     assert!(f.auth.authenticate(rotated.access_token.expose_secret()).await.is_ok());
     let _ = f
         .auth
-        .refresh(owner.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(owner.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap_err();
     for token in [&owner.access_token, &rotated.access_token] {
@@ -452,7 +452,7 @@ async fn an_idle_or_expired_session_ends_its_access_tokens_before_they_expire() 
         .tokens;
     f.clock.advance(4 * minute);
     let refreshed = auth
-        .refresh(kept.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(kept.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     f.clock.advance(4 * minute);
@@ -483,12 +483,12 @@ async fn logout_all_ends_every_session_and_access_token() {
         .signed_in()
         .unwrap()
         .tokens;
-    f.auth.logout_all(user.id, &ClientInfo::default()).await.unwrap();
+    f.auth.logout_all(user.id, &ClientInfo::unknown()).await.unwrap();
     for tokens in [&a, &b] {
         assert_eq!(
             token_error(
                 f.auth
-                    .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+                    .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
                     .await
             ),
             TokenError::Revoked
@@ -516,7 +516,7 @@ async fn logout_all_ends_every_session_and_access_token() {
     let ghost = auth_core::UserId::new_at(datetime!(2026-01-01 0:00 UTC));
     assert_eq!(
         f.auth
-            .logout_all(ghost, &ClientInfo::default())
+            .logout_all(ghost, &ClientInfo::unknown())
             .await
             .unwrap_err()
             .code(),
@@ -531,7 +531,7 @@ async fn users_list_and_revoke_their_own_sessions_only() {
     f.clock.advance(SECOND);
     let second = f
         .auth
-        .login("mia@example.com", Password::new(PASSWORD), &ClientInfo::default())
+        .login("mia@example.com", Password::new(PASSWORD), &ClientInfo::unknown())
         .await
         .unwrap()
         .signed_in()
@@ -548,7 +548,7 @@ async fn users_list_and_revoke_their_own_sessions_only() {
 
     let error = f
         .auth
-        .revoke_session(ned.id, first.session.id, &ClientInfo::default())
+        .revoke_session(ned.id, first.session.id, &ClientInfo::unknown())
         .await
         .unwrap_err();
     assert!(
@@ -557,12 +557,12 @@ async fn users_list_and_revoke_their_own_sessions_only() {
     );
     assert_eq!(error.http_status(), 404);
     f.auth
-        .revoke_session(mia.id, first.session.id, &ClientInfo::default())
+        .revoke_session(mia.id, first.session.id, &ClientInfo::unknown())
         .await
         .unwrap();
     assert!(matches!(
         f.auth
-            .revoke_session(mia.id, first.session.id, &ClientInfo::default())
+            .revoke_session(mia.id, first.session.id, &ClientInfo::unknown())
             .await,
         Err(AuthError::SessionNotFound)
     ));
@@ -570,14 +570,14 @@ async fn users_list_and_revoke_their_own_sessions_only() {
     assert_eq!(
         token_error(
             f.auth
-                .refresh(first.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(first.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Revoked
     );
     assert!(
         f.auth
-            .refresh(neds.refresh_token.expose_secret(), &ClientInfo::default())
+            .refresh(neds.refresh_token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_ok()
     );
@@ -592,14 +592,14 @@ async fn a_password_change_ends_every_session() {
             user.id,
             Password::new(PASSWORD),
             Password::new("a brand new passphrase"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await
         .unwrap();
     assert_eq!(
         token_error(
             f.auth
-                .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Revoked
@@ -617,7 +617,7 @@ async fn role_changes_revoke_access_tokens_and_the_next_refresh_carries_the_new_
     let admin: BTreeSet<Role> = [Role::new("admin").unwrap()].into();
     let updated = f
         .auth
-        .set_roles(user.id, admin.clone(), &ClientInfo::default())
+        .set_roles(user.id, admin.clone(), &ClientInfo::unknown())
         .await
         .unwrap();
     assert_eq!(updated.roles, admin);
@@ -628,7 +628,7 @@ async fn role_changes_revoke_access_tokens_and_the_next_refresh_carries_the_new_
 
     let refreshed = f
         .auth
-        .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     let me = f
@@ -645,7 +645,7 @@ async fn role_changes_revoke_access_tokens_and_the_next_refresh_carries_the_new_
     let ghost = auth_core::UserId::new_at(datetime!(2026-01-01 0:00 UTC));
     assert_eq!(
         f.auth
-            .set_roles(ghost, admin, &ClientInfo::default())
+            .set_roles(ghost, admin, &ClientInfo::unknown())
             .await
             .unwrap_err()
             .code(),
@@ -684,11 +684,11 @@ async fn login_can_require_a_verified_email_after_the_right_password() {
     );
 
     let delivery = auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
-    auth.verify_email(delivery.token.expose_secret(), &ClientInfo::default())
+    auth.verify_email(delivery.token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     assert!(
@@ -718,7 +718,7 @@ async fn signing_keys_rotate_without_logging_anyone_out() {
         "old tokens still verify"
     );
     let refreshed = auth
-        .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        .refresh(tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     let claims = auth.tokens().verify(refreshed.access_token.expose_secret()).unwrap();
@@ -740,7 +740,7 @@ async fn assert_no_token_survives(revoke: impl AsyncFnOnce(&Fixture, auth_core::
     let refresh = stolen.refresh_token.expose_secret().to_owned();
     f.store.after_next_revoking_write(Box::new(move || {
         Box::pin(async move {
-            let _ = sender.send(thief.refresh(&refresh, &ClientInfo::default()).await);
+            let _ = sender.send(thief.refresh(&refresh, &ClientInfo::unknown()).await);
         })
     }));
     revoke(&f, user.id).await;
@@ -749,7 +749,7 @@ async fn assert_no_token_survives(revoke: impl AsyncFnOnce(&Fixture, auth_core::
         assert!(survived.is_err(), "an access token minted mid-revocation survived it");
         assert!(
             f.auth
-                .refresh(minted.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(minted.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
                 .is_err()
         );
@@ -761,7 +761,7 @@ async fn no_token_minted_during_a_password_change_survives_it() {
     assert_no_token_survives(async |f: &Fixture, id| {
         let new = Password::new("a brand new passphrase");
         f.auth
-            .change_password(id, Password::new(PASSWORD), new, &ClientInfo::default())
+            .change_password(id, Password::new(PASSWORD), new, &ClientInfo::unknown())
             .await
             .unwrap();
     })
@@ -773,13 +773,13 @@ async fn no_token_minted_during_a_password_reset_survives_it() {
     assert_no_token_survives(async |f: &Fixture, _| {
         let delivery = f
             .auth
-            .request_password_reset("victim@example.com", &ClientInfo::default())
+            .request_password_reset("victim@example.com", &ClientInfo::unknown())
             .await
             .unwrap()
             .unwrap();
         let new = Password::new("a brand new passphrase");
         f.auth
-            .reset_password(delivery.token.expose_secret(), new, &ClientInfo::default())
+            .reset_password(delivery.token.expose_secret(), new, &ClientInfo::unknown())
             .await
             .unwrap();
     })
@@ -789,15 +789,15 @@ async fn no_token_minted_during_a_password_reset_survives_it() {
 #[tokio::test]
 async fn no_token_minted_during_a_disable_survives_it() {
     assert_no_token_survives(async |f: &Fixture, id| {
-        f.auth.set_active(id, false, &ClientInfo::default()).await.unwrap();
-        f.auth.set_active(id, true, &ClientInfo::default()).await.unwrap();
+        f.auth.set_active(id, false, &ClientInfo::unknown()).await.unwrap();
+        f.auth.set_active(id, true, &ClientInfo::unknown()).await.unwrap();
     })
     .await;
 }
 
 #[tokio::test]
 async fn no_token_minted_during_logout_everywhere_survives_it() {
-    assert_no_token_survives(async |f: &Fixture, id| f.auth.logout_all(id, &ClientInfo::default()).await.unwrap())
+    assert_no_token_survives(async |f: &Fixture, id| f.auth.logout_all(id, &ClientInfo::unknown()).await.unwrap())
         .await;
 }
 
@@ -806,7 +806,7 @@ async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
     let f = Fixture::new();
     let (user, ended) = logged_in(&f, "sam@example.com").await;
     f.auth
-        .logout(ended.refresh_token.expose_secret(), &ClientInfo::default())
+        .logout(ended.refresh_token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     let idle = f
@@ -819,17 +819,17 @@ async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
         .tokens;
     let used = f
         .auth
-        .request_email_verification(user.id, &ClientInfo::default())
+        .request_email_verification(user.id, &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
     f.auth
-        .verify_email(used.token.expose_secret(), &ClientInfo::default())
+        .verify_email(used.token.expose_secret(), &ClientInfo::unknown())
         .await
         .unwrap();
     let reset = f
         .auth
-        .request_password_reset("sam@example.com", &ClientInfo::default())
+        .request_password_reset("sam@example.com", &ClientInfo::unknown())
         .await
         .unwrap()
         .unwrap();
@@ -849,7 +849,7 @@ async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
     assert_eq!(
         token_error(
             f.auth
-                .refresh(idle.refresh_token.expose_secret(), &ClientInfo::default())
+                .refresh(idle.refresh_token.expose_secret(), &ClientInfo::unknown())
                 .await
         ),
         TokenError::Unknown
@@ -859,13 +859,13 @@ async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
         .reset_password(
             reset.token.expose_secret(),
             Password::new("a brand new passphrase"),
-            &ClientInfo::default(),
+            &ClientInfo::unknown(),
         )
         .await;
     assert!(stale.is_err());
     assert!(
         f.auth
-            .refresh(live.refresh_token.expose_secret(), &ClientInfo::default())
+            .refresh(live.refresh_token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_ok(),
         "live sessions survive a purge"
@@ -892,18 +892,18 @@ async fn unbounded_lifetimes_mean_never_not_a_panic() {
         .unwrap();
     f.clock.advance(3650 * DAY);
     assert!(
-        auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default())
+        auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
             .await
             .is_ok()
     );
     assert!(
-        auth.request_password_reset("tia@example.com", &ClientInfo::default())
+        auth.request_password_reset("tia@example.com", &ClientInfo::unknown())
             .await
             .unwrap()
             .is_some()
     );
     assert!(
-        auth.request_email_verification(user.id, &ClientInfo::default())
+        auth.request_email_verification(user.id, &ClientInfo::unknown())
             .await
             .unwrap()
             .is_some()

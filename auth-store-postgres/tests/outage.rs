@@ -126,7 +126,7 @@ async fn a_lost_connection_is_unavailable_and_the_same_store_recovers() {
     let error = bounded(auth.login(
         user.email.as_str(),
         Password::new("whatever it is"),
-        &ClientInfo::default(),
+        &ClientInfo::unknown(),
     ))
     .await
     .unwrap_err();

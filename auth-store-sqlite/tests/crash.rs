@@ -52,7 +52,7 @@ fn crash_child() {
                 tokio::spawn(async move {
                     for i in 0.. {
                         let email = format!("crash-{run}-{task}-{i}@example.com");
-                        auth.register(&email, Password::new(PASSWORD), &ClientInfo::default())
+                        auth.register(&email, Password::new(PASSWORD), &ClientInfo::unknown())
                             .await
                             .unwrap();
                         // One write per line: a kill leaves at most a partial last line.
@@ -127,7 +127,7 @@ async fn acknowledged_registrations_survive_sigkill() {
                 .await
                 .unwrap();
             assert!(user.is_some(), "run {run}: acknowledged {email} is missing");
-            let login = auth.login(email, Password::new(PASSWORD), &ClientInfo::default()).await;
+            let login = auth.login(email, Password::new(PASSWORD), &ClientInfo::unknown()).await;
             assert!(login.is_ok(), "run {run}: {email} cannot log in: {login:?}");
         }
         drop(auth);

@@ -37,7 +37,7 @@ pub struct LoginSuccess {
 /// # async fn main() -> Result<(), auth_core::AuthError> {
 /// # let tokens = Tokens::new(SigningKey::hs256(b"an example secret of at least 32 bytes!").unwrap(), "https://a.example", "api");
 /// # let auth = AuthService::new(MemoryStore::new(), tokens);
-/// # let client = ClientInfo::default();
+/// # let client = ClientInfo::unknown();
 /// # auth.register("ada@example.com", Password::new("analytical-engine"), &client).await?;
 /// match auth.login("ada@example.com", Password::new("analytical-engine"), &client).await? {
 ///     LoginOutcome::SignedIn(login) => assert_eq!(login.user.email.as_str(), "ada@example.com"),
@@ -213,7 +213,7 @@ impl<S: AuthStore> AuthService<S> {
     /// # async fn main() -> Result<(), auth_core::AuthError> {
     /// # let tokens = Tokens::new(SigningKey::hs256(b"an example secret of at least 32 bytes!").unwrap(), "https://a.example", "api");
     /// # let auth = AuthService::new(MemoryStore::new(), tokens);
-    /// # let client = ClientInfo::default();
+    /// # let client = ClientInfo::unknown();
     /// # let user = auth.register("ada@example.com", Password::new("analytical-engine"), &client).await?;
     /// // A passkey assertion was verified for `user`: possession of a key, verified user.
     /// let methods = AuthMethods::from(AuthMethod::HARDWARE_KEY).with(AuthMethod::MULTI_FACTOR);

@@ -87,16 +87,16 @@ pub const DEFAULT_EMAIL_VERIFICATION_TTL: Duration = Duration::from_secs(24 * 36
 ///         .with_password_policy(PasswordPolicy::default().with_min_length(12)),
 /// );
 ///
-/// let user = auth.register("Ada@Example.com", Password::new("analytical-engine"), &ClientInfo::default()).await?;
+/// let user = auth.register("Ada@Example.com", Password::new("analytical-engine"), &ClientInfo::unknown()).await?;
 /// assert_eq!(user.email.as_str(), "ada@example.com");
 ///
-/// let login = auth.login(" ADA@example.com", Password::new("analytical-engine"), &ClientInfo::default()).await?.signed_in()?;
+/// let login = auth.login(" ADA@example.com", Password::new("analytical-engine"), &ClientInfo::unknown()).await?.signed_in()?;
 /// let me = auth.authenticate(login.tokens.access_token.expose_secret()).await?;
 /// assert_eq!(me.user.id, user.id);
 ///
 /// // Refresh tokens rotate: each works once.
-/// let refreshed = auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default()).await?;
-/// assert!(auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::default()).await.is_err());
+/// let refreshed = auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::unknown()).await?;
+/// assert!(auth.refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::unknown()).await.is_err());
 /// # let _ = refreshed;
 /// # Ok(())
 /// # }

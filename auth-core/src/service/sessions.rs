@@ -126,7 +126,7 @@ impl<S: AuthStore> AuthService<S> {
     /// # async fn main() -> Result<(), auth_core::AuthError> {
     /// # let tokens = Tokens::new(SigningKey::hs256(b"an example secret of at least 32 bytes!").unwrap(), "https://a.example", "api");
     /// # let auth = AuthService::new(MemoryStore::new(), tokens);
-    /// # let client = ClientInfo::default();
+    /// # let client = ClientInfo::unknown();
     /// # auth.register("ada@example.com", Password::new("analytical-engine"), &client).await?;
     /// // What a page session keeps, server-side, for a browser's cookie.
     /// let login = auth.login("ada@example.com", Password::new("analytical-engine"), &client).await?.signed_in()?;

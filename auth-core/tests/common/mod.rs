@@ -454,7 +454,7 @@ impl Fixture {
     pub async fn register(&self, email: &str) -> User {
         let user = self
             .auth
-            .register(email, Password::new(PASSWORD), &ClientInfo::default())
+            .register(email, Password::new(PASSWORD), &ClientInfo::unknown())
             .await
             .unwrap();
         self.work();
