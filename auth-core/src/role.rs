@@ -42,7 +42,7 @@ impl Role {
     /// `admin`: the role of the accounts that administer the others (list, enable and
     /// disable accounts, change roles). The example servers' `/admin` routes require it,
     /// and `grant-role <email> admin` makes the first administrator.
-    pub const ADMIN: Role = Role(Cow::Borrowed("admin"));
+    pub const ADMIN: Role = Role::from_static("admin");
 
     /// Validates a role name.
     ///
@@ -51,11 +51,39 @@ impl Role {
     /// [`RoleError`] when `name` is empty, too long or has other characters.
     pub fn new(name: impl Into<String>) -> Result<Self, RoleError> {
         let name = name.into();
-        let valid_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.' | b':');
-        if name.is_empty() || name.len() > Self::MAX_LEN || !name.bytes().all(valid_char) {
+        if !is_valid_name(&name) {
             return Err(RoleError);
         }
         Ok(Self(Cow::Owned(name)))
+    }
+
+    /// A role named in the source, checked when the program is compiled: for a route's
+    /// requirement, a `const` such as [`ADMIN`](Self::ADMIN).
+    ///
+    /// ```
+    /// use auth_core::Role;
+    ///
+    /// const EDITOR: Role = Role::from_static("editor");
+    /// assert_eq!(EDITOR, Role::new("editor").unwrap());
+    /// ```
+    ///
+    /// A name that is not valid does not compile in a `const`:
+    ///
+    /// ```compile_fail
+    /// const BAD: auth_core::Role = auth_core::Role::from_static("Not Valid");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not a valid role name. In a `const` item (its intended use), that
+    /// is a compile error, never a panic at run time; use [`new`](Self::new) for names
+    /// that arrive at run time.
+    pub const fn from_static(name: &'static str) -> Self {
+        assert!(
+            is_valid_name(name),
+            "a role is 1 to 64 characters of a-z, 0-9, '_', '-', '.' and ':'"
+        );
+        Self(Cow::Borrowed(name))
     }
 
     /// The role name.
@@ -80,6 +108,24 @@ impl Role {
     pub fn grant_within(&self, roles: &mut BTreeSet<Role>, max_roles: usize) -> bool {
         !roles.contains(self) && roles.len() < max_roles && roles.insert(self.clone())
     }
+}
+
+/// The one rule for role names, `const` so that [`Role::from_static`] applies it when
+/// the program is compiled.
+const fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > Role::MAX_LEN {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !(b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.' | b':')) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 impl fmt::Display for Role {
@@ -124,6 +170,16 @@ mod tests {
         }
         assert!(serde_json::from_str::<Role>("\"ADMIN\"").is_err());
         assert_eq!(serde_json::from_str::<Role>("\"admin\"").unwrap().as_str(), "admin");
+    }
+
+    #[test]
+    fn names_in_the_source_follow_the_same_rule() {
+        for good in ["admin", "a", "billing:read", "team-1.owner_x"] {
+            assert_eq!(Role::from_static(good), Role::new(good).unwrap());
+        }
+        for bad in ["", "Admin", "has space", "émoji"] {
+            assert!(std::panic::catch_unwind(|| Role::from_static(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
