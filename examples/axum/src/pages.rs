@@ -17,10 +17,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use auth_core::{AuthError, ClientInfo, LoginOutcome, Password, SessionCheck};
+use auth_http::{ErrorAnswer, SendMail};
 use axum::extract::{FromRef, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use example_server::ErrorAnswer;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -28,7 +28,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::glue::{ApiError, Client, raw_body};
+use auth_axum::{ApiError, Client, Endpoints, body_bytes};
 
 /// The most web sessions kept in memory; the oldest goes first beyond it.
 const MAX_WEB_SESSIONS: usize = 100_000;
@@ -334,13 +334,13 @@ pub(crate) struct PageForm<T>(pub(crate) T);
 impl<S, T> FromRequest<S> for PageForm<T>
 where
     S: Send + Sync,
-    AppState: FromRef<S>,
+    Endpoints: FromRef<S>,
     T: DeserializeOwned,
 {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (content_type, body) = raw_body(request, state)
+        let (content_type, body) = body_bytes(request, state)
             .await
             .map_err(|ApiError(answer)| unreadable(&answer))?;
         let bad = || unreadable(&ErrorAnswer::invalid_request("not a page form"));
@@ -652,7 +652,7 @@ pub(crate) async fn forgot_submit(
             if let Some(delivery) = delivery {
                 state.mailer.send_later(delivery);
             }
-            example_server::api::FORGOT_ANSWER.to_owned()
+            auth_http::api::FORGOT_ANSWER.to_owned()
         }
         Err(error) => message(&error),
     };

@@ -1058,3 +1058,4 @@ mod mail_rules;
 pub use mail_rules::*;
 mod sqlite_lock;
 pub use sqlite_lock::*;
+pub mod embedding;

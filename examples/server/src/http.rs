@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::ErrorAnswer;
+use auth_http::ErrorAnswer;
 
 /// File descriptors kept free beside the connections: database connections, the SQLite
 /// file and its WAL, the runtime's own, the outbox, logs, and the 16 connections over the
@@ -127,37 +127,6 @@ pub fn too_many_connections_response() -> Vec<u8> {
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(body.as_bytes());
     bytes
-}
-
-/// `Strict-Transport-Security` for a site served over HTTPS: one year, this host only (the
-/// server cannot know whether every subdomain speaks HTTPS).
-pub const HSTS: (&str, &str) = ("strict-transport-security", "max-age=31536000");
-
-/// Headers every answer gets besides its own: `Cache-Control: no-store` when the request
-/// carried credentials (an `Authorization` header or a cookie), so no cache keeps an
-/// account's data (ASVS 14.3.2), unless the answer set its own; and [`HSTS`] when the site
-/// is HTTPS (`AUTH_PUBLIC_URL`).
-///
-/// ```
-/// use example_server::http::response_headers;
-///
-/// assert_eq!(response_headers(true, false, false), vec![("cache-control", "no-store")]);
-/// assert_eq!(response_headers(true, true, false), vec![]);
-/// assert_eq!(response_headers(false, false, true), vec![("strict-transport-security", "max-age=31536000")]);
-/// ```
-pub fn response_headers(
-    request_has_credentials: bool,
-    answer_sets_cache_control: bool,
-    https: bool,
-) -> Vec<(&'static str, &'static str)> {
-    let mut headers = Vec::new();
-    if request_has_credentials && !answer_sets_cache_control {
-        headers.push(("cache-control", "no-store"));
-    }
-    if https {
-        headers.push(HSTS);
-    }
-    headers
 }
 
 #[cfg(test)]

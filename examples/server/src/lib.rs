@@ -1,10 +1,10 @@
 //! What the example servers share, whatever their web framework: configuration from the
 //! environment ([`Config`]), the store it names, the [`AuthService`] built from both, the
-//! [`Mailer`], the command line (`serve`, `grant-role`), graceful shutdown, and the JSON
-//! shapes and error answers of the HTTP API ([`api`], [`ErrorAnswer`]).
+//! [`Mailer`], the command line (`serve`, `grant-role`), graceful shutdown, and the
+//! transport limits ([`http`]).
 //!
-//! A server on a framework adds only its glue: routes, extractors that read the raw
-//! request into [`api`]'s parsers, and the mapping of [`ErrorAnswer`] to a response.
+//! The HTTP API itself is `auth-http`'s [`Endpoints`](auth_http::Endpoints), which
+//! [`App::endpoints`] configures, mounted by `auth-axum` or `auth-actix`.
 //! `examples/axum` and `examples/actix` are two such servers, and one HTTP contract suite
 //! (`examples/contract`) holds both to the same answers.
 //!
@@ -18,8 +18,6 @@
 
 #![forbid(unsafe_code)]
 
-mod answer;
-pub mod api;
 mod config;
 pub mod http;
 mod mail;
@@ -35,19 +33,8 @@ use auth_core::{
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 
-pub use answer::ErrorAnswer;
 pub use config::{Config, Database, secret_key};
 pub use mail::Mailer;
-
-/// Largest request body accepted (413 beyond).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Longest path and query accepted (414 `uri_too_long` beyond). Far below what either
-/// framework's parser takes, so both servers answer alike up to there; no route needs
-/// more. Beyond the parsers' own limits (a URI over 64 KiB, a head over 128 KiB), hyper
-/// and Actix refuse the request before any application code runs, each with a bare
-/// 4xx of its own (414 or 431, 400 or 431), and close the connection.
-pub const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// What the servers need from a store: the base traits and the optional capabilities
 /// their routes use (the admin listing and role changes; purging for maintenance). Both
@@ -72,10 +59,25 @@ pub struct App {
     pub secure_cookies: bool,
     /// Timeouts and the connection cap ([`http::HttpLimits`]).
     pub limits: http::HttpLimits,
-    /// The site is HTTPS (`AUTH_PUBLIC_URL`): every answer carries [`http::HSTS`].
+    /// The site is HTTPS (`AUTH_PUBLIC_URL`): every answer carries [`auth_http::headers::HSTS`].
     pub https: bool,
     /// `AUTH_PUBLIC_URL`, without a trailing slash: the origin pages accept posts from.
     pub public_url: String,
+}
+
+impl App {
+    /// The HTTP API of this server: every route, administration included, mail sent by
+    /// [`Mailer`], `X-Forwarded-For` believed from `TRUSTED_PROXY` only, bodies within
+    /// `AUTH_BODY_TIMEOUT_SECS`.
+    pub fn endpoints(&self) -> auth_http::Endpoints {
+        let endpoints = auth_http::Endpoints::with_administration(Arc::clone(&self.auth))
+            .with_mail(self.mailer.clone())
+            .with_body_timeout(self.limits.body_timeout);
+        match self.trusted_proxy {
+            Some(proxy) => endpoints.with_trusted_proxy(proxy),
+            None => endpoints,
+        }
+    }
 }
 
 /// Runs the command line of an example server named `program`: `serve` (the default)

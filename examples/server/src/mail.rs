@@ -50,17 +50,6 @@ impl Mailer {
         })
     }
 
-    /// Sends off the request path: the response never waits for (or reveals) the mail.
-    pub fn send_later(&self, delivery: Delivery) {
-        let mailer = self.clone();
-        tokio::spawn(async move {
-            if let Err(error) = mailer.send(&delivery).await {
-                // Never the token: only what kind of mail failed.
-                tracing::error!(%error, purpose = delivery.purpose.as_str(), "could not send a mail");
-            }
-        });
-    }
-
     fn compose(&self, delivery: &Delivery) -> Result<Message, String> {
         let (subject, page, action) = match delivery.purpose {
             TokenPurpose::PasswordReset => ("Reset your password", "ui/password/reset", "set a new password"),
@@ -134,5 +123,18 @@ impl Mailer {
                 written.map_err(|error| error.to_string())
             }
         }
+    }
+}
+
+/// Sends off the request path: the response never waits for (or reveals) the mail.
+impl auth_http::SendMail for Mailer {
+    fn send_later(&self, delivery: Delivery) {
+        let mailer = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = mailer.send(&delivery).await {
+                // Never the token: only what kind of mail failed.
+                tracing::error!(%error, purpose = delivery.purpose.as_str(), "could not send a mail");
+            }
+        });
     }
 }

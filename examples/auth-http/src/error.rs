@@ -1,6 +1,6 @@
 //! Error answers: `{"error": "<code>", "detail": "<human message>"}` with their status and
 //! headers, decided once (by `auth_core::http` for the auth errors, here for the
-//! transport's) so that every server answers byte for byte alike.
+//! transport's) so that every framework answers byte for byte alike.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use auth_core::http::ErrorResponse;
 /// [`headers`](Self::headers) and [`body`](Self::body).
 ///
 /// ```
-/// use example_server::ErrorAnswer;
+/// use auth_http::ErrorAnswer;
 ///
 /// let answer = ErrorAnswer::from(auth_core::AuthError::InvalidCredentials);
 /// assert_eq!(answer.status(), 401);
@@ -25,7 +25,7 @@ pub struct ErrorAnswer(ErrorResponse);
 
 impl ErrorAnswer {
     /// 503 `busy` with `Retry-After: 1` and `Connection: close`: the server has as many
-    /// connections open as it serves at once (`AUTH_MAX_CONNECTIONS`).
+    /// connections open as it serves at once.
     pub fn too_many_connections() -> Self {
         Self(
             ErrorResponse::new(503, "busy", "the server has too many open connections; retry later")
@@ -35,7 +35,7 @@ impl ErrorAnswer {
     }
 
     /// 408 `request_timeout` with `Connection: close`: the body did not arrive within
-    /// `AUTH_BODY_TIMEOUT_SECS`.
+    /// the body timeout ([`Endpoints::with_body_timeout`](crate::Endpoints::with_body_timeout)).
     pub fn body_timeout() -> Self {
         Self(
             ErrorResponse::new(408, "request_timeout", "the request body did not arrive in time")
@@ -89,6 +89,14 @@ impl ErrorAnswer {
         ))
     }
 
+    /// 500 `internal` for a server that is not set up as this crate needs (`what` says
+    /// what to add), logged as an error each time it is answered: a mistake in the
+    /// application, never the client's, and never silent.
+    pub fn misconfigured(what: &str) -> Self {
+        tracing::error!("{what}");
+        Self(ErrorResponse::from(&AuthError::Internal(what.into())))
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         self.0.status()
@@ -109,6 +117,14 @@ impl ErrorAnswer {
         self.0.body()
     }
 }
+
+impl std::fmt::Display for ErrorAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.0.status(), self.0.code(), self.0.detail())
+    }
+}
+
+impl std::error::Error for ErrorAnswer {}
 
 impl From<AuthError> for ErrorAnswer {
     fn from(error: AuthError) -> Self {

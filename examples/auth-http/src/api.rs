@@ -1,6 +1,6 @@
-//! The JSON shapes of the API, and the parsing of what clients send. Both servers read a
-//! request's raw body and query through these functions, so a malformed request gets the
-//! same answer from either.
+//! The JSON shapes of the API, and the parsing of what clients send. Every framework
+//! integration reads a request's raw body and query through these functions, so a
+//! malformed request gets the same answer from any of them.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -61,12 +61,6 @@ impl From<&TokenPair> for TokenView {
         }
     }
 }
-
-/// Headers of every token answer: never cached (RFC 6749 §5.1).
-pub const TOKEN_HEADERS: [(&str, &str); 2] = [("cache-control", "no-store"), ("pragma", "no-cache")];
-
-/// Header of answers to a page whose URL carried a token: no `Referer` leaks it.
-pub const NO_REFERRER: (&str, &str) = ("referrer-policy", "no-referrer");
 
 /// A session as `GET /sessions` lists it: never its token.
 #[derive(Serialize)]
@@ -292,13 +286,13 @@ fn media_type(content_type: Option<&str>) -> Option<String> {
 /// 415 when the content type is not JSON, 400 when the body does not parse into `T`.
 ///
 /// ```
-/// use example_server::api::{Credentials, json_body};
+/// use auth_http::api::{Credentials, json_body};
 ///
 /// let body = br#"{"email": "ada@example.com", "password": "analytical-engine"}"#;
 /// let credentials: Credentials = json_body(Some("application/json"), body).unwrap();
 /// assert_eq!(credentials.email, "ada@example.com");
 /// // Credentials are not `Debug` (a password): look at the error alone.
-/// let status = |answer: Result<Credentials, example_server::ErrorAnswer>| answer.err().map(|error| error.status());
+/// let status = |answer: Result<Credentials, auth_http::ErrorAnswer>| answer.err().map(|error| error.status());
 /// assert_eq!(status(json_body(Some("text/plain"), body)), Some(415));
 /// assert_eq!(status(json_body(Some("application/json"), b"{")), Some(400));
 /// ```
@@ -309,6 +303,29 @@ pub fn json_body<T: DeserializeOwned>(content_type: Option<&str>, body: &[u8]) -
     serde_json::from_slice(body).map_err(|error| ErrorAnswer::invalid_request(format!("JSON body: {error}")))
 }
 
+/// A form body (`application/x-www-form-urlencoded`), read whole (at most
+/// [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES)).
+///
+/// # Errors
+///
+/// 415 when the content type is not a form, 400 when the body does not parse into `T`.
+///
+/// ```
+/// use auth_http::api::{ForgotBody, form_body};
+///
+/// let body: ForgotBody = form_body(Some("application/x-www-form-urlencoded"), b"email=ada%40example.com").unwrap();
+/// assert_eq!(body.email, "ada@example.com");
+/// let status = |answer: Result<ForgotBody, auth_http::ErrorAnswer>| answer.err().map(|error| error.status());
+/// assert_eq!(status(form_body(Some("application/json"), b"{}")), Some(415));
+/// assert_eq!(status(form_body(Some("application/x-www-form-urlencoded"), b"name=ada")), Some(400));
+/// ```
+pub fn form_body<T: DeserializeOwned>(content_type: Option<&str>, body: &[u8]) -> Result<T, ErrorAnswer> {
+    if !is_form(content_type) {
+        return Err(ErrorAnswer::unsupported_media_type("application/x-www-form-urlencoded"));
+    }
+    serde_urlencoded::from_bytes(body).map_err(|error| ErrorAnswer::invalid_request(format!("form body: {error}")))
+}
+
 /// The body of `POST /login`: the form `username=..&password=..` (OAuth2's password flow,
 /// as the seeds send it), or JSON `{email, password}`.
 ///
@@ -317,8 +334,7 @@ pub fn json_body<T: DeserializeOwned>(content_type: Option<&str>, body: &[u8]) -
 /// As [`json_body`]; a form missing a field is 400.
 pub fn login_body(content_type: Option<&str>, body: &[u8]) -> Result<Credentials, ErrorAnswer> {
     if is_form(content_type) {
-        let OAuthForm { username, password } = serde_urlencoded::from_bytes(body)
-            .map_err(|error| ErrorAnswer::invalid_request(format!("form body: {error}")))?;
+        let OAuthForm { username, password } = form_body(content_type, body)?;
         return Ok(Credentials {
             email: username,
             password,
@@ -327,55 +343,9 @@ pub fn login_body(content_type: Option<&str>, body: &[u8]) -> Result<Credentials
     json_body(content_type, body)
 }
 
-/// The client's IP as the core should see it: the TCP peer's, or, when the peer is the
-/// trusted proxy, the last entry of the last `X-Forwarded-For` line (the one the proxy
-/// appended; anything before it came from the client). Behind the proxy, unreadable
-/// forwarding is an unknown client, not the proxy itself (which would put every client
-/// in one rate-limit bucket). Accepts `ip`, `ip:port` and `[ipv6]:port`.
-///
-/// ```
-/// use example_server::api::client_ip;
-///
-/// let proxy = "10.0.0.1".parse().ok();
-/// let client = "203.0.113.9".parse().ok();
-/// assert_eq!(client_ip(proxy, proxy, Some("6.6.6.6, 203.0.113.9")), client);
-/// // From anyone else, the header is ignored.
-/// assert_eq!(client_ip(client, proxy, Some("6.6.6.6")), client);
-/// ```
-pub fn client_ip(
-    peer: Option<IpAddr>,
-    trusted_proxy: Option<IpAddr>,
-    last_forwarded_for: Option<&str>,
-) -> Option<IpAddr> {
-    match (peer, trusted_proxy) {
-        (Some(peer), Some(proxy)) if peer == proxy => {
-            let entry = last_forwarded_for?.rsplit(',').next()?.trim();
-            entry
-                .parse::<IpAddr>()
-                .ok()
-                .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|addr| addr.ip()))
-        }
-        (peer, _) => peer,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_the_proxys_own_x_forwarded_for_entry_is_believed() {
-        let proxy: Option<IpAddr> = "10.0.0.1".parse().ok();
-        let ip = |line: Option<&str>| client_ip(proxy, proxy, line);
-        assert_eq!(ip(None), None);
-        assert_eq!(ip(Some("198.51.100.1, 203.0.113.9")), "203.0.113.9".parse().ok());
-        assert_eq!(ip(Some("[2001:db8::1]:4711")), "2001:db8::1".parse().ok());
-        assert_eq!(ip(Some("203.0.113.9:80")), "203.0.113.9".parse().ok());
-        assert_eq!(ip(Some("garbage")), None);
-        let stranger: Option<IpAddr> = "192.0.2.7".parse().ok();
-        assert_eq!(client_ip(stranger, proxy, Some("203.0.113.9")), stranger);
-        assert_eq!(client_ip(stranger, None, Some("203.0.113.9")), stranger);
-    }
 
     #[test]
     fn content_types_are_matched_on_their_essence() {

@@ -1,0 +1,181 @@
+//! One handler per route of the HTTP API, for an application that mounts only some of
+//! them (or under paths of its own). Each extracts, calls its [`Endpoints`] method, and
+//! answers; [`configure`](crate::configure) mounts them all.
+//!
+//! The handlers read the [`Endpoints`] from the app data: register them with
+//! `App::app_data(web::Data::new(endpoints))`.
+//!
+//! ```
+//! use actix_web::web;
+//!
+//! // Only registration and login, at paths of the application's choosing.
+//! fn routes(config: &mut web::ServiceConfig) {
+//!     config
+//!         .route("/signup", web::post().to(auth_actix::handlers::register))
+//!         .route("/signin", web::post().to(auth_actix::handlers::login));
+//! }
+//! # let _ = actix_web::App::new().configure(routes);
+//! ```
+
+use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use auth_http::{Endpoints, ErrorAnswer, api};
+
+use crate::{ApiError, Client, CurrentUser, IdPath, JsonBody, LoginBody, Reply};
+
+/// What every handler returns.
+pub type Handled = Result<Reply, ApiError>;
+
+/// `POST /register`.
+pub async fn register(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::Credentials>,
+) -> Handled {
+    Ok(Reply(endpoints.register(&client, body).await?))
+}
+
+/// `POST /login`: the OAuth2 password form or JSON.
+pub async fn login(endpoints: Data<Endpoints>, Client(client): Client, LoginBody(body): LoginBody) -> Handled {
+    Ok(Reply(endpoints.login(&client, body).await?))
+}
+
+/// `GET /me`.
+pub async fn me(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser) -> Reply {
+    Reply(endpoints.me(&me))
+}
+
+/// `POST /token/refresh`.
+pub async fn refresh(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::RefreshBody>,
+) -> Handled {
+    Ok(Reply(endpoints.refresh(&client, body).await?))
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::RefreshBody>,
+) -> Handled {
+    Ok(Reply(endpoints.logout(&client, body).await?))
+}
+
+/// `POST /logout/all`.
+pub async fn logout_all(endpoints: Data<Endpoints>, Client(client): Client, CurrentUser(me): CurrentUser) -> Handled {
+    Ok(Reply(endpoints.logout_all(&client, &me).await?))
+}
+
+/// `GET /sessions`.
+pub async fn sessions(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser) -> Handled {
+    Ok(Reply(endpoints.sessions(&me).await?))
+}
+
+/// `DELETE /sessions/{id}`.
+pub async fn revoke_session(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.revoke_session(&client, &me, &id).await?))
+}
+
+/// `POST /password/change`.
+pub async fn change_password(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::ChangePasswordBody>,
+) -> Handled {
+    Ok(Reply(endpoints.change_password(&client, &me, body).await?))
+}
+
+/// `POST /password/forgot`.
+pub async fn forgot_password(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::ForgotBody>,
+) -> Handled {
+    Ok(Reply(endpoints.forgot_password(&client, body).await?))
+}
+
+/// `POST /password/reset`.
+pub async fn reset_password(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::ResetBody>,
+) -> Handled {
+    Ok(Reply(endpoints.reset_password(&client, body).await?))
+}
+
+/// `POST /email/verification`.
+pub async fn request_verification(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+) -> Handled {
+    Ok(Reply(endpoints.request_verification(&client, &me).await?))
+}
+
+/// `POST /email/verify`.
+pub async fn verify_email(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::TokenBody>,
+) -> Handled {
+    Ok(Reply(endpoints.verify_email(&client, body).await?))
+}
+
+/// `GET /admin/users`.
+pub async fn list_users(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser, request: HttpRequest) -> Handled {
+    Ok(Reply(endpoints.list_users(&me, request.uri().query()).await?))
+}
+
+/// `POST /admin/users/{id}/disable`.
+pub async fn disable_user(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.set_active(&client, &me, &id, false).await?))
+}
+
+/// `POST /admin/users/{id}/enable`.
+pub async fn enable_user(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.set_active(&client, &me, &id, true).await?))
+}
+
+/// `PUT /admin/users/{id}/roles`.
+pub async fn set_roles(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+    JsonBody(body): JsonBody<api::RolesBody>,
+) -> Handled {
+    Ok(Reply(endpoints.set_roles(&client, &me, &id, body).await?))
+}
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(endpoints: Data<Endpoints>) -> Reply {
+    Reply(endpoints.jwks())
+}
+
+/// `GET /health`.
+pub async fn health(endpoints: Data<Endpoints>) -> Handled {
+    Ok(Reply(endpoints.health().await?))
+}
+
+/// 404 `not_found` in the API's format: an app's `default_service`.
+pub async fn no_route() -> HttpResponse {
+    ApiError(ErrorAnswer::no_route()).error_response()
+}

@@ -1,0 +1,185 @@
+//! [`auth_core`] on [Actix-web](actix_web): extractors for the current user
+//! ([`CurrentUser`]), a role guard ([`Authorized`]), the client ([`Client`]) and request
+//! bodies ([`JsonBody`], [`FormBody`]), error answers in the API's format ([`ApiError`]),
+//! and every route of the HTTP API ([`configure`]), to mount whole, in a scope, or route by
+//! route ([`handlers`]).
+//!
+//! Everything reads one [`Endpoints`] (re-exported from [`auth_http`]) from the app data,
+//! which [`configure`] registers.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use actix_web::{App, HttpServer, web};
+//! use auth_actix::{ApiError, Authorized, CurrentUser, Endpoints};
+//! use auth_core::{AuthService, MemoryStore, SigningKey, Tokens};
+//! use auth_http::Admin;
+//!
+//! async fn hello(CurrentUser(me): CurrentUser) -> String {
+//!     format!("hello {}", me.user.email.as_str())
+//! }
+//!
+//! async fn report(Authorized(me, ..): Authorized<Admin>) -> Result<String, ApiError> {
+//!     Ok(format!("the report, for {}", me.user.id))
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+//!     let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://app.example", "app")));
+//!     let endpoints = Endpoints::with_administration(service);
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .app_data(web::Data::new(endpoints.clone()))
+//!             .route("/hello", web::get().to(hello))
+//!             .route("/report", web::get().to(report))
+//!             .service(web::scope("/auth").configure(auth_actix::configure(&endpoints)))
+//!     })
+//!     .bind("127.0.0.1:8000")?
+//!     .run()
+//!     .await?;
+//!     Ok(())
+//! }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod extract;
+pub mod handlers;
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError, Route, guard, web};
+use auth_http::{Answer, ErrorAnswer};
+
+pub use auth_http::Endpoints;
+pub use extract::{Authorized, Client, CurrentUser, FormBody, IdPath, JsonBody, LoginBody};
+
+/// An error answer in the API's format: `{"error", "detail"}`, its status, and its headers
+/// (`WWW-Authenticate` on a 401, `Retry-After` on a 429 or 503). `?` turns an
+/// [`AuthError`](auth_core::AuthError) or an [`ErrorAnswer`] into one.
+#[derive(Debug)]
+pub struct ApiError(pub ErrorAnswer);
+
+impl From<ErrorAnswer> for ApiError {
+    fn from(answer: ErrorAnswer) -> Self {
+        Self(answer)
+    }
+}
+
+impl From<auth_core::AuthError> for ApiError {
+    fn from(error: auth_core::AuthError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.code())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/json");
+        for (name, value) in self.0.headers() {
+            if (name, value.as_str()) == ("connection", "close") {
+                // Actix decides the Connection header itself; this is how to ask for close.
+                response.force_close();
+            } else {
+                response.insert_header((name, value));
+            }
+        }
+        response.body(self.0.body())
+    }
+}
+
+/// An endpoint's success answer as a response: its status, its headers (a token answer's
+/// `Cache-Control: no-store`), and its JSON body.
+#[derive(Debug)]
+pub struct Reply(pub Answer);
+
+impl Responder for Reply {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = HttpResponse::build(status);
+        for (name, value) in self.0.headers() {
+            response.insert_header((HeaderName::from_static(name), HeaderValue::from_static(value)));
+        }
+        match self.0.json_body() {
+            Some(json) => response.content_type("application/json").body(json.to_vec()),
+            None => response.finish(),
+        }
+    }
+}
+
+/// Registers `endpoints` as app data and every route of the HTTP API they serve (the mail
+/// routes with mail, the `/admin` routes with administration; see [`Endpoints`]), each
+/// answering a method it does not take with the API's 405 and `Allow`. For
+/// `App::configure`, or a scope's for a prefix.
+///
+/// ```
+/// # fn endpoints() -> auth_actix::Endpoints { unimplemented!() }
+/// # fn app() {
+/// let endpoints = endpoints();
+/// let app = actix_web::App::new().service(actix_web::web::scope("/auth").configure(auth_actix::configure(&endpoints)));
+/// # }
+/// ```
+pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+    let endpoints = endpoints.clone();
+    move |config| {
+        let (mail, admin) = (endpoints.serves_mail(), endpoints.serves_administration());
+        config
+            .app_data(web::Data::new(endpoints))
+            .service(resource("/register", "POST").route(web::post().to(handlers::register)))
+            .service(resource("/login", "POST").route(web::post().to(handlers::login)))
+            .service(resource("/me", "GET,HEAD").route(get().to(handlers::me)))
+            .service(resource("/token/refresh", "POST").route(web::post().to(handlers::refresh)))
+            .service(resource("/logout", "POST").route(web::post().to(handlers::logout)))
+            .service(resource("/logout/all", "POST").route(web::post().to(handlers::logout_all)))
+            .service(resource("/sessions", "GET,HEAD").route(get().to(handlers::sessions)))
+            .service(resource("/sessions/{id}", "DELETE").route(web::delete().to(handlers::revoke_session)))
+            .service(resource("/password/change", "POST").route(web::post().to(handlers::change_password)))
+            .service(resource("/.well-known/jwks.json", "GET,HEAD").route(get().to(handlers::jwks)))
+            .service(resource("/health", "GET,HEAD").route(get().to(handlers::health)));
+        if mail {
+            config
+                .service(resource("/password/forgot", "POST").route(web::post().to(handlers::forgot_password)))
+                .service(resource("/password/reset", "POST").route(web::post().to(handlers::reset_password)))
+                .service(resource("/email/verification", "POST").route(web::post().to(handlers::request_verification)))
+                .service(resource("/email/verify", "POST").route(web::post().to(handlers::verify_email)));
+        }
+        if admin {
+            config
+                .service(resource("/admin/users", "GET,HEAD").route(get().to(handlers::list_users)))
+                .service(resource("/admin/users/{id}/disable", "POST").route(web::post().to(handlers::disable_user)))
+                .service(resource("/admin/users/{id}/enable", "POST").route(web::post().to(handlers::enable_user)))
+                .service(resource("/admin/users/{id}/roles", "PUT").route(web::put().to(handlers::set_roles)));
+        }
+    }
+}
+
+/// A route's resource; other methods answer 405 in the API's format, with `Allow`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let mut response = ApiError(ErrorAnswer::method_not_allowed()).error_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        response
+    }))
+}
+
+/// GET, and HEAD with the same headers (as HTTP requires, and Axum does).
+fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}

@@ -1,0 +1,187 @@
+//! One handler per route of the HTTP API, for an application that mounts only some of
+//! them (or under paths of its own). Each extracts, calls its [`Endpoints`] method, and
+//! answers; [`router`](crate::router) mounts them all.
+//!
+//! ```
+//! use axum::routing::post;
+//!
+//! // Only registration and login, at paths of the application's choosing.
+//! let routes: axum::Router<auth_axum::Endpoints> = axum::Router::new()
+//!     .route("/signup", post(auth_axum::handlers::register))
+//!     .route("/signin", post(auth_axum::handlers::login));
+//! ```
+
+use auth_http::{Endpoints, ErrorAnswer, api};
+use axum::extract::{RawQuery, State};
+
+use crate::{ApiError, Client, CurrentUser, IdPath, JsonBody, LoginBody, Reply};
+
+/// What every handler returns.
+pub type Handled = Result<Reply, ApiError>;
+
+/// `POST /register`.
+pub async fn register(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::Credentials>,
+) -> Handled {
+    Ok(Reply(endpoints.register(&client, body).await?))
+}
+
+/// `POST /login`: the OAuth2 password form or JSON.
+pub async fn login(State(endpoints): State<Endpoints>, Client(client): Client, LoginBody(body): LoginBody) -> Handled {
+    Ok(Reply(endpoints.login(&client, body).await?))
+}
+
+/// `GET /me`.
+pub async fn me(State(endpoints): State<Endpoints>, CurrentUser(me): CurrentUser) -> Reply {
+    Reply(endpoints.me(&me))
+}
+
+/// `POST /token/refresh`.
+pub async fn refresh(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::RefreshBody>,
+) -> Handled {
+    Ok(Reply(endpoints.refresh(&client, body).await?))
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::RefreshBody>,
+) -> Handled {
+    Ok(Reply(endpoints.logout(&client, body).await?))
+}
+
+/// `POST /logout/all`.
+pub async fn logout_all(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+) -> Handled {
+    Ok(Reply(endpoints.logout_all(&client, &me).await?))
+}
+
+/// `GET /sessions`.
+pub async fn sessions(State(endpoints): State<Endpoints>, CurrentUser(me): CurrentUser) -> Handled {
+    Ok(Reply(endpoints.sessions(&me).await?))
+}
+
+/// `DELETE /sessions/{id}`.
+pub async fn revoke_session(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.revoke_session(&client, &me, &id).await?))
+}
+
+/// `POST /password/change`.
+pub async fn change_password(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::ChangePasswordBody>,
+) -> Handled {
+    Ok(Reply(endpoints.change_password(&client, &me, body).await?))
+}
+
+/// `POST /password/forgot`.
+pub async fn forgot_password(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::ForgotBody>,
+) -> Handled {
+    Ok(Reply(endpoints.forgot_password(&client, body).await?))
+}
+
+/// `POST /password/reset`.
+pub async fn reset_password(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::ResetBody>,
+) -> Handled {
+    Ok(Reply(endpoints.reset_password(&client, body).await?))
+}
+
+/// `POST /email/verification`.
+pub async fn request_verification(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+) -> Handled {
+    Ok(Reply(endpoints.request_verification(&client, &me).await?))
+}
+
+/// `POST /email/verify`.
+pub async fn verify_email(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::TokenBody>,
+) -> Handled {
+    Ok(Reply(endpoints.verify_email(&client, body).await?))
+}
+
+/// `GET /admin/users`.
+pub async fn list_users(
+    State(endpoints): State<Endpoints>,
+    CurrentUser(me): CurrentUser,
+    RawQuery(query): RawQuery,
+) -> Handled {
+    Ok(Reply(endpoints.list_users(&me, query.as_deref()).await?))
+}
+
+/// `POST /admin/users/{id}/disable`.
+pub async fn disable_user(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.set_active(&client, &me, &id, false).await?))
+}
+
+/// `POST /admin/users/{id}/enable`.
+pub async fn enable_user(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.set_active(&client, &me, &id, true).await?))
+}
+
+/// `PUT /admin/users/{id}/roles`.
+pub async fn set_roles(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+    JsonBody(body): JsonBody<api::RolesBody>,
+) -> Handled {
+    Ok(Reply(endpoints.set_roles(&client, &me, &id, body).await?))
+}
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(State(endpoints): State<Endpoints>) -> Reply {
+    Reply(endpoints.jwks())
+}
+
+/// `GET /health`.
+pub async fn health(State(endpoints): State<Endpoints>) -> Handled {
+    Ok(Reply(endpoints.health().await?))
+}
+
+/// 404 `not_found` in the API's format: a fallback for an application's router.
+pub async fn no_route() -> ApiError {
+    ApiError(ErrorAnswer::no_route())
+}
+
+/// 405 `method_not_allowed` in the API's format.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError(ErrorAnswer::method_not_allowed())
+}

@@ -1,0 +1,152 @@
+//! [`auth_core`] on [Axum](axum): extractors for the current user ([`CurrentUser`]), a
+//! role guard ([`Authorized`]), the client ([`Client`]) and request bodies ([`JsonBody`],
+//! [`FormBody`]), error answers in the API's format ([`ApiError`]), and a [`router`] with
+//! every route of the HTTP API, to mount whole, under a prefix, or route by route
+//! ([`handlers`]).
+//!
+//! Everything reads one [`Endpoints`] (re-exported from [`auth_http`]) from the router's
+//! state: use it as the state, or hold it in yours and derive `FromRef`.
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use std::sync::Arc;
+//!
+//! use auth_axum::{ApiError, Authorized, CurrentUser, Endpoints};
+//! use auth_core::{AuthService, MemoryStore, SigningKey, Tokens};
+//! use auth_http::Admin;
+//! use axum::{Router, routing::get};
+//!
+//! async fn hello(CurrentUser(me): CurrentUser) -> String {
+//!     format!("hello {}", me.user.email.as_str())
+//! }
+//!
+//! async fn report(Authorized(me, ..): Authorized<Admin>) -> Result<String, ApiError> {
+//!     Ok(format!("the report, for {}", me.user.id))
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+//! let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://app.example", "app")));
+//! let endpoints = Endpoints::with_administration(service);
+//! let app = Router::new()
+//!     .route("/hello", get(hello))
+//!     .route("/report", get(report))
+//!     .nest("/auth", auth_axum::router(&endpoints))
+//!     .with_state(endpoints);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! // The peer address is what rate limits count per client: without it, every request is
+//! // refused (500, logged with this fix), never served in one shared bucket.
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod extract;
+pub mod handlers;
+
+use auth_http::{Answer, ErrorAnswer};
+use axum::Router;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+
+pub use auth_http::Endpoints;
+pub use extract::{Authorized, Client, CurrentUser, FormBody, IdPath, JsonBody, LoginBody, body_bytes};
+
+/// An error answer in the API's format: `{"error", "detail"}`, its status, and its headers
+/// (`WWW-Authenticate` on a 401, `Retry-After` on a 429 or 503). `?` turns an
+/// [`AuthError`](auth_core::AuthError) or an [`ErrorAnswer`] into one.
+#[derive(Debug)]
+pub struct ApiError(pub ErrorAnswer);
+
+impl From<ErrorAnswer> for ApiError {
+    fn from(answer: ErrorAnswer) -> Self {
+        Self(answer)
+    }
+}
+
+impl From<auth_core::AuthError> for ApiError {
+    fn from(error: auth_core::AuthError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in self.0.headers() {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+        (status, headers, self.0.body()).into_response()
+    }
+}
+
+/// An endpoint's success answer as a response: its status, its headers (a token answer's
+/// `Cache-Control: no-store`), and its JSON body.
+#[derive(Debug)]
+pub struct Reply(pub Answer);
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut headers = HeaderMap::new();
+        for (name, value) in self.0.headers() {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+        match self.0.json_body() {
+            Some(json) => {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                (status, headers, json.to_vec()).into_response()
+            }
+            None => (status, headers).into_response(),
+        }
+    }
+}
+
+/// Every route of the HTTP API that `endpoints` serves (the mail routes with mail, the
+/// `/admin` routes with administration; see [`Endpoints`]), with the API's 405 answer for
+/// a method a route does not take. Mount it whole (`merge`), under a prefix (`nest`), or
+/// take single [`handlers`] instead.
+///
+/// ```no_run
+/// # fn endpoints() -> auth_axum::Endpoints { unimplemented!() }
+/// let endpoints = endpoints();
+/// let app: axum::Router = axum::Router::new().nest("/auth", auth_axum::router(&endpoints));
+/// ```
+pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router<S> {
+    let mut routes = Router::new()
+        .route("/register", post(handlers::register))
+        .route("/login", post(handlers::login))
+        .route("/me", get(handlers::me))
+        .route("/token/refresh", post(handlers::refresh))
+        .route("/logout", post(handlers::logout))
+        .route("/logout/all", post(handlers::logout_all))
+        .route("/sessions", get(handlers::sessions))
+        .route("/sessions/{id}", delete(handlers::revoke_session))
+        .route("/password/change", post(handlers::change_password))
+        .route("/.well-known/jwks.json", get(handlers::jwks))
+        .route("/health", get(handlers::health));
+    if endpoints.serves_mail() {
+        routes = routes
+            .route("/password/forgot", post(handlers::forgot_password))
+            .route("/password/reset", post(handlers::reset_password))
+            .route("/email/verification", post(handlers::request_verification))
+            .route("/email/verify", post(handlers::verify_email));
+    }
+    if endpoints.serves_administration() {
+        routes = routes
+            .route("/admin/users", get(handlers::list_users))
+            .route("/admin/users/{id}/disable", post(handlers::disable_user))
+            .route("/admin/users/{id}/enable", post(handlers::enable_user))
+            .route("/admin/users/{id}/roles", put(handlers::set_roles));
+    }
+    routes
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .with_state(endpoints.clone())
+}

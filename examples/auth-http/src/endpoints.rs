@@ -1,0 +1,588 @@
+//! Every endpoint of the HTTP contract, written once: a framework integration extracts a
+//! request's parts, calls the endpoint, and writes its [`Answer`] or [`ErrorAnswer`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::{
+    AuthError, AuthService, AuthStore, Authenticated, ClientInfo, Delivery, LoginOutcome, Password, Role, RoleStore,
+    Session, SessionId, TokenError, TokenPair, Tokens, User, UserDirectory, UserId, bearer_token,
+};
+use serde::Serialize;
+
+use crate::api::{self, SessionView, TokenView, UserView};
+use crate::headers::{NO_REFERRER, TOKEN_HEADERS};
+use crate::{ClientAddressing, ErrorAnswer};
+
+/// Where the mails of the flows go (password reset and email verification links).
+///
+/// `send_later` is called on the request path and must not wait for the mail: the answer
+/// to `POST /password/forgot` is the same, and as fast, whether or not an account got a
+/// mail. Spawn the sending; log failures without the token. A closure is a `SendMail`.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use auth_core::Delivery;
+///
+/// let outbox: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+/// let kept = Arc::clone(&outbox);
+/// let mail = move |delivery: Delivery| kept.lock().unwrap().push(delivery);
+/// # fn takes(_: impl auth_http::SendMail) {}
+/// takes(mail);
+/// ```
+pub trait SendMail: Send + Sync + 'static {
+    /// Hands `delivery` over for sending, without waiting for it.
+    fn send_later(&self, delivery: Delivery);
+}
+
+impl<F: Fn(Delivery) + Send + Sync + 'static> SendMail for F {
+    fn send_later(&self, delivery: Delivery) {
+        self(delivery);
+    }
+}
+
+/// A success answer: a status, headers, and a JSON body or none. A framework writes it
+/// with `Content-Type: application/json` when [`json_body`](Self::json_body) is some.
+/// Its `Debug` never shows the body (a token answer carries tokens).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Answer {
+    status: u16,
+    headers: Vec<(&'static str, &'static str)>,
+    json: Option<Vec<u8>>,
+}
+
+impl Answer {
+    /// `status` with `body` as JSON.
+    pub fn json(status: u16, body: &impl Serialize) -> Self {
+        // The API's views serialize infallibly (strings, numbers, ids, times); a failure
+        // would be a bug in a view, answered as an empty object rather than a panic.
+        let json = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+        Self {
+            status,
+            headers: Vec::new(),
+            json: Some(json),
+        }
+    }
+
+    /// `status` without a body.
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            json: None,
+        }
+    }
+
+    /// The answer with a header added.
+    pub fn with_header(mut self, header: (&'static str, &'static str)) -> Self {
+        self.headers.push(header);
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Headers beside the content type.
+    pub fn headers(&self) -> &[(&'static str, &'static str)] {
+        &self.headers
+    }
+
+    /// The JSON body, if the answer has one.
+    pub fn json_body(&self) -> Option<&[u8]> {
+        self.json.as_deref()
+    }
+}
+
+impl fmt::Debug for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("json_bytes", &self.json.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+/// What every endpoint returns.
+pub type EndpointResult = Result<Answer, ErrorAnswer>;
+
+/// The HTTP API of one [`AuthService`], for any framework and any store: the endpoints of
+/// the contract, how a request's client is told apart, how long a body may take, and
+/// where mail goes. Cheap to clone (one `Arc` each); not generic, so an application's
+/// state can hold it whatever its store.
+///
+/// The routes it serves depend on what it was given:
+///
+/// | routes | served when |
+/// |---|---|
+/// | register, login, me, token refresh, logout, sessions, password change, jwks, health | always |
+/// | `POST /password/forgot`, `/password/reset`, `/email/verification`, `/email/verify` | [`with_mail`](Self::with_mail) |
+/// | `/admin/users…` (list, enable, disable, roles; the `admin` role required) | built by [`with_administration`](Self::with_administration), for stores that list users and change roles |
+///
+/// ```
+/// use std::sync::Arc;
+/// use auth_core::{AuthService, MemoryStore, SigningKey, Tokens};
+/// use auth_http::Endpoints;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+/// let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://auth.example", "api")));
+/// let endpoints = Endpoints::with_administration(service)
+///     .with_trusted_proxy("10.0.0.1".parse()?)
+///     .with_mail(|_delivery: auth_core::Delivery| { /* hand it to the mail system */ });
+/// assert!(endpoints.serves_mail() && endpoints.serves_administration());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Endpoints {
+    flows: Arc<dyn Flows>,
+    admin: Option<Arc<dyn AdminFlows>>,
+    mail: Option<Arc<dyn SendMail>>,
+    addressing: ClientAddressing,
+    body_timeout: Duration,
+}
+
+/// How long a request body may take to arrive after its head, unless set.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Endpoints {
+    /// The endpoints of `service` for accounts and sessions (no administration, no mail
+    /// until [`with_mail`](Self::with_mail)); clients told apart by their peer address.
+    pub fn new<S: AuthStore + 'static>(service: Arc<AuthService<S>>) -> Self {
+        Self {
+            flows: service,
+            admin: None,
+            mail: None,
+            addressing: ClientAddressing::peer_only(),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+        }
+    }
+
+    /// As [`new`](Self::new), with the `/admin/users` routes too: `service`'s store lists
+    /// accounts and changes roles.
+    pub fn with_administration<S: AuthStore + UserDirectory + RoleStore + 'static>(
+        service: Arc<AuthService<S>>,
+    ) -> Self {
+        let admin: Arc<dyn AdminFlows> = Arc::clone(&service) as _;
+        Self {
+            admin: Some(admin),
+            ..Self::new(service)
+        }
+    }
+
+    /// Serves the mail routes, sending their mail through `mail`.
+    pub fn with_mail(mut self, mail: impl SendMail) -> Self {
+        self.mail = Some(Arc::new(mail));
+        self
+    }
+
+    /// Believes `X-Forwarded-For` from this one reverse proxy (see [`ClientAddressing`]).
+    pub fn with_trusted_proxy(mut self, proxy: std::net::IpAddr) -> Self {
+        self.addressing = ClientAddressing::behind_proxy(proxy);
+        self
+    }
+
+    /// How long a body may take to arrive after the request's head (default
+    /// [`DEFAULT_BODY_TIMEOUT`]); beyond, 408 and the connection is closed.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// How clients are told apart.
+    pub fn addressing(&self) -> ClientAddressing {
+        self.addressing
+    }
+
+    /// How long a body may take.
+    pub fn body_timeout(&self) -> Duration {
+        self.body_timeout
+    }
+
+    /// Whether the mail routes are served.
+    pub fn serves_mail(&self) -> bool {
+        self.mail.is_some()
+    }
+
+    /// Whether the `/admin/users` routes are served.
+    pub fn serves_administration(&self) -> bool {
+        self.admin.is_some()
+    }
+
+    /// The account behind an `Authorization: Bearer` header value.
+    ///
+    /// # Errors
+    ///
+    /// 401 `invalid_token` without a bearer token, and as
+    /// [`AuthService::authenticate`].
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Authenticated, AuthError> {
+        let token = authorization
+            .and_then(bearer_token)
+            .ok_or(AuthError::InvalidToken(TokenError::Malformed))?;
+        self.flows.authenticate(token).await
+    }
+
+    /// `POST /register`: 201 with the new account.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::register`].
+    pub async fn register(&self, client: &ClientInfo, body: api::Credentials) -> EndpointResult {
+        let user = self
+            .flows
+            .register(&body.email, Password::new(body.password), client)
+            .await?;
+        Ok(Answer::json(201, &UserView::from(&user)))
+    }
+
+    /// `POST /login`: 200 with a token response, never cached. A login that needs a
+    /// second factor is refused (403 `mfa_required`): this API has no second step yet.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::login`].
+    pub async fn login(&self, client: &ClientInfo, body: api::Credentials) -> EndpointResult {
+        let success = self
+            .flows
+            .login(&body.email, Password::new(body.password), client)
+            .await?
+            .signed_in()?;
+        Ok(token_answer(&success.tokens))
+    }
+
+    /// `GET /me`: 200 with the account.
+    pub fn me(&self, me: &Authenticated) -> Answer {
+        Answer::json(200, &UserView::from(&me.user))
+    }
+
+    /// `POST /token/refresh`: 200 with a rotated token response.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::refresh`].
+    pub async fn refresh(&self, client: &ClientInfo, body: api::RefreshBody) -> EndpointResult {
+        let pair = self.flows.refresh(&body.refresh_token, client).await?;
+        Ok(token_answer(&pair))
+    }
+
+    /// `POST /logout`: 204, the refresh token's session ended.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::logout`].
+    pub async fn logout(&self, client: &ClientInfo, body: api::RefreshBody) -> EndpointResult {
+        self.flows.logout(&body.refresh_token, client).await?;
+        Ok(Answer::empty(204))
+    }
+
+    /// `POST /logout/all`: 204, every session of the account ended.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::logout_all`].
+    pub async fn logout_all(&self, client: &ClientInfo, me: &Authenticated) -> EndpointResult {
+        self.flows.logout_all(me.user.id, client).await?;
+        Ok(Answer::empty(204))
+    }
+
+    /// `GET /sessions`: 200 with the account's live sessions, the request's own marked.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::list_sessions`].
+    pub async fn sessions(&self, me: &Authenticated) -> EndpointResult {
+        let sessions = self.flows.list_sessions(me.user.id).await?;
+        let current = me.claims.session_id();
+        let views: Vec<SessionView> = sessions.iter().map(|s| SessionView::new(s, current)).collect();
+        Ok(Answer::json(200, &views))
+    }
+
+    /// `DELETE /sessions/{id}`: 204; an id that does not parse is 404, as an unknown one.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::revoke_session`].
+    pub async fn revoke_session(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
+        self.flows
+            .revoke_session(me.user.id, api::session_id(id)?, client)
+            .await?;
+        Ok(Answer::empty(204))
+    }
+
+    /// `POST /password/change`: 204, every session ended.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::change_password`].
+    pub async fn change_password(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        body: api::ChangePasswordBody,
+    ) -> EndpointResult {
+        self.flows
+            .change_password(
+                me.user.id,
+                Password::new(body.current_password),
+                Password::new(body.new_password),
+                client,
+            )
+            .await?;
+        Ok(Answer::empty(204))
+    }
+
+    /// `POST /password/forgot`: 202 whether or not the account exists; the mail leaves
+    /// off the request path.
+    ///
+    /// # Errors
+    ///
+    /// 404 without mail; as [`AuthService::request_password_reset`].
+    pub async fn forgot_password(&self, client: &ClientInfo, body: api::ForgotBody) -> EndpointResult {
+        let mail = self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        if let Some(delivery) = self.flows.request_password_reset(&body.email, client).await? {
+            mail.send_later(delivery);
+        }
+        Ok(Answer::json(202, &api::ForgotAnswer::default()))
+    }
+
+    /// `POST /password/reset`: 204, with `Referrer-Policy: no-referrer` (the link carried
+    /// the token).
+    ///
+    /// # Errors
+    ///
+    /// 404 without mail; as [`AuthService::reset_password`].
+    pub async fn reset_password(&self, client: &ClientInfo, body: api::ResetBody) -> EndpointResult {
+        self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.flows
+            .reset_password(&body.token, Password::new(body.new_password), client)
+            .await?;
+        Ok(Answer::empty(204).with_header(NO_REFERRER))
+    }
+
+    /// `POST /email/verification`: 202; a link is mailed unless the address is verified.
+    ///
+    /// # Errors
+    ///
+    /// 404 without mail; as [`AuthService::request_email_verification`].
+    pub async fn request_verification(&self, client: &ClientInfo, me: &Authenticated) -> EndpointResult {
+        let mail = self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        if let Some(delivery) = self.flows.request_email_verification(me.user.id, client).await? {
+            mail.send_later(delivery);
+        }
+        Ok(Answer::empty(202))
+    }
+
+    /// `POST /email/verify`: 204, the address confirmed.
+    ///
+    /// # Errors
+    ///
+    /// 404 without mail; as [`AuthService::verify_email`].
+    pub async fn verify_email(&self, client: &ClientInfo, body: api::TokenBody) -> EndpointResult {
+        self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.flows.verify_email(&body.token, client).await?;
+        Ok(Answer::empty(204))
+    }
+
+    /// `GET /admin/users?after=<id>&limit=<n>`: 200 with a page of accounts, for an
+    /// `admin`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without administration; 403 without the role; 400 for a bad query.
+    pub async fn list_users(&self, me: &Authenticated, query: Option<&str>) -> EndpointResult {
+        let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        me.require_role(&Role::ADMIN)?;
+        let page = api::UsersPage::parse(query)?;
+        let users = admin.list_users(page.after, page.limit).await?;
+        let views: Vec<UserView> = users.iter().map(UserView::from).collect();
+        Ok(Answer::json(200, &views))
+    }
+
+    /// `POST /admin/users/{id}/enable` (`active`) or `/disable`: 204, for an `admin`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without administration or for an unknown id; 403 without the role.
+    pub async fn set_active(&self, client: &ClientInfo, me: &Authenticated, id: &str, active: bool) -> EndpointResult {
+        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        me.require_role(&Role::ADMIN)?;
+        self.flows.set_active(api::account_id(id)?, active, client).await?;
+        Ok(Answer::empty(204))
+    }
+
+    /// `PUT /admin/users/{id}/roles`: 204, the account's roles replaced, for an `admin`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without administration or for an unknown id; 403 without the role; 400 for
+    /// a role that is not a valid name.
+    pub async fn set_roles(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        id: &str,
+        body: api::RolesBody,
+    ) -> EndpointResult {
+        let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        me.require_role(&Role::ADMIN)?;
+        let roles = body.roles()?;
+        admin.set_roles(api::account_id(id)?, roles, client).await?;
+        Ok(Answer::empty(204))
+    }
+
+    /// `GET /.well-known/jwks.json`: 200 with the public keys that verify access tokens.
+    pub fn jwks(&self) -> Answer {
+        Answer::json(200, &self.flows.tokens().jwks())
+    }
+
+    /// `GET /health`: 200 `{"status": "ok"}` when the store answers.
+    ///
+    /// # Errors
+    ///
+    /// 503 `unavailable` when it does not.
+    pub async fn health(&self) -> EndpointResult {
+        self.flows.check_store().await?;
+        Ok(Answer::json(200, &api::Health::default()))
+    }
+}
+
+impl fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("administration", &self.admin.is_some())
+            .field("mail", &self.mail.is_some())
+            .field("addressing", &self.addressing)
+            .field("body_timeout", &self.body_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn token_answer(pair: &TokenPair) -> Answer {
+    TOKEN_HEADERS
+        .into_iter()
+        .fold(Answer::json(200, &TokenView::from(pair)), Answer::with_header)
+}
+
+type Flow<'a, T> = Pin<Box<dyn Future<Output = Result<T, AuthError>> + Send + 'a>>;
+
+/// The flows of an [`AuthService`] the endpoints call, with its store type erased, so that
+/// [`Endpoints`] (and every framework's state holding it) is one type for every store.
+trait Flows: Send + Sync {
+    fn tokens(&self) -> &Tokens;
+    fn authenticate<'a>(&'a self, token: &'a str) -> Flow<'a, Authenticated>;
+    fn register<'a>(&'a self, email: &'a str, password: Password, client: &'a ClientInfo) -> Flow<'a, User>;
+    fn login<'a>(&'a self, email: &'a str, password: Password, client: &'a ClientInfo) -> Flow<'a, LoginOutcome>;
+    fn refresh<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, TokenPair>;
+    fn logout<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, ()>;
+    fn logout_all<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, ()>;
+    fn list_sessions(&self, user: UserId) -> Flow<'_, Vec<Session>>;
+    fn revoke_session<'a>(&'a self, user: UserId, session: SessionId, client: &'a ClientInfo) -> Flow<'a, ()>;
+    fn change_password<'a>(
+        &'a self,
+        user: UserId,
+        current: Password,
+        new: Password,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, User>;
+    fn request_password_reset<'a>(&'a self, email: &'a str, client: &'a ClientInfo) -> Flow<'a, Option<Delivery>>;
+    fn reset_password<'a>(&'a self, token: &'a str, new: Password, client: &'a ClientInfo) -> Flow<'a, ()>;
+    fn request_email_verification<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, Option<Delivery>>;
+    fn verify_email<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, User>;
+    fn set_active<'a>(&'a self, user: UserId, active: bool, client: &'a ClientInfo) -> Flow<'a, User>;
+    fn check_store(&self) -> Flow<'_, ()>;
+}
+
+impl<S: AuthStore + 'static> Flows for AuthService<S> {
+    fn tokens(&self) -> &Tokens {
+        AuthService::tokens(self)
+    }
+
+    fn authenticate<'a>(&'a self, token: &'a str) -> Flow<'a, Authenticated> {
+        Box::pin(AuthService::authenticate(self, token))
+    }
+
+    fn register<'a>(&'a self, email: &'a str, password: Password, client: &'a ClientInfo) -> Flow<'a, User> {
+        Box::pin(AuthService::register(self, email, password, client))
+    }
+
+    fn login<'a>(&'a self, email: &'a str, password: Password, client: &'a ClientInfo) -> Flow<'a, LoginOutcome> {
+        Box::pin(AuthService::login(self, email, password, client))
+    }
+
+    fn refresh<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, TokenPair> {
+        Box::pin(AuthService::refresh(self, token, client))
+    }
+
+    fn logout<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, ()> {
+        Box::pin(AuthService::logout(self, token, client))
+    }
+
+    fn logout_all<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, ()> {
+        Box::pin(AuthService::logout_all(self, user, client))
+    }
+
+    fn list_sessions(&self, user: UserId) -> Flow<'_, Vec<Session>> {
+        Box::pin(AuthService::list_sessions(self, user))
+    }
+
+    fn revoke_session<'a>(&'a self, user: UserId, session: SessionId, client: &'a ClientInfo) -> Flow<'a, ()> {
+        Box::pin(AuthService::revoke_session(self, user, session, client))
+    }
+
+    fn change_password<'a>(
+        &'a self,
+        user: UserId,
+        current: Password,
+        new: Password,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, User> {
+        Box::pin(AuthService::change_password(self, user, current, new, client))
+    }
+
+    fn request_password_reset<'a>(&'a self, email: &'a str, client: &'a ClientInfo) -> Flow<'a, Option<Delivery>> {
+        Box::pin(AuthService::request_password_reset(self, email, client))
+    }
+
+    fn reset_password<'a>(&'a self, token: &'a str, new: Password, client: &'a ClientInfo) -> Flow<'a, ()> {
+        Box::pin(AuthService::reset_password(self, token, new, client))
+    }
+
+    fn request_email_verification<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, Option<Delivery>> {
+        Box::pin(AuthService::request_email_verification(self, user, client))
+    }
+
+    fn verify_email<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, User> {
+        Box::pin(AuthService::verify_email(self, token, client))
+    }
+
+    fn set_active<'a>(&'a self, user: UserId, active: bool, client: &'a ClientInfo) -> Flow<'a, User> {
+        Box::pin(AuthService::set_active(self, user, active, client))
+    }
+
+    fn check_store(&self) -> Flow<'_, ()> {
+        Box::pin(AuthService::check_store(self))
+    }
+}
+
+/// The administration flows, for stores that have them.
+trait AdminFlows: Send + Sync {
+    fn list_users(&self, after: Option<UserId>, limit: u32) -> Flow<'_, Vec<User>>;
+    fn set_roles<'a>(&'a self, user: UserId, roles: BTreeSet<Role>, client: &'a ClientInfo) -> Flow<'a, User>;
+}
+
+impl<S: AuthStore + UserDirectory + RoleStore + 'static> AdminFlows for AuthService<S> {
+    fn list_users(&self, after: Option<UserId>, limit: u32) -> Flow<'_, Vec<User>> {
+        Box::pin(AuthService::list_users(self, after, limit))
+    }
+
+    fn set_roles<'a>(&'a self, user: UserId, roles: BTreeSet<Role>, client: &'a ClientInfo) -> Flow<'a, User> {
+        Box::pin(AuthService::set_roles(self, user, roles, client))
+    }
+}

@@ -1,0 +1,10 @@
+//! The embedding example, run as its users would run it, over HTTP.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_service_serves_its_routes_beside_the_api() {
+    http_contract::cases::embedding::an_embedded_service_serves_its_routes_beside_the_api(
+        env!("CARGO_BIN_EXE_embed-axum"),
+        "",
+    )
+    .await;
+}
