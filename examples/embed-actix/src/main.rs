@@ -33,17 +33,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = SigningKey::hs256(std::env::var("SECRET_KEY")?.as_bytes())?;
     let tokens = Tokens::new(key, "http://127.0.0.1:3000", "embed-actix");
     let endpoints = Endpoints::new(Arc::new(AuthService::new(store, tokens)));
-    let server = HttpServer::new(move || {
+    let listener = std::net::TcpListener::bind(env("BIND", "127.0.0.1:3000"))?;
+    println!("listening address={}", listener.local_addr()?);
+    Ok(HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(endpoints.clone()))
             .route("/greeting", web::get().to(greeting))
             .route("/drafts", web::get().to(drafts))
             .service(web::scope("/auth").configure(auth_actix::configure(&endpoints)))
     })
-    .bind(env("BIND", "127.0.0.1:3000"))?;
-    for address in server.addrs() {
-        println!("listening address={address}");
-    }
-    server.run().await?;
-    Ok(())
+    .listen(listener)?
+    .run()
+    .await?)
 }

@@ -8,3 +8,13 @@ async fn an_embedded_service_serves_its_routes_beside_the_api() {
     )
     .await;
 }
+
+#[test]
+fn the_readme_shows_this_example_as_it_is() {
+    let readme = include_str!("../../../README.md");
+    let listing = format!("```rust,ignore\n{}```", include_str!("../src/main.rs"));
+    assert!(
+        readme.contains(&listing),
+        "README.md's Embedding chapter must show examples/embed-axum/src/main.rs verbatim"
+    );
+}
