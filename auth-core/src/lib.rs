@@ -99,7 +99,8 @@ pub use service::{
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
-    AuthStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore, SessionStore, UserDirectory, UserStore,
+    AuthStore, ComposedStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore, SessionStore, UserDirectory,
+    UserStore,
 };
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,

@@ -74,6 +74,16 @@ const MIGRATIONS: &[(&str, &str)] = &[
         ADD COLUMN auth_time    timestamptz CHECK (isfinite(auth_time) AND auth_time < '10000-01-01');
     ",
     ),
+    (
+        "sessions free of users",
+        // An application that keeps its own accounts (auth_core::ComposedStore) keeps its
+        // sessions here: they no longer reference `users`. The refresh tokens still
+        // reference their sessions. The name is the one PostgreSQL gave migration 1's
+        // constraint (`<table>_<column>_fkey`).
+        r"
+    ALTER TABLE sessions DROP CONSTRAINT sessions_user_id_fkey;
+    ",
+    ),
 ];
 
 /// The newest migration this release knows.

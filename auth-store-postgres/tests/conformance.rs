@@ -17,3 +17,20 @@ auth_core::store_conformance_tests!(fresh_store!());
 auth_core::user_directory_conformance_tests!(fresh_store!());
 auth_core::role_store_conformance_tests!(fresh_store!());
 auth_core::purge_store_conformance_tests!(fresh_store!());
+
+/// An application's own accounts (a `MemoryStore` stands in for them) with this store's
+/// sessions and single-use tokens: no reference from those tables to `users` gets in the
+/// way.
+mod composed_with_own_users {
+    use super::common;
+
+    macro_rules! composed {
+        () => {{
+            let shipped = fresh_store!();
+            auth_core::ComposedStore::new(auth_core::MemoryStore::new(), shipped.clone(), shipped)
+        }};
+    }
+
+    auth_core::store_conformance_tests!(composed!());
+    auth_core::purge_store_conformance_tests!(composed!());
+}

@@ -154,6 +154,13 @@ pub enum OpenError {
         /// The newest version this release knows.
         supported: i64,
     },
+    /// A migration would have left rows referencing rows that are gone; nothing was
+    /// changed. A bug of this crate: please report it.
+    #[error("a migration of the auth database would break {rows} references; nothing was changed")]
+    BrokenReferences {
+        /// How many rows `PRAGMA foreign_key_check` found.
+        rows: i64,
+    },
     /// SQLite refused (not a database, no permission, disk full, ...).
     #[error("cannot open the SQLite database")]
     Sqlite(#[from] rusqlite::Error),

@@ -70,6 +70,32 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE auth_sessions ADD COLUMN auth_methods TEXT NOT NULL DEFAULT 'pwd';
     ALTER TABLE auth_sessions ADD COLUMN auth_time INTEGER;
     ",
+    // 3: sessions no longer reference auth_users, so an application that keeps its own
+    // accounts (auth_core::ComposedStore) can keep its sessions here. SQLite drops a
+    // foreign key only by rebuilding the table (its documented procedure, run with
+    // foreign keys off, see `migrate`), keeping every row, index and the refresh tokens'
+    // reference to the sessions.
+    r"
+    CREATE TABLE auth_sessions_rebuilt (
+        id           TEXT PRIMARY KEY NOT NULL,
+        user_id      TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        user_agent   TEXT,
+        ip           TEXT,
+        revoked_at   INTEGER,
+        auth_methods TEXT NOT NULL DEFAULT 'pwd',
+        auth_time    INTEGER
+    ) STRICT;
+    INSERT INTO auth_sessions_rebuilt
+        (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at, auth_methods, auth_time)
+        SELECT id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at, auth_methods, auth_time
+        FROM auth_sessions;
+    DROP TABLE auth_sessions;
+    ALTER TABLE auth_sessions_rebuilt RENAME TO auth_sessions;
+    CREATE INDEX auth_sessions_by_user ON auth_sessions (user_id, created_at, id);
+    ",
 ];
 
 /// The schema version this build writes and understands.
@@ -77,7 +103,23 @@ pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
 
 /// Applies the migrations `conn`'s database lacks, in one immediate transaction, so
 /// concurrent openers (threads or processes) apply each exactly once.
+///
+/// Foreign keys are off while it runs, on this connection only (SQLite ignores the
+/// pragma inside a transaction): a migration that rebuilds a table drops the old one,
+/// which with them on would delete, by cascade, the rows that reference it. Before the
+/// commit, `foreign_key_check` must find no row whose reference broke; after, they are on
+/// again, whatever happened.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, OpenError> {
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let migrated = migrate_unchecked(conn);
+    let restored = conn.pragma_update(None, "foreign_keys", enforced);
+    let version = migrated?;
+    restored?;
+    Ok(version)
+}
+
+fn migrate_unchecked(conn: &mut Connection) -> Result<i64, OpenError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS auth_schema_migrations (
@@ -107,6 +149,11 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, OpenError> {
             (version, now),
         )?;
         tracing::info!(version, "applied auth schema migration");
+    }
+    let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| row.get(0))?;
+    if broken > 0 {
+        // Rolled back when `tx` drops: the file stays as it was.
+        return Err(OpenError::BrokenReferences { rows: broken });
     }
     tx.commit()?;
     Ok(LATEST)

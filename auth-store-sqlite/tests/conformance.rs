@@ -8,3 +8,18 @@ auth_core::role_store_conformance_tests!(common::fresh_store().await);
 auth_core::purge_store_conformance_tests!(common::fresh_store().await);
 
 mod common;
+
+/// An application's own accounts (a `MemoryStore` stands in for them) with this store's
+/// sessions and single-use tokens: no reference from those tables to `auth_users` gets in
+/// the way.
+mod composed_with_own_users {
+    async fn composed()
+    -> auth_core::ComposedStore<auth_core::MemoryStore, auth_store_sqlite::SqliteStore, auth_store_sqlite::SqliteStore>
+    {
+        let shipped = super::common::fresh_store().await;
+        auth_core::ComposedStore::new(auth_core::MemoryStore::new(), shipped.clone(), shipped)
+    }
+
+    auth_core::store_conformance_tests!(composed().await);
+    auth_core::purge_store_conformance_tests!(composed().await);
+}

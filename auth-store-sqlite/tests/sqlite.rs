@@ -254,3 +254,77 @@ async fn many_concurrent_first_opens_of_one_file_all_succeed() {
         }
     }
 }
+
+/// Puts a database of this release back to schema version 2, when sessions still
+/// referenced `auth_users`: the table as release 2 created it, with its rows.
+fn back_to_version_2(path: &std::path::Path) {
+    raw(path)
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             BEGIN;
+             CREATE TABLE auth_sessions_v2 (
+                 id           TEXT PRIMARY KEY NOT NULL,
+                 user_id      TEXT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+                 created_at   INTEGER NOT NULL,
+                 last_used_at INTEGER NOT NULL,
+                 expires_at   INTEGER NOT NULL,
+                 user_agent   TEXT,
+                 ip           TEXT,
+                 revoked_at   INTEGER,
+                 auth_methods TEXT NOT NULL DEFAULT 'pwd',
+                 auth_time    INTEGER
+             ) STRICT;
+             INSERT INTO auth_sessions_v2 SELECT * FROM auth_sessions;
+             DROP TABLE auth_sessions;
+             ALTER TABLE auth_sessions_v2 RENAME TO auth_sessions;
+             CREATE INDEX auth_sessions_by_user ON auth_sessions (user_id, created_at, id);
+             DELETE FROM auth_schema_migrations WHERE version > 2;
+             COMMIT;",
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn migration_3_frees_sessions_from_auth_users_and_keeps_every_session_and_refresh_token() {
+    let path = scratch_dir().join("auth.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let user = sample_user(unique_email("upgrade"));
+    store.insert_user(&user).await.unwrap();
+    let session = sample_session(&user);
+    let first = OpaqueToken::generate(TokenKind::Refresh).unwrap().1;
+    store.insert_session(&session, &first).await.unwrap();
+    drop(store);
+    back_to_version_2(&path);
+    let references = |table: &str| -> i64 {
+        raw(&path)
+            .query_row(
+                &format!("SELECT count(*) FROM pragma_foreign_key_list('{table}')"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        references("auth_sessions"),
+        1,
+        "the version 2 schema, as release 2 had it"
+    );
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!((references("auth_sessions"), references("auth_refresh_tokens")), (0, 1));
+    // The rows survived the rebuild, and the refresh token still rotates once.
+    assert_eq!(store.find_session(session.id).await.unwrap(), Some(session.clone()));
+    let next = OpaqueToken::generate(TokenKind::Refresh).unwrap().1;
+    let at = session.created_at + Duration::from_secs(1);
+    assert!(store.rotate_refresh_token(session.id, &first, &next, at).await.unwrap());
+    assert!(!store.rotate_refresh_token(session.id, &first, &next, at).await.unwrap());
+    // A session of an account this store does not hold (an application's own users).
+    let elsewhere = sample_user(unique_email("elsewhere"));
+    let foreign = sample_session(&elsewhere);
+    store
+        .insert_session(&foreign, &OpaqueToken::generate(TokenKind::Refresh).unwrap().1)
+        .await
+        .unwrap();
+    assert_eq!(store.list_sessions(elsewhere.id).await.unwrap(), vec![foreign]);
+}

@@ -5,6 +5,7 @@ use crate::id::UserId;
 use crate::user::User;
 
 store_trait! {
+    composed(users: U);
     /// The listing of every account, for administration
     /// ([`Accounts::list_users`](crate::Accounts::list_users)). Optional: a store without
     /// it runs every other flow.

@@ -11,7 +11,45 @@
 /// Declares a store trait (object safe, `Send + Sync`, its methods `async` through
 /// `async_trait`) and implements it for `Arc<T>` and `Box<T>` of every `T` that
 /// implements it, `dyn` included, so the forwarding is written once for every trait.
+///
+/// Prefixed with `composed(<part>: <U|S|T>);`, it also implements the trait for
+/// [`ComposedStore`] by forwarding every method to that part.
 macro_rules! store_trait {
+    (
+        composed($part:ident: $Part:ident);
+        $(#[$attr:meta])*
+        pub trait $name:ident {
+            $(
+                $(#[$method_attr:meta])*
+                async fn $method:ident(&self $(, $arg:ident: $arg_ty:ty)* $(,)?) -> $ret:ty;
+            )*
+        }
+    ) => {
+        store_trait! {
+            $(#[$attr])*
+            pub trait $name {
+                $(
+                    $(#[$method_attr])*
+                    async fn $method(&self $(, $arg: $arg_ty)*) -> $ret;
+                )*
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl<U, S, T> $name for $crate::store::ComposedStore<U, S, T>
+        where
+            U: Send + Sync,
+            S: Send + Sync,
+            T: Send + Sync,
+            $Part: $name,
+        {
+            $(
+                async fn $method(&self $(, $arg: $arg_ty)*) -> $ret {
+                    self.$part.$method($($arg),*).await
+                }
+            )*
+        }
+    };
     (
         $(#[$attr:meta])*
         pub trait $name:ident {
@@ -50,6 +88,7 @@ macro_rules! store_trait {
     };
 }
 
+mod composed;
 mod directory;
 mod memory;
 mod purge;
@@ -57,6 +96,7 @@ mod roles;
 
 use time::OffsetDateTime;
 
+pub use composed::ComposedStore;
 pub use directory::UserDirectory;
 pub use memory::MemoryStore;
 pub use purge::PurgeStore;
@@ -72,6 +112,7 @@ use crate::token::TokenHash;
 use crate::user::User;
 
 store_trait! {
+    composed(users: U);
     /// Accounts, keyed by [`UserId`] and by normalized [`Email`].
     ///
     /// The contract every implementation keeps (and the conformance suite checks):
@@ -191,6 +232,7 @@ store_trait! {
 }
 
 store_trait! {
+    composed(sessions: S);
     /// Sessions and their refresh tokens, stored only as [`TokenHash`]es.
     ///
     /// Each refresh token belongs to one session. Rotation trades the current token for a
@@ -266,6 +308,7 @@ store_trait! {
 }
 
 store_trait! {
+    composed(one_time: T);
     /// Single-use tokens (password reset, email verification), stored only as
     /// [`TokenHash`]es. Stores return and consume tokens whatever their expiry: lifetimes are
     /// the service's to judge.

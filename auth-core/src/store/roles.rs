@@ -10,6 +10,7 @@ use crate::role::Role;
 use crate::user::User;
 
 store_trait! {
+    composed(users: U);
     /// Changing the roles of an account
     /// ([`Accounts::set_roles`](crate::Accounts::set_roles),
     /// [`grant_role`](crate::Accounts::grant_role), [`revoke_role`](crate::Accounts::revoke_role)).
