@@ -47,12 +47,15 @@ mod schema;
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::{
-    Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role, RoleStore, Session,
-    SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId, UserStore, stored,
+    BoxError, Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role, RoleStore,
+    Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId, UserStore,
+    stored,
 };
 use std::str::FromStr;
 
@@ -63,6 +66,9 @@ use uuid::Uuid;
 
 use error::store_error;
 pub use error::{MigrateError, SchemaNameError};
+/// The sqlx this store is built on, for [`RegistrationHook`]s and [`PostgresStore::new`]'s
+/// pool: name its types through here, so the versions always match.
+pub use sqlx;
 
 /// The newest migration this release applies (see [`PostgresStore::migrate`]): each is
 /// recorded once in `<schema>._sqlx_migrations`.
@@ -96,7 +102,16 @@ const ONE_TIME_COLUMNS: &str = "user_id, purpose, email, token_version, created_
 pub struct PostgresStore {
     pool: PgPool,
     schema: String,
+    /// See [`with_registration_hook`](Self::with_registration_hook).
+    on_registration: Option<Arc<RegistrationHook>>,
 }
+
+/// What a [`RegistrationHook`] returns: a future borrowing the transaction and the account.
+pub type HookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'a>>;
+
+/// What an application does in the transaction that inserts a new account: see
+/// [`PostgresStore::with_registration_hook`].
+pub type RegistrationHook = dyn for<'a> Fn(&'a mut sqlx::PgConnection, &'a User) -> HookFuture<'a> + Send + Sync;
 
 impl PostgresStore {
     /// A store on `pool`, in the schema [`DEFAULT_SCHEMA`] (`auth`). Size the pool with a
@@ -105,7 +120,41 @@ impl PostgresStore {
         Self {
             pool,
             schema: DEFAULT_SCHEMA.to_owned(),
+            on_registration: None,
         }
+    }
+
+    /// Runs `hook` in the transaction that inserts each new account, after the insert:
+    /// an application creates its own row for the account (a profile, a tenant
+    /// membership) so that both exist or neither does. An error from the hook rolls the
+    /// registration back; it fails as a backend error (a 500, with the hook's error as
+    /// its cause in the log), and the address stays free. Without a hook, an insert is one
+    /// statement; with one, it is a transaction of the insert and the hook's statements.
+    ///
+    /// ```no_run
+    /// use auth_store_postgres::PostgresStore;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = PostgresStore::connect("postgres://app@localhost/app").await?.with_registration_hook(|conn, user| {
+    ///     Box::pin(async move {
+    ///         sqlx::query("INSERT INTO public.profiles (user_id, email) VALUES ($1, $2)")
+    ///             .bind(user.id.as_uuid())
+    ///             .bind(user.email.as_str())
+    ///             .execute(conn)
+    ///             .await?;
+    ///         Ok(())
+    ///     })
+    /// });
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_registration_hook(
+        mut self,
+        hook: impl for<'a> Fn(&'a mut sqlx::PgConnection, &'a User) -> HookFuture<'a> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_registration = Some(Arc::new(hook));
+        self
     }
 
     /// Connects to `url` (`postgres://user:password@host:5432/database`) with a pool of
@@ -208,6 +257,28 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
+    /// The insert of a new account, on the pool or in the hook's transaction.
+    async fn insert_user_on<'e>(&self, executor: impl sqlx::PgExecutor<'e>, user: &User) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.users (id, email, password_hash, is_active, email_verified_at, roles,
+                                    token_version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        ))
+        .bind(user.id.as_uuid())
+        .bind(user.email.as_str())
+        .bind(user.password_hash.as_ref().map(HashedPassword::as_str))
+        .bind(user.is_active)
+        .bind(user.email_verified_at)
+        .bind(roles_vec(&user.roles))
+        .bind(user.token_version)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .execute(executor)
+        .await
+        .map_err(error::insert_user_error)?;
+        Ok(())
+    }
+
     /// Reads the account with its row locked and, when `change` edits its roles, writes
     /// them back (incrementing the token version): one transaction, so concurrent changes
     /// of one account's roles queue on the lock and none is lost. Every role change goes
@@ -256,6 +327,7 @@ impl fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("schema", &self.schema)
             .field("pool_size", &self.pool.size())
+            .field("registration_hook", &self.on_registration.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -315,24 +387,13 @@ fn one_time_token_from_row(row: &PgRow) -> Result<OneTimeToken, StoreError> {
 #[async_trait]
 impl UserStore for PostgresStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        sqlx::query(self.sql(
-            "INSERT INTO {s}.users (id, email, password_hash, is_active, email_verified_at, roles,
-                                    token_version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        ))
-        .bind(user.id.as_uuid())
-        .bind(user.email.as_str())
-        .bind(user.password_hash.as_ref().map(HashedPassword::as_str))
-        .bind(user.is_active)
-        .bind(user.email_verified_at)
-        .bind(roles_vec(&user.roles))
-        .bind(user.token_version)
-        .bind(user.created_at)
-        .bind(user.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(error::insert_user_error)?;
-        Ok(())
+        let Some(hook) = &self.on_registration else {
+            return self.insert_user_on(&self.pool, user).await;
+        };
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        self.insert_user_on(&mut *tx, user).await?;
+        hook(&mut tx, user).await.map_err(StoreError::Backend)?;
+        tx.commit().await.map_err(store_error)
     }
 
     async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {

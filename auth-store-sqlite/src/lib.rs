@@ -65,10 +65,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role, RoleStore, Session,
-    SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId, UserStore,
+    BoxError, Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role, RoleStore,
+    Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId, UserStore,
 };
 use r2d2_sqlite::SqliteConnectionManager;
+/// The rusqlite this store is built on, for [`RegistrationHook`]s: name its types
+/// through here, so the versions always match.
+pub use rusqlite;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -179,7 +182,13 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
     /// Each call's budget for waiting; per handle, see [`with_lock_timeout`](Self::with_lock_timeout).
     lock_timeout: Duration,
+    /// See [`with_registration_hook`](Self::with_registration_hook).
+    on_registration: Option<Arc<RegistrationHook>>,
 }
+
+/// What an application does in the transaction that inserts a new account: see
+/// [`SqliteStore::with_registration_hook`].
+pub type RegistrationHook = dyn Fn(&rusqlite::Transaction<'_>, &User) -> Result<(), BoxError> + Send + Sync;
 
 /// A call's lock budget ran out while it waited for its turn at the writer connection.
 #[derive(Debug, thiserror::Error)]
@@ -265,6 +274,7 @@ impl SqliteStore {
                 path,
             }),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            on_registration: None,
         })
     }
 
@@ -310,6 +320,49 @@ impl SqliteStore {
     #[must_use]
     pub fn with_lock_timeout(mut self, lock_timeout: Duration) -> Self {
         self.lock_timeout = lock_timeout.min(MAX_LOCK_TIMEOUT);
+        self
+    }
+
+    /// Runs `hook` in the transaction that inserts each new account, after the insert:
+    /// an application creates its own row for the account (a profile, a tenant
+    /// membership) so that both exist or neither does. An error from the hook rolls the
+    /// registration back; it fails as a backend error (a 500, with the hook's error as
+    /// its cause in the log), and the address stays free.
+    ///
+    /// The hook is synchronous: it runs on the store's blocking thread, holding SQLite's
+    /// write lock, where awaiting anything would stall every other writer. Keep it to a
+    /// few statements on the transaction it is given.
+    ///
+    /// ```
+    /// use auth_core::{AuthService, ClientInfo, Password, SigningKey, Tokens};
+    /// use auth_store_sqlite::SqliteStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("app.db");
+    /// // The application's table, in the same file.
+    /// rusqlite::Connection::open(&path)?
+    ///     .execute_batch("CREATE TABLE profiles (user_id TEXT PRIMARY KEY, display_name TEXT NOT NULL)")?;
+    /// let store = SqliteStore::open(&path).await?.with_registration_hook(|tx, user| {
+    ///     let name = user.email.as_str().split('@').next().unwrap_or_default();
+    ///     tx.execute("INSERT INTO profiles (user_id, display_name) VALUES (?1, ?2)", (user.id.to_string(), name))?;
+    ///     Ok(())
+    /// });
+    /// let tokens = Tokens::new(SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?, "https://app.example", "app");
+    /// let auth = AuthService::new(store, tokens);
+    /// auth.register("ada@example.com", Password::new("analytical-engine-1843"), &ClientInfo::unknown()).await?;
+    /// let name: String = rusqlite::Connection::open(&path)?.query_row("SELECT display_name FROM profiles", [], |row| row.get(0))?;
+    /// assert_eq!(name, "ada");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_registration_hook(
+        mut self,
+        hook: impl Fn(&rusqlite::Transaction<'_>, &User) -> Result<(), BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_registration = Some(Arc::new(hook));
         self
     }
 
@@ -478,6 +531,7 @@ impl fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
             .field("lock_timeout", &self.lock_timeout)
+            .field("registration_hook", &self.on_registration.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -542,10 +596,12 @@ fn change_roles(
 impl UserStore for SqliteStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let user = user.clone();
+        let hook = self.on_registration.clone();
         self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // The constraint decides (never check-then-insert); a conflict on the email
             // inserts nothing and is told apart from other failures without parsing text.
-            let inserted = conn
+            let inserted = tx
                 .prepare_cached(
                     "INSERT INTO auth_users (id, email, password_hash, is_active, email_verified_at, roles,
                                              token_version, created_at, updated_at)
@@ -566,6 +622,10 @@ impl UserStore for SqliteStore {
             if inserted == 0 {
                 return Err(DbError::Duplicate);
             }
+            if let Some(hook) = hook {
+                hook(&tx, &user).map_err(DbError::Hook)?;
+            }
+            tx.commit()?;
             Ok(())
         })
         .await

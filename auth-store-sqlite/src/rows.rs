@@ -30,6 +30,8 @@ pub(crate) enum DbError {
     Store(StoreError),
     /// No connection could be had.
     Unavailable(BoxError),
+    /// The application's registration hook failed (the insert is rolled back).
+    Hook(BoxError),
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -51,6 +53,7 @@ impl DbError {
             Self::Corrupt(what) => StoreError::Corrupt(what),
             Self::Store(error) => error,
             Self::Unavailable(error) => StoreError::Unavailable(error),
+            Self::Hook(error) => StoreError::Backend(error),
             Self::Sqlite(error) if crate::is_unavailable(&error) => StoreError::unavailable(error),
             Self::Sqlite(error) => StoreError::backend(error),
         }
