@@ -59,8 +59,11 @@ impl Answer {
     /// `status` with `body` as JSON.
     pub fn json(status: u16, body: &impl Serialize) -> Self {
         // The API's views serialize infallibly (strings, numbers, ids, times); a failure
-        // would be a bug in a view, answered as an empty object rather than a panic.
-        let json = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+        // would be a bug in a view, logged and answered as an empty object, never a panic.
+        let json = serde_json::to_vec(body).unwrap_or_else(|error| {
+            tracing::error!(%error, "an answer's body did not serialize");
+            b"{}".to_vec()
+        });
         Self {
             status,
             headers: Vec::new(),
