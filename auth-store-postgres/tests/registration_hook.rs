@@ -37,7 +37,10 @@ async fn the_hook_writes_in_the_registrations_transaction_and_a_duplicate_never_
     let Some(store) = store_with_profiles().await else {
         return;
     };
-    let insert_profile = format!("INSERT INTO {}.profiles (user_id, email) VALUES ($1, $2)", store.schema());
+    let insert_profile = format!(
+        "INSERT INTO {}.profiles (user_id, email) VALUES ($1, $2)",
+        store.schema()
+    );
     let hooked = store.clone().with_registration_hook(move |conn, user| {
         let sql = insert_profile.clone();
         Box::pin(async move {
@@ -64,7 +67,10 @@ async fn a_failing_hook_rolls_the_registration_back_and_the_address_stays_free()
     let Some(store) = store_with_profiles().await else {
         return;
     };
-    let insert_profile = format!("INSERT INTO {}.profiles (user_id, email) VALUES ($1, $2)", store.schema());
+    let insert_profile = format!(
+        "INSERT INTO {}.profiles (user_id, email) VALUES ($1, $2)",
+        store.schema()
+    );
     let failing = store.clone().with_registration_hook(move |conn, user| {
         let sql = insert_profile.clone();
         Box::pin(async move {
@@ -83,7 +89,11 @@ async fn a_failing_hook_rolls_the_registration_back_and_the_address_stays_free()
         std::error::Error::source(&error).map(ToString::to_string).as_deref(),
         Some("the billing system said no")
     );
-    assert_eq!(counts(&store).await, (0, 0), "neither row: the account's insert was rolled back");
+    assert_eq!(
+        counts(&store).await,
+        (0, 0),
+        "neither row: the account's insert was rolled back"
+    );
     store.insert_user(&user).await.unwrap();
     assert_eq!(counts(&store).await, (1, 0));
 }
