@@ -267,49 +267,52 @@ fn roles_vec(roles: &BTreeSet<Role>) -> Vec<String> {
 fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
     let email: String = row.try_get("email").map_err(store_error)?;
     let roles: Vec<String> = row.try_get("roles").map_err(store_error)?;
-    Ok(User {
-        id: UserId::from_uuid(row.try_get("id").map_err(store_error)?),
-        email: stored::email(&email)?,
-        password_hash: row
-            .try_get::<Option<String>, _>("password_hash")
+    Ok(User::existing(
+        UserId::from_uuid(row.try_get("id").map_err(store_error)?),
+        stored::email(&email)?,
+        row.try_get("created_at").map_err(store_error)?,
+    )
+    .with_password_hash(
+        row.try_get::<Option<String>, _>("password_hash")
             .map_err(store_error)?
             .map(HashedPassword::new),
-        is_active: row.try_get("is_active").map_err(store_error)?,
-        email_verified_at: row.try_get("email_verified_at").map_err(store_error)?,
-        roles: stored::roles(roles.iter().map(String::as_str))?,
-        token_version: row.try_get("token_version").map_err(store_error)?,
-        created_at: row.try_get("created_at").map_err(store_error)?,
-        updated_at: row.try_get("updated_at").map_err(store_error)?,
-    })
+    )
+    .with_active(row.try_get("is_active").map_err(store_error)?)
+    .with_email_verified_at(row.try_get("email_verified_at").map_err(store_error)?)
+    .with_roles(stored::roles(roles.iter().map(String::as_str))?)
+    .with_token_version(row.try_get("token_version").map_err(store_error)?)
+    .with_updated_at(row.try_get("updated_at").map_err(store_error)?))
 }
 
 fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
     let ip: Option<String> = row.try_get("ip").map_err(store_error)?;
-    Ok(Session {
-        id: SessionId::from_uuid(row.try_get("id").map_err(store_error)?),
-        user_id: UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
-        created_at: row.try_get("created_at").map_err(store_error)?,
-        last_used_at: row.try_get("last_used_at").map_err(store_error)?,
-        expires_at: row.try_get("expires_at").map_err(store_error)?,
-        user_agent: row.try_get("user_agent").map_err(store_error)?,
-        ip: ip.as_deref().map(stored::ip).transpose()?,
-        revoked_at: row.try_get("revoked_at").map_err(store_error)?,
-        auth_methods: stored::auth_methods(&row.try_get::<String, _>("auth_methods").map_err(store_error)?)?,
-        auth_time: row.try_get("auth_time").map_err(store_error)?,
-    })
+    Ok(Session::new(
+        SessionId::from_uuid(row.try_get("id").map_err(store_error)?),
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        row.try_get("created_at").map_err(store_error)?,
+        row.try_get("expires_at").map_err(store_error)?,
+    )
+    .with_last_used_at(row.try_get("last_used_at").map_err(store_error)?)
+    .with_user_agent(row.try_get("user_agent").map_err(store_error)?)
+    .with_ip(ip.as_deref().map(stored::ip).transpose()?)
+    .with_revoked_at(row.try_get("revoked_at").map_err(store_error)?)
+    .with_auth_methods(stored::auth_methods(
+        &row.try_get::<String, _>("auth_methods").map_err(store_error)?,
+    )?)
+    .with_auth_time(row.try_get("auth_time").map_err(store_error)?))
 }
 
 fn one_time_token_from_row(row: &PgRow) -> Result<OneTimeToken, StoreError> {
     let purpose: String = row.try_get("purpose").map_err(store_error)?;
     let email: String = row.try_get("email").map_err(store_error)?;
-    Ok(OneTimeToken {
-        user_id: UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
-        purpose: stored::purpose(&purpose)?,
-        email: stored::email(&email)?,
-        token_version: row.try_get("token_version").map_err(store_error)?,
-        created_at: row.try_get("created_at").map_err(store_error)?,
-        expires_at: row.try_get("expires_at").map_err(store_error)?,
-    })
+    Ok(OneTimeToken::new(
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        stored::purpose(&purpose)?,
+        stored::email(&email)?,
+        row.try_get("token_version").map_err(store_error)?,
+        row.try_get("created_at").map_err(store_error)?,
+        row.try_get("expires_at").map_err(store_error)?,
+    ))
 }
 
 #[async_trait]
@@ -477,10 +480,10 @@ impl SessionStore for PostgresStore {
         .await
         .map_err(store_error)?;
         row.map(|row| {
-            Ok(RefreshTokenRecord {
-                session: session_from_row(&row)?,
-                used_at: row.try_get("token_used_at").map_err(store_error)?,
-            })
+            Ok(RefreshTokenRecord::new(
+                session_from_row(&row)?,
+                row.try_get("token_used_at").map_err(store_error)?,
+            ))
         })
         .transpose()
     }

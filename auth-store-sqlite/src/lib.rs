@@ -715,10 +715,10 @@ impl SessionStore for SqliteStore {
                 })
                 .optional()?;
             row.map(|(session, used_at)| {
-                Ok(RefreshTokenRecord {
-                    session: session_from_row(session)?,
-                    used_at: used_at.map(rows::from_micros).transpose()?,
-                })
+                Ok(RefreshTokenRecord::new(
+                    session_from_row(session)?,
+                    used_at.map(rows::from_micros).transpose()?,
+                ))
             })
             .transpose()
         })
