@@ -10,6 +10,7 @@ use super::legacy::Bcrypt;
 #[cfg(feature = "legacy-pbkdf2")]
 use super::legacy::DjangoPbkdf2;
 use super::limits::HashLimits;
+use super::slow_build;
 use super::{HashError, HashedPassword, PasswordHasher, Verification};
 use crate::password::Password;
 
@@ -294,8 +295,11 @@ impl StoredArgon2<'_> {
         let argon2 = Argon2::new(self.algorithm, self.version, self.params.clone());
         let mut computed = [0u8; Output::MAX_LENGTH];
         let computed = computed.get_mut(..expected.len()).ok_or(argon2::Error::OutputTooLong)?;
-        memory.with(self.params.block_count(), |blocks| {
-            argon2.hash_password_into_with_memory(password, salt.as_ref(), computed, blocks)
+        let work = u64::from(self.params.m_cost()) * u64::from(self.params.t_cost());
+        slow_build::timed(work, || {
+            memory.with(self.params.block_count(), |blocks| {
+                argon2.hash_password_into_with_memory(password, salt.as_ref(), computed, blocks)
+            })
         })?;
         Ok(bool::from(computed.ct_eq(expected.as_ref())))
     }
@@ -375,12 +379,14 @@ impl PasswordHasher for Argon2Hasher {
         getrandom::fill(&mut salt).map_err(|e| HashError::Failed(e.to_string()))?;
         let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
         let params = self.argon2.params();
-        self.memory
-            .with(params.block_count(), |blocks| {
+        let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
+        slow_build::timed(work, || {
+            self.memory.with(params.block_count(), |blocks| {
                 self.argon2
                     .hash_password_into_with_memory(normalized.as_bytes(), &salt, &mut output, blocks)
             })
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        })
+        .map_err(|e| HashError::Failed(e.to_string()))?;
         argon2id_phc(params, &salt, &output).map_err(HashError::Failed)
     }
 

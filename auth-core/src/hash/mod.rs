@@ -5,6 +5,7 @@ mod argon2id;
 mod legacy;
 mod limits;
 mod pool;
+mod slow_build;
 
 use std::fmt;
 
