@@ -2,7 +2,7 @@
 //! then checked (a value the domain would refuse is [`StoreError::Corrupt`], never a
 //! panic).
 
-use auth_core::{BoxError, HashedPassword, OneTimeToken, Session, SessionId, StoreError, User, UserId, stored};
+use auth_core::{HashedPassword, OneTimeToken, Session, SessionId, StoreError, User, UserId, stored};
 use rusqlite::Row;
 use time::OffsetDateTime;
 
@@ -28,8 +28,6 @@ pub(crate) enum DbError {
     Corrupt(String),
     /// A stored value the domain refuses, as `auth_core::stored` decides it.
     Store(StoreError),
-    /// No connection could be had.
-    Unavailable(BoxError),
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -50,7 +48,6 @@ impl DbError {
             Self::Duplicate => StoreError::DuplicateEmail,
             Self::Corrupt(what) => StoreError::Corrupt(what),
             Self::Store(error) => error,
-            Self::Unavailable(error) => StoreError::Unavailable(error),
             Self::Sqlite(error) if crate::is_unavailable(&error) => StoreError::unavailable(error),
             Self::Sqlite(error) => StoreError::backend(error),
         }
