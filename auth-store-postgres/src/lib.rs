@@ -39,8 +39,47 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `tls-rustls` | off | TLS to the server through rustls on aws-lc-rs (sqlx's `tls-rustls-aws-lc-rs`), the backend auth-core's JWTs already link by default |
+//!
+//! Without a TLS feature only plaintext connections work (a URL asking for
+//! `sslmode=require` fails to connect). Any other sqlx TLS feature (`tls-rustls-ring`,
+//! `tls-native-tls`) works as well when the application enables it on its own
+//! `sqlx = "0.9"` dependency: features are unified, the store uses the same sqlx.
+//!
+//! `auth-core` is a dependency without its default features: its legacy verifiers and JWT
+//! backend are the application's choice, through its own `auth-core` dependency (see
+//! auth-core's documentation).
+//!
+//! # sqlx
+//!
+//! The store is built on sqlx 0.9 (`postgres`, `runtime-tokio`, `migrate`, `time`,
+//! `uuid`; no macros, so building needs no database). [`PgPool`] and the whole [`sqlx`]
+//! crate are re-exported: build a pool with [`sqlx::postgres::PgPoolOptions`] for
+//! [`PostgresStore::new`], and name sqlx's errors in [`MigrateError`], without a sqlx
+//! dependency of your own, so a second sqlx is never pinned by accident. An application
+//! using sqlx itself must use 0.9 to share the pool.
+//!
+//! # Minimum Rust version
+//!
+//! 1.94, sqlx 0.9's (`.ci/rust-version.py` checks it against every dependency).
+//!
+//! # License
+//!
+//! MIT OR Apache-2.0, at your option.
 
 #![forbid(unsafe_code)]
+
+/// The sqlx this store was built with: build a pool with its
+/// [`PgPoolOptions`] for [`PostgresStore::new`], and name
+/// its errors ([`MigrateError`]), without a dependency of your own.
+pub use sqlx;
+/// The pool [`PostgresStore::new`] takes and [`PostgresStore::pool`] shares.
+pub use sqlx::PgPool;
 
 mod error;
 mod schema;
@@ -56,7 +95,7 @@ use auth_core::{
 };
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
