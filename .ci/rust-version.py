@@ -2,13 +2,13 @@
 """Checks that every publishable crate's `rust-version` is true.
 
 A crate's true minimum is the highest `rust-version` declared by what it builds on: its
-normal and build dependencies, transitively (dev-dependencies are not built by its users),
-as `cargo metadata` resolves them for this machine's target. The declared value must not be
-lower (users on that toolchain would fail to build it); a higher one is reported, since
-it turns users away for nothing.
-
-The resolution is the workspace's: features other workspace members enable are included,
-so the result can only overstate a crate's needs, never understate them.
+normal and build dependencies, transitively (dev-dependencies are not built by its users).
+`cargo metadata` gives every package's declared `rust-version`; which packages a crate
+builds on is asked of `cargo tree -p <crate>`, which resolves features for that crate alone
+(not unified with the other workspace members), once with its default features and once
+with all of them (a user may enable any), for this machine's target. The declared value
+must not be lower (users on that toolchain would fail to build it); a higher one is
+reported, since it turns users away for nothing.
 
     python3 .ci/rust-version.py          # exits 1 if a declared rust-version is too low
 """
@@ -36,24 +36,31 @@ def main():
     )
     metadata = json.loads(
         subprocess.run(
-            ["cargo", "metadata", "--format-version", "1", "--locked", "--filter-platform", host],
+            ["cargo", "metadata", "--format-version", "1", "--locked", "--all-features", "--filter-platform", host],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
     )
     packages = {package["id"]: package for package in metadata["packages"]}
-    nodes = {node["id"]: node for node in metadata["resolve"]["nodes"]}
+    by_name_version = {(package["name"], package["version"]): package["id"] for package in metadata["packages"]}
 
     def used_by(root):
-        """Every package `root` builds on, itself excluded."""
-        seen, stack = set(), [root]
-        while stack:
-            for dep in nodes[stack.pop()]["deps"]:
-                kinds = {kind["kind"] for kind in dep["dep_kinds"]}
-                if kinds & {None, "build"} and dep["pkg"] not in seen:
-                    seen.add(dep["pkg"])
-                    stack.append(dep["pkg"])
+        """Every package `root` builds on, itself excluded, with default or all features."""
+        name = packages[root]["name"]
+        seen = set()
+        for features in ([], ["--all-features"]):
+            tree = subprocess.run(
+                ["cargo", "tree", "--locked", "-p", name, "-e", "normal,build", "--prefix", "none",
+                 "--format", "{p}", *features],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            for line in tree.splitlines():
+                dep_name, version = line.split()[:2]
+                seen.add(by_name_version[(dep_name, version.removeprefix("v"))])
+        seen.discard(root)
         return seen
 
     failed = False
