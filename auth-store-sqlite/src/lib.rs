@@ -39,7 +39,8 @@
 //! | `bundled` | on | compiles SQLite into the program (rusqlite's `bundled`; needs a C compiler) |
 //!
 //! Off, the system's libsqlite3 is linked instead (`libsqlite3-dev` on Debian); it must
-//! be 3.35 or newer, since the store uses `RETURNING`. Features are unified across a
+//! be 3.37 or newer, since the schema uses `STRICT` tables (and the store `RETURNING`,
+//! 3.35). The crate's tests pass that way with Debian 12's SQLite 3.40.1. Features are unified across a
 //! program, so `bundled` is on whenever any crate asks for it: turning it off here only
 //! helps if nothing else in the program (rusqlite, sqlx's `sqlite`) turns it on.
 //!
