@@ -53,8 +53,8 @@
 //! |---|---|---|
 //! | `legacy-bcrypt` | on | [`Argon2Hasher`] verifies bcrypt hashes (`$2a$`, `$2b$`, `$2y$`) and asks for their upgrade; adds the `bcrypt` crate |
 //! | `legacy-pbkdf2` | on | the same for Django's `pbkdf2_sha256$`; adds the `pbkdf2` crate |
-//! | `aws-lc-rs` | on | JWTs signed and verified by aws-lc-rs (C and assembly, built with the `cc` crate; several times faster at ES256 than RustCrypto) |
-//! | `rust-crypto` | off | JWTs signed and verified by RustCrypto, pure Rust (for targets where aws-lc does not build); used only when `aws-lc-rs` is off |
+//! | `aws-lc-rs` | on | JWTs signed and verified by aws-lc-rs (C and assembly, built with a C compiler; the backend the repository's token benchmarks measure) |
+//! | `rust-crypto` | off | JWTs signed and verified by RustCrypto, pure Rust, for targets where aws-lc does not build; used only when `aws-lc-rs` is off. jsonwebtoken's `rust_crypto` also compiles the `rsa` crate, which has an open timing advisory (RUSTSEC-2023-0071); this crate never uses RSA |
 //! | `conformance` | off | the [store conformance suite](conformance), for store authors |
 //!
 //! Without a legacy feature, a hash in that format is refused with
@@ -64,8 +64,16 @@
 //! `jsonwebtoken = "11"` dependency, or install a `jsonwebtoken::crypto::CryptoProvider`
 //! before the first key is made; otherwise jsonwebtoken panics at the first signature.
 //! With a backend feature on, this crate installs it as jsonwebtoken's process default
-//! when the first key is made, so an application whose own jsonwebtoken enables the other
-//! backend (both on at once, which jsonwebtoken alone cannot resolve) works too.
+//! when the first key ([`SigningKey`], [`VerificationKey`]) is made. That lets an
+//! application whose own jsonwebtoken 11 enables the other backend (both on at once, which
+//! jsonwebtoken alone answers with a panic) work, provided this crate makes its first key
+//! before the application's own first jsonwebtoken call; otherwise the application
+//! installs a backend itself first (`jsonwebtoken::crypto::CryptoProvider::install_default`),
+//! as jsonwebtoken requires of any program with both. Recorded with a scratch application
+//! (auth-core with its defaults, the application's `jsonwebtoken` with `rust_crypto`):
+//! auth-core's token first, then the application's, both work; the application's first,
+//! jsonwebtoken panics ("Could not automatically determine the process-level
+//! CryptoProvider").
 //!
 //! # Debug builds
 //!

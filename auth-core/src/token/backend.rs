@@ -5,7 +5,8 @@
 //! Features are unified across a program, so an application whose own jsonwebtoken turns
 //! on the other backend than this crate's would get both, and that panic. Installing the
 //! backend this crate's features chose as the process default, before any key exists,
-//! makes every combination work.
+//! makes that combination work as long as this crate makes its first key before the
+//! application's first jsonwebtoken call (the crate documentation says what else to do).
 
 use std::sync::Once;
 
