@@ -46,8 +46,10 @@
 //! |---|---|---|
 //! | `tls-rustls` | off | TLS to the server through rustls on aws-lc-rs (sqlx's `tls-rustls-aws-lc-rs`), the backend auth-core's JWTs already link by default |
 //!
-//! Without a TLS feature only plaintext connections work (a URL asking for
-//! `sslmode=require` fails to connect). Any other sqlx TLS feature (`tls-rustls-ring`,
+//! Without a TLS feature only plaintext connections work: sqlx 0.9 then connects in
+//! plaintext under the default `sslmode=prefer`, and refuses `sslmode=require` (or
+//! `verify-ca`, `verify-full`) with "TLS upgrade required by connect options but SQLx was
+//! built without TLS support enabled" (sqlx-postgres' `connection/tls.rs`). Any other sqlx TLS feature (`tls-rustls-ring`,
 //! `tls-native-tls`) works as well when the application enables it on its own
 //! `sqlx = "0.9"` dependency: features are unified, the store uses the same sqlx.
 //!
