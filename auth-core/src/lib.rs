@@ -46,6 +46,89 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `legacy-bcrypt` | on | [`Argon2Hasher`] verifies bcrypt hashes (`$2a$`, `$2b$`, `$2y$`) and asks for their upgrade; adds the `bcrypt` crate |
+//! | `legacy-pbkdf2` | on | the same for Django's `pbkdf2_sha256$`; adds the `pbkdf2` crate |
+//! | `aws-lc-rs` | on | JWTs signed and verified by aws-lc-rs (C and assembly, built with a C compiler; the backend the repository's token benchmarks measure) |
+//! | `rust-crypto` | off | JWTs signed and verified by RustCrypto, pure Rust, for targets where aws-lc does not build; used only when `aws-lc-rs` is off. jsonwebtoken's `rust_crypto` also compiles the `rsa` crate, which has an open timing advisory (RUSTSEC-2023-0071); this crate never uses RSA |
+//! | `conformance` | off | the [store conformance suite](conformance), for store authors |
+//!
+//! Without a legacy feature, a hash in that format is refused with
+//! [`HashError::FeatureDisabled`] (the account cannot log in until the feature is on).
+//! `default-features = false` with neither JWT backend compiles, but then the application
+//! must give jsonwebtoken 11 one itself: enable `aws_lc_rs` or `rust_crypto` on its own
+//! `jsonwebtoken = "11"` dependency, or install a `jsonwebtoken::crypto::CryptoProvider`
+//! before the first key is made; otherwise jsonwebtoken panics at the first signature.
+//! With a backend feature on, this crate installs it as jsonwebtoken's process default
+//! when the first key ([`SigningKey`], [`VerificationKey`]) is made. That lets an
+//! application whose own jsonwebtoken 11 enables the other backend (both on at once, which
+//! jsonwebtoken alone answers with a panic) work, provided this crate makes its first key
+//! before the application's own first jsonwebtoken call; otherwise the application
+//! installs a backend itself first (`jsonwebtoken::crypto::CryptoProvider::install_default`),
+//! as jsonwebtoken requires of any program with both. Recorded with a scratch application
+//! (auth-core with its defaults, the application's `jsonwebtoken` with `rust_crypto`):
+//! auth-core's token first, then the application's, both work; the application's first,
+//! jsonwebtoken panics ("Could not automatically determine the process-level
+//! CryptoProvider").
+//!
+//! # Debug builds
+//!
+//! Cargo compiles dependencies without optimisation in the `dev` profile, and argon2 is
+//! then dozens of times slower: with OWASP's parameters, a debug build of an application
+//! hashed in 1.2 to 1.5 s, and in 27 ms with the lines below (on the 2-vCPU machine of the
+//! repository's `benches/BENCHMARKS.md`, where a release build takes 11.8 ms). That makes
+//! logins in development slow and tests time out. Profile settings of a dependency are
+//! ignored, so the application adds these lines to its own `Cargo.toml` (the workspace
+//! root's):
+//!
+//! ```toml
+//! [profile.dev.package.argon2]
+//! opt-level = 3
+//! [profile.dev.package.blake2]
+//! opt-level = 3
+//! [profile.dev.package.bcrypt]   # with legacy-bcrypt
+//! opt-level = 3
+//! [profile.dev.package.blowfish] # with legacy-bcrypt
+//! opt-level = 3
+//! [profile.dev.package.pbkdf2]   # with legacy-pbkdf2
+//! opt-level = 3
+//! [profile.dev.package.sha2]
+//! opt-level = 3
+//! ```
+//!
+//! In a build with debug assertions, [`Argon2Hasher`] times its first three hashes; if
+//! one takes longer than 100 ms (scaled up for parameters costlier than OWASP's), it logs
+//! one warning per process (`tracing`, level WARN) naming exactly these lines for the
+//! features in use. Release builds time nothing.
+//!
+//! # Types from other crates
+//!
+//! The JWKS types ([`Tokens::jwks`], [`VerificationKey::from_jwk`]) are jsonwebtoken's,
+//! re-exported in [`jwk`] so that they can be named without depending on the same
+//! jsonwebtoken. Time values are the [`time`] crate's `OffsetDateTime` (time 0.3), ids
+//! wrap [`uuid`] 1 UUIDs.
+//!
+//! Records a store builds ([`User`], [`Session`], [`RefreshTokenRecord`],
+//! [`OneTimeToken`]) are `#[non_exhaustive]` and have constructors ([`User::existing`],
+//! [`Session::new`], ...) with `with_*` methods, so that a field added in a later release,
+//! with its default, breaks no store.
+//!
+//! # Minimum Rust version
+//!
+//! 1.89 (uuid 1.29's); `.ci/rust-version.py` checks it against every dependency.
+//!
+//! # License
+//!
+//! MIT OR Apache-2.0, at your option, except the bundled list of common passwords
+//! (`src/password/common-passwords.txt`): it is Django's list (the file Django 5.2 ships,
+//! decompressed and unchanged; 20,000 common passwords, lowercased and deduplicated, created
+//! by Royce Williams), under Django's BSD 3-Clause License, whose text the crate carries in
+//! `src/password/common-passwords.LICENSE` with a `NOTICE`. The crate's license expression
+//! is therefore `(MIT OR Apache-2.0) AND BSD-3-Clause`.
 
 #![forbid(unsafe_code)]
 
@@ -109,7 +192,15 @@ pub use token::{
 };
 pub use user::User;
 
-/// The workspace README's Rust examples, compiled and run as doctests so they cannot drift.
+/// The JSON Web Key types of the key API ([`Tokens::jwks`], [`VerificationKey::from_jwk`],
+/// [`VerificationKey::public_jwk`]): jsonwebtoken's, re-exported so they can be named
+/// without a dependency of your own on the same jsonwebtoken. They serialize as RFC 7517
+/// JSON, which is all a JWKS endpoint needs.
+pub mod jwk {
+    pub use jsonwebtoken::jwk::{Jwk, JwkSet};
+}
+
+/// This crate's README, compiled and run as doctests so it cannot drift.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -65,7 +65,11 @@ impl FromStr for TokenPurpose {
 /// It is bound to more than its user: to the address it was sent to (a verification
 /// token dies when the email changes) and to the account's token version at issue (a
 /// reset token dies when the password changes by any route, or tokens are revoked).
+///
+/// `#[non_exhaustive]`, so that a field added later breaks no store: built with
+/// [`OneTimeToken::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OneTimeToken {
     /// The account.
     pub user_id: UserId,
@@ -79,6 +83,38 @@ pub struct OneTimeToken {
     pub created_at: OffsetDateTime,
     /// When it stops working.
     pub expires_at: OffsetDateTime,
+}
+
+impl OneTimeToken {
+    /// A token for `purpose`, sent to `email` for the account `user_id` whose token
+    /// version was `token_version`, issued at `created_at`, working until `expires_at`.
+    ///
+    /// ```
+    /// use auth_core::{Email, OneTimeToken, TokenPurpose, UserId};
+    /// use time::macros::datetime;
+    ///
+    /// let issued = datetime!(2026-03-01 9:00 UTC);
+    /// let email = Email::parse("ann@example.com").unwrap();
+    /// let token = OneTimeToken::new(UserId::new_at(issued), TokenPurpose::PasswordReset, email, 0, issued, datetime!(2026-03-01 10:00 UTC));
+    /// assert_eq!(token.purpose.as_str(), "password_reset");
+    /// ```
+    pub fn new(
+        user_id: UserId,
+        purpose: TokenPurpose,
+        email: Email,
+        token_version: i64,
+        created_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            user_id,
+            purpose,
+            email,
+            token_version,
+            created_at,
+            expires_at,
+        }
+    }
 }
 
 /// A message the application must deliver: a single-use token for the account's stored

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::auth_method::AuthMethods;
+use crate::auth_method::{AuthMethod, AuthMethods};
 use crate::clock::later_by;
 use crate::id::{SessionId, UserId};
 use crate::token::{AccessToken, OpaqueToken};
@@ -120,7 +120,11 @@ impl ClientInfo {
 /// A login session: the family of refresh tokens issued from one login, rotated on every
 /// refresh. What a store keeps and what [`AuthService::list_sessions`](crate::AuthService::list_sessions)
 /// shows (never a token).
+///
+/// Built with [`Session::new`] and the `with_*` methods: it is `#[non_exhaustive]`, so
+/// that a field added later, with its default, breaks no store.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Session {
     /// Stable identifier; access tokens carry it as `sid`.
     pub id: SessionId,
@@ -148,6 +152,79 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session that began at `created_at` with a password alone and ends at
+    /// `expires_at` at the latest: last used and authenticated at `created_at`, no client
+    /// information, not revoked, until a `with_*` method says otherwise.
+    ///
+    /// ```
+    /// use auth_core::{AuthMethod, AuthMethods, Session, SessionId, UserId};
+    /// use time::macros::datetime;
+    ///
+    /// let start = datetime!(2026-03-01 9:00 UTC);
+    /// let session = Session::new(SessionId::new_at(start), UserId::new_at(start), start, datetime!(2026-03-31 9:00 UTC))
+    ///     .with_ip(Some("203.0.113.7".parse().unwrap()))
+    ///     .with_auth_methods(AuthMethods::from(AuthMethod::PASSWORD).with(AuthMethod::ONE_TIME_PASSWORD))
+    ///     .with_last_used_at(datetime!(2026-03-02 9:00 UTC));
+    /// assert_eq!((session.auth_time, session.revoked_at), (start, None));
+    /// assert!(!session.auth_methods.is_password_only());
+    /// ```
+    pub fn new(id: SessionId, user_id: UserId, created_at: OffsetDateTime, expires_at: OffsetDateTime) -> Self {
+        Self {
+            id,
+            user_id,
+            created_at,
+            last_used_at: created_at,
+            expires_at,
+            user_agent: None,
+            ip: None,
+            revoked_at: None,
+            auth_methods: AuthMethods::from(AuthMethod::PASSWORD),
+            auth_time: created_at,
+        }
+    }
+
+    /// Sets when a refresh token of the session was last issued.
+    #[must_use]
+    pub fn with_last_used_at(mut self, last_used_at: OffsetDateTime) -> Self {
+        self.last_used_at = last_used_at;
+        self
+    }
+
+    /// Sets the client's user agent at login.
+    #[must_use]
+    pub fn with_user_agent(mut self, user_agent: Option<String>) -> Self {
+        self.user_agent = user_agent;
+        self
+    }
+
+    /// Sets the client's IP address at login.
+    #[must_use]
+    pub fn with_ip(mut self, ip: Option<IpAddr>) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    /// Sets when the session was ended (`None`: it was not).
+    #[must_use]
+    pub fn with_revoked_at(mut self, revoked_at: Option<OffsetDateTime>) -> Self {
+        self.revoked_at = revoked_at;
+        self
+    }
+
+    /// Sets how the person proved who they are.
+    #[must_use]
+    pub fn with_auth_methods(mut self, auth_methods: AuthMethods) -> Self {
+        self.auth_methods = auth_methods;
+        self
+    }
+
+    /// Sets when they proved it.
+    #[must_use]
+    pub fn with_auth_time(mut self, auth_time: OffsetDateTime) -> Self {
+        self.auth_time = auth_time;
+        self
+    }
+
     /// Whether the session still works at `now`: not revoked, within its absolute
     /// lifetime, and used within `idle_timeout`.
     pub fn is_live(&self, now: OffsetDateTime, idle_timeout: Duration) -> bool {
@@ -156,13 +233,32 @@ impl Session {
 }
 
 /// A refresh token as a store finds it by its hash: the session it belongs to, and
-/// whether it was already traded for a newer one.
+/// whether it was already traded for a newer one. `#[non_exhaustive]`: built with
+/// [`RefreshTokenRecord::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RefreshTokenRecord {
     /// The session (family) of the token.
     pub session: Session,
     /// When the token was rotated away. Presenting it again is reuse.
     pub used_at: Option<OffsetDateTime>,
+}
+
+impl RefreshTokenRecord {
+    /// The token of `session`, rotated away at `used_at` (`None`: still the current one).
+    ///
+    /// ```
+    /// use auth_core::{RefreshTokenRecord, Session, SessionId, UserId};
+    /// use time::macros::datetime;
+    ///
+    /// let start = datetime!(2026-03-01 9:00 UTC);
+    /// let session = Session::new(SessionId::new_at(start), UserId::new_at(start), start, datetime!(2026-03-31 9:00 UTC));
+    /// let record = RefreshTokenRecord::new(session, None);
+    /// assert_eq!(record.used_at, None);
+    /// ```
+    pub fn new(session: Session, used_at: Option<OffsetDateTime>) -> Self {
+        Self { session, used_at }
+    }
 }
 
 /// A fresh access token and refresh token: what a login or a refresh hands the client.

@@ -520,14 +520,14 @@ async fn a_verification_token_dies_with_the_address_it_was_sent_to() {
     let user = f.register("nils@example.com").await;
     // A token issued while the account had another address (before an email change).
     let (token, hash) = OpaqueToken::generate(TokenKind::EmailVerification).unwrap();
-    let record = OneTimeToken {
-        user_id: user.id,
-        purpose: TokenPurpose::EmailVerification,
-        email: Email::parse("old-address@example.com").unwrap(),
-        token_version: user.token_version,
-        created_at: user.created_at,
-        expires_at: user.created_at + Duration::from_secs(3600),
-    };
+    let record = OneTimeToken::new(
+        user.id,
+        TokenPurpose::EmailVerification,
+        Email::parse("old-address@example.com").unwrap(),
+        user.token_version,
+        user.created_at,
+        user.created_at + Duration::from_secs(3600),
+    );
     f.store.insert_one_time_token(&hash, &record).await.unwrap();
     assert_eq!(
         one_time_error(f.auth.verify_email(token.expose_secret(), &ClientInfo::unknown()).await),
@@ -665,14 +665,14 @@ async fn a_one_time_token_from_the_store_of_another_purpose_is_not_found() {
     let user = f.register("pax@example.com").await;
     // Even a token with a valid reset prefix, stored under the other purpose, is refused.
     let (token, hash) = OpaqueToken::generate(TokenKind::PasswordReset).unwrap();
-    let record = OneTimeToken {
-        user_id: user.id,
-        purpose: TokenPurpose::EmailVerification,
-        email: user.email.clone(),
-        token_version: user.token_version,
-        created_at: user.created_at,
-        expires_at: user.created_at + Duration::from_secs(3600),
-    };
+    let record = OneTimeToken::new(
+        user.id,
+        TokenPurpose::EmailVerification,
+        user.email.clone(),
+        user.token_version,
+        user.created_at,
+        user.created_at + Duration::from_secs(3600),
+    );
     f.store.insert_one_time_token(&hash, &record).await.unwrap();
     let refused = f
         .auth

@@ -39,8 +39,49 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `tls-rustls` | off | TLS to the server through rustls on aws-lc-rs (sqlx's `tls-rustls-aws-lc-rs`), the backend auth-core's JWTs already link by default |
+//!
+//! Without a TLS feature only plaintext connections work: sqlx 0.9 then connects in
+//! plaintext under the default `sslmode=prefer`, and refuses `sslmode=require` (or
+//! `verify-ca`, `verify-full`) with "TLS upgrade required by connect options but SQLx was
+//! built without TLS support enabled" (sqlx-postgres' `connection/tls.rs`). Any other sqlx TLS feature (`tls-rustls-ring`,
+//! `tls-native-tls`) works as well when the application enables it on its own
+//! `sqlx = "0.9"` dependency: features are unified, the store uses the same sqlx.
+//!
+//! `auth-core` is a dependency without its default features: its legacy verifiers and JWT
+//! backend are the application's choice, through its own `auth-core` dependency (see
+//! auth-core's documentation).
+//!
+//! # sqlx
+//!
+//! The store is built on sqlx 0.9 (`postgres`, `runtime-tokio`, `migrate`, `time`,
+//! `uuid`; no macros, so building needs no database). [`PgPool`] and the whole [`sqlx`]
+//! crate are re-exported: build a pool with [`sqlx::postgres::PgPoolOptions`] for
+//! [`PostgresStore::new`], and name sqlx's errors in [`MigrateError`], without a sqlx
+//! dependency of your own, so a second sqlx is never pinned by accident. An application
+//! using sqlx itself must use 0.9 to share the pool.
+//!
+//! # Minimum Rust version
+//!
+//! 1.94, sqlx 0.9's (`.ci/rust-version.py` checks it against every dependency).
+//!
+//! # License
+//!
+//! MIT OR Apache-2.0, at your option.
 
 #![forbid(unsafe_code)]
+
+/// The sqlx this store was built with: build a pool with its
+/// [`PgPoolOptions`] for [`PostgresStore::new`], write a [`RegistrationHook`], and name
+/// its errors ([`MigrateError`]), without a dependency of your own.
+pub use sqlx;
+/// The pool [`PostgresStore::new`] takes and [`PostgresStore::pool`] shares.
+pub use sqlx::PgPool;
 
 mod error;
 mod schema;
@@ -59,16 +100,13 @@ use auth_core::{
 };
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use error::store_error;
 pub use error::{MigrateError, SchemaNameError};
-/// The sqlx this store is built on, for [`RegistrationHook`]s and [`PostgresStore::new`]'s
-/// pool: name its types through here, so the versions always match.
-pub use sqlx;
 
 /// The newest migration this release applies (see [`PostgresStore::migrate`]): each is
 /// recorded once in `<schema>._sqlx_migrations`.
@@ -339,49 +377,52 @@ fn roles_vec(roles: &BTreeSet<Role>) -> Vec<String> {
 fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
     let email: String = row.try_get("email").map_err(store_error)?;
     let roles: Vec<String> = row.try_get("roles").map_err(store_error)?;
-    Ok(User {
-        id: UserId::from_uuid(row.try_get("id").map_err(store_error)?),
-        email: stored::email(&email)?,
-        password_hash: row
-            .try_get::<Option<String>, _>("password_hash")
+    Ok(User::existing(
+        UserId::from_uuid(row.try_get("id").map_err(store_error)?),
+        stored::email(&email)?,
+        row.try_get("created_at").map_err(store_error)?,
+    )
+    .with_password_hash(
+        row.try_get::<Option<String>, _>("password_hash")
             .map_err(store_error)?
             .map(HashedPassword::new),
-        is_active: row.try_get("is_active").map_err(store_error)?,
-        email_verified_at: row.try_get("email_verified_at").map_err(store_error)?,
-        roles: stored::roles(roles.iter().map(String::as_str))?,
-        token_version: row.try_get("token_version").map_err(store_error)?,
-        created_at: row.try_get("created_at").map_err(store_error)?,
-        updated_at: row.try_get("updated_at").map_err(store_error)?,
-    })
+    )
+    .with_active(row.try_get("is_active").map_err(store_error)?)
+    .with_email_verified_at(row.try_get("email_verified_at").map_err(store_error)?)
+    .with_roles(stored::roles(roles.iter().map(String::as_str))?)
+    .with_token_version(row.try_get("token_version").map_err(store_error)?)
+    .with_updated_at(row.try_get("updated_at").map_err(store_error)?))
 }
 
 fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
     let ip: Option<String> = row.try_get("ip").map_err(store_error)?;
-    Ok(Session {
-        id: SessionId::from_uuid(row.try_get("id").map_err(store_error)?),
-        user_id: UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
-        created_at: row.try_get("created_at").map_err(store_error)?,
-        last_used_at: row.try_get("last_used_at").map_err(store_error)?,
-        expires_at: row.try_get("expires_at").map_err(store_error)?,
-        user_agent: row.try_get("user_agent").map_err(store_error)?,
-        ip: ip.as_deref().map(stored::ip).transpose()?,
-        revoked_at: row.try_get("revoked_at").map_err(store_error)?,
-        auth_methods: stored::auth_methods(&row.try_get::<String, _>("auth_methods").map_err(store_error)?)?,
-        auth_time: row.try_get("auth_time").map_err(store_error)?,
-    })
+    Ok(Session::new(
+        SessionId::from_uuid(row.try_get("id").map_err(store_error)?),
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        row.try_get("created_at").map_err(store_error)?,
+        row.try_get("expires_at").map_err(store_error)?,
+    )
+    .with_last_used_at(row.try_get("last_used_at").map_err(store_error)?)
+    .with_user_agent(row.try_get("user_agent").map_err(store_error)?)
+    .with_ip(ip.as_deref().map(stored::ip).transpose()?)
+    .with_revoked_at(row.try_get("revoked_at").map_err(store_error)?)
+    .with_auth_methods(stored::auth_methods(
+        &row.try_get::<String, _>("auth_methods").map_err(store_error)?,
+    )?)
+    .with_auth_time(row.try_get("auth_time").map_err(store_error)?))
 }
 
 fn one_time_token_from_row(row: &PgRow) -> Result<OneTimeToken, StoreError> {
     let purpose: String = row.try_get("purpose").map_err(store_error)?;
     let email: String = row.try_get("email").map_err(store_error)?;
-    Ok(OneTimeToken {
-        user_id: UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
-        purpose: stored::purpose(&purpose)?,
-        email: stored::email(&email)?,
-        token_version: row.try_get("token_version").map_err(store_error)?,
-        created_at: row.try_get("created_at").map_err(store_error)?,
-        expires_at: row.try_get("expires_at").map_err(store_error)?,
-    })
+    Ok(OneTimeToken::new(
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        stored::purpose(&purpose)?,
+        stored::email(&email)?,
+        row.try_get("token_version").map_err(store_error)?,
+        row.try_get("created_at").map_err(store_error)?,
+        row.try_get("expires_at").map_err(store_error)?,
+    ))
 }
 
 #[async_trait]
@@ -538,10 +579,10 @@ impl SessionStore for PostgresStore {
         .await
         .map_err(store_error)?;
         row.map(|row| {
-            Ok(RefreshTokenRecord {
-                session: session_from_row(&row)?,
-                used_at: row.try_get("token_used_at").map_err(store_error)?,
-            })
+            Ok(RefreshTokenRecord::new(
+                session_from_row(&row)?,
+                row.try_get("token_used_at").map_err(store_error)?,
+            ))
         })
         .transpose()
     }

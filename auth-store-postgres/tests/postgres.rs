@@ -180,10 +180,7 @@ async fn concurrent_logins_upgrading_a_legacy_hash_all_succeed_and_leave_one_arg
     };
     // bcrypt cost 12 of "testpass123", as passlib wrote it (auth-core's legacy fixtures).
     let legacy = HashedPassword::new("$2b$12$CqKzV8LCaFsLHng2PeymoOGvYKbnWBm7mOxNg0TdJQuT9rX8p1tFa");
-    let user = auth_core::User {
-        password_hash: Some(legacy.clone()),
-        ..sample_user(unique_email("legacy"))
-    };
+    let user = sample_user(unique_email("legacy")).with_password_hash(Some(legacy.clone()));
     store.insert_user(&user).await.unwrap();
     let tokens = Tokens::new(SigningKey::hs256(&[3; 32]).unwrap(), "https://auth.test", "test");
     let auth = Arc::new(AuthService::new(store.clone(), tokens));

@@ -2,7 +2,8 @@
 //!
 //! [`SqliteStore`] implements every store trait of `auth-core`, the base ones
 //! ([`UserStore`], [`SessionStore`], [`OneTimeTokenStore`]) and every optional one
-//! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`]), on rusqlite with a bundled SQLite:
+//! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`]), on rusqlite (SQLite bundled by
+//! default, see [Features](#features)):
 //!
 //! - the file is created, switched to WAL and migrated on [`open`](SqliteStore::open);
 //!   migrations are embedded, versioned in the library's own `auth_schema_migrations`
@@ -31,6 +32,66 @@
 //! SQLite serves one machine. Several application instances need one database they all
 //! reach: use `auth-store-postgres`.
 //!
+//! # Features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `bundled` | on | compiles SQLite into the program (rusqlite's `bundled`; needs a C compiler) |
+//!
+//! Off, the system's libsqlite3 is linked instead (`libsqlite3-dev` on Debian); it must
+//! be 3.37 or newer, since the schema uses `STRICT` tables (and the store `RETURNING`,
+//! 3.35). The crate's tests pass that way with Debian 12's SQLite 3.40.1. Features are unified across a
+//! program, so `bundled` is on whenever any crate asks for it: turning it off here only
+//! helps if nothing else in the program (rusqlite, sqlx's `sqlite`) turns it on.
+//!
+//! `auth-core` is a dependency without its default features: its legacy verifiers and JWT
+//! backend are the application's choice, through its own `auth-core` dependency.
+//!
+//! # Linking SQLite: compatible versions
+//!
+//! A program can link SQLite once: every `libsqlite3-sys` declares `links = "sqlite3"`,
+//! and cargo refuses a second one, even of another version. So this crate must share the
+//! `libsqlite3-sys` of an application that already uses rusqlite or sqlx's SQLite driver.
+//! It depends on rusqlite `>=0.32, <0.44` (every minor from 0.32 to 0.43 builds with it,
+//! checked with `cargo check` against each), and on nothing else that links SQLite (no
+//! r2d2_sqlite, which pins one rusqlite per release: the read connections are pooled by
+//! the store itself). Cargo then picks the rusqlite whose `libsqlite3-sys` the rest of the
+//! program accepts.
+//!
+//! Recorded with scratch applications outside the workspace, each depending on this crate
+//! and `auth-core` (default features) and on the crate in the first column, built with
+//! cargo 1.95 and run (each opened a store, registered and logged in, and queried
+//! `sqlite_version()` through its own driver):
+//!
+//! | the application also depends on | resolves to | result |
+//! |---|---|---|
+//! | `rusqlite = "0.37"` (`bundled`) | rusqlite 0.37.0, libsqlite3-sys 0.35.0, for both | builds and runs, SQLite 3.50.2 |
+//! | `sqlx = "0.8"` (`sqlite`, `runtime-tokio`) | sqlx 0.8.6, libsqlite3-sys 0.30.1; this crate on rusqlite 0.32.1 | builds and runs, SQLite 3.46.0 |
+//! | `sqlx = "0.9"` (`sqlite`, `runtime-tokio`) | sqlx 0.9.1, libsqlite3-sys 0.40.0; this crate on rusqlite 0.43.0 | builds and runs, SQLite 3.54.1 |
+//! | `sqlx = "=0.9.0"` (`sqlite`, `runtime-tokio`) | sqlx 0.9.0, libsqlite3-sys 0.37.0; this crate on rusqlite 0.39.0 | builds and runs, SQLite 3.51.3 |
+//! | `rusqlite = "0.31"` or older | | does not resolve: rusqlite 0.31 links libsqlite3-sys 0.28, and no rusqlite this crate accepts uses it |
+//!
+//! So: rusqlite 0.32 to 0.43 in the application (libsqlite3-sys 0.30 to 0.40), sqlx 0.8.1
+//! to 0.8.6 (libsqlite3-sys 0.30), and sqlx 0.9 (0.9.0 accepts libsqlite3-sys up to 0.37,
+//! 0.9.1 up to 0.40) all work. Older rusqlite and sqlx 0.8.0 (libsqlite3-sys 0.28) cannot
+//! share SQLite with this crate. An application pinning one rusqlite minor may get a
+//! second rusqlite beside this crate's when both accept the same libsqlite3-sys (0.42 and
+//! 0.43 share 0.40, for example): that is allowed and links SQLite once; `cargo update -p
+//! rusqlite@<newer> --precise <older>` makes it one. To see what a program links,
+//! `cargo tree -i libsqlite3-sys`.
+//!
+//! The store's own errors name rusqlite's types ([`OpenError::Sqlite`]); the rusqlite it
+//! was built with is re-exported as [`rusqlite`], so they can be named
+//! without pinning a rusqlite of your own.
+//!
+//! # Minimum Rust version
+//!
+//! 1.89, auth-core's (rusqlite declares none up to 0.40; 0.41 to 0.43 declare 1.89).
+//!
+//! # License
+//!
+//! MIT OR Apache-2.0, at your option.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use auth_core::{AuthService, ClientInfo, Password, SigningKey, Tokens};
@@ -54,13 +115,18 @@
 
 #![forbid(unsafe_code)]
 
+/// The rusqlite this store was built with, for naming its errors
+/// ([`OpenError::Sqlite`]) and writing a [`RegistrationHook`] without a dependency of
+/// your own.
+pub use rusqlite;
+
 mod rows;
 mod schema;
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -68,13 +134,9 @@ use auth_core::{
     BoxError, Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role, RoleStore,
     Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId, UserStore,
 };
-use r2d2_sqlite::SqliteConnectionManager;
-/// The rusqlite this store is built on, for [`RegistrationHook`]s: name its types
-/// through here, so the versions always match.
-pub use rusqlite;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
 use rows::{DbError, SESSION_COLUMNS, USER_COLUMNS, micros, one_time_token_from_row, session_from_row, user_from_row};
 
@@ -106,7 +168,7 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 /// The longest lock budget: SQLite takes its busy timeout as an `int` of milliseconds.
 const MAX_LOCK_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 
-/// Read-only connections kept open beside the writer.
+/// The most read-only connections beside the writer (opened as reads need them, then kept).
 pub const DEFAULT_READERS: u32 = 4;
 
 /// Prepared statements kept per connection: more than the store has, so none is
@@ -164,12 +226,11 @@ pub enum OpenError {
         /// How many rows `PRAGMA foreign_key_check` found.
         rows: i64,
     },
-    /// SQLite refused (not a database, no permission, disk full, ...).
+    /// SQLite refused (not a database, no permission, disk full, ...). The error is
+    /// rusqlite's, re-exported as [`auth_store_sqlite::rusqlite`](crate::rusqlite) so it
+    /// can be named without a dependency of your own.
     #[error("cannot open the SQLite database")]
     Sqlite(#[from] rusqlite::Error),
-    /// The read-only connections could not be opened.
-    #[error("cannot open read connections to the SQLite database")]
-    Pool(#[from] r2d2::Error),
     /// The blocking task running the open failed.
     #[error("the task opening the database failed")]
     Task(#[source] tokio::task::JoinError),
@@ -195,6 +256,11 @@ pub type RegistrationHook = dyn Fn(&rusqlite::Transaction<'_>, &User) -> Result<
 #[error("the SQLite writer stayed busy for the whole lock timeout ({0:?})")]
 struct WriterBusy(Duration);
 
+/// A read's lock budget ran out while every read connection was in use.
+#[derive(Debug, thiserror::Error)]
+#[error("every SQLite read connection stayed busy for the whole lock timeout ({0:?})")]
+struct ReadersBusy(Duration);
+
 struct Inner {
     /// The only connection that writes: SQLite has one writer at a time anyway, and
     /// queueing here instead of in SQLite's busy handler means no `SQLITE_BUSY` between
@@ -203,8 +269,55 @@ struct Inner {
     /// having taken a blocking thread.
     writer: Arc<Mutex<Connection>>,
     /// `None` for an in-memory database, which other connections cannot see.
-    readers: Option<r2d2::Pool<SqliteConnectionManager>>,
+    readers: Option<Arc<Readers>>,
     path: Option<PathBuf>,
+}
+
+/// The read-only connections beside the writer: at most [`DEFAULT_READERS`], each used by
+/// one read at a time, opened when a read finds none idle and kept afterwards.
+///
+/// A pool of our own rather than r2d2: r2d2_sqlite pins one rusqlite minor per release,
+/// which kept an application on another rusqlite (or on sqlx's SQLite) from resolving, and
+/// r2d2 runs a reaper thread pool this store has no use for (SQLite connections to a local
+/// file do not go stale). A read waits for its turn on an async semaphore, within its
+/// budget, so a queued read holds no blocking thread.
+struct Readers {
+    path: PathBuf,
+    turns: Arc<Semaphore>,
+    idle: std::sync::Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    /// Opens the first reader at once, so that a file that cannot be read fails `open`.
+    fn open(path: &Path) -> Result<Self, rusqlite::Error> {
+        let first = open_reader(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            turns: Arc::new(Semaphore::new(DEFAULT_READERS as usize)),
+            idle: std::sync::Mutex::new(vec![first]),
+        })
+    }
+
+    /// An idle connection, or a new one.
+    fn take(&self) -> Result<Connection, rusqlite::Error> {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => open_reader(&self.path),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Each read sets its own busy timeout, from its budget.
+    conn.busy_timeout(DEFAULT_LOCK_TIMEOUT)?;
+    Ok(conn)
 }
 
 impl SqliteStore {
@@ -250,21 +363,7 @@ impl SqliteStore {
         }
 
         let readers = match &path {
-            Some(path) => {
-                let manager = SqliteConnectionManager::file(path)
-                    .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                    // Each read sets its own busy timeout, from its budget.
-                    .with_init(|conn| {
-                        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-                        conn.busy_timeout(DEFAULT_LOCK_TIMEOUT)
-                    });
-                Some(
-                    r2d2::Pool::builder()
-                        .max_size(DEFAULT_READERS)
-                        .connection_timeout(DEFAULT_BUSY_TIMEOUT)
-                        .build(manager)?,
-                )
-            }
+            Some(path) => Some(Arc::new(Readers::open(path)?)),
             None => None,
         };
         Ok(Self {
@@ -447,14 +546,21 @@ impl SqliteStore {
     {
         let budget = Budget::start(self.lock_timeout);
         let result = match &self.inner.readers {
-            Some(pool) => {
-                let pool = pool.clone();
+            Some(readers) => {
+                let turn = tokio::time::timeout(budget.left(), Arc::clone(&readers.turns).acquire_owned())
+                    .await
+                    .map_err(|_elapsed| StoreError::unavailable(ReadersBusy(budget.total)))?
+                    .map_err(StoreError::backend)?;
+                let readers = Arc::clone(readers);
                 tokio::task::spawn_blocking(move || {
-                    let conn = pool
-                        .get_timeout(budget.left())
-                        .map_err(|error| DbError::Unavailable(error.into()))?;
+                    let conn = readers.take()?;
                     conn.busy_timeout(budget.left())?;
-                    f(&conn)
+                    let result = f(&conn);
+                    // Not reached when the read panicked: that connection is dropped, and
+                    // the turn is released by unwinding.
+                    readers.give_back(conn);
+                    drop(turn);
+                    result
                 })
                 .await
             }
@@ -782,10 +888,10 @@ impl SessionStore for SqliteStore {
                 })
                 .optional()?;
             row.map(|(session, used_at)| {
-                Ok(RefreshTokenRecord {
-                    session: session_from_row(session)?,
-                    used_at: used_at.map(rows::from_micros).transpose()?,
-                })
+                Ok(RefreshTokenRecord::new(
+                    session_from_row(session)?,
+                    used_at.map(rows::from_micros).transpose()?,
+                ))
             })
             .transpose()
         })

@@ -28,8 +28,6 @@ pub(crate) enum DbError {
     Corrupt(String),
     /// A stored value the domain refuses, as `auth_core::stored` decides it.
     Store(StoreError),
-    /// No connection could be had.
-    Unavailable(BoxError),
     /// The application's registration hook failed (the insert is rolled back).
     Hook(BoxError),
 }
@@ -52,7 +50,6 @@ impl DbError {
             Self::Duplicate => StoreError::DuplicateEmail,
             Self::Corrupt(what) => StoreError::Corrupt(what),
             Self::Store(error) => error,
-            Self::Unavailable(error) => StoreError::Unavailable(error),
             Self::Hook(error) => StoreError::Backend(error),
             Self::Sqlite(error) if crate::is_unavailable(&error) => StoreError::unavailable(error),
             Self::Sqlite(error) => StoreError::backend(error),
@@ -107,17 +104,17 @@ impl RawUser {
 
 pub(crate) fn user_from_row(raw: RawUser) -> Result<User, DbError> {
     let roles = stored::roles(raw.roles.split(' ').filter(|name| !name.is_empty()))?;
-    Ok(User {
-        id: uuid::<UserId>(&raw.id)?,
-        email: stored::email(&raw.email)?,
-        password_hash: raw.password_hash.map(HashedPassword::new),
-        is_active: raw.is_active,
-        email_verified_at: raw.email_verified_at.map(from_micros).transpose()?,
-        roles,
-        token_version: raw.token_version,
-        created_at: from_micros(raw.created_at)?,
-        updated_at: from_micros(raw.updated_at)?,
-    })
+    Ok(User::existing(
+        uuid::<UserId>(&raw.id)?,
+        stored::email(&raw.email)?,
+        from_micros(raw.created_at)?,
+    )
+    .with_password_hash(raw.password_hash.map(HashedPassword::new))
+    .with_active(raw.is_active)
+    .with_email_verified_at(raw.email_verified_at.map(from_micros).transpose()?)
+    .with_roles(roles)
+    .with_token_version(raw.token_version)
+    .with_updated_at(from_micros(raw.updated_at)?))
 }
 
 pub(crate) struct RawSession {
@@ -152,18 +149,18 @@ impl RawSession {
 
 pub(crate) fn session_from_row(raw: RawSession) -> Result<Session, DbError> {
     let ip = raw.ip.as_deref().map(stored::ip).transpose()?;
-    Ok(Session {
-        id: uuid::<SessionId>(&raw.id)?,
-        user_id: uuid::<UserId>(&raw.user_id)?,
-        created_at: from_micros(raw.created_at)?,
-        last_used_at: from_micros(raw.last_used_at)?,
-        expires_at: from_micros(raw.expires_at)?,
-        user_agent: raw.user_agent,
-        ip,
-        revoked_at: raw.revoked_at.map(from_micros).transpose()?,
-        auth_methods: stored::auth_methods(&raw.auth_methods)?,
-        auth_time: from_micros(raw.auth_time)?,
-    })
+    Ok(Session::new(
+        uuid::<SessionId>(&raw.id)?,
+        uuid::<UserId>(&raw.user_id)?,
+        from_micros(raw.created_at)?,
+        from_micros(raw.expires_at)?,
+    )
+    .with_last_used_at(from_micros(raw.last_used_at)?)
+    .with_user_agent(raw.user_agent)
+    .with_ip(ip)
+    .with_revoked_at(raw.revoked_at.map(from_micros).transpose()?)
+    .with_auth_methods(stored::auth_methods(&raw.auth_methods)?)
+    .with_auth_time(from_micros(raw.auth_time)?))
 }
 
 pub(crate) struct RawOneTimeToken {
@@ -189,12 +186,12 @@ impl RawOneTimeToken {
 }
 
 pub(crate) fn one_time_token_from_row(raw: RawOneTimeToken) -> Result<OneTimeToken, DbError> {
-    Ok(OneTimeToken {
-        user_id: uuid::<UserId>(&raw.user_id)?,
-        purpose: stored::purpose(&raw.purpose)?,
-        email: stored::email(&raw.email)?,
-        token_version: raw.token_version,
-        created_at: from_micros(raw.created_at)?,
-        expires_at: from_micros(raw.expires_at)?,
-    })
+    Ok(OneTimeToken::new(
+        uuid::<UserId>(&raw.user_id)?,
+        stored::purpose(&raw.purpose)?,
+        stored::email(&raw.email)?,
+        raw.token_version,
+        from_micros(raw.created_at)?,
+        from_micros(raw.expires_at)?,
+    ))
 }

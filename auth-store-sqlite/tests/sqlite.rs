@@ -167,10 +167,7 @@ async fn a_hundred_concurrent_writers_on_two_stores_never_see_busy() {
 async fn odd_values_are_stored_and_matched_literally() {
     let store = common::fresh_store().await;
     let odd = "nul\0quote' double\" percent% underscore_ backslash\\ semicolon; --";
-    let user = auth_core::User {
-        password_hash: Some(HashedPassword::new(format!("$legacy${odd}"))),
-        ..sample_user(unique_email("odd"))
-    };
+    let user = sample_user(unique_email("odd")).with_password_hash(Some(HashedPassword::new(format!("$legacy${odd}"))));
     store.insert_user(&user).await.unwrap();
     assert_eq!(store.find_user_by_id(user.id).await.unwrap(), Some(user.clone()));
 
@@ -191,10 +188,7 @@ async fn odd_values_are_stored_and_matched_literally() {
             .unwrap()
     );
 
-    let session = auth_core::Session {
-        user_agent: Some(odd.to_owned()),
-        ..sample_session(&user)
-    };
+    let session = sample_session(&user).with_user_agent(Some(odd.to_owned()));
     let token = OpaqueToken::generate(TokenKind::Refresh).unwrap().1;
     store.insert_session(&session, &token).await.unwrap();
     let found = store.find_refresh_token(&token).await.unwrap().unwrap();

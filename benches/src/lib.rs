@@ -196,3 +196,9 @@ mod tests {
         assert!(hasher.verify(&Password::new(PASSWORD), &hash).unwrap().is_match());
     }
 }
+
+/// The workspace README's Rust examples, compiled and run as doctests so they cannot drift
+/// (here, in a crate that is never packaged: the README is outside every library crate).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

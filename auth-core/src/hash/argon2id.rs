@@ -5,8 +5,12 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 
-use super::legacy::{Bcrypt, DjangoPbkdf2};
+#[cfg(feature = "legacy-bcrypt")]
+use super::legacy::Bcrypt;
+#[cfg(feature = "legacy-pbkdf2")]
+use super::legacy::DjangoPbkdf2;
 use super::limits::HashLimits;
+use super::slow_build;
 use super::{HashError, HashedPassword, PasswordHasher, Verification};
 use crate::password::Password;
 
@@ -110,8 +114,12 @@ impl Default for Argon2Params {
 /// |---|---|---|
 /// | `$argon2id$` v19 with memory and iterations at least the current ones | yes | no |
 /// | `$argon2id$` below the current memory or iterations, `$argon2i$`, `$argon2d$`, v16 | yes | yes |
-/// | `$2a$`, `$2b$`, `$2y$` bcrypt (passlib, the `bcrypt` package, PHP) | yes | yes |
-/// | `pbkdf2_sha256$` (Django) | yes | yes |
+/// | `$2a$`, `$2b$`, `$2y$` bcrypt (passlib, the `bcrypt` package, PHP) | with feature `legacy-bcrypt` (default) | yes |
+/// | `pbkdf2_sha256$` (Django) | with feature `legacy-pbkdf2` (default) | yes |
+///
+/// Built without one of those features, a hash in that format is refused with
+/// [`HashError::FeatureDisabled`] before any work (the account cannot log in, and the
+/// service logs it as an unusable hash), never mistaken for an unknown format.
 ///
 /// Stronger argon2id hashes (argon2-cffi's default of 64 MiB × 3, say) are kept: a rehash
 /// with the configured parameters would weaken them.
@@ -131,11 +139,13 @@ impl Default for Argon2Params {
 /// let hasher = Argon2Hasher::default();
 /// // Made by passlib's CryptContext(schemes=["bcrypt"]), as the FastAPI tutorials store.
 /// let legacy = HashedPassword::new("$2b$12$CqKzV8LCaFsLHng2PeymoOGvYKbnWBm7mOxNg0TdJQuT9rX8p1tFa");
+/// # #[cfg(feature = "legacy-bcrypt")] {
 /// assert_eq!(
 ///     hasher.verify(&Password::new("testpass123"), &legacy),
 ///     Ok(Verification::Match { needs_rehash: true }),
 /// );
 /// assert_eq!(hasher.verify(&Password::new("wrong"), &legacy), Ok(Verification::Mismatch));
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct Argon2Hasher {
@@ -193,10 +203,16 @@ impl Argon2Hasher {
             return self.prepare_argon2(s).map(Stored::Argon2);
         }
         if s.starts_with("$2") {
+            #[cfg(feature = "legacy-bcrypt")]
             return Bcrypt::parse(s, self.limits.max_bcrypt_cost).map(Stored::Bcrypt);
+            #[cfg(not(feature = "legacy-bcrypt"))]
+            return Err(super::legacy::disabled("bcrypt", "legacy-bcrypt"));
         }
         if s.starts_with("pbkdf2_sha256$") {
+            #[cfg(feature = "legacy-pbkdf2")]
             return DjangoPbkdf2::parse(s, self.limits.max_pbkdf2_iterations).map(Stored::DjangoPbkdf2);
+            #[cfg(not(feature = "legacy-pbkdf2"))]
+            return Err(super::legacy::disabled("pbkdf2_sha256", "legacy-pbkdf2"));
         }
         Err(HashError::UnknownFormat)
     }
@@ -253,7 +269,9 @@ impl Argon2Hasher {
 )]
 enum Stored<'h> {
     Argon2(StoredArgon2<'h>),
+    #[cfg(feature = "legacy-bcrypt")]
     Bcrypt(Bcrypt<'h>),
+    #[cfg(feature = "legacy-pbkdf2")]
     DjangoPbkdf2(DjangoPbkdf2<'h>),
 }
 
@@ -277,8 +295,11 @@ impl StoredArgon2<'_> {
         let argon2 = Argon2::new(self.algorithm, self.version, self.params.clone());
         let mut computed = [0u8; Output::MAX_LENGTH];
         let computed = computed.get_mut(..expected.len()).ok_or(argon2::Error::OutputTooLong)?;
-        memory.with(self.params.block_count(), |blocks| {
-            argon2.hash_password_into_with_memory(password, salt.as_ref(), computed, blocks)
+        let work = u64::from(self.params.m_cost()) * u64::from(self.params.t_cost());
+        slow_build::timed(work, || {
+            memory.with(self.params.block_count(), |blocks| {
+                argon2.hash_password_into_with_memory(password, salt.as_ref(), computed, blocks)
+            })
         })?;
         Ok(bool::from(computed.ct_eq(expected.as_ref())))
     }
@@ -339,7 +360,9 @@ impl Stored<'_> {
                 tracing::warn!(error = %e, hash_len = stored.raw.len(), "argon2 verification failed");
                 HashError::Malformed { scheme: "argon2" }
             }),
+            #[cfg(feature = "legacy-bcrypt")]
             Self::Bcrypt(stored) => stored.matches(password),
+            #[cfg(feature = "legacy-pbkdf2")]
             Self::DjangoPbkdf2(stored) => Ok(stored.matches(password)),
         }
     }
@@ -356,12 +379,14 @@ impl PasswordHasher for Argon2Hasher {
         getrandom::fill(&mut salt).map_err(|e| HashError::Failed(e.to_string()))?;
         let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
         let params = self.argon2.params();
-        self.memory
-            .with(params.block_count(), |blocks| {
+        let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
+        slow_build::timed(work, || {
+            self.memory.with(params.block_count(), |blocks| {
                 self.argon2
                     .hash_password_into_with_memory(normalized.as_bytes(), &salt, &mut output, blocks)
             })
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        })
+        .map_err(|e| HashError::Failed(e.to_string()))?;
         argon2id_phc(params, &salt, &output).map_err(HashError::Failed)
     }
 

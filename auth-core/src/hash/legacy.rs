@@ -1,17 +1,30 @@
-//! Formats we verify but never produce: what teams migrate from.
+//! Formats we verify but never produce: what teams migrate from. Each is behind its own
+//! feature (`legacy-bcrypt`, `legacy-pbkdf2`, both default), so an application that never
+//! stored one does not compile its dependency.
 
+#[cfg(feature = "legacy-pbkdf2")]
 use base64::Engine as _;
+#[cfg(feature = "legacy-pbkdf2")]
 use base64::engine::general_purpose::STANDARD;
+#[cfg(feature = "legacy-pbkdf2")]
 use subtle::ConstantTimeEq;
 
 use super::HashError;
 
+/// The error for a legacy format whose feature this build leaves out.
+#[cfg_attr(all(feature = "legacy-bcrypt", feature = "legacy-pbkdf2"), expect(dead_code))]
+pub(super) fn disabled(scheme: &'static str, feature: &'static str) -> HashError {
+    HashError::FeatureDisabled { scheme, feature }
+}
+
 /// A bcrypt hash: `$2a$`, `$2b$` or `$2y$`, a two-digit cost and 53 characters of salt and
 /// digest. `$2x$` (hashes from the buggy pre-2011 crypt_blowfish) is refused.
+#[cfg(feature = "legacy-bcrypt")]
 pub(super) struct Bcrypt<'h> {
     hash: &'h str,
 }
 
+#[cfg(feature = "legacy-bcrypt")]
 impl<'h> Bcrypt<'h> {
     const SCHEME: &'static str = "bcrypt";
 
@@ -46,12 +59,14 @@ impl<'h> Bcrypt<'h> {
 }
 
 /// Django's `pbkdf2_sha256$<iterations>$<salt>$<base64 digest>`.
+#[cfg(feature = "legacy-pbkdf2")]
 pub(super) struct DjangoPbkdf2<'h> {
     params: pbkdf2::Params,
     salt: &'h str,
     expected: [u8; 32],
 }
 
+#[cfg(feature = "legacy-pbkdf2")]
 impl<'h> DjangoPbkdf2<'h> {
     const SCHEME: &'static str = "pbkdf2_sha256";
 
@@ -103,9 +118,11 @@ impl<'h> DjangoPbkdf2<'h> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "legacy-bcrypt")]
     const BCRYPT: &str = "$2a$10$qvLI/JfB1b.sghDhc6vfceKZTQInV8BwlxWWnWphAJVXGjUdAOXn2";
 
     #[test]
+    #[cfg(feature = "legacy-bcrypt")]
     fn bcrypt_structure_is_checked_before_computing() {
         assert!(Bcrypt::parse(BCRYPT, 14).is_ok());
         let malformed = |h: &str| matches!(Bcrypt::parse(h, 31), Err(HashError::Malformed { .. }));
@@ -126,6 +143,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "legacy-bcrypt")]
     fn bcrypt_with_bad_base64_is_an_error() {
         let bad = format!("{}{}", &BCRYPT[..7], "!".repeat(53));
         let parsed = Bcrypt::parse(&bad, 14).unwrap();
@@ -133,6 +151,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "legacy-pbkdf2")]
     fn pbkdf2_structure_is_checked_before_computing() {
         let digest = STANDARD.encode([7u8; 32]);
         let ok = format!("pbkdf2_sha256$1000$salt$${digest}");

@@ -5,6 +5,7 @@ mod argon2id;
 mod legacy;
 mod limits;
 mod pool;
+mod slow_build;
 
 use std::fmt;
 
@@ -100,6 +101,16 @@ pub enum HashError {
     LimitExceeded {
         /// The format it claimed to be.
         scheme: &'static str,
+    },
+    /// A legacy format this build does not verify: `auth-core` was compiled without
+    /// `feature` (`legacy-bcrypt` or `legacy-pbkdf2`). Enable it to let such accounts log
+    /// in (and have their hash upgraded).
+    #[error("{scheme} password hashes are not verified by this build (auth-core feature `{feature}` is off)")]
+    FeatureDisabled {
+        /// The format the hash is in.
+        scheme: &'static str,
+        /// The `auth-core` feature that verifies it.
+        feature: &'static str,
     },
     /// Hashing itself failed (the OS random number generator, for example).
     #[error("password hashing failed: {0}")]

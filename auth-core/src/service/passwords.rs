@@ -146,10 +146,7 @@ impl<S: AuthStore> AuthService<S> {
                 // Both answers do the same work: a token is generated, hashed and stored either
                 // way. Without an account it is a decoy for the nil account, which cannot exist
                 // (ids are UUIDv7), and its token is handed to nobody.
-                let decoy = User {
-                    id: UserId::from_uuid(uuid::Uuid::nil()),
-                    ..User::new(Email::decoy(), None, self.now())
-                };
+                let decoy = User::existing(UserId::from_uuid(uuid::Uuid::nil()), Email::decoy(), self.now());
                 let owner = target.as_ref().unwrap_or(&decoy);
                 let (token, hash) = OpaqueToken::generate(TokenKind::PasswordReset)?;
                 let delivery = self

@@ -200,10 +200,7 @@ impl SessionStore for MemoryStore {
         let state = self.state();
         Ok(state.refresh_tokens.get(refresh_token).and_then(|(session, used_at)| {
             let session = state.sessions.get(session)?.clone();
-            Some(RefreshTokenRecord {
-                session,
-                used_at: *used_at,
-            })
+            Some(RefreshTokenRecord::new(session, *used_at))
         }))
     }
 

@@ -82,6 +82,7 @@ impl VerificationKey {
     ///
     /// [`KeyError::SecretTooShort`], [`KeyError::InvalidKeyId`].
     pub fn hs256(kid: Option<&str>, secret: &[u8]) -> Result<Self, KeyError> {
+        super::backend::install();
         check_kid(kid)?;
         if secret.len() < MIN_HS256_SECRET_BYTES {
             return Err(KeyError::SecretTooShort { len: secret.len() });
@@ -99,6 +100,7 @@ impl VerificationKey {
     ///
     /// [`KeyError::InvalidKey`], [`KeyError::InvalidKeyId`].
     pub fn eddsa_public_pem(kid: &str, public_pem: &[u8]) -> Result<Self, KeyError> {
+        super::backend::install();
         check_kid(Some(kid))?;
         let decoding = DecodingKey::from_ed_pem(public_pem).map_err(|e| invalid(Algorithm::EdDSA, e))?;
         Ok(Self {
@@ -114,6 +116,7 @@ impl VerificationKey {
     ///
     /// [`KeyError::InvalidKey`], [`KeyError::InvalidKeyId`].
     pub fn es256_public_pem(kid: &str, public_pem: &[u8]) -> Result<Self, KeyError> {
+        super::backend::install();
         check_kid(Some(kid))?;
         let decoding = DecodingKey::from_ec_pem(public_pem).map_err(|e| invalid(Algorithm::ES256, e))?;
         Ok(Self {
@@ -131,6 +134,7 @@ impl VerificationKey {
     ///
     /// [`KeyError::InvalidKey`], [`KeyError::InvalidKeyId`].
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
+        super::backend::install();
         let algorithm = match jwk.common.key_algorithm {
             Some(KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
             Some(KeyAlgorithm::ES256) => Algorithm::ES256,

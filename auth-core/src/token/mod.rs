@@ -1,6 +1,7 @@
 //! Tokens: JWT access tokens (short-lived, verified without a store), their keys, and the
 //! opaque tokens (refresh, reset, verification) that are only ever stored hashed.
 
+mod backend;
 mod keys;
 mod opaque;
 mod verifier;

@@ -464,14 +464,12 @@ impl Fixture {
     /// Stores an account directly, as a migration from another stack would: with the
     /// identity rules only, as an account older than the new-address rules has.
     pub async fn insert(&self, email: &str, hash: Option<&str>, active: bool) -> User {
-        let user = User {
-            is_active: active,
-            ..User::new(
-                Email::parse_existing(email).unwrap(),
-                hash.map(HashedPassword::new),
-                datetime!(2026-06-01 09:00 UTC),
-            )
-        };
+        let user = User::new(
+            Email::parse_existing(email).unwrap(),
+            hash.map(HashedPassword::new),
+            datetime!(2026-06-01 09:00 UTC),
+        )
+        .with_active(active);
         self.store.insert_user(&user).await.unwrap();
         user
     }
