@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the API (feature `openapi`), built from the code: every
-//! request and answer shape is the schema of its [`api`](crate::api) type, derived from the
-//! type itself, and every route is one row of [`ROUTES`], beside the statuses its flows
+//! request and answer shape is the schema of its [`api`] type, derived from the
+//! type itself, and every route is one row of a table, beside the statuses its flows
 //! answer. [`Endpoints::openapi`](crate::Endpoints::openapi) keeps the rows an instance
 //! serves.
 //!
