@@ -175,6 +175,13 @@ pub async fn health(endpoints: Data<Endpoints>) -> Handled {
     Ok(Reply(endpoints.health().await?))
 }
 
+/// `GET /openapi.json`: the OpenAPI 3.1 document of the routes `endpoints` serve, its
+/// server URL the scope they are mounted in.
+#[cfg(feature = "openapi")]
+pub async fn openapi(endpoints: Data<Endpoints>, request: HttpRequest) -> Reply {
+    Reply(endpoints.openapi_json(request.path()))
+}
+
 /// 404 `not_found` in the API's format: an app's `default_service`.
 pub async fn no_route() -> HttpResponse {
     ApiError(ErrorAnswer::no_route()).error_response()

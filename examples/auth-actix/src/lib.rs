@@ -127,6 +127,11 @@ impl Responder for Reply {
 /// answering a method it does not take with the API's 405 and `Allow`. For
 /// `App::configure`, or a scope's for a prefix.
 ///
+/// With the default feature `openapi`, it serves `GET /openapi.json` too: the OpenAPI 3.1
+/// document of exactly these routes, whose server URL is the scope they are mounted in. An
+/// application that does not publish its API's description builds without the feature
+/// (`default-features = false`), and neither the route nor `utoipa` is there.
+///
 /// ```
 /// # fn endpoints() -> auth_actix::Endpoints { unimplemented!() }
 /// # fn app() {
@@ -151,6 +156,8 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
             .service(resource("/password/change", "POST").route(web::post().to(handlers::change_password)))
             .service(resource("/.well-known/jwks.json", "GET,HEAD").route(get().to(handlers::jwks)))
             .service(resource("/health", "GET,HEAD").route(get().to(handlers::health)));
+        #[cfg(feature = "openapi")]
+        config.service(resource("/openapi.json", "GET,HEAD").route(get().to(handlers::openapi)));
         if mail {
             config
                 .service(resource("/password/forgot", "POST").route(web::post().to(handlers::forgot_password)))

@@ -161,3 +161,27 @@ async fn requests_without_a_peer_address_or_without_endpoints_are_refused_never_
         .to_request();
     assert_eq!(call_service(&app, outside).await.status(), 500);
 }
+
+#[actix_web::test]
+async fn the_openapi_document_lists_the_routes_served_under_the_scope_they_are_in() {
+    for (endpoints, mail_and_admin) in [
+        (Endpoints::new(service()), false),
+        (
+            Endpoints::with_administration(service()).with_mail(|_: auth_core::Delivery| {}),
+            true,
+        ),
+    ] {
+        let app =
+            init_service(App::new().service(web::scope("/auth").configure(auth_actix::configure(&endpoints)))).await;
+        let response = call_service(&app, TestRequest::get().uri("/auth/openapi.json").to_request()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers().get("content-type").unwrap(), "application/json");
+        let document = body_of(&read_body(response).await);
+        assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(document["servers"][0]["url"], "/auth");
+        let paths = document["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/login") && paths.contains_key("/openapi.json"));
+        assert_eq!(paths.contains_key("/password/forgot"), mail_and_admin);
+        assert_eq!(paths.contains_key("/admin/users"), mail_and_admin);
+    }
+}

@@ -12,6 +12,8 @@
 //! ```
 
 use auth_http::{Endpoints, ErrorAnswer, api};
+#[cfg(feature = "openapi")]
+use axum::extract::OriginalUri;
 use axum::extract::{RawQuery, State};
 
 use crate::{ApiError, Client, CurrentUser, IdPath, JsonBody, LoginBody, Reply};
@@ -174,6 +176,13 @@ pub async fn jwks(State(endpoints): State<Endpoints>) -> Reply {
 /// `GET /health`.
 pub async fn health(State(endpoints): State<Endpoints>) -> Handled {
     Ok(Reply(endpoints.health().await?))
+}
+
+/// `GET /openapi.json`: the OpenAPI 3.1 document of the routes `endpoints` serve, its
+/// server URL the prefix the router is nested under.
+#[cfg(feature = "openapi")]
+pub async fn openapi(State(endpoints): State<Endpoints>, OriginalUri(uri): OriginalUri) -> Reply {
+    Reply(endpoints.openapi_json(uri.path()))
 }
 
 /// 404 `not_found` in the API's format: a fallback for an application's router.

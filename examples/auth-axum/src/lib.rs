@@ -114,6 +114,11 @@ impl IntoResponse for Reply {
 /// a method a route does not take. Mount it whole (`merge`), under a prefix (`nest`), or
 /// take single [`handlers`] instead.
 ///
+/// With the default feature `openapi`, it serves `GET /openapi.json` too: the OpenAPI 3.1
+/// document of exactly these routes, whose server URL is the prefix the router is nested
+/// under. An application that does not publish its API's description builds without the
+/// feature (`default-features = false`), and neither the route nor `utoipa` is there.
+///
 /// ```no_run
 /// # fn endpoints() -> auth_axum::Endpoints { unimplemented!() }
 /// let endpoints = endpoints();
@@ -132,6 +137,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
         .route("/password/change", post(handlers::change_password))
         .route("/.well-known/jwks.json", get(handlers::jwks))
         .route("/health", get(handlers::health));
+    #[cfg(feature = "openapi")]
+    {
+        routes = routes.route("/openapi.json", get(handlers::openapi));
+    }
     if endpoints.serves_mail() {
         routes = routes
             .route("/password/forgot", post(handlers::forgot_password))

@@ -194,3 +194,22 @@ async fn a_server_without_peer_addresses_is_refused_loudly_never_served_in_one_b
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_routes_served_under_the_prefix_they_are_nested_at() {
+    let plain = app(&Endpoints::new(service()));
+    let (status, headers, document) =
+        send(&plain, Request::get("/auth/openapi.json").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(document["servers"][0]["url"], "/auth");
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/login") && paths.contains_key("/openapi.json"));
+    assert!(!paths.contains_key("/password/forgot") && !paths.contains_key("/admin/users"));
+
+    let full = app(&Endpoints::with_administration(service()).with_mail(|_: auth_core::Delivery| {}));
+    let (_, _, document) = send(&full, Request::get("/auth/openapi.json").body(Body::empty()).unwrap()).await;
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/password/forgot") && paths.contains_key("/admin/users/{id}/roles"));
+}

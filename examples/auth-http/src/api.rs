@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::ErrorAnswer;
 
 /// An account as the API shows it: never a hash.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct UserView {
     /// The account id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
     pub id: UserId,
     /// The normalized email.
     pub email: String,
@@ -39,11 +41,13 @@ impl From<&User> for UserView {
 }
 
 /// The answer of a login or refresh (OAuth2's token response).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Serialize)]
 pub struct TokenView {
     /// The JWT access token.
     pub access_token: String,
     /// Always `bearer`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "bearer"))]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
@@ -63,19 +67,24 @@ impl From<&TokenPair> for TokenView {
 }
 
 /// A session as `GET /sessions` lists it: never its token.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Serialize)]
 pub struct SessionView {
     /// The session id (for `DELETE /sessions/{id}`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
     pub id: SessionId,
     /// When it began (a login).
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: time::OffsetDateTime,
     /// Its last refresh.
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_used_at: time::OffsetDateTime,
     /// The client's `User-Agent` at login.
     pub user_agent: Option<String>,
     /// The client's IP at login.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub ip: Option<IpAddr>,
     /// Whether the request's access token belongs to it.
     pub current: bool,
@@ -96,6 +105,7 @@ impl SessionView {
 }
 
 /// The body of `POST /register`, and of `POST /login` as JSON.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 pub struct Credentials {
     /// The email as typed.
@@ -105,13 +115,17 @@ pub struct Credentials {
 }
 
 /// The body of `POST /login` as a form: OAuth2's password flow, as the seeds' curl sends it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
-struct OAuthForm {
+pub(crate) struct OAuthForm {
+    /// The email as typed.
     username: String,
+    /// The password as typed.
     password: String,
 }
 
 /// The body of `POST /token/refresh` and `POST /logout`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 pub struct RefreshBody {
     /// The refresh token.
@@ -119,6 +133,7 @@ pub struct RefreshBody {
 }
 
 /// The body of `POST /password/change`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 pub struct ChangePasswordBody {
     /// The password now.
@@ -128,6 +143,7 @@ pub struct ChangePasswordBody {
 }
 
 /// The body of `POST /password/forgot`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 pub struct ForgotBody {
     /// Where the reset link should go, if an account has it.
@@ -138,9 +154,11 @@ pub struct ForgotBody {
 pub const FORGOT_ANSWER: &str = "If an account exists for this address, a reset link is on its way.";
 
 /// The body of the 202 to `POST /password/forgot`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Serialize)]
 pub struct ForgotAnswer {
     /// [`FORGOT_ANSWER`].
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub detail: &'static str,
 }
 
@@ -151,9 +169,11 @@ impl Default for ForgotAnswer {
 }
 
 /// The body of `GET /health` when the store answers: `{"status": "ok"}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Serialize)]
 pub struct Health {
     /// Always `ok` (a failing store is an error answer).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub status: &'static str,
 }
 
@@ -164,6 +184,7 @@ impl Default for Health {
 }
 
 /// The body of `POST /password/reset`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 pub struct ResetBody {
     /// The token of the mailed link.
@@ -173,6 +194,7 @@ pub struct ResetBody {
 }
 
 /// The body of `POST /email/verify`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 pub struct TokenBody {
     /// The token of the mailed link.
@@ -180,6 +202,7 @@ pub struct TokenBody {
 }
 
 /// The body of `PUT /admin/users/{id}/roles`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]
 pub struct RolesBody {
     /// Every role the account should have.

@@ -219,6 +219,65 @@ impl Endpoints {
         self.admin.is_some()
     }
 
+    /// The OpenAPI 3.1 document of the routes these endpoints serve (the mail routes with
+    /// mail, the `/admin` routes with administration), at the root of the site.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthService, MemoryStore, SigningKey, Tokens};
+    /// use auth_http::Endpoints;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+    /// let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://auth.example", "api")));
+    /// let document = Endpoints::new(service).openapi();
+    /// assert!(document.paths.paths.contains_key("/login"));
+    /// assert!(!document.paths.paths.contains_key("/password/forgot"), "no mail, no mail routes");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "openapi")]
+    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
+        self.openapi_at("")
+    }
+
+    /// As [`openapi`](Self::openapi), for routes mounted under `prefix` (`/auth`): the
+    /// document's server URL.
+    #[cfg(feature = "openapi")]
+    pub fn openapi_at(&self, prefix: &str) -> utoipa::openapi::OpenApi {
+        crate::openapi::document(
+            |served| match served {
+                crate::openapi::Served::Always => true,
+                crate::openapi::Served::WithMail => self.serves_mail(),
+                crate::openapi::Served::WithAdministration => self.serves_administration(),
+            },
+            prefix.trim_end_matches('/'),
+        )
+    }
+
+    /// `GET /openapi.json`: 200 with the document, as served at `request_path` (the path
+    /// of the request, ending in `/openapi.json`): a router mounted under a prefix serves a
+    /// document whose server URL is that prefix, so the routes it lists resolve.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use auth_core::{AuthService, MemoryStore, SigningKey, Tokens};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+    /// # let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://auth.example", "api")));
+    /// let endpoints = auth_http::Endpoints::new(service);
+    /// let answer = endpoints.openapi_json("/auth/openapi.json");
+    /// let document: serde_json::Value = serde_json::from_slice(answer.json_body().unwrap_or_default())?;
+    /// assert_eq!(document["servers"][0]["url"], "/auth");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "openapi")]
+    pub fn openapi_json(&self, request_path: &str) -> Answer {
+        let prefix = request_path.strip_suffix("/openapi.json").unwrap_or_default();
+        Answer::json(200, &self.openapi_at(prefix))
+    }
+
     /// The account behind an `Authorization: Bearer` header value.
     ///
     /// # Errors

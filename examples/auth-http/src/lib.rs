@@ -38,6 +38,8 @@ mod client;
 mod endpoints;
 mod error;
 pub mod headers;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod role;
 
 pub use client::ClientAddressing;

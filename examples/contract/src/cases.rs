@@ -1059,3 +1059,5 @@ pub use mail_rules::*;
 mod sqlite_lock;
 pub use sqlite_lock::*;
 pub mod embedding;
+mod openapi;
+pub use openapi::*;

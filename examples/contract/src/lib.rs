@@ -12,7 +12,9 @@
 //! default the local server; absent outside CI, they skip with a notice, in CI they fail).
 //! A difference between two servers is a failing case: besides the cases' own checks,
 //! every server on every store must answer a scripted conversation over every route
-//! exactly as `reference/transcript.json` records it (see `transcript.rs`).
+//! exactly as `reference/transcript.json` records it (see `transcript.rs`), publish the
+//! OpenAPI document `reference/openapi.json` at `/openapi.json`, and answer that
+//! conversation only as the document allows (see `cases/openapi.rs`).
 
 #![forbid(unsafe_code)]
 // Test support: a case fails loudly, with what broke the contract, by design.
@@ -30,7 +32,7 @@ pub use server::*;
 macro_rules! http_contract_tests {
     ($binary:expr) => {
         $crate::__http_contract_modules! { $binary;
-            stores: [ the_answers_match_the_reference_transcript, register_login_and_me, registration_errors, every_login_failure_is_the_same_answer, malformed_requests_get_clear_errors_never_a_500, refresh_rotates_and_reuse_ends_the_session, logout_sessions_and_logout_everywhere, password_change_revokes_everything, password_reset_through_the_outbox, email_verification_through_the_outbox, administration_needs_the_admin_role, login_is_rate_limited_with_retry_after, keys_and_health, a_refresh_token_survives_a_restart, no_password_or_token_ever_reaches_the_logs, the_seeds_curl_commands_work_as_written, more_contract_failures, password_rules_refuse_patterns_and_context_words, an_access_token_ends_with_its_session, mail_floods_send_at_most_the_allowance, failed_logins_before_registration_do_not_lock_the_new_account, credentialed_answers_are_not_stored_and_https_sites_send_hsts, roles_are_bounded_so_every_issued_token_is_accepted, unmailable_and_look_alike_addresses_are_refused_at_registration ]
+            stores: [ the_answers_match_the_reference_transcript, the_answers_conform_to_the_openapi_document, register_login_and_me, registration_errors, every_login_failure_is_the_same_answer, malformed_requests_get_clear_errors_never_a_500, refresh_rotates_and_reuse_ends_the_session, logout_sessions_and_logout_everywhere, password_change_revokes_everything, password_reset_through_the_outbox, email_verification_through_the_outbox, administration_needs_the_admin_role, login_is_rate_limited_with_retry_after, keys_and_health, a_refresh_token_survives_a_restart, no_password_or_token_ever_reaches_the_logs, the_seeds_curl_commands_work_as_written, more_contract_failures, password_rules_refuse_patterns_and_context_words, an_access_token_ends_with_its_session, mail_floods_send_at_most_the_allowance, failed_logins_before_registration_do_not_lock_the_new_account, credentialed_answers_are_not_stored_and_https_sites_send_hsts, roles_are_bounded_so_every_issued_token_is_accepted, unmailable_and_look_alike_addresses_are_refused_at_registration ]
             sqlite: [ it_refuses_to_start_without_a_real_key_where_one_is_required, sigterm_finishes_and_stops_cleanly, x_forwarded_for_is_believed_only_from_the_trusted_proxy, rate_limits_come_from_the_environment, smtp_url_sends_mail_through_smtp, the_seeds_python_stack_verifies_our_access_tokens, a_saturated_hash_pool_answers_503_busy_at_once, stalled_connections_are_cut_and_others_are_still_served, oversized_bodies_are_answered_not_reset, a_trickled_body_is_cut_by_the_body_timeout, a_permanent_lock_says_to_reset_the_password, foreign_audiences_and_critical_headers_are_refused, no_host_and_overlong_uris_are_refused_alike, a_mail_that_cannot_be_sent_is_an_error_in_the_log_and_the_answer_is_unchanged, a_sqlite_lock_held_elsewhere_is_503_unavailable_at_once_and_the_server_recovers ]
             postgres: [ a_database_outage_is_503_with_retry_after_and_the_server_recovers ]
         }

@@ -29,10 +29,27 @@ enum Body {
     Raw(&'static str, String),
 }
 
-/// The conversation, one step at a time; answers are kept, masked, in order.
-struct Conversation<'a> {
+/// One request of the conversation and its answer, unmasked.
+pub(crate) struct Exchange {
+    /// The request's method.
+    pub method: Method,
+    /// The request's path and query.
+    pub path: String,
+    /// The answer's status.
+    pub status: u16,
+    /// The answer's headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The answer's body.
+    pub text: String,
+}
+
+/// The conversation, one step at a time; answers are kept, masked, in order, and as they
+/// came.
+pub(crate) struct Conversation<'a> {
     server: &'a Server,
     steps: Vec<Value>,
+    /// Every request and its answer, unmasked.
+    pub exchanges: Vec<Exchange>,
 }
 
 impl Conversation<'_> {
@@ -53,6 +70,7 @@ impl Conversation<'_> {
         };
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
+        let raw_headers = response.headers().clone();
         let mut headers = serde_json::Map::new();
         for (name, value) in response.headers() {
             let name = name.as_str().to_ascii_lowercase();
@@ -79,6 +97,13 @@ impl Conversation<'_> {
             "headers": headers,
             "body": body,
         }));
+        self.exchanges.push(Exchange {
+            method: method.clone(),
+            path: path.to_owned(),
+            status,
+            headers: raw_headers,
+            text,
+        });
         raw
     }
 }
@@ -128,16 +153,26 @@ fn credentials(email: &str, password: &str) -> Body {
     Body::Json(json!({ "email": email, "password": password }))
 }
 
+/// The environment the conversation needs: registration attempts are many in it; the
+/// limit has its own case.
+pub(crate) const CONVERSATION_ENV: [(&str, &str); 1] = [("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT", "100/hour")];
+
 /// Case: the answers match the reference transcript.
 pub async fn the_answers_match_the_reference_transcript(target: Target) {
-    // Registration attempts are many here; the limit has its own case.
-    let limit = [("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT", "100/hour")];
-    let Some(server) = Server::start(target, &limit) else {
+    let Some(server) = Server::start(target, &CONVERSATION_ENV) else {
         return;
     };
+    let conversation = converse(&server).await;
+    compare(&Value::Array(conversation.steps), Path::new(REFERENCE), target);
+}
+
+/// The scripted conversation over every route and every class of error, with `server`
+/// (started with [`CONVERSATION_ENV`]).
+pub(crate) async fn converse(server: &Server) -> Conversation<'_> {
     let mut c = Conversation {
-        server: &server,
+        server,
         steps: Vec::new(),
+        exchanges: Vec::new(),
     };
     let (get, post) = (Method::GET, Method::POST);
     let ada = |password: &str| credentials("ada@example.com", password);
@@ -507,8 +542,7 @@ pub async fn the_answers_match_the_reference_transcript(target: Target) {
         c.step(&label, &post, "/login", None, wrong).await;
     }
 
-    let actual = Value::Array(c.steps);
-    compare(&actual, Path::new(REFERENCE), target);
+    c
 }
 
 fn compare(actual: &Value, reference: &Path, target: Target) {

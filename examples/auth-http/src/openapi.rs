@@ -1,0 +1,755 @@
+//! The OpenAPI 3.1 document of the API (feature `openapi`), built from the code: every
+//! request and answer shape is the schema of its [`api`] type, derived from the
+//! type itself, and every route is one row of a table, beside the statuses its flows
+//! answer. [`Endpoints::openapi`](crate::Endpoints::openapi) keeps the rows an instance
+//! serves.
+//!
+//! Statuses left out on purpose: 404 and 405 for a path or method no route takes (they
+//! belong to no operation), and 500 (a fault of the server's, never part of the contract).
+
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::server::Server;
+use utoipa::openapi::{InfoBuilder, OpenApi, Ref, RefOr, Required};
+use utoipa::{OpenApi as _, ToSchema};
+
+use crate::api;
+
+/// The body of every error answer: `{"error": "<code>", "detail": "<message for people>"}`.
+///
+/// ```
+/// use auth_http::openapi::{ErrorBody, ErrorCode};
+///
+/// let body: ErrorBody = serde_json::from_str(r#"{"error":"rate_limited","detail":"slow down"}"#).unwrap();
+/// assert_eq!(body.error, ErrorCode::RateLimited);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// The stable, machine-readable code.
+    pub error: ErrorCode,
+    /// A message for people; its wording may change.
+    pub detail: String,
+}
+
+/// Every stable code an error answer carries: the rows of `auth_core::http`'s refusal
+/// table and the transport's own answers ([`ErrorAnswer`](crate::ErrorAnswer)).
+///
+/// ```
+/// use auth_http::openapi::ErrorCode;
+///
+/// assert_eq!(serde_json::to_string(&ErrorCode::MfaRequired).unwrap(), r#""mfa_required""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the body, query or request does not parse, or a field is missing or wrong.
+    InvalidRequest,
+    /// 422: not an email address this service accepts.
+    InvalidEmail,
+    /// 422: the password breaks the password policy.
+    WeakPassword,
+    /// 409: an account has this email.
+    EmailTaken,
+    /// 401: wrong email or password (the same answer for both).
+    InvalidCredentials,
+    /// 403: the account is disabled.
+    AccountDisabled,
+    /// 403: the account's address must be confirmed first.
+    EmailNotVerified,
+    /// 403: the login needs a second factor, which this API does not take yet.
+    MfaRequired,
+    /// 401 (a bearer or refresh token) or 400 (a mailed link's token): not valid.
+    InvalidToken,
+    /// 403: the account lacks the role the route requires.
+    Forbidden,
+    /// 404: no such account or session.
+    NotFound,
+    /// 409: the account changed meanwhile; retry.
+    Conflict,
+    /// 422: more roles than a token can carry.
+    TooManyRoles,
+    /// 429: over a rate limit; `Retry-After` says when to retry.
+    RateLimited,
+    /// 429: too many consecutive failed logins; only a password reset unlocks.
+    AccountLocked,
+    /// 503: the server is saturated; `Retry-After` says when to retry.
+    Busy,
+    /// 503: the store does not answer; `Retry-After` says when to retry.
+    Unavailable,
+    /// 500: a fault of the server's.
+    Internal,
+    /// 415: the body's `Content-Type` is not one the route takes.
+    UnsupportedMediaType,
+    /// 413: the body is over [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES).
+    PayloadTooLarge,
+    /// 414: the path and query are over [`MAX_URI_BYTES`](crate::MAX_URI_BYTES).
+    UriTooLong,
+    /// 405: the route does not take this method.
+    MethodNotAllowed,
+    /// 408: the body did not arrive within the body timeout.
+    RequestTimeout,
+}
+
+/// The shapes the document names, each the schema of its type.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    api::UserView,
+    api::TokenView,
+    api::SessionView,
+    api::Credentials,
+    api::OAuthForm,
+    api::RefreshBody,
+    api::ChangePasswordBody,
+    api::ForgotBody,
+    api::ForgotAnswer,
+    api::Health,
+    api::ResetBody,
+    api::TokenBody,
+    api::RolesBody,
+    ErrorBody,
+    ErrorCode,
+)))]
+struct Shapes;
+
+/// Which [`Endpoints`](crate::Endpoints) serve a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Served {
+    Always,
+    WithMail,
+    WithAdministration,
+}
+
+/// What a route's request carries as its body.
+#[derive(Debug, Clone, Copy)]
+enum RequestShape {
+    None,
+    /// JSON of the named schema.
+    Json(&'static str),
+    /// `POST /login`: OAuth2's password form, or JSON credentials.
+    Login,
+}
+
+/// What a success answer carries.
+#[derive(Debug, Clone, Copy)]
+enum AnswerShape {
+    None,
+    /// JSON of the named schema.
+    Json(&'static str),
+    /// A JSON array of the named schema.
+    ListOf(&'static str),
+    /// A JSON Web Key Set (RFC 7517 §5).
+    KeySet,
+    /// An OpenAPI document.
+    Document,
+}
+
+/// One route of the API, as the document describes it.
+struct Route {
+    method: HttpMethod,
+    path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+    served: Served,
+    /// Needs `Authorization: Bearer <access token>`.
+    bearer: bool,
+    request: RequestShape,
+    success: u16,
+    answer: AnswerShape,
+    /// Headers of the success answer beyond the content type.
+    success_headers: &'static [(&'static str, &'static str)],
+    /// The refusals of the route's own flow; those of every route, of a body and of a
+    /// bearer token are added by [`Route::error_statuses`].
+    refusals: &'static [u16],
+}
+
+/// Headers of a token answer.
+const NOT_CACHED: &[(&str, &str)] = &[
+    ("Cache-Control", "`no-store`: a token answer is never cached."),
+    ("Pragma", "`no-cache`, for HTTP/1.0 caches."),
+];
+
+/// Every route of the API.
+const ROUTES: &[Route] = &[
+    Route {
+        method: HttpMethod::Post,
+        path: "/register",
+        operation_id: "register",
+        summary: "Creates an account",
+        served: Served::Always,
+        bearer: false,
+        request: RequestShape::Json("Credentials"),
+        success: 201,
+        answer: AnswerShape::Json("UserView"),
+        success_headers: &[],
+        refusals: &[409, 422, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/login",
+        operation_id: "login",
+        summary: "Logs in: OAuth2's password form or JSON credentials, answered with a token pair",
+        served: Served::Always,
+        bearer: false,
+        request: RequestShape::Login,
+        success: 200,
+        answer: AnswerShape::Json("TokenView"),
+        success_headers: NOT_CACHED,
+        refusals: &[401, 403, 429],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/me",
+        operation_id: "me",
+        summary: "The account of the access token",
+        served: Served::Always,
+        bearer: true,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::Json("UserView"),
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/token/refresh",
+        operation_id: "refresh",
+        summary: "Rotates a refresh token: a new token pair; a reused one ends its session",
+        served: Served::Always,
+        bearer: false,
+        request: RequestShape::Json("RefreshBody"),
+        success: 200,
+        answer: AnswerShape::Json("TokenView"),
+        success_headers: NOT_CACHED,
+        refusals: &[401, 403],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/logout",
+        operation_id: "logout",
+        summary: "Ends the refresh token's session (an unknown token too: 204)",
+        served: Served::Always,
+        bearer: false,
+        request: RequestShape::Json("RefreshBody"),
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/logout/all",
+        operation_id: "logout_all",
+        summary: "Ends every session of the account",
+        served: Served::Always,
+        bearer: true,
+        request: RequestShape::None,
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/sessions",
+        operation_id: "sessions",
+        summary: "The account's live sessions, the request's own marked `current`",
+        served: Served::Always,
+        bearer: true,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::ListOf("SessionView"),
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Delete,
+        path: "/sessions/{id}",
+        operation_id: "revoke_session",
+        summary: "Ends one of the account's sessions",
+        served: Served::Always,
+        bearer: true,
+        request: RequestShape::None,
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[404],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/password/change",
+        operation_id: "change_password",
+        summary: "Changes the password and ends every session",
+        served: Served::Always,
+        bearer: true,
+        request: RequestShape::Json("ChangePasswordBody"),
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[409, 422, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/password/forgot",
+        operation_id: "forgot_password",
+        summary: "Mails a reset link if an account has the address; the same answer either way",
+        served: Served::WithMail,
+        bearer: false,
+        request: RequestShape::Json("ForgotBody"),
+        success: 202,
+        answer: AnswerShape::Json("ForgotAnswer"),
+        success_headers: &[],
+        refusals: &[429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/password/reset",
+        operation_id: "reset_password",
+        summary: "Sets a new password with a mailed reset token",
+        served: Served::WithMail,
+        bearer: false,
+        request: RequestShape::Json("ResetBody"),
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[("Referrer-Policy", "`no-referrer`: the link carried a token.")],
+        refusals: &[409, 422, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/email/verification",
+        operation_id: "request_verification",
+        summary: "Mails a link confirming the account's address, unless it is confirmed",
+        served: Served::WithMail,
+        bearer: true,
+        request: RequestShape::None,
+        success: 202,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/email/verify",
+        operation_id: "verify_email",
+        summary: "Confirms the address with a mailed verification token",
+        served: Served::WithMail,
+        bearer: false,
+        request: RequestShape::Json("TokenBody"),
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[429],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/admin/users",
+        operation_id: "list_users",
+        summary: "A page of accounts in registration order (role `admin`)",
+        served: Served::WithAdministration,
+        bearer: true,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::ListOf("UserView"),
+        success_headers: &[],
+        refusals: &[403],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/admin/users/{id}/disable",
+        operation_id: "disable_user",
+        summary: "Disables an account and ends its sessions (role `admin`)",
+        served: Served::WithAdministration,
+        bearer: true,
+        request: RequestShape::None,
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[403, 404],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/admin/users/{id}/enable",
+        operation_id: "enable_user",
+        summary: "Enables an account (role `admin`)",
+        served: Served::WithAdministration,
+        bearer: true,
+        request: RequestShape::None,
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[403, 404],
+    },
+    Route {
+        method: HttpMethod::Put,
+        path: "/admin/users/{id}/roles",
+        operation_id: "set_roles",
+        summary: "Replaces an account's roles (role `admin`)",
+        served: Served::WithAdministration,
+        bearer: true,
+        request: RequestShape::Json("RolesBody"),
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[403, 404, 422],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/.well-known/jwks.json",
+        operation_id: "jwks",
+        summary: "The public keys that verify access tokens (none for an HS256 secret)",
+        served: Served::Always,
+        bearer: false,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::KeySet,
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/health",
+        operation_id: "health",
+        summary: "Whether the store answers",
+        served: Served::Always,
+        bearer: false,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::Json("Health"),
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/openapi.json",
+        operation_id: "openapi",
+        summary: "This document",
+        served: Served::Always,
+        bearer: false,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::Document,
+        success_headers: &[],
+        refusals: &[],
+    },
+];
+
+impl Route {
+    /// Every error status the route answers, in order.
+    fn error_statuses(&self) -> Vec<u16> {
+        // Any request: a malformed one (no `Host`) is 400, an overlong URI 414, a
+        // saturated server or an unreachable store 503.
+        let mut statuses = vec![400, 414, 503];
+        if !matches!(self.request, RequestShape::None) {
+            statuses.extend([408, 413, 415]);
+        }
+        if self.bearer {
+            // A missing or refused token; a disabled account.
+            statuses.extend([401, 403]);
+        }
+        statuses.extend(self.refusals);
+        statuses.sort_unstable();
+        statuses.dedup();
+        statuses
+    }
+
+    fn operation(&self) -> utoipa::openapi::path::Operation {
+        let mut responses = ResponsesBuilder::new().response(self.success.to_string(), self.success_response());
+        for status in self.error_statuses() {
+            responses = responses.response(status.to_string(), error_response(status));
+        }
+        let mut operation = OperationBuilder::new()
+            .operation_id(Some(self.operation_id))
+            .summary(Some(self.summary))
+            .responses(responses.build());
+        if self.bearer {
+            operation = operation.security(SecurityRequirement::new(BEARER, Vec::<String>::new()));
+        }
+        if self.path.contains("{id}") {
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name("id")
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .description(Some("The id; one that does not parse names nothing (404)."))
+                    .schema(Some(Schema::from(ObjectBuilder::new().schema_type(Type::String)))),
+            );
+        }
+        if self.operation_id == "list_users" {
+            operation = operation
+                .parameter(query(
+                    "after",
+                    "List the accounts registered after this one.",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(utoipa::openapi::SchemaFormat::Custom("uuid".to_owned()))),
+                ))
+                .parameter(query(
+                    "limit",
+                    "At most this many (default 100; the service caps it).",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0))
+                        .maximum(Some(u32::MAX)),
+                ));
+        }
+        match self.request {
+            RequestShape::None => {}
+            RequestShape::Json(name) => {
+                operation = operation.request_body(Some(
+                    RequestBodyBuilder::new()
+                        .required(Some(Required::True))
+                        .content("application/json", json_content(schema_ref(name)))
+                        .build(),
+                ));
+            }
+            RequestShape::Login => {
+                operation = operation.request_body(Some(
+                    RequestBodyBuilder::new()
+                        .required(Some(Required::True))
+                        .description(Some("OAuth2's password grant form (RFC 6749 §4.3), or JSON."))
+                        .content(
+                            "application/x-www-form-urlencoded",
+                            json_content(schema_ref("OAuthForm")),
+                        )
+                        .content("application/json", json_content(schema_ref("Credentials")))
+                        .build(),
+                ));
+            }
+        }
+        operation.build()
+    }
+
+    fn success_response(&self) -> utoipa::openapi::Response {
+        let mut response = ResponseBuilder::new().description(self.summary);
+        let schema: Option<RefOr<Schema>> = match self.answer {
+            AnswerShape::None => None,
+            AnswerShape::Json(name) => Some(schema_ref(name)),
+            AnswerShape::ListOf(name) => Some(ArrayBuilder::new().items(schema_ref(name)).into()),
+            AnswerShape::KeySet => Some(key_set().into()),
+            AnswerShape::Document => Some(ObjectBuilder::new().required("openapi").required("paths").into()),
+        };
+        if let Some(schema) = schema {
+            response = response.content("application/json", json_content(schema));
+        }
+        for (name, description) in self.success_headers {
+            response = response.header(*name, string_header(description));
+        }
+        if self.bearer {
+            response = response.header(
+                "Cache-Control",
+                string_header("`no-store`: the request carried credentials."),
+            );
+        }
+        response.build()
+    }
+}
+
+/// The name of the bearer security scheme.
+const BEARER: &str = "bearer";
+
+fn schema_ref(name: &str) -> RefOr<Schema> {
+    RefOr::Ref(Ref::from_schema_name(name))
+}
+
+fn json_content(schema: RefOr<Schema>) -> utoipa::openapi::Content {
+    ContentBuilder::new().schema(Some(schema)).build()
+}
+
+fn string_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::String))
+        .description(Some(description))
+        .build()
+}
+
+fn query(name: &str, description: &str, schema: ObjectBuilder) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(Schema::from(schema)))
+        .build()
+}
+
+/// A JSON Web Key Set: `{"keys": [{"kty": .., ..}]}` (RFC 7517 §5); each key's members
+/// depend on its type.
+fn key_set() -> ObjectBuilder {
+    let key = ObjectBuilder::new()
+        .property("kty", ObjectBuilder::new().schema_type(Type::String))
+        .required("kty");
+    ObjectBuilder::new()
+        .property("keys", ArrayBuilder::new().items(key))
+        .required("keys")
+}
+
+/// The error answer of `status`: an [`ErrorBody`], with the headers that status carries.
+fn error_response(status: u16) -> utoipa::openapi::Response {
+    let description = match status {
+        400 => {
+            "`invalid_request`: the request, body or query does not parse; `invalid_token`: a mailed token is not valid."
+        }
+        401 => "`invalid_token` or `invalid_credentials`.",
+        403 => "`account_disabled`, `email_not_verified`, `mfa_required` or `forbidden` (a role is missing).",
+        404 => "`not_found`: no such account or session.",
+        408 => "`request_timeout`: the body did not arrive in time; the connection is closed.",
+        409 => "`email_taken`, or `conflict`: the account changed meanwhile.",
+        413 => "`payload_too_large`.",
+        414 => "`uri_too_long`.",
+        415 => "`unsupported_media_type`.",
+        422 => "`invalid_email`, `weak_password` or `too_many_roles`.",
+        429 => "`rate_limited` (with `Retry-After`), or `account_locked` (only a password reset unlocks).",
+        503 => "`busy` or `unavailable`, with `Retry-After`.",
+        _ => "An error.",
+    };
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", json_content(schema_ref("ErrorBody")));
+    if status == 401 {
+        response = response.header(
+            "WWW-Authenticate",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some("`Bearer` (RFC 9110 §15.5.2)."))
+                .build(),
+        );
+    }
+    if matches!(status, 429 | 503) {
+        response = response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                .description(Some("Seconds to wait before retrying, when waiting helps."))
+                .build(),
+        );
+    }
+    response.build()
+}
+
+/// The document of the routes `served` keeps, at `prefix` (empty: at the root).
+pub(crate) fn document(served: impl Fn(Served) -> bool, prefix: &str) -> OpenApi {
+    let mut document = Shapes::openapi();
+    document.info = InfoBuilder::new()
+        .title("auth-http")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Accounts, logins and sessions over HTTP. Every error answer is an `ErrorBody`.",
+        ))
+        .build();
+    for route in ROUTES.iter().filter(|route| served(route.served)) {
+        document
+            .paths
+            .add_path_operation(route.path, vec![route.method.clone()], route.operation());
+    }
+    if let Some(components) = document.components.as_mut() {
+        let scheme = SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        );
+        components.add_security_scheme(BEARER, scheme);
+    }
+    if !prefix.is_empty() {
+        document.servers = Some(vec![Server::new(prefix)]);
+    }
+    document
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use auth_core::{AuthError, EmailError, PolicyViolation, StoreError, TokenError};
+
+    use super::*;
+    use crate::ErrorAnswer;
+
+    fn full() -> serde_json::Value {
+        serde_json::to_value(document(|_| true, "")).unwrap()
+    }
+
+    #[test]
+    fn every_reference_names_a_schema_of_the_document() {
+        let document = full();
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        let text = document.to_string();
+        let references: Vec<&str> = text.split("\"$ref\":\"#/components/schemas/").skip(1).collect();
+        assert!(references.len() > 20);
+        for reference in references {
+            let name = reference.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "{name} is referenced and not defined");
+        }
+    }
+
+    #[test]
+    fn it_is_openapi_3_1_with_a_bearer_scheme() {
+        let document = full();
+        assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+        assert_eq!(
+            document["paths"]["/me"]["get"]["security"][0]["bearer"],
+            serde_json::json!([])
+        );
+        let login = &document["paths"]["/login"]["post"]["requestBody"]["content"];
+        assert!(login["application/x-www-form-urlencoded"].is_object() && login["application/json"].is_object());
+    }
+
+    #[test]
+    fn only_the_routes_served_are_documented_at_the_prefix_given() {
+        let plain = serde_json::to_value(document(|served| served == Served::Always, "/auth")).unwrap();
+        let paths = plain["paths"].as_object().unwrap();
+        assert!(paths.contains_key("/login") && paths.contains_key("/openapi.json"));
+        assert!(!paths.contains_key("/password/forgot") && !paths.contains_key("/admin/users"));
+        assert_eq!(plain["servers"][0]["url"], "/auth");
+    }
+
+    #[test]
+    fn every_error_code_the_api_answers_is_in_the_enum() {
+        let errors = [
+            AuthError::InvalidEmail(EmailError::Empty),
+            AuthError::WeakPassword(PolicyViolation::TooShort { min: 8 }),
+            AuthError::Forbidden { role: "admin".into() },
+            AuthError::TooManyRoles { max: 8 },
+            AuthError::InvalidCredentials,
+            AuthError::AccountDisabled,
+            AuthError::EmailNotVerified,
+            AuthError::SecondFactorRequired,
+            AuthError::EmailTaken,
+            AuthError::InvalidToken(TokenError::Malformed),
+            AuthError::InvalidOneTimeToken(TokenError::Malformed),
+            AuthError::UserNotFound,
+            AuthError::SessionNotFound,
+            AuthError::Conflict,
+            AuthError::RateLimited {
+                retry_after: Duration::from_secs(1),
+            },
+            AuthError::AccountLocked,
+            AuthError::Busy {
+                retry_after: Duration::from_secs(1),
+            },
+            AuthError::Unavailable(StoreError::unavailable("down")),
+            AuthError::Internal("bug".into()),
+        ];
+        let answers = errors.into_iter().map(ErrorAnswer::from).chain([
+            ErrorAnswer::too_many_connections(),
+            ErrorAnswer::body_timeout(),
+            ErrorAnswer::invalid_request("x"),
+            ErrorAnswer::unsupported_media_type("application/json"),
+            ErrorAnswer::payload_too_large(),
+            ErrorAnswer::uri_too_long(),
+            ErrorAnswer::no_route(),
+            ErrorAnswer::method_not_allowed(),
+        ]);
+        for answer in answers {
+            let body: ErrorBody =
+                serde_json::from_str(&answer.body()).unwrap_or_else(|error| panic!("{}: {error}", answer.body()));
+            assert_eq!(serde_json::to_value(body.error).unwrap(), answer.code());
+        }
+    }
+}
