@@ -162,6 +162,7 @@ async fn requests_without_a_peer_address_or_without_endpoints_are_refused_never_
     assert_eq!(call_service(&app, outside).await.status(), 500);
 }
 
+#[cfg(feature = "openapi")]
 #[actix_web::test]
 async fn the_openapi_document_lists_the_routes_served_under_the_scope_they_are_in() {
     for (endpoints, mail_and_admin) in [

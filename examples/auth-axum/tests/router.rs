@@ -195,6 +195,7 @@ async fn a_server_without_peer_addresses_is_refused_loudly_never_served_in_one_b
     );
 }
 
+#[cfg(feature = "openapi")]
 #[tokio::test]
 async fn the_openapi_document_lists_the_routes_served_under_the_prefix_they_are_nested_at() {
     let plain = app(&Endpoints::new(service()));
