@@ -274,6 +274,35 @@ impl PasswordPolicy {
         self.max_length.max(self.min_length)
     }
 
+    /// The rules of this policy in plain words, one sentence each, in the order
+    /// [`check`](Self::check) applies them: what a form shows before the person types,
+    /// so the first password they choose passes.
+    ///
+    /// ```
+    /// use auth_core::PasswordPolicy;
+    ///
+    /// let rules = PasswordPolicy::default().requirements();
+    /// assert_eq!(rules[0], "At least 8 characters (at most 256). Spaces count.");
+    /// assert_eq!(rules.len(), 4);
+    /// let lenient = PasswordPolicy::default().with_common_password_check(false);
+    /// assert_eq!(lenient.requirements().len(), 3);
+    /// ```
+    pub fn requirements(&self) -> Vec<String> {
+        let mut rules = vec![
+            format!(
+                "At least {} characters (at most {}). Spaces count.",
+                self.min_length,
+                self.max_length()
+            ),
+            "Not your email address, and not built from it or from this site's name.".to_owned(),
+        ];
+        if self.reject_common {
+            rules.push("Not one of the most common passwords.".to_owned());
+        }
+        rules.push("Not a repetition (abcabcabc) or a run of consecutive characters (12345678).".to_owned());
+        rules
+    }
+
     /// Checks a new password for an account with `email` (pass `None` when there is no
     /// account yet to compare with). Cheap: no hashing happens here.
     ///

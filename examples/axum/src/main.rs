@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use example_server::{App, Auth, Mailer};
 use tower_http::trace::TraceLayer;
 
@@ -31,6 +31,8 @@ pub(crate) struct AppState {
     pub(crate) auth: Arc<Auth>,
     pub(crate) mailer: Mailer,
     pub(crate) pages: pages::WebSessions,
+    /// The pages' templates, stylesheet and icon.
+    pub(crate) views: pages::Views,
     /// The site is HTTPS: every answer carries HSTS.
     pub(crate) https: bool,
 }
@@ -49,6 +51,7 @@ async fn main() -> std::process::ExitCode {
 async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()> {
     let state = AppState {
         pages: pages::WebSessions::new(app.secure_cookies, &app.public_url)?,
+        views: pages::Views::load(app.ui_templates.as_deref(), &app.ui_site_name).map_err(std::io::Error::other)?,
         endpoints: app.endpoints(),
         auth: app.auth,
         mailer: app.mailer,
@@ -71,11 +74,21 @@ pub(crate) fn router(state: AppState) -> Router {
                 .route("/ui/register", get(pages::register_page).post(pages::register_submit))
                 .route("/ui/login", get(pages::login_page).post(pages::login_submit))
                 .route("/ui/logout", get(pages::logout_page).post(pages::logout_submit))
+                .route("/ui/logout/all", post(pages::logout_all_submit))
+                .route("/ui/sessions/revoke", post(pages::revoke_session_submit))
+                .route(
+                    "/ui/password/change",
+                    get(pages::password_change_page).post(pages::password_change_submit),
+                )
                 .route("/ui/password/forgot", get(pages::forgot_page).post(pages::forgot_submit))
                 .route("/ui/password/reset", get(pages::reset_page).post(pages::reset_submit))
                 .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
+                .route("/ui/email/verify/request", post(pages::verify_request_submit))
                 .layer(axum::middleware::map_response(pages::page_headers)),
         )
+        // Cacheable (their URLs change with their content), so outside the pages' no-store.
+        .route("/ui/style.css", get(pages::stylesheet))
+        .route("/ui/icon.svg", get(pages::icon))
         .fallback(auth_axum::handlers::no_route)
         .method_not_allowed_fallback(auth_axum::handlers::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.https, security_headers))

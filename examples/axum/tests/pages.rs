@@ -161,13 +161,27 @@ async fn errors_are_shown_to_the_person_never_a_stack_trace() {
     let answer = http
         .post(server.url("/ui/register"))
         .header("cookie", &csrf)
-        .form(&[("email", "not an email"), ("password", "short"), ("csrf", &token)])
+        .form(&[
+            ("email", "not an email"),
+            ("password", "short secret"),
+            ("csrf", &token),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(answer.status().as_u16(), 422, "the status the API gives the same error");
     let html = answer.text().await.unwrap();
-    assert!(html.contains("role=\"alert\""), "{html}");
+    // Under the field that caused it, tied to it, announced, with the focus on the field.
+    assert!(
+        html.contains("aria-invalid=\"true\" aria-describedby=\"email-error\" autofocus")
+            && html.contains("<p class=\"field-error\" id=\"email-error\" role=\"alert\">Invalid email address"),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"not an email\""),
+        "the address typed stays: {html}"
+    );
+    assert!(!html.contains("short secret"), "the password never comes back: {html}");
     assert!(
         !html.to_lowercase().contains("panicked") && !html.contains("src/"),
         "{html}"
@@ -255,7 +269,7 @@ async fn logged_in(server: &Server, cookie: &str) -> bool {
         .send()
         .await
         .unwrap();
-    !home.text().await.unwrap().contains("Not logged in.")
+    !home.text().await.unwrap().contains("Not signed in.")
 }
 
 /// Asserts that `answer` is the pages' refusal (403 and its page) and logged nobody in.
@@ -481,8 +495,11 @@ async fn malformed_page_forms_get_the_html_error_page() {
         assert_eq!(headers["cache-control"], "no-store", "{what}");
         let html = answer.text().await.unwrap();
         assert!(html.starts_with("<!doctype html>"), "{what}: {html}");
-        assert!(html.contains("<p role=\"alert\">"), "{what}: {html}");
-        assert!(html.contains("<a href=\"/ui/login\">Log in</a>"), "{what}: {html}");
+        assert!(
+            html.contains("<div class=\"notice error\" role=\"alert\">"),
+            "{what}: {html}"
+        );
+        assert!(html.contains("\">Back to the start</a>"), "{what}: {html}");
     }
     // The same cookie and token in a well-formed form reach the login (a wrong password:
     // the form again, with its message).
@@ -497,6 +514,12 @@ async fn malformed_page_forms_get_the_html_error_page() {
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status().as_u16(), 200);
-    assert!(answer.text().await.unwrap().contains("invalid credentials"));
+    assert_eq!(answer.status().as_u16(), 401);
+    assert!(
+        answer
+            .text()
+            .await
+            .unwrap()
+            .contains("The email or password is not right.")
+    );
 }

@@ -47,6 +47,11 @@ pub struct Config {
     /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
     /// believed; from anyone else the header is ignored.
     pub trusted_proxy: Option<IpAddr>,
+    /// `AUTH_UI_TEMPLATES`: a directory whose files replace the pages' built-in templates,
+    /// stylesheet and icon of the same names (the Axum server's pages only).
+    pub ui_templates: Option<PathBuf>,
+    /// `AUTH_UI_SITE_NAME`, default `auth-rs`: the name in the pages' header and titles.
+    pub ui_site_name: String,
     /// `AUTH_HEADER_TIMEOUT_SECS`, `AUTH_BODY_TIMEOUT_SECS`, `AUTH_MAX_CONNECTIONS`: see
     /// [`HttpLimits`](crate::http::HttpLimits).
     pub limits: crate::http::HttpLimits,
@@ -134,6 +139,8 @@ impl Config {
             public_url,
             rate_limits: rate_limits(var)?,
             trusted_proxy,
+            ui_templates: var("AUTH_UI_TEMPLATES").map(PathBuf::from),
+            ui_site_name: var("AUTH_UI_SITE_NAME").unwrap_or_else(|| "auth-rs".to_owned()),
             limits: crate::http::HttpLimits::from_env(var)?,
         })
     }

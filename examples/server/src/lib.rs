@@ -63,6 +63,10 @@ pub struct App {
     pub https: bool,
     /// `AUTH_PUBLIC_URL`, without a trailing slash: the origin pages accept posts from.
     pub public_url: String,
+    /// `AUTH_UI_TEMPLATES`: replacements for the pages' templates and assets.
+    pub ui_templates: Option<std::path::PathBuf>,
+    /// `AUTH_UI_SITE_NAME`: the name the pages show.
+    pub ui_site_name: String,
 }
 
 impl App {
@@ -137,6 +141,8 @@ where
                 limits: config.limits,
                 https: config.public_url.starts_with("https://"),
                 public_url: config.public_url.clone(),
+                ui_templates: config.ui_templates.clone(),
+                ui_site_name: config.ui_site_name.clone(),
             };
             let listener = std::net::TcpListener::bind(config.bind)
                 .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))

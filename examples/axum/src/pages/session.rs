@@ -1,4 +1,4 @@
-//! Browser pages: plain server-rendered HTML forms over a cookie session.
+//! The browser's page session and the forms' CSRF defence.
 //!
 //! - The cookie holds a random web-session id (256 bits, `HttpOnly`, `SameSite=Lax`, and
 //!   `Secure` with the `__Host-` prefix when `AUTH_PUBLIC_URL` is HTTPS). The server maps it
@@ -11,25 +11,22 @@
 //!   both; it cannot compute the MAC. Every form POST must also come from this site by
 //!   its `Origin` and `Sec-Fetch-Site` headers, when the browser sends them: that refuses
 //!   a genuine anonymous token the attacker fetched for itself and replays from its page.
-//! - Every rule is `AuthService`'s: these handlers only translate forms and pages.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use auth_core::{AuthError, ClientInfo, LoginOutcome, Password, SessionCheck};
-use auth_http::{ErrorAnswer, SendMail};
-use axum::extract::{FromRef, FromRequest, Query, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use auth_core::ClientInfo;
+use auth_http::ErrorAnswer;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use hmac::{Hmac, KeyInit, Mac};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use auth_axum::{ApiError, Client, Endpoints, body_bytes};
-
+use auth_axum::{ApiError, body_bytes};
 /// The most web sessions kept in memory; the oldest goes first beyond it.
 const MAX_WEB_SESSIONS: usize = 100_000;
 
@@ -48,9 +45,9 @@ pub(crate) struct WebSessions {
     public_origin: Option<String>,
 }
 
-struct WebSession {
-    access: String,
-    refresh: String,
+pub(super) struct WebSession {
+    pub(super) access: String,
+    pub(super) refresh: String,
 }
 
 impl WebSessions {
@@ -77,11 +74,27 @@ impl WebSessions {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn session_cookie(&self) -> &'static str {
+    /// The page session `id`, if this server holds it.
+    pub(super) fn get(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<WebSession>>> {
+        self.map().get(id).cloned()
+    }
+
+    /// Forgets the page session `id`, returning it.
+    pub(super) fn remove(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<WebSession>>> {
+        self.map().remove(id)
+    }
+
+    /// Whether the browser that sent `headers` holds a page session of this server (not
+    /// checked with the core: enough to choose the header's links, never to show data).
+    pub(super) fn has_session(&self, headers: &HeaderMap) -> bool {
+        cookie_value(headers, self.session_cookie()).is_some_and(|id| self.map().contains_key(&id))
+    }
+
+    pub(super) fn session_cookie(&self) -> &'static str {
         if self.secure { "__Host-session" } else { "session" }
     }
 
-    fn csrf_cookie(&self) -> &'static str {
+    pub(super) fn csrf_cookie(&self) -> &'static str {
         if self.secure { "__Host-csrf" } else { "csrf" }
     }
 
@@ -109,7 +122,7 @@ impl WebSessions {
         hex(&mac.finalize().into_bytes())
     }
 
-    fn cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+    pub(super) fn cookie(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
         let age = max_age.map_or(String::new(), |age| format!("; Max-Age={age}"));
         HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}{age}"))
@@ -118,7 +131,7 @@ impl WebSessions {
 
     /// Stores `session` under a new id; returns the id, and the session pushed out to
     /// make room, if any (its core session must be ended too).
-    fn insert(&self, session: WebSession) -> (String, Option<Arc<tokio::sync::Mutex<WebSession>>>) {
+    pub(super) fn insert(&self, session: WebSession) -> (String, Option<Arc<tokio::sync::Mutex<WebSession>>>) {
         let id = random_token();
         let mut map = self.map();
         let mut evicted = None;
@@ -134,7 +147,7 @@ impl WebSessions {
     }
 
     /// Forgets a browser session and ends its core session, off the request path.
-    fn end(&self, state: &AppState, session: Arc<tokio::sync::Mutex<WebSession>>, client: &ClientInfo) {
+    pub(super) fn end(&self, state: &AppState, session: Arc<tokio::sync::Mutex<WebSession>>, client: &ClientInfo) {
         let (auth, client) = (Arc::clone(&state.auth), client.clone());
         tokio::spawn(async move {
             let refresh = session.lock().await.refresh.clone();
@@ -145,7 +158,7 @@ impl WebSessions {
     }
 }
 
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     if getrandom::fill(&mut bytes).is_err() {
         // Without randomness no session can be safe: this one will never match a cookie.
@@ -179,7 +192,7 @@ fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -191,45 +204,6 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Headers every page carries: never framed (clickjacking), never cached (they show who
-/// is logged in and carry CSRF tokens).
-pub(crate) async fn page_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <meta name=\"viewport\" content=\"width=device-width\"></head><body><main>\
-         <h1>{title}</h1>{body}<nav><a href=\"/\">Home</a> · <a href=\"/ui/register\">Register</a> · \
-         <a href=\"/ui/login\">Log in</a> · <a href=\"/ui/password/forgot\">Forgot password</a></nav>\
-         </main></body></html>",
-        title = escape(title)
-    )
-}
 
 /// The nonce in this browser's CSRF cookie, if it holds one of the length this server
 /// gives (a planted one of that length passes here: it still needs its MAC).
@@ -238,7 +212,7 @@ fn csrf_nonce(sessions: &WebSessions, headers: &HeaderMap) -> Option<String> {
 }
 
 /// The CSRF token for this browser's forms, and the cookie to set if it had no nonce.
-fn csrf(sessions: &WebSessions, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+pub(super) fn csrf(sessions: &WebSessions, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
     match csrf_nonce(sessions, headers) {
         Some(nonce) => (sessions.csrf_token(&nonce, headers), None),
         None => {
@@ -290,7 +264,7 @@ fn same_origin(sessions: &WebSessions, headers: &HeaderMap) -> bool {
 }
 
 /// Whether a state-changing form POST may act: from this site, with its genuine token.
-fn genuine(sessions: &WebSessions, headers: &HeaderMap, submitted: &str) -> bool {
+pub(super) fn genuine(sessions: &WebSessions, headers: &HeaderMap, submitted: &str) -> bool {
     if !same_origin(sessions, headers) {
         tracing::info!("page form refused: sent from another site");
         return false;
@@ -302,28 +276,6 @@ fn genuine(sessions: &WebSessions, headers: &HeaderMap, submitted: &str) -> bool
     true
 }
 
-fn form_page(
-    sessions: &WebSessions,
-    headers: &HeaderMap,
-    title: &str,
-    message: Option<&str>,
-    fields: &str,
-    action: &str,
-) -> Response {
-    let (token, set) = csrf(sessions, headers);
-    let notice = message.map_or(String::new(), |m| format!("<p role=\"alert\">{}</p>", escape(m)));
-    let body = format!(
-        "{notice}<form method=\"post\" action=\"{action}\">{fields}\
-         <input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
-         <button type=\"submit\">{title}</button></form>",
-    );
-    let mut response = Html(page(title, &body)).into_response();
-    if let Some(cookie) = set {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
-}
-
 /// A page form's fields. Axum's `Form` answers a bad body in `text/plain`; a person gets
 /// the pages' HTML error page instead, with the status the API gives the same body: 413
 /// over the size limit, 408 (closing the connection) past the body timeout, 400 for
@@ -331,19 +283,15 @@ fn form_page(
 /// holding the form's fields.
 pub(crate) struct PageForm<T>(pub(crate) T);
 
-impl<S, T> FromRequest<S> for PageForm<T>
-where
-    S: Send + Sync,
-    Endpoints: FromRef<S>,
-    T: DeserializeOwned,
-{
+impl<T: DeserializeOwned> FromRequest<AppState> for PageForm<T> {
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
         let (content_type, body) = body_bytes(request, state)
             .await
-            .map_err(|ApiError(answer)| unreadable(&answer))?;
-        let bad = || unreadable(&ErrorAnswer::invalid_request("not a page form"));
+            .map_err(|ApiError(answer)| super::unreadable(state, &headers, &answer))?;
+        let bad = || super::unreadable(state, &headers, &ErrorAnswer::invalid_request("not a page form"));
         if !is_form(content_type.as_deref()) || !well_encoded(&body) {
             return Err(bad());
         }
@@ -381,443 +329,10 @@ fn well_encoded(body: &[u8]) -> bool {
 }
 
 /// The error page for a form body that could not be read, with `answer`'s status and
-/// headers (`Connection: close` after a timeout).
-fn unreadable(answer: &ErrorAnswer) -> Response {
-    let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let text = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "This form is too large to send. Shorten what you typed and try again.",
-        StatusCode::REQUEST_TIMEOUT => "This form took too long to arrive. Try again.",
-        _ => "This form could not be read. Reload the page and try again.",
-    };
-    let body = format!("<p role=\"alert\">{text}</p>");
-    let mut response = (status, Html(page("Form not sent", &body))).into_response();
-    for (name, value) in answer.headers() {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(HeaderName::from_static(name), value);
-        }
-    }
-    response
-}
-
-fn refused(title: &str) -> Response {
-    let body = "<p role=\"alert\">This form expired or did not come from this site. Reload it and try again.</p>";
-    (StatusCode::FORBIDDEN, Html(page(title, body))).into_response()
-}
-
-/// The person's message for an error: the core's own safe text.
-fn message(error: &AuthError) -> String {
-    if error.is_server_error() {
-        tracing::error!(code = error.code(), "a page request failed on the server side");
-        "Something went wrong on our side. Please try again shortly.".to_owned()
-    } else {
-        error.to_string()
-    }
-}
-
-// ---------------------------------------------------------------- home
-
-pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap, Client(client): Client) -> Response {
-    let who = current_email(&state, &headers, &client).await;
-    let body = match who {
-        Some(email) => format!(
-            "<p>Logged in as <strong id=\"who\">{}</strong>.</p><p><a href=\"/ui/logout\">Log out</a></p>",
-            escape(&email)
-        ),
-        None => "<p id=\"who\">Not logged in.</p>".to_owned(),
-    };
-    Html(page("Account", &body)).into_response()
-}
-
-/// The email of the browser's account, its session resumed by the core (refreshed when
-/// its access token expired). A store outage shows as "not logged in" for this page
-/// without ending the session; only a refused token or account does.
-async fn current_email(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> Option<String> {
-    let sessions = &state.pages;
-    let id = cookie_value(headers, sessions.session_cookie())?;
-    let entry = sessions.map().get(&id).cloned()?;
-    let mut session = entry.lock().await;
-    let resumed = state
-        .auth
-        .resume_session(&session.access, &session.refresh, client)
-        .await;
-    if let Some(pair) = resumed.refreshed {
-        session.access = pair.access_token.expose_secret().to_owned();
-        session.refresh = pair.refresh_token.expose_secret().to_owned();
-    }
-    match resumed.check {
-        SessionCheck::Live(me) => Some(me.user.email.as_str().to_owned()),
-        SessionCheck::Unchecked(error) => {
-            tracing::warn!(code = error.code(), "page session not checked now");
-            None
-        }
-        SessionCheck::Ended(_) => {
-            sessions.map().remove(&id);
-            None
-        }
-    }
-}
-
-// ---------------------------------------------------------------- register and login
-
-const CREDENTIAL_FIELDS: &str = "<label>Email <input type=\"email\" name=\"email\" autocomplete=\"username\" required></label>\
-     <label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>";
-
-#[derive(Deserialize)]
-pub(crate) struct CredentialsForm {
-    email: String,
-    password: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-pub(crate) async fn register_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    form_page(
-        &state.pages,
-        &headers,
-        "Register",
-        None,
-        CREDENTIAL_FIELDS,
-        "/ui/register",
-    )
-}
-
-pub(crate) async fn register_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Client(client): Client,
-    PageForm(form): PageForm<CredentialsForm>,
-) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return refused("Register");
-    }
-    match state
-        .auth
-        .register(&form.email, Password::new(form.password), &client)
-        .await
-    {
-        Ok(_) => Redirect::to("/ui/login?registered=1").into_response(),
-        Err(error) => {
-            let text = message(&error);
-            form_page(
-                &state.pages,
-                &headers,
-                "Register",
-                Some(&text),
-                CREDENTIAL_FIELDS,
-                "/ui/register",
-            )
-        }
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct LoginQuery {
-    registered: Option<String>,
-}
-
-pub(crate) async fn login_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<LoginQuery>,
-) -> Response {
-    let note = query.registered.map(|_| "Account created. Log in.");
-    form_page(&state.pages, &headers, "Log in", note, CREDENTIAL_FIELDS, "/ui/login")
-}
-
-pub(crate) async fn login_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Client(client): Client,
-    PageForm(form): PageForm<CredentialsForm>,
-) -> Response {
-    let sessions = &state.pages;
-    if !genuine(sessions, &headers, &form.csrf) {
-        return refused("Log in");
-    }
-    match state
-        .auth
-        .login(&form.email, Password::new(form.password), &client)
-        .await
-        .and_then(LoginOutcome::signed_in)
-    {
-        Ok(success) => {
-            // A fresh id at every login, whatever the browser held before; the session it
-            // replaces ends in the core too.
-            let replaced =
-                cookie_value(&headers, sessions.session_cookie()).and_then(|old| sessions.map().remove(&old));
-            let (id, evicted) = sessions.insert(WebSession {
-                access: success.tokens.access_token.expose_secret().to_owned(),
-                refresh: success.tokens.refresh_token.expose_secret().to_owned(),
-            });
-            for old in replaced.into_iter().chain(evicted) {
-                sessions.end(&state, old, &client);
-            }
-            let mut response = Redirect::to("/").into_response();
-            let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                sessions.cookie(sessions.session_cookie(), &id, None),
-            );
-            // A new CSRF nonce with the new session.
-            headers.append(
-                header::SET_COOKIE,
-                sessions.cookie(sessions.csrf_cookie(), &random_token(), None),
-            );
-            response
-        }
-        Err(error) => {
-            let text = message(&error);
-            form_page(
-                sessions,
-                &headers,
-                "Log in",
-                Some(&text),
-                CREDENTIAL_FIELDS,
-                "/ui/login",
-            )
-        }
-    }
-}
-
-// ---------------------------------------------------------------- logout
-
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub(crate) async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    form_page(&state.pages, &headers, "Log out", None, "", "/ui/logout")
-}
-
-pub(crate) async fn logout_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Client(client): Client,
-    PageForm(form): PageForm<CsrfForm>,
-) -> Response {
-    let sessions = &state.pages;
-    if !genuine(sessions, &headers, &form.csrf) {
-        return refused("Log out");
-    }
-    let session = cookie_value(&headers, sessions.session_cookie()).and_then(|id| sessions.map().remove(&id));
-    if let Some(session) = session {
-        let refresh = session.lock().await.refresh.clone();
-        if let Err(error) = state.auth.logout(&refresh, &client).await {
-            tracing::warn!(code = error.code(), "logout could not end the session");
-        }
-    }
-    let mut response = Redirect::to("/").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        sessions.cookie(sessions.session_cookie(), "", Some(0)),
-    );
-    response
-}
-
-// ---------------------------------------------------------------- password reset
-
-#[derive(Deserialize)]
-pub(crate) struct ForgotForm {
-    email: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-const FORGOT_FIELDS: &str = "<label>Email <input type=\"email\" name=\"email\" required></label>";
-
-pub(crate) async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    form_page(
-        &state.pages,
-        &headers,
-        "Forgot password",
-        None,
-        FORGOT_FIELDS,
-        "/ui/password/forgot",
-    )
-}
-
-pub(crate) async fn forgot_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Client(client): Client,
-    PageForm(form): PageForm<ForgotForm>,
-) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return refused("Forgot password");
-    }
-    let text = match state.auth.request_password_reset(&form.email, &client).await {
-        Ok(delivery) => {
-            if let Some(delivery) = delivery {
-                state.mailer.send_later(delivery);
-            }
-            auth_http::api::FORGOT_ANSWER.to_owned()
-        }
-        Err(error) => message(&error),
-    };
-    form_page(
-        &state.pages,
-        &headers,
-        "Forgot password",
-        Some(&text),
-        FORGOT_FIELDS,
-        "/ui/password/forgot",
-    )
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ResetQuery {
-    #[serde(default)]
-    token: String,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ResetForm {
-    token: String,
-    new_password: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-fn reset_fields(token: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"token\" value=\"{}\">\
-         <label>New password <input type=\"password\" name=\"new_password\" autocomplete=\"new-password\" required></label>",
-        escape(token)
-    )
-}
-
-/// The reset page carries the token in its URL: no Referer may take it elsewhere.
-fn no_referrer(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
-}
-
-pub(crate) async fn reset_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<ResetQuery>,
-) -> Response {
-    no_referrer(form_page(
-        &state.pages,
-        &headers,
-        "Set a new password",
-        None,
-        &reset_fields(&query.token),
-        "/ui/password/reset",
-    ))
-}
-
-pub(crate) async fn reset_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Client(client): Client,
-    PageForm(form): PageForm<ResetForm>,
-) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return no_referrer(refused("Set a new password"));
-    }
-    let result = state
-        .auth
-        .reset_password(&form.token, Password::new(form.new_password), &client)
-        .await;
-    no_referrer(match result {
-        Ok(()) => Html(page(
-            "Password changed",
-            "<p>Your password is changed and every session ended. <a href=\"/ui/login\">Log in</a>.</p>",
-        ))
-        .into_response(),
-        Err(error) => {
-            let text = message(&error);
-            form_page(
-                &state.pages,
-                &headers,
-                "Set a new password",
-                Some(&text),
-                &reset_fields(&form.token),
-                "/ui/password/reset",
-            )
-        }
-    })
-}
-
-// ---------------------------------------------------------------- email verification
-
-/// The link in the mail opens a page; only its button (a POST) spends the token, so a
-/// mail scanner following links cannot.
-pub(crate) async fn verify_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<ResetQuery>,
-) -> Response {
-    let fields = format!(
-        "<input type=\"hidden\" name=\"token\" value=\"{}\">",
-        escape(&query.token)
-    );
-    no_referrer(form_page(
-        &state.pages,
-        &headers,
-        "Confirm your email",
-        None,
-        &fields,
-        "/ui/email/verify",
-    ))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct VerifyForm {
-    token: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-pub(crate) async fn verify_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Client(client): Client,
-    PageForm(form): PageForm<VerifyForm>,
-) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return no_referrer(refused("Confirm your email"));
-    }
-    no_referrer(match state.auth.verify_email(&form.token, &client).await {
-        Ok(user) => Html(page(
-            "Email confirmed",
-            &format!("<p>{} is confirmed.</p>", escape(user.email.as_str())),
-        ))
-        .into_response(),
-        Err(error) => {
-            let text = message(&error);
-            let fields = format!(
-                "<input type=\"hidden\" name=\"token\" value=\"{}\">",
-                escape(&form.token)
-            );
-            form_page(
-                &state.pages,
-                &headers,
-                "Confirm your email",
-                Some(&text),
-                &fields,
-                "/ui/email/verify",
-            )
-        }
-    })
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
 
     #[test]
     fn cookies_are_read_by_exact_name() {

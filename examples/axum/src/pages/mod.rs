@@ -1,0 +1,894 @@
+//! Browser pages: server-rendered HTML forms over a cookie session, from templates.
+//!
+//! - [`session`]: the page session (an opaque cookie mapped to the account's tokens) and
+//!   the forms' CSRF defence.
+//! - [`view`]: the templates, the stylesheet and the icon, replaceable from a directory.
+//! - Here: one handler per page and form. Every rule is `AuthService`'s: these handlers
+//!   only translate forms into calls and outcomes into pages, choosing which field an
+//!   error belongs to.
+
+mod session;
+mod view;
+
+use auth_core::http::ErrorResponse;
+use auth_core::{
+    AuthError, AuthMethod, AuthMethods, Authenticated, ClientInfo, LoginOutcome, Password, SessionCheck, SessionId,
+};
+use auth_http::{ErrorAnswer, SendMail};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::AppState;
+use auth_axum::Client;
+pub(crate) use session::{PageForm, WebSessions};
+use session::{WebSession, cookie_value, csrf, genuine, random_token};
+use view::{AccountView, FormPage, HomePage, Link, MessagePage, Notice, SessionView};
+pub(crate) use view::{Views, icon, stylesheet};
+
+/// Headers every page carries: never framed (clickjacking), never cached (they show who
+/// is logged in and carry CSRF tokens), scripts from nowhere (the pages have none) and
+/// styles from this site's stylesheet only.
+pub(crate) async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// The pages' Content Security Policy: everything from this origin only, no inline
+/// script or style (there is none), no plugins, no `<base>`, no framing, forms posted
+/// here only.
+pub(crate) const CSP: &str =
+    "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Renders the form page `name` with this browser's CSRF token, setting the nonce cookie
+/// if the browser had none.
+fn with_csrf(state: &AppState, headers: &HeaderMap, status: StatusCode, page: FormPage, name: &str) -> Response {
+    let (token, set) = csrf(&state.pages, headers);
+    let page = FormPage {
+        csrf: token,
+        signed_in: state.pages.has_session(headers),
+        ..page
+    };
+    let mut response = state.views.render_with(status, name, &page);
+    if let Some(cookie) = set {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A form page with no error yet.
+fn blank(state: &AppState, headers: &HeaderMap, name: &str, page: FormPage) -> Response {
+    with_csrf(state, headers, StatusCode::OK, page, name)
+}
+
+/// A form page shown again after `error`: the status the API would give the same error,
+/// the message under the field that caused it or atop the form.
+fn failed(state: &AppState, headers: &HeaderMap, name: &str, page: FormPage, error: &AuthError) -> Response {
+    with_answer_headers(with_csrf(state, headers, status_of(error), page, name), error)
+}
+
+/// The status the API gives `error`.
+fn status_of(error: &AuthError) -> StatusCode {
+    StatusCode::from_u16(ErrorResponse::from(error).status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// `error`'s headers as the API sends them (`Retry-After` when limited or busy).
+fn with_answer_headers(mut response: Response, error: &AuthError) -> Response {
+    for (name, value) in ErrorResponse::from(error).headers() {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
+
+fn message_page(state: &AppState, headers: &HeaderMap, status: StatusCode, page: MessagePage) -> Response {
+    let page = MessagePage {
+        signed_in: state.pages.has_session(headers),
+        ..page
+    };
+    state.views.render_with(status, "message.html", &page)
+}
+
+/// The page for a form body that could not be read, with `answer`'s status and headers
+/// (`Connection: close` after a timeout).
+fn unreadable(state: &AppState, headers: &HeaderMap, answer: &ErrorAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let text = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "This form is too large to send. Shorten what you typed and try again.",
+        StatusCode::REQUEST_TIMEOUT => "This form took too long to arrive. Try again.",
+        _ => "This form could not be read. Reload the page and try again.",
+    };
+    let page = MessagePage {
+        signed_in: false,
+        notice: Some(Notice::error(text)),
+        heading: "Form not sent",
+        text: None,
+        link: Some(Link {
+            href: "/",
+            text: "Back to the start",
+        }),
+    };
+    let mut response = message_page(state, headers, status, page);
+    for (name, value) in answer.headers() {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
+
+/// A form that did not come from this site with its genuine token.
+fn refused(state: &AppState, headers: &HeaderMap, heading: &'static str) -> Response {
+    let page = MessagePage {
+        signed_in: false,
+        notice: Some(Notice::error(
+            "This form expired or did not come from this site. Reload it and try again.",
+        )),
+        heading,
+        text: None,
+        link: Some(Link {
+            href: "/",
+            text: "Back to the start",
+        }),
+    };
+    message_page(state, headers, StatusCode::FORBIDDEN, page)
+}
+
+/// What a person reads for `error`: the core's own safe text, in a sentence, and a
+/// generic apology for anything on the server's side (logged here).
+fn say(error: &AuthError) -> String {
+    if error.is_server_error() {
+        tracing::error!(code = error.code(), error = ?std::error::Error::source(error), "a page request failed on the server side");
+        return "Something went wrong on our side. Please try again shortly.".to_owned();
+    }
+    let text = match error {
+        AuthError::InvalidCredentials => "The email or password is not right.".to_owned(),
+        AuthError::InvalidOneTimeToken(_) => "This link has expired or was already used. Ask for a new one.".to_owned(),
+        AuthError::EmailTaken => "An account with this email address already exists.".to_owned(),
+        other => other.to_string(),
+    };
+    sentence(&text)
+}
+
+/// `text` with a capital first letter and a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars.next().map(char::to_uppercase).into_iter().flatten().collect();
+    out.push_str(chars.as_str());
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// The browser's page session, resumed by the core (refreshed when its access token
+/// expired): its id and the signed-in account. A store outage shows as "not signed in"
+/// for this page without ending the session; only a refused token or account does.
+async fn signed_in(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> Option<(String, Authenticated)> {
+    let sessions = &state.pages;
+    let id = cookie_value(headers, sessions.session_cookie())?;
+    let entry = sessions.get(&id)?;
+    let mut session = entry.lock().await;
+    let resumed = state
+        .auth
+        .resume_session(&session.access, &session.refresh, client)
+        .await;
+    if let Some(pair) = resumed.refreshed {
+        session.access = pair.access_token.expose_secret().to_owned();
+        session.refresh = pair.refresh_token.expose_secret().to_owned();
+    }
+    match resumed.check {
+        SessionCheck::Live(me) => Some((id, me)),
+        SessionCheck::Unchecked(error) => {
+            tracing::warn!(code = error.code(), "page session not checked now");
+            None
+        }
+        SessionCheck::Ended(_) => {
+            sessions.remove(&id);
+            None
+        }
+    }
+}
+
+/// Starts a page session for `tokens`' session, replacing (and ending) whatever this
+/// browser held: a fresh id at every sign-in, with a fresh CSRF nonce.
+fn begin_page_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &ClientInfo,
+    tokens: &auth_core::TokenPair,
+    to: &str,
+) -> Response {
+    let sessions = &state.pages;
+    let replaced = cookie_value(headers, sessions.session_cookie()).and_then(|old| sessions.remove(&old));
+    let (id, evicted) = sessions.insert(WebSession {
+        access: tokens.access_token.expose_secret().to_owned(),
+        refresh: tokens.refresh_token.expose_secret().to_owned(),
+    });
+    for old in replaced.into_iter().chain(evicted) {
+        sessions.end(state, old, client);
+    }
+    let mut response = Redirect::to(to).into_response();
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        sessions.cookie(sessions.session_cookie(), &id, None),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        sessions.cookie(sessions.csrf_cookie(), &random_token(), None),
+    );
+    response
+}
+
+/// Forgets this browser's page session (the core session is ended by the caller) and
+/// sends it to `to`.
+fn end_page_session(state: &AppState, headers: &HeaderMap, to: &str) -> Response {
+    let sessions = &state.pages;
+    if let Some(id) = cookie_value(headers, sessions.session_cookie()) {
+        sessions.remove(&id);
+    }
+    let mut response = Redirect::to(to).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        sessions.cookie(sessions.session_cookie(), "", Some(0)),
+    );
+    response
+}
+
+fn to_sign_in() -> Response {
+    Redirect::to("/ui/login").into_response()
+}
+
+// ---------------------------------------------------------------- home
+
+/// What the account page says after a form sent the person back to it. Fixed texts by
+/// key: nothing from the URL is echoed.
+#[derive(Deserialize)]
+pub(crate) struct HomeQuery {
+    done: Option<String>,
+}
+
+fn done_notice(done: Option<&str>) -> Option<Notice> {
+    let text = match done? {
+        "signed-out-everywhere" => "You are signed out on every device.",
+        "signed-out" => "You are signed out.",
+        "device-signed-out" => "That device is signed out.",
+        "password-changed" => "Your password is changed. Your other devices are signed out.",
+        "verification-sent" => "A confirmation link is on its way to your address.",
+        _ => return None,
+    };
+    Some(Notice::success(text))
+}
+
+pub(crate) async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    Query(query): Query<HomeQuery>,
+) -> Response {
+    let notice = done_notice(query.done.as_deref());
+    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+        let (token, set) = csrf(&state.pages, &headers);
+        let page = HomePage {
+            csrf: token,
+            notice,
+            ..HomePage::default()
+        };
+        let mut response = state.views.render("home.html", &page);
+        if let Some(cookie) = set {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        return response;
+    };
+    let sessions = match state.auth.list_sessions(me.user.id).await {
+        Ok(sessions) => sessions,
+        Err(error) => {
+            let page = MessagePage {
+                signed_in: true,
+                notice: Some(Notice::error(say(&error))),
+                heading: "Your account",
+                text: None,
+                link: Some(Link {
+                    href: "/",
+                    text: "Try again",
+                }),
+            };
+            return with_answer_headers(message_page(&state, &headers, status_of(&error), page), &error);
+        }
+    };
+    let current = me.claims.session_id();
+    let (token, _) = csrf(&state.pages, &headers);
+    let page = HomePage {
+        csrf: token,
+        signed_in: true,
+        notice,
+        account: Some(AccountView {
+            email: me.user.email.as_str().to_owned(),
+            verified: me.user.email_verified(),
+            created: date(me.user.created_at),
+            roles: me.user.roles.iter().map(ToString::to_string).collect(),
+        }),
+        sessions: sessions
+            .iter()
+            .rev()
+            .map(|session| SessionView {
+                id: session.id.to_string(),
+                device: device(session.user_agent.as_deref()),
+                ip: session.ip.map(|ip| ip.to_string()),
+                started: moment(session.created_at),
+                last_active: moment(session.last_used_at),
+                current: Some(session.id) == current,
+            })
+            .collect(),
+    };
+    state.views.render("home.html", &page)
+}
+
+fn date(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{}-{:02}-{:02}", at.year(), u8::from(at.month()), at.day())
+}
+
+fn moment(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{} {:02}:{:02} UTC", date(at), at.hour(), at.minute())
+}
+
+/// "Firefox on Linux" from a user agent: enough for a person to tell their devices
+/// apart, not a device database.
+fn device(user_agent: Option<&str>) -> String {
+    let Some(agent) = user_agent.filter(|agent| !agent.trim().is_empty()) else {
+        return "Unknown device".to_owned();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .into_iter()
+    .find(|(mark, _)| agent.contains(mark))
+    .map_or("Unknown browser", |(_, name)| name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("CrOS", "ChromeOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(mark, _)| agent.contains(mark))
+    .map(|(_, name)| name);
+    match system {
+        Some(system) => format!("{browser} on {system}"),
+        None => browser.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------- register and sign-in
+
+#[derive(Deserialize)]
+pub(crate) struct CredentialsForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn register_form(state: &AppState) -> FormPage {
+    FormPage {
+        password_rules: state.auth.password_policy().requirements(),
+        ..FormPage::default()
+    }
+}
+
+pub(crate) async fn register_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    blank(&state, &headers, "register.html", register_form(&state))
+}
+
+pub(crate) async fn register_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<CredentialsForm>,
+) -> Response {
+    if !genuine(&state.pages, &headers, &form.csrf) {
+        return refused(&state, &headers, "Create an account");
+    }
+    match state
+        .auth
+        .register(&form.email, Password::new(form.password), &client)
+        .await
+    {
+        Ok(_) => Redirect::to("/ui/login?registered=1").into_response(),
+        Err(error) => {
+            let mut page = FormPage {
+                email: Some(form.email),
+                ..register_form(&state)
+            };
+            match &error {
+                AuthError::InvalidEmail(_) | AuthError::EmailTaken => page.errors.email = Some(say(&error)),
+                AuthError::WeakPassword(_) => page.errors.password = Some(say(&error)),
+                _ => page.notice = Some(Notice::error(say(&error))),
+            }
+            failed(&state, &headers, "register.html", page, &error)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginQuery {
+    registered: Option<String>,
+}
+
+pub(crate) async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let page = FormPage {
+        notice: query
+            .registered
+            .map(|_| Notice::success("Your account is created. Sign in.")),
+        ..FormPage::default()
+    };
+    blank(&state, &headers, "login.html", page)
+}
+
+pub(crate) async fn login_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<CredentialsForm>,
+) -> Response {
+    if !genuine(&state.pages, &headers, &form.csrf) {
+        return refused(&state, &headers, "Sign in");
+    }
+    match state
+        .auth
+        .login(&form.email, Password::new(form.password), &client)
+        .await
+        .and_then(LoginOutcome::signed_in)
+    {
+        Ok(success) => begin_page_session(&state, &headers, &client, &success.tokens, "/"),
+        Err(error) => {
+            // Which of the two was wrong is exactly what a sign-in must not say: the
+            // message is about the form, and the address typed stays.
+            let page = FormPage {
+                email: Some(form.email),
+                notice: Some(Notice::error(say(&error))),
+                ..FormPage::default()
+            };
+            failed(&state, &headers, "login.html", page, &error)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- sign-out
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    blank(&state, &headers, "logout.html", FormPage::default())
+}
+
+pub(crate) async fn logout_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    let sessions = &state.pages;
+    if !genuine(sessions, &headers, &form.csrf) {
+        return refused(&state, &headers, "Sign out");
+    }
+    let session = cookie_value(&headers, sessions.session_cookie()).and_then(|id| sessions.get(&id));
+    if let Some(session) = session {
+        let refresh = session.lock().await.refresh.clone();
+        if let Err(error) = state.auth.logout(&refresh, &client).await {
+            tracing::warn!(code = error.code(), "logout could not end the session");
+        }
+    }
+    end_page_session(&state, &headers, "/?done=signed-out")
+}
+
+pub(crate) async fn logout_all_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if !genuine(&state.pages, &headers, &form.csrf) {
+        return refused(&state, &headers, "Sign out everywhere");
+    }
+    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+        return to_sign_in();
+    };
+    if let Err(error) = state.auth.logout_all(me.user.id, &client).await {
+        return account_error(&state, &headers, &error);
+    }
+    end_page_session(&state, &headers, "/?done=signed-out-everywhere")
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    session: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn revoke_session_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<RevokeForm>,
+) -> Response {
+    if !genuine(&state.pages, &headers, &form.csrf) {
+        return refused(&state, &headers, "Sign out a device");
+    }
+    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+        return to_sign_in();
+    };
+    let Ok(session) = form.session.parse::<SessionId>() else {
+        return unreadable(&state, &headers, &ErrorAnswer::invalid_request("not a session id"));
+    };
+    match state.auth.revoke_session(me.user.id, session, &client).await {
+        // Already ended (a second click, another tab): what was asked is done.
+        Ok(()) | Err(AuthError::SessionNotFound) => Redirect::to("/?done=device-signed-out").into_response(),
+        Err(error) => account_error(&state, &headers, &error),
+    }
+}
+
+/// The page for an account action that failed.
+fn account_error(state: &AppState, headers: &HeaderMap, error: &AuthError) -> Response {
+    let page = MessagePage {
+        signed_in: true,
+        notice: Some(Notice::error(say(error))),
+        heading: "Your account",
+        text: None,
+        link: Some(Link {
+            href: "/",
+            text: "Back to your account",
+        }),
+    };
+    with_answer_headers(message_page(state, headers, status_of(error), page), error)
+}
+
+// ---------------------------------------------------------------- password change
+
+#[derive(Deserialize)]
+pub(crate) struct ChangeForm {
+    current_password: String,
+    new_password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn password_change_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+) -> Response {
+    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+        return to_sign_in();
+    };
+    let page = FormPage {
+        email: Some(me.user.email.as_str().to_owned()),
+        ..register_form(&state)
+    };
+    blank(&state, &headers, "password_change.html", page)
+}
+
+pub(crate) async fn password_change_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<ChangeForm>,
+) -> Response {
+    if !genuine(&state.pages, &headers, &form.csrf) {
+        return refused(&state, &headers, "Change your password");
+    }
+    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+        return to_sign_in();
+    };
+    let changed = state
+        .auth
+        .change_password(
+            me.user.id,
+            Password::new(form.current_password),
+            Password::new(form.new_password),
+            &client,
+        )
+        .await;
+    match changed {
+        // Every session ended with the change, this one too; the person has just proven
+        // their password, so this browser gets a new session (with a new id) at once.
+        Ok(user) => match state
+            .auth
+            .start_session(user.id, AuthMethods::from(AuthMethod::PASSWORD), &client)
+            .await
+        {
+            Ok(success) => begin_page_session(&state, &headers, &client, &success.tokens, "/?done=password-changed"),
+            Err(_) => end_page_session(&state, &headers, "/ui/login"),
+        },
+        Err(error) => {
+            let mut page = FormPage {
+                email: Some(me.user.email.as_str().to_owned()),
+                ..register_form(&state)
+            };
+            match &error {
+                AuthError::InvalidCredentials => {
+                    page.errors.current_password = Some("This is not your current password.".to_owned());
+                }
+                AuthError::WeakPassword(_) => page.errors.new_password = Some(say(&error)),
+                _ => page.notice = Some(Notice::error(say(&error))),
+            }
+            failed(&state, &headers, "password_change.html", page, &error)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- password reset
+
+#[derive(Deserialize)]
+pub(crate) struct ForgotForm {
+    email: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    blank(&state, &headers, "forgot.html", FormPage::default())
+}
+
+pub(crate) async fn forgot_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<ForgotForm>,
+) -> Response {
+    if !genuine(&state.pages, &headers, &form.csrf) {
+        return refused(&state, &headers, "Reset your password");
+    }
+    match state.auth.request_password_reset(&form.email, &client).await {
+        Ok(delivery) => {
+            if let Some(delivery) = delivery {
+                state.mailer.send_later(delivery);
+            }
+            let page = FormPage {
+                email: Some(form.email),
+                notice: Some(Notice::success(auth_http::api::FORGOT_ANSWER)),
+                ..FormPage::default()
+            };
+            blank(&state, &headers, "forgot.html", page)
+        }
+        Err(error) => {
+            let page = FormPage {
+                email: Some(form.email),
+                notice: Some(Notice::error(say(&error))),
+                ..FormPage::default()
+            };
+            failed(&state, &headers, "forgot.html", page, &error)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ResetForm {
+    token: String,
+    new_password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The reset and verification pages carry a token in their URL: no Referer may take it
+/// elsewhere.
+fn no_referrer(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+pub(crate) async fn reset_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let page = FormPage {
+        token: Some(query.token),
+        ..register_form(&state)
+    };
+    no_referrer(blank(&state, &headers, "reset.html", page))
+}
+
+pub(crate) async fn reset_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<ResetForm>,
+) -> Response {
+    if !genuine(&state.pages, &headers, &form.csrf) {
+        return no_referrer(refused(&state, &headers, "Set a new password"));
+    }
+    let result = state
+        .auth
+        .reset_password(&form.token, Password::new(form.new_password), &client)
+        .await;
+    no_referrer(match result {
+        Ok(()) => {
+            let page = MessagePage {
+                signed_in: false,
+                notice: Some(Notice::success("Your password is changed.")),
+                heading: "Password changed",
+                text: Some("Every session of your account has ended. Sign in with the new password.".to_owned()),
+                link: Some(Link {
+                    href: "/ui/login",
+                    text: "Sign in",
+                }),
+            };
+            message_page(&state, &headers, StatusCode::OK, page)
+        }
+        Err(error) => {
+            let mut page = FormPage {
+                token: Some(form.token),
+                ..register_form(&state)
+            };
+            match &error {
+                AuthError::WeakPassword(_) => page.errors.new_password = Some(say(&error)),
+                _ => page.notice = Some(Notice::error(say(&error))),
+            }
+            failed(&state, &headers, "reset.html", page, &error)
+        }
+    })
+}
+
+// ---------------------------------------------------------------- email verification
+
+/// The link in the mail opens a page; only its button (a POST) spends the token, so a
+/// mail scanner following links cannot.
+pub(crate) async fn verify_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let page = FormPage {
+        token: Some(query.token),
+        ..FormPage::default()
+    };
+    no_referrer(blank(&state, &headers, "verify.html", page))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VerifyForm {
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn verify_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<VerifyForm>,
+) -> Response {
+    if !genuine(&state.pages, &headers, &form.csrf) {
+        return no_referrer(refused(&state, &headers, "Confirm your email"));
+    }
+    no_referrer(match state.auth.verify_email(&form.token, &client).await {
+        Ok(user) => {
+            let page = MessagePage {
+                signed_in: false,
+                notice: Some(Notice::success(format!("{} is confirmed.", user.email.as_str()))),
+                heading: "Email confirmed",
+                text: None,
+                link: Some(Link {
+                    href: "/",
+                    text: "Go to your account",
+                }),
+            };
+            message_page(&state, &headers, StatusCode::OK, page)
+        }
+        Err(error) => {
+            let page = FormPage {
+                token: Some(form.token),
+                notice: Some(Notice::error(say(&error))),
+                ..FormPage::default()
+            };
+            failed(&state, &headers, "verify.html", page, &error)
+        }
+    })
+}
+
+/// `POST /ui/email/verify/request`: mails the signed-in account a confirmation link.
+pub(crate) async fn verify_request_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(client): Client,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if !genuine(&state.pages, &headers, &form.csrf) {
+        return refused(&state, &headers, "Confirm your email");
+    }
+    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+        return to_sign_in();
+    };
+    match state.auth.request_email_verification(me.user.id, &client).await {
+        Ok(delivery) => {
+            // Over the mail limits nothing is sent, and the page says the same: the
+            // newest link sent within them still works.
+            if let Some(delivery) = delivery {
+                state.mailer.send_later(delivery);
+            }
+            Redirect::to("/?done=verification-sent").into_response()
+        }
+        Err(error) => account_error(&state, &headers, &error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_named_by_browser_and_system() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(device(Some(firefox)), "Firefox on Linux");
+        let chrome_mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        assert_eq!(device(Some(chrome_mac)), "Chrome on macOS");
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
+        assert_eq!(device(Some(edge)), "Edge on Windows");
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+        assert_eq!(device(Some(iphone)), "Safari on iOS");
+        assert_eq!(device(Some("curl/8.5.0")), "curl");
+        assert_eq!(device(Some(" ")), "Unknown device");
+        assert_eq!(device(None), "Unknown device");
+    }
+
+    #[test]
+    fn messages_are_sentences() {
+        assert_eq!(sentence("invalid or expired token"), "Invalid or expired token.");
+        assert_eq!(sentence("Done."), "Done.");
+        assert_eq!(
+            say(&AuthError::InvalidCredentials),
+            "The email or password is not right."
+        );
+    }
+
+    #[test]
+    fn only_known_keys_say_anything_after_a_redirect() {
+        assert!(done_notice(Some("password-changed")).is_some());
+        assert_eq!(done_notice(Some("<script>")), None);
+        assert_eq!(done_notice(None), None);
+    }
+
+    #[test]
+    fn times_are_shown_in_utc_to_the_minute() {
+        let at = time::macros::datetime!(2026-12-03 17:40:59 +01:00);
+        assert_eq!(moment(at), "2026-12-03 16:40 UTC");
+        assert_eq!(date(at), "2026-12-03");
+    }
+}
