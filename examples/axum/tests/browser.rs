@@ -1,15 +1,33 @@
-//! The pages in a real browser: headless Chromium driven through ChromeDriver
-//! (Debian's `chromium` and `chromium-driver`, which `.ci/run` installs). Register, log
-//! in, see the email on `/`, log out; and a cross-site form POST without the CSRF token is
-//! refused.
+//! The pages in a real browser: headless Chromium driven through ChromeDriver (Debian's
+//! `chromium` and `chromium-driver`, which `.ci/run` installs).
+//!
+//! One person's whole journey through every page: register (a refused attempt first),
+//! sign in (a failed attempt first), the account page and its sessions, signing out
+//! another device, the confirmation link from the outbox, a password change, signing out
+//! everywhere, a forgotten password reset through the outbox link, and signing out. On
+//! every page the test runs axe-core (`tests/browser/node_modules`, `npm ci` by `.ci/run`)
+//! in the light and the dark scheme, at 1280 and at 360 px, and fails on a serious or
+//! critical violation, on a page wider than 360 px at 360 px, and on any Content Security
+//! Policy violation Chromium reports in its console. Screenshots of the main pages in the
+//! four variants go to `AUTH_SCREENSHOTS_DIR` (default: a directory under the target
+//! directory); `examples/axum/screenshots` holds the committed set, refreshed with
+//! `AUTH_SCREENSHOTS_DIR=$PWD/examples/axum/screenshots cargo test -p example-axum --test browser`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use http_contract::{Backend, PASSWORD, Server, Target};
+use serde_json::{Value, json};
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
+}
 
 /// A ChromeDriver on a free port, killed on drop.
 struct Driver {
@@ -27,11 +45,10 @@ impl Driver {
             .port();
         let binary = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
             .into_iter()
-            .find(|path| std::path::Path::new(path).exists());
+            .find(|path| Path::new(path).exists());
         let Some(binary) = binary else {
-            let in_ci = std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"));
             assert!(
-                !in_ci,
+                !in_ci(),
                 "chromedriver is required in CI (apt-get install chromium chromium-driver)"
             );
             eprintln!("notice: skipping the browser test: chromedriver is not installed");
@@ -61,11 +78,16 @@ impl Driver {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
-            serde_json::json!({
+            json!({
                 "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--hide-scrollbars", "--window-size=1280,900", "--lang=en-US",
+                ],
             }),
         );
+        // The console, where Chromium reports Content Security Policy violations.
+        capabilities.insert("goog:loggingPrefs".to_owned(), json!({"browser": "ALL"}));
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&self.url)
@@ -81,21 +103,178 @@ impl Drop for Driver {
     }
 }
 
-async fn fill_and_submit(browser: &Client, fields: &[(&str, &str)]) {
-    for (name, value) in fields {
-        let input = browser
-            .find(Locator::Css(&format!("input[name='{name}']")))
+/// A ChromeDriver extension command: a DevTools call, or reading the console.
+#[derive(Debug)]
+enum Extension {
+    Cdp(&'static str, Value),
+    ConsoleLog,
+}
+
+impl WebDriverCompatibleCommand for Extension {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        match self {
+            Self::Cdp(..) => base_url.join(&format!("session/{session}/goog/cdp/execute")),
+            Self::ConsoleLog => base_url.join(&format!("session/{session}/se/log")),
+        }
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = match self {
+            Self::Cdp(cmd, params) => json!({"cmd": cmd, "params": params}),
+            Self::ConsoleLog => json!({"type": "browser"}),
+        };
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// The four ways each page is looked at.
+const VARIANTS: [(u32, &str); 4] = [(1280, "light"), (1280, "dark"), (360, "light"), (360, "dark")];
+
+/// The browser, with what every page is checked by.
+struct Checker {
+    browser: Client,
+    axe: String,
+    shots: PathBuf,
+    written: BTreeSet<String>,
+    pages: usize,
+}
+
+impl Checker {
+    async fn cdp(&self, cmd: &'static str, params: Value) -> Value {
+        self.browser.issue_cmd(Extension::Cdp(cmd, params)).await.unwrap()
+    }
+
+    /// The console messages since the last call.
+    async fn console(&self) -> Vec<String> {
+        let entries = self.browser.issue_cmd(Extension::ConsoleLog).await.unwrap();
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    async fn csp_violations(&self) -> Vec<String> {
+        self.console()
+            .await
+            .into_iter()
+            .filter(|message| message.contains("Content Security Policy") || message.contains("Refused to"))
+            .collect()
+    }
+
+    async fn show_as(&self, width: u32, scheme: &str, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}),
+        )
+        .await;
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
+    /// Every check of the page the browser is on, which should be titled `heading`;
+    /// with a screenshot of each variant named `shot` when given.
+    async fn check(&mut self, heading: &str, shot: Option<&str>) {
+        wait_for_text(&self.browser, "h1", heading).await;
+        self.pages += 1;
+        let violations = self.csp_violations().await;
+        assert!(violations.is_empty(), "{heading}: CSP violations: {violations:#?}");
+        let injected = self
+            .browser
+            .execute(&format!("{}\nreturn typeof axe;", self.axe), vec![])
             .await
             .unwrap();
-        input.send_keys(value).await.unwrap();
+        assert_eq!(injected, "object", "axe-core did not load");
+        for (width, scheme) in VARIANTS {
+            self.show_as(width, scheme, 900).await;
+            let found = self
+                .browser
+                .execute_async(
+                    "const done = arguments[arguments.length - 1];
+                     axe.run(document, {resultTypes: ['violations']})
+                       .then(result => done(result.violations.map(v => ({
+                         id: v.id, impact: v.impact, help: v.help,
+                         nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))))
+                       .catch(error => done([{id: 'axe-error', impact: 'critical', help: String(error), nodes: []}]));",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let violations = found.as_array().unwrap();
+            for violation in violations {
+                eprintln!("axe ({heading}, {width} px, {scheme}): {violation}");
+            }
+            let grave: Vec<&Value> = violations
+                .iter()
+                .filter(|violation| matches!(violation["impact"].as_str(), Some("serious" | "critical")))
+                .collect();
+            assert!(
+                grave.is_empty(),
+                "{heading} at {width} px, {scheme}: serious or critical accessibility violations: {grave:#?}"
+            );
+            let page_width = self
+                .browser
+                .execute("return document.documentElement.scrollWidth;", vec![])
+                .await
+                .unwrap();
+            assert!(
+                page_width.as_u64().unwrap() <= u64::from(width),
+                "{heading} is {page_width} px wide in a {width} px window"
+            );
+            if let Some(shot) = shot {
+                let height = self
+                    .browser
+                    .execute("return document.documentElement.scrollHeight;", vec![])
+                    .await
+                    .unwrap();
+                let height = u32::try_from(height.as_u64().unwrap()).unwrap().max(600);
+                self.show_as(width, scheme, height).await;
+                let png = self.browser.screenshot().await.unwrap();
+                let name = format!("{shot}-{width}-{scheme}.png");
+                std::fs::write(self.shots.join(&name), png).unwrap();
+                self.written.insert(name);
+            }
+        }
+        self.cdp("Emulation.clearDeviceMetricsOverride", json!({})).await;
+        self.cdp("Emulation.setEmulatedMedia", json!({"features": []})).await;
+        let violations = self.csp_violations().await;
+        assert!(violations.is_empty(), "{heading}: CSP violations: {violations:#?}");
     }
-    browser
-        .find(Locator::Css("button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+
+    /// Types `fields` into the form holding the first of them (or the first form) and
+    /// presses its submit button labelled `button`.
+    async fn submit(&self, fields: &[(&str, &str)], button: &str) {
+        for (name, value) in fields {
+            let input = self
+                .browser
+                .find(Locator::Css(&format!("input[name='{name}']")))
+                .await
+                .unwrap();
+            input.clear().await.unwrap();
+            input.send_keys(value).await.unwrap();
+        }
+        self.browser
+            .find(Locator::XPath(&format!("//button[normalize-space()='{button}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn goto(&self, url: &str) {
+        self.browser.goto(url).await.unwrap();
+    }
+
+    async fn value_of(&self, css: &str) -> String {
+        let element = self.browser.find(Locator::Css(css)).await.unwrap();
+        element.prop("value").await.unwrap().unwrap_or_default()
+    }
 }
 
 /// Waits (the browser navigates asynchronously) until `css` holds `expected`.
@@ -118,65 +297,277 @@ async fn wait_for_text(browser: &Client, css: &str, expected: &str) {
     );
 }
 
-/// Waits until the browser is on `path`.
-async fn wait_for_path(browser: &Client, path: &str) {
-    for _ in 0..100 {
-        if browser.current_url().await.unwrap().path() == path {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never reached {path}\n{}", browser.source().await.unwrap());
-}
-
 /// This server, on SQLite: the pages do not depend on the store.
 const AXUM: Target = Target {
     binary: env!("CARGO_BIN_EXE_example-axum"),
     backend: Backend::Sqlite,
 };
 
+/// axe-core's script, installed by `npm ci` in `tests/browser`; `None` (with a notice)
+/// outside CI when it is not.
+fn axe_source() -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/axe-core/axe.min.js");
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(error) => {
+            assert!(
+                !in_ci(),
+                "{}: {error}: run `npm ci --prefix examples/axum/tests/browser`",
+                path.display()
+            );
+            eprintln!(
+                "notice: skipping the browser test: axe-core is not installed (npm ci --prefix examples/axum/tests/browser)"
+            );
+            None
+        }
+    }
+}
+
+/// Signs `email` in through the API as another device would (an iPhone), returning its
+/// refresh token.
+async fn sign_in_elsewhere(server: &Server, email: &str, password: &str) -> String {
+    let answer = http_contract::client()
+        .post(server.url("/login"))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+        )
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let body: Value = answer.json().await.unwrap();
+    body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+/// Whether the session of `refresh` still lives (a refresh with it works).
+async fn still_signed_in(server: &Server, refresh: &str) -> bool {
+    let answer = http_contract::post_json(server, "/token/refresh", json!({"refresh_token": refresh}), None).await;
+    answer.status == 200
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn register_log_in_see_the_email_log_out_and_refuse_cross_site_posts() {
+async fn every_page_works_is_accessible_in_both_schemes_at_both_widths_and_breaks_no_csp() {
     let Some(driver) = Driver::start() else {
         return;
     };
+    let Some(axe) = axe_source() else {
+        return;
+    };
+    let shots = std::env::var_os("AUTH_SCREENSHOTS_DIR").map_or_else(
+        || Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&shots).unwrap();
     // Plain HTTP on loopback: cookies without `Secure` (AUTH_COOKIE_SECURE=false).
     let server = Server::start(AXUM, &[("AUTH_COOKIE_SECURE", "false")]).unwrap();
-    let browser = driver.browser().await;
+    let mut page = Checker {
+        browser: driver.browser().await,
+        axe,
+        shots: shots.clone(),
+        written: BTreeSet::new(),
+        pages: 0,
+    };
+    let email = "browser@example.com";
 
-    browser.goto(&server.url("/ui/register")).await.unwrap();
-    fill_and_submit(&browser, &[("email", "Browser@Example.com"), ("password", PASSWORD)]).await;
-    wait_for_text(&browser, "[role='alert']", "Account created. Log in.").await;
-
-    fill_and_submit(
-        &browser,
-        &[("email", "browser@example.com"), ("password", "not the password")],
+    // The welcome page, then registration: refused first, the address kept.
+    page.goto(&server.url("/")).await;
+    page.check("Welcome", Some("welcome")).await;
+    page.goto(&server.url("/ui/register")).await;
+    page.check("Create an account", Some("register")).await;
+    page.submit(
+        &[("email", "Browser@Example.com"), ("password", "short")],
+        "Create account",
     )
     .await;
-    wait_for_text(&browser, "[role='alert']", "invalid credentials").await;
-    fill_and_submit(&browser, &[("email", "browser@example.com"), ("password", PASSWORD)]).await;
-    wait_for_path(&browser, "/").await;
-    wait_for_text(&browser, "#who", "browser@example.com").await;
+    wait_for_text(
+        &page.browser,
+        "#password-error",
+        "Password must be at least 8 characters long.",
+    )
+    .await;
+    page.check("Create an account", Some("register-error")).await;
+    assert_eq!(page.value_of("#email").await, "Browser@Example.com");
+    assert_eq!(page.value_of("#password").await, "", "a password is never sent back");
+    page.submit(&[("password", PASSWORD)], "Create account").await;
+    wait_for_text(&page.browser, "[role='status']", "Your account is created. Sign in.").await;
+    page.check("Sign in", Some("login")).await;
 
-    // Another site's form posting to our logout, without our CSRF token: refused, and the
-    // session survives.
+    // A failed sign-in keeps the address, then the right password.
+    page.submit(&[("email", email), ("password", "not the password")], "Sign in")
+        .await;
+    wait_for_text(&page.browser, "[role='alert']", "The email or password is not right.").await;
+    page.check("Sign in", Some("login-error")).await;
+    assert_eq!(page.value_of("#email").await, email);
+    assert_eq!(page.value_of("#password").await, "");
+    let phone = sign_in_elsewhere(&server, email, PASSWORD).await;
+    page.submit(&[("password", PASSWORD)], "Sign in").await;
+    wait_for_text(&page.browser, "#who", email).await;
+    page.check("Your account", Some("account")).await;
+
+    // The account's sessions: this browser and the phone; the phone signed out from here.
+    let devices = page.browser.find_all(Locator::Css("ul.sessions li")).await.unwrap();
+    assert_eq!(devices.len(), 2);
+    wait_for_text(&page.browser, "ul.sessions .badge", "this device").await;
+    page.submit(&[], "Sign out this device").await;
+    wait_for_text(&page.browser, "[role='status']", "That device is signed out.").await;
+    page.check("Your account", None).await;
+    assert!(!still_signed_in(&server, &phone).await, "the phone is signed out");
+    assert_eq!(
+        page.browser
+            .find_all(Locator::Css("ul.sessions li"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Email confirmation through the link mailed to the outbox.
+    wait_for_text(&page.browser, "dd .badge", "not verified").await;
+    page.submit(&[], "Send a confirmation link").await;
+    wait_for_text(
+        &page.browser,
+        "[role='status']",
+        "A confirmation link is on its way to your address.",
+    )
+    .await;
+    let (_, token) = http_contract::last_mail(&server.outbox(), "email_verification").await;
+    page.goto(&server.url(&format!("/ui/email/verify?token={token}"))).await;
+    page.check("Confirm your email", Some("verify")).await;
+    page.submit(&[], "Confirm my email").await;
+    page.check("Email confirmed", Some("email-confirmed")).await;
+    page.goto(&server.url("/")).await;
+    wait_for_text(&page.browser, "dd .badge", "verified").await;
+
+    // A password change: the wrong current password is refused under its field; the
+    // right one keeps this browser signed in and signs the others out.
+    let phone = sign_in_elsewhere(&server, email, PASSWORD).await;
+    page.goto(&server.url("/ui/password/change")).await;
+    page.check("Change your password", Some("password-change")).await;
+    let changed = "a changed passphrase";
+    page.submit(
+        &[("current_password", "not the password"), ("new_password", changed)],
+        "Change the password",
+    )
+    .await;
+    wait_for_text(
+        &page.browser,
+        "#current_password-error",
+        "This is not your current password.",
+    )
+    .await;
+    page.check("Change your password", None).await;
+    page.submit(
+        &[("current_password", PASSWORD), ("new_password", changed)],
+        "Change the password",
+    )
+    .await;
+    wait_for_text(
+        &page.browser,
+        "[role='status']",
+        "Your password is changed. Your other devices are signed out.",
+    )
+    .await;
+    wait_for_text(&page.browser, "#who", email).await;
+    assert!(
+        !still_signed_in(&server, &phone).await,
+        "the other device is signed out"
+    );
+
+    // Signing out everywhere ends this browser's session and every other.
+    let phone = sign_in_elsewhere(&server, email, changed).await;
+    page.submit(&[], "Sign out everywhere").await;
+    wait_for_text(&page.browser, "[role='status']", "You are signed out on every device.").await;
+    page.check("Welcome", None).await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+    assert!(!still_signed_in(&server, &phone).await);
+
+    // A forgotten password, reset through the link mailed to the outbox.
+    page.goto(&server.url("/ui/password/forgot")).await;
+    page.check("Reset your password", Some("forgot")).await;
+    page.submit(&[("email", email)], "Send the link").await;
+    wait_for_text(&page.browser, "[role='status']", auth_http::api::FORGOT_ANSWER).await;
+    page.check("Reset your password", None).await;
+    let (_, token) = http_contract::last_mail(&server.outbox(), "password_reset").await;
+    page.goto(&server.url(&format!("/ui/password/reset?token={token}")))
+        .await;
+    page.check("Set a new password", Some("reset")).await;
+    page.submit(&[("new_password", "the reset passphrase")], "Set the password")
+        .await;
+    page.check("Password changed", None).await;
+    page.goto(&server.url("/ui/login")).await;
+    page.submit(&[("email", email), ("password", "the reset passphrase")], "Sign in")
+        .await;
+    wait_for_text(&page.browser, "#who", email).await;
+
+    // Another site's form posting to our sign-out, without our CSRF token: refused, and
+    // the session survives.
     let attack = format!(
         "data:text/html,<form id=f method=post action='{}'></form><script>f.submit()</script>",
         server.url("/ui/logout")
     );
-    browser.goto(&attack).await.unwrap();
+    page.goto(&attack).await;
     wait_for_text(
-        &browser,
+        &page.browser,
         "[role='alert']",
         "This form expired or did not come from this site. Reload it and try again.",
     )
     .await;
-    browser.goto(&server.url("/")).await.unwrap();
-    wait_for_text(&browser, "#who", "browser@example.com").await;
+    page.check("Sign out", None).await;
+    page.goto(&server.url("/")).await;
+    wait_for_text(&page.browser, "#who", email).await;
 
-    browser.goto(&server.url("/ui/logout")).await.unwrap();
-    fill_and_submit(&browser, &[]).await;
-    wait_for_path(&browser, "/").await;
-    wait_for_text(&browser, "#who", "Not logged in.").await;
-    browser.close().await.unwrap();
+    // Signing out of this browser.
+    page.goto(&server.url("/ui/logout")).await;
+    page.check("Sign out", Some("logout")).await;
+    page.submit(&[], "Sign out").await;
+    wait_for_text(&page.browser, "[role='status']", "You are signed out.").await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+
+    // The CSP check can fail: an inline style added to a page is refused, and reported.
+    page.browser
+        .execute(
+            "document.head.insertAdjacentHTML('beforeend', '<style>body { color: red }</style>');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut reported = Vec::new();
+    for _ in 0..50 {
+        reported.extend(page.csp_violations().await);
+        if !reported.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        reported.iter().any(|message| message.contains("style")),
+        "Chromium reports an inline style as a CSP violation: {reported:?}"
+    );
+    page.browser.close().await.unwrap();
+
+    // Every screenshot the README can show is committed, and none is stale by name.
+    let committed: BTreeSet<String> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        committed,
+        page.written,
+        "examples/axum/screenshots differs from the pages this test shoots: refresh it with \
+         AUTH_SCREENSHOTS_DIR=$PWD/examples/axum/screenshots cargo test -p example-axum --test browser \
+         (they are in {})",
+        shots.display()
+    );
+    eprintln!(
+        "checked {} pages, {} screenshots in {}",
+        page.pages,
+        page.written.len(),
+        shots.display()
+    );
 }

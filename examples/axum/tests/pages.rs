@@ -138,14 +138,14 @@ async fn forms_without_the_csrf_token_are_refused() {
 }
 
 #[tokio::test]
-async fn the_reset_page_sends_no_referrer_and_escapes_what_it_echoes() {
+async fn the_reset_page_keeps_its_referrer_on_this_site_and_escapes_what_it_echoes() {
     let server = Server::start(AXUM, &[]).unwrap();
     let page = no_redirects()
         .get(server.url("/ui/password/reset?token=%22%3E%3Cscript%3Ealert(1)%3C/script%3E"))
         .send()
         .await
         .unwrap();
-    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
     let html = page.text().await.unwrap();
     assert!(!html.contains("<script>"), "{html}");
     assert!(html.contains("&quot;&gt;&lt;script&gt;"), "{html}");
@@ -225,7 +225,7 @@ async fn the_mailed_reset_link_opens_a_page_whose_form_sets_the_password() {
         .send()
         .await
         .unwrap();
-    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
     let csrf = pair(&set_cookies(&page), "__Host-csrf");
     let html = page.text().await.unwrap();
     assert!(html.contains(&token), "the form carries the token");

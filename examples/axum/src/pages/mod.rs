@@ -705,11 +705,13 @@ pub(crate) struct ResetForm {
 }
 
 /// The reset and verification pages carry a token in their URL: no Referer may take it
-/// elsewhere.
-fn no_referrer(mut response: Response) -> Response {
+/// to another site. `same-origin`, not `no-referrer`: under `no-referrer` a browser sends
+/// the page's own form with `Origin: null`, which the CSRF check refuses, as it must for a
+/// sandboxed or `data:` page (a real browser showed it: the reset form never worked).
+fn referrer_stays_here(mut response: Response) -> Response {
     response
         .headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        .insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response
 }
 
@@ -722,7 +724,7 @@ pub(crate) async fn reset_page(
         token: Some(query.token),
         ..register_form(&state)
     };
-    no_referrer(blank(&state, &headers, "reset.html", page))
+    referrer_stays_here(blank(&state, &headers, "reset.html", page))
 }
 
 pub(crate) async fn reset_submit(
@@ -732,13 +734,13 @@ pub(crate) async fn reset_submit(
     PageForm(form): PageForm<ResetForm>,
 ) -> Response {
     if !genuine(&state.pages, &headers, &form.csrf) {
-        return no_referrer(refused(&state, &headers, "Set a new password"));
+        return referrer_stays_here(refused(&state, &headers, "Set a new password"));
     }
     let result = state
         .auth
         .reset_password(&form.token, Password::new(form.new_password), &client)
         .await;
-    no_referrer(match result {
+    referrer_stays_here(match result {
         Ok(()) => {
             let page = MessagePage {
                 signed_in: false,
@@ -779,7 +781,7 @@ pub(crate) async fn verify_page(
         token: Some(query.token),
         ..FormPage::default()
     };
-    no_referrer(blank(&state, &headers, "verify.html", page))
+    referrer_stays_here(blank(&state, &headers, "verify.html", page))
 }
 
 #[derive(Deserialize)]
@@ -796,9 +798,9 @@ pub(crate) async fn verify_submit(
     PageForm(form): PageForm<VerifyForm>,
 ) -> Response {
     if !genuine(&state.pages, &headers, &form.csrf) {
-        return no_referrer(refused(&state, &headers, "Confirm your email"));
+        return referrer_stays_here(refused(&state, &headers, "Confirm your email"));
     }
-    no_referrer(match state.auth.verify_email(&form.token, &client).await {
+    referrer_stays_here(match state.auth.verify_email(&form.token, &client).await {
         Ok(user) => {
             let page = MessagePage {
                 signed_in: false,
