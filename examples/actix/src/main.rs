@@ -21,10 +21,11 @@ use tracing::Instrument;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    example_server::main("example-actix", serve).await
+    // No pages here: nothing to check before listening.
+    example_server::main("example-actix", |_| Ok(()), serve).await
 }
 
-async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()> {
+async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Result<()> {
     let limits = app.limits;
     let https = app.https;
     let endpoints = app.endpoints();

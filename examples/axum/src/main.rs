@@ -45,13 +45,15 @@ impl FromRef<AppState> for Endpoints {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    example_server::main("example-axum", serve).await
+    // The page templates are checked before the server says it listens.
+    let views = |app: &App| pages::Views::load(app.ui_templates.as_deref(), &app.ui_site_name);
+    example_server::main("example-axum", views, serve).await
 }
 
-async fn serve(app: App, listener: std::net::TcpListener) -> std::io::Result<()> {
+async fn serve(app: App, views: pages::Views, listener: std::net::TcpListener) -> std::io::Result<()> {
     let state = AppState {
         pages: pages::WebSessions::new(app.secure_cookies, &app.public_url)?,
-        views: pages::Views::load(app.ui_templates.as_deref(), &app.ui_site_name).map_err(std::io::Error::other)?,
+        views,
         endpoints: app.endpoints(),
         auth: app.auth,
         mailer: app.mailer,

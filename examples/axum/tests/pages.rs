@@ -523,3 +523,147 @@ async fn malformed_page_forms_get_the_html_error_page() {
             .contains("The email or password is not right.")
     );
 }
+
+/// A fresh directory for one test's replacement templates.
+fn theme_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn auth_ui_templates_replaces_the_templates_and_stylesheet_it_holds_and_nothing_else() {
+    let dir = theme_dir("theme");
+    std::fs::write(dir.join("style.css"), ":root { --accent: #8a2be2; }\n").unwrap();
+    std::fs::write(
+        dir.join("login.html"),
+        "{% extends \"base.html\" %}\n{% block title %}Welcome back{% endblock %}\n\
+         {% block content %}<p class=\"lead\">Our own words.</p>{{ csrf }}{% endblock %}\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        AXUM,
+        &[
+            ("AUTH_UI_TEMPLATES", dir.to_str().unwrap()),
+            ("AUTH_UI_SITE_NAME", "Acme <Login>"),
+        ],
+    )
+    .unwrap();
+    let http = no_redirects();
+    let login = http
+        .get(server.url("/ui/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        login.contains("<h1>Welcome back</h1>") && login.contains("Our own words."),
+        "{login}"
+    );
+    assert!(
+        login.contains("Acme &lt;Login&gt;"),
+        "the site's name, escaped: {login}"
+    );
+    // The page links the replacement stylesheet, under a URL of its content.
+    let href = login
+        .split("rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(href.starts_with("/ui/style.css?v="), "{href}");
+    let css = http.get(server.url(&href)).send().await.unwrap();
+    assert_eq!(css.status().as_u16(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(css.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(css.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(css.text().await.unwrap(), ":root { --accent: #8a2be2; }\n");
+    // Pages it does not replace are the built-in ones.
+    let register = http
+        .get(server.url("/ui/register"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(register.contains("<h1>Create an account</h1>"), "{register}");
+    let icon = http.get(server.url("/ui/icon.svg")).send().await.unwrap();
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_broken_replacement_template_stops_the_server_at_start_naming_its_file_and_line() {
+    let dir = theme_dir("broken-theme");
+    std::fs::write(
+        dir.join("register.html"),
+        "{% extends \"base.html\" %}\n{% block content %}\n{{ form.emial }}\n{% endblock %}\n",
+    )
+    .unwrap();
+    let data = theme_dir("broken-theme-data");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_example-axum"))
+        .env_clear()
+        .env("BIND", "127.0.0.1:0")
+        .env("DATABASE_URL", format!("sqlite://{}", data.join("auth.db").display()))
+        .env("AUTH_MAIL_OUTBOX", data.join("outbox"))
+        .env("AUTH_UI_TEMPLATES", &dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    let said = format!("{stdout}{stderr}");
+    assert!(
+        said.contains(&format!("{}", dir.join("register.html").display())) && said.contains("line 3"),
+        "{said}"
+    );
+    assert!(!said.contains("listening"), "{said}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+#[tokio::test]
+async fn the_pages_policy_allows_this_site_only_and_nothing_inline() {
+    let server = Server::start(AXUM, &[]).unwrap();
+    for path in ["/", "/ui/login", "/ui/register", "/ui/password/forgot", "/ui/logout"] {
+        let page = no_redirects().get(server.url(path)).send().await.unwrap();
+        let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert_eq!(
+            csp, "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+            "{path}"
+        );
+        assert!(!csp.contains("unsafe"), "{path}");
+        let html = page.text().await.unwrap();
+        assert!(!html.contains("style=") && !html.contains("<script"), "{path}: {html}");
+    }
+}
+
+#[tokio::test]
+async fn signed_in_pages_send_a_browser_without_a_session_to_sign_in() {
+    let server = plain_http_server();
+    let http = no_redirects();
+    let change = http.get(server.url("/ui/password/change")).send().await.unwrap();
+    assert_eq!(change.status().as_u16(), 303);
+    assert_eq!(change.headers()["location"], "/ui/login");
+    for path in ["/ui/logout/all", "/ui/sessions/revoke", "/ui/email/verify/request"] {
+        let (csrf, token) = page_token(&http, &server, "/ui/login").await;
+        let answer = http
+            .post(server.url(path))
+            .header("cookie", &csrf)
+            .form(&[
+                ("csrf", token.as_str()),
+                ("session", "00000000-0000-0000-0000-000000000000"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 303, "{path}");
+        assert_eq!(answer.headers()["location"], "/ui/login", "{path}");
+    }
+}

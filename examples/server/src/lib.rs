@@ -9,10 +9,10 @@
 //! (`examples/contract`) holds both to the same answers.
 //!
 //! ```no_run
-//! # async fn serve_with_my_framework(_: example_server::App, _: std::net::TcpListener) -> std::io::Result<()> { Ok(()) }
+//! # async fn serve_with_my_framework(_: example_server::App, _: (), _: std::net::TcpListener) -> std::io::Result<()> { Ok(()) }
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> std::process::ExitCode {
-//!     example_server::main("my-server", serve_with_my_framework).await
+//!     example_server::main("my-server", |_| Ok(()), serve_with_my_framework).await
 //! }
 //! ```
 
@@ -85,16 +85,18 @@ impl App {
 }
 
 /// Runs the command line of an example server named `program`: `serve` (the default)
-/// reads the environment, opens and migrates the store, binds `BIND`, logs
-/// `listening address=<ip:port>` and hands the listener to `serve`, which must serve
-/// until [`shutdown_signal`] resolves and then finish the requests in flight;
-/// `grant-role <email> <role>` gives a role to a registered account.
+/// reads the environment, opens and migrates the store, calls `prepare` (what the server
+/// must check before it accepts anyone, such as its page templates), binds `BIND`, logs
+/// `listening address=<ip:port>` and hands the listener and what `prepare` made to
+/// `serve`, which must serve until [`shutdown_signal`] resolves and then finish the
+/// requests in flight; `grant-role <email> <role>` gives a role to a registered account.
 ///
 /// Logs go through `tracing` (`RUST_LOG`, default `info`). Errors end the process with
 /// status 1 and a message naming what to fix.
-pub async fn main<F, Fut>(program: &str, serve: F) -> ExitCode
+pub async fn main<P, Prepare, F, Fut>(program: &str, prepare: Prepare, serve: F) -> ExitCode
 where
-    F: FnOnce(App, std::net::TcpListener) -> Fut,
+    Prepare: FnOnce(&App) -> Result<P, String>,
+    F: FnOnce(App, P, std::net::TcpListener) -> Fut,
     Fut: Future<Output = std::io::Result<()>>,
 {
     tracing_subscriber::fmt()
@@ -104,7 +106,7 @@ where
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    match run(program, serve).await {
+    match run(program, prepare, serve).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -114,9 +116,10 @@ where
     }
 }
 
-async fn run<F, Fut>(program: &str, serve: F) -> Result<(), String>
+async fn run<P, Prepare, F, Fut>(program: &str, prepare: Prepare, serve: F) -> Result<(), String>
 where
-    F: FnOnce(App, std::net::TcpListener) -> Fut,
+    Prepare: FnOnce(&App) -> Result<P, String>,
+    F: FnOnce(App, P, std::net::TcpListener) -> Fut,
     Fut: Future<Output = std::io::Result<()>>,
 {
     let config = Config::from_env()?;
@@ -144,13 +147,16 @@ where
                 ui_templates: config.ui_templates.clone(),
                 ui_site_name: config.ui_site_name.clone(),
             };
+            let prepared = prepare(&app)?;
             let listener = std::net::TcpListener::bind(config.bind)
                 .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
                 .map_err(|error| format!("cannot listen on {}: {error}", config.bind))?;
             let bound = listener.local_addr().map_err(|error| error.to_string())?;
             // Tests and scripts wait for this line.
             tracing::info!(address = %bound, "listening");
-            serve(app, listener).await.map_err(|error| error.to_string())?;
+            serve(app, prepared, listener)
+                .await
+                .map_err(|error| error.to_string())?;
             tracing::info!("stopped");
             Ok(())
         }

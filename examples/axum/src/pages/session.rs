@@ -203,8 +203,6 @@ pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// Headers every page carries: never framed (clickjacking), never cached (they show who
-
 /// The nonce in this browser's CSRF cookie, if it holds one of the length this server
 /// gives (a planted one of that length passes here: it still needs its MAC).
 fn csrf_nonce(sessions: &WebSessions, headers: &HeaderMap) -> Option<String> {
@@ -327,8 +325,6 @@ fn well_encoded(body: &[u8]) -> bool {
     }
     std::str::from_utf8(&decoded).is_ok()
 }
-
-/// The error page for a form body that could not be read, with `answer`'s status and
 
 #[cfg(test)]
 mod tests {

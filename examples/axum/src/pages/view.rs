@@ -162,9 +162,9 @@ impl Views {
     ///
     /// # Errors
     ///
-    /// A message naming the file, when `dir` cannot be read, holds a file of no known
-    /// name (a misspelt override would otherwise be silently ignored), or a template does
-    /// not parse or fails to render a sample page.
+    /// A message naming the file, when `dir` cannot be read, holds an `.html`, `.css` or
+    /// `.svg` file of no known name (a misspelt replacement would otherwise be silently
+    /// ignored), or a template does not parse or fails to render a sample page.
     pub(crate) fn load(dir: Option<&Path>, site: &str) -> Result<Self, String> {
         let read = |(name, built_in): (&'static str, &'static str)| -> Result<String, String> {
             match dir.map(|dir| dir.join(name)) {
@@ -185,7 +185,10 @@ impl Views {
                 let entry = entry.map_err(|error| format!("AUTH_UI_TEMPLATES: {}: {error}", dir.display()))?;
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if !known.contains(&name.as_ref()) {
+                // Only what looks like a page file: a README or an editor's file may sit
+                // beside them.
+                let page_like = [".html", ".css", ".svg"].iter().any(|end| name.ends_with(end));
+                if page_like && !known.contains(&name.as_ref()) {
                     return Err(format!(
                         "AUTH_UI_TEMPLATES: {}: no page uses a file of this name (the names are {})",
                         entry.path().display(),
@@ -428,6 +431,11 @@ mod tests {
         let error = Views::load(Some(&dir), "Site").err().unwrap();
         assert!(error.contains("logni.html") && error.contains("login.html"), "{error}");
         std::fs::remove_file(dir.join("logni.html")).unwrap();
+        std::fs::write(dir.join("README.md"), "our theme").unwrap();
+        assert!(
+            Views::load(Some(&dir), "Site").is_ok(),
+            "other files may sit beside them"
+        );
 
         std::fs::write(
             dir.join("login.html"),
