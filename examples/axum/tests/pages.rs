@@ -173,7 +173,7 @@ async fn errors_are_shown_to_the_person_never_a_stack_trace() {
     let html = answer.text().await.unwrap();
     // Under the field that caused it, tied to it, announced, with the focus on the field.
     assert!(
-        html.contains("aria-invalid=\"true\" aria-describedby=\"email-error\" autofocus")
+        html.contains("aria-describedby=\"email-error\" aria-invalid=\"true\" autofocus")
             && html.contains("<p class=\"field-error\" id=\"email-error\" role=\"alert\">Invalid email address"),
         "{html}"
     );
