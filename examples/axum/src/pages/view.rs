@@ -12,6 +12,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -50,7 +51,7 @@ pub(crate) struct Views {
 /// for a year and a new version is still fetched at once).
 #[derive(Clone)]
 struct Asset {
-    body: Arc<str>,
+    body: Bytes,
     url: String,
 }
 
@@ -60,7 +61,7 @@ impl Asset {
         let version: String = digest.iter().take(6).map(|byte| format!("{byte:02x}")).collect();
         Self {
             url: format!("{path}?v={version}"),
-            body: body.into(),
+            body: Bytes::from(body),
         }
     }
 }
@@ -274,7 +275,7 @@ fn asset(asset: &Asset, content_type: &'static str) -> Response {
             ),
             (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         ],
-        asset.body.to_string(),
+        asset.body.clone(),
     )
         .into_response()
 }
@@ -423,7 +424,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("style.css"), "body { color: red; }").unwrap();
         let views = Views::load(Some(&dir), "Site").unwrap();
-        assert_eq!(&*views.stylesheet.body, "body { color: red; }");
+        assert_eq!(&views.stylesheet.body[..], b"body { color: red; }");
         assert!(views.stylesheet.url.starts_with("/ui/style.css?v="));
         assert_ne!(views.stylesheet.url, Views::load(None, "Site").unwrap().stylesheet.url);
 
