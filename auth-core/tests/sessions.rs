@@ -873,6 +873,56 @@ async fn purge_deletes_ended_sessions_and_spent_tokens_and_nothing_live() {
     assert_eq!(f.auth.purge_expired().await.unwrap().sessions, 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_periodic_purge_runs_on_its_interval_and_goes_on_after_a_failed_run() {
+    let f = Fixture::new();
+    f.register("pia@example.com").await;
+    let login = || async {
+        f.auth
+            .login("pia@example.com", Password::new(PASSWORD), &laptop())
+            .await
+            .unwrap()
+            .signed_in()
+            .unwrap()
+            .tokens
+    };
+    let (first, second) = (login().await, login().await);
+    let refresh = |tokens: &auth_core::TokenPair| tokens.refresh_token.expose_secret().to_owned();
+    let (first, second) = (refresh(&first), refresh(&second));
+    f.auth.logout(&first, &ClientInfo::unknown()).await.unwrap();
+    f.auth.logout(&second, &ClientInfo::unknown()).await.unwrap();
+    let purged = |token: String| {
+        let auth = &f.auth;
+        async move {
+            // A purged session is unknown; an ended one still on file is revoked.
+            matches!(
+                auth.refresh(&token, &ClientInfo::unknown()).await,
+                Err(AuthError::InvalidToken(TokenError::Unknown))
+            )
+        }
+    };
+    assert!(!purged(first.clone()).await);
+
+    let hour = Duration::from_secs(3600);
+    let checks = async {
+        // Not before the first interval has passed.
+        tokio::time::sleep(hour - SECOND).await;
+        assert!(!purged(first.clone()).await);
+        // A run while the store is down fails, is logged, and the loop goes on.
+        f.store.set_down(true);
+        tokio::time::sleep(2 * SECOND).await;
+        f.store.set_down(false);
+        assert!(!purged(first.clone()).await);
+        tokio::time::sleep(hour).await;
+        assert!(purged(first).await && purged(second).await);
+    };
+    // Time is paused: each sleep jumps straight to the next timer, the purge's included.
+    tokio::select! {
+        () = f.auth.purge_every(hour) => panic!("the purge loop never returns"),
+        () = checks => {}
+    }
+}
+
 #[tokio::test]
 async fn unbounded_lifetimes_mean_never_not_a_panic() {
     let f = Fixture::new();

@@ -1048,6 +1048,37 @@ pub async fn a_saturated_hash_pool_answers_503_busy_at_once(target: Target) {
     assert!(!log.contains("ERROR"), "{log}");
 }
 
+/// Case: with `AUTH_PURGE_INTERVAL` set, the server deletes ended sessions by itself, and
+/// leaves the live ones.
+pub async fn ended_sessions_are_purged_on_the_interval(target: Target) {
+    let Some(server) = Server::start(target, &[("AUTH_PURGE_INTERVAL", "1s")]) else {
+        return;
+    };
+    register(&server, "pam@example.com").await;
+    let (_, ended) = tokens(&server, "pam@example.com").await;
+    let (_, live) = tokens(&server, "pam@example.com").await;
+    let logout = post_json(&server, "/logout", json!({"refresh_token": ended}), None).await;
+    assert_eq!(logout.status, 204, "{}", logout.text);
+    // The purge runs off the request path: wait for the run that found the ended session.
+    let purged = |log: &str| log.contains("purged ended sessions and spent tokens sessions=1");
+    let mut log = server.log();
+    for _ in 0..300 {
+        if purged(&log) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        log = server.log();
+    }
+    assert!(purged(&log), "no purge of the ended session:\n{log}");
+    assert!(
+        log.contains("deleting ended sessions and spent tokens periodically every_secs=1"),
+        "{log}"
+    );
+    let refreshed = post_json(&server, "/token/refresh", json!({"refresh_token": live}), None).await;
+    assert_eq!(refreshed.status, 200, "the live session survives: {}", refreshed.text);
+    assert!(!log.contains("ERROR") && !log.contains("panicked"), "{log}");
+}
+
 mod transport;
 pub use transport::*;
 mod password_rules;

@@ -47,6 +47,9 @@ pub struct Config {
     /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
     /// believed; from anyone else the header is ignored.
     pub trusted_proxy: Option<IpAddr>,
+    /// `AUTH_PURGE_INTERVAL`, default `1h`: how often ended sessions and spent tokens are
+    /// deleted (`off` never); see [`purge_interval`].
+    pub purge_interval: Option<Duration>,
     /// `AUTH_UI_TEMPLATES`: a directory whose files replace the pages' built-in templates,
     /// stylesheet and icon of the same names (the Axum server's pages only).
     pub ui_templates: Option<PathBuf>,
@@ -139,6 +142,7 @@ impl Config {
             public_url,
             rate_limits: rate_limits(var)?,
             trusted_proxy,
+            purge_interval: purge_interval(var("AUTH_PURGE_INTERVAL").as_deref())?,
             ui_templates: var("AUTH_UI_TEMPLATES").map(PathBuf::from),
             ui_site_name: var("AUTH_UI_SITE_NAME").unwrap_or_else(|| "auth-rs".to_owned()),
             limits: crate::http::HttpLimits::from_env(var)?,
@@ -194,6 +198,33 @@ fn sqlite_lock_timeout(var: impl Fn(&str) -> Option<String>) -> Result<Duration,
         return Err(format!("{NAME}: between 1 and 60000 milliseconds"));
     }
     Ok(Duration::from_millis(millis))
+}
+
+/// `AUTH_PURGE_INTERVAL`: `off`, or a number of seconds, minutes or hours (`90s`, `15m`,
+/// `1h`; a bare number is seconds), from one second to a week; `1h` when unset.
+fn purge_interval(value: Option<&str>) -> Result<Option<Duration>, String> {
+    const NAME: &str = "AUTH_PURGE_INTERVAL";
+    let value = value.map_or("1h", str::trim);
+    if value == "off" {
+        tracing::warn!("{NAME}=off: ended sessions and spent tokens are never deleted");
+        return Ok(None);
+    }
+    let (number, unit) = match value.strip_suffix(['s', 'm', 'h']) {
+        Some(number) => (number, &value[number.len()..]),
+        None => (value, "s"),
+    };
+    let count: u64 = number
+        .parse()
+        .map_err(|_| format!("{NAME}: `off` or a duration such as 90s, 15m or 1h"))?;
+    let seconds = count.saturating_mul(match unit {
+        "m" => 60,
+        "h" => 3600,
+        _ => 1,
+    });
+    if !(1..=7 * 24 * 3600).contains(&seconds) {
+        return Err(format!("{NAME}: between 1s and 168h"));
+    }
+    Ok(Some(Duration::from_secs(seconds)))
 }
 
 /// `AUTH_RATE_LIMITS=off`, or the defaults with any `AUTH_RATE_LIMIT_<BUCKET>` set to
@@ -313,6 +344,21 @@ mod tests {
             "",
         ] {
             assert!(host_labels(nameless).is_empty(), "{nameless:?}");
+        }
+    }
+
+    #[test]
+    fn the_purge_runs_hourly_unless_told_otherwise() {
+        let hours = |n: u64| Ok(Some(Duration::from_secs(n * 3600)));
+        assert_eq!(purge_interval(None), hours(1));
+        assert_eq!(purge_interval(Some("2h")), hours(2));
+        assert_eq!(purge_interval(Some("15m")), Ok(Some(Duration::from_secs(900))));
+        assert_eq!(purge_interval(Some(" 90s ")), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(purge_interval(Some("30")), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(purge_interval(Some("off")), Ok(None));
+        for wrong in ["0", "0s", "169h", "1d", "h", "-1m", "1.5h", "", "an hour"] {
+            let error = purge_interval(Some(wrong)).unwrap_err();
+            assert!(error.starts_with("AUTH_PURGE_INTERVAL: "), "{wrong:?}: {error}");
         }
     }
 

@@ -148,6 +148,17 @@ where
                 ui_site_name: config.ui_site_name.clone(),
             };
             let prepared = prepare(&app)?;
+            match config.purge_interval {
+                Some(every) => {
+                    tracing::info!(
+                        every_secs = every.as_secs(),
+                        "deleting ended sessions and spent tokens periodically"
+                    );
+                    let auth = Arc::clone(&app.auth);
+                    tokio::spawn(async move { auth.purge_every(every).await });
+                }
+                None => tracing::warn!("ended sessions and spent tokens are never deleted (AUTH_PURGE_INTERVAL=off)"),
+            }
             let listener = std::net::TcpListener::bind(config.bind)
                 .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
                 .map_err(|error| format!("cannot listen on {}: {error}", config.bind))?;
