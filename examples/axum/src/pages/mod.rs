@@ -48,13 +48,25 @@ pub(crate) const CSP: &str =
 /// Renders the form page `name` with this browser's CSRF token, setting the nonce cookie
 /// if the browser had none.
 fn with_csrf(state: &AppState, headers: &HeaderMap, status: StatusCode, page: FormPage, name: &str) -> Response {
-    let (token, set) = csrf(&state.pages, headers);
-    let page = FormPage {
-        csrf: token,
-        signed_in: state.pages.has_session(headers),
+    let signed_in = state.pages.has_session(headers);
+    with_token(state, headers, status, name, |csrf| FormPage {
+        csrf,
+        signed_in,
         ..page
-    };
-    let mut response = state.views.render_with(status, name, &page);
+    })
+}
+
+/// Renders the page `name` that `page` builds around this browser's CSRF token, setting
+/// the nonce cookie if the browser had none.
+fn with_token<P: serde::Serialize>(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    name: &str,
+    page: impl FnOnce(String) -> P,
+) -> Response {
+    let (token, set) = csrf(&state.pages, headers);
+    let mut response = state.views.render_with(status, name, &page(token));
     if let Some(cookie) = set {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -275,17 +287,11 @@ pub(crate) async fn home(
 ) -> Response {
     let notice = done_notice(query.done.as_deref());
     let Some((_, me)) = signed_in(&state, &headers, &client).await else {
-        let (token, set) = csrf(&state.pages, &headers);
-        let page = HomePage {
-            csrf: token,
+        return with_token(&state, &headers, StatusCode::OK, "home.html", |csrf| HomePage {
+            csrf,
             notice,
             ..HomePage::default()
-        };
-        let mut response = state.views.render("home.html", &page);
-        if let Some(cookie) = set {
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-        }
-        return response;
+        });
     };
     let sessions = match state.auth.list_sessions(me.user.id).await {
         Ok(sessions) => sessions,
@@ -304,9 +310,8 @@ pub(crate) async fn home(
         }
     };
     let current = me.claims.session_id();
-    let (token, _) = csrf(&state.pages, &headers);
-    let page = HomePage {
-        csrf: token,
+    with_token(&state, &headers, StatusCode::OK, "home.html", |csrf| HomePage {
+        csrf,
         signed_in: true,
         notice,
         account: Some(AccountView {
@@ -327,8 +332,7 @@ pub(crate) async fn home(
                 current: Some(session.id) == current,
             })
             .collect(),
-    };
-    state.views.render("home.html", &page)
+    })
 }
 
 fn date(at: time::OffsetDateTime) -> String {

@@ -230,11 +230,6 @@ impl Views {
         self.env.get_template(name)?.render(page)
     }
 
-    /// The page `name` rendered with `page`, as a 200.
-    pub(crate) fn render(&self, name: &str, page: &impl Serialize) -> Response {
-        self.render_with(StatusCode::OK, name, page)
-    }
-
     /// The page `name` rendered with `page`, answered with `status`. A template that
     /// fails here passed the start-up check, so it is a bug of this server: logged, and
     /// answered with a plain 500 page.
