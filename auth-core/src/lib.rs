@@ -176,14 +176,14 @@ pub use rate_limit::{
 };
 pub use role::{Role, RoleError};
 pub use service::{
-    Accounts, AuthService, Authenticated, DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL,
-    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginOutcome, LoginSuccess, MAX_LIST_USERS, Purged,
-    Registration, ResumedSession, SecondFactorChallenge, SessionCheck,
+    Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, DEFAULT_EMAIL_VERIFICATION_TTL,
+    DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginOutcome, LoginSuccess,
+    MAX_LIST_USERS, Purged, Registration, ResumedSession, SecondFactorChallenge, SessionCheck,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
-    AuthStore, ComposedStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore, SessionStore, UserDirectory,
-    UserStore,
+    AuthStore, BrowserSessionStore, ComposedStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore, SessionStore,
+    UserDirectory, UserStore,
 };
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,

@@ -11,3 +11,4 @@ auth_core::store_conformance_tests!(composed());
 auth_core::user_directory_conformance_tests!(composed());
 auth_core::role_store_conformance_tests!(composed());
 auth_core::purge_store_conformance_tests!(composed());
+auth_core::browser_session_store_conformance_tests!(composed());

@@ -5,3 +5,4 @@ auth_core::store_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::user_directory_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::role_store_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::purge_store_conformance_tests!(auth_core::MemoryStore::new());
+auth_core::browser_session_store_conformance_tests!(auth_core::MemoryStore::new());

@@ -94,9 +94,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::{
-    BoxError, Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role, RoleStore,
-    Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId, UserStore,
-    stored,
+    BoxError, BrowserSessionStore, Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore,
+    RefreshTokenRecord, Role, RoleStore, Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User,
+    UserDirectory, UserId, UserStore, stored,
 };
 use std::str::FromStr;
 
@@ -808,6 +808,58 @@ impl RoleStore for PostgresStore {
 
     async fn revoke_role(&self, id: UserId, role: &Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
         self.change_roles(id, at, |roles| roles.remove(role)).await
+    }
+}
+
+#[async_trait]
+impl BrowserSessionStore for PostgresStore {
+    async fn insert_browser_session(
+        &self,
+        token: &TokenHash,
+        session: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(self.sql("INSERT INTO {s}.browser_sessions (hash, session_id, created_at) VALUES ($1, $2, $3)"))
+            .bind(token.as_bytes().as_slice())
+            .bind(session.as_uuid())
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn find_browser_session(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT {SESSION_COLUMNS} FROM {s}.browser_sessions b
+             JOIN {s}.sessions s ON s.id = b.session_id WHERE b.hash = $1",
+        ))
+        .bind(token.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn delete_browser_session(&self, token: &TokenHash) -> Result<(), StoreError> {
+        sqlx::query(self.sql("DELETE FROM {s}.browser_sessions WHERE hash = $1"))
+            .bind(token.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn touch_session(&self, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql(
+            "UPDATE {s}.sessions SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL AND last_used_at < $2",
+        ))
+        .bind(session.as_uuid())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

@@ -84,6 +84,19 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ALTER TABLE sessions DROP CONSTRAINT sessions_user_id_fkey;
     ",
     ),
+    (
+        "browser sessions",
+        // auth_core::BrowserSessionStore: a cookie's hash naming its session, deleted
+        // with it.
+        r"
+    CREATE TABLE browser_sessions (
+        hash       bytea PRIMARY KEY,
+        session_id uuid NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        created_at timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01')
+    );
+    CREATE INDEX browser_sessions_by_session ON browser_sessions (session_id);
+    ",
+    ),
 ];
 
 /// The newest migration this release knows.

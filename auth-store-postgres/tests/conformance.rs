@@ -17,6 +17,7 @@ auth_core::store_conformance_tests!(fresh_store!());
 auth_core::user_directory_conformance_tests!(fresh_store!());
 auth_core::role_store_conformance_tests!(fresh_store!());
 auth_core::purge_store_conformance_tests!(fresh_store!());
+auth_core::browser_session_store_conformance_tests!(fresh_store!());
 
 /// An application's own accounts (a `MemoryStore` stands in for them) with this store's
 /// sessions and single-use tokens: no reference from those tables to `users` gets in the
@@ -33,4 +34,5 @@ mod composed_with_own_users {
 
     auth_core::store_conformance_tests!(composed!());
     auth_core::purge_store_conformance_tests!(composed!());
+    auth_core::browser_session_store_conformance_tests!(composed!());
 }

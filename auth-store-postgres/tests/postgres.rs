@@ -35,8 +35,8 @@ async fn migrations_are_idempotent_and_recorded_in_the_stores_schema() {
     )
     .await;
     assert_eq!(
-        tables, 5,
-        "users, sessions, refresh_tokens, one_time_tokens, _sqlx_migrations"
+        tables, 6,
+        "users, sessions, refresh_tokens, one_time_tokens, browser_sessions, _sqlx_migrations"
     );
 }
 

@@ -131,8 +131,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    BoxError, Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore, RefreshTokenRecord, Role, RoleStore,
-    Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId, UserStore,
+    BoxError, BrowserSessionStore, Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore,
+    RefreshTokenRecord, Role, RoleStore, Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User,
+    UserDirectory, UserId, UserStore,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -1149,6 +1150,65 @@ impl PurgeStore for SqliteStore {
                 .prepare_cached("DELETE FROM auth_one_time_tokens WHERE used_at <= ?1 OR expires_at <= ?1")?
                 .execute([micros(before)?])?;
             Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl BrowserSessionStore for SqliteStore {
+    async fn insert_browser_session(
+        &self,
+        token: &TokenHash,
+        session: SessionId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let token = *token;
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO auth_browser_sessions (hash, session_id, created_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![token.as_bytes().as_slice(), session.to_string(), micros(at)?])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_browser_session(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+        let token = *token;
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS} FROM auth_browser_sessions b
+                 JOIN auth_sessions s ON s.id = b.session_id WHERE b.hash = ?1"
+            );
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row([token.as_bytes().as_slice()], rows::RawSession::from_row)
+                .optional()?;
+            row.map(session_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn delete_browser_session(&self, token: &TokenHash) -> Result<(), StoreError> {
+        let token = *token;
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM auth_browser_sessions WHERE hash = ?1")?
+                .execute([token.as_bytes().as_slice()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn touch_session(&self, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let touched = conn
+                .prepare_cached(
+                    "UPDATE auth_sessions SET last_used_at = ?2
+                     WHERE id = ?1 AND revoked_at IS NULL AND last_used_at < ?2",
+                )?
+                .execute(params![session.to_string(), micros(at)?])?;
+            Ok(touched == 1)
         })
         .await
     }

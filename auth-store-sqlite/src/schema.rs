@@ -96,6 +96,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE auth_sessions_rebuilt RENAME TO auth_sessions;
     CREATE INDEX auth_sessions_by_user ON auth_sessions (user_id, created_at, id);
     ",
+    // 4: browser sessions (auth_core::BrowserSessionStore): a cookie's hash naming its
+    // session, deleted with it.
+    r"
+    CREATE TABLE auth_browser_sessions (
+        hash       BLOB PRIMARY KEY NOT NULL,
+        session_id TEXT NOT NULL REFERENCES auth_sessions (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX auth_browser_sessions_by_session ON auth_browser_sessions (session_id);
+    ",
 ];
 
 /// The schema version this build writes and understands.

@@ -6,6 +6,7 @@ auth_core::store_conformance_tests!(common::fresh_store().await);
 auth_core::user_directory_conformance_tests!(common::fresh_store().await);
 auth_core::role_store_conformance_tests!(common::fresh_store().await);
 auth_core::purge_store_conformance_tests!(common::fresh_store().await);
+auth_core::browser_session_store_conformance_tests!(common::fresh_store().await);
 
 mod common;
 
@@ -22,4 +23,5 @@ mod composed_with_own_users {
 
     auth_core::store_conformance_tests!(composed().await);
     auth_core::purge_store_conformance_tests!(composed().await);
+    auth_core::browser_session_store_conformance_tests!(composed().await);
 }

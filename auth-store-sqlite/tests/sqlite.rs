@@ -250,12 +250,14 @@ async fn many_concurrent_first_opens_of_one_file_all_succeed() {
 }
 
 /// Puts a database of this release back to schema version 2, when sessions still
-/// referenced `auth_users`: the table as release 2 created it, with its rows.
+/// referenced `auth_users`: the table as release 2 created it, with its rows, and none of
+/// the tables of later migrations.
 fn back_to_version_2(path: &std::path::Path) {
     raw(path)
         .execute_batch(
             "PRAGMA foreign_keys = OFF;
              BEGIN;
+             DROP TABLE auth_browser_sessions;
              CREATE TABLE auth_sessions_v2 (
                  id           TEXT PRIMARY KEY NOT NULL,
                  user_id      TEXT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,

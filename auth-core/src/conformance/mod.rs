@@ -12,6 +12,7 @@
 //! | [`UserDirectory`](crate::UserDirectory) | [`user_directory_conformance_tests!`](crate::user_directory_conformance_tests) |
 //! | [`RoleStore`](crate::RoleStore) | [`role_store_conformance_tests!`](crate::role_store_conformance_tests) |
 //! | [`PurgeStore`](crate::PurgeStore) | [`purge_store_conformance_tests!`](crate::purge_store_conformance_tests) |
+//! | [`BrowserSessionStore`](crate::BrowserSessionStore) (with [`PurgeStore`](crate::PurgeStore)) | [`browser_session_store_conformance_tests!`](crate::browser_session_store_conformance_tests) |
 //!
 //! ```ignore
 //! // auth-store-sqlite/tests/conformance.rs
@@ -73,6 +74,7 @@ macro_rules! conformance_cases {
     };
 }
 
+mod browser;
 mod directory;
 mod one_time;
 mod purge;
@@ -83,6 +85,7 @@ mod users;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use browser::*;
 pub use directory::*;
 pub use one_time::*;
 pub use purge::*;

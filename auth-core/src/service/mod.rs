@@ -8,7 +8,8 @@
 //! | `passwords` | [`change_password`](AuthService::change_password), [`request_password_reset`](AuthService::request_password_reset), [`reset_password`](AuthService::reset_password) |
 //! | `verification` | [`request_email_verification`](AuthService::request_email_verification), [`verify_email`](AuthService::verify_email) |
 //! | `administration` | [`Accounts`]: enable and disable accounts, roles, the account listing, the store's health |
-//! | `maintenance` | [`purge_expired`](AuthService::purge_expired) |
+//! | `browser` | [`open_browser_session`](AuthService::open_browser_session), [`check_browser_session`](AuthService::check_browser_session), [`close_browser_session`](AuthService::close_browser_session) (stores with [`BrowserSessionStore`](crate::BrowserSessionStore)) |
+//! | `maintenance` | [`purge_expired`](AuthService::purge_expired), [`purge_every`](AuthService::purge_every) |
 //!
 //! The machinery they share is written once: `audit` records the one event of every
 //! call, `limits` keys and draws the rate-limit allowances, `mail` issues the single-use
@@ -21,6 +22,7 @@
 
 mod administration;
 mod audit;
+mod browser;
 mod limits;
 mod login;
 mod mail;
@@ -45,6 +47,7 @@ use crate::store::AuthStore;
 use crate::token::Tokens;
 
 pub use administration::{Accounts, MAX_LIST_USERS};
+pub use browser::{BrowserCheck, BrowserSession};
 pub use login::{LoginOutcome, LoginSuccess, SecondFactorChallenge};
 pub use maintenance::Purged;
 pub use registration::Registration;

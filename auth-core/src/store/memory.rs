@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{OneTimeTokenStore, PurgeStore, RoleStore, SessionStore, UserDirectory, UserStore};
+use super::{BrowserSessionStore, OneTimeTokenStore, PurgeStore, RoleStore, SessionStore, UserDirectory, UserStore};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::hash::HashedPassword;
@@ -47,6 +47,8 @@ struct State {
     refresh_tokens: HashMap<TokenHash, (SessionId, Option<OffsetDateTime>)>,
     /// One-time-token hash → (token, when it was used).
     one_time_tokens: HashMap<TokenHash, (OneTimeToken, Option<OffsetDateTime>)>,
+    /// Browser-session hash → its session.
+    browser_sessions: HashMap<TokenHash, SessionId>,
 }
 
 impl State {
@@ -400,6 +402,7 @@ impl PurgeStore for MemoryStore {
             state.sessions.remove(id);
         }
         state.refresh_tokens.retain(|_, (session, _)| !ended.contains(session));
+        state.browser_sessions.retain(|_, session| !ended.contains(session));
         Ok(u64::try_from(ended.len()).unwrap_or(u64::MAX))
     }
 
@@ -410,5 +413,50 @@ impl PurgeStore for MemoryStore {
             .one_time_tokens
             .retain(|_, (token, used_at)| used_at.is_none_or(|at| at > before) && token.expires_at > before);
         Ok(u64::try_from(held - state.one_time_tokens.len()).unwrap_or(u64::MAX))
+    }
+}
+
+#[async_trait]
+impl BrowserSessionStore for MemoryStore {
+    async fn insert_browser_session(
+        &self,
+        token: &TokenHash,
+        session: SessionId,
+        _at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.browser_sessions.contains_key(token) {
+            return Err(StoreError::backend("duplicate browser session"));
+        }
+        if !state.sessions.contains_key(&session) {
+            return Err(StoreError::backend("no such session"));
+        }
+        state.browser_sessions.insert(*token, session);
+        Ok(())
+    }
+
+    async fn find_browser_session(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .browser_sessions
+            .get(token)
+            .and_then(|session| state.sessions.get(session))
+            .cloned())
+    }
+
+    async fn delete_browser_session(&self, token: &TokenHash) -> Result<(), StoreError> {
+        self.state().browser_sessions.remove(token);
+        Ok(())
+    }
+
+    async fn touch_session(&self, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.sessions.get_mut(&session) {
+            Some(s) if s.revoked_at.is_none() && s.last_used_at < at => {
+                s.last_used_at = at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

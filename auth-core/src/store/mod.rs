@@ -88,6 +88,7 @@ macro_rules! store_trait {
     };
 }
 
+mod browser;
 mod composed;
 mod directory;
 mod memory;
@@ -96,6 +97,7 @@ mod roles;
 
 use time::OffsetDateTime;
 
+pub use browser::BrowserSessionStore;
 pub use composed::ComposedStore;
 pub use directory::UserDirectory;
 pub use memory::MemoryStore;
@@ -372,6 +374,7 @@ store_trait! {
 /// | [`UserDirectory`] (optional) | 1 | [`Accounts::list_users`](crate::Accounts::list_users) |
 /// | [`RoleStore`] (optional) | 3 | [`Accounts::set_roles`](crate::Accounts::set_roles), [`grant_role`](crate::Accounts::grant_role), [`revoke_role`](crate::Accounts::revoke_role) |
 /// | [`PurgeStore`] (optional) | 2 | [`AuthService::purge_expired`](crate::AuthService::purge_expired) |
+/// | [`BrowserSessionStore`] (optional) | 4 | [`AuthService::open_browser_session`](crate::AuthService::open_browser_session), [`check_browser_session`](crate::AuthService::check_browser_session), [`close_browser_session`](crate::AuthService::close_browser_session) |
 ///
 /// Every store trait is object safe, and implemented for `Arc<T>` and `Box<T>` of any `T`
 /// that implements it (`dyn` included). To choose a backend at run time with the optional

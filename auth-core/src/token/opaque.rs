@@ -28,6 +28,8 @@ pub enum TokenKind {
     PasswordReset,
     /// An email-verification token, sent by mail.
     EmailVerification,
+    /// A browser session's cookie.
+    BrowserSession,
 }
 
 impl TokenKind {
@@ -37,6 +39,7 @@ impl TokenKind {
             Self::Refresh => "rt_",
             Self::PasswordReset => "pr_",
             Self::EmailVerification => "ev_",
+            Self::BrowserSession => "bs_",
         }
     }
 }
