@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AuthError, ClientInfo, Password, Role, SessionStore, SigningKey, TokenError, TokenKind, Tokens, UserStore,
+    AuthError, BrowserCheck, ClientInfo, Password, Role, SessionStore, SigningKey, TokenError, TokenKind, Tokens,
+    UserStore,
 };
 use common::{Fixture, PASSWORD, SECRET, laptop};
 use time::macros::datetime;
@@ -921,6 +922,160 @@ async fn the_periodic_purge_runs_on_its_interval_and_goes_on_after_a_failed_run(
         () = f.auth.purge_every(hour) => panic!("the purge loop never returns"),
         () = checks => {}
     }
+}
+
+/// A browser session as the pages open it: a login, then a cookie for its session.
+async fn browser_cookie(f: &Fixture, email: &str) -> (auth_core::LoginSuccess, String) {
+    let login = f
+        .auth
+        .login(email, Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+        .signed_in()
+        .unwrap();
+    let cookie = f.auth.open_browser_session(&login.tokens.session).await.unwrap();
+    assert!(cookie.expose_secret().starts_with("bs_"));
+    (login, cookie.expose_secret().to_owned())
+}
+
+fn live(check: BrowserCheck) -> auth_core::BrowserSession {
+    match check {
+        BrowserCheck::Live(signed_in) => signed_in,
+        other => panic!("not live: {other:?}"),
+    }
+}
+
+fn ended(check: BrowserCheck) -> AuthError {
+    match check {
+        BrowserCheck::Ended(error) => error,
+        other => panic!("not ended: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_browser_session_is_its_session_and_ends_with_it_by_every_route() {
+    let f = Fixture::new();
+    let user = f.register("bea@example.com").await;
+    let (login, cookie) = browser_cookie(&f, "bea@example.com").await;
+    let signed_in = live(f.auth.check_browser_session(&cookie).await);
+    assert_eq!(
+        (signed_in.user.id, signed_in.session.id),
+        (user.id, login.tokens.session.id)
+    );
+    for not_a_cookie in ["", "bs_short", "rt_whatever", &cookie.replacen("bs_", "rt_", 1)] {
+        assert!(matches!(
+            ended(f.auth.check_browser_session(not_a_cookie).await),
+            AuthError::InvalidToken(TokenError::Malformed)
+        ));
+    }
+
+    // Signing out this device from another session's list ends the browser session.
+    f.auth
+        .revoke_session(user.id, login.tokens.session.id, &ClientInfo::unknown())
+        .await
+        .unwrap();
+    assert!(matches!(
+        ended(f.auth.check_browser_session(&cookie).await),
+        AuthError::InvalidToken(TokenError::Revoked)
+    ));
+    // Its record went with it: it is unknown now.
+    assert!(matches!(
+        ended(f.auth.check_browser_session(&cookie).await),
+        AuthError::InvalidToken(TokenError::Unknown)
+    ));
+
+    // Logout everywhere, and a password change, end it too.
+    let (_, cookie) = browser_cookie(&f, "bea@example.com").await;
+    f.auth.logout_all(user.id, &ClientInfo::unknown()).await.unwrap();
+    ended(f.auth.check_browser_session(&cookie).await);
+    let (_, cookie) = browser_cookie(&f, "bea@example.com").await;
+    f.auth
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new("a changed passphrase"),
+            &ClientInfo::unknown(),
+        )
+        .await
+        .unwrap();
+    ended(f.auth.check_browser_session(&cookie).await);
+
+    // Closing it ends its session: its refresh token is refused.
+    let login = f
+        .auth
+        .login("bea@example.com", Password::new("a changed passphrase"), &laptop())
+        .await
+        .unwrap()
+        .signed_in()
+        .unwrap();
+    let cookie = f.auth.open_browser_session(&login.tokens.session).await.unwrap();
+    f.auth
+        .close_browser_session(cookie.expose_secret(), &ClientInfo::unknown())
+        .await
+        .unwrap();
+    ended(f.auth.check_browser_session(cookie.expose_secret()).await);
+    assert!(
+        f.auth
+            .refresh(login.tokens.refresh_token.expose_secret(), &ClientInfo::unknown())
+            .await
+            .is_err()
+    );
+    // Idempotent, as logout is.
+    f.auth
+        .close_browser_session(cookie.expose_secret(), &ClientInfo::unknown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_browser_session_in_use_does_not_idle_out_and_an_unused_one_does() {
+    let f = Fixture::new();
+    f.register("ida@example.com").await;
+    let (_, used) = browser_cookie(&f, "ida@example.com").await;
+    let (_, unused) = browser_cookie(&f, "ida@example.com").await;
+    // Six days at a time, within the seven-day idle timeout: each use moves it on.
+    for _ in 0..3 {
+        f.clock.advance(6 * DAY);
+        live(f.auth.check_browser_session(&used).await);
+    }
+    assert!(matches!(
+        ended(f.auth.check_browser_session(&unused).await),
+        AuthError::InvalidToken(TokenError::Expired)
+    ));
+    // Within a minute of the last mark, a check is a read: nothing is written.
+    f.clock.advance(30 * SECOND);
+    f.store.clear_calls();
+    live(f.auth.check_browser_session(&used).await);
+    assert!(!f.store.calls().contains(&"touch_session"), "{:?}", f.store.calls());
+    f.clock.advance(31 * SECOND);
+    live(f.auth.check_browser_session(&used).await);
+    assert!(f.store.calls().contains(&"touch_session"));
+    // The absolute lifetime still ends it.
+    f.clock.advance(30 * DAY);
+    ended(f.auth.check_browser_session(&used).await);
+}
+
+#[tokio::test]
+async fn an_unreachable_store_leaves_a_browser_session_unchecked_and_a_disabled_account_ends_it() {
+    let f = Fixture::new();
+    let user = f.register("ulf@example.com").await;
+    let (_, cookie) = browser_cookie(&f, "ulf@example.com").await;
+    f.store.set_down(true);
+    assert!(matches!(
+        f.auth.check_browser_session(&cookie).await,
+        BrowserCheck::Unchecked(AuthError::Unavailable(_))
+    ));
+    f.store.set_down(false);
+    live(f.auth.check_browser_session(&cookie).await);
+    f.auth
+        .accounts()
+        .set_active(user.id, false, &ClientInfo::unknown())
+        .await
+        .unwrap();
+    assert!(matches!(
+        ended(f.auth.check_browser_session(&cookie).await),
+        AuthError::AccountDisabled | AuthError::InvalidToken(_)
+    ));
 }
 
 #[tokio::test]

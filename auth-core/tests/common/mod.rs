@@ -313,6 +313,34 @@ impl PurgeStore for HookedStore {
     }
 }
 
+#[async_trait]
+impl auth_core::BrowserSessionStore for HookedStore {
+    async fn insert_browser_session(
+        &self,
+        token: &TokenHash,
+        session: auth_core::SessionId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.up("insert_browser_session")?;
+        self.inner.insert_browser_session(token, session, at).await
+    }
+
+    async fn find_browser_session(&self, token: &TokenHash) -> Result<Option<Session>, StoreError> {
+        self.up("find_browser_session")?;
+        self.inner.find_browser_session(token).await
+    }
+
+    async fn delete_browser_session(&self, token: &TokenHash) -> Result<(), StoreError> {
+        self.up("delete_browser_session")?;
+        self.inner.delete_browser_session(token).await
+    }
+
+    async fn touch_session(&self, session: auth_core::SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.up("touch_session")?;
+        self.inner.touch_session(session, at).await
+    }
+}
+
 /// A browser on a laptop, as the session tests label their sessions.
 pub fn laptop() -> ClientInfo {
     ClientInfo::new(Some("Firefox/133.0 on Linux"), Some("203.0.113.7".parse().unwrap()))
