@@ -30,7 +30,7 @@ pub(crate) struct AppState {
     /// The same service, typed, for the pages' session flows.
     pub(crate) auth: Arc<Auth>,
     pub(crate) mailer: Mailer,
-    pub(crate) pages: pages::WebSessions,
+    pub(crate) pages: pages::PageCookies,
     /// The pages' templates, stylesheet and icon.
     pub(crate) views: pages::Views,
     /// The site is HTTPS: every answer carries HSTS.
@@ -52,7 +52,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(app: App, views: pages::Views, listener: std::net::TcpListener) -> std::io::Result<()> {
     let state = AppState {
-        pages: pages::WebSessions::new(app.secure_cookies, &app.public_url)?,
+        pages: pages::PageCookies::new(app.secure_cookies, &app.public_url, &app.page_key)?,
         views,
         endpoints: app.endpoints(),
         auth: app.auth,

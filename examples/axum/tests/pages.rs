@@ -77,7 +77,9 @@ async fn https_sites_get_host_prefixed_secure_http_only_lax_cookies_and_a_new_se
     let cookies = set_cookies(&login);
     let session = pair(&cookies, "__Host-session");
     assert_ne!(session, planted);
-    assert_eq!(session.len(), "__Host-session=".len() + 64);
+    // A browser-session token: `bs_` and 256 random bits, base64url.
+    assert!(session.starts_with("__Host-session=bs_"), "{session}");
+    assert_eq!(session.len(), "__Host-session=bs_".len() + 43);
     assert_ne!(
         pair(&cookies, "__Host-csrf"),
         csrf,
@@ -666,4 +668,54 @@ async fn signed_in_pages_send_a_browser_without_a_session_to_sign_in() {
         assert_eq!(answer.status().as_u16(), 303, "{path}");
         assert_eq!(answer.headers()["location"], "/ui/login", "{path}");
     }
+}
+
+/// Signs `email` in through the page form of `server` (plain-HTTP cookies); returns the
+/// `session=...` cookie pair.
+async fn page_sign_in(server: &Server, email: &str) -> String {
+    let http = no_redirects();
+    let (csrf, token) = page_token(&http, server, "/ui/login").await;
+    let login = http
+        .post(server.url("/ui/login"))
+        .header("cookie", &csrf)
+        .form(&[("email", email), ("password", PASSWORD), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    pair(&set_cookies(&login), "session")
+}
+
+#[tokio::test]
+async fn a_page_session_survives_a_restart_and_is_served_by_another_instance() {
+    let server = plain_http_server();
+    register(&server, "ivy@example.com").await;
+    let session = page_sign_in(&server, "ivy@example.com").await;
+    assert!(logged_in(&server, &session).await);
+    let server = server.restart();
+    assert!(logged_in(&server, &session).await, "a restart signs nobody out");
+
+    // A second instance over the same database and key serves the same browser, and
+    // takes the forms the first one showed.
+    let other = server.another_instance(&[]);
+    assert!(logged_in(&other, &session).await);
+    let http = no_redirects();
+    let page = http
+        .get(server.url("/ui/logout"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let csrf = pair(&set_cookies(&page), "csrf");
+    let token = csrf_field(&page.text().await.unwrap());
+    let logout = http
+        .post(other.url("/ui/logout"))
+        .header("cookie", format!("{session}; {csrf}"))
+        .form(&[("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status().as_u16(), 303, "{}", logout.text().await.unwrap());
+    assert!(!logged_in(&server, &session).await, "signed out on both");
+    assert!(!logged_in(&other, &session).await);
 }

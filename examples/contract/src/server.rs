@@ -192,6 +192,18 @@ impl Server {
         next
     }
 
+    /// Starts another instance of this server over the same data (database, key,
+    /// outbox), with `env` added to this one's: several instances behind one database.
+    /// This server keeps the data; the other leaves it when dropped.
+    pub fn another_instance(&self, env: &[(&str, &str)]) -> Self {
+        let mut all = self.env.clone();
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut other = Self::start_in(self.binary, self.backend, self.database.clone(), self.dir.clone(), all);
+        // The first instance drops a PostgreSQL schema; this one must not.
+        other.backend = Backend::Sqlite;
+        other
+    }
+
     /// Sends SIGTERM and waits: whether it exited cleanly, and its whole log.
     pub fn terminate(mut self) -> (bool, String) {
         let pid = self.child.id().to_string();

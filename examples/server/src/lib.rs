@@ -28,7 +28,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::{
-    Accounts, AuthService, AuthStore, PasswordPolicy, PurgeStore, Role, RoleStore, SigningKey, Tokens, UserDirectory,
+    Accounts, AuthService, AuthStore, BrowserSessionStore, PasswordPolicy, PurgeStore, Role, RoleStore, SigningKey,
+    Tokens, UserDirectory,
 };
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
@@ -39,9 +40,9 @@ pub use mail::Mailer;
 /// What the servers need from a store: the base traits and the optional capabilities
 /// their routes use (the admin listing and role changes; purging for maintenance). Both
 /// stores have all of them; `DATABASE_URL` picks one at run time.
-pub trait ServerStore: AuthStore + UserDirectory + RoleStore + PurgeStore {}
+pub trait ServerStore: AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore {}
 
-impl<T: AuthStore + UserDirectory + RoleStore + PurgeStore + ?Sized> ServerStore for T {}
+impl<T: AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore + ?Sized> ServerStore for T {}
 
 /// The service every handler calls, on the store `DATABASE_URL` picked at run time.
 pub type Auth = AuthService<Arc<dyn ServerStore>>;
@@ -67,6 +68,10 @@ pub struct App {
     pub ui_templates: Option<std::path::PathBuf>,
     /// `AUTH_UI_SITE_NAME`: the name the pages show.
     pub ui_site_name: String,
+    /// Keys the pages' CSRF tokens: derived from `SECRET_KEY` (HMAC-SHA256 under a label
+    /// of its own), so every instance that shares the key accepts the others' forms,
+    /// and the signing secret itself is never used for anything else.
+    pub page_key: [u8; 32],
 }
 
 impl App {
@@ -146,6 +151,7 @@ where
                 public_url: config.public_url.clone(),
                 ui_templates: config.ui_templates.clone(),
                 ui_site_name: config.ui_site_name.clone(),
+                page_key: derived_key(&secret, b"example-server page CSRF key v1")?,
             };
             let prepared = prepare(&app)?;
             match config.purge_interval {
@@ -177,6 +183,15 @@ where
         }
         _ => Err(format!("usage: {program} [serve] | grant-role <email> <role>")),
     }
+}
+
+/// A key for `purpose` from `secret`: HMAC-SHA256(secret, purpose).
+fn derived_key(secret: &[u8], purpose: &[u8]) -> Result<[u8; 32], String> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret)
+        .map_err(|error| format!("deriving a key from SECRET_KEY: {error}"))?;
+    mac.update(purpose);
+    Ok(mac.finalize().into_bytes().into())
 }
 
 /// Opens the store `DATABASE_URL` names, creating or migrating its schema.

@@ -12,18 +12,20 @@ mod view;
 
 use auth_core::http::ErrorResponse;
 use auth_core::{
-    AuthError, AuthMethod, AuthMethods, Authenticated, ClientInfo, LoginOutcome, Password, SessionCheck, SessionId,
+    AuthError, AuthMethod, AuthMethods, BrowserCheck, BrowserSession, ClientInfo, LoginOutcome, Password, Session,
+    SessionId,
 };
 use auth_http::{ErrorAnswer, SendMail};
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::AppState;
 use auth_axum::Client;
-pub(crate) use session::{PageForm, WebSessions};
-use session::{WebSession, cookie_value, csrf, genuine, random_token};
+pub(crate) use session::{PageCookies, PageForm};
+use session::{cookie_value, csrf, genuine, random_token};
 use view::{AccountView, FormPage, HomePage, Link, MessagePage, Notice, SessionView};
 pub(crate) use view::{Views, icon, stylesheet};
 
@@ -45,13 +47,66 @@ pub(crate) async fn page_headers(mut response: Response) -> Response {
 pub(crate) const CSP: &str =
     "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+/// The browser's page session as this request found it: its cookie and who it signs in
+/// when the core says it is live; nothing otherwise. A store outage shows as "not signed
+/// in" for this page without ending the session; an ended one is forgotten by the core.
+pub(crate) struct Visit {
+    live: Option<(String, BrowserSession)>,
+}
+
+impl Visit {
+    /// The live session cookie, which the CSRF tokens are bound to.
+    fn cookie(&self) -> Option<&str> {
+        self.live.as_ref().map(|(cookie, _)| cookie.as_str())
+    }
+
+    /// Who is signed in, and with which session.
+    fn me(&self) -> Option<&BrowserSession> {
+        self.live.as_ref().map(|(_, me)| me)
+    }
+
+    fn signed_in(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Whether a state-changing form may act: from this site, with its genuine token.
+    fn genuine(&self, state: &AppState, headers: &HeaderMap, submitted: &str) -> bool {
+        genuine(&state.pages, headers, self.cookie(), submitted)
+    }
+}
+
+impl FromRequestParts<AppState> for Visit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(cookie) = cookie_value(&parts.headers, state.pages.session_cookie()) else {
+            return Ok(Self { live: None });
+        };
+        let live = match state.auth.check_browser_session(&cookie).await {
+            BrowserCheck::Live(me) => Some((cookie, me)),
+            BrowserCheck::Unchecked(error) => {
+                tracing::warn!(code = error.code(), "page session not checked now");
+                None
+            }
+            BrowserCheck::Ended(_) => None,
+        };
+        Ok(Self { live })
+    }
+}
+
 /// Renders the form page `name` with this browser's CSRF token, setting the nonce cookie
 /// if the browser had none.
-fn with_csrf(state: &AppState, headers: &HeaderMap, status: StatusCode, page: FormPage, name: &str) -> Response {
-    let signed_in = state.pages.has_session(headers);
-    with_token(state, headers, status, name, |csrf| FormPage {
+fn with_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    visit: &Visit,
+    status: StatusCode,
+    page: FormPage,
+    name: &str,
+) -> Response {
+    with_token(state, headers, visit, status, name, |csrf| FormPage {
         csrf,
-        signed_in,
+        signed_in: visit.signed_in(),
         ..page
     })
 }
@@ -61,11 +116,12 @@ fn with_csrf(state: &AppState, headers: &HeaderMap, status: StatusCode, page: Fo
 fn with_token<P: serde::Serialize>(
     state: &AppState,
     headers: &HeaderMap,
+    visit: &Visit,
     status: StatusCode,
     name: &str,
     page: impl FnOnce(String) -> P,
 ) -> Response {
-    let (token, set) = csrf(&state.pages, headers);
+    let (token, set) = csrf(&state.pages, headers, visit.cookie());
     let mut response = state.views.render_with(status, name, &page(token));
     if let Some(cookie) = set {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -74,14 +130,21 @@ fn with_token<P: serde::Serialize>(
 }
 
 /// A form page with no error yet.
-fn blank(state: &AppState, headers: &HeaderMap, name: &str, page: FormPage) -> Response {
-    with_csrf(state, headers, StatusCode::OK, page, name)
+fn blank(state: &AppState, headers: &HeaderMap, visit: &Visit, name: &str, page: FormPage) -> Response {
+    with_csrf(state, headers, visit, StatusCode::OK, page, name)
 }
 
 /// A form page shown again after `error`: the status the API would give the same error,
 /// the message under the field that caused it or atop the form.
-fn failed(state: &AppState, headers: &HeaderMap, name: &str, page: FormPage, error: &AuthError) -> Response {
-    with_answer_headers(with_csrf(state, headers, status_of(error), page, name), error)
+fn failed(
+    state: &AppState,
+    headers: &HeaderMap,
+    visit: &Visit,
+    name: &str,
+    page: FormPage,
+    error: &AuthError,
+) -> Response {
+    with_answer_headers(with_csrf(state, headers, visit, status_of(error), page, name), error)
 }
 
 /// The status the API gives `error`.
@@ -99,17 +162,13 @@ fn with_answer_headers(mut response: Response, error: &AuthError) -> Response {
     response
 }
 
-fn message_page(state: &AppState, headers: &HeaderMap, status: StatusCode, page: MessagePage) -> Response {
-    let page = MessagePage {
-        signed_in: state.pages.has_session(headers),
-        ..page
-    };
+fn message_page(state: &AppState, status: StatusCode, page: MessagePage) -> Response {
     state.views.render_with(status, "message.html", &page)
 }
 
 /// The page for a form body that could not be read, with `answer`'s status and headers
 /// (`Connection: close` after a timeout).
-fn unreadable(state: &AppState, headers: &HeaderMap, answer: &ErrorAnswer) -> Response {
+fn unreadable(state: &AppState, answer: &ErrorAnswer) -> Response {
     let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let text = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "This form is too large to send. Shorten what you typed and try again.",
@@ -126,7 +185,7 @@ fn unreadable(state: &AppState, headers: &HeaderMap, answer: &ErrorAnswer) -> Re
             text: "Back to the start",
         }),
     };
-    let mut response = message_page(state, headers, status, page);
+    let mut response = message_page(state, status, page);
     for (name, value) in answer.headers() {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(HeaderName::from_static(name), value);
@@ -136,9 +195,9 @@ fn unreadable(state: &AppState, headers: &HeaderMap, answer: &ErrorAnswer) -> Re
 }
 
 /// A form that did not come from this site with its genuine token.
-fn refused(state: &AppState, headers: &HeaderMap, heading: &'static str) -> Response {
+fn refused(state: &AppState, visit: &Visit, heading: &'static str) -> Response {
     let page = MessagePage {
-        signed_in: false,
+        signed_in: visit.signed_in(),
         notice: Some(Notice::error(
             "This form expired or did not come from this site. Reload it and try again.",
         )),
@@ -149,7 +208,7 @@ fn refused(state: &AppState, headers: &HeaderMap, heading: &'static str) -> Resp
             text: "Back to the start",
         }),
     };
-    message_page(state, headers, StatusCode::FORBIDDEN, page)
+    message_page(state, StatusCode::FORBIDDEN, page)
 }
 
 /// What a person reads for `error`: the core's own safe text, in a sentence, and a
@@ -179,78 +238,59 @@ fn sentence(text: &str) -> String {
     out
 }
 
-/// The browser's page session, resumed by the core (refreshed when its access token
-/// expired): its id and the signed-in account. A store outage shows as "not signed in"
-/// for this page without ending the session; only a refused token or account does.
-async fn signed_in(state: &AppState, headers: &HeaderMap, client: &ClientInfo) -> Option<(String, Authenticated)> {
-    let sessions = &state.pages;
-    let id = cookie_value(headers, sessions.session_cookie())?;
-    let entry = sessions.get(&id)?;
-    let mut session = entry.lock().await;
-    let resumed = state
-        .auth
-        .resume_session(&session.access, &session.refresh, client)
-        .await;
-    if let Some(pair) = resumed.refreshed {
-        session.access = pair.access_token.expose_secret().to_owned();
-        session.refresh = pair.refresh_token.expose_secret().to_owned();
-    }
-    match resumed.check {
-        SessionCheck::Live(me) => Some((id, me)),
-        SessionCheck::Unchecked(error) => {
-            tracing::warn!(code = error.code(), "page session not checked now");
-            None
-        }
-        SessionCheck::Ended(_) => {
-            sessions.remove(&id);
-            None
-        }
-    }
-}
-
-/// Starts a page session for `tokens`' session, replacing (and ending) whatever this
-/// browser held: a fresh id at every sign-in, with a fresh CSRF nonce.
-fn begin_page_session(
+/// Opens a browser session on `session` (a sign-in has just begun it), replacing (and
+/// ending) whatever this browser held: a new cookie at every sign-in, with a new CSRF
+/// nonce, and a redirect to `to`.
+async fn begin_page_session(
     state: &AppState,
     headers: &HeaderMap,
     client: &ClientInfo,
-    tokens: &auth_core::TokenPair,
+    session: &Session,
     to: &str,
 ) -> Response {
-    let sessions = &state.pages;
-    let replaced = cookie_value(headers, sessions.session_cookie()).and_then(|old| sessions.remove(&old));
-    let (id, evicted) = sessions.insert(WebSession {
-        access: tokens.access_token.expose_secret().to_owned(),
-        refresh: tokens.refresh_token.expose_secret().to_owned(),
-    });
-    for old in replaced.into_iter().chain(evicted) {
-        sessions.end(state, old, client);
+    let pages = &state.pages;
+    if let Some(old) = cookie_value(headers, pages.session_cookie())
+        && let Err(error) = state.auth.close_browser_session(&old, client).await
+    {
+        tracing::warn!(code = error.code(), "could not end a replaced page session");
     }
+    let cookie = match state.auth.open_browser_session(session).await {
+        Ok(cookie) => cookie,
+        Err(error) => {
+            let page = MessagePage {
+                signed_in: false,
+                notice: Some(Notice::error(say(&error))),
+                heading: "Sign in",
+                text: None,
+                link: Some(Link {
+                    href: "/ui/login",
+                    text: "Try again",
+                }),
+            };
+            return with_answer_headers(message_page(state, status_of(&error), page), &error);
+        }
+    };
     let mut response = Redirect::to(to).into_response();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
-        sessions.cookie(sessions.session_cookie(), &id, None),
+        pages.cookie(pages.session_cookie(), cookie.expose_secret(), None),
     );
     headers.append(
         header::SET_COOKIE,
-        sessions.cookie(sessions.csrf_cookie(), &random_token(), None),
+        pages.cookie(pages.csrf_cookie(), &random_token(), None),
     );
     response
 }
 
-/// Forgets this browser's page session (the core session is ended by the caller) and
-/// sends it to `to`.
-fn end_page_session(state: &AppState, headers: &HeaderMap, to: &str) -> Response {
-    let sessions = &state.pages;
-    if let Some(id) = cookie_value(headers, sessions.session_cookie()) {
-        sessions.remove(&id);
-    }
+/// Tells the browser to forget its session cookie (the session is ended by the caller)
+/// and sends it to `to`.
+fn end_page_session(state: &AppState, to: &str) -> Response {
+    let pages = &state.pages;
     let mut response = Redirect::to(to).into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        sessions.cookie(sessions.session_cookie(), "", Some(0)),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, pages.cookie(pages.session_cookie(), "", Some(0)));
     response
 }
 
@@ -282,12 +322,12 @@ fn done_notice(done: Option<&str>) -> Option<Notice> {
 pub(crate) async fn home(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Client(client): Client,
+    visit: Visit,
     Query(query): Query<HomeQuery>,
 ) -> Response {
     let notice = done_notice(query.done.as_deref());
-    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
-        return with_token(&state, &headers, StatusCode::OK, "home.html", |csrf| HomePage {
+    let Some(me) = visit.me() else {
+        return with_token(&state, &headers, &visit, StatusCode::OK, "home.html", |csrf| HomePage {
             csrf,
             notice,
             ..HomePage::default()
@@ -306,11 +346,11 @@ pub(crate) async fn home(
                     text: "Try again",
                 }),
             };
-            return with_answer_headers(message_page(&state, &headers, status_of(&error), page), &error);
+            return with_answer_headers(message_page(&state, status_of(&error), page), &error);
         }
     };
-    let current = me.claims.session_id();
-    with_token(&state, &headers, StatusCode::OK, "home.html", |csrf| HomePage {
+    let current = me.session.id;
+    with_token(&state, &headers, &visit, StatusCode::OK, "home.html", |csrf| HomePage {
         csrf,
         signed_in: true,
         notice,
@@ -329,7 +369,7 @@ pub(crate) async fn home(
                 ip: session.ip.map(|ip| ip.to_string()),
                 started: moment(session.created_at),
                 last_active: moment(session.last_used_at),
-                current: Some(session.id) == current,
+                current: session.id == current,
             })
             .collect(),
     })
@@ -398,18 +438,19 @@ fn register_form(state: &AppState) -> FormPage {
     }
 }
 
-pub(crate) async fn register_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    blank(&state, &headers, "register.html", register_form(&state))
+pub(crate) async fn register_page(State(state): State<AppState>, headers: HeaderMap, visit: Visit) -> Response {
+    blank(&state, &headers, &visit, "register.html", register_form(&state))
 }
 
 pub(crate) async fn register_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<CredentialsForm>,
 ) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return refused(&state, &headers, "Create an account");
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Create an account");
     }
     match state
         .auth
@@ -427,7 +468,7 @@ pub(crate) async fn register_submit(
                 AuthError::WeakPassword(_) => page.errors.password = Some(say(&error)),
                 _ => page.notice = Some(Notice::error(say(&error))),
             }
-            failed(&state, &headers, "register.html", page, &error)
+            failed(&state, &headers, &visit, "register.html", page, &error)
         }
     }
 }
@@ -440,6 +481,7 @@ pub(crate) struct LoginQuery {
 pub(crate) async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let page = FormPage {
@@ -448,17 +490,18 @@ pub(crate) async fn login_page(
             .map(|_| Notice::success("Your account is created. Sign in.")),
         ..FormPage::default()
     };
-    blank(&state, &headers, "login.html", page)
+    blank(&state, &headers, &visit, "login.html", page)
 }
 
 pub(crate) async fn login_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<CredentialsForm>,
 ) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return refused(&state, &headers, "Sign in");
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Sign in");
     }
     match state
         .auth
@@ -466,7 +509,7 @@ pub(crate) async fn login_submit(
         .await
         .and_then(LoginOutcome::signed_in)
     {
-        Ok(success) => begin_page_session(&state, &headers, &client, &success.tokens, "/"),
+        Ok(success) => begin_page_session(&state, &headers, &client, &success.tokens.session, "/").await,
         Err(error) => {
             // Which of the two was wrong is exactly what a sign-in must not say: the
             // message is about the form, and the address typed stays.
@@ -475,7 +518,7 @@ pub(crate) async fn login_submit(
                 notice: Some(Notice::error(say(&error))),
                 ..FormPage::default()
             };
-            failed(&state, &headers, "login.html", page, &error)
+            failed(&state, &headers, &visit, "login.html", page, &error)
         }
     }
 }
@@ -488,46 +531,45 @@ pub(crate) struct CsrfForm {
     csrf: String,
 }
 
-pub(crate) async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    blank(&state, &headers, "logout.html", FormPage::default())
+pub(crate) async fn logout_page(State(state): State<AppState>, headers: HeaderMap, visit: Visit) -> Response {
+    blank(&state, &headers, &visit, "logout.html", FormPage::default())
 }
 
 pub(crate) async fn logout_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
-    let sessions = &state.pages;
-    if !genuine(sessions, &headers, &form.csrf) {
-        return refused(&state, &headers, "Sign out");
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Sign out");
     }
-    let session = cookie_value(&headers, sessions.session_cookie()).and_then(|id| sessions.get(&id));
-    if let Some(session) = session {
-        let refresh = session.lock().await.refresh.clone();
-        if let Err(error) = state.auth.logout(&refresh, &client).await {
-            tracing::warn!(code = error.code(), "logout could not end the session");
-        }
+    if let Some(cookie) = cookie_value(&headers, state.pages.session_cookie())
+        && let Err(error) = state.auth.close_browser_session(&cookie, &client).await
+    {
+        tracing::warn!(code = error.code(), "logout could not end the session");
     }
-    end_page_session(&state, &headers, "/?done=signed-out")
+    end_page_session(&state, "/?done=signed-out")
 }
 
 pub(crate) async fn logout_all_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return refused(&state, &headers, "Sign out everywhere");
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Sign out everywhere");
     }
-    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+    let Some(me) = visit.me() else {
         return to_sign_in();
     };
     if let Err(error) = state.auth.logout_all(me.user.id, &client).await {
-        return account_error(&state, &headers, &error);
+        return account_error(&state, &error);
     }
-    end_page_session(&state, &headers, "/?done=signed-out-everywhere")
+    end_page_session(&state, "/?done=signed-out-everywhere")
 }
 
 #[derive(Deserialize)]
@@ -541,27 +583,28 @@ pub(crate) struct RevokeForm {
 pub(crate) async fn revoke_session_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<RevokeForm>,
 ) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return refused(&state, &headers, "Sign out a device");
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Sign out a device");
     }
-    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+    let Some(me) = visit.me() else {
         return to_sign_in();
     };
     let Ok(session) = form.session.parse::<SessionId>() else {
-        return unreadable(&state, &headers, &ErrorAnswer::invalid_request("not a session id"));
+        return unreadable(&state, &ErrorAnswer::invalid_request("not a session id"));
     };
     match state.auth.revoke_session(me.user.id, session, &client).await {
         // Already ended (a second click, another tab): what was asked is done.
         Ok(()) | Err(AuthError::SessionNotFound) => Redirect::to("/?done=device-signed-out").into_response(),
-        Err(error) => account_error(&state, &headers, &error),
+        Err(error) => account_error(&state, &error),
     }
 }
 
 /// The page for an account action that failed.
-fn account_error(state: &AppState, headers: &HeaderMap, error: &AuthError) -> Response {
+fn account_error(state: &AppState, error: &AuthError) -> Response {
     let page = MessagePage {
         signed_in: true,
         notice: Some(Notice::error(say(error))),
@@ -572,7 +615,7 @@ fn account_error(state: &AppState, headers: &HeaderMap, error: &AuthError) -> Re
             text: "Back to your account",
         }),
     };
-    with_answer_headers(message_page(state, headers, status_of(error), page), error)
+    with_answer_headers(message_page(state, status_of(error), page), error)
 }
 
 // ---------------------------------------------------------------- password change
@@ -585,31 +628,28 @@ pub(crate) struct ChangeForm {
     csrf: String,
 }
 
-pub(crate) async fn password_change_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Client(client): Client,
-) -> Response {
-    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+pub(crate) async fn password_change_page(State(state): State<AppState>, headers: HeaderMap, visit: Visit) -> Response {
+    let Some(me) = visit.me() else {
         return to_sign_in();
     };
     let page = FormPage {
         email: Some(me.user.email.as_str().to_owned()),
         ..register_form(&state)
     };
-    blank(&state, &headers, "password_change.html", page)
+    blank(&state, &headers, &visit, "password_change.html", page)
 }
 
 pub(crate) async fn password_change_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<ChangeForm>,
 ) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return refused(&state, &headers, "Change your password");
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Change your password");
     }
-    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+    let Some(me) = visit.me() else {
         return to_sign_in();
     };
     let changed = state
@@ -629,8 +669,17 @@ pub(crate) async fn password_change_submit(
             .start_session(user.id, AuthMethods::from(AuthMethod::PASSWORD), &client)
             .await
         {
-            Ok(success) => begin_page_session(&state, &headers, &client, &success.tokens, "/?done=password-changed"),
-            Err(_) => end_page_session(&state, &headers, "/ui/login"),
+            Ok(success) => {
+                begin_page_session(
+                    &state,
+                    &headers,
+                    &client,
+                    &success.tokens.session,
+                    "/?done=password-changed",
+                )
+                .await
+            }
+            Err(_) => end_page_session(&state, "/ui/login"),
         },
         Err(error) => {
             let mut page = FormPage {
@@ -644,7 +693,7 @@ pub(crate) async fn password_change_submit(
                 AuthError::WeakPassword(_) => page.errors.new_password = Some(say(&error)),
                 _ => page.notice = Some(Notice::error(say(&error))),
             }
-            failed(&state, &headers, "password_change.html", page, &error)
+            failed(&state, &headers, &visit, "password_change.html", page, &error)
         }
     }
 }
@@ -658,18 +707,19 @@ pub(crate) struct ForgotForm {
     csrf: String,
 }
 
-pub(crate) async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    blank(&state, &headers, "forgot.html", FormPage::default())
+pub(crate) async fn forgot_page(State(state): State<AppState>, headers: HeaderMap, visit: Visit) -> Response {
+    blank(&state, &headers, &visit, "forgot.html", FormPage::default())
 }
 
 pub(crate) async fn forgot_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<ForgotForm>,
 ) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return refused(&state, &headers, "Reset your password");
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Reset your password");
     }
     match state.auth.request_password_reset(&form.email, &client).await {
         Ok(delivery) => {
@@ -681,7 +731,7 @@ pub(crate) async fn forgot_submit(
                 notice: Some(Notice::success(auth_http::api::FORGOT_ANSWER)),
                 ..FormPage::default()
             };
-            blank(&state, &headers, "forgot.html", page)
+            blank(&state, &headers, &visit, "forgot.html", page)
         }
         Err(error) => {
             let page = FormPage {
@@ -689,7 +739,7 @@ pub(crate) async fn forgot_submit(
                 notice: Some(Notice::error(say(&error))),
                 ..FormPage::default()
             };
-            failed(&state, &headers, "forgot.html", page, &error)
+            failed(&state, &headers, &visit, "forgot.html", page, &error)
         }
     }
 }
@@ -722,23 +772,25 @@ fn referrer_stays_here(mut response: Response) -> Response {
 pub(crate) async fn reset_page(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Query(query): Query<TokenQuery>,
 ) -> Response {
     let page = FormPage {
         token: Some(query.token),
         ..register_form(&state)
     };
-    referrer_stays_here(blank(&state, &headers, "reset.html", page))
+    referrer_stays_here(blank(&state, &headers, &visit, "reset.html", page))
 }
 
 pub(crate) async fn reset_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<ResetForm>,
 ) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return referrer_stays_here(refused(&state, &headers, "Set a new password"));
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return referrer_stays_here(refused(&state, &visit, "Set a new password"));
     }
     let result = state
         .auth
@@ -756,7 +808,7 @@ pub(crate) async fn reset_submit(
                     text: "Sign in",
                 }),
             };
-            message_page(&state, &headers, StatusCode::OK, page)
+            message_page(&state, StatusCode::OK, page)
         }
         Err(error) => {
             let mut page = FormPage {
@@ -767,7 +819,7 @@ pub(crate) async fn reset_submit(
                 AuthError::WeakPassword(_) => page.errors.new_password = Some(say(&error)),
                 _ => page.notice = Some(Notice::error(say(&error))),
             }
-            failed(&state, &headers, "reset.html", page, &error)
+            failed(&state, &headers, &visit, "reset.html", page, &error)
         }
     })
 }
@@ -779,13 +831,14 @@ pub(crate) async fn reset_submit(
 pub(crate) async fn verify_page(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Query(query): Query<TokenQuery>,
 ) -> Response {
     let page = FormPage {
         token: Some(query.token),
         ..FormPage::default()
     };
-    referrer_stays_here(blank(&state, &headers, "verify.html", page))
+    referrer_stays_here(blank(&state, &headers, &visit, "verify.html", page))
 }
 
 #[derive(Deserialize)]
@@ -798,11 +851,12 @@ pub(crate) struct VerifyForm {
 pub(crate) async fn verify_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<VerifyForm>,
 ) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return referrer_stays_here(refused(&state, &headers, "Confirm your email"));
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return referrer_stays_here(refused(&state, &visit, "Confirm your email"));
     }
     referrer_stays_here(match state.auth.verify_email(&form.token, &client).await {
         Ok(user) => {
@@ -816,7 +870,7 @@ pub(crate) async fn verify_submit(
                     text: "Go to your account",
                 }),
             };
-            message_page(&state, &headers, StatusCode::OK, page)
+            message_page(&state, StatusCode::OK, page)
         }
         Err(error) => {
             let page = FormPage {
@@ -824,7 +878,7 @@ pub(crate) async fn verify_submit(
                 notice: Some(Notice::error(say(&error))),
                 ..FormPage::default()
             };
-            failed(&state, &headers, "verify.html", page, &error)
+            failed(&state, &headers, &visit, "verify.html", page, &error)
         }
     })
 }
@@ -833,13 +887,14 @@ pub(crate) async fn verify_submit(
 pub(crate) async fn verify_request_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    visit: Visit,
     Client(client): Client,
     PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
-    if !genuine(&state.pages, &headers, &form.csrf) {
-        return refused(&state, &headers, "Confirm your email");
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Confirm your email");
     }
-    let Some((_, me)) = signed_in(&state, &headers, &client).await else {
+    let Some(me) = visit.me() else {
         return to_sign_in();
     };
     match state.auth.request_email_verification(me.user.id, &client).await {
@@ -851,7 +906,7 @@ pub(crate) async fn verify_request_submit(
             }
             Redirect::to("/?done=verification-sent").into_response()
         }
-        Err(error) => account_error(&state, &headers, &error),
+        Err(error) => account_error(&state, &error),
     }
 }
 

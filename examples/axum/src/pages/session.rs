@@ -1,21 +1,19 @@
-//! The browser's page session and the forms' CSRF defence.
+//! The pages' cookies and the forms' CSRF defence.
 //!
-//! - The cookie holds a random web-session id (256 bits, `HttpOnly`, `SameSite=Lax`, and
-//!   `Secure` with the `__Host-` prefix when `AUTH_PUBLIC_URL` is HTTPS). The server maps it
-//!   to the account's access and refresh tokens, which never reach the browser's script.
-//!   Login always issues a new id (no session fixation).
-//! - Every form carries a CSRF token: an HMAC, under a random key of this process, of a
-//!   nonce kept in a second cookie and of the browser's session id while it is logged
-//!   in. Over plain HTTP a network attacker can plant any cookie (only the `__Host-`
+//! - The session cookie holds a browser-session token (`bs_` and 256 random bits,
+//!   `HttpOnly`, `SameSite=Lax`, and `Secure` with the `__Host-` prefix when
+//!   `AUTH_PUBLIC_URL` is HTTPS) that the store keeps hashed and maps to the account's
+//!   session (`auth_core::BrowserSessionStore`): the browser holds no access or refresh
+//!   token, any instance over the same store serves it, and a restart signs nobody out.
+//!   Every sign-in issues a new one (no session fixation).
+//! - Every form carries a CSRF token: an HMAC, under a key derived from `SECRET_KEY`, of
+//!   a nonce kept in a second cookie and of the browser's session cookie while it is
+//!   live. Over plain HTTP a network attacker can plant any cookie (only the `__Host-`
 //!   prefix forbids it), so a plain double submit (field = cookie) would let it choose
 //!   both; it cannot compute the MAC. Every form POST must also come from this site by
 //!   its `Origin` and `Sec-Fetch-Site` headers, when the browser sends them: that refuses
 //!   a genuine anonymous token the attacker fetched for itself and replays from its page.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
-use auth_core::ClientInfo;
 use auth_http::ErrorAnswer;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -27,67 +25,29 @@ use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use auth_axum::{ApiError, body_bytes};
-/// The most web sessions kept in memory; the oldest goes first beyond it.
-const MAX_WEB_SESSIONS: usize = 100_000;
 
-/// Server-side state of the browser sessions.
+/// The pages' cookies, and the key of their CSRF tokens. The sessions themselves are the
+/// store's (`auth_core`'s browser sessions): any instance serves any browser.
 #[derive(Clone)]
-pub(crate) struct WebSessions {
-    /// Each session behind its own async lock: a browser's concurrent page loads after
-    /// its access token expired refresh once, not once each (a second refresh with the
-    /// same token would read as reuse and end the session).
-    inner: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<WebSession>>>>>,
+pub(crate) struct PageCookies {
     secure: bool,
-    /// Keys the CSRF tokens. Random per process: a restart expires the open forms, as it
-    /// ends the page sessions they belong to.
+    /// Keys the CSRF tokens: the same on every instance that shares `SECRET_KEY`, so a
+    /// form shown by one is accepted by another.
     csrf_key: Hmac<Sha256>,
     /// `AUTH_PUBLIC_URL`'s origin (see [`origin_of`]), which a form's `Origin` may be.
     public_origin: Option<String>,
 }
 
-pub(super) struct WebSession {
-    pub(super) access: String,
-    pub(super) refresh: String,
-}
-
-impl WebSessions {
-    /// The sessions of a site at `public_url`.
-    ///
-    /// # Errors
-    ///
-    /// When the OS has no randomness for the CSRF key: the pages could not be safe.
-    pub(crate) fn new(secure: bool, public_url: &str) -> std::io::Result<Self> {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key)
-            .map_err(|error| std::io::Error::other(format!("no randomness for the page CSRF key: {error}")))?;
-        let csrf_key = Hmac::<Sha256>::new_from_slice(&key)
+impl PageCookies {
+    /// The cookies of a site at `public_url`, their CSRF tokens keyed by `key`.
+    pub(crate) fn new(secure: bool, public_url: &str, key: &[u8; 32]) -> std::io::Result<Self> {
+        let csrf_key = Hmac::<Sha256>::new_from_slice(key)
             .map_err(|error| std::io::Error::other(format!("page CSRF key: {error}")))?;
         Ok(Self {
-            inner: Arc::default(),
             secure,
             csrf_key,
             public_origin: origin_of(public_url),
         })
-    }
-
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<WebSession>>>> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The page session `id`, if this server holds it.
-    pub(super) fn get(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<WebSession>>> {
-        self.map().get(id).cloned()
-    }
-
-    /// Forgets the page session `id`, returning it.
-    pub(super) fn remove(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<WebSession>>> {
-        self.map().remove(id)
-    }
-
-    /// Whether the browser that sent `headers` holds a page session of this server (not
-    /// checked with the core: enough to choose the header's links, never to show data).
-    pub(super) fn has_session(&self, headers: &HeaderMap) -> bool {
-        cookie_value(headers, self.session_cookie()).is_some_and(|id| self.map().contains_key(&id))
     }
 
     pub(super) fn session_cookie(&self) -> &'static str {
@@ -98,24 +58,23 @@ impl WebSessions {
         if self.secure { "__Host-csrf" } else { "csrf" }
     }
 
-    /// The form token for the CSRF cookie's `nonce` in the browser that sent `headers`:
-    /// HMAC(key, nonce ‖ 0 ‖ binding), hex. The binding is the id of the browser's page
-    /// session while it is logged in, so a token taken from one session's page is
-    /// worthless in another's, and a fixed label otherwise (the register and login pages).
-    /// A session cookie naming no live session (planted, or ended) binds as anonymous:
-    /// what an attacker may toss in beside its own nonce changes nothing, and a login
-    /// form shown beside a stale cookie still works.
-    fn csrf_token(&self, nonce: &str, headers: &HeaderMap) -> String {
+    /// The form token for the CSRF cookie's `nonce`: HMAC(key, nonce ‖ 0 ‖ binding),
+    /// hex. The binding is the browser's session cookie while it names a live session
+    /// (`live`), so a token taken from one session's page is worthless in another's, and
+    /// a fixed label otherwise (the register and sign-in pages). A session cookie naming
+    /// no live session (planted, or ended) binds as anonymous: what an attacker may toss
+    /// in beside its own nonce changes nothing, and a sign-in form shown beside a stale
+    /// cookie still works.
+    fn csrf_token(&self, nonce: &str, live: Option<&str>) -> String {
         let mut mac = self.csrf_key.clone();
         mac.update(nonce.as_bytes());
         // Cookie values never hold a NUL: nonce and binding cannot run into each other.
         mac.update(&[0]);
-        let live = cookie_value(headers, self.session_cookie()).filter(|id| self.map().contains_key(id));
         match live {
-            // "session=" keeps an id from ever spelling the anonymous label.
-            Some(id) => {
+            // "session=" keeps a cookie from ever spelling the anonymous label.
+            Some(cookie) => {
                 mac.update(b"session=");
-                mac.update(id.as_bytes());
+                mac.update(cookie.as_bytes());
             }
             None => mac.update(b"anonymous"),
         }
@@ -127,34 +86,6 @@ impl WebSessions {
         let age = max_age.map_or(String::new(), |age| format!("; Max-Age={age}"));
         HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}{age}"))
             .unwrap_or_else(|_| HeaderValue::from_static(""))
-    }
-
-    /// Stores `session` under a new id; returns the id, and the session pushed out to
-    /// make room, if any (its core session must be ended too).
-    pub(super) fn insert(&self, session: WebSession) -> (String, Option<Arc<tokio::sync::Mutex<WebSession>>>) {
-        let id = random_token();
-        let mut map = self.map();
-        let mut evicted = None;
-        if map.len() >= MAX_WEB_SESSIONS {
-            // Rare (a hundred thousand browsers): any one will do, without scanning for
-            // the oldest under the lock.
-            if let Some(victim) = map.keys().next().cloned() {
-                evicted = map.remove(&victim);
-            }
-        }
-        map.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
-        (id, evicted)
-    }
-
-    /// Forgets a browser session and ends its core session, off the request path.
-    pub(super) fn end(&self, state: &AppState, session: Arc<tokio::sync::Mutex<WebSession>>, client: &ClientInfo) {
-        let (auth, client) = (Arc::clone(&state.auth), client.clone());
-        tokio::spawn(async move {
-            let refresh = session.lock().await.refresh.clone();
-            if let Err(error) = auth.logout(&refresh, &client).await {
-                tracing::warn!(code = error.code(), "could not end a replaced page session");
-            }
-        });
     }
 }
 
@@ -205,27 +136,29 @@ pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The nonce in this browser's CSRF cookie, if it holds one of the length this server
 /// gives (a planted one of that length passes here: it still needs its MAC).
-fn csrf_nonce(sessions: &WebSessions, headers: &HeaderMap) -> Option<String> {
+fn csrf_nonce(sessions: &PageCookies, headers: &HeaderMap) -> Option<String> {
     cookie_value(headers, sessions.csrf_cookie()).filter(|nonce| nonce.len() == 64)
 }
 
-/// The CSRF token for this browser's forms, and the cookie to set if it had no nonce.
-pub(super) fn csrf(sessions: &WebSessions, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+/// The CSRF token for this browser's forms, bound to its live session cookie `live` if
+/// any, and the cookie to set if it had no nonce.
+pub(super) fn csrf(sessions: &PageCookies, headers: &HeaderMap, live: Option<&str>) -> (String, Option<HeaderValue>) {
     match csrf_nonce(sessions, headers) {
-        Some(nonce) => (sessions.csrf_token(&nonce, headers), None),
+        Some(nonce) => (sessions.csrf_token(&nonce, live), None),
         None => {
             let nonce = random_token();
             let cookie = sessions.cookie(sessions.csrf_cookie(), &nonce, None);
-            (sessions.csrf_token(&nonce, headers), Some(cookie))
+            (sessions.csrf_token(&nonce, live), Some(cookie))
         }
     }
 }
 
-/// Whether `submitted` is the token of the browser's nonce and session, compared in
-/// constant time (a timing difference would let the MAC be guessed byte by byte).
-fn csrf_ok(sessions: &WebSessions, headers: &HeaderMap, submitted: &str) -> bool {
+/// Whether `submitted` is the token of the browser's nonce and live session cookie,
+/// compared in constant time (a timing difference would let the MAC be guessed byte by
+/// byte).
+fn csrf_ok(sessions: &PageCookies, headers: &HeaderMap, live: Option<&str>, submitted: &str) -> bool {
     csrf_nonce(sessions, headers).is_some_and(|nonce| {
-        let expected = sessions.csrf_token(&nonce, headers);
+        let expected = sessions.csrf_token(&nonce, live);
         bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
     })
 }
@@ -241,7 +174,7 @@ fn csrf_ok(sessions: &WebSessions, headers: &HeaderMap, submitted: &str) -> bool
 ///   the Host through. It opens nothing to a foreign page: a browser's `Host` is always the
 ///   target's, so only a page of this very host could match it.
 /// - Without either header (older browsers and non-browser clients) the MAC alone decides.
-fn same_origin(sessions: &WebSessions, headers: &HeaderMap) -> bool {
+fn same_origin(sessions: &PageCookies, headers: &HeaderMap) -> bool {
     let site_ok = headers
         .get_all("sec-fetch-site")
         .iter()
@@ -261,13 +194,14 @@ fn same_origin(sessions: &WebSessions, headers: &HeaderMap) -> bool {
     site_ok && origin_ok
 }
 
-/// Whether a state-changing form POST may act: from this site, with its genuine token.
-pub(super) fn genuine(sessions: &WebSessions, headers: &HeaderMap, submitted: &str) -> bool {
+/// Whether a state-changing form POST may act: from this site, with its genuine token
+/// (bound to the live session cookie `live`, if any).
+pub(super) fn genuine(sessions: &PageCookies, headers: &HeaderMap, live: Option<&str>, submitted: &str) -> bool {
     if !same_origin(sessions, headers) {
         tracing::info!("page form refused: sent from another site");
         return false;
     }
-    if !csrf_ok(sessions, headers, submitted) {
+    if !csrf_ok(sessions, headers, live, submitted) {
         tracing::info!("page form refused: no valid CSRF token");
         return false;
     }
@@ -285,11 +219,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PageForm<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let headers = request.headers().clone();
         let (content_type, body) = body_bytes(request, state)
             .await
-            .map_err(|ApiError(answer)| super::unreadable(state, &headers, &answer))?;
-        let bad = || super::unreadable(state, &headers, &ErrorAnswer::invalid_request("not a page form"));
+            .map_err(|ApiError(answer)| super::unreadable(state, &answer))?;
+        let bad = || super::unreadable(state, &ErrorAnswer::invalid_request("not a page form"));
         if !is_form(content_type.as_deref()) || !well_encoded(&body) {
             return Err(bad());
         }
@@ -344,10 +277,10 @@ mod tests {
 
     #[test]
     fn secure_cookies_use_the_host_prefix() {
-        let secure = WebSessions::new(true, "https://auth.example.test").unwrap();
+        let secure = PageCookies::new(true, "https://auth.example.test", &[1; 32]).unwrap();
         let cookie = secure.cookie(secure.session_cookie(), "v", None);
         assert_eq!(cookie, "__Host-session=v; Path=/; HttpOnly; SameSite=Lax; Secure");
-        let local = WebSessions::new(false, "http://127.0.0.1:8000").unwrap();
+        let local = PageCookies::new(false, "http://127.0.0.1:8000", &[1; 32]).unwrap();
         assert_eq!(
             local.cookie(local.csrf_cookie(), "v", Some(0)),
             "csrf=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
@@ -388,7 +321,7 @@ mod tests {
 
     #[test]
     fn forms_must_come_from_the_public_origin_or_the_addressed_host() {
-        let sessions = WebSessions::new(false, "https://auth.example.test").unwrap();
+        let sessions = PageCookies::new(false, "https://auth.example.test", &[1; 32]).unwrap();
         let host = ("host", "127.0.0.1:8000");
         for accepted in [
             vec![host],
@@ -426,50 +359,49 @@ mod tests {
 
     #[test]
     fn the_csrf_token_is_the_mac_of_the_nonce_and_the_session() {
-        let sessions = WebSessions::new(false, "http://127.0.0.1:8000").unwrap();
+        let sessions = PageCookies::new(false, "http://127.0.0.1:8000", &[1; 32]).unwrap();
         let nonce = "ab".repeat(32);
-        let anonymous = with(&[]);
-        let token = sessions.csrf_token(&nonce, &anonymous);
+        let token = sessions.csrf_token(&nonce, None);
         assert_eq!(token.len(), 64);
         assert_ne!(token, nonce);
-        assert_eq!(token, sessions.csrf_token(&nonce, &anonymous), "deterministic");
-        let session = || WebSession {
-            access: String::new(),
-            refresh: String::new(),
-        };
-        let (first, _) = sessions.insert(session());
-        let (second, _) = sessions.insert(session());
-        let cookie = |id: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::COOKIE, HeaderValue::from_str(&format!("session={id}")).unwrap());
-            headers
-        };
-        let first_token = sessions.csrf_token(&nonce, &cookie(&first));
+        assert_eq!(token, sessions.csrf_token(&nonce, None), "deterministic");
+        let (first, second) = ("bs_first", "bs_second");
+        let first_token = sessions.csrf_token(&nonce, Some(first));
         assert_ne!(token, first_token, "bound to the session");
-        assert_ne!(first_token, sessions.csrf_token(&nonce, &cookie(&second)));
-        assert_eq!(
-            token,
-            sessions.csrf_token(&nonce, &cookie("planted")),
-            "a cookie naming no live session is anonymous"
-        );
+        assert_ne!(first_token, sessions.csrf_token(&nonce, Some(second)));
         assert_ne!(
             token,
-            sessions.csrf_token(&"cd".repeat(32), &anonymous),
-            "bound to the nonce"
+            sessions.csrf_token(&nonce, Some("anonymous")),
+            "no cookie spells the label"
         );
-        let other_process = WebSessions::new(false, "http://127.0.0.1:8000").unwrap();
-        assert_ne!(token, other_process.csrf_token(&nonce, &anonymous), "keyed");
+        assert_ne!(token, sessions.csrf_token(&"cd".repeat(32), None), "bound to the nonce");
+        let same_key = PageCookies::new(false, "http://127.0.0.1:8000", &[1; 32]).unwrap();
+        assert_eq!(
+            token,
+            same_key.csrf_token(&nonce, None),
+            "another instance with the key agrees"
+        );
+        let other_key = PageCookies::new(false, "http://127.0.0.1:8000", &[2; 32]).unwrap();
+        assert_ne!(token, other_key.csrf_token(&nonce, None), "keyed");
 
         let cookie = HeaderValue::from_str(&format!("csrf={nonce}")).unwrap();
         let mut browser = HeaderMap::new();
         browser.insert(header::COOKIE, cookie);
-        assert!(csrf_ok(&sessions, &browser, &token));
+        assert!(csrf_ok(&sessions, &browser, None, &token));
         assert!(
-            !csrf_ok(&sessions, &browser, &nonce),
+            !csrf_ok(&sessions, &browser, Some(first), &token),
+            "not in a session's form"
+        );
+        assert!(csrf_ok(&sessions, &browser, Some(first), &first_token));
+        assert!(
+            !csrf_ok(&sessions, &browser, None, &nonce),
             "the cookie's own value is no token"
         );
-        assert!(!csrf_ok(&sessions, &browser, ""));
-        assert!(!csrf_ok(&sessions, &anonymous, &token), "no cookie, no token");
+        assert!(!csrf_ok(&sessions, &browser, None, ""));
+        assert!(
+            !csrf_ok(&sessions, &HeaderMap::new(), None, &token),
+            "no cookie, no token"
+        );
     }
 
     #[test]
