@@ -1092,3 +1092,5 @@ pub use sqlite_lock::*;
 pub mod embedding;
 mod openapi;
 pub use openapi::*;
+mod instances;
+pub use instances::*;
