@@ -20,6 +20,7 @@
 
 mod config;
 pub mod http;
+mod keys;
 mod mail;
 
 use std::future::Future;
@@ -28,12 +29,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::{
-    Accounts, AuthService, AuthStore, PasswordPolicy, PurgeStore, Role, RoleStore, SigningKey, Tokens, UserDirectory,
+    Accounts, AuthService, AuthStore, PasswordPolicy, PurgeStore, Role, RoleStore, Tokens, UserDirectory,
 };
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 
 pub use config::{Config, Database, secret_key};
+pub use keys::{SigningKeySource, TokenKeys, read_verification_keys, token_keys};
 pub use mail::Mailer;
 
 /// What the servers need from a store: the base traits and the optional capabilities
@@ -126,11 +128,11 @@ where
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["serve"] => {
-            // Before touching the database: a missing key is a configuration error.
-            let secret = secret_key(&config)?;
+            // Before touching the database: a missing or wrong key is a configuration error.
+            let keys = token_keys(&config)?;
             let store = open_store(&config).await?;
             let app = App {
-                auth: Arc::new(service(&config, store, &secret)?),
+                auth: Arc::new(service(&config, store, keys)?),
                 mailer: match &config.smtp_url {
                     Some(url) => Mailer::smtp(url, config.mail_from.clone(), config.public_url.clone())?,
                     None => Mailer::outbox(
@@ -193,15 +195,23 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ServerStore>, String> {
     })
 }
 
-fn service(config: &Config, store: Arc<dyn ServerStore>, secret: &[u8]) -> Result<Auth, String> {
-    let key = SigningKey::hs256(secret).map_err(|error| format!("SECRET_KEY: {error}"))?;
-    let tokens = match &config.audience {
-        Some(audience) => Tokens::new(key, config.public_url.clone(), audience.clone()),
+fn service(config: &Config, store: Arc<dyn ServerStore>, keys: TokenKeys) -> Result<Auth, String> {
+    let TokenKeys { signing, verification } = keys;
+    // Names only: which key signs and which still verify, never key material.
+    tracing::info!(algorithm = signing.algorithm(), kid = ?signing.kid(), "access tokens signed with");
+    let mut tokens = match &config.audience {
+        Some(audience) => Tokens::new(signing, config.public_url.clone(), audience.clone()),
         // Plain HS256 tokens that other stacks sharing the key (the seeds' python-jose)
         // verify as they are; set AUTH_JWT_AUDIENCE to bind tokens to this API.
-        None => Tokens::new(key, config.public_url.clone(), "example-server").without_audience_claim(),
+        None => Tokens::new(signing, config.public_url.clone(), "example-server").without_audience_claim(),
     }
     .with_ttl(config.access_token_ttl);
+    for key in verification {
+        tracing::info!(algorithm = key.algorithm(), kid = ?key.kid(), "access tokens also verified with");
+        tokens = tokens.with_verification_key(key).map_err(|error| {
+            format!("AUTH_VERIFICATION_KEYS_FILE: {error} (the signing key or another key has that key id)")
+        })?;
+    }
     let policy = PasswordPolicy::default().with_context_words(config.password_context_words());
     let mut auth = AuthService::new(store, tokens)
         .with_rate_limits(config.rate_limits.clone())
