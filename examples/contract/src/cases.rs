@@ -1058,6 +1058,9 @@ mod mail_rules;
 pub use mail_rules::*;
 mod sqlite_lock;
 pub use sqlite_lock::*;
+mod keys;
+pub use keys::*;
+
 pub mod embedding;
 mod openapi;
 pub use openapi::*;
