@@ -1060,7 +1060,8 @@ mod sqlite_lock;
 pub use sqlite_lock::*;
 mod keys;
 pub use keys::*;
-
+mod cors;
+pub use cors::*;
 pub mod embedding;
 mod openapi;
 pub use openapi::*;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use auth_core::{Bucket, Limit, RateLimits};
 
+use crate::cors::CorsPolicy;
 use crate::keys::SigningKeySource;
 
 /// Everything the server reads from its environment. Not `Debug`: it holds the secret
@@ -30,6 +31,8 @@ pub struct Config {
     /// `AUTH_VERIFICATION_KEYS_FILE`: public keys that still verify during a rotation
     /// (see [`read_verification_keys`](crate::read_verification_keys)).
     pub verification_keys_file: Option<PathBuf>,
+    /// `AUTH_CORS_ORIGINS`: the origins whose scripts may call the API; unset, none.
+    pub cors: Option<CorsPolicy>,
     /// `AUTH_ENV=production` refuses the conveniences of development.
     pub production: bool,
     /// `AUTH_JWT_AUDIENCE`: the `aud` claim of access tokens. Unset by default, so that
@@ -137,6 +140,9 @@ impl Config {
             signing_key: SigningKeySource::from_vars(var("AUTH_SIGNING_KEY_FILE"), var("AUTH_SIGNING_KEY"))?,
             signing_key_id: var("AUTH_SIGNING_KEY_ID"),
             verification_keys_file: var("AUTH_VERIFICATION_KEYS_FILE").map(PathBuf::from),
+            cors: var("AUTH_CORS_ORIGINS")
+                .map(|origins| CorsPolicy::parse(&origins).map_err(|error| format!("AUTH_CORS_ORIGINS: {error}")))
+                .transpose()?,
             audience: var("AUTH_JWT_AUDIENCE"),
             production: match var("AUTH_ENV").as_deref() {
                 None | Some("development") => false,

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod cors;
 pub mod http;
 mod keys;
 mod mail;
@@ -35,6 +36,7 @@ use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 
 pub use config::{Config, Database, secret_key};
+pub use cors::{CORS_EXPOSED_HEADERS, CORS_MAX_AGE, CORS_METHODS, CORS_REQUEST_HEADERS, CorsPolicy};
 pub use keys::{SigningKeySource, TokenKeys, read_verification_keys, token_keys};
 pub use mail::Mailer;
 
@@ -69,6 +71,9 @@ pub struct App {
     pub ui_templates: Option<std::path::PathBuf>,
     /// `AUTH_UI_SITE_NAME`: the name the pages show.
     pub ui_site_name: String,
+    /// `AUTH_CORS_ORIGINS`: the origins whose scripts may call the API; `None`, no CORS
+    /// headers at all (same-origin only).
+    pub cors: Option<CorsPolicy>,
 }
 
 impl App {
@@ -148,7 +153,12 @@ where
                 public_url: config.public_url.clone(),
                 ui_templates: config.ui_templates.clone(),
                 ui_site_name: config.ui_site_name.clone(),
+                cors: config.cors.clone(),
             };
+            match &app.cors {
+                Some(cors) => tracing::info!(origins = ?cors.origins(), "cross-origin requests allowed from"),
+                None => tracing::debug!("AUTH_CORS_ORIGINS is unset: no cross-origin access"),
+            }
             let prepared = prepare(&app)?;
             let listener = std::net::TcpListener::bind(config.bind)
                 .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))

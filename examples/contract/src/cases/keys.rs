@@ -446,7 +446,7 @@ pub async fn pyjwt_verifies_our_tokens_with_the_jwks_url_alone_across_a_rotation
 
 /// Runs the server binary with `env` (and a fresh SQLite file); it must refuse to start:
 /// its standard error.
-fn refused_start(target: Target, env: &[(&str, &str)]) -> String {
+pub(crate) fn refused_start(target: Target, env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new(target.binary);
     command
