@@ -312,10 +312,11 @@ fn names_p256(pem: &[u8]) -> bool {
 
 /// RFC 7638 SHA-256 thumbprint of a public JWK.
 fn thumbprint(jwk: &Jwk) -> Result<String, KeyError> {
-    jwk.thumbprint(ThumbprintHash::SHA256).map_err(|error| KeyError::InvalidKey {
-        algorithm: format!("{:?}", jwk.common.key_algorithm),
-        reason: format!("no thumbprint: {error}"),
-    })
+    jwk.thumbprint(ThumbprintHash::SHA256)
+        .map_err(|error| KeyError::InvalidKey {
+            algorithm: format!("{:?}", jwk.common.key_algorithm),
+            reason: format!("no thumbprint: {error}"),
+        })
 }
 
 /// The label of the first PEM block (`PRIVATE KEY` in `-----BEGIN PRIVATE KEY-----`), if
@@ -334,7 +335,9 @@ fn unexpected_pem(found: Option<&str>, expected: &str) -> String {
         Some("EC PRIVATE KEY") => {
             " (a SEC1 EC key: convert it with `openssl pkcs8 -topk8 -nocrypt -in key.pem -out key.p8.pem`)"
         }
-        Some("ENCRYPTED PRIVATE KEY") => " (an encrypted key: decrypt it with `openssl pkey -in key.pem -out plain.pem`)",
+        Some("ENCRYPTED PRIVATE KEY") => {
+            " (an encrypted key: decrypt it with `openssl pkey -in key.pem -out plain.pem`)"
+        }
         Some("RSA PRIVATE KEY" | "RSA PUBLIC KEY") => " (RSA keys are not supported)",
         Some(_) => "",
     };

@@ -486,10 +486,7 @@ fn fixture(name: &str) -> Vec<u8> {
 
 #[test]
 fn a_private_pem_alone_gives_the_key_pair_its_algorithm_and_its_thumbprint_as_kid() {
-    for (private, public, algorithm) in [
-        (ED_PRIVATE, ED_PUBLIC, "EdDSA"),
-        (EC_PRIVATE, EC_PUBLIC, "ES256"),
-    ] {
+    for (private, public, algorithm) in [(ED_PRIVATE, ED_PUBLIC, "EdDSA"), (EC_PRIVATE, EC_PUBLIC, "ES256")] {
         let derived = SigningKey::from_private_pem(None, private).unwrap();
         assert_eq!(derived.algorithm(), algorithm);
         // The public half derived from the private key is the one openssl wrote.
@@ -500,10 +497,7 @@ fn a_private_pem_alone_gives_the_key_pair_its_algorithm_and_its_thumbprint_as_ki
         // Tokens it signs verify with the public key alone, chosen by that kid.
         let (tokens, clock) = tokens(derived.clone());
         let token = tokens.issue(&user(), None).unwrap();
-        assert_eq!(
-            decode_part(token.expose_secret(), 0)["kid"].as_str(),
-            derived.kid()
-        );
+        assert_eq!(decode_part(token.expose_secret(), 0)["kid"].as_str(), derived.kid());
         let elsewhere = TokenVerifier::new([written], "https://auth.example.com", "api")
             .unwrap()
             .with_clock(Arc::new(clock));
@@ -560,17 +554,23 @@ fn keys_of_another_kind_are_refused_saying_what_they_are() {
     assert!(refused_private(ED_PUBLIC).contains("a public key"));
     assert!(refused_public(ED_PRIVATE).contains("a private key"));
     assert!(refused_private(&fixture("p256-sec1-private.pem")).contains("openssl pkcs8 -topk8"));
+    assert!(refused_private(&fixture("ed25519-encrypted-private.pem")).contains("an encrypted key"));
     assert!(refused_private(&fixture("rsa-private.pem")).contains("RSA"));
     assert!(refused_private(&fixture("ed448-private.pem")).contains("neither"));
     for other_curve in ["p384-private.pem", "secp256k1-private.pem"] {
-        assert!(refused_private(&fixture(other_curve)).contains("P-256"), "{other_curve}");
+        assert!(
+            refused_private(&fixture(other_curve)).contains("P-256"),
+            "{other_curve}"
+        );
     }
     for other_curve in ["p384-public.pem", "secp256k1-public.pem"] {
         assert!(refused_public(&fixture(other_curve)).contains("P-256"), "{other_curve}");
     }
     assert!(refused_private(b"").contains("not a PEM"));
     assert!(refused_public(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").contains("CERTIFICATE"));
-    assert!(refused_private(b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n").contains("neither"));
+    assert!(
+        refused_private(b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n").contains("neither")
+    );
     // No message repeats the key it refused.
     let private = String::from_utf8(fixture("p384-private.pem")).unwrap();
     let body = private.lines().nth(1).unwrap();

@@ -39,10 +39,7 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
             .default_service(web::to(auth_actix::handlers::no_route))
             // Without AUTH_CORS_ORIGINS the middleware is not in the way at all: the
             // answers stay exactly as before.
-            .wrap(Condition::new(
-                cors_policy.is_some(),
-                cors(cors_policy.as_ref()),
-            ))
+            .wrap(Condition::new(cors_policy.is_some(), cors(cors_policy.as_ref())))
             .wrap_fn(move |request: ServiceRequest, service| {
                 // Over the connection cap: answered at once and closed, as Axum does.
                 let over = request

@@ -87,7 +87,10 @@ pub(crate) fn router(state: AppState) -> Router {
                     "/ui/password/change",
                     get(pages::password_change_page).post(pages::password_change_submit),
                 )
-                .route("/ui/password/forgot", get(pages::forgot_page).post(pages::forgot_submit))
+                .route(
+                    "/ui/password/forgot",
+                    get(pages::forgot_page).post(pages::forgot_submit),
+                )
                 .route("/ui/password/reset", get(pages::reset_page).post(pages::reset_submit))
                 .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
                 .route("/ui/email/verify/request", post(pages::verify_request_submit))

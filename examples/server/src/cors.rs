@@ -83,9 +83,7 @@ fn parse_origin(entry: &str) -> Result<String, String> {
         ));
     }
     if entry.eq_ignore_ascii_case("null") {
-        return Err(
-            "\"null\" is refused: sandboxed frames and local files all send it, so it names no one".to_owned(),
-        );
+        return Err("\"null\" is refused: sandboxed frames and local files all send it, so it names no one".to_owned());
     }
     let url = url::Url::parse(entry).map_err(|error| format!("{entry:?} is not an origin: {error}"))?;
     if !matches!(url.scheme(), "http" | "https") {

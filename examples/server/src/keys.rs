@@ -158,7 +158,8 @@ pub fn read_verification_keys(path: &Path) -> Result<Vec<VerificationKey>, Strin
     const NAME: &str = "AUTH_VERIFICATION_KEYS_FILE";
     let contents = read_file(NAME, path)?;
     let at = |what: String| format!("{NAME} ({}): {what}", path.display());
-    let text = std::str::from_utf8(&contents).map_err(|_| at("not text: expected PEM or a JWKS document".to_owned()))?;
+    let text =
+        std::str::from_utf8(&contents).map_err(|_| at("not text: expected PEM or a JWKS document".to_owned()))?;
     let keys = if text.trim_start().starts_with('{') {
         let set: JwkSet = serde_json::from_str(text).map_err(|error| at(format!("not a JWKS document: {error}")))?;
         set.keys
@@ -213,7 +214,9 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../auth-core/tests/fixtures").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../auth-core/tests/fixtures")
+            .join(name)
     }
 
     fn scratch(name: &str, contents: &str) -> (tempfile::TempDir, PathBuf) {
@@ -256,7 +259,10 @@ mod tests {
             assert_eq!(key.kid(), key.thumbprint().as_deref());
         }
         let (_dir, empty) = scratch("none.pem", "\n");
-        assert!(read_verification_keys(&empty).unwrap().is_empty(), "after the last step");
+        assert!(
+            read_verification_keys(&empty).unwrap().is_empty(),
+            "after the last step"
+        );
     }
 
     #[test]

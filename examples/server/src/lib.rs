@@ -29,9 +29,7 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use auth_core::{
-    Accounts, AuthService, AuthStore, PasswordPolicy, PurgeStore, Role, RoleStore, Tokens, UserDirectory,
-};
+use auth_core::{Accounts, AuthService, AuthStore, PasswordPolicy, PurgeStore, Role, RoleStore, Tokens, UserDirectory};
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 

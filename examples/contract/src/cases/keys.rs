@@ -62,7 +62,11 @@ fn openssl(args: &[&str]) {
         .args(args)
         .output()
         .expect("openssl is installed (the README's key commands)");
-    assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn path(path: &Path) -> &str {
@@ -149,15 +153,21 @@ pub async fn asymmetric_signing_keys_are_published_and_never_logged(target: Targ
         };
         if target.backend == Backend::Sqlite {
             let development_key = server.dir.path().join("auth.db.secret-key");
-            assert!(!development_key.exists(), "no development secret beside an asymmetric key");
+            assert!(
+                !development_key.exists(),
+                "no development secret beside an asymmetric key"
+            );
         }
-        assert_eq!(published_kids(&server).await, [kid.clone()]);
+        assert_eq!(published_kids(&server).await, std::slice::from_ref(&kid));
         let jwks = get(&server, "/.well-known/jwks.json", None).await.text;
         assert!(!jwks.contains("thirty-two"), "{jwks}");
         register(&server, "kai@example.com").await;
         let (access, _) = tokens(&server, "kai@example.com").await;
         let header = jwt_header(&access);
-        assert_eq!((header["alg"].as_str(), header["kid"].as_str()), (Some(alg), Some(kid.as_str())));
+        assert_eq!(
+            (header["alg"].as_str(), header["kid"].as_str()),
+            (Some(alg), Some(kid.as_str()))
+        );
         assert_eq!(get(&server, "/me", Some(&access)).await.status, 200);
         let log = server.log();
         assert!(log.contains(&kid), "the log names the signing key by its kid:\n{log}");
@@ -294,7 +304,13 @@ pub async fn keys_rotate_without_refusing_a_token_before_it_expires(target: Targ
         .redeploy(&rotation.switch, &[&before_publish, &before_switch])
         .await;
     deployment.assert_published(&[&old_kid, &new_kid]).await;
-    let refreshed = post_json(deployment.any(), "/token/refresh", json!({"refresh_token": refresh}), None).await;
+    let refreshed = post_json(
+        deployment.any(),
+        "/token/refresh",
+        json!({"refresh_token": refresh}),
+        None,
+    )
+    .await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.text);
     let after_switch = refreshed.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(jwt_header(&after_switch)["kid"], new_kid);
@@ -307,7 +323,10 @@ pub async fn keys_rotate_without_refusing_a_token_before_it_expires(target: Targ
     deployment.assert_refused(&[&before_publish, &before_switch]).await;
     if target.backend == Backend::Postgres {
         let log = deployment.any().log();
-        assert!(!log.contains("SECRET_KEY"), "PostgreSQL ran on the asymmetric keys alone:\n{log}");
+        assert!(
+            !log.contains("SECRET_KEY"),
+            "PostgreSQL ran on the asymmetric keys alone:\n{log}"
+        );
     }
 }
 
@@ -388,7 +407,12 @@ print(json.dumps(results))
 /// Runs [`PYJWT_VERIFIER`] against `server`'s JWKS URL; one verdict a token.
 fn pyjwt_verify(server: &Server, tokens: &[&str]) -> Vec<Value> {
     let output = std::process::Command::new("python3")
-        .args(["-c", PYJWT_VERIFIER, &server.url("/.well-known/jwks.json"), "https://auth.example.test"])
+        .args([
+            "-c",
+            PYJWT_VERIFIER,
+            &server.url("/.well-known/jwks.json"),
+            "https://auth.example.test",
+        ])
         .args(tokens)
         // Straight to the loopback server, whatever proxy the environment names.
         .env("NO_PROXY", "*")
@@ -398,7 +422,10 @@ fn pyjwt_verify(server: &Server, tokens: &[&str]) -> Vec<Value> {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let results: Value = serde_json::from_slice(&output.stdout).unwrap();
     for pair in results["thumbprints"].as_array().unwrap() {
-        assert_eq!(pair[0], pair[1], "a kid is its key's RFC 7638 thumbprint, as Python computes it");
+        assert_eq!(
+            pair[0], pair[1],
+            "a kid is its key's RFC 7638 thumbprint, as Python computes it"
+        );
     }
     results["tokens"].as_array().unwrap().clone()
 }
@@ -428,20 +455,30 @@ pub async fn pyjwt_verifies_our_tokens_with_the_jwks_url_alone_across_a_rotation
     let server = restart(server, &rotation.switch);
     let (new_token, _) = tokens(&server, "pia@example.com").await;
     let verdicts = pyjwt_verify(&server, &[&old_token, &new_token]);
-    assert_eq!((verdicts[0]["ok"].clone(), verdicts[1]["ok"].clone()), (json!(true), json!(true)), "{verdicts:?}");
+    assert_eq!(
+        (verdicts[0]["ok"].clone(), verdicts[1]["ok"].clone()),
+        (json!(true), json!(true)),
+        "{verdicts:?}"
+    );
     assert_eq!(verdicts[1]["kid"], new.kid());
 
     let server = restart(server, &rotation.drop_old);
     let verdicts = pyjwt_verify(&server, &[&old_token, &new_token]);
     assert_eq!(verdicts[0]["ok"], false, "{verdicts:?}");
-    assert!(verdicts[0]["error"].as_str().unwrap().contains("PyJWKClientError"), "{verdicts:?}");
+    assert!(
+        verdicts[0]["error"].as_str().unwrap().contains("PyJWKClientError"),
+        "{verdicts:?}"
+    );
     assert_eq!(verdicts[1]["ok"], true, "{verdicts:?}");
     // The new key's header and claims under another signature: the kid alone is not enough.
     let (unsigned, _) = new_token.rsplit_once('.').unwrap();
     let (_, other_signature) = old_token.rsplit_once('.').unwrap();
     let forged = format!("{unsigned}.{other_signature}");
     let verdict = &pyjwt_verify(&server, &[&forged])[0];
-    assert!(verdict["error"].as_str().unwrap().contains("InvalidSignatureError"), "{verdict}");
+    assert!(
+        verdict["error"].as_str().unwrap().contains("InvalidSignatureError"),
+        "{verdict}"
+    );
 }
 
 /// Runs the server binary with `env` (and a fresh SQLite file); it must refuse to start:
@@ -452,7 +489,10 @@ pub(crate) fn refused_start(target: Target, env: &[(&str, &str)]) -> String {
     command
         .env_clear()
         .env("BIND", "127.0.0.1:0")
-        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("auth.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("auth.db").display()),
+        )
         .current_dir(dir.path())
         .envs(env.iter().copied());
     let output = command.output().unwrap();
@@ -469,9 +509,25 @@ pub async fn key_mistakes_stop_the_start_naming_the_variable(target: Target) {
     let ed = KeyPair::generate(dir, "ed", Curve::Ed25519);
     let ec = KeyPair::generate(dir, "ec", Curve::P256);
     let rsa = dir.join("rsa.pem");
-    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path(&rsa)]);
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        path(&rsa),
+    ]);
     let p384 = dir.join("p384.pem");
-    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", path(&p384)]);
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-384",
+        "-out",
+        path(&p384),
+    ]);
     let write = |name: &str, contents: &str| {
         let file = dir.join(name);
         std::fs::write(&file, contents).unwrap();
@@ -487,14 +543,34 @@ pub async fn key_mistakes_stop_the_start_naming_the_variable(target: Target) {
     let missing = dir.join("missing.pem");
     let ed_private = ed.private_pem();
     let public_key = path(&ed.public);
-    let cases: Vec<(Vec<(&str, &str)>, &[&str])> = vec![
-        (vec![("AUTH_SIGNING_KEY_FILE", path(&missing))], &["AUTH_SIGNING_KEY_FILE", "cannot read"]),
-        (vec![("AUTH_SIGNING_KEY_FILE", public_key)], &["AUTH_SIGNING_KEY_FILE", "a public key"]),
-        (vec![("AUTH_SIGNING_KEY_FILE", path(&rsa))], &["AUTH_SIGNING_KEY_FILE", "RSA"]),
-        (vec![("AUTH_SIGNING_KEY_FILE", path(&p384))], &["AUTH_SIGNING_KEY_FILE", "P-256"]),
-        (vec![("AUTH_SIGNING_KEY", "not a key")], &["AUTH_SIGNING_KEY", "not a PEM"]),
+    // (the environment, what the error must say)
+    type Mistake<'a> = (Vec<(&'a str, &'a str)>, &'a [&'a str]);
+    let cases: Vec<Mistake> = vec![
         (
-            vec![("AUTH_SIGNING_KEY_FILE", path(&ed.private)), ("AUTH_SIGNING_KEY", &ed_private)],
+            vec![("AUTH_SIGNING_KEY_FILE", path(&missing))],
+            &["AUTH_SIGNING_KEY_FILE", "cannot read"],
+        ),
+        (
+            vec![("AUTH_SIGNING_KEY_FILE", public_key)],
+            &["AUTH_SIGNING_KEY_FILE", "a public key"],
+        ),
+        (
+            vec![("AUTH_SIGNING_KEY_FILE", path(&rsa))],
+            &["AUTH_SIGNING_KEY_FILE", "RSA"],
+        ),
+        (
+            vec![("AUTH_SIGNING_KEY_FILE", path(&p384))],
+            &["AUTH_SIGNING_KEY_FILE", "P-256"],
+        ),
+        (
+            vec![("AUTH_SIGNING_KEY", "not a key")],
+            &["AUTH_SIGNING_KEY", "not a PEM"],
+        ),
+        (
+            vec![
+                ("AUTH_SIGNING_KEY_FILE", path(&ed.private)),
+                ("AUTH_SIGNING_KEY", &ed_private),
+            ],
             &["AUTH_SIGNING_KEY_FILE and AUTH_SIGNING_KEY are both set"],
         ),
         (vec![("AUTH_SIGNING_KEY_ID", "2026-12")], &["AUTH_SIGNING_KEY_ID"]),
@@ -514,10 +590,19 @@ pub async fn key_mistakes_stop_the_start_naming_the_variable(target: Target) {
             vec![("AUTH_VERIFICATION_KEYS_FILE", path(&secret_jwks))],
             &["AUTH_VERIFICATION_KEYS_FILE", "key 1 of the JWKS"],
         ),
-        (vec![("AUTH_VERIFICATION_KEYS_FILE", path(&missing))], &["AUTH_VERIFICATION_KEYS_FILE", "cannot read"]),
-        (vec![("AUTH_ENV", "production")], &["SECRET_KEY", "AUTH_SIGNING_KEY_FILE"]),
         (
-            vec![("SECRET_KEY", "too short"), ("AUTH_SIGNING_KEY_FILE", path(&ed.private))],
+            vec![("AUTH_VERIFICATION_KEYS_FILE", path(&missing))],
+            &["AUTH_VERIFICATION_KEYS_FILE", "cannot read"],
+        ),
+        (
+            vec![("AUTH_ENV", "production")],
+            &["SECRET_KEY", "AUTH_SIGNING_KEY_FILE"],
+        ),
+        (
+            vec![
+                ("SECRET_KEY", "too short"),
+                ("AUTH_SIGNING_KEY_FILE", path(&ed.private)),
+            ],
             &["SECRET_KEY", "at least 32"],
         ),
     ];
@@ -527,7 +612,10 @@ pub async fn key_mistakes_stop_the_start_naming_the_variable(target: Target) {
             assert!(stderr.contains(said), "{env:?}: {said:?} not in {stderr}");
         }
         for line in ed_private.lines().chain(ec.private_pem().lines()) {
-            assert!(line.starts_with("-----") || !stderr.contains(line), "{env:?}: a key in {stderr}");
+            assert!(
+                line.starts_with("-----") || !stderr.contains(line),
+                "{env:?}: a key in {stderr}"
+            );
         }
     }
 }
@@ -539,7 +627,10 @@ pub async fn a_named_key_retires_through_the_jwks_it_published(target: Target) {
     let keys = tempfile::tempdir().unwrap();
     let old = KeyPair::generate(keys.path(), "old", Curve::P256);
     let new = KeyPair::generate(keys.path(), "new", Curve::P256);
-    let named = [("AUTH_SIGNING_KEY_FILE", path(&old.private)), ("AUTH_SIGNING_KEY_ID", "2026-11")];
+    let named = [
+        ("AUTH_SIGNING_KEY_FILE", path(&old.private)),
+        ("AUTH_SIGNING_KEY_ID", "2026-11"),
+    ];
     let server = Server::start(target, &named).unwrap();
     register(&server, "nia@example.com").await;
     let (named_token, _) = tokens(&server, "nia@example.com").await;
