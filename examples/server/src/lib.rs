@@ -1,7 +1,8 @@
 //! What the example servers share, whatever their web framework: configuration from the
-//! environment ([`Config`]), the store it names, the [`AuthService`] built from both, the
-//! [`Mailer`], the command line (`serve`, `grant-role`), graceful shutdown, and the
-//! transport limits ([`http`]).
+//! environment ([`Config`]), the access-token keys it names ([`token_keys`]), the store, the
+//! [`AuthService`] built from both, the origins allowed cross-origin access
+//! ([`CorsPolicy`]), the [`Mailer`], the command line (`serve`, `grant-role`), graceful
+//! shutdown, and the transport limits ([`http`]).
 //!
 //! The HTTP API itself is `auth-http`'s [`Endpoints`](auth_http::Endpoints), which
 //! [`App::endpoints`] configures, mounted by `auth-axum` or `auth-actix`.
