@@ -479,3 +479,115 @@ fn any_critical_header_extension_is_refused() {
     let plain = forge(&Header::new(Algorithm::HS256), &claims, SECRET);
     assert!(tokens.verify(&plain).is_ok());
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn a_private_pem_alone_gives_the_key_pair_its_algorithm_and_its_thumbprint_as_kid() {
+    for (private, public, algorithm) in [(ED_PRIVATE, ED_PUBLIC, "EdDSA"), (EC_PRIVATE, EC_PUBLIC, "ES256")] {
+        let derived = SigningKey::from_private_pem(None, private).unwrap();
+        assert_eq!(derived.algorithm(), algorithm);
+        // The public half derived from the private key is the one openssl wrote.
+        let written = VerificationKey::from_public_pem(None, public).unwrap();
+        assert_eq!(derived.verification_key().public_jwk(), written.public_jwk());
+        assert_eq!(derived.kid(), written.kid(), "both are named by their thumbprint");
+        assert_eq!(derived.kid(), derived.verification_key().thumbprint().as_deref());
+        // Tokens it signs verify with the public key alone, chosen by that kid.
+        let (tokens, clock) = tokens(derived.clone());
+        let token = tokens.issue(&user(), None).unwrap();
+        assert_eq!(decode_part(token.expose_secret(), 0)["kid"].as_str(), derived.kid());
+        let elsewhere = TokenVerifier::new([written], "https://auth.example.com", "api")
+            .unwrap()
+            .with_clock(Arc::new(clock));
+        assert!(elsewhere.verify(token.expose_secret()).is_ok());
+        // A kid given explicitly names the key instead.
+        let named = SigningKey::from_private_pem(Some("2026-11"), private).unwrap();
+        assert_eq!(named.kid(), Some("2026-11"));
+        assert_eq!(
+            VerificationKey::from_public_pem(Some("2026-11"), public).unwrap().kid(),
+            Some("2026-11")
+        );
+    }
+    assert_ne!(
+        SigningKey::from_private_pem(None, ED_PRIVATE).unwrap().kid(),
+        SigningKey::from_private_pem(None, EC_PRIVATE).unwrap().kid()
+    );
+}
+
+#[test]
+fn the_thumbprint_is_rfc_7638s() {
+    // RFC 8037 appendix A.3: the Ed25519 key of A.2 and its RFC 7638 thumbprint.
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(serde_json::json!({
+        "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": "rfc8037",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    }))
+    .unwrap();
+    let key = VerificationKey::from_jwk(&jwk).unwrap();
+    assert_eq!(
+        key.thumbprint().as_deref(),
+        Some("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k")
+    );
+    // P-256: SHA-256 of the required members in lexicographic order, computed here.
+    let ec = VerificationKey::from_public_pem(None, EC_PUBLIC).unwrap();
+    let published = serde_json::to_value(ec.public_jwk().unwrap()).unwrap();
+    let members = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#,
+        published["x"], published["y"]
+    );
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(members.as_bytes());
+    assert_eq!(ec.kid(), Some(URL_SAFE_NO_PAD.encode(digest).as_str()));
+    assert_eq!(SigningKey::hs256(SECRET).unwrap().verification_key().thumbprint(), None);
+}
+
+#[test]
+fn keys_of_another_kind_are_refused_saying_what_they_are() {
+    let refused_private = |pem: &[u8]| match SigningKey::from_private_pem(None, pem) {
+        Err(KeyError::UnsupportedKey(reason)) => reason,
+        other => panic!("{other:?}"),
+    };
+    let refused_public = |pem: &[u8]| match VerificationKey::from_public_pem(None, pem) {
+        Err(KeyError::UnsupportedKey(reason)) => reason,
+        other => panic!("{other:?}"),
+    };
+    assert!(refused_private(ED_PUBLIC).contains("a public key"));
+    assert!(refused_public(ED_PRIVATE).contains("a private key"));
+    assert!(refused_private(&fixture("p256-sec1-private.pem")).contains("openssl pkcs8 -topk8"));
+    assert!(refused_private(&fixture("ed25519-encrypted-private.pem")).contains("an encrypted key"));
+    assert!(refused_private(&fixture("rsa-private.pem")).contains("RSA"));
+    assert!(refused_private(&fixture("ed448-private.pem")).contains("neither"));
+    for other_curve in ["p384-private.pem", "secp256k1-private.pem"] {
+        assert!(
+            refused_private(&fixture(other_curve)).contains("P-256"),
+            "{other_curve}"
+        );
+    }
+    for other_curve in ["p384-public.pem", "secp256k1-public.pem"] {
+        assert!(refused_public(&fixture(other_curve)).contains("P-256"), "{other_curve}");
+    }
+    assert!(refused_private(b"").contains("not a PEM"));
+    assert!(refused_public(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").contains("CERTIFICATE"));
+    assert!(
+        refused_private(b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n").contains("neither")
+    );
+    // No message repeats the key it refused.
+    let private = String::from_utf8(fixture("p384-private.pem")).unwrap();
+    let body = private.lines().nth(1).unwrap();
+    assert!(!refused_private(private.as_bytes()).contains(body));
+    assert_eq!(
+        SigningKey::from_private_pem(Some(""), ED_PRIVATE).unwrap_err(),
+        KeyError::InvalidKeyId
+    );
+}
+
+#[test]
+fn a_jwk_whose_curve_is_not_its_algorithms_is_refused() {
+    let p384 = jsonwebtoken::DecodingKey::from_ec_pem(&fixture("p384-public.pem")).unwrap();
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_decoding_key(&p384, Some(Algorithm::ES256)).unwrap();
+    jwk.common.key_id = Some("p384".to_owned());
+    assert!(matches!(
+        VerificationKey::from_jwk(&jwk),
+        Err(KeyError::InvalidKey { .. })
+    ));
+}

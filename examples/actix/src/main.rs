@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::dev::{Service, ServiceRequest};
 use actix_web::http::header;
+use actix_web::middleware::Condition;
 use actix_web::web;
 use auth_actix::ApiError;
 use auth_http::ErrorAnswer;
@@ -29,12 +30,16 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
     let limits = app.limits;
     let https = app.https;
     let endpoints = app.endpoints();
+    let cors_policy = app.cors.clone();
     let open = Arc::new(AtomicUsize::new(0));
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .configure(auth_actix::configure(&endpoints))
             .default_service(web::to(auth_actix::handlers::no_route))
+            // Without AUTH_CORS_ORIGINS the middleware is not in the way at all: the
+            // answers stay exactly as before.
+            .wrap(Condition::new(cors_policy.is_some(), cors(cors_policy.as_ref())))
             .wrap_fn(move |request: ServiceRequest, service| {
                 // Over the connection cap: answered at once and closed, as Axum does.
                 let over = request
@@ -60,7 +65,24 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
                         Ok(response) => response.await?,
                         Err(refusal) => return Err(ApiError(refusal).into()),
                     };
+                    // actix-cors answers a preflight it refuses (an origin, method or
+                    // header not allowed) 400 in plain text; the API's error shape instead.
+                    let cors_refusal = response
+                        .response()
+                        .error()
+                        .and_then(|error| error.as_error::<actix_cors::CorsError>())
+                        .map(ToString::to_string);
+                    if let Some(refusal) = cors_refusal {
+                        let detail = format!("cross-origin request refused: {refusal}");
+                        return Err(ApiError(ErrorAnswer::invalid_request(detail)).into());
+                    }
                     let headers = response.headers_mut();
+                    // actix-cors adds these to every answer; like Axum's, they go only
+                    // beside an allowed origin.
+                    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+                        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+                        headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
+                    }
                     let has_cache_control = headers.contains_key(header::CACHE_CONTROL);
                     for (name, value) in auth_http::headers::response_headers(credentials, has_cache_control, https) {
                         headers.insert(
@@ -108,6 +130,27 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
         handle.stop(true).await;
     });
     server.await
+}
+
+/// Cross-origin access for the listed origins only, as `example_server::CorsPolicy`
+/// decides it: their `Origin` echoed with credentials allowed, the API's methods and
+/// headers, `Max-Age` for preflights, `Vary: Origin`. A request from another origin is
+/// served without CORS headers (not refused: a browser keeps the answer from the script,
+/// and other clients are none of CORS's business); a preflight from one is refused by
+/// actix-cors, answered 400 `invalid_request` by `serve`. `None` (unused, the middleware
+/// is off) allows nothing.
+fn cors(policy: Option<&example_server::CorsPolicy>) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .block_on_origin_mismatch(false)
+        .supports_credentials()
+        .allowed_methods(example_server::CORS_METHODS)
+        .allowed_headers(example_server::CORS_REQUEST_HEADERS)
+        .expose_headers(example_server::CORS_EXPOSED_HEADERS)
+        .max_age(usize::try_from(example_server::CORS_MAX_AGE.as_secs()).ok());
+    for origin in policy.map(example_server::CorsPolicy::origins).unwrap_or_default() {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }
 
 /// Connections accepted beyond the cap, to be answered 503 `busy` and closed.

@@ -20,6 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use example_server::{App, Auth, Mailer};
+use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 /// What every handler can reach.
@@ -35,6 +36,8 @@ pub(crate) struct AppState {
     pub(crate) views: pages::Views,
     /// The site is HTTPS: every answer carries HSTS.
     pub(crate) https: bool,
+    /// `AUTH_CORS_ORIGINS`: the origins allowed to call the API from their scripts.
+    pub(crate) cors: Option<example_server::CorsPolicy>,
 }
 
 impl FromRef<AppState> for Endpoints {
@@ -58,6 +61,7 @@ async fn serve(app: App, views: pages::Views, listener: std::net::TcpListener) -
         auth: app.auth,
         mailer: app.mailer,
         https: app.https,
+        cors: app.cors,
     };
     serve::serve(
         tokio::net::TcpListener::from_std(listener)?,
@@ -69,7 +73,8 @@ async fn serve(app: App, views: pages::Views, listener: std::net::TcpListener) -
 }
 
 pub(crate) fn router(state: AppState) -> Router {
-    auth_axum::router(&state.endpoints)
+    let cors = state.cors.as_ref().map(cors_layer);
+    let routes = auth_axum::router(&state.endpoints)
         .merge(
             Router::new()
                 .route("/", get(pages::home))
@@ -82,7 +87,10 @@ pub(crate) fn router(state: AppState) -> Router {
                     "/ui/password/change",
                     get(pages::password_change_page).post(pages::password_change_submit),
                 )
-                .route("/ui/password/forgot", get(pages::forgot_page).post(pages::forgot_submit))
+                .route(
+                    "/ui/password/forgot",
+                    get(pages::forgot_page).post(pages::forgot_submit),
+                )
                 .route("/ui/password/reset", get(pages::reset_page).post(pages::reset_submit))
                 .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
                 .route("/ui/email/verify/request", post(pages::verify_request_submit))
@@ -92,7 +100,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/ui/style.css", get(pages::stylesheet))
         .route("/ui/icon.svg", get(pages::icon))
         .fallback(auth_axum::handlers::no_route)
-        .method_not_allowed_fallback(auth_axum::handlers::method_not_allowed)
+        .method_not_allowed_fallback(auth_axum::handlers::method_not_allowed);
+    // Without AUTH_CORS_ORIGINS no layer at all: the answers stay exactly as before.
+    let routes = match cors {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes
         .layer(axum::middleware::from_fn_with_state(state.https, security_headers))
         // The path only: reset and verification links carry their token in the query.
         .layer(
@@ -105,6 +119,35 @@ pub(crate) fn router(state: AppState) -> Router {
                 .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
         )
         .with_state(state)
+}
+
+/// Cross-origin access for the listed origins only, as `example_server::CorsPolicy`
+/// decides it: their `Origin` echoed with `Access-Control-Allow-Credentials: true`, the
+/// API's methods and headers, `Max-Age` for preflights, `Vary: origin` on every answer.
+/// Any other origin gets no CORS header, so its scripts cannot read the answer.
+fn cors_layer(policy: &example_server::CorsPolicy) -> CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method};
+    // The policy's origins and the constants are valid header values; one that were not
+    // would only never match.
+    let origins: Vec<HeaderValue> = policy
+        .origins()
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    let listed = origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        // Only beside an allowed origin, not on every answer.
+        .allow_credentials(AllowCredentials::predicate(move |origin, _| listed.contains(origin)))
+        .allow_methods(
+            example_server::CORS_METHODS
+                .iter()
+                .filter_map(|method| Method::from_bytes(method.as_bytes()).ok())
+                .collect::<Vec<_>>(),
+        )
+        .allow_headers(example_server::CORS_REQUEST_HEADERS.map(HeaderName::from_static))
+        .expose_headers(example_server::CORS_EXPOSED_HEADERS.map(HeaderName::from_static))
+        .max_age(example_server::CORS_MAX_AGE)
 }
 
 /// Requests no route may see (HTTP/1.1 without `Host`, an overlong URI) answered as on
@@ -128,6 +171,16 @@ async fn security_headers(
         } else {
             next.run(request).await
         };
+    // tower-http's CorsLayer exposes headers on every answer; like every other CORS
+    // header, they go only beside an allowed origin.
+    if !response
+        .headers()
+        .contains_key(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    {
+        response
+            .headers_mut()
+            .remove(axum::http::header::ACCESS_CONTROL_EXPOSE_HEADERS);
+    }
     let has_cache_control = response.headers().contains_key(axum::http::header::CACHE_CONTROL);
     for (name, value) in auth_http::headers::response_headers(credentials, has_cache_control, https) {
         response.headers_mut().insert(

@@ -179,9 +179,22 @@ impl Server {
 
     /// Stops the server (SIGKILL) and starts it again on the same data.
     pub fn restart(mut self) -> Self {
+        let env = std::mem::take(&mut self.env);
+        self.restart_in(env)
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same data with `env` in
+    /// place of the variables it was started with: a redeploy with a new configuration
+    /// (on another free port: read [`Server::base`] again).
+    pub fn restart_with(self, env: &[(&str, &str)]) -> Self {
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        self.restart_in(env)
+    }
+
+    fn restart_in(mut self, env: Vec<(String, String)>) -> Self {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (dir, env) = (self.dir.clone(), std::mem::take(&mut self.env));
+        let dir = self.dir.clone();
         let database = self.database.clone();
         let backend = self.backend;
         // This server's schema is the next one's: this one must not drop it.

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use auth_core::{Bucket, Limit, RateLimits};
 
+use crate::cors::CorsPolicy;
+use crate::keys::SigningKeySource;
+
 /// Everything the server reads from its environment. Not `Debug`: it holds the secret
 /// key and the SMTP credentials.
 pub struct Config {
@@ -17,8 +20,19 @@ pub struct Config {
     /// the writer and for locks held by other processes (a `sqlite3` shell, a backup)
     /// before it answers 503 `unavailable` (see `SqliteStore::with_lock_timeout`).
     pub sqlite_lock_timeout: Duration,
-    /// `SECRET_KEY`: the HS256 secret (at least 32 bytes); see [`secret_key`].
+    /// `SECRET_KEY`: the HS256 secret (at least 32 bytes); see [`secret_key`]. Beside an
+    /// asymmetric signing key it only verifies (see [`token_keys`](crate::token_keys)).
     pub secret_key: Option<String>,
+    /// `AUTH_SIGNING_KEY_FILE` or `AUTH_SIGNING_KEY`: an Ed25519 or P-256 private key that
+    /// signs access tokens instead of `SECRET_KEY`.
+    pub signing_key: Option<SigningKeySource>,
+    /// `AUTH_SIGNING_KEY_ID`: the signing key's `kid`; by default its RFC 7638 thumbprint.
+    pub signing_key_id: Option<String>,
+    /// `AUTH_VERIFICATION_KEYS_FILE`: public keys that still verify during a rotation
+    /// (see [`read_verification_keys`](crate::read_verification_keys)).
+    pub verification_keys_file: Option<PathBuf>,
+    /// `AUTH_CORS_ORIGINS`: the origins whose scripts may call the API; unset, none.
+    pub cors: Option<CorsPolicy>,
     /// `AUTH_ENV=production` refuses the conveniences of development.
     pub production: bool,
     /// `AUTH_JWT_AUDIENCE`: the `aud` claim of access tokens. Unset by default, so that
@@ -126,6 +140,12 @@ impl Config {
             hash_queue: count("AUTH_HASH_QUEUE")?,
             database,
             secret_key: var("SECRET_KEY"),
+            signing_key: SigningKeySource::from_vars(var("AUTH_SIGNING_KEY_FILE"), var("AUTH_SIGNING_KEY"))?,
+            signing_key_id: var("AUTH_SIGNING_KEY_ID"),
+            verification_keys_file: var("AUTH_VERIFICATION_KEYS_FILE").map(PathBuf::from),
+            cors: var("AUTH_CORS_ORIGINS")
+                .map(|origins| CorsPolicy::parse(&origins).map_err(|error| format!("AUTH_CORS_ORIGINS: {error}")))
+                .transpose()?,
             audience: var("AUTH_JWT_AUDIENCE"),
             production: match var("AUTH_ENV").as_deref() {
                 None | Some("development") => false,
@@ -282,9 +302,11 @@ pub fn secret_key(config: &Config) -> Result<Vec<u8>, String> {
     }
     match &config.database {
         Database::Sqlite(path) if !config.production => development_key(path),
-        Database::Sqlite(_) => Err("AUTH_ENV=production requires SECRET_KEY (at least 32 bytes)".to_owned()),
-        Database::Postgres(..) => Err("with PostgreSQL, SECRET_KEY is required (at least 32 bytes): \
-             every instance must sign with the same key"
+        Database::Sqlite(_) => Err("AUTH_ENV=production requires a signing key: \
+             SECRET_KEY (at least 32 bytes) or AUTH_SIGNING_KEY_FILE"
+            .to_owned()),
+        Database::Postgres(..) => Err("with PostgreSQL, a signing key is required, \
+             SECRET_KEY (at least 32 bytes) or AUTH_SIGNING_KEY_FILE: every instance must sign with the same key"
             .to_owned()),
     }
 }

@@ -1,7 +1,8 @@
 //! What the example servers share, whatever their web framework: configuration from the
-//! environment ([`Config`]), the store it names, the [`AuthService`] built from both, the
-//! [`Mailer`], the command line (`serve`, `grant-role`), graceful shutdown, and the
-//! transport limits ([`http`]).
+//! environment ([`Config`]), the access-token keys it names ([`token_keys`]), the store, the
+//! [`AuthService`] built from both, the origins allowed cross-origin access
+//! ([`CorsPolicy`]), the [`Mailer`], the command line (`serve`, `grant-role`), graceful
+//! shutdown, and the transport limits ([`http`]).
 //!
 //! The HTTP API itself is `auth-http`'s [`Endpoints`](auth_http::Endpoints), which
 //! [`App::endpoints`] configures, mounted by `auth-axum` or `auth-actix`.
@@ -19,7 +20,9 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod cors;
 pub mod http;
+mod keys;
 mod mail;
 
 use std::future::Future;
@@ -28,13 +31,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::{
-    Accounts, AuthService, AuthStore, BrowserSessionStore, PasswordPolicy, PurgeStore, Role, RoleStore, SigningKey,
-    Tokens, UserDirectory,
+    Accounts, AuthService, AuthStore, BrowserSessionStore, PasswordPolicy, PurgeStore, Role, RoleStore, Tokens,
+    UserDirectory,
 };
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 
 pub use config::{Config, Database, secret_key};
+pub use cors::{CORS_EXPOSED_HEADERS, CORS_MAX_AGE, CORS_METHODS, CORS_REQUEST_HEADERS, CorsPolicy};
+pub use keys::{SigningKeySource, TokenKeys, derivation_secret, read_verification_keys, token_keys};
 pub use mail::Mailer;
 
 /// What the servers need from a store: the base traits and the optional capabilities
@@ -68,10 +73,13 @@ pub struct App {
     pub ui_templates: Option<std::path::PathBuf>,
     /// `AUTH_UI_SITE_NAME`: the name the pages show.
     pub ui_site_name: String,
-    /// Keys the pages' CSRF tokens: derived from `SECRET_KEY` (HMAC-SHA256 under a label
-    /// of its own), so every instance that shares the key accepts the others' forms,
-    /// and the signing secret itself is never used for anything else.
+    /// Keys the pages' CSRF tokens: derived (HMAC-SHA256 under a label of its own) from
+    /// the secret every instance shares ([`keys::derivation_secret`]), so every instance
+    /// accepts the others' forms, and no key is used for two purposes.
     pub page_key: [u8; 32],
+    /// `AUTH_CORS_ORIGINS`: the origins whose scripts may call the API; `None`, no CORS
+    /// headers at all (same-origin only).
+    pub cors: Option<CorsPolicy>,
 }
 
 impl App {
@@ -131,11 +139,11 @@ where
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["serve"] => {
-            // Before touching the database: a missing key is a configuration error.
-            let secret = secret_key(&config)?;
+            // Before touching the database: a missing or wrong key is a configuration error.
+            let keys = token_keys(&config)?;
             let store = open_store(&config).await?;
             let app = App {
-                auth: Arc::new(service(&config, store, &secret)?),
+                auth: Arc::new(service(&config, store, keys)?),
                 mailer: match &config.smtp_url {
                     Some(url) => Mailer::smtp(url, config.mail_from.clone(), config.public_url.clone())?,
                     None => Mailer::outbox(
@@ -151,8 +159,13 @@ where
                 public_url: config.public_url.clone(),
                 ui_templates: config.ui_templates.clone(),
                 ui_site_name: config.ui_site_name.clone(),
-                page_key: derived_key(&secret, b"example-server page CSRF key v1")?,
+                page_key: derived_key(&keys::derivation_secret(&config)?, b"example-server page CSRF key v1")?,
+                cors: config.cors.clone(),
             };
+            match &app.cors {
+                Some(cors) => tracing::info!(origins = ?cors.origins(), "cross-origin requests allowed from"),
+                None => tracing::debug!("AUTH_CORS_ORIGINS is unset: no cross-origin access"),
+            }
             let prepared = prepare(&app)?;
             match config.purge_interval {
                 Some(every) => {
@@ -219,15 +232,23 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ServerStore>, String> {
     })
 }
 
-fn service(config: &Config, store: Arc<dyn ServerStore>, secret: &[u8]) -> Result<Auth, String> {
-    let key = SigningKey::hs256(secret).map_err(|error| format!("SECRET_KEY: {error}"))?;
-    let tokens = match &config.audience {
-        Some(audience) => Tokens::new(key, config.public_url.clone(), audience.clone()),
+fn service(config: &Config, store: Arc<dyn ServerStore>, keys: TokenKeys) -> Result<Auth, String> {
+    let TokenKeys { signing, verification } = keys;
+    // Names only: which key signs and which still verify, never key material.
+    tracing::info!(algorithm = signing.algorithm(), kid = ?signing.kid(), "access tokens signed with");
+    let mut tokens = match &config.audience {
+        Some(audience) => Tokens::new(signing, config.public_url.clone(), audience.clone()),
         // Plain HS256 tokens that other stacks sharing the key (the seeds' python-jose)
         // verify as they are; set AUTH_JWT_AUDIENCE to bind tokens to this API.
-        None => Tokens::new(key, config.public_url.clone(), "example-server").without_audience_claim(),
+        None => Tokens::new(signing, config.public_url.clone(), "example-server").without_audience_claim(),
     }
     .with_ttl(config.access_token_ttl);
+    for key in verification {
+        tracing::info!(algorithm = key.algorithm(), kid = ?key.kid(), "access tokens also verified with");
+        tokens = tokens.with_verification_key(key).map_err(|error| {
+            format!("AUTH_VERIFICATION_KEYS_FILE: {error} (the signing key or another key has that key id)")
+        })?;
+    }
     let policy = PasswordPolicy::default().with_context_words(config.password_context_words());
     let mut auth = AuthService::new(store, tokens)
         .with_rate_limits(config.rate_limits.clone())
