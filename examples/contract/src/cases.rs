@@ -1058,6 +1058,8 @@ mod mail_rules;
 pub use mail_rules::*;
 mod sqlite_lock;
 pub use sqlite_lock::*;
+mod redis_limits;
+pub use redis_limits::*;
 pub mod embedding;
 mod openapi;
 pub use openapi::*;
