@@ -4,7 +4,8 @@
 //!
 //! [`RedisRateLimiter`] decides as [`MemoryRateLimiter`](auth_core::MemoryRateLimiter)
 //! does (GCRA: a burst refilled evenly over the period; [`Limit::total`] never refills)
-//! and passes the same [conformance suite](auth_core::conformance::rate_limiter):
+//! and passes the same conformance suite (`auth_core::conformance::rate_limiter`, behind
+//! auth-core's feature `conformance`):
 //!
 //! - **One atomic step per decision.** A Lua script reads the key's state, decides and
 //!   writes it back on the server (`EVALSHA`, loaded again by `SCRIPT LOAD` when the server
@@ -46,8 +47,8 @@
 //! # }
 //! ```
 //!
-//! URLs are the `redis` crate's: `redis://[:password@]host[:port][/db]`, or `redis+unix:///path`.
-//! TLS (`rediss://`) is not built in.
+//! URLs are the `redis` crate's: `redis://[[user]:password@]host[:port][/db]`. TLS
+//! (`rediss://`) is not built in.
 
 #![forbid(unsafe_code)]
 
