@@ -6,3 +6,14 @@ auth_core::user_directory_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::role_store_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::purge_store_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::browser_session_store_conformance_tests!(auth_core::MemoryStore::new());
+
+/// `MemoryRateLimiter` runs the rate-limiter suite every limiter backend runs.
+mod rate_limiter {
+    use std::sync::Arc;
+
+    use auth_core::{ManualClock, MemoryRateLimiter, RateLimits};
+
+    auth_core::rate_limiter_conformance_tests!(async |limits: RateLimits, clock: ManualClock| {
+        MemoryRateLimiter::with_clock(limits, Arc::new(clock))
+    });
+}

@@ -758,6 +758,11 @@ async fn a_broken_limiter_fails_closed() {
         .await
         .unwrap_err();
     assert_eq!((error.code(), error.http_status()), ("unavailable", 503));
+    assert_eq!(
+        error.retry_after(),
+        Some(auth_core::RETRY_AFTER),
+        "503 with Retry-After"
+    );
     assert_eq!(f.work(), (0, 0), "nothing checked without a working limiter");
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - criterion benchmarks (`cargo bench -p benches`): `hashing` (argon2id grid, legacy
 //!   formats, dummy hash), `tokens` (access tokens, refresh rotation), `service` (every
-//!   flow per store, with production hashing and with [`MinimalCostHasher`]);
+//!   flow per store, with production hashing and with [`MinimalCostHasher`]), `limiter`
+//!   (one rate-limit decision, in memory and in Redis);
 //! - `calibrate`: argon2id parameters meeting a time target on this machine, never below
 //!   OWASP's floor;
 //! - `hash_once`: the single-hash time (and the parallel hashing rate) that `load.sh`

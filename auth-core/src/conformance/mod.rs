@@ -1,6 +1,7 @@
 //! The store conformance suite: one `async fn` per behaviour of the store traits, races
 //! included. Every backend runs all of it for every trait it implements, so "passes the
-//! suite" means the same thing for memory, SQLite and PostgreSQL.
+//! suite" means the same thing for memory, SQLite and PostgreSQL. Rate-limiter backends
+//! have a suite of their own, [`rate_limiter`].
 //!
 //! Enable the `conformance` feature in the backend's dev-dependencies and invoke, for each
 //! trait the backend implements, that trait's macro with an expression that makes a
@@ -78,6 +79,7 @@ mod browser;
 mod directory;
 mod one_time;
 mod purge;
+pub mod rate_limiter;
 mod roles;
 mod sessions;
 mod users;

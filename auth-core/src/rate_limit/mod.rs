@@ -170,12 +170,35 @@ impl Limit {
         self.period
     }
 
+    /// The `retry_after` of a refusal whose next unit comes after `wait`: whole seconds,
+    /// rounded up so that a client that waits it is allowed, at least one second, and never
+    /// more than the period rounded up (only a clock set backwards could ask for more).
+    /// Every backend answers with it, so a refusal reads the same from each.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use auth_core::Limit;
+    ///
+    /// let limit = Limit::per_minute(5);
+    /// assert_eq!(limit.retry_after(Duration::from_millis(11_200)), Duration::from_secs(12));
+    /// assert_eq!(limit.retry_after(Duration::ZERO), Duration::from_secs(1));
+    /// assert_eq!(limit.retry_after(Duration::from_secs(3600)), Duration::from_secs(60));
+    /// ```
+    pub fn retry_after(&self, wait: Duration) -> Duration {
+        ceil_to_second(wait).min(ceil_to_second(self.period))
+    }
+
     fn quota(&self) -> Quota {
         let per_request = (self.period / self.burst.get()).max(Duration::from_nanos(1));
         Quota::with_period(per_request)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(self.burst)
     }
+}
+
+fn ceil_to_second(wait: Duration) -> Duration {
+    let whole = wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0));
+    Duration::from_secs(whole.max(1))
 }
 
 /// The limit of every [`Bucket`]; `None` turns a bucket off.
@@ -272,7 +295,9 @@ pub enum RateDecision {
 /// limit of 10, at most 10 are allowed.
 ///
 /// [`MemoryRateLimiter`] keeps counts in process memory (one server); a shared backend
-/// (Redis, the database) implements this trait for several servers. Object safe.
+/// (`auth-redis`'s `RedisRateLimiter`) implements this trait for several servers, and
+/// passes the same [conformance suite](crate::conformance::rate_limiter) (feature
+/// `conformance`). Object safe.
 #[async_trait]
 pub trait RateLimiter: Send + Sync + fmt::Debug {
     /// Takes one unit of `key`'s allowance in `bucket` if there is one.
@@ -293,3 +318,28 @@ pub trait RateLimiter: Send + Sync + fmt::Debug {
 
 /// Default bound on the keys each bucket of a [`MemoryRateLimiter`] tracks.
 pub const DEFAULT_MAX_KEYS_PER_BUCKET: usize = 100_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_rounded_up_to_whole_seconds_within_the_period() {
+        let limit = Limit::per_minute(5);
+        assert_eq!(limit.retry_after(Duration::from_millis(1)), Duration::from_secs(1));
+        assert_eq!(
+            limit.retry_after(Duration::from_millis(12_000)),
+            Duration::from_secs(12)
+        );
+        assert_eq!(
+            limit.retry_after(Duration::from_millis(12_001)),
+            Duration::from_secs(13)
+        );
+        assert_eq!(limit.retry_after(Duration::ZERO), Duration::from_secs(1));
+        assert_eq!(limit.retry_after(Duration::from_secs(61)), Duration::from_secs(60));
+        let fast = Limit::new(2, Duration::from_millis(100));
+        assert_eq!(fast.retry_after(Duration::from_millis(50)), Duration::from_secs(1));
+        let total = Limit::total(100);
+        assert!(total.retry_after(Duration::MAX) > Duration::from_secs(100 * 365 * 24 * 3600));
+    }
+}

@@ -1093,6 +1093,8 @@ mod keys;
 pub use keys::*;
 mod cors;
 pub use cors::*;
+mod redis_limits;
+pub use redis_limits::*;
 pub mod embedding;
 mod openapi;
 pub use openapi::*;

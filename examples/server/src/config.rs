@@ -50,6 +50,12 @@ pub struct Config {
     pub public_url: String,
     /// `AUTH_RATE_LIMITS` (`off` disables all) and `AUTH_RATE_LIMIT_<BUCKET>`.
     pub rate_limits: RateLimits,
+    /// `REDIS_URL`: count the rate limits in this Redis, shared by every instance that
+    /// uses it with the same prefix; unset, each instance counts in its own memory. May
+    /// hold a password: never logged.
+    pub redis_url: Option<String>,
+    /// `AUTH_REDIS_PREFIX`, default `auth`: the prefix of the limiter's Redis keys.
+    pub redis_prefix: String,
     /// `AUTH_COOKIE_SECURE`: `Secure` cookies with the `__Host-` prefix; by default when
     /// `AUTH_PUBLIC_URL` is HTTPS. `false` for local HTTP only.
     pub secure_cookies: bool,
@@ -161,6 +167,8 @@ impl Config {
                 .map_err(|error| format!("AUTH_MAIL_FROM: {error}"))?,
             public_url,
             rate_limits: rate_limits(var)?,
+            redis_url: var("REDIS_URL"),
+            redis_prefix: var("AUTH_REDIS_PREFIX").unwrap_or_else(|| auth_redis::DEFAULT_PREFIX.to_owned()),
             trusted_proxy,
             purge_interval: purge_interval(var("AUTH_PURGE_INTERVAL").as_deref())?,
             ui_templates: var("AUTH_UI_TEMPLATES").map(PathBuf::from),

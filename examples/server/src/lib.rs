@@ -1,8 +1,9 @@
 //! What the example servers share, whatever their web framework: configuration from the
 //! environment ([`Config`]), the access-token keys it names ([`token_keys`]), the store, the
-//! [`AuthService`] built from both, the origins allowed cross-origin access
-//! ([`CorsPolicy`]), the [`Mailer`], the command line (`serve`, `grant-role`), graceful
-//! shutdown, and the transport limits ([`http`]).
+//! rate limiter (in memory, or shared in Redis with `REDIS_URL`), the [`AuthService`] built
+//! from them, the origins allowed cross-origin access ([`CorsPolicy`]), the [`Mailer`], the
+//! command line (`serve`, `grant-role`), graceful shutdown, and the transport limits
+//! ([`http`]).
 //!
 //! The HTTP API itself is `auth-http`'s [`Endpoints`](auth_http::Endpoints), which
 //! [`App::endpoints`] configures, mounted by `auth-axum` or `auth-actix`.
@@ -31,9 +32,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::{
-    Accounts, AuthService, AuthStore, BrowserSessionStore, PasswordPolicy, PurgeStore, Role, RoleStore, Tokens,
-    UserDirectory,
+    Accounts, AuthService, AuthStore, BrowserSessionStore, EventKey, PasswordPolicy, PurgeStore, RateLimiter, Role,
+    RoleStore, Tokens, UserDirectory,
 };
+use auth_redis::RedisRateLimiter;
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 
@@ -141,9 +143,11 @@ where
         [] | ["serve"] => {
             // Before touching the database: a missing or wrong key is a configuration error.
             let keys = token_keys(&config)?;
+            let derivation = derivation_secret(&config)?;
             let store = open_store(&config).await?;
+            let limiter = rate_limiter(&config).await?;
             let app = App {
-                auth: Arc::new(service(&config, store, keys)?),
+                auth: Arc::new(service(&config, store, keys, &derivation, limiter)?),
                 mailer: match &config.smtp_url {
                     Some(url) => Mailer::smtp(url, config.mail_from.clone(), config.public_url.clone())?,
                     None => Mailer::outbox(
@@ -159,7 +163,7 @@ where
                 public_url: config.public_url.clone(),
                 ui_templates: config.ui_templates.clone(),
                 ui_site_name: config.ui_site_name.clone(),
-                page_key: derived_key(&keys::derivation_secret(&config)?, b"example-server page CSRF key v1")?,
+                page_key: derived_key(&derivation, b"example-server page CSRF key v1")?,
                 cors: config.cors.clone(),
             };
             match &app.cors {
@@ -232,7 +236,50 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ServerStore>, String> {
     })
 }
 
-fn service(config: &Config, store: Arc<dyn ServerStore>, keys: TokenKeys) -> Result<Auth, String> {
+/// The rate limiter `REDIS_URL` selects, said in the log: Redis, checked to answer before
+/// the server listens, or `None` for the service's own in-memory limiter.
+async fn rate_limiter(config: &Config) -> Result<Option<Arc<dyn RateLimiter>>, String> {
+    let Some(url) = &config.redis_url else {
+        tracing::info!("rate limiter: in memory, this instance only (set REDIS_URL to share limits between instances)");
+        return Ok(None);
+    };
+    let limiter = RedisRateLimiter::new(url, config.rate_limits.clone())
+        .map_err(|error| format!("REDIS_URL: {}", with_causes(&error)))?
+        .with_prefix(config.redis_prefix.clone());
+    limiter
+        .ping()
+        .await
+        .map_err(|error| format!("cannot reach Redis at {}: {}", limiter.address(), with_causes(&error)))?;
+    tracing::info!(
+        address = %limiter.address(),
+        prefix = %limiter.prefix(),
+        "rate limiter: redis, shared by every instance with this prefix"
+    );
+    Ok(Some(Arc::new(limiter)))
+}
+
+/// An error and its causes, for a message that says what to fix.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        // Some errors repeat their source in their own message: say it once.
+        let cause_text = cause.to_string();
+        if !message.contains(&cause_text) {
+            message.push_str(&format!(": {cause_text}"));
+        }
+        source = cause.source();
+    }
+    message
+}
+
+fn service(
+    config: &Config,
+    store: Arc<dyn ServerStore>,
+    keys: TokenKeys,
+    derivation: &[u8],
+    limiter: Option<Arc<dyn RateLimiter>>,
+) -> Result<Auth, String> {
     let TokenKeys { signing, verification } = keys;
     // Names only: which key signs and which still verify, never key material.
     tracing::info!(algorithm = signing.algorithm(), kid = ?signing.kid(), "access tokens signed with");
@@ -250,9 +297,17 @@ fn service(config: &Config, store: Arc<dyn ServerStore>, keys: TokenKeys) -> Res
         })?;
     }
     let policy = PasswordPolicy::default().with_context_words(config.password_context_words());
+    // Per-account limits are keyed by a digest of the email under the event key: one key
+    // for every instance (they share the derivation secret), or a limit shared in Redis
+    // would count each instance's accounts apart. Labelled, so it is never the secret itself.
+    let event_key = EventKey::new(&[b"auth-rs email digests\0".as_slice(), derivation].concat());
     let mut auth = AuthService::new(store, tokens)
         .with_rate_limits(config.rate_limits.clone())
+        .with_event_key(event_key)
         .with_password_policy(policy);
+    if let Some(limiter) = limiter {
+        auth = auth.with_rate_limiter(limiter);
+    }
     if config.hash_threads.is_some() || config.hash_queue.is_some() {
         let threads = config
             .hash_threads
