@@ -2,19 +2,52 @@
 
 use serde_json::{Value, json};
 
-use crate::{PASSWORD, Server, Target, get, post_json, register, tokens};
+use crate::{PASSWORD, Server, Target, get, login, post_json, register, tokens};
 
-/// Case: three instances over one database. A refresh on one instance and the reuse of
-/// the old refresh token on another end the session on all three; a logout everywhere,
-/// a password change and a disable on one are refused by the others on their very next
-/// request.
+// The machine's Redis, as auth-redis's own tests reach it.
+#[path = "../../../../auth-core/redis/tests/common/mod.rs"]
+mod redis_servers;
+
+/// Case: three instances over one database and one Redis. Failed logins and registrations
+/// spread over the three are refused exactly where one instance would refuse them; a
+/// refresh on one instance and the reuse of the old refresh token on another end the
+/// session on all three; a logout everywhere, a password change and a disable on one are
+/// refused by the others on their very next request; a page session made on one is served
+/// by the others.
 pub async fn three_instances_over_one_database_behave_as_one(target: Target) {
-    let Some(a) = Server::start(target, &[]) else {
+    let Some(redis) = redis_servers::redis_url() else {
+        return;
+    };
+    let prefix = redis_servers::fresh_prefix();
+    let env = [
+        ("REDIS_URL", redis.as_str()),
+        ("AUTH_REDIS_PREFIX", prefix.as_str()),
+        ("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT", "7/hour"),
+    ];
+    let Some(a) = Server::start(target, &env) else {
         return;
     };
     let b = a.another_instance(&[]);
     let c = a.another_instance(&[]);
     let all = [&a, &b, &c];
+
+    // The limits count once: 5 failed logins per account per minute, spread round-robin
+    // over the three (the registrations per client, 7 an hour, are counted at the end).
+    for server in [&a, &b, &c, &a, &b] {
+        login(server, "lim@example.com", "wrong password!")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    for server in all {
+        let limited = login(server, "lim@example.com", "wrong password!").await;
+        limited.assert_error(429, "rate_limited");
+        assert_eq!(limited.header("retry-after"), Some("12"));
+    }
+    let mut registered = 0;
+    for (server, email) in [(&a, "r1@example.com"), (&b, "r2@example.com"), (&c, "r3@example.com")] {
+        register(server, email).await;
+        registered += 1;
+    }
     let me_on = |server: &Server, access: &str| {
         let (server, access) = (server.url(""), access.to_owned());
         async move {
@@ -31,6 +64,7 @@ pub async fn three_instances_over_one_database_behave_as_one(target: Target) {
     // A login on A refreshes on B; the reuse of the old refresh token on C ends the
     // session everywhere.
     register(&a, "tri@example.com").await;
+    registered += 1;
     let (_, first) = tokens(&a, "tri@example.com").await;
     let refreshed = post_json(&b, "/token/refresh", json!({"refresh_token": first}), None).await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.text);
@@ -76,6 +110,7 @@ pub async fn three_instances_over_one_database_behave_as_one(target: Target) {
 
     // A disable on C, by an administrator: refused on A and B.
     register(&a, "boss@example.com").await;
+    registered += 1;
     a.grant_role("boss@example.com", "admin");
     let (admin, _) = tokens(&b, "boss@example.com").await;
     let login = crate::login(&a, "tri@example.com", "a changed passphrase").await;
@@ -91,6 +126,7 @@ pub async fn three_instances_over_one_database_behave_as_one(target: Target) {
     // A page session made on A is served by B and C (the Axum server has pages).
     if a.has_pages().await {
         register(&a, "pia@example.com").await;
+        registered += 1;
         let cookie = page_sign_in(&a, "pia@example.com").await;
         for server in [&b, &c] {
             let home = no_redirects()
@@ -105,7 +141,23 @@ pub async fn three_instances_over_one_database_behave_as_one(target: Target) {
             assert!(home.contains("pia@example.com"), "{home}");
         }
     }
+
+    // Registrations per client: 7 an hour across the three, then 429 on every one.
+    for (n, server) in (registered..7).zip(all.iter().cycle()) {
+        register(server, &format!("more{n}@example.com")).await;
+    }
     for server in all {
+        post_json(
+            server,
+            "/register",
+            json!({"email": "one-too-many@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await
+        .assert_error(429, "rate_limited");
+    }
+    for server in all {
+        assert!(server.log().contains("rate limiter: redis"), "{}", server.log());
         assert!(!server.log().contains("panicked"), "{}", server.log());
     }
 }
