@@ -4,9 +4,7 @@ use serde_json::{Value, json};
 
 use crate::{PASSWORD, Server, Target, get, login, post_json, register, tokens};
 
-// The machine's Redis, as auth-redis's own tests reach it.
-#[path = "../../../../auth-core/redis/tests/common/mod.rs"]
-mod redis_servers;
+use super::redis_limits::redis_servers;
 
 /// Case: three instances over one database and one Redis. Failed logins and registrations
 /// spread over the three are refused exactly where one instance would refuse them; a

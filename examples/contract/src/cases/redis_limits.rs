@@ -6,7 +6,7 @@ use serde_json::json;
 // The Redis helpers of auth-redis's own tests: the machine's Redis, and servers a test
 // starts and stops itself.
 #[path = "../../../../auth-core/redis/tests/common/mod.rs"]
-mod redis_servers;
+pub(super) mod redis_servers;
 
 use crate::{PASSWORD, Server, Target, login, post_json, register};
 
