@@ -214,16 +214,88 @@ impl Rotation {
 
 /// The instances of one deployment, on one store. A step of a rotation redeploys them one
 /// at a time, and every instance is checked after every restart, so the steps hold for a
-/// rolling deployment of any size; the cases here run one instance.
+/// rolling deployment of any size. While it runs, a client calls `/me` on every instance
+/// that is up ([`Caller`]).
 struct Deployment {
     instances: Vec<Server>,
+    caller: Option<Caller>,
+}
+
+/// A client that keeps calling `/me` with `token` on every instance that is up, as behind
+/// a load balancer that skips an instance while it restarts: every answer must be 200.
+struct Caller {
+    bases: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Caller {
+    fn start(bases: Vec<String>, token: String) -> Self {
+        let bases = std::sync::Arc::new(std::sync::Mutex::new(bases));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn({
+            let (bases, stop) = (bases.clone(), stop.clone());
+            async move {
+                let (mut answered, mut refused) = (0, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let up = bases.lock().unwrap().clone();
+                    for base in up {
+                        let Ok(answer) = crate::client()
+                            .get(format!("{base}/me"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                        else {
+                            // Down, restarting: a load balancer sends the call elsewhere.
+                            continue;
+                        };
+                        answered += 1;
+                        if answer.status() != 200 {
+                            refused.push(format!("{base}: {}", answer.status()));
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                (answered, refused)
+            }
+        });
+        Self { bases, stop, task }
+    }
+
+    /// Stops, and asserts every answer was 200 and there were some.
+    async fn finish(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (answered, refused) = self.task.await.unwrap();
+        assert!(answered > 0, "the caller was answered");
+        assert!(refused.is_empty(), "calls refused during the rotation: {refused:?}");
+    }
 }
 
 impl Deployment {
-    fn start(target: Target, env: &[(String, String)]) -> Option<Self> {
+    /// `count` instances over one store.
+    fn start_many(target: Target, env: &[(String, String)], count: usize) -> Option<Self> {
+        let first = Server::start(target, &borrowed(env))?;
+        let mut instances: Vec<Server> = (1..count).map(|_| first.another_instance(&[])).collect();
+        instances.insert(0, first);
         Some(Self {
-            instances: vec![Server::start(target, &borrowed(env))?],
+            instances,
+            caller: None,
         })
+    }
+
+    /// Starts a client calling `/me` with `token` on every instance that is up.
+    fn keep_calling(mut self, token: &str) -> Self {
+        let bases = self.instances.iter().map(|instance| instance.url("")).collect();
+        self.caller = Some(Caller::start(bases, token.to_owned()));
+        self
+    }
+
+    /// Stops the client, asserting it lost no call.
+    async fn stop_calling(mut self) -> Self {
+        if let Some(caller) = self.caller.take() {
+            caller.finish().await;
+        }
+        self
     }
 
     fn any(&self) -> &Server {
@@ -234,15 +306,26 @@ impl Deployment {
     /// must accept each of `accepted`.
     async fn redeploy(self, env: &[(String, String)], accepted: &[&str]) -> Self {
         let env = borrowed(env);
-        let mut instances = self.instances;
+        let (mut instances, caller) = (self.instances, self.caller);
         for index in 0..instances.len() {
             let instance = instances.remove(index);
-            instances.insert(index, instance.restart_with(&env));
-            let deployment = Self { instances };
+            let down = instance.url("");
+            if let Some(caller) = &caller {
+                caller.bases.lock().unwrap().retain(|base| *base != down);
+            }
+            let restarted = instance.restart_with(&env);
+            if let Some(caller) = &caller {
+                caller.bases.lock().unwrap().push(restarted.url(""));
+            }
+            instances.insert(index, restarted);
+            let deployment = Self {
+                instances,
+                caller: None,
+            };
             deployment.assert_accepted(accepted).await;
             instances = deployment.instances;
         }
-        Self { instances }
+        Self { instances, caller }
     }
 
     async fn assert_accepted(&self, tokens: &[&str]) {
@@ -285,13 +368,18 @@ pub async fn keys_rotate_without_refusing_a_token_before_it_expires(target: Targ
         ("SECRET_KEY".to_owned(), String::new()),
         ("AUTH_SIGNING_KEY_FILE".to_owned(), path(&old.private).to_owned()),
     ];
-    let Some(deployment) = Deployment::start(target, &initial) else {
+    // Three instances over one PostgreSQL database, restarted one at a time; SQLite runs
+    // one (it is the single-host store).
+    let count = if target.backend == Backend::Postgres { 3 } else { 1 };
+    let Some(deployment) = Deployment::start_many(target, &initial, count) else {
         return;
     };
     register(deployment.any(), "ria@example.com").await;
     let (before_publish, refresh) = tokens(deployment.any(), "ria@example.com").await;
     assert_eq!(jwt_header(&before_publish)["kid"], old_kid);
     deployment.assert_published(&[&old_kid]).await;
+    // A client keeps calling /me through the publish and the switch.
+    let deployment = deployment.keep_calling(&before_publish);
 
     // (a) The new key is published, verification-only; the old one still signs.
     let deployment = deployment.redeploy(&rotation.publish, &[&before_publish]).await;
@@ -315,6 +403,8 @@ pub async fn keys_rotate_without_refusing_a_token_before_it_expires(target: Targ
     let after_switch = refreshed.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(jwt_header(&after_switch)["kid"], new_kid);
     assert_eq!(jwt_header(&after_switch)["alg"], "ES256");
+
+    let deployment = deployment.stop_calling().await;
 
     // (c) After the access-token lifetime the old key goes: its tokens are refused, the
     // new key's are not.
