@@ -68,7 +68,7 @@ pub struct Config {
     /// believed; from anyone else the header is ignored.
     pub trusted_proxy: Option<IpAddr>,
     /// `AUTH_PURGE_INTERVAL`, default `1h`: how often ended sessions and spent tokens are
-    /// deleted (`off` never); see [`purge_interval`].
+    /// deleted (`off` never; `90s`, `15m`, `2h` up to `168h`).
     pub purge_interval: Option<Duration>,
     /// `AUTH_UI_TEMPLATES`: a directory whose files replace the pages' built-in templates,
     /// stylesheet and icon of the same names (the Axum server's pages only).
