@@ -23,14 +23,20 @@
 #   USERS=8                  accounts the login phases cycle through
 #   AUTH_HASH_THREADS, AUTH_HASH_QUEUE   passed to the server (defaults: cores, 128)
 #   SERVER_LOG=info          the server's RUST_LOG (info: what a deployment logs)
+#   LIMITER=off              off: rate limits off (AUTH_RATE_LIMITS=off); memory: every
+#                            limit on, in the server's memory, at 10^9 a second (so every
+#                            request pays a limiter decision and none is refused); redis:
+#                            the same limits counted in Redis (REDIS_URL, default
+#                            redis://127.0.0.1:6379, under a fresh AUTH_REDIS_PREFIX)
 #   RESULTS_DIR              keep wrk's raw output, the server logs and summary.md there
 #   CARGO_TARGET_DIR         where cargo builds (default: target/ in the workspace)
 #   MALLOC_*                 glibc tunables reach the server (and hash_once) unchanged, and
 #                            are named in the summary
 #
 # Only 127.0.0.1 is ever contacted; every phase is bounded by DURATION and each server is
-# stopped when its run ends (and on exit). Rate limits are off in the server
-# (AUTH_RATE_LIMITS=off), or the limiter would answer most of this load with 429.
+# stopped when its run ends (and on exit). Rate limits are off in the server by default
+# (AUTH_RATE_LIMITS=off), or the limiter would answer most of this load with 429; with
+# LIMITER=memory or redis they are on at limits this load never reaches.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,6 +54,11 @@ PROBE_CONNECTIONS=${PROBE_CONNECTIONS:-2}
 FLOOD2_CONNECTIONS=${FLOOD2_CONNECTIONS:-256}
 USERS=${USERS:-8}
 SERVER_LOG=${SERVER_LOG:-info}
+LIMITER=${LIMITER:-off}
+case $LIMITER in
+  off | memory | redis) ;;
+  *) echo "error: LIMITER is off, memory or redis" >&2; exit 1 ;;
+esac
 PASSWORD="correct horse battery staple"
 
 for tool in wrk curl cargo awk; do
@@ -124,11 +135,25 @@ one_run() {
   "$hash_once_bin" --runs 20 | tee "$out/hash_once.txt" >&2
   grep '^hash_once ' "$out/hash_once.txt" | cut -d' ' -f2- | tr ' ' '\n' >"$out/figures.txt"
 
-  log "starting $SERVER on a free loopback port (SQLite in $db)"
-  BIND=127.0.0.1:0 \
+  log "starting $SERVER on a free loopback port (SQLite in $db; rate limits: $LIMITER)"
+  local limits=()
+  case $LIMITER in
+    off) limits=(AUTH_RATE_LIMITS=off) ;;
+    memory | redis)
+      for bucket in LOGIN_FAILURES_PER_ACCOUNT CONSECUTIVE_LOGIN_FAILURES_PER_ACCOUNT LOGIN_ATTEMPTS_PER_CLIENT \
+        REGISTRATIONS_PER_CLIENT RESET_REQUESTS_PER_ACCOUNT RESET_REQUESTS_PER_CLIENT CONFIRMATIONS_PER_CLIENT \
+        MAILS_PER_ACCOUNT MAILS_PER_CLIENT; do
+        limits+=("AUTH_RATE_LIMIT_$bucket=1000000000/second")
+      done
+      ;;
+  esac
+  if [[ $LIMITER == redis ]]; then
+    limits+=("REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}" "AUTH_REDIS_PREFIX=load-$(basename "$db")")
+  fi
+  env BIND=127.0.0.1:0 \
     DATABASE_URL="sqlite://$db/auth.db" \
     AUTH_MAIL_OUTBOX="$db/outbox" \
-    AUTH_RATE_LIMITS=off \
+    "${limits[@]}" \
     RUST_LOG="$SERVER_LOG" \
     "$server_bin" >"$out/server.log" 2>&1 &
   server_pid=$!
@@ -310,7 +335,8 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
   echo
   echo "$cores cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); $(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}');" \
     "$RUNS run(s) of ${DURATION} s per phase$( ((RUNS > 1)) && echo ', median (min–max) over runs')." \
-    "Server: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}; rate limits off;" \
+    "Server: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128};" \
+    "rate limits $(case $LIMITER in off) echo off ;; memory) echo 'on, in memory, every bucket at 10^9/s' ;; redis) echo 'on, in Redis on loopback, every bucket at 10^9/s' ;; esac);" \
     "RUST_LOG=$SERVER_LOG; glibc malloc${malloc_env:+ with $malloc_env}."
   echo
   echo "| phase | connections | requests/s | 2xx/s | p50 ms | p99 ms | non-2xx | socket errors |"
