@@ -202,11 +202,12 @@ where
     }
 }
 
-/// A key for `purpose` from `secret`: HMAC-SHA256(secret, purpose).
+/// A key for `purpose` from `secret` ([`derivation_secret`]): HMAC-SHA256(secret, purpose),
+/// so no derived key is the secret itself or another purpose's key.
 fn derived_key(secret: &[u8], purpose: &[u8]) -> Result<[u8; 32], String> {
     use hmac::{KeyInit, Mac};
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret)
-        .map_err(|error| format!("deriving a key from SECRET_KEY: {error}"))?;
+        .map_err(|error| format!("deriving a key: {error}"))?;
     mac.update(purpose);
     Ok(mac.finalize().into_bytes().into())
 }
@@ -299,8 +300,8 @@ fn service(
     let policy = PasswordPolicy::default().with_context_words(config.password_context_words());
     // Per-account limits are keyed by a digest of the email under the event key: one key
     // for every instance (they share the derivation secret), or a limit shared in Redis
-    // would count each instance's accounts apart. Labelled, so it is never the secret itself.
-    let event_key = EventKey::new(&[b"auth-rs email digests\0".as_slice(), derivation].concat());
+    // would count each instance's accounts apart.
+    let event_key = EventKey::new(&derived_key(derivation, b"example-server email digest key v1")?);
     let mut auth = AuthService::new(store, tokens)
         .with_rate_limits(config.rate_limits.clone())
         .with_event_key(event_key)
