@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::auth_method::AuthMethod;
 use crate::error::AuthError;
 use crate::role::Role;
 use crate::service::Authenticated;
@@ -64,11 +65,24 @@ impl Authenticated {
     /// # }
     /// ```
     ///
+    /// A role the service names in [`with_second_factor_required_for`](crate::AuthService::with_second_factor_required_for)
+    /// also needs a token of a login with a second factor (`amr` with `mfa`).
+    ///
     /// # Errors
     ///
-    /// [`AuthError::Forbidden`] naming the missing role.
+    /// [`AuthError::Forbidden`] naming the missing role;
+    /// [`AuthError::SecondFactorRequired`] when the role needs a second factor the
+    /// token's login did not use.
     pub fn require_role(&self, role: &Role) -> Result<(), AuthError> {
-        require_role(self.claims.roles(), role.as_str())
+        require_role(self.claims.roles(), role.as_str())?;
+        let second_factor_used = self
+            .claims
+            .auth_methods()
+            .is_some_and(|methods| methods.contains(&AuthMethod::MULTI_FACTOR));
+        if self.second_factor_roles.contains(role) && !second_factor_used {
+            return Err(AuthError::SecondFactorRequired);
+        }
+        Ok(())
     }
 }
 

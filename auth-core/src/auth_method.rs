@@ -42,6 +42,9 @@ impl AuthMethod {
     pub const SOFTWARE_KEY: AuthMethod = AuthMethod(Cow::Borrowed("swk"));
     /// `mfa`: several factors.
     pub const MULTI_FACTOR: AuthMethod = AuthMethod(Cow::Borrowed("mfa"));
+    /// `recovery_code`: a single-use recovery code, in place of a second factor (no RFC
+    /// 8176 value exists for it; this library's own).
+    pub const RECOVERY_CODE: AuthMethod = AuthMethod(Cow::Borrowed("recovery_code"));
 
     /// Longest name, in bytes.
     pub const MAX_LEN: usize = 32;

@@ -93,6 +93,28 @@ pub enum AuthError {
     /// does not ask for ([`LoginOutcome::signed_in`](crate::LoginOutcome::signed_in)).
     #[error("this login needs a second factor")]
     SecondFactorRequired,
+    /// The second step of a login failed: a wrong, reused or spent code, or a challenge
+    /// that is unknown, expired, dead after too many wrong codes, or presented by another
+    /// client. Deliberately one answer for all of them.
+    #[error("invalid code")]
+    LoginChallengeFailed,
+    /// A TOTP or recovery code given to confirm or change a second factor is wrong (or
+    /// already used).
+    #[error("invalid code")]
+    InvalidCode,
+    /// The account already has a confirmed second factor; remove it first.
+    #[error("two-factor authentication is already enabled")]
+    SecondFactorAlreadyEnrolled,
+    /// The account has no (confirmed) second factor to use or change.
+    #[error("two-factor authentication is not enabled")]
+    SecondFactorNotEnrolled,
+    /// A sensitive action needs a recent authentication (within `max_age`) or the second
+    /// factor again (RFC 9470's `insufficient_user_authentication`).
+    #[error("this action needs a recent sign-in or your second factor")]
+    StepUpRequired {
+        /// How recent a sign-in must be.
+        max_age: Duration,
+    },
     /// The access or refresh token is not acceptable; the source says why (for logs
     /// only). A reused refresh token has revoked its whole session.
     #[error("invalid or expired token")]

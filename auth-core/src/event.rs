@@ -53,6 +53,18 @@ pub enum Action {
     GrantRole,
     /// [`revoke_role`](crate::Accounts::revoke_role).
     RevokeRole,
+    /// [`begin_totp_enrolment`](crate::AuthService::begin_totp_enrolment).
+    BeginTotpEnrolment,
+    /// [`confirm_totp`](crate::AuthService::confirm_totp).
+    ConfirmTotp,
+    /// [`disable_totp`](crate::AuthService::disable_totp).
+    DisableTotp,
+    /// [`regenerate_recovery_codes`](crate::AuthService::regenerate_recovery_codes).
+    RegenerateRecoveryCodes,
+    /// [`complete_login`](crate::AuthService::complete_login) with a TOTP code.
+    CompleteLogin,
+    /// [`complete_login`](crate::AuthService::complete_login) with a recovery code.
+    CompleteLoginWithRecoveryCode,
 }
 
 impl Action {
@@ -76,6 +88,12 @@ impl Action {
             Self::SetRoles => "set_roles",
             Self::GrantRole => "grant_role",
             Self::RevokeRole => "revoke_role",
+            Self::BeginTotpEnrolment => "begin_totp_enrolment",
+            Self::ConfirmTotp => "confirm_totp",
+            Self::DisableTotp => "disable_totp",
+            Self::RegenerateRecoveryCodes => "regenerate_recovery_codes",
+            Self::CompleteLogin => "complete_login",
+            Self::CompleteLoginWithRecoveryCode => "complete_login_with_recovery_code",
         }
     }
 }
@@ -119,8 +137,23 @@ pub enum Refusal {
     TooManyRoles,
     /// Too many consecutive login failures: locked until a password reset.
     AccountLocked,
-    /// The login needs a second factor the application does not ask for.
+    /// The login needs a second factor the application does not ask for (or a route
+    /// needs one the token lacks).
     SecondFactorRequired,
+    /// A wrong TOTP or recovery code.
+    WrongCode,
+    /// A TOTP code of a time step already used (a replay), or a spent recovery code.
+    CodeReused,
+    /// A login challenge presented by another client than the one it was issued to.
+    ChallengeFromAnotherClient,
+    /// A login challenge that took too many wrong codes.
+    ChallengeExhausted,
+    /// The account already has a second factor.
+    AlreadyEnrolled,
+    /// The account has no second factor.
+    NotEnrolled,
+    /// A sensitive action without a recent authentication or the second factor.
+    StepUpRequired,
 }
 
 /// How it ended.
@@ -140,6 +173,9 @@ pub enum Outcome {
     Busy,
     /// A server-side failure (store unavailable, internal error).
     Failed,
+    /// The password was right and a second factor is asked for: a login challenge was
+    /// issued, no session yet.
+    SecondFactorRequired,
 }
 
 impl Outcome {
@@ -151,6 +187,7 @@ impl Outcome {
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy => "busy",
             Self::Failed => "failed",
+            Self::SecondFactorRequired => "second_factor_required",
         }
     }
 }
@@ -204,6 +241,21 @@ pub enum EventKind {
     AccountEnabled,
     /// An account's roles were replaced, or one was granted or revoked.
     RolesChanged,
+    /// A right password asked for a second factor: a login challenge was issued.
+    SecondFactorChallenged,
+    /// A second factor was refused at login (a wrong or replayed code, a dead, expired or
+    /// foreign challenge).
+    SecondFactorFailed,
+    /// A login was completed with a recovery code (one fewer left).
+    RecoveryCodeUsed,
+    /// A TOTP enrolment began (a secret was issued, not yet confirmed).
+    TotpEnrolmentStarted,
+    /// A TOTP factor was confirmed: login now asks for it.
+    TotpEnabled,
+    /// A TOTP factor was removed.
+    TotpDisabled,
+    /// New recovery codes replaced the old.
+    RecoveryCodesRegenerated,
     /// Password hashing was saturated and the request was refused at once.
     Busy,
     /// Any other refusal of a request of its own (an invalid token, a weak new password,
@@ -234,6 +286,13 @@ impl EventKind {
             Self::AccountDisabled => "account_disabled",
             Self::AccountEnabled => "account_enabled",
             Self::RolesChanged => "roles_changed",
+            Self::SecondFactorChallenged => "second_factor_challenged",
+            Self::SecondFactorFailed => "second_factor_failed",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::TotpEnrolmentStarted => "totp_enrolment_started",
+            Self::TotpEnabled => "totp_enabled",
+            Self::TotpDisabled => "totp_disabled",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Self::Busy => "busy",
             Self::Refused => "refused",
             Self::Failed => "failed",
@@ -341,7 +400,11 @@ impl AuthEvent {
             (Outcome::RateLimited { .. }, _) => EventKind::RateLimited,
             (Outcome::Busy, _) => EventKind::Busy,
             (Outcome::Failed, _) => EventKind::Failed,
+            (Outcome::SecondFactorRequired, _) => EventKind::SecondFactorChallenged,
             (Outcome::Refused(_), Action::Login | Action::StartSession) => EventKind::LoginFailed,
+            (Outcome::Refused(_), Action::CompleteLogin | Action::CompleteLoginWithRecoveryCode) => {
+                EventKind::SecondFactorFailed
+            }
             (Outcome::Refused(Refusal::InvalidToken(TokenError::Reused)), Action::Refresh) => {
                 EventKind::RefreshReuseDetected
             }
@@ -361,6 +424,12 @@ impl AuthEvent {
                 Action::DisableAccount => EventKind::AccountDisabled,
                 Action::EnableAccount => EventKind::AccountEnabled,
                 Action::SetRoles | Action::GrantRole | Action::RevokeRole => EventKind::RolesChanged,
+                Action::CompleteLogin => EventKind::LoginSucceeded,
+                Action::CompleteLoginWithRecoveryCode => EventKind::RecoveryCodeUsed,
+                Action::BeginTotpEnrolment => EventKind::TotpEnrolmentStarted,
+                Action::ConfirmTotp => EventKind::TotpEnabled,
+                Action::DisableTotp => EventKind::TotpDisabled,
+                Action::RegenerateRecoveryCodes => EventKind::RecoveryCodesRegenerated,
             },
         }
     }
@@ -398,7 +467,7 @@ impl AuthEvent {
             };
         }
         match &self.outcome {
-            Outcome::Success => emit!(tracing::Level::INFO),
+            Outcome::Success | Outcome::SecondFactorRequired => emit!(tracing::Level::INFO),
             Outcome::Refused(Refusal::InvalidToken(TokenError::Reused)) => emit!(tracing::Level::WARN),
             Outcome::Refused(_) | Outcome::RateLimited { .. } => emit!(tracing::Level::INFO),
             Outcome::Busy => emit!(tracing::Level::WARN),

@@ -20,6 +20,11 @@
 //! | [`AccountDisabled`](AuthError::AccountDisabled) | `account_disabled` | 403 | | | refused: account disabled |
 //! | [`EmailNotVerified`](AuthError::EmailNotVerified) | `email_not_verified` | 403 | | | refused: email not verified |
 //! | [`SecondFactorRequired`](AuthError::SecondFactorRequired) | `mfa_required` | 403 | | | refused: second factor required |
+//! | [`LoginChallengeFailed`](AuthError::LoginChallengeFailed) | `invalid_code` | 401 | | | refused: wrong code, or the flow's more precise reason |
+//! | [`InvalidCode`](AuthError::InvalidCode) | `invalid_code` | 400 | | | refused: wrong code |
+//! | [`SecondFactorAlreadyEnrolled`](AuthError::SecondFactorAlreadyEnrolled) | `already_enrolled` | 409 | | | refused: already enrolled |
+//! | [`SecondFactorNotEnrolled`](AuthError::SecondFactorNotEnrolled) | `not_enrolled` | 409 | | | refused: not enrolled |
+//! | [`StepUpRequired`](AuthError::StepUpRequired) | `insufficient_user_authentication` | 401 | | | refused: step-up required |
 //! | [`InvalidToken`](AuthError::InvalidToken) | `invalid_token` | 401 | | | refused: invalid token (with the reason) |
 //! | [`InvalidOneTimeToken`](AuthError::InvalidOneTimeToken) | `invalid_token` | 400 | | | refused: invalid token (with the reason) |
 //! | [`Forbidden`](AuthError::Forbidden) | `forbidden` | 403 | | | refused: not found |
@@ -85,6 +90,11 @@ fn row(error: &AuthError) -> Row {
         E::AccountDisabled => Row::refused("account_disabled", 403, Refusal::AccountDisabled),
         E::EmailNotVerified => Row::refused("email_not_verified", 403, Refusal::EmailNotVerified),
         E::SecondFactorRequired => Row::refused("mfa_required", 403, Refusal::SecondFactorRequired),
+        E::LoginChallengeFailed => Row::refused("invalid_code", 401, Refusal::WrongCode),
+        E::InvalidCode => Row::refused("invalid_code", 400, Refusal::WrongCode),
+        E::SecondFactorAlreadyEnrolled => Row::refused("already_enrolled", 409, Refusal::AlreadyEnrolled),
+        E::SecondFactorNotEnrolled => Row::refused("not_enrolled", 409, Refusal::NotEnrolled),
+        E::StepUpRequired { .. } => Row::refused("insufficient_user_authentication", 401, Refusal::StepUpRequired),
         E::InvalidToken(reason) => Row::refused("invalid_token", 401, Refusal::InvalidToken(reason.clone())),
         E::InvalidOneTimeToken(reason) => Row::refused("invalid_token", 400, Refusal::InvalidToken(reason.clone())),
         E::Forbidden { .. } => Row::refused("forbidden", 403, Refusal::NotFound),
@@ -196,6 +206,8 @@ pub struct ErrorResponse {
     code: &'static str,
     detail: String,
     retry_after: Option<Duration>,
+    /// The `WWW-Authenticate` challenge of a 401 (`Bearer` unless the error says more).
+    challenge: Option<String>,
     /// `Connection: close`: the connection cannot carry another request.
     close: bool,
 }
@@ -208,6 +220,7 @@ impl ErrorResponse {
             code,
             detail: detail.into(),
             retry_after: None,
+            challenge: None,
             close: false,
         }
     }
@@ -243,7 +256,8 @@ impl ErrorResponse {
 
     /// Headers beside the JSON content type: `Retry-After` in whole seconds rounded up (a
     /// client that waits this long is served), `WWW-Authenticate: Bearer` on a 401 (RFC
-    /// 9110 §15.5.2 requires one), `Connection: close` when asked for.
+    /// 9110 §15.5.2 requires one; RFC 9470's `error="insufficient_user_authentication"`
+    /// with its `max_age` when a step-up is needed), `Connection: close` when asked for.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = Vec::new();
         if let Some(wait) = self.retry_after {
@@ -251,7 +265,8 @@ impl ErrorResponse {
             headers.push(("retry-after", seconds.max(1).to_string()));
         }
         if self.status == 401 {
-            headers.push(("www-authenticate", "Bearer".to_owned()));
+            let challenge = self.challenge.clone().unwrap_or_else(|| "Bearer".to_owned());
+            headers.push(("www-authenticate", challenge));
         }
         if self.close {
             headers.push(("connection", "close".to_owned()));
@@ -282,6 +297,13 @@ impl From<&AuthError> for ErrorResponse {
             code: row.code,
             detail: error.to_string(),
             retry_after: row.retry_after,
+            challenge: match error {
+                AuthError::StepUpRequired { max_age } => Some(format!(
+                    "Bearer error=\"insufficient_user_authentication\", max_age={}",
+                    max_age.as_secs()
+                )),
+                _ => None,
+            },
             close: false,
         }
     }
@@ -312,6 +334,13 @@ mod tests {
             AuthError::AccountDisabled,
             AuthError::EmailNotVerified,
             AuthError::SecondFactorRequired,
+            AuthError::LoginChallengeFailed,
+            AuthError::InvalidCode,
+            AuthError::SecondFactorAlreadyEnrolled,
+            AuthError::SecondFactorNotEnrolled,
+            AuthError::StepUpRequired {
+                max_age: Duration::from_secs(600),
+            },
             AuthError::InvalidToken(TokenError::Expired),
             AuthError::InvalidOneTimeToken(TokenError::Reused),
             AuthError::Forbidden { role: "admin".into() },
@@ -338,6 +367,11 @@ mod tests {
                 | AuthError::AccountDisabled
                 | AuthError::EmailNotVerified
                 | AuthError::SecondFactorRequired
+                | AuthError::LoginChallengeFailed
+                | AuthError::InvalidCode
+                | AuthError::SecondFactorAlreadyEnrolled
+                | AuthError::SecondFactorNotEnrolled
+                | AuthError::StepUpRequired { .. }
                 | AuthError::InvalidToken(_)
                 | AuthError::InvalidOneTimeToken(_)
                 | AuthError::Forbidden { .. }

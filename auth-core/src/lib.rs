@@ -145,6 +145,7 @@ mod one_time;
 mod password;
 mod rate_limit;
 mod role;
+mod second_factor;
 mod service;
 mod session;
 mod store;
@@ -175,15 +176,22 @@ pub use rate_limit::{
     Bucket, DEFAULT_MAX_KEYS_PER_BUCKET, Limit, MemoryRateLimiter, RateDecision, RateLimiter, RateLimits,
 };
 pub use role::{Role, RoleError};
+pub use second_factor::{
+    ENCRYPTION_KEY_BYTES, EncryptionKey, EncryptionKeyError, LOGIN_CHALLENGE_TTL, LoginChallenge,
+    MAX_LOGIN_CHALLENGE_FAILURES, RECOVERY_CODE_COUNT, RecoveryCodes, SealError, SecondFactorCode, SecondFactorMethod,
+    SecondFactorStatus, SecretCipher, SecurityNotice, SecurityNoticeKind, TOTP_SECRET_BYTES, TOTP_STEP_SECS,
+    TotpEnrolment, TotpFactor,
+};
 pub use service::{
-    Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, DEFAULT_EMAIL_VERIFICATION_TTL,
-    DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, LoginOutcome, LoginSuccess,
-    MAX_LIST_USERS, Purged, Registration, ResumedSession, SecondFactorChallenge, SessionCheck,
+    Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, Caller, DEFAULT_EMAIL_VERIFICATION_TTL,
+    DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, DEFAULT_STEP_UP_WINDOW,
+    LoginOutcome, LoginSuccess, MAX_LIST_USERS, NewRecoveryCodes, Purged, Registration, ResumedSession,
+    SecondFactorChallenge, SessionCheck, TotpSettings,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
-    AuthStore, BrowserSessionStore, ComposedStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore, SessionStore,
-    UserDirectory, UserStore,
+    AuthStore, BrowserSessionStore, ComposedStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore,
+    SecondFactorStore, SessionStore, UserDirectory, UserStore,
 };
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,

@@ -47,6 +47,11 @@ pub struct User {
     pub created_at: OffsetDateTime,
     /// When any field last changed.
     pub updated_at: OffsetDateTime,
+    /// Whether login asks for a second factor: set when one is confirmed, cleared when the
+    /// last is removed, by the [`SecondFactorStore`](crate::SecondFactorStore) in the same
+    /// write. Kept on the account so that every login sees it, whatever the store's other
+    /// capabilities: a service that cannot complete a second factor refuses the login.
+    pub requires_second_factor: bool,
 }
 
 impl User {
@@ -97,6 +102,7 @@ impl User {
             token_version: 0,
             created_at,
             updated_at: created_at,
+            requires_second_factor: false,
         }
     }
 
@@ -139,6 +145,13 @@ impl User {
     #[must_use]
     pub fn with_updated_at(mut self, updated_at: OffsetDateTime) -> Self {
         self.updated_at = updated_at;
+        self
+    }
+
+    /// Sets whether login asks for a second factor.
+    #[must_use]
+    pub fn with_requires_second_factor(mut self, requires_second_factor: bool) -> Self {
+        self.requires_second_factor = requires_second_factor;
         self
     }
 

@@ -81,6 +81,7 @@ mod one_time;
 mod purge;
 pub mod rate_limiter;
 mod roles;
+mod second_factor;
 mod sessions;
 mod users;
 
@@ -92,6 +93,7 @@ pub use directory::*;
 pub use one_time::*;
 pub use purge::*;
 pub use roles::*;
+pub use second_factor::*;
 pub use sessions::*;
 pub use users::*;
 
@@ -221,6 +223,7 @@ mod tests {
             ("one_time.rs", include_str!("one_time.rs")),
             ("purge.rs", include_str!("purge.rs")),
             ("roles.rs", include_str!("roles.rs")),
+            ("second_factor.rs", include_str!("second_factor.rs")),
             ("sessions.rs", include_str!("sessions.rs")),
             ("users.rs", include_str!("users.rs")),
         ];

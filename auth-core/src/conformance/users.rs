@@ -60,7 +60,8 @@ conformance_cases! { $
     }
 
     /// Every field survives the round trip: no password, several roles, a verification time,
-    /// a disabled flag, a token version, distinct microsecond timestamps, a Unicode email.
+    /// a disabled flag, a token version, distinct microsecond timestamps, a Unicode email, a
+    /// second factor required.
     pub async fn every_field_round_trips(store: S) {
         let base = sample_user(Email::parse(&format!("Jürgen.{}@Bücher.de", Uuid::new_v4().simple())).unwrap());
         let user = User {
@@ -74,6 +75,7 @@ conformance_cases! { $
             token_version: 7,
             created_at: truncate_to_micros(OffsetDateTime::from_unix_timestamp(1_000_000_000).unwrap()),
             updated_at: base.updated_at + time::Duration::microseconds(1),
+            requires_second_factor: true,
             ..base
         };
         assert!(user.email.as_str().starts_with("jürgen."));

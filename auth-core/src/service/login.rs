@@ -9,14 +9,17 @@ use super::audit::Audit;
 use crate::auth_method::{AuthMethod, AuthMethods};
 use crate::email::Email;
 use crate::error::AuthError;
-use crate::event::{Action, Refusal, Subject};
+use crate::event::{Action, Outcome, Refusal, Subject};
 use crate::hash::{HashError, HashedPassword, PasswordHasher, Verification};
 use crate::id::UserId;
 use crate::password::Password;
 use crate::rate_limit::Bucket;
+use crate::second_factor::SecondFactorMethod;
 use crate::session::{ClientInfo, TokenPair};
 use crate::store::AuthStore;
+use crate::token::OpaqueToken;
 use crate::user::User;
+use time::OffsetDateTime;
 
 /// A successful login: a new session.
 #[derive(Debug, Clone)]
@@ -62,8 +65,8 @@ pub enum LoginOutcome {
     /// Signed in: a new session and its tokens.
     SignedIn(LoginSuccess),
     /// The password was right, but the account asks for a second factor before any
-    /// session begins: no token was issued. Nothing in this release asks for one; the
-    /// second-factor capability that will is built on this answer.
+    /// session begins: no session and no access or refresh token, only a challenge that
+    /// [`AuthService::complete_login`] completes (see [`AuthService::with_totp`]).
     SecondFactorRequired(SecondFactorChallenge),
 }
 
@@ -83,19 +86,31 @@ impl LoginOutcome {
     }
 }
 
-/// A login waiting for its second factor: [`LoginOutcome::SecondFactorRequired`].
+/// A login waiting for its second factor: [`LoginOutcome::SecondFactorRequired`]. Hand
+/// [`token`](Self::token) to the client, which completes the login with it and a code
+/// ([`AuthService::complete_login`]); no session exists yet.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SecondFactorChallenge {
     /// The account whose password was right.
     pub user_id: UserId,
+    /// The challenge's token (`mfa_…`), stored only hashed; works once.
+    pub token: OpaqueToken,
+    /// When it stops working (5 minutes after the password).
+    pub expires_at: OffsetDateTime,
+    /// What completes it.
+    pub methods: Vec<SecondFactorMethod>,
 }
 
 impl<S: AuthStore> AuthService<S> {
     /// Checks an email and password and starts a session: an access token and a refresh
-    /// token, in [`LoginOutcome::SignedIn`] (an account that asks for a second factor
-    /// would get [`LoginOutcome::SecondFactorRequired`] instead; none does in this
-    /// release). `client` (user agent, IP) labels the session and keys the per-client
+    /// token, in [`LoginOutcome::SignedIn`]. An account with a second factor
+    /// ([`User::requires_second_factor`]) gets [`LoginOutcome::SecondFactorRequired`]
+    /// instead, with a challenge that [`complete_login`](Self::complete_login) completes,
+    /// when the service has [`with_totp`](Self::with_totp), and
+    /// [`SecondFactorRequired`](AuthError::SecondFactorRequired) otherwise: never a session
+    /// on the password alone. Its password step refills no allowance (only the completed
+    /// login does). `client` (user agent, IP) labels the session and keys the per-client
     /// limit. The session records [`AuthMethod::PASSWORD`], now.
     ///
     /// Before any hashing, the attempt draws on three allowances: the client's
@@ -184,6 +199,14 @@ impl<S: AuthStore> AuthService<S> {
             }
             if self.require_verified_email && !user.email_verified() {
                 return Err(AuthError::EmailNotVerified);
+            }
+            if user.requires_second_factor {
+                let Some(factors) = &self.second_factors else {
+                    return Err(AuthError::SecondFactorRequired);
+                };
+                let challenge = (factors.issue_challenge)(self, &user, client).await?;
+                audit.outcome = Some(Outcome::SecondFactorRequired);
+                return Ok(LoginOutcome::SecondFactorRequired(challenge));
             }
             let tokens = self
                 .session_with_tokens(&user, AuthMethods::from(AuthMethod::PASSWORD), client)
@@ -275,6 +298,37 @@ impl<S: AuthStore> AuthService<S> {
     }
 }
 
+impl<S: AuthStore> AuthService<S> {
+    /// Checks the password `user` types again for a sensitive action, drawing on the
+    /// account's login allowances first (a stolen session is no unlimited password
+    /// oracle). Refills nothing: the flow refills when all of it succeeded.
+    pub(super) async fn check_current_password(
+        &self,
+        user: &User,
+        password: Password,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<(), AuthError> {
+        self.take(Bucket::LoginFailuresPerAccount, client, Some(&user.email))
+            .await?;
+        self.take_consecutive_failure(client, Some(&user.email)).await?;
+        let stored = user.password_hash.clone();
+        let hasher = Arc::clone(&self.hasher);
+        let user_id = user.id;
+        match self
+            .pool
+            .run(move || check_password(&*hasher, &password, stored.as_ref(), false, Some(user_id)))
+            .await?
+        {
+            PasswordCheck::Match { .. } => Ok(()),
+            PasswordCheck::Mismatch(refusal) => {
+                audit.refusal = Some(refusal);
+                Err(AuthError::InvalidCredentials)
+            }
+        }
+    }
+}
+
 /// What the hashing job found.
 pub(super) enum PasswordCheck {
     /// No match, and why (for the event, never for the client).
@@ -334,11 +388,16 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+    use crate::token::TokenKind;
 
     #[test]
     fn a_login_that_asks_for_a_second_factor_is_refused_where_none_is_asked_for() {
+        let (token, _) = OpaqueToken::generate(TokenKind::LoginChallenge).unwrap();
         let challenge = SecondFactorChallenge {
             user_id: UserId::new_at(datetime!(2026-06-01 09:00 UTC)),
+            token,
+            expires_at: datetime!(2026-06-01 09:05 UTC),
+            methods: vec![SecondFactorMethod::Totp],
         };
         let error = LoginOutcome::SecondFactorRequired(challenge).signed_in().unwrap_err();
         assert!(matches!(error, AuthError::SecondFactorRequired));

@@ -9,6 +9,7 @@
 //! | `verification` | [`request_email_verification`](AuthService::request_email_verification), [`verify_email`](AuthService::verify_email) |
 //! | `administration` | [`Accounts`]: enable and disable accounts, roles, the account listing, the store's health |
 //! | `browser` | [`open_browser_session`](AuthService::open_browser_session), [`check_browser_session`](AuthService::check_browser_session), [`close_browser_session`](AuthService::close_browser_session) (stores with [`BrowserSessionStore`](crate::BrowserSessionStore)) |
+//! | `second_factor` | [`with_totp`](AuthService::with_totp), [`begin_totp_enrolment`](AuthService::begin_totp_enrolment), [`confirm_totp`](AuthService::confirm_totp), [`complete_login`](AuthService::complete_login), [`disable_totp`](AuthService::disable_totp), [`regenerate_recovery_codes`](AuthService::regenerate_recovery_codes), [`second_factor_status`](AuthService::second_factor_status), and the step-up rule (stores with [`SecondFactorStore`](crate::SecondFactorStore)) |
 //! | `maintenance` | [`purge_expired`](AuthService::purge_expired), [`purge_every`](AuthService::purge_every) |
 //!
 //! The machinery they share is written once: `audit` records the one event of every
@@ -29,9 +30,11 @@ mod mail;
 mod maintenance;
 mod passwords;
 mod registration;
+mod second_factor;
 mod sessions;
 mod verification;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,7 @@ use crate::event::{EventKey, EventSink};
 use crate::hash::{Argon2Hasher, HashPool, PasswordHasher};
 use crate::password::PasswordPolicy;
 use crate::rate_limit::{MemoryRateLimiter, RateLimiter, RateLimits};
+use crate::role::Role;
 use crate::store::AuthStore;
 use crate::token::Tokens;
 
@@ -51,7 +55,8 @@ pub use browser::{BrowserCheck, BrowserSession};
 pub use login::{LoginOutcome, LoginSuccess, SecondFactorChallenge};
 pub use maintenance::Purged;
 pub use registration::Registration;
-pub use sessions::{Authenticated, ResumedSession, SessionCheck};
+pub use second_factor::{DEFAULT_STEP_UP_WINDOW, NewRecoveryCodes, TotpSettings};
+pub use sessions::{Authenticated, Caller, ResumedSession, SessionCheck};
 
 /// Default idle timeout of a session: 7 days without a refresh ends it (the seeds'
 /// refresh-token lifetime).
@@ -162,6 +167,10 @@ pub struct AuthService<S> {
     password_reset_ttl: Duration,
     email_verification_ttl: Duration,
     require_verified_email: bool,
+    /// TOTP, when [`with_totp`](Self::with_totp) turned it on.
+    second_factors: Option<second_factor::SecondFactors<S>>,
+    step_up_window: Duration,
+    second_factor_roles: Arc<BTreeSet<Role>>,
 }
 
 impl<S: AuthStore> AuthService<S> {
@@ -192,6 +201,9 @@ impl<S: AuthStore> AuthService<S> {
             password_reset_ttl: DEFAULT_PASSWORD_RESET_TTL,
             email_verification_ttl: DEFAULT_EMAIL_VERIFICATION_TTL,
             require_verified_email: false,
+            second_factors: None,
+            step_up_window: DEFAULT_STEP_UP_WINDOW,
+            second_factor_roles: Arc::default(),
         }
     }
 }
@@ -305,6 +317,33 @@ impl<S> AuthService<S> {
         self
     }
 
+    /// Sets how recent an authentication must be for a sensitive action of an account
+    /// with a second factor (a password change, new recovery codes) to go ahead without
+    /// the factor typed again: the step-up rule (default [`DEFAULT_STEP_UP_WINDOW`], 10
+    /// minutes). Measured from the session's `auth_time` (its login), which a refresh
+    /// keeps.
+    #[must_use]
+    pub fn with_step_up_window(mut self, window: Duration) -> Self {
+        self.step_up_window = window;
+        self
+    }
+
+    /// Names roles whose routes need a login with a second factor:
+    /// [`Authenticated::require_role`] of such a role refuses a token whose `amr` lacks
+    /// `mfa` with [`SecondFactorRequired`](crate::AuthError::SecondFactorRequired) (403
+    /// `mfa_required`), so an administrator without a second factor must enrol one first.
+    /// None by default.
+    #[must_use]
+    pub fn with_second_factor_required_for(mut self, roles: impl IntoIterator<Item = Role>) -> Self {
+        self.second_factor_roles = Arc::new(roles.into_iter().collect());
+        self
+    }
+
+    /// The step-up window ([`with_step_up_window`](Self::with_step_up_window)).
+    pub fn step_up_window(&self) -> Duration {
+        self.step_up_window
+    }
+
     /// The token issuer and verifier, for extractors that only need [`Tokens::verify`].
     pub fn tokens(&self) -> &Tokens {
         &self.tokens
@@ -343,6 +382,9 @@ impl<S> fmt::Debug for AuthService<S> {
             .field("password_reset_ttl", &self.password_reset_ttl)
             .field("email_verification_ttl", &self.email_verification_ttl)
             .field("require_verified_email", &self.require_verified_email)
+            .field("second_factors", &self.second_factors)
+            .field("step_up_window", &self.step_up_window)
+            .field("second_factor_roles", &self.second_factor_roles)
             .finish_non_exhaustive()
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::AuthService;
 use super::audit::Audit;
 use super::login::{PasswordCheck, check_password};
+use super::sessions::Caller;
 use crate::email::Email;
 use crate::error::AuthError;
 use crate::event::{Action, Outcome, Subject};
@@ -19,7 +20,11 @@ use crate::token::{OpaqueToken, TokenError, TokenKind};
 use crate::user::User;
 
 impl<S: AuthStore> AuthService<S> {
-    /// Changes the password of `user_id`, which must prove it knows the current one.
+    /// Changes the password of the caller's account (a [`Caller`], or the [`UserId`] of
+    /// an account the application acts for), which must prove it knows the current one.
+    /// An account with a second factor also meets the step-up rule: a recent
+    /// authentication, or the factor in `caller` ([`Caller::with_second_factor`]); a bare
+    /// [`UserId`] has no recent authentication on record.
     ///
     /// The new password is checked against the policy first (no hashing if it fails);
     /// then the current password is verified and the new one hashed, in one job on the
@@ -41,11 +46,13 @@ impl<S: AuthStore> AuthService<S> {
     /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
     pub async fn change_password(
         &self,
-        user_id: UserId,
+        caller: impl Into<Caller>,
         current: Password,
         new: Password,
         client: &ClientInfo,
     ) -> Result<User, AuthError> {
+        let caller = caller.into();
+        let user_id = caller.user_id();
         let audit = Audit::new(Action::ChangePassword, Subject::User(user_id));
         self.audited(audit, client, async |audit| {
             let user = self.active_account(user_id).await?;
@@ -71,6 +78,7 @@ impl<S: AuthStore> AuthService<S> {
                     audit.refusal = Some(refusal);
                     AuthError::InvalidCredentials
                 })?;
+            self.step_up(&caller, &user, audit).await?;
             let updated = self.replace_password(&user, &new_hash).await?;
             self.refill_login_allowance(&updated.email).await;
             Ok(updated)

@@ -1,6 +1,10 @@
 //! Sessions: starting one, checking an access token against it, rotating its refresh
 //! token, and ending it (or all of an account's).
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
 use time::OffsetDateTime;
 
 use super::AuthService;
@@ -10,6 +14,8 @@ use crate::clock::later_by;
 use crate::error::AuthError;
 use crate::event::{Action, Subject};
 use crate::id::{SessionId, UserId};
+use crate::role::Role;
+use crate::second_factor::SecondFactorCode;
 use crate::session::{ClientInfo, Session, TokenPair};
 use crate::store::AuthStore;
 use crate::token::{AccessClaims, AccessToken, OpaqueToken, TokenError, TokenKind};
@@ -23,6 +29,99 @@ pub struct Authenticated {
     pub user: User,
     /// The token's claims (its session, for instance).
     pub claims: AccessClaims,
+    /// The token's session as stored now (`None` for a token without `sid`).
+    pub session: Option<Session>,
+    /// The roles whose routes need a second factor ([`AuthService::with_second_factor_required_for`]).
+    pub(crate) second_factor_roles: Arc<BTreeSet<Role>>,
+}
+
+/// Who asks for a sensitive action: an authenticated account, its session, and when it
+/// last proved who it is (for the step-up rule), with a second factor typed again if the
+/// client gave one. Made from what authenticated the request ([`Authenticated`],
+/// [`BrowserSession`](crate::BrowserSession)); from a bare [`UserId`] (an application
+/// acting for an account) it has no recent authentication on record.
+///
+/// ```
+/// use auth_core::{Caller, SecondFactorCode, UserId};
+///
+/// let caller = Caller::from(UserId::new_at(time::OffsetDateTime::UNIX_EPOCH))
+///     .with_second_factor(SecondFactorCode::totp("123456"));
+/// assert!(caller.second_factor().is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Caller {
+    user_id: UserId,
+    session_id: Option<SessionId>,
+    auth_time: Option<OffsetDateTime>,
+    second_factor: Option<SecondFactorCode>,
+}
+
+impl Caller {
+    /// The account.
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// The caller's session, if any: flows that end the account's other sessions keep it.
+    pub fn session_id(&self) -> Option<SessionId> {
+        self.session_id
+    }
+
+    /// Adds a second factor the client typed again (the step-up rule's alternative to a
+    /// recent authentication).
+    #[must_use]
+    pub fn with_second_factor(mut self, code: SecondFactorCode) -> Self {
+        self.second_factor = Some(code);
+        self
+    }
+
+    /// The second factor typed again, if any.
+    pub fn second_factor(&self) -> Option<&SecondFactorCode> {
+        self.second_factor.as_ref()
+    }
+
+    /// Whether the caller proved who it is within `window` before `now`.
+    pub(crate) fn authenticated_within(&self, window: Duration, now: OffsetDateTime) -> bool {
+        self.auth_time
+            .is_some_and(|at| at <= now && (now - at).unsigned_abs() <= window)
+    }
+}
+
+impl From<UserId> for Caller {
+    fn from(user_id: UserId) -> Self {
+        Self {
+            user_id,
+            session_id: None,
+            auth_time: None,
+            second_factor: None,
+        }
+    }
+}
+
+impl From<&Authenticated> for Caller {
+    fn from(me: &Authenticated) -> Self {
+        Self {
+            user_id: me.user.id,
+            session_id: me.claims.session_id(),
+            auth_time: me
+                .session
+                .as_ref()
+                .map(|session| session.auth_time)
+                .or_else(|| me.claims.auth_time()),
+            second_factor: None,
+        }
+    }
+}
+
+impl From<&crate::BrowserSession> for Caller {
+    fn from(signed_in: &crate::BrowserSession) -> Self {
+        Self {
+            user_id: signed_in.user.id,
+            session_id: Some(signed_in.session.id),
+            auth_time: Some(signed_in.session.auth_time),
+            second_factor: None,
+        }
+    }
 }
 
 /// What [`AuthService::resume_session`] found for a session whose tokens a server keeps.
@@ -97,14 +196,23 @@ impl<S: AuthStore> AuthService<S> {
         if !user.is_active {
             return Err(AuthError::AccountDisabled);
         }
-        if claims.session_id().is_some() {
+        let session = if claims.session_id().is_some() {
             let now = self.now();
-            session?
-                .flatten()
-                .filter(|session| session.user_id == user.id && session.is_live(now, self.session_idle_timeout))
-                .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
-        }
-        Ok(Authenticated { user, claims })
+            Some(
+                session?
+                    .flatten()
+                    .filter(|session| session.user_id == user.id && session.is_live(now, self.session_idle_timeout))
+                    .ok_or(AuthError::InvalidToken(TokenError::Revoked))?,
+            )
+        } else {
+            None
+        };
+        Ok(Authenticated {
+            user,
+            claims,
+            session,
+            second_factor_roles: Arc::clone(&self.second_factor_roles),
+        })
     }
 
     /// Checks a session whose tokens a server keeps for its client (a browser's cookie

@@ -6,13 +6,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{BrowserSessionStore, OneTimeTokenStore, PurgeStore, RoleStore, SessionStore, UserDirectory, UserStore};
+use super::{
+    BrowserSessionStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory,
+    UserStore,
+};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::hash::HashedPassword;
 use crate::id::{SessionId, UserId};
 use crate::one_time::{OneTimeToken, TokenPurpose};
 use crate::role::Role;
+use crate::second_factor::{LoginChallenge, TotpFactor};
 use crate::session::{RefreshTokenRecord, Session};
 use crate::token::TokenHash;
 use crate::user::User;
@@ -49,6 +53,11 @@ struct State {
     one_time_tokens: HashMap<TokenHash, (OneTimeToken, Option<OffsetDateTime>)>,
     /// Browser-session hash → its session.
     browser_sessions: HashMap<TokenHash, SessionId>,
+    totp_factors: HashMap<UserId, TotpFactor>,
+    /// Recovery-code hash → (account, when it was used).
+    recovery_codes: HashMap<(UserId, TokenHash), Option<OffsetDateTime>>,
+    /// Challenge hash → challenge; at most one per account.
+    login_challenges: HashMap<TokenHash, LoginChallenge>,
 }
 
 impl State {
@@ -458,5 +467,154 @@ impl BrowserSessionStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[async_trait]
+impl SecondFactorStore for MemoryStore {
+    async fn insert_totp_factor(&self, factor: &TotpFactor) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&factor.user_id) {
+            return Err(StoreError::backend(format!("no account {}", factor.user_id)));
+        }
+        if state
+            .totp_factors
+            .get(&factor.user_id)
+            .is_some_and(TotpFactor::is_confirmed)
+        {
+            return Ok(false);
+        }
+        state.totp_factors.insert(factor.user_id, factor.clone());
+        Ok(true)
+    }
+
+    async fn find_totp_factor(&self, user: UserId) -> Result<Option<TotpFactor>, StoreError> {
+        Ok(self.state().totp_factors.get(&user).cloned())
+    }
+
+    async fn confirm_totp_factor(
+        &self,
+        user: UserId,
+        sealed_secret: &str,
+        step: i64,
+        recovery_codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let mut state = self.state();
+        match state.totp_factors.get_mut(&user) {
+            Some(factor) if !factor.is_confirmed() && factor.sealed_secret == sealed_secret => {
+                factor.confirmed_at = Some(at);
+                factor.last_used_step = Some(step);
+            }
+            _ => return Ok(None),
+        }
+        state.recovery_codes.retain(|(owner, _), _| *owner != user);
+        for code in recovery_codes {
+            state.recovery_codes.insert((user, *code), None);
+        }
+        Ok(state.update_user(user, |u| {
+            u.requires_second_factor = true;
+            u.updated_at = at;
+        }))
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.totp_factors.get_mut(&user) {
+            Some(factor) if factor.is_confirmed() && factor.last_used_step.is_none_or(|last| last < step) => {
+                factor.last_used_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn reseal_totp_factor(&self, user: UserId, current: &str, resealed: &str) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.totp_factors.get_mut(&user) {
+            Some(factor) if factor.sealed_secret == current => {
+                resealed.clone_into(&mut factor.sealed_secret);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_totp_factor(&self, user: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let mut state = self.state();
+        if state.totp_factors.remove(&user).is_none() {
+            return Ok(None);
+        }
+        state.recovery_codes.retain(|(owner, _), _| *owner != user);
+        Ok(state.update_user(user, |u| {
+            u.requires_second_factor = false;
+            u.updated_at = at;
+        }))
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        recovery_codes: &[TokenHash],
+        _at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if !state.totp_factors.get(&user).is_some_and(TotpFactor::is_confirmed) {
+            return Ok(false);
+        }
+        state.recovery_codes.retain(|(owner, _), _| *owner != user);
+        for code in recovery_codes {
+            state.recovery_codes.insert((user, *code), None);
+        }
+        Ok(true)
+    }
+
+    async fn use_recovery_code(&self, user: UserId, code: &TokenHash, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.recovery_codes.get_mut(&(user, *code)) {
+            Some(used_at @ None) => {
+                *used_at = Some(at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn count_recovery_codes(&self, user: UserId) -> Result<u32, StoreError> {
+        let state = self.state();
+        let unused = state
+            .recovery_codes
+            .iter()
+            .filter(|((owner, _), used_at)| *owner == user && used_at.is_none())
+            .count();
+        Ok(u32::try_from(unused).unwrap_or(u32::MAX))
+    }
+
+    async fn insert_login_challenge(&self, hash: &TokenHash, challenge: &LoginChallenge) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&challenge.user_id) {
+            return Err(StoreError::backend(format!("no account {}", challenge.user_id)));
+        }
+        if state.login_challenges.contains_key(hash) {
+            return Err(StoreError::backend("duplicate login challenge"));
+        }
+        state.login_challenges.retain(|_, c| c.user_id != challenge.user_id);
+        state.login_challenges.insert(*hash, challenge.clone());
+        Ok(())
+    }
+
+    async fn find_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {
+        Ok(self.state().login_challenges.get(hash).cloned())
+    }
+
+    async fn record_login_challenge_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+        Ok(self.state().login_challenges.get_mut(hash).map(|challenge| {
+            challenge.failures = challenge.failures.saturating_add(1);
+            challenge.failures
+        }))
+    }
+
+    async fn take_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {
+        Ok(self.state().login_challenges.remove(hash))
     }
 }

@@ -30,6 +30,8 @@ pub enum TokenKind {
     EmailVerification,
     /// A browser session's cookie.
     BrowserSession,
+    /// A login waiting for its second factor (`mfa_`).
+    LoginChallenge,
 }
 
 impl TokenKind {
@@ -40,6 +42,7 @@ impl TokenKind {
             Self::PasswordReset => "pr_",
             Self::EmailVerification => "ev_",
             Self::BrowserSession => "bs_",
+            Self::LoginChallenge => "mfa_",
         }
     }
 }
@@ -64,6 +67,12 @@ pub struct OpaqueToken(SecretString);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the operating system's random number generator failed: {0}")]
 pub struct RngError(String);
+
+impl RngError {
+    pub(crate) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
 
 impl OpaqueToken {
     /// A fresh token of `kind`, and the hash to store.
@@ -109,7 +118,7 @@ impl fmt::Debug for OpaqueToken {
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
-    fn of(token: &str) -> Self {
+    pub(crate) fn of(token: &str) -> Self {
         Self(Sha256::digest(token.as_bytes()).into())
     }
 

@@ -23,6 +23,7 @@ fn user() -> User {
         token_version: 3,
         created_at: now,
         updated_at: now,
+        requires_second_factor: false,
     }
 }
 
