@@ -242,6 +242,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
             let generator =
                 totp(secret.as_ref(), &settings.issuer, user.email.as_str()).map_err(AuthError::internal)?;
             let uri = generator.to_url().map_err(AuthError::internal)?;
+            self.refill_login_allowance(&user.email).await;
             Ok(TotpEnrolment {
                 secret: SecretString::from(generator.secret().to_base32()),
                 otpauth_uri: SecretString::from(uri),

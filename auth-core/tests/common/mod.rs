@@ -14,6 +14,7 @@ use auth_core::{
     RoleStore, Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User, UserDirectory, UserId,
     UserStore,
 };
+use auth_core::{EncryptionKey, LoginChallenge, SecondFactorStore, SecretCipher, TotpFactor, TotpSettings};
 use std::sync::atomic::AtomicUsize;
 
 use auth_core::{
@@ -296,6 +297,100 @@ impl RoleStore for HookedStore {
     }
 }
 
+/// Forwarded as is, each call recorded (and refused while down).
+#[async_trait]
+impl SecondFactorStore for HookedStore {
+    async fn insert_totp_factor(&self, factor: &TotpFactor) -> Result<bool, StoreError> {
+        self.up("insert_totp_factor")?;
+        self.inner.insert_totp_factor(factor).await
+    }
+
+    async fn find_totp_factor(&self, user: UserId) -> Result<Option<TotpFactor>, StoreError> {
+        self.up("find_totp_factor")?;
+        self.inner.find_totp_factor(user).await
+    }
+
+    async fn confirm_totp_factor(
+        &self,
+        user: UserId,
+        sealed_secret: &str,
+        step: i64,
+        recovery_codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        self.up("confirm_totp_factor")?;
+        self.inner
+            .confirm_totp_factor(user, sealed_secret, step, recovery_codes, at)
+            .await
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
+        self.up("use_totp_step")?;
+        self.inner.use_totp_step(user, step).await
+    }
+
+    async fn reseal_totp_factor(&self, user: UserId, current: &str, resealed: &str) -> Result<bool, StoreError> {
+        self.up("reseal_totp_factor")?;
+        self.inner.reseal_totp_factor(user, current, resealed).await
+    }
+
+    async fn delete_totp_factor(&self, user: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        self.up("delete_totp_factor")?;
+        self.inner.delete_totp_factor(user, at).await
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        recovery_codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.up("replace_recovery_codes")?;
+        self.inner.replace_recovery_codes(user, recovery_codes, at).await
+    }
+
+    async fn use_recovery_code(&self, user: UserId, code: &TokenHash, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.up("use_recovery_code")?;
+        self.inner.use_recovery_code(user, code, at).await
+    }
+
+    async fn count_recovery_codes(&self, user: UserId) -> Result<u32, StoreError> {
+        self.up("count_recovery_codes")?;
+        self.inner.count_recovery_codes(user).await
+    }
+
+    async fn insert_login_challenge(&self, hash: &TokenHash, challenge: &LoginChallenge) -> Result<(), StoreError> {
+        self.up("insert_login_challenge")?;
+        self.inner.insert_login_challenge(hash, challenge).await
+    }
+
+    async fn find_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {
+        self.up("find_login_challenge")?;
+        self.inner.find_login_challenge(hash).await
+    }
+
+    async fn record_login_challenge_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+        self.up("record_login_challenge_failure")?;
+        self.inner.record_login_challenge_failure(hash).await
+    }
+
+    async fn take_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {
+        self.up("take_login_challenge")?;
+        self.inner.take_login_challenge(hash).await
+    }
+}
+
+/// The key TOTP secrets are sealed under in the fixtures.
+pub const ENCRYPTION_KEY: [u8; 32] = [42; 32];
+
+/// The fixtures' TOTP settings.
+pub fn totp_settings() -> TotpSettings {
+    TotpSettings::new(
+        "Auth Test",
+        SecretCipher::new(EncryptionKey::new(&ENCRYPTION_KEY).unwrap()),
+    )
+}
+
 #[async_trait]
 impl PurgeStore for HookedStore {
     async fn delete_ended_sessions(
@@ -443,7 +538,8 @@ impl Fixture {
             .with_hasher(hasher.clone())
             .with_clock(Arc::new(clock.clone()))
             .with_rate_limits(limits)
-            .with_event_sink(Arc::new(events.clone()));
+            .with_event_sink(Arc::new(events.clone()))
+            .with_totp(totp_settings());
         Self {
             auth,
             store,
