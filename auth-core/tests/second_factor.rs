@@ -70,7 +70,7 @@ impl Fixture {
     async fn enrolled(&self, email: &str) -> Enrolled {
         let (user, login) = self.logged_in(email).await;
         let enrolment = self.begin(&login).await;
-        let secret = enrolment.secret.expose_secret().to_owned();
+        let secret = enrolment.expose_secret().to_owned();
         let caller = self.caller(&login).await;
         let confirmed = self
             .auth
@@ -112,9 +112,9 @@ async fn enrolment_gives_a_secret_and_uri_and_changes_nothing_until_confirmed() 
     let f = Fixture::new();
     let (user, login) = f.logged_in("ada@example.com").await;
     let enrolment = f.begin(&login).await;
-    let secret = enrolment.secret.expose_secret();
+    let secret = enrolment.expose_secret();
     assert_eq!(secret.len(), 32, "160 bits in base32");
-    let uri = enrolment.otpauth_uri.expose_secret();
+    let uri = enrolment.expose_otpauth_uri();
     assert!(
         uri.starts_with("otpauth://totp/Auth%20Test:ada%40example.com?"),
         "{uri}"
@@ -181,7 +181,7 @@ async fn confirming_needs_a_current_code_and_ends_the_other_sessions() {
         .signed_in()
         .unwrap();
     let enrolment = f.begin(&login).await;
-    let secret = enrolment.secret.expose_secret();
+    let secret = enrolment.expose_secret();
     let caller = f.caller(&login).await;
     let stale = code_at(secret, f.now() - Duration::from_secs(90));
     let refused = f.auth.confirm_totp(&caller, &stale, &laptop()).await;
@@ -756,7 +756,7 @@ async fn roles_named_for_a_second_factor_refuse_a_password_only_token() {
         .begin_totp_enrolment(&Caller::from(&me), Password::new(PASSWORD), &laptop())
         .await
         .unwrap();
-    let secret = enrolment.secret.expose_secret().to_owned();
+    let secret = enrolment.expose_secret().to_owned();
     let now = OffsetDateTime::now_utc();
     auth.confirm_totp(&Caller::from(&me), &code_at(&secret, now), &laptop())
         .await
@@ -853,7 +853,7 @@ async fn every_second_factor_flow_records_its_event() {
     let enrolment = f.begin(&login).await;
     let caller = f.caller(&login).await;
     f.auth
-        .confirm_totp(&caller, &f.code(enrolment.secret.expose_secret()), &laptop())
+        .confirm_totp(&caller, &f.code(enrolment.expose_secret()), &laptop())
         .await
         .unwrap();
     f.clock.advance(STEP);

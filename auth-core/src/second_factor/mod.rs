@@ -303,13 +303,22 @@ fn base32_lower(bytes: &[u8]) -> String {
 /// type) and as an `otpauth://totp/` URI (for a QR code), issuer and account label set.
 /// Shown once, before a code confirms it. Never printed by `Debug`.
 #[derive(Clone)]
-#[non_exhaustive]
 pub struct TotpEnrolment {
-    /// The secret, base32 without padding.
-    pub secret: SecretString,
+    pub(crate) secret: SecretString,
+    pub(crate) otpauth_uri: SecretString,
+}
+
+impl TotpEnrolment {
+    /// The secret, base32 without padding (to type into an app).
+    pub fn expose_secret(&self) -> &str {
+        self.secret.expose_secret()
+    }
+
     /// `otpauth://totp/<issuer>:<email>?secret=…&issuer=…` (SHA-1, 6 digits, 30 s: the
-    /// defaults, so not written).
-    pub otpauth_uri: SecretString,
+    /// defaults, so not written), for a QR code.
+    pub fn expose_otpauth_uri(&self) -> &str {
+        self.otpauth_uri.expose_secret()
+    }
 }
 
 impl fmt::Debug for TotpEnrolment {

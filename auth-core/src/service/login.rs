@@ -98,6 +98,8 @@ pub struct SecondFactorChallenge {
     pub token: OpaqueToken,
     /// When it stops working (5 minutes after the password).
     pub expires_at: OffsetDateTime,
+    /// How long it works from now: for a client's `expires_in`.
+    pub expires_in: std::time::Duration,
     /// What completes it.
     pub methods: Vec<SecondFactorMethod>,
 }
@@ -397,6 +399,7 @@ mod tests {
             user_id: UserId::new_at(datetime!(2026-06-01 09:00 UTC)),
             token,
             expires_at: datetime!(2026-06-01 09:05 UTC),
+            expires_in: std::time::Duration::from_secs(300),
             methods: vec![SecondFactorMethod::Totp],
         };
         let error = LoginOutcome::SecondFactorRequired(challenge).signed_in().unwrap_err();

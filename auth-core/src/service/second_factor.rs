@@ -165,7 +165,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
     /// // Enrol: the app scans `otpauth_uri`; a first code confirms.
     /// let enrolment = auth.begin_totp_enrolment(&(&me).into(), Password::new("analytical-engine"), &client).await?;
     /// # let code = |at: time::OffsetDateTime| {
-    /// #     let secret = totp_rs::Secret::try_from_base32(enrolment.secret.expose_secret()).unwrap();
+    /// #     let secret = totp_rs::Secret::try_from_base32(enrolment.expose_secret()).unwrap();
     /// #     totp_rs::Builder::new().with_secret(secret).build().unwrap().generate(at.unix_timestamp() as u64).to_string()
     /// # };
     /// let confirmed = auth.confirm_totp(&(&me).into(), &code(time::OffsetDateTime::now_utc()), &client).await?;
@@ -509,6 +509,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
             user_id: user.id,
             token,
             expires_at: record.expires_at,
+            expires_in: LOGIN_CHALLENGE_TTL,
             methods: vec![SecondFactorMethod::Totp, SecondFactorMethod::RecoveryCode],
         })
     }

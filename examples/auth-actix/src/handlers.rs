@@ -41,8 +41,8 @@ pub async fn login(endpoints: Data<Endpoints>, Client(client): Client, LoginBody
 }
 
 /// `GET /me`.
-pub async fn me(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser) -> Reply {
-    Reply(endpoints.me(&me))
+pub async fn me(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser) -> Handled {
+    Ok(Reply(endpoints.me(&me).await?))
 }
 
 /// `POST /token/refresh`.
@@ -163,6 +163,55 @@ pub async fn set_roles(
     JsonBody(body): JsonBody<api::RolesBody>,
 ) -> Handled {
     Ok(Reply(endpoints.set_roles(&client, &me, &id, body).await?))
+}
+
+/// `POST /login/mfa`.
+pub async fn login_mfa(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::MfaLoginBody>,
+) -> Handled {
+    Ok(Reply(endpoints.login_mfa(&client, body).await?))
+}
+
+/// `POST /mfa/totp/setup`.
+pub async fn totp_setup(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::ReauthenticationBody>,
+) -> Handled {
+    Ok(Reply(endpoints.totp_setup(&client, &me, body).await?))
+}
+
+/// `POST /mfa/totp/confirm`.
+pub async fn totp_confirm(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::CodeBody>,
+) -> Handled {
+    Ok(Reply(endpoints.totp_confirm(&client, &me, body).await?))
+}
+
+/// `POST /mfa/totp/disable`.
+pub async fn totp_disable(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::ReauthenticationBody>,
+) -> Handled {
+    Ok(Reply(endpoints.totp_disable(&client, &me, body).await?))
+}
+
+/// `POST /mfa/recovery-codes`.
+pub async fn regenerate_recovery_codes(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::ReauthenticationBody>,
+) -> Handled {
+    Ok(Reply(endpoints.regenerate_recovery_codes(&client, &me, body).await?))
 }
 
 /// `GET /.well-known/jwks.json`.

@@ -142,7 +142,11 @@ impl Responder for Reply {
 pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     let endpoints = endpoints.clone();
     move |config| {
-        let (mail, admin) = (endpoints.serves_mail(), endpoints.serves_administration());
+        let (mail, admin, second_factor) = (
+            endpoints.serves_mail(),
+            endpoints.serves_administration(),
+            endpoints.serves_second_factor(),
+        );
         config
             .app_data(web::Data::new(endpoints))
             .service(resource("/register", "POST").route(web::post().to(handlers::register)))
@@ -171,6 +175,16 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
                 .service(resource("/admin/users/{id}/disable", "POST").route(web::post().to(handlers::disable_user)))
                 .service(resource("/admin/users/{id}/enable", "POST").route(web::post().to(handlers::enable_user)))
                 .service(resource("/admin/users/{id}/roles", "PUT").route(web::put().to(handlers::set_roles)));
+        }
+        if second_factor {
+            config
+                .service(resource("/login/mfa", "POST").route(web::post().to(handlers::login_mfa)))
+                .service(resource("/mfa/totp/setup", "POST").route(web::post().to(handlers::totp_setup)))
+                .service(resource("/mfa/totp/confirm", "POST").route(web::post().to(handlers::totp_confirm)))
+                .service(resource("/mfa/totp/disable", "POST").route(web::post().to(handlers::totp_disable)))
+                .service(
+                    resource("/mfa/recovery-codes", "POST").route(web::post().to(handlers::regenerate_recovery_codes)),
+                );
         }
     }
 }

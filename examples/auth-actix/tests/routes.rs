@@ -165,10 +165,16 @@ async fn requests_without_a_peer_address_or_without_endpoints_are_refused_never_
 #[cfg(feature = "openapi")]
 #[actix_web::test]
 async fn the_openapi_document_lists_the_routes_served_under_the_scope_they_are_in() {
+    let key = auth_core::EncryptionKey::new(&[7; 32]).unwrap();
+    let with_totp = Arc::new(
+        Arc::try_unwrap(service())
+            .unwrap()
+            .with_totp(auth_core::TotpSettings::new("App", auth_core::SecretCipher::new(key))),
+    );
     for (endpoints, mail_and_admin) in [
         (Endpoints::new(service()), false),
         (
-            Endpoints::with_administration(service()).with_mail(|_: auth_core::Delivery| {}),
+            Endpoints::with_second_factor(with_totp).with_mail(|_: auth_http::Mail| {}),
             true,
         ),
     ] {
@@ -184,5 +190,7 @@ async fn the_openapi_document_lists_the_routes_served_under_the_scope_they_are_i
         assert!(paths.contains_key("/login") && paths.contains_key("/openapi.json"));
         assert_eq!(paths.contains_key("/password/forgot"), mail_and_admin);
         assert_eq!(paths.contains_key("/admin/users"), mail_and_admin);
+        assert_eq!(paths.contains_key("/login/mfa"), mail_and_admin);
+        assert_eq!(paths.contains_key("/mfa/totp/setup"), mail_and_admin);
     }
 }

@@ -36,8 +36,8 @@ pub async fn login(State(endpoints): State<Endpoints>, Client(client): Client, L
 }
 
 /// `GET /me`.
-pub async fn me(State(endpoints): State<Endpoints>, CurrentUser(me): CurrentUser) -> Reply {
-    Reply(endpoints.me(&me))
+pub async fn me(State(endpoints): State<Endpoints>, CurrentUser(me): CurrentUser) -> Handled {
+    Ok(Reply(endpoints.me(&me).await?))
 }
 
 /// `POST /token/refresh`.
@@ -166,6 +166,55 @@ pub async fn set_roles(
     JsonBody(body): JsonBody<api::RolesBody>,
 ) -> Handled {
     Ok(Reply(endpoints.set_roles(&client, &me, &id, body).await?))
+}
+
+/// `POST /login/mfa`.
+pub async fn login_mfa(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::MfaLoginBody>,
+) -> Handled {
+    Ok(Reply(endpoints.login_mfa(&client, body).await?))
+}
+
+/// `POST /mfa/totp/setup`.
+pub async fn totp_setup(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::ReauthenticationBody>,
+) -> Handled {
+    Ok(Reply(endpoints.totp_setup(&client, &me, body).await?))
+}
+
+/// `POST /mfa/totp/confirm`.
+pub async fn totp_confirm(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::CodeBody>,
+) -> Handled {
+    Ok(Reply(endpoints.totp_confirm(&client, &me, body).await?))
+}
+
+/// `POST /mfa/totp/disable`.
+pub async fn totp_disable(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::ReauthenticationBody>,
+) -> Handled {
+    Ok(Reply(endpoints.totp_disable(&client, &me, body).await?))
+}
+
+/// `POST /mfa/recovery-codes`.
+pub async fn regenerate_recovery_codes(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::ReauthenticationBody>,
+) -> Handled {
+    Ok(Reply(endpoints.regenerate_recovery_codes(&client, &me, body).await?))
 }
 
 /// `GET /.well-known/jwks.json`.

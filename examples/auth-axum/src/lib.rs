@@ -155,6 +155,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
             .route("/admin/users/{id}/enable", post(handlers::enable_user))
             .route("/admin/users/{id}/roles", put(handlers::set_roles));
     }
+    if endpoints.serves_second_factor() {
+        routes = routes
+            .route("/login/mfa", post(handlers::login_mfa))
+            .route("/mfa/totp/setup", post(handlers::totp_setup))
+            .route("/mfa/totp/confirm", post(handlers::totp_confirm))
+            .route("/mfa/totp/disable", post(handlers::totp_disable))
+            .route("/mfa/recovery-codes", post(handlers::regenerate_recovery_codes));
+    }
     routes
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(endpoints.clone())

@@ -26,6 +26,11 @@ fn service() -> Service {
     ))
 }
 
+fn totp() -> auth_core::TotpSettings {
+    let key = auth_core::EncryptionKey::new(&[7; 32]).unwrap();
+    auth_core::TotpSettings::new("App", auth_core::SecretCipher::new(key))
+}
+
 async fn report(Authorized(me, ..): Authorized<Admin>) -> Result<String, ApiError> {
     Ok(format!("report for {}", me.user.email.as_str()))
 }
@@ -209,8 +214,22 @@ async fn the_openapi_document_lists_the_routes_served_under_the_prefix_they_are_
     assert!(paths.contains_key("/login") && paths.contains_key("/openapi.json"));
     assert!(!paths.contains_key("/password/forgot") && !paths.contains_key("/admin/users"));
 
-    let full = app(&Endpoints::with_administration(service()).with_mail(|_: auth_core::Delivery| {}));
+    assert!(!paths.contains_key("/login/mfa"));
+
+    let with_totp = Arc::new(
+        AuthService::new(
+            MemoryStore::new(),
+            Tokens::new(
+                SigningKey::hs256(b"a test secret of at least thirty-two bytes").unwrap(),
+                "https://app.test",
+                "app",
+            ),
+        )
+        .with_totp(totp()),
+    );
+    let full = app(&Endpoints::with_second_factor(with_totp).with_mail(|_: auth_http::Mail| {}));
     let (_, _, document) = send(&full, Request::get("/auth/openapi.json").body(Body::empty()).unwrap()).await;
     let paths = document["paths"].as_object().unwrap();
     assert!(paths.contains_key("/password/forgot") && paths.contains_key("/admin/users/{id}/roles"));
+    assert!(paths.contains_key("/login/mfa") && paths.contains_key("/mfa/recovery-codes"));
 }

@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use auth_core::{Role, Session, SessionId, TokenPair, User, UserId};
+use auth_core::{
+    RecoveryCodes, Role, SecondFactorChallenge, SecondFactorCode, SecondFactorStatus, Session, SessionId, TokenPair,
+    User, UserId,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +29,10 @@ pub struct UserView {
     pub email_verified: bool,
     /// Role names.
     pub roles: BTreeSet<String>,
+    /// The account's second factors (`GET /me` of a server with two-factor
+    /// authentication; absent elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<MfaView>,
 }
 
 impl From<&User> for UserView {
@@ -36,7 +43,146 @@ impl From<&User> for UserView {
             is_active: user.is_active,
             email_verified: user.email_verified_at.is_some(),
             roles: user.roles.iter().map(|role| role.as_str().to_owned()).collect(),
+            mfa: None,
         }
+    }
+}
+
+/// An account's second factors, in `GET /me`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize)]
+pub struct MfaView {
+    /// Whether an authenticator app (TOTP) is confirmed: login asks for a code.
+    pub totp: bool,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: u32,
+}
+
+impl From<SecondFactorStatus> for MfaView {
+    fn from(status: SecondFactorStatus) -> Self {
+        Self {
+            totp: status.totp,
+            recovery_codes_left: status.recovery_codes_left,
+        }
+    }
+}
+
+/// The answer of a login whose password was right when the account has a second factor:
+/// no tokens, a challenge for `POST /login/mfa`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Serialize)]
+pub struct MfaChallengeView {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// The challenge, for `POST /login/mfa`; works once.
+    pub mfa_token: String,
+    /// What completes it: `totp`, `recovery_code`.
+    pub methods: Vec<&'static str>,
+    /// Seconds until the challenge expires.
+    pub expires_in: u64,
+}
+
+impl MfaChallengeView {
+    /// The view of a challenge just issued.
+    pub fn new(challenge: &SecondFactorChallenge) -> Self {
+        Self {
+            mfa_required: true,
+            mfa_token: challenge.token.expose_secret().to_owned(),
+            methods: challenge.methods.iter().map(|method| method.as_str()).collect(),
+            expires_in: challenge.expires_in.as_secs(),
+        }
+    }
+}
+
+/// The body of `POST /login/mfa`: the challenge and one code, `code` (TOTP) or
+/// `recovery_code`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct MfaLoginBody {
+    /// The `mfa_token` of the login's answer.
+    pub mfa_token: String,
+    /// A current code of the authenticator app.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// An unused recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+/// The body of `POST /mfa/totp/setup`, `/mfa/totp/disable` and `/mfa/recovery-codes`:
+/// the password again and, where the action needs the second factor (disabling) or the
+/// step-up rule asks for it, a `code` or a `recovery_code`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct ReauthenticationBody {
+    /// The account's password.
+    pub password: String,
+    /// A current code of the authenticator app.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// An unused recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+/// The body of `POST /mfa/totp/confirm`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct CodeBody {
+    /// A current code of the authenticator app being enrolled.
+    pub code: String,
+}
+
+/// The answer of `POST /mfa/totp/setup`: shown once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Serialize)]
+pub struct TotpSetupView {
+    /// The secret in base32, to type into an app.
+    pub secret: String,
+    /// The `otpauth://totp/` URI, for a QR code.
+    pub otpauth_uri: String,
+    /// The URI as a QR code, an SVG image.
+    pub qr_svg: String,
+}
+
+/// New recovery codes (`POST /mfa/totp/confirm`, `POST /mfa/recovery-codes`): shown once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Serialize)]
+pub struct RecoveryCodesView {
+    /// Ten codes; each works once in place of a TOTP code.
+    pub recovery_codes: Vec<String>,
+}
+
+impl From<&RecoveryCodes> for RecoveryCodesView {
+    fn from(codes: &RecoveryCodes) -> Self {
+        Self {
+            recovery_codes: codes.expose_secrets().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// The second factor of a body with `code` and `recovery_code` fields: at most one.
+///
+/// # Errors
+///
+/// `invalid_request` when both are given.
+///
+/// ```
+/// use auth_http::api::second_factor;
+///
+/// assert!(second_factor(Some("123456".into()), None).unwrap().is_some());
+/// assert!(second_factor(None, None).unwrap().is_none());
+/// assert_eq!(second_factor(Some("1".into()), Some("2".into())).unwrap_err().status(), 400);
+/// ```
+pub fn second_factor(
+    code: Option<String>,
+    recovery_code: Option<String>,
+) -> Result<Option<SecondFactorCode>, ErrorAnswer> {
+    match (code, recovery_code) {
+        (Some(_), Some(_)) => Err(ErrorAnswer::invalid_request("give a code or a recovery_code, not both")),
+        (Some(code), None) => Ok(Some(SecondFactorCode::totp(code))),
+        (None, Some(code)) => Ok(Some(SecondFactorCode::recovery_code(code))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -140,6 +286,13 @@ pub struct ChangePasswordBody {
     pub current_password: String,
     /// The password wanted.
     pub new_password: String,
+    /// For an account with two-factor authentication whose sign-in is not recent: a
+    /// current code of the authenticator app.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Or an unused recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
 }
 
 /// The body of `POST /password/forgot`.

@@ -9,16 +9,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AuthError, AuthService, AuthStore, Authenticated, ClientInfo, Delivery, LoginOutcome, Password, Role, RoleStore,
-    Session, SessionId, TokenError, TokenPair, Tokens, User, UserDirectory, UserId, bearer_token,
+    AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery, LoginOutcome, LoginSuccess,
+    NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode, SecondFactorStatus, SecondFactorStore,
+    SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens, TotpEnrolment, User, UserDirectory, UserId,
+    bearer_token,
 };
 use serde::Serialize;
 
-use crate::api::{self, SessionView, TokenView, UserView};
+use crate::api::{self, MfaChallengeView, RecoveryCodesView, SessionView, TokenView, TotpSetupView, UserView};
 use crate::headers::{NO_REFERRER, TOKEN_HEADERS};
 use crate::{ClientAddressing, ErrorAnswer};
 
-/// Where the mails of the flows go (password reset and email verification links).
+/// A mail the flows ask for: a link carrying a single-use token (password reset, email
+/// verification), or a security notice (two-factor authentication turned on or off, new
+/// recovery codes) that carries no secret.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Mail {
+    /// A link with a single-use token.
+    Link(Delivery),
+    /// A notice of a change to the account's security.
+    Notice(SecurityNotice),
+}
+
+/// Where the mails of the flows go (links and security notices).
 ///
 /// `send_later` is called on the request path and must not wait for the mail: the answer
 /// to `POST /password/forgot` is the same, and as fast, whether or not an account got a
@@ -26,22 +40,22 @@ use crate::{ClientAddressing, ErrorAnswer};
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use auth_core::Delivery;
+/// use auth_http::Mail;
 ///
-/// let outbox: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+/// let outbox: Arc<Mutex<Vec<Mail>>> = Arc::default();
 /// let kept = Arc::clone(&outbox);
-/// let mail = move |delivery: Delivery| kept.lock().unwrap().push(delivery);
+/// let mail = move |mail: Mail| kept.lock().unwrap().push(mail);
 /// # fn takes(_: impl auth_http::SendMail) {}
 /// takes(mail);
 /// ```
 pub trait SendMail: Send + Sync + 'static {
-    /// Hands `delivery` over for sending, without waiting for it.
-    fn send_later(&self, delivery: Delivery);
+    /// Hands `mail` over for sending, without waiting for it.
+    fn send_later(&self, mail: Mail);
 }
 
-impl<F: Fn(Delivery) + Send + Sync + 'static> SendMail for F {
-    fn send_later(&self, delivery: Delivery) {
-        self(delivery);
+impl<F: Fn(Mail) + Send + Sync + 'static> SendMail for F {
+    fn send_later(&self, mail: Mail) {
+        self(mail);
     }
 }
 
@@ -126,7 +140,8 @@ pub type EndpointResult = Result<Answer, ErrorAnswer>;
 /// |---|---|
 /// | register, login, me, token refresh, logout, sessions, password change, jwks, health | always |
 /// | `POST /password/forgot`, `/password/reset`, `/email/verification`, `/email/verify` | [`with_mail`](Self::with_mail) |
-/// | `/admin/users…` (list, enable, disable, roles; the `admin` role required) | built by [`with_administration`](Self::with_administration), for stores that list users and change roles |
+/// | `/admin/users…` (list, enable, disable, roles; the `admin` role required) | built by [`with_administration`](Self::with_administration) or [`with_second_factor`](Self::with_second_factor), for stores that list users and change roles |
+/// | `POST /login/mfa`, `/mfa/totp/setup`, `/mfa/totp/confirm`, `/mfa/totp/disable`, `/mfa/recovery-codes`; `mfa` in `GET /me` | built by [`with_second_factor`](Self::with_second_factor), for stores that keep second factors, when the service has [`with_totp`](AuthService::with_totp) |
 ///
 /// ```
 /// use std::sync::Arc;
@@ -147,6 +162,7 @@ pub type EndpointResult = Result<Answer, ErrorAnswer>;
 pub struct Endpoints {
     flows: Arc<dyn Flows>,
     admin: Option<Arc<dyn AdminFlows>>,
+    mfa: Option<Arc<dyn MfaFlows>>,
     mail: Option<Arc<dyn SendMail>>,
     addressing: ClientAddressing,
     body_timeout: Duration,
@@ -162,6 +178,7 @@ impl Endpoints {
         Self {
             flows: service,
             admin: None,
+            mfa: None,
             mail: None,
             addressing: ClientAddressing::peer_only(),
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -177,6 +194,19 @@ impl Endpoints {
         Self {
             admin: Some(admin),
             ..Self::new(service)
+        }
+    }
+
+    /// As [`with_administration`](Self::with_administration), with the two-factor routes
+    /// too when `service` has [`with_totp`](AuthService::with_totp): its store also keeps
+    /// second factors.
+    pub fn with_second_factor<S: AuthStore + UserDirectory + RoleStore + SecondFactorStore + 'static>(
+        service: Arc<AuthService<S>>,
+    ) -> Self {
+        let mfa: Option<Arc<dyn MfaFlows>> = service.serves_totp().then(|| Arc::clone(&service) as _);
+        Self {
+            mfa,
+            ..Self::with_administration(service)
         }
     }
 
@@ -219,6 +249,11 @@ impl Endpoints {
         self.admin.is_some()
     }
 
+    /// Whether the two-factor routes are served.
+    pub fn serves_second_factor(&self) -> bool {
+        self.mfa.is_some()
+    }
+
     /// The OpenAPI 3.1 document of the routes these endpoints serve (the mail routes with
     /// mail, the `/admin` routes with administration), at the root of the site.
     ///
@@ -250,6 +285,7 @@ impl Endpoints {
                 crate::openapi::Served::Always => true,
                 crate::openapi::Served::WithMail => self.serves_mail(),
                 crate::openapi::Served::WithAdministration => self.serves_administration(),
+                crate::openapi::Served::WithSecondFactor => self.serves_second_factor(),
             },
             prefix.trim_end_matches('/'),
         )
@@ -304,24 +340,141 @@ impl Endpoints {
         Ok(Answer::json(201, &UserView::from(&user)))
     }
 
-    /// `POST /login`: 200 with a token response, never cached. A login that needs a
-    /// second factor is refused (403 `mfa_required`): this API has no second step yet.
+    /// `POST /login`: 200 with a token response, never cached. For an account with a
+    /// second factor: 200 with a challenge for `POST /login/mfa` instead (no tokens), or
+    /// 403 `mfa_required` where the two-factor routes are not served.
     ///
     /// # Errors
     ///
     /// As [`AuthService::login`].
     pub async fn login(&self, client: &ClientInfo, body: api::Credentials) -> EndpointResult {
-        let success = self
+        match self
             .flows
             .login(&body.email, Password::new(body.password), client)
             .await?
-            .signed_in()?;
+        {
+            LoginOutcome::SecondFactorRequired(challenge) if self.mfa.is_some() => {
+                let view = MfaChallengeView::new(&challenge);
+                Ok(not_cached(Answer::json(200, &view)))
+            }
+            outcome => Ok(token_answer(&outcome.signed_in()?.tokens)),
+        }
+    }
+
+    /// `POST /login/mfa`: 200 with a token response, the login's challenge completed with
+    /// a TOTP code or a recovery code.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the two-factor routes; 400 for a body with both codes or neither; as
+    /// [`AuthService::complete_login`].
+    pub async fn login_mfa(&self, client: &ClientInfo, body: api::MfaLoginBody) -> EndpointResult {
+        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let code = api::second_factor(body.code, body.recovery_code)?
+            .ok_or_else(|| ErrorAnswer::invalid_request("give a code or a recovery_code"))?;
+        let success = mfa.complete_login(&body.mfa_token, code, client).await?;
         Ok(token_answer(&success.tokens))
     }
 
-    /// `GET /me`: 200 with the account.
-    pub fn me(&self, me: &Authenticated) -> Answer {
-        Answer::json(200, &UserView::from(&me.user))
+    /// `POST /mfa/totp/setup`: 200 with a new TOTP secret, its `otpauth://` URI and its QR
+    /// code, never cached.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the two-factor routes; as [`AuthService::begin_totp_enrolment`].
+    pub async fn totp_setup(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        body: api::ReauthenticationBody,
+    ) -> EndpointResult {
+        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let enrolment = mfa
+            .begin_totp_enrolment(&Caller::from(me), Password::new(body.password), client)
+            .await?;
+        let uri = enrolment.expose_otpauth_uri();
+        let view = TotpSetupView {
+            secret: enrolment.expose_secret().to_owned(),
+            otpauth_uri: uri.to_owned(),
+            qr_svg: crate::qr::svg(uri).map_err(|error| ErrorAnswer::from(AuthError::Internal(error.into())))?,
+        };
+        Ok(not_cached(Answer::json(200, &view)))
+    }
+
+    /// `POST /mfa/totp/confirm`: 200 with ten recovery codes, never cached; login now asks
+    /// for a code, the account's other sessions ended, a notice mailed.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the two-factor routes; as [`AuthService::confirm_totp`].
+    pub async fn totp_confirm(&self, client: &ClientInfo, me: &Authenticated, body: api::CodeBody) -> EndpointResult {
+        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let confirmed = mfa.confirm_totp(&Caller::from(me), &body.code, client).await?;
+        self.notify(confirmed.notice);
+        Ok(not_cached(Answer::json(
+            200,
+            &RecoveryCodesView::from(&confirmed.recovery_codes),
+        )))
+    }
+
+    /// `POST /mfa/totp/disable`: 204, two-factor authentication off, the account's other
+    /// sessions ended, a notice mailed.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the two-factor routes; 400 without a code or with both; as
+    /// [`AuthService::disable_totp`].
+    pub async fn totp_disable(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        body: api::ReauthenticationBody,
+    ) -> EndpointResult {
+        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let code = api::second_factor(body.code, body.recovery_code)?
+            .ok_or_else(|| ErrorAnswer::from(AuthError::InvalidCode))?;
+        let notice = mfa
+            .disable_totp(&Caller::from(me), Password::new(body.password), code, client)
+            .await?;
+        self.notify(notice);
+        Ok(Answer::empty(204))
+    }
+
+    /// `POST /mfa/recovery-codes`: 200 with ten new recovery codes (the old ones stop
+    /// working), never cached; a notice mailed.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the two-factor routes; as [`AuthService::regenerate_recovery_codes`].
+    pub async fn regenerate_recovery_codes(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        body: api::ReauthenticationBody,
+    ) -> EndpointResult {
+        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let caller = with_step_up(Caller::from(me), body.code, body.recovery_code)?;
+        let codes = mfa
+            .regenerate_recovery_codes(&caller, Password::new(body.password), client)
+            .await?;
+        self.notify(codes.notice);
+        Ok(not_cached(Answer::json(
+            200,
+            &RecoveryCodesView::from(&codes.recovery_codes),
+        )))
+    }
+
+    /// `GET /me`: 200 with the account (and its second factors, where served).
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::second_factor_status`].
+    pub async fn me(&self, me: &Authenticated) -> EndpointResult {
+        let mut view = UserView::from(&me.user);
+        if let Some(mfa) = &self.mfa {
+            view.mfa = Some(mfa.second_factor_status(me.user.id).await?.into());
+        }
+        Ok(Answer::json(200, &view))
     }
 
     /// `POST /token/refresh`: 200 with a rotated token response.
@@ -389,9 +542,10 @@ impl Endpoints {
         me: &Authenticated,
         body: api::ChangePasswordBody,
     ) -> EndpointResult {
+        let caller = with_step_up(Caller::from(me), body.code, body.recovery_code)?;
         self.flows
             .change_password(
-                me.user.id,
+                caller,
                 Password::new(body.current_password),
                 Password::new(body.new_password),
                 client,
@@ -409,7 +563,7 @@ impl Endpoints {
     pub async fn forgot_password(&self, client: &ClientInfo, body: api::ForgotBody) -> EndpointResult {
         let mail = self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         if let Some(delivery) = self.flows.request_password_reset(&body.email, client).await? {
-            mail.send_later(delivery);
+            mail.send_later(Mail::Link(delivery));
         }
         Ok(Answer::json(202, &api::ForgotAnswer::default()))
     }
@@ -436,7 +590,7 @@ impl Endpoints {
     pub async fn request_verification(&self, client: &ClientInfo, me: &Authenticated) -> EndpointResult {
         let mail = self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         if let Some(delivery) = self.flows.request_email_verification(me.user.id, client).await? {
-            mail.send_later(delivery);
+            mail.send_later(Mail::Link(delivery));
         }
         Ok(Answer::empty(202))
     }
@@ -515,10 +669,37 @@ impl Endpoints {
     }
 }
 
+impl Endpoints {
+    /// Mails a security notice, where mail is served (without mail there is nowhere to
+    /// send it: logged).
+    fn notify(&self, notice: SecurityNotice) {
+        match &self.mail {
+            Some(mail) => mail.send_later(Mail::Notice(notice)),
+            None => tracing::info!(
+                kind = notice.kind.as_str(),
+                "no mail configured: security notice not sent"
+            ),
+        }
+    }
+}
+
+/// `caller`, with the second factor a body gave for the step-up rule.
+fn with_step_up(caller: Caller, code: Option<String>, recovery_code: Option<String>) -> Result<Caller, ErrorAnswer> {
+    Ok(match api::second_factor(code, recovery_code)? {
+        Some(code) => caller.with_second_factor(code),
+        None => caller,
+    })
+}
+
+fn not_cached(answer: Answer) -> Answer {
+    TOKEN_HEADERS.into_iter().fold(answer, Answer::with_header)
+}
+
 impl fmt::Debug for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoints")
             .field("administration", &self.admin.is_some())
+            .field("second_factor", &self.mfa.is_some())
             .field("mail", &self.mail.is_some())
             .field("addressing", &self.addressing)
             .field("body_timeout", &self.body_timeout)
@@ -527,9 +708,7 @@ impl fmt::Debug for Endpoints {
 }
 
 fn token_answer(pair: &TokenPair) -> Answer {
-    TOKEN_HEADERS
-        .into_iter()
-        .fold(Answer::json(200, &TokenView::from(pair)), Answer::with_header)
+    not_cached(Answer::json(200, &TokenView::from(pair)))
 }
 
 type Flow<'a, T> = Pin<Box<dyn Future<Output = Result<T, AuthError>> + Send + 'a>>;
@@ -548,7 +727,7 @@ trait Flows: Send + Sync {
     fn revoke_session<'a>(&'a self, user: UserId, session: SessionId, client: &'a ClientInfo) -> Flow<'a, ()>;
     fn change_password<'a>(
         &'a self,
-        user: UserId,
+        caller: Caller,
         current: Password,
         new: Password,
         client: &'a ClientInfo,
@@ -600,12 +779,12 @@ impl<S: AuthStore + 'static> Flows for AuthService<S> {
 
     fn change_password<'a>(
         &'a self,
-        user: UserId,
+        caller: Caller,
         current: Password,
         new: Password,
         client: &'a ClientInfo,
     ) -> Flow<'a, User> {
-        Box::pin(AuthService::change_password(self, user, current, new, client))
+        Box::pin(AuthService::change_password(self, caller, current, new, client))
     }
 
     fn request_password_reset<'a>(&'a self, email: &'a str, client: &'a ClientInfo) -> Flow<'a, Option<Delivery>> {
@@ -646,5 +825,93 @@ impl<S: AuthStore + UserDirectory + RoleStore + 'static> AdminFlows for AuthServ
 
     fn set_roles<'a>(&'a self, user: UserId, roles: BTreeSet<Role>, client: &'a ClientInfo) -> Flow<'a, User> {
         Box::pin(AuthService::set_roles(self, user, roles, client))
+    }
+}
+
+/// The two-factor flows, for stores that keep second factors.
+trait MfaFlows: Send + Sync {
+    fn complete_login<'a>(
+        &'a self,
+        challenge: &'a str,
+        code: SecondFactorCode,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, LoginSuccess>;
+    fn begin_totp_enrolment<'a>(
+        &'a self,
+        caller: &'a Caller,
+        password: Password,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, TotpEnrolment>;
+    fn confirm_totp<'a>(
+        &'a self,
+        caller: &'a Caller,
+        code: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, NewRecoveryCodes>;
+    fn disable_totp<'a>(
+        &'a self,
+        caller: &'a Caller,
+        password: Password,
+        code: SecondFactorCode,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, SecurityNotice>;
+    fn regenerate_recovery_codes<'a>(
+        &'a self,
+        caller: &'a Caller,
+        password: Password,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, NewRecoveryCodes>;
+    fn second_factor_status(&self, user: UserId) -> Flow<'_, SecondFactorStatus>;
+}
+
+impl<S: AuthStore + SecondFactorStore + 'static> MfaFlows for AuthService<S> {
+    fn complete_login<'a>(
+        &'a self,
+        challenge: &'a str,
+        code: SecondFactorCode,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, LoginSuccess> {
+        Box::pin(AuthService::complete_login(self, challenge, code, client))
+    }
+
+    fn begin_totp_enrolment<'a>(
+        &'a self,
+        caller: &'a Caller,
+        password: Password,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, TotpEnrolment> {
+        Box::pin(AuthService::begin_totp_enrolment(self, caller, password, client))
+    }
+
+    fn confirm_totp<'a>(
+        &'a self,
+        caller: &'a Caller,
+        code: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, NewRecoveryCodes> {
+        Box::pin(AuthService::confirm_totp(self, caller, code, client))
+    }
+
+    fn disable_totp<'a>(
+        &'a self,
+        caller: &'a Caller,
+        password: Password,
+        code: SecondFactorCode,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, SecurityNotice> {
+        Box::pin(AuthService::disable_totp(self, caller, password, code, client))
+    }
+
+    fn regenerate_recovery_codes<'a>(
+        &'a self,
+        caller: &'a Caller,
+        password: Password,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, NewRecoveryCodes> {
+        Box::pin(AuthService::regenerate_recovery_codes(self, caller, password, client))
+    }
+
+    fn second_factor_status(&self, user: UserId) -> Flow<'_, SecondFactorStatus> {
+        Box::pin(AuthService::second_factor_status(self, user))
     }
 }

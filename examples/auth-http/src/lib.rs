@@ -40,10 +40,11 @@ mod error;
 pub mod headers;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+mod qr;
 mod role;
 
 pub use client::ClientAddressing;
-pub use endpoints::{Answer, DEFAULT_BODY_TIMEOUT, EndpointResult, Endpoints, SendMail};
+pub use endpoints::{Answer, DEFAULT_BODY_TIMEOUT, EndpointResult, Endpoints, Mail, SendMail};
 pub use error::ErrorAnswer;
 pub use role::{Admin, RoleRequirement};
 

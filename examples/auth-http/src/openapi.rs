@@ -62,8 +62,19 @@ pub enum ErrorCode {
     AccountDisabled,
     /// 403: the account's address must be confirmed first.
     EmailNotVerified,
-    /// 403: the login needs a second factor, which this API does not take yet.
+    /// 403: the login needs a second factor this server cannot ask for, or the route's
+    /// role needs a login with a second factor.
     MfaRequired,
+    /// 401 (`POST /login/mfa`) or 400 (confirming or disabling): the code is wrong, used
+    /// or expired, or the challenge is.
+    InvalidCode,
+    /// 409: two-factor authentication is already on.
+    AlreadyEnrolled,
+    /// 409: two-factor authentication is not on (or no enrolment was begun).
+    NotEnrolled,
+    /// 401: the action needs a recent sign-in or the second factor (RFC 9470); the
+    /// `WWW-Authenticate` header carries `max_age`.
+    InsufficientUserAuthentication,
     /// 401 (a bearer or refresh token) or 400 (a mailed link's token): not valid.
     InvalidToken,
     /// 403: the account lacks the role the route requires.
@@ -112,6 +123,13 @@ pub enum ErrorCode {
     api::ResetBody,
     api::TokenBody,
     api::RolesBody,
+    api::MfaView,
+    api::MfaChallengeView,
+    api::MfaLoginBody,
+    api::ReauthenticationBody,
+    api::CodeBody,
+    api::TotpSetupView,
+    api::RecoveryCodesView,
     ErrorBody,
     ErrorCode,
 )))]
@@ -123,6 +141,7 @@ pub(crate) enum Served {
     Always,
     WithMail,
     WithAdministration,
+    WithSecondFactor,
 }
 
 /// What a route's request carries as its body.
@@ -141,6 +160,8 @@ enum AnswerShape {
     None,
     /// JSON of the named schema.
     Json(&'static str),
+    /// JSON of one of the named schemas.
+    OneOf(&'static [&'static str]),
     /// A JSON array of the named schema.
     ListOf(&'static str),
     /// A JSON Web Key Set (RFC 7517 §5).
@@ -193,12 +214,12 @@ const ROUTES: &[Route] = &[
         method: HttpMethod::Post,
         path: "/login",
         operation_id: "login",
-        summary: "Logs in: OAuth2's password form or JSON credentials, answered with a token pair",
+        summary: "Logs in: OAuth2's password form or JSON credentials, answered with a token pair, or with a challenge for `POST /login/mfa` when the account has two-factor authentication",
         served: Served::Always,
         bearer: false,
         request: RequestShape::Login,
         success: 200,
-        answer: AnswerShape::Json("TokenView"),
+        answer: AnswerShape::OneOf(&["TokenView", "MfaChallengeView"]),
         success_headers: NOT_CACHED,
         refusals: &[401, 403, 429],
     },
@@ -291,7 +312,72 @@ const ROUTES: &[Route] = &[
         success: 204,
         answer: AnswerShape::None,
         success_headers: &[],
-        refusals: &[409, 422, 429],
+        refusals: &[400, 409, 422, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/login/mfa",
+        operation_id: "login_mfa",
+        summary: "Completes a login that asked for a second factor: the challenge and a TOTP code or a recovery code, answered with a token pair",
+        served: Served::WithSecondFactor,
+        bearer: false,
+        request: RequestShape::Json("MfaLoginBody"),
+        success: 200,
+        answer: AnswerShape::Json("TokenView"),
+        success_headers: NOT_CACHED,
+        refusals: &[401, 403, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/mfa/totp/setup",
+        operation_id: "totp_setup",
+        summary: "Begins enrolling an authenticator app: a TOTP secret, its otpauth:// URI and a QR code of it",
+        served: Served::WithSecondFactor,
+        bearer: true,
+        request: RequestShape::Json("ReauthenticationBody"),
+        success: 200,
+        answer: AnswerShape::Json("TotpSetupView"),
+        success_headers: NOT_CACHED,
+        refusals: &[409, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/mfa/totp/confirm",
+        operation_id: "totp_confirm",
+        summary: "Confirms the enrolment with a current code: login now asks for one; ten recovery codes, shown once",
+        served: Served::WithSecondFactor,
+        bearer: true,
+        request: RequestShape::Json("CodeBody"),
+        success: 200,
+        answer: AnswerShape::Json("RecoveryCodesView"),
+        success_headers: NOT_CACHED,
+        refusals: &[409, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/mfa/totp/disable",
+        operation_id: "totp_disable",
+        summary: "Turns two-factor authentication off, with the password and a code or a recovery code",
+        served: Served::WithSecondFactor,
+        bearer: true,
+        request: RequestShape::Json("ReauthenticationBody"),
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[409, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/mfa/recovery-codes",
+        operation_id: "regenerate_recovery_codes",
+        summary: "Replaces the recovery codes with ten new ones, shown once (a recent sign-in, or a code)",
+        served: Served::WithSecondFactor,
+        bearer: true,
+        request: RequestShape::Json("ReauthenticationBody"),
+        success: 200,
+        answer: AnswerShape::Json("RecoveryCodesView"),
+        success_headers: NOT_CACHED,
+        refusals: &[409, 429],
     },
     Route {
         method: HttpMethod::Post,
@@ -529,6 +615,14 @@ impl Route {
         let schema: Option<RefOr<Schema>> = match self.answer {
             AnswerShape::None => None,
             AnswerShape::Json(name) => Some(schema_ref(name)),
+            AnswerShape::OneOf(names) => Some(
+                names
+                    .iter()
+                    .fold(utoipa::openapi::schema::OneOfBuilder::new(), |one_of, name| {
+                        one_of.item(schema_ref(name))
+                    })
+                    .into(),
+            ),
             AnswerShape::ListOf(name) => Some(ArrayBuilder::new().items(schema_ref(name)).into()),
             AnswerShape::KeySet => Some(key_set().into()),
             AnswerShape::Document => Some(ObjectBuilder::new().required("openapi").required("paths").into()),
@@ -592,13 +686,15 @@ fn key_set() -> ObjectBuilder {
 fn error_response(status: u16) -> utoipa::openapi::Response {
     let description = match status {
         400 => {
-            "`invalid_request`: the request, body or query does not parse; `invalid_token`: a mailed token is not valid."
+            "`invalid_request`: the request, body or query does not parse; `invalid_token`: a mailed token is not valid; `invalid_code`: a wrong code when confirming or disabling two-factor authentication."
         }
-        401 => "`invalid_token` or `invalid_credentials`.",
+        401 => {
+            "`invalid_token`, `invalid_credentials`, `invalid_code` (`POST /login/mfa`) or `insufficient_user_authentication` (a recent sign-in or the second factor is needed)."
+        }
         403 => "`account_disabled`, `email_not_verified`, `mfa_required` or `forbidden` (a role is missing).",
         404 => "`not_found`: no such account or session.",
         408 => "`request_timeout`: the body did not arrive in time; the connection is closed.",
-        409 => "`email_taken`, or `conflict`: the account changed meanwhile.",
+        409 => "`email_taken`, `already_enrolled`, `not_enrolled`, or `conflict`: the account changed meanwhile.",
         413 => "`payload_too_large`.",
         414 => "`uri_too_long`.",
         415 => "`unsupported_media_type`.",
@@ -615,7 +711,9 @@ fn error_response(status: u16) -> utoipa::openapi::Response {
             "WWW-Authenticate",
             HeaderBuilder::new()
                 .schema(ObjectBuilder::new().schema_type(Type::String))
-                .description(Some("`Bearer` (RFC 9110 §15.5.2)."))
+                .description(Some(
+                    "`Bearer` (RFC 9110 §15.5.2); for `insufficient_user_authentication`, with `error` and `max_age` (RFC 9470).",
+                ))
                 .build(),
         );
     }

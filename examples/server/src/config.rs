@@ -78,6 +78,19 @@ pub struct Config {
     /// `AUTH_HEADER_TIMEOUT_SECS`, `AUTH_BODY_TIMEOUT_SECS`, `AUTH_MAX_CONNECTIONS`: see
     /// [`HttpLimits`](crate::http::HttpLimits).
     pub limits: crate::http::HttpLimits,
+    /// `AUTH_ENCRYPTION_KEY`: 32 bytes, base64, that encrypt TOTP secrets at rest
+    /// (AES-256-GCM). Required with `AUTH_ENV=production`; in development, derived from the
+    /// shared secret when unset. Never logged.
+    pub encryption_key: Option<auth_core::EncryptionKey>,
+    /// `AUTH_ENCRYPTION_PREVIOUS_KEYS`: comma-separated keys being rotated out: they still
+    /// open what they sealed, which is sealed again under the current key when next used.
+    pub previous_encryption_keys: Vec<auth_core::EncryptionKey>,
+    /// `AUTH_MFA_REQUIRED_ROLES`: comma-separated roles whose routes need a login with a
+    /// second factor (403 `mfa_required` otherwise); none by default.
+    pub mfa_required_roles: Vec<auth_core::Role>,
+    /// `AUTH_STEP_UP_MINUTES`, default 10: how recent a sign-in must be for a sensitive
+    /// action of an account with two-factor authentication without the code again.
+    pub step_up_window: Duration,
 }
 
 /// Where accounts live.
@@ -173,6 +186,39 @@ impl Config {
             purge_interval: purge_interval(var("AUTH_PURGE_INTERVAL").as_deref())?,
             ui_templates: var("AUTH_UI_TEMPLATES").map(PathBuf::from),
             ui_site_name: var("AUTH_UI_SITE_NAME").unwrap_or_else(|| "auth-rs".to_owned()),
+            encryption_key: var("AUTH_ENCRYPTION_KEY")
+                .map(|key| auth_core::EncryptionKey::from_base64(&key))
+                .transpose()
+                .map_err(|error| format!("AUTH_ENCRYPTION_KEY: {error}"))?,
+            previous_encryption_keys: var("AUTH_ENCRYPTION_PREVIOUS_KEYS")
+                .map(|keys| {
+                    keys.split(',')
+                        .filter(|key| !key.trim().is_empty())
+                        .map(auth_core::EncryptionKey::from_base64)
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()
+                .map_err(|error| format!("AUTH_ENCRYPTION_PREVIOUS_KEYS: {error}"))?
+                .unwrap_or_default(),
+            mfa_required_roles: var("AUTH_MFA_REQUIRED_ROLES")
+                .map(|roles| {
+                    roles
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|role| !role.is_empty())
+                        .map(|role| auth_core::Role::new(role).map_err(|error| format!("{role:?}: {error}")))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()
+                .map_err(|error| format!("AUTH_MFA_REQUIRED_ROLES: {error}"))?
+                .unwrap_or_default(),
+            step_up_window: match var("AUTH_STEP_UP_MINUTES") {
+                None => auth_core::DEFAULT_STEP_UP_WINDOW,
+                Some(minutes) => match minutes.parse::<u64>() {
+                    Ok(minutes @ 1..=1440) => Duration::from_secs(minutes * 60),
+                    _ => return Err("AUTH_STEP_UP_MINUTES: whole minutes, 1 to 1440".to_owned()),
+                },
+            },
             limits: crate::http::HttpLimits::from_env(var)?,
         })
     }

@@ -32,8 +32,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::{
-    Accounts, AuthService, AuthStore, BrowserSessionStore, EventKey, PasswordPolicy, PurgeStore, RateLimiter, Role,
-    RoleStore, Tokens, UserDirectory,
+    Accounts, AuthService, AuthStore, BrowserSessionStore, EncryptionKey, EventKey, PasswordPolicy, PurgeStore,
+    RateLimiter, Role, RoleStore, SecondFactorStore, SecretCipher, Tokens, TotpSettings, UserDirectory,
 };
 use auth_redis::RedisRateLimiter;
 use auth_store_postgres::PostgresStore;
@@ -45,11 +45,18 @@ pub use keys::{SigningKeySource, TokenKeys, derivation_secret, read_verification
 pub use mail::Mailer;
 
 /// What the servers need from a store: the base traits and the optional capabilities
-/// their routes use (the admin listing and role changes; purging for maintenance). Both
-/// stores have all of them; `DATABASE_URL` picks one at run time.
-pub trait ServerStore: AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore {}
+/// their routes use (the admin listing and role changes; purging for maintenance; page
+/// sessions; second factors). Both stores have all of them; `DATABASE_URL` picks one at
+/// run time.
+pub trait ServerStore:
+    AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore + SecondFactorStore
+{
+}
 
-impl<T: AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore + ?Sized> ServerStore for T {}
+impl<T: AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore + SecondFactorStore + ?Sized>
+    ServerStore for T
+{
+}
 
 /// The service every handler calls, on the store `DATABASE_URL` picked at run time.
 pub type Auth = AuthService<Arc<dyn ServerStore>>;
@@ -89,7 +96,7 @@ impl App {
     /// [`Mailer`], `X-Forwarded-For` believed from `TRUSTED_PROXY` only, bodies within
     /// `AUTH_BODY_TIMEOUT_SECS`.
     pub fn endpoints(&self) -> auth_http::Endpoints {
-        let endpoints = auth_http::Endpoints::with_administration(Arc::clone(&self.auth))
+        let endpoints = auth_http::Endpoints::with_second_factor(Arc::clone(&self.auth))
             .with_mail(self.mailer.clone())
             .with_body_timeout(self.limits.body_timeout);
         match self.trusted_proxy {
@@ -305,7 +312,13 @@ fn service(
     let mut auth = AuthService::new(store, tokens)
         .with_rate_limits(config.rate_limits.clone())
         .with_event_key(event_key)
-        .with_password_policy(policy);
+        .with_password_policy(policy)
+        .with_totp(TotpSettings::new(
+            config.ui_site_name.clone(),
+            secret_cipher(config, derivation)?,
+        ))
+        .with_step_up_window(config.step_up_window)
+        .with_second_factor_required_for(config.mfa_required_roles.iter().cloned());
     if let Some(limiter) = limiter {
         auth = auth.with_rate_limiter(limiter);
     }
@@ -320,6 +333,39 @@ fn service(
         auth = auth.with_hash_pool(pool);
     }
     Ok(auth)
+}
+
+/// The cipher of TOTP secrets at rest: `AUTH_ENCRYPTION_KEY` (and the keys being rotated
+/// out); in development without it, a key derived from the shared secret, so every
+/// instance opens every secret. Production refuses to start without it: a derived key
+/// would change with the signing key.
+fn secret_cipher(config: &Config, derivation: &[u8]) -> Result<SecretCipher, String> {
+    let current = match &config.encryption_key {
+        Some(key) => key.clone(),
+        None if config.production => {
+            return Err("AUTH_ENV=production requires AUTH_ENCRYPTION_KEY (32 bytes, base64: \
+                 `openssl rand -base64 32`), which encrypts TOTP secrets at rest"
+                .to_owned());
+        }
+        None => {
+            tracing::warn!(
+                "AUTH_ENCRYPTION_KEY is not set: TOTP secrets are encrypted under a key derived from the \
+                 signing secret; set AUTH_ENCRYPTION_KEY in production"
+            );
+            EncryptionKey::new(&derived_key(derivation, b"example-server totp encryption key v1")?)
+                .map_err(|error| error.to_string())?
+        }
+    };
+    tracing::info!(
+        key_id = current.id(),
+        previous = config.previous_encryption_keys.len(),
+        "TOTP secrets sealed with"
+    );
+    Ok(config
+        .previous_encryption_keys
+        .iter()
+        .cloned()
+        .fold(SecretCipher::new(current), SecretCipher::with_previous_key))
 }
 
 /// Resolves at SIGTERM or Ctrl-C, after logging that requests in flight are finishing.

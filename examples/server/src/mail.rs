@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use auth_core::{Delivery, TokenPurpose};
+use auth_core::{Delivery, SecurityNotice, SecurityNoticeKind, TokenPurpose};
+use auth_http::Mail;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, Message, SinglePart};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -50,7 +51,42 @@ impl Mailer {
         })
     }
 
-    fn compose(&self, delivery: &Delivery) -> Result<Message, String> {
+    fn compose(&self, mail: &Mail) -> Result<Message, String> {
+        match mail {
+            Mail::Link(delivery) => self.compose_link(delivery),
+            Mail::Notice(notice) => self.compose_notice(notice),
+            _ => Err("a kind of mail this server does not know".to_owned()),
+        }
+    }
+
+    fn compose_notice(&self, notice: &SecurityNotice) -> Result<Message, String> {
+        let (subject, what) = match notice.kind {
+            SecurityNoticeKind::TotpEnabled => (
+                "Two-factor authentication is on",
+                "Two-factor authentication was turned on for your account: signing in now asks for a \
+                 code from your authenticator app. Your other sessions were signed out.",
+            ),
+            SecurityNoticeKind::TotpDisabled => (
+                "Two-factor authentication is off",
+                "Two-factor authentication was turned off for your account: signing in asks for your \
+                 password only. Your other sessions were signed out.",
+            ),
+            SecurityNoticeKind::RecoveryCodesRegenerated => (
+                "New recovery codes",
+                "New recovery codes were made for your account; the old ones no longer work.",
+            ),
+            _ => ("Your account changed", "A security setting of your account changed."),
+        };
+        let at = notice.at.format(&Rfc2822).unwrap_or_default();
+        let text = format!(
+            "{what}\r\n\r\nWhen: {at}\r\n\r\nIf this was not you, reset your password at once:\r\n\r\n\
+             {}/ui/password/forgot\r\n",
+            self.public_url
+        );
+        self.message(notice.to.as_str(), subject, text)
+    }
+
+    fn compose_link(&self, delivery: &Delivery) -> Result<Message, String> {
         let (subject, page, action) = match delivery.purpose {
             TokenPurpose::PasswordReset => ("Reset your password", "ui/password/reset", "set a new password"),
             TokenPurpose::EmailVerification => {
@@ -60,15 +96,20 @@ impl Mailer {
         };
         let link = format!("{}/{page}?token={}", self.public_url, delivery.token.expose_secret());
         let expires = delivery.expires_at.format(&Rfc2822).unwrap_or_default();
-        // The bare address, never parsed as a mailbox (`Name <addr>`): `Email::parse` only
-        // takes addresses lettre's `Address` accepts, so this fails only for an account
-        // created before that rule, and the failure is logged like any failed send.
-        let address = Address::from_str(delivery.to.as_str()).map_err(|error| format!("recipient: {error}"))?;
-        let to = Mailbox::new(None, address);
         let text = format!(
             "Open this link to {action}:\r\n\r\n{link}\r\n\r\nIt works once, until {expires}.\r\n\
              If you did not ask for it, ignore this message.\r\n"
         );
+        self.message(delivery.to.as_str(), subject, text)
+    }
+
+    /// A plain-text message to `to`.
+    fn message(&self, to: &str, subject: &str, text: String) -> Result<Message, String> {
+        // The bare address, never parsed as a mailbox (`Name <addr>`): `Email::parse` only
+        // takes addresses lettre's `Address` accepts, so this fails only for an account
+        // created before that rule, and the failure is logged like any failed send.
+        let address = Address::from_str(to).map_err(|error| format!("recipient: {error}"))?;
+        let to = Mailbox::new(None, address);
         // Sent as 7bit, the link whole: quoted-printable (lettre's choice for lines over 76
         // characters) would fold it and encode its `=`, breaking copy and paste. RFC 5322
         // allows 998 characters a line; the text is ASCII with CRLF line ends.
@@ -84,8 +125,8 @@ impl Mailer {
             .map_err(|error| error.to_string())
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<(), String> {
-        let message = self.compose(delivery)?;
+    async fn send(&self, mail: &Mail) -> Result<(), String> {
+        let message = self.compose(mail)?;
         match &self.transport {
             Transport::Smtp(transport) => transport
                 .send(message)
@@ -100,7 +141,7 @@ impl Mailer {
                 let name = format!(
                     "{}-{}-{id}.eml",
                     time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
-                    delivery.purpose.as_str(),
+                    kind(mail),
                 );
                 // Written under a hidden temporary name, then renamed: whoever lists the
                 // outbox (a developer, a test, a forwarding script) sees whole messages only.
@@ -126,14 +167,24 @@ impl Mailer {
     }
 }
 
+/// What a mail is, for its file name and the log: the token's purpose, or the notice's
+/// kind.
+fn kind(mail: &Mail) -> &'static str {
+    match mail {
+        Mail::Link(delivery) => delivery.purpose.as_str(),
+        Mail::Notice(notice) => notice.kind.as_str(),
+        _ => "mail",
+    }
+}
+
 /// Sends off the request path: the response never waits for (or reveals) the mail.
 impl auth_http::SendMail for Mailer {
-    fn send_later(&self, delivery: Delivery) {
+    fn send_later(&self, mail: Mail) {
         let mailer = self.clone();
         tokio::spawn(async move {
-            if let Err(error) = mailer.send(&delivery).await {
+            if let Err(error) = mailer.send(&mail).await {
                 // Never the token: only what kind of mail failed.
-                tracing::error!(%error, purpose = delivery.purpose.as_str(), "could not send a mail");
+                tracing::error!(%error, kind = kind(&mail), "could not send a mail");
             }
         });
     }

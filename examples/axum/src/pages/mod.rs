@@ -15,7 +15,7 @@ use auth_core::{
     AuthError, AuthMethod, AuthMethods, BrowserCheck, BrowserSession, ClientInfo, LoginOutcome, Password, Session,
     SessionId,
 };
-use auth_http::{ErrorAnswer, SendMail};
+use auth_http::{ErrorAnswer, Mail, SendMail};
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -639,6 +639,16 @@ pub(crate) async fn password_change_page(State(state): State<AppState>, headers:
     blank(&state, &headers, &visit, "password_change.html", page)
 }
 
+/// How the session a password change starts is proven: the password, and the second
+/// factor the ended session had, if any.
+fn methods_after_change(me: &BrowserSession) -> AuthMethods {
+    me.session
+        .auth_methods
+        .iter()
+        .cloned()
+        .fold(AuthMethods::from(AuthMethod::PASSWORD), AuthMethods::with)
+}
+
 pub(crate) async fn password_change_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -655,7 +665,7 @@ pub(crate) async fn password_change_submit(
     let changed = state
         .auth
         .change_password(
-            me.user.id,
+            auth_core::Caller::from(me),
             Password::new(form.current_password),
             Password::new(form.new_password),
             &client,
@@ -663,10 +673,11 @@ pub(crate) async fn password_change_submit(
         .await;
     match changed {
         // Every session ended with the change, this one too; the person has just proven
-        // their password, so this browser gets a new session (with a new id) at once.
+        // their password (and, for two-factor accounts, met the step-up rule), so this
+        // browser gets a new session (with a new id) at once, proven as the last one was.
         Ok(user) => match state
             .auth
-            .start_session(user.id, AuthMethods::from(AuthMethod::PASSWORD), &client)
+            .start_session(user.id, methods_after_change(me), &client)
             .await
         {
             Ok(success) => {
@@ -724,7 +735,7 @@ pub(crate) async fn forgot_submit(
     match state.auth.request_password_reset(&form.email, &client).await {
         Ok(delivery) => {
             if let Some(delivery) = delivery {
-                state.mailer.send_later(delivery);
+                state.mailer.send_later(Mail::Link(delivery));
             }
             let page = FormPage {
                 email: Some(form.email),
@@ -902,7 +913,7 @@ pub(crate) async fn verify_request_submit(
             // Over the mail limits nothing is sent, and the page says the same: the
             // newest link sent within them still works.
             if let Some(delivery) = delivery {
-                state.mailer.send_later(delivery);
+                state.mailer.send_later(Mail::Link(delivery));
             }
             Redirect::to("/?done=verification-sent").into_response()
         }
