@@ -13,6 +13,7 @@ use std::path::Path;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::cases::second_factor::{code_in, wrong_code};
 use crate::{PASSWORD, Server, Target, client, last_mail};
 
 /// Where the reference lives, in this crate.
@@ -124,6 +125,10 @@ fn mask_string(text: &str) -> String {
         return text.split('/').map(mask_string).collect::<Vec<_>>().join("/");
     }
     let opaque = ["rt_", "pr_", "ev_"].iter().any(|prefix| text.starts_with(prefix)) && text.len() > 40;
+    let base32 = |s: &str| s.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
+    let recovery_code = text.len() == 19
+        && text.split('-').count() == 4
+        && text.split('-').all(|part| part.len() == 4 && base32(&part.to_ascii_uppercase()) && part == part.to_ascii_lowercase());
     let time = text.len() >= 20
         && text.as_bytes().get(4) == Some(&b'-')
         && text.as_bytes().get(10) == Some(&b'T')
@@ -134,6 +139,16 @@ fn mask_string(text: &str) -> String {
         "<jwt>".to_owned()
     } else if opaque {
         format!("<{}token>", &text[..3])
+    } else if text.starts_with("mfa_") && text.len() > 40 {
+        "<mfa_token>".to_owned()
+    } else if text.starts_with("otpauth://") {
+        "<otpauth_uri>".to_owned()
+    } else if text.starts_with("<?xml") && text.contains("<svg") {
+        "<qr_svg>".to_owned()
+    } else if text.len() == 32 && base32(text) {
+        "<totp_secret>".to_owned()
+    } else if recovery_code {
+        "<recovery_code>".to_owned()
     } else if time {
         "<time>".to_owned()
     } else {
@@ -525,6 +540,127 @@ pub(crate) async fn converse(server: &Server) -> Conversation<'_> {
     )
     .await;
 
+    // Two-factor authentication: enrolment, the login challenge, recovery codes, disabling.
+    let dee = |password: &str| credentials("dee@example.com", password);
+    c.step("register dee", &post, "/register", None, dee(PASSWORD)).await;
+    let login = c.step("dee logs in", &post, "/login", None, dee(PASSWORD)).await;
+    let dee_access = text(&login, "access_token");
+    c.step("me, no second factor", &get, "/me", Some(&dee_access), Body::None)
+        .await;
+    let reauthenticate = |password: &str| Body::Json(json!({ "password": password }));
+    c.step(
+        "totp setup without a token",
+        &post,
+        "/mfa/totp/setup",
+        None,
+        reauthenticate(PASSWORD),
+    )
+    .await;
+    c.step(
+        "totp setup, a wrong password",
+        &post,
+        "/mfa/totp/setup",
+        Some(&dee_access),
+        reauthenticate("not it"),
+    )
+    .await;
+    let setup = c
+        .step(
+            "totp setup",
+            &post,
+            "/mfa/totp/setup",
+            Some(&dee_access),
+            reauthenticate(PASSWORD),
+        )
+        .await;
+    let secret = text(&setup, "secret");
+    let code = |value: String| Body::Json(json!({ "code": value }));
+    c.step(
+        "confirm, a wrong code",
+        &post,
+        "/mfa/totp/confirm",
+        Some(&dee_access),
+        code(wrong_code(&secret)),
+    )
+    .await;
+    let confirmed = c
+        .step(
+            "confirm",
+            &post,
+            "/mfa/totp/confirm",
+            Some(&dee_access),
+            code(code_in(&secret, 0)),
+        )
+        .await;
+    let recovery: Vec<String> = serde_json::from_value(confirmed["recovery_codes"].clone()).unwrap();
+    c.step(
+        "totp setup again",
+        &post,
+        "/mfa/totp/setup",
+        Some(&dee_access),
+        reauthenticate(PASSWORD),
+    )
+    .await;
+    c.step("me, with a second factor", &get, "/me", Some(&dee_access), Body::None)
+        .await;
+    let asked = c
+        .step("log in, a code asked for", &post, "/login", None, dee(PASSWORD))
+        .await;
+    let mfa_token = text(&asked, "mfa_token");
+    let complete = |token: &str, fields: Value| {
+        let mut body = json!({ "mfa_token": token });
+        body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        Body::Json(body)
+    };
+    let wrong = complete(&mfa_token, json!({ "code": wrong_code(&secret) }));
+    c.step("complete, a wrong code", &post, "/login/mfa", None, wrong).await;
+    let both = complete(&mfa_token, json!({ "code": "123456", "recovery_code": recovery[0] }));
+    c.step("complete, both codes", &post, "/login/mfa", None, both).await;
+    let neither = complete(&mfa_token, json!({}));
+    c.step("complete, no code", &post, "/login/mfa", None, neither).await;
+    let bogus = complete("mfa_nope", json!({ "code": "123456" }));
+    c.step("complete, a bad challenge", &post, "/login/mfa", None, bogus)
+        .await;
+    let next = code_in(&secret, 30);
+    let good = complete(&mfa_token, json!({ "code": next }));
+    c.step("complete with the code", &post, "/login/mfa", None, good).await;
+    let again = complete(&mfa_token, json!({ "code": next }));
+    c.step("complete twice", &post, "/login/mfa", None, again).await;
+    let asked = c
+        .step("log in for a recovery code", &post, "/login", None, dee(PASSWORD))
+        .await;
+    let rescue = complete(&text(&asked, "mfa_token"), json!({ "recovery_code": recovery[0] }));
+    let signed_in = c
+        .step("complete with a recovery code", &post, "/login/mfa", None, rescue)
+        .await;
+    let dee_access = text(&signed_in, "access_token");
+    let fresh = c
+        .step(
+            "new recovery codes",
+            &post,
+            "/mfa/recovery-codes",
+            Some(&dee_access),
+            reauthenticate(PASSWORD),
+        )
+        .await;
+    let fresh: Vec<String> = serde_json::from_value(fresh["recovery_codes"].clone()).unwrap();
+    c.step(
+        "disable without a code",
+        &post,
+        "/mfa/totp/disable",
+        Some(&dee_access),
+        reauthenticate(PASSWORD),
+    )
+    .await;
+    let disable = Body::Json(json!({ "password": PASSWORD, "recovery_code": fresh[0] }));
+    c.step("disable", &post, "/mfa/totp/disable", Some(&dee_access), disable)
+        .await;
+    let disable = Body::Json(json!({ "password": PASSWORD, "recovery_code": fresh[1] }));
+    c.step("disable again", &post, "/mfa/totp/disable", Some(&dee_access), disable)
+        .await;
+    c.step("log in with the password alone", &post, "/login", None, dee(PASSWORD))
+        .await;
+
     // Everywhere, keys, health, and the login limit.
     c.step("log out everywhere", &post, "/logout/all", Some(&admin), Body::None)
         .await;
@@ -602,7 +738,11 @@ mod tests {
             mask_string("/admin/users/0192f0c4-8a7e-7cc3-9f3b-1d2e3f4a5b6c/roles"),
             "/admin/users/<uuid>/roles"
         );
-        for kept in ["rt_nope", "ada@example.com", "invalid credentials", "/health", "2026"] {
+        assert_eq!(mask_string(&format!("mfa_{}", "A".repeat(43))), "<mfa_token>");
+        assert_eq!(mask_string("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"), "<totp_secret>");
+        assert_eq!(mask_string("abcd-ef23-ghij-kl7m"), "<recovery_code>");
+        assert_eq!(mask_string("otpauth://totp/a:b?secret=X"), "<otpauth_uri>");
+        for kept in ["rt_nope", "mfa_nope", "ada@example.com", "invalid credentials", "/health", "2026", "abcd-efgh"] {
             assert_eq!(mask_string(kept), kept);
         }
     }
