@@ -3,7 +3,8 @@
 //!
 //! [`PostgresStore`] implements every store trait of `auth-core`, the base ones
 //! ([`UserStore`], [`SessionStore`], [`OneTimeTokenStore`]) and every optional one
-//! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`]):
+//! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`], [`BrowserSessionStore`],
+//! [`SecondFactorStore`]):
 //!
 //! - its tables live in a schema of its own (`auth` by default, [`with_schema`](PostgresStore::with_schema)),
 //!   and so does the record of its migrations (`auth._sqlx_migrations`), which never meets
@@ -19,6 +20,13 @@
 //!   locks its session row, so it cannot interleave with a revocation; compare-and-set
 //!   updates re-check their condition on the latest row version (read committed), so
 //!   concurrent logins that rehash a legacy hash lose no update;
+//! - second factors (migration 5: `totp_factors`, `recovery_codes`, `login_challenges`, and
+//!   `users.requires_second_factor`): each TOTP time step, recovery code and login
+//!   challenge is used at most once by one conditional `UPDATE` or `DELETE ... RETURNING`;
+//!   confirming or deleting a factor writes it, its recovery codes and the account's flag
+//!   in one transaction; a new login challenge replaces the account's previous one, and a
+//!   new enrolment a pending factor (never a confirmed one), by upserts; all of them are
+//!   deleted with their account;
 //! - a database that cannot be reached is [`StoreError::Unavailable`] after at most the
 //!   pool's acquire timeout (3 s with [`connect`](PostgresStore::connect)), so a server
 //!   answers 503 quickly; connections are checked before use, so the same store recovers
@@ -94,9 +102,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::{
-    BoxError, BrowserSessionStore, Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore,
-    RefreshTokenRecord, Role, RoleStore, Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User,
-    UserDirectory, UserId, UserStore, stored,
+    BoxError, BrowserSessionStore, Email, HashedPassword, LoginChallenge, OneTimeToken, OneTimeTokenStore, PurgeStore,
+    RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash,
+    TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
 };
 use std::str::FromStr;
 
@@ -129,11 +137,13 @@ pub const DEFAULT_STATEMENT_TIMEOUT: &str = "10s";
 /// `lock_timeout` of [`PostgresStore::connect`]'s connections.
 pub const DEFAULT_LOCK_TIMEOUT: &str = "5s";
 
-const USER_COLUMNS: &str =
-    "id, email, password_hash, is_active, email_verified_at, roles, token_version, created_at, updated_at";
+const USER_COLUMNS: &str = "id, email, password_hash, is_active, email_verified_at, roles, token_version, created_at, \
+     updated_at, requires_second_factor";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, \
      s.revoked_at, s.auth_methods, coalesce(s.auth_time, s.created_at) AS auth_time";
 const ONE_TIME_COLUMNS: &str = "user_id, purpose, email, token_version, created_at, expires_at";
+const TOTP_FACTOR_COLUMNS: &str = "user_id, sealed_secret, created_at, confirmed_at, last_used_step";
+const LOGIN_CHALLENGE_COLUMNS: &str = "user_id, created_at, expires_at, failures, user_agent, ip";
 
 /// The PostgreSQL store: a pool and the schema its tables live in. Cheap to clone.
 #[derive(Clone)]
@@ -278,6 +288,8 @@ impl PostgresStore {
                 .replace("{USER_COLUMNS}", USER_COLUMNS)
                 .replace("{SESSION_COLUMNS}", SESSION_COLUMNS)
                 .replace("{ONE_TIME_COLUMNS}", ONE_TIME_COLUMNS)
+                .replace("{TOTP_FACTOR_COLUMNS}", TOTP_FACTOR_COLUMNS)
+                .replace("{LOGIN_CHALLENGE_COLUMNS}", LOGIN_CHALLENGE_COLUMNS)
                 // Quoted: a valid name may still be a reserved word (`user`, `order`).
                 .replace("{s}", &format!("\"{}\"", self.schema)),
         )
@@ -299,8 +311,8 @@ impl PostgresStore {
     async fn insert_user_on<'e>(&self, executor: impl sqlx::PgExecutor<'e>, user: &User) -> Result<(), StoreError> {
         sqlx::query(self.sql(
             "INSERT INTO {s}.users (id, email, password_hash, is_active, email_verified_at, roles,
-                                    token_version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                    token_version, created_at, updated_at, requires_second_factor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         ))
         .bind(user.id.as_uuid())
         .bind(user.email.as_str())
@@ -311,6 +323,7 @@ impl PostgresStore {
         .bind(user.token_version)
         .bind(user.created_at)
         .bind(user.updated_at)
+        .bind(user.requires_second_factor)
         .execute(executor)
         .await
         .map_err(error::insert_user_error)?;
@@ -353,6 +366,34 @@ impl PostgresStore {
         tx.commit().await.map_err(store_error)?;
         Ok(Some(user))
     }
+
+    /// Replaces the account's recovery codes (used or not) with `codes`, inside the
+    /// caller's transaction: one delete, one insert of them all. A hash given twice is
+    /// stored once.
+    async fn replace_codes(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        user: UserId,
+        codes: &[TokenHash],
+    ) -> Result<(), StoreError> {
+        sqlx::query(self.sql("DELETE FROM {s}.recovery_codes WHERE user_id = $1"))
+            .bind(user.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let hashes: Vec<&[u8]> = codes.iter().map(|code| code.as_bytes().as_slice()).collect();
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.recovery_codes (user_id, hash, used_at)
+             SELECT $1, code, NULL FROM unnest($2::bytea[]) AS code
+             ON CONFLICT (user_id, hash) DO NOTHING",
+        ))
+        .bind(user.as_uuid())
+        .bind(hashes)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
 }
 
 enum UserQuery<'a> {
@@ -391,7 +432,8 @@ fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
     .with_email_verified_at(row.try_get("email_verified_at").map_err(store_error)?)
     .with_roles(stored::roles(roles.iter().map(String::as_str))?)
     .with_token_version(row.try_get("token_version").map_err(store_error)?)
-    .with_updated_at(row.try_get("updated_at").map_err(store_error)?))
+    .with_updated_at(row.try_get("updated_at").map_err(store_error)?)
+    .with_requires_second_factor(row.try_get("requires_second_factor").map_err(store_error)?))
 }
 
 fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
@@ -423,6 +465,35 @@ fn one_time_token_from_row(row: &PgRow) -> Result<OneTimeToken, StoreError> {
         row.try_get("created_at").map_err(store_error)?,
         row.try_get("expires_at").map_err(store_error)?,
     ))
+}
+
+fn totp_factor_from_row(row: &PgRow) -> Result<TotpFactor, StoreError> {
+    Ok(TotpFactor::new(
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        row.try_get("sealed_secret").map_err(store_error)?,
+        row.try_get("created_at").map_err(store_error)?,
+    )
+    .with_confirmed_at(row.try_get("confirmed_at").map_err(store_error)?)
+    .with_last_used_step(row.try_get("last_used_step").map_err(store_error)?))
+}
+
+fn login_challenge_from_row(row: &PgRow) -> Result<LoginChallenge, StoreError> {
+    let ip: Option<String> = row.try_get("ip").map_err(store_error)?;
+    Ok(LoginChallenge::new(
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        row.try_get("created_at").map_err(store_error)?,
+        row.try_get("expires_at").map_err(store_error)?,
+    )
+    .with_failures(failures_from_row(row)?)
+    .with_user_agent(row.try_get("user_agent").map_err(store_error)?)
+    .with_ip(ip.as_deref().map(stored::ip).transpose()?))
+}
+
+/// A login challenge's count of wrong codes (`integer`, never negative by its check).
+fn failures_from_row(row: &PgRow) -> Result<u32, StoreError> {
+    let failures: i32 = row.try_get("failures").map_err(store_error)?;
+    u32::try_from(failures)
+        .map_err(|_| StoreError::Corrupt(format!("login challenge failures out of range: {failures}")))
 }
 
 #[async_trait]
@@ -860,6 +931,255 @@ impl BrowserSessionStore for PostgresStore {
         .await
         .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl SecondFactorStore for PostgresStore {
+    async fn insert_totp_factor(&self, factor: &TotpFactor) -> Result<bool, StoreError> {
+        // One statement: a pending factor is replaced, a confirmed one is not (the upsert's
+        // condition, re-checked on the latest row version under read committed), and an
+        // unknown account is the foreign key's error.
+        let done = sqlx::query(self.sql(
+            "INSERT INTO {s}.totp_factors (user_id, sealed_secret, created_at, confirmed_at, last_used_step)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (user_id) DO UPDATE
+             SET sealed_secret = EXCLUDED.sealed_secret, created_at = EXCLUDED.created_at,
+                 confirmed_at = EXCLUDED.confirmed_at, last_used_step = EXCLUDED.last_used_step
+             WHERE totp_factors.confirmed_at IS NULL",
+        ))
+        .bind(factor.user_id.as_uuid())
+        .bind(factor.sealed_secret.as_str())
+        .bind(factor.created_at)
+        .bind(factor.confirmed_at)
+        .bind(factor.last_used_step)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn find_totp_factor(&self, user: UserId) -> Result<Option<TotpFactor>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT {TOTP_FACTOR_COLUMNS} FROM {s}.totp_factors WHERE user_id = $1"))
+            .bind(user.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(totp_factor_from_row).transpose()
+    }
+
+    async fn confirm_totp_factor(
+        &self,
+        user: UserId,
+        sealed_secret: &str,
+        step: i64,
+        recovery_codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        // One transaction: the factor, its codes and the account's flag change together or
+        // not at all (dropped uncommitted, it rolls back). The conditional update locks the
+        // factor's row: of concurrent confirmations, one finds it pending.
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let confirmed = sqlx::query(self.sql(
+            "UPDATE {s}.totp_factors SET confirmed_at = $3, last_used_step = $4
+             WHERE user_id = $1 AND sealed_secret = $2 AND confirmed_at IS NULL",
+        ))
+        .bind(user.as_uuid())
+        .bind(sealed_secret)
+        .bind(at)
+        .bind(step)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if confirmed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.replace_codes(&mut tx, user, recovery_codes).await?;
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users SET requires_second_factor = true, updated_at = $2
+             WHERE id = $1 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(user.as_uuid())
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let updated = row.as_ref().map(user_from_row).transpose()?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(updated)
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
+        // Read committed re-checks the condition on the newest row version after waiting
+        // for a concurrent writer: of racing uses of one step, exactly one applies.
+        let done = sqlx::query(self.sql(
+            "UPDATE {s}.totp_factors SET last_used_step = $2
+             WHERE user_id = $1 AND confirmed_at IS NOT NULL AND (last_used_step IS NULL OR last_used_step < $2)",
+        ))
+        .bind(user.as_uuid())
+        .bind(step)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn reseal_totp_factor(&self, user: UserId, current: &str, resealed: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            self.sql("UPDATE {s}.totp_factors SET sealed_secret = $3 WHERE user_id = $1 AND sealed_secret = $2"),
+        )
+        .bind(user.as_uuid())
+        .bind(current)
+        .bind(resealed)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_totp_factor(&self, user: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let deleted = sqlx::query(self.sql("DELETE FROM {s}.totp_factors WHERE user_id = $1"))
+            .bind(user.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if deleted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        sqlx::query(self.sql("DELETE FROM {s}.recovery_codes WHERE user_id = $1"))
+            .bind(user.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users SET requires_second_factor = false, updated_at = $2
+             WHERE id = $1 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(user.as_uuid())
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let updated = row.as_ref().map(user_from_row).transpose()?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(updated)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        recovery_codes: &[TokenHash],
+        _at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // The confirmed factor's row lock, held to the commit, orders this replacement
+        // against a concurrent removal of the factor (which deletes that row): either the
+        // removal deletes the new codes too, or this finds no factor; never codes without
+        // a factor.
+        let confirmed = sqlx::query(
+            self.sql("SELECT 1 FROM {s}.totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL FOR UPDATE"),
+        )
+        .bind(user.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if confirmed.is_none() {
+            return Ok(false);
+        }
+        self.replace_codes(&mut tx, user, recovery_codes).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn use_recovery_code(&self, user: UserId, code: &TokenHash, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            self.sql("UPDATE {s}.recovery_codes SET used_at = $3 WHERE user_id = $1 AND hash = $2 AND used_at IS NULL"),
+        )
+        .bind(user.as_uuid())
+        .bind(code.as_bytes().as_slice())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_recovery_codes(&self, user: UserId) -> Result<u32, StoreError> {
+        let unused: i64 = sqlx::query_scalar(
+            self.sql("SELECT count(*) FROM {s}.recovery_codes WHERE user_id = $1 AND used_at IS NULL"),
+        )
+        .bind(user.as_uuid())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(u32::try_from(unused).unwrap_or(u32::MAX))
+    }
+
+    async fn insert_login_challenge(&self, hash: &TokenHash, challenge: &LoginChallenge) -> Result<(), StoreError> {
+        let failures = i32::try_from(challenge.failures).map_err(|_| {
+            StoreError::backend(format!("login challenge failures out of range: {}", challenge.failures))
+        })?;
+        // One statement on the unique user_id: concurrent challenges of one account leave
+        // exactly one (a delete-then-insert would not, under read committed). A hash held
+        // by another account's challenge is the primary key's error, an unknown account
+        // the foreign key's.
+        let done = sqlx::query(self.sql(
+            "INSERT INTO {s}.login_challenges (hash, user_id, created_at, expires_at, failures, user_agent, ip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (user_id) DO UPDATE
+             SET hash = EXCLUDED.hash, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
+                 failures = EXCLUDED.failures, user_agent = EXCLUDED.user_agent, ip = EXCLUDED.ip
+             WHERE login_challenges.hash <> EXCLUDED.hash",
+        ))
+        .bind(hash.as_bytes().as_slice())
+        .bind(challenge.user_id.as_uuid())
+        .bind(challenge.created_at)
+        .bind(challenge.expires_at)
+        .bind(failures)
+        .bind(challenge.user_agent.as_deref())
+        .bind(challenge.ip.map(|ip| ip.to_string()))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        // Nothing written: the account's challenge has this very hash already.
+        if done.rows_affected() == 0 {
+            return Err(StoreError::backend("duplicate login challenge hash"));
+        }
+        Ok(())
+    }
+
+    async fn find_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT {LOGIN_CHALLENGE_COLUMNS} FROM {s}.login_challenges WHERE hash = $1"))
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(login_challenge_from_row).transpose()
+    }
+
+    async fn record_login_challenge_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+        // The increment happens on the latest row version: concurrent failures each count.
+        let row = sqlx::query(
+            self.sql("UPDATE {s}.login_challenges SET failures = failures + 1 WHERE hash = $1 RETURNING failures"),
+        )
+        .bind(hash.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(failures_from_row).transpose()
+    }
+
+    async fn take_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {
+        // One statement: of concurrent takers, exactly one gets the row.
+        let row = sqlx::query(
+            self.sql("DELETE FROM {s}.login_challenges WHERE hash = $1 RETURNING {LOGIN_CHALLENGE_COLUMNS}"),
+        )
+        .bind(hash.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(login_challenge_from_row).transpose()
     }
 }
 

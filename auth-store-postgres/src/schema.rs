@@ -97,6 +97,45 @@ const MIGRATIONS: &[(&str, &str)] = &[
     CREATE INDEX browser_sessions_by_session ON browser_sessions (session_id);
     ",
     ),
+    (
+        "second factors",
+        // auth_core::SecondFactorStore: whether login asks for a second factor, on the
+        // account (existing accounts do not: a constant default, so no table rewrite); an
+        // account's TOTP factor, its recovery codes (hashes) and its login challenge, each
+        // at most one per account, deleted with it.
+        r"
+    ALTER TABLE users ADD COLUMN requires_second_factor boolean NOT NULL DEFAULT false;
+
+    CREATE TABLE totp_factors (
+        user_id        uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        -- Sealed by auth_core::SecretCipher: never the secret in the clear.
+        sealed_secret  text NOT NULL,
+        created_at     timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        confirmed_at   timestamptz CHECK (isfinite(confirmed_at) AND confirmed_at < '10000-01-01'),
+        -- The time step (Unix time / 30 s) of the last accepted code.
+        last_used_step bigint
+    );
+
+    CREATE TABLE recovery_codes (
+        user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        hash    bytea NOT NULL,
+        used_at timestamptz CHECK (isfinite(used_at) AND used_at < '10000-01-01'),
+        PRIMARY KEY (user_id, hash)
+    );
+
+    CREATE TABLE login_challenges (
+        hash       bytea PRIMARY KEY,
+        -- One per account: the upsert target of a new challenge, which replaces the
+        -- account's previous one.
+        user_id    uuid NOT NULL UNIQUE REFERENCES users (id) ON DELETE CASCADE,
+        created_at timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        expires_at timestamptz NOT NULL CHECK (isfinite(expires_at) AND expires_at < '10000-01-01'),
+        failures   integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+        user_agent text,
+        ip         text
+    );
+    ",
+    ),
 ];
 
 /// The newest migration this release knows.

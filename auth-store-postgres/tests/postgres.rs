@@ -7,8 +7,11 @@ mod common;
 
 use std::str::FromStr;
 
-use auth_core::conformance::{sample_user, unique_email};
-use auth_core::{StoreError, UserStore};
+use auth_core::conformance::{sample_session, sample_user, unique_email};
+use auth_core::{
+    LoginChallenge, OpaqueToken, SecondFactorStore, SessionStore, StoreError, TokenHash, TokenKind, TotpFactor, User,
+    UserStore,
+};
 use auth_store_postgres::{MigrateError, PostgresStore, SCHEMA_VERSION, SchemaNameError};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -35,8 +38,9 @@ async fn migrations_are_idempotent_and_recorded_in_the_stores_schema() {
     )
     .await;
     assert_eq!(
-        tables, 6,
-        "users, sessions, refresh_tokens, one_time_tokens, browser_sessions, _sqlx_migrations"
+        tables, 9,
+        "users, sessions, refresh_tokens, one_time_tokens, browser_sessions, totp_factors, recovery_codes, \
+         login_challenges, _sqlx_migrations"
     );
 }
 
@@ -333,5 +337,165 @@ async fn a_lock_held_too_long_elsewhere_is_unavailable_not_a_server_error() {
             .await
             .unwrap()
             .is_some()
+    );
+}
+
+fn hash(kind: TokenKind) -> TokenHash {
+    OpaqueToken::generate(kind).unwrap().1
+}
+
+/// A confirmed TOTP factor with two recovery codes, and a login challenge: every row of
+/// migration 5's tables for `user`. Returns the account as confirming left it.
+async fn enrol(store: &PostgresStore, user: &User) -> User {
+    let factor = TotpFactor::new(user.id, "v1.0a1b2c3d.sealed".to_owned(), user.updated_at);
+    assert!(store.insert_totp_factor(&factor).await.unwrap());
+    let codes = [hash(TokenKind::PasswordReset), hash(TokenKind::PasswordReset)];
+    let at = user.updated_at + time::Duration::seconds(1);
+    let enrolled = store
+        .confirm_totp_factor(user.id, &factor.sealed_secret, 7, &codes, at)
+        .await
+        .unwrap()
+        .unwrap();
+    let challenge = LoginChallenge::new(user.id, at, at + time::Duration::minutes(5));
+    store
+        .insert_login_challenge(&hash(TokenKind::LoginChallenge), &challenge)
+        .await
+        .unwrap();
+    enrolled
+}
+
+/// Puts a schema of this release back to migration 4, before second factors: without
+/// their tables and without `users.requires_second_factor`, every other row kept.
+async fn back_to_version_4(store: &PostgresStore) {
+    let schema = store.schema();
+    for statement in [
+        format!("DROP TABLE {schema}.login_challenges, {schema}.recovery_codes, {schema}.totp_factors"),
+        format!("ALTER TABLE {schema}.users DROP COLUMN requires_second_factor"),
+        format!("DELETE FROM {schema}._sqlx_migrations WHERE version > 4"),
+    ] {
+        execute(store.pool(), statement).await;
+    }
+}
+
+#[tokio::test]
+async fn migration_5_keeps_every_account_and_asks_none_of_them_for_a_second_factor() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let user = sample_user(unique_email("before-2fa"));
+    store.insert_user(&user).await.unwrap();
+    let session = sample_session(&user);
+    store.insert_session(&session, &hash(TokenKind::Refresh)).await.unwrap();
+    back_to_version_4(&store).await;
+    let schema = store.schema().to_owned();
+    // An instance of the previous release, still running while another migrates, writes
+    // accounts without the new column.
+    let older = sample_user(unique_email("older-release"));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {schema}.users (id, email, password_hash, is_active, email_verified_at, roles, token_version,
+                                    created_at, updated_at)
+         VALUES ($1, $2, NULL, true, NULL, '{{}}', 0, $3, $3)"
+    )))
+    .bind(older.id.as_uuid())
+    .bind(older.email.as_str())
+    .bind(older.created_at)
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    store.migrate().await.unwrap();
+    let applied = count(store.pool(), format!("SELECT count(*) FROM {schema}._sqlx_migrations")).await;
+    assert_eq!(applied, SCHEMA_VERSION);
+    let found = store.find_user_by_id(user.id).await.unwrap().unwrap();
+    assert!(!found.requires_second_factor);
+    assert_eq!(found, user);
+    assert_eq!(store.find_session(session.id).await.unwrap(), Some(session));
+    let older = older.with_password_hash(None);
+    assert_eq!(store.find_user_by_id(older.id).await.unwrap(), Some(older.clone()));
+    // The new tables work on the migrated schema.
+    let enrolled = enrol(&store, &older).await;
+    assert!(enrolled.requires_second_factor);
+    assert_eq!(store.find_user_by_id(older.id).await.unwrap(), Some(enrolled));
+    assert_eq!(store.count_recovery_codes(older.id).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn deleting_an_account_deletes_its_factor_recovery_codes_and_challenge() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let (user, other) = (sample_user(unique_email("deleted")), sample_user(unique_email("kept")));
+    for account in [&user, &other] {
+        store.insert_user(account).await.unwrap();
+        enrol(&store, account).await;
+    }
+    let schema = store.schema().to_owned();
+    let rows = |account: &User| {
+        let id = account.id;
+        format!(
+            "SELECT (SELECT count(*) FROM {schema}.totp_factors WHERE user_id = '{id}')
+                  + (SELECT count(*) FROM {schema}.recovery_codes WHERE user_id = '{id}')
+                  + (SELECT count(*) FROM {schema}.login_challenges WHERE user_id = '{id}')"
+        )
+    };
+    assert_eq!(count(store.pool(), rows(&user)).await, 4);
+    // An application deleting the account.
+    execute(
+        store.pool(),
+        format!("DELETE FROM {schema}.users WHERE id = '{}'", user.id),
+    )
+    .await;
+    assert_eq!(count(store.pool(), rows(&user)).await, 0);
+    assert_eq!(count(store.pool(), rows(&other)).await, 4, "another account's are kept");
+    assert_eq!(store.find_totp_factor(user.id).await.unwrap(), None);
+    assert!(store.find_totp_factor(other.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn second_factor_rows_of_unknown_accounts_are_refused() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let ghost = sample_user(unique_email("ghost"));
+    let factor = TotpFactor::new(ghost.id, "v1.0a1b2c3d.ghost".to_owned(), ghost.created_at);
+    assert!(matches!(
+        store.insert_totp_factor(&factor).await,
+        Err(StoreError::Backend(_))
+    ));
+    let challenge = LoginChallenge::new(
+        ghost.id,
+        ghost.created_at,
+        ghost.created_at + time::Duration::minutes(5),
+    );
+    assert!(matches!(
+        store
+            .insert_login_challenge(&hash(TokenKind::LoginChallenge), &challenge)
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_login_challenge_hash_is_never_reused_across_accounts_or_by_its_own() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let (first, second) = (sample_user(unique_email("first")), sample_user(unique_email("second")));
+    store.insert_user(&first).await.unwrap();
+    store.insert_user(&second).await.unwrap();
+    let taken = hash(TokenKind::LoginChallenge);
+    let challenge =
+        |user: &User| LoginChallenge::new(user.id, user.created_at, user.created_at + time::Duration::minutes(5));
+    store.insert_login_challenge(&taken, &challenge(&first)).await.unwrap();
+    for user in [&first, &second] {
+        assert!(matches!(
+            store.insert_login_challenge(&taken, &challenge(user)).await,
+            Err(StoreError::Backend(_))
+        ));
+    }
+    assert_eq!(
+        store.find_login_challenge(&taken).await.unwrap(),
+        Some(challenge(&first)),
+        "the refused inserts changed nothing"
     );
 }

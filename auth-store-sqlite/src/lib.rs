@@ -2,8 +2,9 @@
 //!
 //! [`SqliteStore`] implements every store trait of `auth-core`, the base ones
 //! ([`UserStore`], [`SessionStore`], [`OneTimeTokenStore`]) and every optional one
-//! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`]), on rusqlite (SQLite bundled by
-//! default, see [Features](#features)):
+//! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`], [`BrowserSessionStore`],
+//! [`SecondFactorStore`]), on rusqlite (SQLite bundled by default, see
+//! [Features](#features)):
 //!
 //! - the file is created, switched to WAL and migrated on [`open`](SqliteStore::open);
 //!   migrations are embedded, versioned in the library's own `auth_schema_migrations`
@@ -25,6 +26,13 @@
 //!   [`StoreError::DuplicateEmail`], decided by the constraint;
 //! - single-use tokens are consumed by one `UPDATE ... WHERE used_at IS NULL RETURNING`;
 //!   refresh rotation and session revocation are single transactions;
+//! - second factors (migration 5: `auth_totp_factors`, `auth_recovery_codes`,
+//!   `auth_login_challenges`, and `auth_users.requires_second_factor`): each TOTP time
+//!   step, recovery code and login challenge is used at most once by one conditional
+//!   `UPDATE` or `DELETE ... RETURNING`; confirming or deleting a factor writes it, its
+//!   recovery codes and the account's flag in one transaction; a new login challenge
+//!   replaces the account's previous one by an upsert, and a confirmed factor is never
+//!   replaced by a new enrolment; all of them are deleted with their account;
 //! - commits are durable: an acknowledged registration or password change survives the
 //!   process being killed (tested with SIGKILL), and commits are fsync'd
 //!   (`synchronous = FULL`) so that it also survives the machine losing power.
@@ -131,15 +139,18 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    BoxError, BrowserSessionStore, Email, HashedPassword, OneTimeToken, OneTimeTokenStore, PurgeStore,
-    RefreshTokenRecord, Role, RoleStore, Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, User,
-    UserDirectory, UserId, UserStore,
+    BoxError, BrowserSessionStore, Email, HashedPassword, LoginChallenge, OneTimeToken, OneTimeTokenStore, PurgeStore,
+    RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash,
+    TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
-use rows::{DbError, SESSION_COLUMNS, USER_COLUMNS, micros, one_time_token_from_row, session_from_row, user_from_row};
+use rows::{
+    DbError, LOGIN_CHALLENGE_COLUMNS, SESSION_COLUMNS, TOTP_FACTOR_COLUMNS, USER_COLUMNS, login_challenge_from_row,
+    micros, one_time_token_from_row, session_from_row, totp_factor_from_row, user_from_row,
+};
 
 /// The schema version this release writes (see [`SqliteStore::schema_version`]).
 pub const SCHEMA_VERSION: i64 = schema::LATEST;
@@ -711,8 +722,8 @@ impl UserStore for SqliteStore {
             let inserted = tx
                 .prepare_cached(
                     "INSERT INTO auth_users (id, email, password_hash, is_active, email_verified_at, roles,
-                                             token_version, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                             token_version, created_at, updated_at, requires_second_factor)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT (email) DO NOTHING",
                 )?
                 .execute(params![
@@ -725,6 +736,7 @@ impl UserStore for SqliteStore {
                     user.token_version,
                     micros(user.created_at)?,
                     micros(user.updated_at)?,
+                    user.requires_second_factor,
                 ])?;
             if inserted == 0 {
                 return Err(DbError::Duplicate);
@@ -1212,6 +1224,289 @@ impl BrowserSessionStore for SqliteStore {
         })
         .await
     }
+}
+
+#[async_trait]
+impl SecondFactorStore for SqliteStore {
+    async fn insert_totp_factor(&self, factor: &TotpFactor) -> Result<bool, StoreError> {
+        let factor = factor.clone();
+        self.write(move |conn| {
+            // One statement: a pending factor is replaced, a confirmed one is not (the
+            // upsert's condition), and an unknown account is the foreign key's error.
+            let written = conn
+                .prepare_cached(
+                    "INSERT INTO auth_totp_factors (user_id, sealed_secret, created_at, confirmed_at, last_used_step)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (user_id) DO UPDATE
+                     SET sealed_secret = excluded.sealed_secret, created_at = excluded.created_at,
+                         confirmed_at = excluded.confirmed_at, last_used_step = excluded.last_used_step
+                     WHERE auth_totp_factors.confirmed_at IS NULL",
+                )?
+                .execute(params![
+                    factor.user_id.to_string(),
+                    factor.sealed_secret,
+                    micros(factor.created_at)?,
+                    factor.confirmed_at.map(micros).transpose()?,
+                    factor.last_used_step,
+                ])?;
+            Ok(written == 1)
+        })
+        .await
+    }
+
+    async fn find_totp_factor(&self, user: UserId) -> Result<Option<TotpFactor>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {TOTP_FACTOR_COLUMNS} FROM auth_totp_factors WHERE user_id = ?1");
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row([user.to_string()], rows::RawTotpFactor::from_row)
+                .optional()?;
+            row.map(totp_factor_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn confirm_totp_factor(
+        &self,
+        user: UserId,
+        sealed_secret: &str,
+        step: i64,
+        recovery_codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let (sealed_secret, recovery_codes) = (sealed_secret.to_owned(), recovery_codes.to_vec());
+        self.write(move |conn| {
+            let (user, at) = (user.to_string(), micros(at)?);
+            // One transaction: the factor, its codes and the account's flag change together
+            // or not at all (a failure rolls back when `tx` drops).
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let confirmed = tx
+                .prepare_cached(
+                    "UPDATE auth_totp_factors SET confirmed_at = ?3, last_used_step = ?4
+                     WHERE user_id = ?1 AND sealed_secret = ?2 AND confirmed_at IS NULL",
+                )?
+                .execute(params![user, sealed_secret, at, step])?;
+            if confirmed == 0 {
+                return Ok(None);
+            }
+            replace_codes(&tx, &user, &recovery_codes)?;
+            let sql = format!(
+                "UPDATE auth_users SET requires_second_factor = 1, updated_at = ?2
+                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+            );
+            let row = tx
+                .prepare_cached(&sql)?
+                .query_row(params![user, at], rows::RawUser::from_row)
+                .optional()?;
+            let updated = row.map(user_from_row).transpose()?;
+            tx.commit()?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            // The condition and the write are one statement: of concurrent uses of one
+            // step, exactly one changes the row.
+            let used = conn
+                .prepare_cached(
+                    "UPDATE auth_totp_factors SET last_used_step = ?2
+                     WHERE user_id = ?1 AND confirmed_at IS NOT NULL
+                       AND (last_used_step IS NULL OR last_used_step < ?2)",
+                )?
+                .execute(params![user.to_string(), step])?;
+            Ok(used == 1)
+        })
+        .await
+    }
+
+    async fn reseal_totp_factor(&self, user: UserId, current: &str, resealed: &str) -> Result<bool, StoreError> {
+        let (current, resealed) = (current.to_owned(), resealed.to_owned());
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE auth_totp_factors SET sealed_secret = ?3 WHERE user_id = ?1 AND sealed_secret = ?2",
+                )?
+                .execute(params![user.to_string(), current, resealed])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn delete_totp_factor(&self, user: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        self.write(move |conn| {
+            let (user, at) = (user.to_string(), micros(at)?);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let deleted = tx
+                .prepare_cached("DELETE FROM auth_totp_factors WHERE user_id = ?1")?
+                .execute([&user])?;
+            if deleted == 0 {
+                return Ok(None);
+            }
+            tx.prepare_cached("DELETE FROM auth_recovery_codes WHERE user_id = ?1")?
+                .execute([&user])?;
+            let sql = format!(
+                "UPDATE auth_users SET requires_second_factor = 0, updated_at = ?2
+                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+            );
+            let row = tx
+                .prepare_cached(&sql)?
+                .query_row(params![user, at], rows::RawUser::from_row)
+                .optional()?;
+            let updated = row.map(user_from_row).transpose()?;
+            tx.commit()?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        recovery_codes: &[TokenHash],
+        _at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let recovery_codes = recovery_codes.to_vec();
+        self.write(move |conn| {
+            let user = user.to_string();
+            // The write transaction holds SQLite's one write lock from the read on, so the
+            // factor cannot be deleted between the check and the replacement.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let confirmed = tx
+                .prepare_cached("SELECT 1 FROM auth_totp_factors WHERE user_id = ?1 AND confirmed_at IS NOT NULL")?
+                .exists([&user])?;
+            if !confirmed {
+                return Ok(false);
+            }
+            replace_codes(&tx, &user, &recovery_codes)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn use_recovery_code(&self, user: UserId, code: &TokenHash, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let code = *code;
+        self.write(move |conn| {
+            let used = conn
+                .prepare_cached(
+                    "UPDATE auth_recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND hash = ?2 AND used_at IS NULL",
+                )?
+                .execute(params![user.to_string(), code.as_bytes().as_slice(), micros(at)?])?;
+            Ok(used == 1)
+        })
+        .await
+    }
+
+    async fn count_recovery_codes(&self, user: UserId) -> Result<u32, StoreError> {
+        self.read(move |conn| {
+            let unused: i64 = conn
+                .prepare_cached("SELECT count(*) FROM auth_recovery_codes WHERE user_id = ?1 AND used_at IS NULL")?
+                .query_row([user.to_string()], |row| row.get(0))?;
+            Ok(u32::try_from(unused).unwrap_or(u32::MAX))
+        })
+        .await
+    }
+
+    async fn insert_login_challenge(&self, hash: &TokenHash, challenge: &LoginChallenge) -> Result<(), StoreError> {
+        let (hash, challenge) = (*hash, challenge.clone());
+        self.write(move |conn| {
+            // One statement: the account's previous challenge (the unique user_id) is
+            // replaced in place; a hash held by another account's challenge is the primary
+            // key's error, and unknown accounts the foreign key's.
+            let written = conn
+                .prepare_cached(
+                    "INSERT INTO auth_login_challenges (hash, user_id, created_at, expires_at, failures, user_agent, ip)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (user_id) DO UPDATE
+                     SET hash = excluded.hash, created_at = excluded.created_at, expires_at = excluded.expires_at,
+                         failures = excluded.failures, user_agent = excluded.user_agent, ip = excluded.ip
+                     WHERE auth_login_challenges.hash <> excluded.hash",
+                )?
+                .execute(params![
+                    hash.as_bytes().as_slice(),
+                    challenge.user_id.to_string(),
+                    micros(challenge.created_at)?,
+                    micros(challenge.expires_at)?,
+                    challenge.failures,
+                    challenge.user_agent,
+                    challenge.ip.map(|ip| ip.to_string()),
+                ])?;
+            // Nothing written: the account's challenge has this very hash already.
+            if written == 0 {
+                return Err(DbError::Store(StoreError::backend("duplicate login challenge hash")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {
+        let hash = *hash;
+        self.read(move |conn| {
+            let sql = format!("SELECT {LOGIN_CHALLENGE_COLUMNS} FROM auth_login_challenges WHERE hash = ?1");
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row([hash.as_bytes().as_slice()], rows::RawLoginChallenge::from_row)
+                .optional()?;
+            row.map(login_challenge_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn record_login_challenge_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+        let hash = *hash;
+        self.write(move |conn| {
+            // In an explicit transaction, as every `RETURNING` read with `query_row`: a
+            // failed commit is an error, not a count that was never stored (see
+            // `update_user`).
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let failures = tx
+                .prepare_cached(
+                    "UPDATE auth_login_challenges SET failures = failures + 1 WHERE hash = ?1 RETURNING failures",
+                )?
+                .query_row([hash.as_bytes().as_slice()], |row| row.get::<_, i64>(0))
+                .optional()?;
+            let failures = failures.map(rows::failures).transpose()?;
+            tx.commit()?;
+            Ok(failures)
+        })
+        .await
+    }
+
+    async fn take_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {
+        let hash = *hash;
+        self.write(move |conn| {
+            // One statement: of concurrent takers, exactly one gets the row; committed
+            // explicitly so that a failed commit is not a challenge handed out and kept.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let sql = format!("DELETE FROM auth_login_challenges WHERE hash = ?1 RETURNING {LOGIN_CHALLENGE_COLUMNS}");
+            let row = tx
+                .prepare_cached(&sql)?
+                .query_row([hash.as_bytes().as_slice()], rows::RawLoginChallenge::from_row)
+                .optional()?;
+            let challenge = row.map(login_challenge_from_row).transpose()?;
+            tx.commit()?;
+            Ok(challenge)
+        })
+        .await
+    }
+}
+
+/// Replaces the account's recovery codes (used or not) with `codes`, inside the caller's
+/// transaction. A hash given twice is stored once.
+fn replace_codes(tx: &rusqlite::Transaction<'_>, user: &str, codes: &[TokenHash]) -> Result<(), DbError> {
+    tx.prepare_cached("DELETE FROM auth_recovery_codes WHERE user_id = ?1")?
+        .execute([user])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO auth_recovery_codes (user_id, hash, used_at) VALUES (?1, ?2, NULL)
+         ON CONFLICT (user_id, hash) DO NOTHING",
+    )?;
+    for code in codes {
+        insert.execute(params![user, code.as_bytes().as_slice()])?;
+    }
+    Ok(())
 }
 
 /// Whether a SQLite failure is about reaching the database rather than the request:

@@ -2,13 +2,16 @@
 //! then checked (a value the domain would refuse is [`StoreError::Corrupt`], never a
 //! panic).
 
-use auth_core::{BoxError, HashedPassword, OneTimeToken, Session, SessionId, StoreError, User, UserId, stored};
+use auth_core::{
+    BoxError, HashedPassword, LoginChallenge, OneTimeToken, Session, SessionId, StoreError, TotpFactor, User, UserId,
+    stored,
+};
 use rusqlite::Row;
 use time::OffsetDateTime;
 
 /// The columns of `auth_users`, in the order [`RawUser::from_row`] reads them.
-pub(crate) const USER_COLUMNS: &str =
-    "id, email, password_hash, is_active, email_verified_at, roles, token_version, created_at, updated_at";
+pub(crate) const USER_COLUMNS: &str = "id, email, password_hash, is_active, email_verified_at, roles, token_version, \
+     created_at, updated_at, requires_second_factor";
 
 /// The columns of `auth_sessions` (aliased `s`), in the order [`RawSession::from_row`]
 /// reads them.
@@ -17,6 +20,13 @@ pub(crate) const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_
 
 /// How many columns [`SESSION_COLUMNS`] names: a query's own columns follow them.
 pub(crate) const SESSION_COLUMN_COUNT: usize = 10;
+
+/// The columns of `auth_totp_factors`, in the order [`RawTotpFactor::from_row`] reads them.
+pub(crate) const TOTP_FACTOR_COLUMNS: &str = "user_id, sealed_secret, created_at, confirmed_at, last_used_step";
+
+/// The columns of `auth_login_challenges` but its hash, in the order
+/// [`RawLoginChallenge::from_row`] reads them.
+pub(crate) const LOGIN_CHALLENGE_COLUMNS: &str = "user_id, created_at, expires_at, failures, user_agent, ip";
 
 /// What can go wrong inside a blocking store call.
 #[derive(Debug)]
@@ -84,6 +94,7 @@ pub(crate) struct RawUser {
     token_version: i64,
     created_at: i64,
     updated_at: i64,
+    requires_second_factor: bool,
 }
 
 impl RawUser {
@@ -98,6 +109,7 @@ impl RawUser {
             token_version: row.get(6)?,
             created_at: row.get(7)?,
             updated_at: row.get(8)?,
+            requires_second_factor: row.get(9)?,
         })
     }
 }
@@ -114,7 +126,8 @@ pub(crate) fn user_from_row(raw: RawUser) -> Result<User, DbError> {
     .with_email_verified_at(raw.email_verified_at.map(from_micros).transpose()?)
     .with_roles(roles)
     .with_token_version(raw.token_version)
-    .with_updated_at(from_micros(raw.updated_at)?))
+    .with_updated_at(from_micros(raw.updated_at)?)
+    .with_requires_second_factor(raw.requires_second_factor))
 }
 
 pub(crate) struct RawSession {
@@ -194,4 +207,74 @@ pub(crate) fn one_time_token_from_row(raw: RawOneTimeToken) -> Result<OneTimeTok
         from_micros(raw.created_at)?,
         from_micros(raw.expires_at)?,
     ))
+}
+
+pub(crate) struct RawTotpFactor {
+    user_id: String,
+    sealed_secret: String,
+    created_at: i64,
+    confirmed_at: Option<i64>,
+    last_used_step: Option<i64>,
+}
+
+impl RawTotpFactor {
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            user_id: row.get(0)?,
+            sealed_secret: row.get(1)?,
+            created_at: row.get(2)?,
+            confirmed_at: row.get(3)?,
+            last_used_step: row.get(4)?,
+        })
+    }
+}
+
+pub(crate) fn totp_factor_from_row(raw: RawTotpFactor) -> Result<TotpFactor, DbError> {
+    Ok(TotpFactor::new(
+        uuid::<UserId>(&raw.user_id)?,
+        raw.sealed_secret,
+        from_micros(raw.created_at)?,
+    )
+    .with_confirmed_at(raw.confirmed_at.map(from_micros).transpose()?)
+    .with_last_used_step(raw.last_used_step))
+}
+
+pub(crate) struct RawLoginChallenge {
+    user_id: String,
+    created_at: i64,
+    expires_at: i64,
+    failures: i64,
+    user_agent: Option<String>,
+    ip: Option<String>,
+}
+
+impl RawLoginChallenge {
+    pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            user_id: row.get(0)?,
+            created_at: row.get(1)?,
+            expires_at: row.get(2)?,
+            failures: row.get(3)?,
+            user_agent: row.get(4)?,
+            ip: row.get(5)?,
+        })
+    }
+}
+
+pub(crate) fn login_challenge_from_row(raw: RawLoginChallenge) -> Result<LoginChallenge, DbError> {
+    let ip = raw.ip.as_deref().map(stored::ip).transpose()?;
+    let failures = failures(raw.failures)?;
+    Ok(LoginChallenge::new(
+        uuid::<UserId>(&raw.user_id)?,
+        from_micros(raw.created_at)?,
+        from_micros(raw.expires_at)?,
+    )
+    .with_failures(failures)
+    .with_user_agent(raw.user_agent)
+    .with_ip(ip))
+}
+
+/// A login challenge's stored count of wrong codes.
+pub(crate) fn failures(stored: i64) -> Result<u32, DbError> {
+    u32::try_from(stored).map_err(|_| DbError::Corrupt(format!("login challenge failures out of range: {stored}")))
 }

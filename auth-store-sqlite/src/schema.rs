@@ -106,6 +106,40 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX auth_browser_sessions_by_session ON auth_browser_sessions (session_id);
     ",
+    // 5: second factors (auth_core::SecondFactorStore): whether login asks for one, on the
+    // account (existing accounts do not); an account's TOTP factor, its recovery codes
+    // (hashes) and its login challenge, each at most one per account, deleted with it.
+    r"
+    ALTER TABLE auth_users ADD COLUMN requires_second_factor INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE auth_totp_factors (
+        user_id        TEXT PRIMARY KEY NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+        -- Sealed by auth_core::SecretCipher: never the secret in the clear.
+        sealed_secret  TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        confirmed_at   INTEGER,
+        -- The time step (Unix time / 30 s) of the last accepted code.
+        last_used_step INTEGER
+    ) STRICT;
+
+    CREATE TABLE auth_recovery_codes (
+        user_id TEXT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+        hash    BLOB NOT NULL,
+        used_at INTEGER,
+        PRIMARY KEY (user_id, hash)
+    ) STRICT;
+
+    CREATE TABLE auth_login_challenges (
+        hash       BLOB PRIMARY KEY NOT NULL,
+        -- One per account: a new challenge replaces the account's previous one.
+        user_id    TEXT NOT NULL UNIQUE REFERENCES auth_users (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        failures   INTEGER NOT NULL DEFAULT 0,
+        user_agent TEXT,
+        ip         TEXT
+    ) STRICT;
+    ",
 ];
 
 /// The schema version this build writes and understands.

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::conformance::{sample_session, sample_user, unique_email};
-use auth_core::{Email, HashedPassword, OpaqueToken, SessionStore, StoreError, TokenKind, UserStore};
+use auth_core::{
+    Email, HashedPassword, LoginChallenge, OpaqueToken, SecondFactorStore, SessionStore, StoreError, TokenHash,
+    TokenKind, TotpFactor, User, UserStore,
+};
 use auth_store_sqlite::{OpenError, SCHEMA_VERSION, SqliteStore};
 use common::scratch_dir;
 
@@ -249,10 +252,29 @@ async fn many_concurrent_first_opens_of_one_file_all_succeed() {
     }
 }
 
+/// Puts a database of this release back to schema version 4, before second factors:
+/// without their tables and without `auth_users.requires_second_factor`, every other row
+/// kept.
+fn back_to_version_4(path: &std::path::Path) {
+    raw(path)
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             BEGIN;
+             DROP TABLE auth_login_challenges;
+             DROP TABLE auth_recovery_codes;
+             DROP TABLE auth_totp_factors;
+             ALTER TABLE auth_users DROP COLUMN requires_second_factor;
+             DELETE FROM auth_schema_migrations WHERE version > 4;
+             COMMIT;",
+        )
+        .unwrap();
+}
+
 /// Puts a database of this release back to schema version 2, when sessions still
 /// referenced `auth_users`: the table as release 2 created it, with its rows, and none of
 /// the tables of later migrations.
 fn back_to_version_2(path: &std::path::Path) {
+    back_to_version_4(path);
     raw(path)
         .execute_batch(
             "PRAGMA foreign_keys = OFF;
@@ -323,4 +345,143 @@ async fn migration_3_frees_sessions_from_auth_users_and_keeps_every_session_and_
         .await
         .unwrap();
     assert_eq!(store.list_sessions(elsewhere.id).await.unwrap(), vec![foreign]);
+}
+
+fn hash(kind: TokenKind) -> TokenHash {
+    OpaqueToken::generate(kind).unwrap().1
+}
+
+/// A confirmed TOTP factor with two recovery codes, and a login challenge: every row of
+/// migration 5's tables for `user`. Returns the account as confirming left it.
+async fn enrol(store: &SqliteStore, user: &User) -> User {
+    let factor = TotpFactor::new(user.id, "v1.0a1b2c3d.sealed".to_owned(), user.updated_at);
+    assert!(store.insert_totp_factor(&factor).await.unwrap());
+    let codes = [hash(TokenKind::PasswordReset), hash(TokenKind::PasswordReset)];
+    let at = user.updated_at + Duration::from_secs(1);
+    let enrolled = store
+        .confirm_totp_factor(user.id, &factor.sealed_secret, 7, &codes, at)
+        .await
+        .unwrap()
+        .unwrap();
+    let challenge = LoginChallenge::new(user.id, at, at + Duration::from_secs(300));
+    store
+        .insert_login_challenge(&hash(TokenKind::LoginChallenge), &challenge)
+        .await
+        .unwrap();
+    enrolled
+}
+
+fn column_count(path: &std::path::Path, table: &str, column: &str) -> i64 {
+    raw(path)
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn migration_5_keeps_every_account_and_asks_none_of_them_for_a_second_factor() {
+    let path = scratch_dir().join("auth.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let user = sample_user(unique_email("before-2fa"));
+    store.insert_user(&user).await.unwrap();
+    let session = sample_session(&user);
+    store.insert_session(&session, &hash(TokenKind::Refresh)).await.unwrap();
+    drop(store);
+    back_to_version_4(&path);
+    assert_eq!(
+        column_count(&path, "auth_users", "requires_second_factor"),
+        0,
+        "the version 4 schema"
+    );
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(column_count(&path, "auth_users", "requires_second_factor"), 1);
+    // The account and its session survived, and login asks it for nothing more.
+    let found = store.find_user_by_id(user.id).await.unwrap().unwrap();
+    assert!(!found.requires_second_factor);
+    assert_eq!(found, user);
+    assert_eq!(store.find_session(session.id).await.unwrap(), Some(session));
+    // The new tables work on the migrated file, and what they hold survives reopening.
+    let enrolled = enrol(&store, &user).await;
+    assert!(enrolled.requires_second_factor);
+    drop(store);
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(reopened.find_user_by_id(user.id).await.unwrap(), Some(enrolled));
+    assert_eq!(reopened.count_recovery_codes(user.id).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn deleting_an_account_deletes_its_factor_recovery_codes_and_challenge() {
+    let path = scratch_dir().join("auth.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (user, other) = (sample_user(unique_email("deleted")), sample_user(unique_email("kept")));
+    for account in [&user, &other] {
+        store.insert_user(account).await.unwrap();
+        enrol(&store, account).await;
+    }
+    let rows = |conn: &rusqlite::Connection, id: &User| -> i64 {
+        conn.query_row(
+            "SELECT (SELECT count(*) FROM auth_totp_factors WHERE user_id = ?1)
+                  + (SELECT count(*) FROM auth_recovery_codes WHERE user_id = ?1)
+                  + (SELECT count(*) FROM auth_login_challenges WHERE user_id = ?1)",
+            [id.id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // An application deleting the account (foreign keys are per connection in SQLite).
+    let conn = raw(&path);
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    assert_eq!(rows(&conn, &user), 4);
+    conn.execute("DELETE FROM auth_users WHERE id = ?1", [user.id.to_string()])
+        .unwrap();
+    assert_eq!(rows(&conn, &user), 0);
+    assert_eq!(rows(&conn, &other), 4, "another account's are kept");
+    assert_eq!(store.find_totp_factor(user.id).await.unwrap(), None);
+    assert!(store.find_totp_factor(other.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn second_factor_rows_of_unknown_accounts_are_refused() {
+    let store = common::fresh_store().await;
+    let ghost = sample_user(unique_email("ghost"));
+    let factor = TotpFactor::new(ghost.id, "v1.0a1b2c3d.ghost".to_owned(), ghost.created_at);
+    assert!(matches!(
+        store.insert_totp_factor(&factor).await,
+        Err(StoreError::Backend(_))
+    ));
+    let challenge = LoginChallenge::new(ghost.id, ghost.created_at, ghost.created_at + Duration::from_secs(300));
+    assert!(matches!(
+        store
+            .insert_login_challenge(&hash(TokenKind::LoginChallenge), &challenge)
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_login_challenge_hash_is_never_reused_across_accounts_or_by_its_own() {
+    let store = common::fresh_store().await;
+    let (first, second) = (sample_user(unique_email("first")), sample_user(unique_email("second")));
+    store.insert_user(&first).await.unwrap();
+    store.insert_user(&second).await.unwrap();
+    let taken = hash(TokenKind::LoginChallenge);
+    let challenge =
+        |user: &User| LoginChallenge::new(user.id, user.created_at, user.created_at + Duration::from_secs(300));
+    store.insert_login_challenge(&taken, &challenge(&first)).await.unwrap();
+    for user in [&first, &second] {
+        assert!(matches!(
+            store.insert_login_challenge(&taken, &challenge(user)).await,
+            Err(StoreError::Backend(_))
+        ));
+    }
+    assert_eq!(
+        store.find_login_challenge(&taken).await.unwrap(),
+        Some(challenge(&first)),
+        "the refused inserts changed nothing"
+    );
 }
