@@ -16,7 +16,6 @@ use auth_core::{
     TotpEnrolment, TotpSettings, User, UserStore,
 };
 use common::{ENCRYPTION_KEY, Fixture, PASSWORD, laptop};
-use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
 const STEP: Duration = Duration::from_secs(30);

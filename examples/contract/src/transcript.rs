@@ -128,7 +128,9 @@ fn mask_string(text: &str) -> String {
     let base32 = |s: &str| s.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
     let recovery_code = text.len() == 19
         && text.split('-').count() == 4
-        && text.split('-').all(|part| part.len() == 4 && base32(&part.to_ascii_uppercase()) && part == part.to_ascii_lowercase());
+        && text
+            .split('-')
+            .all(|part| part.len() == 4 && base32(&part.to_ascii_uppercase()) && part == part.to_ascii_lowercase());
     let time = text.len() >= 20
         && text.as_bytes().get(4) == Some(&b'-')
         && text.as_bytes().get(10) == Some(&b'T')
@@ -609,7 +611,9 @@ pub(crate) async fn converse(server: &Server) -> Conversation<'_> {
     let mfa_token = text(&asked, "mfa_token");
     let complete = |token: &str, fields: Value| {
         let mut body = json!({ "mfa_token": token });
-        body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
         Body::Json(body)
     };
     let wrong = complete(&mfa_token, json!({ "code": wrong_code(&secret) }));
@@ -742,7 +746,15 @@ mod tests {
         assert_eq!(mask_string("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"), "<totp_secret>");
         assert_eq!(mask_string("abcd-ef23-ghij-kl7m"), "<recovery_code>");
         assert_eq!(mask_string("otpauth://totp/a:b?secret=X"), "<otpauth_uri>");
-        for kept in ["rt_nope", "mfa_nope", "ada@example.com", "invalid credentials", "/health", "2026", "abcd-efgh"] {
+        for kept in [
+            "rt_nope",
+            "mfa_nope",
+            "ada@example.com",
+            "invalid credentials",
+            "/health",
+            "2026",
+            "abcd-efgh",
+        ] {
             assert_eq!(mask_string(kept), kept);
         }
     }

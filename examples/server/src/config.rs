@@ -89,7 +89,8 @@ pub struct Config {
     /// second factor (403 `mfa_required` otherwise); none by default.
     pub mfa_required_roles: Vec<auth_core::Role>,
     /// `AUTH_STEP_UP_MINUTES`, default 10: how recent a sign-in must be for a sensitive
-    /// action of an account with two-factor authentication without the code again.
+    /// action of an account with two-factor authentication without the code again (0:
+    /// every such action asks for the code).
     pub step_up_window: Duration,
 }
 
@@ -215,8 +216,8 @@ impl Config {
             step_up_window: match var("AUTH_STEP_UP_MINUTES") {
                 None => auth_core::DEFAULT_STEP_UP_WINDOW,
                 Some(minutes) => match minutes.parse::<u64>() {
-                    Ok(minutes @ 1..=1440) => Duration::from_secs(minutes * 60),
-                    _ => return Err("AUTH_STEP_UP_MINUTES: whole minutes, 1 to 1440".to_owned()),
+                    Ok(minutes @ 0..=1440) => Duration::from_secs(minutes * 60),
+                    _ => return Err("AUTH_STEP_UP_MINUTES: whole minutes, 0 to 1440".to_owned()),
                 },
             },
             limits: crate::http::HttpLimits::from_env(var)?,

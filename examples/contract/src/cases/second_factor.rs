@@ -29,7 +29,12 @@ pub(crate) fn wrong_code(secret: &str) -> String {
 /// The claims of a JWT, unverified (the server's own token, read for `amr`).
 fn claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// Registers `email`, logs in, enrols and confirms an authenticator app: the access
@@ -38,10 +43,22 @@ fn claims(jwt: &str) -> Value {
 pub(crate) async fn enrolled(server: &Server, email: &str) -> (String, String, Vec<String>) {
     register(server, email).await;
     let (access, _) = tokens(server, email).await;
-    let setup = post_json(server, "/mfa/totp/setup", json!({ "password": PASSWORD }), Some(&access)).await;
+    let setup = post_json(
+        server,
+        "/mfa/totp/setup",
+        json!({ "password": PASSWORD }),
+        Some(&access),
+    )
+    .await;
     assert_eq!(setup.status, 200, "{}", setup.text);
     let secret = setup.json()["secret"].as_str().unwrap().to_owned();
-    let confirmed = post_json(server, "/mfa/totp/confirm", json!({ "code": code_in(&secret, 0) }), Some(&access)).await;
+    let confirmed = post_json(
+        server,
+        "/mfa/totp/confirm",
+        json!({ "code": code_in(&secret, 0) }),
+        Some(&access),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text);
     let codes = confirmed.json()["recovery_codes"]
         .as_array()
@@ -62,12 +79,21 @@ pub(crate) async fn challenge(server: &Server, email: &str) -> String {
 }
 
 async fn complete(server: &Server, mfa_token: &str, field: &str, code: &str) -> Answer {
-    post_json(server, "/login/mfa", json!({ "mfa_token": mfa_token, field: code }), None).await
+    post_json(
+        server,
+        "/login/mfa",
+        json!({ "mfa_token": mfa_token, field: code }),
+        None,
+    )
+    .await
 }
 
 /// Case: two-factor authentication from enrolment to disabling, over HTTP.
 pub async fn two_factor_authentication_from_enrolment_to_disabling(target: Target) {
-    let Some(server) = Server::start(target, &[]) else {
+    // Many wrong codes on purpose: the account's per-minute allowance is the limits'
+    // case, not this one's.
+    let env = [("AUTH_RATE_LIMIT_LOGIN_FAILURES_PER_ACCOUNT", "100/minute")];
+    let Some(server) = Server::start(target, &env) else {
         return;
     };
     register(&server, "tia@example.com").await;
@@ -76,23 +102,50 @@ pub async fn two_factor_authentication_from_enrolment_to_disabling(target: Targe
     let me = get(&server, "/me", Some(&access)).await.json();
     assert_eq!(me["mfa"], json!({ "totp": false, "recovery_codes_left": 0 }));
 
-    let wrong = post_json(&server, "/mfa/totp/setup", json!({ "password": "not it" }), Some(&access)).await;
+    let wrong = post_json(
+        &server,
+        "/mfa/totp/setup",
+        json!({ "password": "not it" }),
+        Some(&access),
+    )
+    .await;
     wrong.assert_error(401, "invalid_credentials");
-    let setup = post_json(&server, "/mfa/totp/setup", json!({ "password": PASSWORD }), Some(&access)).await;
+    let setup = post_json(
+        &server,
+        "/mfa/totp/setup",
+        json!({ "password": PASSWORD }),
+        Some(&access),
+    )
+    .await;
     assert_eq!(setup.status, 200, "{}", setup.text);
     assert_eq!(setup.header("cache-control"), Some("no-store"));
     let body = setup.json();
     let secret = body["secret"].as_str().unwrap().to_owned();
     let uri = body["otpauth_uri"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/auth-rs:tia%40example.com?"), "{uri}");
-    assert!(uri.contains(&format!("secret={secret}")) && uri.contains("issuer=auth-rs"), "{uri}");
+    assert!(
+        uri.contains(&format!("secret={secret}")) && uri.contains("issuer=auth-rs"),
+        "{uri}"
+    );
     assert!(body["qr_svg"].as_str().unwrap().contains("<svg"), "{body}");
     // Until confirmed, login is as before.
     assert!(login(&server, "tia@example.com", PASSWORD).await.json()["access_token"].is_string());
 
-    let refused = post_json(&server, "/mfa/totp/confirm", json!({ "code": wrong_code(&secret) }), Some(&access)).await;
+    let refused = post_json(
+        &server,
+        "/mfa/totp/confirm",
+        json!({ "code": wrong_code(&secret) }),
+        Some(&access),
+    )
+    .await;
     refused.assert_error(400, "invalid_code");
-    let confirmed = post_json(&server, "/mfa/totp/confirm", json!({ "code": code_in(&secret, 0) }), Some(&access)).await;
+    let confirmed = post_json(
+        &server,
+        "/mfa/totp/confirm",
+        json!({ "code": code_in(&secret, 0) }),
+        Some(&access),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text);
     let codes: Vec<String> = serde_json::from_value(confirmed.json()["recovery_codes"].clone()).unwrap();
     assert_eq!(codes.len(), 10);
@@ -100,10 +153,18 @@ pub async fn two_factor_authentication_from_enrolment_to_disabling(target: Targe
     let (notice, _) = last_mail_text(&server, "totp_enabled").await;
     assert!(notice.contains("Two-factor authentication is on"), "{notice}");
     // The other session ended; this one stays.
-    get(&server, "/me", Some(&other)).await.assert_error(401, "invalid_token");
+    get(&server, "/me", Some(&other))
+        .await
+        .assert_error(401, "invalid_token");
     let me = get(&server, "/me", Some(&access)).await.json();
     assert_eq!(me["mfa"], json!({ "totp": true, "recovery_codes_left": 10 }));
-    let again = post_json(&server, "/mfa/totp/setup", json!({ "password": PASSWORD }), Some(&access)).await;
+    let again = post_json(
+        &server,
+        "/mfa/totp/setup",
+        json!({ "password": PASSWORD }),
+        Some(&access),
+    )
+    .await;
     again.assert_error(409, "already_enrolled");
 
     // The password alone gives a challenge, no token.
@@ -121,20 +182,28 @@ pub async fn two_factor_authentication_from_enrolment_to_disabling(target: Targe
     let next = code_in(&secret, 30);
     let signed_in = complete(&server, &mfa_token, "code", &next).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.text);
-    let claims = claims(signed_in.json()["access_token"].as_str().unwrap());
-    assert_eq!(claims["amr"], json!(["mfa", "otp", "pwd"]), "{claims}");
-    assert!(claims["auth_time"].is_i64(), "{claims}");
+    let token_claims = claims(signed_in.json()["access_token"].as_str().unwrap());
+    assert_eq!(token_claims["amr"], json!(["mfa", "otp", "pwd"]), "{token_claims}");
+    assert!(token_claims["auth_time"].is_i64(), "{token_claims}");
     // The challenge is spent, and the code too (on a new challenge: a replay).
-    complete(&server, &mfa_token, "code", &next).await.assert_error(401, "invalid_code");
+    complete(&server, &mfa_token, "code", &next)
+        .await
+        .assert_error(401, "invalid_code");
     let fresh = challenge(&server, "tia@example.com").await;
-    complete(&server, &fresh, "code", &next).await.assert_error(401, "invalid_code");
+    complete(&server, &fresh, "code", &next)
+        .await
+        .assert_error(401, "invalid_code");
 
     // Five wrong codes kill a challenge, the right one included afterwards.
     let doomed = challenge(&server, "tia@example.com").await;
     for _ in 0..5 {
-        complete(&server, &doomed, "recovery_code", "aaaa-bbbb-cccc-dddd").await.assert_error(401, "invalid_code");
+        complete(&server, &doomed, "recovery_code", "aaaa-bbbb-cccc-dddd")
+            .await
+            .assert_error(401, "invalid_code");
     }
-    complete(&server, &doomed, "recovery_code", &codes[0]).await.assert_error(401, "invalid_code");
+    complete(&server, &doomed, "recovery_code", &codes[0])
+        .await
+        .assert_error(401, "invalid_code");
 
     // A recovery code signs in once.
     let rescue = challenge(&server, "tia@example.com").await;
@@ -143,22 +212,45 @@ pub async fn two_factor_authentication_from_enrolment_to_disabling(target: Targe
     let access = signed_in.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(claims(&access)["amr"], json!(["mfa", "pwd", "recovery_code"]));
     let spent = challenge(&server, "tia@example.com").await;
-    complete(&server, &spent, "recovery_code", &codes[0]).await.assert_error(401, "invalid_code");
-    assert_eq!(get(&server, "/me", Some(&access)).await.json()["mfa"]["recovery_codes_left"], 9);
+    complete(&server, &spent, "recovery_code", &codes[0])
+        .await
+        .assert_error(401, "invalid_code");
+    assert_eq!(
+        get(&server, "/me", Some(&access)).await.json()["mfa"]["recovery_codes_left"],
+        9
+    );
     // A body with both codes, or neither, is malformed.
     let both = json!({ "mfa_token": spent, "code": "123456", "recovery_code": codes[1] });
-    post_json(&server, "/login/mfa", both, None).await.assert_error(400, "invalid_request");
-    post_json(&server, "/login/mfa", json!({ "mfa_token": spent }), None).await.assert_error(400, "invalid_request");
+    post_json(&server, "/login/mfa", both, None)
+        .await
+        .assert_error(400, "invalid_request");
+    post_json(&server, "/login/mfa", json!({ "mfa_token": spent }), None)
+        .await
+        .assert_error(400, "invalid_request");
 
     // New codes replace the old ones.
-    let regenerated = post_json(&server, "/mfa/recovery-codes", json!({ "password": PASSWORD }), Some(&access)).await;
+    let regenerated = post_json(
+        &server,
+        "/mfa/recovery-codes",
+        json!({ "password": PASSWORD }),
+        Some(&access),
+    )
+    .await;
     assert_eq!(regenerated.status, 200, "{}", regenerated.text);
     let fresh_codes: Vec<String> = serde_json::from_value(regenerated.json()["recovery_codes"].clone()).unwrap();
     let old = challenge(&server, "tia@example.com").await;
-    complete(&server, &old, "recovery_code", &codes[1]).await.assert_error(401, "invalid_code");
+    complete(&server, &old, "recovery_code", &codes[1])
+        .await
+        .assert_error(401, "invalid_code");
 
     // Disabling needs the password and a code.
-    let no_code = post_json(&server, "/mfa/totp/disable", json!({ "password": PASSWORD }), Some(&access)).await;
+    let no_code = post_json(
+        &server,
+        "/mfa/totp/disable",
+        json!({ "password": PASSWORD }),
+        Some(&access),
+    )
+    .await;
     no_code.assert_error(400, "invalid_code");
     let bad_password = json!({ "password": "not it", "recovery_code": fresh_codes[0] });
     post_json(&server, "/mfa/totp/disable", bad_password, Some(&access))
@@ -170,9 +262,14 @@ pub async fn two_factor_authentication_from_enrolment_to_disabling(target: Targe
     let (notice, _) = last_mail_text(&server, "totp_disabled").await;
     assert!(notice.contains("Two-factor authentication is off"), "{notice}");
     assert!(login(&server, "tia@example.com", PASSWORD).await.json()["access_token"].is_string());
-    post_json(&server, "/mfa/totp/disable", json!({ "password": PASSWORD, "code": "123456" }), Some(&access))
-        .await
-        .assert_error(409, "not_enrolled");
+    post_json(
+        &server,
+        "/mfa/totp/disable",
+        json!({ "password": PASSWORD, "code": "123456" }),
+        Some(&access),
+    )
+    .await
+    .assert_error(409, "not_enrolled");
 }
 
 /// The newest mail whose file name has `kind`, waited for, and its name.
@@ -197,7 +294,10 @@ pub async fn codes_used_concurrently_sign_in_once(target: Target) {
         return;
     };
     let (_, secret, codes) = enrolled(&server, "uli@example.com").await;
-    for (field, code, racers) in [("recovery_code", codes[4].clone(), 20), ("code", code_in(&secret, 30), 2)] {
+    for (field, code, racers) in [
+        ("recovery_code", codes[4].clone(), 20),
+        ("code", code_in(&secret, 30), 2),
+    ] {
         let mfa_token = challenge(&server, "uli@example.com").await;
         let attempts: Vec<_> = (0..racers)
             .map(|_| {
@@ -219,12 +319,18 @@ pub async fn codes_used_concurrently_sign_in_once(target: Target) {
         for attempt in attempts {
             statuses.push(attempt.await.unwrap());
         }
-        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{field}: {statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{field}: {statuses:?}"
+        );
         assert!(statuses.iter().all(|s| matches!(s, 200 | 401)), "{field}: {statuses:?}");
     }
     // The recovery code is spent for good, on a new challenge too.
     let again = challenge(&server, "uli@example.com").await;
-    complete(&server, &again, "recovery_code", &codes[4]).await.assert_error(401, "invalid_code");
+    complete(&server, &again, "recovery_code", &codes[4])
+        .await
+        .assert_error(401, "invalid_code");
 }
 
 /// Case: sensitive actions need a recent sign-in or the code, and roles named in
@@ -242,20 +348,43 @@ pub async fn step_up_and_second_factor_roles(target: Target) {
     refused.assert_error(403, "mfa_required");
 
     // Enrol (the setup's own proof is the password), then sign in with the code.
-    let setup = post_json(&server, "/mfa/totp/setup", json!({ "password": PASSWORD }), Some(&access)).await;
+    let setup = post_json(
+        &server,
+        "/mfa/totp/setup",
+        json!({ "password": PASSWORD }),
+        Some(&access),
+    )
+    .await;
     let secret = setup.json()["secret"].as_str().unwrap().to_owned();
-    let confirmed = post_json(&server, "/mfa/totp/confirm", json!({ "code": code_in(&secret, 0) }), Some(&access)).await;
+    let confirmed = post_json(
+        &server,
+        "/mfa/totp/confirm",
+        json!({ "code": code_in(&secret, 0) }),
+        Some(&access),
+    )
+    .await;
     let codes: Vec<String> = serde_json::from_value(confirmed.json()["recovery_codes"].clone()).unwrap();
-    get(&server, "/admin/users", Some(&access)).await.assert_error(403, "mfa_required");
+    get(&server, "/admin/users", Some(&access))
+        .await
+        .assert_error(403, "mfa_required");
     let mfa_token = challenge(&server, "vic@example.com").await;
     let signed_in = complete(&server, &mfa_token, "code", &code_in(&secret, 30)).await;
     let access = signed_in.json()["access_token"].as_str().unwrap().to_owned();
     assert_eq!(get(&server, "/admin/users", Some(&access)).await.status, 200);
 
-    let without = post_json(&server, "/mfa/recovery-codes", json!({ "password": PASSWORD }), Some(&access)).await;
+    let without = post_json(
+        &server,
+        "/mfa/recovery-codes",
+        json!({ "password": PASSWORD }),
+        Some(&access),
+    )
+    .await;
     without.assert_error(401, "insufficient_user_authentication");
     let challenge_header = without.header("www-authenticate").unwrap();
-    assert_eq!(challenge_header, r#"Bearer error="insufficient_user_authentication", max_age=0"#);
+    assert_eq!(
+        challenge_header,
+        r#"Bearer error="insufficient_user_authentication", max_age=0"#
+    );
     let with_code = json!({ "password": PASSWORD, "recovery_code": codes[0] });
     let regenerated = post_json(&server, "/mfa/recovery-codes", with_code, Some(&access)).await;
     assert_eq!(regenerated.status, 200, "{}", regenerated.text);
@@ -266,8 +395,11 @@ pub async fn step_up_and_second_factor_roles(target: Target) {
         .await
         .assert_error(401, "insufficient_user_authentication");
     let change = json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase", "recovery_code": "zzzz-zzzz-zzzz-zzzz" });
-    post_json(&server, "/password/change", change, Some(&access)).await.assert_error(400, "invalid_code");
-    let change = json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase", "recovery_code": codes[0] });
+    post_json(&server, "/password/change", change, Some(&access))
+        .await
+        .assert_error(400, "invalid_code");
+    let change =
+        json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase", "recovery_code": codes[0] });
     let changed = post_json(&server, "/password/change", change, Some(&access)).await;
     assert_eq!(changed.status, 204, "{}", changed.text);
 
@@ -316,13 +448,22 @@ pub async fn authenticator_apps_read_our_enrolment_and_make_codes_we_accept(targ
         ("zbarimg", &["--version"][..], "apt-get install zbar-tools"),
         ("rsvg-convert", &["--version"][..], "apt-get install librsvg2-bin"),
     ];
-    if !tools.iter().all(|(command, args, install)| tool_available(command, args, install)) {
+    if !tools
+        .iter()
+        .all(|(command, args, install)| tool_available(command, args, install))
+    {
         return;
     }
     let server = Server::start(target, &[("AUTH_UI_SITE_NAME", "Example Co")]).unwrap();
     register(&server, "wyn@example.com").await;
     let (access, _) = tokens(&server, "wyn@example.com").await;
-    let setup = post_json(&server, "/mfa/totp/setup", json!({ "password": PASSWORD }), Some(&access)).await;
+    let setup = post_json(
+        &server,
+        "/mfa/totp/setup",
+        json!({ "password": PASSWORD }),
+        Some(&access),
+    )
+    .await;
     let body = setup.json();
     let (secret, uri) = (body["secret"].as_str().unwrap(), body["otpauth_uri"].as_str().unwrap());
 
@@ -346,11 +487,27 @@ pub async fn authenticator_apps_read_our_enrolment_and_make_codes_we_accept(targ
 
     // pyotp's code (from the URI) confirms; oathtool's (from the secret), one step on,
     // completes a login.
-    let pyotp_code = run("python3", &["-c", "import sys, pyotp; print(pyotp.parse_uri(sys.argv[1]).now())", uri]);
-    let confirmed = post_json(&server, "/mfa/totp/confirm", json!({ "code": pyotp_code }), Some(&access)).await;
+    let pyotp_code = run(
+        "python3",
+        &[
+            "-c",
+            "import sys, pyotp; print(pyotp.parse_uri(sys.argv[1]).now())",
+            uri,
+        ],
+    );
+    let confirmed = post_json(
+        &server,
+        "/mfa/totp/confirm",
+        json!({ "code": pyotp_code }),
+        Some(&access),
+    )
+    .await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text);
     let next_step = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 30;
-    let oath_code = run("oathtool", &["--totp", "--base32", "--now", &format!("@{next_step}"), secret]);
+    let oath_code = run(
+        "oathtool",
+        &["--totp", "--base32", "--now", &format!("@{next_step}"), secret],
+    );
     let mfa_token = challenge(&server, "wyn@example.com").await;
     let signed_in = complete(&server, &mfa_token, "code", &oath_code).await;
     assert_eq!(signed_in.status, 200, "oathtool's code: {}", signed_in.text);
@@ -375,13 +532,19 @@ pub async fn totp_secrets_are_sealed_at_rest_under_a_key_that_rotates(target: Ta
 
     // Rotated: a new key current, the old one previous; codes still work.
     let new_key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-    let server = server.restart_with(&[("AUTH_ENCRYPTION_KEY", &new_key), ("AUTH_ENCRYPTION_PREVIOUS_KEYS", &key)]);
+    let server = server.restart_with(&[
+        ("AUTH_ENCRYPTION_KEY", &new_key),
+        ("AUTH_ENCRYPTION_PREVIOUS_KEYS", &key),
+    ]);
     let mfa_token = challenge(&server, "xia@example.com").await;
     let signed_in = complete(&server, &mfa_token, "code", &code_in(&secret, 30)).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.text);
     // Without the old key (and before anything resealed it), the secret cannot be opened:
     // the login fails as a fault of the server's, never as a pass.
-    let server = server.restart_with(&[("AUTH_ENCRYPTION_KEY", &base64::engine::general_purpose::STANDARD.encode([1u8; 32]))]);
+    let server = server.restart_with(&[(
+        "AUTH_ENCRYPTION_KEY",
+        &base64::engine::general_purpose::STANDARD.encode([1u8; 32]),
+    )]);
     let mfa_token = challenge(&server, "xia@example.com").await;
     let answer = complete(&server, &mfa_token, "code", &code_in(&secret, 60)).await;
     assert_ne!(answer.status, 200, "{}", answer.text);
@@ -391,7 +554,10 @@ pub async fn totp_secrets_are_sealed_at_rest_under_a_key_that_rotates(target: Ta
     let output = std::process::Command::new(target.binary)
         .env_clear()
         .env("BIND", "127.0.0.1:0")
-        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("auth.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("auth.db").display()),
+        )
         .env("AUTH_ENV", "production")
         .env("SECRET_KEY", "a production secret of at least 32 bytes")
         .current_dir(dir.path())
@@ -403,7 +569,10 @@ pub async fn totp_secrets_are_sealed_at_rest_under_a_key_that_rotates(target: Ta
     let output = std::process::Command::new(target.binary)
         .env_clear()
         .env("BIND", "127.0.0.1:0")
-        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("auth.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("auth.db").display()),
+        )
         .env("AUTH_ENCRYPTION_KEY", "c2hvcnQ=")
         .current_dir(dir.path())
         .output()
