@@ -40,7 +40,7 @@ mod error;
 pub mod headers;
 #[cfg(feature = "openapi")]
 pub mod openapi;
-mod qr;
+pub mod qr;
 mod role;
 
 pub use client::ClientAddressing;

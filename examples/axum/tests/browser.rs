@@ -501,6 +501,118 @@ async fn every_page_works_is_accessible_in_both_schemes_at_both_widths_and_break
         .await;
     wait_for_text(&page.browser, "#who", email).await;
 
+    // Two-factor authentication: enrol by reading the key off the page (the code is
+    // computed here, as an app would), then sign out and back in with a code, and once
+    // with a recovery code.
+    let passphrase = "the reset passphrase";
+    page.goto(&server.url("/ui/mfa")).await;
+    page.check("Two-factor authentication", Some("mfa-off")).await;
+    page.submit(&[("password", passphrase)], "Set up an authenticator app")
+        .await;
+    page.check("Set up your authenticator app", Some("mfa-setup")).await;
+    let secret = page
+        .browser
+        .find(Locator::Css("#totp-secret"))
+        .await
+        .unwrap()
+        .attr("data-secret")
+        .await
+        .unwrap()
+        .unwrap();
+    let wrong = http_contract::cases::second_factor::wrong_code(&secret);
+    page.submit(&[("code", &wrong)], "Turn on two-factor authentication")
+        .await;
+    wait_for_text(
+        &page.browser,
+        "#code-error",
+        "That code is not right. Enter the code your app shows now.",
+    )
+    .await;
+    page.check("Set up your authenticator app", None).await;
+    let now = http_contract::cases::second_factor::code_in(&secret, 0);
+    page.submit(&[("code", &now)], "Turn on two-factor authentication")
+        .await;
+    page.check("Your recovery codes", Some("mfa-codes")).await;
+    let mut codes = Vec::new();
+    for code in page
+        .browser
+        .find_all(Locator::Css("#recovery-codes code"))
+        .await
+        .unwrap()
+    {
+        codes.push(code.text().await.unwrap());
+    }
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    page.goto(&server.url("/ui/mfa")).await;
+    page.check("Two-factor authentication", Some("mfa-on")).await;
+    wait_for_text(&page.browser, "#codes-left", "10").await;
+
+    page.goto(&server.url("/ui/logout")).await;
+    page.submit(&[], "Sign out").await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+    page.goto(&server.url("/ui/login")).await;
+    page.submit(&[("email", email), ("password", passphrase)], "Sign in")
+        .await;
+    page.check("Enter your code", Some("login-code")).await;
+    let next = http_contract::cases::second_factor::code_in(&secret, 30);
+    page.submit(&[("code", &next)], "Verify").await;
+    wait_for_text(&page.browser, "#who", email).await;
+
+    page.goto(&server.url("/ui/logout")).await;
+    page.submit(&[], "Sign out").await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+    page.goto(&server.url("/ui/login")).await;
+    page.submit(&[("email", email), ("password", passphrase)], "Sign in")
+        .await;
+    wait_for_text(&page.browser, "h1", "Enter your code").await;
+    page.submit(&[("code", &next)], "Verify").await;
+    wait_for_text(
+        &page.browser,
+        "#code-error",
+        "That code is not right, or this sign-in has expired. Try again, or start over.",
+    )
+    .await;
+    page.check("Enter your code", None).await;
+    page.browser
+        .find(Locator::Css("details summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.submit(&[("recovery_code", &codes[0])], "Sign in with the recovery code")
+        .await;
+    wait_for_text(&page.browser, "#who", email).await;
+    page.goto(&server.url("/ui/mfa")).await;
+    wait_for_text(&page.browser, "#codes-left", "9").await;
+    page.submit(
+        &[
+            ("disable_password", passphrase),
+            ("disable_code", "zzzz-zzzz-zzzz-zzzz"),
+        ],
+        "Turn off two-factor authentication",
+    )
+    .await;
+    wait_for_text(&page.browser, "#disable_code-error", "That code is not right.").await;
+    page.check("Two-factor authentication", None).await;
+    page.submit(
+        &[("disable_password", passphrase), ("disable_code", &codes[1])],
+        "Turn off two-factor authentication",
+    )
+    .await;
+    wait_for_text(
+        &page.browser,
+        "[role='status']",
+        "Two-factor authentication is off. Your other devices are signed out.",
+    )
+    .await;
+    page.goto(&server.url("/ui/logout")).await;
+    page.submit(&[], "Sign out").await;
+    page.goto(&server.url("/ui/login")).await;
+    page.submit(&[("email", email), ("password", passphrase)], "Sign in")
+        .await;
+    wait_for_text(&page.browser, "#who", email).await;
+
     // Another site's form posting to our sign-out, without our CSRF token: refused, and
     // the session survives.
     let attack = format!(

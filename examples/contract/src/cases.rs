@@ -1100,7 +1100,7 @@ mod openapi;
 pub use openapi::*;
 mod instances;
 pub use instances::*;
-pub(crate) mod second_factor;
+pub mod second_factor;
 pub use second_factor::{
     authenticator_apps_read_our_enrolment_and_make_codes_we_accept, codes_used_concurrently_sign_in_once,
     step_up_and_second_factor_roles, totp_secrets_are_sealed_at_rest_under_a_key_that_rotates,

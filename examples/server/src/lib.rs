@@ -151,10 +151,11 @@ where
             // Before touching the database: a missing or wrong key is a configuration error.
             let keys = token_keys(&config)?;
             let derivation = derivation_secret(&config)?;
+            let cipher = secret_cipher(&config, &derivation)?;
             let store = open_store(&config).await?;
             let limiter = rate_limiter(&config).await?;
             let app = App {
-                auth: Arc::new(service(&config, store, keys, &derivation, limiter)?),
+                auth: Arc::new(service(&config, store, keys, &derivation, cipher, limiter)?),
                 mailer: match &config.smtp_url {
                     Some(url) => Mailer::smtp(url, config.mail_from.clone(), config.public_url.clone())?,
                     None => Mailer::outbox(
@@ -286,6 +287,7 @@ fn service(
     store: Arc<dyn ServerStore>,
     keys: TokenKeys,
     derivation: &[u8],
+    cipher: SecretCipher,
     limiter: Option<Arc<dyn RateLimiter>>,
 ) -> Result<Auth, String> {
     let TokenKeys { signing, verification } = keys;
@@ -313,10 +315,7 @@ fn service(
         .with_rate_limits(config.rate_limits.clone())
         .with_event_key(event_key)
         .with_password_policy(policy)
-        .with_totp(TotpSettings::new(
-            config.ui_site_name.clone(),
-            secret_cipher(config, derivation)?,
-        ))
+        .with_totp(TotpSettings::new(config.ui_site_name.clone(), cipher))
         .with_step_up_window(config.step_up_window)
         .with_second_factor_required_for(config.mfa_required_roles.iter().cloned());
     if let Some(limiter) = limiter {

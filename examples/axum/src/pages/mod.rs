@@ -7,6 +7,7 @@
 //!   only translate forms into calls and outcomes into pages, choosing which field an
 //!   error belongs to.
 
+mod second_factor;
 mod session;
 mod view;
 
@@ -24,6 +25,9 @@ use serde::Deserialize;
 
 use crate::AppState;
 use auth_axum::Client;
+pub(crate) use second_factor::{
+    confirm_submit, disable_submit, login_code_submit, mfa_page, recovery_codes_submit, setup_submit,
+};
 pub(crate) use session::{PageCookies, PageForm};
 use session::{cookie_value, csrf, genuine, random_token};
 use view::{AccountView, FormPage, HomePage, Link, MessagePage, Notice, SessionView};
@@ -43,9 +47,10 @@ pub(crate) async fn page_headers(mut response: Response) -> Response {
 
 /// The pages' Content Security Policy: everything from this origin only, no inline
 /// script or style (there is none), no plugins, no `<base>`, no framing, forms posted
-/// here only.
-pub(crate) const CSP: &str =
-    "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+/// here only; images from here or `data:` URLs (the QR code of a TOTP enrolment, made on
+/// the page, never fetched from anywhere).
+pub(crate) const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+     frame-ancestors 'none'; form-action 'self'";
 
 /// The browser's page session as this request found it: its cookie and who it signs in
 /// when the core says it is live; nothing otherwise. A store outage shows as "not signed
@@ -507,9 +512,27 @@ pub(crate) async fn login_submit(
         .auth
         .login(&form.email, Password::new(form.password), &client)
         .await
-        .and_then(LoginOutcome::signed_in)
     {
-        Ok(success) => begin_page_session(&state, &headers, &client, &success.tokens.session, "/").await,
+        Ok(LoginOutcome::SecondFactorRequired(challenge)) => second_factor::code_page(
+            &state,
+            &headers,
+            &visit,
+            challenge.token.expose_secret().to_owned(),
+            None,
+            view::FieldErrors::default(),
+            StatusCode::OK,
+        ),
+        Ok(outcome) => match outcome.signed_in() {
+            Ok(success) => begin_page_session(&state, &headers, &client, &success.tokens.session, "/").await,
+            Err(error) => {
+                let page = FormPage {
+                    email: Some(form.email),
+                    notice: Some(Notice::error(say(&error))),
+                    ..FormPage::default()
+                };
+                failed(&state, &headers, &visit, "login.html", page, &error)
+            }
+        },
         Err(error) => {
             // Which of the two was wrong is exactly what a sign-in must not say: the
             // message is about the form, and the address typed stays.

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 
 /// The built-in templates, by file name.
-pub(crate) const TEMPLATES: [(&str, &str); 11] = [
+pub(crate) const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("../../ui/base.html")),
     ("forms.html", include_str!("../../ui/forms.html")),
     ("home.html", include_str!("../../ui/home.html")),
@@ -35,6 +35,10 @@ pub(crate) const TEMPLATES: [(&str, &str); 11] = [
     ("verify.html", include_str!("../../ui/verify.html")),
     ("password_change.html", include_str!("../../ui/password_change.html")),
     ("message.html", include_str!("../../ui/message.html")),
+    ("login_code.html", include_str!("../../ui/login_code.html")),
+    ("mfa.html", include_str!("../../ui/mfa.html")),
+    ("mfa_setup.html", include_str!("../../ui/mfa_setup.html")),
+    ("mfa_codes.html", include_str!("../../ui/mfa_codes.html")),
 ];
 const STYLESHEET: (&str, &str) = ("style.css", include_str!("../../ui/style.css"));
 const ICON: (&str, &str) = ("icon.svg", include_str!("../../ui/icon.svg"));
@@ -96,6 +100,38 @@ pub(crate) struct FieldErrors {
     pub(crate) password: Option<String>,
     pub(crate) current_password: Option<String>,
     pub(crate) new_password: Option<String>,
+    pub(crate) code: Option<String>,
+    pub(crate) recovery_code: Option<String>,
+    pub(crate) disable_password: Option<String>,
+    pub(crate) disable_code: Option<String>,
+}
+
+/// The two-factor pages (`mfa.html`, `mfa_setup.html`, `mfa_codes.html`).
+#[derive(Serialize, Default, Debug)]
+pub(crate) struct MfaPage {
+    pub(crate) csrf: String,
+    pub(crate) signed_in: bool,
+    pub(crate) notice: Option<Notice>,
+    pub(crate) errors: FieldErrors,
+    /// The account's address, for password managers.
+    pub(crate) email: String,
+    /// Whether an authenticator app is confirmed.
+    pub(crate) enabled: bool,
+    pub(crate) recovery_codes_left: u32,
+    /// An enrolment begun: what to scan or type.
+    pub(crate) setup: Option<SetupView>,
+    /// Recovery codes, shown once.
+    pub(crate) recovery_codes: Vec<String>,
+}
+
+/// What an enrolment shows: the QR code as a `data:` URL, the key (also in groups of
+/// four), the `otpauth://` URI.
+#[derive(Serialize, Default, Debug)]
+pub(crate) struct SetupView {
+    pub(crate) qr: String,
+    pub(crate) secret: String,
+    pub(crate) secret_grouped: String,
+    pub(crate) uri: String,
 }
 
 /// Every page with a form but the account page: what it needs of these fields.
@@ -295,6 +331,10 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
         password: Some("sample".to_owned()),
         current_password: Some("sample".to_owned()),
         new_password: Some("sample".to_owned()),
+        code: Some("sample".to_owned()),
+        recovery_code: Some("sample".to_owned()),
+        disable_password: Some("sample".to_owned()),
+        disable_code: Some("sample".to_owned()),
     };
     let form = |with_errors: bool| FormPage {
         csrf: "csrf".to_owned(),
@@ -346,6 +386,7 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
         "reset.html",
         "verify.html",
         "password_change.html",
+        "login_code.html",
     ] {
         for with_errors in [false, true] {
             samples.push((name, Value::from_serialize(form(with_errors))));
@@ -356,6 +397,27 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
     }
     for full in [false, true] {
         samples.push(("message.html", Value::from_serialize(message(full))));
+    }
+    let mfa = |enabled: bool, with_errors: bool| MfaPage {
+        csrf: "csrf".to_owned(),
+        signed_in: true,
+        notice: with_errors.then(|| Notice::error("sample")),
+        errors: if with_errors { errors() } else { FieldErrors::default() },
+        email: "ada@example.com".to_owned(),
+        enabled,
+        recovery_codes_left: 7,
+        setup: Some(SetupView {
+            qr: "data:image/svg+xml;base64,PHN2Zy8+".to_owned(),
+            secret: "JBSWY3DPEHPK3PXP".to_owned(),
+            secret_grouped: "JBSW Y3DP EHPK 3PXP".to_owned(),
+            uri: "otpauth://totp/Sample:ada%40example.com?secret=JBSWY3DPEHPK3PXP".to_owned(),
+        }),
+        recovery_codes: vec!["abcd-efgh-ijkl-mnop".to_owned()],
+    };
+    for name in ["mfa.html", "mfa_setup.html", "mfa_codes.html"] {
+        for (enabled, with_errors) in [(false, false), (true, false), (false, true), (true, true)] {
+            samples.push((name, Value::from_serialize(mfa(enabled, with_errors))));
+        }
     }
     samples
 }

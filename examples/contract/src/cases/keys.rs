@@ -131,6 +131,8 @@ pub async fn asymmetric_signing_keys_are_published_and_never_logged(target: Targ
                 // Beside an asymmetric key the secret only verifies, and is never published.
                 ("SECRET_KEY", "a shared secret of at least thirty-two bytes".to_owned()),
                 ("AUTH_ENV", "production".to_owned()),
+                // Production requires the key of TOTP secrets at rest too; never logged.
+                ("AUTH_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
             ],
             ed.kid(),
             "EdDSA",
@@ -174,8 +176,12 @@ pub async fn asymmetric_signing_keys_are_published_and_never_logged(target: Targ
         for line in private.lines().filter(|line| !line.starts_with("-----")) {
             assert!(!log.contains(line), "a line of the private key is in the log");
         }
+        assert!(!log.contains(&ENCRYPTION_KEY[..20]), "the encryption key is in the log");
     }
 }
+
+/// A base64 AES-256 key (`openssl rand -base64 32`).
+const ENCRYPTION_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 
 /// The variables of each step of a rotation from `old` to `new`, as the README lists
 /// them: (a) publish `new` as verification-only, (b) sign with `new` while `old` only

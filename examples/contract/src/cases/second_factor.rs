@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::{Answer, PASSWORD, Server, Target, get, last_mail, login, post_json, register, tokens};
 
 /// The code an authenticator app shows for `secret` (base32) `offset` seconds from now.
-pub(crate) fn code_in(secret: &str, offset: i64) -> String {
+pub fn code_in(secret: &str, offset: i64) -> String {
     let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
     let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
@@ -18,7 +18,7 @@ pub(crate) fn code_in(secret: &str, offset: i64) -> String {
 }
 
 /// A six-digit code that is none of the codes of the steps around now: wrong for sure.
-pub(crate) fn wrong_code(secret: &str) -> String {
+pub fn wrong_code(secret: &str) -> String {
     let near: Vec<String> = (-2..=2).map(|step| code_in(secret, step * 30)).collect();
     (0..1_000_000)
         .map(|n| format!("{n:06}"))
@@ -40,7 +40,7 @@ fn claims(jwt: &str) -> Value {
 /// Registers `email`, logs in, enrols and confirms an authenticator app: the access
 /// token, the secret (base32) and the recovery codes. The confirming code's time step is
 /// spent; the next TOTP use takes the next step's code ([`code_in`] 30 s on).
-pub(crate) async fn enrolled(server: &Server, email: &str) -> (String, String, Vec<String>) {
+pub async fn enrolled(server: &Server, email: &str) -> (String, String, Vec<String>) {
     register(server, email).await;
     let (access, _) = tokens(server, email).await;
     let setup = post_json(
@@ -70,7 +70,7 @@ pub(crate) async fn enrolled(server: &Server, email: &str) -> (String, String, V
 }
 
 /// Logs in with the password: the challenge's token.
-pub(crate) async fn challenge(server: &Server, email: &str) -> String {
+pub async fn challenge(server: &Server, email: &str) -> String {
     let answer = login(server, email, PASSWORD).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let body = answer.json();
