@@ -17,7 +17,11 @@
 //!   [conformance suite](conformance) (feature `conformance`) every backend runs;
 //! - [`AuthService`]: every flow (register, login, refresh with rotation and reuse
 //!   detection, logout, sessions, password change and reset, email verification, roles,
-//!   disable), with one typed [`AuthError`].
+//!   disable), with one typed [`AuthError`];
+//! - two-factor authentication ([`AuthService::with_totp`]): TOTP (RFC 6238, `totp-rs`)
+//!   with single-use recovery codes, a login challenge, the step-up rule of sensitive
+//!   actions and roles that need a second factor; secrets sealed at rest by
+//!   [`SecretCipher`] (AES-256-GCM), stored by a [`SecondFactorStore`].
 //!
 //! Backends live in `auth-store-sqlite` and `auth-store-postgres`.
 //!

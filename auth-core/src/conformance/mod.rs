@@ -14,6 +14,7 @@
 //! | [`RoleStore`](crate::RoleStore) | [`role_store_conformance_tests!`](crate::role_store_conformance_tests) |
 //! | [`PurgeStore`](crate::PurgeStore) | [`purge_store_conformance_tests!`](crate::purge_store_conformance_tests) |
 //! | [`BrowserSessionStore`](crate::BrowserSessionStore) (with [`PurgeStore`](crate::PurgeStore)) | [`browser_session_store_conformance_tests!`](crate::browser_session_store_conformance_tests) |
+//! | [`SecondFactorStore`](crate::SecondFactorStore) | [`second_factor_store_conformance_tests!`](crate::second_factor_store_conformance_tests) |
 //!
 //! ```ignore
 //! // auth-store-sqlite/tests/conformance.rs

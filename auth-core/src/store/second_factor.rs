@@ -26,10 +26,14 @@ store_trait! {
     ///   code or one challenge, exactly one succeeds.
     /// - Deleting an account deletes its factor, codes and challenge (a foreign key with
     ///   `ON DELETE CASCADE` in SQL).
+    ///
+    /// Nothing here needs purging: an account has at most one challenge, which the next
+    /// login replaces, and a spent one is deleted when taken; expired ones wait for the
+    /// next login of their account.
     pub trait SecondFactorStore {
-        /// Stores an unconfirmed TOTP factor, replacing an unconfirmed one, unless the
-        /// account has a confirmed factor: then nothing is written and this returns
-        /// `false`.
+        /// Stores a TOTP factor as given (the service gives it unconfirmed), replacing an
+        /// unconfirmed one, unless the account has a confirmed factor: then nothing is
+        /// written and this returns `false`.
         ///
         /// # Errors
         ///
@@ -89,7 +93,8 @@ store_trait! {
         async fn delete_totp_factor(&self, user: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError>;
 
         /// Replaces the account's recovery codes (used or not) with `recovery_codes`, if it
-        /// has a confirmed factor. Returns whether it did.
+        /// has a confirmed factor; `at` is when (a store may keep it; the bundled ones do
+        /// not need to). Returns whether it did.
         ///
         /// # Errors
         ///

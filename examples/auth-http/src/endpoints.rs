@@ -153,7 +153,7 @@ pub type EndpointResult = Result<Answer, ErrorAnswer>;
 /// let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://auth.example", "api")));
 /// let endpoints = Endpoints::with_administration(service)
 ///     .with_trusted_proxy("10.0.0.1".parse()?)
-///     .with_mail(|_delivery: auth_core::Delivery| { /* hand it to the mail system */ });
+///     .with_mail(|_mail: auth_http::Mail| { /* hand it to the mail system */ });
 /// assert!(endpoints.serves_mail() && endpoints.serves_administration());
 /// # Ok(())
 /// # }

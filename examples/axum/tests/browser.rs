@@ -608,6 +608,7 @@ async fn every_page_works_is_accessible_in_both_schemes_at_both_widths_and_break
     .await;
     page.goto(&server.url("/ui/logout")).await;
     page.submit(&[], "Sign out").await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
     page.goto(&server.url("/ui/login")).await;
     page.submit(&[("email", email), ("password", passphrase)], "Sign in")
         .await;

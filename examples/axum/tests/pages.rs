@@ -637,7 +637,9 @@ async fn the_pages_policy_allows_this_site_only_and_nothing_inline() {
         let page = no_redirects().get(server.url(path)).send().await.unwrap();
         let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
         assert_eq!(
-            csp, "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+            csp,
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+             form-action 'self'",
             "{path}"
         );
         assert!(!csp.contains("unsafe"), "{path}");
