@@ -47,6 +47,12 @@ impl Fixture {
         code_at(secret, self.now())
     }
 
+    /// The account's second factors, from the account as stored now.
+    async fn status(&self, id: auth_core::UserId) -> SecondFactorStatus {
+        let user = self.store.find_user_by_id(id).await.unwrap().unwrap();
+        self.auth.second_factor_status(&user).await.unwrap()
+    }
+
     async fn caller(&self, login: &LoginSuccess) -> Caller {
         let me = self
             .auth
@@ -141,10 +147,7 @@ async fn enrolment_gives_a_secret_and_uri_and_changes_nothing_until_confirmed() 
         matches!(again, LoginOutcome::SignedIn(_)),
         "unconfirmed: login as before"
     );
-    assert_eq!(
-        f.auth.second_factor_status(user.id).await.unwrap(),
-        SecondFactorStatus::default()
-    );
+    assert_eq!(f.status(user.id).await, SecondFactorStatus::default());
 }
 
 #[tokio::test]
@@ -214,7 +217,7 @@ async fn confirming_needs_a_current_code_and_ends_the_other_sessions() {
             .await
             .is_err()
     );
-    let status = f.auth.second_factor_status(user.id).await.unwrap();
+    let status = f.status(user.id).await;
     assert_eq!((status.totp, status.recovery_codes_left), (true, 10));
     assert!(
         f.store
@@ -465,14 +468,7 @@ async fn recovery_codes_work_once_and_are_counted_and_replaced() {
     assert_eq!(amr, "mfa pwd recovery_code");
     let event = f.events.take().into_iter().last().unwrap();
     assert_eq!(event.kind(), EventKind::RecoveryCodeUsed);
-    assert_eq!(
-        f.auth
-            .second_factor_status(e.user.id)
-            .await
-            .unwrap()
-            .recovery_codes_left,
-        9
-    );
+    assert_eq!(f.status(e.user.id).await.recovery_codes_left, 9);
 
     let challenge = f.challenge("ivy@example.com", &laptop()).await;
     let spent = f
@@ -487,14 +483,7 @@ async fn recovery_codes_work_once_and_are_counted_and_replaced() {
         .await
         .unwrap();
     assert_eq!(fresh.notice.kind, SecurityNoticeKind::RecoveryCodesRegenerated);
-    assert_eq!(
-        f.auth
-            .second_factor_status(e.user.id)
-            .await
-            .unwrap()
-            .recovery_codes_left,
-        10
-    );
+    assert_eq!(f.status(e.user.id).await.recovery_codes_left, 10);
     let challenge = f.challenge("ivy@example.com", &laptop()).await;
     let old = f
         .complete(&challenge, SecondFactorCode::recovery_code(e.codes[1].clone()))
@@ -527,14 +516,7 @@ async fn twenty_simultaneous_uses_of_one_recovery_code_make_one_session() {
         wins += usize::from(racer.await.unwrap().is_ok());
     }
     assert_eq!(wins, 1);
-    assert_eq!(
-        f.auth
-            .second_factor_status(e.user.id)
-            .await
-            .unwrap()
-            .recovery_codes_left,
-        9
-    );
+    assert_eq!(f.status(e.user.id).await.recovery_codes_left, 9);
 }
 
 #[tokio::test]
@@ -604,10 +586,7 @@ async fn disabling_needs_the_password_and_a_code_and_ends_the_other_sessions() {
         .await
         .unwrap();
     assert!(matches!(plain, LoginOutcome::SignedIn(_)));
-    assert_eq!(
-        f.auth.second_factor_status(e.user.id).await.unwrap(),
-        SecondFactorStatus::default()
-    );
+    assert_eq!(f.status(e.user.id).await, SecondFactorStatus::default());
     let kinds: Vec<EventKind> = f.events.take().iter().map(|e| e.kind()).collect();
     assert!(kinds.contains(&EventKind::TotpDisabled), "{kinds:?}");
 }

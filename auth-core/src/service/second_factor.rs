@@ -474,22 +474,22 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
         .await
     }
 
-    /// The account's second factors: whether TOTP is on, and how many recovery codes are
-    /// left. (A read: no event.)
+    /// The second factors of `user` (the account as just read, as
+    /// [`Authenticated::user`](crate::Authenticated) is): whether TOTP is on, and how many
+    /// recovery codes are left. An account without [`User::requires_second_factor`] has
+    /// none, answered without a read (the flag is written with the factor); otherwise one
+    /// read. (A read: no event.)
     ///
     /// # Errors
     ///
     /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
-    pub async fn second_factor_status(&self, user_id: UserId) -> Result<SecondFactorStatus, AuthError> {
-        let totp = self.confirmed_factor(user_id).await?.is_some();
-        let recovery_codes_left = if totp {
-            self.store().count_recovery_codes(user_id).await?
-        } else {
-            0
-        };
+    pub async fn second_factor_status(&self, user: &User) -> Result<SecondFactorStatus, AuthError> {
+        if !user.requires_second_factor {
+            return Ok(SecondFactorStatus::default());
+        }
         Ok(SecondFactorStatus {
-            totp,
-            recovery_codes_left,
+            totp: true,
+            recovery_codes_left: self.store().count_recovery_codes(user.id).await?,
         })
     }
 

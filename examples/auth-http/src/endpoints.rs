@@ -472,7 +472,7 @@ impl Endpoints {
     pub async fn me(&self, me: &Authenticated) -> EndpointResult {
         let mut view = UserView::from(&me.user);
         if let Some(mfa) = &self.mfa {
-            view.mfa = Some(mfa.second_factor_status(me.user.id).await?.into());
+            view.mfa = Some(mfa.second_factor_status(&me.user).await?.into());
         }
         Ok(Answer::json(200, &view))
     }
@@ -861,7 +861,7 @@ trait MfaFlows: Send + Sync {
         password: Password,
         client: &'a ClientInfo,
     ) -> Flow<'a, NewRecoveryCodes>;
-    fn second_factor_status(&self, user: UserId) -> Flow<'_, SecondFactorStatus>;
+    fn second_factor_status<'a>(&'a self, user: &'a User) -> Flow<'a, SecondFactorStatus>;
 }
 
 impl<S: AuthStore + SecondFactorStore + 'static> MfaFlows for AuthService<S> {
@@ -911,7 +911,7 @@ impl<S: AuthStore + SecondFactorStore + 'static> MfaFlows for AuthService<S> {
         Box::pin(AuthService::regenerate_recovery_codes(self, caller, password, client))
     }
 
-    fn second_factor_status(&self, user: UserId) -> Flow<'_, SecondFactorStatus> {
+    fn second_factor_status<'a>(&'a self, user: &'a User) -> Flow<'a, SecondFactorStatus> {
         Box::pin(AuthService::second_factor_status(self, user))
     }
 }

@@ -155,7 +155,7 @@ async fn status_page(
     let Some(me) = visit.me() else {
         return to_sign_in();
     };
-    let factors = match state.auth.second_factor_status(me.user.id).await {
+    let factors = match state.auth.second_factor_status(&me.user).await {
         Ok(factors) => factors,
         Err(error) => {
             let page = |csrf| MfaPage {
