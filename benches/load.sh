@@ -6,7 +6,7 @@
 # POST /login/mfa with a code). See benches/BENCHMARKS.md.
 #
 #   apt-get install wrk curl oathtool   # once (oathtool for the TOTP phase only)
-#   benches/load.sh                 # one run: about 3 minutes with the default 10 s phases
+#   benches/load.sh                 # one run: 2.5 to 3 minutes with the default 10 s phases
 #   RUNS=3 benches/load.sh          # three runs: medians with min-max
 #   DURATION=3 benches/load.sh      # a quick check
 #
