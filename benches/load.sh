@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Load benchmark of example-axum (or example-actix) on loopback, with wrk: requests per second and p50/p99
 # latency of GET /me, POST /login and POST /register; GET /me latency while a login flood
-# runs; the server's memory during the flood; and login throughput as a share of the
-# hashing limit measured in the same run. See benches/BENCHMARKS.md.
+# runs; the server's memory during the flood; login throughput as a share of the
+# hashing limit measured in the same run; and whole logins with TOTP (POST /login, then
+# POST /login/mfa with a code). See benches/BENCHMARKS.md.
 #
-#   apt-get install wrk curl        # once
-#   benches/load.sh                 # one run: about 2 minutes with the default 10 s phases
+#   apt-get install wrk curl oathtool   # once (oathtool for the TOTP phase only)
+#   benches/load.sh                 # one run: 2.5 to 3 minutes with the default 10 s phases
 #   RUNS=3 benches/load.sh          # three runs: medians with min-max
 #   DURATION=3 benches/load.sh      # a quick check
 #
@@ -21,6 +22,16 @@
 #   FLOOD2_CONNECTIONS=256   a second, larger flood: memory must not grow with connections
 #                            (0 skips it)
 #   USERS=8                  accounts the login phases cycle through
+#   TOTP_CONNECTIONS=$LOGIN_CONNECTIONS   the login-with-TOTP phase, run last (0 skips it):
+#                            each connection (one wrk thread each) does whole two-step
+#                            logins, POST /login with the password then POST /login/mfa
+#                            with a code; the phase starts just after a 30 s TOTP step
+#                            begins and lasts DURATION, at most 25 s, so it stays in that
+#                            step
+#   TOTP_USERS               accounts enrolled for it (with curl; codes from oathtool);
+#                            each gives two logins in the phase (its codes of the step and
+#                            of the next). Default: enough for 200 logins/s or 1.25 times
+#                            the measured hashing limit, whichever is more
 #   AUTH_HASH_THREADS, AUTH_HASH_QUEUE   passed to the server (defaults: cores, 128)
 #   SERVER_LOG=info          the server's RUST_LOG (info: what a deployment logs)
 #   LIMITER=off              off: rate limits off (AUTH_RATE_LIMITS=off); memory: every
@@ -53,6 +64,8 @@ FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-64}
 PROBE_CONNECTIONS=${PROBE_CONNECTIONS:-2}
 FLOOD2_CONNECTIONS=${FLOOD2_CONNECTIONS:-256}
 USERS=${USERS:-8}
+TOTP_CONNECTIONS=${TOTP_CONNECTIONS:-$LOGIN_CONNECTIONS}
+TOTP_USERS=${TOTP_USERS:-}
 SERVER_LOG=${SERVER_LOG:-info}
 LIMITER=${LIMITER:-off}
 case $LIMITER in
@@ -68,7 +81,8 @@ for tool in wrk curl cargo awk; do
   fi
 done
 for name in RUNS DURATION WRK_THREADS ME_CONNECTIONS LOGIN_CONNECTIONS REGISTER_CONNECTIONS \
-  FLOOD_CONNECTIONS PROBE_CONNECTIONS FLOOD2_CONNECTIONS USERS; do
+  FLOOD_CONNECTIONS PROBE_CONNECTIONS FLOOD2_CONNECTIONS USERS TOTP_CONNECTIONS TOTP_USERS; do
+  if [[ $name == TOTP_USERS && -z $TOTP_USERS ]]; then continue; fi
   if ! [[ ${!name} =~ ^[0-9]+$ ]]; then
     echo "error: $name must be a whole number" >&2
     exit 1
@@ -82,6 +96,16 @@ if ((DURATION < 3 || RUNS < 1 || USERS < 1)); then
   echo "error: DURATION must be at least 3 (seconds), RUNS and USERS at least 1" >&2
   exit 1
 fi
+if ((TOTP_CONNECTIONS > 0)) && ! command -v oathtool >/dev/null 2>&1; then
+  echo "error: oathtool is required for the TOTP phase (Debian: apt-get install oathtool; TOTP_CONNECTIONS=0 skips it)" >&2
+  exit 1
+fi
+if [[ -n $TOTP_USERS ]] && ((TOTP_USERS < 1)); then
+  echo "error: TOTP_USERS must be at least 1" >&2
+  exit 1
+fi
+# The TOTP phase must fit in one 30 s step (it starts 0.2 s into it).
+totp_seconds=$((DURATION < 25 ? DURATION : 25))
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/auth-load.XXXXXX")
 results=${RESULTS_DIR:-$work/results}
@@ -225,6 +249,9 @@ one_run() {
     figure rss_peak_flood2 "$(sort -n "$out/flood2-rss.txt" | tail -n 1)"
   fi
   figure rss_after_floods "$(rss_kib)"
+  if ((TOTP_CONNECTIONS > 0)); then
+    totp_phase "$out/totp" "$db"
+  fi
   figure hwm "$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status")"
   stop_server
   rm -rf "$db"
@@ -233,10 +260,10 @@ one_run() {
 figure() { echo "$1=$2" >>"$out/figures.txt"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
 
-# file prefix, connections, seconds, script, path: runs wrk into <prefix>.txt.
+# file prefix, connections, seconds, script, path[, threads]: runs wrk into <prefix>.txt.
 run_wrk() {
   local prefix=$1 connections=$2 seconds=$3 script=$4 path=$5
-  local threads=$((WRK_THREADS < connections ? WRK_THREADS : connections))
+  local threads=${6:-$((WRK_THREADS < connections ? WRK_THREADS : connections))}
   wrk -t "$threads" -c "$connections" -d "${seconds}s" --timeout 30s --latency \
     -s "$here/load/$script" "$base$path" >"$prefix.txt" 2>&1
   if ! grep -q '^RESULT ' "$prefix.txt"; then
@@ -267,6 +294,98 @@ flood() {
   wait "$flood_pid"
   wait "$sampler_pid" 2>/dev/null || true
   sampler_pid=""
+}
+
+# One account with two-factor authentication: registers totp-<index>@example.com, logs in,
+# begins the enrolment with the password and confirms it with oathtool's current code;
+# prints "email secret". Run by xargs (exported): any failure exits 255, which stops xargs.
+enrol_totp() { # base URL, index, scratch directory
+  local base=$1 i=$2 dir=$3 email body status token secret
+  email="totp-$i@example.com"
+  body="$dir/enrol-$i.json"
+  status=$(curl -s -o "$body" -w '%{http_code}' -X POST "$base/register" \
+    -H 'Content-Type: application/json' --data "{\"email\":\"$email\",\"password\":\"$PASSWORD\"}")
+  if [[ $status != 201 ]]; then
+    echo "error: POST /register ($email) answered $status: $(cat "$body")" >&2
+    exit 255
+  fi
+  status=$(curl -s -o "$body" -w '%{http_code}' -X POST "$base/login" \
+    --data-urlencode "username=$email" --data-urlencode "password=$PASSWORD")
+  token=$(grep -o '"access_token":"[^"]*"' "$body" | cut -d'"' -f4 || true)
+  if [[ $status != 200 || -z $token ]]; then
+    echo "error: POST /login ($email) answered $status: $(cat "$body")" >&2
+    exit 255
+  fi
+  status=$(curl -s -o "$body" -w '%{http_code}' -X POST "$base/mfa/totp/setup" \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data "{\"password\":\"$PASSWORD\"}")
+  secret=$(grep -o '"secret":"[^"]*"' "$body" | cut -d'"' -f4 || true)
+  if [[ $status != 200 || ! $secret =~ ^[A-Z2-7]+=*$ ]]; then
+    echo "error: POST /mfa/totp/setup ($email) answered $status" >&2
+    exit 255
+  fi
+  status=$(curl -s -o "$body" -w '%{http_code}' -X POST "$base/mfa/totp/confirm" \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data "{\"code\":\"$(oathtool --totp -b "$secret")\"}")
+  if [[ $status != 200 ]]; then
+    echo "error: POST /mfa/totp/confirm ($email) answered $status: $(cat "$body")" >&2
+    exit 255
+  fi
+  rm -f "$body"
+  echo "$email $secret"
+}
+
+# file prefix, scratch directory: the login-with-TOTP phase. Enrols the accounts, computes
+# each one's codes of the step the phase will start in and of the next, waits for that
+# step to begin and runs totp.lua for totp_seconds, one wrk thread per connection.
+totp_phase() {
+  local prefix=$1 dir=$2 users limit started boundary now detail email secret
+  if [[ -n $TOTP_USERS ]]; then
+    users=$TOTP_USERS
+  else
+    # Two logins per account; at least 200 logins/s, or 1.25 x cores / one hash.
+    limit=$(field limit_per_s "$(tr '\n' ' ' <"$out/figures.txt")")
+    users=$(awk -v s="$totp_seconds" -v l="$limit" \
+      'BEGIN { r = (l * 1.25 > 200) ? l * 1.25 : 200; u = s * r / 2; print (u == int(u)) ? u : int(u) + 1 }')
+  fi
+  log "login with TOTP: enrolling $users accounts (register, login, setup, confirm)"
+  started=$SECONDS
+  export PASSWORD
+  export -f enrol_totp
+  seq 1 "$users" | xargs -P "$(($(nproc) * 2))" -I{} bash -c 'enrol_totp "$@"' _ "$base" {} "$dir" \
+    >"$dir/totp-secrets.txt"
+  if (($(wc -l <"$dir/totp-secrets.txt") != users)); then
+    echo "error: enrolled $(wc -l <"$dir/totp-secrets.txt") of $users accounts" >&2
+    exit 1
+  fi
+  figure totp_users "$users"
+  figure totp_enrol_s "$((SECONDS - started))"
+
+  # The codes of steps s, s+1 and s+2, s the next step; if computing them took until s
+  # began, the phase starts with step s+1 instead: each account's codes of the phase's
+  # first step and of the next.
+  boundary=$((($(date +%s) / 30 + 1) * 30))
+  while read -r email secret; do
+    echo "$email $(oathtool --totp -b "$secret" --now "@$boundary" -w 2 | paste -sd ' ')"
+  done <"$dir/totp-secrets.txt" >"$dir/totp-codes3.txt"
+  if (($(date +%s) < boundary)); then
+    awk '{ print $1, $2, $3 }' "$dir/totp-codes3.txt" >"$dir/totp-codes.txt"
+  else
+    boundary=$((boundary + 30))
+    awk '{ print $1, $3, $4 }' "$dir/totp-codes3.txt" >"$dir/totp-codes.txt"
+  fi
+  now=$(date +%s.%N)
+  log "login with TOTP: $TOTP_CONNECTIONS connections, $totp_seconds s, from $(date -u -d "@$boundary" +%H:%M:%S) UTC (step $((boundary / 30)); waiting $(awk -v b="$boundary" -v n="$now" 'BEGIN { printf "%.1f", b - n }') s)"
+  sleep "$(awk -v b="$boundary" -v n="$now" 'BEGIN { w = b + 0.2 - n; printf "%.3f", (w > 0) ? w : 0 }')"
+  LOAD_TOTP_FILE="$dir/totp-codes.txt" LOAD_TOTP_THREADS=$TOTP_CONNECTIONS LOAD_TOTP_DEADLINE=$((boundary + 29)) \
+    run_wrk "$prefix" "$TOTP_CONNECTIONS" "$totp_seconds" totp.lua /login "$TOTP_CONNECTIONS"
+  figure totp_phase_end_s "$(($(date +%s) - boundary))"
+  detail=$(grep '^DETAIL ' "$prefix.txt" | head -n 1)
+  echo "$detail" >&2
+  if (($(field threads_out_of_codes "$detail") + $(field threads_past_deadline "$detail") > 0)); then
+    echo "warning: some connections stopped before the phase's end (out of codes or past the step):" \
+      "the TOTP login rate is a lower bound; raise TOTP_USERS" >&2
+  fi
 }
 
 for run in $(seq 1 "$RUNS"); do
@@ -343,6 +462,14 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
   echo "|---|---|---|---|---|---|---|---|"
   row "GET /me" "$ME_CONNECTIONS" me
   row "POST /login" "$LOGIN_CONNECTIONS" login
+  if ((TOTP_CONNECTIONS > 0)); then
+    row "login with TOTP, run last$( ((totp_seconds < DURATION)) && echo " for $totp_seconds s"): POST /login, then POST /login/mfa; $(
+      if grep -q '^DETAIL .*latency=per_login' "$results/run-1/totp.txt"; then
+        echo 'rates, p50/p99 and non-2xx per whole two-step login'
+      else
+        echo 'rates per whole two-step login, p50/p99 per HTTP request'
+      fi)" "$TOTP_CONNECTIONS" totp
+  fi
   row "POST /register" "$REGISTER_CONNECTIONS" register
   row "GET /me probe, idle" "$PROBE_CONNECTIONS" probe-idle
   row "POST /login flood" "$FLOOD_CONNECTIONS" flood
@@ -350,6 +477,17 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
   if ((FLOOD2_CONNECTIONS > 0)); then
     row "POST /login flood" "$FLOOD2_CONNECTIONS" flood2
     row "GET /me probe during the $FLOOD2_CONNECTIONS-connection flood" "$PROBE_CONNECTIONS" flood2-probe
+  fi
+  if ((TOTP_CONNECTIONS > 0)); then
+    for run in $(seq 1 "$RUNS"); do
+      line=$(grep '^DETAIL ' "$results/run-$run/totp.txt" | head -n 1)
+      stopped=$(($(field threads_out_of_codes "$line") + $(field threads_past_deadline "$line")))
+      if ((stopped > 0)); then
+        echo
+        echo "Run $run: $stopped of the $TOTP_CONNECTIONS login-with-TOTP connections stopped before the phase's end" \
+          "(out of codes or past the step): that run's login-with-TOTP rate is a lower bound (raise TOTP_USERS)."
+      fi
+    done
   fi
   echo
   echo "Hashing limit, measured before each run by \`hash_once\`: argon2id m=19456,t=2,p=1, one hash" \
