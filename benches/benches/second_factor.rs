@@ -54,7 +54,8 @@ struct Fixture {
     client: ClientInfo,
     email: String,
     secret: String,
-    recovery_codes: Vec<String>,
+    /// Unused recovery codes, across samples.
+    recovery_codes: std::sync::Mutex<Vec<String>>,
 }
 
 impl Fixture {
@@ -103,7 +104,9 @@ impl Fixture {
             client,
             email,
             secret,
-            recovery_codes: confirmed.recovery_codes.expose_secrets().map(str::to_owned).collect(),
+            recovery_codes: std::sync::Mutex::new(
+                confirmed.recovery_codes.expose_secrets().map(str::to_owned).collect(),
+            ),
         }
     }
 
@@ -217,12 +220,18 @@ fn challenge_step(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 runtime.block_on(async {
                     let mut timed = Duration::ZERO;
-                    let mut codes = fixture.recovery_codes.clone();
                     for _ in 0..iters {
-                        if codes.is_empty() {
-                            codes = fresh_codes(fixture).await;
-                        }
-                        let code = SecondFactorCode::recovery_code(codes.pop().unwrap());
+                        let next = fixture.recovery_codes.lock().unwrap().pop();
+                        let code = match next {
+                            Some(code) => code,
+                            None => {
+                                let mut fresh = fresh_codes(fixture).await;
+                                let code = fresh.pop().unwrap();
+                                *fixture.recovery_codes.lock().unwrap() = fresh;
+                                code
+                            }
+                        };
+                        let code = SecondFactorCode::recovery_code(code);
                         let challenge = fixture.challenge().await;
                         let started = Instant::now();
                         fixture
@@ -267,7 +276,9 @@ async fn fresh_codes(fixture: &Fixture) -> Vec<String> {
 }
 
 fn config() -> Criterion {
-    Criterion::default().plotting_backend(PlottingBackend::Plotters)
+    Criterion::default()
+        .plotting_backend(PlottingBackend::Plotters)
+        .sample_size(20)
 }
 
 criterion_group! {

@@ -376,7 +376,7 @@ store_trait! {
 /// | [`UserDirectory`] (optional) | 1 | [`Accounts::list_users`](crate::Accounts::list_users) |
 /// | [`RoleStore`] (optional) | 3 | [`Accounts::set_roles`](crate::Accounts::set_roles), [`grant_role`](crate::Accounts::grant_role), [`revoke_role`](crate::Accounts::revoke_role) |
 /// | [`PurgeStore`] (optional) | 2 | [`AuthService::purge_expired`](crate::AuthService::purge_expired) |
-/// | [`SecondFactorStore`] (optional) | 12 | [`AuthService::with_totp`](crate::AuthService::with_totp) and the TOTP flows: enrolment, the login challenge, recovery codes |
+/// | [`SecondFactorStore`] (optional) | 13 | [`AuthService::with_totp`](crate::AuthService::with_totp) and the TOTP flows: enrolment, the login challenge, recovery codes |
 /// | [`BrowserSessionStore`] (optional) | 4 | [`AuthService::open_browser_session`](crate::AuthService::open_browser_session), [`check_browser_session`](crate::AuthService::check_browser_session), [`close_browser_session`](crate::AuthService::close_browser_session) |
 ///
 /// Every store trait is object safe, and implemented for `Arc<T>` and `Box<T>` of any `T`
