@@ -114,6 +114,14 @@ async fn forms_without_the_csrf_token_are_refused() {
             vec![("token", "pr_x"), ("new_password", "a brand new passphrase")],
         ),
         ("/ui/logout", vec![]),
+        ("/ui/login/code", vec![("challenge", "mfa_x"), ("code", "123456")]),
+        ("/ui/mfa/setup", vec![("password", PASSWORD)]),
+        ("/ui/mfa/confirm", vec![("code", "123456")]),
+        ("/ui/mfa/recovery-codes", vec![("password", PASSWORD)]),
+        (
+            "/ui/mfa/disable",
+            vec![("disable_password", PASSWORD), ("disable_code", "123456")],
+        ),
     ] {
         let answer = http.post(server.url(path)).form(&fields).send().await.unwrap();
         assert_eq!(answer.status().as_u16(), 403, "{path}");
@@ -652,10 +660,20 @@ async fn the_pages_policy_allows_this_site_only_and_nothing_inline() {
 async fn signed_in_pages_send_a_browser_without_a_session_to_sign_in() {
     let server = plain_http_server();
     let http = no_redirects();
-    let change = http.get(server.url("/ui/password/change")).send().await.unwrap();
-    assert_eq!(change.status().as_u16(), 303);
-    assert_eq!(change.headers()["location"], "/ui/login");
-    for path in ["/ui/logout/all", "/ui/sessions/revoke", "/ui/email/verify/request"] {
+    for page in ["/ui/password/change", "/ui/mfa"] {
+        let answer = http.get(server.url(page)).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 303, "{page}");
+        assert_eq!(answer.headers()["location"], "/ui/login", "{page}");
+    }
+    for path in [
+        "/ui/logout/all",
+        "/ui/sessions/revoke",
+        "/ui/email/verify/request",
+        "/ui/mfa/setup",
+        "/ui/mfa/confirm",
+        "/ui/mfa/recovery-codes",
+        "/ui/mfa/disable",
+    ] {
         let (csrf, token) = page_token(&http, &server, "/ui/login").await;
         let answer = http
             .post(server.url(path))
