@@ -518,10 +518,19 @@ pub async fn authenticator_apps_read_our_enrolment_and_make_codes_we_accept(targ
     )
     .await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    // oathtool gets the secret from the URI, as an app scanning the QR code does.
+    let from_uri = uri
+        .split_once('?')
+        .unwrap()
+        .1
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("secret="))
+        .unwrap();
+    assert_eq!(from_uri, secret);
     let next_step = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 30;
     let oath_code = run(
         "oathtool",
-        &["--totp", "--base32", "--now", &format!("@{next_step}"), secret],
+        &["--totp", "--base32", "--now", &format!("@{next_step}"), from_uri],
     );
     let mfa_token = challenge(&server, "wyn@example.com").await;
     let signed_in = complete(&server, &mfa_token, "code", &oath_code).await;
