@@ -35,12 +35,32 @@ impl User {
 impl AccessClaims {
     /// `Ok` if the token carries `role`, otherwise [`AuthError::Forbidden`], for services
     /// that authorize on [`TokenVerifier::verify`](crate::TokenVerifier::verify) alone.
+    /// It knows nothing of the issuer's roles that need a second factor
+    /// ([`AuthService::with_second_factor_required_for`](crate::AuthService::with_second_factor_required_for)):
+    /// such a service adds [`require_second_factor`](Self::require_second_factor) itself.
     ///
     /// # Errors
     ///
     /// [`AuthError::Forbidden`] naming the missing role.
     pub fn require_role(&self, role: &str) -> Result<(), AuthError> {
         require_role(self.roles(), role)
+    }
+
+    /// `Ok` if the token's login used a second factor (`amr` holds `mfa`), otherwise
+    /// [`AuthError::SecondFactorRequired`] (403 `mfa_required`).
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::SecondFactorRequired`].
+    pub fn require_second_factor(&self) -> Result<(), AuthError> {
+        if self
+            .auth_methods()
+            .is_some_and(|methods| methods.contains(&AuthMethod::MULTI_FACTOR))
+        {
+            Ok(())
+        } else {
+            Err(AuthError::SecondFactorRequired)
+        }
     }
 }
 
@@ -75,12 +95,8 @@ impl Authenticated {
     /// token's login did not use.
     pub fn require_role(&self, role: &Role) -> Result<(), AuthError> {
         require_role(self.claims.roles(), role.as_str())?;
-        let second_factor_used = self
-            .claims
-            .auth_methods()
-            .is_some_and(|methods| methods.contains(&AuthMethod::MULTI_FACTOR));
-        if self.second_factor_roles.contains(role) && !second_factor_used {
-            return Err(AuthError::SecondFactorRequired);
+        if self.second_factor_roles.contains(role) {
+            self.claims.require_second_factor()?;
         }
         Ok(())
     }

@@ -182,9 +182,9 @@ pub use rate_limit::{
 pub use role::{Role, RoleError};
 pub use second_factor::{
     ENCRYPTION_KEY_BYTES, EncryptionKey, EncryptionKeyError, LOGIN_CHALLENGE_TTL, LoginChallenge,
-    MAX_LOGIN_CHALLENGE_FAILURES, RECOVERY_CODE_COUNT, RecoveryCodes, SealError, SecondFactorCode, SecondFactorMethod,
-    SecondFactorStatus, SecretCipher, SecurityNotice, SecurityNoticeKind, TOTP_SECRET_BYTES, TOTP_STEP_SECS,
-    TotpEnrolment, TotpFactor,
+    MAX_LOGIN_CHALLENGE_ATTEMPTS, RECOVERY_CODE_COUNT, RecoveryCodes, SealError, SecondFactorCode, SecondFactorMethod,
+    SecondFactorStatus, SecretCipher, SecurityNotice, SecurityNoticeKind, TOTP_ENROLMENT_TTL, TOTP_SECRET_BYTES,
+    TOTP_STEP_SECS, TotpEnrolment, TotpFactor,
 };
 pub use service::{
     Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, Caller, DEFAULT_EMAIL_VERIFICATION_TTL,

@@ -835,8 +835,10 @@ async fn every_second_factor_flow_records_its_event() {
         .await
         .unwrap();
     f.clock.advance(STEP);
+    // This session began on the password alone: no step-up by recency, the code it is.
+    let with_code = caller.with_second_factor(SecondFactorCode::totp(f.code(enrolment.expose_secret())));
     f.auth
-        .regenerate_recovery_codes(&caller, Password::new(PASSWORD), &laptop())
+        .regenerate_recovery_codes(&with_code, Password::new(PASSWORD), &laptop())
         .await
         .unwrap();
     let kinds: Vec<EventKind> = f.events.take().iter().map(|e| e.kind()).collect();
@@ -848,4 +850,196 @@ async fn every_second_factor_flow_records_its_event() {
             EventKind::RecoveryCodesRegenerated
         ]
     );
+}
+
+#[tokio::test]
+async fn a_password_reset_gives_no_new_code_guesses_and_kills_the_pending_challenge() {
+    // Four wrong codes per hour for the account, whatever else happens.
+    let limits = RateLimits::default()
+        .with_limit(
+            auth_core::Bucket::SecondFactorFailuresPerAccount,
+            Some(Limit::per_hour(4)),
+        )
+        .with_limit(auth_core::Bucket::LoginFailuresPerAccount, Some(Limit::per_minute(100)));
+    let f = Fixture::with_limits(limits);
+    let e = f.enrolled("quin@example.com").await;
+    // A challenge pending when the password is reset dies with it, even with the right code.
+    let pending = f.challenge("quin@example.com", &laptop()).await;
+    let delivery = f
+        .auth
+        .request_password_reset("quin@example.com", &laptop())
+        .await
+        .unwrap()
+        .unwrap();
+    f.auth
+        .reset_password(
+            delivery.token.expose_secret(),
+            Password::new("the owner's new passphrase"),
+            &laptop(),
+        )
+        .await
+        .unwrap();
+    f.events.take();
+    let stale = f.complete(&pending, SecondFactorCode::totp(f.code(&e.secret))).await;
+    assert!(matches!(stale, Err(AuthError::LoginChallengeFailed)), "{stale:?}");
+    let reason = f.events.take().into_iter().last().unwrap().outcome;
+    assert_eq!(
+        reason,
+        Outcome::Refused(Refusal::InvalidToken(auth_core::TokenError::Revoked))
+    );
+    let mut codes = Vec::new();
+    for round in 0..3 {
+        // Whoever holds the mailbox resets the password to one of their own...
+        let delivery = f
+            .auth
+            .request_password_reset("quin@example.com", &laptop())
+            .await
+            .unwrap()
+            .unwrap();
+        let password = format!("the mailbox owner's passphrase {round}");
+        f.auth
+            .reset_password(
+                delivery.token.expose_secret(),
+                Password::new(password.clone()),
+                &laptop(),
+            )
+            .await
+            .unwrap();
+        // ...and guesses codes on a fresh challenge.
+        let LoginOutcome::SecondFactorRequired(challenge) = f
+            .auth
+            .login("quin@example.com", Password::new(password), &laptop())
+            .await
+            .unwrap()
+        else {
+            panic!("a challenge");
+        };
+        for _ in 0..2 {
+            let wrong = wrong_code_for(&e.secret, f.now());
+            let answer = f.complete(&challenge, SecondFactorCode::totp(wrong)).await;
+            codes.push(answer.unwrap_err().code());
+        }
+    }
+    assert_eq!(
+        codes,
+        [
+            "invalid_code",
+            "invalid_code",
+            "invalid_code",
+            "invalid_code",
+            "rate_limited",
+            "rate_limited"
+        ],
+        "the resets gave back no guesses"
+    );
+}
+
+/// A six-digit code that matches none of the steps around `at`.
+fn wrong_code_for(secret: &str, at: OffsetDateTime) -> String {
+    let near: Vec<String> = [-60i64, -30, 0, 30, 60]
+        .iter()
+        .map(|offset| code_at(secret, at + time::Duration::seconds(*offset)))
+        .collect();
+    (0..1_000_000)
+        .map(|n| format!("{n:06}"))
+        .find(|code| !near.contains(code))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_on_one_challenge_are_checked_at_most_five_times() {
+    let limits = RateLimits::default()
+        .with_limit(auth_core::Bucket::SecondFactorFailuresPerAccount, None)
+        .with_limit(auth_core::Bucket::LoginFailuresPerAccount, None)
+        .with_limit(auth_core::Bucket::ConsecutiveLoginFailuresPerAccount, None)
+        .with_limit(auth_core::Bucket::LoginAttemptsPerClient, None);
+    let f = Arc::new(Fixture::with_limits(limits));
+    let e = f.enrolled("rex@example.com").await;
+    let challenge = f.challenge("rex@example.com", &laptop()).await;
+    f.events.take();
+    let wrong = wrong_code_for(&e.secret, f.now());
+    let racers: Vec<_> = (0..40)
+        .map(|_| {
+            let (f, token, wrong) = (
+                Arc::clone(&f),
+                challenge.token.expose_secret().to_owned(),
+                wrong.clone(),
+            );
+            tokio::spawn(async move {
+                f.auth
+                    .complete_login(&token, SecondFactorCode::totp(wrong), &laptop())
+                    .await
+            })
+        })
+        .collect();
+    for racer in racers {
+        assert!(matches!(racer.await.unwrap(), Err(AuthError::LoginChallengeFailed)));
+    }
+    let checked = f
+        .events
+        .take()
+        .iter()
+        .filter(|event| event.outcome == Outcome::Refused(Refusal::WrongCode))
+        .count();
+    assert_eq!(checked, 5, "the challenge's five codes were checked, no more");
+    let right = f.complete(&challenge, SecondFactorCode::totp(f.code(&e.secret))).await;
+    assert!(right.is_err(), "and it is dead");
+}
+
+#[tokio::test]
+async fn an_abandoned_enrolment_expires_and_confirming_draws_on_the_account() {
+    let limits = RateLimits::default().with_limit(
+        auth_core::Bucket::SecondFactorFailuresPerAccount,
+        Some(Limit::per_hour(3)),
+    );
+    let f = Fixture::with_limits(limits);
+    let (_, login) = f.logged_in("sia@example.com").await;
+    let enrolment = f.begin(&login).await;
+    let secret = enrolment.expose_secret().to_owned();
+    let caller = f.caller(&login).await;
+    // Guesses at the confirmation are the account's, from any client.
+    let mut answers = Vec::new();
+    for client in [laptop(), phone(), laptop(), phone()] {
+        let wrong = wrong_code_for(&secret, f.now());
+        answers.push(f.auth.confirm_totp(&caller, &wrong, &client).await.unwrap_err().code());
+    }
+    assert_eq!(
+        answers,
+        ["invalid_code", "invalid_code", "invalid_code", "rate_limited"]
+    );
+    // Thirty minutes later the secret is gone for good: begin again.
+    f.clock.advance(Duration::from_secs(30 * 60));
+    let late = f.auth.confirm_totp(&caller, &f.code(&secret), &laptop()).await;
+    assert!(matches!(late, Err(AuthError::SecondFactorNotEnrolled)), "{late:?}");
+}
+
+#[tokio::test]
+async fn a_step_up_needs_a_recent_sign_in_with_the_second_factor() {
+    let f = Fixture::new();
+    let e = f.enrolled("tam@example.com").await;
+    // e.login began on the password alone, before the factor: recent, but no step-up.
+    let password_only = f.caller(&e.login).await;
+    let refused = f
+        .auth
+        .regenerate_recovery_codes(&password_only, Password::new(PASSWORD), &laptop())
+        .await;
+    assert!(matches!(refused, Err(AuthError::StepUpRequired { .. })), "{refused:?}");
+    // A session that carries on another keeps its sign-in time and methods: a password
+    // change opens no new window.
+    let challenge = f.challenge("tam@example.com", &laptop()).await;
+    let login = f
+        .complete(&challenge, SecondFactorCode::totp(f.code(&e.secret)))
+        .await
+        .unwrap();
+    f.clock.advance(Duration::from_secs(8 * 60));
+    let carried = f.auth.continue_session(&login.tokens.session, &laptop()).await.unwrap();
+    assert_eq!(carried.tokens.session.auth_time, login.tokens.session.auth_time);
+    assert_eq!(carried.tokens.session.auth_methods, login.tokens.session.auth_methods);
+    f.clock.advance(Duration::from_secs(3 * 60));
+    let caller = f.caller(&carried).await;
+    let stale = f
+        .auth
+        .regenerate_recovery_codes(&caller, Password::new(PASSWORD), &laptop())
+        .await;
+    assert!(matches!(stale, Err(AuthError::StepUpRequired { .. })), "{stale:?}");
 }

@@ -143,7 +143,7 @@ const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_used_at, s.
      s.revoked_at, s.auth_methods, coalesce(s.auth_time, s.created_at) AS auth_time";
 const ONE_TIME_COLUMNS: &str = "user_id, purpose, email, token_version, created_at, expires_at";
 const TOTP_FACTOR_COLUMNS: &str = "user_id, sealed_secret, created_at, confirmed_at, last_used_step";
-const LOGIN_CHALLENGE_COLUMNS: &str = "user_id, created_at, expires_at, failures, user_agent, ip";
+const LOGIN_CHALLENGE_COLUMNS: &str = "user_id, created_at, expires_at, attempts, token_version, user_agent, ip";
 
 /// The PostgreSQL store: a pool and the schema its tables live in. Cheap to clone.
 #[derive(Clone)]
@@ -483,17 +483,18 @@ fn login_challenge_from_row(row: &PgRow) -> Result<LoginChallenge, StoreError> {
         UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
         row.try_get("created_at").map_err(store_error)?,
         row.try_get("expires_at").map_err(store_error)?,
+        row.try_get("token_version").map_err(store_error)?,
     )
-    .with_failures(failures_from_row(row)?)
+    .with_attempts(attempts_from_row(row)?)
     .with_user_agent(row.try_get("user_agent").map_err(store_error)?)
     .with_ip(ip.as_deref().map(stored::ip).transpose()?))
 }
 
-/// A login challenge's count of wrong codes (`integer`, never negative by its check).
-fn failures_from_row(row: &PgRow) -> Result<u32, StoreError> {
-    let failures: i32 = row.try_get("failures").map_err(store_error)?;
-    u32::try_from(failures)
-        .map_err(|_| StoreError::Corrupt(format!("login challenge failures out of range: {failures}")))
+/// A login challenge's count of codes presented (`integer`, never negative by its check).
+fn attempts_from_row(row: &PgRow) -> Result<u32, StoreError> {
+    let attempts: i32 = row.try_get("attempts").map_err(store_error)?;
+    u32::try_from(attempts)
+        .map_err(|_| StoreError::Corrupt(format!("login challenge attempts out of range: {attempts}")))
 }
 
 #[async_trait]
@@ -1117,26 +1118,29 @@ impl SecondFactorStore for PostgresStore {
     }
 
     async fn insert_login_challenge(&self, hash: &TokenHash, challenge: &LoginChallenge) -> Result<(), StoreError> {
-        let failures = i32::try_from(challenge.failures).map_err(|_| {
-            StoreError::backend(format!("login challenge failures out of range: {}", challenge.failures))
+        let attempts = i32::try_from(challenge.attempts).map_err(|_| {
+            StoreError::backend(format!("login challenge attempts out of range: {}", challenge.attempts))
         })?;
         // One statement on the unique user_id: concurrent challenges of one account leave
         // exactly one (a delete-then-insert would not, under read committed). A hash held
         // by another account's challenge is the primary key's error, an unknown account
         // the foreign key's.
         let done = sqlx::query(self.sql(
-            "INSERT INTO {s}.login_challenges (hash, user_id, created_at, expires_at, failures, user_agent, ip)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO {s}.login_challenges
+                 (hash, user_id, created_at, expires_at, attempts, token_version, user_agent, ip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (user_id) DO UPDATE
              SET hash = EXCLUDED.hash, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
-                 failures = EXCLUDED.failures, user_agent = EXCLUDED.user_agent, ip = EXCLUDED.ip
+                 attempts = EXCLUDED.attempts, token_version = EXCLUDED.token_version,
+                 user_agent = EXCLUDED.user_agent, ip = EXCLUDED.ip
              WHERE login_challenges.hash <> EXCLUDED.hash",
         ))
         .bind(hash.as_bytes().as_slice())
         .bind(challenge.user_id.as_uuid())
         .bind(challenge.created_at)
         .bind(challenge.expires_at)
-        .bind(failures)
+        .bind(attempts)
+        .bind(challenge.token_version)
         .bind(challenge.user_agent.as_deref())
         .bind(challenge.ip.map(|ip| ip.to_string()))
         .execute(&self.pool)
@@ -1158,16 +1162,16 @@ impl SecondFactorStore for PostgresStore {
         row.as_ref().map(login_challenge_from_row).transpose()
     }
 
-    async fn record_login_challenge_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
-        // The increment happens on the latest row version: concurrent failures each count.
+    async fn record_login_challenge_attempt(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+        // The increment happens on the latest row version: concurrent attempts each count.
         let row = sqlx::query(
-            self.sql("UPDATE {s}.login_challenges SET failures = failures + 1 WHERE hash = $1 RETURNING failures"),
+            self.sql("UPDATE {s}.login_challenges SET attempts = attempts + 1 WHERE hash = $1 RETURNING attempts"),
         )
         .bind(hash.as_bytes().as_slice())
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
-        row.as_ref().map(failures_from_row).transpose()
+        row.as_ref().map(attempts_from_row).transpose()
     }
 
     async fn take_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {

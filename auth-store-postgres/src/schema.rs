@@ -130,7 +130,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         user_id    uuid NOT NULL UNIQUE REFERENCES users (id) ON DELETE CASCADE,
         created_at timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
         expires_at timestamptz NOT NULL CHECK (isfinite(expires_at) AND expires_at < '10000-01-01'),
-        failures   integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+        -- Codes presented so far, right or wrong: counted before each is checked.
+        attempts   integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        -- The account's token version when the password was right: a password change
+        -- or reset since kills the challenge.
+        token_version bigint NOT NULL,
         user_agent text,
         ip         text
     );

@@ -356,7 +356,7 @@ async fn enrol(store: &PostgresStore, user: &User) -> User {
         .await
         .unwrap()
         .unwrap();
-    let challenge = LoginChallenge::new(user.id, at, at + time::Duration::minutes(5));
+    let challenge = LoginChallenge::new(user.id, at, at + time::Duration::minutes(5), user.token_version);
     store
         .insert_login_challenge(&hash(TokenKind::LoginChallenge), &challenge)
         .await
@@ -466,6 +466,7 @@ async fn second_factor_rows_of_unknown_accounts_are_refused() {
         ghost.id,
         ghost.created_at,
         ghost.created_at + time::Duration::minutes(5),
+        0,
     );
     assert!(matches!(
         store
@@ -484,8 +485,14 @@ async fn a_login_challenge_hash_is_never_reused_across_accounts_or_by_its_own() 
     store.insert_user(&first).await.unwrap();
     store.insert_user(&second).await.unwrap();
     let taken = hash(TokenKind::LoginChallenge);
-    let challenge =
-        |user: &User| LoginChallenge::new(user.id, user.created_at, user.created_at + time::Duration::minutes(5));
+    let challenge = |user: &User| {
+        LoginChallenge::new(
+            user.id,
+            user.created_at,
+            user.created_at + time::Duration::minutes(5),
+            0,
+        )
+    };
     store.insert_login_challenge(&taken, &challenge(&first)).await.unwrap();
     for user in [&first, &second] {
         assert!(matches!(

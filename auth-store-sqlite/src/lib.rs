@@ -1417,11 +1417,13 @@ impl SecondFactorStore for SqliteStore {
             // key's error, and unknown accounts the foreign key's.
             let written = conn
                 .prepare_cached(
-                    "INSERT INTO auth_login_challenges (hash, user_id, created_at, expires_at, failures, user_agent, ip)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO auth_login_challenges
+                         (hash, user_id, created_at, expires_at, attempts, token_version, user_agent, ip)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (user_id) DO UPDATE
                      SET hash = excluded.hash, created_at = excluded.created_at, expires_at = excluded.expires_at,
-                         failures = excluded.failures, user_agent = excluded.user_agent, ip = excluded.ip
+                         attempts = excluded.attempts, token_version = excluded.token_version,
+                         user_agent = excluded.user_agent, ip = excluded.ip
                      WHERE auth_login_challenges.hash <> excluded.hash",
                 )?
                 .execute(params![
@@ -1429,7 +1431,8 @@ impl SecondFactorStore for SqliteStore {
                     challenge.user_id.to_string(),
                     micros(challenge.created_at)?,
                     micros(challenge.expires_at)?,
-                    challenge.failures,
+                    challenge.attempts,
+                    challenge.token_version,
                     challenge.user_agent,
                     challenge.ip.map(|ip| ip.to_string()),
                 ])?;
@@ -1455,22 +1458,22 @@ impl SecondFactorStore for SqliteStore {
         .await
     }
 
-    async fn record_login_challenge_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+    async fn record_login_challenge_attempt(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
         let hash = *hash;
         self.write(move |conn| {
             // In an explicit transaction, as every `RETURNING` read with `query_row`: a
             // failed commit is an error, not a count that was never stored (see
             // `update_user`).
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let failures = tx
+            let attempts = tx
                 .prepare_cached(
-                    "UPDATE auth_login_challenges SET failures = failures + 1 WHERE hash = ?1 RETURNING failures",
+                    "UPDATE auth_login_challenges SET attempts = attempts + 1 WHERE hash = ?1 RETURNING attempts",
                 )?
                 .query_row([hash.as_bytes().as_slice()], |row| row.get::<_, i64>(0))
                 .optional()?;
-            let failures = failures.map(rows::failures).transpose()?;
+            let attempts = attempts.map(rows::attempts).transpose()?;
             tx.commit()?;
-            Ok(failures)
+            Ok(attempts)
         })
         .await
     }

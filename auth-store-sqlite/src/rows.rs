@@ -26,7 +26,8 @@ pub(crate) const TOTP_FACTOR_COLUMNS: &str = "user_id, sealed_secret, created_at
 
 /// The columns of `auth_login_challenges` but its hash, in the order
 /// [`RawLoginChallenge::from_row`] reads them.
-pub(crate) const LOGIN_CHALLENGE_COLUMNS: &str = "user_id, created_at, expires_at, failures, user_agent, ip";
+pub(crate) const LOGIN_CHALLENGE_COLUMNS: &str =
+    "user_id, created_at, expires_at, attempts, token_version, user_agent, ip";
 
 /// What can go wrong inside a blocking store call.
 #[derive(Debug)]
@@ -243,7 +244,8 @@ pub(crate) struct RawLoginChallenge {
     user_id: String,
     created_at: i64,
     expires_at: i64,
-    failures: i64,
+    attempts: i64,
+    token_version: i64,
     user_agent: Option<String>,
     ip: Option<String>,
 }
@@ -254,27 +256,29 @@ impl RawLoginChallenge {
             user_id: row.get(0)?,
             created_at: row.get(1)?,
             expires_at: row.get(2)?,
-            failures: row.get(3)?,
-            user_agent: row.get(4)?,
-            ip: row.get(5)?,
+            attempts: row.get(3)?,
+            token_version: row.get(4)?,
+            user_agent: row.get(5)?,
+            ip: row.get(6)?,
         })
     }
 }
 
 pub(crate) fn login_challenge_from_row(raw: RawLoginChallenge) -> Result<LoginChallenge, DbError> {
     let ip = raw.ip.as_deref().map(stored::ip).transpose()?;
-    let failures = failures(raw.failures)?;
+    let attempts = attempts(raw.attempts)?;
     Ok(LoginChallenge::new(
         uuid::<UserId>(&raw.user_id)?,
         from_micros(raw.created_at)?,
         from_micros(raw.expires_at)?,
+        raw.token_version,
     )
-    .with_failures(failures)
+    .with_attempts(attempts)
     .with_user_agent(raw.user_agent)
     .with_ip(ip))
 }
 
-/// A login challenge's stored count of wrong codes.
-pub(crate) fn failures(stored: i64) -> Result<u32, DbError> {
-    u32::try_from(stored).map_err(|_| DbError::Corrupt(format!("login challenge failures out of range: {stored}")))
+/// A login challenge's stored count of codes presented.
+pub(crate) fn attempts(stored: i64) -> Result<u32, DbError> {
+    u32::try_from(stored).map_err(|_| DbError::Corrupt(format!("login challenge attempts out of range: {stored}")))
 }

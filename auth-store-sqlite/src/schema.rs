@@ -135,7 +135,11 @@ const MIGRATIONS: &[&str] = &[
         user_id    TEXT NOT NULL UNIQUE REFERENCES auth_users (id) ON DELETE CASCADE,
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
-        failures   INTEGER NOT NULL DEFAULT 0,
+        -- Codes presented so far, right or wrong: counted before each is checked.
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        -- The account's token version when the password was right: a password change
+        -- or reset since kills the challenge.
+        token_version INTEGER NOT NULL,
         user_agent TEXT,
         ip         TEXT
     ) STRICT;

@@ -363,7 +363,7 @@ async fn enrol(store: &SqliteStore, user: &User) -> User {
         .await
         .unwrap()
         .unwrap();
-    let challenge = LoginChallenge::new(user.id, at, at + Duration::from_secs(300));
+    let challenge = LoginChallenge::new(user.id, at, at + Duration::from_secs(300), user.token_version);
     store
         .insert_login_challenge(&hash(TokenKind::LoginChallenge), &challenge)
         .await
@@ -454,7 +454,12 @@ async fn second_factor_rows_of_unknown_accounts_are_refused() {
         store.insert_totp_factor(&factor).await,
         Err(StoreError::Backend(_))
     ));
-    let challenge = LoginChallenge::new(ghost.id, ghost.created_at, ghost.created_at + Duration::from_secs(300));
+    let challenge = LoginChallenge::new(
+        ghost.id,
+        ghost.created_at,
+        ghost.created_at + Duration::from_secs(300),
+        0,
+    );
     assert!(matches!(
         store
             .insert_login_challenge(&hash(TokenKind::LoginChallenge), &challenge)
@@ -471,7 +476,7 @@ async fn a_login_challenge_hash_is_never_reused_across_accounts_or_by_its_own() 
     store.insert_user(&second).await.unwrap();
     let taken = hash(TokenKind::LoginChallenge);
     let challenge =
-        |user: &User| LoginChallenge::new(user.id, user.created_at, user.created_at + Duration::from_secs(300));
+        |user: &User| LoginChallenge::new(user.id, user.created_at, user.created_at + Duration::from_secs(300), 0);
     store.insert_login_challenge(&taken, &challenge(&first)).await.unwrap();
     for user in [&first, &second] {
         assert!(matches!(

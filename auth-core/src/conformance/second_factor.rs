@@ -51,7 +51,7 @@ async fn enrolled<S: UserStore + SecondFactorStore>(store: &S, prefix: &str, cod
 
 fn sample_challenge(user: &User) -> LoginChallenge {
     let at = now();
-    LoginChallenge::new(user.id, at, at + time::Duration::minutes(5))
+    LoginChallenge::new(user.id, at, at + time::Duration::minutes(5), user.token_version + 3)
         .with_user_agent(Some("Mozilla/5.0 «ü»".to_owned()))
         .with_ip(Some("2001:db8::9".parse().unwrap()))
 }
@@ -206,9 +206,10 @@ conformance_cases! { $
         assert!(store.insert_totp_factor(&again).await.unwrap(), "a new enrolment may begin");
     }
 
-    /// A challenge round-trips under its hash; a newer one of the account replaces it;
-    /// failures count (concurrently too); it is taken once, also under a race.
-    pub async fn login_challenges_count_failures_and_are_taken_once(store: S) {
+    /// A challenge round-trips under its hash (its token version too); a newer one of the
+    /// account replaces it; attempts count (concurrently too, each its own count); it is
+    /// taken once, also under a race.
+    pub async fn login_challenges_count_attempts_and_are_taken_once(store: S) {
         let user = account(&store, "challenge").await;
         let (first, second) = (challenge_hash(), challenge_hash());
         let challenge = sample_challenge(&user);
@@ -217,13 +218,13 @@ conformance_cases! { $
         assert_eq!(store.find_login_challenge(&second).await.unwrap(), None);
         store.insert_login_challenge(&second, &challenge).await.unwrap();
         assert_eq!(store.find_login_challenge(&first).await.unwrap(), None, "only the newest works");
-        assert_eq!(store.record_login_challenge_failure(&first).await.unwrap(), None);
+        assert_eq!(store.record_login_challenge_attempt(&first).await.unwrap(), None);
 
         let store = Arc::new(store);
         let failures: Vec<_> = (0..8)
             .map(|_| {
                 let store = Arc::clone(&store);
-                tokio::spawn(async move { store.record_login_challenge_failure(&second).await.unwrap() })
+                tokio::spawn(async move { store.record_login_challenge_attempt(&second).await.unwrap() })
             })
             .collect();
         let mut counts = Vec::new();
@@ -231,10 +232,10 @@ conformance_cases! { $
             counts.push(failure.await.unwrap().unwrap());
         }
         counts.sort_unstable();
-        assert_eq!(counts, (1..=8).collect::<Vec<u32>>(), "every concurrent failure counts");
+        assert_eq!(counts, (1..=8).collect::<Vec<u32>>(), "every concurrent attempt counts, once");
         assert_eq!(
             store.find_login_challenge(&second).await.unwrap(),
-            Some(challenge.clone().with_failures(8))
+            Some(challenge.clone().with_attempts(8))
         );
 
         let takers: Vec<_> = (0..20)
@@ -251,7 +252,7 @@ conformance_cases! { $
         assert_eq!(store.find_login_challenge(&second).await.unwrap(), None);
 
         let other = account(&*store, "challenge-other").await;
-        let bare = LoginChallenge::new(other.id, challenge.created_at, challenge.expires_at);
+        let bare = LoginChallenge::new(other.id, challenge.created_at, challenge.expires_at, 0);
         let third = challenge_hash();
         store.insert_login_challenge(&third, &bare).await.unwrap();
         assert_eq!(store.find_login_challenge(&third).await.unwrap(), Some(bare), "no client details");

@@ -46,11 +46,16 @@ pub enum Bucket {
     MailsPerAccount,
     /// Mails of any kind requested by one client. Over it, answered as usual, nothing sent.
     MailsPerClient,
+    /// Wrong second-factor codes of one account (a login's code step, confirming an
+    /// enrolment). Refills with time and with a completed second-factor login, never with
+    /// a password reset: someone who can reset the password (who holds the mailbox) gets
+    /// no new code guesses by doing so.
+    SecondFactorFailuresPerAccount,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::LoginFailuresPerAccount,
         Self::ConsecutiveLoginFailuresPerAccount,
         Self::LoginAttemptsPerClient,
@@ -60,6 +65,7 @@ impl Bucket {
         Self::ConfirmationsPerClient,
         Self::MailsPerAccount,
         Self::MailsPerClient,
+        Self::SecondFactorFailuresPerAccount,
     ];
 
     /// Whether the bucket counts per account (keyed by a digest of the normalized email)
@@ -69,7 +75,8 @@ impl Bucket {
             Self::LoginFailuresPerAccount
             | Self::ConsecutiveLoginFailuresPerAccount
             | Self::ResetRequestsPerAccount
-            | Self::MailsPerAccount => true,
+            | Self::MailsPerAccount
+            | Self::SecondFactorFailuresPerAccount => true,
             Self::LoginAttemptsPerClient
             | Self::RegistrationsPerClient
             | Self::ResetRequestsPerClient
@@ -90,6 +97,7 @@ impl Bucket {
             Self::ConfirmationsPerClient => "confirmations_per_client",
             Self::MailsPerAccount => "mails_per_account",
             Self::MailsPerClient => "mails_per_client",
+            Self::SecondFactorFailuresPerAccount => "second_factor_failures_per_account",
         }
     }
 }
@@ -247,6 +255,7 @@ impl Default for RateLimits {
                 (Bucket::ConfirmationsPerClient, Some(Limit::per_minute(10))),
                 (Bucket::MailsPerAccount, Some(Limit::per_hour(10))),
                 (Bucket::MailsPerClient, Some(Limit::per_hour(20))),
+                (Bucket::SecondFactorFailuresPerAccount, Some(Limit::per_hour(10))),
             ]),
         }
     }

@@ -25,8 +25,11 @@ pub const RECOVERY_CODE_COUNT: usize = 10;
 const RECOVERY_CODE_BYTES: usize = 10;
 /// How long a login challenge works: 5 minutes.
 pub const LOGIN_CHALLENGE_TTL: Duration = Duration::from_secs(5 * 60);
-/// Wrong codes a login challenge allows; then it is dead.
-pub const MAX_LOGIN_CHALLENGE_FAILURES: u32 = 5;
+/// Codes a login challenge takes: a right one ends it, and after this many wrong ones it
+/// is dead. Counted before each code is checked, so concurrent guesses stay within it.
+pub const MAX_LOGIN_CHALLENGE_ATTEMPTS: u32 = 5;
+/// How long an enrolment waits for its confirming code: 30 minutes.
+pub const TOTP_ENROLMENT_TTL: Duration = Duration::from_secs(30 * 60);
 /// The TOTP time step, in seconds (RFC 6238's default, what every authenticator app uses).
 pub const TOTP_STEP_SECS: u64 = 30;
 
@@ -163,8 +166,9 @@ impl TotpFactor {
 }
 
 /// A login waiting for its second factor, as a store keeps it (under the hash of its
-/// token): whose, when it ends, how many wrong codes it took, and the client it was
-/// issued to (user agent and address), which alone may complete it.
+/// token): whose, when it ends, how many codes it took, the account's token version when
+/// the password was right (a password change or reset since kills it), and the client it
+/// was issued to (user agent and address), which alone may complete it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoginChallenge {
@@ -174,8 +178,10 @@ pub struct LoginChallenge {
     pub created_at: OffsetDateTime,
     /// When it stops working.
     pub expires_at: OffsetDateTime,
-    /// Wrong codes so far.
-    pub failures: u32,
+    /// Codes presented so far, right or wrong.
+    pub attempts: u32,
+    /// The account's [`token_version`](crate::User::token_version) at the password step.
+    pub token_version: i64,
     /// The user agent of the login.
     pub user_agent: Option<String>,
     /// The address of the login.
@@ -183,24 +189,25 @@ pub struct LoginChallenge {
 }
 
 impl LoginChallenge {
-    /// A challenge without failures.
+    /// A challenge without attempts, for the account at `token_version`.
     ///
     /// ```
     /// use auth_core::{LoginChallenge, UserId};
     /// use time::macros::datetime;
     ///
     /// let at = datetime!(2026-06-01 09:00 UTC);
-    /// let challenge = LoginChallenge::new(UserId::new_at(at), at, datetime!(2026-06-01 09:05 UTC))
+    /// let challenge = LoginChallenge::new(UserId::new_at(at), at, datetime!(2026-06-01 09:05 UTC), 0)
     ///     .with_user_agent(Some("curl/8.5".into()))
     ///     .with_ip(Some("203.0.113.7".parse().unwrap()));
-    /// assert_eq!(challenge.failures, 0);
+    /// assert_eq!(challenge.attempts, 0);
     /// ```
-    pub fn new(user_id: UserId, created_at: OffsetDateTime, expires_at: OffsetDateTime) -> Self {
+    pub fn new(user_id: UserId, created_at: OffsetDateTime, expires_at: OffsetDateTime, token_version: i64) -> Self {
         Self {
             user_id,
             created_at,
             expires_at,
-            failures: 0,
+            attempts: 0,
+            token_version,
             user_agent: None,
             ip: None,
         }
@@ -220,10 +227,10 @@ impl LoginChallenge {
         self
     }
 
-    /// Sets the count of wrong codes.
+    /// Sets the count of codes presented.
     #[must_use]
-    pub fn with_failures(mut self, failures: u32) -> Self {
-        self.failures = failures;
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
         self
     }
 }

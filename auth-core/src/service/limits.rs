@@ -84,6 +84,15 @@ impl<S> AuthService<S> {
         }
     }
 
+    /// Refills the account's allowance of wrong second-factor codes (after a completed
+    /// second-factor login, or a code that turned the factor on or off).
+    pub(super) async fn refill_second_factor_allowance(&self, email: &Email) {
+        let key = self.account_key(Some(email));
+        if let Err(error) = self.limiter.reset(Bucket::SecondFactorFailuresPerAccount, &key).await {
+            tracing::warn!(%error, "could not refill the second-factor allowance");
+        }
+    }
+
     /// The key of an account in per-account buckets: the keyed digest of its normalized
     /// email, so a shared limiter backend never sees addresses. Malformed emails share one
     /// key (they have no owner to lock out).

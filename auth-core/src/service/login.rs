@@ -15,7 +15,7 @@ use crate::id::UserId;
 use crate::password::Password;
 use crate::rate_limit::Bucket;
 use crate::second_factor::SecondFactorMethod;
-use crate::session::{ClientInfo, TokenPair};
+use crate::session::{ClientInfo, Session, TokenPair};
 use crate::store::AuthStore;
 use crate::token::OpaqueToken;
 use crate::user::User;
@@ -269,6 +269,34 @@ impl<S: AuthStore> AuthService<S> {
                     return Err(AuthError::EmailNotVerified);
                 }
                 let tokens = self.session_with_tokens(&user, methods, client).await?;
+                audit.session_id = Some(tokens.session.id);
+                Ok(LoginSuccess { user, tokens })
+            },
+        )
+        .await
+    }
+
+    /// Starts a new session carrying on `previous`, a session of the account that a
+    /// password change has just ended, for the same client: the same methods (`amr`) and
+    /// the same `auth_time`, since the change proved the password again and nothing more,
+    /// so it opens no new step-up window. For a browser that stays signed in after
+    /// changing its password. The event is [`Action::StartSession`].
+    ///
+    /// # Errors
+    ///
+    /// As [`start_session`](Self::start_session).
+    pub async fn continue_session(&self, previous: &Session, client: &ClientInfo) -> Result<LoginSuccess, AuthError> {
+        self.audited(
+            Audit::new(Action::StartSession, Subject::User(previous.user_id)),
+            client,
+            async |audit| {
+                let user = self.active_account(previous.user_id).await?;
+                if self.require_verified_email && !user.email_verified() {
+                    return Err(AuthError::EmailNotVerified);
+                }
+                let tokens = self
+                    .session_with_tokens_since(&user, previous.auth_methods.clone(), Some(previous.auth_time), client)
+                    .await?;
                 audit.session_id = Some(tokens.session.id);
                 Ok(LoginSuccess { user, tokens })
             },

@@ -317,11 +317,12 @@ impl<S> AuthService<S> {
         self
     }
 
-    /// Sets how recent an authentication must be for a sensitive action of an account
-    /// with a second factor (a password change, new recovery codes) to go ahead without
-    /// the factor typed again: the step-up rule (default [`DEFAULT_STEP_UP_WINDOW`], 10
-    /// minutes). Measured from the session's `auth_time` (its login), which a refresh
-    /// keeps.
+    /// Sets how recent an authentication with the second factor must be for a sensitive
+    /// action of an account that has one (a password change, new recovery codes) to go
+    /// ahead without the factor typed again: the step-up rule (default
+    /// [`DEFAULT_STEP_UP_WINDOW`], 10 minutes). Measured from the session's `auth_time`
+    /// (its login), which a refresh keeps; a session begun on the password alone does not
+    /// count.
     #[must_use]
     pub fn with_step_up_window(mut self, window: Duration) -> Self {
         self.step_up_window = window;

@@ -78,7 +78,7 @@ impl<S: AuthStore> AuthService<S> {
                     audit.refusal = Some(refusal);
                     AuthError::InvalidCredentials
                 })?;
-            self.step_up(&caller, &user, audit).await?;
+            self.step_up(&caller, &user, client, audit).await?;
             let updated = self.replace_password(&user, &new_hash).await?;
             self.refill_login_allowance(&updated.email).await;
             Ok(updated)

@@ -21,9 +21,9 @@ use crate::id::{SessionId, UserId};
 use crate::password::Password;
 use crate::rate_limit::Bucket;
 use crate::second_factor::{
-    LOGIN_CHALLENGE_TTL, LoginChallenge, MAX_LOGIN_CHALLENGE_FAILURES, RecoveryCodes, SecondFactorCode,
-    SecondFactorMethod, SecondFactorStatus, SecretCipher, SecurityNotice, SecurityNoticeKind, TOTP_SECRET_BYTES,
-    TotpEnrolment, TotpFactor, matching_step, presented_recovery_code, totp,
+    LOGIN_CHALLENGE_TTL, LoginChallenge, MAX_LOGIN_CHALLENGE_ATTEMPTS, RecoveryCodes, SecondFactorCode,
+    SecondFactorMethod, SecondFactorStatus, SecretCipher, SecurityNotice, SecurityNoticeKind, TOTP_ENROLMENT_TTL,
+    TOTP_SECRET_BYTES, TotpEnrolment, TotpFactor, matching_step, presented_recovery_code, totp,
 };
 use crate::session::ClientInfo;
 use crate::store::{AuthStore, SecondFactorStore};
@@ -86,8 +86,12 @@ pub(super) type IssueChallenge<S> =
 
 /// Checks (and spends) a second factor, for the step-up rule of flows written for every
 /// store (a password change).
-pub(super) type CheckCode<S> =
-    for<'a> fn(&'a AuthService<S>, &'a User, &'a SecondFactorCode) -> BoxedFlow<'a, Result<AuthMethod, Refusal>>;
+pub(super) type CheckCode<S> = for<'a> fn(
+    &'a AuthService<S>,
+    &'a User,
+    &'a SecondFactorCode,
+    &'a ClientInfo,
+) -> BoxedFlow<'a, Result<AuthMethod, Refusal>>;
 
 /// The second-factor part of a service: its settings, and the steps that need the
 /// store's [`SecondFactorStore`] for flows written for every store.
@@ -127,8 +131,9 @@ fn check_code<'a, S: AuthStore + SecondFactorStore>(
     service: &'a AuthService<S>,
     user: &'a User,
     code: &'a SecondFactorCode,
+    client: &'a ClientInfo,
 ) -> BoxedFlow<'a, Result<AuthMethod, Refusal>> {
-    Box::pin(service.check_second_factor(user, code))
+    Box::pin(service.check_second_factor(user, code, client))
 }
 
 /// What a TOTP secret is bound to when sealed: its account.
@@ -282,12 +287,21 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 audit.refusal = Some(Refusal::AlreadyEnrolled);
                 return Err(AuthError::SecondFactorAlreadyEnrolled);
             }
+            let now = self.now();
+            if now - factor.created_at >= TOTP_ENROLMENT_TTL {
+                // Abandoned: begin again (a new secret), rather than guess at an old one.
+                audit.refusal = Some(Refusal::InvalidToken(TokenError::Expired));
+                return Err(AuthError::SecondFactorNotEnrolled);
+            }
+            // Whoever holds a session could guess here without the password: these guesses
+            // are the account's, whatever the client.
+            self.take(Bucket::SecondFactorFailuresPerAccount, client, Some(&user.email))
+                .await?;
             let secret = settings
                 .cipher
                 .open(&factor.sealed_secret, &seal_context(user.id))
                 .map_err(AuthError::internal)?;
             let generator = totp(&secret, &settings.issuer, user.email.as_str()).map_err(AuthError::internal)?;
-            let now = self.now();
             let Some(step) = matching_step(&generator, code, now) else {
                 return Err(AuthError::InvalidCode);
             };
@@ -298,6 +312,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 .await?
                 .ok_or(AuthError::Conflict)?;
             self.end_other_sessions(user.id, caller.session_id(), now).await?;
+            self.refill_second_factor_allowance(&user.email).await;
             Ok(NewRecoveryCodes {
                 recovery_codes,
                 notice: notice(&updated, SecurityNoticeKind::TotpEnabled, now),
@@ -312,12 +327,15 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
     /// `recovery_code`, and `mfa`) and `auth_time`.
     ///
     /// A challenge works once, for 5 minutes, from the client (user agent and address) it
-    /// was issued to, and dies after 5 wrong codes. Each attempt draws on the client's
-    /// login allowance and on the account's login-failure allowances (which only a
-    /// completed login refills), so a new password login does not buy new guesses. A TOTP
-    /// code works once: its time step is recorded, and an earlier or equal step is
-    /// refused; one step of drift either way is accepted. Every refusal of the code or the
-    /// challenge is one answer, [`LoginChallengeFailed`](AuthError::LoginChallengeFailed);
+    /// was issued to, while the account's token version is the one of its password step (a
+    /// password change or reset kills it), and takes at most 5 codes, counted before each
+    /// is checked (so concurrent guesses stay within it). Each code draws on the client's
+    /// login allowance, the account's login-failure allowances and the account's
+    /// [`Bucket::SecondFactorFailuresPerAccount`], which only a completed second-factor
+    /// login (or time) refills: neither a new password login nor a password reset buys new
+    /// guesses. A TOTP code works once: its time step is recorded, and an earlier or equal
+    /// step is refused; one step of drift either way is accepted. Every refusal of the code
+    /// or the challenge is one answer, [`LoginChallengeFailed`](AuthError::LoginChallengeFailed);
     /// its event says why.
     ///
     /// # Errors
@@ -351,7 +369,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 .ok_or_else(|| refuse(Refusal::InvalidToken(TokenError::Unknown)))?;
             let refusal = if record.expires_at <= now {
                 Some(Refusal::InvalidToken(TokenError::Expired))
-            } else if record.failures >= MAX_LOGIN_CHALLENGE_FAILURES {
+            } else if record.attempts >= MAX_LOGIN_CHALLENGE_ATTEMPTS {
                 Some(Refusal::ChallengeExhausted)
             } else if record.user_agent.as_deref() != client.user_agent() || record.ip != client.ip() {
                 Some(Refusal::ChallengeFromAnotherClient)
@@ -364,13 +382,30 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 return Err(AuthError::LoginChallengeFailed);
             }
             let user = self.active_account(record.user_id).await?;
+            if user.token_version != record.token_version {
+                // A password change or reset (or a revocation) since the password step.
+                audit.refusal = Some(Refusal::InvalidToken(TokenError::Revoked));
+                return Err(AuthError::LoginChallengeFailed);
+            }
             self.take(Bucket::LoginFailuresPerAccount, client, Some(&user.email))
                 .await?;
             self.take_consecutive_failure(client, Some(&user.email)).await?;
-            let method = match self.check_second_factor(&user, &code).await? {
+            // Counted before the code is checked: of concurrent codes, at most the
+            // challenge's allowance are checked at all.
+            match self.store().record_login_challenge_attempt(&hash).await? {
+                None => {
+                    audit.refusal = Some(Refusal::InvalidToken(TokenError::Reused));
+                    return Err(AuthError::LoginChallengeFailed);
+                }
+                Some(attempt) if attempt > MAX_LOGIN_CHALLENGE_ATTEMPTS => {
+                    audit.refusal = Some(Refusal::ChallengeExhausted);
+                    return Err(AuthError::LoginChallengeFailed);
+                }
+                Some(_) => {}
+            }
+            let method = match self.check_second_factor(&user, &code, client).await? {
                 Ok(method) => method,
                 Err(refusal) => {
-                    self.store().record_login_challenge_failure(&hash).await?;
                     audit.refusal = Some(refusal);
                     return Err(AuthError::LoginChallengeFailed);
                 }
@@ -386,6 +421,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
             let tokens = self.session_with_tokens(&user, methods, client).await?;
             audit.session_id = Some(tokens.session.id);
             self.refill_login_allowance(&user.email).await;
+            self.refill_second_factor_allowance(&user.email).await;
             Ok(LoginSuccess { user, tokens })
         })
         .await
@@ -417,7 +453,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 audit.refusal = Some(Refusal::NotEnrolled);
                 return Err(AuthError::SecondFactorNotEnrolled);
             }
-            if let Err(refusal) = self.check_second_factor(&user, &code).await? {
+            if let Err(refusal) = self.check_second_factor(&user, &code, client).await? {
                 audit.refusal = Some(refusal);
                 return Err(AuthError::InvalidCode);
             }
@@ -429,6 +465,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 .ok_or(AuthError::SecondFactorNotEnrolled)?;
             self.end_other_sessions(user.id, caller.session_id(), now).await?;
             self.refill_login_allowance(&user.email).await;
+            self.refill_second_factor_allowance(&user.email).await;
             Ok(notice(&updated, SecurityNoticeKind::TotpDisabled, now))
         })
         .await
@@ -459,7 +496,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 audit.refusal = Some(Refusal::NotEnrolled);
                 return Err(AuthError::SecondFactorNotEnrolled);
             }
-            self.step_up(caller, &user, audit).await?;
+            self.step_up(caller, &user, client, audit).await?;
             let (recovery_codes, hashes) = RecoveryCodes::generate()?;
             let now = self.now();
             if !self.store().replace_recovery_codes(user.id, &hashes, now).await? {
@@ -501,7 +538,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
     ) -> Result<SecondFactorChallenge, AuthError> {
         let now = self.now();
         let (token, hash) = OpaqueToken::generate(TokenKind::LoginChallenge)?;
-        let record = LoginChallenge::new(user.id, now, later_by(now, LOGIN_CHALLENGE_TTL))
+        let record = LoginChallenge::new(user.id, now, later_by(now, LOGIN_CHALLENGE_TTL), user.token_version)
             .with_user_agent(client.user_agent().map(str::to_owned))
             .with_ip(client.ip());
         self.store().insert_login_challenge(&hash, &record).await?;
@@ -515,12 +552,16 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
     }
 
     /// Checks a second factor of `user`, spending it when right (a TOTP code's time step,
-    /// a recovery code): the method it proved, or why not.
+    /// a recovery code): the method it proved, or why not. Draws first on the account's
+    /// [`Bucket::SecondFactorFailuresPerAccount`].
     async fn check_second_factor(
         &self,
         user: &User,
         code: &SecondFactorCode,
+        client: &ClientInfo,
     ) -> Result<Result<AuthMethod, Refusal>, AuthError> {
+        self.take(Bucket::SecondFactorFailuresPerAccount, client, Some(&user.email))
+            .await?;
         let now = self.now();
         match code {
             SecondFactorCode::Totp(code) => {
@@ -605,8 +646,16 @@ impl<S: AuthStore> AuthService<S> {
     /// caller authenticated recently (within [`with_step_up_window`](Self::with_step_up_window)),
     /// or gives the second factor again. For an account without one, the password the
     /// flow checks is the re-authentication.
-    pub(super) async fn step_up(&self, caller: &Caller, user: &User, audit: &mut Audit) -> Result<(), AuthError> {
-        if !user.requires_second_factor || caller.authenticated_within(self.step_up_window, self.now()) {
+    pub(super) async fn step_up(
+        &self,
+        caller: &Caller,
+        user: &User,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<(), AuthError> {
+        // Recent, and with the second factor: a session begun on the password alone
+        // (before the factor was enrolled, say) is no step-up for an account that has one.
+        if !user.requires_second_factor || caller.proved_second_factor_within(self.step_up_window, self.now()) {
             return Ok(());
         }
         let Some(code) = caller.second_factor() else {
@@ -619,7 +668,7 @@ impl<S: AuthStore> AuthService<S> {
             // A factor enrolled under a service with TOTP; this one cannot check it.
             return Err(AuthError::SecondFactorRequired);
         };
-        match (factors.check_code)(self, user, code).await? {
+        match (factors.check_code)(self, user, code, client).await? {
             Ok(_) => Ok(()),
             Err(refusal) => {
                 audit.refusal = Some(refusal);

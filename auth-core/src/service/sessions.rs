@@ -35,9 +35,9 @@ pub struct Authenticated {
     pub(crate) second_factor_roles: Arc<BTreeSet<Role>>,
 }
 
-/// Who asks for a sensitive action: an authenticated account, its session, and when it
-/// last proved who it is (for the step-up rule), with a second factor typed again if the
-/// client gave one. Made from what authenticated the request ([`Authenticated`],
+/// Who asks for a sensitive action: an authenticated account, its session, and when and
+/// how it last proved who it is (for the step-up rule), with a second factor typed again
+/// if the client gave one. Made from what authenticated the request ([`Authenticated`],
 /// [`BrowserSession`](crate::BrowserSession)); from a bare [`UserId`] (an application
 /// acting for an account) it has no recent authentication on record.
 ///
@@ -53,6 +53,7 @@ pub struct Caller {
     user_id: UserId,
     session_id: Option<SessionId>,
     auth_time: Option<OffsetDateTime>,
+    auth_methods: Option<AuthMethods>,
     second_factor: Option<SecondFactorCode>,
 }
 
@@ -80,10 +81,17 @@ impl Caller {
         self.second_factor.as_ref()
     }
 
-    /// Whether the caller proved who it is within `window` before `now`.
-    pub(crate) fn authenticated_within(&self, window: Duration, now: OffsetDateTime) -> bool {
-        self.auth_time
-            .is_some_and(|at| at <= now && (now - at).unsigned_abs() <= window)
+    /// Whether the caller proved who it is, with a second factor, within `window` before
+    /// `now`.
+    pub(crate) fn proved_second_factor_within(&self, window: Duration, now: OffsetDateTime) -> bool {
+        let recent = self
+            .auth_time
+            .is_some_and(|at| at <= now && (now - at).unsigned_abs() <= window);
+        let second_factor = self
+            .auth_methods
+            .as_ref()
+            .is_some_and(|methods| methods.contains(&crate::AuthMethod::MULTI_FACTOR));
+        recent && second_factor
     }
 }
 
@@ -93,6 +101,7 @@ impl From<UserId> for Caller {
             user_id,
             session_id: None,
             auth_time: None,
+            auth_methods: None,
             second_factor: None,
         }
     }
@@ -108,6 +117,11 @@ impl From<&Authenticated> for Caller {
                 .as_ref()
                 .map(|session| session.auth_time)
                 .or_else(|| me.claims.auth_time()),
+            auth_methods: me
+                .session
+                .as_ref()
+                .map(|session| session.auth_methods.clone())
+                .or_else(|| me.claims.auth_methods().cloned()),
             second_factor: None,
         }
     }
@@ -119,6 +133,7 @@ impl From<&crate::BrowserSession> for Caller {
             user_id: signed_in.user.id,
             session_id: Some(signed_in.session.id),
             auth_time: Some(signed_in.session.auth_time),
+            auth_methods: Some(signed_in.session.auth_methods.clone()),
             second_factor: None,
         }
     }
@@ -442,6 +457,18 @@ impl<S: AuthStore> AuthService<S> {
         methods: AuthMethods,
         client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
+        self.session_with_tokens_since(user, methods, None, client).await
+    }
+
+    /// [`session_with_tokens`](Self::session_with_tokens), proven at `auth_time` (now
+    /// when `None`).
+    pub(super) async fn session_with_tokens_since(
+        &self,
+        user: &User,
+        methods: AuthMethods,
+        auth_time: Option<OffsetDateTime>,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         let now = self.now();
         let (refresh_token, hash) = OpaqueToken::generate(TokenKind::Refresh)?;
         let session = Session {
@@ -454,7 +481,7 @@ impl<S: AuthStore> AuthService<S> {
             ip: client.ip(),
             revoked_at: None,
             auth_methods: methods,
-            auth_time: now,
+            auth_time: auth_time.unwrap_or(now),
         };
         self.store().insert_session(&session, &hash).await?;
         let access_token = self.access_token(user, &session)?;

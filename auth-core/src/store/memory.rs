@@ -607,10 +607,10 @@ impl SecondFactorStore for MemoryStore {
         Ok(self.state().login_challenges.get(hash).cloned())
     }
 
-    async fn record_login_challenge_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+    async fn record_login_challenge_attempt(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
         Ok(self.state().login_challenges.get_mut(hash).map(|challenge| {
-            challenge.failures = challenge.failures.saturating_add(1);
-            challenge.failures
+            challenge.attempts = challenge.attempts.saturating_add(1);
+            challenge.attempts
         }))
     }
 

@@ -137,13 +137,14 @@ store_trait! {
         /// Backend failures only.
         async fn find_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError>;
 
-        /// Counts one wrong code against the challenge under `hash`; returns its failures
-        /// now, or `None` if there is none. Concurrent calls each count.
+        /// Counts one code presented to the challenge under `hash` (before it is checked);
+        /// returns its attempts now, or `None` if there is none. Concurrent calls each
+        /// count, and each gets its own count (one atomic increment).
         ///
         /// # Errors
         ///
         /// Backend failures only.
-        async fn record_login_challenge_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError>;
+        async fn record_login_challenge_attempt(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError>;
 
         /// Deletes the challenge under `hash` and returns it; `None` if there is none. Of
         /// concurrent calls with one hash, exactly one gets it.

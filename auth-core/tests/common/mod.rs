@@ -369,9 +369,9 @@ impl SecondFactorStore for HookedStore {
         self.inner.find_login_challenge(hash).await
     }
 
-    async fn record_login_challenge_failure(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
-        self.up("record_login_challenge_failure")?;
-        self.inner.record_login_challenge_failure(hash).await
+    async fn record_login_challenge_attempt(&self, hash: &TokenHash) -> Result<Option<u32>, StoreError> {
+        self.up("record_login_challenge_attempt")?;
+        self.inner.record_login_challenge_attempt(hash).await
     }
 
     async fn take_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {

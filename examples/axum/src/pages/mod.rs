@@ -12,10 +12,7 @@ mod session;
 mod view;
 
 use auth_core::http::ErrorResponse;
-use auth_core::{
-    AuthError, AuthMethod, AuthMethods, BrowserCheck, BrowserSession, ClientInfo, LoginOutcome, Password, Session,
-    SessionId,
-};
+use auth_core::{AuthError, BrowserCheck, BrowserSession, ClientInfo, LoginOutcome, Password, Session, SessionId};
 use auth_http::{ErrorAnswer, Mail, SendMail};
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -647,6 +644,9 @@ fn account_error(state: &AppState, error: &AuthError) -> Response {
 pub(crate) struct ChangeForm {
     current_password: String,
     new_password: String,
+    /// The step-up's code, for an account with two-factor authentication.
+    #[serde(default)]
+    code: Option<String>,
     #[serde(default)]
     csrf: String,
 }
@@ -657,19 +657,10 @@ pub(crate) async fn password_change_page(State(state): State<AppState>, headers:
     };
     let page = FormPage {
         email: Some(me.user.email.as_str().to_owned()),
+        second_factor: me.user.requires_second_factor,
         ..register_form(&state)
     };
     blank(&state, &headers, &visit, "password_change.html", page)
-}
-
-/// How the session a password change starts is proven: the password, and the second
-/// factor the ended session had, if any.
-fn methods_after_change(me: &BrowserSession) -> AuthMethods {
-    me.session
-        .auth_methods
-        .iter()
-        .cloned()
-        .fold(AuthMethods::from(AuthMethod::PASSWORD), AuthMethods::with)
 }
 
 pub(crate) async fn password_change_submit(
@@ -685,10 +676,14 @@ pub(crate) async fn password_change_submit(
     let Some(me) = visit.me() else {
         return to_sign_in();
     };
+    let mut caller = auth_core::Caller::from(me);
+    if let Some(code) = form.code.as_deref().filter(|code| !code.trim().is_empty()) {
+        caller = caller.with_second_factor(second_factor::typed_code(code));
+    }
     let changed = state
         .auth
         .change_password(
-            auth_core::Caller::from(me),
+            caller,
             Password::new(form.current_password),
             Password::new(form.new_password),
             &client,
@@ -697,12 +692,9 @@ pub(crate) async fn password_change_submit(
     match changed {
         // Every session ended with the change, this one too; the person has just proven
         // their password (and, for two-factor accounts, met the step-up rule), so this
-        // browser gets a new session (with a new id) at once, proven as the last one was.
-        Ok(user) => match state
-            .auth
-            .start_session(user.id, methods_after_change(me), &client)
-            .await
-        {
+        // browser gets a new session (with a new id) at once, carrying on the last one:
+        // its methods and its sign-in time.
+        Ok(_) => match state.auth.continue_session(&me.session, &client).await {
             Ok(success) => {
                 begin_page_session(
                     &state,
@@ -718,12 +710,17 @@ pub(crate) async fn password_change_submit(
         Err(error) => {
             let mut page = FormPage {
                 email: Some(me.user.email.as_str().to_owned()),
+                second_factor: me.user.requires_second_factor,
                 ..register_form(&state)
             };
             match &error {
                 AuthError::InvalidCredentials => {
                     page.errors.current_password = Some("This is not your current password.".to_owned());
                 }
+                AuthError::StepUpRequired { .. } => {
+                    page.errors.code = Some("Enter a code from your app too: your sign-in is not recent.".to_owned());
+                }
+                AuthError::InvalidCode => page.errors.code = Some("That code is not right.".to_owned()),
                 AuthError::WeakPassword(_) => page.errors.new_password = Some(say(&error)),
                 _ => page.notice = Some(Notice::error(say(&error))),
             }

@@ -18,7 +18,7 @@ use auth_axum::Client;
 
 /// What a person typed in a code field: six digits are an app's code, anything else a
 /// recovery code.
-fn typed_code(typed: &str) -> SecondFactorCode {
+pub(super) fn typed_code(typed: &str) -> SecondFactorCode {
     let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
     if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
         SecondFactorCode::totp(digits)

@@ -147,6 +147,9 @@ pub(crate) struct FormPage {
     pub(crate) password_rules: Vec<String>,
     /// The one-time token of the reset and verification links.
     pub(crate) token: Option<String>,
+    /// The account has two-factor authentication (the password change asks for a code
+    /// when the sign-in is not recent).
+    pub(crate) second_factor: bool,
 }
 
 /// The account page: the account and its sessions when signed in, a welcome otherwise.
@@ -344,6 +347,7 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
         errors: if with_errors { errors() } else { FieldErrors::default() },
         password_rules: rules.clone(),
         token: Some("token".to_owned()),
+        second_factor: with_errors,
     };
     let home = |signed_in: bool| HomePage {
         csrf: "csrf".to_owned(),
