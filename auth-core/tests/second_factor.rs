@@ -1043,3 +1043,43 @@ async fn a_step_up_needs_a_recent_sign_in_with_the_second_factor() {
         .await;
     assert!(matches!(stale, Err(AuthError::StepUpRequired { .. })), "{stale:?}");
 }
+
+#[tokio::test]
+async fn a_login_racing_the_confirmation_keeps_no_password_only_session() {
+    let f = Fixture::new();
+    let (user, login) = f.logged_in("uma@example.com").await;
+    let _pending = f.begin(&login).await;
+    let sealed = f.store.find_totp_factor(user.id).await.unwrap().unwrap().sealed_secret;
+    // Another request confirms the factor right after this login stored its session,
+    // having listed the sessions before it.
+    let store = f.store.inner.clone();
+    let at = f.now();
+    f.store.after_next_session_insert(Box::new(move || {
+        Box::pin(async move {
+            store
+                .confirm_totp_factor(user.id, &sealed, 1, &[], at)
+                .await
+                .unwrap()
+                .unwrap();
+        })
+    }));
+    let raced = f
+        .auth
+        .login("uma@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap();
+    assert!(matches!(raced, LoginOutcome::SecondFactorRequired(_)), "{raced:?}");
+    let live: Vec<_> = f
+        .auth
+        .list_sessions(user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(
+        live,
+        vec![login.tokens.session.id],
+        "the racing login's session was ended"
+    );
+}

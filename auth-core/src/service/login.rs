@@ -112,7 +112,8 @@ impl<S: AuthStore> AuthService<S> {
     /// when the service has [`with_totp`](Self::with_totp), and
     /// [`SecondFactorRequired`](AuthError::SecondFactorRequired) otherwise: never a session
     /// on the password alone. Its password step refills no allowance (only the completed
-    /// login does). `client` (user agent, IP) labels the session and keys the per-client
+    /// login does). With TOTP on, a password login reads the account once more after
+    /// storing its session, so that a factor confirmed meanwhile ends that session too. `client` (user agent, IP) labels the session and keys the per-client
     /// limit. The session records [`AuthMethod::PASSWORD`], now.
     ///
     /// Before any hashing, the attempt draws on three allowances: the client's
@@ -213,6 +214,25 @@ impl<S: AuthStore> AuthService<S> {
             let tokens = self
                 .session_with_tokens(&user, AuthMethods::from(AuthMethod::PASSWORD), client)
                 .await?;
+            if let Some(factors) = &self.second_factors {
+                // A factor confirmed after this login read the account: the confirmation
+                // ended the sessions it saw, and this one, stored since, is ended here (the
+                // flag is written before the confirmation lists the sessions, and read
+                // here after this session is stored, so one of the two sees the other).
+                let now_required = self
+                    .store()
+                    .find_user_by_id(user.id)
+                    .await?
+                    .is_some_and(|current| current.requires_second_factor);
+                if now_required {
+                    self.store()
+                        .revoke_session(user.id, tokens.session.id, self.now())
+                        .await?;
+                    let challenge = (factors.issue_challenge)(self, &user, client).await?;
+                    audit.outcome = Some(Outcome::SecondFactorRequired);
+                    return Ok(LoginOutcome::SecondFactorRequired(challenge));
+                }
+            }
             audit.session_id = Some(tokens.session.id);
             self.refill_login_allowance(&user.email).await;
             Ok(LoginOutcome::SignedIn(LoginSuccess { user, tokens }))

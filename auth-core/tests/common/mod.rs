@@ -45,6 +45,7 @@ pub struct HookedStore {
     next: Arc<Mutex<Option<Interference>>>,
     after: Arc<Mutex<Option<AfterHook>>>,
     after_rotation: Arc<Mutex<Option<AfterHook>>>,
+    after_session_insert: Arc<Mutex<Option<AfterHook>>>,
     calls: Arc<Mutex<Vec<&'static str>>>,
 }
 
@@ -62,6 +63,11 @@ impl HookedStore {
     }
 
     /// Work another request does right after the next refresh-token rotation lands.
+    /// Work another request does right after the next session is stored.
+    pub fn after_next_session_insert(&self, hook: AfterHook) {
+        *self.after_session_insert.lock().unwrap() = Some(hook);
+    }
+
     pub fn after_next_rotation(&self, hook: AfterHook) {
         *self.after_rotation.lock().unwrap() = Some(hook);
     }
@@ -185,7 +191,12 @@ impl UserStore for HookedStore {
 impl SessionStore for HookedStore {
     async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
         self.up("insert_session")?;
-        self.inner.insert_session(session, refresh_token).await
+        let result = self.inner.insert_session(session, refresh_token).await;
+        let hook = self.after_session_insert.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook().await;
+        }
+        result
     }
 
     async fn find_refresh_token(&self, refresh_token: &TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError> {
