@@ -370,6 +370,28 @@ impl PostgresStore {
     /// Replaces the account's recovery codes (used or not) with `codes`, inside the
     /// caller's transaction: one delete, one insert of them all. A hash given twice is
     /// stored once.
+    /// Sets the account's `requires_second_factor` and `updated_at`, inside the caller's
+    /// transaction: the account as it is now, or `None` if there is none.
+    async fn set_requires_second_factor(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        user: UserId,
+        required: bool,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users SET requires_second_factor = $3, updated_at = $2
+             WHERE id = $1 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(user.as_uuid())
+        .bind(at)
+        .bind(required)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
     async fn replace_codes(
         &self,
         tx: &mut sqlx::PgConnection,
@@ -996,16 +1018,7 @@ impl SecondFactorStore for PostgresStore {
             return Ok(None);
         }
         self.replace_codes(&mut tx, user, recovery_codes).await?;
-        let row = sqlx::query(self.sql(
-            "UPDATE {s}.users SET requires_second_factor = true, updated_at = $2
-             WHERE id = $1 RETURNING {USER_COLUMNS}",
-        ))
-        .bind(user.as_uuid())
-        .bind(at)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let updated = row.as_ref().map(user_from_row).transpose()?;
+        let updated = self.set_requires_second_factor(&mut tx, user, true, at).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(updated)
     }
@@ -1053,16 +1066,7 @@ impl SecondFactorStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        let row = sqlx::query(self.sql(
-            "UPDATE {s}.users SET requires_second_factor = false, updated_at = $2
-             WHERE id = $1 RETURNING {USER_COLUMNS}",
-        ))
-        .bind(user.as_uuid())
-        .bind(at)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        let updated = row.as_ref().map(user_from_row).transpose()?;
+        let updated = self.set_requires_second_factor(&mut tx, user, false, at).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(updated)
     }

@@ -1290,15 +1290,7 @@ impl SecondFactorStore for SqliteStore {
                 return Ok(None);
             }
             replace_codes(&tx, &user, &recovery_codes)?;
-            let sql = format!(
-                "UPDATE auth_users SET requires_second_factor = 1, updated_at = ?2
-                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
-            );
-            let row = tx
-                .prepare_cached(&sql)?
-                .query_row(params![user, at], rows::RawUser::from_row)
-                .optional()?;
-            let updated = row.map(user_from_row).transpose()?;
+            let updated = set_requires_second_factor(&tx, &user, true, at)?;
             tx.commit()?;
             Ok(updated)
         })
@@ -1344,17 +1336,8 @@ impl SecondFactorStore for SqliteStore {
             if deleted == 0 {
                 return Ok(None);
             }
-            tx.prepare_cached("DELETE FROM auth_recovery_codes WHERE user_id = ?1")?
-                .execute([&user])?;
-            let sql = format!(
-                "UPDATE auth_users SET requires_second_factor = 0, updated_at = ?2
-                 WHERE id = ?1 RETURNING {USER_COLUMNS}"
-            );
-            let row = tx
-                .prepare_cached(&sql)?
-                .query_row(params![user, at], rows::RawUser::from_row)
-                .optional()?;
-            let updated = row.map(user_from_row).transpose()?;
+            replace_codes(&tx, &user, &[])?;
+            let updated = set_requires_second_factor(&tx, &user, false, at)?;
             tx.commit()?;
             Ok(updated)
         })
@@ -1510,6 +1493,25 @@ fn replace_codes(tx: &rusqlite::Transaction<'_>, user: &str, codes: &[TokenHash]
         insert.execute(params![user, code.as_bytes().as_slice()])?;
     }
     Ok(())
+}
+
+/// Sets the account's `requires_second_factor` and `updated_at` (microseconds), inside the
+/// caller's transaction: the account as it is now, or `None` if there is none.
+fn set_requires_second_factor(
+    tx: &rusqlite::Transaction<'_>,
+    user: &str,
+    required: bool,
+    at: i64,
+) -> Result<Option<User>, DbError> {
+    let sql = format!(
+        "UPDATE auth_users SET requires_second_factor = ?3, updated_at = ?2
+         WHERE id = ?1 RETURNING {USER_COLUMNS}"
+    );
+    let row = tx
+        .prepare_cached(&sql)?
+        .query_row(params![user, at, required], rows::RawUser::from_row)
+        .optional()?;
+    row.map(user_from_row).transpose()
 }
 
 /// Whether a SQLite failure is about reaching the database rather than the request:

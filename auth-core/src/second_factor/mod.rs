@@ -86,6 +86,24 @@ impl SecondFactorCode {
         Self::RecoveryCode(SecretString::from(code.into()))
     }
 
+    /// What a person typed in one field that takes either: six digits (spaces aside) are
+    /// an app's code, anything else a recovery code.
+    ///
+    /// ```
+    /// use auth_core::{SecondFactorCode, SecondFactorMethod};
+    ///
+    /// assert_eq!(SecondFactorCode::typed("123 456").method(), SecondFactorMethod::Totp);
+    /// assert_eq!(SecondFactorCode::typed("abcd-efgh-ijkl-mnop").method(), SecondFactorMethod::RecoveryCode);
+    /// ```
+    pub fn typed(typed: &str) -> Self {
+        let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+        if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Self::totp(digits)
+        } else {
+            Self::recovery_code(typed)
+        }
+    }
+
     /// Which method it is.
     pub fn method(&self) -> SecondFactorMethod {
         match self {
@@ -386,6 +404,7 @@ impl SecurityNoticeKind {
 pub(crate) fn totp(secret: &[u8], issuer: &str, account: &str) -> Result<totp_rs::Totp, totp_rs::TotpError> {
     totp_rs::Builder::new()
         .with_secret(secret.to_vec())
+        .with_step_duration(TOTP_STEP_SECS)
         .with_issuer(Some(issuer.replace(':', " ")))
         .with_account_name(account.replace(':', " "))
         .build()

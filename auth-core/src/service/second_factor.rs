@@ -101,16 +101,6 @@ pub(super) struct SecondFactors<S> {
     pub(super) check_code: CheckCode<S>,
 }
 
-impl<S> Clone for SecondFactors<S> {
-    fn clone(&self) -> Self {
-        Self {
-            settings: self.settings.clone(),
-            issue_challenge: self.issue_challenge,
-            check_code: self.check_code,
-        }
-    }
-}
-
 impl<S> fmt::Debug for SecondFactors<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecondFactors")

@@ -394,23 +394,29 @@ pub async fn tokens(server: &Server, email: &str) -> (String, String) {
 /// The newest message in the outbox for `purpose`, and the token of its link; waits for
 /// the mail, which leaves off the request path.
 pub async fn last_mail(outbox: &Path, purpose: &str) -> (String, String) {
+    let message = last_message(outbox, purpose).await;
+    let token = message
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    (message, token)
+}
+
+/// The newest message in the outbox whose file name holds `kind` (a token's purpose, a
+/// notice's kind); waits for it.
+pub async fn last_message(outbox: &Path, kind: &str) -> String {
     for _ in 0..100 {
         let mut mails: Vec<PathBuf> = std::fs::read_dir(outbox)
             .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
             .unwrap_or_default();
-        mails.retain(|path| path.to_string_lossy().contains(purpose));
+        mails.retain(|path| path.to_string_lossy().contains(kind));
         mails.sort();
         if let Some(path) = mails.last() {
-            let message = std::fs::read_to_string(path).unwrap();
-            let token = message
-                .split("token=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .unwrap()
-                .to_owned();
-            return (message, token);
+            return std::fs::read_to_string(path).unwrap();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no {purpose} mail in {}", outbox.display());
+    panic!("no {kind} mail in {}", outbox.display());
 }

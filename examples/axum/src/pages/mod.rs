@@ -678,7 +678,7 @@ pub(crate) async fn password_change_submit(
     };
     let mut caller = auth_core::Caller::from(me);
     if let Some(code) = form.code.as_deref().filter(|code| !code.trim().is_empty()) {
-        caller = caller.with_second_factor(second_factor::typed_code(code));
+        caller = caller.with_second_factor(auth_core::SecondFactorCode::typed(code));
     }
     let changed = state
         .auth

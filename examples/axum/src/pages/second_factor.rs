@@ -16,17 +16,6 @@ use super::{
 use crate::AppState;
 use auth_axum::Client;
 
-/// What a person typed in a code field: six digits are an app's code, anything else a
-/// recovery code.
-pub(super) fn typed_code(typed: &str) -> SecondFactorCode {
-    let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        SecondFactorCode::totp(digits)
-    } else {
-        SecondFactorCode::recovery_code(typed)
-    }
-}
-
 // ---------------------------------------------------------------- the sign-in's code step
 
 /// The page that asks for the code of the sign-in whose challenge is `challenge`.
@@ -72,7 +61,7 @@ pub(crate) async fn login_code_submit(
     }
     let (code, recovery) = (form.code.filter(|c| !c.trim().is_empty()), form.recovery_code);
     let typed = match (code, recovery.filter(|c| !c.trim().is_empty())) {
-        (Some(code), _) => SecondFactorCode::totp(code.split_whitespace().collect::<String>()),
+        (Some(code), _) => SecondFactorCode::totp(code),
         (None, Some(recovery)) => SecondFactorCode::recovery_code(recovery),
         (None, None) => {
             let errors = FieldErrors {
@@ -215,7 +204,7 @@ pub(crate) async fn setup_submit(
             let setup = setup_view(enrolment.expose_secret(), enrolment.expose_otpauth_uri());
             setup_page(&state, &headers, &visit, setup, FieldErrors::default(), StatusCode::OK)
         }
-        Err(error) => refused_on_status_page(&state, &headers, &visit, error).await,
+        Err(error) => refused_on_status_page(&state, &headers, &visit, error, MfaForm::Main).await,
     }
 }
 
@@ -288,8 +277,7 @@ pub(crate) async fn confirm_submit(
     let Some(me) = visit.me() else {
         return to_sign_in();
     };
-    let code: String = form.code.split_whitespace().collect();
-    match state.auth.confirm_totp(&Caller::from(me), &code, &client).await {
+    match state.auth.confirm_totp(&Caller::from(me), &form.code, &client).await {
         Ok(confirmed) => {
             notify(&state, confirmed.notice);
             let codes = confirmed.recovery_codes.expose_secrets().map(str::to_owned).collect();
@@ -303,7 +291,7 @@ pub(crate) async fn confirm_submit(
             let setup = setup_view(&form.secret, &form.uri);
             setup_page(&state, &headers, &visit, setup, errors, StatusCode::BAD_REQUEST)
         }
-        Err(error) => refused_on_status_page(&state, &headers, &visit, error).await,
+        Err(error) => refused_on_status_page(&state, &headers, &visit, error, MfaForm::Main).await,
     }
 }
 
@@ -337,7 +325,7 @@ pub(crate) async fn recovery_codes_submit(
     };
     let mut caller = Caller::from(me);
     if let Some(code) = form.code.filter(|code| !code.trim().is_empty()) {
-        caller = caller.with_second_factor(typed_code(&code));
+        caller = caller.with_second_factor(SecondFactorCode::typed(&code));
     }
     match state
         .auth
@@ -355,7 +343,7 @@ pub(crate) async fn recovery_codes_submit(
                 "New recovery codes: the old ones no longer work",
             )
         }
-        Err(error) => refused_on_status_page(&state, &headers, &visit, error).await,
+        Err(error) => refused_on_status_page(&state, &headers, &visit, error, MfaForm::Main).await,
     }
 }
 
@@ -384,7 +372,7 @@ pub(crate) async fn disable_submit(
     let Some(me) = visit.me() else {
         return to_sign_in();
     };
-    let code = typed_code(&form.disable_code);
+    let code = SecondFactorCode::typed(&form.disable_code);
     match state
         .auth
         .disable_totp(&Caller::from(me), Password::new(form.disable_password), code, &client)
@@ -394,31 +382,38 @@ pub(crate) async fn disable_submit(
             notify(&state, notice);
             Redirect::to("/ui/mfa?done=disabled").into_response()
         }
-        Err(error) => {
-            let mut errors = FieldErrors::default();
-            let mut notice = None;
-            match &error {
-                AuthError::InvalidCredentials => {
-                    errors.disable_password = Some("That password is not right.".to_owned())
-                }
-                AuthError::InvalidCode => errors.disable_code = Some("That code is not right.".to_owned()),
-                other => notice = Some(Notice::error(say(other))),
-            }
-            let response = status_page(&state, &headers, &visit, notice, errors, status_of(&error)).await;
-            with_answer_headers(response, &error)
-        }
+        Err(error) => refused_on_status_page(&state, &headers, &visit, error, MfaForm::Disable).await,
     }
 }
 
-/// `/ui/mfa` again, with `error` under the field it belongs to.
-async fn refused_on_status_page(state: &AppState, headers: &HeaderMap, visit: &Visit, error: AuthError) -> Response {
+/// Which form of `/ui/mfa` an error answers: its own fields carry it.
+#[derive(Clone, Copy)]
+enum MfaForm {
+    /// Setting up, confirming, new recovery codes: `password`, `code`.
+    Main,
+    /// Turning off: `disable_password`, `disable_code`.
+    Disable,
+}
+
+/// `/ui/mfa` again, with `error` under the field of `form` it belongs to.
+async fn refused_on_status_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    visit: &Visit,
+    error: AuthError,
+    form: MfaForm,
+) -> Response {
     let mut errors = FieldErrors::default();
     let mut notice = None;
+    let (password, code) = match form {
+        MfaForm::Main => (&mut errors.password, &mut errors.code),
+        MfaForm::Disable => (&mut errors.disable_password, &mut errors.disable_code),
+    };
     match &error {
-        AuthError::InvalidCredentials => errors.password = Some("That password is not right.".to_owned()),
-        AuthError::InvalidCode => errors.code = Some("That code is not right.".to_owned()),
+        AuthError::InvalidCredentials => *password = Some("That password is not right.".to_owned()),
+        AuthError::InvalidCode => *code = Some("That code is not right.".to_owned()),
         AuthError::StepUpRequired { .. } => {
-            errors.code = Some("Enter a code from your app too: your sign-in is not recent.".to_owned());
+            *code = Some("Enter a code from your app too: your sign-in is not recent.".to_owned());
         }
         other => notice = Some(Notice::error(say(other))),
     }

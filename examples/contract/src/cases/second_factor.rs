@@ -2,12 +2,12 @@
 //! the step-up rule and per-role enforcement, secrets at rest, and the authenticator apps'
 //! own libraries and tools (pyotp, oathtool, zbarimg) as the peers.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::{Answer, PASSWORD, Server, Target, get, last_mail, login, post_json, register, tokens};
+use crate::{Answer, PASSWORD, Server, Target, get, last_mail, last_message, login, post_json, register, tokens};
 
 /// The code an authenticator app shows for `secret` (base32) `offset` seconds from now.
 pub fn code_in(secret: &str, offset: i64) -> String {
@@ -150,7 +150,7 @@ pub async fn two_factor_authentication_from_enrolment_to_disabling(target: Targe
     let codes: Vec<String> = serde_json::from_value(confirmed.json()["recovery_codes"].clone()).unwrap();
     assert_eq!(codes.len(), 10);
     assert!(codes.iter().all(|code| code.len() == 19), "{codes:?}");
-    let (notice, _) = last_mail_text(&server, "totp_enabled").await;
+    let notice = last_message(&server.outbox(), "totp_enabled").await;
     assert!(notice.contains("Two-factor authentication is on"), "{notice}");
     // The other session ended; this one stays.
     get(&server, "/me", Some(&other))
@@ -259,7 +259,7 @@ pub async fn two_factor_authentication_from_enrolment_to_disabling(target: Targe
     let disable = json!({ "password": PASSWORD, "recovery_code": fresh_codes[0] });
     let disabled = post_json(&server, "/mfa/totp/disable", disable, Some(&access)).await;
     assert_eq!(disabled.status, 204, "{}", disabled.text);
-    let (notice, _) = last_mail_text(&server, "totp_disabled").await;
+    let notice = last_message(&server.outbox(), "totp_disabled").await;
     assert!(notice.contains("Two-factor authentication is off"), "{notice}");
     assert!(login(&server, "tia@example.com", PASSWORD).await.json()["access_token"].is_string());
     post_json(
@@ -285,22 +285,6 @@ pub async fn two_factor_authentication_from_enrolment_to_disabling(target: Targe
     ] {
         assert!(!log.contains(secret), "{secret} is in the log");
     }
-}
-
-/// The newest mail whose file name has `kind`, waited for, and its name.
-async fn last_mail_text(server: &Server, kind: &str) -> (String, String) {
-    for _ in 0..100 {
-        let mut mails: Vec<std::path::PathBuf> = std::fs::read_dir(server.outbox())
-            .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
-            .unwrap_or_default();
-        mails.retain(|path| path.to_string_lossy().contains(kind));
-        mails.sort();
-        if let Some(path) = mails.last() {
-            return (std::fs::read_to_string(path).unwrap(), path.display().to_string());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no {kind} mail in {}", server.outbox().display());
 }
 
 /// Case: one recovery code or one TOTP code, presented at once many times, signs in once.
