@@ -42,6 +42,10 @@ impl AuthMethod {
     pub const SOFTWARE_KEY: AuthMethod = AuthMethod(Cow::Borrowed("swk"));
     /// `mfa`: several factors.
     pub const MULTI_FACTOR: AuthMethod = AuthMethod(Cow::Borrowed("mfa"));
+    /// `fed`: a sign-in through an external identity provider (OpenID Connect). Not in RFC
+    /// 8176's registry; the value Microsoft's identity platform uses for a federated
+    /// sign-in.
+    pub const FEDERATED: AuthMethod = AuthMethod(Cow::Borrowed("fed"));
     /// `recovery_code`: a single-use recovery code, in place of a second factor (no RFC
     /// 8176 value exists for it; this library's own).
     pub const RECOVERY_CODE: AuthMethod = AuthMethod(Cow::Borrowed("recovery_code"));

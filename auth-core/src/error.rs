@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::email::EmailError;
 use crate::hash::HashPoolError;
+use crate::identity::{ExternalLoginRefusal, ReturnPathError};
 use crate::password::PolicyViolation;
 use crate::token::{RngError, SignError, TokenError};
 
@@ -20,6 +21,10 @@ pub enum StoreError {
     /// uniqueness guarantee (a `UNIQUE` constraint), never by checking first.
     #[error("an account with this email address already exists")]
     DuplicateEmail,
+    /// This external identity (provider and subject) is already linked to an account.
+    /// Raised by the store's own uniqueness guarantee, never by checking first.
+    #[error("this external identity is already linked to an account")]
+    DuplicateIdentity,
     /// The backend cannot be reached (connection refused or lost, pool exhausted,
     /// timeout). Servers answer 503; retrying later may succeed.
     #[error("the store is unavailable")]
@@ -163,6 +168,38 @@ pub enum AuthError {
         /// Suggested wait before retrying.
         retry_after: Duration,
     },
+    /// No identity provider of that name is configured.
+    #[error("no identity provider of that name")]
+    UnknownProvider,
+    /// The identity provider cannot be reached (its discovery document, keys or token
+    /// endpoint); retry later.
+    #[error("the identity provider is unavailable; retry later")]
+    ProviderUnavailable(#[source] BoxError),
+    /// `next` is not a path on this site ([`ReturnPath`](crate::ReturnPath)).
+    #[error("{0}")]
+    InvalidReturnPath(ReturnPathError),
+    /// The provider's callback was refused: an unknown, expired, spent or foreign state,
+    /// an error from the provider, or an ID token that failed a check. Deliberately one
+    /// answer; the reason is for the event and the log.
+    #[error("the sign-in with the identity provider failed or expired; start again")]
+    ExternalLoginFailed(ExternalLoginRefusal),
+    /// A provider's new identity has the email of an existing account: it is never linked
+    /// by itself. The person signs in to that account and links the provider there.
+    #[error("an account with this email address exists: sign in to it, then link this provider from its settings")]
+    ExternalAccountExists,
+    /// A provider's new identity comes without an email the provider verified (or with
+    /// one this service does not accept): no account is created.
+    #[error("the identity provider does not vouch for a usable email address")]
+    ExternalEmailUnverified,
+    /// The external identity is linked to another account.
+    #[error("this identity is linked to another account")]
+    IdentityInUse,
+    /// Removing it would leave the account no way to sign in.
+    #[error("this is the account's last way to sign in: set a password or link another provider first")]
+    LastSignInMethod,
+    /// The account has no linked identity with that id.
+    #[error("not found")]
+    IdentityNotFound,
     /// The store cannot be reached.
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable(#[source] StoreError),
@@ -193,6 +230,7 @@ impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::DuplicateEmail => Self::EmailTaken,
+            StoreError::DuplicateIdentity => Self::IdentityInUse,
             StoreError::Unavailable(_) => Self::Unavailable(error),
             StoreError::Corrupt(_) | StoreError::Backend(_) => Self::internal(error),
         }

@@ -65,6 +65,22 @@ pub enum Action {
     CompleteLogin,
     /// [`complete_login`](crate::AuthService::complete_login) with a recovery code.
     CompleteLoginWithRecoveryCode,
+    /// [`begin_external_login`](crate::AuthService::begin_external_login) and
+    /// [`begin_identity_link`](crate::AuthService::begin_identity_link): a redirect to a
+    /// provider.
+    BeginExternalLogin,
+    /// [`finish_external_login`](crate::AuthService::finish_external_login) of a sign-in:
+    /// the provider's callback checked, a known identity.
+    ExternalLogin,
+    /// The callback of a sign-in that created an account for a new identity.
+    RegisterThroughProvider,
+    /// The callback of a link: an identity linked to a signed-in account.
+    LinkIdentity,
+    /// [`exchange_external_login`](crate::AuthService::exchange_external_login): a
+    /// one-time code traded for a session.
+    ExchangeExternalLogin,
+    /// [`unlink_identity`](crate::AuthService::unlink_identity).
+    UnlinkIdentity,
 }
 
 impl Action {
@@ -94,6 +110,12 @@ impl Action {
             Self::RegenerateRecoveryCodes => "regenerate_recovery_codes",
             Self::CompleteLogin => "complete_login",
             Self::CompleteLoginWithRecoveryCode => "complete_login_with_recovery_code",
+            Self::BeginExternalLogin => "begin_external_login",
+            Self::ExternalLogin => "external_login",
+            Self::RegisterThroughProvider => "register_through_provider",
+            Self::LinkIdentity => "link_identity",
+            Self::ExchangeExternalLogin => "exchange_external_login",
+            Self::UnlinkIdentity => "unlink_identity",
         }
     }
 }
@@ -154,6 +176,20 @@ pub enum Refusal {
     NotEnrolled,
     /// A sensitive action without a recent authentication or the second factor.
     StepUpRequired,
+    /// No identity provider of that name.
+    UnknownProvider,
+    /// A `next` that is not a path on this site.
+    InvalidReturnPath,
+    /// A provider's callback refused, and why.
+    ExternalLogin(crate::identity::ExternalLoginRefusal),
+    /// A new external identity with the email of an existing account: not linked.
+    AccountExists,
+    /// A new external identity without an email the provider verified: no account.
+    ProviderEmailUnverified,
+    /// An external identity linked to another account.
+    IdentityInUse,
+    /// An unlink that would leave the account no way to sign in.
+    LastSignInMethod,
 }
 
 /// How it ended.
@@ -256,6 +292,17 @@ pub enum EventKind {
     TotpDisabled,
     /// New recovery codes replaced the old.
     RecoveryCodesRegenerated,
+    /// A sign-in through an identity provider began (a redirect to it).
+    ExternalLoginStarted,
+    /// A provider's callback proved a known identity: its account may start a session
+    /// (with the one-time code, and a second factor where the account has one).
+    ExternalLoginVerified,
+    /// A provider's callback created an account for a new identity.
+    RegisteredThroughProvider,
+    /// An external identity was linked to an account.
+    IdentityLinked,
+    /// An external identity was unlinked from an account.
+    IdentityUnlinked,
     /// Password hashing was saturated and the request was refused at once.
     Busy,
     /// Any other refusal of a request of its own (an invalid token, a weak new password,
@@ -293,6 +340,11 @@ impl EventKind {
             Self::TotpEnabled => "totp_enabled",
             Self::TotpDisabled => "totp_disabled",
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::ExternalLoginStarted => "external_login_started",
+            Self::ExternalLoginVerified => "external_login_verified",
+            Self::RegisteredThroughProvider => "registered_through_provider",
+            Self::IdentityLinked => "identity_linked",
+            Self::IdentityUnlinked => "identity_unlinked",
             Self::Busy => "busy",
             Self::Refused => "refused",
             Self::Failed => "failed",
@@ -401,7 +453,14 @@ impl AuthEvent {
             (Outcome::Busy, _) => EventKind::Busy,
             (Outcome::Failed, _) => EventKind::Failed,
             (Outcome::SecondFactorRequired, _) => EventKind::SecondFactorChallenged,
-            (Outcome::Refused(_), Action::Login | Action::StartSession) => EventKind::LoginFailed,
+            (
+                Outcome::Refused(_),
+                Action::Login
+                | Action::StartSession
+                | Action::ExternalLogin
+                | Action::RegisterThroughProvider
+                | Action::ExchangeExternalLogin,
+            ) => EventKind::LoginFailed,
             (Outcome::Refused(_), Action::CompleteLogin | Action::CompleteLoginWithRecoveryCode) => {
                 EventKind::SecondFactorFailed
             }
@@ -430,6 +489,12 @@ impl AuthEvent {
                 Action::ConfirmTotp => EventKind::TotpEnabled,
                 Action::DisableTotp => EventKind::TotpDisabled,
                 Action::RegenerateRecoveryCodes => EventKind::RecoveryCodesRegenerated,
+                Action::BeginExternalLogin => EventKind::ExternalLoginStarted,
+                Action::ExternalLogin => EventKind::ExternalLoginVerified,
+                Action::RegisterThroughProvider => EventKind::RegisteredThroughProvider,
+                Action::LinkIdentity => EventKind::IdentityLinked,
+                Action::ExchangeExternalLogin => EventKind::LoginSucceeded,
+                Action::UnlinkIdentity => EventKind::IdentityUnlinked,
             },
         }
     }

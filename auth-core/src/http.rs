@@ -32,9 +32,18 @@
 //! | [`SessionNotFound`](AuthError::SessionNotFound) | `not_found` | 404 | | | refused: not found |
 //! | [`Conflict`](AuthError::Conflict) | `conflict` | 409 | | | refused: conflict |
 //! | [`TooManyRoles`](AuthError::TooManyRoles) | `too_many_roles` | 422 | | | refused: too many roles |
+//! | [`UnknownProvider`](AuthError::UnknownProvider) | `unknown_provider` | 404 | | | refused: unknown provider |
+//! | [`InvalidReturnPath`](AuthError::InvalidReturnPath) | `invalid_redirect` | 400 | | | refused: invalid return path |
+//! | [`ExternalLoginFailed`](AuthError::ExternalLoginFailed) | `external_login_failed` | 400 | | | refused: external login (with the reason) |
+//! | [`ExternalAccountExists`](AuthError::ExternalAccountExists) | `account_exists` | 409 | | | refused: account exists |
+//! | [`ExternalEmailUnverified`](AuthError::ExternalEmailUnverified) | `provider_email_unverified` | 403 | | | refused: provider email unverified |
+//! | [`IdentityInUse`](AuthError::IdentityInUse) | `identity_in_use` | 409 | | | refused: identity in use |
+//! | [`LastSignInMethod`](AuthError::LastSignInMethod) | `last_sign_in_method` | 409 | | | refused: last sign-in method |
+//! | [`IdentityNotFound`](AuthError::IdentityNotFound) | `not_found` | 404 | | | refused: not found |
 //! | [`RateLimited`](AuthError::RateLimited) | `rate_limited` | 429 | its wait | | rate limited |
 //! | [`AccountLocked`](AuthError::AccountLocked) | `account_locked` | 429 | (none: only a reset unlocks) | | refused: account locked |
 //! | [`Busy`](AuthError::Busy) | `busy` | 503 | its wait | (load shedding) | busy |
+//! | [`ProviderUnavailable`](AuthError::ProviderUnavailable) | `provider_unavailable` | 503 | [`RETRY_AFTER`] | yes | failed |
 //! | [`Unavailable`](AuthError::Unavailable) | `unavailable` | 503 | [`RETRY_AFTER`] | yes | failed |
 //! | [`Internal`](AuthError::Internal) | `internal` | 500 | | yes | failed |
 //!
@@ -101,6 +110,24 @@ fn row(error: &AuthError) -> Row {
         E::UserNotFound | E::SessionNotFound => Row::refused("not_found", 404, Refusal::NotFound),
         E::Conflict => Row::refused("conflict", 409, Refusal::Conflict),
         E::TooManyRoles { .. } => Row::refused("too_many_roles", 422, Refusal::TooManyRoles),
+        E::UnknownProvider => Row::refused("unknown_provider", 404, Refusal::UnknownProvider),
+        E::InvalidReturnPath(_) => Row::refused("invalid_redirect", 400, Refusal::InvalidReturnPath),
+        E::ExternalLoginFailed(reason) => {
+            Row::refused("external_login_failed", 400, Refusal::ExternalLogin(reason.clone()))
+        }
+        E::ExternalAccountExists => Row::refused("account_exists", 409, Refusal::AccountExists),
+        E::ExternalEmailUnverified => Row::refused("provider_email_unverified", 403, Refusal::ProviderEmailUnverified),
+        E::IdentityInUse => Row::refused("identity_in_use", 409, Refusal::IdentityInUse),
+        E::LastSignInMethod => Row::refused("last_sign_in_method", 409, Refusal::LastSignInMethod),
+        E::IdentityNotFound => Row::refused("not_found", 404, Refusal::NotFound),
+        // The provider's fault, not the client's: a 503 to retry, logged as a fault.
+        E::ProviderUnavailable(_) => Row {
+            code: "provider_unavailable",
+            status: 503,
+            retry_after: Some(RETRY_AFTER),
+            server_fault: true,
+            outcome: Outcome::Failed,
+        },
         E::RateLimited { retry_after } => Row {
             code: "rate_limited",
             status: 429,
@@ -348,6 +375,15 @@ mod tests {
             AuthError::SessionNotFound,
             AuthError::Conflict,
             AuthError::TooManyRoles { max: 32 },
+            AuthError::UnknownProvider,
+            AuthError::InvalidReturnPath(crate::ReturnPathError),
+            AuthError::ExternalLoginFailed(crate::ExternalLoginRefusal::AnotherBrowser),
+            AuthError::ExternalAccountExists,
+            AuthError::ExternalEmailUnverified,
+            AuthError::IdentityInUse,
+            AuthError::LastSignInMethod,
+            AuthError::IdentityNotFound,
+            AuthError::ProviderUnavailable("down".into()),
             AuthError::RateLimited {
                 retry_after: Duration::from_secs(3),
             },
@@ -379,6 +415,15 @@ mod tests {
                 | AuthError::SessionNotFound
                 | AuthError::Conflict
                 | AuthError::TooManyRoles { .. }
+                | AuthError::UnknownProvider
+                | AuthError::InvalidReturnPath(_)
+                | AuthError::ExternalLoginFailed(_)
+                | AuthError::ExternalAccountExists
+                | AuthError::ExternalEmailUnverified
+                | AuthError::IdentityInUse
+                | AuthError::LastSignInMethod
+                | AuthError::IdentityNotFound
+                | AuthError::ProviderUnavailable(_)
                 | AuthError::RateLimited { .. }
                 | AuthError::AccountLocked
                 | AuthError::Busy { .. }
@@ -421,14 +466,20 @@ mod tests {
         for error in every_variant() {
             assert_eq!(
                 error.is_server_error(),
-                matches!(error, AuthError::Unavailable(_) | AuthError::Internal(_)),
+                matches!(
+                    error,
+                    AuthError::Unavailable(_) | AuthError::Internal(_) | AuthError::ProviderUnavailable(_)
+                ),
                 "{error:?}"
             );
             assert_eq!(
                 error.is_transient(),
                 matches!(
                     error,
-                    AuthError::RateLimited { .. } | AuthError::Busy { .. } | AuthError::Unavailable(_)
+                    AuthError::RateLimited { .. }
+                        | AuthError::Busy { .. }
+                        | AuthError::Unavailable(_)
+                        | AuthError::ProviderUnavailable(_)
                 ),
                 "{error:?}"
             );

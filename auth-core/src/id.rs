@@ -101,3 +101,15 @@ mod tests {
         assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), early);
     }
 }
+
+uuid_id! {
+    /// A linked external identity's identifier: a UUIDv7.
+    ///
+    /// ```
+    /// use auth_core::IdentityId;
+    ///
+    /// let id = IdentityId::new_at(time::OffsetDateTime::now_utc());
+    /// assert_eq!(id.to_string().parse::<IdentityId>().unwrap(), id);
+    /// ```
+    IdentityId
+}

@@ -145,6 +145,7 @@ mod event;
 mod hash;
 pub mod http;
 mod id;
+mod identity;
 mod one_time;
 mod password;
 mod rate_limit;
@@ -171,7 +172,12 @@ pub use hash::{
     Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashedPassword, ParamsError,
     PasswordHasher, Verification,
 };
-pub use id::{SessionId, UserId};
+pub use id::{IdentityId, SessionId, UserId};
+pub use identity::{
+    AuthorizationRequest, EXTERNAL_LOGIN_CODE_TTL, EXTERNAL_LOGIN_STATE_TTL, ExternalIdentity, ExternalLoginCode,
+    ExternalLoginPurpose, ExternalLoginRefusal, ExternalLoginState, IdentityProvider, LinkedIdentity, ProviderError,
+    ProviderName, ProviderNameError, ReturnPath, ReturnPathError,
+};
 pub use one_time::{Delivery, OneTimeToken, TokenPurpose, UnknownPurpose};
 pub use password::{
     DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, NIST_SINGLE_FACTOR_MIN_LENGTH, Password, PasswordPolicy, PolicyViolation,
@@ -189,13 +195,14 @@ pub use second_factor::{
 pub use service::{
     Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, Caller, DEFAULT_EMAIL_VERIFICATION_TTL,
     DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, DEFAULT_STEP_UP_WINDOW,
-    LoginOutcome, LoginSuccess, MAX_LIST_USERS, NewRecoveryCodes, Purged, Registration, ResumedSession,
-    SecondFactorChallenge, SessionCheck, TotpSettings,
+    ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, LoginOutcome, LoginSuccess,
+    MAX_LIST_USERS, NewRecoveryCodes, Purged, Registration, ResumedSession, SecondFactorChallenge, SessionCheck,
+    TotpSettings,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
-    AuthStore, BrowserSessionStore, ComposedStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore,
-    SecondFactorStore, SessionStore, UserDirectory, UserStore,
+    AuthStore, BrowserSessionStore, ComposedStore, IdentityRemoval, IdentityStore, MemoryStore, OneTimeTokenStore,
+    PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory, UserStore,
 };
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,

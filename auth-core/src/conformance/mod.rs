@@ -15,6 +15,7 @@
 //! | [`PurgeStore`](crate::PurgeStore) | [`purge_store_conformance_tests!`](crate::purge_store_conformance_tests) |
 //! | [`BrowserSessionStore`](crate::BrowserSessionStore) (with [`PurgeStore`](crate::PurgeStore)) | [`browser_session_store_conformance_tests!`](crate::browser_session_store_conformance_tests) |
 //! | [`SecondFactorStore`](crate::SecondFactorStore) | [`second_factor_store_conformance_tests!`](crate::second_factor_store_conformance_tests) |
+//! | [`IdentityStore`](crate::IdentityStore) | [`identity_store_conformance_tests!`](crate::identity_store_conformance_tests) |
 //!
 //! ```ignore
 //! // auth-store-sqlite/tests/conformance.rs
@@ -78,6 +79,7 @@ macro_rules! conformance_cases {
 
 mod browser;
 mod directory;
+mod identity;
 mod one_time;
 mod purge;
 pub mod rate_limiter;
@@ -91,6 +93,7 @@ use uuid::Uuid;
 
 pub use browser::*;
 pub use directory::*;
+pub use identity::*;
 pub use one_time::*;
 pub use purge::*;
 pub use roles::*;

@@ -54,6 +54,7 @@ fn sample_challenge(user: &User) -> LoginChallenge {
     LoginChallenge::new(user.id, at, at + time::Duration::minutes(5), user.token_version + 3)
         .with_user_agent(Some("Mozilla/5.0 «ü»".to_owned()))
         .with_ip(Some("2001:db8::9".parse().unwrap()))
+        .with_first_factor(crate::AuthMethod::FEDERATED)
 }
 
 conformance_cases! { $

@@ -204,10 +204,14 @@ pub struct LoginChallenge {
     pub user_agent: Option<String>,
     /// The address of the login.
     pub ip: Option<IpAddr>,
+    /// How the first step proved who it is: [`AuthMethod::PASSWORD`](crate::AuthMethod::PASSWORD),
+    /// or [`AuthMethod::FEDERATED`](crate::AuthMethod::FEDERATED) for a sign-in through an
+    /// identity provider. The session the challenge leads to records it beside the code's.
+    pub first_factor: crate::AuthMethod,
 }
 
 impl LoginChallenge {
-    /// A challenge without attempts, for the account at `token_version`.
+    /// A challenge without attempts, for the account at `token_version`, after a password.
     ///
     /// ```
     /// use auth_core::{LoginChallenge, UserId};
@@ -228,7 +232,15 @@ impl LoginChallenge {
             token_version,
             user_agent: None,
             ip: None,
+            first_factor: crate::AuthMethod::PASSWORD,
         }
+    }
+
+    /// Sets how the first step proved who it is (a password by default).
+    #[must_use]
+    pub fn with_first_factor(mut self, first_factor: crate::AuthMethod) -> Self {
+        self.first_factor = first_factor;
+        self
     }
 
     /// Sets the user agent.

@@ -207,7 +207,7 @@ impl<S: AuthStore> AuthService<S> {
                 let Some(factors) = &self.second_factors else {
                     return Err(AuthError::SecondFactorRequired);
                 };
-                let challenge = (factors.issue_challenge)(self, &user, client).await?;
+                let challenge = (factors.issue_challenge)(self, &user, AuthMethod::PASSWORD, client).await?;
                 audit.outcome = Some(Outcome::SecondFactorRequired);
                 return Ok(LoginOutcome::SecondFactorRequired(challenge));
             }
@@ -228,7 +228,7 @@ impl<S: AuthStore> AuthService<S> {
                     self.store()
                         .revoke_session(user.id, tokens.session.id, self.now())
                         .await?;
-                    let challenge = (factors.issue_challenge)(self, &user, client).await?;
+                    let challenge = (factors.issue_challenge)(self, &user, AuthMethod::PASSWORD, client).await?;
                     audit.outcome = Some(Outcome::SecondFactorRequired);
                     return Ok(LoginOutcome::SecondFactorRequired(challenge));
                 }

@@ -10,6 +10,7 @@
 //! | `administration` | [`Accounts`]: enable and disable accounts, roles, the account listing, the store's health |
 //! | `browser` | [`open_browser_session`](AuthService::open_browser_session), [`check_browser_session`](AuthService::check_browser_session), [`close_browser_session`](AuthService::close_browser_session) (stores with [`BrowserSessionStore`](crate::BrowserSessionStore)) |
 //! | `second_factor` | [`with_totp`](AuthService::with_totp), [`begin_totp_enrolment`](AuthService::begin_totp_enrolment), [`confirm_totp`](AuthService::confirm_totp), [`complete_login`](AuthService::complete_login), [`disable_totp`](AuthService::disable_totp), [`regenerate_recovery_codes`](AuthService::regenerate_recovery_codes), [`second_factor_status`](AuthService::second_factor_status), and the step-up rule (stores with [`SecondFactorStore`](crate::SecondFactorStore)) |
+//! | `external` | [`with_identity_provider`](AuthService::with_identity_provider), [`begin_external_login`](AuthService::begin_external_login), [`begin_identity_link`](AuthService::begin_identity_link), [`finish_external_login`](AuthService::finish_external_login), [`exchange_external_login`](AuthService::exchange_external_login), [`list_identities`](AuthService::list_identities), [`unlink_identity`](AuthService::unlink_identity) (stores with [`IdentityStore`](crate::IdentityStore)) |
 //! | `maintenance` | [`purge_expired`](AuthService::purge_expired), [`purge_every`](AuthService::purge_every) |
 //!
 //! The machinery they share is written once: `audit` records the one event of every
@@ -24,6 +25,7 @@
 mod administration;
 mod audit;
 mod browser;
+mod external;
 mod limits;
 mod login;
 mod mail;
@@ -52,6 +54,7 @@ use crate::token::Tokens;
 
 pub use administration::{Accounts, MAX_LIST_USERS};
 pub use browser::{BrowserCheck, BrowserSession};
+pub use external::{ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart};
 pub use login::{LoginOutcome, LoginSuccess, SecondFactorChallenge};
 pub use maintenance::Purged;
 pub use registration::Registration;
@@ -171,6 +174,8 @@ pub struct AuthService<S> {
     second_factors: Option<second_factor::SecondFactors<S>>,
     step_up_window: Duration,
     second_factor_roles: Arc<BTreeSet<Role>>,
+    /// The providers of [`with_identity_provider`](Self::with_identity_provider).
+    identity_providers: external::IdentityProviders,
 }
 
 impl<S: AuthStore> AuthService<S> {
@@ -204,6 +209,7 @@ impl<S: AuthStore> AuthService<S> {
             second_factors: None,
             step_up_window: DEFAULT_STEP_UP_WINDOW,
             second_factor_roles: Arc::default(),
+            identity_providers: external::IdentityProviders::default(),
         }
     }
 }
@@ -386,6 +392,7 @@ impl<S> fmt::Debug for AuthService<S> {
             .field("second_factors", &self.second_factors)
             .field("step_up_window", &self.step_up_window)
             .field("second_factor_roles", &self.second_factor_roles)
+            .field("identity_providers", &self.identity_providers)
             .finish_non_exhaustive()
     }
 }

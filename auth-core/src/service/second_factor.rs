@@ -82,7 +82,7 @@ type BoxedFlow<'a, T> = Pin<Box<dyn Future<Output = Result<T, AuthError>> + Send
 /// Issues a login challenge: set by [`AuthService::with_totp`], where the store is known
 /// to keep challenges, and called by `login`, which is written for every store.
 pub(super) type IssueChallenge<S> =
-    for<'a> fn(&'a AuthService<S>, &'a User, &'a ClientInfo) -> BoxedFlow<'a, SecondFactorChallenge>;
+    for<'a> fn(&'a AuthService<S>, &'a User, AuthMethod, &'a ClientInfo) -> BoxedFlow<'a, SecondFactorChallenge>;
 
 /// Checks (and spends) a second factor, for the step-up rule of flows written for every
 /// store (a password change).
@@ -112,9 +112,10 @@ impl<S> fmt::Debug for SecondFactors<S> {
 fn issue_challenge<'a, S: AuthStore + SecondFactorStore>(
     service: &'a AuthService<S>,
     user: &'a User,
+    first_factor: AuthMethod,
     client: &'a ClientInfo,
 ) -> BoxedFlow<'a, SecondFactorChallenge> {
-    Box::pin(service.issue_login_challenge(user, client))
+    Box::pin(service.issue_login_challenge(user, first_factor, client))
 }
 
 fn check_code<'a, S: AuthStore + SecondFactorStore>(
@@ -405,7 +406,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 audit.refusal = Some(Refusal::InvalidToken(TokenError::Reused));
                 return Err(AuthError::LoginChallengeFailed);
             }
-            let methods = AuthMethods::from(AuthMethod::PASSWORD)
+            let methods = AuthMethods::from(record.first_factor.clone())
                 .with(method)
                 .with(AuthMethod::MULTI_FACTOR);
             let tokens = self.session_with_tokens(&user, methods, client).await?;
@@ -524,13 +525,15 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
     async fn issue_login_challenge(
         &self,
         user: &User,
+        first_factor: AuthMethod,
         client: &ClientInfo,
     ) -> Result<SecondFactorChallenge, AuthError> {
         let now = self.now();
         let (token, hash) = OpaqueToken::generate(TokenKind::LoginChallenge)?;
         let record = LoginChallenge::new(user.id, now, later_by(now, LOGIN_CHALLENGE_TTL), user.token_version)
             .with_user_agent(client.user_agent().map(str::to_owned))
-            .with_ip(client.ip());
+            .with_ip(client.ip())
+            .with_first_factor(first_factor);
         self.store().insert_login_challenge(&hash, &record).await?;
         Ok(SecondFactorChallenge {
             user_id: user.id,

@@ -81,6 +81,13 @@ impl Caller {
         self.second_factor.as_ref()
     }
 
+    /// Whether the caller proved who it is within `window` before `now`, by whatever
+    /// method.
+    pub(crate) fn authenticated_within(&self, window: Duration, now: OffsetDateTime) -> bool {
+        self.auth_time
+            .is_some_and(|at| at <= now && (now - at).unsigned_abs() <= window)
+    }
+
     /// Whether the caller proved who it is, with a second factor, within `window` before
     /// `now`.
     pub(crate) fn proved_second_factor_within(&self, window: Duration, now: OffsetDateTime) -> bool {

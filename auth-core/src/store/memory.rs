@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{
-    BrowserSessionStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory,
-    UserStore,
+    BrowserSessionStore, IdentityRemoval, IdentityStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore,
+    SessionStore, UserDirectory, UserStore,
 };
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::hash::HashedPassword;
-use crate::id::{SessionId, UserId};
+use crate::id::{IdentityId, SessionId, UserId};
+use crate::identity::{ExternalLoginCode, ExternalLoginState, LinkedIdentity, ProviderName};
 use crate::one_time::{OneTimeToken, TokenPurpose};
 use crate::role::Role;
 use crate::second_factor::{LoginChallenge, TotpFactor};
@@ -58,6 +59,11 @@ struct State {
     recovery_codes: HashMap<(UserId, TokenHash), Option<OffsetDateTime>>,
     /// Challenge hash → challenge; at most one per account.
     login_challenges: HashMap<TokenHash, LoginChallenge>,
+    identities: HashMap<IdentityId, LinkedIdentity>,
+    /// (provider, subject) → identity: the uniqueness constraint.
+    identity_keys: HashMap<(ProviderName, String), IdentityId>,
+    login_states: HashMap<TokenHash, ExternalLoginState>,
+    login_codes: HashMap<TokenHash, ExternalLoginCode>,
 }
 
 impl State {
@@ -616,5 +622,147 @@ impl SecondFactorStore for MemoryStore {
 
     async fn take_login_challenge(&self, hash: &TokenHash) -> Result<Option<LoginChallenge>, StoreError> {
         Ok(self.state().login_challenges.remove(hash))
+    }
+}
+
+#[async_trait]
+impl IdentityStore for MemoryStore {
+    async fn insert_user_with_identity(&self, user: &User, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = (identity.provider.clone(), identity.subject.clone());
+        if state.identity_keys.contains_key(&key) {
+            return Err(StoreError::DuplicateIdentity);
+        }
+        if state.users.contains_key(&user.id) {
+            return Err(StoreError::backend(format!("duplicate user id {}", user.id)));
+        }
+        if state.ids_by_email.contains_key(&user.email) {
+            return Err(StoreError::DuplicateEmail);
+        }
+        state.ids_by_email.insert(user.email.clone(), user.id);
+        state.users.insert(user.id, user.clone());
+        state.identity_keys.insert(key, identity.id);
+        state.identities.insert(identity.id, identity.clone());
+        Ok(())
+    }
+
+    async fn insert_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&identity.user_id) {
+            return Err(StoreError::backend(format!("no account {}", identity.user_id)));
+        }
+        match state
+            .identity_keys
+            .entry((identity.provider.clone(), identity.subject.clone()))
+        {
+            Entry::Occupied(_) => Err(StoreError::DuplicateIdentity),
+            Entry::Vacant(slot) => {
+                slot.insert(identity.id);
+                state.identities.insert(identity.id, identity.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &ProviderName,
+        subject: &str,
+    ) -> Result<Option<LinkedIdentity>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .identity_keys
+            .get(&(provider.clone(), subject.to_owned()))
+            .and_then(|id| state.identities.get(id))
+            .cloned())
+    }
+
+    async fn list_identities(&self, user: UserId) -> Result<Vec<LinkedIdentity>, StoreError> {
+        let mut identities: Vec<_> = self
+            .state()
+            .identities
+            .values()
+            .filter(|identity| identity.user_id == user)
+            .cloned()
+            .collect();
+        identities.sort_by_key(|identity| (identity.created_at, identity.id));
+        Ok(identities)
+    }
+
+    async fn record_identity_use(&self, id: IdentityId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .identities
+            .get_mut(&id)
+            .map(|identity| identity.last_used_at = Some(at))
+            .is_some())
+    }
+
+    async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<IdentityRemoval, StoreError> {
+        let mut state = self.state();
+        if state
+            .identities
+            .get(&id)
+            .is_none_or(|identity| identity.user_id != user)
+        {
+            return Ok(IdentityRemoval::NotFound);
+        }
+        let has_password = state
+            .users
+            .get(&user)
+            .is_some_and(|account| account.password_hash.is_some());
+        let others = state
+            .identities
+            .values()
+            .filter(|identity| identity.user_id == user && identity.id != id)
+            .count();
+        if !has_password && others == 0 {
+            return Ok(IdentityRemoval::LastSignInMethod);
+        }
+        if let Some(identity) = state.identities.remove(&id) {
+            state.identity_keys.remove(&(identity.provider, identity.subject));
+        }
+        Ok(IdentityRemoval::Removed)
+    }
+
+    async fn insert_login_state(&self, state: &TokenHash, record: &ExternalLoginState) -> Result<(), StoreError> {
+        match self.state().login_states.entry(*state) {
+            Entry::Occupied(_) => Err(StoreError::backend("duplicate login state")),
+            Entry::Vacant(slot) => {
+                slot.insert(record.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn take_login_state(&self, state: &TokenHash) -> Result<Option<ExternalLoginState>, StoreError> {
+        Ok(self.state().login_states.remove(state))
+    }
+
+    async fn insert_login_code(&self, code: &TokenHash, record: &ExternalLoginCode) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&record.user_id) {
+            return Err(StoreError::backend(format!("no account {}", record.user_id)));
+        }
+        match state.login_codes.entry(*code) {
+            Entry::Occupied(_) => Err(StoreError::backend("duplicate login code")),
+            Entry::Vacant(slot) => {
+                slot.insert(record.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn take_login_code(&self, code: &TokenHash) -> Result<Option<ExternalLoginCode>, StoreError> {
+        Ok(self.state().login_codes.remove(code))
+    }
+
+    async fn delete_expired_logins(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let count = state.login_states.len() + state.login_codes.len();
+        state.login_states.retain(|_, record| record.expires_at >= before);
+        state.login_codes.retain(|_, record| record.expires_at >= before);
+        let left = state.login_states.len() + state.login_codes.len();
+        Ok(u64::try_from(count - left).unwrap_or(u64::MAX))
     }
 }

@@ -91,6 +91,7 @@ macro_rules! store_trait {
 mod browser;
 mod composed;
 mod directory;
+mod identity;
 mod memory;
 mod purge;
 mod roles;
@@ -101,6 +102,7 @@ use time::OffsetDateTime;
 pub use browser::BrowserSessionStore;
 pub use composed::ComposedStore;
 pub use directory::UserDirectory;
+pub use identity::{IdentityRemoval, IdentityStore};
 pub use memory::MemoryStore;
 pub use purge::PurgeStore;
 pub use roles::RoleStore;

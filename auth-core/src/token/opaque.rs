@@ -32,6 +32,14 @@ pub enum TokenKind {
     BrowserSession,
     /// A login waiting for its second factor (`mfa_`).
     LoginChallenge,
+    /// The `state` of a sign-in through an external identity provider (`st_`): names the
+    /// server-side record of the flow.
+    ExternalLoginState,
+    /// The cookie that binds an external sign-in to the browser that began it (`eb_`).
+    ExternalLoginBinding,
+    /// A one-time code an application trades for the session of a finished external
+    /// sign-in (`xc_`).
+    ExternalLoginCode,
 }
 
 impl TokenKind {
@@ -43,6 +51,9 @@ impl TokenKind {
             Self::EmailVerification => "ev_",
             Self::BrowserSession => "bs_",
             Self::LoginChallenge => "mfa_",
+            Self::ExternalLoginState => "st_",
+            Self::ExternalLoginBinding => "eb_",
+            Self::ExternalLoginCode => "xc_",
         }
     }
 }
