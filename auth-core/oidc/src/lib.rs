@@ -114,7 +114,10 @@ impl fmt::Debug for OidcProviderConfig {
             .field("client_id", &self.client_id.as_str())
             .field("client_secret", &"[redacted]")
             .field("redirect_uri", &self.redirect_uri.as_str())
-            .field("scopes", &self.scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>())
+            .field(
+                "scopes",
+                &self.scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -166,7 +169,10 @@ impl OidcProviderConfig {
             client_id: ClientId::new(client_id.to_owned()),
             client_secret: SecretString::from(client_secret),
             redirect_uri,
-            scopes: DEFAULT_SCOPES.iter().map(|scope| Scope::new((*scope).to_owned())).collect(),
+            scopes: DEFAULT_SCOPES
+                .iter()
+                .map(|scope| Scope::new((*scope).to_owned()))
+                .collect(),
         })
     }
 
@@ -304,11 +310,8 @@ impl OidcProvider {
         let _one_at_a_time = self.discovering.lock().await;
         {
             let discovery = self.discovery.read().await;
-            let recent = min_interval.is_some_and(|interval| {
-                discovery
-                    .last_attempt
-                    .is_some_and(|at| at.elapsed() < interval)
-            });
+            let recent =
+                min_interval.is_some_and(|interval| discovery.last_attempt.is_some_and(|at| at.elapsed() < interval));
             if recent {
                 return match (&discovery.metadata, discovery.last_failed) {
                     (Some(metadata), false) => Ok(Arc::clone(metadata)),
@@ -367,15 +370,13 @@ impl OidcProvider {
     ) -> Result<ExternalIdentity, ClaimsVerificationError> {
         let client = self.client(metadata);
         let skew = chrono::Duration::from_std(CLOCK_SKEW).unwrap_or_else(|_| chrono::Duration::seconds(60));
-        let verifier = client
-            .id_token_verifier()
-            .set_issue_time_verifier_fn(move |iat| {
-                if iat > chrono::Utc::now() + skew {
-                    Err(format!("issued in the future ({iat})"))
-                } else {
-                    Ok(())
-                }
-            });
+        let verifier = client.id_token_verifier().set_issue_time_verifier_fn(move |iat| {
+            if iat > chrono::Utc::now() + skew {
+                Err(format!("issued in the future ({iat})"))
+            } else {
+                Ok(())
+            }
+        });
         let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_owned()))?;
         let mut identity = ExternalIdentity::new(self.config.name.clone(), claims.subject().as_str());
         if let Some(email) = claims.email() {
@@ -442,11 +443,24 @@ impl IdentityProvider for OidcProvider {
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
                 let refreshed = self.rediscover(Some(KEY_REFRESH_INTERVAL)).await?;
                 self.verify(&refreshed, id_token, request.nonce)
-                    .map_err(|error| ProviderError::Refused(error.to_string()))
+                    .map_err(|error| ProviderError::Refused(with_sources(&error)))
             }
-            other => other.map_err(|error| ProviderError::Refused(error.to_string())),
+            other => other.map_err(|error| ProviderError::Refused(with_sources(&error))),
         }
     }
+}
+
+/// An error and its sources, one line: "Signature verification failed: No matching key
+/// found".
+fn with_sources(error: &dyn StdError) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 fn unavailable(why: impl Into<String>) -> ProviderError {
@@ -518,7 +532,8 @@ mod tests {
     #[test]
     fn scopes_are_checked_and_openid_is_implied() {
         let config = OidcProviderConfig::new("p", "https://a.example", "i", "s", "https://b.example/cb").unwrap();
-        let scopes = |config: &OidcProviderConfig| config.scopes.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>();
+        let scopes =
+            |config: &OidcProviderConfig| config.scopes.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>();
         assert_eq!(scopes(&config), vec!["email"]);
         let more = config.clone().with_scopes(["openid", "email", "profile"]).unwrap();
         assert_eq!(scopes(&more), vec!["email", "profile"]);
@@ -528,7 +543,8 @@ mod tests {
 
     #[test]
     fn the_secret_never_prints() {
-        let config = OidcProviderConfig::new("p", "https://a.example", "i", "hunter2-secret", "https://b.example/cb").unwrap();
+        let config =
+            OidcProviderConfig::new("p", "https://a.example", "i", "hunter2-secret", "https://b.example/cb").unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
         let provider = OidcProvider::new(config).unwrap();
         assert!(!format!("{provider:?}").contains("hunter2"));
@@ -549,6 +565,10 @@ mod tests {
             provider.authorization_url(&request).await,
             Err(ProviderError::Unavailable(_))
         ));
-        assert_eq!(provider.discovery.read().await.last_attempt, first, "no second attempt within the retry interval");
+        assert_eq!(
+            provider.discovery.read().await.last_attempt,
+            first,
+            "no second attempt within the retry interval"
+        );
     }
 }

@@ -581,7 +581,12 @@ impl<S> AuthService<S> {
     /// The rule for changing how an account signs in without a password to check: an
     /// authentication within the step-up window, with the second factor where the
     /// account has one.
-    fn recent_authentication(&self, caller: &Caller, user: &User, audit: &mut Audit) -> Result<(), AuthError> {
+    pub(super) fn recent_authentication(
+        &self,
+        caller: &Caller,
+        user: &User,
+        audit: &mut Audit,
+    ) -> Result<(), AuthError> {
         let now = self.now();
         let recent = if user.requires_second_factor {
             caller.proved_second_factor_within(self.step_up_window, now)

@@ -349,6 +349,24 @@ impl<S: AuthStore> AuthService<S> {
 }
 
 impl<S: AuthStore> AuthService<S> {
+    /// The re-authentication of a sensitive action: the password typed again, or, for an
+    /// account without one (signed up through an identity provider), a recent sign-in
+    /// (within the step-up window; with the second factor where the account has one),
+    /// whatever `password` says.
+    pub(super) async fn reauthenticate(
+        &self,
+        caller: &super::Caller,
+        user: &User,
+        password: Password,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<(), AuthError> {
+        if user.password_hash.is_none() {
+            return self.recent_authentication(caller, user, audit);
+        }
+        self.check_current_password(user, password, client, audit).await
+    }
+
     /// Checks the password `user` types again for a sensitive action, drawing on the
     /// account's login allowances first (a stolen session is no unlimited password
     /// oracle). Refills nothing: the flow refills when all of it succeeded.

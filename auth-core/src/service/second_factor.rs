@@ -192,7 +192,9 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
     }
 
     /// Begins enrolling an authenticator app for the caller's account, who types the
-    /// password again: returns the secret and its `otpauth://` URI, shown once. Nothing
+    /// password again (an account without one, signed up through an identity provider,
+    /// needs a recent sign-in instead: [`StepUpRequired`](AuthError::StepUpRequired)
+    /// otherwise): returns the secret and its `otpauth://` URI, shown once. Nothing
     /// changes for login until [`confirm_totp`](Self::confirm_totp); beginning again
     /// replaces an unconfirmed secret. The secret is stored sealed by the
     /// [`TotpSettings`]' cipher, never in the clear.
@@ -216,7 +218,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
         self.audited(audit, client, async |audit| {
             let settings = self.totp_settings()?;
             let user = self.active_account(caller.user_id()).await?;
-            self.check_current_password(&user, password, client, audit).await?;
+            self.reauthenticate(caller, &user, password, client, audit).await?;
             if self.confirmed_factor(user.id).await?.is_some() {
                 audit.refusal = Some(Refusal::AlreadyEnrolled);
                 return Err(AuthError::SecondFactorAlreadyEnrolled);
@@ -439,7 +441,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
         let audit = Audit::new(Action::DisableTotp, Subject::User(caller.user_id()));
         self.audited(audit, client, async |audit| {
             let user = self.active_account(caller.user_id()).await?;
-            self.check_current_password(&user, password, client, audit).await?;
+            self.reauthenticate(caller, &user, password, client, audit).await?;
             if self.confirmed_factor(user.id).await?.is_none() {
                 audit.refusal = Some(Refusal::NotEnrolled);
                 return Err(AuthError::SecondFactorNotEnrolled);
@@ -482,7 +484,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
         let audit = Audit::new(Action::RegenerateRecoveryCodes, Subject::User(caller.user_id()));
         self.audited(audit, client, async |audit| {
             let user = self.active_account(caller.user_id()).await?;
-            self.check_current_password(&user, password, client, audit).await?;
+            self.reauthenticate(caller, &user, password, client, audit).await?;
             if self.confirmed_factor(user.id).await?.is_none() {
                 audit.refusal = Some(Refusal::NotEnrolled);
                 return Err(AuthError::SecondFactorNotEnrolled);
