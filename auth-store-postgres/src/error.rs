@@ -1,11 +1,15 @@
 //! From sqlx's errors to the store's: reaching the database (`Unavailable`, HTTP 503)
-//! apart from everything else, and the email's unique constraint as a typed conflict.
+//! apart from everything else, and the unique constraints of the email and of an external
+//! identity as typed conflicts.
 
 use auth_core::StoreError;
 use sqlx::error::ErrorKind;
 
 /// The name given to the email's unique constraint in the first migration.
 const EMAIL_CONSTRAINT: &str = "users_email_key";
+
+/// The name given to the (provider, subject) unique constraint in migration 6.
+const IDENTITY_CONSTRAINT: &str = "identities_provider_subject_key";
 
 /// A schema name that is not a plain lowercase SQL identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,11 +90,24 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
 /// 23505 on that constraint, read from the error's fields, not its message) is the typed
 /// conflict.
 pub(crate) fn insert_user_error(error: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &error
-        && db.kind() == ErrorKind::UniqueViolation
-        && db.constraint() == Some(EMAIL_CONSTRAINT)
-    {
+    if violates(&error, EMAIL_CONSTRAINT) {
         return StoreError::DuplicateEmail;
     }
     store_error(error)
+}
+
+/// As [`store_error`], except that a violation of the (provider, subject) unique
+/// constraint of `identities` (23505 on that constraint, read from the error's fields) is
+/// [`StoreError::DuplicateIdentity`].
+pub(crate) fn insert_identity_error(error: sqlx::Error) -> StoreError {
+    if violates(&error, IDENTITY_CONSTRAINT) {
+        return StoreError::DuplicateIdentity;
+    }
+    store_error(error)
+}
+
+/// Whether `error` is a unique violation of `constraint`.
+fn violates(error: &sqlx::Error, constraint: &str) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.kind() == ErrorKind::UniqueViolation && db.constraint() == Some(constraint))
 }

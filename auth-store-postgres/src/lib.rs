@@ -4,7 +4,7 @@
 //! [`PostgresStore`] implements every store trait of `auth-core`, the base ones
 //! ([`UserStore`], [`SessionStore`], [`OneTimeTokenStore`]) and every optional one
 //! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`], [`BrowserSessionStore`],
-//! [`SecondFactorStore`]):
+//! [`SecondFactorStore`], [`IdentityStore`]):
 //!
 //! - its tables live in a schema of its own (`auth` by default, [`with_schema`](PostgresStore::with_schema)),
 //!   and so does the record of its migrations (`auth._sqlx_migrations`), which never meets
@@ -27,6 +27,16 @@
 //!   in one transaction; a new login challenge replaces the account's previous one, and a
 //!   new enrolment a pending factor (never a confirmed one), by upserts; all of them are
 //!   deleted with their account;
+//! - external identities (migration 6: `identities`, `external_login_states`,
+//!   `external_login_codes`, and `login_challenges.first_factor`): (provider, subject) has
+//!   a `UNIQUE` constraint, and its violation (23505 on that constraint) is the typed
+//!   [`StoreError::DuplicateIdentity`]; an account and its first identity are one
+//!   transaction, the identity inserted first (its reference to the account deferred to
+//!   the commit) so that its conflict is the one told when the email is taken too; a
+//!   sign-in's state and code are each taken once by `DELETE ... RETURNING`; deleting an
+//!   identity locks the account's row first, so concurrent deletions of its last two
+//!   identities queue and one is refused; identities, codes and a link's state are
+//!   deleted with their account;
 //! - a database that cannot be reached is [`StoreError::Unavailable`] after at most the
 //!   pool's acquire timeout (3 s with [`connect`](PostgresStore::connect)), so a server
 //!   answers 503 quickly; connections are checked before use, so the same store recovers
@@ -47,6 +57,25 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Tables
+//!
+//! In the store's schema (`auth` by default):
+//!
+//! | table | migration | holds |
+//! |---|---|---|
+//! | `_sqlx_migrations` | | the migrations applied (sqlx's record) |
+//! | `users` | 1 (5: `requires_second_factor`) | accounts, unique on the normalized email |
+//! | `sessions` | 1 (2: `auth_methods`, `auth_time`; 3: no reference to `users`) | sessions |
+//! | `refresh_tokens` | 1 | refresh token hashes, deleted with their session |
+//! | `one_time_tokens` | 1 | single-use token hashes (email verification, password reset) |
+//! | `browser_sessions` | 4 | browser session cookie hashes, deleted with their session |
+//! | `totp_factors` | 5 | an account's TOTP factor (its secret sealed) |
+//! | `recovery_codes` | 5 | an account's recovery code hashes |
+//! | `login_challenges` | 5 (6: `first_factor`) | a login waiting for its second factor, one per account |
+//! | `identities` | 6 | external identities linked to accounts, unique on (provider, subject) |
+//! | `external_login_states` | 6 | external sign-ins in progress, under their state's hash |
+//! | `external_login_codes` | 6 | finished external sign-ins' one-time codes, under their hash |
 //!
 //! # Features
 //!
@@ -102,9 +131,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::{
-    BoxError, BrowserSessionStore, Email, HashedPassword, LoginChallenge, OneTimeToken, OneTimeTokenStore, PurgeStore,
-    RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash,
-    TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
+    AuthMethod, BoxError, BrowserSessionStore, Email, ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose,
+    ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge,
+    OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore, RefreshTokenRecord, ReturnPath, Role, RoleStore,
+    SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, TotpFactor, User,
+    UserDirectory, UserId, UserStore, stored,
 };
 use std::str::FromStr;
 
@@ -143,7 +174,11 @@ const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_used_at, s.
      s.revoked_at, s.auth_methods, coalesce(s.auth_time, s.created_at) AS auth_time";
 const ONE_TIME_COLUMNS: &str = "user_id, purpose, email, token_version, created_at, expires_at";
 const TOTP_FACTOR_COLUMNS: &str = "user_id, sealed_secret, created_at, confirmed_at, last_used_step";
-const LOGIN_CHALLENGE_COLUMNS: &str = "user_id, created_at, expires_at, attempts, token_version, user_agent, ip";
+const LOGIN_CHALLENGE_COLUMNS: &str =
+    "user_id, created_at, expires_at, attempts, token_version, user_agent, ip, first_factor";
+const IDENTITY_COLUMNS: &str = "id, user_id, provider, subject, email, created_at, last_used_at";
+const LOGIN_STATE_COLUMNS: &str = "binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at";
+const LOGIN_CODE_COLUMNS: &str = "user_id, identity_id, token_version, created_at, expires_at";
 
 /// The PostgreSQL store: a pool and the schema its tables live in. Cheap to clone.
 #[derive(Clone)]
@@ -172,12 +207,14 @@ impl PostgresStore {
         }
     }
 
-    /// Runs `hook` in the transaction that inserts each new account, after the insert:
-    /// an application creates its own row for the account (a profile, a tenant
+    /// Runs `hook` in the transaction that inserts each new account, after the insert (a
+    /// registration, or a first sign-in through an identity provider, with the account's
+    /// identity): an application creates its own row for the account (a profile, a tenant
     /// membership) so that both exist or neither does. An error from the hook rolls the
-    /// registration back; it fails as a backend error (a 500, with the hook's error as
-    /// its cause in the log), and the address stays free. Without a hook, an insert is one
-    /// statement; with one, it is a transaction of the insert and the hook's statements.
+    /// registration back; it fails as a backend error (a 500, with the hook's error as its
+    /// cause in the log), and the address stays free. Without a hook, a registration's
+    /// insert is one statement; with one, it is a transaction of the insert and the hook's
+    /// statements.
     ///
     /// ```no_run
     /// use auth_store_postgres::PostgresStore;
@@ -290,6 +327,9 @@ impl PostgresStore {
                 .replace("{ONE_TIME_COLUMNS}", ONE_TIME_COLUMNS)
                 .replace("{TOTP_FACTOR_COLUMNS}", TOTP_FACTOR_COLUMNS)
                 .replace("{LOGIN_CHALLENGE_COLUMNS}", LOGIN_CHALLENGE_COLUMNS)
+                .replace("{IDENTITY_COLUMNS}", IDENTITY_COLUMNS)
+                .replace("{LOGIN_STATE_COLUMNS}", LOGIN_STATE_COLUMNS)
+                .replace("{LOGIN_CODE_COLUMNS}", LOGIN_CODE_COLUMNS)
                 // Quoted: a valid name may still be a reserved word (`user`, `order`).
                 .replace("{s}", &format!("\"{}\"", self.schema)),
         )
@@ -307,6 +347,30 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
+    /// The insert of a linked identity, on the pool or in a transaction: a taken
+    /// (provider, subject) is [`StoreError::DuplicateIdentity`], decided by the constraint.
+    async fn insert_identity_on<'e>(
+        &self,
+        executor: impl sqlx::PgExecutor<'e>,
+        identity: &LinkedIdentity,
+    ) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.identities (id, user_id, provider, subject, email, created_at, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        ))
+        .bind(identity.id.as_uuid())
+        .bind(identity.user_id.as_uuid())
+        .bind(identity.provider.as_str())
+        .bind(identity.subject.as_str())
+        .bind(identity.email.as_deref())
+        .bind(identity.created_at)
+        .bind(identity.last_used_at)
+        .execute(executor)
+        .await
+        .map_err(error::insert_identity_error)?;
+        Ok(())
+    }
+
     /// The insert of a new account, on the pool or in the hook's transaction.
     async fn insert_user_on<'e>(&self, executor: impl sqlx::PgExecutor<'e>, user: &User) -> Result<(), StoreError> {
         sqlx::query(self.sql(
@@ -501,6 +565,9 @@ fn totp_factor_from_row(row: &PgRow) -> Result<TotpFactor, StoreError> {
 
 fn login_challenge_from_row(row: &PgRow) -> Result<LoginChallenge, StoreError> {
     let ip: Option<String> = row.try_get("ip").map_err(store_error)?;
+    let first_factor: String = row.try_get("first_factor").map_err(store_error)?;
+    let first_factor = AuthMethod::new(first_factor.as_str())
+        .map_err(|_| StoreError::Corrupt(format!("invalid login challenge first factor {first_factor:?}")))?;
     Ok(LoginChallenge::new(
         UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
         row.try_get("created_at").map_err(store_error)?,
@@ -509,7 +576,89 @@ fn login_challenge_from_row(row: &PgRow) -> Result<LoginChallenge, StoreError> {
     )
     .with_attempts(attempts_from_row(row)?)
     .with_user_agent(row.try_get("user_agent").map_err(store_error)?)
-    .with_ip(ip.as_deref().map(stored::ip).transpose()?))
+    .with_ip(ip.as_deref().map(stored::ip).transpose()?)
+    .with_first_factor(first_factor))
+}
+
+/// A stored provider name.
+fn provider_from_row(row: &PgRow) -> Result<ProviderName, StoreError> {
+    let provider: String = row.try_get("provider").map_err(store_error)?;
+    ProviderName::new(provider.as_str()).map_err(|_| StoreError::Corrupt(format!("invalid provider name {provider:?}")))
+}
+
+fn identity_from_row(row: &PgRow) -> Result<LinkedIdentity, StoreError> {
+    let mut identity = ExternalIdentity::new(
+        provider_from_row(row)?,
+        row.try_get::<String, _>("subject").map_err(store_error)?,
+    );
+    if let Some(email) = row.try_get::<Option<String>, _>("email").map_err(store_error)? {
+        // Whether the provider verified it is not kept: a linked identity has no use for it.
+        identity = identity.with_email(email, false);
+    }
+    Ok(LinkedIdentity::new(
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        &identity,
+        row.try_get("created_at").map_err(store_error)?,
+    )
+    .with_id(IdentityId::from_uuid(row.try_get("id").map_err(store_error)?))
+    .with_last_used_at(row.try_get("last_used_at").map_err(store_error)?))
+}
+
+/// How a purpose is stored: its name, and a link's account and session.
+fn purpose_columns(purpose: &ExternalLoginPurpose) -> Result<(&'static str, Option<Uuid>, Option<Uuid>), StoreError> {
+    match purpose {
+        ExternalLoginPurpose::SignIn => Ok(("sign_in", None, None)),
+        ExternalLoginPurpose::Link { user_id, session_id } => {
+            Ok(("link", Some(*user_id.as_uuid()), Some(*session_id.as_uuid())))
+        }
+        // The enum is non-exhaustive: a purpose a later auth-core adds has no column here
+        // yet, and is refused rather than stored as another.
+        other => Err(StoreError::backend(format!(
+            "this store cannot keep the external login purpose {other:?}"
+        ))),
+    }
+}
+
+fn login_state_from_row(row: &PgRow) -> Result<ExternalLoginState, StoreError> {
+    let purpose: String = row.try_get("purpose").map_err(store_error)?;
+    let user_id: Option<Uuid> = row.try_get("user_id").map_err(store_error)?;
+    let session_id: Option<Uuid> = row.try_get("session_id").map_err(store_error)?;
+    let purpose = match (purpose.as_str(), user_id, session_id) {
+        ("sign_in", None, None) => ExternalLoginPurpose::SignIn,
+        ("link", Some(user_id), Some(session_id)) => ExternalLoginPurpose::Link {
+            user_id: UserId::from_uuid(user_id),
+            session_id: SessionId::from_uuid(session_id),
+        },
+        (purpose, ..) => {
+            return Err(StoreError::Corrupt(format!(
+                "invalid external login purpose {purpose:?}"
+            )));
+        }
+    };
+    let binding: Vec<u8> = row.try_get("binding_hash").map_err(store_error)?;
+    let binding = <[u8; 32]>::try_from(binding.as_slice())
+        .map_err(|_| StoreError::Corrupt(format!("a stored hash has {} bytes, not 32", binding.len())))?;
+    let next: String = row.try_get("next").map_err(store_error)?;
+    let next = ReturnPath::parse(&next)
+        .map_err(|_| StoreError::Corrupt(format!("invalid external login return path {next:?}")))?;
+    Ok(ExternalLoginState::new(
+        TokenHash::from_bytes(binding),
+        provider_from_row(row)?,
+        purpose,
+        next,
+        row.try_get("created_at").map_err(store_error)?,
+        row.try_get("expires_at").map_err(store_error)?,
+    ))
+}
+
+fn login_code_from_row(row: &PgRow) -> Result<ExternalLoginCode, StoreError> {
+    Ok(ExternalLoginCode::new(
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        IdentityId::from_uuid(row.try_get("identity_id").map_err(store_error)?),
+        row.try_get("token_version").map_err(store_error)?,
+        row.try_get("created_at").map_err(store_error)?,
+        row.try_get("expires_at").map_err(store_error)?,
+    ))
 }
 
 /// A login challenge's count of codes presented (`integer`, never negative by its check).
@@ -1131,12 +1280,12 @@ impl SecondFactorStore for PostgresStore {
         // the foreign key's.
         let done = sqlx::query(self.sql(
             "INSERT INTO {s}.login_challenges
-                 (hash, user_id, created_at, expires_at, attempts, token_version, user_agent, ip)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 (hash, user_id, created_at, expires_at, attempts, token_version, user_agent, ip, first_factor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (user_id) DO UPDATE
              SET hash = EXCLUDED.hash, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
                  attempts = EXCLUDED.attempts, token_version = EXCLUDED.token_version,
-                 user_agent = EXCLUDED.user_agent, ip = EXCLUDED.ip
+                 user_agent = EXCLUDED.user_agent, ip = EXCLUDED.ip, first_factor = EXCLUDED.first_factor
              WHERE login_challenges.hash <> EXCLUDED.hash",
         ))
         .bind(hash.as_bytes().as_slice())
@@ -1147,6 +1296,7 @@ impl SecondFactorStore for PostgresStore {
         .bind(challenge.token_version)
         .bind(challenge.user_agent.as_deref())
         .bind(challenge.ip.map(|ip| ip.to_string()))
+        .bind(challenge.first_factor.as_str())
         .execute(&self.pool)
         .await
         .map_err(store_error)?;
@@ -1188,6 +1338,201 @@ impl SecondFactorStore for PostgresStore {
         .await
         .map_err(store_error)?;
         row.as_ref().map(login_challenge_from_row).transpose()
+    }
+}
+
+#[async_trait]
+impl IdentityStore for PostgresStore {
+    async fn insert_user_with_identity(&self, user: &User, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        // One transaction: the account and its identity (and the application's rows, by
+        // its hook) are written together or not at all; an error drops it uncommitted.
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // The identity goes in first, its reference to the account checked at the commit
+        // (the constraint is deferrable, immediate elsewhere): when the identity and the
+        // email are both taken, as for two first sign-ins of one identity, which carry one
+        // email, the conflict told is the identity's (the later one waits on the unique
+        // index for the earlier one's outcome), and the service signs the loser in to the
+        // account the winner created.
+        sqlx::query(self.sql("SET CONSTRAINTS {s}.identities_user_id_fkey DEFERRED"))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        self.insert_identity_on(&mut *tx, identity).await?;
+        self.insert_user_on(&mut *tx, user).await?;
+        if let Some(hook) = &self.on_registration {
+            hook(&mut tx, user).await.map_err(StoreError::Backend)?;
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn insert_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        // An unknown account is the foreign key's error (immediate here).
+        self.insert_identity_on(&self.pool, identity).await
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &ProviderName,
+        subject: &str,
+    ) -> Result<Option<LinkedIdentity>, StoreError> {
+        let row =
+            sqlx::query(self.sql("SELECT {IDENTITY_COLUMNS} FROM {s}.identities WHERE provider = $1 AND subject = $2"))
+                .bind(provider.as_str())
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+        row.as_ref().map(identity_from_row).transpose()
+    }
+
+    async fn list_identities(&self, user: UserId) -> Result<Vec<LinkedIdentity>, StoreError> {
+        let rows = sqlx::query(
+            self.sql("SELECT {IDENTITY_COLUMNS} FROM {s}.identities WHERE user_id = $1 ORDER BY created_at, id"),
+        )
+        .bind(user.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(identity_from_row).collect()
+    }
+
+    async fn record_identity_use(&self, id: IdentityId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql("UPDATE {s}.identities SET last_used_at = $2 WHERE id = $1"))
+            .bind(id.as_uuid())
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<IdentityRemoval, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // The account's row lock, held to the commit, queues the deletions of one
+        // account's identities: each decides on what the previous one left (read
+        // committed reads it afresh after the wait), so of two concurrent deletions of
+        // the last two identities one is refused. Without the lock both would see the
+        // other identity still there and both delete.
+        let account = sqlx::query(
+            self.sql("SELECT password_hash IS NOT NULL AS has_password FROM {s}.users WHERE id = $1 FOR UPDATE"),
+        )
+        .bind(user.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some(account) = account else {
+            return Ok(IdentityRemoval::NotFound);
+        };
+        let has_password: bool = account.try_get("has_password").map_err(store_error)?;
+        let counts = sqlx::query(self.sql(
+            "SELECT count(*) FILTER (WHERE id = $2) AS this_one, count(*) AS all_of_them
+             FROM {s}.identities WHERE user_id = $1",
+        ))
+        .bind(user.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let this_one: i64 = counts.try_get("this_one").map_err(store_error)?;
+        let all_of_them: i64 = counts.try_get("all_of_them").map_err(store_error)?;
+        if this_one == 0 {
+            return Ok(IdentityRemoval::NotFound);
+        }
+        if !has_password && all_of_them < 2 {
+            return Ok(IdentityRemoval::LastSignInMethod);
+        }
+        sqlx::query(self.sql("DELETE FROM {s}.identities WHERE id = $1 AND user_id = $2"))
+            .bind(id.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(IdentityRemoval::Removed)
+    }
+
+    async fn insert_login_state(&self, state: &TokenHash, record: &ExternalLoginState) -> Result<(), StoreError> {
+        let (purpose, user_id, session_id) = purpose_columns(&record.purpose)?;
+        // A hash already stored is the primary key's error.
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.external_login_states
+                 (hash, binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        ))
+        .bind(state.as_bytes().as_slice())
+        .bind(record.binding.as_bytes().as_slice())
+        .bind(record.provider.as_str())
+        .bind(purpose)
+        .bind(user_id)
+        .bind(session_id)
+        .bind(record.next.as_str())
+        .bind(record.created_at)
+        .bind(record.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn take_login_state(&self, state: &TokenHash) -> Result<Option<ExternalLoginState>, StoreError> {
+        // One statement: of concurrent takers, exactly one gets the row.
+        let row = sqlx::query(
+            self.sql("DELETE FROM {s}.external_login_states WHERE hash = $1 RETURNING {LOGIN_STATE_COLUMNS}"),
+        )
+        .bind(state.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(login_state_from_row).transpose()
+    }
+
+    async fn insert_login_code(&self, code: &TokenHash, record: &ExternalLoginCode) -> Result<(), StoreError> {
+        // An unknown account or identity is a foreign key's error, a hash already stored
+        // the primary key's.
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.external_login_codes (hash, user_id, identity_id, token_version, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        ))
+        .bind(code.as_bytes().as_slice())
+        .bind(record.user_id.as_uuid())
+        .bind(record.identity_id.as_uuid())
+        .bind(record.token_version)
+        .bind(record.created_at)
+        .bind(record.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn take_login_code(&self, code: &TokenHash) -> Result<Option<ExternalLoginCode>, StoreError> {
+        // One statement: of concurrent takers, exactly one gets the row.
+        let row = sqlx::query(
+            self.sql("DELETE FROM {s}.external_login_codes WHERE hash = $1 RETURNING {LOGIN_CODE_COLUMNS}"),
+        )
+        .bind(code.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(login_code_from_row).transpose()
+    }
+
+    async fn delete_expired_logins(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut deleted = 0;
+        for table in [
+            self.sql("DELETE FROM {s}.external_login_states WHERE expires_at < $1"),
+            self.sql("DELETE FROM {s}.external_login_codes WHERE expires_at < $1"),
+        ] {
+            let done = sqlx::query(table)
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            deleted += done.rows_affected();
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(deleted)
     }
 }
 

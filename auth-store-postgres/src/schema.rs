@@ -140,6 +140,66 @@ const MIGRATIONS: &[(&str, &str)] = &[
     );
     ",
     ),
+    (
+        "external identities",
+        // auth_core::IdentityStore: the provider identities linked to an account, unique
+        // on (provider, subject) by a named constraint whose violation is the typed
+        // conflict, deleted with their account; the sign-ins in progress under the hash
+        // of their state, and the one-time codes of finished ones under the hash of the
+        // code, each taken once. A login challenge records how its first step proved who
+        // it is (a constant default, so no table rewrite: rows from before, and rows an
+        // instance of an older release still writes, followed a password).
+        //
+        // The identities' reference to their account is deferrable (immediate unless a
+        // transaction defers it): an account created with its first identity inserts the
+        // identity first, so that when the identity and the email are both taken the
+        // conflict told is the identity's.
+        r"
+    ALTER TABLE login_challenges ADD COLUMN first_factor text NOT NULL DEFAULT 'pwd';
+
+    CREATE TABLE identities (
+        id           uuid PRIMARY KEY,
+        user_id      uuid NOT NULL
+                     CONSTRAINT identities_user_id_fkey REFERENCES users (id) ON DELETE CASCADE
+                     DEFERRABLE INITIALLY IMMEDIATE,
+        provider     text NOT NULL,
+        -- The provider's `sub`, compared exactly.
+        subject      text NOT NULL,
+        -- As the provider gave it when linked: shown, never used to sign in.
+        email        text,
+        created_at   timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        last_used_at timestamptz CHECK (isfinite(last_used_at) AND last_used_at < '10000-01-01'),
+        CONSTRAINT identities_provider_subject_key UNIQUE (provider, subject)
+    );
+    CREATE INDEX identities_by_user ON identities (user_id, created_at, id);
+
+    CREATE TABLE external_login_states (
+        hash         bytea PRIMARY KEY,
+        -- The hash of the browser binding cookie.
+        binding_hash bytea NOT NULL,
+        provider     text NOT NULL,
+        purpose      text NOT NULL CHECK (purpose IN ('sign_in', 'link')),
+        -- A link's account and session; neither for a sign-in.
+        user_id      uuid REFERENCES users (id) ON DELETE CASCADE,
+        session_id   uuid,
+        next         text NOT NULL,
+        created_at   timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        expires_at   timestamptz NOT NULL CHECK (isfinite(expires_at) AND expires_at < '10000-01-01'),
+        CHECK ((purpose = 'link') = (user_id IS NOT NULL AND session_id IS NOT NULL))
+    );
+    CREATE INDEX external_login_states_expiry ON external_login_states (expires_at);
+
+    CREATE TABLE external_login_codes (
+        hash          bytea PRIMARY KEY,
+        user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        identity_id   uuid NOT NULL REFERENCES identities (id) ON DELETE CASCADE,
+        token_version bigint NOT NULL,
+        created_at    timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        expires_at    timestamptz NOT NULL CHECK (isfinite(expires_at) AND expires_at < '10000-01-01')
+    );
+    CREATE INDEX external_login_codes_expiry ON external_login_codes (expires_at);
+    ",
+    ),
 ];
 
 /// The newest migration this release knows.

@@ -19,11 +19,12 @@ auth_core::role_store_conformance_tests!(fresh_store!());
 auth_core::purge_store_conformance_tests!(fresh_store!());
 auth_core::browser_session_store_conformance_tests!(fresh_store!());
 auth_core::second_factor_store_conformance_tests!(fresh_store!());
+auth_core::identity_store_conformance_tests!(fresh_store!());
 
 /// An application's own accounts (a `MemoryStore` stands in for them) with this store's
 /// sessions and single-use tokens: no reference from those tables to `users` gets in the
-/// way. The accounts' capabilities (directory, roles, second factors) are the
-/// application's part here, so their suites are not run again on the composition.
+/// way. The accounts' capabilities (directory, roles, second factors, identities) are
+/// the application's part here, so their suites are not run again on the composition.
 mod composed_with_own_users {
     use super::common;
 

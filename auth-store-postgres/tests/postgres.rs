@@ -9,8 +9,9 @@ use std::str::FromStr;
 
 use auth_core::conformance::{sample_session, sample_user, unique_email};
 use auth_core::{
-    LoginChallenge, OpaqueToken, SecondFactorStore, SessionStore, StoreError, TokenHash, TokenKind, TotpFactor, User,
-    UserStore,
+    AuthMethod, ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, IdentityRemoval,
+    IdentityStore, LinkedIdentity, LoginChallenge, OpaqueToken, ProviderName, ReturnPath, SecondFactorStore, SessionId,
+    SessionStore, StoreError, TokenHash, TokenKind, TotpFactor, User, UserStore,
 };
 use auth_store_postgres::{MigrateError, PostgresStore, SCHEMA_VERSION, SchemaNameError};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -38,9 +39,9 @@ async fn migrations_are_idempotent_and_recorded_in_the_stores_schema() {
     )
     .await;
     assert_eq!(
-        tables, 9,
+        tables, 12,
         "users, sessions, refresh_tokens, one_time_tokens, browser_sessions, totp_factors, recovery_codes, \
-         login_challenges, _sqlx_migrations"
+         login_challenges, identities, external_login_states, external_login_codes, _sqlx_migrations"
     );
 }
 
@@ -364,9 +365,23 @@ async fn enrol(store: &PostgresStore, user: &User) -> User {
     enrolled
 }
 
+/// Puts a schema of this release back to migration 5, before external identities:
+/// without their tables and without `login_challenges.first_factor`, every other row kept.
+async fn back_to_version_5(store: &PostgresStore) {
+    let schema = store.schema();
+    for statement in [
+        format!("DROP TABLE {schema}.external_login_codes, {schema}.external_login_states, {schema}.identities"),
+        format!("ALTER TABLE {schema}.login_challenges DROP COLUMN first_factor"),
+        format!("DELETE FROM {schema}._sqlx_migrations WHERE version > 5"),
+    ] {
+        execute(store.pool(), statement).await;
+    }
+}
+
 /// Puts a schema of this release back to migration 4, before second factors: without
 /// their tables and without `users.requires_second_factor`, every other row kept.
 async fn back_to_version_4(store: &PostgresStore) {
+    back_to_version_5(store).await;
     let schema = store.schema();
     for statement in [
         format!("DROP TABLE {schema}.login_challenges, {schema}.recovery_codes, {schema}.totp_factors"),
@@ -505,4 +520,290 @@ async fn a_login_challenge_hash_is_never_reused_across_accounts_or_by_its_own() 
         Some(challenge(&first)),
         "the refused inserts changed nothing"
     );
+}
+
+fn identity_of(user: &User, provider: &str, subject: &str) -> LinkedIdentity {
+    let identity =
+        ExternalIdentity::new(ProviderName::new(provider).unwrap(), subject).with_email(user.email.as_str(), true);
+    LinkedIdentity::new(user.id, &identity, user.created_at)
+}
+
+/// A new account without a password, created with its first identity.
+async fn passwordless(store: &PostgresStore, prefix: &str) -> (User, LinkedIdentity) {
+    let user = sample_user(unique_email(prefix)).with_password_hash(None);
+    let identity = identity_of(&user, "google", &format!("sub-{}", user.id));
+    store.insert_user_with_identity(&user, &identity).await.unwrap();
+    (user, identity)
+}
+
+/// A link in progress (a state naming the account) and a finished sign-in's code: the
+/// rows of migration 6's tables for `user` beside its identity.
+async fn sign_in_rows(store: &PostgresStore, user: &User, identity: &LinkedIdentity) -> (TokenHash, TokenHash) {
+    let at = user.created_at;
+    let state = ExternalLoginState::new(
+        hash(TokenKind::ExternalLoginBinding),
+        ProviderName::new("gitlab").unwrap(),
+        ExternalLoginPurpose::Link {
+            user_id: user.id,
+            session_id: SessionId::new_at(at),
+        },
+        ReturnPath::parse("/account").unwrap(),
+        at,
+        at + time::Duration::minutes(10),
+    );
+    let state_hash = hash(TokenKind::ExternalLoginState);
+    store.insert_login_state(&state_hash, &state).await.unwrap();
+    let code = ExternalLoginCode::new(user.id, identity.id, 0, at, at + time::Duration::minutes(1));
+    let code_hash = hash(TokenKind::ExternalLoginCode);
+    store.insert_login_code(&code_hash, &code).await.unwrap();
+    (state_hash, code_hash)
+}
+
+#[tokio::test]
+async fn migration_6_keeps_every_login_challenge_as_one_that_followed_a_password() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let user = sample_user(unique_email("before-identities"));
+    store.insert_user(&user).await.unwrap();
+    let at = user.created_at;
+    let challenge = LoginChallenge::new(user.id, at, at + time::Duration::minutes(5), user.token_version);
+    let challenge_hash = hash(TokenKind::LoginChallenge);
+    store.insert_login_challenge(&challenge_hash, &challenge).await.unwrap();
+    back_to_version_5(&store).await;
+    let schema = store.schema().to_owned();
+    let older = sample_user(unique_email("older-release"));
+    store.insert_user(&older).await.unwrap();
+    // An instance of the previous release, still running while another migrates, writes
+    // challenges without the new column.
+    let older_hash = hash(TokenKind::LoginChallenge);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {schema}.login_challenges (hash, user_id, created_at, expires_at, attempts, token_version)
+         VALUES ($1, $2, $3, $3 + interval '5 minutes', 0, 0)"
+    )))
+    .bind(older_hash.as_bytes().as_slice())
+    .bind(older.id.as_uuid())
+    .bind(older.created_at)
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    store.migrate().await.unwrap();
+    let applied = count(store.pool(), format!("SELECT count(*) FROM {schema}._sqlx_migrations")).await;
+    assert_eq!(applied, SCHEMA_VERSION);
+    let found = store.find_login_challenge(&challenge_hash).await.unwrap().unwrap();
+    assert_eq!(found.first_factor, AuthMethod::PASSWORD);
+    assert_eq!(found, challenge);
+    let older_challenge = store.take_login_challenge(&older_hash).await.unwrap().unwrap();
+    assert_eq!(
+        (older_challenge.user_id, older_challenge.first_factor),
+        (older.id, AuthMethod::PASSWORD)
+    );
+    // The new tables work on the migrated schema.
+    let (linked, identity) = passwordless(&store, "after-identities").await;
+    let (state_hash, code_hash) = sign_in_rows(&store, &linked, &identity).await;
+    assert_eq!(store.list_identities(linked.id).await.unwrap(), vec![identity]);
+    assert!(store.take_login_state(&state_hash).await.unwrap().is_some());
+    assert!(store.take_login_code(&code_hash).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_challenges_first_factor_round_trips_and_one_that_does_not_parse_is_corrupt() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let user = sample_user(unique_email("first-factor"));
+    store.insert_user(&user).await.unwrap();
+    let at = user.created_at;
+    let challenge =
+        LoginChallenge::new(user.id, at, at + time::Duration::minutes(5), 0).with_first_factor(AuthMethod::FEDERATED);
+    let challenge_hash = hash(TokenKind::LoginChallenge);
+    store.insert_login_challenge(&challenge_hash, &challenge).await.unwrap();
+    let found = store.find_login_challenge(&challenge_hash).await.unwrap().unwrap();
+    assert_eq!(found.first_factor, AuthMethod::FEDERATED);
+
+    execute(
+        store.pool(),
+        format!(
+            "UPDATE {}.login_challenges SET first_factor = 'Not A Method' WHERE user_id = '{}'",
+            store.schema(),
+            user.id
+        ),
+    )
+    .await;
+    let error = store.find_login_challenge(&challenge_hash).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn deleting_an_account_deletes_its_identities_sign_ins_and_codes() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let (user, identity) = passwordless(&store, "deleted").await;
+    let (other, other_identity) = passwordless(&store, "kept").await;
+    sign_in_rows(&store, &user, &identity).await;
+    sign_in_rows(&store, &other, &other_identity).await;
+    let schema = store.schema().to_owned();
+    let rows = |account: &User| {
+        let id = account.id;
+        format!(
+            "SELECT (SELECT count(*) FROM {schema}.identities WHERE user_id = '{id}')
+                  + (SELECT count(*) FROM {schema}.external_login_states WHERE user_id = '{id}')
+                  + (SELECT count(*) FROM {schema}.external_login_codes WHERE user_id = '{id}')"
+        )
+    };
+    assert_eq!(count(store.pool(), rows(&user)).await, 3);
+    // An application deleting the account.
+    execute(
+        store.pool(),
+        format!("DELETE FROM {schema}.users WHERE id = '{}'", user.id),
+    )
+    .await;
+    assert_eq!(count(store.pool(), rows(&user)).await, 0);
+    assert_eq!(count(store.pool(), rows(&other)).await, 3, "another account's are kept");
+    assert_eq!(
+        store
+            .find_identity(&identity.provider, &identity.subject)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.list_identities(other.id).await.unwrap(), vec![other_identity]);
+}
+
+#[tokio::test]
+async fn identity_rows_of_unknown_accounts_are_refused() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let ghost = sample_user(unique_email("ghost"));
+    let identity = identity_of(&ghost, "google", "ghost");
+    assert!(matches!(
+        store.insert_identity(&identity).await,
+        Err(StoreError::Backend(_))
+    ));
+    let at = ghost.created_at;
+    let code = ExternalLoginCode::new(ghost.id, identity.id, 0, at, at + time::Duration::minutes(1));
+    assert!(matches!(
+        store
+            .insert_login_code(&hash(TokenKind::ExternalLoginCode), &code)
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+    let link = ExternalLoginState::new(
+        hash(TokenKind::ExternalLoginBinding),
+        ProviderName::new("google").unwrap(),
+        ExternalLoginPurpose::Link {
+            user_id: ghost.id,
+            session_id: SessionId::new_at(at),
+        },
+        ReturnPath::parse("/").unwrap(),
+        at,
+        at + time::Duration::minutes(10),
+    );
+    assert!(matches!(
+        store
+            .insert_login_state(&hash(TokenKind::ExternalLoginState), &link)
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+    // A code of a real account naming an identity that is not there.
+    let (user, _) = passwordless(&store, "real").await;
+    let code = ExternalLoginCode::new(user.id, identity.id, 0, at, at + time::Duration::minutes(1));
+    assert!(matches!(
+        store
+            .insert_login_code(&hash(TokenKind::ExternalLoginCode), &code)
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_taken_identity_is_the_conflict_told_even_when_its_email_is_taken_too() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let (user, identity) = passwordless(&store, "taken").await;
+    // The same identity with the same email: a second first sign-in of it.
+    let again = sample_user(user.email.clone()).with_password_hash(None);
+    let same = identity_of(&again, identity.provider.as_str(), &identity.subject);
+    assert!(matches!(
+        store.insert_user_with_identity(&again, &same).await,
+        Err(StoreError::DuplicateIdentity)
+    ));
+    assert_eq!(store.find_user_by_id(again.id).await.unwrap(), None);
+    assert_eq!(
+        store.find_user_by_email(&user.email).await.unwrap().map(|u| u.id),
+        Some(user.id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_sign_ins_of_one_identity_with_one_email_create_one_account() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    // What two browsers finishing the same first sign-in send: one identity, one email.
+    // The later inserts wait on the identity's unique index for the first one's outcome.
+    let email = unique_email("twins");
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            let email = email.clone();
+            tokio::spawn(async move {
+                let user = sample_user(email).with_password_hash(None);
+                let identity = identity_of(&user, "google", "twin-subject");
+                (user.id, store.insert_user_with_identity(&user, &identity).await)
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (id, Ok(())) => created.push(id),
+            (_, Err(StoreError::DuplicateIdentity)) => {}
+            (_, Err(other)) => panic!("a concurrent first sign-in failed with {other:?}"),
+        }
+    }
+    assert_eq!(created.len(), 1);
+    let linked = store
+        .find_identity(&ProviderName::new("google").unwrap(), "twin-subject")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.user_id, created[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deletions_of_the_last_two_identities_on_separate_connections_leave_one() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    // On a multi-threaded runtime, each deletion on its own pooled connection: the
+    // account's row lock is all that orders them.
+    let (user, _) = passwordless(&store, "last-two").await;
+    for round in 0..20 {
+        let second = identity_of(&user, "gitlab", &format!("round-{round}-{}", uuid::Uuid::new_v4()));
+        store.insert_identity(&second).await.unwrap();
+        let current = store.list_identities(user.id).await.unwrap();
+        assert_eq!(current.len(), 2, "round {round}");
+        let deletions: Vec<_> = current
+            .iter()
+            .map(|identity| {
+                let (store, id) = (store.clone(), identity.id);
+                tokio::spawn(async move { store.delete_identity(user.id, id).await.unwrap() })
+            })
+            .collect();
+        let mut removed = 0;
+        for deletion in deletions {
+            match deletion.await.unwrap() {
+                IdentityRemoval::Removed => removed += 1,
+                IdentityRemoval::LastSignInMethod => {}
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(removed, 1, "round {round}");
+        assert_eq!(store.list_identities(user.id).await.unwrap().len(), 1, "round {round}");
+    }
 }

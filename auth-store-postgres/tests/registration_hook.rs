@@ -6,7 +6,7 @@
 mod common;
 
 use auth_core::conformance::{sample_user, unique_email};
-use auth_core::{StoreError, UserStore};
+use auth_core::{ExternalIdentity, IdentityStore, LinkedIdentity, ProviderName, StoreError, UserStore};
 use auth_store_postgres::PostgresStore;
 
 async fn counts(store: &PostgresStore) -> (i64, i64) {
@@ -96,4 +96,59 @@ async fn a_failing_hook_rolls_the_registration_back_and_the_address_stays_free()
     );
     store.insert_user(&user).await.unwrap();
     assert_eq!(counts(&store).await, (1, 0));
+}
+
+#[tokio::test]
+async fn an_account_created_with_its_identity_runs_the_hook_in_the_same_transaction() {
+    let Some(store) = store_with_profiles().await else {
+        return;
+    };
+    let insert_profile = format!(
+        "INSERT INTO {}.profiles (user_id, email) VALUES ($1, $2)",
+        store.schema()
+    );
+    let hooked = store.clone().with_registration_hook(move |conn, user| {
+        let sql = insert_profile.clone();
+        Box::pin(async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(user.id.as_uuid())
+                .bind(user.email.as_str())
+                .execute(conn)
+                .await?;
+            if user.email.as_str().starts_with("refused") {
+                return Err("the billing system said no".into());
+            }
+            Ok(())
+        })
+    });
+    let identities = format!("SELECT count(*) FROM {}.identities", store.schema());
+    let identities = || async {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(identities.clone()))
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    let linked = |user: &auth_core::User, subject: &str| {
+        let identity = ExternalIdentity::new(ProviderName::new("google").unwrap(), subject);
+        LinkedIdentity::new(user.id, &identity, user.created_at)
+    };
+
+    let refused = sample_user(unique_email("refused")).with_password_hash(None);
+    let error = hooked
+        .insert_user_with_identity(&refused, &linked(&refused, "refused"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+    assert_eq!(
+        (counts(&store).await, identities().await),
+        ((0, 0), 0),
+        "no account, identity or profile"
+    );
+
+    let user = sample_user(unique_email("hooked")).with_password_hash(None);
+    hooked
+        .insert_user_with_identity(&user, &linked(&user, "hooked"))
+        .await
+        .unwrap();
+    assert_eq!((counts(&store).await, identities().await), ((1, 1), 1));
 }

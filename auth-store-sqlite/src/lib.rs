@@ -3,7 +3,7 @@
 //! [`SqliteStore`] implements every store trait of `auth-core`, the base ones
 //! ([`UserStore`], [`SessionStore`], [`OneTimeTokenStore`]) and every optional one
 //! ([`UserDirectory`], [`RoleStore`], [`PurgeStore`], [`BrowserSessionStore`],
-//! [`SecondFactorStore`]), on rusqlite (SQLite bundled by default, see
+//! [`SecondFactorStore`], [`IdentityStore`]), on rusqlite (SQLite bundled by default, see
 //! [Features](#features)):
 //!
 //! - the file is created, switched to WAL and migrated on [`open`](SqliteStore::open);
@@ -33,12 +33,39 @@
 //!   recovery codes and the account's flag in one transaction; a new login challenge
 //!   replaces the account's previous one by an upsert, and a confirmed factor is never
 //!   replaced by a new enrolment; all of them are deleted with their account;
+//! - external identities (migration 6: `auth_identities`, `auth_external_login_states`,
+//!   `auth_external_login_codes`, and `auth_login_challenges.first_factor`): (provider,
+//!   subject) is unique by a constraint, whose conflict is the typed
+//!   [`StoreError::DuplicateIdentity`] (`ON CONFLICT` on it, as for the email); an account
+//!   and its first identity are one transaction, the identity inserted first so that its
+//!   conflict is the one told when the email is taken too; a sign-in's state and code are
+//!   each taken once by `DELETE ... RETURNING`; deleting an identity decides and deletes
+//!   in one write transaction, so an account never loses its last way to sign in, even
+//!   to concurrent deletions; identities, codes and a link's state are deleted with their
+//!   account;
 //! - commits are durable: an acknowledged registration or password change survives the
 //!   process being killed (tested with SIGKILL), and commits are fsync'd
 //!   (`synchronous = FULL`) so that it also survives the machine losing power.
 //!
 //! SQLite serves one machine. Several application instances need one database they all
 //! reach: use `auth-store-postgres`.
+//!
+//! # Tables
+//!
+//! | table | migration | holds |
+//! |---|---|---|
+//! | `auth_schema_migrations` | | the migrations applied (version, time) |
+//! | `auth_users` | 1 (5: `requires_second_factor`) | accounts, unique on the normalized email |
+//! | `auth_sessions` | 1 (2: `auth_methods`, `auth_time`; 3: no reference to `auth_users`) | sessions |
+//! | `auth_refresh_tokens` | 1 | refresh token hashes, deleted with their session |
+//! | `auth_one_time_tokens` | 1 | single-use token hashes (email verification, password reset) |
+//! | `auth_browser_sessions` | 4 | browser session cookie hashes, deleted with their session |
+//! | `auth_totp_factors` | 5 | an account's TOTP factor (its secret sealed) |
+//! | `auth_recovery_codes` | 5 | an account's recovery code hashes |
+//! | `auth_login_challenges` | 5 (6: `first_factor`) | a login waiting for its second factor, one per account |
+//! | `auth_identities` | 6 | external identities linked to accounts, unique on (provider, subject) |
+//! | `auth_external_login_states` | 6 | external sign-ins in progress, under their state's hash |
+//! | `auth_external_login_codes` | 6 | finished external sign-ins' one-time codes, under their hash |
 //!
 //! # Features
 //!
@@ -139,17 +166,19 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    BoxError, BrowserSessionStore, Email, HashedPassword, LoginChallenge, OneTimeToken, OneTimeTokenStore, PurgeStore,
-    RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash,
-    TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
+    BoxError, BrowserSessionStore, Email, ExternalLoginCode, ExternalLoginState, HashedPassword, IdentityId,
+    IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName,
+    PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError,
+    TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
 use rows::{
-    DbError, LOGIN_CHALLENGE_COLUMNS, SESSION_COLUMNS, TOTP_FACTOR_COLUMNS, USER_COLUMNS, login_challenge_from_row,
-    micros, one_time_token_from_row, session_from_row, totp_factor_from_row, user_from_row,
+    DbError, IDENTITY_COLUMNS, LOGIN_CHALLENGE_COLUMNS, LOGIN_CODE_COLUMNS, LOGIN_STATE_COLUMNS, SESSION_COLUMNS,
+    TOTP_FACTOR_COLUMNS, USER_COLUMNS, identity_from_row, login_challenge_from_row, login_code_from_row,
+    login_state_from_row, micros, one_time_token_from_row, session_from_row, totp_factor_from_row, user_from_row,
 };
 
 /// The schema version this release writes (see [`SqliteStore::schema_version`]).
@@ -434,11 +463,12 @@ impl SqliteStore {
         self
     }
 
-    /// Runs `hook` in the transaction that inserts each new account, after the insert:
-    /// an application creates its own row for the account (a profile, a tenant
+    /// Runs `hook` in the transaction that inserts each new account, after the insert (a
+    /// registration, or a first sign-in through an identity provider, with the account's
+    /// identity): an application creates its own row for the account (a profile, a tenant
     /// membership) so that both exist or neither does. An error from the hook rolls the
-    /// registration back; it fails as a backend error (a 500, with the hook's error as
-    /// its cause in the log), and the address stays free.
+    /// registration back; it fails as a backend error (a 500, with the hook's error as its
+    /// cause in the log), and the address stays free.
     ///
     /// The hook is synchronous: it runs on the store's blocking thread, holding SQLite's
     /// write lock, where awaiting anything would stall every other writer. Keep it to a
@@ -710,6 +740,54 @@ fn change_roles(
     Ok(Some(user))
 }
 
+/// Inserts the account, inside the caller's transaction. Returns `false` when the email
+/// has an account: the constraint decides (never check-then-insert), and a conflict on
+/// the email inserts nothing and is told apart from other failures without parsing text.
+fn insert_user_row(tx: &rusqlite::Transaction<'_>, user: &User) -> Result<bool, DbError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO auth_users (id, email, password_hash, is_active, email_verified_at, roles,
+                                     token_version, created_at, updated_at, requires_second_factor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (email) DO NOTHING",
+        )?
+        .execute(params![
+            user.id.to_string(),
+            user.email.as_str(),
+            user.password_hash.as_ref().map(HashedPassword::as_str),
+            user.is_active,
+            user.email_verified_at.map(micros).transpose()?,
+            roles_text(&user.roles),
+            user.token_version,
+            micros(user.created_at)?,
+            micros(user.updated_at)?,
+            user.requires_second_factor,
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// Inserts a linked identity. Returns `false` when (provider, subject) is linked already:
+/// as for the email, the unique constraint decides (`ON CONFLICT` names it, so any other
+/// failure, an unknown account's foreign key or a reused id, stays an error).
+fn insert_identity_row(conn: &Connection, identity: &LinkedIdentity) -> Result<bool, DbError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO auth_identities (id, user_id, provider, subject, email, created_at, last_used_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (provider, subject) DO NOTHING",
+        )?
+        .execute(params![
+            identity.id.to_string(),
+            identity.user_id.to_string(),
+            identity.provider.as_str(),
+            identity.subject,
+            identity.email,
+            micros(identity.created_at)?,
+            identity.last_used_at.map(micros).transpose()?,
+        ])?;
+    Ok(inserted == 1)
+}
+
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -717,28 +795,7 @@ impl UserStore for SqliteStore {
         let hook = self.on_registration.clone();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // The constraint decides (never check-then-insert); a conflict on the email
-            // inserts nothing and is told apart from other failures without parsing text.
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO auth_users (id, email, password_hash, is_active, email_verified_at, roles,
-                                             token_version, created_at, updated_at, requires_second_factor)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                     ON CONFLICT (email) DO NOTHING",
-                )?
-                .execute(params![
-                    user.id.to_string(),
-                    user.email.as_str(),
-                    user.password_hash.as_ref().map(HashedPassword::as_str),
-                    user.is_active,
-                    user.email_verified_at.map(micros).transpose()?,
-                    roles_text(&user.roles),
-                    user.token_version,
-                    micros(user.created_at)?,
-                    micros(user.updated_at)?,
-                    user.requires_second_factor,
-                ])?;
-            if inserted == 0 {
+            if !insert_user_row(&tx, &user)? {
                 return Err(DbError::Duplicate);
             }
             if let Some(hook) = hook {
@@ -1401,12 +1458,12 @@ impl SecondFactorStore for SqliteStore {
             let written = conn
                 .prepare_cached(
                     "INSERT INTO auth_login_challenges
-                         (hash, user_id, created_at, expires_at, attempts, token_version, user_agent, ip)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         (hash, user_id, created_at, expires_at, attempts, token_version, user_agent, ip, first_factor)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT (user_id) DO UPDATE
                      SET hash = excluded.hash, created_at = excluded.created_at, expires_at = excluded.expires_at,
                          attempts = excluded.attempts, token_version = excluded.token_version,
-                         user_agent = excluded.user_agent, ip = excluded.ip
+                         user_agent = excluded.user_agent, ip = excluded.ip, first_factor = excluded.first_factor
                      WHERE auth_login_challenges.hash <> excluded.hash",
                 )?
                 .execute(params![
@@ -1418,6 +1475,7 @@ impl SecondFactorStore for SqliteStore {
                     challenge.token_version,
                     challenge.user_agent,
                     challenge.ip.map(|ip| ip.to_string()),
+                    challenge.first_factor.as_str(),
                 ])?;
             // Nothing written: the account's challenge has this very hash already.
             if written == 0 {
@@ -1475,6 +1533,219 @@ impl SecondFactorStore for SqliteStore {
             let challenge = row.map(login_challenge_from_row).transpose()?;
             tx.commit()?;
             Ok(challenge)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SqliteStore {
+    async fn insert_user_with_identity(&self, user: &User, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        let (user, identity) = (user.clone(), identity.clone());
+        let hook = self.on_registration.clone();
+        self.write(move |conn| {
+            // One transaction: the account and its identity (and the application's rows,
+            // by its hook) are written together or not at all.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // The identity goes in first, its reference to the account checked at the
+            // commit instead (SQLite ends `defer_foreign_keys` with the transaction): when
+            // the identity and the email are both taken, as for two first sign-ins of one
+            // identity, which carry one email, the conflict told is the identity's, and
+            // the service signs the loser in to the account the winner created.
+            tx.pragma_update(None, "defer_foreign_keys", true)?;
+            if !insert_identity_row(&tx, &identity)? {
+                return Err(DbError::DuplicateIdentity);
+            }
+            if !insert_user_row(&tx, &user)? {
+                return Err(DbError::Duplicate);
+            }
+            if let Some(hook) = hook {
+                hook(&tx, &user).map_err(DbError::Hook)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        let identity = identity.clone();
+        self.write(move |conn| {
+            if insert_identity_row(conn, &identity)? {
+                Ok(())
+            } else {
+                Err(DbError::DuplicateIdentity)
+            }
+        })
+        .await
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &ProviderName,
+        subject: &str,
+    ) -> Result<Option<LinkedIdentity>, StoreError> {
+        let (provider, subject) = (provider.clone(), subject.to_owned());
+        self.read(move |conn| {
+            let sql = format!("SELECT {IDENTITY_COLUMNS} FROM auth_identities WHERE provider = ?1 AND subject = ?2");
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row(params![provider.as_str(), subject], rows::RawIdentity::from_row)
+                .optional()?;
+            row.map(identity_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn list_identities(&self, user: UserId) -> Result<Vec<LinkedIdentity>, StoreError> {
+        self.read(move |conn| {
+            let sql =
+                format!("SELECT {IDENTITY_COLUMNS} FROM auth_identities WHERE user_id = ?1 ORDER BY created_at, id");
+            let mut statement = conn.prepare_cached(&sql)?;
+            let raw = statement
+                .query_map([user.to_string()], rows::RawIdentity::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raw.into_iter().map(identity_from_row).collect()
+        })
+        .await
+    }
+
+    async fn record_identity_use(&self, id: IdentityId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let used = conn
+                .prepare_cached("UPDATE auth_identities SET last_used_at = ?2 WHERE id = ?1")?
+                .execute(params![id.to_string(), micros(at)?])?;
+            Ok(used == 1)
+        })
+        .await
+    }
+
+    async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<IdentityRemoval, StoreError> {
+        self.write(move |conn| {
+            let (user, id) = (user.to_string(), id.to_string());
+            // The write transaction holds SQLite's one write lock from its first read to
+            // the commit: of two deletions of an account's last two identities, the second
+            // runs after the first has committed, sees one identity left, and refuses.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (this_one, all): (i64, i64) = tx
+                .prepare_cached(
+                    "SELECT count(*) FILTER (WHERE id = ?2), count(*) FROM auth_identities WHERE user_id = ?1",
+                )?
+                .query_row(params![user, id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            if this_one == 0 {
+                return Ok(IdentityRemoval::NotFound);
+            }
+            let has_password = tx
+                .prepare_cached("SELECT password_hash IS NOT NULL FROM auth_users WHERE id = ?1")?
+                .query_row([&user], |row| row.get::<_, bool>(0))
+                .optional()?
+                .unwrap_or(false);
+            if !has_password && all < 2 {
+                return Ok(IdentityRemoval::LastSignInMethod);
+            }
+            tx.prepare_cached("DELETE FROM auth_identities WHERE id = ?1 AND user_id = ?2")?
+                .execute(params![id, user])?;
+            tx.commit()?;
+            Ok(IdentityRemoval::Removed)
+        })
+        .await
+    }
+
+    async fn insert_login_state(&self, state: &TokenHash, record: &ExternalLoginState) -> Result<(), StoreError> {
+        let (state, record) = (*state, record.clone());
+        self.write(move |conn| {
+            let (purpose, user_id, session_id) = rows::purpose_columns(&record.purpose)?;
+            // A hash already stored is the primary key's error.
+            conn.prepare_cached(
+                "INSERT INTO auth_external_login_states
+                     (hash, binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                state.as_bytes().as_slice(),
+                record.binding.as_bytes().as_slice(),
+                record.provider.as_str(),
+                purpose,
+                user_id,
+                session_id,
+                record.next.as_str(),
+                micros(record.created_at)?,
+                micros(record.expires_at)?,
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_login_state(&self, state: &TokenHash) -> Result<Option<ExternalLoginState>, StoreError> {
+        let state = *state;
+        self.write(move |conn| {
+            // One statement: of concurrent takers, exactly one gets the row; committed
+            // explicitly so that a failed commit is not a state handed out and kept.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let sql = format!("DELETE FROM auth_external_login_states WHERE hash = ?1 RETURNING {LOGIN_STATE_COLUMNS}");
+            let row = tx
+                .prepare_cached(&sql)?
+                .query_row([state.as_bytes().as_slice()], rows::RawLoginState::from_row)
+                .optional()?;
+            let record = row.map(login_state_from_row).transpose()?;
+            tx.commit()?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn insert_login_code(&self, code: &TokenHash, record: &ExternalLoginCode) -> Result<(), StoreError> {
+        let (code, record) = (*code, record.clone());
+        self.write(move |conn| {
+            // An unknown account or identity is a foreign key's error, a hash already
+            // stored the primary key's.
+            conn.prepare_cached(
+                "INSERT INTO auth_external_login_codes (hash, user_id, identity_id, token_version, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                code.as_bytes().as_slice(),
+                record.user_id.to_string(),
+                record.identity_id.to_string(),
+                record.token_version,
+                micros(record.created_at)?,
+                micros(record.expires_at)?,
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_login_code(&self, code: &TokenHash) -> Result<Option<ExternalLoginCode>, StoreError> {
+        let code = *code;
+        self.write(move |conn| {
+            // As `take_login_state`: one statement, committed explicitly.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let sql = format!("DELETE FROM auth_external_login_codes WHERE hash = ?1 RETURNING {LOGIN_CODE_COLUMNS}");
+            let row = tx
+                .prepare_cached(&sql)?
+                .query_row([code.as_bytes().as_slice()], rows::RawLoginCode::from_row)
+                .optional()?;
+            let record = row.map(login_code_from_row).transpose()?;
+            tx.commit()?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn delete_expired_logins(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let before = micros(before)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let states = tx
+                .prepare_cached("DELETE FROM auth_external_login_states WHERE expires_at < ?1")?
+                .execute([before])?;
+            let codes = tx
+                .prepare_cached("DELETE FROM auth_external_login_codes WHERE expires_at < ?1")?
+                .execute([before])?;
+            tx.commit()?;
+            Ok(u64::try_from(states + codes).unwrap_or(u64::MAX))
         })
         .await
     }

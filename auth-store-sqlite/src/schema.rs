@@ -144,6 +144,55 @@ const MIGRATIONS: &[&str] = &[
         ip         TEXT
     ) STRICT;
     ",
+    // 6: external identities (auth_core::IdentityStore): the provider identities linked to
+    // an account, unique on (provider, subject) by the constraint itself, deleted with
+    // their account; the sign-ins in progress under the hash of their state, and the
+    // one-time codes of finished ones under the hash of the code, each taken once. A login
+    // challenge records how its first step proved who it is (rows from before, and rows
+    // an instance of an older release still writes, followed a password).
+    r"
+    ALTER TABLE auth_login_challenges ADD COLUMN first_factor TEXT NOT NULL DEFAULT 'pwd';
+
+    CREATE TABLE auth_identities (
+        id           TEXT PRIMARY KEY NOT NULL,
+        user_id      TEXT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+        provider     TEXT NOT NULL,
+        -- The provider's `sub`, compared bytewise (BINARY).
+        subject      TEXT NOT NULL,
+        -- As the provider gave it when linked: shown, never used to sign in.
+        email        TEXT,
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        CONSTRAINT auth_identities_provider_subject UNIQUE (provider, subject)
+    ) STRICT;
+    CREATE INDEX auth_identities_by_user ON auth_identities (user_id, created_at, id);
+
+    CREATE TABLE auth_external_login_states (
+        hash         BLOB PRIMARY KEY NOT NULL,
+        -- The hash of the browser binding cookie.
+        binding_hash BLOB NOT NULL,
+        provider     TEXT NOT NULL,
+        purpose      TEXT NOT NULL CHECK (purpose IN ('sign_in', 'link')),
+        -- A link's account and session; neither for a sign-in.
+        user_id      TEXT REFERENCES auth_users (id) ON DELETE CASCADE,
+        session_id   TEXT,
+        next         TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        CHECK ((purpose = 'link') = (user_id IS NOT NULL AND session_id IS NOT NULL))
+    ) STRICT;
+    CREATE INDEX auth_external_login_states_by_expiry ON auth_external_login_states (expires_at);
+
+    CREATE TABLE auth_external_login_codes (
+        hash          BLOB PRIMARY KEY NOT NULL,
+        user_id       TEXT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+        identity_id   TEXT NOT NULL REFERENCES auth_identities (id) ON DELETE CASCADE,
+        token_version INTEGER NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX auth_external_login_codes_by_expiry ON auth_external_login_codes (expires_at);
+    ",
 ];
 
 /// The schema version this build writes and understands.

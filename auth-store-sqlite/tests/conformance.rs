@@ -8,13 +8,14 @@ auth_core::role_store_conformance_tests!(common::fresh_store().await);
 auth_core::purge_store_conformance_tests!(common::fresh_store().await);
 auth_core::browser_session_store_conformance_tests!(common::fresh_store().await);
 auth_core::second_factor_store_conformance_tests!(common::fresh_store().await);
+auth_core::identity_store_conformance_tests!(common::fresh_store().await);
 
 mod common;
 
 /// An application's own accounts (a `MemoryStore` stands in for them) with this store's
 /// sessions and single-use tokens: no reference from those tables to `auth_users` gets in
-/// the way. The accounts' capabilities (directory, roles, second factors) are the
-/// application's part here, so their suites are not run again on the composition.
+/// the way. The accounts' capabilities (directory, roles, second factors, identities) are
+/// the application's part here, so their suites are not run again on the composition.
 mod composed_with_own_users {
     async fn composed()
     -> auth_core::ComposedStore<auth_core::MemoryStore, auth_store_sqlite::SqliteStore, auth_store_sqlite::SqliteStore>

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use auth_core::conformance::{sample_user, unique_email};
-use auth_core::{StoreError, UserStore};
+use auth_core::{ExternalIdentity, IdentityStore, LinkedIdentity, ProviderName, StoreError, UserStore};
 use auth_store_sqlite::SqliteStore;
 use common::scratch_dir;
 
@@ -90,4 +90,48 @@ async fn a_failing_hook_rolls_the_registration_back_and_the_address_stays_free()
     // The same address registers once the hook lets it (the store without a hook here).
     store.insert_user(&user).await.unwrap();
     assert_eq!(counts(&path), (1, 0));
+}
+
+#[tokio::test]
+async fn an_account_created_with_its_identity_runs_the_hook_in_the_same_transaction() {
+    let (path, store) = store_with_profiles().await;
+    let hooked = store.clone().with_registration_hook(|tx, user| {
+        tx.execute(
+            "INSERT INTO profiles (user_id, email) VALUES (?1, ?2)",
+            (user.id.to_string(), user.email.as_str()),
+        )?;
+        if user.email.as_str().starts_with("refused") {
+            return Err("the billing system said no".into());
+        }
+        Ok(())
+    });
+    let identities = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM auth_identities", [], |row| row.get(0))
+            .unwrap()
+    };
+    let linked = |user: &auth_core::User, subject: &str| {
+        let identity = ExternalIdentity::new(ProviderName::new("google").unwrap(), subject);
+        LinkedIdentity::new(user.id, &identity, user.created_at)
+    };
+
+    let refused = sample_user(unique_email("refused")).with_password_hash(None);
+    let error = hooked
+        .insert_user_with_identity(&refused, &linked(&refused, "refused"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+    assert_eq!(
+        (counts(&path), identities(&path)),
+        ((0, 0), 0),
+        "no account, identity or profile"
+    );
+
+    let user = sample_user(unique_email("hooked")).with_password_hash(None);
+    hooked
+        .insert_user_with_identity(&user, &linked(&user, "hooked"))
+        .await
+        .unwrap();
+    assert_eq!((counts(&path), identities(&path)), ((1, 1), 1));
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use auth_core::conformance::{sample_session, sample_user, unique_email};
 use auth_core::{
-    Email, HashedPassword, LoginChallenge, OpaqueToken, SecondFactorStore, SessionStore, StoreError, TokenHash,
-    TokenKind, TotpFactor, User, UserStore,
+    AuthMethod, Email, ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, HashedPassword,
+    IdentityStore, LinkedIdentity, LoginChallenge, OpaqueToken, ProviderName, ReturnPath, SecondFactorStore, SessionId,
+    SessionStore, StoreError, TokenHash, TokenKind, TotpFactor, User, UserStore,
 };
 use auth_store_sqlite::{OpenError, SCHEMA_VERSION, SqliteStore};
 use common::scratch_dir;
@@ -252,10 +253,29 @@ async fn many_concurrent_first_opens_of_one_file_all_succeed() {
     }
 }
 
+/// Puts a database of this release back to schema version 5, before external identities:
+/// without their tables and without `auth_login_challenges.first_factor`, every other row
+/// kept.
+fn back_to_version_5(path: &std::path::Path) {
+    raw(path)
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             BEGIN;
+             DROP TABLE auth_external_login_codes;
+             DROP TABLE auth_external_login_states;
+             DROP TABLE auth_identities;
+             ALTER TABLE auth_login_challenges DROP COLUMN first_factor;
+             DELETE FROM auth_schema_migrations WHERE version > 5;
+             COMMIT;",
+        )
+        .unwrap();
+}
+
 /// Puts a database of this release back to schema version 4, before second factors:
 /// without their tables and without `auth_users.requires_second_factor`, every other row
 /// kept.
 fn back_to_version_4(path: &std::path::Path) {
+    back_to_version_5(path);
     raw(path)
         .execute_batch(
             "PRAGMA foreign_keys = OFF;
@@ -489,4 +509,299 @@ async fn a_login_challenge_hash_is_never_reused_across_accounts_or_by_its_own() 
         Some(challenge(&first)),
         "the refused inserts changed nothing"
     );
+}
+
+fn identity_of(user: &User, provider: &str, subject: &str) -> LinkedIdentity {
+    let identity =
+        ExternalIdentity::new(ProviderName::new(provider).unwrap(), subject).with_email(user.email.as_str(), true);
+    LinkedIdentity::new(user.id, &identity, user.created_at)
+}
+
+/// A new account without a password, created with its first identity.
+async fn passwordless(store: &SqliteStore, prefix: &str) -> (User, LinkedIdentity) {
+    let user = sample_user(unique_email(prefix)).with_password_hash(None);
+    let identity = identity_of(&user, "google", &format!("sub-{}", user.id));
+    store.insert_user_with_identity(&user, &identity).await.unwrap();
+    (user, identity)
+}
+
+/// A link in progress (a state naming the account) and a finished sign-in's code: the
+/// rows of migration 6's tables for `user` beside its identity.
+async fn sign_in_rows(store: &SqliteStore, user: &User, identity: &LinkedIdentity) -> (TokenHash, TokenHash) {
+    let at = user.created_at;
+    let state = ExternalLoginState::new(
+        hash(TokenKind::ExternalLoginBinding),
+        ProviderName::new("gitlab").unwrap(),
+        ExternalLoginPurpose::Link {
+            user_id: user.id,
+            session_id: SessionId::new_at(at),
+        },
+        ReturnPath::parse("/account").unwrap(),
+        at,
+        at + Duration::from_secs(600),
+    );
+    let state_hash = hash(TokenKind::ExternalLoginState);
+    store.insert_login_state(&state_hash, &state).await.unwrap();
+    let code = ExternalLoginCode::new(user.id, identity.id, 0, at, at + Duration::from_secs(60));
+    let code_hash = hash(TokenKind::ExternalLoginCode);
+    store.insert_login_code(&code_hash, &code).await.unwrap();
+    (state_hash, code_hash)
+}
+
+#[tokio::test]
+async fn migration_6_keeps_every_login_challenge_as_one_that_followed_a_password() {
+    let path = scratch_dir().join("auth.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let user = sample_user(unique_email("before-identities"));
+    store.insert_user(&user).await.unwrap();
+    let at = user.created_at;
+    let challenge = LoginChallenge::new(user.id, at, at + Duration::from_secs(300), user.token_version);
+    let challenge_hash = hash(TokenKind::LoginChallenge);
+    store.insert_login_challenge(&challenge_hash, &challenge).await.unwrap();
+    drop(store);
+    back_to_version_5(&path);
+    assert_eq!(
+        column_count(&path, "auth_login_challenges", "first_factor"),
+        0,
+        "the version 5 schema"
+    );
+    // An instance of the previous release, still running while another migrates, writes
+    // challenges without the new column.
+    let older = sample_user(unique_email("older-release"));
+    store_raw_user_and_challenge(&path, &older);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+    assert_eq!(column_count(&path, "auth_login_challenges", "first_factor"), 1);
+    let found = store.find_login_challenge(&challenge_hash).await.unwrap().unwrap();
+    assert_eq!(found.first_factor, AuthMethod::PASSWORD);
+    assert_eq!(found, challenge);
+    let older_challenge = store.take_login_challenge(&older_hash()).await.unwrap().unwrap();
+    assert_eq!(
+        (older_challenge.user_id, older_challenge.first_factor),
+        (older.id, AuthMethod::PASSWORD)
+    );
+    // The new tables work on the migrated file, and what they hold survives reopening.
+    let (linked, identity) = passwordless(&store, "after-identities").await;
+    let (state_hash, code_hash) = sign_in_rows(&store, &linked, &identity).await;
+    drop(store);
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(reopened.list_identities(linked.id).await.unwrap(), vec![identity]);
+    assert!(reopened.take_login_state(&state_hash).await.unwrap().is_some());
+    assert!(reopened.take_login_code(&code_hash).await.unwrap().is_some());
+}
+
+/// The hash under which [`store_raw_user_and_challenge`] stores its challenge.
+fn older_hash() -> TokenHash {
+    TokenHash::from_bytes([7; 32])
+}
+
+/// An account and its login challenge as release 5 wrote them (no `first_factor`).
+fn store_raw_user_and_challenge(path: &std::path::Path, user: &User) {
+    let conn = raw(path);
+    conn.execute(
+        "INSERT INTO auth_users (id, email, password_hash, is_active, email_verified_at, roles, token_version,
+                                 created_at, updated_at, requires_second_factor)
+         VALUES (?1, ?2, 'hash', 1, NULL, '', 0, 0, 0, 1)",
+        (user.id.to_string(), user.email.as_str()),
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO auth_login_challenges (hash, user_id, created_at, expires_at, attempts, token_version)
+         VALUES (?1, ?2, 0, 300000000, 0, 0)",
+        (older_hash().as_bytes().as_slice(), user.id.to_string()),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_challenges_first_factor_round_trips_and_one_that_does_not_parse_is_corrupt() {
+    let path = scratch_dir().join("auth.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let user = sample_user(unique_email("first-factor"));
+    store.insert_user(&user).await.unwrap();
+    let at = user.created_at;
+    let challenge =
+        LoginChallenge::new(user.id, at, at + Duration::from_secs(300), 0).with_first_factor(AuthMethod::FEDERATED);
+    let challenge_hash = hash(TokenKind::LoginChallenge);
+    store.insert_login_challenge(&challenge_hash, &challenge).await.unwrap();
+    let found = store.find_login_challenge(&challenge_hash).await.unwrap().unwrap();
+    assert_eq!(found.first_factor, AuthMethod::FEDERATED);
+
+    raw(&path)
+        .execute(
+            "UPDATE auth_login_challenges SET first_factor = 'Not A Method' WHERE user_id = ?1",
+            [user.id.to_string()],
+        )
+        .unwrap();
+    let error = store.find_login_challenge(&challenge_hash).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+    let error = store.take_login_challenge(&challenge_hash).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn deleting_an_account_deletes_its_identities_sign_ins_and_codes() {
+    let path = scratch_dir().join("auth.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (user, identity) = passwordless(&store, "deleted").await;
+    let (other, other_identity) = passwordless(&store, "kept").await;
+    sign_in_rows(&store, &user, &identity).await;
+    sign_in_rows(&store, &other, &other_identity).await;
+    let rows = |conn: &rusqlite::Connection, id: &User| -> i64 {
+        conn.query_row(
+            "SELECT (SELECT count(*) FROM auth_identities WHERE user_id = ?1)
+                  + (SELECT count(*) FROM auth_external_login_states WHERE user_id = ?1)
+                  + (SELECT count(*) FROM auth_external_login_codes WHERE user_id = ?1)",
+            [id.id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // An application deleting the account (foreign keys are per connection in SQLite).
+    let conn = raw(&path);
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    assert_eq!(rows(&conn, &user), 3);
+    conn.execute("DELETE FROM auth_users WHERE id = ?1", [user.id.to_string()])
+        .unwrap();
+    assert_eq!(rows(&conn, &user), 0);
+    assert_eq!(rows(&conn, &other), 3, "another account's are kept");
+    assert_eq!(
+        store
+            .find_identity(&identity.provider, &identity.subject)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.list_identities(other.id).await.unwrap(), vec![other_identity]);
+}
+
+#[tokio::test]
+async fn identity_rows_of_unknown_accounts_are_refused() {
+    let store = common::fresh_store().await;
+    let ghost = sample_user(unique_email("ghost"));
+    let identity = identity_of(&ghost, "google", "ghost");
+    assert!(matches!(
+        store.insert_identity(&identity).await,
+        Err(StoreError::Backend(_))
+    ));
+    let at = ghost.created_at;
+    let code = ExternalLoginCode::new(ghost.id, identity.id, 0, at, at + Duration::from_secs(60));
+    assert!(matches!(
+        store
+            .insert_login_code(&hash(TokenKind::ExternalLoginCode), &code)
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+    let link = ExternalLoginState::new(
+        hash(TokenKind::ExternalLoginBinding),
+        ProviderName::new("google").unwrap(),
+        ExternalLoginPurpose::Link {
+            user_id: ghost.id,
+            session_id: SessionId::new_at(at),
+        },
+        ReturnPath::parse("/").unwrap(),
+        at,
+        at + Duration::from_secs(600),
+    );
+    assert!(matches!(
+        store
+            .insert_login_state(&hash(TokenKind::ExternalLoginState), &link)
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+    // A code of a real account naming an identity that is not there.
+    let (user, _) = passwordless(&store, "real").await;
+    let code = ExternalLoginCode::new(user.id, identity.id, 0, at, at + Duration::from_secs(60));
+    assert!(matches!(
+        store
+            .insert_login_code(&hash(TokenKind::ExternalLoginCode), &code)
+            .await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_taken_identity_is_the_conflict_told_even_when_its_email_is_taken_too() {
+    let store = common::fresh_store().await;
+    let (user, identity) = passwordless(&store, "taken").await;
+    // The same identity with the same email: a second first sign-in of it.
+    let again = User::new(user.email.clone(), None, user.created_at);
+    let same = identity_of(&again, identity.provider.as_str(), &identity.subject);
+    assert!(matches!(
+        store.insert_user_with_identity(&again, &same).await,
+        Err(StoreError::DuplicateIdentity)
+    ));
+    assert_eq!(store.find_user_by_id(again.id).await.unwrap(), None);
+    assert_eq!(
+        store.find_user_by_email(&user.email).await.unwrap().map(|u| u.id),
+        Some(user.id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_sign_ins_of_one_identity_with_one_email_create_one_account() {
+    // What two browsers finishing the same first sign-in send: one identity, one email.
+    let path = scratch_dir().join("auth.db");
+    let stores = [
+        SqliteStore::open(&path).await.unwrap(),
+        SqliteStore::open(&path).await.unwrap(),
+    ];
+    let email = unique_email("twins");
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            let email = email.clone();
+            tokio::spawn(async move {
+                let user = sample_user(email).with_password_hash(None);
+                let identity = identity_of(&user, "google", "twin-subject");
+                (user.id, store.insert_user_with_identity(&user, &identity).await)
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (id, Ok(())) => created.push(id),
+            (_, Err(StoreError::DuplicateIdentity)) => {}
+            (_, Err(other)) => panic!("a concurrent first sign-in failed with {other:?}"),
+        }
+    }
+    assert_eq!(created.len(), 1);
+    let linked = stores[0]
+        .find_identity(&ProviderName::new("google").unwrap(), "twin-subject")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.user_id, created[0]);
+}
+
+#[tokio::test]
+async fn a_stored_identity_or_sign_in_the_domain_refuses_is_corrupt() {
+    let path = scratch_dir().join("auth.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (user, identity) = passwordless(&store, "corrupt-identity").await;
+    let (state_hash, _) = sign_in_rows(&store, &user, &identity).await;
+    let conn = raw(&path);
+    conn.execute(
+        "UPDATE auth_identities SET provider = 'Google' WHERE id = ?1",
+        [identity.id.to_string()],
+    )
+    .unwrap();
+    let error = store.list_identities(user.id).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+    conn.execute(
+        "UPDATE auth_external_login_states SET next = 'https://evil.example/' WHERE hash = ?1",
+        [state_hash.as_bytes().as_slice()],
+    )
+    .unwrap();
+    let error = store.take_login_state(&state_hash).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+    conn.execute(
+        "UPDATE auth_external_login_states SET next = '/', binding_hash = x'00' WHERE hash = ?1",
+        [state_hash.as_bytes().as_slice()],
+    )
+    .unwrap();
+    let error = store.take_login_state(&state_hash).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
 }
