@@ -213,3 +213,54 @@ impl FromRequest for IdPath {
         ready(Ok(Self(request.match_info().get("id").unwrap_or_default().to_owned())))
     }
 }
+
+/// The `{provider}` of an `/oauth/{provider}/…` route as text, for the endpoint to look
+/// up: a missing segment names no provider, and the endpoint's own 404
+/// `unknown_provider` answers.
+#[derive(Debug, Clone)]
+pub struct ProviderPath(pub String);
+
+impl FromRequest for ProviderPath {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self(
+            request.match_info().get("provider").unwrap_or_default().to_owned(),
+        )))
+    }
+}
+
+/// The request's `Cookie` header (several joined with `; `), if any: what the callback
+/// of a sign-in through a provider reads its binding cookie from
+/// ([`auth_http::headers::cookie`]). A header that is not text is left out.
+#[derive(Debug, Clone, Default)]
+pub struct Cookies(pub Option<String>);
+
+impl FromRequest for Cookies {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let values: Vec<&str> = request
+            .headers()
+            .get_all(header::COOKIE)
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        ready(Ok(Self((!values.is_empty()).then(|| values.join("; ")))))
+    }
+}
+
+/// The body of `POST /oauth/{provider}/link`: JSON (`{"next": "/path"}`), or no body at
+/// all for the defaults.
+pub struct LinkBody(pub api::LinkBody);
+
+impl FromRequest for LinkBody {
+    type Error = ApiError;
+    type Future = LocalFuture<Self>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = parsed_body(request, payload, api::link_body);
+        Box::pin(async move { Ok(Self(body.await?)) })
+    }
+}

@@ -21,7 +21,7 @@ use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use auth_http::{Endpoints, ErrorAnswer, api};
 
-use crate::{ApiError, Client, CurrentUser, IdPath, JsonBody, LoginBody, Reply};
+use crate::{ApiError, Client, Cookies, CurrentUser, IdPath, JsonBody, LinkBody, LoginBody, ProviderPath, Reply};
 
 /// What every handler returns.
 pub type Handled = Result<Reply, ApiError>;
@@ -212,6 +212,73 @@ pub async fn regenerate_recovery_codes(
     JsonBody(body): JsonBody<api::ReauthenticationBody>,
 ) -> Handled {
     Ok(Reply(endpoints.regenerate_recovery_codes(&client, &me, body).await?))
+}
+
+/// `GET /oauth/providers`.
+pub async fn oauth_providers(endpoints: Data<Endpoints>) -> Handled {
+    Ok(Reply(endpoints.oauth_providers()?))
+}
+
+/// `GET /oauth/{provider}/start?next=<path>`.
+pub async fn oauth_start(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    ProviderPath(provider): ProviderPath,
+    request: HttpRequest,
+) -> Handled {
+    Ok(Reply(
+        endpoints.oauth_start(&client, &provider, request.uri().query()).await?,
+    ))
+}
+
+/// `GET /oauth/{provider}/callback`, with the binding cookie.
+pub async fn oauth_callback(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    ProviderPath(provider): ProviderPath,
+    Cookies(cookies): Cookies,
+    request: HttpRequest,
+) -> Handled {
+    Ok(Reply(
+        endpoints
+            .oauth_callback(&client, &provider, request.uri().query(), cookies.as_deref())
+            .await?,
+    ))
+}
+
+/// `POST /oauth/{provider}/link`.
+pub async fn oauth_link(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    ProviderPath(provider): ProviderPath,
+    LinkBody(body): LinkBody,
+) -> Handled {
+    Ok(Reply(endpoints.oauth_link(&client, &me, &provider, body).await?))
+}
+
+/// `POST /oauth/exchange`.
+pub async fn oauth_exchange(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::ExchangeBody>,
+) -> Handled {
+    Ok(Reply(endpoints.oauth_exchange(&client, body).await?))
+}
+
+/// `GET /me/identities`.
+pub async fn identities(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser) -> Handled {
+    Ok(Reply(endpoints.identities(&me).await?))
+}
+
+/// `DELETE /me/identities/{id}`.
+pub async fn unlink_identity(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.unlink_identity(&client, &me, &id).await?))
 }
 
 /// `GET /.well-known/jwks.json`.

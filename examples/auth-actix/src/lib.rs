@@ -55,7 +55,9 @@ use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError, Route, guar
 use auth_http::{Answer, ErrorAnswer};
 
 pub use auth_http::Endpoints;
-pub use extract::{Authorized, Client, CurrentUser, FormBody, IdPath, JsonBody, LoginBody};
+pub use extract::{
+    Authorized, Client, Cookies, CurrentUser, FormBody, IdPath, JsonBody, LinkBody, LoginBody, ProviderPath,
+};
 
 /// An error answer in the API's format: `{"error", "detail"}`, its status, and its headers
 /// (`WWW-Authenticate` on a 401, `Retry-After` on a 429 or 503). `?` turns an
@@ -102,7 +104,7 @@ impl ResponseError for ApiError {
 }
 
 /// An endpoint's success answer as a response: its status, its headers (a token answer's
-/// `Cache-Control: no-store`), and its JSON body.
+/// `Cache-Control: no-store`, a redirect's `Location`, a `Set-Cookie`), and its JSON body.
 #[derive(Debug)]
 pub struct Reply(pub Answer);
 
@@ -113,7 +115,22 @@ impl Responder for Reply {
         let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = HttpResponse::build(status);
         for (name, value) in self.0.headers() {
-            response.insert_header((HeaderName::from_static(name), HeaderValue::from_static(value)));
+            let value = match value {
+                std::borrow::Cow::Borrowed(value) => HeaderValue::from_static(value),
+                std::borrow::Cow::Owned(value) => match HeaderValue::from_str(value) {
+                    Ok(value) => value,
+                    Err(_) => {
+                        // The endpoints make their values from URLs and tokens, never
+                        // with control characters: a bug, answered as one.
+                        return ApiError(ErrorAnswer::misconfigured(
+                            "auth-actix: an answer's header value is not valid",
+                        ))
+                        .error_response();
+                    }
+                },
+            };
+            // Appended: a name may repeat (several `Set-Cookie`).
+            response.append_header((HeaderName::from_static(name), value));
         }
         match self.0.json_body() {
             Some(json) => response.content_type("application/json").body(json.to_vec()),
@@ -123,7 +140,8 @@ impl Responder for Reply {
 }
 
 /// Registers `endpoints` as app data and every route of the HTTP API they serve (the mail
-/// routes with mail, the `/admin` routes with administration; see [`Endpoints`]), each
+/// routes with mail, the `/admin` routes with administration, the two-factor routes with
+/// a second factor, the `/oauth` routes with identity providers; see [`Endpoints`]), each
 /// answering a method it does not take with the API's 405 and `Allow`. For
 /// `App::configure`, or a scope's for a prefix.
 ///
@@ -142,10 +160,11 @@ impl Responder for Reply {
 pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     let endpoints = endpoints.clone();
     move |config| {
-        let (mail, admin, second_factor) = (
+        let (mail, admin, second_factor, external_login) = (
             endpoints.serves_mail(),
             endpoints.serves_administration(),
             endpoints.serves_second_factor(),
+            endpoints.serves_external_login(),
         );
         config
             .app_data(web::Data::new(endpoints))
@@ -185,6 +204,16 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
                 .service(
                     resource("/mfa/recovery-codes", "POST").route(web::post().to(handlers::regenerate_recovery_codes)),
                 );
+        }
+        if external_login {
+            config
+                .service(resource("/oauth/providers", "GET,HEAD").route(get().to(handlers::oauth_providers)))
+                .service(resource("/oauth/exchange", "POST").route(web::post().to(handlers::oauth_exchange)))
+                .service(resource("/oauth/{provider}/start", "GET,HEAD").route(get().to(handlers::oauth_start)))
+                .service(resource("/oauth/{provider}/callback", "GET,HEAD").route(get().to(handlers::oauth_callback)))
+                .service(resource("/oauth/{provider}/link", "POST").route(web::post().to(handlers::oauth_link)))
+                .service(resource("/me/identities", "GET,HEAD").route(get().to(handlers::identities)))
+                .service(resource("/me/identities/{id}", "DELETE").route(web::delete().to(handlers::unlink_identity)));
         }
     }
 }

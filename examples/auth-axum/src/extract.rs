@@ -211,3 +211,54 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         Ok(Self(id.map(|axum::extract::Path(id)| id).unwrap_or_default()))
     }
 }
+
+/// The `{provider}` of an `/oauth/{provider}/…` route as text, for the endpoint to look
+/// up: a segment that does not decode names no provider, and the endpoint's own 404
+/// `unknown_provider` answers.
+pub struct ProviderPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ProviderPath {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let provider = axum::extract::Path::<String>::from_request_parts(parts, state).await;
+        Ok(Self(provider.map(|axum::extract::Path(name)| name).unwrap_or_default()))
+    }
+}
+
+/// The request's `Cookie` header (several joined with `; `), if any: what the callback
+/// of a sign-in through a provider reads its binding cookie from
+/// ([`auth_http::headers::cookie`]). A header that is not text is left out.
+#[derive(Debug, Clone, Default)]
+pub struct Cookies(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Cookies {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        Ok(Self((!values.is_empty()).then(|| values.join("; "))))
+    }
+}
+
+/// The body of `POST /oauth/{provider}/link`: JSON (`{"next": "/path"}`), or no body at
+/// all for the defaults.
+pub struct LinkBody(pub api::LinkBody);
+
+impl<S> FromRequest<S> for LinkBody
+where
+    S: Send + Sync,
+    Endpoints: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (content_type, body) = body_bytes(request, state).await?;
+        Ok(Self(api::link_body(content_type.as_deref(), &body)?))
+    }
+}

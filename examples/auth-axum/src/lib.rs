@@ -53,7 +53,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 
 pub use auth_http::Endpoints;
-pub use extract::{Authorized, Client, CurrentUser, FormBody, IdPath, JsonBody, LoginBody, body_bytes};
+pub use extract::{
+    Authorized, Client, Cookies, CurrentUser, FormBody, IdPath, JsonBody, LinkBody, LoginBody, ProviderPath, body_bytes,
+};
 
 /// An error answer in the API's format: `{"error", "detail"}`, its status, and its headers
 /// (`WWW-Authenticate` on a 401, `Retry-After` on a 429 or 503). `?` turns an
@@ -88,7 +90,7 @@ impl IntoResponse for ApiError {
 }
 
 /// An endpoint's success answer as a response: its status, its headers (a token answer's
-/// `Cache-Control: no-store`), and its JSON body.
+/// `Cache-Control: no-store`, a redirect's `Location`, a `Set-Cookie`), and its JSON body.
 #[derive(Debug)]
 pub struct Reply(pub Answer);
 
@@ -97,7 +99,22 @@ impl IntoResponse for Reply {
         let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut headers = HeaderMap::new();
         for (name, value) in self.0.headers() {
-            headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+            let value = match value {
+                std::borrow::Cow::Borrowed(value) => HeaderValue::from_static(value),
+                std::borrow::Cow::Owned(value) => match HeaderValue::from_str(value) {
+                    Ok(value) => value,
+                    Err(_) => {
+                        // The endpoints make their values from URLs and tokens, never
+                        // with control characters: a bug, answered as one.
+                        return ApiError(ErrorAnswer::misconfigured(
+                            "auth-axum: an answer's header value is not valid",
+                        ))
+                        .into_response();
+                    }
+                },
+            };
+            // Appended: a name may repeat (several `Set-Cookie`).
+            headers.append(HeaderName::from_static(name), value);
         }
         match self.0.json_body() {
             Some(json) => {
@@ -110,7 +127,8 @@ impl IntoResponse for Reply {
 }
 
 /// Every route of the HTTP API that `endpoints` serves (the mail routes with mail, the
-/// `/admin` routes with administration; see [`Endpoints`]), with the API's 405 answer for
+/// `/admin` routes with administration, the two-factor routes with a second factor, the
+/// `/oauth` routes with identity providers; see [`Endpoints`]), with the API's 405 answer for
 /// a method a route does not take. Mount it whole (`merge`), under a prefix (`nest`), or
 /// take single [`handlers`] instead.
 ///
@@ -162,6 +180,16 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
             .route("/mfa/totp/confirm", post(handlers::totp_confirm))
             .route("/mfa/totp/disable", post(handlers::totp_disable))
             .route("/mfa/recovery-codes", post(handlers::regenerate_recovery_codes));
+    }
+    if endpoints.serves_external_login() {
+        routes = routes
+            .route("/oauth/providers", get(handlers::oauth_providers))
+            .route("/oauth/{provider}/start", get(handlers::oauth_start))
+            .route("/oauth/{provider}/callback", get(handlers::oauth_callback))
+            .route("/oauth/{provider}/link", post(handlers::oauth_link))
+            .route("/oauth/exchange", post(handlers::oauth_exchange))
+            .route("/me/identities", get(handlers::identities))
+            .route("/me/identities/{id}", delete(handlers::unlink_identity));
     }
     routes
         .method_not_allowed_fallback(handlers::method_not_allowed)

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use auth_core::{
-    RecoveryCodes, Role, SecondFactorChallenge, SecondFactorCode, SecondFactorStatus, Session, SessionId, TokenPair,
-    User, UserId,
+    IdentityId, LinkedIdentity, RecoveryCodes, Role, SecondFactorChallenge, SecondFactorCode, SecondFactorStatus,
+    Session, SessionId, TokenPair, User, UserId,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -434,6 +434,202 @@ pub fn account_id(id: &str) -> Result<UserId, ErrorAnswer> {
 pub fn session_id(id: &str) -> Result<SessionId, ErrorAnswer> {
     id.parse()
         .map_err(|_| ErrorAnswer::from(auth_core::AuthError::SessionNotFound))
+}
+
+/// An identity id from a path; one that does not parse names no identity (404).
+///
+/// # Errors
+///
+/// `not_found`, as for an identity the account does not have.
+pub fn identity_id(id: &str) -> Result<IdentityId, ErrorAnswer> {
+    id.parse()
+        .map_err(|_| ErrorAnswer::from(auth_core::AuthError::IdentityNotFound))
+}
+
+/// Where a sign-in through a provider leads when the request names no `next`.
+pub const DEFAULT_NEXT: &str = "/";
+
+/// The query of `GET /oauth/{provider}/start`: `next=<path>`, where the provider's
+/// callback leads (a path on this site; default `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartQuery {
+    /// The path, unchecked (the service checks it: 400 `invalid_redirect`).
+    pub next: String,
+}
+
+impl StartQuery {
+    /// Parses the raw query string (without `?`).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` for a query that does not parse (`next` given twice).
+    ///
+    /// ```
+    /// use auth_http::api::StartQuery;
+    ///
+    /// assert_eq!(StartQuery::parse(None).unwrap().next, "/");
+    /// assert_eq!(StartQuery::parse(Some("next=%2Fapp%3Ftab%3D1")).unwrap().next, "/app?tab=1");
+    /// assert_eq!(StartQuery::parse(Some("next=/a&next=/b")).unwrap_err().status(), 400);
+    /// ```
+    pub fn parse(query: Option<&str>) -> Result<Self, ErrorAnswer> {
+        #[derive(Deserialize)]
+        struct Raw {
+            next: Option<String>,
+        }
+        let raw: Raw = serde_urlencoded::from_str(query.unwrap_or(""))
+            .map_err(|error| ErrorAnswer::invalid_request(format!("query: {error}")))?;
+        Ok(Self {
+            next: raw.next.unwrap_or_else(|| DEFAULT_NEXT.to_owned()),
+        })
+    }
+}
+
+/// The query a provider calls `GET /oauth/{provider}/callback` with: `state`, and `code`
+/// or `error` (other parameters are ignored).
+#[derive(Default, PartialEq, Eq)]
+pub struct CallbackQuery {
+    /// `state`: the flow.
+    pub state: Option<String>,
+    /// `code`: the authorization code.
+    pub code: Option<String>,
+    /// `error`: the provider's refusal (`access_denied`, say).
+    pub error: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackQuery")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallbackQuery {
+    /// Parses the raw query string (without `?`).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` for a query that does not parse (a parameter given twice).
+    ///
+    /// ```
+    /// use auth_http::api::CallbackQuery;
+    ///
+    /// let query = CallbackQuery::parse(Some("state=st_1&code=c&iss=https%3A%2F%2Fidp")).unwrap();
+    /// assert_eq!((query.state.as_deref(), query.code.as_deref(), query.error), (Some("st_1"), Some("c"), None));
+    /// assert_eq!(CallbackQuery::parse(None).unwrap(), CallbackQuery::default());
+    /// ```
+    pub fn parse(query: Option<&str>) -> Result<Self, ErrorAnswer> {
+        #[derive(Deserialize)]
+        struct Raw {
+            state: Option<String>,
+            code: Option<String>,
+            error: Option<String>,
+        }
+        let raw: Raw = serde_urlencoded::from_str(query.unwrap_or(""))
+            .map_err(|error| ErrorAnswer::invalid_request(format!("query: {error}")))?;
+        Ok(Self {
+            state: raw.state,
+            code: raw.code,
+            error: raw.error,
+        })
+    }
+}
+
+/// The body of `POST /oauth/{provider}/link`: where the provider's callback leads once
+/// the identity is linked (a path on this site; default `/`). The body may be left out.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Default, Deserialize)]
+pub struct LinkBody {
+    /// A path on this site, such as `/settings`; default `/`.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// The body of `POST /oauth/{provider}/link`: JSON, or nothing at all (an empty body,
+/// whatever its content type) for the defaults.
+///
+/// # Errors
+///
+/// As [`json_body`] for a body that is not empty.
+///
+/// ```
+/// use auth_http::api::link_body;
+///
+/// assert_eq!(link_body(None, b"").unwrap().next, None);
+/// assert_eq!(link_body(Some("application/json"), br#"{"next":"/settings"}"#).unwrap().next.as_deref(), Some("/settings"));
+/// assert_eq!(link_body(Some("text/plain"), b"next").unwrap_err().status(), 415);
+/// ```
+pub fn link_body(content_type: Option<&str>, body: &[u8]) -> Result<LinkBody, ErrorAnswer> {
+    if body.is_empty() {
+        return Ok(LinkBody::default());
+    }
+    json_body(content_type, body)
+}
+
+/// The answer of `POST /oauth/{provider}/link`: where to send the browser.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Serialize)]
+pub struct AuthorizationView {
+    /// The provider's authorization URL; the browser goes there with the binding cookie
+    /// this answer set.
+    pub authorization_url: String,
+}
+
+/// The body of `POST /oauth/exchange`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct ExchangeBody {
+    /// The one-time code (`xc_…`) the callback's redirect carried in `code=`.
+    pub code: String,
+}
+
+/// An identity linked to the account, as `GET /me/identities` lists it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize)]
+pub struct IdentityView {
+    /// The identity's id (for `DELETE /me/identities/{id}`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
+    pub id: IdentityId,
+    /// The provider's name.
+    pub provider: String,
+    /// The email the provider gave when it was linked, if any.
+    pub email: Option<String>,
+    /// When it was linked.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: time::OffsetDateTime,
+    /// When it last signed in, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub last_used_at: Option<time::OffsetDateTime>,
+}
+
+impl From<&LinkedIdentity> for IdentityView {
+    fn from(identity: &LinkedIdentity) -> Self {
+        Self {
+            id: identity.id,
+            provider: identity.provider.as_str().to_owned(),
+            email: identity.email.clone(),
+            created_at: identity.created_at,
+            last_used_at: identity.last_used_at,
+        }
+    }
+}
+
+/// The answer of `GET /me/identities`: the account's linked identities, oldest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize)]
+pub struct IdentitiesView {
+    /// The identities.
+    pub identities: Vec<IdentityView>,
+}
+
+/// The answer of `GET /oauth/providers`: the names of the providers one can sign in with.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize)]
+pub struct ProvidersView {
+    /// The names, in order (each the `{provider}` of `/oauth/{provider}/start`).
+    pub providers: Vec<String>,
 }
 
 /// Whether a `Content-Type` is JSON: `application/json` or `application/<x>+json`, any

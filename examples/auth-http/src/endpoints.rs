@@ -1,6 +1,7 @@
 //! Every endpoint of the HTTP contract, written once: a framework integration extracts a
 //! request's parts, calls the endpoint, and writes its [`Answer`] or [`ErrorAnswer`].
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
@@ -9,15 +10,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery, LoginOutcome, LoginSuccess,
-    NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode, SecondFactorStatus, SecondFactorStore,
-    SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens, TotpEnrolment, User, UserDirectory, UserId,
-    bearer_token,
+    AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery, ExternalCallback,
+    ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, IdentityId, IdentityStore, LinkedIdentity,
+    LoginOutcome, LoginSuccess, NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode, SecondFactorStatus,
+    SecondFactorStore, SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens, TotpEnrolment, User,
+    UserDirectory, UserId, bearer_token,
 };
 use serde::Serialize;
 
-use crate::api::{self, MfaChallengeView, RecoveryCodesView, SessionView, TokenView, TotpSetupView, UserView};
-use crate::headers::{NO_REFERRER, TOKEN_HEADERS};
+use crate::api::{
+    self, AuthorizationView, IdentitiesView, IdentityView, MfaChallengeView, ProvidersView, RecoveryCodesView,
+    SessionView, TokenView, TotpSetupView, UserView,
+};
+use crate::headers::{self, EXTERNAL_LOGIN_HEADERS, NO_REFERRER, TOKEN_HEADERS};
 use crate::{ClientAddressing, ErrorAnswer};
 
 /// A mail the flows ask for: a link carrying a single-use token (password reset, email
@@ -65,7 +70,7 @@ impl<F: Fn(Mail) + Send + Sync + 'static> SendMail for F {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Answer {
     status: u16,
-    headers: Vec<(&'static str, &'static str)>,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
     json: Option<Vec<u8>>,
 }
 
@@ -95,8 +100,16 @@ impl Answer {
     }
 
     /// The answer with a header added.
-    pub fn with_header(mut self, header: (&'static str, &'static str)) -> Self {
-        self.headers.push(header);
+    pub fn with_header(mut self, (name, value): (&'static str, &'static str)) -> Self {
+        self.headers.push((name, Cow::Borrowed(value)));
+        self
+    }
+
+    /// The answer with a header whose value is made per answer (a `Location`, a
+    /// `Set-Cookie`). Its value never shows in the answer's `Debug`: it may carry a
+    /// secret.
+    pub fn with_owned_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, Cow::Owned(value)));
         self
     }
 
@@ -105,8 +118,9 @@ impl Answer {
         self.status
     }
 
-    /// Headers beside the content type.
-    pub fn headers(&self) -> &[(&'static str, &'static str)] {
+    /// Headers beside the content type, in the order added; a name may repeat (several
+    /// `Set-Cookie`), so a framework appends each rather than replacing.
+    pub fn headers(&self) -> &[(&'static str, Cow<'static, str>)] {
         &self.headers
     }
 
@@ -118,9 +132,18 @@ impl Answer {
 
 impl fmt::Debug for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A per-answer value (a cookie, a URL with a state) is shown by its name only.
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| match value {
+                Cow::Borrowed(value) => (*name, *value),
+                Cow::Owned(_) => (*name, "[redacted]"),
+            })
+            .collect();
         f.debug_struct("Answer")
             .field("status", &self.status)
-            .field("headers", &self.headers)
+            .field("headers", &headers)
             .field("json_bytes", &self.json.as_ref().map(Vec::len))
             .finish()
     }
@@ -141,7 +164,8 @@ pub type EndpointResult = Result<Answer, ErrorAnswer>;
 /// | register, login, me, token refresh, logout, sessions, password change, jwks, health | always |
 /// | `POST /password/forgot`, `/password/reset`, `/email/verification`, `/email/verify` | [`with_mail`](Self::with_mail) |
 /// | `/admin/users…` (list, enable, disable, roles; the `admin` role required) | built by [`with_administration`](Self::with_administration) or [`with_second_factor`](Self::with_second_factor), for stores that list users and change roles |
-/// | `POST /login/mfa`, `/mfa/totp/setup`, `/mfa/totp/confirm`, `/mfa/totp/disable`, `/mfa/recovery-codes`; `mfa` in `GET /me` | built by [`with_second_factor`](Self::with_second_factor), for stores that keep second factors, when the service has [`with_totp`](AuthService::with_totp) |
+/// | `POST /login/mfa`, `/mfa/totp/setup`, `/mfa/totp/confirm`, `/mfa/totp/disable`, `/mfa/recovery-codes`; `mfa` in `GET /me` | built by [`with_second_factor`](Self::with_second_factor) or [`with_identity_providers`](Self::with_identity_providers), for stores that keep second factors, when the service has [`with_totp`](AuthService::with_totp) |
+/// | `GET /oauth/providers`, `GET /oauth/{provider}/start`, `GET /oauth/{provider}/callback`, `POST /oauth/{provider}/link`, `POST /oauth/exchange`, `GET /me/identities`, `DELETE /me/identities/{id}` | built by [`with_identity_providers`](Self::with_identity_providers), for stores that keep external identities, when the service has an [`IdentityProvider`](auth_core::IdentityProvider) ([`with_identity_provider`](AuthService::with_identity_provider)) |
 ///
 /// ```
 /// use std::sync::Arc;
@@ -163,9 +187,11 @@ pub struct Endpoints {
     flows: Arc<dyn Flows>,
     admin: Option<Arc<dyn AdminFlows>>,
     mfa: Option<Arc<dyn MfaFlows>>,
+    external: Option<Arc<dyn ExternalFlows>>,
     mail: Option<Arc<dyn SendMail>>,
     addressing: ClientAddressing,
     body_timeout: Duration,
+    secure_cookies: bool,
 }
 
 /// How long a request body may take to arrive after its head, unless set.
@@ -179,9 +205,11 @@ impl Endpoints {
             flows: service,
             admin: None,
             mfa: None,
+            external: None,
             mail: None,
             addressing: ClientAddressing::peer_only(),
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            secure_cookies: true,
         }
     }
 
@@ -208,6 +236,54 @@ impl Endpoints {
             mfa,
             ..Self::with_administration(service)
         }
+    }
+
+    /// As [`with_second_factor`](Self::with_second_factor), with the routes of sign-in
+    /// through identity providers too (`/oauth/…`, `/me/identities`) when `service` has
+    /// at least one [`IdentityProvider`](auth_core::IdentityProvider)
+    /// ([`with_identity_provider`](AuthService::with_identity_provider)): its store also
+    /// keeps external identities.
+    ///
+    /// The browser that begins a sign-in gets a cookie binding the flow to it (see
+    /// [`with_secure_cookies`](Self::with_secure_cookies)); the provider's callback must
+    /// bring it back.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthService, MemoryStore, SigningKey, Tokens};
+    /// use auth_http::Endpoints;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+    /// let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://auth.example", "api")));
+    /// // No provider given to the service: the routes are not served.
+    /// assert!(!Endpoints::with_identity_providers(service).serves_external_login());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_identity_providers<
+        S: AuthStore + UserDirectory + RoleStore + SecondFactorStore + IdentityStore + 'static,
+    >(
+        service: Arc<AuthService<S>>,
+    ) -> Self {
+        let external: Option<Arc<dyn ExternalFlows>> = service
+            .identity_providers()
+            .next()
+            .is_some()
+            .then(|| Arc::clone(&service) as _);
+        Self {
+            external,
+            ..Self::with_second_factor(service)
+        }
+    }
+
+    /// Whether the site is served over HTTPS, as browsers reach it (default `true`): the
+    /// cookie that binds a sign-in through a provider to its browser is then
+    /// `__Host-auth_oauth` and `Secure` ([`headers::SECURE_BINDING_COOKIE`]); `false`
+    /// (plain HTTP, local development only) names it `auth_oauth`, without `Secure`.
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
     }
 
     /// Serves the mail routes, sending their mail through `mail`.
@@ -254,6 +330,18 @@ impl Endpoints {
         self.mfa.is_some()
     }
 
+    /// Whether the routes of sign-in through identity providers are served (`/oauth/…`,
+    /// `/me/identities`).
+    pub fn serves_external_login(&self) -> bool {
+        self.external.is_some()
+    }
+
+    /// The name of the cookie binding a sign-in through a provider to its browser
+    /// ([`headers::binding_cookie_name`]).
+    pub fn binding_cookie_name(&self) -> &'static str {
+        headers::binding_cookie_name(self.secure_cookies)
+    }
+
     /// The OpenAPI 3.1 document of the routes these endpoints serve (the mail routes with
     /// mail, the `/admin` routes with administration), at the root of the site.
     ///
@@ -286,6 +374,7 @@ impl Endpoints {
                 crate::openapi::Served::WithMail => self.serves_mail(),
                 crate::openapi::Served::WithAdministration => self.serves_administration(),
                 crate::openapi::Served::WithSecondFactor => self.serves_second_factor(),
+                crate::openapi::Served::WithExternalLogin => self.serves_external_login(),
             },
             prefix.trim_end_matches('/'),
         )
@@ -348,11 +437,17 @@ impl Endpoints {
     ///
     /// As [`AuthService::login`].
     pub async fn login(&self, client: &ClientInfo, body: api::Credentials) -> EndpointResult {
-        match self
+        let outcome = self
             .flows
             .login(&body.email, Password::new(body.password), client)
-            .await?
-        {
+            .await?;
+        self.login_answer(outcome)
+    }
+
+    /// The answer to a login's outcome (`POST /login`, `POST /oauth/exchange`): the token
+    /// response, or the second-factor challenge where the two-factor routes are served.
+    fn login_answer(&self, outcome: LoginOutcome) -> EndpointResult {
+        match outcome {
             LoginOutcome::SecondFactorRequired(challenge) if self.mfa.is_some() => {
                 let view = MfaChallengeView::new(&challenge);
                 Ok(not_cached(Answer::json(200, &view)))
@@ -653,6 +748,160 @@ impl Endpoints {
         Ok(Answer::empty(204))
     }
 
+    /// `GET /oauth/providers`: 200 `{"providers": [...]}`, the names of the providers one
+    /// can sign in with.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the routes of sign-in through providers.
+    pub fn oauth_providers(&self) -> EndpointResult {
+        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let providers = external.identity_providers();
+        Ok(Answer::json(200, &ProvidersView { providers }))
+    }
+
+    /// `GET /oauth/{provider}/start?next=<path>`: 303 to the provider's authorization
+    /// URL, setting the cookie that binds the flow to this browser (10 minutes). `next`
+    /// (default `/`) is where the callback leads afterwards. Every answer says
+    /// `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the routes; 400 `invalid_request` for a query that does not parse;
+    /// as [`AuthService::begin_external_login`] (404 `unknown_provider`, 400
+    /// `invalid_redirect`, 503 `provider_unavailable`, 429).
+    pub async fn oauth_start(&self, client: &ClientInfo, provider: &str, query: Option<&str>) -> EndpointResult {
+        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let result = async {
+            let query = api::StartQuery::parse(query)?;
+            let start = external.begin_external_login(provider, &query.next, client).await?;
+            let cookie = self.binding_cookie(&start);
+            Ok(Answer::empty(303)
+                .with_owned_header("location", start.authorization_url)
+                .with_owned_header("set-cookie", cookie))
+        }
+        .await;
+        with_external_login_headers(result, None)
+    }
+
+    /// `POST /oauth/{provider}/link` (the caller's bearer token; body `{"next": "/path"}`,
+    /// optional): 200 `{"authorization_url": ...}`, setting the binding cookie. The
+    /// caller's browser goes to that URL; the provider's callback links the identity to
+    /// this account and leads to `next?linked=<provider>`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the routes; as [`AuthService::begin_identity_link`] (401
+    /// `insufficient_user_authentication` without a recent sign-in).
+    pub async fn oauth_link(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        provider: &str,
+        body: api::LinkBody,
+    ) -> EndpointResult {
+        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let next = body.next.as_deref().unwrap_or(api::DEFAULT_NEXT);
+        let start = external
+            .begin_identity_link(&Caller::from(me), provider, next, client)
+            .await?;
+        let cookie = self.binding_cookie(&start);
+        let view = AuthorizationView {
+            authorization_url: start.authorization_url,
+        };
+        Ok(Answer::json(200, &view)
+            .with_owned_header("set-cookie", cookie)
+            .with_header(("cache-control", "no-store")))
+    }
+
+    /// `GET /oauth/{provider}/callback?state=…&code=…` (or `&error=…`), with the binding
+    /// cookie: the provider's redirect back. 303 to the flow's `next` with `code=` (a
+    /// sign-in: the application trades it at `POST /oauth/exchange`) or `linked=` (a
+    /// link); a refusal once the flow is known is a 303 to `next?error=<code>`. Every
+    /// answer deletes the binding cookie and says `Cache-Control: no-store` and
+    /// `Referrer-Policy: no-referrer`.
+    ///
+    /// `cookies` is the request's `Cookie` header (several joined with `; `).
+    ///
+    /// # Errors
+    ///
+    /// 404 without the routes; without a known flow, the error itself: 400
+    /// `external_login_failed` (no state, or one unknown, spent or expired), 404
+    /// `unknown_provider`, 503; 400 `invalid_request` for a query that does not parse.
+    pub async fn oauth_callback(
+        &self,
+        client: &ClientInfo,
+        provider: &str,
+        query: Option<&str>,
+        cookies: Option<&str>,
+    ) -> EndpointResult {
+        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let result = async {
+            let query = api::CallbackQuery::parse(query)?;
+            let binding = cookies.and_then(|cookies| headers::cookie(cookies, self.binding_cookie_name()));
+            let callback = ExternalCallback::new(query.state.as_deref(), query.code.as_deref(), query.error.as_deref());
+            match external
+                .finish_external_login(provider, callback, binding, client)
+                .await
+            {
+                Ok(finish) => Ok(redirect(finish.redirect_to())),
+                Err(failure) => {
+                    let ExternalLoginFailure { error, redirect_to, .. } = failure;
+                    // Made whatever the answer: a server-side failure is logged with its cause.
+                    let answer = ErrorAnswer::from(error);
+                    match redirect_to {
+                        Some(redirect_to) => Ok(redirect(&redirect_to)),
+                        None => Err(answer),
+                    }
+                }
+            }
+        }
+        .await;
+        with_external_login_headers(result, Some(headers::clear_binding_cookie(self.secure_cookies)))
+    }
+
+    /// `POST /oauth/exchange` `{"code": "xc_…"}`: trades the one-time code of a finished
+    /// sign-in through a provider, once, within 60 seconds; answered as `POST /login`
+    /// answers (the token response, or the second-factor challenge).
+    ///
+    /// # Errors
+    ///
+    /// 404 without the routes; as [`AuthService::exchange_external_login`] (400
+    /// `external_login_failed` for an unknown, spent or expired code).
+    pub async fn oauth_exchange(&self, client: &ClientInfo, body: api::ExchangeBody) -> EndpointResult {
+        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let outcome = external.exchange_external_login(&body.code, client).await?;
+        self.login_answer(outcome)
+    }
+
+    /// `GET /me/identities`: 200 `{"identities": [...]}`, the account's linked
+    /// identities, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the routes; as [`AuthService::list_identities`].
+    pub async fn identities(&self, me: &Authenticated) -> EndpointResult {
+        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let identities = external.list_identities(me.user.id).await?;
+        let identities = identities.iter().map(IdentityView::from).collect();
+        Ok(Answer::json(200, &IdentitiesView { identities }))
+    }
+
+    /// `DELETE /me/identities/{id}`: 204, the identity unlinked; an id that does not parse
+    /// is 404, as an unknown one.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the routes; as [`AuthService::unlink_identity`] (409
+    /// `last_sign_in_method`, 401 `insufficient_user_authentication`).
+    pub async fn unlink_identity(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
+        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        external
+            .unlink_identity(&Caller::from(me), api::identity_id(id)?, client)
+            .await?;
+        Ok(Answer::empty(204))
+    }
+
     /// `GET /.well-known/jwks.json`: 200 with the public keys that verify access tokens.
     pub fn jwks(&self) -> Answer {
         Answer::json(200, &self.flows.tokens().jwks())
@@ -670,6 +919,15 @@ impl Endpoints {
 }
 
 impl Endpoints {
+    /// The `Set-Cookie` value of a begun flow's binding cookie.
+    fn binding_cookie(&self, start: &ExternalLoginStart) -> String {
+        headers::set_binding_cookie(
+            self.secure_cookies,
+            start.binding.expose_secret(),
+            start.expires_in.as_secs(),
+        )
+    }
+
     /// Mails a security notice, where mail is served (without mail there is nowhere to
     /// send it: logged).
     fn notify(&self, notice: SecurityNotice) {
@@ -695,11 +953,41 @@ fn not_cached(answer: Answer) -> Answer {
     TOKEN_HEADERS.into_iter().fold(answer, Answer::with_header)
 }
 
+/// 303 to `location` (a path on this site).
+fn redirect(location: &str) -> Answer {
+    Answer::empty(303).with_owned_header("location", location.to_owned())
+}
+
+/// `result`, success or error, with [`EXTERNAL_LOGIN_HEADERS`] and `cookie` as a
+/// `Set-Cookie`.
+fn with_external_login_headers(result: EndpointResult, cookie: Option<String>) -> EndpointResult {
+    match result {
+        Ok(answer) => {
+            let answer = match cookie {
+                Some(cookie) => answer.with_owned_header("set-cookie", cookie),
+                None => answer,
+            };
+            Ok(EXTERNAL_LOGIN_HEADERS.into_iter().fold(answer, Answer::with_header))
+        }
+        Err(error) => {
+            let error = match cookie {
+                Some(cookie) => error.with_header("set-cookie", cookie),
+                None => error,
+            };
+            Err(EXTERNAL_LOGIN_HEADERS
+                .into_iter()
+                .fold(error, |error, (name, value)| error.with_header(name, value)))
+        }
+    }
+}
+
 impl fmt::Debug for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoints")
             .field("administration", &self.admin.is_some())
             .field("second_factor", &self.mfa.is_some())
+            .field("external_login", &self.external.is_some())
+            .field("secure_cookies", &self.secure_cookies)
             .field("mail", &self.mail.is_some())
             .field("addressing", &self.addressing)
             .field("body_timeout", &self.body_timeout)
@@ -913,5 +1201,85 @@ impl<S: AuthStore + SecondFactorStore + 'static> MfaFlows for AuthService<S> {
 
     fn second_factor_status<'a>(&'a self, user: &'a User) -> Flow<'a, SecondFactorStatus> {
         Box::pin(AuthService::second_factor_status(self, user))
+    }
+}
+
+/// The flows of sign-in through identity providers, for stores that keep external
+/// identities.
+trait ExternalFlows: Send + Sync {
+    fn identity_providers(&self) -> Vec<String>;
+    fn begin_external_login<'a>(
+        &'a self,
+        provider: &'a str,
+        next: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, ExternalLoginStart>;
+    fn begin_identity_link<'a>(
+        &'a self,
+        caller: &'a Caller,
+        provider: &'a str,
+        next: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, ExternalLoginStart>;
+    fn finish_external_login<'a>(
+        &'a self,
+        provider: &'a str,
+        callback: ExternalCallback<'a>,
+        binding: Option<&'a str>,
+        client: &'a ClientInfo,
+    ) -> Pin<Box<dyn Future<Output = Result<ExternalLoginFinish, ExternalLoginFailure>> + Send + 'a>>;
+    fn exchange_external_login<'a>(&'a self, code: &'a str, client: &'a ClientInfo) -> Flow<'a, LoginOutcome>;
+    fn list_identities(&self, user: UserId) -> Flow<'_, Vec<LinkedIdentity>>;
+    fn unlink_identity<'a>(&'a self, caller: &'a Caller, id: IdentityId, client: &'a ClientInfo) -> Flow<'a, ()>;
+}
+
+impl<S: AuthStore + IdentityStore + 'static> ExternalFlows for AuthService<S> {
+    fn identity_providers(&self) -> Vec<String> {
+        AuthService::identity_providers(self)
+            .map(|name| name.as_str().to_owned())
+            .collect()
+    }
+
+    fn begin_external_login<'a>(
+        &'a self,
+        provider: &'a str,
+        next: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, ExternalLoginStart> {
+        Box::pin(AuthService::begin_external_login(self, provider, next, client))
+    }
+
+    fn begin_identity_link<'a>(
+        &'a self,
+        caller: &'a Caller,
+        provider: &'a str,
+        next: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, ExternalLoginStart> {
+        Box::pin(AuthService::begin_identity_link(self, caller, provider, next, client))
+    }
+
+    fn finish_external_login<'a>(
+        &'a self,
+        provider: &'a str,
+        callback: ExternalCallback<'a>,
+        binding: Option<&'a str>,
+        client: &'a ClientInfo,
+    ) -> Pin<Box<dyn Future<Output = Result<ExternalLoginFinish, ExternalLoginFailure>> + Send + 'a>> {
+        Box::pin(AuthService::finish_external_login(
+            self, provider, callback, binding, client,
+        ))
+    }
+
+    fn exchange_external_login<'a>(&'a self, code: &'a str, client: &'a ClientInfo) -> Flow<'a, LoginOutcome> {
+        Box::pin(AuthService::exchange_external_login(self, code, client))
+    }
+
+    fn list_identities(&self, user: UserId) -> Flow<'_, Vec<LinkedIdentity>> {
+        Box::pin(AuthService::list_identities(self, user))
+    }
+
+    fn unlink_identity<'a>(&'a self, caller: &'a Caller, id: IdentityId, client: &'a ClientInfo) -> Flow<'a, ()> {
+        Box::pin(AuthService::unlink_identity(self, caller, id, client))
     }
 }

@@ -20,14 +20,22 @@ use auth_core::http::ErrorResponse;
 /// assert_eq!(answer.headers(), vec![("www-authenticate", "Bearer".to_owned())]);
 /// assert_eq!(answer.body(), r#"{"error":"invalid_credentials","detail":"invalid credentials"}"#);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorAnswer(ErrorResponse);
+#[derive(Clone, PartialEq, Eq)]
+pub struct ErrorAnswer(ErrorResponse, Vec<(&'static str, String)>);
+
+impl std::fmt::Debug for ErrorAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The added headers (a cookie being cleared) by name only.
+        let added: Vec<&str> = self.1.iter().map(|(name, _)| *name).collect();
+        f.debug_tuple("ErrorAnswer").field(&self.0).field(&added).finish()
+    }
+}
 
 impl ErrorAnswer {
     /// 503 `busy` with `Retry-After: 1` and `Connection: close`: the server has as many
     /// connections open as it serves at once.
     pub fn too_many_connections() -> Self {
-        Self(
+        Self::of(
             ErrorResponse::new(503, "busy", "the server has too many open connections; retry later")
                 .with_retry_after(Duration::from_secs(1))
                 .with_connection_close(),
@@ -37,7 +45,7 @@ impl ErrorAnswer {
     /// 408 `request_timeout` with `Connection: close`: the body did not arrive within
     /// the body timeout ([`Endpoints::with_body_timeout`](crate::Endpoints::with_body_timeout)).
     pub fn body_timeout() -> Self {
-        Self(
+        Self::of(
             ErrorResponse::new(408, "request_timeout", "the request body did not arrive in time")
                 .with_connection_close(),
         )
@@ -45,12 +53,12 @@ impl ErrorAnswer {
 
     /// 400 `invalid_request`: the body or query does not parse, or a field is missing.
     pub fn invalid_request(detail: impl Into<String>) -> Self {
-        Self(ErrorResponse::new(400, "invalid_request", detail))
+        Self::of(ErrorResponse::new(400, "invalid_request", detail))
     }
 
     /// 415 `unsupported_media_type`, naming the expected type.
     pub fn unsupported_media_type(expected: &str) -> Self {
-        Self(ErrorResponse::new(
+        Self::of(ErrorResponse::new(
             415,
             "unsupported_media_type",
             format!("expected Content-Type: {expected}"),
@@ -59,7 +67,7 @@ impl ErrorAnswer {
 
     /// 413 `payload_too_large`.
     pub fn payload_too_large() -> Self {
-        Self(ErrorResponse::new(
+        Self::of(ErrorResponse::new(
             413,
             "payload_too_large",
             format!("the body is over {} bytes", crate::MAX_BODY_BYTES),
@@ -68,7 +76,7 @@ impl ErrorAnswer {
 
     /// 414 `uri_too_long`: the request's path and query are over [`crate::MAX_URI_BYTES`].
     pub fn uri_too_long() -> Self {
-        Self(ErrorResponse::new(
+        Self::of(ErrorResponse::new(
             414,
             "uri_too_long",
             format!("the URI is over {} bytes", crate::MAX_URI_BYTES),
@@ -77,12 +85,12 @@ impl ErrorAnswer {
 
     /// 404 `not_found`: no such route.
     pub fn no_route() -> Self {
-        Self(ErrorResponse::new(404, "not_found", "no such route"))
+        Self::of(ErrorResponse::new(404, "not_found", "no such route"))
     }
 
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed() -> Self {
-        Self(ErrorResponse::new(
+        Self::of(ErrorResponse::new(
             405,
             "method_not_allowed",
             "this route does not take this method",
@@ -94,7 +102,19 @@ impl ErrorAnswer {
     /// application, never the client's, and never silent.
     pub fn misconfigured(what: &str) -> Self {
         tracing::error!("{what}");
-        Self(ErrorResponse::from(&AuthError::Internal(what.into())))
+        Self::of(ErrorResponse::from(&AuthError::Internal(what.into())))
+    }
+
+    fn of(response: ErrorResponse) -> Self {
+        Self(response, Vec::new())
+    }
+
+    /// The answer with a header added after the error's own (a `Set-Cookie` that clears
+    /// a cookie, a `Cache-Control`): for an endpoint whose every answer carries it. Its
+    /// value never shows in the answer's `Debug`.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.1.push((name, value.into()));
+        self
     }
 
     /// The HTTP status.
@@ -107,9 +127,12 @@ impl ErrorAnswer {
         self.0.code()
     }
 
-    /// Headers beside the JSON content type; see [`ErrorResponse::headers`].
+    /// Headers beside the JSON content type: the error's own (see
+    /// [`ErrorResponse::headers`]), then those [added](Self::with_header).
     pub fn headers(&self) -> Vec<(&'static str, String)> {
-        self.0.headers()
+        let mut headers = self.0.headers();
+        headers.extend(self.1.iter().cloned());
+        headers
     }
 
     /// The JSON body.
@@ -132,7 +155,7 @@ impl From<AuthError> for ErrorAnswer {
             // The cause (a store error, say) goes to the log, never to the client.
             tracing::error!(code = error.code(), error = ?std::error::Error::source(&error), "request failed on the server side");
         }
-        Self(ErrorResponse::from(&error))
+        Self::of(ErrorResponse::from(&error))
     }
 }
 

@@ -105,7 +105,38 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 408: the body did not arrive within the body timeout.
     RequestTimeout,
+    /// 404: `/oauth/{provider}/…` names no configured identity provider.
+    UnknownProvider,
+    /// 400: `next` is not a path on this site.
+    InvalidRedirect,
+    /// 400: the sign-in through a provider failed or expired (its state, the provider's
+    /// answer, or a one-time exchange code); start again.
+    ExternalLoginFailed,
+    /// 409: a provider's new identity has the email of an existing account, which is
+    /// never linked by itself: sign in to it and link the provider there.
+    AccountExists,
+    /// 403: a provider's new identity has no email the provider verified.
+    ProviderEmailUnverified,
+    /// 409: the identity is linked to another account.
+    IdentityInUse,
+    /// 409: the identity is the account's last way to sign in.
+    LastSignInMethod,
+    /// 503: the identity provider cannot be reached; `Retry-After` says when to retry.
+    ProviderUnavailable,
 }
+
+/// The codes only the routes of sign-in through identity providers answer: the document
+/// lists them only where those routes are served.
+const EXTERNAL_LOGIN_CODES: &[ErrorCode] = &[
+    ErrorCode::UnknownProvider,
+    ErrorCode::InvalidRedirect,
+    ErrorCode::ExternalLoginFailed,
+    ErrorCode::AccountExists,
+    ErrorCode::ProviderEmailUnverified,
+    ErrorCode::IdentityInUse,
+    ErrorCode::LastSignInMethod,
+    ErrorCode::ProviderUnavailable,
+];
 
 /// The shapes the document names, each the schema of its type.
 #[derive(utoipa::OpenApi)]
@@ -135,6 +166,19 @@ pub enum ErrorCode {
 )))]
 struct Shapes;
 
+/// The shapes of the routes of sign-in through identity providers, named only where
+/// they are served.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    api::LinkBody,
+    api::AuthorizationView,
+    api::ExchangeBody,
+    api::IdentityView,
+    api::IdentitiesView,
+    api::ProvidersView,
+)))]
+struct ExternalLoginShapes;
+
 /// Which [`Endpoints`](crate::Endpoints) serve a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Served {
@@ -142,6 +186,7 @@ pub(crate) enum Served {
     WithMail,
     WithAdministration,
     WithSecondFactor,
+    WithExternalLogin,
 }
 
 /// What a route's request carries as its body.
@@ -150,6 +195,8 @@ enum RequestShape {
     None,
     /// JSON of the named schema.
     Json(&'static str),
+    /// JSON of the named schema, or no body at all.
+    OptionalJson(&'static str),
     /// `POST /login`: OAuth2's password form, or JSON credentials.
     Login,
 }
@@ -193,6 +240,34 @@ struct Route {
 const NOT_CACHED: &[(&str, &str)] = &[
     ("Cache-Control", "`no-store`: a token answer is never cached."),
     ("Pragma", "`no-cache`, for HTTP/1.0 caches."),
+];
+
+/// Headers of every answer of `GET /oauth/{provider}/start` and `/callback`.
+const REDIRECT_NOT_CACHED: &[(&str, &str)] = &[
+    (
+        "Cache-Control",
+        "`no-store`: the URL or the `Location` carries a state or a code.",
+    ),
+    (
+        "Referrer-Policy",
+        "`no-referrer`: the URL or the `Location` carries a state or a code.",
+    ),
+];
+
+/// Headers of every answer of `GET /oauth/{provider}/callback`.
+const CALLBACK_HEADERS: &[(&str, &str)] = &[
+    (
+        "Cache-Control",
+        "`no-store`: the URL or the `Location` carries a state or a code.",
+    ),
+    (
+        "Referrer-Policy",
+        "`no-referrer`: the URL or the `Location` carries a state or a code.",
+    ),
+    (
+        "Set-Cookie",
+        "Deletes the binding cookie (`Max-Age=0`): a flow is finished, or refused, once.",
+    ),
 ];
 
 /// Every route of the API.
@@ -485,6 +560,131 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: HttpMethod::Get,
+        path: "/oauth/providers",
+        operation_id: "oauth_providers",
+        summary: "The names of the identity providers one can sign in with",
+        served: Served::WithExternalLogin,
+        bearer: false,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::Json("ProvidersView"),
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/oauth/{provider}/start",
+        operation_id: "oauth_start",
+        summary: "Begins a sign-in through an identity provider: redirects the browser to the provider, with a cookie binding the flow to it",
+        served: Served::WithExternalLogin,
+        bearer: false,
+        request: RequestShape::None,
+        success: 303,
+        answer: AnswerShape::None,
+        success_headers: &[
+            ("Location", "The provider's authorization URL."),
+            (
+                "Set-Cookie",
+                "The binding cookie, which the callback needs: `__Host-auth_oauth` (`Secure`) on an HTTPS site, else `auth_oauth`; `HttpOnly; SameSite=Lax; Path=/; Max-Age=600`.",
+            ),
+            (
+                "Cache-Control",
+                "`no-store`: the URL or the `Location` carries a state or a code.",
+            ),
+            (
+                "Referrer-Policy",
+                "`no-referrer`: the URL or the `Location` carries a state or a code.",
+            ),
+        ],
+        refusals: &[400, 404, 429],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/oauth/{provider}/callback",
+        operation_id: "oauth_callback",
+        summary: "The provider's redirect back: redirects to `next` with `code=` (a sign-in, for `POST /oauth/exchange`), `linked=` (a link) or `error=` (a refusal once the flow is known)",
+        served: Served::WithExternalLogin,
+        bearer: false,
+        request: RequestShape::None,
+        success: 303,
+        answer: AnswerShape::None,
+        success_headers: &[
+            (
+                "Location",
+                "`next` with `code=<one-time code>`, `linked=<provider>` or `error=<error code>`.",
+            ),
+            (
+                "Set-Cookie",
+                "Deletes the binding cookie (`Max-Age=0`): a flow is finished, or refused, once.",
+            ),
+            (
+                "Cache-Control",
+                "`no-store`: the URL or the `Location` carries a state or a code.",
+            ),
+            (
+                "Referrer-Policy",
+                "`no-referrer`: the URL or the `Location` carries a state or a code.",
+            ),
+        ],
+        refusals: &[400, 404],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/oauth/{provider}/link",
+        operation_id: "oauth_link",
+        summary: "Begins linking an identity provider to the account (a recent sign-in needed): the URL to send the browser to, and a cookie binding the flow to it",
+        served: Served::WithExternalLogin,
+        bearer: true,
+        request: RequestShape::OptionalJson("LinkBody"),
+        success: 200,
+        answer: AnswerShape::Json("AuthorizationView"),
+        success_headers: &[(
+            "Set-Cookie",
+            "The binding cookie, which the callback needs: `__Host-auth_oauth` (`Secure`) on an HTTPS site, else `auth_oauth`; `HttpOnly; SameSite=Lax; Path=/; Max-Age=600`.",
+        )],
+        refusals: &[400, 404, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/oauth/exchange",
+        operation_id: "oauth_exchange",
+        summary: "Trades the one-time code of a sign-in through a provider, once, within 60 seconds: a token pair, or a challenge for `POST /login/mfa` when the account has two-factor authentication",
+        served: Served::WithExternalLogin,
+        bearer: false,
+        request: RequestShape::Json("ExchangeBody"),
+        success: 200,
+        answer: AnswerShape::OneOf(&["TokenView", "MfaChallengeView"]),
+        success_headers: NOT_CACHED,
+        refusals: &[400, 403, 429],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/me/identities",
+        operation_id: "identities",
+        summary: "The identities linked to the account, oldest first",
+        served: Served::WithExternalLogin,
+        bearer: true,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::Json("IdentitiesView"),
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Delete,
+        path: "/me/identities/{id}",
+        operation_id: "unlink_identity",
+        summary: "Unlinks an identity from the account (a recent sign-in needed), unless it is its last way to sign in",
+        served: Served::WithExternalLogin,
+        bearer: true,
+        request: RequestShape::None,
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[404, 409],
+    },
+    Route {
+        method: HttpMethod::Get,
         path: "/.well-known/jwks.json",
         operation_id: "jwks",
         summary: "The public keys that verify access tokens (none for an HS256 secret)",
@@ -545,8 +745,15 @@ impl Route {
 
     fn operation(&self) -> utoipa::openapi::path::Operation {
         let mut responses = ResponsesBuilder::new().response(self.success.to_string(), self.success_response());
+        let external = self.served == Served::WithExternalLogin;
+        // Headers every answer of the route carries, errors included.
+        let error_headers = match self.operation_id {
+            "oauth_start" => REDIRECT_NOT_CACHED,
+            "oauth_callback" => CALLBACK_HEADERS,
+            _ => &[],
+        };
         for status in self.error_statuses() {
-            responses = responses.response(status.to_string(), error_response(status));
+            responses = responses.response(status.to_string(), error_response(status, external, error_headers));
         }
         let mut operation = OperationBuilder::new()
             .operation_id(Some(self.operation_id))
@@ -564,6 +771,35 @@ impl Route {
                     .description(Some("The id; one that does not parse names nothing (404)."))
                     .schema(Some(Schema::from(ObjectBuilder::new().schema_type(Type::String)))),
             );
+        }
+        if self.path.contains("{provider}") {
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name("provider")
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .description(Some(
+                        "The identity provider's name (`GET /oauth/providers`); another is 404 `unknown_provider`.",
+                    ))
+                    .schema(Some(Schema::from(ObjectBuilder::new().schema_type(Type::String)))),
+            );
+        }
+        if self.operation_id == "oauth_start" {
+            operation = operation.parameter(query(
+                "next",
+                "Where the callback leads afterwards: a path on this site (default `/`); anything else is 400 `invalid_redirect`.",
+                ObjectBuilder::new().schema_type(Type::String),
+            ));
+        }
+        if self.operation_id == "oauth_callback" {
+            for (name, description) in [
+                ("state", "The flow, as the provider returns it."),
+                ("code", "The provider's authorization code."),
+                ("error", "The provider's refusal (`access_denied`, say)."),
+            ] {
+                operation =
+                    operation.parameter(query(name, description, ObjectBuilder::new().schema_type(Type::String)));
+            }
         }
         if self.operation_id == "list_users" {
             operation = operation
@@ -589,6 +825,15 @@ impl Route {
                 operation = operation.request_body(Some(
                     RequestBodyBuilder::new()
                         .required(Some(Required::True))
+                        .content("application/json", json_content(schema_ref(name)))
+                        .build(),
+                ));
+            }
+            RequestShape::OptionalJson(name) => {
+                operation = operation.request_body(Some(
+                    RequestBodyBuilder::new()
+                        .required(Some(Required::False))
+                        .description(Some("JSON, or no body at all for the defaults."))
                         .content("application/json", json_content(schema_ref(name)))
                         .build(),
                 ));
@@ -682,9 +927,24 @@ fn key_set() -> ObjectBuilder {
         .required("keys")
 }
 
-/// The error answer of `status`: an [`ErrorBody`], with the headers that status carries.
-fn error_response(status: u16) -> utoipa::openapi::Response {
-    let description = match status {
+/// The error answer of `status`: an [`ErrorBody`], with the headers that status carries
+/// and `headers` (those every answer of the route carries); for a route of sign-in
+/// through identity providers (`external`), with its own codes.
+fn error_response(status: u16, external: bool, headers: &[(&str, &str)]) -> utoipa::openapi::Response {
+    let external_description = match status {
+        400 if external => Some(
+            "`invalid_request`: the request, body or query does not parse; `invalid_redirect`: `next` is not a path on this site; `external_login_failed`: the sign-in through the provider failed or expired (an unknown, spent, expired or another browser's state, or exchange code); start again.",
+        ),
+        404 if external => {
+            Some("`unknown_provider`: no identity provider of that name; `not_found`: no such identity on the account.")
+        }
+        409 if external => Some("`last_sign_in_method`: the identity is the account's last way to sign in."),
+        503 if external => Some(
+            "`provider_unavailable` (the identity provider cannot be reached), `busy` or `unavailable`, with `Retry-After`.",
+        ),
+        _ => None,
+    };
+    let description = external_description.unwrap_or(match status {
         400 => {
             "`invalid_request`: the request, body or query does not parse; `invalid_token`: a mailed token is not valid; `invalid_code`: a wrong code when confirming or disabling two-factor authentication."
         }
@@ -702,10 +962,13 @@ fn error_response(status: u16) -> utoipa::openapi::Response {
         429 => "`rate_limited` (with `Retry-After`), or `account_locked` (only a password reset unlocks).",
         503 => "`busy` or `unavailable`, with `Retry-After`.",
         _ => "An error.",
-    };
+    });
     let mut response = ResponseBuilder::new()
         .description(description)
         .content("application/json", json_content(schema_ref("ErrorBody")));
+    for (name, description) in headers {
+        response = response.header(*name, string_header(description));
+    }
     if status == 401 {
         response = response.header(
             "WWW-Authenticate",
@@ -744,6 +1007,11 @@ pub(crate) fn document(served: impl Fn(Served) -> bool, prefix: &str) -> OpenApi
             .paths
             .add_path_operation(route.path, vec![route.method.clone()], route.operation());
     }
+    if served(Served::WithExternalLogin) {
+        document.merge(ExternalLoginShapes::openapi());
+    } else {
+        without_codes(&mut document, EXTERNAL_LOGIN_CODES);
+    }
     if let Some(components) = document.components.as_mut() {
         let scheme = SecurityScheme::Http(
             Http::builder()
@@ -757,6 +1025,24 @@ pub(crate) fn document(served: impl Fn(Served) -> bool, prefix: &str) -> OpenApi
         document.servers = Some(vec![Server::new(prefix)]);
     }
     document
+}
+
+/// Removes `codes` from the document's [`ErrorCode`] schema: codes no route served
+/// answers.
+fn without_codes(document: &mut OpenApi, codes: &[ErrorCode]) {
+    let names: Vec<serde_json::Value> = codes
+        .iter()
+        .filter_map(|code| serde_json::to_value(code).ok())
+        .collect();
+    let schema = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("ErrorCode"));
+    if let Some(RefOr::T(Schema::Object(object))) = schema
+        && let Some(values) = object.enum_values.as_mut()
+    {
+        values.retain(|value| !names.contains(value));
+    }
 }
 
 #[cfg(test)]
@@ -808,6 +1094,50 @@ mod tests {
     }
 
     #[test]
+    fn the_external_login_routes_codes_and_shapes_are_there_only_where_served() {
+        let codes = |document: &serde_json::Value| document["components"]["schemas"]["ErrorCode"]["enum"].clone();
+        let without = serde_json::to_value(document(|served| served != Served::WithExternalLogin, "")).unwrap();
+        let with = full();
+        for code in EXTERNAL_LOGIN_CODES {
+            let code = serde_json::to_value(code).unwrap();
+            assert!(!codes(&without).as_array().unwrap().contains(&code), "{code}");
+            assert!(codes(&with).as_array().unwrap().contains(&code), "{code}");
+        }
+        for path in [
+            "/oauth/{provider}/start",
+            "/oauth/{provider}/callback",
+            "/oauth/exchange",
+            "/me/identities",
+        ] {
+            assert!(
+                without["paths"].get(path).is_none() && with["paths"].get(path).is_some(),
+                "{path}"
+            );
+        }
+        for schema in [
+            "IdentitiesView",
+            "ProvidersView",
+            "ExchangeBody",
+            "LinkBody",
+            "AuthorizationView",
+        ] {
+            assert!(without["components"]["schemas"].get(schema).is_none(), "{schema}");
+            assert!(with["components"]["schemas"].get(schema).is_some(), "{schema}");
+        }
+        assert_eq!(with["info"], without["info"]);
+        let callback = &with["paths"]["/oauth/{provider}/callback"]["get"];
+        assert!(callback["responses"]["303"]["headers"]["Location"].is_object());
+        assert!(callback["responses"]["400"]["headers"]["Set-Cookie"].is_object());
+        let parameters: Vec<&str> = callback["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|parameter| parameter["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(parameters, ["provider", "state", "code", "error"]);
+    }
+
+    #[test]
     fn every_error_code_the_api_answers_is_in_the_enum() {
         let errors = [
             AuthError::InvalidEmail(EmailError::Empty),
@@ -833,6 +1163,18 @@ mod tests {
             },
             AuthError::Unavailable(StoreError::unavailable("down")),
             AuthError::Internal("bug".into()),
+            AuthError::UnknownProvider,
+            AuthError::InvalidReturnPath(auth_core::ReturnPathError),
+            AuthError::ExternalLoginFailed(auth_core::ExternalLoginRefusal::UnknownState),
+            AuthError::ExternalAccountExists,
+            AuthError::ExternalEmailUnverified,
+            AuthError::IdentityInUse,
+            AuthError::LastSignInMethod,
+            AuthError::IdentityNotFound,
+            AuthError::ProviderUnavailable("down".into()),
+            AuthError::StepUpRequired {
+                max_age: Duration::from_secs(600),
+            },
         ];
         let answers = errors.into_iter().map(ErrorAnswer::from).chain([
             ErrorAnswer::too_many_connections(),

@@ -4,7 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use auth_core::{Bucket, Limit, RateLimits};
+use auth_core::{Bucket, Limit, ProviderName, RateLimits};
+use auth_oidc::{ConfigError, OidcProviderConfig};
 
 use crate::cors::CorsPolicy;
 use crate::keys::SigningKeySource;
@@ -92,6 +93,12 @@ pub struct Config {
     /// action of an account with two-factor authentication without the code again (0:
     /// every such action asks for the code).
     pub step_up_window: Duration,
+    /// `AUTH_OIDC_PROVIDERS` (comma-separated names) and, per provider, its
+    /// `AUTH_OIDC_<NAME>_ISSUER`, `_CLIENT_ID`, `_CLIENT_SECRET` and optional `_SCOPES`:
+    /// the OpenID Connect providers people sign in with, each redirecting back to
+    /// `AUTH_PUBLIC_URL/oauth/<name>/callback` (see [`oidc_providers`]). Their client
+    /// secrets are never logged.
+    pub oidc_providers: Vec<OidcProviderConfig>,
 }
 
 /// Where accounts live.
@@ -147,6 +154,7 @@ impl Config {
             }
             Some(_) => return Err("AUTH_COOKIE_SECURE: true or false".to_owned()),
         };
+        let oidc_providers = oidc_providers(var, &public_url)?;
         let count = |name: &str| -> Result<Option<usize>, String> {
             var(name)
                 .map(|value| value.parse().map_err(|error| format!("{name}: {error}")))
@@ -221,6 +229,7 @@ impl Config {
                 },
             },
             limits: crate::http::HttpLimits::from_env(var)?,
+            oidc_providers,
         })
     }
 }
@@ -257,6 +266,100 @@ fn host_labels(url: &str) -> Vec<String> {
         .filter(|label| !label.eq_ignore_ascii_case("www"))
         .map(|label| label.to_ascii_lowercase())
         .collect()
+}
+
+/// The path under `AUTH_PUBLIC_URL` of a provider's callback: `/oauth/<name>/callback`,
+/// where the servers mount it (at the root).
+pub fn oidc_callback_path(name: &str) -> String {
+    format!("/oauth/{name}/callback")
+}
+
+/// The variables of one provider: `AUTH_OIDC_<NAME>`, its name uppercased with `-` as
+/// `_` (`my-idp`: `AUTH_OIDC_MY_IDP`).
+fn oidc_prefix(name: &str) -> String {
+    format!("AUTH_OIDC_{}", name.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// The OpenID Connect providers of `AUTH_OIDC_PROVIDERS` (comma-separated names; unset or
+/// empty, none), each configured by
+///
+/// | variable | |
+/// |---|---|
+/// | `AUTH_OIDC_<NAME>_ISSUER` | required: the issuer URL (`https://`, or `http://` on a loopback host) |
+/// | `AUTH_OIDC_<NAME>_CLIENT_ID` | required: this service's client id there |
+/// | `AUTH_OIDC_<NAME>_CLIENT_SECRET` | required: its secret (never logged) |
+/// | `AUTH_OIDC_<NAME>_SCOPES` | optional, space- or comma-separated (default `email`; `openid` is always asked) |
+///
+/// where `<NAME>` is the name uppercased with `-` as `_`. The redirect URI to register at
+/// the provider is `public_url` + `/oauth/<name>/callback`.
+///
+/// # Errors
+///
+/// A message naming the variable that is missing or wrong.
+pub fn oidc_providers(
+    var: impl Fn(&str) -> Option<String>,
+    public_url: &str,
+) -> Result<Vec<OidcProviderConfig>, String> {
+    const LIST: &str = "AUTH_OIDC_PROVIDERS";
+    let Some(list) = var(LIST) else {
+        return Ok(Vec::new());
+    };
+    let mut providers: Vec<OidcProviderConfig> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+        ProviderName::new(name).map_err(|error| format!("{LIST}: {name:?}: {error}"))?;
+        let prefix = oidc_prefix(name);
+        if let Some(other) = providers
+            .iter()
+            .map(|provider| provider.name().as_str())
+            .find(|other| oidc_prefix(other) == prefix)
+        {
+            return Err(if other == name {
+                format!("{LIST}: {name} is listed twice")
+            } else {
+                format!("{LIST}: {other} and {name} would both be configured by {prefix}_*; rename one")
+            });
+        }
+        let required = |suffix: &str| {
+            let variable = format!("{prefix}_{suffix}");
+            var(&variable).ok_or_else(|| format!("{variable} is required for the identity provider {name} ({LIST})"))
+        };
+        let (issuer, client_id, client_secret) =
+            (required("ISSUER")?, required("CLIENT_ID")?, required("CLIENT_SECRET")?);
+        let redirect_uri = format!("{public_url}{}", oidc_callback_path(name));
+        let mut config = OidcProviderConfig::new(name, issuer.trim(), client_id.trim(), client_secret, &redirect_uri)
+            .map_err(|error| match error {
+            ConfigError::Issuer(_) => format!("{prefix}_ISSUER: {error}"),
+            ConfigError::RedirectUri(_) => {
+                format!("AUTH_PUBLIC_URL: the redirect URI of the identity provider {name} is built from it: {error}")
+            }
+            ConfigError::Client => format!("{prefix}_CLIENT_ID or {prefix}_CLIENT_SECRET: {error}"),
+            other => format!("{LIST}: {name}: {other}"),
+        })?;
+        let scopes_variable = format!("{prefix}_SCOPES");
+        if let Some(scopes) = var(&scopes_variable) {
+            let scopes: Vec<&str> = scopes
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|scope| !scope.is_empty())
+                .collect();
+            if scopes.is_empty() {
+                return Err(format!(
+                    "{scopes_variable}: no scope given (unset it for the default, email)"
+                ));
+            }
+            if !scopes.contains(&"email") {
+                tracing::warn!(
+                    provider = name,
+                    "{scopes_variable} leaves out `email`: the provider may give no address, and no account is \
+                     created for a new identity without one"
+                );
+            }
+            config = config
+                .with_scopes(scopes)
+                .map_err(|error| format!("{scopes_variable}: {error}"))?;
+        }
+        providers.push(config);
+    }
+    Ok(providers)
 }
 
 /// `AUTH_SQLITE_LOCK_TIMEOUT_MS`: 1 to 60,000 milliseconds, default the store's own
@@ -422,6 +525,106 @@ mod tests {
         ] {
             assert!(host_labels(nameless).is_empty(), "{nameless:?}");
         }
+    }
+
+    fn providers(vars: &[(&str, &str)]) -> Result<Vec<OidcProviderConfig>, String> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        oidc_providers(
+            |name| vars.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()),
+            "https://auth.example.test",
+        )
+    }
+
+    const GOOD: &[(&str, &str)] = &[
+        ("AUTH_OIDC_PROVIDERS", "google, my-idp"),
+        ("AUTH_OIDC_GOOGLE_ISSUER", "https://accounts.google.com"),
+        ("AUTH_OIDC_GOOGLE_CLIENT_ID", "1234.apps.googleusercontent.com"),
+        ("AUTH_OIDC_GOOGLE_CLIENT_SECRET", "hunter2-google"),
+        ("AUTH_OIDC_MY_IDP_ISSUER", "http://127.0.0.1:9000/realms/x"),
+        ("AUTH_OIDC_MY_IDP_CLIENT_ID", "app"),
+        ("AUTH_OIDC_MY_IDP_CLIENT_SECRET", "hunter2-idp"),
+        ("AUTH_OIDC_MY_IDP_SCOPES", "email profile,groups"),
+    ];
+
+    #[test]
+    fn identity_providers_come_from_their_variables() {
+        assert!(providers(&[]).unwrap().is_empty());
+        let configured = providers(GOOD).unwrap();
+        let names: Vec<&str> = configured.iter().map(|provider| provider.name().as_str()).collect();
+        assert_eq!(names, ["google", "my-idp"]);
+        assert_eq!(configured[1].issuer(), "http://127.0.0.1:9000/realms/x");
+        let printed = format!("{configured:?}");
+        assert!(
+            printed.contains("https://auth.example.test/oauth/my-idp/callback"),
+            "{printed}"
+        );
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+
+    #[test]
+    fn identity_provider_mistakes_name_the_variable() {
+        let with = |changes: &[(&'static str, Option<&'static str>)]| {
+            let mut vars: Vec<(&str, &str)> = GOOD.to_vec();
+            for (name, value) in changes {
+                vars.retain(|(key, _)| key != name);
+                if let Some(value) = value {
+                    vars.push((name, value));
+                }
+            }
+            providers(&vars).unwrap_err()
+        };
+        for (changes, variable) in [
+            (
+                &[("AUTH_OIDC_PROVIDERS", Some("Google"))][..],
+                "AUTH_OIDC_PROVIDERS: \"Google\"",
+            ),
+            (
+                &[("AUTH_OIDC_PROVIDERS", Some("google,google"))][..],
+                "AUTH_OIDC_PROVIDERS: google is listed twice",
+            ),
+            (
+                &[("AUTH_OIDC_PROVIDERS", Some("my-idp,my_idp"))][..],
+                "AUTH_OIDC_PROVIDERS: my-idp and my_idp",
+            ),
+            (
+                &[("AUTH_OIDC_GOOGLE_ISSUER", None)][..],
+                "AUTH_OIDC_GOOGLE_ISSUER is required",
+            ),
+            (
+                &[("AUTH_OIDC_GOOGLE_CLIENT_ID", None)][..],
+                "AUTH_OIDC_GOOGLE_CLIENT_ID is required",
+            ),
+            (
+                &[("AUTH_OIDC_MY_IDP_CLIENT_SECRET", None)][..],
+                "AUTH_OIDC_MY_IDP_CLIENT_SECRET is required",
+            ),
+            (
+                &[("AUTH_OIDC_GOOGLE_ISSUER", Some("http://accounts.google.com"))][..],
+                "AUTH_OIDC_GOOGLE_ISSUER: ",
+            ),
+            (
+                &[("AUTH_OIDC_MY_IDP_SCOPES", Some("email a\"b"))][..],
+                "AUTH_OIDC_MY_IDP_SCOPES: ",
+            ),
+            (
+                &[("AUTH_OIDC_MY_IDP_SCOPES", Some(" , "))][..],
+                "AUTH_OIDC_MY_IDP_SCOPES: ",
+            ),
+        ] {
+            let error = with(changes);
+            assert!(error.starts_with(variable), "{changes:?}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let plain_http = oidc_providers(
+            |name| {
+                GOOD.iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            },
+            "http://0.0.0.0:8000",
+        )
+        .unwrap_err();
+        assert!(plain_http.starts_with("AUTH_PUBLIC_URL: "), "{plain_http}");
     }
 
     #[test]

@@ -32,29 +32,39 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::{
-    Accounts, AuthService, AuthStore, BrowserSessionStore, EncryptionKey, EventKey, PasswordPolicy, PurgeStore,
-    RateLimiter, Role, RoleStore, SecondFactorStore, SecretCipher, Tokens, TotpSettings, UserDirectory,
+    Accounts, AuthService, AuthStore, BrowserSessionStore, EncryptionKey, EventKey, IdentityProvider, IdentityStore,
+    PasswordPolicy, PurgeStore, RateLimiter, Role, RoleStore, SecondFactorStore, SecretCipher, Tokens, TotpSettings,
+    UserDirectory,
 };
+use auth_oidc::OidcProvider;
 use auth_redis::RedisRateLimiter;
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 
-pub use config::{Config, Database, secret_key};
+pub use config::{Config, Database, oidc_callback_path, oidc_providers, secret_key};
 pub use cors::{CORS_EXPOSED_HEADERS, CORS_MAX_AGE, CORS_METHODS, CORS_REQUEST_HEADERS, CorsPolicy};
 pub use keys::{SigningKeySource, TokenKeys, derivation_secret, read_verification_keys, token_keys};
 pub use mail::Mailer;
 
 /// What the servers need from a store: the base traits and the optional capabilities
 /// their routes use (the admin listing and role changes; purging for maintenance; page
-/// sessions; second factors). Both stores have all of them; `DATABASE_URL` picks one at
-/// run time.
+/// sessions; second factors; external identities). Both stores have all of them;
+/// `DATABASE_URL` picks one at run time.
 pub trait ServerStore:
-    AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore + SecondFactorStore
+    AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore + SecondFactorStore + IdentityStore
 {
 }
 
-impl<T: AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore + SecondFactorStore + ?Sized>
-    ServerStore for T
+impl<
+    T: AuthStore
+        + UserDirectory
+        + RoleStore
+        + PurgeStore
+        + BrowserSessionStore
+        + SecondFactorStore
+        + IdentityStore
+        + ?Sized,
+> ServerStore for T
 {
 }
 
@@ -92,11 +102,14 @@ pub struct App {
 }
 
 impl App {
-    /// The HTTP API of this server: every route, administration included, mail sent by
+    /// The HTTP API of this server: every route, administration included, the sign-in
+    /// through the identity providers of `AUTH_OIDC_PROVIDERS` (their binding cookie
+    /// `Secure` and `__Host-` on an HTTPS site, as HSTS is decided), mail sent by
     /// [`Mailer`], `X-Forwarded-For` believed from `TRUSTED_PROXY` only, bodies within
     /// `AUTH_BODY_TIMEOUT_SECS`.
     pub fn endpoints(&self) -> auth_http::Endpoints {
-        let endpoints = auth_http::Endpoints::with_second_factor(Arc::clone(&self.auth))
+        let endpoints = auth_http::Endpoints::with_identity_providers(Arc::clone(&self.auth))
+            .with_secure_cookies(self.https)
             .with_mail(self.mailer.clone())
             .with_body_timeout(self.limits.body_timeout);
         match self.trusted_proxy {
@@ -152,10 +165,11 @@ where
             let keys = token_keys(&config)?;
             let derivation = derivation_secret(&config)?;
             let cipher = secret_cipher(&config, &derivation)?;
+            let providers = identity_providers(&config)?;
             let store = open_store(&config).await?;
             let limiter = rate_limiter(&config).await?;
             let app = App {
-                auth: Arc::new(service(&config, store, keys, &derivation, cipher, limiter)?),
+                auth: Arc::new(service(&config, store, keys, &derivation, cipher, limiter, &providers)?),
                 mailer: match &config.smtp_url {
                     Some(url) => Mailer::smtp(url, config.mail_from.clone(), config.public_url.clone())?,
                     None => Mailer::outbox(
@@ -179,6 +193,8 @@ where
                 None => tracing::debug!("AUTH_CORS_ORIGINS is unset: no cross-origin access"),
             }
             let prepared = prepare(&app)?;
+            // In the background: a provider that is down neither stops nor delays the start.
+            discover_in_background(&providers);
             match config.purge_interval {
                 Some(every) => {
                     tracing::info!(
@@ -267,6 +283,52 @@ async fn rate_limiter(config: &Config) -> Result<Option<Arc<dyn RateLimiter>>, S
     Ok(Some(Arc::new(limiter)))
 }
 
+/// The OpenID Connect providers of `AUTH_OIDC_PROVIDERS`, said in the log (names, issuers
+/// and redirect URIs; never a secret). Nothing is fetched yet.
+fn identity_providers(config: &Config) -> Result<Vec<Arc<OidcProvider>>, String> {
+    if config.oidc_providers.is_empty() {
+        tracing::debug!("AUTH_OIDC_PROVIDERS is unset: no sign-in through identity providers");
+    }
+    config
+        .oidc_providers
+        .iter()
+        .map(|provider| {
+            let name = provider.name();
+            tracing::info!(
+                provider = %name,
+                issuer = provider.issuer(),
+                redirect_uri = format!("{}{}", config.public_url, oidc_callback_path(name.as_str())),
+                "sign-in through OpenID Connect provider"
+            );
+            OidcProvider::new(provider.clone())
+                .map(Arc::new)
+                .map_err(|error| format!("AUTH_OIDC_PROVIDERS: {name}: {error}"))
+        })
+        .collect()
+}
+
+/// Fetches each provider's discovery document and keys in a task of its own, logging
+/// whether it answered. One that is down delays nothing: its routes answer 503
+/// `provider_unavailable` until it answers (tried again at their next use, at most every
+/// few seconds).
+fn discover_in_background(providers: &[Arc<OidcProvider>]) {
+    for provider in providers {
+        let provider = Arc::clone(provider);
+        tokio::spawn(async move {
+            let (name, issuer) = (provider.config().name(), provider.config().issuer());
+            match provider.discover().await {
+                Ok(()) => tracing::info!(provider = %name, issuer, "identity provider ready"),
+                Err(error) => tracing::warn!(
+                    provider = %name,
+                    issuer,
+                    error = %with_causes(&error),
+                    "identity provider unavailable: its sign-in answers 503 provider_unavailable until it answers"
+                ),
+            }
+        });
+    }
+}
+
 /// An error and its causes, for a message that says what to fix.
 fn with_causes(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
@@ -289,6 +351,7 @@ fn service(
     derivation: &[u8],
     cipher: SecretCipher,
     limiter: Option<Arc<dyn RateLimiter>>,
+    providers: &[Arc<OidcProvider>],
 ) -> Result<Auth, String> {
     let TokenKeys { signing, verification } = keys;
     // Names only: which key signs and which still verify, never key material.
@@ -320,6 +383,9 @@ fn service(
         .with_second_factor_required_for(config.mfa_required_roles.iter().cloned());
     if let Some(limiter) = limiter {
         auth = auth.with_rate_limiter(limiter);
+    }
+    for provider in providers {
+        auth = auth.with_identity_provider(Arc::clone(provider) as Arc<dyn IdentityProvider>);
     }
     if config.hash_threads.is_some() || config.hash_queue.is_some() {
         let threads = config
