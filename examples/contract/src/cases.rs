@@ -1106,3 +1106,5 @@ pub use second_factor::{
     step_up_and_second_factor_roles, totp_secrets_are_sealed_at_rest_under_a_key_that_rotates,
     two_factor_authentication_from_enrolment_to_disabling,
 };
+mod external_login;
+pub use external_login::*;

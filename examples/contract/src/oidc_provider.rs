@@ -50,6 +50,7 @@ pub struct Client {
 pub struct OidcProvider {
     /// The issuer, `http://127.0.0.1:<port>`, without a trailing slash.
     pub issuer: String,
+    clients: Vec<Client>,
     child: Child,
     /// Held open: the provider exits when it closes, so it ends with this process even when
     /// no destructor runs (a test binary killed by a signal).
@@ -107,6 +108,27 @@ impl OidcProvider {
     }
 
     async fn spawn(clients: &[Client]) -> OidcProvider {
+        Self::spawn_on(clients, 0).await
+    }
+
+    /// Stops the provider (SIGKILL), as an outage does; [`OidcProvider::start_again`]
+    /// brings it back at the same issuer.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the provider again after [`OidcProvider::stop`], on the same port (so the
+    /// same issuer) with the same clients, and new signing keys.
+    pub async fn start_again(&mut self) {
+        let port = Url::parse(&self.issuer).unwrap().port().unwrap();
+        let next = Self::spawn_on(&self.clients, port).await;
+        assert_eq!(next.issuer, self.issuer);
+        *self = next;
+    }
+
+    async fn spawn_on(clients: &[Client], port: u16) -> OidcProvider {
+        let registered = clients.to_vec();
         let clients: Vec<_> = clients
             .iter()
             .map(|client| {
@@ -120,7 +142,7 @@ impl OidcProvider {
         let mut child = Command::new("node")
             .arg("provider.mjs")
             .current_dir(fixture_dir())
-            .env("PORT", "0")
+            .env("PORT", port.to_string())
             .env("CLIENTS", serde_json::to_string(&clients).unwrap())
             .env("EXIT_ON_STDIN_CLOSE", "1")
             .env_remove("ISSUER_HOST")
@@ -165,6 +187,7 @@ impl OidcProvider {
         match tokio::time::timeout(START_TIMEOUT, issuer).await {
             Ok(Ok(issuer)) => OidcProvider {
                 issuer,
+                clients: registered,
                 child,
                 _stdin: stdin,
                 log,
