@@ -359,6 +359,9 @@ pub struct ExternalLoginCode {
     pub user_id: UserId,
     /// The identity it signed in with.
     pub identity_id: IdentityId,
+    /// The hash of the browser binding cookie of the flow: only that browser can trade the
+    /// code (a code carried to another browser signs no one in there: no login CSRF).
+    pub binding: TokenHash,
     /// The account's token version when the provider's callback was checked: a password
     /// change or revocation in between kills the code.
     pub token_version: i64,
@@ -376,12 +379,14 @@ impl ExternalLoginCode {
     /// use time::macros::datetime;
     ///
     /// let at = datetime!(2026-06-01 9:00 UTC);
-    /// let code = ExternalLoginCode::new(UserId::new_at(at), IdentityId::new_at(at), 0, at, datetime!(2026-06-01 9:01 UTC));
+    /// let (_, binding) = auth_core::OpaqueToken::generate(auth_core::TokenKind::ExternalLoginBinding).unwrap();
+    /// let code = ExternalLoginCode::new(UserId::new_at(at), IdentityId::new_at(at), binding, 0, at, datetime!(2026-06-01 9:01 UTC));
     /// assert_eq!(code.token_version, 0);
     /// ```
     pub fn new(
         user_id: UserId,
         identity_id: IdentityId,
+        binding: TokenHash,
         token_version: i64,
         created_at: OffsetDateTime,
         expires_at: OffsetDateTime,
@@ -389,6 +394,7 @@ impl ExternalLoginCode {
         Self {
             user_id,
             identity_id,
+            binding,
             token_version,
             created_at,
             expires_at,
@@ -420,8 +426,9 @@ pub enum ExternalLoginRefusal {
     TokenRefused(String),
     /// A link's session ended before the provider called back.
     SessionEnded,
-    /// The one-time code of a finished sign-in is unknown, spent or expired, or its
-    /// account changed since.
+    /// The one-time code of a finished sign-in is unknown, spent or expired, its account
+    /// changed since, or it came without the binding cookie of the browser that began the
+    /// flow.
     InvalidCode,
 }
 

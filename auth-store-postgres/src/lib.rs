@@ -178,7 +178,7 @@ const LOGIN_CHALLENGE_COLUMNS: &str =
     "user_id, created_at, expires_at, attempts, token_version, user_agent, ip, first_factor";
 const IDENTITY_COLUMNS: &str = "id, user_id, provider, subject, email, created_at, last_used_at";
 const LOGIN_STATE_COLUMNS: &str = "binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at";
-const LOGIN_CODE_COLUMNS: &str = "user_id, identity_id, token_version, created_at, expires_at";
+const LOGIN_CODE_COLUMNS: &str = "user_id, identity_id, token_version, created_at, expires_at, binding_hash";
 
 /// The PostgreSQL store: a pool and the schema its tables live in. Cheap to clone.
 #[derive(Clone)]
@@ -652,9 +652,13 @@ fn login_state_from_row(row: &PgRow) -> Result<ExternalLoginState, StoreError> {
 }
 
 fn login_code_from_row(row: &PgRow) -> Result<ExternalLoginCode, StoreError> {
+    let binding: Vec<u8> = row.try_get("binding_hash").map_err(store_error)?;
+    let binding = <[u8; 32]>::try_from(binding.as_slice())
+        .map_err(|_| StoreError::Corrupt(format!("a stored hash has {} bytes, not 32", binding.len())))?;
     Ok(ExternalLoginCode::new(
         UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
         IdentityId::from_uuid(row.try_get("identity_id").map_err(store_error)?),
+        TokenHash::from_bytes(binding),
         row.try_get("token_version").map_err(store_error)?,
         row.try_get("created_at").map_err(store_error)?,
         row.try_get("expires_at").map_err(store_error)?,
@@ -1490,8 +1494,9 @@ impl IdentityStore for PostgresStore {
         // An unknown account or identity is a foreign key's error, a hash already stored
         // the primary key's.
         sqlx::query(self.sql(
-            "INSERT INTO {s}.external_login_codes (hash, user_id, identity_id, token_version, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO {s}.external_login_codes
+                 (hash, user_id, identity_id, token_version, created_at, expires_at, binding_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         ))
         .bind(code.as_bytes().as_slice())
         .bind(record.user_id.as_uuid())
@@ -1499,6 +1504,7 @@ impl IdentityStore for PostgresStore {
         .bind(record.token_version)
         .bind(record.created_at)
         .bind(record.expires_at)
+        .bind(record.binding.as_bytes().as_slice())
         .execute(&self.pool)
         .await
         .map_err(store_error)?;

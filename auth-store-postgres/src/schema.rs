@@ -193,6 +193,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         hash          bytea PRIMARY KEY,
         user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
         identity_id   uuid NOT NULL REFERENCES identities (id) ON DELETE CASCADE,
+        binding_hash  bytea NOT NULL,
         token_version bigint NOT NULL,
         created_at    timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
         expires_at    timestamptz NOT NULL CHECK (isfinite(expires_at) AND expires_at < '10000-01-01')

@@ -553,7 +553,16 @@ async fn sign_in_rows(store: &PostgresStore, user: &User, identity: &LinkedIdent
     );
     let state_hash = hash(TokenKind::ExternalLoginState);
     store.insert_login_state(&state_hash, &state).await.unwrap();
-    let code = ExternalLoginCode::new(user.id, identity.id, 0, at, at + time::Duration::minutes(1));
+    let code = ExternalLoginCode::new(
+        user.id,
+        identity.id,
+        auth_core::OpaqueToken::generate(auth_core::TokenKind::ExternalLoginBinding)
+            .unwrap()
+            .1,
+        0,
+        at,
+        at + time::Duration::minutes(1),
+    );
     let code_hash = hash(TokenKind::ExternalLoginCode);
     store.insert_login_code(&code_hash, &code).await.unwrap();
     (state_hash, code_hash)
@@ -684,7 +693,16 @@ async fn identity_rows_of_unknown_accounts_are_refused() {
         Err(StoreError::Backend(_))
     ));
     let at = ghost.created_at;
-    let code = ExternalLoginCode::new(ghost.id, identity.id, 0, at, at + time::Duration::minutes(1));
+    let code = ExternalLoginCode::new(
+        ghost.id,
+        identity.id,
+        auth_core::OpaqueToken::generate(auth_core::TokenKind::ExternalLoginBinding)
+            .unwrap()
+            .1,
+        0,
+        at,
+        at + time::Duration::minutes(1),
+    );
     assert!(matches!(
         store
             .insert_login_code(&hash(TokenKind::ExternalLoginCode), &code)
@@ -710,7 +728,16 @@ async fn identity_rows_of_unknown_accounts_are_refused() {
     ));
     // A code of a real account naming an identity that is not there.
     let (user, _) = passwordless(&store, "real").await;
-    let code = ExternalLoginCode::new(user.id, identity.id, 0, at, at + time::Duration::minutes(1));
+    let code = ExternalLoginCode::new(
+        user.id,
+        identity.id,
+        auth_core::OpaqueToken::generate(auth_core::TokenKind::ExternalLoginBinding)
+            .unwrap()
+            .1,
+        0,
+        at,
+        at + time::Duration::minutes(1),
+    );
     assert!(matches!(
         store
             .insert_login_code(&hash(TokenKind::ExternalLoginCode), &code)

@@ -1701,8 +1701,9 @@ impl IdentityStore for SqliteStore {
             // An unknown account or identity is a foreign key's error, a hash already
             // stored the primary key's.
             conn.prepare_cached(
-                "INSERT INTO auth_external_login_codes (hash, user_id, identity_id, token_version, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO auth_external_login_codes
+                     (hash, user_id, identity_id, token_version, created_at, expires_at, binding_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 code.as_bytes().as_slice(),
@@ -1711,6 +1712,7 @@ impl IdentityStore for SqliteStore {
                 record.token_version,
                 micros(record.created_at)?,
                 micros(record.expires_at)?,
+                record.binding.as_bytes().as_slice(),
             ])?;
             Ok(())
         })

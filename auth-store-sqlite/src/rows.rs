@@ -40,7 +40,7 @@ pub(crate) const LOGIN_STATE_COLUMNS: &str =
 
 /// The columns of `auth_external_login_codes` but its hash, in the order
 /// [`RawLoginCode::from_row`] reads them.
-pub(crate) const LOGIN_CODE_COLUMNS: &str = "user_id, identity_id, token_version, created_at, expires_at";
+pub(crate) const LOGIN_CODE_COLUMNS: &str = "user_id, identity_id, token_version, created_at, expires_at, binding_hash";
 
 /// What can go wrong inside a blocking store call.
 #[derive(Debug)]
@@ -426,6 +426,7 @@ pub(crate) struct RawLoginCode {
     token_version: i64,
     created_at: i64,
     expires_at: i64,
+    binding_hash: Vec<u8>,
 }
 
 impl RawLoginCode {
@@ -436,6 +437,7 @@ impl RawLoginCode {
             token_version: row.get(2)?,
             created_at: row.get(3)?,
             expires_at: row.get(4)?,
+            binding_hash: row.get(5)?,
         })
     }
 }
@@ -444,6 +446,7 @@ pub(crate) fn login_code_from_row(raw: RawLoginCode) -> Result<ExternalLoginCode
     Ok(ExternalLoginCode::new(
         uuid::<UserId>(&raw.user_id)?,
         uuid::<IdentityId>(&raw.identity_id)?,
+        token_hash(&raw.binding_hash)?,
         raw.token_version,
         from_micros(raw.created_at)?,
         from_micros(raw.expires_at)?,

@@ -187,6 +187,7 @@ const MIGRATIONS: &[&str] = &[
         hash          BLOB PRIMARY KEY NOT NULL,
         user_id       TEXT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
         identity_id   TEXT NOT NULL REFERENCES auth_identities (id) ON DELETE CASCADE,
+        binding_hash  BLOB NOT NULL,
         token_version INTEGER NOT NULL,
         created_at    INTEGER NOT NULL,
         expires_at    INTEGER NOT NULL

@@ -244,7 +244,7 @@ conformance_cases! { $
         }
         assert_eq!(taken, vec![sign_in.clone()], "a state is taken exactly once");
 
-        let code = ExternalLoginCode::new(user.id, identity.id, 4, at, micros_after(at, 60_000_000));
+        let code = ExternalLoginCode::new(user.id, identity.id, hash(TokenKind::ExternalLoginBinding), 4, at, micros_after(at, 60_000_000));
         let code_key = hash(TokenKind::ExternalLoginCode);
         store.insert_login_code(&code_key, &code).await.unwrap();
         let takes: Vec<_> = (0..20)
@@ -264,7 +264,7 @@ conformance_cases! { $
         store.insert_login_state(&old_state, &link).await.unwrap();
         store.insert_login_state(&live_state, &sign_in).await.unwrap();
         let (old_code, live_code) = (hash(TokenKind::ExternalLoginCode), hash(TokenKind::ExternalLoginCode));
-        let expired = ExternalLoginCode::new(user.id, identity.id, 4, at, micros_after(at, 1));
+        let expired = ExternalLoginCode::new(user.id, identity.id, hash(TokenKind::ExternalLoginBinding), 4, at, micros_after(at, 1));
         store.insert_login_code(&old_code, &expired).await.unwrap();
         store.insert_login_code(&live_code, &code).await.unwrap();
         let deleted = store.delete_expired_logins(micros_after(at, 2)).await.unwrap();
@@ -278,7 +278,7 @@ conformance_cases! { $
     /// A code names an account that exists: storing one for an unknown account fails.
     pub async fn a_code_needs_its_account(store: S) {
         let at = now();
-        let code = ExternalLoginCode::new(UserId::new_at(at), IdentityId::new_at(at), 0, at, micros_after(at, 60_000_000));
+        let code = ExternalLoginCode::new(UserId::new_at(at), IdentityId::new_at(at), hash(TokenKind::ExternalLoginBinding), 0, at, micros_after(at, 60_000_000));
         assert!(store.insert_login_code(&hash(TokenKind::ExternalLoginCode), &code).await.is_err());
         let user = sample_user(unique_email("identity-orphan"));
         let orphan = identity_of(&user, "google", &unique_subject(), at);

@@ -24,7 +24,7 @@ use crate::identity::{
 use crate::rate_limit::Bucket;
 use crate::session::ClientInfo;
 use crate::store::{AuthStore, IdentityRemoval, IdentityStore};
-use crate::token::{OpaqueToken, TokenKind};
+use crate::token::{OpaqueToken, TokenHash, TokenKind};
 use crate::user::User;
 
 /// The identity providers a service signs in through
@@ -46,8 +46,8 @@ impl fmt::Debug for IdentityProviders {
 /// Set [`binding`](Self::binding) as an `HttpOnly`, `SameSite=Lax` cookie (`__Host-`
 /// prefixed and `Secure` over HTTPS) living [`expires_in`](Self::expires_in), then
 /// redirect to [`authorization_url`](Self::authorization_url). The callback must bring
-/// the cookie back: a callback carried into another browser fails.
-#[derive(Debug)]
+/// the cookie back: a callback carried into another browser fails. `Debug` shows neither
+/// the URL (it holds the state) nor the cookie.
 #[non_exhaustive]
 pub struct ExternalLoginStart {
     /// The provider's authorization URL, with this flow's `state`, `nonce` and PKCE
@@ -58,6 +58,14 @@ pub struct ExternalLoginStart {
     pub binding: OpaqueToken,
     /// How long the flow waits for the callback (10 minutes).
     pub expires_in: Duration,
+}
+
+impl fmt::Debug for ExternalLoginStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExternalLoginStart")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a provider's callback carries, as the query string gave it.
@@ -87,8 +95,8 @@ impl<'a> ExternalCallback<'a> {
     }
 }
 
-/// A checked callback: where to redirect the browser now.
-#[derive(Debug)]
+/// A checked callback: where to redirect the browser now. `Debug` hides the code (also in
+/// `redirect_to`).
 #[non_exhaustive]
 pub enum ExternalLoginFinish {
     /// A sign-in: the account is proven. Redirect to `redirect_to` (the flow's `next` with
@@ -112,6 +120,23 @@ pub enum ExternalLoginFinish {
         /// `next?linked=…`.
         redirect_to: String,
     },
+}
+
+impl fmt::Debug for ExternalLoginFinish {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SignedIn { user_id, created, .. } => f
+                .debug_struct("SignedIn")
+                .field("user_id", user_id)
+                .field("created", created)
+                .finish_non_exhaustive(),
+            Self::Linked { identity, redirect_to } => f
+                .debug_struct("Linked")
+                .field("identity", identity)
+                .field("redirect_to", redirect_to)
+                .finish(),
+        }
+    }
 }
 
 impl ExternalLoginFinish {
@@ -231,6 +256,7 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                 let next = ReturnPath::parse(next).map_err(AuthError::InvalidReturnPath)?;
                 let user = self.active_account(caller.user_id()).await?;
                 self.recent_authentication(caller, &user, audit)?;
+                self.take(Bucket::LoginAttemptsPerClient, client, None).await?;
                 let session_id = caller.session_id().ok_or(AuthError::StepUpRequired {
                     max_age: self.step_up_window,
                 })?;
@@ -321,7 +347,10 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                         .verify_callback(code, &AuthorizationRequest::new(state, &nonce, &verifier))
                         .await
                         .map_err(provider_error)?;
-                    if &identity.provider != provider.name() || identity.subject.is_empty() {
+                    if &identity.provider != provider.name()
+                        || identity.subject.is_empty()
+                        || identity.subject.len() > ExternalIdentity::MAX_SUBJECT_LEN
+                    {
                         return Err(failed(ExternalLoginRefusal::TokenRefused(
                             "the provider's identity names another provider or no subject".into(),
                         )));
@@ -330,7 +359,7 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                         ExternalLoginPurpose::SignIn => {
                             let (user, linked, created) = self.external_account(&identity, client, audit).await?;
                             audit.subject = Subject::User(user.id);
-                            let code = self.issue_login_code(&user, linked).await?;
+                            let code = self.issue_login_code(&user, linked, record.binding).await?;
                             Ok(ExternalLoginFinish::SignedIn {
                                 user_id: user.id,
                                 created,
@@ -364,7 +393,9 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
     }
 
     /// Trades the one-time code of a finished external sign-in (from the callback's
-    /// redirect) for a session, once, within 60 seconds: [`LoginOutcome::SignedIn`], its
+    /// redirect) for a session, once, within 60 seconds, with the `binding` cookie of the
+    /// browser that began the flow (a code carried to another browser, or sent to a victim
+    /// in a link, signs no one in: no login CSRF): [`LoginOutcome::SignedIn`], its
     /// access tokens carrying `amr: ["fed"]` and the callback's time as `auth_time`; or,
     /// for an account with a second factor, [`LoginOutcome::SecondFactorRequired`] with a
     /// challenge that [`complete_login`](Self::complete_login) completes (`amr` then
@@ -380,7 +411,12 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
     /// [`EmailNotVerified`](AuthError::EmailNotVerified), [`SecondFactorRequired`](AuthError::SecondFactorRequired)
     /// (a second factor this service cannot ask for), [`RateLimited`](AuthError::RateLimited),
     /// [`Unavailable`](AuthError::Unavailable).
-    pub async fn exchange_external_login(&self, code: &str, client: &ClientInfo) -> Result<LoginOutcome, AuthError> {
+    pub async fn exchange_external_login(
+        &self,
+        code: &str,
+        binding: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, AuthError> {
         self.audited(
             Audit::new(Action::ExchangeExternalLogin, Subject::Unknown),
             client,
@@ -391,7 +427,10 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                 let invalid = || AuthError::ExternalLoginFailed(ExternalLoginRefusal::InvalidCode);
                 let record = self.store().take_login_code(&hash).await?.ok_or_else(invalid)?;
                 audit.subject = Subject::User(record.user_id);
-                if record.expires_at <= self.now() {
+                let same_browser = binding
+                    .and_then(|binding| OpaqueToken::hash_presented(TokenKind::ExternalLoginBinding, binding))
+                    .is_some_and(|hash| hash == record.binding);
+                if record.expires_at <= self.now() || !same_browser {
                     return Err(invalid());
                 }
                 let user = self.active_account(record.user_id).await?;
@@ -562,12 +601,18 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
         Ok(linked)
     }
 
-    async fn issue_login_code(&self, user: &User, identity: IdentityId) -> Result<OpaqueToken, AuthError> {
+    async fn issue_login_code(
+        &self,
+        user: &User,
+        identity: IdentityId,
+        binding: TokenHash,
+    ) -> Result<OpaqueToken, AuthError> {
         let now = self.now();
         let (code, hash) = OpaqueToken::generate(TokenKind::ExternalLoginCode)?;
         let record = ExternalLoginCode::new(
             user.id,
             identity,
+            binding,
             user.token_version,
             now,
             later_by(now, EXTERNAL_LOGIN_CODE_TTL),

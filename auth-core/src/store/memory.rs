@@ -722,6 +722,8 @@ impl IdentityStore for MemoryStore {
         if let Some(identity) = state.identities.remove(&id) {
             state.identity_keys.remove(&(identity.provider, identity.subject));
         }
+        // As SQL's `ON DELETE CASCADE`: the identity's pending codes go with it.
+        state.login_codes.retain(|_, code| code.identity_id != id);
         Ok(IdentityRemoval::Removed)
     }
 

@@ -261,9 +261,12 @@ pub async fn oauth_link(
 pub async fn oauth_exchange(
     endpoints: Data<Endpoints>,
     Client(client): Client,
+    Cookies(cookies): Cookies,
     JsonBody(body): JsonBody<api::ExchangeBody>,
 ) -> Handled {
-    Ok(Reply(endpoints.oauth_exchange(&client, body).await?))
+    Ok(Reply(
+        endpoints.oauth_exchange(&client, body, cookies.as_deref()).await?,
+    ))
 }
 
 /// `GET /me/identities`.

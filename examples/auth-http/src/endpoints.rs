@@ -836,6 +836,7 @@ impl Endpoints {
         cookies: Option<&str>,
     ) -> EndpointResult {
         let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let mut keep_cookie = false;
         let result = async {
             let query = api::CallbackQuery::parse(query)?;
             let binding = cookies.and_then(|cookies| headers::cookie(cookies, self.binding_cookie_name()));
@@ -844,6 +845,11 @@ impl Endpoints {
                 .finish_external_login(provider, callback, binding, client)
                 .await
             {
+                // A sign-in's code is traded with the same cookie: it stays until then.
+                Ok(finish @ ExternalLoginFinish::SignedIn { .. }) => {
+                    keep_cookie = true;
+                    Ok(redirect(finish.redirect_to()))
+                }
                 Ok(finish) => Ok(redirect(finish.redirect_to())),
                 Err(failure) => {
                     let ExternalLoginFailure { error, redirect_to, .. } = failure;
@@ -857,21 +863,34 @@ impl Endpoints {
             }
         }
         .await;
-        with_external_login_headers(result, Some(headers::clear_binding_cookie(self.secure_cookies)))
+        let clear = (!keep_cookie).then(|| headers::clear_binding_cookie(self.secure_cookies));
+        with_external_login_headers(result, clear)
     }
 
     /// `POST /oauth/exchange` `{"code": "xc_…"}`: trades the one-time code of a finished
-    /// sign-in through a provider, once, within 60 seconds; answered as `POST /login`
-    /// answers (the token response, or the second-factor challenge).
+    /// sign-in through a provider, once, within 60 seconds, with the binding cookie of the
+    /// browser that began it (then cleared); answered as `POST /login` answers (the token
+    /// response, or the second-factor challenge).
     ///
     /// # Errors
     ///
     /// 404 without the routes; as [`AuthService::exchange_external_login`] (400
-    /// `external_login_failed` for an unknown, spent or expired code).
-    pub async fn oauth_exchange(&self, client: &ClientInfo, body: api::ExchangeBody) -> EndpointResult {
+    /// `external_login_failed` for an unknown, spent or expired code, or one without the
+    /// cookie of the browser that began the flow).
+    pub async fn oauth_exchange(
+        &self,
+        client: &ClientInfo,
+        body: api::ExchangeBody,
+        cookies: Option<&str>,
+    ) -> EndpointResult {
         let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        let outcome = external.exchange_external_login(&body.code, client).await?;
-        self.login_answer(outcome)
+        let binding = cookies.and_then(|cookies| headers::cookie(cookies, self.binding_cookie_name()));
+        let result = async {
+            let outcome = external.exchange_external_login(&body.code, binding, client).await?;
+            self.login_answer(outcome)
+        }
+        .await;
+        with_external_login_headers(result, Some(headers::clear_binding_cookie(self.secure_cookies)))
     }
 
     /// `GET /me/identities`: 200 `{"identities": [...]}`, the account's linked
@@ -1228,7 +1247,12 @@ trait ExternalFlows: Send + Sync {
         binding: Option<&'a str>,
         client: &'a ClientInfo,
     ) -> Pin<Box<dyn Future<Output = Result<ExternalLoginFinish, ExternalLoginFailure>> + Send + 'a>>;
-    fn exchange_external_login<'a>(&'a self, code: &'a str, client: &'a ClientInfo) -> Flow<'a, LoginOutcome>;
+    fn exchange_external_login<'a>(
+        &'a self,
+        code: &'a str,
+        binding: Option<&'a str>,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, LoginOutcome>;
     fn list_identities(&self, user: UserId) -> Flow<'_, Vec<LinkedIdentity>>;
     fn unlink_identity<'a>(&'a self, caller: &'a Caller, id: IdentityId, client: &'a ClientInfo) -> Flow<'a, ()>;
 }
@@ -1271,8 +1295,13 @@ impl<S: AuthStore + IdentityStore + 'static> ExternalFlows for AuthService<S> {
         ))
     }
 
-    fn exchange_external_login<'a>(&'a self, code: &'a str, client: &'a ClientInfo) -> Flow<'a, LoginOutcome> {
-        Box::pin(AuthService::exchange_external_login(self, code, client))
+    fn exchange_external_login<'a>(
+        &'a self,
+        code: &'a str,
+        binding: Option<&'a str>,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, LoginOutcome> {
+        Box::pin(AuthService::exchange_external_login(self, code, binding, client))
     }
 
     fn list_identities(&self, user: UserId) -> Flow<'_, Vec<LinkedIdentity>> {

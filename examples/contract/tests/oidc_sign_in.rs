@@ -30,6 +30,8 @@ struct World {
     provider: OidcProvider,
     auth: Arc<Service>,
     client: ClientInfo,
+    /// The binding cookie of the last sign-in: the one browser whose code exchange works.
+    last_binding: std::sync::Mutex<String>,
 }
 
 async fn world() -> Option<World> {
@@ -49,6 +51,7 @@ async fn world() -> Option<World> {
         provider,
         auth: Arc::new(auth),
         client: ClientInfo::new(Some("test-browser/1"), Some("203.0.113.9".parse().unwrap())),
+        last_binding: std::sync::Mutex::default(),
     })
 }
 
@@ -107,7 +110,16 @@ impl World {
     async fn sign_in(&self, login: &str) -> Result<ExternalLoginFinish, AuthError> {
         let start = self.begin("/app").await;
         let returned = self.round_trip(&start, login).await;
+        *self.last_binding.lock().unwrap() = start.binding.expose_secret().to_owned();
         self.finish(&start, &returned).await
+    }
+
+    /// Trades `code` with the last sign-in's binding cookie, as its browser does.
+    async fn exchange(&self, code: &str) -> Result<LoginOutcome, AuthError> {
+        let binding = self.last_binding.lock().unwrap().clone();
+        self.auth
+            .exchange_external_login(code, Some(&binding), &self.client)
+            .await
     }
 
     async fn identity_count(&self, login: &str) -> usize {
@@ -157,8 +169,7 @@ async fn a_new_identity_creates_an_account_and_signs_it_in_after() {
         assert_eq!(user.email.as_str(), "ada@example.com");
         assert!(user.email_verified() && user.password_hash.is_none());
 
-        let LoginOutcome::SignedIn(login) = world.auth.exchange_external_login(&code, &world.client).await.unwrap()
-        else {
+        let LoginOutcome::SignedIn(login) = world.exchange(&code).await.unwrap() else {
             panic!("no second factor here")
         };
         assert_eq!(login.user.id, user_id);
@@ -176,11 +187,7 @@ async fn a_new_identity_creates_an_account_and_signs_it_in_after() {
                 .collect::<Vec<_>>(),
             ["fed"]
         );
-        let again = world
-            .auth
-            .exchange_external_login(&code, &world.client)
-            .await
-            .unwrap_err();
+        let again = world.exchange(&code).await.unwrap_err();
         assert!(
             matches!(again, AuthError::ExternalLoginFailed(ExternalLoginRefusal::InvalidCode)),
             "{again:?}"
@@ -360,7 +367,23 @@ async fn a_state_is_single_use_and_bound_to_its_browser() {
         // A replayed successful callback: its state is spent.
         let start = world.begin("/app").await;
         let returned = world.round_trip(&start, "mallory@example.com").await;
-        signed_in(world.finish(&start, &returned).await.unwrap());
+        let (_, _, code) = signed_in(world.finish(&start, &returned).await.unwrap());
+        // Its code, carried to another browser (a link sent to a victim: login CSRF), signs
+        // no one in there, with another cookie or none.
+        for binding in [Some(theirs.binding.expose_secret()), None] {
+            let refused = world
+                .auth
+                .exchange_external_login(&code, binding, &world.client)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    AuthError::ExternalLoginFailed(ExternalLoginRefusal::InvalidCode)
+                ),
+                "{refused:?}"
+            );
+        }
         let replay = world.finish(&start, &returned).await.unwrap_err();
         assert!(matches!(
             replay,
@@ -455,8 +478,7 @@ async fn the_last_way_to_sign_in_is_never_unlinked() {
     bounded(async {
         let Some(world) = world().await else { return };
         let (user_id, _, code) = signed_in(world.sign_in("lone@example.com").await.unwrap());
-        let LoginOutcome::SignedIn(login) = world.auth.exchange_external_login(&code, &world.client).await.unwrap()
-        else {
+        let LoginOutcome::SignedIn(login) = world.exchange(&code).await.unwrap() else {
             panic!()
         };
         let me = world
@@ -490,8 +512,7 @@ async fn an_account_with_a_second_factor_is_asked_for_it_after_the_provider() {
     bounded(async {
         let Some(world) = world().await else { return };
         let (user_id, _, code) = signed_in(world.sign_in("totp@example.com").await.unwrap());
-        let LoginOutcome::SignedIn(login) = world.auth.exchange_external_login(&code, &world.client).await.unwrap()
-        else {
+        let LoginOutcome::SignedIn(login) = world.exchange(&code).await.unwrap() else {
             panic!()
         };
         let me = world
@@ -513,9 +534,7 @@ async fn an_account_with_a_second_factor_is_asked_for_it_after_the_provider() {
 
         let (again, _, code) = signed_in(world.sign_in("totp@example.com").await.unwrap());
         assert_eq!(again, user_id);
-        let LoginOutcome::SecondFactorRequired(challenge) =
-            world.auth.exchange_external_login(&code, &world.client).await.unwrap()
-        else {
+        let LoginOutcome::SecondFactorRequired(challenge) = world.exchange(&code).await.unwrap() else {
             panic!("the second factor was skipped")
         };
         // The code of the next time step: the confirmation spent the current one.

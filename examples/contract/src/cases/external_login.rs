@@ -94,21 +94,28 @@ async fn callback(server: &Server, returned: &Url, cookie: Option<&str>) -> Answ
     }
     let answer = Answer::of(request.send().await.unwrap()).await;
     if answer.status == 303 {
+        // Cleared, but after a sign-in: the code's exchange needs it.
         let cleared = answer
             .headers
             .get_all("set-cookie")
             .iter()
             .any(|value| value.to_str().unwrap().contains("Max-Age=0"));
-        assert!(cleared, "the callback clears the binding cookie: {:?}", answer.headers);
+        let signed_in = answer.header("location").is_some_and(|to| to.contains("?code="));
+        assert_eq!(
+            cleared, !signed_in,
+            "the binding cookie after the callback: {:?}",
+            answer.headers
+        );
     }
     answer
 }
 
-/// A whole sign-in as `login` in a fresh browser: the callback's answer.
-async fn sign_in(server: &Server, provider: &OidcProvider, login: &str, next: &str) -> Answer {
+/// A whole sign-in as `login` in a fresh browser: the callback's answer, and the
+/// browser's binding cookie (which the code's exchange needs).
+async fn sign_in(server: &Server, provider: &OidcProvider, login: &str, next: &str) -> (Answer, String) {
     let (authorize, cookie) = begin(server, next).await;
     let returned = provider.sign_in(&OidcProvider::browser(), &authorize, login).await;
-    callback(server, &returned, Some(&cookie)).await
+    (callback(server, &returned, Some(&cookie)).await, cookie)
 }
 
 fn location(answer: &Answer) -> String {
@@ -126,8 +133,15 @@ fn code_in(answer: &Answer, next: &str) -> String {
     code.to_owned()
 }
 
-async fn exchange(server: &Server, code: &str) -> Answer {
-    post_json(server, "/oauth/exchange", json!({ "code": code }), None).await
+/// `POST /oauth/exchange` with the browser's binding cookie (or none).
+async fn exchange(server: &Server, code: &str, cookie: Option<&str>) -> Answer {
+    let mut request = browser()
+        .post(server.url("/oauth/exchange"))
+        .json(&json!({ "code": code }));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    Answer::of(request.send().await.unwrap()).await
 }
 
 /// The claims of a JWT, unverified (the server's own token, read for `amr`).
@@ -159,9 +173,9 @@ pub async fn sign_in_through_an_openid_provider(target: Target) {
     assert_eq!(providers.json(), json!({ "providers": ["test"] }));
 
     // A new identity: an account, then a session for the code, once.
-    let first = sign_in(&server, &provider, "ada@example.com", "/app").await;
+    let (first, cookie) = sign_in(&server, &provider, "ada@example.com", "/app").await;
     let code = code_in(&first, "/app");
-    let pair = exchange(&server, &code).await;
+    let pair = exchange(&server, &code, Some(&cookie)).await;
     assert_eq!(pair.status, 200, "{}", pair.text);
     assert_eq!(pair.header("cache-control"), Some("no-store"));
     let access = pair.json()["access_token"].as_str().unwrap().to_owned();
@@ -171,7 +185,7 @@ pub async fn sign_in_through_an_openid_provider(target: Target) {
         (me["email"].clone(), me["email_verified"].clone()),
         (json!("ada@example.com"), json!(true))
     );
-    exchange(&server, &code)
+    exchange(&server, &code, Some(&cookie))
         .await
         .assert_error(400, "external_login_failed");
     let identities = get(&server, "/me/identities", Some(&access)).await;
@@ -193,14 +207,19 @@ pub async fn sign_in_through_an_openid_provider(target: Target) {
         .await
         .assert_error(401, "invalid_credentials");
 
-    let second = sign_in(&server, &provider, "ada@example.com", "/app").await;
-    let again = exchange(&server, &code_in(&second, "/app")).await.json();
+    // The code carried to another browser (a link sent to a victim) signs no one in.
+    let (carried, _) = sign_in(&server, &provider, "ada@example.com", "/app").await;
+    exchange(&server, &code_in(&carried, "/app"), None)
+        .await
+        .assert_error(400, "external_login_failed");
+    let (second, cookie) = sign_in(&server, &provider, "ada@example.com", "/app").await;
+    let again = exchange(&server, &code_in(&second, "/app"), Some(&cookie)).await.json();
     let me_again = get(&server, "/me", again["access_token"].as_str()).await.json();
     assert_eq!(me_again["id"], me["id"]);
 
     // An existing email is never taken over; signed in, its owner links the provider.
     register(&server, "grace@example.com").await;
-    let refused = sign_in(&server, &provider, "grace@example.com", "/app").await;
+    let (refused, _) = sign_in(&server, &provider, "grace@example.com", "/app").await;
     assert_eq!(location(&refused), "/app?error=account_exists");
     let (grace, _) = tokens(&server, "grace@example.com").await;
     assert!(
@@ -228,8 +247,10 @@ pub async fn sign_in_through_an_openid_provider(target: Target) {
     callback(&server, &returned, Some(&cookie))
         .await
         .assert_error(400, "external_login_failed");
-    let by_provider = sign_in(&server, &provider, "grace@example.com", "/app").await;
-    let pair = exchange(&server, &code_in(&by_provider, "/app")).await.json();
+    let (by_provider, cookie) = sign_in(&server, &provider, "grace@example.com", "/app").await;
+    let pair = exchange(&server, &code_in(&by_provider, "/app"), Some(&cookie))
+        .await
+        .json();
     let me = get(&server, "/me", pair["access_token"].as_str()).await.json();
     assert_eq!(me["email"], "grace@example.com");
 
@@ -243,7 +264,7 @@ pub async fn sign_in_through_an_openid_provider(target: Target) {
 
     // A spoiled ID token (another audience): refused, nothing created.
     provider.set_next_id_token("other-audience").await;
-    let spoiled = sign_in(&server, &provider, "eve@example.com", "/app").await;
+    let (spoiled, _) = sign_in(&server, &provider, "eve@example.com", "/app").await;
     assert_eq!(location(&spoiled), "/app?error=external_login_failed");
     let log = server.log();
     assert!(log.contains("external_login"), "the refusal is an event");
