@@ -51,8 +51,8 @@ use auth_core::{AuthorizationRequest, ExternalIdentity, IdentityProvider, Provid
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AsyncHttpClient, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, HttpRequest,
-    HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
+    HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, RwLock};
@@ -236,7 +236,6 @@ fn secure_url(value: &str) -> bool {
 struct Discovery {
     metadata: Option<Arc<CoreProviderMetadata>>,
     last_attempt: Option<Instant>,
-    last_failed: bool,
 }
 
 /// An OpenID Connect provider: discovery, the authorization URL and the callback's
@@ -313,9 +312,9 @@ impl OidcProvider {
             let recent =
                 min_interval.is_some_and(|interval| discovery.last_attempt.is_some_and(|at| at.elapsed() < interval));
             if recent {
-                return match (&discovery.metadata, discovery.last_failed) {
-                    (Some(metadata), false) => Ok(Arc::clone(metadata)),
-                    _ => Err(unavailable("discovery failed moments ago; retrying shortly")),
+                return match &discovery.metadata {
+                    Some(metadata) => Ok(Arc::clone(metadata)),
+                    None => Err(unavailable("discovery failed moments ago; retrying shortly")),
                 };
             }
         }
@@ -326,17 +325,15 @@ impl OidcProvider {
             Ok(metadata) => {
                 let metadata = Arc::new(metadata);
                 discovery.metadata = Some(Arc::clone(&metadata));
-                discovery.last_failed = false;
                 tracing::info!(provider = %self.config.name, issuer = self.config.issuer(), "OpenID Connect discovery succeeded");
                 Ok(metadata)
             }
             Err(error) => {
-                discovery.last_failed = true;
                 tracing::warn!(provider = %self.config.name, issuer = self.config.issuer(), %error, "OpenID Connect discovery failed");
                 match &discovery.metadata {
-                    // A failed key refresh keeps the keys known so far.
-                    Some(metadata) if min_interval == Some(KEY_REFRESH_INTERVAL) => Ok(Arc::clone(metadata)),
-                    _ => Err(ProviderError::Unavailable(Box::new(error))),
+                    // A failed refresh keeps the metadata and keys known so far.
+                    Some(metadata) => Ok(Arc::clone(metadata)),
+                    None => Err(ProviderError::Unavailable(Box::new(error))),
                 }
             }
         }
@@ -434,7 +431,6 @@ impl IdentityProvider for OidcProvider {
                 }
                 other => ProviderError::Unavailable(Box::new(other)),
             })?;
-        let _ = response.access_token();
         let id_token = response
             .id_token()
             .ok_or_else(|| ProviderError::Refused("the token endpoint's answer has no id_token".into()))?;

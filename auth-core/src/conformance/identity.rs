@@ -109,6 +109,14 @@ conformance_cases! { $
         ));
         assert_eq!(store.find_user_by_id(newcomer.id).await.unwrap(), None, "no account without its identity");
         assert_eq!(store.find_user_by_email(&newcomer.email).await.unwrap(), None);
+        // A second first sign-in of it (its email taken too): the identity's conflict.
+        let twin = User::new(user.email.clone(), None, at);
+        let twin_identity = identity_of(&twin, identity.provider.as_str(), &identity.subject, at);
+        assert!(matches!(
+            store.insert_user_with_identity(&twin, &twin_identity).await,
+            Err(StoreError::DuplicateIdentity)
+        ));
+        assert_eq!(store.find_user_by_id(twin.id).await.unwrap(), None);
 
         let same_email = User::new(user.email.clone(), None, at);
         let fresh = identity_of(&same_email, "google", &unique_subject(), at);
@@ -121,18 +129,21 @@ conformance_cases! { $
     }
 
     /// Twenty concurrent first sign-ins of one new identity, each with its own new
-    /// account: exactly one creates its account, the others get the typed conflict and
-    /// leave nothing behind.
+    /// account of one email (what two browsers finishing the same first sign-in send):
+    /// exactly one creates its account, the others get the identity's conflict (not the
+    /// email's, so the service signs them in) and leave nothing behind.
     pub async fn concurrent_first_sign_ins_of_one_identity_create_one_account(store: S) {
         let store = Arc::new(store);
         let subject = unique_subject();
+        let email = unique_email("identity-race");
         let tasks: Vec<_> = (0..20)
             .map(|_| {
                 let store = Arc::clone(&store);
                 let subject = subject.clone();
+                let email = email.clone();
                 tokio::spawn(async move {
                     let at = now();
-                    let user = User::new(unique_email("identity-race"), None, at);
+                    let user = User::new(email, None, at);
                     let identity = identity_of(&user, "google", &subject, at);
                     let result = store.insert_user_with_identity(&user, &identity).await;
                     (user, result)
@@ -171,7 +182,7 @@ conformance_cases! { $
         assert_eq!(store.list_identities(user.id).await.unwrap(), vec![first.clone()]);
 
         let store = Arc::new(store);
-        for round in 0..5 {
+        for round in 0..20 {
             let second = identity_of(&user, "gitlab", &unique_subject(), now());
             store.insert_identity(&second).await.unwrap();
             let current = store.list_identities(user.id).await.unwrap();
@@ -275,13 +286,30 @@ conformance_cases! { $
         assert_eq!(store.take_login_code(&live_code).await.unwrap(), Some(code));
     }
 
-    /// A code names an account that exists: storing one for an unknown account fails.
-    pub async fn a_code_needs_its_account(store: S) {
+    /// Rows name what exists: an identity, a code or a link's state for an unknown
+    /// account, and a code naming an unknown identity, are refused.
+    pub async fn sign_in_rows_need_their_account_and_identity(store: S) {
         let at = now();
-        let code = ExternalLoginCode::new(UserId::new_at(at), IdentityId::new_at(at), hash(TokenKind::ExternalLoginBinding), 0, at, micros_after(at, 60_000_000));
-        assert!(store.insert_login_code(&hash(TokenKind::ExternalLoginCode), &code).await.is_err());
-        let user = sample_user(unique_email("identity-orphan"));
-        let orphan = identity_of(&user, "google", &unique_subject(), at);
+        let ghost = sample_user(unique_email("identity-orphan"));
+        let orphan = identity_of(&ghost, "google", &unique_subject(), at);
         assert!(store.insert_identity(&orphan).await.is_err(), "an identity needs its account");
+        let code = |user: UserId, identity: IdentityId| {
+            ExternalLoginCode::new(user, identity, hash(TokenKind::ExternalLoginBinding), 0, at, micros_after(at, 60_000_000))
+        };
+        assert!(store.insert_login_code(&hash(TokenKind::ExternalLoginCode), &code(ghost.id, orphan.id)).await.is_err());
+        let link = ExternalLoginState::new(
+            hash(TokenKind::ExternalLoginBinding),
+            provider("google"),
+            ExternalLoginPurpose::Link { user_id: ghost.id, session_id: SessionId::new_at(at) },
+            ReturnPath::parse("/").unwrap(),
+            at,
+            micros_after(at, 600_000_000),
+        );
+        assert!(store.insert_login_state(&hash(TokenKind::ExternalLoginState), &link).await.is_err());
+        let (user, _) = passwordless(&store, "identity-orphan-code").await;
+        assert!(
+            store.insert_login_code(&hash(TokenKind::ExternalLoginCode), &code(user.id, orphan.id)).await.is_err(),
+            "a code needs its identity"
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::email::Email;
 use crate::error::StoreError;
 use crate::hash::HashedPassword;
 use crate::id::{IdentityId, SessionId, UserId};
-use crate::identity::{ExternalLoginCode, ExternalLoginState, LinkedIdentity, ProviderName};
+use crate::identity::{ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, LinkedIdentity, ProviderName};
 use crate::one_time::{OneTimeToken, TokenPurpose};
 use crate::role::Role;
 use crate::second_factor::{LoginChallenge, TotpFactor};
@@ -728,7 +728,13 @@ impl IdentityStore for MemoryStore {
     }
 
     async fn insert_login_state(&self, state: &TokenHash, record: &ExternalLoginState) -> Result<(), StoreError> {
-        match self.state().login_states.entry(*state) {
+        let mut store = self.state();
+        if let ExternalLoginPurpose::Link { user_id, .. } = record.purpose
+            && !store.users.contains_key(&user_id)
+        {
+            return Err(StoreError::backend(format!("no account {user_id}")));
+        }
+        match store.login_states.entry(*state) {
             Entry::Occupied(_) => Err(StoreError::backend("duplicate login state")),
             Entry::Vacant(slot) => {
                 slot.insert(record.clone());
@@ -743,8 +749,11 @@ impl IdentityStore for MemoryStore {
 
     async fn insert_login_code(&self, code: &TokenHash, record: &ExternalLoginCode) -> Result<(), StoreError> {
         let mut state = self.state();
-        if !state.users.contains_key(&record.user_id) {
-            return Err(StoreError::backend(format!("no account {}", record.user_id)));
+        if !state.users.contains_key(&record.user_id) || !state.identities.contains_key(&record.identity_id) {
+            return Err(StoreError::backend(format!(
+                "no account {} or identity",
+                record.user_id
+            )));
         }
         match state.login_codes.entry(*code) {
             Entry::Occupied(_) => Err(StoreError::backend("duplicate login code")),

@@ -114,6 +114,34 @@ impl World {
         self.finish(&start, &returned).await
     }
 
+    /// The session a signed-in token stands for, as a request's `Caller` is made of it.
+    async fn me(&self, login: &auth_core::LoginSuccess) -> auth_core::Authenticated {
+        self.auth
+            .authenticate(login.tokens.access_token.expose_secret())
+            .await
+            .unwrap()
+    }
+
+    /// Trades `code` (no second factor expected) and authenticates its access token.
+    async fn session_for(&self, code: &str) -> auth_core::Authenticated {
+        let LoginOutcome::SignedIn(login) = self.exchange(code).await.unwrap() else {
+            panic!("no second factor here")
+        };
+        self.me(&login).await
+    }
+
+    /// A password login's session.
+    async fn password_session(&self, email: &str, password: &str) -> auth_core::Authenticated {
+        let login = self
+            .auth
+            .login(email, Password::new(password), &self.client)
+            .await
+            .unwrap()
+            .signed_in()
+            .unwrap();
+        self.me(&login).await
+    }
+
     /// Trades `code` with the last sign-in's binding cookie, as its browser does.
     async fn exchange(&self, code: &str) -> Result<LoginOutcome, AuthError> {
         let binding = self.last_binding.lock().unwrap().clone();
@@ -169,15 +197,8 @@ async fn a_new_identity_creates_an_account_and_signs_it_in_after() {
         assert_eq!(user.email.as_str(), "ada@example.com");
         assert!(user.email_verified() && user.password_hash.is_none());
 
-        let LoginOutcome::SignedIn(login) = world.exchange(&code).await.unwrap() else {
-            panic!("no second factor here")
-        };
-        assert_eq!(login.user.id, user_id);
-        let me = world
-            .auth
-            .authenticate(login.tokens.access_token.expose_secret())
-            .await
-            .unwrap();
+        let me = world.session_for(&code).await;
+        assert_eq!(me.user.id, user_id);
         assert_eq!(
             me.claims
                 .auth_methods()
@@ -226,18 +247,7 @@ async fn an_existing_email_is_never_taken_over_and_linking_is_done_signed_in() {
         assert_eq!(world.identity_count("grace@example.com").await, 0, "nothing linked");
         assert!(world.auth.list_identities(owner.id).await.unwrap().is_empty());
 
-        let login = world
-            .auth
-            .login("grace@example.com", Password::new("cobol-compiler-1959"), &world.client)
-            .await
-            .unwrap()
-            .signed_in()
-            .unwrap();
-        let me = world
-            .auth
-            .authenticate(login.tokens.access_token.expose_secret())
-            .await
-            .unwrap();
+        let me = world.password_session("grace@example.com", "cobol-compiler-1959").await;
         let start = world
             .auth
             .begin_identity_link(&Caller::from(&me), "test", "/settings", &world.client)
@@ -266,22 +276,9 @@ async fn an_existing_email_is_never_taken_over_and_linking_is_done_signed_in() {
             )
             .await
             .unwrap();
-        let login = world
-            .auth
-            .login(
-                "hopper@example.com",
-                Password::new("nanosecond-wire-1952"),
-                &world.client,
-            )
-            .await
-            .unwrap()
-            .signed_in()
-            .unwrap();
         let me = world
-            .auth
-            .authenticate(login.tokens.access_token.expose_secret())
-            .await
-            .unwrap();
+            .password_session("hopper@example.com", "nanosecond-wire-1952")
+            .await;
         let start = world
             .auth
             .begin_identity_link(&Caller::from(&me), "test", "/settings", &world.client)
@@ -478,14 +475,7 @@ async fn the_last_way_to_sign_in_is_never_unlinked() {
     bounded(async {
         let Some(world) = world().await else { return };
         let (user_id, _, code) = signed_in(world.sign_in("lone@example.com").await.unwrap());
-        let LoginOutcome::SignedIn(login) = world.exchange(&code).await.unwrap() else {
-            panic!()
-        };
-        let me = world
-            .auth
-            .authenticate(login.tokens.access_token.expose_secret())
-            .await
-            .unwrap();
+        let me = world.session_for(&code).await;
         let identity = world.auth.list_identities(user_id).await.unwrap().remove(0);
         let refused = world
             .auth
@@ -512,14 +502,7 @@ async fn an_account_with_a_second_factor_is_asked_for_it_after_the_provider() {
     bounded(async {
         let Some(world) = world().await else { return };
         let (user_id, _, code) = signed_in(world.sign_in("totp@example.com").await.unwrap());
-        let LoginOutcome::SignedIn(login) = world.exchange(&code).await.unwrap() else {
-            panic!()
-        };
-        let me = world
-            .auth
-            .authenticate(login.tokens.access_token.expose_secret())
-            .await
-            .unwrap();
+        let me = world.session_for(&code).await;
         let enrolment = world
             .auth
             .begin_totp_enrolment(&Caller::from(&me), Password::new(""), &world.client)

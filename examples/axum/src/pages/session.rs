@@ -123,15 +123,14 @@ fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
+/// The value of the cookie `name` in the request's `Cookie` headers (the API's parser).
 pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
+        .find_map(|value| auth_http::headers::cookie(value, name))
+        .map(str::to_owned)
 }
 
 /// The nonce in this browser's CSRF cookie, if it holds one of the length this server
