@@ -10,8 +10,9 @@
 //!   starting.
 //! - **The authorization-code flow** with PKCE S256, `state` and `nonce` (made by
 //!   [`AuthService`](auth_core::AuthService), which keeps the flow).
-//! - **The ID token verified in full**: signature against the provider's keys (RS256,
-//!   ES256, ...), `iss`, `aud` (no audience but this client's), `azp`, `exp`, `iat` (not in
+//! - **The ID token verified in full**: signature against the provider's keys, by one of
+//!   the asymmetric algorithms it advertises (RS256, ES256, ...; never HS256, keyed with
+//!   the client secret), `iss`, `aud` (no audience but this client's), `azp`, `exp`, `iat` (not in
 //!   the future, beyond a minute of clock skew), `nonce`.
 //! - **Its own HTTP client** (reqwest with rustls), following no redirects (no SSRF through
 //!   a provider's answer), with timeouts. An issuer must be `https://`; `http://` is
@@ -51,8 +52,8 @@ use auth_core::{AuthorizationRequest, ExternalIdentity, IdentityProvider, Provid
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AsyncHttpClient, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, HttpRequest,
-    HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, TokenResponse,
+    HttpResponse, IssuerUrl, JwsSigningAlgorithm, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, RwLock};
@@ -367,13 +368,24 @@ impl OidcProvider {
     ) -> Result<ExternalIdentity, ClaimsVerificationError> {
         let client = self.client(metadata);
         let skew = chrono::Duration::from_std(CLOCK_SKEW).unwrap_or_else(|_| chrono::Duration::seconds(60));
-        let verifier = client.id_token_verifier().set_issue_time_verifier_fn(move |iat| {
-            if iat > chrono::Utc::now() + skew {
-                Err(format!("issued in the future ({iat})"))
-            } else {
-                Ok(())
-            }
-        });
+        // Only the provider's asymmetric algorithms: an HS256 token is keyed with the client
+        // secret, which every holder of this configuration knows, so it proves nothing
+        // about the provider (Keycloak, for one, advertises HS256).
+        let asymmetric = metadata
+            .id_token_signing_alg_values_supported()
+            .iter()
+            .filter(|alg| !alg.uses_shared_secret())
+            .cloned();
+        let verifier = client
+            .id_token_verifier()
+            .set_allowed_algs(asymmetric)
+            .set_issue_time_verifier_fn(move |iat| {
+                if iat > chrono::Utc::now() + skew {
+                    Err(format!("issued in the future ({iat})"))
+                } else {
+                    Ok(())
+                }
+            });
         let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_owned()))?;
         let mut identity = ExternalIdentity::new(self.config.name.clone(), claims.subject().as_str());
         if let Some(email) = claims.email() {

@@ -88,6 +88,10 @@ const provider = new Provider(issuer, {
   // PKCE (S256, the only method) for every client, confidential ones included.
   pkce: { required: () => true },
   features: { devInteractions: { enabled: true } },
+  // HS256 advertised too, as Keycloak does: a relying party that takes the provider's
+  // list at its word then accepts an ID token keyed with the client secret (see the
+  // `client-secret-hs256` mode). The clients' own tokens stay RS256.
+  enabledJWA: { idTokenSigningAlgValues: ['RS256', 'ES256', 'HS256'] },
   // Cookie signing keys: fixed, since they protect nothing but a test's session.
   cookies: { keys: ['oidc-provider test fixture cookie key'] },
 });
@@ -111,7 +115,7 @@ provider.interactionFinished = (req, res, result, options) => {
 };
 
 // The test-control endpoint and the token answers it spoils.
-const MODES = ['other-audience', 'expired', 'tampered', 'previous', 'unknown-key', 'future-iat'];
+const MODES = ['other-audience', 'expired', 'tampered', 'previous', 'unknown-key', 'future-iat', 'client-secret-hs256'];
 let nextMode; // one-shot: the next token answer only
 let previousIdToken; // the last ID token issued, unaltered
 
@@ -204,6 +208,12 @@ async function spoil(token, mode) {
     case 'unknown-key': {
       const { privateKey } = await jose.generateKeyPair(header.alg);
       return sign({ ...header, kid: `unknown-${crypto.randomUUID()}` }, claims, privateKey);
+    }
+    case 'client-secret-hs256': {
+      // The same claims keyed with the client's own secret (HS256, no kid): anyone who
+      // knows the secret (every instance of the client, a leaked config) could mint it.
+      const { client_secret: secret } = clients.find(({ client_id: id }) => id === claims.aud);
+      return sign({ alg: 'HS256' }, claims, new TextEncoder().encode(secret));
     }
     default:
       throw new Error(`unknown mode ${mode}`);

@@ -392,7 +392,7 @@ async fn a_state_is_single_use_and_bound_to_its_browser() {
 
 /// Every spoiled ID token is refused, with the reason in the refusal, and creates nothing:
 /// another audience, expired, tampered (the signature fails), another flow's nonce, a key
-/// the provider never published, issued in the future.
+/// the provider never published, issued in the future, keyed with the client secret.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoiled_id_tokens_are_refused_and_create_nothing() {
     bounded(async {
@@ -406,6 +406,8 @@ async fn spoiled_id_tokens_are_refused_and_create_nothing() {
             ("previous", "nonce"),
             ("unknown-key", "no matching key"),
             ("future-iat", "future"),
+            // Advertised by the provider, but keyed with the client secret: never accepted.
+            ("client-secret-hs256", "alg"),
         ] {
             let login = format!("{mode}@example.com");
             world.provider.set_next_id_token(mode).await;
