@@ -210,7 +210,8 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
                 .service(resource("/oauth/providers", "GET,HEAD").route(get().to(handlers::oauth_providers)))
                 .service(resource("/oauth/exchange", "POST").route(web::post().to(handlers::oauth_exchange)))
                 .service(resource("/oauth/{provider}/start", "GET,HEAD").route(get().to(handlers::oauth_start)))
-                .service(resource("/oauth/{provider}/callback", "GET,HEAD").route(get().to(handlers::oauth_callback)))
+                // GET only: a HEAD (a link preview, a prefetch) would spend the flow's state.
+                .service(resource("/oauth/{provider}/callback", "GET").route(web::get().to(handlers::oauth_callback)))
                 .service(resource("/oauth/{provider}/link", "POST").route(web::post().to(handlers::oauth_link)))
                 .service(resource("/me/identities", "GET,HEAD").route(get().to(handlers::identities)))
                 .service(resource("/me/identities/{id}", "DELETE").route(web::delete().to(handlers::unlink_identity)));

@@ -215,4 +215,10 @@ async fn refusals_are_answered_in_the_apis_format_or_sent_back_to_next() {
     assert_eq!(status, 401);
     let (status, headers, _) = answer(send(TestRequest::post().uri("/oauth/fake/start")).await).await;
     assert_eq!((status, header(&headers, "allow")), (405, "GET,HEAD"));
+    // A HEAD of the callback (a link preview) spends nothing: refused.
+    let head = TestRequest::default()
+        .method(actix_web::http::Method::HEAD)
+        .uri("/oauth/fake/callback?state=st_x&code=c");
+    let (status, headers, _) = answer(send(head).await).await;
+    assert_eq!((status, header(&headers, "allow")), (405, "GET"));
 }

@@ -15,6 +15,8 @@ use auth_http::{Endpoints, ErrorAnswer, api};
 #[cfg(feature = "openapi")]
 use axum::extract::OriginalUri;
 use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 
 use crate::{ApiError, Client, Cookies, CurrentUser, IdPath, JsonBody, LinkBody, LoginBody, ProviderPath, Reply};
 
@@ -247,6 +249,17 @@ pub async fn oauth_callback(
             .oauth_callback(&client, &provider, query.as_deref(), cookies.as_deref())
             .await?,
     ))
+}
+
+/// `HEAD /oauth/{provider}/callback`: refused with 405 and `Allow: GET`. Axum would
+/// otherwise answer a HEAD with the GET handler, and a link preview or a prefetch of the
+/// callback would spend the flow's single-use state.
+pub async fn oauth_callback_head() -> Response {
+    let mut answer = ApiError(ErrorAnswer::method_not_allowed()).into_response();
+    answer
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    answer
 }
 
 /// `POST /oauth/{provider}/link`.

@@ -185,7 +185,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
         routes = routes
             .route("/oauth/providers", get(handlers::oauth_providers))
             .route("/oauth/{provider}/start", get(handlers::oauth_start))
-            .route("/oauth/{provider}/callback", get(handlers::oauth_callback))
+            // GET only: a HEAD (a link preview, a prefetch) would spend the flow's state.
+            .route(
+                "/oauth/{provider}/callback",
+                get(handlers::oauth_callback).head(handlers::oauth_callback_head),
+            )
             .route("/oauth/{provider}/link", post(handlers::oauth_link))
             .route("/oauth/exchange", post(handlers::oauth_exchange))
             .route("/me/identities", get(handlers::identities))

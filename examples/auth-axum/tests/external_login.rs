@@ -298,6 +298,18 @@ async fn refusals_are_answered_in_the_apis_format_or_sent_back_to_next() {
     .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(header(&headers, "allow"), "GET,HEAD");
+    // A HEAD of the callback (a link preview) spends nothing: refused.
+    let (status, headers, _) = send(
+        &app,
+        Request::head("/auth/oauth/fake/callback?state=st_x&code=c")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, header(&headers, "allow")),
+        (StatusCode::METHOD_NOT_ALLOWED, "GET")
+    );
 }
 
 #[tokio::test]
