@@ -100,6 +100,9 @@ pub(crate) fn router(state: AppState) -> Router {
                 .route("/ui/password/reset", get(pages::reset_page).post(pages::reset_submit))
                 .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
                 .route("/ui/email/verify/request", post(pages::verify_request_submit))
+                .route("/ui/oauth/finish", get(pages::oauth_finish))
+                .route("/ui/oauth/{provider}/link", post(pages::link_submit))
+                .route("/ui/identities/unlink", post(pages::unlink_submit))
                 .layer(axum::middleware::map_response(pages::page_headers)),
         )
         // Cacheable (their URLs change with their content), so outside the pages' no-store.

@@ -75,16 +75,27 @@ impl Driver {
     }
 
     async fn browser(&self) -> Client {
+        self.browser_with(&[]).await
+    }
+
+    /// A browser started with `extra` arguments too.
+    async fn browser_with(&self, extra: &[String]) -> Client {
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--window-size=1280,900",
+            "--lang=en-US",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend_from_slice(extra);
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--hide-scrollbars", "--window-size=1280,900", "--lang=en-US",
-                ],
-            }),
+            json!({"binary": "/usr/bin/chromium", "args": args}),
         );
         // The console, where Chromium reports Content Security Policy violations.
         capabilities.insert("goog:loggingPrefs".to_owned(), json!({"browser": "ALL"}));
@@ -682,5 +693,256 @@ async fn every_page_works_is_accessible_in_both_schemes_at_both_widths_and_break
         page.pages,
         page.written.len(),
         shots.display()
+    );
+}
+
+/// The site's name in the OpenID Connect test: the provider must redirect the browser to
+/// the server's public URL, and the server's port is only known once it listens, so the
+/// browser maps this name (port 80) to it (`--host-resolver-rules`). A loopback name: a
+/// redirect URI over plain HTTP is accepted on loopback only.
+const SITE: &str = "localhost";
+
+/// The account page's and sign-in page's provider flows in a real browser against a real
+/// OpenID provider (`oidc-provider`, through its own login and consent pages): an
+/// existing email is told to sign in and link (nothing created); a new identity creates
+/// an account without a password, which cannot unlink its only way in; an account with a
+/// password and an authenticator app links the provider from its account page, signs in
+/// with it (and its second factor), and unlinks it.
+/// Every page of ours on the way gets the same accessibility and CSP checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_and_linking_through_an_openid_provider_works_in_a_browser() {
+    use http_contract::oidc_provider::{Client as ProviderClient, OidcProvider};
+
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let Some(axe) = axe_source() else {
+        return;
+    };
+    let registered = ProviderClient {
+        id: "app".into(),
+        secret: "app-secret".into(),
+        redirect_uris: vec![format!("http://{SITE}/oauth/test/callback")],
+    };
+    let Some(provider) = OidcProvider::start_or_skip(&[registered]).await else {
+        return;
+    };
+    let public_url = format!("http://{SITE}");
+    let server = Server::start(
+        AXUM,
+        &[
+            ("AUTH_COOKIE_SECURE", "false"),
+            ("AUTH_PUBLIC_URL", &public_url),
+            ("AUTH_OIDC_PROVIDERS", "test"),
+            ("AUTH_OIDC_TEST_ISSUER", &provider.issuer),
+            ("AUTH_OIDC_TEST_CLIENT_ID", "app"),
+            ("AUTH_OIDC_TEST_CLIENT_SECRET", "app-secret"),
+        ],
+    )
+    .unwrap();
+    let port = url::Url::parse(&server.base).unwrap().port().unwrap();
+    let mapping = format!("--host-resolver-rules=MAP {SITE} 127.0.0.1:{port}");
+    let mut page = Checker {
+        browser: driver.browser_with(&[mapping]).await,
+        axe,
+        shots: PathBuf::new(),
+        written: BTreeSet::new(),
+        pages: 0,
+    };
+    let site = |path: &str| format!("{public_url}{path}");
+    // The owner of an account with a password and an authenticator app.
+    let owner = "owner@example.com";
+    let (_, secret, recovery_codes) = http_contract::cases::second_factor::enrolled(&server, owner).await;
+
+    // An existing email never links by itself: the sign-in page says to sign in and link.
+    page.goto(&site("/ui/login")).await;
+    page.check("Sign in", None).await;
+    page.click_link("Sign in with Test").await;
+    at_provider(&page, &provider, Some(owner)).await;
+    wait_for_text(
+        &page.browser,
+        "[role='alert']",
+        "An account with this email exists: sign in with its password, then link Test from your account page.",
+    )
+    .await;
+    page.check("Sign in", None).await;
+
+    // A new identity with a verified email: an account without a password, signed in.
+    let newcomer = "newcomer@example.com";
+    page.forget_every_cookie().await;
+    page.goto(&site("/ui/register")).await;
+    page.check("Create an account", None).await;
+    page.click_link("Sign up with Test").await;
+    at_provider(&page, &provider, Some(newcomer)).await;
+    wait_for_text(&page.browser, "#who", newcomer).await;
+    page.check("Your account", None).await;
+    wait_for_text(&page.browser, "dd .badge", "verified").await;
+    wait_for_text(&page.browser, "ul.identities .device", "Test").await;
+    page.browser
+        .find(Locator::LinkText("Set a password"))
+        .await
+        .expect("an account without a password is offered to set one");
+    // Its only way in cannot be unlinked.
+    page.submit(&[], "Unlink").await;
+    wait_for_text(
+        &page.browser,
+        "[role='alert']",
+        "This is your only way to sign in: link another provider or set a password first.",
+    )
+    .await;
+    page.check("Your account", None).await;
+
+    // The owner signs in (password and code) and links the provider from the account page.
+    page.forget_every_cookie().await;
+    page.goto(&site("/ui/login")).await;
+    page.submit(&[("email", owner), ("password", PASSWORD)], "Sign in")
+        .await;
+    page.check("Enter your code", None).await;
+    let code = http_contract::cases::second_factor::code_in(&secret, 30);
+    page.submit(&[("code", &code)], "Verify").await;
+    wait_for_text(&page.browser, "#who", owner).await;
+    assert!(
+        page.browser.find(Locator::Css("ul.identities")).await.is_err(),
+        "no identity linked yet"
+    );
+    page.submit(&[], "Link Test").await;
+    at_provider(&page, &provider, Some(owner)).await;
+    wait_for_text(&page.browser, "[role='status']", "Linked Test.").await;
+    page.check("Your account", None).await;
+    wait_for_text(&page.browser, "ul.identities .device", "Test").await;
+
+    // Signed out, the provider signs this account in, and its second factor is asked for
+    // after the provider too (a recovery code here).
+    page.goto(&site("/ui/logout")).await;
+    page.submit(&[], "Sign out").await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+    page.forget_every_cookie().await;
+    page.goto(&site("/ui/login")).await;
+    page.click_link("Sign in with Test").await;
+    at_provider(&page, &provider, Some(owner)).await;
+    page.check("Enter your code", None).await;
+    page.browser
+        .find(Locator::Css("details summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.submit(
+        &[("recovery_code", &recovery_codes[0])],
+        "Sign in with the recovery code",
+    )
+    .await;
+    wait_for_text(&page.browser, "#who", owner).await;
+
+    // And unlinks it: the password remains.
+    page.submit(&[], "Unlink").await;
+    wait_for_text(
+        &page.browser,
+        "[role='status']",
+        "The provider is unlinked: it no longer signs you in.",
+    )
+    .await;
+    page.check("Your account", None).await;
+    assert!(page.browser.find(Locator::Css("ul.identities")).await.is_err());
+
+    // A callback that comes back refused shows the sign-in page with the reason.
+    page.goto(&site("/ui/oauth/finish?provider=test&error=external_login_failed"))
+        .await;
+    wait_for_text(
+        &page.browser,
+        "[role='alert']",
+        "The sign-in with Test did not work or took too long. Try again.",
+    )
+    .await;
+    page.check("Sign in", None).await;
+    page.browser.close().await.unwrap();
+    eprintln!("checked {} pages", page.pages);
+}
+
+impl Checker {
+    /// Follows the link reading `text`.
+    async fn click_link(&self, text: &str) {
+        self.browser
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Every cookie of every site, ours and the provider's: the next sign-in at the
+    /// provider asks who it is.
+    async fn forget_every_cookie(&self) {
+        self.cdp("Network.clearBrowserCookies", json!({})).await;
+    }
+}
+
+/// Waits for the browser to reach `provider`, signs in there as `login` through its login
+/// form (when given) and consents, then waits until the provider has sent the browser back.
+async fn at_provider(page: &Checker, provider: &http_contract::oidc_provider::OidcProvider, login: Option<&str>) {
+    let issuer = url::Url::parse(&provider.issuer).unwrap();
+    let on_provider = async || {
+        let url = page.browser.current_url().await.unwrap();
+        url.origin() == issuer.origin()
+    };
+    for _ in 0..100 {
+        if on_provider().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !on_provider().await {
+        panic!(
+            "the browser never reached the provider: at {} with {}",
+            page.browser.current_url().await.unwrap(),
+            page.browser.source().await.unwrap()
+        );
+    }
+    if let Some(login) = login {
+        let field = page
+            .browser
+            .wait()
+            .for_element(Locator::Css("input[name='login']"))
+            .await
+            .unwrap();
+        field.send_keys(login).await.unwrap();
+        let password = page.browser.find(Locator::Css("input[name='password']")).await.unwrap();
+        password.send_keys("any password").await.unwrap();
+        page.browser
+            .find(Locator::Css("button[type='submit']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        // The consent page follows (at the same URL): wait for the login form to go.
+        for _ in 0..100 {
+            if page.browser.find(Locator::Css("input[name='login']")).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // The consent form, unless the grant is remembered; then back to us.
+    for _ in 0..100 {
+        if !on_provider().await {
+            return;
+        }
+        if let Ok(button) = page.browser.find(Locator::Css("button[type='submit']")).await {
+            let _ = button.click().await;
+            for _ in 0..50 {
+                if !on_provider().await || page.browser.find(Locator::Css("button[type='submit']")).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the provider never sent the browser back: {}",
+        page.browser.source().await.unwrap()
     );
 }

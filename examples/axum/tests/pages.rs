@@ -122,6 +122,11 @@ async fn forms_without_the_csrf_token_are_refused() {
             "/ui/mfa/disable",
             vec![("disable_password", PASSWORD), ("disable_code", "123456")],
         ),
+        ("/ui/oauth/test/link", vec![]),
+        (
+            "/ui/identities/unlink",
+            vec![("identity", "00000000-0000-0000-0000-000000000000")],
+        ),
     ] {
         let answer = http.post(server.url(path)).form(&fields).send().await.unwrap();
         assert_eq!(answer.status().as_u16(), 403, "{path}");
@@ -159,6 +164,71 @@ async fn the_reset_page_keeps_its_referrer_on_this_site_and_escapes_what_it_echo
     let html = page.text().await.unwrap();
     assert!(!html.contains("<script>"), "{html}");
     assert!(html.contains("&quot;&gt;&lt;script&gt;"), "{html}");
+}
+
+#[tokio::test]
+async fn a_provider_sign_in_that_fails_comes_back_to_the_sign_in_page_in_words_echoing_nothing() {
+    let server = Server::start(AXUM, &[]).unwrap();
+    let http = no_redirects();
+    let script = "%3Cscript%3Ealert(1)%3C%2Fscript%3E";
+    for (query, status, text) in [
+        // A refusal the callback sent back: its code in words; an unknown code or
+        // provider is never echoed.
+        (
+            "provider=test&error=account_exists".to_owned(),
+            400,
+            "An account with this email exists: sign in with its password, then link the provider from your account page.",
+        ),
+        (
+            format!("provider={script}&error={script}"),
+            400,
+            "The sign-in with the provider did not work. Try again.",
+        ),
+        // A code that was never issued (or was spent): refused, nobody signed in.
+        (
+            "provider=test&code=xc_never-issued".to_owned(),
+            400,
+            "The sign-in with the provider did not work or took too long. Try again.",
+        ),
+    ] {
+        let page = http
+            .get(server.url(&format!("/ui/oauth/finish?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), status, "{query}");
+        assert_eq!(page.headers()["referrer-policy"], "same-origin", "{query}");
+        let cookies = set_cookies(&page);
+        assert!(
+            cookies
+                .iter()
+                .any(|cookie| cookie.starts_with("__Host-auth_oauth=; Max-Age=0")),
+            "{query}: the binding cookie is cleared: {cookies:?}"
+        );
+        assert!(
+            !cookies.iter().any(|cookie| cookie.starts_with("__Host-session=")),
+            "{query}"
+        );
+        let html = page.text().await.unwrap();
+        assert!(html.contains("<h1>Sign in</h1>"), "{query}: {html}");
+        assert!(html.contains(text), "{query}: {html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("alert(1)"),
+            "{query}: {html}"
+        );
+    }
+    // After a link, the account page says only what it knows: no notice for the unknown.
+    let page = http
+        .get(server.url(&format!("/?linked={script}&error={script}")))
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("role=\"status\"") && !html.contains("role=\"alert\""),
+        "{html}"
+    );
+    assert!(!html.contains("alert(1)"), "{html}");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //!   only translate forms into calls and outcomes into pages, choosing which field an
 //!   error belongs to.
 
+mod external;
 mod second_factor;
 mod session;
 mod view;
@@ -22,12 +23,13 @@ use serde::Deserialize;
 
 use crate::AppState;
 use auth_axum::Client;
+pub(crate) use external::{link_submit, oauth_finish, unlink_submit};
 pub(crate) use second_factor::{
     confirm_submit, disable_submit, login_code_submit, mfa_page, recovery_codes_submit, setup_submit,
 };
 pub(crate) use session::{PageCookies, PageForm};
 use session::{cookie_value, csrf, genuine, random_token};
-use view::{AccountView, FormPage, HomePage, Link, MessagePage, Notice, SessionView};
+use view::{AccountView, FormPage, HomePage, IdentityView, Link, MessagePage, Notice, SessionView};
 pub(crate) use view::{Views, icon, stylesheet};
 
 /// Headers every page carries: never framed (clickjacking), never cached (they show who
@@ -307,6 +309,10 @@ fn to_sign_in() -> Response {
 #[derive(Deserialize)]
 pub(crate) struct HomeQuery {
     done: Option<String>,
+    /// A link's callback came back: the provider linked.
+    linked: Option<String>,
+    /// A link's callback came back refused: the error code.
+    error: Option<String>,
 }
 
 fn done_notice(done: Option<&str>) -> Option<Notice> {
@@ -316,6 +322,7 @@ fn done_notice(done: Option<&str>) -> Option<Notice> {
         "device-signed-out" => "That device is signed out.",
         "password-changed" => "Your password is changed. Your other devices are signed out.",
         "verification-sent" => "A confirmation link is on its way to your address.",
+        "identity-unlinked" => "The provider is unlinked: it no longer signs you in.",
         _ => return None,
     };
     Some(Notice::success(text))
@@ -327,7 +334,7 @@ pub(crate) async fn home(
     visit: Visit,
     Query(query): Query<HomeQuery>,
 ) -> Response {
-    let notice = done_notice(query.done.as_deref());
+    let mut notice = done_notice(query.done.as_deref());
     let Some(me) = visit.me() else {
         return with_token(&state, &headers, &visit, StatusCode::OK, "home.html", |csrf| HomePage {
             csrf,
@@ -335,8 +342,16 @@ pub(crate) async fn home(
             ..HomePage::default()
         });
     };
-    let sessions = match state.auth.list_sessions(me.user.id).await {
-        Ok(sessions) => sessions,
+    let listed = match state.auth.list_sessions(me.user.id).await {
+        Ok(sessions) => state
+            .auth
+            .list_identities(me.user.id)
+            .await
+            .map(|identities| (sessions, identities)),
+        Err(error) => Err(error),
+    };
+    let (sessions, identities) = match listed {
+        Ok(listed) => listed,
         Err(error) => {
             let page = MessagePage {
                 signed_in: true,
@@ -351,6 +366,8 @@ pub(crate) async fn home(
             return with_answer_headers(message_page(&state, status_of(&error), page), &error);
         }
     };
+    // A link's outcome is news to the signed-in account only.
+    notice = notice.or_else(|| external::link_notice(&state, query.linked.as_deref(), query.error.as_deref()));
     let current = me.session.id;
     with_token(&state, &headers, &visit, StatusCode::OK, "home.html", |csrf| HomePage {
         csrf,
@@ -361,7 +378,19 @@ pub(crate) async fn home(
             verified: me.user.email_verified(),
             created: date(me.user.created_at),
             roles: me.user.roles.iter().map(ToString::to_string).collect(),
+            has_password: me.user.password_hash.is_some(),
         }),
+        linkable: external::linkable(&state, &identities),
+        identities: identities
+            .iter()
+            .map(|identity| IdentityView {
+                id: identity.id.to_string(),
+                provider: external::display_name(identity.provider.as_str()),
+                email: identity.email.clone(),
+                linked: date(identity.created_at),
+                last_used: identity.last_used_at.map(moment),
+            })
+            .collect(),
         sessions: sessions
             .iter()
             .rev()
@@ -440,8 +469,24 @@ fn register_form(state: &AppState) -> FormPage {
     }
 }
 
+/// The registration page's fields: the password rules and the providers' links.
+fn registration(state: &AppState) -> FormPage {
+    FormPage {
+        providers: external::sign_in_links(state),
+        ..register_form(state)
+    }
+}
+
+/// The sign-in page's fields: the providers' links.
+fn login_form(state: &AppState) -> FormPage {
+    FormPage {
+        providers: external::sign_in_links(state),
+        ..FormPage::default()
+    }
+}
+
 pub(crate) async fn register_page(State(state): State<AppState>, headers: HeaderMap, visit: Visit) -> Response {
-    blank(&state, &headers, &visit, "register.html", register_form(&state))
+    blank(&state, &headers, &visit, "register.html", registration(&state))
 }
 
 pub(crate) async fn register_submit(
@@ -463,7 +508,7 @@ pub(crate) async fn register_submit(
         Err(error) => {
             let mut page = FormPage {
                 email: Some(form.email),
-                ..register_form(&state)
+                ..registration(&state)
             };
             match &error {
                 AuthError::InvalidEmail(_) | AuthError::EmailTaken => page.errors.email = Some(say(&error)),
@@ -490,7 +535,7 @@ pub(crate) async fn login_page(
         notice: query
             .registered
             .map(|_| Notice::success("Your account is created. Sign in.")),
-        ..FormPage::default()
+        ..login_form(&state)
     };
     blank(&state, &headers, &visit, "login.html", page)
 }
@@ -525,7 +570,7 @@ pub(crate) async fn login_submit(
                 let page = FormPage {
                     email: Some(form.email),
                     notice: Some(Notice::error(say(&error))),
-                    ..FormPage::default()
+                    ..login_form(&state)
                 };
                 failed(&state, &headers, &visit, "login.html", page, &error)
             }
@@ -536,7 +581,7 @@ pub(crate) async fn login_submit(
             let page = FormPage {
                 email: Some(form.email),
                 notice: Some(Notice::error(say(&error))),
-                ..FormPage::default()
+                ..login_form(&state)
             };
             failed(&state, &headers, &visit, "login.html", page, &error)
         }

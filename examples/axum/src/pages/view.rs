@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 
 /// The built-in templates, by file name.
-pub(crate) const TEMPLATES: [(&str, &str); 15] = [
+pub(crate) const TEMPLATES: [(&str, &str); 16] = [
     ("base.html", include_str!("../../ui/base.html")),
     ("forms.html", include_str!("../../ui/forms.html")),
     ("home.html", include_str!("../../ui/home.html")),
@@ -35,6 +35,7 @@ pub(crate) const TEMPLATES: [(&str, &str); 15] = [
     ("verify.html", include_str!("../../ui/verify.html")),
     ("password_change.html", include_str!("../../ui/password_change.html")),
     ("message.html", include_str!("../../ui/message.html")),
+    ("onward.html", include_str!("../../ui/onward.html")),
     ("login_code.html", include_str!("../../ui/login_code.html")),
     ("mfa.html", include_str!("../../ui/mfa.html")),
     ("mfa_setup.html", include_str!("../../ui/mfa_setup.html")),
@@ -150,6 +151,17 @@ pub(crate) struct FormPage {
     /// The account has two-factor authentication (the password change asks for a code
     /// when the sign-in is not recent).
     pub(crate) second_factor: bool,
+    /// The sign-in and registration pages' "Sign in with …" links, one per configured
+    /// identity provider.
+    pub(crate) providers: Vec<ProviderLink>,
+}
+
+/// An identity provider as the pages offer it: its name to show and where to go (a link
+/// to sign in, or a form's action to link).
+#[derive(Serialize, Debug)]
+pub(crate) struct ProviderLink {
+    pub(crate) name: String,
+    pub(crate) href: String,
 }
 
 /// The account page: the account and its sessions when signed in, a welcome otherwise.
@@ -160,6 +172,10 @@ pub(crate) struct HomePage {
     pub(crate) notice: Option<Notice>,
     pub(crate) account: Option<AccountView>,
     pub(crate) sessions: Vec<SessionView>,
+    /// The identity providers linked to the account.
+    pub(crate) identities: Vec<IdentityView>,
+    /// The configured providers it can link, each with its form's action.
+    pub(crate) linkable: Vec<ProviderLink>,
 }
 
 #[derive(Serialize, Debug)]
@@ -168,6 +184,18 @@ pub(crate) struct AccountView {
     pub(crate) verified: bool,
     pub(crate) created: String,
     pub(crate) roles: Vec<String>,
+    /// The account has a password (one created through a provider has none until it sets
+    /// one through the reset flow).
+    pub(crate) has_password: bool,
+}
+
+#[derive(Serialize, Debug)]
+pub(crate) struct IdentityView {
+    pub(crate) id: String,
+    pub(crate) provider: String,
+    pub(crate) email: Option<String>,
+    pub(crate) linked: String,
+    pub(crate) last_used: Option<String>,
 }
 
 #[derive(Serialize, Debug)]
@@ -188,6 +216,17 @@ pub(crate) struct MessagePage {
     pub(crate) heading: &'static str,
     pub(crate) text: Option<String>,
     pub(crate) link: Option<Link>,
+}
+
+/// A page that sends the browser on to `href` at once (`onward.html`).
+#[derive(Serialize, Debug)]
+pub(crate) struct OnwardPage {
+    pub(crate) signed_in: bool,
+    pub(crate) notice: Option<Notice>,
+    pub(crate) heading: &'static str,
+    pub(crate) text: String,
+    pub(crate) href: String,
+    pub(crate) button: String,
 }
 
 #[derive(Serialize, Debug)]
@@ -348,6 +387,7 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
         password_rules: rules.clone(),
         token: Some("token".to_owned()),
         second_factor: with_errors,
+        providers: with_errors.then(sample_provider).into_iter().collect(),
     };
     let home = |signed_in: bool| HomePage {
         csrf: "csrf".to_owned(),
@@ -358,7 +398,16 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
             verified: false,
             created: "2026-01-01".to_owned(),
             roles: vec!["admin".to_owned()],
+            has_password: signed_in,
         }),
+        identities: vec![IdentityView {
+            id: "id".to_owned(),
+            provider: "Google".to_owned(),
+            email: Some("ada@example.com".to_owned()),
+            linked: "2026-01-01".to_owned(),
+            last_used: Some("2026-01-01 00:00 UTC".to_owned()),
+        }],
+        linkable: vec![sample_provider()],
         sessions: [true, false]
             .into_iter()
             .map(|current| SessionView {
@@ -371,6 +420,12 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
             })
             .collect(),
     };
+    fn sample_provider() -> ProviderLink {
+        ProviderLink {
+            name: "Google".to_owned(),
+            href: "/oauth/google/start".to_owned(),
+        }
+    }
     let message = |full: bool| MessagePage {
         signed_in: full,
         notice: full.then(|| Notice::success("sample")),
@@ -402,6 +457,17 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
     for full in [false, true] {
         samples.push(("message.html", Value::from_serialize(message(full))));
     }
+    samples.push((
+        "onward.html",
+        Value::from_serialize(OnwardPage {
+            signed_in: true,
+            notice: None,
+            heading: "Sample",
+            text: "sample".to_owned(),
+            href: "https://accounts.example.com/authorize?state=x&scope=openid".to_owned(),
+            button: "Continue".to_owned(),
+        }),
+    ));
     let mfa = |enabled: bool, with_errors: bool| MfaPage {
         csrf: "csrf".to_owned(),
         signed_in: true,

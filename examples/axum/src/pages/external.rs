@@ -1,0 +1,307 @@
+//! Sign-in through OpenID Connect providers, in the pages: the sign-in page links to
+//! `GET /oauth/{provider}/start` (the API's, a GET that only redirects), whose callback
+//! sends the browser to `/ui/oauth/finish?code=…`, traded here for a page session; the
+//! account page lists the linked identities, unlinks them and links new ones.
+
+use auth_core::{AuthError, Caller, IdentityId, LoginOutcome};
+use auth_http::ErrorAnswer;
+use auth_http::headers::{binding_cookie_name, clear_binding_cookie, set_binding_cookie};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::view::{FormPage, Link, MessagePage, Notice, OnwardPage, ProviderLink};
+use super::{
+    CsrfForm, PageForm, Visit, begin_page_session, cookie_value, login_form, message_page, referrer_stays_here,
+    refused, say, second_factor, status_of, to_sign_in, unreadable, with_answer_headers,
+};
+use crate::AppState;
+use auth_axum::Client;
+
+/// A provider's configured name as people read it: `google` is "Google".
+pub(super) fn display_name(provider: &str) -> String {
+    let mut chars = provider.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The sign-in page's link for each configured provider: the API's start, coming back
+/// to `/ui/oauth/finish` with the provider named so its messages can name it.
+pub(super) fn sign_in_links(state: &AppState) -> Vec<ProviderLink> {
+    state
+        .auth
+        .identity_providers()
+        .map(|name| {
+            let finish = format!("/ui/oauth/finish?provider={name}");
+            let query = serde_urlencoded::to_string([("next", finish.as_str())]).unwrap_or_default();
+            ProviderLink {
+                name: display_name(name.as_str()),
+                href: format!("/oauth/{name}/start?{query}"),
+            }
+        })
+        .collect()
+}
+
+/// The account page's "Link" forms: one per configured provider the account has no
+/// identity of yet.
+pub(super) fn linkable(state: &AppState, linked: &[auth_core::LinkedIdentity]) -> Vec<ProviderLink> {
+    state
+        .auth
+        .identity_providers()
+        .filter(|name| linked.iter().all(|identity| &identity.provider != *name))
+        .map(|name| ProviderLink {
+            name: display_name(name.as_str()),
+            href: format!("/ui/oauth/{name}/link"),
+        })
+        .collect()
+}
+
+/// `provider` if it is one this server signs in through: only a configured name is ever
+/// shown, never what the URL says.
+fn configured(state: &AppState, provider: Option<&str>) -> Option<String> {
+    let provider = provider?;
+    state
+        .auth
+        .identity_providers()
+        .find(|name| name.to_string() == provider)
+        .map(ToString::to_string)
+}
+
+/// What a person reads for the error code `code` of a sign-in or link through
+/// `provider` (fixed texts by code: nothing from the URL is echoed); `None` for a code
+/// with no text of its own.
+pub(super) fn external_text(code: &str, provider: Option<&str>) -> Option<String> {
+    let name = provider.map_or_else(|| "the provider".to_owned(), display_name);
+    let text = match code {
+        "account_exists" => format!(
+            "An account with this email exists: sign in with its password, then link {name} from your account page."
+        ),
+        "provider_email_unverified" => {
+            format!("{name} has not confirmed your email address. Confirm it there, then try again.")
+        }
+        "external_login_failed" => format!("The sign-in with {name} did not work or took too long. Try again."),
+        "identity_in_use" => format!("This {name} account is already linked to another account."),
+        "account_disabled" => "This account is disabled.".to_owned(),
+        "last_sign_in_method" => {
+            "This is your only way to sign in: link another provider or set a password first.".to_owned()
+        }
+        "insufficient_user_authentication" => "Sign out and in again first: your sign-in is not recent.".to_owned(),
+        "identity_not_found" => "That identity is not linked to your account.".to_owned(),
+        "unknown_provider" => "This provider is not available here.".to_owned(),
+        "provider_unavailable" => format!("{name} cannot be reached now. Try again shortly."),
+        "rate_limited" => "Too many attempts. Wait a little and try again.".to_owned(),
+        _ => return None,
+    };
+    Some(super::sentence(&text))
+}
+
+/// The text for `error`: its own external text, else the pages' usual one.
+fn external_error(error: &AuthError, provider: Option<&str>) -> String {
+    if error.is_server_error() {
+        return say(error);
+    }
+    external_text(error.code(), provider).unwrap_or_else(|| say(error))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FinishQuery {
+    provider: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /ui/oauth/finish?provider=…&code=…` (or `&error=…`): trades the callback's
+/// one-time code, with this browser's binding cookie, for a page session (or the code
+/// step of a two-factor account); shows the sign-in page with the reason otherwise. The
+/// binding cookie is cleared whatever happens, and the code in the URL goes to no other
+/// site (`Referrer-Policy: same-origin`; see `referrer_stays_here` for why not
+/// `no-referrer`: the sign-in and code pages shown here hold forms).
+pub(crate) async fn oauth_finish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    visit: Visit,
+    Client(client): Client,
+    Query(query): Query<FinishQuery>,
+) -> Response {
+    let provider = configured(&state, query.provider.as_deref());
+    let provider = provider.as_deref();
+    let sign_in_again = |status: StatusCode, text: String| {
+        let page = FormPage {
+            notice: Some(Notice::error(text)),
+            ..login_form(&state)
+        };
+        super::with_csrf(&state, &headers, &visit, status, page, "login.html")
+    };
+    let response = match (query.code.filter(|code| !code.is_empty()), query.error) {
+        (Some(code), None) => {
+            let binding = cookie_value(&headers, binding_cookie_name(state.https));
+            match state
+                .auth
+                .exchange_external_login(&code, binding.as_deref(), &client)
+                .await
+            {
+                Ok(LoginOutcome::SecondFactorRequired(challenge)) => second_factor::code_page(
+                    &state,
+                    &headers,
+                    &visit,
+                    challenge.token.expose_secret().to_owned(),
+                    None,
+                    super::view::FieldErrors::default(),
+                    StatusCode::OK,
+                ),
+                Ok(outcome) => match outcome.signed_in() {
+                    Ok(success) => begin_page_session(&state, &headers, &client, &success.tokens.session, "/").await,
+                    Err(error) => with_answer_headers(
+                        sign_in_again(status_of(&error), external_error(&error, provider)),
+                        &error,
+                    ),
+                },
+                Err(error) => with_answer_headers(
+                    sign_in_again(status_of(&error), external_error(&error, provider)),
+                    &error,
+                ),
+            }
+        }
+        (_, error) => {
+            let text = error
+                .as_deref()
+                .and_then(|code| external_text(code, provider))
+                .unwrap_or_else(|| {
+                    let name = provider.map_or_else(|| "the provider".to_owned(), display_name);
+                    format!("The sign-in with {name} did not work. Try again.")
+                });
+            sign_in_again(StatusCode::BAD_REQUEST, text)
+        }
+    };
+    let mut response = referrer_stays_here(response);
+    if let Ok(clear) = HeaderValue::from_str(&clear_binding_cookie(state.https)) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+/// `POST /ui/oauth/{provider}/link`: begins linking `provider` to the signed-in account,
+/// sending the browser there with the flow's binding cookie; the callback comes back to
+/// the account page with `?linked=<provider>` (or `?error=<code>`).
+pub(crate) async fn link_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    visit: Visit,
+    Client(client): Client,
+    Path(provider): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Link a sign-in provider");
+    }
+    let Some(me) = visit.me() else {
+        return to_sign_in();
+    };
+    match state
+        .auth
+        .begin_identity_link(&Caller::from(me), &provider, "/", &client)
+        .await
+    {
+        Ok(start) => {
+            // Not a redirect: `form-action 'self'` would stop this form's redirect to
+            // another site. A page that moves on at once does the same.
+            let name = display_name(&provider);
+            let page = OnwardPage {
+                signed_in: true,
+                notice: None,
+                heading: "Link a sign-in provider",
+                text: format!("Taking you to {name} to link it to your account."),
+                href: start.authorization_url.clone(),
+                button: format!("Continue to {name}"),
+            };
+            let mut response = state.views.render_with(StatusCode::OK, "onward.html", &page);
+            let cookie = set_binding_cookie(state.https, start.binding.expose_secret(), start.expires_in.as_secs());
+            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(error) => identity_error(&state, &error, configured(&state, Some(&provider)).as_deref()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UnlinkForm {
+    #[serde(default)]
+    identity: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /ui/identities/unlink`: unlinks one of the account's identities.
+pub(crate) async fn unlink_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    visit: Visit,
+    Client(client): Client,
+    PageForm(form): PageForm<UnlinkForm>,
+) -> Response {
+    if !visit.genuine(&state, &headers, &form.csrf) {
+        return refused(&state, &visit, "Unlink a sign-in provider");
+    }
+    let Some(me) = visit.me() else {
+        return to_sign_in();
+    };
+    let Ok(identity) = form.identity.parse::<IdentityId>() else {
+        return unreadable(&state, &ErrorAnswer::invalid_request("not an identity id"));
+    };
+    match state.auth.unlink_identity(&Caller::from(me), identity, &client).await {
+        // Already gone (a second click, another tab): what was asked is done.
+        Ok(()) | Err(AuthError::IdentityNotFound) => Redirect::to("/?done=identity-unlinked").into_response(),
+        Err(error) => identity_error(&state, &error, None),
+    }
+}
+
+/// The page for a link or unlink that failed.
+fn identity_error(state: &AppState, error: &AuthError, provider: Option<&str>) -> Response {
+    let page = MessagePage {
+        signed_in: true,
+        notice: Some(Notice::error(external_error(error, provider))),
+        heading: "Your account",
+        text: None,
+        link: Some(Link {
+            href: "/",
+            text: "Back to your account",
+        }),
+    };
+    with_answer_headers(message_page(state, status_of(error), page), error)
+}
+
+/// What the account page says when a link's callback sent the person back to it:
+/// `?linked=<provider>` (a configured one only) or `?error=<code>` (a known code only).
+pub(super) fn link_notice(state: &AppState, linked: Option<&str>, error: Option<&str>) -> Option<Notice> {
+    if let Some(provider) = configured(state, linked) {
+        return Some(Notice::success(format!("Linked {}.", display_name(&provider))));
+    }
+    let code = error?;
+    let text = external_text(code, None).unwrap_or_else(|| "Linking did not work. Try again.".to_owned());
+    Some(Notice::error(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_errors_read_as_sentences_naming_the_provider() {
+        assert_eq!(
+            external_text("account_exists", Some("google")).as_deref(),
+            Some(
+                "An account with this email exists: sign in with its password, then link Google from your account page."
+            )
+        );
+        assert_eq!(
+            external_text("provider_email_unverified", None).as_deref(),
+            Some("The provider has not confirmed your email address. Confirm it there, then try again.")
+        );
+        assert_eq!(external_text("<script>", Some("google")), None);
+    }
+}
