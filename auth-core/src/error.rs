@@ -178,6 +178,10 @@ pub enum AuthError {
     /// `next` is not a path on this site ([`ReturnPath`](crate::ReturnPath)).
     #[error("{0}")]
     InvalidReturnPath(ReturnPathError),
+    /// A native app's `code_challenge` is not an `S256` challenge
+    /// ([`CodeChallenge`](crate::CodeChallenge)).
+    #[error("{0}")]
+    InvalidCodeChallenge(crate::CodeChallengeError),
     /// The provider's callback was refused: an unknown, expired, spent or foreign state,
     /// an error from the provider, or an ID token that failed a check. Deliberately one
     /// answer; the reason is for the event and the log.

@@ -180,6 +180,8 @@ pub enum Refusal {
     UnknownProvider,
     /// A `next` that is not a path on this site.
     InvalidReturnPath,
+    /// A native app's `code_challenge` that is not an `S256` challenge.
+    InvalidCodeChallenge,
     /// A provider's callback refused, and why.
     ExternalLogin(crate::identity::ExternalLoginRefusal),
     /// A new external identity with the email of an existing account: not linked.

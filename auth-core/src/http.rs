@@ -34,6 +34,7 @@
 //! | [`TooManyRoles`](AuthError::TooManyRoles) | `too_many_roles` | 422 | | | refused: too many roles |
 //! | [`UnknownProvider`](AuthError::UnknownProvider) | `unknown_provider` | 404 | | | refused: unknown provider |
 //! | [`InvalidReturnPath`](AuthError::InvalidReturnPath) | `invalid_redirect` | 400 | | | refused: invalid return path |
+//! | [`InvalidCodeChallenge`](AuthError::InvalidCodeChallenge) | `invalid_code_challenge` | 400 | | | refused: invalid code challenge |
 //! | [`ExternalLoginFailed`](AuthError::ExternalLoginFailed) | `external_login_failed` | 400 | | | refused: external login (with the reason) |
 //! | [`ExternalAccountExists`](AuthError::ExternalAccountExists) | `account_exists` | 409 | | | refused: account exists |
 //! | [`ExternalEmailUnverified`](AuthError::ExternalEmailUnverified) | `provider_email_unverified` | 403 | | | refused: provider email unverified |
@@ -112,6 +113,7 @@ fn row(error: &AuthError) -> Row {
         E::TooManyRoles { .. } => Row::refused("too_many_roles", 422, Refusal::TooManyRoles),
         E::UnknownProvider => Row::refused("unknown_provider", 404, Refusal::UnknownProvider),
         E::InvalidReturnPath(_) => Row::refused("invalid_redirect", 400, Refusal::InvalidReturnPath),
+        E::InvalidCodeChallenge(_) => Row::refused("invalid_code_challenge", 400, Refusal::InvalidCodeChallenge),
         E::ExternalLoginFailed(reason) => {
             Row::refused("external_login_failed", 400, Refusal::ExternalLogin(reason.clone()))
         }
@@ -377,6 +379,7 @@ mod tests {
             AuthError::TooManyRoles { max: 32 },
             AuthError::UnknownProvider,
             AuthError::InvalidReturnPath(crate::ReturnPathError),
+            AuthError::InvalidCodeChallenge(crate::CodeChallengeError),
             AuthError::ExternalLoginFailed(crate::ExternalLoginRefusal::AnotherBrowser),
             AuthError::ExternalAccountExists,
             AuthError::ExternalEmailUnverified,
@@ -417,6 +420,7 @@ mod tests {
                 | AuthError::TooManyRoles { .. }
                 | AuthError::UnknownProvider
                 | AuthError::InvalidReturnPath(_)
+                | AuthError::InvalidCodeChallenge(_)
                 | AuthError::ExternalLoginFailed(_)
                 | AuthError::ExternalAccountExists
                 | AuthError::ExternalEmailUnverified

@@ -292,6 +292,80 @@ pub enum ExternalLoginPurpose {
     },
 }
 
+/// A native app's PKCE challenge (RFC 7636, method `S256`) for the one-time code of an
+/// external sign-in: the app keeps a random `code_verifier`, sends
+/// `BASE64URL(SHA-256(code_verifier))` when the flow begins, and trades the code with the
+/// verifier. It stands in for the binding cookie, which an app does not have: the system
+/// browser that went through the provider holds it, not the app's HTTP client. A code
+/// carried to another app (or sent to a victim) is still worthless without the verifier.
+///
+/// ```
+/// use auth_core::CodeChallenge;
+///
+/// // RFC 7636, appendix B.
+/// let challenge = CodeChallenge::s256("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
+/// assert!(challenge.is_met_by("dBjftJeZ4CVP-mJ92K9mhHBGB7h0BZ5vjxvs2ZRaWlxTn4b6Uh8wTZ1wrcyM1z"));
+/// assert!(!challenge.is_met_by("dBjftJeZ4CVP-mJ92K9mhHBGB7h0BZ5vjxvs2ZRaWlxTn4b6Uh8wTZ1wrcyM1y"));
+/// assert!(CodeChallenge::s256("plain-text-is-no-challenge").is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CodeChallenge(TokenHash);
+
+/// A `code_challenge` that is not 43 characters of unpadded base64url (a SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("code_challenge must be BASE64URL(SHA-256(code_verifier)), 43 characters, method S256")]
+pub struct CodeChallengeError;
+
+impl CodeChallenge {
+    /// Reads an `S256` challenge: 43 characters of unpadded base64url.
+    ///
+    /// # Errors
+    ///
+    /// [`CodeChallengeError`] for anything else.
+    pub fn s256(challenge: &str) -> Result<Self, CodeChallengeError> {
+        use base64::Engine as _;
+        if challenge.len() != 43 {
+            return Err(CodeChallengeError);
+        }
+        let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(challenge)
+            .map_err(|_| CodeChallengeError)?;
+        let digest: [u8; 32] = digest.try_into().map_err(|_| CodeChallengeError)?;
+        Ok(Self(TokenHash::from_bytes(digest)))
+    }
+
+    /// A challenge read from a store ([`as_bytes`](Self::as_bytes)).
+    pub const fn from_bytes(digest: [u8; 32]) -> Self {
+        Self(TokenHash::from_bytes(digest))
+    }
+
+    /// The SHA-256 digest, to store.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+
+    /// Whether `verifier` is a well-formed `code_verifier` (43 to 128 of `A-Z a-z 0-9 - .
+    /// _ ~`) whose SHA-256 is this challenge; compared in constant time.
+    pub fn is_met_by(&self, verifier: &str) -> bool {
+        let well_formed = (43..=128).contains(&verifier.len())
+            && verifier
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        well_formed && TokenHash::of(verifier) == self.0
+    }
+
+    /// The hash a one-time code is bound to (its record's `binding`).
+    pub(crate) const fn binding(&self) -> TokenHash {
+        self.0
+    }
+}
+
+impl fmt::Debug for CodeChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeChallenge(S256)")
+    }
+}
+
 /// A begun external sign-in, as an [`IdentityStore`](crate::IdentityStore) keeps it under
 /// the hash of its `state`. It holds no secret: the PKCE verifier and the nonce are
 /// derived from the browser's binding cookie, which only its hash here can be checked
@@ -311,9 +385,19 @@ pub struct ExternalLoginState {
     pub created_at: OffsetDateTime,
     /// When it stops working.
     pub expires_at: OffsetDateTime,
+    /// A native app's challenge: its one-time code is traded with the app's verifier, not
+    /// the binding cookie ([`CodeChallenge`]).
+    pub exchange_challenge: Option<CodeChallenge>,
 }
 
 impl ExternalLoginState {
+    /// The same flow, begun by a native app with `challenge`.
+    #[must_use]
+    pub fn with_exchange_challenge(mut self, challenge: Option<CodeChallenge>) -> Self {
+        self.exchange_challenge = challenge;
+        self
+    }
+
     /// A state record.
     ///
     /// ```
@@ -346,6 +430,7 @@ impl ExternalLoginState {
             next,
             created_at,
             expires_at,
+            exchange_challenge: None,
         }
     }
 }
@@ -359,8 +444,10 @@ pub struct ExternalLoginCode {
     pub user_id: UserId,
     /// The identity it signed in with.
     pub identity_id: IdentityId,
-    /// The hash of the browser binding cookie of the flow: only that browser can trade the
-    /// code (a code carried to another browser signs no one in there: no login CSRF).
+    /// What the exchange must prove: the hash of the flow's browser binding cookie (only
+    /// that browser can trade the code: a code carried to another browser signs no one in
+    /// there, no login CSRF), or a native app's [`CodeChallenge`] (only the app holding the
+    /// verifier can).
     pub binding: TokenHash,
     /// The account's token version when the provider's callback was checked: a password
     /// change or revocation in between kills the code.

@@ -174,9 +174,9 @@ pub use hash::{
 };
 pub use id::{IdentityId, SessionId, UserId};
 pub use identity::{
-    AuthorizationRequest, EXTERNAL_LOGIN_CODE_TTL, EXTERNAL_LOGIN_STATE_TTL, ExternalIdentity, ExternalLoginCode,
-    ExternalLoginPurpose, ExternalLoginRefusal, ExternalLoginState, IdentityProvider, LinkedIdentity, ProviderError,
-    ProviderName, ProviderNameError, ReturnPath, ReturnPathError,
+    AuthorizationRequest, CodeChallenge, CodeChallengeError, EXTERNAL_LOGIN_CODE_TTL, EXTERNAL_LOGIN_STATE_TTL,
+    ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginRefusal, ExternalLoginState,
+    IdentityProvider, LinkedIdentity, ProviderError, ProviderName, ProviderNameError, ReturnPath, ReturnPathError,
 };
 pub use one_time::{Delivery, OneTimeToken, TokenPurpose, UnknownPurpose};
 pub use password::{
@@ -195,9 +195,9 @@ pub use second_factor::{
 pub use service::{
     Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, Caller, DEFAULT_EMAIL_VERIFICATION_TTL,
     DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, DEFAULT_STEP_UP_WINDOW,
-    ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, LoginOutcome, LoginSuccess,
-    MAX_LIST_USERS, NewRecoveryCodes, Purged, Registration, ResumedSession, SecondFactorChallenge, SessionCheck,
-    TotpSettings,
+    ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, LoginOutcome,
+    LoginSuccess, MAX_LIST_USERS, NewRecoveryCodes, Purged, Registration, ResumedSession, SecondFactorChallenge,
+    SessionCheck, TotpSettings,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{

@@ -131,11 +131,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::{
-    AuthMethod, BoxError, BrowserSessionStore, Email, ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose,
-    ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge,
-    OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore, RefreshTokenRecord, ReturnPath, Role, RoleStore,
-    SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, TotpFactor, User,
-    UserDirectory, UserId, UserStore, stored,
+    AuthMethod, BoxError, BrowserSessionStore, CodeChallenge, Email, ExternalIdentity, ExternalLoginCode,
+    ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval, IdentityStore,
+    LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore, RefreshTokenRecord,
+    ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash,
+    TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
 };
 use std::str::FromStr;
 
@@ -177,7 +177,8 @@ const TOTP_FACTOR_COLUMNS: &str = "user_id, sealed_secret, created_at, confirmed
 const LOGIN_CHALLENGE_COLUMNS: &str =
     "user_id, created_at, expires_at, attempts, token_version, user_agent, ip, first_factor";
 const IDENTITY_COLUMNS: &str = "id, user_id, provider, subject, email, created_at, last_used_at";
-const LOGIN_STATE_COLUMNS: &str = "binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at";
+const LOGIN_STATE_COLUMNS: &str =
+    "binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at, exchange_challenge";
 const LOGIN_CODE_COLUMNS: &str = "user_id, identity_id, token_version, created_at, expires_at, binding_hash";
 
 /// The PostgreSQL store: a pool and the schema its tables live in. Cheap to clone.
@@ -641,6 +642,14 @@ fn login_state_from_row(row: &PgRow) -> Result<ExternalLoginState, StoreError> {
     let next: String = row.try_get("next").map_err(store_error)?;
     let next = ReturnPath::parse(&next)
         .map_err(|_| StoreError::Corrupt(format!("invalid external login return path {next:?}")))?;
+    let challenge: Option<Vec<u8>> = row.try_get("exchange_challenge").map_err(store_error)?;
+    let challenge = challenge
+        .map(|digest| {
+            <[u8; 32]>::try_from(digest.as_slice())
+                .map(CodeChallenge::from_bytes)
+                .map_err(|_| StoreError::Corrupt(format!("a stored challenge has {} bytes, not 32", digest.len())))
+        })
+        .transpose()?;
     Ok(ExternalLoginState::new(
         TokenHash::from_bytes(binding),
         provider_from_row(row)?,
@@ -648,7 +657,8 @@ fn login_state_from_row(row: &PgRow) -> Result<ExternalLoginState, StoreError> {
         next,
         row.try_get("created_at").map_err(store_error)?,
         row.try_get("expires_at").map_err(store_error)?,
-    ))
+    )
+    .with_exchange_challenge(challenge))
 }
 
 fn login_code_from_row(row: &PgRow) -> Result<ExternalLoginCode, StoreError> {
@@ -1460,8 +1470,9 @@ impl IdentityStore for PostgresStore {
         // A hash already stored is the primary key's error.
         sqlx::query(self.sql(
             "INSERT INTO {s}.external_login_states
-                 (hash, binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 (hash, binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at,
+                  exchange_challenge)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         ))
         .bind(state.as_bytes().as_slice())
         .bind(record.binding.as_bytes().as_slice())
@@ -1472,6 +1483,12 @@ impl IdentityStore for PostgresStore {
         .bind(record.next.as_str())
         .bind(record.created_at)
         .bind(record.expires_at)
+        .bind(
+            record
+                .exchange_challenge
+                .as_ref()
+                .map(|challenge| challenge.as_bytes().as_slice()),
+        )
         .execute(&self.pool)
         .await
         .map_err(store_error)?;

@@ -185,6 +185,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
         next         text NOT NULL,
         created_at   timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
         expires_at   timestamptz NOT NULL CHECK (isfinite(expires_at) AND expires_at < '10000-01-01'),
+        -- A native app's PKCE challenge (SHA-256) for the one-time code; NULL for a browser.
+        exchange_challenge bytea CHECK (octet_length(exchange_challenge) = 32),
         CHECK ((purpose = 'link') = (user_id IS NOT NULL AND session_id IS NOT NULL))
     );
     CREATE INDEX external_login_states_expiry ON external_login_states (expires_at);

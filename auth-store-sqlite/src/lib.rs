@@ -1658,8 +1658,9 @@ impl IdentityStore for SqliteStore {
             // A hash already stored is the primary key's error.
             conn.prepare_cached(
                 "INSERT INTO auth_external_login_states
-                     (hash, binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     (hash, binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at,
+                      exchange_challenge)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 state.as_bytes().as_slice(),
@@ -1671,6 +1672,10 @@ impl IdentityStore for SqliteStore {
                 record.next.as_str(),
                 micros(record.created_at)?,
                 micros(record.expires_at)?,
+                record
+                    .exchange_challenge
+                    .as_ref()
+                    .map(|challenge| challenge.as_bytes().as_slice()),
             ])?;
             Ok(())
         })

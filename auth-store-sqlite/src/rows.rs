@@ -3,7 +3,7 @@
 //! panic).
 
 use auth_core::{
-    AuthMethod, BoxError, ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState,
+    AuthMethod, BoxError, CodeChallenge, ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState,
     HashedPassword, IdentityId, LinkedIdentity, LoginChallenge, OneTimeToken, ProviderName, ReturnPath, Session,
     SessionId, StoreError, TokenHash, TotpFactor, User, UserId, stored,
 };
@@ -36,7 +36,7 @@ pub(crate) const IDENTITY_COLUMNS: &str = "id, user_id, provider, subject, email
 /// The columns of `auth_external_login_states` but its hash, in the order
 /// [`RawLoginState::from_row`] reads them.
 pub(crate) const LOGIN_STATE_COLUMNS: &str =
-    "binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at";
+    "binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at, exchange_challenge";
 
 /// The columns of `auth_external_login_codes` but its hash, in the order
 /// [`RawLoginCode::from_row`] reads them.
@@ -362,6 +362,7 @@ pub(crate) struct RawLoginState {
     next: String,
     created_at: i64,
     expires_at: i64,
+    exchange_challenge: Option<Vec<u8>>,
 }
 
 impl RawLoginState {
@@ -375,6 +376,7 @@ impl RawLoginState {
             next: row.get(5)?,
             created_at: row.get(6)?,
             expires_at: row.get(7)?,
+            exchange_challenge: row.get(8)?,
         })
     }
 }
@@ -410,6 +412,11 @@ pub(crate) fn login_state_from_row(raw: RawLoginState) -> Result<ExternalLoginSt
     };
     let next = ReturnPath::parse(&raw.next)
         .map_err(|_| DbError::Corrupt(format!("invalid external login return path {:?}", raw.next)))?;
+    let challenge = raw
+        .exchange_challenge
+        .as_deref()
+        .map(|digest| token_hash(digest).map(|hash| CodeChallenge::from_bytes(*hash.as_bytes())))
+        .transpose()?;
     Ok(ExternalLoginState::new(
         token_hash(&raw.binding_hash)?,
         provider(&raw.provider)?,
@@ -417,7 +424,8 @@ pub(crate) fn login_state_from_row(raw: RawLoginState) -> Result<ExternalLoginSt
         next,
         from_micros(raw.created_at)?,
         from_micros(raw.expires_at)?,
-    ))
+    )
+    .with_exchange_challenge(challenge))
 }
 
 pub(crate) struct RawLoginCode {

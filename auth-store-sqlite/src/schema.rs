@@ -179,6 +179,8 @@ const MIGRATIONS: &[&str] = &[
         next         TEXT NOT NULL,
         created_at   INTEGER NOT NULL,
         expires_at   INTEGER NOT NULL,
+        -- A native app's PKCE challenge (SHA-256) for the one-time code; NULL for a browser.
+        exchange_challenge BLOB CHECK (length(exchange_challenge) = 32),
         CHECK ((purpose = 'link') = (user_id IS NOT NULL AND session_id IS NOT NULL))
     ) STRICT;
     CREATE INDEX auth_external_login_states_by_expiry ON auth_external_login_states (expires_at);

@@ -9,8 +9,8 @@ use crate::clock::truncate_to_micros;
 use crate::error::StoreError;
 use crate::id::{IdentityId, SessionId, UserId};
 use crate::identity::{
-    ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, LinkedIdentity, ProviderName,
-    ReturnPath,
+    CodeChallenge, ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, LinkedIdentity,
+    ProviderName, ReturnPath,
 };
 use crate::store::{IdentityRemoval, IdentityStore, UserStore};
 use crate::token::{OpaqueToken, TokenHash, TokenKind};
@@ -212,8 +212,9 @@ conformance_cases! { $
         assert_eq!(store.find_identity(&only.provider, &only.subject).await.unwrap(), None);
     }
 
-    /// A sign-in state round-trips (both purposes) and is taken once, even by twenty
-    /// concurrent takes; a code likewise; expired ones are deleted, live ones kept.
+    /// A sign-in state round-trips (both purposes, with and without a native app's
+    /// challenge) and is taken once, even by twenty concurrent takes; a code likewise;
+    /// expired ones are deleted, live ones kept.
     pub async fn states_and_codes_are_taken_once_and_expired_ones_deleted(store: S) {
         let (user, identity) = passwordless(&store, "identity-states").await;
         let at = now();
@@ -224,7 +225,10 @@ conformance_cases! { $
             ReturnPath::parse("/ui/oauth/finish?then=%2Fapp#top").unwrap(),
             at,
             micros_after(at, 600_000_000),
-        );
+        )
+        .with_exchange_challenge(Some(
+            CodeChallenge::s256("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap(),
+        ));
         let link = ExternalLoginState::new(
             hash(TokenKind::ExternalLoginBinding),
             provider("gitlab"),

@@ -17,9 +17,9 @@ use crate::error::{AuthError, StoreError};
 use crate::event::{Action, Outcome, Refusal, Subject};
 use crate::id::{IdentityId, UserId};
 use crate::identity::{
-    AuthorizationRequest, EXTERNAL_LOGIN_CODE_TTL, EXTERNAL_LOGIN_STATE_TTL, ExternalIdentity, ExternalLoginCode,
-    ExternalLoginPurpose, ExternalLoginRefusal, ExternalLoginState, IdentityProvider, LinkedIdentity, ProviderError,
-    ProviderName, ReturnPath, derive_flow_secret, vouched_email,
+    AuthorizationRequest, CodeChallenge, EXTERNAL_LOGIN_CODE_TTL, EXTERNAL_LOGIN_STATE_TTL, ExternalIdentity,
+    ExternalLoginCode, ExternalLoginPurpose, ExternalLoginRefusal, ExternalLoginState, IdentityProvider,
+    LinkedIdentity, ProviderError, ProviderName, ReturnPath, derive_flow_secret, vouched_email,
 };
 use crate::rate_limit::Bucket;
 use crate::session::ClientInfo;
@@ -65,6 +65,26 @@ impl fmt::Debug for ExternalLoginStart {
         f.debug_struct("ExternalLoginStart")
             .field("expires_in", &self.expires_in)
             .finish_non_exhaustive()
+    }
+}
+
+/// What proves, at [`exchange_external_login`](AuthService::exchange_external_login),
+/// that the one-time code is traded by whoever began the flow. `Debug` shows neither.
+#[derive(Clone, Copy)]
+pub enum ExchangeProof<'a> {
+    /// The binding cookie of the browser that began the flow, if the request carried it.
+    BindingCookie(Option<&'a str>),
+    /// A native app's PKCE `code_verifier`, for a flow begun with its challenge
+    /// ([`begin_external_login_for_app`](AuthService::begin_external_login_for_app)).
+    CodeVerifier(&'a str),
+}
+
+impl fmt::Debug for ExchangeProof<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BindingCookie(_) => "ExchangeProof::BindingCookie([redacted])",
+            Self::CodeVerifier(_) => "ExchangeProof::CodeVerifier([redacted])",
+        })
     }
 }
 
@@ -223,7 +243,42 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                 let provider = self.identity_provider(provider)?;
                 let next = ReturnPath::parse(next).map_err(AuthError::InvalidReturnPath)?;
                 self.take(Bucket::LoginAttemptsPerClient, client, None).await?;
-                self.begin_flow(&*provider, ExternalLoginPurpose::SignIn, next).await
+                self.begin_flow(&*provider, ExternalLoginPurpose::SignIn, next, None)
+                    .await
+            },
+        )
+        .await
+    }
+
+    /// Begins a sign-in through `provider` for a native app (or any client whose HTTP
+    /// requests do not share the cookies of the browser that goes through the provider):
+    /// as [`begin_external_login`](Self::begin_external_login), but the one-time code is
+    /// traded with the app's PKCE verifier ([`ExchangeProof::CodeVerifier`]) instead of
+    /// the binding cookie. `code_challenge` is `BASE64URL(SHA-256(code_verifier))`
+    /// (RFC 7636, `S256`). The system browser still gets the binding cookie: the callback
+    /// checks it, so the flow cannot be finished in another browser either.
+    ///
+    /// # Errors
+    ///
+    /// As [`begin_external_login`](Self::begin_external_login), and
+    /// [`InvalidCodeChallenge`](AuthError::InvalidCodeChallenge).
+    pub async fn begin_external_login_for_app(
+        &self,
+        provider: &str,
+        next: &str,
+        code_challenge: &str,
+        client: &ClientInfo,
+    ) -> Result<ExternalLoginStart, AuthError> {
+        self.audited(
+            Audit::new(Action::BeginExternalLogin, Subject::Unknown),
+            client,
+            async |_| {
+                let provider = self.identity_provider(provider)?;
+                let next = ReturnPath::parse(next).map_err(AuthError::InvalidReturnPath)?;
+                let challenge = CodeChallenge::s256(code_challenge).map_err(AuthError::InvalidCodeChallenge)?;
+                self.take(Bucket::LoginAttemptsPerClient, client, None).await?;
+                self.begin_flow(&*provider, ExternalLoginPurpose::SignIn, next, Some(challenge))
+                    .await
             },
         )
         .await
@@ -264,7 +319,7 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                     user_id: user.id,
                     session_id,
                 };
-                self.begin_flow(&*provider, purpose, next).await
+                self.begin_flow(&*provider, purpose, next, None).await
             },
         )
         .await
@@ -359,7 +414,12 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                         ExternalLoginPurpose::SignIn => {
                             let (user, linked, created) = self.external_account(&identity, client, audit).await?;
                             audit.subject = Subject::User(user.id);
-                            let code = self.issue_login_code(&user, linked, record.binding).await?;
+                            // A native app's challenge, else this browser's cookie, is what
+                            // the exchange must prove.
+                            let exchange = record
+                                .exchange_challenge
+                                .map_or(record.binding, |challenge| challenge.binding());
+                            let code = self.issue_login_code(&user, linked, exchange).await?;
                             Ok(ExternalLoginFinish::SignedIn {
                                 user_id: user.id,
                                 created,
@@ -393,9 +453,11 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
     }
 
     /// Trades the one-time code of a finished external sign-in (from the callback's
-    /// redirect) for a session, once, within 60 seconds, with the `binding` cookie of the
-    /// browser that began the flow (a code carried to another browser, or sent to a victim
-    /// in a link, signs no one in: no login CSRF): [`LoginOutcome::SignedIn`], its
+    /// redirect) for a session, once, within 60 seconds, with `proof`: the binding cookie
+    /// of the browser that began the flow, or for a flow a native app began
+    /// ([`begin_external_login_for_app`](Self::begin_external_login_for_app)) its PKCE
+    /// verifier (a code carried to another browser or app, or sent to a victim in a link,
+    /// signs no one in: no login CSRF): [`LoginOutcome::SignedIn`], its
     /// access tokens carrying `amr: ["fed"]` and the callback's time as `auth_time`; or,
     /// for an account with a second factor, [`LoginOutcome::SecondFactorRequired`] with a
     /// challenge that [`complete_login`](Self::complete_login) completes (`amr` then
@@ -414,7 +476,7 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
     pub async fn exchange_external_login(
         &self,
         code: &str,
-        binding: Option<&str>,
+        proof: ExchangeProof<'_>,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, AuthError> {
         self.audited(
@@ -427,10 +489,15 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                 let invalid = || AuthError::ExternalLoginFailed(ExternalLoginRefusal::InvalidCode);
                 let record = self.store().take_login_code(&hash).await?.ok_or_else(invalid)?;
                 audit.subject = Subject::User(record.user_id);
-                let same_browser = binding
-                    .and_then(|binding| OpaqueToken::hash_presented(TokenKind::ExternalLoginBinding, binding))
-                    .is_some_and(|hash| hash == record.binding);
-                if record.expires_at <= self.now() || !same_browser {
+                let proven = match proof {
+                    ExchangeProof::BindingCookie(cookie) => cookie
+                        .and_then(|cookie| OpaqueToken::hash_presented(TokenKind::ExternalLoginBinding, cookie))
+                        .is_some_and(|hash| hash == record.binding),
+                    ExchangeProof::CodeVerifier(verifier) => {
+                        CodeChallenge::from_bytes(*record.binding.as_bytes()).is_met_by(verifier)
+                    }
+                };
+                if record.expires_at <= self.now() || !proven {
                     return Err(invalid());
                 }
                 let user = self.active_account(record.user_id).await?;
@@ -502,6 +569,7 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
         provider: &dyn IdentityProvider,
         purpose: ExternalLoginPurpose,
         next: ReturnPath,
+        exchange_challenge: Option<CodeChallenge>,
     ) -> Result<ExternalLoginStart, AuthError> {
         let now = self.now();
         // Flows never finished would pile up: each begin clears the expired ones.
@@ -524,7 +592,8 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
             next,
             now,
             later_by(now, EXTERNAL_LOGIN_STATE_TTL),
-        );
+        )
+        .with_exchange_challenge(exchange_challenge);
         self.store().insert_login_state(&state_hash, &record).await?;
         Ok(ExternalLoginStart {
             authorization_url,

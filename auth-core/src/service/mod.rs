@@ -54,7 +54,7 @@ use crate::token::Tokens;
 
 pub use administration::{Accounts, MAX_LIST_USERS};
 pub use browser::{BrowserCheck, BrowserSession};
-pub use external::{ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart};
+pub use external::{ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart};
 pub use login::{LoginOutcome, LoginSuccess, SecondFactorChallenge};
 pub use maintenance::Purged;
 pub use registration::Registration;

@@ -450,11 +450,15 @@ pub fn identity_id(id: &str) -> Result<IdentityId, ErrorAnswer> {
 pub const DEFAULT_NEXT: &str = "/";
 
 /// The query of `GET /oauth/{provider}/start`: `next=<path>`, where the provider's
-/// callback leads (a path on this site; default `/`).
+/// callback leads (a path on this site; default `/`), and for a native app
+/// `code_challenge=<challenge>&code_challenge_method=S256`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartQuery {
     /// The path, unchecked (the service checks it: 400 `invalid_redirect`).
     pub next: String,
+    /// A native app's PKCE challenge, its method checked to be `S256` (the challenge
+    /// itself is the service's to check: 400 `invalid_code_challenge`).
+    pub code_challenge: Option<String>,
 }
 
 impl StartQuery {
@@ -462,7 +466,9 @@ impl StartQuery {
     ///
     /// # Errors
     ///
-    /// `invalid_request` for a query that does not parse (`next` given twice).
+    /// `invalid_request` for a query that does not parse (`next` given twice);
+    /// `invalid_code_challenge` for a challenge without `code_challenge_method=S256` (the
+    /// default method, `plain`, is refused) or a method without a challenge.
     ///
     /// ```
     /// use auth_http::api::StartQuery;
@@ -470,16 +476,31 @@ impl StartQuery {
     /// assert_eq!(StartQuery::parse(None).unwrap().next, "/");
     /// assert_eq!(StartQuery::parse(Some("next=%2Fapp%3Ftab%3D1")).unwrap().next, "/app?tab=1");
     /// assert_eq!(StartQuery::parse(Some("next=/a&next=/b")).unwrap_err().status(), 400);
+    /// let app = StartQuery::parse(Some("code_challenge=abc&code_challenge_method=S256")).unwrap();
+    /// assert_eq!(app.code_challenge.as_deref(), Some("abc"));
+    /// assert_eq!(StartQuery::parse(Some("code_challenge=abc")).unwrap_err().code(), "invalid_code_challenge");
     /// ```
     pub fn parse(query: Option<&str>) -> Result<Self, ErrorAnswer> {
         #[derive(Deserialize)]
         struct Raw {
             next: Option<String>,
+            code_challenge: Option<String>,
+            code_challenge_method: Option<String>,
         }
         let raw: Raw = serde_urlencoded::from_str(query.unwrap_or(""))
             .map_err(|error| ErrorAnswer::invalid_request(format!("query: {error}")))?;
+        let code_challenge = match (raw.code_challenge, raw.code_challenge_method.as_deref()) {
+            (None, None) => None,
+            (Some(challenge), Some("S256")) => Some(challenge),
+            _ => {
+                return Err(ErrorAnswer::from(auth_core::AuthError::InvalidCodeChallenge(
+                    auth_core::CodeChallengeError,
+                )));
+            }
+        };
         Ok(Self {
             next: raw.next.unwrap_or_else(|| DEFAULT_NEXT.to_owned()),
+            code_challenge,
         })
     }
 }
@@ -581,6 +602,10 @@ pub struct AuthorizationView {
 pub struct ExchangeBody {
     /// The one-time code (`xc_…`) the callback's redirect carried in `code=`.
     pub code: String,
+    /// For a flow a native app began with a `code_challenge`: its PKCE `code_verifier`
+    /// (43 to 128 characters), in place of the binding cookie.
+    #[serde(default)]
+    pub code_verifier: Option<String>,
 }
 
 /// An identity linked to the account, as `GET /me/identities` lists it.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery, ExternalCallback,
+    AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery, ExchangeProof, ExternalCallback,
     ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, IdentityId, IdentityStore, LinkedIdentity,
     LoginOutcome, LoginSuccess, NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode, SecondFactorStatus,
     SecondFactorStore, SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens, TotpEnrolment, User,
@@ -762,19 +762,25 @@ impl Endpoints {
 
     /// `GET /oauth/{provider}/start?next=<path>`: 303 to the provider's authorization
     /// URL, setting the cookie that binds the flow to this browser (10 minutes). `next`
-    /// (default `/`) is where the callback leads afterwards. Every answer says
+    /// (default `/`) is where the callback leads afterwards. A native app adds
+    /// `code_challenge=<BASE64URL(SHA-256(verifier))>&code_challenge_method=S256` and
+    /// trades the code with its `code_verifier` instead of the cookie
+    /// ([`AuthService::begin_external_login_for_app`]). Every answer says
     /// `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
     ///
     /// # Errors
     ///
     /// 404 without the routes; 400 `invalid_request` for a query that does not parse;
-    /// as [`AuthService::begin_external_login`] (404 `unknown_provider`, 400
+    /// 400 `invalid_code_challenge` for a challenge that is not `S256`; as
+    /// [`AuthService::begin_external_login`] (404 `unknown_provider`, 400
     /// `invalid_redirect`, 503 `provider_unavailable`, 429).
     pub async fn oauth_start(&self, client: &ClientInfo, provider: &str, query: Option<&str>) -> EndpointResult {
         let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let result = async {
             let query = api::StartQuery::parse(query)?;
-            let start = external.begin_external_login(provider, &query.next, client).await?;
+            let start = external
+                .begin_external_login(provider, &query.next, query.code_challenge.as_deref(), client)
+                .await?;
             let cookie = self.binding_cookie(&start);
             Ok(Answer::empty(303)
                 .with_owned_header("location", start.authorization_url)
@@ -869,8 +875,9 @@ impl Endpoints {
 
     /// `POST /oauth/exchange` `{"code": "xc_…"}`: trades the one-time code of a finished
     /// sign-in through a provider, once, within 60 seconds, with the binding cookie of the
-    /// browser that began it (then cleared); answered as `POST /login` answers (the token
-    /// response, or the second-factor challenge).
+    /// browser that began it (then cleared), or, for a flow a native app began with a
+    /// `code_challenge`, with `"code_verifier"` in the body; answered as `POST /login`
+    /// answers (the token response, or the second-factor challenge).
     ///
     /// # Errors
     ///
@@ -886,7 +893,11 @@ impl Endpoints {
         let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let binding = cookies.and_then(|cookies| headers::cookie(cookies, self.binding_cookie_name()));
         let result = async {
-            let outcome = external.exchange_external_login(&body.code, binding, client).await?;
+            let proof = match body.code_verifier.as_deref() {
+                Some(verifier) => ExchangeProof::CodeVerifier(verifier),
+                None => ExchangeProof::BindingCookie(binding),
+            };
+            let outcome = external.exchange_external_login(&body.code, proof, client).await?;
             self.login_answer(outcome)
         }
         .await;
@@ -1231,6 +1242,7 @@ trait ExternalFlows: Send + Sync {
         &'a self,
         provider: &'a str,
         next: &'a str,
+        code_challenge: Option<&'a str>,
         client: &'a ClientInfo,
     ) -> Flow<'a, ExternalLoginStart>;
     fn begin_identity_link<'a>(
@@ -1250,7 +1262,7 @@ trait ExternalFlows: Send + Sync {
     fn exchange_external_login<'a>(
         &'a self,
         code: &'a str,
-        binding: Option<&'a str>,
+        proof: ExchangeProof<'a>,
         client: &'a ClientInfo,
     ) -> Flow<'a, LoginOutcome>;
     fn list_identities(&self, user: UserId) -> Flow<'_, Vec<LinkedIdentity>>;
@@ -1268,9 +1280,15 @@ impl<S: AuthStore + IdentityStore + 'static> ExternalFlows for AuthService<S> {
         &'a self,
         provider: &'a str,
         next: &'a str,
+        code_challenge: Option<&'a str>,
         client: &'a ClientInfo,
     ) -> Flow<'a, ExternalLoginStart> {
-        Box::pin(AuthService::begin_external_login(self, provider, next, client))
+        match code_challenge {
+            Some(challenge) => Box::pin(AuthService::begin_external_login_for_app(
+                self, provider, next, challenge, client,
+            )),
+            None => Box::pin(AuthService::begin_external_login(self, provider, next, client)),
+        }
     }
 
     fn begin_identity_link<'a>(
@@ -1298,10 +1316,10 @@ impl<S: AuthStore + IdentityStore + 'static> ExternalFlows for AuthService<S> {
     fn exchange_external_login<'a>(
         &'a self,
         code: &'a str,
-        binding: Option<&'a str>,
+        proof: ExchangeProof<'a>,
         client: &'a ClientInfo,
     ) -> Flow<'a, LoginOutcome> {
-        Box::pin(AuthService::exchange_external_login(self, code, binding, client))
+        Box::pin(AuthService::exchange_external_login(self, code, proof, client))
     }
 
     fn list_identities(&self, user: UserId) -> Flow<'_, Vec<LinkedIdentity>> {

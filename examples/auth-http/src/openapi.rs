@@ -109,6 +109,8 @@ pub enum ErrorCode {
     UnknownProvider,
     /// 400: `next` is not a path on this site.
     InvalidRedirect,
+    /// 400: a native app's `code_challenge` is not an `S256` challenge.
+    InvalidCodeChallenge,
     /// 400: the sign-in through a provider failed or expired (its state, the provider's
     /// answer, or a one-time exchange code); start again.
     ExternalLoginFailed,
@@ -130,6 +132,7 @@ pub enum ErrorCode {
 const EXTERNAL_LOGIN_CODES: &[ErrorCode] = &[
     ErrorCode::UnknownProvider,
     ErrorCode::InvalidRedirect,
+    ErrorCode::InvalidCodeChallenge,
     ErrorCode::ExternalLoginFailed,
     ErrorCode::AccountExists,
     ErrorCode::ProviderEmailUnverified,
@@ -790,6 +793,18 @@ impl Route {
                 "Where the callback leads afterwards: a path on this site (default `/`); anything else is 400 `invalid_redirect`.",
                 ObjectBuilder::new().schema_type(Type::String),
             ));
+            operation = operation.parameter(query(
+                "code_challenge",
+                "A native app's PKCE challenge, `BASE64URL(SHA-256(code_verifier))` (43 characters): the one-time code is then traded with `code_verifier` instead of the binding cookie.",
+                ObjectBuilder::new().schema_type(Type::String),
+            ));
+            operation = operation.parameter(query(
+                "code_challenge_method",
+                "`S256`, required with `code_challenge` (`plain` is refused: 400 `invalid_code_challenge`).",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["S256"])),
+            ));
         }
         if self.operation_id == "oauth_callback" {
             for (name, description) in [
@@ -933,7 +948,7 @@ fn key_set() -> ObjectBuilder {
 fn error_response(status: u16, external: bool, headers: &[(&str, &str)]) -> utoipa::openapi::Response {
     let external_description = match status {
         400 if external => Some(
-            "`invalid_request`: the request, body or query does not parse; `invalid_redirect`: `next` is not a path on this site; `external_login_failed`: the sign-in through the provider failed or expired (an unknown, spent, expired or another browser's state, or exchange code); start again.",
+            "`invalid_request`: the request, body or query does not parse; `invalid_redirect`: `next` is not a path on this site; `invalid_code_challenge`: a native app's `code_challenge` is not an `S256` challenge; `external_login_failed`: the sign-in through the provider failed or expired (an unknown, spent, expired or another browser's state, or exchange code); start again.",
         ),
         404 if external => {
             Some("`unknown_provider`: no identity provider of that name; `not_found`: no such identity on the account.")
@@ -1165,6 +1180,7 @@ mod tests {
             AuthError::Internal("bug".into()),
             AuthError::UnknownProvider,
             AuthError::InvalidReturnPath(auth_core::ReturnPathError),
+            AuthError::InvalidCodeChallenge(auth_core::CodeChallengeError),
             AuthError::ExternalLoginFailed(auth_core::ExternalLoginRefusal::UnknownState),
             AuthError::ExternalAccountExists,
             AuthError::ExternalEmailUnverified,

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AuthError, AuthMethod, AuthService, Caller, ClientInfo, EncryptionKey, ExternalCallback, ExternalLoginFinish,
-    ExternalLoginRefusal, ExternalLoginStart, IdentityStore, LoginOutcome, MemoryStore, Password, ProviderName,
-    SecondFactorCode, SecretCipher, SigningKey, Tokens, TotpSettings, UserStore,
+    AuthError, AuthMethod, AuthService, Caller, ClientInfo, EncryptionKey, ExchangeProof, ExternalCallback,
+    ExternalLoginFinish, ExternalLoginRefusal, ExternalLoginStart, IdentityStore, LoginOutcome, MemoryStore, Password,
+    ProviderName, SecondFactorCode, SecretCipher, SigningKey, Tokens, TotpSettings, UserStore,
 };
 use auth_oidc::{OidcProvider as Oidc, OidcProviderConfig};
 use http_contract::cases::second_factor::code_in;
@@ -146,7 +146,7 @@ impl World {
     async fn exchange(&self, code: &str) -> Result<LoginOutcome, AuthError> {
         let binding = self.last_binding.lock().unwrap().clone();
         self.auth
-            .exchange_external_login(code, Some(&binding), &self.client)
+            .exchange_external_login(code, ExchangeProof::BindingCookie(Some(&binding)), &self.client)
             .await
     }
 
@@ -370,7 +370,7 @@ async fn a_state_is_single_use_and_bound_to_its_browser() {
         for binding in [Some(theirs.binding.expose_secret()), None] {
             let refused = world
                 .auth
-                .exchange_external_login(&code, binding, &world.client)
+                .exchange_external_login(&code, ExchangeProof::BindingCookie(binding), &world.client)
                 .await
                 .unwrap_err();
             assert!(
@@ -393,6 +393,101 @@ async fn a_state_is_single_use_and_bound_to_its_browser() {
 /// Every spoiled ID token is refused, with the reason in the refusal, and creates nothing:
 /// another audience, expired, tampered (the signature fails), another flow's nonce, a key
 /// the provider never published, issued in the future, keyed with the client secret.
+/// A native app (its system browser goes through the provider, its own HTTP client trades
+/// the code) proves the flow with its PKCE verifier: the browser's cookie cannot trade
+/// that code, nor can a wrong verifier, and the verifier cannot trade a browser's code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_app_trades_its_code_with_its_verifier_never_with_the_cookie() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    bounded(async {
+        let Some(world) = world().await else { return };
+        let verifier = "a-native-apps-code-verifier-of-forty-three-or-more.characters~";
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
+        let refused = world
+            .auth
+            .begin_external_login_for_app("test", "/app", "not-a-challenge", &world.client)
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, AuthError::InvalidCodeChallenge(_)), "{refused:?}");
+
+        let mut codes = Vec::new();
+        for _ in 0..5 {
+            let start = world
+                .auth
+                .begin_external_login_for_app("test", "/app", &challenge, &world.client)
+                .await
+                .unwrap();
+            let returned = world.round_trip(&start, "nadia@example.com").await;
+            // The callback still needs the system browser's binding cookie.
+            let finish = world.finish(&start, &returned).await.unwrap();
+            let ExternalLoginFinish::SignedIn { code, .. } = finish else {
+                panic!("a sign-in")
+            };
+            codes.push((
+                code.expose_secret().to_owned(),
+                start.binding.expose_secret().to_owned(),
+            ));
+        }
+        let invalid = |result: Result<LoginOutcome, AuthError>| {
+            matches!(
+                result,
+                Err(AuthError::ExternalLoginFailed(ExternalLoginRefusal::InvalidCode))
+            )
+        };
+        // The system browser's cookie is not the app's proof; a wrong verifier neither;
+        // each attempt spends its code.
+        let (code, cookie) = &codes[0];
+        let with_cookie = world
+            .auth
+            .exchange_external_login(code, ExchangeProof::BindingCookie(Some(cookie)), &world.client)
+            .await;
+        assert!(invalid(with_cookie));
+        let another = "a-native-apps-code-verifier-of-forty-three-or-more.characters-";
+        for ((code, _), wrong) in codes[1..4].iter().zip([another, challenge.as_str(), ""]) {
+            let attempt = world
+                .auth
+                .exchange_external_login(code, ExchangeProof::CodeVerifier(wrong), &world.client)
+                .await;
+            assert!(invalid(attempt), "{wrong:?}");
+        }
+        // The app's verifier trades its code, once.
+        let (code, _) = &codes[4];
+        let LoginOutcome::SignedIn(login) = world
+            .auth
+            .exchange_external_login(code, ExchangeProof::CodeVerifier(verifier), &world.client)
+            .await
+            .unwrap()
+        else {
+            panic!("no second factor here")
+        };
+        assert_eq!(login.user.email.as_str(), "nadia@example.com");
+        let again = world
+            .auth
+            .exchange_external_login(code, ExchangeProof::CodeVerifier(verifier), &world.client)
+            .await;
+        assert!(invalid(again));
+
+        // A browser's code is not traded with a verifier (not even one hashing to its
+        // cookie's hash is knowable without the cookie).
+        let browser = world.sign_in("nadia@example.com").await.unwrap();
+        let ExternalLoginFinish::SignedIn { code, .. } = browser else {
+            panic!("a sign-in")
+        };
+        let attempt = world
+            .auth
+            .exchange_external_login(
+                code.expose_secret(),
+                ExchangeProof::CodeVerifier(verifier),
+                &world.client,
+            )
+            .await;
+        assert!(invalid(attempt));
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoiled_id_tokens_are_refused_and_create_nothing() {
     bounded(async {

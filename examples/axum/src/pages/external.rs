@@ -3,7 +3,7 @@
 //! sends the browser to `/ui/oauth/finish?code=…`, traded here for a page session; the
 //! account page lists the linked identities, unlinks them and links new ones.
 
-use auth_core::{AuthError, Caller, IdentityId, LoginOutcome};
+use auth_core::{AuthError, Caller, ExchangeProof, IdentityId, LoginOutcome};
 use auth_http::ErrorAnswer;
 use auth_http::headers::{binding_cookie_name, clear_binding_cookie, set_binding_cookie};
 use axum::extract::{Path, Query, State};
@@ -140,7 +140,7 @@ pub(crate) async fn oauth_finish(
             let binding = cookie_value(&headers, binding_cookie_name(state.https));
             match state
                 .auth
-                .exchange_external_login(&code, binding.as_deref(), &client)
+                .exchange_external_login(&code, ExchangeProof::BindingCookie(binding.as_deref()), &client)
                 .await
             {
                 Ok(LoginOutcome::SecondFactorRequired(challenge)) => second_factor::code_page(

@@ -270,6 +270,75 @@ pub async fn sign_in_through_an_openid_provider(target: Target) {
     assert!(log.contains("external_login"), "the refusal is an event");
     assert!(!log.contains("xc_"), "no one-time code reaches the log");
 
+    // A native app: its system browser goes through the flow begun with the app's PKCE
+    // challenge; the app's own client, without the browser's cookie, trades the code
+    // with its verifier, once. The cookie alone does not trade that code.
+    let verifier = "native-app-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
+    let challenge = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+    };
+    let app_start = |challenge: &str, method: &str| {
+        let mut url = start_url(&server, "/app/done");
+        url.query_pairs_mut()
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", method);
+        url
+    };
+    let app_exchange = |code: String, verifier: &'static str| {
+        let server = &server;
+        async move {
+            Answer::of(
+                browser()
+                    .post(server.url("/oauth/exchange"))
+                    .json(&json!({ "code": code, "code_verifier": verifier }))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let mut app_codes = Vec::new();
+    for _ in 0..3 {
+        let answer = Answer::of(browser().get(app_start(&challenge, "S256")).send().await.unwrap()).await;
+        assert_eq!(answer.status, 303, "{}", answer.text);
+        let cookie = binding_cookie(&answer);
+        let returned = provider
+            .sign_in(
+                &OidcProvider::browser(),
+                answer.header("location").unwrap(),
+                "ada@example.com",
+            )
+            .await;
+        let done = callback(&server, &returned, Some(&cookie)).await;
+        app_codes.push((code_in(&done, "/app/done"), cookie));
+    }
+    let (code, cookie) = app_codes.remove(0);
+    exchange(&server, &code, Some(&cookie))
+        .await
+        .assert_error(400, "external_login_failed");
+    let (code, _) = app_codes.remove(0);
+    app_exchange(code, "native-app-verifier-0123456789-abcdefghijklmnopqrstuvwxyZ")
+        .await
+        .assert_error(400, "external_login_failed");
+    let (code, _) = app_codes.remove(0);
+    let app_pair = app_exchange(code.clone(), verifier).await;
+    assert_eq!(app_pair.status, 200, "{}", app_pair.text);
+    let app_me = get(&server, "/me", app_pair.json()["access_token"].as_str())
+        .await
+        .json();
+    assert_eq!(app_me["email"], "ada@example.com");
+    app_exchange(code, verifier)
+        .await
+        .assert_error(400, "external_login_failed");
+    for (challenge, method) in [(challenge.as_str(), "plain"), ("too-short", "S256")] {
+        Answer::of(browser().get(app_start(challenge, method)).send().await.unwrap())
+            .await
+            .assert_error(400, "invalid_code_challenge");
+    }
+
     // Off-site `next`, an unknown provider.
     Answer::of(
         browser()
