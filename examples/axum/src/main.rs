@@ -100,7 +100,10 @@ pub(crate) fn router(state: AppState) -> Router {
                 .route("/ui/password/reset", get(pages::reset_page).post(pages::reset_submit))
                 .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
                 .route("/ui/email/verify/request", post(pages::verify_request_submit))
-                .route("/ui/oauth/finish", get(pages::oauth_finish))
+                .route(
+                    "/ui/oauth/finish",
+                    get(pages::oauth_finish).head(pages::oauth_finish_head),
+                )
                 .route("/ui/oauth/{provider}/link", post(pages::link_submit))
                 .route("/ui/identities/unlink", post(pages::unlink_submit))
                 .layer(axum::middleware::map_response(pages::page_headers)),

@@ -176,7 +176,7 @@ async fn a_provider_sign_in_that_fails_comes_back_to_the_sign_in_page_in_words_e
         // provider is never echoed.
         (
             "provider=test&error=account_exists".to_owned(),
-            400,
+            409,
             "An account with this email exists: sign in with its password, then link the provider from your account page.",
         ),
         (
@@ -187,6 +187,12 @@ async fn a_provider_sign_in_that_fails_comes_back_to_the_sign_in_page_in_words_e
         // A code that was never issued (or was spent): refused, nobody signed in.
         (
             "provider=test&code=xc_never-issued".to_owned(),
+            400,
+            "The sign-in with the provider did not work or took too long. Try again.",
+        ),
+        // A repeated parameter is read as its first, never a plain-text 400.
+        (
+            "code=xc_never-issued&code=xc_other".to_owned(),
             400,
             "The sign-in with the provider did not work or took too long. Try again.",
         ),
@@ -217,18 +223,83 @@ async fn a_provider_sign_in_that_fails_comes_back_to_the_sign_in_page_in_words_e
             "{query}: {html}"
         );
     }
-    // After a link, the account page says only what it knows: no notice for the unknown.
-    let page = http
+    // A HEAD (a prefetch, a link preview) spends no code: refused.
+    let head = http
+        .head(server.url("/ui/oauth/finish?code=xc_x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 405);
+    assert_eq!(head.headers()["allow"], "GET");
+}
+
+/// After a link, the account page says only what it knows: nothing to a visitor, no
+/// "Linked" for a provider the account has not linked, no text for an unknown code; a
+/// known refusal in words; and unlinking what is not the account's says so.
+#[tokio::test]
+async fn the_account_page_believes_no_crafted_link_outcome() {
+    let server = plain_http_server();
+    let http = no_redirects();
+    let script = "%3Cscript%3Ealert(1)%3C%2Fscript%3E";
+    let notices = |html: &str| html.contains("role=\"status\"") || html.contains("role=\"alert\"");
+    let visitor = http
         .get(server.url(&format!("/?linked={script}&error={script}")))
         .send()
         .await
         .unwrap();
-    let html = page.text().await.unwrap();
+    let html = visitor.text().await.unwrap();
+    assert!(!notices(&html) && !html.contains("alert(1)"), "{html}");
+    register(&server, "lin@example.com").await;
+    let session = page_sign_in(&server, "lin@example.com").await;
+    for crafted in [
+        "/?linked=test".to_owned(),
+        format!("/?error={script}"),
+        "/?error=not_a_code".to_owned(),
+    ] {
+        let page = http
+            .get(server.url(&crafted))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        let html = page.text().await.unwrap();
+        assert!(html.contains("lin@example.com"), "signed in: {html}");
+        assert!(!notices(&html), "{crafted}: {html}");
+    }
+    let refused = http
+        .get(server.url("/?provider=test&error=identity_in_use"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let html = refused.text().await.unwrap();
     assert!(
-        !html.contains("role=\"status\"") && !html.contains("role=\"alert\""),
+        html.contains("This account at the provider is already linked to another account."),
         "{html}"
     );
-    assert!(!html.contains("alert(1)"), "{html}");
+
+    // Unlinking an identity that is not the account's: 404, never "unlinked".
+    let page = http
+        .get(server.url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let csrf = pair(&set_cookies(&page), "csrf");
+    let token = csrf_field(&page.text().await.unwrap());
+    let unlink = http
+        .post(server.url("/ui/identities/unlink"))
+        .header("cookie", format!("{session}; {csrf}"))
+        .form(&[
+            ("identity", "01890a5d-ac96-774b-bcce-b302099a8057"),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unlink.status().as_u16(), 404);
+    let html = unlink.text().await.unwrap();
+    assert!(html.contains("That provider is not linked to your account."), "{html}");
 }
 
 #[tokio::test]

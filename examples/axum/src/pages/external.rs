@@ -6,7 +6,7 @@
 use auth_core::{AuthError, Caller, ExchangeProof, IdentityId, LoginOutcome};
 use auth_http::ErrorAnswer;
 use auth_http::headers::{binding_cookie_name, clear_binding_cookie, set_binding_cookie};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -83,13 +83,20 @@ pub(super) fn external_text(code: &str, provider: Option<&str>) -> Option<String
             format!("{name} has not confirmed your email address. Confirm it there, then try again.")
         }
         "external_login_failed" => format!("The sign-in with {name} did not work or took too long. Try again."),
-        "identity_in_use" => format!("This {name} account is already linked to another account."),
+        "identity_in_use" => match provider {
+            Some(provider) => format!(
+                "This {} account is already linked to another account.",
+                display_name(provider)
+            ),
+            None => "This account at the provider is already linked to another account.".to_owned(),
+        },
         "account_disabled" => "This account is disabled.".to_owned(),
         "last_sign_in_method" => {
             "This is your only way to sign in: link another provider or set a password first.".to_owned()
         }
         "insufficient_user_authentication" => "Sign out and in again first: your sign-in is not recent.".to_owned(),
-        "identity_not_found" => "That identity is not linked to your account.".to_owned(),
+        // `IdentityNotFound`'s code, the only `not_found` these pages meet.
+        "not_found" => "That provider is not linked to your account.".to_owned(),
         "unknown_provider" => "This provider is not available here.".to_owned(),
         "provider_unavailable" => format!("{name} cannot be reached now. Try again shortly."),
         "rate_limited" => "Too many attempts. Wait a little and try again.".to_owned(),
@@ -100,32 +107,77 @@ pub(super) fn external_text(code: &str, provider: Option<&str>) -> Option<String
 
 /// The text for `error`: its own external text, else the pages' usual one.
 fn external_error(error: &AuthError, provider: Option<&str>) -> String {
-    if error.is_server_error() {
+    if error.is_server_error() && !matches!(error, AuthError::ProviderUnavailable(_)) {
         return say(error);
     }
     external_text(error.code(), provider).unwrap_or_else(|| say(error))
 }
 
-#[derive(Deserialize)]
+/// The query of `/ui/oauth/finish`, read leniently: the first of a repeated parameter,
+/// anything unreadable ignored (a person gets the sign-in page, never a plain-text 400).
+#[derive(Default)]
 pub(crate) struct FinishQuery {
     provider: Option<String>,
     code: Option<String>,
     error: Option<String>,
 }
 
+impl FinishQuery {
+    fn read(query: Option<&str>) -> Self {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+        let first = |name: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        };
+        Self {
+            provider: first("provider"),
+            code: first("code"),
+            error: first("error"),
+        }
+    }
+}
+
+/// The status a refusal the callback sent back as `error=<code>` has in the API (400 for
+/// a code it does not know).
+fn status_of_code(code: Option<&str>) -> StatusCode {
+    match code {
+        Some("account_exists" | "identity_in_use") => StatusCode::CONFLICT,
+        Some("provider_email_unverified" | "account_disabled") => StatusCode::FORBIDDEN,
+        Some("rate_limited") => StatusCode::TOO_MANY_REQUESTS,
+        Some("provider_unavailable") => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// `HEAD /ui/oauth/finish`: 405 with `Allow: GET`. Axum would answer a HEAD with the GET
+/// handler, and a prefetch or link preview would spend the one-time code.
+pub(crate) async fn oauth_finish_head() -> Response {
+    let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    response
+}
+
 /// `GET /ui/oauth/finish?provider=…&code=…` (or `&error=…`): trades the callback's
 /// one-time code, with this browser's binding cookie, for a page session (or the code
 /// step of a two-factor account); shows the sign-in page with the reason otherwise. The
-/// binding cookie is cleared whatever happens, and the code in the URL goes to no other
-/// site (`Referrer-Policy: same-origin`; see `referrer_stays_here` for why not
-/// `no-referrer`: the sign-in and code pages shown here hold forms).
+/// binding cookie is cleared (but after a refusal that left the code unspent: too many
+/// attempts, or a fault on the server's side, so that trying again can work), and the code
+/// in the URL goes to no other site (`Referrer-Policy: same-origin`; see
+/// `referrer_stays_here` for why not `no-referrer`: the sign-in and code pages shown here
+/// hold forms).
 pub(crate) async fn oauth_finish(
     State(state): State<AppState>,
     headers: HeaderMap,
     visit: Visit,
     Client(client): Client,
-    Query(query): Query<FinishQuery>,
+    RawQuery(query): RawQuery,
 ) -> Response {
+    let query = FinishQuery::read(query.as_deref());
+    let mut keep_cookie = false;
     let provider = configured(&state, query.provider.as_deref());
     let provider = provider.as_deref();
     let sign_in_again = |status: StatusCode, text: String| {
@@ -159,10 +211,13 @@ pub(crate) async fn oauth_finish(
                         &error,
                     ),
                 },
-                Err(error) => with_answer_headers(
-                    sign_in_again(status_of(&error), external_error(&error, provider)),
-                    &error,
-                ),
+                Err(error) => {
+                    keep_cookie = matches!(error, AuthError::RateLimited { .. }) || error.is_server_error();
+                    with_answer_headers(
+                        sign_in_again(status_of(&error), external_error(&error, provider)),
+                        &error,
+                    )
+                }
             }
         }
         (_, error) => {
@@ -173,11 +228,11 @@ pub(crate) async fn oauth_finish(
                     let name = provider.map_or_else(|| "the provider".to_owned(), display_name);
                     format!("The sign-in with {name} did not work. Try again.")
                 });
-            sign_in_again(StatusCode::BAD_REQUEST, text)
+            sign_in_again(status_of_code(error.as_deref()), text)
         }
     };
     let mut response = referrer_stays_here(response);
-    if let Ok(clear) = HeaderValue::from_str(&clear_binding_cookie(state.https)) {
+    if !keep_cookie && let Ok(clear) = HeaderValue::from_str(&clear_binding_cookie(state.https)) {
         response.headers_mut().append(header::SET_COOKIE, clear);
     }
     response
@@ -202,7 +257,7 @@ pub(crate) async fn link_submit(
     };
     match state
         .auth
-        .begin_identity_link(&Caller::from(me), &provider, "/", &client)
+        .begin_identity_link(&Caller::from(me), &provider, &link_return(&provider), &client)
         .await
     {
         Ok(start) => {
@@ -254,8 +309,8 @@ pub(crate) async fn unlink_submit(
         return unreadable(&state, &ErrorAnswer::invalid_request("not an identity id"));
     };
     match state.auth.unlink_identity(&Caller::from(me), identity, &client).await {
-        // Already gone (a second click, another tab): what was asked is done.
-        Ok(()) | Err(AuthError::IdentityNotFound) => Redirect::to("/?done=identity-unlinked").into_response(),
+        Ok(()) => Redirect::to("/?done=identity-unlinked").into_response(),
+        // Not this account's (or already unlinked, by a second click): said as it is.
         Err(error) => identity_error(&state, &error, None),
     }
 }
@@ -275,15 +330,29 @@ fn identity_error(state: &AppState, error: &AuthError, provider: Option<&str>) -
     with_answer_headers(message_page(state, status_of(error), page), error)
 }
 
+/// Where a link's callback leads: the account page, naming the provider so that a
+/// refusal's message can name it too (`/?provider=google&error=identity_in_use`).
+fn link_return(provider: &str) -> String {
+    let query = serde_urlencoded::to_string([("provider", provider)]).unwrap_or_default();
+    format!("/?{query}")
+}
+
 /// What the account page says when a link's callback sent the person back to it:
-/// `?linked=<provider>` (a configured one only) or `?error=<code>` (a known code only).
-pub(super) fn link_notice(state: &AppState, linked: Option<&str>, error: Option<&str>) -> Option<Notice> {
-    if let Some(provider) = configured(state, linked) {
-        return Some(Notice::success(format!("Linked {}.", display_name(&provider))));
+/// `?linked=<provider>` when that provider is among the account's identities (a crafted
+/// link says nothing), or `?provider=<provider>&error=<code>` for a known code only.
+pub(super) fn link_notice(
+    state: &AppState,
+    identities: &[auth_core::LinkedIdentity],
+    query: (Option<&str>, Option<&str>, Option<&str>),
+) -> Option<Notice> {
+    let (linked, provider, error) = query;
+    if let Some(linked) = linked
+        && identities.iter().any(|identity| identity.provider.as_str() == linked)
+    {
+        return Some(Notice::success(format!("Linked {}.", display_name(linked))));
     }
-    let code = error?;
-    let text = external_text(code, None).unwrap_or_else(|| "Linking did not work. Try again.".to_owned());
-    Some(Notice::error(text))
+    let provider = configured(state, provider);
+    external_text(error?, provider.as_deref()).map(Notice::error)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use auth_axum::Client;
-pub(crate) use external::{link_submit, oauth_finish, unlink_submit};
+pub(crate) use external::{link_submit, oauth_finish, oauth_finish_head, unlink_submit};
 pub(crate) use second_factor::{
     confirm_submit, disable_submit, login_code_submit, mfa_page, recovery_codes_submit, setup_submit,
 };
@@ -156,9 +156,13 @@ fn status_of(error: &AuthError) -> StatusCode {
     StatusCode::from_u16(ErrorResponse::from(error).status()).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
-/// `error`'s headers as the API sends them (`Retry-After` when limited or busy).
+/// `error`'s headers as the API sends them (`Retry-After` when limited or busy), but a
+/// bearer-token challenge (`WWW-Authenticate`), which means nothing to a page.
 fn with_answer_headers(mut response: Response, error: &AuthError) -> Response {
     for (name, value) in ErrorResponse::from(error).headers() {
+        if name.eq_ignore_ascii_case("www-authenticate") {
+            continue;
+        }
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(HeaderName::from_static(name), value);
         }
@@ -311,7 +315,8 @@ pub(crate) struct HomeQuery {
     done: Option<String>,
     /// A link's callback came back: the provider linked.
     linked: Option<String>,
-    /// A link's callback came back refused: the error code.
+    /// A link's callback came back refused: the provider, and the error code.
+    provider: Option<String>,
     error: Option<String>,
 }
 
@@ -367,7 +372,14 @@ pub(crate) async fn home(
         }
     };
     // A link's outcome is news to the signed-in account only.
-    notice = notice.or_else(|| external::link_notice(&state, query.linked.as_deref(), query.error.as_deref()));
+    notice = notice.or_else(|| {
+        let link = (
+            query.linked.as_deref(),
+            query.provider.as_deref(),
+            query.error.as_deref(),
+        );
+        external::link_notice(&state, &identities, link)
+    });
     let current = me.session.id;
     with_token(&state, &headers, &visit, StatusCode::OK, "home.html", |csrf| HomePage {
         csrf,
