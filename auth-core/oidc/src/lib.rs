@@ -4,7 +4,8 @@
 //!
 //! - **Discovery** from the issuer's `/.well-known/openid-configuration`, with its keys
 //!   (JWKS), at the first use and cached; fetched again when an ID token names a key the
-//!   cache lacks (the provider rotated its keys), at most once every 30 seconds. A
+//!   cache lacks (the provider rotated its keys), at most once every 30 seconds
+//!   ([`OidcProviderConfig::with_key_refresh_interval`]). A
 //!   provider that is down answers [`ProviderError::Unavailable`] (a 503) until discovery
 //!   succeeds, retried at most every 2 seconds, so it never stops the service from
 //!   starting.
@@ -105,6 +106,7 @@ pub struct OidcProviderConfig {
     client_secret: SecretString,
     redirect_uri: RedirectUrl,
     scopes: Vec<Scope>,
+    key_refresh_interval: Duration,
 }
 
 impl fmt::Debug for OidcProviderConfig {
@@ -119,6 +121,7 @@ impl fmt::Debug for OidcProviderConfig {
                 "scopes",
                 &self.scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>(),
             )
+            .field("key_refresh_interval", &self.key_refresh_interval)
             .finish()
     }
 }
@@ -174,7 +177,29 @@ impl OidcProviderConfig {
                 .iter()
                 .map(|scope| Scope::new((*scope).to_owned()))
                 .collect(),
+            key_refresh_interval: KEY_REFRESH_INTERVAL,
         })
+    }
+
+    /// Fetches the provider's keys again on an ID token naming an unknown key at most once
+    /// per `interval` (default [`KEY_REFRESH_INTERVAL`], 30 seconds), instead of the
+    /// default. ID tokens come from the provider's token endpoint, so only the provider
+    /// rotating its keys (or a misconfiguration) makes such fetches; a shorter interval
+    /// picks up a rotation sooner after a refresh that came too early to see it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use auth_oidc::OidcProviderConfig;
+    ///
+    /// let config = OidcProviderConfig::new("gitlab", "https://gitlab.com", "id", "secret", "https://app.example/oauth/gitlab/callback")
+    ///     .unwrap()
+    ///     .with_key_refresh_interval(Duration::from_secs(5));
+    /// assert!(format!("{config:?}").contains("key_refresh_interval: 5s"));
+    /// ```
+    #[must_use]
+    pub fn with_key_refresh_interval(mut self, interval: Duration) -> Self {
+        self.key_refresh_interval = interval;
+        self
     }
 
     /// Asks for `scopes` (besides `openid`, always asked) instead of [`DEFAULT_SCOPES`]:
@@ -449,7 +474,7 @@ impl IdentityProvider for OidcProvider {
         match self.verify(&metadata, id_token, request.nonce) {
             // A key id the cached keys lack: the provider may have rotated its keys.
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
-                let refreshed = self.rediscover(Some(KEY_REFRESH_INTERVAL)).await?;
+                let refreshed = self.rediscover(Some(self.config.key_refresh_interval)).await?;
                 self.verify(&refreshed, id_token, request.nonce)
                     .map_err(|error| ProviderError::Refused(with_sources(&error)))
             }

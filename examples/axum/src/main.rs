@@ -104,6 +104,7 @@ pub(crate) fn router(state: AppState) -> Router {
                     "/ui/oauth/finish",
                     get(pages::oauth_finish).head(pages::oauth_finish_head),
                 )
+                .route("/ui/oauth/{provider}/start", get(pages::oauth_start))
                 .route("/ui/oauth/{provider}/link", post(pages::link_submit))
                 .route("/ui/identities/unlink", post(pages::unlink_submit))
                 .layer(axum::middleware::map_response(pages::page_headers)),

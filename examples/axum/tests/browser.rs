@@ -711,6 +711,16 @@ const SITE: &str = "localhost";
 /// Every page of ours on the way gets the same accessibility and CSP checks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_and_linking_through_an_openid_provider_works_in_a_browser() {
+    sign_in_and_link_in_a_browser(Backend::Sqlite).await;
+}
+
+/// The same on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_and_linking_through_an_openid_provider_works_in_a_browser_on_postgres() {
+    sign_in_and_link_in_a_browser(Backend::Postgres).await;
+}
+
+async fn sign_in_and_link_in_a_browser(backend: Backend) {
     use http_contract::oidc_provider::{Client as ProviderClient, OidcProvider};
 
     let Some(driver) = Driver::start() else {
@@ -724,12 +734,15 @@ async fn signing_in_and_linking_through_an_openid_provider_works_in_a_browser() 
         secret: "app-secret".into(),
         redirect_uris: vec![format!("http://{SITE}/oauth/test/callback")],
     };
-    let Some(provider) = OidcProvider::start_or_skip(&[registered]).await else {
+    let Some(mut provider) = OidcProvider::start_or_skip(&[registered]).await else {
         return;
     };
+    // Down when the server starts: its discovery fails, and the sign-in page says so.
+    provider.stop();
     let public_url = format!("http://{SITE}");
-    let server = Server::start(
-        AXUM,
+    let target = Target { backend, ..AXUM };
+    let Some(server) = Server::start(
+        target,
         &[
             ("AUTH_COOKIE_SECURE", "false"),
             ("AUTH_PUBLIC_URL", &public_url),
@@ -738,8 +751,9 @@ async fn signing_in_and_linking_through_an_openid_provider_works_in_a_browser() 
             ("AUTH_OIDC_TEST_CLIENT_ID", "app"),
             ("AUTH_OIDC_TEST_CLIENT_SECRET", "app-secret"),
         ],
-    )
-    .unwrap();
+    ) else {
+        return;
+    };
     let port = url::Url::parse(&server.base).unwrap().port().unwrap();
     let mapping = format!("--host-resolver-rules=MAP {SITE} 127.0.0.1:{port}");
     let mut page = Checker {
@@ -754,10 +768,39 @@ async fn signing_in_and_linking_through_an_openid_provider_works_in_a_browser() 
     let owner = "owner@example.com";
     let (_, secret, recovery_codes) = http_contract::cases::second_factor::enrolled(&server, owner).await;
 
-    // An existing email never links by itself: the sign-in page says to sign in and link.
     page.goto(&site("/ui/login")).await;
     page.check("Sign in", None).await;
     page.click_link("Sign in with Test").await;
+    wait_for_text(
+        &page.browser,
+        "[role='alert']",
+        "Test cannot be reached now. Try again shortly.",
+    )
+    .await;
+    page.check("Sign in", None).await;
+
+    // Back (discovery is retried at most every 2 s): an existing email never links by
+    // itself, and the sign-in page says to sign in and link.
+    provider.start_again().await;
+    let issuer = url::Url::parse(&provider.issuer).unwrap();
+    let mut reached = false;
+    'attempts: for _ in 0..20 {
+        page.goto(&site("/ui/login")).await;
+        page.click_link("Sign in with Test").await;
+        // Either the provider, or our page saying it is still out of reach.
+        for _ in 0..100 {
+            if page.browser.current_url().await.unwrap().origin() == issuer.origin() {
+                reached = true;
+                break 'attempts;
+            }
+            if page.browser.find(Locator::Css("[role='alert']")).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue 'attempts;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(reached, "the provider back, sign-in reaches it");
     at_provider(&page, &provider, Some(owner)).await;
     wait_for_text(
         &page.browser,

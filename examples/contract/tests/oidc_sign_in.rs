@@ -35,13 +35,19 @@ struct World {
 }
 
 async fn world() -> Option<World> {
+    world_with(|config| config).await
+}
+
+/// A world whose provider configuration `configure` adjusts.
+async fn world_with(configure: impl FnOnce(OidcProviderConfig) -> OidcProviderConfig) -> Option<World> {
     let provider = OidcProvider::start_or_skip(&[Client {
         id: CLIENT_ID.into(),
         secret: CLIENT_SECRET.into(),
         redirect_uris: vec![CALLBACK.into()],
     }])
     .await?;
-    let config = OidcProviderConfig::new("test", &provider.issuer, CLIENT_ID, CLIENT_SECRET, CALLBACK).unwrap();
+    let config =
+        configure(OidcProviderConfig::new("test", &provider.issuer, CLIENT_ID, CLIENT_SECRET, CALLBACK).unwrap());
     let key = SigningKey::hs256(b"a test secret of at least thirty-two bytes").unwrap();
     let cipher = SecretCipher::new(EncryptionKey::new(&[9; 32]).unwrap());
     let auth = AuthService::new(MemoryStore::new(), Tokens::new(key, "https://app.example", "app"))
@@ -540,6 +546,24 @@ async fn next_must_stay_on_the_site() {
                 "{evil}: {refused:?}"
             );
         }
+    })
+    .await;
+}
+
+/// A provider that rotates its keys (restarted with new ones, at the same issuer) is
+/// followed: the ID token names a key the cached set lacks, the keys are fetched again,
+/// and the sign-in works. The refresh interval is set to zero here: the default 30 s
+/// would refuse a refresh so soon after the first discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_rotates_its_keys_is_followed() {
+    bounded(async {
+        let Some(mut world) = world_with(|config| config.with_key_refresh_interval(Duration::ZERO)).await else {
+            return;
+        };
+        signed_in(world.sign_in("rota@example.com").await.unwrap());
+        world.provider.stop();
+        world.provider.start_again().await;
+        signed_in(world.sign_in("rota@example.com").await.unwrap());
     })
     .await;
 }

@@ -28,21 +28,58 @@ pub(super) fn display_name(provider: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The sign-in page's link for each configured provider: the API's start, coming back
-/// to `/ui/oauth/finish` with the provider named so its messages can name it.
+/// The sign-in page's link for each configured provider (to [`start`]).
 pub(super) fn sign_in_links(state: &AppState) -> Vec<ProviderLink> {
     state
         .auth
         .identity_providers()
-        .map(|name| {
-            let finish = format!("/ui/oauth/finish?provider={name}");
-            let query = serde_urlencoded::to_string([("next", finish.as_str())]).unwrap_or_default();
-            ProviderLink {
-                name: display_name(name.as_str()),
-                href: format!("/oauth/{name}/start?{query}"),
-            }
+        .map(|name| ProviderLink {
+            name: display_name(name.as_str()),
+            href: format!("/ui/oauth/{name}/start"),
         })
         .collect()
+}
+
+/// `GET /ui/oauth/{provider}/start`: begins a sign-in through `provider` whose callback
+/// comes back to `/ui/oauth/finish` (naming the provider, so its messages can), sending
+/// the browser to the provider with the flow's binding cookie. The API's
+/// `/oauth/{provider}/start` does the same but answers a refusal (a provider out of reach,
+/// too many attempts) in JSON; here it is the sign-in page, in words.
+pub(crate) async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    visit: Visit,
+    Client(client): Client,
+    Path(provider): Path<String>,
+) -> Response {
+    let finish = format!(
+        "/ui/oauth/finish?{}",
+        serde_urlencoded::to_string([("provider", provider.as_str())]).unwrap_or_default()
+    );
+    match state.auth.begin_external_login(&provider, &finish, &client).await {
+        Ok(start) => {
+            let mut response = Redirect::to(&start.authorization_url).into_response();
+            let cookie = set_binding_cookie(state.https, start.binding.expose_secret(), start.expires_in.as_secs());
+            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+                .headers_mut()
+                .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            response
+        }
+        Err(error) => {
+            let provider = configured(&state, Some(&provider));
+            let page = FormPage {
+                notice: Some(Notice::error(external_error(&error, provider.as_deref()))),
+                ..login_form(&state)
+            };
+            with_answer_headers(
+                super::with_csrf(&state, &headers, &visit, status_of(&error), page, "login.html"),
+                &error,
+            )
+        }
+    }
 }
 
 /// The account page's "Link" forms: one per configured provider the account has no

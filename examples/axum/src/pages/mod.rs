@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use auth_axum::Client;
-pub(crate) use external::{link_submit, oauth_finish, oauth_finish_head, unlink_submit};
+pub(crate) use external::{link_submit, oauth_finish, oauth_finish_head, start as oauth_start, unlink_submit};
 pub(crate) use second_factor::{
     confirm_submit, disable_submit, login_code_submit, mfa_page, recovery_codes_submit, setup_submit,
 };
