@@ -302,10 +302,11 @@ pub enum ExternalLoginPurpose {
 /// ```
 /// use auth_core::CodeChallenge;
 ///
-/// // RFC 7636, appendix B.
-/// let challenge = CodeChallenge::s256("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
-/// assert!(challenge.is_met_by("dBjftJeZ4CVP-mJ92K9mhHBGB7h0BZ5vjxvs2ZRaWlxTn4b6Uh8wTZ1wrcyM1z"));
-/// assert!(!challenge.is_met_by("dBjftJeZ4CVP-mJ92K9mhHBGB7h0BZ5vjxvs2ZRaWlxTn4b6Uh8wTZ1wrcyM1y"));
+/// // The app's verifier, and BASE64URL(SHA-256(verifier)) sent when the flow begins.
+/// let verifier = "a-native-apps-verifier-43-to-128-characters.long~";
+/// let challenge = CodeChallenge::s256("vtogej9x93k08OmwVSoQ5yJzhjSnnfHlExMJL8TpHtg").unwrap();
+/// assert!(challenge.is_met_by(verifier));
+/// assert!(!challenge.is_met_by("a-native-apps-verifier-43-to-128-characters.long!"));
 /// assert!(CodeChallenge::s256("plain-text-is-no-challenge").is_err());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
