@@ -146,6 +146,7 @@ mod hash;
 pub mod http;
 mod id;
 mod identity;
+mod notice;
 mod one_time;
 mod password;
 mod rate_limit;
@@ -178,6 +179,7 @@ pub use identity::{
     ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginRefusal, ExternalLoginState,
     IdentityProvider, LinkedIdentity, ProviderError, ProviderName, ProviderNameError, ReturnPath, ReturnPathError,
 };
+pub use notice::{NoticeSink, SecurityNotice, SecurityNoticeKind};
 pub use one_time::{Delivery, OneTimeToken, TokenPurpose, UnknownPurpose};
 pub use password::{
     DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, NIST_SINGLE_FACTOR_MIN_LENGTH, Password, PasswordPolicy, PolicyViolation,
@@ -189,8 +191,7 @@ pub use role::{Role, RoleError};
 pub use second_factor::{
     ENCRYPTION_KEY_BYTES, EncryptionKey, EncryptionKeyError, LOGIN_CHALLENGE_TTL, LoginChallenge,
     MAX_LOGIN_CHALLENGE_ATTEMPTS, RECOVERY_CODE_COUNT, RecoveryCodes, SealError, SecondFactorCode, SecondFactorMethod,
-    SecondFactorStatus, SecretCipher, SecurityNotice, SecurityNoticeKind, TOTP_ENROLMENT_TTL, TOTP_SECRET_BYTES,
-    TOTP_STEP_SECS, TotpEnrolment, TotpFactor,
+    SecondFactorStatus, SecretCipher, TOTP_ENROLMENT_TTL, TOTP_SECRET_BYTES, TOTP_STEP_SECS, TotpEnrolment, TotpFactor,
 };
 pub use service::{
     Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, Caller, DEFAULT_EMAIL_VERIFICATION_TTL,

@@ -139,6 +139,51 @@ async fn reset_sets_the_password_revokes_everything_and_does_not_log_in() {
         Some(datetime!(2026-06-01 09:01 UTC)),
         "reading the mail proved the address"
     );
+    let told = f.notices.take_whole();
+    assert_eq!(told.len(), 1, "one notice: the reset ({told:?})");
+    assert_eq!(
+        (&told[0].kind, told[0].to.as_str(), told[0].at),
+        (
+            &auth_core::SecurityNoticeKind::PasswordReset,
+            "bob@example.com",
+            datetime!(2026-06-01 09:01 UTC)
+        )
+    );
+    assert!(told[0].link.is_none(), "the notice carries no token");
+}
+
+/// A password change tells the account's owner, naming the client; a refused change
+/// tells nothing.
+#[tokio::test]
+async fn a_password_change_is_told_to_the_owner_and_a_refused_one_is_not() {
+    let f = Fixture::new();
+    let user = f.register("cai@example.com").await;
+    let phone = ClientInfo::new(Some("Safari on iOS"), Some("198.51.100.4".parse().unwrap()));
+    let refused = f
+        .auth
+        .change_password(
+            user.id,
+            Password::new("not the password"),
+            Password::new(NEW_PASSWORD),
+            &phone,
+        )
+        .await;
+    assert!(refused.is_err());
+    assert!(f.notices.take().is_empty());
+    f.auth
+        .change_password(user.id, Password::new(PASSWORD), Password::new(NEW_PASSWORD), &phone)
+        .await
+        .unwrap();
+    let told = f.notices.take_whole();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        (&told[0].kind, told[0].to.as_str(), &told[0].client),
+        (
+            &auth_core::SecurityNoticeKind::PasswordChanged,
+            "cai@example.com",
+            &phone
+        )
+    );
 }
 
 #[tokio::test]

@@ -190,13 +190,20 @@ async fn confirming_needs_a_current_code_and_ends_the_other_sessions() {
     assert!(matches!(refused, Err(AuthError::InvalidCode)), "{refused:?}");
     assert_eq!(refused.unwrap_err().http_status(), 400);
 
-    let NewRecoveryCodes {
-        recovery_codes, notice, ..
-    } = f.auth.confirm_totp(&caller, &f.code(secret), &laptop()).await.unwrap();
+    f.notices.take();
+    let NewRecoveryCodes { recovery_codes, .. } =
+        f.auth.confirm_totp(&caller, &f.code(secret), &laptop()).await.unwrap();
     assert_eq!(recovery_codes.len(), 10);
+    let notices = f.notices.take_whole();
+    assert_eq!(notices.len(), 1, "{notices:?}");
     assert_eq!(
-        (notice.kind, notice.to.as_str()),
-        (SecurityNoticeKind::TotpEnabled, "cy@example.com")
+        (&notices[0].kind, notices[0].to.as_str()),
+        (&SecurityNoticeKind::TotpEnabled, "cy@example.com")
+    );
+    assert_eq!(
+        notices[0].client,
+        laptop(),
+        "the notice names the client that made the change"
     );
     let live: Vec<_> = f
         .auth
@@ -477,12 +484,19 @@ async fn recovery_codes_work_once_and_are_counted_and_replaced() {
     assert!(matches!(spent, Err(AuthError::LoginChallengeFailed)));
 
     let caller = f.caller(&login).await;
+    f.notices.take();
     let fresh = f
         .auth
         .regenerate_recovery_codes(&caller, Password::new(PASSWORD), &laptop())
         .await
         .unwrap();
-    assert_eq!(fresh.notice.kind, SecurityNoticeKind::RecoveryCodesRegenerated);
+    assert_eq!(
+        f.notices.take(),
+        [(
+            SecurityNoticeKind::RecoveryCodesRegenerated,
+            "ivy@example.com".to_owned()
+        )]
+    );
     assert_eq!(f.status(e.user.id).await.recovery_codes_left, 10);
     let challenge = f.challenge("ivy@example.com", &laptop()).await;
     let old = f
@@ -555,8 +569,8 @@ async fn disabling_needs_the_password_and_a_code_and_ends_the_other_sessions() {
         )
         .await;
     assert!(matches!(no_password, Err(AuthError::InvalidCredentials)));
-    let notice = f
-        .auth
+    f.notices.take();
+    f.auth
         .disable_totp(
             &caller,
             Password::new(PASSWORD),
@@ -565,7 +579,8 @@ async fn disabling_needs_the_password_and_a_code_and_ends_the_other_sessions() {
         )
         .await
         .unwrap();
-    assert_eq!(notice.kind, SecurityNoticeKind::TotpDisabled);
+    let told: Vec<_> = f.notices.take().into_iter().map(|(kind, _)| kind).collect();
+    assert_eq!(told, [SecurityNoticeKind::TotpDisabled]);
     assert!(
         f.auth
             .authenticate(other.tokens.access_token.expose_secret())

@@ -13,7 +13,6 @@ use zeroize::Zeroizing;
 
 pub use cipher::{ENCRYPTION_KEY_BYTES, EncryptionKey, EncryptionKeyError, SealError, SecretCipher};
 
-use crate::email::Email;
 use crate::id::UserId;
 use crate::token::{RngError, TokenHash};
 
@@ -372,44 +371,6 @@ pub struct SecondFactorStatus {
     pub totp: bool,
     /// Recovery codes not used yet.
     pub recovery_codes_left: u32,
-}
-
-/// A security notice the application mails to an account's address: something changed
-/// that its owner should know of (and undo if it was not them). Carries no secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SecurityNotice {
-    /// The account's stored address.
-    pub to: Email,
-    /// The account.
-    pub user_id: UserId,
-    /// What happened.
-    pub kind: SecurityNoticeKind,
-    /// When.
-    pub at: OffsetDateTime,
-}
-
-/// What a [`SecurityNotice`] tells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SecurityNoticeKind {
-    /// Two-factor authentication was turned on (an authenticator app confirmed).
-    TotpEnabled,
-    /// Two-factor authentication was turned off.
-    TotpDisabled,
-    /// New recovery codes were made; the old ones no longer work.
-    RecoveryCodesRegenerated,
-}
-
-impl SecurityNoticeKind {
-    /// A stable name: `totp_enabled`, `totp_disabled`, `recovery_codes_regenerated`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TotpEnabled => "totp_enabled",
-            Self::TotpDisabled => "totp_disabled",
-            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
-        }
-    }
 }
 
 /// The TOTP generator of a secret, with the parameters every authenticator app accepts.

@@ -21,6 +21,7 @@ use crate::identity::{
     ExternalLoginCode, ExternalLoginPurpose, ExternalLoginRefusal, ExternalLoginState, IdentityProvider,
     LinkedIdentity, ProviderError, ProviderName, ReturnPath, derive_flow_secret, vouched_email,
 };
+use crate::notice::SecurityNoticeKind;
 use crate::rate_limit::Bucket;
 use crate::session::ClientInfo;
 use crate::store::{AuthStore, IdentityRemoval, IdentityStore};
@@ -437,6 +438,8 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                             }
                             let user = self.active_account(user_id).await?;
                             let identity = self.link(&user, &identity).await?;
+                            let kind = SecurityNoticeKind::IdentityLinked(identity.provider.clone());
+                            self.notify(&user, kind, client, None);
                             Ok(ExternalLoginFinish::Linked {
                                 redirect_to: record.next.with_query("linked", identity.provider.as_str()),
                                 identity,
@@ -554,8 +557,20 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
             async |audit| {
                 let user = self.active_account(caller.user_id()).await?;
                 self.recent_authentication(caller, &user, audit)?;
+                // Read first, for the notice to name the provider.
+                let provider = self
+                    .store()
+                    .list_identities(user.id)
+                    .await?
+                    .into_iter()
+                    .find(|identity| identity.id == id)
+                    .map(|identity| identity.provider)
+                    .ok_or(AuthError::IdentityNotFound)?;
                 match self.store().delete_identity(user.id, id).await? {
-                    IdentityRemoval::Removed => Ok(()),
+                    IdentityRemoval::Removed => {
+                        self.notify(&user, SecurityNoticeKind::IdentityUnlinked(provider), client, None);
+                        Ok(())
+                    }
                     IdentityRemoval::LastSignInMethod => Err(AuthError::LastSignInMethod),
                     _ => Err(AuthError::IdentityNotFound),
                 }

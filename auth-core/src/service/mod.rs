@@ -46,11 +46,15 @@ use time::OffsetDateTime;
 use crate::clock::{Clock, SystemClock};
 use crate::event::{EventKey, EventSink};
 use crate::hash::{Argon2Hasher, HashPool, PasswordHasher};
+use crate::notice::{NoticeSink, SecurityNotice, SecurityNoticeKind};
+use crate::one_time::Delivery;
 use crate::password::PasswordPolicy;
 use crate::rate_limit::{MemoryRateLimiter, RateLimiter, RateLimits};
 use crate::role::Role;
+use crate::session::ClientInfo;
 use crate::store::AuthStore;
 use crate::token::Tokens;
+use crate::user::User;
 
 pub use administration::{Accounts, MAX_LIST_USERS};
 pub use browser::{BrowserCheck, BrowserSession};
@@ -176,6 +180,8 @@ pub struct AuthService<S> {
     second_factor_roles: Arc<BTreeSet<Role>>,
     /// The providers of [`with_identity_provider`](Self::with_identity_provider).
     identity_providers: external::IdentityProviders,
+    /// Where security notices go ([`with_security_notices`](Self::with_security_notices)).
+    notices: Option<Arc<dyn NoticeSink>>,
 }
 
 impl<S: AuthStore> AuthService<S> {
@@ -210,11 +216,32 @@ impl<S: AuthStore> AuthService<S> {
             step_up_window: DEFAULT_STEP_UP_WINDOW,
             second_factor_roles: Arc::default(),
             identity_providers: external::IdentityProviders::default(),
+            notices: None,
         }
     }
 }
 
 impl<S> AuthService<S> {
+    /// Hands a [`SecurityNotice`] to `sink` at every change an account's owner should know
+    /// of: a password changed or reset, two-factor authentication turned on or off, new
+    /// recovery codes, a sign-in provider linked or unlinked, the account locked by
+    /// failed sign-ins (with a reset link, drawn from the mail allowances). Without a sink
+    /// (the default) nothing is told; an application that mails should always set one.
+    #[must_use]
+    pub fn with_security_notices(mut self, sink: impl NoticeSink) -> Self {
+        self.notices = Some(Arc::new(sink));
+        self
+    }
+
+    /// Tells `user`'s owner of `kind`, made by `client`, with `link` when it has one.
+    pub(super) fn notify(&self, user: &User, kind: SecurityNoticeKind, client: &ClientInfo, link: Option<Delivery>) {
+        if let Some(sink) = &self.notices {
+            let notice =
+                SecurityNotice::new(user.email.clone(), user.id, kind, self.now(), client.clone()).with_link(link);
+            sink.notify(notice);
+        }
+    }
+
     /// Replaces the password policy applied to new passwords.
     #[must_use]
     pub fn with_password_policy(mut self, policy: PasswordPolicy) -> Self {
@@ -393,6 +420,7 @@ impl<S> fmt::Debug for AuthService<S> {
             .field("step_up_window", &self.step_up_window)
             .field("second_factor_roles", &self.second_factor_roles)
             .field("identity_providers", &self.identity_providers)
+            .field("security_notices", &self.notices.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -11,6 +11,7 @@ use crate::error::AuthError;
 use crate::event::{Action, Outcome, Subject};
 use crate::hash::HashedPassword;
 use crate::id::UserId;
+use crate::notice::SecurityNoticeKind;
 use crate::one_time::{Delivery, TokenPurpose};
 use crate::password::Password;
 use crate::rate_limit::Bucket;
@@ -81,6 +82,7 @@ impl<S: AuthStore> AuthService<S> {
             self.step_up(&caller, &user, client, audit).await?;
             let updated = self.replace_password(&user, &new_hash).await?;
             self.refill_login_allowance(&updated.email).await;
+            self.notify(&updated, SecurityNoticeKind::PasswordChanged, client, None);
             Ok(updated)
         })
         .await
@@ -240,6 +242,7 @@ impl<S: AuthStore> AuthService<S> {
                     })?;
                 self.store().mark_email_verified(user.id, &record.email, now).await?;
                 self.refill_login_allowance(&user.email).await;
+                self.notify(&user, SecurityNoticeKind::PasswordReset, client, None);
                 Ok(())
             },
         )

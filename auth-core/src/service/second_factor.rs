@@ -18,12 +18,13 @@ use crate::clock::later_by;
 use crate::error::AuthError;
 use crate::event::{Action, Refusal, Subject};
 use crate::id::{SessionId, UserId};
+use crate::notice::SecurityNoticeKind;
 use crate::password::Password;
 use crate::rate_limit::Bucket;
 use crate::second_factor::{
     LOGIN_CHALLENGE_TTL, LoginChallenge, MAX_LOGIN_CHALLENGE_ATTEMPTS, RecoveryCodes, SecondFactorCode,
-    SecondFactorMethod, SecondFactorStatus, SecretCipher, SecurityNotice, SecurityNoticeKind, TOTP_ENROLMENT_TTL,
-    TOTP_SECRET_BYTES, TotpEnrolment, TotpFactor, matching_step, presented_recovery_code, totp,
+    SecondFactorMethod, SecondFactorStatus, SecretCipher, TOTP_ENROLMENT_TTL, TOTP_SECRET_BYTES, TotpEnrolment,
+    TotpFactor, matching_step, presented_recovery_code, totp,
 };
 use crate::session::ClientInfo;
 use crate::store::{AuthStore, SecondFactorStore};
@@ -66,15 +67,14 @@ impl TotpSettings {
     }
 }
 
-/// What a confirmed factor or new codes give the caller: the recovery codes to show once,
-/// and the notice to mail.
+/// What a confirmed factor or new codes give the caller: the recovery codes to show once
+/// (the account's owner is told through the service's
+/// [`NoticeSink`](crate::NoticeSink)).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct NewRecoveryCodes {
     /// Shown once; stored only hashed.
     pub recovery_codes: RecoveryCodes,
-    /// For the account's address.
-    pub notice: SecurityNotice,
 }
 
 type BoxedFlow<'a, T> = Pin<Box<dyn Future<Output = Result<T, AuthError>> + Send + 'a>>;
@@ -306,10 +306,8 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 .ok_or(AuthError::Conflict)?;
             self.end_other_sessions(user.id, caller.session_id(), now).await?;
             self.refill_second_factor_allowance(&user.email).await;
-            Ok(NewRecoveryCodes {
-                recovery_codes,
-                notice: notice(&updated, SecurityNoticeKind::TotpEnabled, now),
-            })
+            self.notify(&updated, SecurityNoticeKind::TotpEnabled, client, None);
+            Ok(NewRecoveryCodes { recovery_codes })
         })
         .await
     }
@@ -422,7 +420,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
 
     /// Removes the caller's TOTP factor and recovery codes: login asks for the password
     /// alone again. Needs the password and a current code (or an unused recovery code);
-    /// ends the account's other sessions and returns a notice to mail.
+    /// ends the account's other sessions and tells the account's owner.
     ///
     /// # Errors
     ///
@@ -437,7 +435,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
         password: Password,
         code: SecondFactorCode,
         client: &ClientInfo,
-    ) -> Result<SecurityNotice, AuthError> {
+    ) -> Result<(), AuthError> {
         let audit = Audit::new(Action::DisableTotp, Subject::User(caller.user_id()));
         self.audited(audit, client, async |audit| {
             let user = self.active_account(caller.user_id()).await?;
@@ -459,14 +457,15 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
             self.end_other_sessions(user.id, caller.session_id(), now).await?;
             self.refill_login_allowance(&user.email).await;
             self.refill_second_factor_allowance(&user.email).await;
-            Ok(notice(&updated, SecurityNoticeKind::TotpDisabled, now))
+            self.notify(&updated, SecurityNoticeKind::TotpDisabled, client, None);
+            Ok(())
         })
         .await
     }
 
     /// Replaces the caller's recovery codes with ten new ones (the old ones stop working),
     /// after the password and the step-up rule (a recent authentication, or a second
-    /// factor in `caller`). Returns the codes, shown once, and a notice to mail.
+    /// factor in `caller`). Returns the codes, shown once, and tells the account's owner.
     ///
     /// # Errors
     ///
@@ -496,10 +495,8 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 return Err(AuthError::SecondFactorNotEnrolled);
             }
             self.refill_login_allowance(&user.email).await;
-            Ok(NewRecoveryCodes {
-                recovery_codes,
-                notice: notice(&user, SecurityNoticeKind::RecoveryCodesRegenerated, now),
-            })
+            self.notify(&user, SecurityNoticeKind::RecoveryCodesRegenerated, client, None);
+            Ok(NewRecoveryCodes { recovery_codes })
         })
         .await
     }
@@ -684,14 +681,5 @@ impl<S> AuthService<S> {
     /// Whether [`with_totp`](AuthService::with_totp) turned TOTP on.
     pub fn serves_totp(&self) -> bool {
         self.second_factors.is_some()
-    }
-}
-
-fn notice(user: &User, kind: SecurityNoticeKind, at: time::OffsetDateTime) -> SecurityNotice {
-    SecurityNotice {
-        to: user.email.clone(),
-        user_id: user.id,
-        kind,
-        at,
     }
 }

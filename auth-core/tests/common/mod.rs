@@ -500,6 +500,26 @@ pub struct Fixture {
     pub clock: ManualClock,
     pub hasher: CountingHasher,
     pub events: RecordingSink,
+    pub notices: Notices,
+}
+
+/// Keeps every security notice the service hands over.
+#[derive(Debug, Clone, Default)]
+pub struct Notices(Arc<Mutex<Vec<auth_core::SecurityNotice>>>);
+
+impl Notices {
+    /// The notices handed over since the last call: (kind, address).
+    pub fn take(&self) -> Vec<(auth_core::SecurityNoticeKind, String)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+            .into_iter()
+            .map(|notice| (notice.kind, notice.to.as_str().to_owned()))
+            .collect()
+    }
+
+    /// Every notice since the last call, whole.
+    pub fn take_whole(&self) -> Vec<auth_core::SecurityNotice> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
 }
 
 /// Keeps every event the service records.
@@ -545,7 +565,10 @@ impl Fixture {
         };
         let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
         let events = RecordingSink::default();
+        let notices = Notices::default();
+        let kept = notices.0.clone();
         let auth = AuthService::new(store.clone(), tokens)
+            .with_security_notices(move |notice| kept.lock().unwrap().push(notice))
             .with_hasher(hasher.clone())
             .with_clock(Arc::new(clock.clone()))
             .with_rate_limits(limits)
@@ -557,6 +580,7 @@ impl Fixture {
             clock,
             hasher,
             events,
+            notices,
         }
     }
 

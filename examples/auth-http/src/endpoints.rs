@@ -25,9 +25,11 @@ use crate::api::{
 use crate::headers::{self, EXTERNAL_LOGIN_HEADERS, NO_REFERRER, TOKEN_HEADERS};
 use crate::{ClientAddressing, ErrorAnswer};
 
-/// A mail the flows ask for: a link carrying a single-use token (password reset, email
-/// verification), or a security notice (two-factor authentication turned on or off, new
-/// recovery codes) that carries no secret.
+/// A mail: a link carrying a single-use token (password reset, email verification), which
+/// the routes send through [`Endpoints::with_mail`], or a security notice, which the
+/// service hands to its [`NoticeSink`](auth_core::NoticeSink) as the change is made:
+/// give it one that sends `Mail::Notice` the same way
+/// (`service.with_security_notices(move |notice| mail.send_later(Mail::Notice(notice)))`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Mail {
@@ -286,7 +288,8 @@ impl Endpoints {
         self
     }
 
-    /// Serves the mail routes, sending their mail through `mail`.
+    /// Serves the mail routes, sending their links through `mail`. Security notices are the
+    /// service's to send ([`AuthService::with_security_notices`]).
     pub fn with_mail(mut self, mail: impl SendMail) -> Self {
         self.mail = Some(Arc::new(mail));
         self
@@ -505,7 +508,6 @@ impl Endpoints {
     pub async fn totp_confirm(&self, client: &ClientInfo, me: &Authenticated, body: api::CodeBody) -> EndpointResult {
         let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let confirmed = mfa.confirm_totp(&Caller::from(me), &body.code, client).await?;
-        self.notify(confirmed.notice);
         Ok(not_cached(Answer::json(
             200,
             &RecoveryCodesView::from(&confirmed.recovery_codes),
@@ -528,10 +530,8 @@ impl Endpoints {
         let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let code = api::second_factor(body.code, body.recovery_code)?
             .ok_or_else(|| ErrorAnswer::from(AuthError::InvalidCode))?;
-        let notice = mfa
-            .disable_totp(&Caller::from(me), Password::new(body.password), code, client)
+        mfa.disable_totp(&Caller::from(me), Password::new(body.password), code, client)
             .await?;
-        self.notify(notice);
         Ok(Answer::empty(204))
     }
 
@@ -552,7 +552,6 @@ impl Endpoints {
         let codes = mfa
             .regenerate_recovery_codes(&caller, Password::new(body.password), client)
             .await?;
-        self.notify(codes.notice);
         Ok(not_cached(Answer::json(
             200,
             &RecoveryCodesView::from(&codes.recovery_codes),
@@ -957,18 +956,6 @@ impl Endpoints {
             start.expires_in.as_secs(),
         )
     }
-
-    /// Mails a security notice, where mail is served (without mail there is nowhere to
-    /// send it: logged).
-    fn notify(&self, notice: SecurityNotice) {
-        match &self.mail {
-            Some(mail) => mail.send_later(Mail::Notice(notice)),
-            None => tracing::info!(
-                kind = notice.kind.as_str(),
-                "no mail configured: security notice not sent"
-            ),
-        }
-    }
 }
 
 /// `caller`, with the second factor a body gave for the step-up rule.
@@ -1172,7 +1159,7 @@ trait MfaFlows: Send + Sync {
         password: Password,
         code: SecondFactorCode,
         client: &'a ClientInfo,
-    ) -> Flow<'a, SecurityNotice>;
+    ) -> Flow<'a, ()>;
     fn regenerate_recovery_codes<'a>(
         &'a self,
         caller: &'a Caller,
@@ -1216,7 +1203,7 @@ impl<S: AuthStore + SecondFactorStore + 'static> MfaFlows for AuthService<S> {
         password: Password,
         code: SecondFactorCode,
         client: &'a ClientInfo,
-    ) -> Flow<'a, SecurityNotice> {
+    ) -> Flow<'a, ()> {
         Box::pin(AuthService::disable_totp(self, caller, password, code, client))
     }
 

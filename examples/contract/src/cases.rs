@@ -265,6 +265,20 @@ pub async fn password_change_revokes_everything(target: Target) {
         login(&server, "gus@example.com", "a brand new passphrase").await.status,
         200
     );
+    // The owner is told (refused attempts told nothing): what, when, from which client,
+    // and what to do if it was not them.
+    let notice = crate::last_message(&server.outbox(), "password_changed").await;
+    assert!(notice.contains("Subject: Your password was changed"), "{notice}");
+    assert!(notice.contains("To: gus@example.com"), "{notice}");
+    assert!(notice.contains("When: "), "{notice}");
+    assert!(notice.contains("From: ") && notice.contains("127.0.0.1"), "{notice}");
+    assert!(notice.contains("If this was not you"), "{notice}");
+    let told = std::fs::read_dir(server.outbox())
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().contains("password_changed"))
+        .count();
+    assert_eq!(told, 1, "one notice for one change");
 }
 
 /// Requests a reset for `known` and for an address without an account: both answer 202,
@@ -327,6 +341,12 @@ pub async fn password_reset_through_the_outbox(target: Target) {
         login(&server, "hal@example.com", "a brand new passphrase").await.status,
         200
     );
+    // The owner is told, with when and from which client, and no token.
+    let notice = crate::last_message(&server.outbox(), "password_reset_completed").await;
+    assert!(notice.contains("Subject: Your password was reset"), "{notice}");
+    assert!(notice.contains("When: ") && notice.contains("From: "), "{notice}");
+    assert!(notice.contains("/ui/password/forgot"), "{notice}");
+    assert!(!notice.contains("token="), "a notice carries no token: {notice}");
 }
 
 /// Case: email verification through the outbox.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use auth_core::{
     AuthError, AuthMethod, AuthService, Caller, ClientInfo, EncryptionKey, ExchangeProof, ExternalCallback,
     ExternalLoginFinish, ExternalLoginRefusal, ExternalLoginStart, IdentityStore, LoginOutcome, MemoryStore, Password,
-    ProviderName, SecondFactorCode, SecretCipher, SigningKey, Tokens, TotpSettings, UserStore,
+    ProviderName, SecondFactorCode, SecretCipher, SecurityNoticeKind, SigningKey, Tokens, TotpSettings, UserStore,
 };
 use auth_oidc::{OidcProvider as Oidc, OidcProviderConfig};
 use http_contract::cases::second_factor::code_in;
@@ -32,6 +32,8 @@ struct World {
     client: ClientInfo,
     /// The binding cookie of the last sign-in: the one browser whose code exchange works.
     last_binding: std::sync::Mutex<String>,
+    /// The security notices the service handed over: (kind, address).
+    notices: Arc<std::sync::Mutex<Vec<(SecurityNoticeKind, String)>>>,
 }
 
 async fn world() -> Option<World> {
@@ -50,10 +52,16 @@ async fn world_with(configure: impl FnOnce(OidcProviderConfig) -> OidcProviderCo
         configure(OidcProviderConfig::new("test", &provider.issuer, CLIENT_ID, CLIENT_SECRET, CALLBACK).unwrap());
     let key = SigningKey::hs256(b"a test secret of at least thirty-two bytes").unwrap();
     let cipher = SecretCipher::new(EncryptionKey::new(&[9; 32]).unwrap());
+    let notices: Arc<std::sync::Mutex<Vec<(SecurityNoticeKind, String)>>> = Arc::default();
+    let kept = Arc::clone(&notices);
     let auth = AuthService::new(MemoryStore::new(), Tokens::new(key, "https://app.example", "app"))
         .with_identity_provider(Arc::new(Oidc::new(config).unwrap()))
-        .with_totp(TotpSettings::new("Test", cipher));
+        .with_totp(TotpSettings::new("Test", cipher))
+        .with_security_notices(move |notice: auth_core::SecurityNotice| {
+            kept.lock().unwrap().push((notice.kind, notice.to.as_str().to_owned()));
+        });
     Some(World {
+        notices,
         provider,
         auth: Arc::new(auth),
         client: ClientInfo::new(Some("test-browser/1"), Some("203.0.113.9".parse().unwrap())),
@@ -254,6 +262,7 @@ async fn an_existing_email_is_never_taken_over_and_linking_is_done_signed_in() {
         assert!(world.auth.list_identities(owner.id).await.unwrap().is_empty());
 
         let me = world.password_session("grace@example.com", "cobol-compiler-1959").await;
+        let me_owner = me.clone();
         let start = world
             .auth
             .begin_identity_link(&Caller::from(&me), "test", "/settings", &world.client)
@@ -269,6 +278,15 @@ async fn an_existing_email_is_never_taken_over_and_linking_is_done_signed_in() {
             }
             other => panic!("expected a link, got {other:?}"),
         }
+        let provider = ProviderName::new("test").unwrap();
+        assert_eq!(
+            std::mem::take(&mut *world.notices.lock().unwrap()),
+            [(
+                SecurityNoticeKind::IdentityLinked(provider),
+                "grace@example.com".to_owned()
+            )],
+            "the owner is told of the link"
+        );
         let (user_id, created, _) = signed_in(world.sign_in("grace@example.com").await.unwrap());
         assert_eq!((user_id, created), (owner.id, false));
 
@@ -294,6 +312,23 @@ async fn an_existing_email_is_never_taken_over_and_linking_is_done_signed_in() {
         let refused = world.finish(&start, &returned).await.unwrap_err();
         assert!(matches!(refused, AuthError::IdentityInUse), "{refused:?}");
         assert!(world.auth.list_identities(other.id).await.unwrap().is_empty());
+
+        // The owner, with a password too, unlinks the provider, and is told.
+        world.notices.lock().unwrap().clear();
+        let linked = world.auth.list_identities(owner.id).await.unwrap().remove(0);
+        world
+            .auth
+            .unlink_identity(&Caller::from(&me_owner), linked.id, &world.client)
+            .await
+            .unwrap();
+        assert!(world.auth.list_identities(owner.id).await.unwrap().is_empty());
+        assert_eq!(
+            std::mem::take(&mut *world.notices.lock().unwrap()),
+            [(
+                SecurityNoticeKind::IdentityUnlinked(ProviderName::new("test").unwrap()),
+                "grace@example.com".to_owned()
+            )]
+        );
     })
     .await;
 }
@@ -612,6 +647,7 @@ async fn the_last_way_to_sign_in_is_never_unlinked() {
             .await
             .unwrap_err();
         assert!(matches!(stale, AuthError::StepUpRequired { .. }), "{stale:?}");
+        assert!(world.notices.lock().unwrap().is_empty(), "refusals tell nothing");
     })
     .await;
 }

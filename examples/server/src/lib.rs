@@ -168,16 +168,23 @@ where
             let providers = identity_providers(&config)?;
             let store = open_store(&config).await?;
             let limiter = rate_limiter(&config).await?;
+            let mailer = match &config.smtp_url {
+                Some(url) => Mailer::smtp(url, config.mail_from.clone(), config.public_url.clone())?,
+                None => Mailer::outbox(
+                    config.outbox.clone(),
+                    config.mail_from.clone(),
+                    config.public_url.clone(),
+                ),
+            };
+            let auth = service(&config, store, keys, &derivation, cipher, limiter, &providers)?;
+            // Every security notice the service makes is mailed.
+            let notices = mailer.clone();
+            let auth = auth.with_security_notices(move |notice| {
+                auth_http::SendMail::send_later(&notices, auth_http::Mail::Notice(notice));
+            });
             let app = App {
-                auth: Arc::new(service(&config, store, keys, &derivation, cipher, limiter, &providers)?),
-                mailer: match &config.smtp_url {
-                    Some(url) => Mailer::smtp(url, config.mail_from.clone(), config.public_url.clone())?,
-                    None => Mailer::outbox(
-                        config.outbox.clone(),
-                        config.mail_from.clone(),
-                        config.public_url.clone(),
-                    ),
-                },
+                auth: Arc::new(auth),
+                mailer,
                 trusted_proxy: config.trusted_proxy,
                 secure_cookies: config.secure_cookies,
                 limits: config.limits,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use auth_core::{Delivery, SecurityNotice, SecurityNoticeKind, TokenPurpose};
+use auth_core::{ClientInfo, Delivery, SecurityNotice, SecurityNoticeKind, TokenPurpose};
 use auth_http::Mail;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, Message, SinglePart};
@@ -60,30 +60,60 @@ impl Mailer {
     }
 
     fn compose_notice(&self, notice: &SecurityNotice) -> Result<Message, String> {
-        let (subject, what) = match notice.kind {
+        let (subject, what) = match &notice.kind {
+            SecurityNoticeKind::PasswordChanged => (
+                "Your password was changed".to_owned(),
+                "The password of your account was changed. Your other sessions were signed out.".to_owned(),
+            ),
+            SecurityNoticeKind::PasswordReset => (
+                "Your password was reset".to_owned(),
+                "A new password was set for your account through a reset link. Every session was signed out."
+                    .to_owned(),
+            ),
             SecurityNoticeKind::TotpEnabled => (
-                "Two-factor authentication is on",
+                "Two-factor authentication is on".to_owned(),
                 "Two-factor authentication was turned on for your account: signing in now asks for a \
-                 code from your authenticator app. Your other sessions were signed out.",
+                 code from your authenticator app. Your other sessions were signed out."
+                    .to_owned(),
             ),
             SecurityNoticeKind::TotpDisabled => (
-                "Two-factor authentication is off",
+                "Two-factor authentication is off".to_owned(),
                 "Two-factor authentication was turned off for your account: signing in asks for your \
-                 password only. Your other sessions were signed out.",
+                 password only. Your other sessions were signed out."
+                    .to_owned(),
             ),
             SecurityNoticeKind::RecoveryCodesRegenerated => (
-                "New recovery codes",
-                "New recovery codes were made for your account; the old ones no longer work.",
+                "New recovery codes".to_owned(),
+                "New recovery codes were made for your account; the old ones no longer work.".to_owned(),
             ),
-            _ => ("Your account changed", "A security setting of your account changed."),
+            SecurityNoticeKind::IdentityLinked(provider) => {
+                let provider = display_name(provider.as_str());
+                (
+                    format!("{provider} can now sign you in"),
+                    format!("A {provider} account was linked to your account: it now signs you in."),
+                )
+            }
+            SecurityNoticeKind::IdentityUnlinked(provider) => {
+                let provider = display_name(provider.as_str());
+                (
+                    format!("{provider} no longer signs you in"),
+                    format!("The {provider} account linked to your account was unlinked."),
+                )
+            }
+            _ => (
+                "Your account changed".to_owned(),
+                "A security setting of your account changed.".to_owned(),
+            ),
         };
         let at = notice.at.format(&Rfc2822).unwrap_or_default();
         let text = format!(
-            "{what}\r\n\r\nWhen: {at}\r\n\r\nIf this was not you, reset your password at once:\r\n\r\n\
+            "{what}\r\n\r\nWhen: {at}\r\nFrom: {}\r\n\r\nIf this was not you, reset your password at once \
+             (and then check the sign-in providers linked on your account page):\r\n\r\n\
              {}/ui/password/forgot\r\n",
+            client_line(&notice.client),
             self.public_url
         );
-        self.message(notice.to.as_str(), subject, text)
+        self.message(notice.to.as_str(), &subject, text)
     }
 
     fn compose_link(&self, delivery: &Delivery) -> Result<Message, String> {
@@ -164,6 +194,33 @@ impl Mailer {
                 written.map_err(|error| error.to_string())
             }
         }
+    }
+}
+
+/// A provider's configured name as people read it: `google` is "Google".
+fn display_name(provider: &str) -> String {
+    let mut chars = provider.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The client that made a change, as a notice names it: its user agent and address, in
+/// 7-bit text (anything else in a user agent is a `?`), at most 200 characters.
+fn client_line(client: &ClientInfo) -> String {
+    let agent = client.user_agent().map(|agent| {
+        agent
+            .chars()
+            .take(200)
+            .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+            .collect::<String>()
+    });
+    match (agent, client.ip()) {
+        (Some(agent), Some(ip)) => format!("{agent}, at {ip}"),
+        (Some(agent), None) => agent,
+        (None, Some(ip)) => format!("an unnamed client at {ip}"),
+        (None, None) => "an unknown client".to_owned(),
     }
 }
 

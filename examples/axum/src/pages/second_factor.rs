@@ -279,7 +279,6 @@ pub(crate) async fn confirm_submit(
     };
     match state.auth.confirm_totp(&Caller::from(me), &form.code, &client).await {
         Ok(confirmed) => {
-            notify(&state, confirmed.notice);
             let codes = confirmed.recovery_codes.expose_secrets().map(str::to_owned).collect();
             codes_page(&state, &headers, &visit, codes, "Two-factor authentication is on")
         }
@@ -333,7 +332,6 @@ pub(crate) async fn recovery_codes_submit(
         .await
     {
         Ok(fresh) => {
-            notify(&state, fresh.notice);
             let codes = fresh.recovery_codes.expose_secrets().map(str::to_owned).collect();
             codes_page(
                 &state,
@@ -378,10 +376,7 @@ pub(crate) async fn disable_submit(
         .disable_totp(&Caller::from(me), Password::new(form.disable_password), code, &client)
         .await
     {
-        Ok(notice) => {
-            notify(&state, notice);
-            Redirect::to("/ui/mfa?done=disabled").into_response()
-        }
+        Ok(()) => Redirect::to("/ui/mfa?done=disabled").into_response(),
         Err(error) => refused_on_status_page(&state, &headers, &visit, error, MfaForm::Disable).await,
     }
 }
@@ -419,8 +414,4 @@ async fn refused_on_status_page(
     }
     let response = status_page(state, headers, visit, notice, errors, status_of(&error)).await;
     with_answer_headers(response, &error)
-}
-
-fn notify(state: &AppState, notice: auth_core::SecurityNotice) {
-    auth_http::SendMail::send_later(&state.mailer, auth_http::Mail::Notice(notice));
 }
