@@ -276,7 +276,7 @@ pub async fn password_change_revokes_everything(target: Target) {
     let told = std::fs::read_dir(server.outbox())
         .unwrap()
         .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().contains("password_changed"))
+        .filter(|entry| entry.file_name().to_string_lossy().contains("-password_changed-"))
         .count();
     assert_eq!(told, 1, "one notice for one change");
 }

@@ -411,7 +411,13 @@ pub async fn last_message(outbox: &Path, kind: &str) -> String {
         let mut mails: Vec<PathBuf> = std::fs::read_dir(outbox)
             .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
             .unwrap_or_default();
-        mails.retain(|path| path.to_string_lossy().contains(kind));
+        // Named `<nanos>-<kind>-<id>.eml`: the kind whole (`password_reset` is not
+        // `password_reset_completed`).
+        let infix = format!("-{kind}-");
+        mails.retain(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().contains(&infix))
+        });
         mails.sort();
         if let Some(path) = mails.last() {
             return std::fs::read_to_string(path).unwrap();

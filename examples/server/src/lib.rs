@@ -174,7 +174,7 @@ where
                     config.outbox.clone(),
                     config.mail_from.clone(),
                     config.public_url.clone(),
-                ),
+                )?,
             };
             let auth = service(&config, store, keys, &derivation, cipher, limiter, &providers)?;
             // Every security notice the service makes is mailed.

@@ -5,12 +5,15 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use auth_core::{ClientInfo, Delivery, SecurityNotice, SecurityNoticeKind, TokenPurpose};
 use auth_http::Mail;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Body, Mailbox, Message, SinglePart};
+use lettre::message::{Body, Mailbox, Message, MultiPart, SinglePart};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use minijinja::Environment;
+use serde::Serialize;
 use time::format_description::well_known::Rfc2822;
 
 /// Where mail goes.
@@ -26,16 +29,23 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     public_url: String,
+    /// `mail/mail.txt` and `mail/mail.html`: every mail's two parts.
+    templates: Arc<Environment<'static>>,
 }
 
 impl Mailer {
     /// Mail written into `dir`.
-    pub fn outbox(dir: PathBuf, from: Mailbox, public_url: String) -> Self {
-        Self {
+    ///
+    /// # Errors
+    ///
+    /// A message naming the template, if a built-in mail template does not parse.
+    pub fn outbox(dir: PathBuf, from: Mailbox, public_url: String) -> Result<Self, String> {
+        Ok(Self {
             transport: Transport::Outbox(dir),
             from,
             public_url,
-        }
+            templates: Arc::new(templates()?),
+        })
     }
 
     /// Mail sent through the SMTP server of `url` (`smtp://host:25`, `smtps://user:pass@host`,
@@ -48,6 +58,7 @@ impl Mailer {
             transport: Transport::Smtp(transport),
             from,
             public_url,
+            templates: Arc::new(templates()?),
         })
     }
 
@@ -105,53 +116,73 @@ impl Mailer {
                 "A security setting of your account changed.".to_owned(),
             ),
         };
-        let at = notice.at.format(&Rfc2822).unwrap_or_default();
-        let text = format!(
-            "{what}\r\n\r\nWhen: {at}\r\nFrom: {}\r\n\r\nIf this was not you, reset your password at once \
-             (and then check the sign-in providers linked on your account page):\r\n\r\n\
-             {}/ui/password/forgot\r\n",
-            client_line(&notice.client),
-            self.public_url
-        );
-        self.message(notice.to.as_str(), &subject, text)
+        let view = MailView {
+            heading: subject.clone(),
+            subject,
+            paragraphs: vec![what],
+            link: None,
+            when: Some(notice.at.format(&Rfc2822).unwrap_or_default()),
+            client: Some(client_line(&notice.client)),
+            if_not_you: Some(
+                "If this was not you, reset your password at once (and then check the sign-in \
+                 providers linked on your account page):",
+            ),
+            ignore: None,
+            site: self.public_url.clone(),
+        };
+        self.message(notice.to.as_str(), &view)
     }
 
     fn compose_link(&self, delivery: &Delivery) -> Result<Message, String> {
-        let (subject, page, action) = match delivery.purpose {
-            TokenPurpose::PasswordReset => ("Reset your password", "ui/password/reset", "set a new password"),
-            TokenPurpose::EmailVerification => {
-                ("Confirm your email address", "ui/email/verify", "confirm your address")
-            }
-            _ => ("Your link", "", "continue"),
-        };
-        let link = format!("{}/{page}?token={}", self.public_url, delivery.token.expose_secret());
-        let expires = delivery.expires_at.format(&Rfc2822).unwrap_or_default();
-        let text = format!(
-            "Open this link to {action}:\r\n\r\n{link}\r\n\r\nIt works once, until {expires}.\r\n\
-             If you did not ask for it, ignore this message.\r\n"
-        );
-        self.message(delivery.to.as_str(), subject, text)
+        let view = self.link_view(delivery.purpose, delivery.token.expose_secret(), delivery.expires_at);
+        self.message(delivery.to.as_str(), &view)
     }
 
-    /// A plain-text message to `to`.
-    fn message(&self, to: &str, subject: &str, text: String) -> Result<Message, String> {
+    /// What a mail carrying the single-use `token` for `purpose` says.
+    fn link_view(&self, purpose: TokenPurpose, token: &str, expires_at: time::OffsetDateTime) -> MailView {
+        let (subject, page, action) = match purpose {
+            TokenPurpose::PasswordReset => ("Reset your password", "ui/password/reset", "Set a new password"),
+            TokenPurpose::EmailVerification => {
+                ("Confirm your email address", "ui/email/verify", "Confirm your address")
+            }
+            _ => ("Your link", "", "Continue"),
+        };
+        MailView {
+            subject: subject.to_owned(),
+            heading: subject.to_owned(),
+            paragraphs: Vec::new(),
+            link: Some(LinkView {
+                text: format!("Open this link to {}", action.to_lowercase()),
+                url: format!("{}/{page}?token={token}", self.public_url),
+                expires: Some(expires_at.format(&Rfc2822).unwrap_or_default()),
+            }),
+            when: None,
+            client: None,
+            if_not_you: None,
+            ignore: Some("If you did not ask for it, ignore this message."),
+            site: self.public_url.clone(),
+        }
+    }
+
+    /// The message of `view` to `to`: its plain-text and HTML parts from the two
+    /// templates, each 7-bit with CRLF line ends.
+    fn message(&self, to: &str, view: &MailView) -> Result<Message, String> {
         // The bare address, never parsed as a mailbox (`Name <addr>`): `Email::parse` only
         // takes addresses lettre's `Address` accepts, so this fails only for an account
         // created before that rule, and the failure is logged like any failed send.
         let address = Address::from_str(to).map_err(|error| format!("recipient: {error}"))?;
         let to = Mailbox::new(None, address);
-        // Sent as 7bit, the link whole: quoted-printable (lettre's choice for lines over 76
-        // characters) would fold it and encode its `=`, breaking copy and paste. RFC 5322
-        // allows 998 characters a line; the text is ASCII with CRLF line ends.
-        if !text.is_ascii() || text.lines().any(|line| line.len() > 998) || text.contains('\0') {
-            return Err("the message is not 7-bit text".to_owned());
-        }
-        let body = Body::dangerous_pre_encoded(text.into_bytes(), ContentTransferEncoding::SevenBit);
+        let text = render(&self.templates, "mail.txt", view)?;
+        let html = render(&self.templates, "mail.html", view)?;
         Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(subject)
-            .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body))
+            .subject(&view.subject)
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(seven_bit(ContentType::TEXT_PLAIN, text)?)
+                    .singlepart(seven_bit(ContentType::TEXT_HTML, html)?),
+            )
             .map_err(|error| error.to_string())
     }
 
@@ -195,6 +226,66 @@ impl Mailer {
             }
         }
     }
+}
+
+/// What a mail says, for its two templates (`mail/mail.txt`, `mail/mail.html`).
+#[derive(Serialize)]
+struct MailView {
+    subject: String,
+    heading: String,
+    paragraphs: Vec<String>,
+    /// A single-use link and what it does.
+    link: Option<LinkView>,
+    /// When the change was made, for a notice.
+    when: Option<String>,
+    /// Which client made it, for a notice.
+    client: Option<String>,
+    /// What to do if it was not the owner (the reset page follows).
+    if_not_you: Option<&'static str>,
+    /// What to do with an unasked-for link.
+    ignore: Option<&'static str>,
+    /// `AUTH_PUBLIC_URL`.
+    site: String,
+}
+
+#[derive(Serialize)]
+struct LinkView {
+    text: String,
+    url: String,
+    expires: Option<String>,
+}
+
+/// The two templates every mail is rendered from.
+fn templates() -> Result<Environment<'static>, String> {
+    let mut env = Environment::new();
+    // Escaped by file name: HTML for `.html`, nothing for `.txt`.
+    for (name, source) in [
+        ("mail.txt", include_str!("../mail/mail.txt")),
+        ("mail.html", include_str!("../mail/mail.html")),
+    ] {
+        env.add_template(name, source)
+            .map_err(|error| format!("mail template {name}: {error}"))?;
+    }
+    Ok(env)
+}
+
+fn render(env: &Environment<'static>, name: &str, view: &MailView) -> Result<String, String> {
+    let rendered = env
+        .get_template(name)
+        .and_then(|template| template.render(view))
+        .map_err(|error| format!("mail template {name}: {error}"))?;
+    Ok(rendered.replace("\r\n", "\n").replace('\n', "\r\n"))
+}
+
+/// A part sent as 7bit, its links whole: quoted-printable (lettre's choice for lines over
+/// 76 characters) would fold them and encode their `=`, breaking copy and paste. RFC 5322
+/// allows 998 characters a line; the parts are ASCII with CRLF line ends.
+fn seven_bit(content_type: ContentType, body: String) -> Result<SinglePart, String> {
+    if !body.is_ascii() || body.lines().any(|line| line.len() > 998) || body.contains('\0') {
+        return Err("the message is not 7-bit text".to_owned());
+    }
+    let body = Body::dangerous_pre_encoded(body.into_bytes(), ContentTransferEncoding::SevenBit);
+    Ok(SinglePart::builder().header(content_type).body(body))
 }
 
 /// A provider's configured name as people read it: `google` is "Google".
@@ -244,5 +335,103 @@ impl auth_http::SendMail for Mailer {
                 tracing::error!(%error, kind = kind(&mail), "could not send a mail");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: fail loudly
+
+    use auth_core::{Email, OpaqueToken, TokenKind, UserId};
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn mailer() -> Mailer {
+        let from = "auth <no-reply@example.test>".parse().unwrap();
+        Mailer::outbox(PathBuf::from("unused"), from, "https://auth.example.test".to_owned()).unwrap()
+    }
+
+    fn parts(message: &Message) -> String {
+        String::from_utf8(message.formatted()).unwrap()
+    }
+
+    #[test]
+    fn a_notice_has_a_text_and_an_html_part_naming_what_when_and_who_and_no_token() {
+        let at = datetime!(2026-06-01 09:00 UTC);
+        let client = ClientInfo::new(
+            Some("Evil <script>alert(1)</script> Browser/1 \u{e9}"),
+            Some("203.0.113.7".parse().unwrap()),
+        );
+        let notice = SecurityNotice::new(
+            Email::parse("ada@example.com").unwrap(),
+            UserId::new_at(at),
+            SecurityNoticeKind::PasswordChanged,
+            at,
+            client,
+        );
+        let message = parts(&mailer().compose_notice(&notice).unwrap());
+        assert!(message.contains("Subject: Your password was changed"), "{message}");
+        assert!(message.contains("Content-Type: multipart/alternative"), "{message}");
+        assert!(message.contains("Content-Type: text/plain"), "{message}");
+        assert!(message.contains("Content-Type: text/html"), "{message}");
+        // The text part: the words, when, from whom (non-ASCII as `?`), what to do.
+        assert!(
+            message.contains("The password of your account was changed."),
+            "{message}"
+        );
+        assert!(
+            message.contains("When: Mon, 01 Jun 2026 09:00:00 +0000\r\n"),
+            "{message}"
+        );
+        assert!(
+            message.contains("From: Evil <script>alert(1)</script> Browser/1 ?, at 203.0.113.7\r\n"),
+            "{message}"
+        );
+        assert!(
+            message.contains("https://auth.example.test/ui/password/forgot"),
+            "{message}"
+        );
+        // The HTML part escapes what the client sent.
+        assert!(
+            message.contains("From: Evil &lt;script&gt;alert(1)&lt;&#x2f;script&gt; Browser&#x2f;1 ?"),
+            "{message}"
+        );
+        assert!(!message.contains("token="), "{message}");
+        assert!(message.is_ascii());
+    }
+
+    #[test]
+    fn a_link_mail_keeps_its_link_whole_in_both_parts() {
+        let (token, _) = OpaqueToken::generate(TokenKind::PasswordReset).unwrap();
+        let url = format!(
+            "https://auth.example.test/ui/password/reset?token={}",
+            token.expose_secret()
+        );
+        let mailer = mailer();
+        let view = mailer.link_view(
+            TokenPurpose::PasswordReset,
+            token.expose_secret(),
+            datetime!(2026-06-01 10:00 UTC),
+        );
+        let message = parts(&mailer.message("ada@example.com", &view).unwrap());
+        assert!(message.contains("Subject: Reset your password"), "{message}");
+        assert!(
+            message.contains(&format!("\r\n{url}\r\n")),
+            "the text part's link on its own line: {message}"
+        );
+        // minijinja escapes `/` in HTML as `&#x2f;`, which a browser reads back as `/`.
+        assert!(
+            message.contains(&format!("href=\"{}\"", url.replace('/', "&#x2f;"))),
+            "{message}"
+        );
+        assert!(
+            message.contains("It works once, until Mon, 01 Jun 2026 10:00:00 +0000."),
+            "{message}"
+        );
+        assert!(
+            message.contains("If you did not ask for it, ignore this message."),
+            "{message}"
+        );
     }
 }

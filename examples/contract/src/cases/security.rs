@@ -85,7 +85,7 @@ fn mails(server: &Server, purpose: &str) -> usize {
         .map(|entries| {
             entries
                 .flatten()
-                .filter(|entry| entry.file_name().to_string_lossy().contains(purpose))
+                .filter(|entry| entry.file_name().to_string_lossy().contains(&format!("-{purpose}-")))
                 .count()
         })
         .unwrap_or(0)
