@@ -417,6 +417,22 @@ impl<S: AuthStore> AuthService<S> {
         .await
     }
 
+    /// An account's live sessions, for an administrator: as
+    /// [`list_sessions`](Self::list_sessions), but an account that does not exist is
+    /// [`UserNotFound`](AuthError::UserNotFound) rather than no sessions.
+    ///
+    /// # Errors
+    ///
+    /// [`UserNotFound`](AuthError::UserNotFound), [`Unavailable`](AuthError::Unavailable),
+    /// [`Internal`](AuthError::Internal).
+    pub async fn sessions_of_account(&self, user_id: UserId) -> Result<Vec<Session>, AuthError> {
+        self.store()
+            .find_user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        self.list_sessions(user_id).await
+    }
+
     /// The account's live sessions (not revoked, not expired), oldest first.
     ///
     /// # Errors

@@ -154,6 +154,21 @@ pub async fn enable_user(
     Ok(Reply(endpoints.set_active(&client, &me, &id, true).await?))
 }
 
+/// `GET /admin/users/{id}/sessions`.
+pub async fn user_sessions(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser, IdPath(id): IdPath) -> Handled {
+    Ok(Reply(endpoints.user_sessions(&me, &id).await?))
+}
+
+/// `DELETE /admin/users/{id}/sessions`.
+pub async fn end_user_sessions(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.end_user_sessions(&client, &me, &id).await?))
+}
+
 /// `PUT /admin/users/{id}/roles`.
 pub async fn set_roles(
     endpoints: Data<Endpoints>,

@@ -193,7 +193,12 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
                 .service(resource("/admin/users", "GET,HEAD").route(get().to(handlers::list_users)))
                 .service(resource("/admin/users/{id}/disable", "POST").route(web::post().to(handlers::disable_user)))
                 .service(resource("/admin/users/{id}/enable", "POST").route(web::post().to(handlers::enable_user)))
-                .service(resource("/admin/users/{id}/roles", "PUT").route(web::put().to(handlers::set_roles)));
+                .service(resource("/admin/users/{id}/roles", "PUT").route(web::put().to(handlers::set_roles)))
+                .service(
+                    resource("/admin/users/{id}/sessions", "GET,HEAD,DELETE")
+                        .route(get().to(handlers::user_sessions))
+                        .route(web::delete().to(handlers::end_user_sessions)),
+                );
         }
         if second_factor {
             config

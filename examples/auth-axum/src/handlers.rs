@@ -159,6 +159,25 @@ pub async fn enable_user(
     Ok(Reply(endpoints.set_active(&client, &me, &id, true).await?))
 }
 
+/// `GET /admin/users/{id}/sessions`.
+pub async fn user_sessions(
+    State(endpoints): State<Endpoints>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.user_sessions(&me, &id).await?))
+}
+
+/// `DELETE /admin/users/{id}/sessions`.
+pub async fn end_user_sessions(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.end_user_sessions(&client, &me, &id).await?))
+}
+
 /// `PUT /admin/users/{id}/roles`.
 pub async fn set_roles(
     State(endpoints): State<Endpoints>,

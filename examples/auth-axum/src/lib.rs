@@ -171,7 +171,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
             .route("/admin/users", get(handlers::list_users))
             .route("/admin/users/{id}/disable", post(handlers::disable_user))
             .route("/admin/users/{id}/enable", post(handlers::enable_user))
-            .route("/admin/users/{id}/roles", put(handlers::set_roles));
+            .route("/admin/users/{id}/roles", put(handlers::set_roles))
+            .route(
+                "/admin/users/{id}/sessions",
+                get(handlers::user_sessions).delete(handlers::end_user_sessions),
+            );
     }
     if endpoints.serves_second_factor() {
         routes = routes

@@ -727,6 +727,33 @@ impl Endpoints {
         Ok(Answer::empty(204))
     }
 
+    /// `GET /admin/users/{id}/sessions`: 200 with the account's live sessions (as
+    /// `GET /sessions` lists one's own, none marked current), for an `admin`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without administration or for an unknown id; 403 without the role.
+    pub async fn user_sessions(&self, me: &Authenticated, id: &str) -> EndpointResult {
+        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        me.require_role(&Role::ADMIN)?;
+        let sessions = self.flows.sessions_of_account(api::account_id(id)?).await?;
+        let views: Vec<SessionView> = sessions.iter().map(|s| SessionView::new(s, None)).collect();
+        Ok(Answer::json(200, &views))
+    }
+
+    /// `DELETE /admin/users/{id}/sessions`: 204, every session of the account ended and
+    /// every access token issued to it revoked, for an `admin` (OWASP ASVS 7.4.5).
+    ///
+    /// # Errors
+    ///
+    /// 404 without administration or for an unknown id; 403 without the role.
+    pub async fn end_user_sessions(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
+        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        me.require_role(&Role::ADMIN)?;
+        self.flows.logout_all(api::account_id(id)?, client).await?;
+        Ok(Answer::empty(204))
+    }
+
     /// `PUT /admin/users/{id}/roles`: 204, the account's roles replaced, for an `admin`.
     ///
     /// # Errors
@@ -1029,6 +1056,7 @@ trait Flows: Send + Sync {
     fn logout<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, ()>;
     fn logout_all<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, ()>;
     fn list_sessions(&self, user: UserId) -> Flow<'_, Vec<Session>>;
+    fn sessions_of_account(&self, user: UserId) -> Flow<'_, Vec<Session>>;
     fn revoke_session<'a>(&'a self, user: UserId, session: SessionId, client: &'a ClientInfo) -> Flow<'a, ()>;
     fn change_password<'a>(
         &'a self,
@@ -1076,6 +1104,10 @@ impl<S: AuthStore + 'static> Flows for AuthService<S> {
 
     fn list_sessions(&self, user: UserId) -> Flow<'_, Vec<Session>> {
         Box::pin(AuthService::list_sessions(self, user))
+    }
+
+    fn sessions_of_account(&self, user: UserId) -> Flow<'_, Vec<Session>> {
+        Box::pin(AuthService::sessions_of_account(self, user))
     }
 
     fn revoke_session<'a>(&'a self, user: UserId, session: SessionId, client: &'a ClientInfo) -> Flow<'a, ()> {

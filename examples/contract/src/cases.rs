@@ -452,6 +452,46 @@ pub async fn administration_needs_the_admin_role(target: Target) {
     missing.assert_error(404, "not_found");
     let garbage_id = post_json(&server, "/admin/users/not-an-id/disable", json!({}), Some(&admin)).await;
     garbage_id.assert_error(404, "not_found");
+
+    // An account's sessions, listed and ended by an administrator (OWASP ASVS 7.4.5).
+    let sessions = format!("/admin/users/{target_id}/sessions");
+    get(&server, &sessions, Some(&jan)).await.assert_error(403, "forbidden");
+    let listed = get(&server, &sessions, Some(&admin)).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let live = listed.json().as_array().unwrap().len();
+    assert!(live >= 1, "{}", listed.text);
+    assert!(
+        listed.text.contains("\"current\":false"),
+        "none is the admin's own: {}",
+        listed.text
+    );
+    let end = |path: String| {
+        let server = &server;
+        let admin = admin.clone();
+        async move {
+            crate::Answer::of(
+                client()
+                    .delete(server.url(&path))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let ended = end(sessions.clone()).await;
+    assert_eq!(ended.status, 204, "{}", ended.text);
+    get(&server, "/me", Some(&jan)).await.assert_error(401, "invalid_token");
+    assert_eq!(get(&server, &sessions, Some(&admin)).await.json(), json!([]));
+    assert_eq!(
+        get(&server, "/me", Some(&admin)).await.status,
+        200,
+        "the admin's own stay"
+    );
+    let unknown = "/admin/users/01a20938-2c9e-703b-88da-a646f5350450/sessions";
+    get(&server, unknown, Some(&admin)).await.assert_error(404, "not_found");
+    end(unknown.to_owned()).await.assert_error(404, "not_found");
 }
 
 /// Case: login is rate limited with retry after.
