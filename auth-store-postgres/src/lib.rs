@@ -1035,6 +1035,26 @@ impl UserDirectory for PostgresStore {
         .map_err(store_error)?;
         rows.iter().map(user_from_row).collect()
     }
+
+    async fn search_users(
+        &self,
+        email_prefix: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        // `starts_with` compares exactly: LIKE would read `_` and `%` as wildcards.
+        let rows = sqlx::query(self.sql(
+            "SELECT {USER_COLUMNS} FROM {s}.users
+             WHERE starts_with(email, $1) AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        ))
+        .bind(email_prefix)
+        .bind(after.map(|id| *id.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(user_from_row).collect()
+    }
 }
 
 #[async_trait]

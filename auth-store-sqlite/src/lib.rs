@@ -1155,6 +1155,30 @@ impl UserDirectory for SqliteStore {
         })
         .await
     }
+
+    async fn search_users(
+        &self,
+        email_prefix: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        let prefix = email_prefix.to_owned();
+        self.read(move |conn| {
+            // `substr` and `length` count characters alike, and compare exactly: LIKE
+            // would read `_` and `%` in the prefix as wildcards.
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM auth_users
+                 WHERE substr(email, 1, length(?1)) = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            );
+            let after = after.map_or_else(String::new, |id| id.to_string());
+            let mut statement = conn.prepare_cached(&sql)?;
+            let raw = statement
+                .query_map(params![prefix, after, limit], rows::RawUser::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raw.into_iter().map(user_from_row).collect()
+        })
+        .await
+    }
 }
 
 #[async_trait]

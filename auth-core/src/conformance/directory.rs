@@ -47,6 +47,39 @@ conformance_cases! { $
         assert!(first.windows(2).all(|pair| pair[0].id < pair[1].id), "ascending ids");
     }
 
+    /// Accounts are found by a prefix of their stored email, in id order, a page at a time;
+    /// `_` and `%` in the prefix are themselves, never wildcards.
+    pub async fn search_users_by_an_email_prefix(store: S) {
+        let tag = Uuid::new_v4().simple().to_string();
+        let base = OffsetDateTime::from_unix_timestamp(220_000_000_000).unwrap()
+            + time::Duration::milliseconds(i64::try_from(Uuid::new_v4().as_u128() % 1_000_000_000).unwrap());
+        let locals = [format!("{tag}-a"), format!("{tag}-b"), format!("{tag}_c"), format!("x{tag}")];
+        let mut ours = Vec::new();
+        for (i, local) in locals.iter().enumerate() {
+            let user = User {
+                id: UserId::new_at(base + time::Duration::milliseconds(i64::try_from(i).unwrap())),
+                ..sample_user(Email::parse(&format!("{local}@example.com")).unwrap())
+            };
+            store.insert_user(&user).await.unwrap();
+            ours.push(user);
+        }
+        let found = store.search_users(&tag, None, 100).await.unwrap();
+        assert_eq!(found, ours[..3].to_vec(), "the prefix, in id order; not x{tag}");
+        let dash = store.search_users(&format!("{tag}-"), None, 100).await.unwrap();
+        assert_eq!(dash, ours[..2].to_vec());
+        // `_` is a character, not one of any.
+        let underscore = store.search_users(&format!("{tag}_"), None, 100).await.unwrap();
+        assert_eq!(underscore, ours[2..3].to_vec());
+        assert!(store.search_users(&format!("{tag}%"), None, 100).await.unwrap().is_empty());
+        // Paged after an id.
+        assert_eq!(store.search_users(&tag, Some(ours[0].id), 1).await.unwrap(), ours[1..2].to_vec());
+        assert_eq!(
+            store.search_users(&format!("{tag}-a@example.com"), None, 100).await.unwrap(),
+            ours[..1].to_vec(),
+            "a whole address"
+        );
+    }
+
     /// Accounts created before a rule for new addresses was added (a misplaced dot, an emoji,
     /// mixed scripts) still load and are found: a stored row is read with
     /// [`Email::parse_existing`], so one such row cannot make a listing fail.

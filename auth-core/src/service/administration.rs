@@ -246,6 +246,26 @@ impl<S: UserDirectory> Accounts<S> {
     pub async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, AuthError> {
         Ok(self.store.list_users(after, limit.min(MAX_LIST_USERS)).await?)
     }
+
+    /// As [`list_users`](Self::list_users), only the accounts whose email starts with
+    /// `email_prefix`, lowercased as stored addresses are (an administrator finding an
+    /// account by its address). Records no event (a read).
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn search_users(
+        &self,
+        email_prefix: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, AuthError> {
+        let prefix = email_prefix.trim().to_lowercase();
+        Ok(self
+            .store
+            .search_users(&prefix, after, limit.min(MAX_LIST_USERS))
+            .await?)
+    }
 }
 
 impl<S> fmt::Debug for Accounts<S> {
@@ -321,5 +341,19 @@ impl<S: UserDirectory> AuthService<S> {
     /// As [`Accounts::list_users`].
     pub async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, AuthError> {
         self.accounts.list_users(after, limit).await
+    }
+
+    /// Accounts whose email starts with a prefix; see [`Accounts::search_users`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Accounts::search_users`].
+    pub async fn search_users(
+        &self,
+        email_prefix: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, AuthError> {
+        self.accounts.search_users(email_prefix, after, limit).await
     }
 }

@@ -18,5 +18,19 @@ store_trait! {
         ///
         /// Backend failures only.
         async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
+
+        /// As [`list_users`](Self::list_users), only the accounts whose stored (normalized)
+        /// email starts with `email_prefix`, compared character for character: no
+        /// character of the prefix is a wildcard.
+        ///
+        /// # Errors
+        ///
+        /// Backend failures only.
+        async fn search_users(
+            &self,
+            email_prefix: &str,
+            after: Option<UserId>,
+            limit: u32,
+        ) -> Result<Vec<User>, StoreError>;
     }
 }

@@ -347,6 +347,24 @@ impl UserDirectory for MemoryStore {
         users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(users)
     }
+
+    async fn search_users(
+        &self,
+        email_prefix: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        let mut users: Vec<User> = self
+            .state()
+            .users
+            .values()
+            .filter(|user| after.is_none_or(|after| user.id > after) && user.email.as_str().starts_with(email_prefix))
+            .cloned()
+            .collect();
+        users.sort_by_key(|user| user.id);
+        users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(users)
+    }
 }
 
 #[async_trait]

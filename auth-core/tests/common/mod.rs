@@ -277,6 +277,16 @@ impl UserDirectory for HookedStore {
         self.up("list_users")?;
         self.inner.list_users(after, limit).await
     }
+
+    async fn search_users(
+        &self,
+        email_prefix: &str,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        self.up("search_users")?;
+        self.inner.search_users(email_prefix, after, limit).await
+    }
 }
 
 #[async_trait]

@@ -379,13 +379,16 @@ impl RolesBody {
     }
 }
 
-/// The query of `GET /admin/users`: `after=<id>&limit=<n>`.
+/// The query of `GET /admin/users`: `after=<id>&limit=<n>`, and `email=<prefix>` to find
+/// accounts by their address.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct UsersPage {
     /// List accounts after this one (registration order).
     pub after: Option<UserId>,
     /// At most this many (the service caps it).
     pub limit: u32,
+    /// Only accounts whose email starts with this (1 to 320 bytes).
+    pub email: Option<String>,
 }
 
 impl UsersPage {
@@ -393,12 +396,21 @@ impl UsersPage {
     ///
     /// # Errors
     ///
-    /// `invalid_request` saying which parameter is wrong.
+    /// `invalid_request` saying which parameter is wrong (an empty `email` prefix, or one
+    /// over 320 bytes, among them).
+    ///
+    /// ```
+    /// use auth_http::api::UsersPage;
+    ///
+    /// assert_eq!(UsersPage::parse(Some("email=ada%40ex")).unwrap().email.as_deref(), Some("ada@ex"));
+    /// assert_eq!(UsersPage::parse(Some("email=")).unwrap_err().status(), 400);
+    /// ```
     pub fn parse(query: Option<&str>) -> Result<Self, ErrorAnswer> {
         #[derive(Deserialize)]
         struct Raw {
             after: Option<String>,
             limit: Option<u32>,
+            email: Option<String>,
         }
         let raw: Raw = serde_urlencoded::from_str(query.unwrap_or(""))
             .map_err(|error| ErrorAnswer::invalid_request(format!("query: {error}")))?;
@@ -409,9 +421,15 @@ impl UsersPage {
                     .map_err(|_| ErrorAnswer::invalid_request("after: not an account id"))
             })
             .transpose()?;
+        if let Some(email) = &raw.email
+            && (email.trim().is_empty() || email.len() > 320)
+        {
+            return Err(ErrorAnswer::invalid_request("email: a prefix of 1 to 320 bytes"));
+        }
         Ok(Self {
             after,
             limit: raw.limit.unwrap_or(100),
+            email: raw.email,
         })
     }
 }

@@ -701,7 +701,8 @@ impl Endpoints {
     }
 
     /// `GET /admin/users?after=<id>&limit=<n>`: 200 with a page of accounts, for an
-    /// `admin`.
+    /// `admin`; with `email=<prefix>`, only the accounts whose address starts with it
+    /// (case-insensitive).
     ///
     /// # Errors
     ///
@@ -710,7 +711,10 @@ impl Endpoints {
         let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         me.require_role(&Role::ADMIN)?;
         let page = api::UsersPage::parse(query)?;
-        let users = admin.list_users(page.after, page.limit).await?;
+        let users = match &page.email {
+            Some(prefix) => admin.search_users(prefix, page.after, page.limit).await?,
+            None => admin.list_users(page.after, page.limit).await?,
+        };
         let views: Vec<UserView> = users.iter().map(UserView::from).collect();
         Ok(Answer::json(200, &views))
     }
@@ -1152,12 +1156,17 @@ impl<S: AuthStore + 'static> Flows for AuthService<S> {
 /// The administration flows, for stores that have them.
 trait AdminFlows: Send + Sync {
     fn list_users(&self, after: Option<UserId>, limit: u32) -> Flow<'_, Vec<User>>;
+    fn search_users<'a>(&'a self, prefix: &'a str, after: Option<UserId>, limit: u32) -> Flow<'a, Vec<User>>;
     fn set_roles<'a>(&'a self, user: UserId, roles: BTreeSet<Role>, client: &'a ClientInfo) -> Flow<'a, User>;
 }
 
 impl<S: AuthStore + UserDirectory + RoleStore + 'static> AdminFlows for AuthService<S> {
     fn list_users(&self, after: Option<UserId>, limit: u32) -> Flow<'_, Vec<User>> {
         Box::pin(AuthService::list_users(self, after, limit))
+    }
+
+    fn search_users<'a>(&'a self, prefix: &'a str, after: Option<UserId>, limit: u32) -> Flow<'a, Vec<User>> {
+        Box::pin(AuthService::search_users(self, prefix, after, limit))
     }
 
     fn set_roles<'a>(&'a self, user: UserId, roles: BTreeSet<Role>, client: &'a ClientInfo) -> Flow<'a, User> {

@@ -858,6 +858,14 @@ impl Route {
                         .schema_type(Type::Integer)
                         .minimum(Some(0))
                         .maximum(Some(u32::MAX)),
+                ))
+                .parameter(query(
+                    "email",
+                    "Only the accounts whose email starts with this prefix (case-insensitive; 1 to 320 bytes).",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(320)),
                 ));
         }
         match self.request {

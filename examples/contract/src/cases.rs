@@ -407,6 +407,27 @@ pub async fn administration_needs_the_admin_role(target: Target) {
         .assert_error(400, "invalid_request");
     let page = get(&server, "/admin/users?limit=1", Some(&admin)).await.json();
     assert_eq!(page.as_array().unwrap().len(), 1);
+    // Found by a prefix of the address, whatever its case; `_` is no wildcard.
+    for (prefix, expected) in [
+        ("ja", vec!["jan@example.com"]),
+        ("JAN%40EX", vec!["jan@example.com"]),
+        ("r_ot", vec![]),
+        ("nobody", vec![]),
+    ] {
+        let found = get(&server, &format!("/admin/users?email={prefix}"), Some(&admin)).await;
+        assert_eq!(found.status, 200, "{}", found.text);
+        let emails: Vec<String> = found
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["email"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(emails, expected, "{prefix}");
+    }
+    get(&server, "/admin/users?email=", Some(&admin))
+        .await
+        .assert_error(400, "invalid_request");
 
     let disable = post_json(
         &server,
