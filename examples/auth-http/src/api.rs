@@ -801,7 +801,8 @@ mod tests {
             UsersPage::parse(None).unwrap(),
             UsersPage {
                 after: None,
-                limit: 100
+                limit: 100,
+                email: None,
             }
         );
         assert_eq!(UsersPage::parse(Some("limit=5")).unwrap().limit, 5);
