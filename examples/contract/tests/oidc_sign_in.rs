@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AuthError, AuthMethod, AuthService, Caller, ClientInfo, EncryptionKey, ExchangeProof, ExternalCallback,
-    ExternalLoginFinish, ExternalLoginRefusal, ExternalLoginStart, IdentityStore, LoginOutcome, MemoryStore, Password,
-    ProviderName, SecondFactorCode, SecretCipher, SecurityNoticeKind, SigningKey, Tokens, TotpSettings, UserStore,
+    Action, AuthError, AuthEvent, AuthMethod, AuthService, Caller, ClientInfo, EncryptionKey, EventKind, EventSink,
+    ExchangeProof, ExternalCallback, ExternalLoginFinish, ExternalLoginRefusal, ExternalLoginStart, IdentityStore,
+    LoginOutcome, ManualClock, MemoryStore, Outcome, Password, ProviderName, Refusal, SecondFactorCode, SecretCipher,
+    SecurityNoticeKind, SigningKey, Tokens, TotpSettings, UserStore,
 };
 use auth_oidc::{OidcProvider as Oidc, OidcProviderConfig};
 use http_contract::cases::second_factor::code_in;
@@ -34,6 +35,29 @@ struct World {
     last_binding: std::sync::Mutex<String>,
     /// The security notices the service handed over: (kind, address).
     notices: Arc<std::sync::Mutex<Vec<(SecurityNoticeKind, String)>>>,
+    /// Every event the service recorded.
+    events: Recorded,
+}
+
+/// The events of a service, kept for a test to read: those not yet taken, and all.
+#[derive(Debug, Clone, Default)]
+struct Recorded {
+    fresh: Arc<std::sync::Mutex<Vec<AuthEvent>>>,
+    all: Arc<std::sync::Mutex<Vec<AuthEvent>>>,
+}
+
+impl EventSink for Recorded {
+    fn record(&self, event: &AuthEvent) {
+        self.fresh.lock().unwrap().push(event.clone());
+        self.all.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Recorded {
+    /// The events since the last call.
+    fn take(&self) -> Vec<AuthEvent> {
+        std::mem::take(&mut *self.fresh.lock().unwrap())
+    }
 }
 
 async fn world() -> Option<World> {
@@ -42,6 +66,14 @@ async fn world() -> Option<World> {
 
 /// A world whose provider configuration `configure` adjusts.
 async fn world_with(configure: impl FnOnce(OidcProviderConfig) -> OidcProviderConfig) -> Option<World> {
+    world_of(configure, None).await
+}
+
+/// A world on `clock` (the system's without one).
+async fn world_of(
+    configure: impl FnOnce(OidcProviderConfig) -> OidcProviderConfig,
+    clock: Option<Arc<ManualClock>>,
+) -> Option<World> {
     let provider = OidcProvider::start_or_skip(&[Client {
         id: CLIENT_ID.into(),
         secret: CLIENT_SECRET.into(),
@@ -54,14 +86,20 @@ async fn world_with(configure: impl FnOnce(OidcProviderConfig) -> OidcProviderCo
     let cipher = SecretCipher::new(EncryptionKey::new(&[9; 32]).unwrap());
     let notices: Arc<std::sync::Mutex<Vec<(SecurityNoticeKind, String)>>> = Arc::default();
     let kept = Arc::clone(&notices);
-    let auth = AuthService::new(MemoryStore::new(), Tokens::new(key, "https://app.example", "app"))
+    let events = Recorded::default();
+    let mut auth = AuthService::new(MemoryStore::new(), Tokens::new(key, "https://app.example", "app"))
         .with_identity_provider(Arc::new(Oidc::new(config).unwrap()))
         .with_totp(TotpSettings::new("Test", cipher))
+        .with_event_sink(Arc::new(events.clone()))
         .with_security_notices(move |notice: auth_core::SecurityNotice| {
             kept.lock().unwrap().push((notice.kind, notice.to.as_str().to_owned()));
         });
+    if let Some(clock) = clock {
+        auth = auth.with_clock(clock);
+    }
     Some(World {
         notices,
+        events,
         provider,
         auth: Arc::new(auth),
         client: ClientInfo::new(Some("test-browser/1"), Some("203.0.113.9".parse().unwrap())),
@@ -697,6 +735,170 @@ async fn an_account_with_a_second_factor_is_asked_for_it_after_the_provider() {
             assert!(methods.contains(&method), "{methods:?} lacks {method}");
         }
         assert!(!methods.contains(&AuthMethod::PASSWORD));
+    })
+    .await;
+}
+
+/// A flow's state works for 10 minutes: the provider's answer after that is refused as
+/// expired, and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_expires_after_ten_minutes() {
+    bounded(async {
+        let clock = Arc::new(ManualClock::new(auth_core::Clock::now(&auth_core::SystemClock)));
+        let Some(world) = world_of(|config| config, Some(Arc::clone(&clock))).await else {
+            return;
+        };
+        let start = world.begin("/app").await;
+        let returned = world.round_trip(&start, "late@example.com").await;
+        clock.advance(Duration::from_secs(10 * 60 + 1));
+        let refused = world.finish(&start, &returned).await.unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                AuthError::ExternalLoginFailed(ExternalLoginRefusal::ExpiredState)
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(world.identity_count("late@example.com").await, 0);
+
+        // Within the 10 minutes, the same steps sign in.
+        let start = world.begin("/app").await;
+        let returned = world.round_trip(&start, "prompt@example.com").await;
+        clock.advance(Duration::from_secs(9 * 60));
+        signed_in(world.finish(&start, &returned).await.unwrap());
+    })
+    .await;
+}
+
+/// Each step is one event: the account made through the provider, a returning sign-in,
+/// the code traded, a refused callback with its reason, a link and an unlink; none
+/// carries the code, the state, the binding cookie or a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_is_an_event_and_none_carries_a_secret() {
+    bounded(async {
+        let Some(world) = world().await else { return };
+        let mut secrets = Vec::new();
+        let start = world.begin("/app").await;
+        secrets.push(start.binding.expose_secret().to_owned());
+        let returned = world.round_trip(&start, "ada@example.com").await;
+        secrets.extend(returned.state.clone());
+        secrets.extend(returned.code.clone());
+        let (user_id, created, code) = signed_in(world.finish(&start, &returned).await.unwrap());
+        assert!(created);
+        secrets.push(code.clone());
+        let kinds = |events: &[AuthEvent]| events.iter().map(AuthEvent::kind).collect::<Vec<_>>();
+        let events = world.events.take();
+        assert_eq!(
+            kinds(&events),
+            [EventKind::ExternalLoginStarted, EventKind::RegisteredThroughProvider]
+        );
+        assert_eq!(events[1].subject, auth_core::Subject::User(user_id));
+
+        *world.last_binding.lock().unwrap() = start.binding.expose_secret().to_owned();
+        let LoginOutcome::SignedIn(login) = world.exchange(&code).await.unwrap() else {
+            panic!("no second factor here")
+        };
+        secrets.push(login.tokens.access_token.expose_secret().to_owned());
+        secrets.push(login.tokens.refresh_token.expose_secret().to_owned());
+        assert_eq!(kinds(&world.events.take()), [EventKind::LoginSucceeded]);
+
+        let (again, created, code) = signed_in(world.sign_in("ada@example.com").await.unwrap());
+        assert_eq!((again, created), (user_id, false));
+        secrets.push(code);
+        assert_eq!(
+            kinds(&world.events.take()),
+            [EventKind::ExternalLoginStarted, EventKind::ExternalLoginVerified]
+        );
+
+        world.provider.set_next_id_token("other-audience").await;
+        world.sign_in("ada@example.com").await.unwrap_err();
+        world.provider.reset().await;
+        let events = world.events.take();
+        assert_eq!(
+            kinds(&events),
+            [EventKind::ExternalLoginStarted, EventKind::LoginFailed]
+        );
+        assert_eq!(events[1].action, Action::ExternalLogin);
+        assert!(
+            matches!(
+                &events[1].outcome,
+                Outcome::Refused(Refusal::ExternalLogin(ExternalLoginRefusal::TokenRefused(why)))
+                    if why.to_lowercase().contains("audience")
+            ),
+            "{:?}",
+            events[1].outcome
+        );
+
+        // Another browser's callback: refused, with the reason.
+        let start = world.begin("/app").await;
+        let returned = world.round_trip(&start, "ada@example.com").await;
+        secrets.extend(returned.code.clone());
+        world
+            .auth
+            .finish_external_login(
+                "test",
+                returned.callback(),
+                Some("another-browsers-cookie"),
+                &world.client,
+            )
+            .await
+            .unwrap_err();
+        let events = world.events.take();
+        assert!(
+            matches!(
+                &events.last().unwrap().outcome,
+                Outcome::Refused(Refusal::ExternalLogin(ExternalLoginRefusal::AnotherBrowser))
+            ),
+            "{events:?}"
+        );
+
+        // A link, then an unlink, by an account with a password.
+        let owner = world
+            .auth
+            .register(
+                "lin@example.com",
+                Password::new("difference-engine-1822"),
+                &world.client,
+            )
+            .await
+            .unwrap();
+        let me = world
+            .password_session("lin@example.com", "difference-engine-1822")
+            .await;
+        world.events.take();
+        let start = world
+            .auth
+            .begin_identity_link(&Caller::from(&me), "test", "/settings", &world.client)
+            .await
+            .unwrap();
+        let returned = world.round_trip(&start, "lin@example.com").await;
+        world.finish(&start, &returned).await.unwrap();
+        let linked = world.auth.list_identities(owner.id).await.unwrap().remove(0);
+        world
+            .auth
+            .unlink_identity(&Caller::from(&me), linked.id, &world.client)
+            .await
+            .unwrap();
+        let events = world.events.take();
+        assert_eq!(
+            kinds(&events),
+            [
+                EventKind::ExternalLoginStarted,
+                EventKind::IdentityLinked,
+                EventKind::IdentityUnlinked
+            ]
+        );
+        assert!(
+            events
+                .iter()
+                .all(|event| event.subject == auth_core::Subject::User(owner.id))
+        );
+
+        let everything = format!("{:?}", world.events.all.lock().unwrap());
+        assert!(everything.contains("ExternalLogin"), "the events are all there");
+        for secret in &secrets {
+            assert!(!everything.contains(secret.as_str()), "an event carries {secret}");
+        }
     })
     .await;
 }
