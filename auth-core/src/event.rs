@@ -81,6 +81,8 @@ pub enum Action {
     ExchangeExternalLogin,
     /// [`unlink_identity`](crate::AuthService::unlink_identity).
     UnlinkIdentity,
+    /// [`invite`](crate::AuthService::invite): an administrator created an account.
+    InviteAccount,
 }
 
 impl Action {
@@ -116,6 +118,7 @@ impl Action {
             Self::LinkIdentity => "link_identity",
             Self::ExchangeExternalLogin => "exchange_external_login",
             Self::UnlinkIdentity => "unlink_identity",
+            Self::InviteAccount => "invite_account",
         }
     }
 }
@@ -305,6 +308,8 @@ pub enum EventKind {
     IdentityLinked,
     /// An external identity was unlinked from an account.
     IdentityUnlinked,
+    /// An administrator created an account, to be completed through its set-password link.
+    AccountInvited,
     /// Password hashing was saturated and the request was refused at once.
     Busy,
     /// Any other refusal of a request of its own (an invalid token, a weak new password,
@@ -347,6 +352,7 @@ impl EventKind {
             Self::RegisteredThroughProvider => "registered_through_provider",
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
+            Self::AccountInvited => "account_invited",
             Self::Busy => "busy",
             Self::Refused => "refused",
             Self::Failed => "failed",
@@ -497,6 +503,7 @@ impl AuthEvent {
                 Action::LinkIdentity => EventKind::IdentityLinked,
                 Action::ExchangeExternalLogin => EventKind::LoginSucceeded,
                 Action::UnlinkIdentity => EventKind::IdentityUnlinked,
+                Action::InviteAccount => EventKind::AccountInvited,
             },
         }
     }
@@ -660,6 +667,7 @@ mod tests {
             Action::DisableAccount,
             Action::EnableAccount,
             Action::SetRoles,
+            Action::InviteAccount,
         ];
         let names: std::collections::BTreeSet<&str> = actions
             .iter()

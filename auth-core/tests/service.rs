@@ -1120,3 +1120,98 @@ async fn roles_are_bounded_so_every_issued_token_is_accepted() {
     }
     assert_eq!(f.stored(user.id).await.roles, most);
 }
+
+#[tokio::test]
+async fn an_invited_account_has_no_password_until_its_link_sets_one() {
+    let f = Fixture::new();
+    let client = ClientInfo::unknown();
+    let roles: std::collections::BTreeSet<_> = [auth_core::Role::new("editor").unwrap()].into();
+    let invitation = f.auth.invite(" Ivy@Example.com", roles.clone(), &client).await.unwrap();
+    let user = invitation.user;
+    assert_eq!(user.email.as_str(), "ivy@example.com");
+    assert!(user.password_hash.is_none() && user.email_verified_at.is_none());
+    assert_eq!(f.stored(user.id).await.roles, roles);
+    assert_eq!(invitation.delivery.to.as_str(), "ivy@example.com");
+    assert_eq!(invitation.delivery.purpose, auth_core::TokenPurpose::PasswordReset);
+    assert_eq!(
+        invitation.delivery.expires_at,
+        datetime!(2026-06-01 09:00 UTC) + auth_core::INVITATION_TTL
+    );
+    let kinds: Vec<_> = f.events.take().iter().map(auth_core::AuthEvent::kind).collect();
+    assert_eq!(kinds, [auth_core::EventKind::AccountInvited]);
+
+    // Password login fails as for an unknown account, with the same work.
+    f.work();
+    f.refused();
+    assert_eq!(
+        code(
+            f.auth
+                .login("nobody@example.com", Password::new(PASSWORD), &client)
+                .await
+        ),
+        "invalid_credentials"
+    );
+    let unknown = (f.work(), f.refused());
+    assert_eq!(
+        code(f.auth.login("ivy@example.com", Password::new(PASSWORD), &client).await),
+        "invalid_credentials"
+    );
+    assert_eq!((f.work(), f.refused()), unknown);
+    assert_eq!(unknown, ((1, 0), 0), "one verification, against the dummy hash");
+
+    // The link works for 7 days, sets the password and proves the address.
+    f.clock.advance(Duration::from_secs(6 * 24 * 60 * 60));
+    f.auth
+        .reset_password(
+            invitation.delivery.token.expose_secret(),
+            Password::new("an invited passphrase"),
+            &client,
+        )
+        .await
+        .unwrap();
+    let stored = f.stored(user.id).await;
+    assert!(stored.password_hash.is_some() && stored.email_verified_at.is_some());
+    assert!(
+        f.auth
+            .login("ivy@example.com", Password::new("an invited passphrase"), &client)
+            .await
+            .is_ok()
+    );
+
+    // A taken address and too many roles write nothing.
+    assert_eq!(
+        code(f.auth.invite("IVY@example.com", Default::default(), &client).await),
+        "email_taken"
+    );
+    let too_many: std::collections::BTreeSet<_> = (0..=auth_core::Role::MAX_PER_ACCOUNT)
+        .map(|i| auth_core::Role::new(format!("r{i}")).unwrap())
+        .collect();
+    assert_eq!(
+        code(f.auth.invite("zed@example.com", too_many, &client).await),
+        "too_many_roles"
+    );
+    let zed = Email::parse("zed@example.com").unwrap();
+    assert!(f.store.find_user_by_email(&zed).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_invitation_link_expires_after_seven_days() {
+    let f = Fixture::new();
+    let client = ClientInfo::unknown();
+    let invitation = f
+        .auth
+        .invite("late@example.com", Default::default(), &client)
+        .await
+        .unwrap();
+    f.clock.advance(auth_core::INVITATION_TTL + Duration::from_secs(1));
+    let late = f
+        .auth
+        .reset_password(
+            invitation.delivery.token.expose_secret(),
+            Password::new("an invited passphrase"),
+            &client,
+        )
+        .await;
+    assert_eq!(code(late), "invalid_token");
+    assert!(f.stored(invitation.user.id).await.password_hash.is_none());
+}

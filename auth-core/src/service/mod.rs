@@ -61,7 +61,7 @@ pub use browser::{BrowserCheck, BrowserSession};
 pub use external::{ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart};
 pub use login::{LoginOutcome, LoginSuccess, SecondFactorChallenge};
 pub use maintenance::Purged;
-pub use registration::Registration;
+pub use registration::{INVITATION_TTL, Invitation, Registration};
 pub use second_factor::{DEFAULT_STEP_UP_WINDOW, NewRecoveryCodes, TotpSettings};
 pub use sessions::{Authenticated, Caller, ResumedSession, SessionCheck};
 

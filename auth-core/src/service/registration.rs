@@ -139,3 +139,66 @@ impl<S: AuthStore> AuthService<S> {
         Ok(user)
     }
 }
+
+/// How long an invitation's set-password link works.
+pub const INVITATION_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 60 * 60);
+
+/// An account an administrator created ([`AuthService::invite`]): the account, and the mail
+/// with its set-password link for the application to send.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Invitation {
+    /// The account, without a password yet.
+    pub user: User,
+    /// A password-reset link for the account's address, working for [`INVITATION_TTL`]:
+    /// following it sets the first password (and proves the address).
+    pub delivery: crate::one_time::Delivery,
+}
+
+impl<S: AuthStore> AuthService<S> {
+    /// Creates an account for `email` with `roles` and no password (an administrator's
+    /// invitation), and a single-use link to set its password, working for
+    /// [`INVITATION_TTL`] (7 days): the reset flow's token, so the usual reset page and
+    /// `reset_password` complete it. Until then the account cannot sign in with a
+    /// password (the generic failure), and a newer reset request replaces the link.
+    /// Check the caller's role first, as for every administration call.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidEmail`](AuthError::InvalidEmail), [`EmailTaken`](AuthError::EmailTaken)
+    /// (decided by the store's uniqueness), [`TooManyRoles`](AuthError::TooManyRoles)
+    /// (nothing written), [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
+    pub async fn invite(
+        &self,
+        email: &str,
+        roles: std::collections::BTreeSet<crate::role::Role>,
+        client: &ClientInfo,
+    ) -> Result<Invitation, AuthError> {
+        let address = Email::parse_for_new_account(email);
+        let subject = self.accounts.email_subject(address.identity.as_ref());
+        self.audited(Audit::new(Action::InviteAccount, subject), client, async |audit| {
+            let email = address.new_address.clone()?;
+            if roles.len() > crate::role::Role::MAX_PER_ACCOUNT {
+                return Err(AuthError::TooManyRoles {
+                    max: crate::role::Role::MAX_PER_ACCOUNT,
+                });
+            }
+            let mut user = User::new(email, None, self.now());
+            user.roles = roles;
+            self.store().insert_user(&user).await?;
+            audit.subject = Subject::User(user.id);
+            let (token, hash) = crate::token::OpaqueToken::generate(crate::token::TokenKind::PasswordReset)?;
+            let delivery = self
+                .issue_one_time_token(
+                    &user,
+                    crate::one_time::TokenPurpose::PasswordReset,
+                    token,
+                    &hash,
+                    INVITATION_TTL,
+                )
+                .await?;
+            Ok(Invitation { user, delivery })
+        })
+        .await
+    }
+}

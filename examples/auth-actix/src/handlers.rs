@@ -154,6 +154,16 @@ pub async fn enable_user(
     Ok(Reply(endpoints.set_active(&client, &me, &id, true).await?))
 }
 
+/// `POST /admin/users`.
+pub async fn invite_user(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::InviteBody>,
+) -> Handled {
+    Ok(Reply(endpoints.invite_user(&client, &me, body).await?))
+}
+
 /// `GET /admin/users/{id}/sessions`.
 pub async fn user_sessions(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser, IdPath(id): IdPath) -> Handled {
     Ok(Reply(endpoints.user_sessions(&me, &id).await?))

@@ -190,7 +190,11 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
         }
         if admin {
             config
-                .service(resource("/admin/users", "GET,HEAD").route(get().to(handlers::list_users)))
+                .service(
+                    resource("/admin/users", "GET,HEAD,POST")
+                        .route(get().to(handlers::list_users))
+                        .route(web::post().to(handlers::invite_user)),
+                )
                 .service(resource("/admin/users/{id}/disable", "POST").route(web::post().to(handlers::disable_user)))
                 .service(resource("/admin/users/{id}/enable", "POST").route(web::post().to(handlers::enable_user)))
                 .service(resource("/admin/users/{id}/roles", "PUT").route(web::put().to(handlers::set_roles)))

@@ -159,6 +159,16 @@ pub async fn enable_user(
     Ok(Reply(endpoints.set_active(&client, &me, &id, true).await?))
 }
 
+/// `POST /admin/users`.
+pub async fn invite_user(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::InviteBody>,
+) -> Handled {
+    Ok(Reply(endpoints.invite_user(&client, &me, body).await?))
+}
+
 /// `GET /admin/users/{id}/sessions`.
 pub async fn user_sessions(
     State(endpoints): State<Endpoints>,

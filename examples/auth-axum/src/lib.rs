@@ -168,7 +168,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
     }
     if endpoints.serves_administration() {
         routes = routes
-            .route("/admin/users", get(handlers::list_users))
+            .route("/admin/users", get(handlers::list_users).post(handlers::invite_user))
             .route("/admin/users/{id}/disable", post(handlers::disable_user))
             .route("/admin/users/{id}/enable", post(handlers::enable_user))
             .route("/admin/users/{id}/roles", put(handlers::set_roles))

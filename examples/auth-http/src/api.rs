@@ -369,13 +369,39 @@ impl RolesBody {
     ///
     /// `invalid_request` naming the first role that is not a valid name.
     pub fn roles(&self) -> Result<BTreeSet<Role>, ErrorAnswer> {
-        self.roles
+        Self::checked(&self.roles)
+    }
+
+    fn checked(roles: &[String]) -> Result<BTreeSet<Role>, ErrorAnswer> {
+        roles
             .iter()
             .map(|name| {
                 Role::new(name.as_str())
                     .map_err(|error| ErrorAnswer::invalid_request(format!("role {name:?}: {error}")))
             })
             .collect()
+    }
+}
+
+/// The body of `POST /admin/users`: an invitation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct InviteBody {
+    /// The address of the account to create; its set-password link goes there.
+    pub email: String,
+    /// The account's roles (none by default).
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+impl InviteBody {
+    /// The roles, each checked.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` naming the first role that is not a valid name.
+    pub fn roles(&self) -> Result<BTreeSet<Role>, ErrorAnswer> {
+        RolesBody::checked(&self.roles)
     }
 }
 

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use auth_core::{
     AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery, ExchangeProof, ExternalCallback,
-    ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, IdentityId, IdentityStore, LinkedIdentity,
-    LoginOutcome, LoginSuccess, NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode, SecondFactorStatus,
-    SecondFactorStore, SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens, TotpEnrolment, User,
-    UserDirectory, UserId, bearer_token,
+    ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, IdentityId, IdentityStore, Invitation,
+    LinkedIdentity, LoginOutcome, LoginSuccess, NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode,
+    SecondFactorStatus, SecondFactorStore, SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens,
+    TotpEnrolment, User, UserDirectory, UserId, bearer_token,
 };
 use serde::Serialize;
 
@@ -37,6 +37,9 @@ pub enum Mail {
     Link(Delivery),
     /// A notice of a change to the account's security.
     Notice(SecurityNotice),
+    /// An administrator's invitation: the new account's set-password link (a reset token
+    /// that works for 7 days).
+    Invitation(Delivery),
 }
 
 /// Where the mails of the flows go (links and security notices).
@@ -376,6 +379,7 @@ impl Endpoints {
                 crate::openapi::Served::Always => true,
                 crate::openapi::Served::WithMail => self.serves_mail(),
                 crate::openapi::Served::WithAdministration => self.serves_administration(),
+                crate::openapi::Served::WithAdministrationAndMail => self.serves_administration() && self.serves_mail(),
                 crate::openapi::Served::WithSecondFactor => self.serves_second_factor(),
                 crate::openapi::Served::WithExternalLogin => self.serves_external_login(),
             },
@@ -729,6 +733,26 @@ impl Endpoints {
         me.require_role(&Role::ADMIN)?;
         self.flows.set_active(api::account_id(id)?, active, client).await?;
         Ok(Answer::empty(204))
+    }
+
+    /// `POST /admin/users` `{"email": ..., "roles": [...]}`: 201 with the new account,
+    /// which has no password; its set-password link is mailed ([`Mail::Invitation`]).
+    /// For an `admin`; served with mail.
+    ///
+    /// # Errors
+    ///
+    /// 404 without administration or mail; 403 without the role; 400 for a role that is
+    /// not a valid name; as [`AuthService::invite`] (422 `invalid_email`, 409
+    /// `email_taken`, 422 `too_many_roles`).
+    pub async fn invite_user(&self, client: &ClientInfo, me: &Authenticated, body: api::InviteBody) -> EndpointResult {
+        let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let mail = self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        me.require_role(&Role::ADMIN)?;
+        let roles = body.roles()?;
+        let invitation = admin.invite(&body.email, roles, client).await?;
+        let view = UserView::from(&invitation.user);
+        mail.send_later(Mail::Invitation(invitation.delivery));
+        Ok(Answer::json(201, &view))
     }
 
     /// `GET /admin/users/{id}/sessions`: 200 with the account's live sessions (as
@@ -1157,6 +1181,7 @@ impl<S: AuthStore + 'static> Flows for AuthService<S> {
 trait AdminFlows: Send + Sync {
     fn list_users(&self, after: Option<UserId>, limit: u32) -> Flow<'_, Vec<User>>;
     fn search_users<'a>(&'a self, prefix: &'a str, after: Option<UserId>, limit: u32) -> Flow<'a, Vec<User>>;
+    fn invite<'a>(&'a self, email: &'a str, roles: BTreeSet<Role>, client: &'a ClientInfo) -> Flow<'a, Invitation>;
     fn set_roles<'a>(&'a self, user: UserId, roles: BTreeSet<Role>, client: &'a ClientInfo) -> Flow<'a, User>;
 }
 
@@ -1167,6 +1192,10 @@ impl<S: AuthStore + UserDirectory + RoleStore + 'static> AdminFlows for AuthServ
 
     fn search_users<'a>(&'a self, prefix: &'a str, after: Option<UserId>, limit: u32) -> Flow<'a, Vec<User>> {
         Box::pin(AuthService::search_users(self, prefix, after, limit))
+    }
+
+    fn invite<'a>(&'a self, email: &'a str, roles: BTreeSet<Role>, client: &'a ClientInfo) -> Flow<'a, Invitation> {
+        Box::pin(AuthService::invite(self, email, roles, client))
     }
 
     fn set_roles<'a>(&'a self, user: UserId, roles: BTreeSet<Role>, client: &'a ClientInfo) -> Flow<'a, User> {

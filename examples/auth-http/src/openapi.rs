@@ -157,6 +157,7 @@ const EXTERNAL_LOGIN_CODES: &[ErrorCode] = &[
     api::ResetBody,
     api::TokenBody,
     api::RolesBody,
+    api::InviteBody,
     api::MfaView,
     api::MfaChallengeView,
     api::MfaLoginBody,
@@ -188,6 +189,8 @@ pub(crate) enum Served {
     Always,
     WithMail,
     WithAdministration,
+    /// Administration routes that send mail (an invitation).
+    WithAdministrationAndMail,
     WithSecondFactor,
     WithExternalLogin,
 }
@@ -521,6 +524,19 @@ const ROUTES: &[Route] = &[
         answer: AnswerShape::ListOf("UserView"),
         success_headers: &[],
         refusals: &[403],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/admin/users",
+        operation_id: "invite_user",
+        summary: "Creates an account without a password and mails it a set-password link, working 7 days (role `admin`)",
+        served: Served::WithAdministrationAndMail,
+        bearer: true,
+        request: RequestShape::Json("InviteBody"),
+        success: 201,
+        answer: AnswerShape::Json("UserView"),
+        success_headers: &[],
+        refusals: &[403, 409, 422],
     },
     Route {
         method: HttpMethod::Post,

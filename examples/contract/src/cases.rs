@@ -513,6 +513,56 @@ pub async fn administration_needs_the_admin_role(target: Target) {
     let unknown = "/admin/users/01a20938-2c9e-703b-88da-a646f5350450/sessions";
     get(&server, unknown, Some(&admin)).await.assert_error(404, "not_found");
     end(unknown.to_owned()).await.assert_error(404, "not_found");
+
+    // An invitation: an account without a password, whose mailed link sets its first one.
+    let invite = |body: serde_json::Value, token: String| {
+        let server = &server;
+        async move { post_json(server, "/admin/users", body, Some(&token)).await }
+    };
+    let (jan, _) = tokens(&server, "jan@example.com").await;
+    invite(json!({"email": "ivy@example.com"}), jan)
+        .await
+        .assert_error(403, "forbidden");
+    invite(json!({"email": "not an address"}), admin.clone())
+        .await
+        .assert_error(422, "invalid_email");
+    invite(
+        json!({"email": "ivy@example.com", "roles": ["no spaces allowed"]}),
+        admin.clone(),
+    )
+    .await
+    .assert_error(400, "invalid_request");
+    invite(json!({"email": " JAN@example.com"}), admin.clone())
+        .await
+        .assert_error(409, "email_taken");
+    let invited = invite(json!({"email": "Ivy@Example.com", "roles": ["editor"]}), admin.clone()).await;
+    assert_eq!(invited.status, 201, "{}", invited.text);
+    let ivy = invited.json();
+    assert_eq!(ivy["email"], "ivy@example.com");
+    assert_eq!(ivy["roles"], json!(["editor"]));
+    assert_eq!(ivy["email_verified"], false);
+    let (message, token) = last_mail(&server.outbox(), "invitation").await;
+    assert!(message.contains("To: ivy@example.com"), "{message}");
+    assert!(message.contains("Subject: You are invited"), "{message}");
+    assert!(message.contains("/ui/password/reset?token="), "{message}");
+    // No password until the link is used: the generic failure, whatever is tried.
+    login(&server, "ivy@example.com", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
+    let set = post_json(
+        &server,
+        "/password/reset",
+        json!({"token": token, "new_password": "an invited passphrase"}),
+        None,
+    )
+    .await;
+    assert_eq!(set.status, 204, "{}", set.text);
+    let signed_in = login(&server, "ivy@example.com", "an invited passphrase").await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let ivy_access = signed_in.json()["access_token"].as_str().unwrap().to_owned();
+    let me = get(&server, "/me", Some(&ivy_access)).await.json();
+    assert_eq!(me["email_verified"], true, "the link proved the address");
+    assert_eq!(me["roles"], json!(["editor"]));
 }
 
 /// Case: login is rate limited with retry after.

@@ -66,6 +66,7 @@ impl Mailer {
         match mail {
             Mail::Link(delivery) => self.compose_link(delivery),
             Mail::Notice(notice) => self.compose_notice(notice),
+            Mail::Invitation(delivery) => self.compose_invitation(delivery),
             _ => Err("a kind of mail this server does not know".to_owned()),
         }
     }
@@ -131,6 +132,19 @@ impl Mailer {
             site: self.public_url.clone(),
         };
         self.message(notice.to.as_str(), &view)
+    }
+
+    fn compose_invitation(&self, delivery: &Delivery) -> Result<Message, String> {
+        let mut view = self.link_view(delivery.purpose, delivery.token.expose_secret(), delivery.expires_at);
+        view.subject = "You are invited".to_owned();
+        view.heading = view.subject.clone();
+        view.paragraphs =
+            vec!["An account was made for you with this address. Choose its password to start using it.".to_owned()];
+        if let Some(link) = view.link.as_mut() {
+            link.text = "Open this link to choose your password".to_owned();
+        }
+        view.ignore = Some("If you did not expect it, ignore this message: nothing happens until the link is used.");
+        self.message(delivery.to.as_str(), &view)
     }
 
     fn compose_link(&self, delivery: &Delivery) -> Result<Message, String> {
@@ -321,6 +335,7 @@ fn kind(mail: &Mail) -> &'static str {
     match mail {
         Mail::Link(delivery) => delivery.purpose.as_str(),
         Mail::Notice(notice) => notice.kind.as_str(),
+        Mail::Invitation(_) => "invitation",
         _ => "mail",
     }
 }
