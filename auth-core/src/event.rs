@@ -83,6 +83,12 @@ pub enum Action {
     UnlinkIdentity,
     /// [`invite`](crate::AuthService::invite): an administrator created an account.
     InviteAccount,
+    /// [`request_email_change`](crate::AuthService::request_email_change).
+    RequestEmailChange,
+    /// [`confirm_email_change`](crate::AuthService::confirm_email_change).
+    ConfirmEmailChange,
+    /// [`undo_email_change`](crate::AuthService::undo_email_change).
+    UndoEmailChange,
 }
 
 impl Action {
@@ -119,6 +125,9 @@ impl Action {
             Self::ExchangeExternalLogin => "exchange_external_login",
             Self::UnlinkIdentity => "unlink_identity",
             Self::InviteAccount => "invite_account",
+            Self::RequestEmailChange => "request_email_change",
+            Self::ConfirmEmailChange => "confirm_email_change",
+            Self::UndoEmailChange => "undo_email_change",
         }
     }
 }
@@ -310,6 +319,12 @@ pub enum EventKind {
     IdentityUnlinked,
     /// An administrator created an account, to be completed through its set-password link.
     AccountInvited,
+    /// A change of an account's address was asked for (links mailed to both addresses).
+    EmailChangeRequested,
+    /// An account's address was changed (the new one confirmed).
+    EmailChanged,
+    /// A change of an account's address was undone from the old address.
+    EmailChangeUndone,
     /// Password hashing was saturated and the request was refused at once.
     Busy,
     /// Any other refusal of a request of its own (an invalid token, a weak new password,
@@ -353,6 +368,9 @@ impl EventKind {
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
             Self::AccountInvited => "account_invited",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::EmailChangeUndone => "email_change_undone",
             Self::Busy => "busy",
             Self::Refused => "refused",
             Self::Failed => "failed",
@@ -504,6 +522,9 @@ impl AuthEvent {
                 Action::ExchangeExternalLogin => EventKind::LoginSucceeded,
                 Action::UnlinkIdentity => EventKind::IdentityUnlinked,
                 Action::InviteAccount => EventKind::AccountInvited,
+                Action::RequestEmailChange => EventKind::EmailChangeRequested,
+                Action::ConfirmEmailChange => EventKind::EmailChanged,
+                Action::UndoEmailChange => EventKind::EmailChangeUndone,
             },
         }
     }
@@ -668,6 +689,9 @@ mod tests {
             Action::EnableAccount,
             Action::SetRoles,
             Action::InviteAccount,
+            Action::RequestEmailChange,
+            Action::ConfirmEmailChange,
+            Action::UndoEmailChange,
         ];
         let names: std::collections::BTreeSet<&str> = actions
             .iter()

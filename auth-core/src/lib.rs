@@ -195,14 +195,14 @@ pub use second_factor::{
 };
 pub use service::{
     Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, Caller, DEFAULT_EMAIL_VERIFICATION_TTL,
-    DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, DEFAULT_STEP_UP_WINDOW,
+    DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, EMAIL_CHANGE_UNDO_WINDOW, DEFAULT_SESSION_LIFETIME, DEFAULT_STEP_UP_WINDOW,
     ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, INVITATION_TTL,
     Invitation, LoginOutcome, LoginSuccess, MAX_LIST_USERS, NewRecoveryCodes, Purged, Registration, ResumedSession,
     SecondFactorChallenge, SessionCheck, TotpSettings,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
-    AuthStore, BrowserSessionStore, ComposedStore, IdentityRemoval, IdentityStore, MemoryStore, OneTimeTokenStore,
+    AuthStore, BrowserSessionStore, ComposedStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval, IdentityStore, MemoryStore, OneTimeTokenStore,
     PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory, UserStore,
 };
 pub use token::{

@@ -91,13 +91,24 @@ pub enum SecurityNoticeKind {
     /// Too many failed sign-ins in a row locked the account; the notice carries a reset
     /// link, the way to unlock it.
     AccountLocked,
+    /// To the old address: a change of the account's address to the one named was asked
+    /// for. The notice carries the undo link (7 days), which also ends every session.
+    EmailChangeRequested(Email),
+    /// To the old address: the account's address is now the one named. The notice
+    /// carries a fresh undo link (7 days).
+    EmailChanged(Email),
+    /// To the new address: it is now the account's address.
+    EmailChangeConfirmed,
+    /// To the restored address: a change was undone, every session ended.
+    EmailChangeUndone,
 }
 
 impl SecurityNoticeKind {
     /// A stable name: `password_changed`, `password_reset_completed` (not the reset link's
     /// `password_reset`), `totp_enabled`,
     /// `totp_disabled`, `recovery_codes_regenerated`, `identity_linked`,
-    /// `identity_unlinked`, `account_locked`.
+    /// `identity_unlinked`, `account_locked`, `email_change_requested`, `email_changed`,
+    /// `email_change_confirmed`, `email_change_undone`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::PasswordChanged => "password_changed",
@@ -108,6 +119,10 @@ impl SecurityNoticeKind {
             Self::IdentityLinked(_) => "identity_linked",
             Self::IdentityUnlinked(_) => "identity_unlinked",
             Self::AccountLocked => "account_locked",
+            Self::EmailChangeRequested(_) => "email_change_requested",
+            Self::EmailChanged(_) => "email_changed",
+            Self::EmailChangeConfirmed => "email_change_confirmed",
+            Self::EmailChangeUndone => "email_change_undone",
         }
     }
 }

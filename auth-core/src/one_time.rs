@@ -17,14 +17,22 @@ pub enum TokenPurpose {
     EmailVerification,
     /// Lets the owner set a new password without the old one.
     PasswordReset,
+    /// Confirms a change of the account's address, from the new address
+    /// ([`AuthService::request_email_change`](crate::AuthService::request_email_change)).
+    EmailChange,
+    /// Undoes a change of the account's address, from the old address.
+    EmailChangeUndo,
 }
 
 impl TokenPurpose {
-    /// The stable name stores persist: `email_verification` or `password_reset`.
+    /// The stable name stores persist: `email_verification`, `password_reset`,
+    /// `email_change` or `email_change_undo`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EmailVerification => "email_verification",
             Self::PasswordReset => "password_reset",
+            Self::EmailChange => "email_change",
+            Self::EmailChangeUndo => "email_change_undo",
         }
     }
 
@@ -33,6 +41,8 @@ impl TokenPurpose {
         match self {
             Self::EmailVerification => TokenKind::EmailVerification,
             Self::PasswordReset => TokenKind::PasswordReset,
+            Self::EmailChange => TokenKind::EmailChange,
+            Self::EmailChangeUndo => TokenKind::EmailChangeUndo,
         }
     }
 }
@@ -55,6 +65,8 @@ impl FromStr for TokenPurpose {
         match s {
             "email_verification" => Ok(Self::EmailVerification),
             "password_reset" => Ok(Self::PasswordReset),
+            "email_change" => Ok(Self::EmailChange),
+            "email_change_undo" => Ok(Self::EmailChangeUndo),
             other => Err(UnknownPurpose(other.to_owned())),
         }
     }

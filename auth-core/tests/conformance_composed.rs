@@ -12,5 +12,6 @@ auth_core::user_directory_conformance_tests!(composed());
 auth_core::role_store_conformance_tests!(composed());
 auth_core::second_factor_store_conformance_tests!(composed());
 auth_core::identity_store_conformance_tests!(composed());
+auth_core::email_change_store_conformance_tests!(composed());
 auth_core::purge_store_conformance_tests!(composed());
 auth_core::browser_session_store_conformance_tests!(composed());

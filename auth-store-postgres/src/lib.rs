@@ -131,7 +131,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::{
-    AuthMethod, BoxError, BrowserSessionStore, CodeChallenge, Email, ExternalIdentity, ExternalLoginCode,
+    AuthMethod, BoxError, BrowserSessionStore, CodeChallenge, Email, EmailChange, EmailChangeStore, EmailConfirmation,
+    ExternalIdentity, ExternalLoginCode,
     ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval, IdentityStore,
     LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore, RefreshTokenRecord,
     ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash,
@@ -331,6 +332,7 @@ impl PostgresStore {
                 .replace("{IDENTITY_COLUMNS}", IDENTITY_COLUMNS)
                 .replace("{LOGIN_STATE_COLUMNS}", LOGIN_STATE_COLUMNS)
                 .replace("{LOGIN_CODE_COLUMNS}", LOGIN_CODE_COLUMNS)
+                .replace("{EMAIL_CHANGE_COLUMNS}", EMAIL_CHANGE_COLUMNS)
                 // Quoted: a valid name may still be a reserved word (`user`, `order`).
                 .replace("{s}", &format!("\"{}\"", self.schema)),
         )
@@ -1605,5 +1607,211 @@ impl PurgeStore for PostgresStore {
             .await
             .map_err(store_error)?;
         Ok(done.rows_affected())
+    }
+}
+
+const EMAIL_CHANGE_COLUMNS: &str =
+    "user_id, old_email, new_email, session_id, token_version, requested_at, confirm_expires_at, undo_expires_at";
+
+fn email_change_from_row(row: &PgRow) -> Result<EmailChange, StoreError> {
+    let old_email: String = row.try_get("old_email").map_err(store_error)?;
+    let new_email: String = row.try_get("new_email").map_err(store_error)?;
+    let requested_at: OffsetDateTime = row.try_get("requested_at").map_err(store_error)?;
+    let user = User::existing(
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        stored::email(&old_email)?,
+        requested_at,
+    )
+    .with_token_version(row.try_get("token_version").map_err(store_error)?);
+    Ok(EmailChange::new(
+        &user,
+        stored::email(&new_email)?,
+        row.try_get::<Option<Uuid>, _>("session_id")
+            .map_err(store_error)?
+            .map(SessionId::from_uuid),
+        requested_at,
+        row.try_get("confirm_expires_at").map_err(store_error)?,
+        row.try_get("undo_expires_at").map_err(store_error)?,
+    ))
+}
+
+impl PostgresStore {
+    /// The change `locate` finds (its `user_id`; `$1` bound to `hash`, `$2` to `at` when
+    /// given), read with `read` (the same conditions, its columns) after locking its
+    /// account's row: every confirmation and undo of one account takes the account's lock
+    /// first, so they queue and never deadlock on each other's change rows.
+    async fn locked_email_change(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        (locate, read): (&'static str, &'static str),
+        hash: &TokenHash,
+        at: Option<OffsetDateTime>,
+    ) -> Result<Option<EmailChange>, StoreError> {
+        let mut query = sqlx::query_scalar(self.sql(locate)).bind(hash.as_bytes().as_slice());
+        if let Some(at) = at {
+            query = query.bind(at);
+        }
+        let user: Option<Uuid> = query.fetch_optional(&mut *tx).await.map_err(store_error)?;
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        sqlx::query(self.sql("SELECT 1 FROM {s}.users WHERE id = $1 FOR UPDATE"))
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        // Read again under the lock: a racing confirmation or undo may have spent it.
+        let mut query = sqlx::query(self.sql(read)).bind(hash.as_bytes().as_slice());
+        if let Some(at) = at {
+            query = query.bind(at);
+        }
+        let row = query.fetch_optional(&mut *tx).await.map_err(store_error)?;
+        row.as_ref().map(email_change_from_row).transpose()
+    }
+
+    /// Sets the account's address, verified at `at`, and bumps its token version, in the
+    /// caller's transaction; the email's unique constraint decides a conflict.
+    async fn switch_email(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        user: UserId,
+        email: &Email,
+        at: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "UPDATE {s}.users SET email = $2, email_verified_at = $3, token_version = token_version + 1,
+                                  updated_at = $3
+             WHERE id = $1 RETURNING {USER_COLUMNS}",
+        ))
+        .bind(user.as_uuid())
+        .bind(email.as_str())
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(error::insert_user_error)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+}
+
+#[async_trait]
+impl EmailChangeStore for PostgresStore {
+    async fn insert_email_change(
+        &self,
+        change: &EmailChange,
+        confirm: &TokenHash,
+        undo: &TokenHash,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query(self.sql("DELETE FROM {s}.email_changes WHERE user_id = $1 AND undo_expires_at <= $2"))
+            .bind(change.user_id.as_uuid())
+            .bind(change.requested_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.email_changes (confirm_hash, undo_hash, user_id, old_email, new_email, session_id,
+                                            token_version, requested_at, confirm_expires_at, undo_expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        ))
+        .bind(confirm.as_bytes().as_slice())
+        .bind(undo.as_bytes().as_slice())
+        .bind(change.user_id.as_uuid())
+        .bind(change.old_email.as_str())
+        .bind(change.new_email.as_str())
+        .bind(change.session_id.map(|id| *id.as_uuid()))
+        .bind(change.token_version)
+        .bind(change.requested_at)
+        .bind(change.confirm_expires_at)
+        .bind(change.undo_expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn confirm_email_change(
+        &self,
+        confirm: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<Option<EmailConfirmation>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let change = self
+            .locked_email_change(
+                &mut tx,
+                (
+                    "SELECT user_id FROM {s}.email_changes
+                     WHERE confirm_hash = $1 AND confirmed_at IS NULL AND undone_at IS NULL",
+                    "SELECT {EMAIL_CHANGE_COLUMNS} FROM {s}.email_changes
+                     WHERE confirm_hash = $1 AND confirmed_at IS NULL AND undone_at IS NULL",
+                ),
+                confirm,
+                None,
+            )
+            .await?;
+        let Some(change) = change else {
+            return Ok(None);
+        };
+        if at >= change.confirm_expires_at {
+            return Ok(Some(EmailConfirmation::Expired(change)));
+        }
+        let version: Option<i64> = sqlx::query_scalar(self.sql("SELECT token_version FROM {s}.users WHERE id = $1"))
+            .bind(change.user_id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if version != Some(change.token_version) {
+            return Ok(Some(EmailConfirmation::Stale(change)));
+        }
+        let Some(user) = self.switch_email(&mut tx, change.user_id, &change.new_email, at).await? else {
+            return Ok(Some(EmailConfirmation::Stale(change)));
+        };
+        sqlx::query(self.sql("UPDATE {s}.email_changes SET confirmed_at = $2 WHERE confirm_hash = $1"))
+            .bind(confirm.as_bytes().as_slice())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(EmailConfirmation::Switched { change, user }))
+    }
+
+    async fn undo_email_change(
+        &self,
+        undo: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<Option<(EmailChange, User)>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let change = self
+            .locked_email_change(
+                &mut tx,
+                (
+                    "SELECT user_id FROM {s}.email_changes
+                     WHERE undo_hash = $1 AND undone_at IS NULL AND undo_expires_at > $2",
+                    "SELECT {EMAIL_CHANGE_COLUMNS} FROM {s}.email_changes
+                     WHERE undo_hash = $1 AND undone_at IS NULL AND undo_expires_at > $2",
+                ),
+                undo,
+                Some(at),
+            )
+            .await?;
+        let Some(change) = change else {
+            return Ok(None);
+        };
+        let Some(user) = self.switch_email(&mut tx, change.user_id, &change.old_email, at).await? else {
+            return Ok(None);
+        };
+        sqlx::query(self.sql(
+            "UPDATE {s}.email_changes SET undone_at = $3
+             WHERE user_id = $1 AND undone_at IS NULL
+               AND seq >= (SELECT seq FROM {s}.email_changes WHERE undo_hash = $2)",
+        ))
+        .bind(change.user_id.as_uuid())
+        .bind(undo.as_bytes().as_slice())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some((change, user)))
     }
 }

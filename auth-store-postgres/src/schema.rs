@@ -203,6 +203,30 @@ const MIGRATIONS: &[(&str, &str)] = &[
     CREATE INDEX external_login_codes_expiry ON external_login_codes (expires_at);
     ",
     ),
+    (
+        "changes of an account's address",
+        // Under the hashes of their confirmation and undo links, deleted with the account.
+        r"
+    CREATE TABLE email_changes (
+        confirm_hash       bytea PRIMARY KEY,
+        -- The order of insertion: undoing a change voids the ones stored after it.
+        seq                bigint GENERATED ALWAYS AS IDENTITY,
+        undo_hash          bytea NOT NULL UNIQUE,
+        user_id            uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        old_email          text NOT NULL,
+        new_email          text NOT NULL,
+        -- The session that asked: confirming keeps it.
+        session_id         uuid,
+        token_version      bigint NOT NULL,
+        requested_at       timestamptz NOT NULL CHECK (isfinite(requested_at) AND requested_at < '10000-01-01'),
+        confirm_expires_at timestamptz NOT NULL CHECK (isfinite(confirm_expires_at) AND confirm_expires_at < '10000-01-01'),
+        undo_expires_at    timestamptz NOT NULL CHECK (isfinite(undo_expires_at) AND undo_expires_at < '10000-01-01'),
+        confirmed_at       timestamptz,
+        undone_at          timestamptz
+    );
+    CREATE INDEX email_changes_by_user ON email_changes (user_id, requested_at);
+    ",
+    ),
 ];
 
 /// The newest migration this release knows.

@@ -20,6 +20,7 @@ auth_core::purge_store_conformance_tests!(fresh_store!());
 auth_core::browser_session_store_conformance_tests!(fresh_store!());
 auth_core::second_factor_store_conformance_tests!(fresh_store!());
 auth_core::identity_store_conformance_tests!(fresh_store!());
+auth_core::email_change_store_conformance_tests!(fresh_store!());
 
 /// An application's own accounts (a `MemoryStore` stands in for them) with this store's
 /// sessions and single-use tokens: no reference from those tables to `users` gets in the

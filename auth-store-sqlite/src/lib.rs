@@ -166,7 +166,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    BoxError, BrowserSessionStore, Email, ExternalLoginCode, ExternalLoginState, HashedPassword, IdentityId,
+    BoxError, BrowserSessionStore, Email, EmailChange, EmailChangeStore, EmailConfirmation, ExternalLoginCode, ExternalLoginState, HashedPassword, IdentityId,
     IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName,
     PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError,
     TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
@@ -1830,4 +1830,173 @@ fn is_unavailable(error: &rusqlite::Error) -> bool {
                 | ErrorCode::ReadOnly
         )
     )
+}
+
+/// The columns of `auth_email_changes` but its hashes, in the order [`email_change_from_row`]
+/// reads them.
+const EMAIL_CHANGE_COLUMNS: &str =
+    "user_id, old_email, new_email, session_id, token_version, requested_at, confirm_expires_at, undo_expires_at";
+
+fn email_change_from_row(row: &rusqlite::Row<'_>) -> Result<EmailChange, DbError> {
+    let user_id: UserId = rows::uuid(&row.get::<_, String>(0)?)?;
+    let session_id: Option<SessionId> = row
+        .get::<_, Option<String>>(3)?
+        .map(|text| rows::uuid(&text))
+        .transpose()?;
+    let old_email = auth_core::stored::email(&row.get::<_, String>(1)?)?;
+    let new_email = auth_core::stored::email(&row.get::<_, String>(2)?)?;
+    let requested_at = rows::from_micros(row.get(5)?)?;
+    let user = User::existing(user_id, old_email, requested_at).with_token_version(row.get(4)?);
+    let change = EmailChange::new(
+        &user,
+        new_email,
+        session_id,
+        requested_at,
+        rows::from_micros(row.get(6)?)?,
+        rows::from_micros(row.get(7)?)?,
+    );
+    Ok(change)
+}
+
+/// Sets the account's address, verified at `at`, and bumps its token version, inside the
+/// caller's transaction. `Duplicate` when another account has the address: the unique
+/// constraint decides.
+fn switch_email(
+    tx: &rusqlite::Transaction<'_>,
+    user: UserId,
+    email: &Email,
+    at: OffsetDateTime,
+) -> Result<Option<User>, DbError> {
+    let sql = format!(
+        "UPDATE auth_users SET email = ?2, email_verified_at = ?3, token_version = token_version + 1, updated_at = ?3
+         WHERE id = ?1 RETURNING {USER_COLUMNS}"
+    );
+    let row = tx
+        .prepare_cached(&sql)?
+        .query_row(params![user.to_string(), email.as_str(), micros(at)?], rows::RawUser::from_row)
+        .optional()
+        .map_err(|error| match error {
+            rusqlite::Error::SqliteFailure(failure, _)
+                if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                DbError::Duplicate
+            }
+            other => DbError::Sqlite(other),
+        })?;
+    row.map(user_from_row).transpose()
+}
+
+#[async_trait]
+impl EmailChangeStore for SqliteStore {
+    async fn insert_email_change(
+        &self,
+        change: &EmailChange,
+        confirm: &TokenHash,
+        undo: &TokenHash,
+    ) -> Result<(), StoreError> {
+        let (change, confirm, undo) = (change.clone(), *confirm, *undo);
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached("DELETE FROM auth_email_changes WHERE user_id = ?1 AND undo_expires_at <= ?2")?
+                .execute(params![change.user_id.to_string(), micros(change.requested_at)?])?;
+            tx.prepare_cached(
+                "INSERT INTO auth_email_changes (confirm_hash, undo_hash, user_id, old_email, new_email, session_id,
+                                                 token_version, requested_at, confirm_expires_at, undo_expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                confirm.as_bytes().as_slice(),
+                undo.as_bytes().as_slice(),
+                change.user_id.to_string(),
+                change.old_email.as_str(),
+                change.new_email.as_str(),
+                change.session_id.map(|id| id.to_string()),
+                change.token_version,
+                micros(change.requested_at)?,
+                micros(change.confirm_expires_at)?,
+                micros(change.undo_expires_at)?,
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn confirm_email_change(
+        &self,
+        confirm: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<Option<EmailConfirmation>, StoreError> {
+        let confirm = *confirm;
+        self.write(move |conn| {
+            // One writer, held from the read on: the read-check-write is atomic.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let change = tx
+                .prepare_cached(&format!(
+                    "SELECT {EMAIL_CHANGE_COLUMNS} FROM auth_email_changes
+                     WHERE confirm_hash = ?1 AND confirmed_at IS NULL AND undone_at IS NULL"
+                ))?
+                .query_row(params![confirm.as_bytes().as_slice()], |row| Ok(email_change_from_row(row)))
+                .optional()?
+                .transpose()?;
+            let Some(change) = change else {
+                return Ok(None);
+            };
+            if at >= change.confirm_expires_at {
+                return Ok(Some(EmailConfirmation::Expired(change)));
+            }
+            let version: Option<i64> = tx
+                .prepare_cached("SELECT token_version FROM auth_users WHERE id = ?1")?
+                .query_row(params![change.user_id.to_string()], |row| row.get(0))
+                .optional()?;
+            if version != Some(change.token_version) {
+                return Ok(Some(EmailConfirmation::Stale(change)));
+            }
+            let Some(user) = switch_email(&tx, change.user_id, &change.new_email, at)? else {
+                return Ok(Some(EmailConfirmation::Stale(change)));
+            };
+            tx.prepare_cached("UPDATE auth_email_changes SET confirmed_at = ?2 WHERE confirm_hash = ?1")?
+                .execute(params![confirm.as_bytes().as_slice(), micros(at)?])?;
+            tx.commit()?;
+            Ok(Some(EmailConfirmation::Switched { change, user }))
+        })
+        .await
+    }
+
+    async fn undo_email_change(
+        &self,
+        undo: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<Option<(EmailChange, User)>, StoreError> {
+        let undo = *undo;
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // The rowid keeps the order of insertion (a new row's is above every other's).
+            let found = tx
+                .prepare_cached(&format!(
+                    "SELECT {EMAIL_CHANGE_COLUMNS}, rowid FROM auth_email_changes
+                     WHERE undo_hash = ?1 AND undone_at IS NULL AND undo_expires_at > ?2"
+                ))?
+                .query_row(params![undo.as_bytes().as_slice(), micros(at)?], |row| {
+                    Ok(email_change_from_row(row).map(|change| (change, row.get::<_, i64>(8))))
+                })
+                .optional()?
+                .transpose()?;
+            let Some((change, rowid)) = found else {
+                return Ok(None);
+            };
+            let rowid = rowid?;
+            let Some(user) = switch_email(&tx, change.user_id, &change.old_email, at)? else {
+                return Ok(None);
+            };
+            tx.prepare_cached(
+                "UPDATE auth_email_changes SET undone_at = ?3
+                 WHERE user_id = ?1 AND rowid >= ?2 AND undone_at IS NULL",
+            )?
+            .execute(params![change.user_id.to_string(), rowid, micros(at)?])?;
+            tx.commit()?;
+            Ok(Some((change, user)))
+        })
+        .await
+    }
 }

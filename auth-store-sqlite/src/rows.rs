@@ -95,7 +95,7 @@ pub(crate) fn from_micros(micros: i64) -> Result<OffsetDateTime, DbError> {
         .map_err(|_| DbError::Corrupt(format!("timestamp out of range: {micros} µs")))
 }
 
-fn uuid<T: From<uuid::Uuid>>(text: &str) -> Result<T, DbError> {
+pub(crate) fn uuid<T: From<uuid::Uuid>>(text: &str) -> Result<T, DbError> {
     uuid::Uuid::parse_str(text)
         .map(T::from)
         .map_err(|_| DbError::Corrupt(format!("not a UUID: {text:?}")))

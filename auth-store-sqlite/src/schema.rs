@@ -196,6 +196,26 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX auth_external_login_codes_by_expiry ON auth_external_login_codes (expires_at);
     ",
+    // 7: changes of an account's address, under the hashes of their confirmation and undo
+    // links, deleted with the account.
+    r"
+    CREATE TABLE auth_email_changes (
+        confirm_hash       BLOB PRIMARY KEY NOT NULL,
+        undo_hash          BLOB NOT NULL UNIQUE,
+        user_id            TEXT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+        old_email          TEXT NOT NULL,
+        new_email          TEXT NOT NULL,
+        -- The session that asked: confirming keeps it.
+        session_id         TEXT,
+        token_version      INTEGER NOT NULL,
+        requested_at       INTEGER NOT NULL,
+        confirm_expires_at INTEGER NOT NULL,
+        undo_expires_at    INTEGER NOT NULL,
+        confirmed_at       INTEGER,
+        undone_at          INTEGER
+    ) STRICT;
+    CREATE INDEX auth_email_changes_by_user ON auth_email_changes (user_id, requested_at);
+    ",
 ];
 
 /// The schema version this build writes and understands.

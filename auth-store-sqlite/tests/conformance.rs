@@ -9,6 +9,7 @@ auth_core::purge_store_conformance_tests!(common::fresh_store().await);
 auth_core::browser_session_store_conformance_tests!(common::fresh_store().await);
 auth_core::second_factor_store_conformance_tests!(common::fresh_store().await);
 auth_core::identity_store_conformance_tests!(common::fresh_store().await);
+auth_core::email_change_store_conformance_tests!(common::fresh_store().await);
 
 mod common;
 

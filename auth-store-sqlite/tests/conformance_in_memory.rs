@@ -8,3 +8,4 @@ auth_core::purge_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_i
 auth_core::browser_session_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
 auth_core::second_factor_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
 auth_core::identity_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+auth_core::email_change_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());

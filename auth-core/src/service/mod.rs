@@ -25,6 +25,7 @@
 mod administration;
 mod audit;
 mod browser;
+mod email_change;
 mod external;
 mod limits;
 mod login;
@@ -58,6 +59,7 @@ use crate::user::User;
 
 pub use administration::{Accounts, MAX_LIST_USERS};
 pub use browser::{BrowserCheck, BrowserSession};
+pub use email_change::EMAIL_CHANGE_UNDO_WINDOW;
 pub use external::{ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart};
 pub use login::{LoginOutcome, LoginSuccess, SecondFactorChallenge};
 pub use maintenance::Purged;

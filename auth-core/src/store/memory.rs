@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{
-    BrowserSessionStore, IdentityRemoval, IdentityStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore,
+    BrowserSessionStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval, IdentityStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore,
     SessionStore, UserDirectory, UserStore,
 };
 use crate::email::Email;
@@ -64,9 +64,39 @@ struct State {
     identity_keys: HashMap<(ProviderName, String), IdentityId>,
     login_states: HashMap<TokenHash, ExternalLoginState>,
     login_codes: HashMap<TokenHash, ExternalLoginCode>,
+    email_changes: Vec<StoredEmailChange>,
+}
+
+/// A requested address change with its token hashes and what became of it.
+struct StoredEmailChange {
+    change: EmailChange,
+    confirm: TokenHash,
+    undo: TokenHash,
+    confirmed: bool,
+    undone: bool,
 }
 
 impl State {
+    /// Gives the account `email`, verified at `at`, and bumps its token version: `None`
+    /// if there is no such account, `DuplicateEmail` (nothing changed) if another account
+    /// has the address.
+    fn switch_email(&mut self, id: UserId, email: &Email, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let Some(old) = self.users.get(&id).map(|user| user.email.clone()) else {
+            return Ok(None);
+        };
+        if self.ids_by_email.get(email).is_some_and(|owner| *owner != id) {
+            return Err(StoreError::DuplicateEmail);
+        }
+        self.ids_by_email.remove(&old);
+        self.ids_by_email.insert(email.clone(), id);
+        Ok(self.update_user(id, |user| {
+            user.email = email.clone();
+            user.email_verified_at = Some(at);
+            user.token_version += 1;
+            user.updated_at = at;
+        }))
+    }
+
     /// Applies `change` to the account and returns its new state.
     fn update_user(&mut self, id: UserId, change: impl FnOnce(&mut User)) -> Option<User> {
         self.users.get_mut(&id).map(|user| {
@@ -793,5 +823,92 @@ impl IdentityStore for MemoryStore {
         state.login_codes.retain(|_, record| record.expires_at >= before);
         let left = state.login_states.len() + state.login_codes.len();
         Ok(u64::try_from(count - left).unwrap_or(u64::MAX))
+    }
+}
+
+#[async_trait]
+impl EmailChangeStore for MemoryStore {
+    async fn insert_email_change(
+        &self,
+        change: &EmailChange,
+        confirm: &TokenHash,
+        undo: &TokenHash,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&change.user_id) {
+            return Err(StoreError::backend(format!("no account {}", change.user_id)));
+        }
+        if state
+            .email_changes
+            .iter()
+            .any(|stored| [stored.confirm, stored.undo].iter().any(|hash| hash == confirm || hash == undo))
+        {
+            return Err(StoreError::backend("duplicate email change token"));
+        }
+        state.email_changes.retain(|stored| {
+            stored.change.user_id != change.user_id || stored.change.undo_expires_at > change.requested_at
+        });
+        state.email_changes.push(StoredEmailChange {
+            change: change.clone(),
+            confirm: *confirm,
+            undo: *undo,
+            confirmed: false,
+            undone: false,
+        });
+        Ok(())
+    }
+
+    async fn confirm_email_change(
+        &self,
+        confirm: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<Option<EmailConfirmation>, StoreError> {
+        let mut state = self.state();
+        let Some(index) = state
+            .email_changes
+            .iter()
+            .position(|stored| stored.confirm == *confirm && !stored.confirmed && !stored.undone)
+        else {
+            return Ok(None);
+        };
+        let change = state.email_changes[index].change.clone();
+        if at >= change.confirm_expires_at {
+            return Ok(Some(EmailConfirmation::Expired(change)));
+        }
+        let current = state.users.get(&change.user_id).map(|user| user.token_version);
+        if current != Some(change.token_version) {
+            return Ok(Some(EmailConfirmation::Stale(change)));
+        }
+        let Some(user) = state.switch_email(change.user_id, &change.new_email, at)? else {
+            return Ok(Some(EmailConfirmation::Stale(change)));
+        };
+        state.email_changes[index].confirmed = true;
+        Ok(Some(EmailConfirmation::Switched { change, user }))
+    }
+
+    async fn undo_email_change(
+        &self,
+        undo: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<Option<(EmailChange, User)>, StoreError> {
+        let mut state = self.state();
+        let Some(index) = state
+            .email_changes
+            .iter()
+            .position(|stored| stored.undo == *undo && !stored.undone && at < stored.change.undo_expires_at)
+        else {
+            return Ok(None);
+        };
+        let change = state.email_changes[index].change.clone();
+        let Some(user) = state.switch_email(change.user_id, &change.old_email, at)? else {
+            return Ok(None);
+        };
+        // Kept in the order stored: this one and every later one of the account.
+        for stored in &mut state.email_changes[index..] {
+            if stored.change.user_id == change.user_id {
+                stored.undone = true;
+            }
+        }
+        Ok(Some((change, user)))
     }
 }

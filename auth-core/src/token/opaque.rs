@@ -40,6 +40,10 @@ pub enum TokenKind {
     /// A one-time code an application trades for the session of a finished external
     /// sign-in (`xc_`).
     ExternalLoginCode,
+    /// Confirms a change of an account's address, mailed to the new address (`ec_`).
+    EmailChange,
+    /// Undoes a change of an account's address, mailed to the old address (`eu_`).
+    EmailChangeUndo,
 }
 
 impl TokenKind {
@@ -54,6 +58,8 @@ impl TokenKind {
             Self::ExternalLoginState => "st_",
             Self::ExternalLoginBinding => "eb_",
             Self::ExternalLoginCode => "xc_",
+            Self::EmailChange => "ec_",
+            Self::EmailChangeUndo => "eu_",
         }
     }
 }

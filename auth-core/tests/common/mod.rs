@@ -272,6 +272,37 @@ impl OneTimeTokenStore for HookedStore {
 }
 
 #[async_trait]
+impl auth_core::EmailChangeStore for HookedStore {
+    async fn insert_email_change(
+        &self,
+        change: &auth_core::EmailChange,
+        confirm: &TokenHash,
+        undo: &TokenHash,
+    ) -> Result<(), StoreError> {
+        self.up("insert_email_change")?;
+        self.inner.insert_email_change(change, confirm, undo).await
+    }
+
+    async fn confirm_email_change(
+        &self,
+        confirm: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<Option<auth_core::EmailConfirmation>, StoreError> {
+        self.up("confirm_email_change")?;
+        self.inner.confirm_email_change(confirm, at).await
+    }
+
+    async fn undo_email_change(
+        &self,
+        undo: &TokenHash,
+        at: OffsetDateTime,
+    ) -> Result<Option<(auth_core::EmailChange, User)>, StoreError> {
+        self.up("undo_email_change")?;
+        self.inner.undo_email_change(undo, at).await
+    }
+}
+
+#[async_trait]
 impl UserDirectory for HookedStore {
     async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
         self.up("list_users")?;
