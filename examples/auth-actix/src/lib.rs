@@ -160,8 +160,9 @@ impl Responder for Reply {
 pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     let endpoints = endpoints.clone();
     move |config| {
-        let (mail, admin, second_factor, external_login) = (
+        let (mail, email_change, admin, second_factor, external_login) = (
             endpoints.serves_mail(),
+            endpoints.serves_email_change(),
             endpoints.serves_administration(),
             endpoints.serves_second_factor(),
             endpoints.serves_external_login(),
@@ -187,6 +188,14 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
                 .service(resource("/password/reset", "POST").route(web::post().to(handlers::reset_password)))
                 .service(resource("/email/verification", "POST").route(web::post().to(handlers::request_verification)))
                 .service(resource("/email/verify", "POST").route(web::post().to(handlers::verify_email)));
+        }
+        if email_change {
+            config
+                .service(resource("/email/change", "POST").route(web::post().to(handlers::request_email_change)))
+                .service(
+                    resource("/email/change/confirm", "POST").route(web::post().to(handlers::confirm_email_change)),
+                )
+                .service(resource("/email/change/undo", "POST").route(web::post().to(handlers::undo_email_change)));
         }
         if admin {
             config

@@ -121,6 +121,34 @@ pub async fn request_verification(
     Ok(Reply(endpoints.request_verification(&client, &me).await?))
 }
 
+/// `POST /email/change`.
+pub async fn request_email_change(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::EmailChangeBody>,
+) -> Handled {
+    Ok(Reply(endpoints.request_email_change(&client, &me, body).await?))
+}
+
+/// `POST /email/change/confirm`.
+pub async fn confirm_email_change(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::TokenBody>,
+) -> Handled {
+    Ok(Reply(endpoints.confirm_email_change(&client, body).await?))
+}
+
+/// `POST /email/change/undo`.
+pub async fn undo_email_change(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::TokenBody>,
+) -> Handled {
+    Ok(Reply(endpoints.undo_email_change(&client, body).await?))
+}
+
 /// `POST /email/verify`.
 pub async fn verify_email(
     State(endpoints): State<Endpoints>,

@@ -166,6 +166,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
             .route("/email/verification", post(handlers::request_verification))
             .route("/email/verify", post(handlers::verify_email));
     }
+    if endpoints.serves_email_change() {
+        routes = routes
+            .route("/email/change", post(handlers::request_email_change))
+            .route("/email/change/confirm", post(handlers::confirm_email_change))
+            .route("/email/change/undo", post(handlers::undo_email_change));
+    }
     if endpoints.serves_administration() {
         routes = routes
             .route("/admin/users", get(handlers::list_users).post(handlers::invite_user))

@@ -295,6 +295,24 @@ pub struct ChangePasswordBody {
     pub recovery_code: Option<String>,
 }
 
+/// The body of `POST /email/change`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct EmailChangeBody {
+    /// The address wanted; the confirmation link goes there.
+    pub new_email: String,
+    /// The password now: needed unless the sign-in is recent (the step-up window).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// For an account with two-factor authentication whose sign-in is not recent: a
+    /// current code of the authenticator app.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Or an unused recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
 /// The body of `POST /password/forgot`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery, ExchangeProof, ExternalCallback,
-    ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, IdentityId, IdentityStore, Invitation,
-    LinkedIdentity, LoginOutcome, LoginSuccess, NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode,
-    SecondFactorStatus, SecondFactorStore, SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens,
-    TotpEnrolment, User, UserDirectory, UserId, bearer_token,
+    AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery, EmailChangeStore, ExchangeProof,
+    ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, IdentityId, IdentityStore,
+    Invitation, LinkedIdentity, LoginOutcome, LoginSuccess, NewRecoveryCodes, Password, Role, RoleStore,
+    SecondFactorCode, SecondFactorStatus, SecondFactorStore, SecurityNotice, Session, SessionId, TokenError, TokenPair,
+    Tokens, TotpEnrolment, User, UserDirectory, UserId, bearer_token,
 };
 use serde::Serialize;
 
@@ -193,6 +193,7 @@ pub struct Endpoints {
     admin: Option<Arc<dyn AdminFlows>>,
     mfa: Option<Arc<dyn MfaFlows>>,
     external: Option<Arc<dyn ExternalFlows>>,
+    email_change: Option<Arc<dyn EmailChangeFlows>>,
     mail: Option<Arc<dyn SendMail>>,
     addressing: ClientAddressing,
     body_timeout: Duration,
@@ -211,6 +212,7 @@ impl Endpoints {
             admin: None,
             mfa: None,
             external: None,
+            email_change: None,
             mail: None,
             addressing: ClientAddressing::peer_only(),
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -280,6 +282,36 @@ impl Endpoints {
             external,
             ..Self::with_second_factor(service)
         }
+    }
+
+    /// Serves the email-change routes (`/email/change`, `/email/change/confirm`,
+    /// `/email/change/undo`) of `service`, whose store keeps requested changes; they also
+    /// need [`with_mail`](Self::with_mail).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthService, MemoryStore, SigningKey, Tokens};
+    /// use auth_http::Endpoints;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+    /// let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://auth.example", "api")));
+    /// let endpoints = Endpoints::new(Arc::clone(&service)).with_email_change(service);
+    /// assert!(!endpoints.serves_email_change(), "no mail, no email change");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_email_change<S: AuthStore + EmailChangeStore + 'static>(
+        mut self,
+        service: Arc<AuthService<S>>,
+    ) -> Self {
+        self.email_change = Some(service);
+        self
+    }
+
+    /// Whether the email-change routes are served (with mail).
+    pub fn serves_email_change(&self) -> bool {
+        self.email_change.is_some() && self.mail.is_some()
     }
 
     /// Whether the site is served over HTTPS, as browsers reach it (default `true`): the
@@ -380,6 +412,7 @@ impl Endpoints {
                 crate::openapi::Served::WithMail => self.serves_mail(),
                 crate::openapi::Served::WithAdministration => self.serves_administration(),
                 crate::openapi::Served::WithAdministrationAndMail => self.serves_administration() && self.serves_mail(),
+                crate::openapi::Served::WithEmailChange => self.serves_email_change(),
                 crate::openapi::Served::WithSecondFactor => self.serves_second_factor(),
                 crate::openapi::Served::WithExternalLogin => self.serves_external_login(),
             },
@@ -721,6 +754,64 @@ impl Endpoints {
         };
         let views: Vec<UserView> = users.iter().map(UserView::from).collect();
         Ok(Answer::json(200, &views))
+    }
+
+    /// `POST /email/change` `{"new_email", "password"?, "code"?, "recovery_code"?}`: 202;
+    /// the confirmation link goes to the new address, a notice with an undo link to the
+    /// old one. The answer is the same whether the new address is free or not.
+    ///
+    /// # Errors
+    ///
+    /// 404 without email change or mail; as [`AuthService::request_email_change`].
+    pub async fn request_email_change(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        body: api::EmailChangeBody,
+    ) -> EndpointResult {
+        let (flows, mail) = self.email_change_flows()?;
+        let caller = with_step_up(Caller::from(me), body.code, body.recovery_code)?;
+        let password = body.password.map(Password::new);
+        if let Some(delivery) = flows
+            .request_email_change(caller, &body.new_email, password, client)
+            .await?
+        {
+            mail.send_later(Mail::Link(delivery));
+        }
+        Ok(Answer::empty(202))
+    }
+
+    /// `POST /email/change/confirm` `{"token"}`: 204, the account has its new address;
+    /// its other sessions ended, every access token revoked (the session that asked
+    /// refreshes). `Referrer-Policy: no-referrer`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without email change or mail; as [`AuthService::confirm_email_change`].
+    pub async fn confirm_email_change(&self, client: &ClientInfo, body: api::TokenBody) -> EndpointResult {
+        let (flows, _) = self.email_change_flows()?;
+        flows.confirm_email_change(&body.token, client).await?;
+        Ok(Answer::empty(204).with_header(NO_REFERRER))
+    }
+
+    /// `POST /email/change/undo` `{"token"}`: 204, the old address is back and every
+    /// session ended. `Referrer-Policy: no-referrer`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without email change or mail; as [`AuthService::undo_email_change`].
+    pub async fn undo_email_change(&self, client: &ClientInfo, body: api::TokenBody) -> EndpointResult {
+        let (flows, _) = self.email_change_flows()?;
+        flows.undo_email_change(&body.token, client).await?;
+        Ok(Answer::empty(204).with_header(NO_REFERRER))
+    }
+
+    /// The email-change flows and the mail they send by, when both are served.
+    fn email_change_flows(&self) -> Result<(&dyn EmailChangeFlows, &dyn SendMail), ErrorAnswer> {
+        match (&self.email_change, &self.mail) {
+            (Some(flows), Some(mail)) => Ok((flows.as_ref(), mail.as_ref())),
+            _ => Err(ErrorAnswer::no_route()),
+        }
     }
 
     /// `POST /admin/users/{id}/enable` (`active`) or `/disable`: 204, for an `admin`.
@@ -1178,6 +1269,41 @@ impl<S: AuthStore + 'static> Flows for AuthService<S> {
 }
 
 /// The administration flows, for stores that have them.
+/// The email-change flows, for a store that keeps requested changes.
+trait EmailChangeFlows: Send + Sync {
+    fn request_email_change<'a>(
+        &'a self,
+        caller: Caller,
+        new_email: &'a str,
+        password: Option<Password>,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, Option<Delivery>>;
+    fn confirm_email_change<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, User>;
+    fn undo_email_change<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, User>;
+}
+
+impl<S: AuthStore + EmailChangeStore + 'static> EmailChangeFlows for AuthService<S> {
+    fn request_email_change<'a>(
+        &'a self,
+        caller: Caller,
+        new_email: &'a str,
+        password: Option<Password>,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, Option<Delivery>> {
+        Box::pin(AuthService::request_email_change(
+            self, caller, new_email, password, client,
+        ))
+    }
+
+    fn confirm_email_change<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, User> {
+        Box::pin(AuthService::confirm_email_change(self, token, client))
+    }
+
+    fn undo_email_change<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, User> {
+        Box::pin(AuthService::undo_email_change(self, token, client))
+    }
+}
+
 trait AdminFlows: Send + Sync {
     fn list_users(&self, after: Option<UserId>, limit: u32) -> Flow<'_, Vec<User>>;
     fn search_users<'a>(&'a self, prefix: &'a str, after: Option<UserId>, limit: u32) -> Flow<'a, Vec<User>>;

@@ -565,6 +565,130 @@ pub async fn administration_needs_the_admin_role(target: Target) {
     assert_eq!(me["roles"], json!(["editor"]));
 }
 
+/// The newest mail of `kind` addressed to `to`, once it is in the outbox.
+async fn mail_to(server: &Server, kind: &str, to: &str) -> String {
+    for _ in 0..100 {
+        let message = crate::last_message(&server.outbox(), kind).await;
+        if message.contains(&format!("To: {to}")) {
+            return message;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {kind} mail to {to}");
+}
+
+/// The token of the first link in `message`.
+fn token_in(message: &str) -> String {
+    message
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned()
+}
+
+/// Case: an address changes through both mailboxes: asked for with the password, the
+/// new address confirms (a taken one is refused only then), both are told, the old one
+/// can undo.
+pub async fn an_address_changes_through_both_mailboxes(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
+        return;
+    };
+    register(&server, "kit@example.com").await;
+    register(&server, "lee@example.com").await;
+    let (access, refresh) = tokens(&server, "kit@example.com").await;
+    let change = |body: serde_json::Value, bearer: Option<&str>| {
+        let server = &server;
+        let bearer = bearer.map(str::to_owned);
+        async move { post_json(server, "/email/change", body, bearer.as_deref()).await }
+    };
+    change(json!({"new_email": "kit@example.org", "password": PASSWORD}), None)
+        .await
+        .assert_error(401, "invalid_token");
+    change(
+        json!({"new_email": "kit@example.org", "password": "not the password"}),
+        Some(&access),
+    )
+    .await
+    .assert_error(401, "invalid_credentials");
+    change(json!({"new_email": "nope", "password": PASSWORD}), Some(&access))
+        .await
+        .assert_error(422, "invalid_email");
+    change(
+        json!({"new_email": "KIT@example.com", "password": PASSWORD}),
+        Some(&access),
+    )
+    .await
+    .assert_error(409, "email_taken");
+
+    // Taken or free, the same answer; the link to a taken address fails only when used.
+    let taken = change(
+        json!({"new_email": "lee@example.com", "password": PASSWORD}),
+        Some(&access),
+    )
+    .await;
+    assert_eq!((taken.status, taken.text.as_str()), (202, ""));
+    let taken = token_in(&mail_to(&server, "email_change", "lee@example.com").await);
+    let free = change(
+        json!({"new_email": " Kit@Example.org", "password": PASSWORD}),
+        Some(&access),
+    )
+    .await;
+    assert_eq!((free.status, free.text.as_str()), (202, ""));
+    let message = mail_to(&server, "email_change", "kit@example.org").await;
+    assert!(message.contains("Subject: Confirm your new email address"), "{message}");
+    assert!(message.contains("/ui/email/change/confirm?token=ec_"), "{message}");
+    let free = token_in(&message);
+    let asked = mail_to(&server, "email_change_requested", "kit@example.com").await;
+    assert!(
+        asked.contains("kit@example.org") && asked.contains("/ui/email/change/undo?token=eu_"),
+        "{asked}"
+    );
+
+    let confirm = |token: String| {
+        let server = &server;
+        async move { post_json(server, "/email/change/confirm", json!({"token": token}), None).await }
+    };
+    confirm(taken).await.assert_error(409, "email_taken");
+    confirm("ec_forged".to_owned()).await.assert_error(400, "invalid_token");
+    let confirmed = confirm(free.clone()).await;
+    assert_eq!(confirmed.status, 204, "{}", confirmed.text);
+    assert_eq!(confirmed.header("referrer-policy"), Some("no-referrer"));
+    confirm(free).await.assert_error(400, "invalid_token");
+
+    // No access token carries the old address; the session that asked refreshes.
+    get(&server, "/me", Some(&access))
+        .await
+        .assert_error(401, "invalid_token");
+    let renewed = post_json(&server, "/token/refresh", json!({"refresh_token": refresh}), None).await;
+    assert_eq!(renewed.status, 200, "{}", renewed.text);
+    let access = renewed.json()["access_token"].as_str().unwrap().to_owned();
+    let me = get(&server, "/me", Some(&access)).await.json();
+    assert_eq!(
+        (me["email"].as_str(), me["email_verified"].as_bool()),
+        (Some("kit@example.org"), Some(true))
+    );
+    login(&server, "kit@example.com", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
+
+    // Both addresses told; the old one can undo, which signs everyone out.
+    let changed = mail_to(&server, "email_changed", "kit@example.com").await;
+    assert!(changed.contains("Subject: Your email address was changed"), "{changed}");
+    mail_to(&server, "email_change_confirmed", "kit@example.org").await;
+    let undo = token_in(&changed);
+    let undone = post_json(&server, "/email/change/undo", json!({"token": undo}), None).await;
+    assert_eq!(undone.status, 204, "{}", undone.text);
+    get(&server, "/me", Some(&access))
+        .await
+        .assert_error(401, "invalid_token");
+    assert_eq!(login(&server, "kit@example.com", PASSWORD).await.status, 200);
+    mail_to(&server, "email_change_undone", "kit@example.com").await;
+    post_json(&server, "/email/change/undo", json!({"token": undo}), None)
+        .await
+        .assert_error(400, "invalid_token");
+}
+
 /// Case: login is rate limited with retry after.
 pub async fn login_is_rate_limited_with_retry_after(target: Target) {
     let Some(server) = Server::start(target, &[]) else {

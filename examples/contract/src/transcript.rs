@@ -170,9 +170,12 @@ fn credentials(email: &str, password: &str) -> Body {
     Body::Json(json!({ "email": email, "password": password }))
 }
 
-/// The environment the conversation needs: registration attempts are many in it; the
-/// limit has its own case.
-pub(crate) const CONVERSATION_ENV: [(&str, &str); 1] = [("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT", "100/hour")];
+/// The environment the conversation needs: registration attempts and uses of mailed
+/// links are many in it; the limits have their own cases.
+pub(crate) const CONVERSATION_ENV: [(&str, &str); 2] = [
+    ("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT", "100/hour"),
+    ("AUTH_RATE_LIMIT_CONFIRMATIONS_PER_CLIENT", "100/minute"),
+];
 
 /// Case: the answers match the reference transcript.
 pub async fn the_answers_match_the_reference_transcript(target: Target) {
@@ -541,6 +544,130 @@ pub(crate) async fn converse(server: &Server) -> Conversation<'_> {
         Body::None,
     )
     .await;
+
+    // An account's sessions, ended by an administrator; finding and inviting accounts.
+    c.step(
+        "find accounts by address",
+        &get,
+        "/admin/users?email=BOB%40",
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+    let bob_sessions = format!("/admin/users/{bob_id}/sessions");
+    c.step("bob's sessions", &get, &bob_sessions, Some(&admin), Body::None)
+        .await;
+    c.step("bob's sessions, no token", &get, &bob_sessions, None, Body::None)
+        .await;
+    c.step(
+        "end bob's sessions",
+        &Method::DELETE,
+        &bob_sessions,
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+    let nobody_sessions = "/admin/users/00000000-0000-7000-8000-000000000000/sessions";
+    c.step(
+        "an unknown account's sessions",
+        &get,
+        nobody_sessions,
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+    let invite = |email: &str| Body::Json(json!({ "email": email, "roles": ["editor"] }));
+    c.step(
+        "invite without a token",
+        &post,
+        "/admin/users",
+        None,
+        invite("ivy@example.com"),
+    )
+    .await;
+    c.step("invite", &post, "/admin/users", Some(&admin), invite("Ivy@example.com"))
+        .await;
+    c.step(
+        "invite a taken address",
+        &post,
+        "/admin/users",
+        Some(&admin),
+        invite("bob@example.com"),
+    )
+    .await;
+
+    // Changing an address: asked for with the password, confirmed from the new address,
+    // undone from the old one.
+    let eli = |password: &str| credentials("eli@example.com", password);
+    c.step("register eli", &post, "/register", None, eli(PASSWORD)).await;
+    let login = c.step("eli logs in", &post, "/login", None, eli(PASSWORD)).await;
+    let eli_access = text(&login, "access_token");
+    let change = |password: &str| Body::Json(json!({ "new_email": "eli@example.org", "password": password }));
+    c.step(
+        "change the email without a token",
+        &post,
+        "/email/change",
+        None,
+        change(PASSWORD),
+    )
+    .await;
+    let wrong = change("a wrong guess");
+    c.step(
+        "change the email, a wrong password",
+        &post,
+        "/email/change",
+        Some(&eli_access),
+        wrong,
+    )
+    .await;
+    c.step(
+        "change the email",
+        &post,
+        "/email/change",
+        Some(&eli_access),
+        change(PASSWORD),
+    )
+    .await;
+    let (_, confirm) = last_mail(&server.outbox(), "email_change").await;
+    c.step(
+        "confirm with a bad token",
+        &post,
+        "/email/change/confirm",
+        None,
+        token("ec_nope"),
+    )
+    .await;
+    c.step(
+        "confirm the change",
+        &post,
+        "/email/change/confirm",
+        None,
+        token(&confirm),
+    )
+    .await;
+    c.step(
+        "confirm it twice",
+        &post,
+        "/email/change/confirm",
+        None,
+        token(&confirm),
+    )
+    .await;
+    c.step(
+        "the change ends the old token",
+        &get,
+        "/me",
+        Some(&eli_access),
+        Body::None,
+    )
+    .await;
+    let (_, undo) = last_mail(&server.outbox(), "email_changed").await;
+    c.step("undo the change", &post, "/email/change/undo", None, token(&undo))
+        .await;
+    c.step("undo it twice", &post, "/email/change/undo", None, token(&undo))
+        .await;
+    c.step("log in with the old address", &post, "/login", None, eli(PASSWORD))
+        .await;
 
     // Two-factor authentication: enrolment, the login challenge, recovery codes, disabling.
     let dee = |password: &str| credentials("dee@example.com", password);

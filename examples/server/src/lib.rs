@@ -32,9 +32,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::{
-    Accounts, AuthService, AuthStore, BrowserSessionStore, EncryptionKey, EventKey, IdentityProvider, IdentityStore,
-    PasswordPolicy, PurgeStore, RateLimiter, Role, RoleStore, SecondFactorStore, SecretCipher, Tokens, TotpSettings,
-    UserDirectory,
+    Accounts, AuthService, AuthStore, BrowserSessionStore, EmailChangeStore, EncryptionKey, EventKey, IdentityProvider,
+    IdentityStore, PasswordPolicy, PurgeStore, RateLimiter, Role, RoleStore, SecondFactorStore, SecretCipher, Tokens,
+    TotpSettings, UserDirectory,
 };
 use auth_oidc::OidcProvider;
 use auth_redis::RedisRateLimiter;
@@ -51,7 +51,14 @@ pub use mail::Mailer;
 /// sessions; second factors; external identities). Both stores have all of them;
 /// `DATABASE_URL` picks one at run time.
 pub trait ServerStore:
-    AuthStore + UserDirectory + RoleStore + PurgeStore + BrowserSessionStore + SecondFactorStore + IdentityStore
+    AuthStore
+    + UserDirectory
+    + RoleStore
+    + PurgeStore
+    + BrowserSessionStore
+    + SecondFactorStore
+    + IdentityStore
+    + EmailChangeStore
 {
 }
 
@@ -63,6 +70,7 @@ impl<
         + BrowserSessionStore
         + SecondFactorStore
         + IdentityStore
+        + EmailChangeStore
         + ?Sized,
 > ServerStore for T
 {
@@ -109,6 +117,7 @@ impl App {
     /// `AUTH_BODY_TIMEOUT_SECS`.
     pub fn endpoints(&self) -> auth_http::Endpoints {
         let endpoints = auth_http::Endpoints::with_identity_providers(Arc::clone(&self.auth))
+            .with_email_change(Arc::clone(&self.auth))
             .with_secure_cookies(self.https)
             .with_mail(self.mailer.clone())
             .with_body_timeout(self.limits.body_timeout);

@@ -112,16 +112,52 @@ impl Mailer {
                     format!("The {provider} account linked to your account was unlinked."),
                 )
             }
+            SecurityNoticeKind::EmailChangeRequested(new) => (
+                "A change of your email address was asked for".to_owned(),
+                format!(
+                    "Someone signed in to your account asked to change its email address to {new}. \
+                     Nothing changes until that address confirms it."
+                ),
+            ),
+            SecurityNoticeKind::EmailChanged(new) => (
+                "Your email address was changed".to_owned(),
+                format!(
+                    "The email address of your account is now {new}. Your other sessions were \
+                     signed out. Mail about the account now goes there."
+                ),
+            ),
+            SecurityNoticeKind::EmailChangeConfirmed => (
+                "This is now your account's email address".to_owned(),
+                "You confirmed this address: your account signs in with it from now on.".to_owned(),
+            ),
+            SecurityNoticeKind::EmailChangeUndone => (
+                "Your email address was restored".to_owned(),
+                "A change of your account's email address was undone: this address is back, and \
+                 every session was signed out. Reset your password now: whoever changed the \
+                 address may have changed it too."
+                    .to_owned(),
+            ),
             _ => (
                 "Your account changed".to_owned(),
                 "A security setting of your account changed.".to_owned(),
             ),
         };
+        let link = notice.link.as_ref().map(|delivery| {
+            let mut view = self.link_view(delivery.purpose, delivery.token.expose_secret(), delivery.expires_at);
+            view.link.take().map(|mut link| {
+                if delivery.purpose == TokenPurpose::EmailChangeUndo {
+                    link.text = "If this was not you, open this link to undo the change and sign \
+                                 everyone out"
+                        .to_owned();
+                }
+                link
+            })
+        });
         let view = MailView {
             heading: subject.clone(),
             subject,
             paragraphs: vec![what],
-            link: None,
+            link: link.flatten(),
             when: Some(notice.at.format(&Rfc2822).unwrap_or_default()),
             client: Some(client_line(&notice.client)),
             if_not_you: Some(
@@ -159,6 +195,12 @@ impl Mailer {
             TokenPurpose::EmailVerification => {
                 ("Confirm your email address", "ui/email/verify", "Confirm your address")
             }
+            TokenPurpose::EmailChange => (
+                "Confirm your new email address",
+                "ui/email/change/confirm",
+                "Make this your account's address",
+            ),
+            TokenPurpose::EmailChangeUndo => ("Undo the change", "ui/email/change/undo", "Undo the change"),
             _ => ("Your link", "", "Continue"),
         };
         MailView {
