@@ -195,15 +195,16 @@ pub use second_factor::{
 };
 pub use service::{
     Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, Caller, DEFAULT_EMAIL_VERIFICATION_TTL,
-    DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, EMAIL_CHANGE_UNDO_WINDOW, DEFAULT_SESSION_LIFETIME, DEFAULT_STEP_UP_WINDOW,
-    ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, INVITATION_TTL,
-    Invitation, LoginOutcome, LoginSuccess, MAX_LIST_USERS, NewRecoveryCodes, Purged, Registration, ResumedSession,
-    SecondFactorChallenge, SessionCheck, TotpSettings,
+    DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, DEFAULT_STEP_UP_WINDOW,
+    EMAIL_CHANGE_UNDO_WINDOW, ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish,
+    ExternalLoginStart, INVITATION_TTL, Invitation, LoginOutcome, LoginSuccess, MAX_LIST_USERS, NewRecoveryCodes,
+    Purged, Registration, ResumedSession, SecondFactorChallenge, SessionCheck, TotpSettings,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
-    AuthStore, BrowserSessionStore, ComposedStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval, IdentityStore, MemoryStore, OneTimeTokenStore,
-    PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory, UserStore,
+    AuthStore, BrowserSessionStore, ComposedStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval,
+    IdentityStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore,
+    UserDirectory, UserStore,
 };
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,

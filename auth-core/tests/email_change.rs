@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use auth_core::{
-    Clock, SessionStore, AuthError, AuthEvent, Caller, ClientInfo, Delivery, EventKind, Password, SecurityNoticeKind, TokenPair,
-    TokenPurpose,
+    AuthError, AuthEvent, Caller, ClientInfo, Clock, Delivery, EventKind, Password, SecurityNoticeKind, SessionStore,
+    TokenPair, TokenPurpose,
 };
 
 mod common;
@@ -64,22 +64,38 @@ async fn an_address_changes_once_confirmed_from_the_new_address() {
         .unwrap()
         .signed_in()
         .unwrap();
-    let reset = f.auth.request_password_reset("ann@example.com", &laptop()).await.unwrap().unwrap();
+    let reset = f
+        .auth
+        .request_password_reset("ann@example.com", &laptop())
+        .await
+        .unwrap()
+        .unwrap();
     f.events.take();
     f.notices.take();
 
     let confirmation = request(&f, &login.tokens, " Ann@Example.ORG").await;
-    assert_eq!(confirmation.to, email("ann@example.org"), "to the new address, normalized");
+    assert_eq!(
+        confirmation.to,
+        email("ann@example.org"),
+        "to the new address, normalized"
+    );
     assert_eq!(confirmation.purpose, TokenPurpose::EmailChange);
     assert!(confirmation.token.expose_secret().starts_with("ec_"));
     let told = f.notices.take_whole();
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].to, email("ann@example.com"), "the old address is told at once");
-    assert_eq!(told[0].kind, SecurityNoticeKind::EmailChangeRequested(email("ann@example.org")));
+    assert_eq!(
+        told[0].kind,
+        SecurityNoticeKind::EmailChangeRequested(email("ann@example.org"))
+    );
     let undo = told[0].link.clone().unwrap();
     assert_eq!(undo.purpose, TokenPurpose::EmailChangeUndo);
     assert_eq!(undo.expires_at, f.clock.now() + Duration::from_secs(7 * 24 * 3600));
-    assert_eq!(f.stored(user.id).await.email, user.email, "nothing changes before the confirmation");
+    assert_eq!(
+        f.stored(user.id).await.email,
+        user.email,
+        "nothing changes before the confirmation"
+    );
 
     f.clock.advance(Duration::from_secs(60));
     let changed = f
@@ -109,29 +125,52 @@ async fn an_address_changes_once_confirmed_from_the_new_address() {
     let me = f.auth.authenticate(renewed.access_token.expose_secret()).await.unwrap();
     assert_eq!(me.user.email, email("ann@example.org"));
     assert_eq!(
-        code(f.auth.refresh(other.tokens.refresh_token.expose_secret(), &laptop()).await),
+        code(
+            f.auth
+                .refresh(other.tokens.refresh_token.expose_secret(), &laptop())
+                .await
+        ),
         "invalid_token"
     );
     // The reset link mailed to the old address is dead; sign-in is by the new address.
     assert_eq!(
         code(
             f.auth
-                .reset_password(reset.token.expose_secret(), Password::new("a new passphrase here"), &laptop())
+                .reset_password(
+                    reset.token.expose_secret(),
+                    Password::new("a new passphrase here"),
+                    &laptop()
+                )
                 .await
         ),
         "invalid_token"
     );
     assert_eq!(
-        code(f.auth.login("ann@example.com", Password::new(PASSWORD), &laptop()).await),
+        code(
+            f.auth
+                .login("ann@example.com", Password::new(PASSWORD), &laptop())
+                .await
+        ),
         "invalid_credentials"
     );
-    assert!(f.auth.login("ann@example.org", Password::new(PASSWORD), &laptop()).await.is_ok());
+    assert!(
+        f.auth
+            .login("ann@example.org", Password::new(PASSWORD), &laptop())
+            .await
+            .is_ok()
+    );
 
     // Both addresses are told; the old one with a fresh undo link.
     let told = f.notices.take_whole();
     let summary: Vec<_> = told
         .iter()
-        .map(|notice| (notice.to.as_str().to_owned(), notice.kind.clone(), notice.link.is_some()))
+        .map(|notice| {
+            (
+                notice.to.as_str().to_owned(),
+                notice.kind.clone(),
+                notice.link.is_some(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -141,7 +180,11 @@ async fn an_address_changes_once_confirmed_from_the_new_address() {
                 SecurityNoticeKind::EmailChanged(email("ann@example.org")),
                 true
             ),
-            ("ann@example.org".to_owned(), SecurityNoticeKind::EmailChangeConfirmed, false),
+            (
+                "ann@example.org".to_owned(),
+                SecurityNoticeKind::EmailChangeConfirmed,
+                false
+            ),
         ]
     );
 
@@ -191,13 +234,15 @@ async fn asking_needs_the_password_or_a_recent_sign_in() {
         .await;
     assert!(matches!(late, Err(AuthError::StepUpRequired { .. })), "{late:?}");
 
-    for (address, expected) in [
-        ("not an address", "invalid_email"),
-        ("BEA@example.com", "email_taken"),
-    ] {
+    for (address, expected) in [("not an address", "invalid_email"), ("BEA@example.com", "email_taken")] {
         let refused = f
             .auth
-            .request_email_change(caller(&f, &login.tokens).await, address, Some(Password::new(PASSWORD)), &laptop())
+            .request_email_change(
+                caller(&f, &login.tokens).await,
+                address,
+                Some(Password::new(PASSWORD)),
+                &laptop(),
+            )
             .await;
         assert_eq!(code(refused), expected, "{address}");
     }
@@ -244,7 +289,12 @@ async fn a_confirmation_link_dies_with_a_password_change_and_after_a_day() {
     let (user, login) = f.logged_in("eve@example.com").await;
     let confirmation = request(&f, &login.tokens, "eve@example.org").await;
     f.auth
-        .change_password(user.id, Password::new(PASSWORD), Password::new("another long passphrase"), &laptop())
+        .change_password(
+            user.id,
+            Password::new(PASSWORD),
+            Password::new("another long passphrase"),
+            &laptop(),
+        )
         .await
         .unwrap();
     let stale = f
@@ -319,16 +369,31 @@ async fn an_undo_restores_the_address_and_ends_every_session() {
         f.notices.take(),
         [(SecurityNoticeKind::EmailChangeUndone, "gus@example.com".to_owned())]
     );
-    assert!(f.store.list_sessions(user.id).await.unwrap().iter().all(|s| s.revoked_at.is_some()));
+    assert!(
+        f.store
+            .list_sessions(user.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.revoked_at.is_some())
+    );
     assert_eq!(
-        code(f.auth.refresh(login.tokens.refresh_token.expose_secret(), &laptop()).await),
+        code(
+            f.auth
+                .refresh(login.tokens.refresh_token.expose_secret(), &laptop())
+                .await
+        ),
         "invalid_token"
     );
     // Links the thief holds are dead: its reset link, the undo, the owner's link again.
     assert_eq!(
         code(
             f.auth
-                .reset_password(reset.token.expose_secret(), Password::new("the thief's passphrase"), &laptop())
+                .reset_password(
+                    reset.token.expose_secret(),
+                    Password::new("the thief's passphrase"),
+                    &laptop()
+                )
                 .await
         ),
         "invalid_token"
@@ -376,5 +441,10 @@ async fn an_undo_before_the_confirmation_cancels_and_the_window_is_seven_days() 
         code(f.auth.undo_email_change(fresh.token.expose_secret(), &laptop()).await),
         "invalid_token"
     );
-    assert!(f.auth.login("ida@example.org", Password::new(PASSWORD), &laptop()).await.is_ok());
+    assert!(
+        f.auth
+            .login("ida@example.org", Password::new(PASSWORD), &laptop())
+            .await
+            .is_ok()
+    );
 }

@@ -132,11 +132,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use auth_core::{
     AuthMethod, BoxError, BrowserSessionStore, CodeChallenge, Email, EmailChange, EmailChangeStore, EmailConfirmation,
-    ExternalIdentity, ExternalLoginCode,
-    ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval, IdentityStore,
-    LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore, RefreshTokenRecord,
-    ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash,
-    TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
+    ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId,
+    IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName,
+    PurgeStore, RefreshTokenRecord, ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore,
+    StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
 };
 use std::str::FromStr;
 
@@ -1762,7 +1761,10 @@ impl EmailChangeStore for PostgresStore {
         if version != Some(change.token_version) {
             return Ok(Some(EmailConfirmation::Stale(change)));
         }
-        let Some(user) = self.switch_email(&mut tx, change.user_id, &change.new_email, at).await? else {
+        let Some(user) = self
+            .switch_email(&mut tx, change.user_id, &change.new_email, at)
+            .await?
+        else {
             return Ok(Some(EmailConfirmation::Stale(change)));
         };
         sqlx::query(self.sql("UPDATE {s}.email_changes SET confirmed_at = $2 WHERE confirm_hash = $1"))
@@ -1797,7 +1799,10 @@ impl EmailChangeStore for PostgresStore {
         let Some(change) = change else {
             return Ok(None);
         };
-        let Some(user) = self.switch_email(&mut tx, change.user_id, &change.old_email, at).await? else {
+        let Some(user) = self
+            .switch_email(&mut tx, change.user_id, &change.old_email, at)
+            .await?
+        else {
             return Ok(None);
         };
         sqlx::query(self.sql(

@@ -166,10 +166,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    BoxError, BrowserSessionStore, Email, EmailChange, EmailChangeStore, EmailConfirmation, ExternalLoginCode, ExternalLoginState, HashedPassword, IdentityId,
-    IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName,
-    PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError,
-    TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
+    BoxError, BrowserSessionStore, Email, EmailChange, EmailChangeStore, EmailConfirmation, ExternalLoginCode,
+    ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge,
+    OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore,
+    Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId,
+    UserStore,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -1873,7 +1874,10 @@ fn switch_email(
     );
     let row = tx
         .prepare_cached(&sql)?
-        .query_row(params![user.to_string(), email.as_str(), micros(at)?], rows::RawUser::from_row)
+        .query_row(
+            params![user.to_string(), email.as_str(), micros(at)?],
+            rows::RawUser::from_row,
+        )
         .optional()
         .map_err(|error| match error {
             rusqlite::Error::SqliteFailure(failure, _)
@@ -1936,7 +1940,9 @@ impl EmailChangeStore for SqliteStore {
                     "SELECT {EMAIL_CHANGE_COLUMNS} FROM auth_email_changes
                      WHERE confirm_hash = ?1 AND confirmed_at IS NULL AND undone_at IS NULL"
                 ))?
-                .query_row(params![confirm.as_bytes().as_slice()], |row| Ok(email_change_from_row(row)))
+                .query_row(params![confirm.as_bytes().as_slice()], |row| {
+                    Ok(email_change_from_row(row))
+                })
                 .optional()?
                 .transpose()?;
             let Some(change) = change else {

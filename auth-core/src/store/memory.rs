@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{
-    BrowserSessionStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval, IdentityStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore,
-    SessionStore, UserDirectory, UserStore,
+    BrowserSessionStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval, IdentityStore,
+    OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory, UserStore,
 };
 use crate::email::Email;
 use crate::error::StoreError;
@@ -838,11 +838,11 @@ impl EmailChangeStore for MemoryStore {
         if !state.users.contains_key(&change.user_id) {
             return Err(StoreError::backend(format!("no account {}", change.user_id)));
         }
-        if state
-            .email_changes
-            .iter()
-            .any(|stored| [stored.confirm, stored.undo].iter().any(|hash| hash == confirm || hash == undo))
-        {
+        if state.email_changes.iter().any(|stored| {
+            [stored.confirm, stored.undo]
+                .iter()
+                .any(|hash| hash == confirm || hash == undo)
+        }) {
             return Err(StoreError::backend("duplicate email change token"));
         }
         state.email_changes.retain(|stored| {
