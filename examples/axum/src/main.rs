@@ -101,6 +101,18 @@ pub(crate) fn router(state: AppState) -> Router {
                 .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
                 .route("/ui/email/verify/request", post(pages::verify_request_submit))
                 .route(
+                    "/ui/email/change",
+                    get(pages::email_change_page).post(pages::email_change_submit),
+                )
+                .route(
+                    "/ui/email/change/confirm",
+                    get(pages::email_change_confirm_page).post(pages::email_change_confirm_submit),
+                )
+                .route(
+                    "/ui/email/change/undo",
+                    get(pages::email_change_undo_page).post(pages::email_change_undo_submit),
+                )
+                .route(
                     "/ui/oauth/finish",
                     get(pages::oauth_finish).head(pages::oauth_finish_head),
                 )

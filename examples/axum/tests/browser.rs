@@ -625,6 +625,47 @@ async fn every_page_works_is_accessible_in_both_schemes_at_both_widths_and_break
         .await;
     wait_for_text(&page.browser, "#who", email).await;
 
+    // A change of address: asked for with the password, confirmed from the link mailed
+    // to the new address (this browser, which asked, stays signed in), then undone from
+    // the link mailed to the old one (every device signed out).
+    let moved = "moved@example.com";
+    page.goto(&server.url("/ui/email/change")).await;
+    page.check("Change your email", Some("email-change")).await;
+    page.submit(&[("email", moved), ("password", "not the password")], "Send the link")
+        .await;
+    wait_for_text(&page.browser, "#password-error", "This is not your current password.").await;
+    page.check("Change your email", None).await;
+    assert_eq!(page.value_of("#email").await, moved);
+    page.submit(&[("email", moved), ("password", passphrase)], "Send the link")
+        .await;
+    wait_for_text(
+        &page.browser,
+        "[role='status']",
+        "A link is on its way to the new address: open it to make the change.",
+    )
+    .await;
+    let (_, token) = http_contract::last_mail(&server.outbox(), "email_change").await;
+    page.goto(&server.url(&format!("/ui/email/change/confirm?token={token}")))
+        .await;
+    page.check("Confirm your new email", Some("email-change-confirm")).await;
+    page.submit(&[], "Use this address").await;
+    page.check("Email changed", None).await;
+    page.goto(&server.url("/")).await;
+    wait_for_text(&page.browser, "#who", moved).await;
+    let (_, undo) = http_contract::last_mail(&server.outbox(), "email_changed").await;
+    page.goto(&server.url(&format!("/ui/email/change/undo?token={undo}")))
+        .await;
+    page.check("Undo the change of your email", Some("email-change-undo"))
+        .await;
+    page.submit(&[], "Undo the change").await;
+    page.check("Change undone", None).await;
+    page.goto(&server.url("/")).await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+    page.goto(&server.url("/ui/login")).await;
+    page.submit(&[("email", email), ("password", passphrase)], "Sign in")
+        .await;
+    wait_for_text(&page.browser, "#who", email).await;
+
     // Another site's form posting to our sign-out, without our CSRF token: refused, and
     // the session survives.
     let attack = format!(

@@ -124,6 +124,12 @@ async fn forms_without_the_csrf_token_are_refused() {
         ),
         ("/ui/oauth/test/link", vec![]),
         (
+            "/ui/email/change",
+            vec![("email", "pia@example.org"), ("password", PASSWORD)],
+        ),
+        ("/ui/email/change/confirm", vec![("token", "ec_x")]),
+        ("/ui/email/change/undo", vec![("token", "eu_x")]),
+        (
             "/ui/identities/unlink",
             vec![("identity", "00000000-0000-0000-0000-000000000000")],
         ),
@@ -153,17 +159,25 @@ async fn forms_without_the_csrf_token_are_refused() {
 }
 
 #[tokio::test]
-async fn the_reset_page_keeps_its_referrer_on_this_site_and_escapes_what_it_echoes() {
+async fn the_link_pages_keep_their_referrer_on_this_site_and_escape_what_they_echo() {
     let server = Server::start(AXUM, &[]).unwrap();
-    let page = no_redirects()
-        .get(server.url("/ui/password/reset?token=%22%3E%3Cscript%3Ealert(1)%3C/script%3E"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.headers()["referrer-policy"], "same-origin");
-    let html = page.text().await.unwrap();
-    assert!(!html.contains("<script>"), "{html}");
-    assert!(html.contains("&quot;&gt;&lt;script&gt;"), "{html}");
+    for page in [
+        "/ui/password/reset",
+        "/ui/email/verify",
+        "/ui/email/change/confirm",
+        "/ui/email/change/undo",
+    ] {
+        let answer = no_redirects()
+            .get(server.url(&format!("{page}?token=%22%3E%3Cscript%3Ealert(1)%3C/script%3E")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{page}");
+        assert_eq!(answer.headers()["referrer-policy"], "same-origin", "{page}");
+        let html = answer.text().await.unwrap();
+        assert!(!html.contains("<script>"), "{page}: {html}");
+        assert!(html.contains("&quot;&gt;&lt;script&gt;"), "{page}: {html}");
+    }
 }
 
 #[tokio::test]
@@ -801,7 +815,7 @@ async fn the_pages_policy_allows_this_site_only_and_nothing_inline() {
 async fn signed_in_pages_send_a_browser_without_a_session_to_sign_in() {
     let server = plain_http_server();
     let http = no_redirects();
-    for page in ["/ui/password/change", "/ui/mfa"] {
+    for page in ["/ui/password/change", "/ui/mfa", "/ui/email/change"] {
         let answer = http.get(server.url(page)).send().await.unwrap();
         assert_eq!(answer.status().as_u16(), 303, "{page}");
         assert_eq!(answer.headers()["location"], "/ui/login", "{page}");
@@ -810,6 +824,7 @@ async fn signed_in_pages_send_a_browser_without_a_session_to_sign_in() {
         "/ui/logout/all",
         "/ui/sessions/revoke",
         "/ui/email/verify/request",
+        "/ui/email/change",
         "/ui/mfa/setup",
         "/ui/mfa/confirm",
         "/ui/mfa/recovery-codes",

@@ -7,6 +7,7 @@
 //!   only translate forms into calls and outcomes into pages, choosing which field an
 //!   error belongs to.
 
+mod email_change;
 mod external;
 mod second_factor;
 mod session;
@@ -23,6 +24,11 @@ use serde::Deserialize;
 
 use crate::AppState;
 use auth_axum::Client;
+pub(crate) use email_change::{
+    change_page as email_change_page, change_submit as email_change_submit, confirm_page as email_change_confirm_page,
+    confirm_submit as email_change_confirm_submit, undo_page as email_change_undo_page,
+    undo_submit as email_change_undo_submit,
+};
 pub(crate) use external::{link_submit, oauth_finish, oauth_finish_head, start as oauth_start, unlink_submit};
 pub(crate) use second_factor::{
     confirm_submit, disable_submit, login_code_submit, mfa_page, recovery_codes_submit, setup_submit,
@@ -327,6 +333,7 @@ fn done_notice(done: Option<&str>) -> Option<Notice> {
         "device-signed-out" => "That device is signed out.",
         "password-changed" => "Your password is changed. Your other devices are signed out.",
         "verification-sent" => "A confirmation link is on its way to your address.",
+        "email-change-sent" => "A link is on its way to the new address: open it to make the change.",
         "identity-unlinked" => "The provider is unlinked: it no longer signs you in.",
         _ => return None,
     };

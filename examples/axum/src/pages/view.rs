@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 
 /// The built-in templates, by file name.
-pub(crate) const TEMPLATES: [(&str, &str); 16] = [
+pub(crate) const TEMPLATES: [(&str, &str); 19] = [
     ("base.html", include_str!("../../ui/base.html")),
     ("forms.html", include_str!("../../ui/forms.html")),
     ("home.html", include_str!("../../ui/home.html")),
@@ -34,6 +34,15 @@ pub(crate) const TEMPLATES: [(&str, &str); 16] = [
     ("reset.html", include_str!("../../ui/reset.html")),
     ("verify.html", include_str!("../../ui/verify.html")),
     ("password_change.html", include_str!("../../ui/password_change.html")),
+    ("email_change.html", include_str!("../../ui/email_change.html")),
+    (
+        "email_change_confirm.html",
+        include_str!("../../ui/email_change_confirm.html"),
+    ),
+    (
+        "email_change_undo.html",
+        include_str!("../../ui/email_change_undo.html"),
+    ),
     ("message.html", include_str!("../../ui/message.html")),
     ("onward.html", include_str!("../../ui/onward.html")),
     ("login_code.html", include_str!("../../ui/login_code.html")),
@@ -445,6 +454,9 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
         "reset.html",
         "verify.html",
         "password_change.html",
+        "email_change.html",
+        "email_change_confirm.html",
+        "email_change_undo.html",
         "login_code.html",
     ] {
         for with_errors in [false, true] {
