@@ -89,6 +89,10 @@ pub enum Action {
     ConfirmEmailChange,
     /// [`undo_email_change`](crate::AuthService::undo_email_change).
     UndoEmailChange,
+    /// [`delete_account`](crate::AuthService::delete_account): the owner deleted it.
+    DeleteAccount,
+    /// [`delete_user`](crate::AuthService::delete_user): an administrator deleted it.
+    DeleteUser,
 }
 
 impl Action {
@@ -128,6 +132,8 @@ impl Action {
             Self::RequestEmailChange => "request_email_change",
             Self::ConfirmEmailChange => "confirm_email_change",
             Self::UndoEmailChange => "undo_email_change",
+            Self::DeleteAccount => "delete_account",
+            Self::DeleteUser => "delete_user",
         }
     }
 }
@@ -325,6 +331,11 @@ pub enum EventKind {
     EmailChanged,
     /// A change of an account's address was undone from the old address.
     EmailChangeUndone,
+    /// An account was deleted by its owner; the event names it by the digest of its
+    /// address.
+    AccountDeleted,
+    /// An account was deleted by an administrator; named as in [`AccountDeleted`](Self::AccountDeleted).
+    AccountDeletedByAdministrator,
     /// Password hashing was saturated and the request was refused at once.
     Busy,
     /// Any other refusal of a request of its own (an invalid token, a weak new password,
@@ -371,6 +382,8 @@ impl EventKind {
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
             Self::EmailChangeUndone => "email_change_undone",
+            Self::AccountDeleted => "account_deleted",
+            Self::AccountDeletedByAdministrator => "account_deleted_by_administrator",
             Self::Busy => "busy",
             Self::Refused => "refused",
             Self::Failed => "failed",
@@ -525,6 +538,8 @@ impl AuthEvent {
                 Action::RequestEmailChange => EventKind::EmailChangeRequested,
                 Action::ConfirmEmailChange => EventKind::EmailChanged,
                 Action::UndoEmailChange => EventKind::EmailChangeUndone,
+                Action::DeleteAccount => EventKind::AccountDeleted,
+                Action::DeleteUser => EventKind::AccountDeletedByAdministrator,
             },
         }
     }
@@ -692,6 +707,8 @@ mod tests {
             Action::RequestEmailChange,
             Action::ConfirmEmailChange,
             Action::UndoEmailChange,
+            Action::DeleteAccount,
+            Action::DeleteUser,
         ];
         let names: std::collections::BTreeSet<&str> = actions
             .iter()

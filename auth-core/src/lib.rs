@@ -202,9 +202,9 @@ pub use service::{
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
-    AuthStore, BrowserSessionStore, ComposedStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval,
-    IdentityStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore,
-    UserDirectory, UserStore,
+    AccountDeletionStore, AuthStore, BrowserSessionStore, ComposedStore, EmailChange, EmailChangeStore,
+    EmailConfirmation, IdentityRemoval, IdentityStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore,
+    SecondFactorStore, SessionStore, UserDirectory, UserStore,
 };
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,

@@ -101,6 +101,8 @@ pub enum SecurityNoticeKind {
     EmailChangeConfirmed,
     /// To the restored address: a change was undone, every session ended.
     EmailChangeUndone,
+    /// The account was deleted, with everything stored about it.
+    AccountDeleted,
 }
 
 impl SecurityNoticeKind {
@@ -108,7 +110,7 @@ impl SecurityNoticeKind {
     /// `password_reset`), `totp_enabled`,
     /// `totp_disabled`, `recovery_codes_regenerated`, `identity_linked`,
     /// `identity_unlinked`, `account_locked`, `email_change_requested`, `email_changed`,
-    /// `email_change_confirmed`, `email_change_undone`.
+    /// `email_change_confirmed`, `email_change_undone`, `account_deleted`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::PasswordChanged => "password_changed",
@@ -123,6 +125,7 @@ impl SecurityNoticeKind {
             Self::EmailChanged(_) => "email_changed",
             Self::EmailChangeConfirmed => "email_change_confirmed",
             Self::EmailChangeUndone => "email_change_undone",
+            Self::AccountDeleted => "account_deleted",
         }
     }
 }

@@ -9,6 +9,8 @@ auth_core::browser_session_store_conformance_tests!(auth_core::MemoryStore::new(
 auth_core::second_factor_store_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::identity_store_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::email_change_store_conformance_tests!(auth_core::MemoryStore::new());
+auth_core::account_deletion_store_conformance_tests!(auth_core::MemoryStore::new());
+auth_core::full_account_deletion_conformance_tests!(auth_core::MemoryStore::new());
 
 /// `MemoryRateLimiter` runs the rate-limiter suite every limiter backend runs.
 mod rate_limiter {

@@ -1098,3 +1098,41 @@ async fn a_login_racing_the_confirmation_keeps_no_password_only_session() {
         "the racing login's session was ended"
     );
 }
+
+/// Changing the address and deleting the account follow the step-up rule too: the
+/// password alone is not enough once the sign-in is stale; the code again is.
+#[tokio::test]
+async fn an_address_change_and_a_deletion_need_the_step_up_too() {
+    let f = Fixture::new();
+    let e = f.enrolled("mia@example.com").await;
+    f.clock.advance(Duration::from_secs(11 * 60));
+    let stale = f.caller(&e.login).await;
+    let change = f
+        .auth
+        .request_email_change(
+            stale.clone(),
+            "mia@example.org",
+            Some(Password::new(PASSWORD)),
+            &laptop(),
+        )
+        .await;
+    assert!(matches!(change, Err(AuthError::StepUpRequired { .. })), "{change:?}");
+    let deletion = f
+        .auth
+        .delete_account(stale.clone(), Some(Password::new(PASSWORD)), &laptop())
+        .await;
+    assert!(
+        matches!(deletion, Err(AuthError::StepUpRequired { .. })),
+        "{deletion:?}"
+    );
+    assert!(f.store.find_user_by_id(e.user.id).await.unwrap().is_some());
+
+    let with_code = stale.with_second_factor(SecondFactorCode::totp(f.code(&e.secret)));
+    f.auth
+        .delete_account(with_code, Some(Password::new(PASSWORD)), &laptop())
+        .await
+        .unwrap();
+    assert!(f.store.find_user_by_id(e.user.id).await.unwrap().is_none());
+    assert!(f.store.find_totp_factor(e.user.id).await.unwrap().is_none());
+    assert_eq!(f.store.count_recovery_codes(e.user.id).await.unwrap(), 0);
+}

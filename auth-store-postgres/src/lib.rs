@@ -131,11 +131,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::{
-    AuthMethod, BoxError, BrowserSessionStore, CodeChallenge, Email, EmailChange, EmailChangeStore, EmailConfirmation,
-    ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId,
-    IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName,
-    PurgeStore, RefreshTokenRecord, ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore,
-    StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
+    AccountDeletionStore, AuthMethod, BoxError, BrowserSessionStore, CodeChallenge, Email, EmailChange,
+    EmailChangeStore, EmailConfirmation, ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState,
+    HashedPassword, IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken,
+    OneTimeTokenStore, ProviderName, PurgeStore, RefreshTokenRecord, ReturnPath, Role, RoleStore, SecondFactorStore,
+    Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId,
+    UserStore, stored,
 };
 use std::str::FromStr;
 
@@ -1818,5 +1819,39 @@ impl EmailChangeStore for PostgresStore {
         .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(Some((change, user)))
+    }
+}
+
+#[async_trait]
+impl AccountDeletionStore for PostgresStore {
+    async fn delete_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // Locked first: a racing deletion waits here, then finds nothing.
+        let row = sqlx::query(self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1 FOR UPDATE"))
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = user_from_row(&row)?;
+        // Sessions hold no foreign key to their account (an application may keep its
+        // accounts elsewhere) and one-time tokens none either (decoys name no account):
+        // deleted by hand. Refresh tokens and browser sessions go with their sessions,
+        // everything else with the account (ON DELETE CASCADE).
+        for sql in [
+            "DELETE FROM {s}.sessions WHERE user_id = $1",
+            "DELETE FROM {s}.one_time_tokens WHERE user_id = $1",
+            "DELETE FROM {s}.users WHERE id = $1",
+        ] {
+            sqlx::query(self.sql(sql))
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(user))
     }
 }

@@ -680,3 +680,37 @@ async fn deleting_an_account_deletes_its_identities_sign_ins_and_codes() {
     );
     assert_eq!(store.list_identities(other.id).await.unwrap(), vec![other_identity]);
 }
+
+/// Deleting an account leaves no row of it in any table: every table of the store's
+/// schema (but the migrations' record) holds rows of the account before, none after.
+#[tokio::test]
+async fn a_deleted_account_leaves_no_row_in_any_table() {
+    let Some(store) = common::fresh_store().await else {
+        return;
+    };
+    let schema = store.schema().to_owned();
+    let tables: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = '{schema}' AND tablename <> '_sqlx_migrations'
+         ORDER BY tablename"
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert!(tables.len() >= 12, "{tables:?}");
+    let everything = auth_core::conformance::account_with_everything(&store, "row-count").await;
+    for table in &tables {
+        let rows = count(store.pool(), format!("SELECT count(*) FROM {schema}.{table}")).await;
+        assert!(
+            rows > 0,
+            "{table}: the account has no row here, so the test proves nothing for it"
+        );
+    }
+    auth_core::AccountDeletionStore::delete_user(&store, everything.user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    for table in &tables {
+        let rows = count(store.pool(), format!("SELECT count(*) FROM {schema}.{table}")).await;
+        assert_eq!(rows, 0, "{table}: rows of the deleted account are left");
+    }
+}

@@ -10,6 +10,8 @@ auth_core::browser_session_store_conformance_tests!(common::fresh_store().await)
 auth_core::second_factor_store_conformance_tests!(common::fresh_store().await);
 auth_core::identity_store_conformance_tests!(common::fresh_store().await);
 auth_core::email_change_store_conformance_tests!(common::fresh_store().await);
+auth_core::account_deletion_store_conformance_tests!(common::fresh_store().await);
+auth_core::full_account_deletion_conformance_tests!(common::fresh_store().await);
 
 mod common;
 

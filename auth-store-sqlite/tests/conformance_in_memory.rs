@@ -9,3 +9,5 @@ auth_core::browser_session_store_conformance_tests!(auth_store_sqlite::SqliteSto
 auth_core::second_factor_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
 auth_core::identity_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
 auth_core::email_change_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+auth_core::account_deletion_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+auth_core::full_account_deletion_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());

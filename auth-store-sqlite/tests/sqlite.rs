@@ -751,3 +751,41 @@ async fn a_stored_identity_or_sign_in_the_domain_refuses_is_corrupt() {
     let error = store.take_login_state(&state_hash).await.unwrap_err();
     assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
 }
+
+/// Deleting an account leaves no row of it in any table: every table of the store (but
+/// the migrations' record) holds rows of the account before, none after.
+#[tokio::test]
+async fn a_deleted_account_leaves_no_row_in_any_table() {
+    let path = scratch_dir().join("row-count.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let tables: Vec<String> = raw
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'auth\\_%' ESCAPE '\\'
+             AND name <> 'auth_schema_migrations' ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(tables.len() >= 12, "{tables:?}");
+    let count = |table: &str| -> i64 {
+        raw.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
+            .unwrap()
+    };
+    let everything = auth_core::conformance::account_with_everything(&store, "row-count").await;
+    for table in &tables {
+        assert!(
+            count(table) > 0,
+            "{table}: the account has no row here, so the test proves nothing for it"
+        );
+    }
+    auth_core::AccountDeletionStore::delete_user(&store, everything.user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    for table in &tables {
+        assert_eq!(count(table), 0, "{table}: rows of the deleted account are left");
+    }
+}

@@ -1,12 +1,10 @@
 //! Changing an account's address: asked for by the signed-in owner, confirmed from the
 //! new address, undoable from the old one for 7 days.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::AuthService;
 use super::audit::Audit;
-use super::login::{PasswordCheck, check_password};
 use super::sessions::Caller;
 use crate::clock::later_by;
 use crate::email::Email;
@@ -15,7 +13,6 @@ use crate::event::{Action, Subject};
 use crate::notice::SecurityNoticeKind;
 use crate::one_time::{Delivery, TokenPurpose};
 use crate::password::Password;
-use crate::rate_limit::Bucket;
 use crate::session::ClientInfo;
 use crate::store::{AuthStore, EmailChange, EmailChangeStore, EmailConfirmation};
 use crate::token::{OpaqueToken, TokenError, TokenKind};
@@ -68,30 +65,8 @@ impl<S: AuthStore + EmailChangeStore> AuthService<S> {
             if new_email == user.email {
                 return Err(AuthError::EmailTaken);
             }
-            match password {
-                Some(password) => {
-                    self.take(Bucket::LoginFailuresPerAccount, client, Some(&user.email))
-                        .await?;
-                    self.take_consecutive_failure(client, Some(&user.email)).await?;
-                    let stored = user.password_hash.clone();
-                    let hasher = Arc::clone(&self.hasher);
-                    let id = user.id;
-                    self.pool
-                        .run(move || check_password(&*hasher, &password, stored.as_ref(), false, Some(id)))
-                        .await
-                        .map_err(AuthError::from)
-                        .and_then(|check| match check {
-                            PasswordCheck::Match { .. } => Ok(()),
-                            PasswordCheck::Mismatch(refusal) => {
-                                audit.refusal = Some(refusal);
-                                Err(AuthError::InvalidCredentials)
-                            }
-                        })?;
-                    self.step_up(&caller, &user, client, audit).await?;
-                    self.refill_login_allowance(&user.email).await;
-                }
-                None => self.recent_authentication(&caller, &user, audit)?,
-            }
+            self.reauthenticate_with_step_up(&caller, &user, password, client, audit)
+                .await?;
             if !self.mail_allowed(&new_email, client, audit).await? {
                 return Ok(None);
             }

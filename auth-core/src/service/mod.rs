@@ -25,6 +25,7 @@
 mod administration;
 mod audit;
 mod browser;
+mod deletion;
 mod email_change;
 mod external;
 mod limits;

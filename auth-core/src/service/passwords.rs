@@ -268,6 +268,28 @@ impl<S: AuthStore> AuthService<S> {
         Ok(updated)
     }
 
+    /// The caller proves who it is for a sensitive change: with its `password` (checked
+    /// as [`check_current_password`](Self::check_current_password) does; a right one
+    /// refills the login allowances), then the step-up rule for an account with a second
+    /// factor; or, without a password, with a recent authentication (the only way for an
+    /// account without one).
+    pub(super) async fn reauthenticate_with_step_up(
+        &self,
+        caller: &Caller,
+        user: &User,
+        password: Option<Password>,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<(), AuthError> {
+        let Some(password) = password else {
+            return self.recent_authentication(caller, user, audit);
+        };
+        self.check_current_password(user, password, client, audit).await?;
+        self.step_up(caller, user, client, audit).await?;
+        self.refill_login_allowance(&user.email).await;
+        Ok(())
+    }
+
     /// Why a compare-and-set on `user_id` found the account changed.
     async fn lost_race(&self, user_id: UserId) -> AuthError {
         match self.store().find_user_by_id(user_id).await {

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{
-    BrowserSessionStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval, IdentityStore,
-    OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory, UserStore,
+    AccountDeletionStore, BrowserSessionStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval,
+    IdentityStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory, UserStore,
 };
 use crate::email::Email;
 use crate::error::StoreError;
@@ -910,5 +910,49 @@ impl EmailChangeStore for MemoryStore {
             }
         }
         Ok(Some((change, user)))
+    }
+}
+
+#[async_trait]
+impl AccountDeletionStore for MemoryStore {
+    async fn delete_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let mut state = self.state();
+        let Some(user) = state.users.remove(&id) else {
+            return Ok(None);
+        };
+        state.ids_by_email.remove(&user.email);
+        let sessions: BTreeSet<SessionId> = state
+            .sessions
+            .values()
+            .filter(|session| session.user_id == id)
+            .map(|session| session.id)
+            .collect();
+        state.sessions.retain(|session, _| !sessions.contains(session));
+        state
+            .refresh_tokens
+            .retain(|_, (session, _)| !sessions.contains(session));
+        state.browser_sessions.retain(|_, session| !sessions.contains(session));
+        state.one_time_tokens.retain(|_, (token, _)| token.user_id != id);
+        state.totp_factors.remove(&id);
+        state.recovery_codes.retain(|(user, _), _| *user != id);
+        state.login_challenges.retain(|_, challenge| challenge.user_id != id);
+        let identities: Vec<IdentityId> = state
+            .identities
+            .values()
+            .filter(|identity| identity.user_id == id)
+            .map(|identity| identity.id)
+            .collect();
+        for identity in identities {
+            if let Some(removed) = state.identities.remove(&identity) {
+                state.identity_keys.remove(&(removed.provider, removed.subject));
+            }
+        }
+        state.login_states.retain(|_, login| match login.purpose {
+            ExternalLoginPurpose::Link { user_id, .. } => user_id != id,
+            _ => true,
+        });
+        state.login_codes.retain(|_, code| code.user_id != id);
+        state.email_changes.retain(|stored| stored.change.user_id != id);
+        Ok(Some(user))
     }
 }

@@ -272,6 +272,14 @@ impl OneTimeTokenStore for HookedStore {
 }
 
 #[async_trait]
+impl auth_core::AccountDeletionStore for HookedStore {
+    async fn delete_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.up("delete_user")?;
+        self.inner.delete_user(id).await
+    }
+}
+
+#[async_trait]
 impl auth_core::EmailChangeStore for HookedStore {
     async fn insert_email_change(
         &self,
