@@ -160,9 +160,10 @@ impl Responder for Reply {
 pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     let endpoints = endpoints.clone();
     move |config| {
-        let (mail, email_change, admin, second_factor, external_login) = (
+        let (mail, email_change, deletion, admin, second_factor, external_login) = (
             endpoints.serves_mail(),
             endpoints.serves_email_change(),
+            endpoints.serves_account_deletion(),
             endpoints.serves_administration(),
             endpoints.serves_second_factor(),
             endpoints.serves_external_login(),
@@ -171,7 +172,13 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
             .app_data(web::Data::new(endpoints))
             .service(resource("/register", "POST").route(web::post().to(handlers::register)))
             .service(resource("/login", "POST").route(web::post().to(handlers::login)))
-            .service(resource("/me", "GET,HEAD").route(get().to(handlers::me)))
+            .service(if deletion {
+                resource("/me", "GET,HEAD,DELETE")
+                    .route(get().to(handlers::me))
+                    .route(web::delete().to(handlers::delete_me))
+            } else {
+                resource("/me", "GET,HEAD").route(get().to(handlers::me))
+            })
             .service(resource("/token/refresh", "POST").route(web::post().to(handlers::refresh)))
             .service(resource("/logout", "POST").route(web::post().to(handlers::logout)))
             .service(resource("/logout/all", "POST").route(web::post().to(handlers::logout_all)))
@@ -212,6 +219,9 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
                         .route(get().to(handlers::user_sessions))
                         .route(web::delete().to(handlers::end_user_sessions)),
                 );
+            if deletion {
+                config.service(resource("/admin/users/{id}", "DELETE").route(web::delete().to(handlers::delete_user)));
+            }
         }
         if second_factor {
             config

@@ -121,6 +121,26 @@ pub async fn request_verification(
     Ok(Reply(endpoints.request_verification(&client, &me).await?))
 }
 
+/// `DELETE /me`.
+pub async fn delete_me(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::DeleteAccountBody>,
+) -> Handled {
+    Ok(Reply(endpoints.delete_me(&client, &me, body).await?))
+}
+
+/// `DELETE /admin/users/{id}`.
+pub async fn delete_user(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.delete_user(&client, &me, &id).await?))
+}
+
 /// `POST /email/change`.
 pub async fn request_email_change(
     State(endpoints): State<Endpoints>,

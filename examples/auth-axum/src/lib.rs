@@ -146,7 +146,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
     let mut routes = Router::new()
         .route("/register", post(handlers::register))
         .route("/login", post(handlers::login))
-        .route("/me", get(handlers::me))
+        .route(
+            "/me",
+            if endpoints.serves_account_deletion() {
+                get(handlers::me).delete(handlers::delete_me)
+            } else {
+                get(handlers::me)
+            },
+        )
         .route("/token/refresh", post(handlers::refresh))
         .route("/logout", post(handlers::logout))
         .route("/logout/all", post(handlers::logout_all))
@@ -182,6 +189,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
                 "/admin/users/{id}/sessions",
                 get(handlers::user_sessions).delete(handlers::end_user_sessions),
             );
+        if endpoints.serves_account_deletion() {
+            routes = routes.route("/admin/users/{id}", delete(handlers::delete_user));
+        }
     }
     if endpoints.serves_second_factor() {
         routes = routes

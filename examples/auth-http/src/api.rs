@@ -313,6 +313,22 @@ pub struct EmailChangeBody {
     pub recovery_code: Option<String>,
 }
 
+/// The body of `DELETE /me`: the account's deletion, confirmed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct DeleteAccountBody {
+    /// The password now: needed unless the sign-in is recent (the step-up window).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// For an account with two-factor authentication whose sign-in is not recent: a
+    /// current code of the authenticator app.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Or an unused recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
 /// The body of `POST /password/forgot`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Deserialize)]

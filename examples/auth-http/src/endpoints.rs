@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery, EmailChangeStore, ExchangeProof,
-    ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, IdentityId, IdentityStore,
-    Invitation, LinkedIdentity, LoginOutcome, LoginSuccess, NewRecoveryCodes, Password, Role, RoleStore,
-    SecondFactorCode, SecondFactorStatus, SecondFactorStore, SecurityNotice, Session, SessionId, TokenError, TokenPair,
-    Tokens, TotpEnrolment, User, UserDirectory, UserId, bearer_token,
+    AccountDeletionStore, AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery,
+    EmailChangeStore, ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart,
+    IdentityId, IdentityStore, Invitation, LinkedIdentity, LoginOutcome, LoginSuccess, NewRecoveryCodes, Password,
+    Role, RoleStore, SecondFactorCode, SecondFactorStatus, SecondFactorStore, SecurityNotice, Session, SessionId,
+    TokenError, TokenPair, Tokens, TotpEnrolment, User, UserDirectory, UserId, bearer_token,
 };
 use serde::Serialize;
 
@@ -194,6 +194,7 @@ pub struct Endpoints {
     mfa: Option<Arc<dyn MfaFlows>>,
     external: Option<Arc<dyn ExternalFlows>>,
     email_change: Option<Arc<dyn EmailChangeFlows>>,
+    deletion: Option<Arc<dyn DeletionFlows>>,
     mail: Option<Arc<dyn SendMail>>,
     addressing: ClientAddressing,
     body_timeout: Duration,
@@ -213,6 +214,7 @@ impl Endpoints {
             mfa: None,
             external: None,
             email_change: None,
+            deletion: None,
             mail: None,
             addressing: ClientAddressing::peer_only(),
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -307,6 +309,36 @@ impl Endpoints {
     ) -> Self {
         self.email_change = Some(service);
         self
+    }
+
+    /// Serves the deletion routes (`DELETE /me`, and `DELETE /admin/users/{id}` with
+    /// [administration](Self::with_administration)) of `service`, whose store deletes
+    /// accounts whole.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthService, MemoryStore, SigningKey, Tokens};
+    /// use auth_http::Endpoints;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+    /// let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://auth.example", "api")));
+    /// let endpoints = Endpoints::new(Arc::clone(&service)).with_account_deletion(service);
+    /// assert!(endpoints.serves_account_deletion());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_account_deletion<S: AuthStore + AccountDeletionStore + 'static>(
+        mut self,
+        service: Arc<AuthService<S>>,
+    ) -> Self {
+        self.deletion = Some(service);
+        self
+    }
+
+    /// Whether the deletion routes are served.
+    pub fn serves_account_deletion(&self) -> bool {
+        self.deletion.is_some()
     }
 
     /// Whether the email-change routes are served (with mail).
@@ -413,6 +445,10 @@ impl Endpoints {
                 crate::openapi::Served::WithAdministration => self.serves_administration(),
                 crate::openapi::Served::WithAdministrationAndMail => self.serves_administration() && self.serves_mail(),
                 crate::openapi::Served::WithEmailChange => self.serves_email_change(),
+                crate::openapi::Served::WithAccountDeletion => self.serves_account_deletion(),
+                crate::openapi::Served::WithAdministrationAndDeletion => {
+                    self.serves_administration() && self.serves_account_deletion()
+                }
                 crate::openapi::Served::WithSecondFactor => self.serves_second_factor(),
                 crate::openapi::Served::WithExternalLogin => self.serves_external_login(),
             },
@@ -846,6 +882,40 @@ impl Endpoints {
         Ok(Answer::json(201, &view))
     }
 
+    /// `DELETE /me` `{"password"?, "code"?, "recovery_code"?}`: 204, the account and
+    /// everything that is its own deleted; a notice goes to its address.
+    ///
+    /// # Errors
+    ///
+    /// 404 without deletion; as [`AuthService::delete_account`].
+    pub async fn delete_me(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        body: api::DeleteAccountBody,
+    ) -> EndpointResult {
+        let deletion = self.deletion.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let caller = with_step_up(Caller::from(me), body.code, body.recovery_code)?;
+        deletion
+            .delete_account(caller, body.password.map(Password::new), client)
+            .await?;
+        Ok(Answer::empty(204))
+    }
+
+    /// `DELETE /admin/users/{id}`: 204, the account deleted as by its owner, for an
+    /// `admin`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without administration or deletion, or for an unknown id; 403 without the role.
+    pub async fn delete_user(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
+        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let deletion = self.deletion.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        me.require_role(&Role::ADMIN)?;
+        deletion.delete_user(api::account_id(id)?, client).await?;
+        Ok(Answer::empty(204))
+    }
+
     /// `GET /admin/users/{id}/sessions`: 200 with the account's live sessions (as
     /// `GET /sessions` lists one's own, none marked current), for an `admin`.
     ///
@@ -1269,6 +1339,28 @@ impl<S: AuthStore + 'static> Flows for AuthService<S> {
 }
 
 /// The administration flows, for stores that have them.
+/// The deletion flows, for a store that deletes accounts whole.
+trait DeletionFlows: Send + Sync {
+    fn delete_account<'a>(&'a self, caller: Caller, password: Option<Password>, client: &'a ClientInfo)
+    -> Flow<'a, ()>;
+    fn delete_user<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, ()>;
+}
+
+impl<S: AuthStore + AccountDeletionStore + 'static> DeletionFlows for AuthService<S> {
+    fn delete_account<'a>(
+        &'a self,
+        caller: Caller,
+        password: Option<Password>,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, ()> {
+        Box::pin(AuthService::delete_account(self, caller, password, client))
+    }
+
+    fn delete_user<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, ()> {
+        Box::pin(AuthService::delete_user(self, user, client))
+    }
+}
+
 /// The email-change flows, for a store that keeps requested changes.
 trait EmailChangeFlows: Send + Sync {
     fn request_email_change<'a>(

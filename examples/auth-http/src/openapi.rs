@@ -159,6 +159,7 @@ const EXTERNAL_LOGIN_CODES: &[ErrorCode] = &[
     api::RolesBody,
     api::InviteBody,
     api::EmailChangeBody,
+    api::DeleteAccountBody,
     api::MfaView,
     api::MfaChallengeView,
     api::MfaLoginBody,
@@ -194,6 +195,10 @@ pub(crate) enum Served {
     WithAdministrationAndMail,
     /// The email-change routes (their flows and mail).
     WithEmailChange,
+    /// `DELETE /me`.
+    WithAccountDeletion,
+    /// `DELETE /admin/users/{id}`.
+    WithAdministrationAndDeletion,
     WithSecondFactor,
     WithExternalLogin,
 }
@@ -516,6 +521,19 @@ const ROUTES: &[Route] = &[
         refusals: &[429],
     },
     Route {
+        method: HttpMethod::Delete,
+        path: "/me",
+        operation_id: "delete_me",
+        summary: "Deletes the account and everything stored about it (the password, or a recent sign-in; the step-up for two-factor accounts)",
+        served: Served::WithAccountDeletion,
+        bearer: true,
+        request: RequestShape::Json("DeleteAccountBody"),
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[429],
+    },
+    Route {
         method: HttpMethod::Post,
         path: "/email/change",
         operation_id: "request_email_change",
@@ -599,6 +617,19 @@ const ROUTES: &[Route] = &[
         operation_id: "enable_user",
         summary: "Enables an account (role `admin`)",
         served: Served::WithAdministration,
+        bearer: true,
+        request: RequestShape::None,
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[403, 404],
+    },
+    Route {
+        method: HttpMethod::Delete,
+        path: "/admin/users/{id}",
+        operation_id: "delete_user",
+        summary: "Deletes an account and everything stored about it (role `admin`)",
+        served: Served::WithAdministrationAndDeletion,
         bearer: true,
         request: RequestShape::None,
         success: 204,

@@ -689,6 +689,86 @@ pub async fn an_address_changes_through_both_mailboxes(target: Target) {
         .assert_error(400, "invalid_token");
 }
 
+/// `DELETE path` with a JSON body (or none) and a bearer token (or none).
+async fn delete_json(
+    server: &Server,
+    path: &str,
+    body: Option<serde_json::Value>,
+    bearer: Option<&str>,
+) -> crate::Answer {
+    let mut request = client().delete(server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    crate::Answer::of(request.send().await.unwrap()).await
+}
+
+/// Case: an account is deleted whole, by its owner (with the password, or a recent
+/// sign-in) or an administrator; its tokens die, its owner is told, and its address can
+/// register again at once.
+pub async fn an_account_is_deleted_whole_and_its_address_is_free(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
+        return;
+    };
+    register(&server, "nia@example.com").await;
+    let (access, refresh) = tokens(&server, "nia@example.com").await;
+    delete_json(&server, "/me", Some(json!({"password": PASSWORD})), None)
+        .await
+        .assert_error(401, "invalid_token");
+    delete_json(
+        &server,
+        "/me",
+        Some(json!({"password": "not the password"})),
+        Some(&access),
+    )
+    .await
+    .assert_error(401, "invalid_credentials");
+    let deleted = delete_json(&server, "/me", Some(json!({"password": PASSWORD})), Some(&access)).await;
+    assert_eq!((deleted.status, deleted.text.as_str()), (204, ""));
+    get(&server, "/me", Some(&access))
+        .await
+        .assert_error(401, "invalid_token");
+    post_json(&server, "/token/refresh", json!({"refresh_token": refresh}), None)
+        .await
+        .assert_error(401, "invalid_token");
+    login(&server, "nia@example.com", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
+    let told = mail_to(&server, "account_deleted", "nia@example.com").await;
+    assert!(told.contains("Subject: Your account was deleted"), "{told}");
+    assert!(!told.contains("token="), "{told}");
+    register(&server, "nia@example.com").await;
+
+    // Without the password: a sign-in just now is recent enough.
+    let (access, _) = tokens(&server, "nia@example.com").await;
+    let deleted = delete_json(&server, "/me", Some(json!({})), Some(&access)).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+
+    // An administrator's deletion.
+    register(&server, "root@example.com").await;
+    server.grant_role("root@example.com", "admin");
+    let (admin, _) = tokens(&server, "root@example.com").await;
+    let oli = register(&server, "oli@example.com").await;
+    let path = format!("/admin/users/{}", oli["id"].as_str().unwrap());
+    let (oli_access, _) = tokens(&server, "oli@example.com").await;
+    delete_json(&server, &path, None, Some(&oli_access))
+        .await
+        .assert_error(403, "forbidden");
+    let deleted = delete_json(&server, &path, None, Some(&admin)).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    delete_json(&server, &path, None, Some(&admin))
+        .await
+        .assert_error(404, "not_found");
+    get(&server, "/me", Some(&oli_access))
+        .await
+        .assert_error(401, "invalid_token");
+    mail_to(&server, "account_deleted", "oli@example.com").await;
+    assert_eq!(get(&server, "/me", Some(&admin)).await.status, 200);
+}
+
 /// Case: login is rate limited with retry after.
 pub async fn login_is_rate_limited_with_retry_after(target: Target) {
     let Some(server) = Server::start(target, &[]) else {

@@ -669,6 +669,91 @@ pub(crate) async fn converse(server: &Server) -> Conversation<'_> {
     c.step("log in with the old address", &post, "/login", None, eli(PASSWORD))
         .await;
 
+    // Deletion: by the owner (the password), and by an administrator.
+    let fay = |password: &str| credentials("fay@example.com", password);
+    let fay_id = text(
+        &c.step("register fay", &post, "/register", None, fay(PASSWORD)).await,
+        "id",
+    );
+    let login = c.step("fay logs in", &post, "/login", None, fay(PASSWORD)).await;
+    let fay_access = text(&login, "access_token");
+    let confirm_with = |password: &str| Body::Json(json!({ "password": password }));
+    c.step(
+        "delete the account without a token",
+        &Method::DELETE,
+        "/me",
+        None,
+        confirm_with(PASSWORD),
+    )
+    .await;
+    let wrong = confirm_with("a wrong guess");
+    c.step(
+        "delete the account, a wrong password",
+        &Method::DELETE,
+        "/me",
+        Some(&fay_access),
+        wrong,
+    )
+    .await;
+    c.step(
+        "delete the account",
+        &Method::DELETE,
+        "/me",
+        Some(&fay_access),
+        confirm_with(PASSWORD),
+    )
+    .await;
+    c.step(
+        "the deleted account's token",
+        &get,
+        "/me",
+        Some(&fay_access),
+        Body::None,
+    )
+    .await;
+    c.step("register fay again", &post, "/register", None, fay(PASSWORD))
+        .await;
+    let fay_user = format!("/admin/users/{fay_id}");
+    c.step(
+        "delete an account gone",
+        &Method::DELETE,
+        &fay_user,
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+    let login = c.step("fay logs in again", &post, "/login", None, fay(PASSWORD)).await;
+    let fay_user = format!(
+        "/admin/users/{}",
+        text(
+            &c.step(
+                "fay's account",
+                &get,
+                "/me",
+                Some(&text(&login, "access_token")),
+                Body::None
+            )
+            .await,
+            "id"
+        )
+    );
+    c.step(
+        "delete an account, not an admin",
+        &Method::DELETE,
+        &fay_user,
+        Some(&text(&login, "access_token")),
+        Body::None,
+    )
+    .await;
+    c.step(
+        "delete an account",
+        &Method::DELETE,
+        &fay_user,
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+
     // Two-factor authentication: enrolment, the login challenge, recovery codes, disabling.
     let dee = |password: &str| credentials("dee@example.com", password);
     c.step("register dee", &post, "/register", None, dee(PASSWORD)).await;

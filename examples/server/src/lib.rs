@@ -32,9 +32,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::{
-    Accounts, AuthService, AuthStore, BrowserSessionStore, EmailChangeStore, EncryptionKey, EventKey, IdentityProvider,
-    IdentityStore, PasswordPolicy, PurgeStore, RateLimiter, Role, RoleStore, SecondFactorStore, SecretCipher, Tokens,
-    TotpSettings, UserDirectory,
+    AccountDeletionStore, Accounts, AuthService, AuthStore, BrowserSessionStore, EmailChangeStore, EncryptionKey,
+    EventKey, IdentityProvider, IdentityStore, PasswordPolicy, PurgeStore, RateLimiter, Role, RoleStore,
+    SecondFactorStore, SecretCipher, Tokens, TotpSettings, UserDirectory,
 };
 use auth_oidc::OidcProvider;
 use auth_redis::RedisRateLimiter;
@@ -59,6 +59,7 @@ pub trait ServerStore:
     + SecondFactorStore
     + IdentityStore
     + EmailChangeStore
+    + AccountDeletionStore
 {
 }
 
@@ -71,6 +72,7 @@ impl<
         + SecondFactorStore
         + IdentityStore
         + EmailChangeStore
+        + AccountDeletionStore
         + ?Sized,
 > ServerStore for T
 {
@@ -118,6 +120,7 @@ impl App {
     pub fn endpoints(&self) -> auth_http::Endpoints {
         let endpoints = auth_http::Endpoints::with_identity_providers(Arc::clone(&self.auth))
             .with_email_change(Arc::clone(&self.auth))
+            .with_account_deletion(Arc::clone(&self.auth))
             .with_secure_cookies(self.https)
             .with_mail(self.mailer.clone())
             .with_body_timeout(self.limits.body_timeout);

@@ -137,6 +137,13 @@ impl Mailer {
                  address may have changed it too."
                     .to_owned(),
             ),
+            SecurityNoticeKind::AccountDeleted => (
+                "Your account was deleted".to_owned(),
+                "Your account and everything stored about it were deleted; this address can \
+                 create a new account at any time. If this was not you, someone knew your \
+                 password: change it wherever else you use it."
+                    .to_owned(),
+            ),
             _ => (
                 "Your account changed".to_owned(),
                 "A security setting of your account changed.".to_owned(),
@@ -160,7 +167,8 @@ impl Mailer {
             link: link.flatten(),
             when: Some(notice.at.format(&Rfc2822).unwrap_or_default()),
             client: Some(client_line(&notice.client)),
-            if_not_you: Some(
+            // A deleted account has no password left to reset.
+            if_not_you: (notice.kind != SecurityNoticeKind::AccountDeleted).then_some(
                 "If this was not you, reset your password at once (and then check the sign-in \
                  providers linked on your account page):",
             ),
