@@ -93,6 +93,8 @@ pub enum Action {
     DeleteAccount,
     /// [`delete_user`](crate::AuthService::delete_user): an administrator deleted it.
     DeleteUser,
+    /// [`export_account`](crate::AuthService::export_account).
+    ExportAccount,
 }
 
 impl Action {
@@ -134,6 +136,7 @@ impl Action {
             Self::UndoEmailChange => "undo_email_change",
             Self::DeleteAccount => "delete_account",
             Self::DeleteUser => "delete_user",
+            Self::ExportAccount => "export_account",
         }
     }
 }
@@ -336,6 +339,8 @@ pub enum EventKind {
     AccountDeleted,
     /// An account was deleted by an administrator; named as in [`AccountDeleted`](Self::AccountDeleted).
     AccountDeletedByAdministrator,
+    /// An account's data was exported for its owner.
+    AccountExported,
     /// Password hashing was saturated and the request was refused at once.
     Busy,
     /// Any other refusal of a request of its own (an invalid token, a weak new password,
@@ -384,6 +389,7 @@ impl EventKind {
             Self::EmailChangeUndone => "email_change_undone",
             Self::AccountDeleted => "account_deleted",
             Self::AccountDeletedByAdministrator => "account_deleted_by_administrator",
+            Self::AccountExported => "account_exported",
             Self::Busy => "busy",
             Self::Refused => "refused",
             Self::Failed => "failed",
@@ -540,6 +546,7 @@ impl AuthEvent {
                 Action::UndoEmailChange => EventKind::EmailChangeUndone,
                 Action::DeleteAccount => EventKind::AccountDeleted,
                 Action::DeleteUser => EventKind::AccountDeletedByAdministrator,
+                Action::ExportAccount => EventKind::AccountExported,
             },
         }
     }
@@ -709,6 +716,7 @@ mod tests {
             Action::UndoEmailChange,
             Action::DeleteAccount,
             Action::DeleteUser,
+            Action::ExportAccount,
         ];
         let names: std::collections::BTreeSet<&str> = actions
             .iter()

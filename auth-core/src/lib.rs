@@ -194,11 +194,11 @@ pub use second_factor::{
     SecondFactorStatus, SecretCipher, TOTP_ENROLMENT_TTL, TOTP_SECRET_BYTES, TOTP_STEP_SECS, TotpEnrolment, TotpFactor,
 };
 pub use service::{
-    Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, Caller, DEFAULT_EMAIL_VERIFICATION_TTL,
-    DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, DEFAULT_STEP_UP_WINDOW,
-    EMAIL_CHANGE_UNDO_WINDOW, ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish,
-    ExternalLoginStart, INVITATION_TTL, Invitation, LoginOutcome, LoginSuccess, MAX_LIST_USERS, NewRecoveryCodes,
-    Purged, Registration, ResumedSession, SecondFactorChallenge, SessionCheck, TotpSettings,
+    AccountExport, Accounts, AuthService, Authenticated, BrowserCheck, BrowserSession, Caller,
+    DEFAULT_EMAIL_VERIFICATION_TTL, DEFAULT_PASSWORD_RESET_TTL, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME,
+    DEFAULT_STEP_UP_WINDOW, EMAIL_CHANGE_UNDO_WINDOW, ExchangeProof, ExternalCallback, ExternalLoginFailure,
+    ExternalLoginFinish, ExternalLoginStart, INVITATION_TTL, Invitation, LoginOutcome, LoginSuccess, MAX_LIST_USERS,
+    NewRecoveryCodes, Purged, Registration, ResumedSession, SecondFactorChallenge, SessionCheck, TotpSettings,
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{

@@ -151,3 +151,25 @@ async fn an_administrator_deletes_an_account_and_its_owner_is_told() {
         "not_found"
     );
 }
+
+#[tokio::test]
+async fn an_owner_exports_the_account_a_few_times_an_hour() {
+    let f = Fixture::new();
+    let (user, _) = f.logged_in("dee@example.com").await;
+    f.events.take();
+    let export = f.auth.export_account(user.id, &laptop()).await.unwrap();
+    assert_eq!(export.user.id, user.id);
+    assert_eq!(export.sessions.len(), 1);
+    assert_eq!(export.sessions[0].user_agent, laptop().user_agent().map(str::to_owned));
+    assert_eq!(
+        f.events.take().iter().map(AuthEvent::kind).collect::<Vec<_>>(),
+        [EventKind::AccountExported]
+    );
+    for _ in 1..5 {
+        f.auth.export_account(user.id, &laptop()).await.unwrap();
+    }
+    let limited = f.auth.export_account(user.id, &laptop()).await;
+    assert!(matches!(limited, Err(AuthError::RateLimited { .. })), "{limited:?}");
+    f.clock.advance(Duration::from_secs(3600));
+    f.auth.export_account(user.id, &laptop()).await.unwrap();
+}

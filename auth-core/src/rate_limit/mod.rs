@@ -51,11 +51,15 @@ pub enum Bucket {
     /// a password reset: someone who can reset the password (who holds the mailbox) gets
     /// no new code guesses by doing so.
     SecondFactorFailuresPerAccount,
+    /// Exports of one account's data ([`export_account`](crate::AuthService::export_account)):
+    /// each reads everything stored about it, so a stolen session cannot make it a cheap
+    /// load on the store.
+    ExportsPerAccount,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::LoginFailuresPerAccount,
         Self::ConsecutiveLoginFailuresPerAccount,
         Self::LoginAttemptsPerClient,
@@ -66,6 +70,7 @@ impl Bucket {
         Self::MailsPerAccount,
         Self::MailsPerClient,
         Self::SecondFactorFailuresPerAccount,
+        Self::ExportsPerAccount,
     ];
 
     /// Whether the bucket counts per account (keyed by a digest of the normalized email)
@@ -76,7 +81,8 @@ impl Bucket {
             | Self::ConsecutiveLoginFailuresPerAccount
             | Self::ResetRequestsPerAccount
             | Self::MailsPerAccount
-            | Self::SecondFactorFailuresPerAccount => true,
+            | Self::SecondFactorFailuresPerAccount
+            | Self::ExportsPerAccount => true,
             Self::LoginAttemptsPerClient
             | Self::RegistrationsPerClient
             | Self::ResetRequestsPerClient
@@ -98,6 +104,7 @@ impl Bucket {
             Self::MailsPerAccount => "mails_per_account",
             Self::MailsPerClient => "mails_per_client",
             Self::SecondFactorFailuresPerAccount => "second_factor_failures_per_account",
+            Self::ExportsPerAccount => "exports_per_account",
         }
     }
 }
@@ -256,6 +263,7 @@ impl Default for RateLimits {
                 (Bucket::MailsPerAccount, Some(Limit::per_hour(10))),
                 (Bucket::MailsPerClient, Some(Limit::per_hour(20))),
                 (Bucket::SecondFactorFailuresPerAccount, Some(Limit::per_hour(10))),
+                (Bucket::ExportsPerAccount, Some(Limit::per_hour(5))),
             ]),
         }
     }

@@ -179,6 +179,7 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
             } else {
                 resource("/me", "GET,HEAD").route(get().to(handlers::me))
             })
+            .service(resource("/me/export", "GET,HEAD").route(get().to(handlers::export_me)))
             .service(resource("/token/refresh", "POST").route(web::post().to(handlers::refresh)))
             .service(resource("/logout", "POST").route(web::post().to(handlers::logout)))
             .service(resource("/logout/all", "POST").route(web::post().to(handlers::logout_all)))

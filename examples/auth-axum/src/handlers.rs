@@ -121,6 +121,15 @@ pub async fn request_verification(
     Ok(Reply(endpoints.request_verification(&client, &me).await?))
 }
 
+/// `GET /me/export`.
+pub async fn export_me(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+) -> Handled {
+    Ok(Reply(endpoints.export(&client, &me).await?))
+}
+
 /// `DELETE /me`.
 pub async fn delete_me(
     State(endpoints): State<Endpoints>,

@@ -154,6 +154,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
                 get(handlers::me)
             },
         )
+        .route("/me/export", get(handlers::export_me))
         .route("/token/refresh", post(handlers::refresh))
         .route("/logout", post(handlers::logout))
         .route("/logout/all", post(handlers::logout_all))

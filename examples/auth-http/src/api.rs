@@ -727,6 +727,34 @@ pub struct IdentitiesView {
     pub identities: Vec<IdentityView>,
 }
 
+/// The answer of `GET /me/export`: everything stored about the account, for its owner.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Serialize)]
+pub struct ExportView {
+    /// When the export was made.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub exported_at: time::OffsetDateTime,
+    /// The account (never its password hash), with its second factor's state where the
+    /// server has two-factor authentication.
+    pub account: UserView,
+    /// When the account was created.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: time::OffsetDateTime,
+    /// When its address was proven, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub email_verified_at: Option<time::OffsetDateTime>,
+    /// Whether it has a password (its hash is never exported).
+    pub has_password: bool,
+    /// Its live sessions, with the clients that opened them.
+    pub sessions: Vec<SessionView>,
+    /// Its linked sign-in providers, where the server has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identities: Option<Vec<IdentityView>>,
+}
+
 /// The answer of `GET /oauth/providers`: the names of the providers one can sign in with.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]

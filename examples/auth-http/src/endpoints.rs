@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AccountDeletionStore, AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo, Delivery,
-    EmailChangeStore, ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart,
-    IdentityId, IdentityStore, Invitation, LinkedIdentity, LoginOutcome, LoginSuccess, NewRecoveryCodes, Password,
-    Role, RoleStore, SecondFactorCode, SecondFactorStatus, SecondFactorStore, SecurityNotice, Session, SessionId,
-    TokenError, TokenPair, Tokens, TotpEnrolment, User, UserDirectory, UserId, bearer_token,
+    AccountDeletionStore, AccountExport, AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo,
+    Delivery, EmailChangeStore, ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish,
+    ExternalLoginStart, IdentityId, IdentityStore, Invitation, LinkedIdentity, LoginOutcome, LoginSuccess,
+    NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode, SecondFactorStatus, SecondFactorStore,
+    SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens, TotpEnrolment, User, UserDirectory, UserId,
+    bearer_token,
 };
 use serde::Serialize;
 
@@ -644,6 +645,45 @@ impl Endpoints {
         Ok(Answer::json(200, &view))
     }
 
+    /// `GET /me/export`: 200 with everything stored about the account (its profile,
+    /// sessions with their clients, linked providers, second factor's state, never a
+    /// secret), as a download (`Content-Disposition: attachment`), not cached.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::export_account`] (429 over 5 an hour).
+    pub async fn export(&self, client: &ClientInfo, me: &Authenticated) -> EndpointResult {
+        let export = self.flows.export_account(me.user.id, client).await?;
+        let mut account = UserView::from(&export.user);
+        if let Some(mfa) = &self.mfa {
+            account.mfa = Some(mfa.second_factor_status(&export.user).await?.into());
+        }
+        let identities = match &self.external {
+            Some(external) => Some(
+                external
+                    .list_identities(me.user.id)
+                    .await?
+                    .iter()
+                    .map(IdentityView::from)
+                    .collect(),
+            ),
+            None => None,
+        };
+        let current = me.claims.session_id();
+        let view = api::ExportView {
+            exported_at: time::OffsetDateTime::now_utc(),
+            created_at: export.user.created_at,
+            email_verified_at: export.user.email_verified_at,
+            has_password: export.user.password_hash.is_some(),
+            account,
+            sessions: export.sessions.iter().map(|s| SessionView::new(s, current)).collect(),
+            identities,
+        };
+        Ok(Answer::json(200, &view)
+            .with_header(("cache-control", "no-store"))
+            .with_header(("content-disposition", "attachment; filename=\"account.json\"")))
+    }
+
     /// `POST /token/refresh`: 200 with a rotated token response.
     ///
     /// # Errors
@@ -1245,6 +1285,7 @@ trait Flows: Send + Sync {
     fn logout<'a>(&'a self, token: &'a str, client: &'a ClientInfo) -> Flow<'a, ()>;
     fn logout_all<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, ()>;
     fn list_sessions(&self, user: UserId) -> Flow<'_, Vec<Session>>;
+    fn export_account<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, AccountExport>;
     fn sessions_of_account(&self, user: UserId) -> Flow<'_, Vec<Session>>;
     fn revoke_session<'a>(&'a self, user: UserId, session: SessionId, client: &'a ClientInfo) -> Flow<'a, ()>;
     fn change_password<'a>(
@@ -1293,6 +1334,10 @@ impl<S: AuthStore + 'static> Flows for AuthService<S> {
 
     fn list_sessions(&self, user: UserId) -> Flow<'_, Vec<Session>> {
         Box::pin(AuthService::list_sessions(self, user))
+    }
+
+    fn export_account<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, AccountExport> {
+        Box::pin(AuthService::export_account(self, user, client))
     }
 
     fn sessions_of_account(&self, user: UserId) -> Flow<'_, Vec<Session>> {

@@ -706,7 +706,7 @@ async fn delete_json(
     crate::Answer::of(request.send().await.unwrap()).await
 }
 
-/// Case: an account is deleted whole, by its owner (with the password, or a recent
+/// Case: an account is exported for its owner (a few times an hour), then deleted whole, by its owner (with the password, or a recent
 /// sign-in) or an administrator; its tokens die, its owner is told, and its address can
 /// register again at once.
 pub async fn an_account_is_deleted_whole_and_its_address_is_free(target: Target) {
@@ -715,6 +715,33 @@ pub async fn an_account_is_deleted_whole_and_its_address_is_free(target: Target)
     };
     register(&server, "nia@example.com").await;
     let (access, refresh) = tokens(&server, "nia@example.com").await;
+
+    // Before: the owner's export of everything stored about the account.
+    get(&server, "/me/export", None)
+        .await
+        .assert_error(401, "invalid_token");
+    let export = get(&server, "/me/export", Some(&access)).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    assert_eq!(
+        export.header("content-disposition"),
+        Some("attachment; filename=\"account.json\"")
+    );
+    assert_eq!(export.header("cache-control"), Some("no-store"));
+    let body = export.json();
+    assert_eq!(body["account"]["email"], "nia@example.com");
+    assert_eq!(body["sessions"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["sessions"][0]["current"], true);
+    assert!(
+        !export.text.contains("argon2") && !export.text.contains("password_hash"),
+        "{body}"
+    );
+    for _ in 1..5 {
+        assert_eq!(get(&server, "/me/export", Some(&access)).await.status, 200);
+    }
+    get(&server, "/me/export", Some(&access))
+        .await
+        .assert_error(429, "rate_limited");
+
     delete_json(&server, "/me", Some(json!({"password": PASSWORD})), None)
         .await
         .assert_error(401, "invalid_token");

@@ -677,6 +677,10 @@ pub(crate) async fn converse(server: &Server) -> Conversation<'_> {
     );
     let login = c.step("fay logs in", &post, "/login", None, fay(PASSWORD)).await;
     let fay_access = text(&login, "access_token");
+    c.step("export the account", &get, "/me/export", Some(&fay_access), Body::None)
+        .await;
+    c.step("export without a token", &get, "/me/export", None, Body::None)
+        .await;
     let confirm_with = |password: &str| Body::Json(json!({ "password": password }));
     c.step(
         "delete the account without a token",
