@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use auth_core::{
     AuthError, BoxError, Bucket, ClientInfo, Limit, Password, RateDecision, RateLimiter, RateLimits, Registration,
+    SecurityNoticeKind,
 };
 use common::{Fixture, PASSWORD};
 
@@ -776,4 +777,67 @@ async fn disabled_limits_allow_floods_for_benchmarks() {
             Err(AuthError::InvalidCredentials)
         ));
     }
+}
+
+/// The lock is told to the owner once, with a reset link that unlocks the account; a
+/// later lock is told again. An address without an account gets the same work (a decoy
+/// token stored) and nobody is told.
+#[tokio::test]
+async fn the_owner_of_a_locked_account_is_told_once_per_lock_with_a_reset_link() {
+    let limits = RateLimits::default().with_limit(
+        auth_core::Bucket::ConsecutiveLoginFailuresPerAccount,
+        Some(Limit::total(3)),
+    );
+    let f = Fixture::with_limits(limits);
+    f.register("lou@example.com").await;
+    f.notices.take();
+    for _ in 0..3 {
+        let failed = wrong_login(&f, "lou@example.com", &from("198.51.100.1")).await;
+        assert!(matches!(failed, Err(AuthError::InvalidCredentials)), "{failed:?}");
+        f.clock.advance(Duration::from_secs(60));
+    }
+    assert!(f.notices.take_whole().is_empty(), "not locked yet");
+    f.store.clear_calls();
+    for _ in 0..3 {
+        let locked = wrong_login(&f, "lou@example.com", &from("198.51.100.2")).await;
+        assert!(matches!(locked, Err(AuthError::AccountLocked)), "{locked:?}");
+    }
+    let known_calls = f.store.calls();
+    let told = f.notices.take_whole();
+    assert_eq!(told.len(), 1, "one notice per lock: {told:?}");
+    assert_eq!(told[0].kind, SecurityNoticeKind::AccountLocked);
+    assert_eq!(told[0].to.as_str(), "lou@example.com");
+    let link = told[0].link.clone().expect("a reset link");
+    assert_eq!(link.purpose, auth_core::TokenPurpose::PasswordReset);
+
+    // An address without an account: locked alike, the same store work, nobody told.
+    for _ in 0..3 {
+        let _ = wrong_login(&f, "nobody@example.com", &from("198.51.100.1")).await;
+        f.clock.advance(Duration::from_secs(60));
+    }
+    f.store.clear_calls();
+    for _ in 0..3 {
+        let locked = wrong_login(&f, "nobody@example.com", &from("198.51.100.2")).await;
+        assert!(matches!(locked, Err(AuthError::AccountLocked)), "{locked:?}");
+    }
+    assert_eq!(f.store.calls(), known_calls, "the same store work");
+    assert!(f.notices.take_whole().is_empty());
+
+    // The link unlocks; a new lock is told again.
+    f.auth
+        .reset_password(
+            link.token.expose_secret(),
+            Password::new("a brand new passphrase"),
+            &from("192.0.2.1"),
+        )
+        .await
+        .unwrap();
+    f.notices.take();
+    for _ in 0..4 {
+        let _ = wrong_login(&f, "lou@example.com", &from("198.51.100.3")).await;
+    }
+    assert_eq!(
+        f.notices.take(),
+        [(SecurityNoticeKind::AccountLocked, "lou@example.com".to_owned())]
+    );
 }

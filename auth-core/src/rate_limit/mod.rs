@@ -51,6 +51,10 @@ pub enum Bucket {
     /// a password reset: someone who can reset the password (who holds the mailbox) gets
     /// no new code guesses by doing so.
     SecondFactorFailuresPerAccount,
+    /// Notices that one account is locked ([`ConsecutiveLoginFailuresPerAccount`](Self::ConsecutiveLoginFailuresPerAccount)
+    /// exhausted): one per lock ([`Limit::total`] of 1), refilled with the lock's bucket,
+    /// so a locked account's owner gets one mail (with a reset link), not one per attempt.
+    LockNoticesPerAccount,
     /// Exports of one account's data ([`export_account`](crate::AuthService::export_account)):
     /// each reads everything stored about it, so a stolen session cannot make it a cheap
     /// load on the store.
@@ -59,7 +63,7 @@ pub enum Bucket {
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::LoginFailuresPerAccount,
         Self::ConsecutiveLoginFailuresPerAccount,
         Self::LoginAttemptsPerClient,
@@ -70,6 +74,7 @@ impl Bucket {
         Self::MailsPerAccount,
         Self::MailsPerClient,
         Self::SecondFactorFailuresPerAccount,
+        Self::LockNoticesPerAccount,
         Self::ExportsPerAccount,
     ];
 
@@ -82,6 +87,7 @@ impl Bucket {
             | Self::ResetRequestsPerAccount
             | Self::MailsPerAccount
             | Self::SecondFactorFailuresPerAccount
+            | Self::LockNoticesPerAccount
             | Self::ExportsPerAccount => true,
             Self::LoginAttemptsPerClient
             | Self::RegistrationsPerClient
@@ -104,6 +110,7 @@ impl Bucket {
             Self::MailsPerAccount => "mails_per_account",
             Self::MailsPerClient => "mails_per_client",
             Self::SecondFactorFailuresPerAccount => "second_factor_failures_per_account",
+            Self::LockNoticesPerAccount => "lock_notices_per_account",
             Self::ExportsPerAccount => "exports_per_account",
         }
     }
@@ -263,6 +270,7 @@ impl Default for RateLimits {
                 (Bucket::MailsPerAccount, Some(Limit::per_hour(10))),
                 (Bucket::MailsPerClient, Some(Limit::per_hour(20))),
                 (Bucket::SecondFactorFailuresPerAccount, Some(Limit::per_hour(10))),
+                (Bucket::LockNoticesPerAccount, Some(Limit::total(1))),
                 (Bucket::ExportsPerAccount, Some(Limit::per_hour(5))),
             ]),
         }

@@ -77,6 +77,7 @@ impl<S> AuthService<S> {
         for bucket in [
             Bucket::LoginFailuresPerAccount,
             Bucket::ConsecutiveLoginFailuresPerAccount,
+            Bucket::LockNoticesPerAccount,
         ] {
             if let Err(error) = self.limiter.reset(bucket, &key).await {
                 tracing::warn!(%bucket, %error, "could not refill a login allowance");

@@ -156,7 +156,12 @@ impl<S: AuthStore> AuthService<S> {
             let email = email.as_ref();
             self.take(Bucket::LoginAttemptsPerClient, client, email).await?;
             self.take(Bucket::LoginFailuresPerAccount, client, email).await?;
-            self.take_consecutive_failure(client, email).await?;
+            if let Err(error) = self.take_consecutive_failure(client, email).await {
+                if matches!(error, AuthError::AccountLocked) {
+                    self.tell_of_lock(email, client).await;
+                }
+                return Err(error);
+            }
 
             let oversized = self.policy.exceeds_max_length(&password);
             let account = match email {

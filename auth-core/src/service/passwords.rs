@@ -177,6 +177,47 @@ impl<S: AuthStore> AuthService<S> {
         .await
     }
 
+    /// Tells the owner of an account the consecutive-failure cap has just locked, with a
+    /// reset link (the way to unlock it): once per lock
+    /// ([`Bucket::LockNoticesPerAccount`]), and only through the notice sink. An address
+    /// without an account (or a disabled one) does the same work, a decoy token stored
+    /// as the reset request stores one, and nobody is told. A failure is logged: the
+    /// answer is the lock either way.
+    pub(super) async fn tell_of_lock(&self, email: Option<&Email>, client: &ClientInfo) {
+        if self.notices.is_none() {
+            return;
+        }
+        if self.take(Bucket::LockNoticesPerAccount, client, email).await.is_err() {
+            return;
+        }
+        let told = async {
+            let account = match email {
+                Some(email) => self.store().find_user_by_email(email).await?,
+                None => None,
+            };
+            let target = account.filter(|user| user.is_active);
+            let decoy = User::existing(UserId::from_uuid(uuid::Uuid::nil()), Email::decoy(), self.now());
+            let owner = target.as_ref().unwrap_or(&decoy);
+            let (token, hash) = OpaqueToken::generate(TokenKind::PasswordReset)?;
+            let delivery = self
+                .issue_one_time_token(
+                    owner,
+                    TokenPurpose::PasswordReset,
+                    token,
+                    &hash,
+                    self.password_reset_ttl,
+                )
+                .await?;
+            if let Some(user) = target {
+                self.notify(&user, SecurityNoticeKind::AccountLocked, client, Some(delivery));
+            }
+            Ok::<(), AuthError>(())
+        };
+        if let Err(error) = told.await {
+            tracing::warn!(%error, "could not tell the owner of a locked account");
+        }
+    }
+
     /// Sets a new password with a password-reset token.
     ///
     /// Limited per client ([`Bucket::ConfirmationsPerClient`]). The token must be unused,

@@ -137,6 +137,12 @@ impl Mailer {
                  address may have changed it too."
                     .to_owned(),
             ),
+            SecurityNoticeKind::AccountLocked => (
+                "Your account is locked".to_owned(),
+                "Too many sign-ins with a wrong password, one after another, locked your account: \
+                 it signs in again once you set a new password with the link below."
+                    .to_owned(),
+            ),
             SecurityNoticeKind::AccountDeleted => (
                 "Your account was deleted".to_owned(),
                 "Your account and everything stored about it were deleted; this address can \

@@ -236,6 +236,33 @@ pub async fn a_permanent_lock_says_to_reset_the_password(target: Target) {
         "{}",
         locked.text
     );
+    // The owner is mailed once, with a reset link that unlocks the account.
+    login(&server, "quin@example.com", PASSWORD)
+        .await
+        .assert_error(429, "account_locked");
+    let (message, token) = crate::last_mail(&server.outbox(), "account_locked").await;
+    assert!(message.contains("Subject: Your account is locked"), "{message}");
+    assert!(message.contains("/ui/password/reset?token=pr_"), "{message}");
+    let told = std::fs::read_dir(server.outbox())
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().contains("-account_locked-"))
+        .count();
+    assert_eq!(told, 1, "one mail per lock");
+    let reset = crate::post_json(
+        &server,
+        "/password/reset",
+        json!({"token": token, "new_password": "an unlocking passphrase"}),
+        None,
+    )
+    .await;
+    assert_eq!(reset.status, 204, "{}", reset.text);
+    assert_eq!(
+        login(&server, "quin@example.com", "an unlocking passphrase")
+            .await
+            .status,
+        200
+    );
 }
 
 /// Re-signs `token` with python-jose (a real JOSE peer), adding `claims` to its payload
