@@ -103,6 +103,9 @@ pub enum SecurityNoticeKind {
     EmailChangeUndone,
     /// The account was deleted, with everything stored about it.
     AccountDeleted,
+    /// A sign-in from a device the account has no live session from
+    /// ([`AuthService::with_new_device_notices`](crate::AuthService::with_new_device_notices)).
+    NewSignIn,
 }
 
 impl SecurityNoticeKind {
@@ -110,7 +113,7 @@ impl SecurityNoticeKind {
     /// `password_reset`), `totp_enabled`,
     /// `totp_disabled`, `recovery_codes_regenerated`, `identity_linked`,
     /// `identity_unlinked`, `account_locked`, `email_change_requested`, `email_changed`,
-    /// `email_change_confirmed`, `email_change_undone`, `account_deleted`.
+    /// `email_change_confirmed`, `email_change_undone`, `account_deleted`, `new_sign_in`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::PasswordChanged => "password_changed",
@@ -126,6 +129,7 @@ impl SecurityNoticeKind {
             Self::EmailChangeConfirmed => "email_change_confirmed",
             Self::EmailChangeUndone => "email_change_undone",
             Self::AccountDeleted => "account_deleted",
+            Self::NewSignIn => "new_sign_in",
         }
     }
 }

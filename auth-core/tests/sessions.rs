@@ -1115,3 +1115,29 @@ async fn unbounded_lifetimes_mean_never_not_a_panic() {
     );
     assert!(auth.purge_expired().await.is_ok());
 }
+
+/// With new-device notices on, a sign-in from a user agent the account has no live
+/// session from is told; one from a known device is not; off by default.
+#[tokio::test]
+async fn a_sign_in_from_an_unrecognized_device_is_told_when_enabled() {
+    let Fixture { auth, notices, .. } = Fixture::new();
+    let phone = auth_core::ClientInfo::new(Some("Safari on iOS"), Some("198.51.100.4".parse().unwrap()));
+    let laptop = laptop();
+    let pass = || auth_core::Password::new(PASSWORD);
+    auth.register("nel@example.com", pass(), &laptop).await.unwrap();
+    let _ = auth.login("nel@example.com", pass(), &laptop).await.unwrap();
+    let _ = auth.login("nel@example.com", pass(), &phone).await.unwrap();
+    assert!(notices.take().is_empty(), "off by default");
+
+    let auth = auth.with_new_device_notices(true);
+    let _ = auth.login("nel@example.com", pass(), &laptop).await.unwrap();
+    assert!(notices.take().is_empty(), "a device with a live session");
+    let tablet = auth_core::ClientInfo::new(Some("Firefox on Android"), None);
+    let _ = auth.login("nel@example.com", pass(), &tablet).await.unwrap();
+    let told = notices.take_whole();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].kind, auth_core::SecurityNoticeKind::NewSignIn);
+    assert_eq!(told[0].client.user_agent(), Some("Firefox on Android"));
+    let _ = auth.login("nel@example.com", pass(), &tablet).await.unwrap();
+    assert!(notices.take().is_empty(), "known now");
+}

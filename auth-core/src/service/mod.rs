@@ -187,6 +187,9 @@ pub struct AuthService<S> {
     identity_providers: external::IdentityProviders,
     /// Where security notices go ([`with_security_notices`](Self::with_security_notices)).
     notices: Option<Arc<dyn NoticeSink>>,
+    /// Whether a sign-in from an unrecognized device is told
+    /// ([`with_new_device_notices`](Self::with_new_device_notices)).
+    new_device_notices: bool,
 }
 
 impl<S: AuthStore> AuthService<S> {
@@ -222,6 +225,7 @@ impl<S: AuthStore> AuthService<S> {
             second_factor_roles: Arc::default(),
             identity_providers: external::IdentityProviders::default(),
             notices: None,
+            new_device_notices: false,
         }
     }
 }
@@ -352,6 +356,18 @@ impl<S> AuthService<S> {
     #[must_use]
     pub fn with_require_verified_email(mut self, required: bool) -> Self {
         self.require_verified_email = required;
+        self
+    }
+
+    /// Tells the owner (through the [notice sink](Self::with_security_notices)) of every
+    /// sign-in from a device the account has no live session from, by its user agent
+    /// ([`NewSignIn`](crate::SecurityNoticeKind::NewSignIn)); off by default. A first
+    /// sign-in, and one from a device whose sessions have all ended, count as new: this
+    /// is a signal for the owner, not a device registry. Each sign-in then reads the
+    /// account's sessions once more.
+    #[must_use]
+    pub fn with_new_device_notices(mut self, enabled: bool) -> Self {
+        self.new_device_notices = enabled;
         self
     }
 

@@ -506,7 +506,21 @@ impl<S: AuthStore> AuthService<S> {
             auth_methods: methods,
             auth_time: auth_time.unwrap_or(now),
         };
+        // A new sign-in (not a session carried on) from a device the account has no live
+        // session from: read before this session is stored, which would match itself.
+        let new_device = auth_time.is_none()
+            && self.new_device_notices
+            && self.notices.is_some()
+            && !self
+                .store()
+                .list_sessions(user.id)
+                .await?
+                .iter()
+                .any(|other| other.user_agent == session.user_agent);
         self.store().insert_session(&session, &hash).await?;
+        if new_device {
+            self.notify(user, crate::notice::SecurityNoticeKind::NewSignIn, client, None);
+        }
         let access_token = self.access_token(user, &session)?;
         Ok(TokenPair {
             access_token,

@@ -796,6 +796,54 @@ pub async fn an_account_is_deleted_whole_and_its_address_is_free(target: Target)
     assert_eq!(get(&server, "/me", Some(&admin)).await.status, 200);
 }
 
+/// Case: with `AUTH_NOTIFY_NEW_DEVICE=true`, a sign-in from a device the account has no
+/// live session from is mailed, naming the device; one from a known device is not.
+pub async fn sign_ins_from_new_devices_are_mailed_when_enabled(target: Target) {
+    let Some(server) = Server::start(target, &[("AUTH_NOTIFY_NEW_DEVICE", "true")]) else {
+        return;
+    };
+    register(&server, "ned@example.com").await;
+    let sign_in = |agent: &'static str| {
+        let server = &server;
+        async move {
+            let response = client()
+                .post(server.url("/login"))
+                .header("user-agent", agent)
+                .form(&[("username", "ned@example.com"), ("password", PASSWORD)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+        }
+    };
+    let mailed = || {
+        std::fs::read_dir(server.outbox())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|entry| entry.file_name().to_string_lossy().contains("-new_sign_in-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    sign_in("Laptop/1.0").await;
+    let first = crate::last_message(&server.outbox(), "new_sign_in").await;
+    assert!(first.contains("Subject: A new sign-in to your account"), "{first}");
+    assert!(first.contains("Laptop/1.0"), "the device is named: {first}");
+    sign_in("Laptop/1.0").await;
+    sign_in("Phone/2.0").await;
+    for _ in 0..100 {
+        if mailed() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The known device's sign-in was sent (or not) before the phone's: two in all.
+    assert_eq!(mailed(), 2, "one per new device");
+    let second = crate::last_message(&server.outbox(), "new_sign_in").await;
+    assert!(second.contains("Phone/2.0"), "{second}");
+}
+
 /// Case: login is rate limited with retry after.
 pub async fn login_is_rate_limited_with_retry_after(target: Target) {
     let Some(server) = Server::start(target, &[]) else {

@@ -57,6 +57,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// `AUTH_REDIS_PREFIX`, default `auth`: the prefix of the limiter's Redis keys.
     pub redis_prefix: String,
+    /// `AUTH_NOTIFY_NEW_DEVICE` (`true` or `false`, default `false`): mail the owner of
+    /// every sign-in from a device the account has no live session from.
+    pub notify_new_device: bool,
     /// `AUTH_COOKIE_SECURE`: `Secure` cookies with the `__Host-` prefix; by default when
     /// `AUTH_PUBLIC_URL` is HTTPS. `false` for local HTTP only.
     pub secure_cookies: bool,
@@ -154,6 +157,11 @@ impl Config {
             }
             Some(_) => return Err("AUTH_COOKIE_SECURE: true or false".to_owned()),
         };
+        let notify_new_device = match var("AUTH_NOTIFY_NEW_DEVICE").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err("AUTH_NOTIFY_NEW_DEVICE: true or false".to_owned()),
+        };
         let oidc_providers = oidc_providers(var, &public_url)?;
         let count = |name: &str| -> Result<Option<usize>, String> {
             var(name)
@@ -163,6 +171,7 @@ impl Config {
         Ok(Self {
             bind,
             secure_cookies,
+            notify_new_device,
             sqlite_lock_timeout: sqlite_lock_timeout(var)?,
             hash_threads: count("AUTH_HASH_THREADS")?,
             hash_queue: count("AUTH_HASH_QUEUE")?,

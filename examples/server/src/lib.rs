@@ -399,6 +399,7 @@ fn service(
         .with_password_policy(policy)
         .with_totp(TotpSettings::new(config.ui_site_name.clone(), cipher))
         .with_step_up_window(config.step_up_window)
+        .with_new_device_notices(config.notify_new_device)
         .with_second_factor_required_for(config.mfa_required_roles.iter().cloned());
     if let Some(limiter) = limiter {
         auth = auth.with_rate_limiter(limiter);

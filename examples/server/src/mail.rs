@@ -137,6 +137,10 @@ impl Mailer {
                  address may have changed it too."
                     .to_owned(),
             ),
+            SecurityNoticeKind::NewSignIn => (
+                "A new sign-in to your account".to_owned(),
+                "Your account was signed in to from a device it had no session from.".to_owned(),
+            ),
             SecurityNoticeKind::AccountLocked => (
                 "Your account is locked".to_owned(),
                 "Too many sign-ins with a wrong password, one after another, locked your account: \
