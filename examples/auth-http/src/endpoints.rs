@@ -653,7 +653,17 @@ impl Endpoints {
     ///
     /// As [`AuthService::export_account`] (429 over 5 an hour).
     pub async fn export(&self, client: &ClientInfo, me: &Authenticated) -> EndpointResult {
-        let export = self.flows.export_account(me.user.id, client).await?;
+        self.export_of(client, me.user.id, me.claims.session_id()).await
+    }
+
+    /// [`export`](Self::export) of the account `user_id`, whose session `current` is
+    /// marked as such: for pages, whose sessions are cookies.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthService::export_account`].
+    pub async fn export_of(&self, client: &ClientInfo, user_id: UserId, current: Option<SessionId>) -> EndpointResult {
+        let export = self.flows.export_account(user_id, client).await?;
         let mut account = UserView::from(&export.user);
         if let Some(mfa) = &self.mfa {
             account.mfa = Some(mfa.second_factor_status(&export.user).await?.into());
@@ -661,7 +671,7 @@ impl Endpoints {
         let identities = match &self.external {
             Some(external) => Some(
                 external
-                    .list_identities(me.user.id)
+                    .list_identities(user_id)
                     .await?
                     .iter()
                     .map(IdentityView::from)
@@ -669,7 +679,6 @@ impl Endpoints {
             ),
             None => None,
         };
-        let current = me.claims.session_id();
         let view = api::ExportView {
             exported_at: time::OffsetDateTime::now_utc(),
             created_at: export.user.created_at,

@@ -100,6 +100,11 @@ pub(crate) fn router(state: AppState) -> Router {
                 .route("/ui/password/reset", get(pages::reset_page).post(pages::reset_submit))
                 .route("/ui/email/verify", get(pages::verify_page).post(pages::verify_submit))
                 .route("/ui/email/verify/request", post(pages::verify_request_submit))
+                .route("/ui/account/export", get(pages::account_export))
+                .route(
+                    "/ui/account/delete",
+                    get(pages::account_delete_page).post(pages::account_delete_submit),
+                )
                 .route(
                     "/ui/email/change",
                     get(pages::email_change_page).post(pages::email_change_submit),

@@ -690,6 +690,30 @@ async fn every_page_works_is_accessible_in_both_schemes_at_both_widths_and_break
     wait_for_text(&page.browser, "[role='status']", "You are signed out.").await;
     wait_for_text(&page.browser, "#who", "Not signed in.").await;
 
+    // Deleting the account: the wrong password is refused under its field; the right one
+    // deletes it, signs this browser out, and the address can register again.
+    page.goto(&server.url("/ui/login")).await;
+    page.submit(&[("email", email), ("password", passphrase)], "Sign in")
+        .await;
+    wait_for_text(&page.browser, "#who", email).await;
+    page.goto(&server.url("/ui/account/delete")).await;
+    page.check("Delete your account", Some("account-delete")).await;
+    page.submit(&[("password", "not the password")], "Delete my account")
+        .await;
+    wait_for_text(&page.browser, "#password-error", "This is not your current password.").await;
+    page.check("Delete your account", None).await;
+    page.submit(&[("password", passphrase)], "Delete my account").await;
+    wait_for_text(
+        &page.browser,
+        "[role='status']",
+        "Your account is deleted, with everything stored about it.",
+    )
+    .await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+    let again = http_contract::login(&server, email, passphrase).await;
+    assert_eq!(again.status, 401, "{}", again.text);
+    http_contract::register(&server, email).await;
+
     // The CSP check can fail: an inline style added to a page is refused, and reported.
     page.browser
         .execute(

@@ -128,6 +128,7 @@ async fn forms_without_the_csrf_token_are_refused() {
             vec![("email", "pia@example.org"), ("password", PASSWORD)],
         ),
         ("/ui/email/change/confirm", vec![("token", "ec_x")]),
+        ("/ui/account/delete", vec![("password", PASSWORD)]),
         ("/ui/email/change/undo", vec![("token", "eu_x")]),
         (
             "/ui/identities/unlink",
@@ -815,7 +816,13 @@ async fn the_pages_policy_allows_this_site_only_and_nothing_inline() {
 async fn signed_in_pages_send_a_browser_without_a_session_to_sign_in() {
     let server = plain_http_server();
     let http = no_redirects();
-    for page in ["/ui/password/change", "/ui/mfa", "/ui/email/change"] {
+    for page in [
+        "/ui/password/change",
+        "/ui/mfa",
+        "/ui/email/change",
+        "/ui/account/delete",
+        "/ui/account/export",
+    ] {
         let answer = http.get(server.url(page)).send().await.unwrap();
         assert_eq!(answer.status().as_u16(), 303, "{page}");
         assert_eq!(answer.headers()["location"], "/ui/login", "{page}");
@@ -825,6 +832,7 @@ async fn signed_in_pages_send_a_browser_without_a_session_to_sign_in() {
         "/ui/sessions/revoke",
         "/ui/email/verify/request",
         "/ui/email/change",
+        "/ui/account/delete",
         "/ui/mfa/setup",
         "/ui/mfa/confirm",
         "/ui/mfa/recovery-codes",
@@ -894,4 +902,26 @@ async fn a_page_session_survives_a_restart_and_is_served_by_another_instance() {
     assert_eq!(logout.status().as_u16(), 303, "{}", logout.text().await.unwrap());
     assert!(!logged_in(&server, &session).await, "signed out on both");
     assert!(!logged_in(&other, &session).await);
+}
+
+/// The account page's download is the API's export of the page session's account.
+#[tokio::test]
+async fn the_data_download_is_the_signed_in_accounts_export() {
+    let server = plain_http_server();
+    register(&server, "xia@example.com").await;
+    let session = page_sign_in(&server, "xia@example.com").await;
+    let answer = no_redirects()
+        .get(server.url("/ui/account/export"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(
+        answer.headers()["content-disposition"],
+        "attachment; filename=\"account.json\""
+    );
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["account"]["email"], "xia@example.com");
+    assert_eq!(body["sessions"][0]["current"], true, "{body}");
 }

@@ -7,6 +7,7 @@
 //!   only translate forms into calls and outcomes into pages, choosing which field an
 //!   error belongs to.
 
+mod account;
 mod email_change;
 mod external;
 mod second_factor;
@@ -23,6 +24,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::AppState;
+pub(crate) use account::{
+    delete_page as account_delete_page, delete_submit as account_delete_submit, export_download as account_export,
+};
 use auth_axum::Client;
 pub(crate) use email_change::{
     change_page as email_change_page, change_submit as email_change_submit, confirm_page as email_change_confirm_page,
@@ -334,6 +338,7 @@ fn done_notice(done: Option<&str>) -> Option<Notice> {
         "password-changed" => "Your password is changed. Your other devices are signed out.",
         "verification-sent" => "A confirmation link is on its way to your address.",
         "email-change-sent" => "A link is on its way to the new address: open it to make the change.",
+        "account-deleted" => "Your account is deleted, with everything stored about it.",
         "identity-unlinked" => "The provider is unlinked: it no longer signs you in.",
         _ => return None,
     };

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 
 /// The built-in templates, by file name.
-pub(crate) const TEMPLATES: [(&str, &str); 19] = [
+pub(crate) const TEMPLATES: [(&str, &str); 20] = [
     ("base.html", include_str!("../../ui/base.html")),
     ("forms.html", include_str!("../../ui/forms.html")),
     ("home.html", include_str!("../../ui/home.html")),
@@ -43,6 +43,7 @@ pub(crate) const TEMPLATES: [(&str, &str); 19] = [
         "email_change_undo.html",
         include_str!("../../ui/email_change_undo.html"),
     ),
+    ("account_delete.html", include_str!("../../ui/account_delete.html")),
     ("message.html", include_str!("../../ui/message.html")),
     ("onward.html", include_str!("../../ui/onward.html")),
     ("login_code.html", include_str!("../../ui/login_code.html")),
@@ -457,6 +458,7 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
         "email_change.html",
         "email_change_confirm.html",
         "email_change_undo.html",
+        "account_delete.html",
         "login_code.html",
     ] {
         for with_errors in [false, true] {
