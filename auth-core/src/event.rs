@@ -443,6 +443,20 @@ impl EventKey {
         Self(zeroize::Zeroizing::new(secret.to_vec()))
     }
 
+    /// The digest of `email` under this key, as events carry it.
+    ///
+    /// ```
+    /// use auth_core::{Email, EventKey};
+    ///
+    /// let key = EventKey::new(b"a stable secret of some length");
+    /// let email = Email::parse("ada@example.com").unwrap();
+    /// assert_eq!(key.digest(&email), key.digest(&email));
+    /// assert_eq!(key.digest(&email).to_string().len(), 32);
+    /// ```
+    pub fn digest(&self, email: &crate::email::Email) -> EmailDigest {
+        EmailDigest::of(self, email)
+    }
+
     /// A random key, for one process.
     pub(crate) fn random() -> Self {
         let mut bytes = zeroize::Zeroizing::new(vec![0u8; 32]);
@@ -491,6 +505,25 @@ pub struct AuthEvent {
 }
 
 impl AuthEvent {
+    /// An event (the service makes its own; for tests and for sinks' examples).
+    pub fn new(
+        at: OffsetDateTime,
+        action: Action,
+        outcome: Outcome,
+        subject: Subject,
+        session_id: Option<SessionId>,
+        client: ClientInfo,
+    ) -> Self {
+        Self {
+            at,
+            action,
+            outcome,
+            subject,
+            session_id,
+            client,
+        }
+    }
+
     /// What kind of event this is, from its action and outcome.
     pub fn kind(&self) -> EventKind {
         match (&self.outcome, self.action) {

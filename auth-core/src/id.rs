@@ -81,6 +81,20 @@ uuid_id! {
     SessionId
 }
 
+uuid_id! {
+    /// An audit record's identifier: a UUIDv7, made when the event is recorded, so records
+    /// list in the order they happened (within a millisecond, in a fixed order): the
+    /// cursor of [`AuditQuery`](crate::AuditQuery).
+    ///
+    /// ```
+    /// use auth_core::EventId;
+    ///
+    /// let id: EventId = "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70".parse().unwrap();
+    /// assert_eq!(id.to_string(), "01936f2e-8d4b-7c3a-9f1e-2b3c4d5e6f70");
+    /// ```
+    EventId
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

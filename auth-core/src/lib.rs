@@ -137,6 +137,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod audit;
 mod auth_method;
 mod clock;
 mod email;
@@ -162,6 +163,7 @@ mod user;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use audit::{AUDIT_QUEUE, AuditLog, AuditQuery, AuditRecord, AuditWriter, MAX_AUDIT_PAGE};
 pub use auth_method::{AuthMethod, AuthMethodError, AuthMethods};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError, MAX_ADDRESS_BYTES, MAX_LOCAL_PART_BYTES};
@@ -173,7 +175,7 @@ pub use hash::{
     Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashedPassword, ParamsError,
     PasswordHasher, Verification,
 };
-pub use id::{IdentityId, SessionId, UserId};
+pub use id::{EventId, IdentityId, SessionId, UserId};
 pub use identity::{
     AuthorizationRequest, CodeChallenge, CodeChallengeError, EXTERNAL_LOGIN_CODE_TTL, EXTERNAL_LOGIN_STATE_TTL,
     ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginRefusal, ExternalLoginState,
@@ -202,7 +204,7 @@ pub use service::{
 };
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
-    AccountDeletionStore, AuthStore, BrowserSessionStore, ComposedStore, EmailChange, EmailChangeStore,
+    AccountDeletionStore, AuditLogStore, AuthStore, BrowserSessionStore, ComposedStore, EmailChange, EmailChangeStore,
     EmailConfirmation, IdentityRemoval, IdentityStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore,
     SecondFactorStore, SessionStore, UserDirectory, UserStore,
 };

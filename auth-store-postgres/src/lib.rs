@@ -131,12 +131,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_core::{
-    AccountDeletionStore, AuthMethod, BoxError, BrowserSessionStore, CodeChallenge, Email, EmailChange,
-    EmailChangeStore, EmailConfirmation, ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState,
-    HashedPassword, IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken,
-    OneTimeTokenStore, ProviderName, PurgeStore, RefreshTokenRecord, ReturnPath, Role, RoleStore, SecondFactorStore,
-    Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId,
-    UserStore, stored,
+    AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, AuthMethod, BoxError, BrowserSessionStore,
+    CodeChallenge, Email, EmailChange, EmailChangeStore, EmailConfirmation, EmailDigest, EventId, ExternalIdentity,
+    ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval,
+    IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore,
+    RefreshTokenRecord, ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError,
+    TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
 };
 use std::str::FromStr;
 
@@ -333,6 +333,7 @@ impl PostgresStore {
                 .replace("{LOGIN_STATE_COLUMNS}", LOGIN_STATE_COLUMNS)
                 .replace("{LOGIN_CODE_COLUMNS}", LOGIN_CODE_COLUMNS)
                 .replace("{EMAIL_CHANGE_COLUMNS}", EMAIL_CHANGE_COLUMNS)
+                .replace("{AUDIT_COLUMNS}", AUDIT_COLUMNS)
                 // Quoted: a valid name may still be a reserved word (`user`, `order`).
                 .replace("{s}", &format!("\"{}\"", self.schema)),
         )
@@ -1824,7 +1825,7 @@ impl EmailChangeStore for PostgresStore {
 
 #[async_trait]
 impl AccountDeletionStore for PostgresStore {
-    async fn delete_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    async fn delete_user(&self, id: UserId, pseudonym: &EmailDigest) -> Result<Option<User>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // Locked first: a racing deletion waits here, then finds nothing.
         let row = sqlx::query(self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1 FOR UPDATE"))
@@ -1851,7 +1852,105 @@ impl AccountDeletionStore for PostgresStore {
                 .await
                 .map_err(store_error)?;
         }
+        // Its audit records stay, naming it by the pseudonym only.
+        sqlx::query(self.sql(
+            "UPDATE {s}.audit_events SET user_id = NULL, email_digest = $2, user_agent = NULL, ip = NULL
+             WHERE user_id = $1",
+        ))
+        .bind(id.as_uuid())
+        .bind(pseudonym.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(Some(user))
+    }
+}
+
+const AUDIT_COLUMNS: &str = "id, at, kind, action, outcome, reason, user_id, email_digest, session_id, user_agent, ip";
+
+fn audit_record_from_row(row: &PgRow) -> Result<AuditRecord, StoreError> {
+    let ip = row
+        .try_get::<Option<String>, _>("ip")
+        .map_err(store_error)?
+        .map(|text| stored::ip(&text))
+        .transpose()?;
+    Ok(AuditRecord::stored(
+        EventId::from_uuid(row.try_get("id").map_err(store_error)?),
+        row.try_get("at").map_err(store_error)?,
+        row.try_get("kind").map_err(store_error)?,
+        row.try_get("action").map_err(store_error)?,
+        row.try_get("outcome").map_err(store_error)?,
+        row.try_get("reason").map_err(store_error)?,
+        (
+            row.try_get::<Option<Uuid>, _>("user_id")
+                .map_err(store_error)?
+                .map(UserId::from_uuid),
+            row.try_get("email_digest").map_err(store_error)?,
+        ),
+        row.try_get::<Option<Uuid>, _>("session_id")
+            .map_err(store_error)?
+            .map(SessionId::from_uuid),
+        (row.try_get("user_agent").map_err(store_error)?, ip),
+    ))
+}
+
+#[async_trait]
+impl AuditLogStore for PostgresStore {
+    async fn insert_audit_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        for record in records {
+            // A record of an account that is gone (deleted before this was written) keeps
+            // neither the account nor its client.
+            sqlx::query(self.sql(
+                "INSERT INTO {s}.audit_events (id, at, kind, action, outcome, reason, user_id, email_digest,
+                                               session_id, user_agent, ip)
+                 SELECT $1, $2, $3, $4, $5, $6, u.id, $8, $9,
+                        CASE WHEN $7::uuid IS NULL OR u.id IS NOT NULL THEN $10 END,
+                        CASE WHEN $7::uuid IS NULL OR u.id IS NOT NULL THEN $11 END
+                 FROM (SELECT 1) AS one LEFT JOIN {s}.users u ON u.id = $7::uuid",
+            ))
+            .bind(record.id.as_uuid())
+            .bind(record.at)
+            .bind(&record.kind)
+            .bind(&record.action)
+            .bind(&record.outcome)
+            .bind(&record.reason)
+            .bind(record.user_id.map(|id| *id.as_uuid()))
+            .bind(&record.email_digest)
+            .bind(record.session_id.map(|id| *id.as_uuid()))
+            .bind(&record.user_agent)
+            .bind(record.ip.map(|ip| ip.to_string()))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn list_audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT {AUDIT_COLUMNS} FROM {s}.audit_events
+             WHERE ($1::uuid IS NULL OR user_id = $1) AND ($2::text IS NULL OR kind = $2)
+               AND ($3::uuid IS NULL OR id > $3)
+             ORDER BY id LIMIT $4",
+        ))
+        .bind(query.user.map(|id| *id.as_uuid()))
+        .bind(&query.kind)
+        .bind(query.after.map(|id| *id.as_uuid()))
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(audit_record_from_row).collect()
+    }
+
+    async fn delete_audit_records_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(self.sql("DELETE FROM {s}.audit_events WHERE at < $1"))
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected())
     }
 }

@@ -227,6 +227,28 @@ const MIGRATIONS: &[(&str, &str)] = &[
     CREATE INDEX email_changes_by_user ON email_changes (user_id, requested_at);
     ",
     ),
+    (
+        "the audit log",
+        // No foreign key to the account: its records outlive it, pseudonymized when it is
+        // deleted.
+        r"
+    CREATE TABLE audit_events (
+        id           uuid PRIMARY KEY,
+        at           timestamptz NOT NULL CHECK (isfinite(at) AND at < '10000-01-01'),
+        kind         text NOT NULL,
+        action       text NOT NULL,
+        outcome      text NOT NULL,
+        reason       text,
+        user_id      uuid,
+        email_digest text,
+        session_id   uuid,
+        user_agent   text,
+        ip           text
+    );
+    CREATE INDEX audit_events_by_user ON audit_events (user_id, id);
+    CREATE INDEX audit_events_by_time ON audit_events (at);
+    ",
+    ),
 ];
 
 /// The newest migration this release knows.

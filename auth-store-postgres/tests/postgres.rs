@@ -39,9 +39,10 @@ async fn migrations_are_idempotent_and_recorded_in_the_stores_schema() {
     )
     .await;
     assert_eq!(
-        tables, 12,
+        tables, 14,
         "users, sessions, refresh_tokens, one_time_tokens, browser_sessions, totp_factors, recovery_codes, \
-         login_challenges, identities, external_login_states, external_login_codes, _sqlx_migrations"
+         login_challenges, identities, external_login_states, external_login_codes, email_changes, \
+         audit_events, _sqlx_migrations"
     );
 }
 
@@ -365,11 +366,13 @@ async fn enrol(store: &PostgresStore, user: &User) -> User {
     enrolled
 }
 
-/// Puts a schema of this release back to migration 5, before external identities:
-/// without their tables and without `login_challenges.first_factor`, every other row kept.
+/// Puts a schema of this release back to migration 5, before external identities (and
+/// the address changes and audit log after them): without their tables and without
+/// `login_challenges.first_factor`, every other row kept.
 async fn back_to_version_5(store: &PostgresStore) {
     let schema = store.schema();
     for statement in [
+        format!("DROP TABLE {schema}.audit_events, {schema}.email_changes"),
         format!("DROP TABLE {schema}.external_login_codes, {schema}.external_login_states, {schema}.identities"),
         format!("ALTER TABLE {schema}.login_challenges DROP COLUMN first_factor"),
         format!("DELETE FROM {schema}._sqlx_migrations WHERE version > 5"),
@@ -705,12 +708,26 @@ async fn a_deleted_account_leaves_no_row_in_any_table() {
             "{table}: the account has no row here, so the test proves nothing for it"
         );
     }
-    auth_core::AccountDeletionStore::delete_user(&store, everything.user.id)
+    let pseudonym = auth_core::EventKey::new(b"row-count key").digest(&everything.user.email);
+    auth_core::AccountDeletionStore::delete_user(&store, everything.user.id, &pseudonym)
         .await
         .unwrap()
         .unwrap();
     for table in &tables {
         let rows = count(store.pool(), format!("SELECT count(*) FROM {schema}.{table}")).await;
+        if table == "audit_events" {
+            // The log stays, naming the account by its pseudonym only.
+            let named = count(
+                store.pool(),
+                format!(
+                    "SELECT count(*) FROM {schema}.audit_events WHERE user_id IS NOT NULL OR ip IS NOT NULL
+                     OR user_agent IS NOT NULL OR email_digest <> '{pseudonym}'"
+                ),
+            )
+            .await;
+            assert_eq!((rows, named), (1, 0));
+            continue;
+        }
         assert_eq!(rows, 0, "{table}: rows of the deleted account are left");
     }
 }

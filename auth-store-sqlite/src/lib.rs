@@ -166,11 +166,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    AccountDeletionStore, BoxError, BrowserSessionStore, Email, EmailChange, EmailChangeStore, EmailConfirmation,
-    ExternalLoginCode, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity,
-    LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore, RefreshTokenRecord, Role, RoleStore,
-    SecondFactorStore, Session, SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, TotpFactor, User,
-    UserDirectory, UserId, UserStore,
+    AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, BoxError, BrowserSessionStore, Email, EmailChange,
+    EmailChangeStore, EmailConfirmation, EmailDigest, EventId, ExternalLoginCode, ExternalLoginState, HashedPassword,
+    IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore,
+    ProviderName, PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore,
+    StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -2009,7 +2009,8 @@ impl EmailChangeStore for SqliteStore {
 
 #[async_trait]
 impl AccountDeletionStore for SqliteStore {
-    async fn delete_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    async fn delete_user(&self, id: UserId, pseudonym: &EmailDigest) -> Result<Option<User>, StoreError> {
+        let pseudonym = pseudonym.to_string();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let user = tx
@@ -2031,8 +2032,118 @@ impl AccountDeletionStore for SqliteStore {
                 .execute(params![id.to_string()])?;
             tx.prepare_cached("DELETE FROM auth_users WHERE id = ?1")?
                 .execute(params![id.to_string()])?;
+            // Its audit records stay, naming it by the pseudonym only.
+            tx.prepare_cached(
+                "UPDATE auth_audit_events SET user_id = NULL, email_digest = ?2, user_agent = NULL, ip = NULL
+                 WHERE user_id = ?1",
+            )?
+            .execute(params![id.to_string(), pseudonym])?;
             tx.commit()?;
             Ok(user)
+        })
+        .await
+    }
+}
+
+const AUDIT_COLUMNS: &str = "id, at, kind, action, outcome, reason, user_id, email_digest, session_id, user_agent, ip";
+
+fn audit_record_from_row(row: &rusqlite::Row<'_>) -> Result<AuditRecord, DbError> {
+    let id: EventId = rows::uuid(&row.get::<_, String>(0)?)?;
+    let user_id: Option<UserId> = row
+        .get::<_, Option<String>>(6)?
+        .map(|text| rows::uuid(&text))
+        .transpose()?;
+    let session_id: Option<SessionId> = row
+        .get::<_, Option<String>>(8)?
+        .map(|text| rows::uuid(&text))
+        .transpose()?;
+    let ip = row
+        .get::<_, Option<String>>(10)?
+        .map(|text| auth_core::stored::ip(&text))
+        .transpose()?;
+    Ok(AuditRecord::stored(
+        id,
+        rows::from_micros(row.get(1)?)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        (user_id, row.get(7)?),
+        session_id,
+        (row.get(9)?, ip),
+    ))
+}
+
+#[async_trait]
+impl AuditLogStore for SqliteStore {
+    async fn insert_audit_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let records = records.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for record in &records {
+                // A record of an account that is gone (deleted before this was written)
+                // keeps neither the account nor its client.
+                tx.prepare_cached(
+                    "INSERT INTO auth_audit_events (id, at, kind, action, outcome, reason, user_id, email_digest,
+                                                    session_id, user_agent, ip)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, u.id, ?8, ?9,
+                            CASE WHEN ?7 IS NULL OR u.id IS NOT NULL THEN ?10 END,
+                            CASE WHEN ?7 IS NULL OR u.id IS NOT NULL THEN ?11 END
+                     FROM (SELECT 1) LEFT JOIN auth_users u ON u.id = ?7",
+                )?
+                .execute(params![
+                    record.id.to_string(),
+                    micros(record.at)?,
+                    record.kind,
+                    record.action,
+                    record.outcome,
+                    record.reason,
+                    record.user_id.map(|id| id.to_string()),
+                    record.email_digest,
+                    record.session_id.map(|id| id.to_string()),
+                    record.user_agent,
+                    record.ip.map(|ip| ip.to_string()),
+                ])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {AUDIT_COLUMNS} FROM auth_audit_events
+                 WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR id > ?3)
+                 ORDER BY id LIMIT ?4"
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map(
+                params![
+                    query.user.map(|id| id.to_string()),
+                    query.kind,
+                    query.after.map(|id| id.to_string()),
+                    i64::from(query.limit),
+                ],
+                |row| Ok(audit_record_from_row(row)),
+            )?;
+            let mut records = Vec::new();
+            for row in rows {
+                records.push(row??);
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn delete_audit_records_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM auth_audit_events WHERE at < ?1")?
+                .execute(params![micros(before)?])?;
+            Ok(deleted as u64)
         })
         .await
     }

@@ -216,6 +216,25 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX auth_email_changes_by_user ON auth_email_changes (user_id, requested_at);
     ",
+    // 8: the audit log (auth_core::AuditLogStore). No foreign key to the account: its
+    // records outlive it, pseudonymized when it is deleted.
+    r"
+    CREATE TABLE auth_audit_events (
+        id           TEXT PRIMARY KEY NOT NULL,
+        at           INTEGER NOT NULL,
+        kind         TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        outcome      TEXT NOT NULL,
+        reason       TEXT,
+        user_id      TEXT,
+        email_digest TEXT,
+        session_id   TEXT,
+        user_agent   TEXT,
+        ip           TEXT
+    ) STRICT;
+    CREATE INDEX auth_audit_events_by_user ON auth_audit_events (user_id, id);
+    CREATE INDEX auth_audit_events_by_time ON auth_audit_events (at);
+    ",
 ];
 
 /// The schema version this build writes and understands.

@@ -12,6 +12,7 @@ auth_core::identity_store_conformance_tests!(common::fresh_store().await);
 auth_core::email_change_store_conformance_tests!(common::fresh_store().await);
 auth_core::account_deletion_store_conformance_tests!(common::fresh_store().await);
 auth_core::full_account_deletion_conformance_tests!(common::fresh_store().await);
+auth_core::audit_log_store_conformance_tests!(common::fresh_store().await);
 
 mod common;
 

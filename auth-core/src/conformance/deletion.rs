@@ -5,19 +5,28 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::{sample_one_time_token, sample_user, unique_email, user_with_session};
+use crate::audit::{AuditQuery, AuditRecord, MAX_AUDIT_PAGE as MAX};
 use crate::clock::truncate_to_micros;
+use crate::event::{Action, AuthEvent, Outcome, Subject};
+use crate::event::{EmailDigest, EventKey};
 use crate::identity::{
     ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, LinkedIdentity, ProviderName,
     ReturnPath,
 };
 use crate::one_time::TokenPurpose;
 use crate::second_factor::{LoginChallenge, TotpFactor};
+use crate::session::ClientInfo;
 use crate::store::{
-    AccountDeletionStore, BrowserSessionStore, EmailChange, EmailChangeStore, IdentityStore, OneTimeTokenStore,
-    SecondFactorStore, SessionStore, UserStore,
+    AccountDeletionStore, AuditLogStore, BrowserSessionStore, EmailChange, EmailChangeStore, IdentityStore,
+    OneTimeTokenStore, SecondFactorStore, SessionStore, UserStore,
 };
 use crate::token::{OpaqueToken, TokenHash, TokenKind};
 use crate::user::User;
+
+/// The digest a deletion names the account's audit records by.
+fn pseudonym(user: &User) -> EmailDigest {
+    EventKey::new(b"conformance event key").digest(&user.email)
+}
 
 fn hash(kind: TokenKind) -> TokenHash {
     OpaqueToken::generate(kind).unwrap().1
@@ -57,7 +66,8 @@ where
         + BrowserSessionStore
         + SecondFactorStore
         + IdentityStore
-        + EmailChangeStore,
+        + EmailChangeStore
+        + AuditLogStore,
 {
     let (user, session, refresh) = user_with_session(store, prefix).await;
     let now = truncate_to_micros(OffsetDateTime::now_utc());
@@ -123,6 +133,16 @@ where
         .insert_email_change(&change, &hash(TokenKind::EmailChange), &undo)
         .await
         .unwrap();
+    let client = ClientInfo::new(Some("Conformance/1.0"), Some("2001:db8::9".parse().unwrap()));
+    let event = AuthEvent::new(
+        now,
+        Action::Login,
+        Outcome::Success,
+        Subject::User(user.id),
+        Some(session.id),
+        client,
+    );
+    store.insert_audit_records(&[AuditRecord::of(&event)]).await.unwrap();
     Everything {
         user,
         refresh,
@@ -154,7 +174,7 @@ conformance_cases! { $
         let (kept_reset, kept_token) = sample_one_time_token(&kept, TokenPurpose::PasswordReset);
         store.insert_one_time_token(&kept_reset, &kept_token).await.unwrap();
 
-        assert_eq!(store.delete_user(gone.id).await.unwrap(), Some(gone.clone()));
+        assert_eq!(store.delete_user(gone.id, &pseudonym(&gone)).await.unwrap(), Some(gone.clone()));
         assert_eq!(store.find_user_by_id(gone.id).await.unwrap(), None);
         assert_eq!(store.find_user_by_email(&gone.email).await.unwrap(), None);
         assert_eq!(store.list_sessions(gone.id).await.unwrap(), vec![]);
@@ -164,7 +184,7 @@ conformance_cases! { $
             store.find_one_time_token(&reset, TokenPurpose::PasswordReset).await.unwrap(),
             None
         );
-        assert_eq!(store.delete_user(gone.id).await.unwrap(), None, "already gone");
+        assert_eq!(store.delete_user(gone.id, &pseudonym(&gone)).await.unwrap(), None, "already gone");
 
         assert_eq!(store.find_user_by_id(kept.id).await.unwrap(), Some(kept.clone()));
         assert_eq!(store.find_session(kept_session.id).await.unwrap(), Some(kept_session));
@@ -190,10 +210,11 @@ conformance_cases! { $
         let barrier = Arc::new(tokio::sync::Barrier::new(11));
         let mut deletions = Vec::new();
         for _ in 0..10 {
-            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            let (store, barrier, digest) = (Arc::clone(&store), Arc::clone(&barrier), pseudonym(&user));
+            let id = user.id;
             deletions.push(tokio::spawn(async move {
                 barrier.wait().await;
-                store.delete_user(user.id).await.unwrap().is_some()
+                store.delete_user(id, &digest).await.unwrap().is_some()
             }));
         }
         let session = {
@@ -220,14 +241,14 @@ conformance_cases! { $
     /// Runs the [`AccountDeletionStore`](crate::AccountDeletionStore) cases of a store that
     /// has every optional capability: nothing of a deleted account is found by any of
     /// them. See the [conformance suite](crate::conformance).
-    macro full_account_deletion_conformance_tests for [UserStore + SessionStore + OneTimeTokenStore + AccountDeletionStore + BrowserSessionStore + SecondFactorStore + IdentityStore + EmailChangeStore + Clone + 'static];
+    macro full_account_deletion_conformance_tests for [UserStore + SessionStore + OneTimeTokenStore + AccountDeletionStore + BrowserSessionStore + SecondFactorStore + IdentityStore + EmailChangeStore + AuditLogStore + Clone + 'static];
 
     /// An account with a row of every kind is deleted whole: no capability finds anything
     /// of it after.
     pub async fn an_account_with_every_capability_is_deleted_whole(store: S) {
         let all = account_with_everything(&store, "deleted-whole").await;
         let id = all.user.id;
-        assert!(store.delete_user(id).await.unwrap().is_some());
+        assert!(store.delete_user(id, &pseudonym(&all.user)).await.unwrap().is_some());
         assert_eq!(store.find_refresh_token(&all.refresh).await.unwrap(), None);
         assert_eq!(store.find_browser_session(&all.browser).await.unwrap(), None);
         assert_eq!(
@@ -242,5 +263,12 @@ conformance_cases! { $
         assert_eq!(store.take_login_code(&all.login_code).await.unwrap(), None);
         let at = truncate_to_micros(OffsetDateTime::now_utc());
         assert_eq!(store.undo_email_change(&all.undo, at).await.unwrap(), None);
+        // Its audit records stay, naming it by the pseudonym only, without its clients.
+        assert_eq!(store.list_audit_records(&AuditQuery::first(10).of_user(id)).await.unwrap(), vec![]);
+        let kept = store.list_audit_records(&AuditQuery::first(MAX)).await.unwrap();
+        let digest = pseudonym(&all.user).to_string();
+        let mine: Vec<&AuditRecord> = kept.iter().filter(|r| r.email_digest.as_deref() == Some(&digest)).collect();
+        assert_eq!(mine.len(), 1, "{kept:?}");
+        assert_eq!((mine[0].user_id, mine[0].ip, mine[0].user_agent.as_deref()), (None, None, None));
     }
 }

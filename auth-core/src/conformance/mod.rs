@@ -16,6 +16,7 @@
 //! | [`BrowserSessionStore`](crate::BrowserSessionStore) (with [`PurgeStore`](crate::PurgeStore)) | [`browser_session_store_conformance_tests!`](crate::browser_session_store_conformance_tests) |
 //! | [`SecondFactorStore`](crate::SecondFactorStore) | [`second_factor_store_conformance_tests!`](crate::second_factor_store_conformance_tests) |
 //! | [`IdentityStore`](crate::IdentityStore) | [`identity_store_conformance_tests!`](crate::identity_store_conformance_tests) |
+//! | [`AuditLogStore`](crate::AuditLogStore) | [`audit_log_store_conformance_tests!`](crate::audit_log_store_conformance_tests) |
 //! | [`AccountDeletionStore`](crate::AccountDeletionStore) | [`account_deletion_store_conformance_tests!`](crate::account_deletion_store_conformance_tests) |
 //! | [`EmailChangeStore`](crate::EmailChangeStore) | [`email_change_store_conformance_tests!`](crate::email_change_store_conformance_tests) |
 //!
@@ -79,6 +80,7 @@ macro_rules! conformance_cases {
     };
 }
 
+mod audit;
 mod browser;
 mod deletion;
 mod directory;
@@ -95,6 +97,7 @@ mod users;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use audit::*;
 pub use browser::*;
 pub use deletion::*;
 pub use directory::*;

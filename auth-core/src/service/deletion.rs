@@ -86,13 +86,17 @@ impl<S: AuthStore + AccountDeletionStore> AuthService<S> {
     }
 
     async fn remove_account(&self, user_id: UserId, client: &ClientInfo, audit: &mut Audit) -> Result<(), AuthError> {
+        let Some(user) = self.store().find_user_by_id(user_id).await? else {
+            return Err(AuthError::UserNotFound);
+        };
+        let pseudonym = crate::event::EmailDigest::of(&self.accounts.event_key, &user.email);
         let deleted = self
             .store()
-            .delete_user(user_id)
+            .delete_user(user_id, &pseudonym)
             .await?
             .ok_or(AuthError::UserNotFound)?;
         // The account is gone: its events name it by the digest of its address only.
-        audit.subject = self.accounts.email_subject(Some(&deleted.email));
+        audit.subject = Subject::Email(pseudonym);
         self.notify(&deleted, SecurityNoticeKind::AccountDeleted, client, None);
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! administrators) delete accounts.
 
 use crate::error::StoreError;
+use crate::event::EmailDigest;
 use crate::id::UserId;
 use crate::user::User;
 
@@ -19,6 +20,10 @@ store_trait! {
     ///   challenges, linked identities, sign-ins in progress, one-time codes, address
     ///   changes).
     /// - The address is free at once: a registration of it right after succeeds.
+    /// - A store that keeps an audit log ([`AuditLogStore`](crate::AuditLogStore)) keeps
+    ///   the account's records, in the same transaction made to name it by `pseudonym`
+    ///   (the keyed digest of its address) only, without its clients' addresses and user
+    ///   agents.
     pub trait AccountDeletionStore {
         /// Deletes the account and everything that is its own; returns the account as it
         /// was, `None` if there was none (nothing is deleted then).
@@ -26,6 +31,6 @@ store_trait! {
         /// # Errors
         ///
         /// Backend failures only (nothing is deleted then).
-        async fn delete_user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+        async fn delete_user(&self, id: UserId, pseudonym: &EmailDigest) -> Result<Option<User>, StoreError>;
     }
 }

@@ -7,11 +7,14 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{
-    AccountDeletionStore, BrowserSessionStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval,
-    IdentityStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory, UserStore,
+    AccountDeletionStore, AuditLogStore, BrowserSessionStore, EmailChange, EmailChangeStore, EmailConfirmation,
+    IdentityRemoval, IdentityStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore,
+    UserDirectory, UserStore,
 };
+use crate::audit::{AuditQuery, AuditRecord};
 use crate::email::Email;
 use crate::error::StoreError;
+use crate::event::EmailDigest;
 use crate::hash::HashedPassword;
 use crate::id::{IdentityId, SessionId, UserId};
 use crate::identity::{ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, LinkedIdentity, ProviderName};
@@ -65,6 +68,8 @@ struct State {
     login_states: HashMap<TokenHash, ExternalLoginState>,
     login_codes: HashMap<TokenHash, ExternalLoginCode>,
     email_changes: Vec<StoredEmailChange>,
+    /// The audit log, in the order of ids.
+    audit: Vec<AuditRecord>,
 }
 
 /// A requested address change with its token hashes and what became of it.
@@ -915,11 +920,17 @@ impl EmailChangeStore for MemoryStore {
 
 #[async_trait]
 impl AccountDeletionStore for MemoryStore {
-    async fn delete_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    async fn delete_user(&self, id: UserId, pseudonym: &EmailDigest) -> Result<Option<User>, StoreError> {
         let mut state = self.state();
         let Some(user) = state.users.remove(&id) else {
             return Ok(None);
         };
+        for record in state.audit.iter_mut().filter(|record| record.user_id == Some(id)) {
+            record.user_id = None;
+            record.email_digest = Some(pseudonym.to_string());
+            record.user_agent = None;
+            record.ip = None;
+        }
         state.ids_by_email.remove(&user.email);
         let sessions: BTreeSet<SessionId> = state
             .sessions
@@ -954,5 +965,43 @@ impl AccountDeletionStore for MemoryStore {
         state.login_codes.retain(|_, code| code.user_id != id);
         state.email_changes.retain(|stored| stored.change.user_id != id);
         Ok(Some(user))
+    }
+}
+
+#[async_trait]
+impl AuditLogStore for MemoryStore {
+    async fn insert_audit_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut state = self.state();
+        for record in records {
+            let mut record = record.clone();
+            if record.user_id.is_some_and(|id| !state.users.contains_key(&id)) {
+                record.user_id = None;
+                record.user_agent = None;
+                record.ip = None;
+            }
+            let at = state.audit.partition_point(|kept| kept.id < record.id);
+            state.audit.insert(at, record);
+        }
+        Ok(())
+    }
+
+    async fn list_audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .audit
+            .iter()
+            .filter(|record| query.after.is_none_or(|after| record.id > after))
+            .filter(|record| query.user.is_none_or(|user| record.user_id == Some(user)))
+            .filter(|record| query.kind.as_ref().is_none_or(|kind| record.kind == *kind))
+            .take(query.limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_audit_records_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let count = state.audit.len();
+        state.audit.retain(|record| record.at >= before);
+        Ok((count - state.audit.len()) as u64)
     }
 }

@@ -88,6 +88,7 @@ macro_rules! store_trait {
     };
 }
 
+mod audit;
 mod browser;
 mod composed;
 mod deletion;
@@ -101,6 +102,7 @@ mod second_factor;
 
 use time::OffsetDateTime;
 
+pub use audit::AuditLogStore;
 pub use browser::BrowserSessionStore;
 pub use composed::ComposedStore;
 pub use deletion::AccountDeletionStore;
@@ -383,6 +385,7 @@ store_trait! {
 /// | [`RoleStore`] (optional) | 3 | [`Accounts::set_roles`](crate::Accounts::set_roles), [`grant_role`](crate::Accounts::grant_role), [`revoke_role`](crate::Accounts::revoke_role) |
 /// | [`PurgeStore`] (optional) | 2 | [`AuthService::purge_expired`](crate::AuthService::purge_expired) |
 /// | [`SecondFactorStore`] (optional) | 13 | [`AuthService::with_totp`](crate::AuthService::with_totp) and the TOTP flows: enrolment, the login challenge, recovery codes |
+/// | [`AuditLogStore`] (optional) | 3 | [`AuditLog`](crate::AuditLog), [`AuthService::events_of`](crate::AuthService::events_of), [`list_events`](crate::AuthService::list_events) |
 /// | [`AccountDeletionStore`] (optional) | 1 | [`AuthService::delete_account`](crate::AuthService::delete_account), [`delete_user`](crate::AuthService::delete_user) |
 /// | [`EmailChangeStore`] (optional) | 3 | [`AuthService::request_email_change`](crate::AuthService::request_email_change), [`confirm_email_change`](crate::AuthService::confirm_email_change), [`undo_email_change`](crate::AuthService::undo_email_change) |
 /// | [`BrowserSessionStore`] (optional) | 4 | [`AuthService::open_browser_session`](crate::AuthService::open_browser_session), [`check_browser_session`](crate::AuthService::check_browser_session), [`close_browser_session`](crate::AuthService::close_browser_session) |

@@ -272,10 +272,31 @@ impl OneTimeTokenStore for HookedStore {
 }
 
 #[async_trait]
+impl auth_core::AuditLogStore for HookedStore {
+    async fn insert_audit_records(&self, records: &[auth_core::AuditRecord]) -> Result<(), StoreError> {
+        self.up("insert_audit_records")?;
+        self.inner.insert_audit_records(records).await
+    }
+
+    async fn list_audit_records(
+        &self,
+        query: &auth_core::AuditQuery,
+    ) -> Result<Vec<auth_core::AuditRecord>, StoreError> {
+        self.up("list_audit_records")?;
+        self.inner.list_audit_records(query).await
+    }
+
+    async fn delete_audit_records_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.up("delete_audit_records_before")?;
+        self.inner.delete_audit_records_before(before).await
+    }
+}
+
+#[async_trait]
 impl auth_core::AccountDeletionStore for HookedStore {
-    async fn delete_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    async fn delete_user(&self, id: UserId, pseudonym: &auth_core::EmailDigest) -> Result<Option<User>, StoreError> {
         self.up("delete_user")?;
-        self.inner.delete_user(id).await
+        self.inner.delete_user(id, pseudonym).await
     }
 }
 

@@ -1,0 +1,40 @@
+//! The audit log: an optional capability, for stores that keep every event.
+
+use time::OffsetDateTime;
+
+use crate::audit::{AuditQuery, AuditRecord};
+use crate::error::StoreError;
+
+store_trait! {
+    /// Keeps [`AuditRecord`]s ([`AuditLog`](crate::AuditLog) writes them) and reads them
+    /// back in the log's order. The contract (the conformance suite checks it):
+    ///
+    /// - Records read back as written, in the order of their ids, filtered by account and
+    ///   kind, after a cursor, at most the query's limit.
+    /// - A record naming an account that does not exist (deleted before the record was
+    ///   written) is kept without the account, its client's address or user agent.
+    /// - Deleting an account ([`AccountDeletionStore`](crate::AccountDeletionStore)) keeps
+    ///   its records, naming it by the digest of its address only, without its clients.
+    pub trait AuditLogStore {
+        /// Stores `records` (one transaction).
+        ///
+        /// # Errors
+        ///
+        /// Backend failures (nothing is stored then).
+        async fn insert_audit_records(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
+
+        /// The records `query` selects.
+        ///
+        /// # Errors
+        ///
+        /// Backend failures only.
+        async fn list_audit_records(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+
+        /// Deletes the records from before `before` (the retention); returns how many.
+        ///
+        /// # Errors
+        ///
+        /// Backend failures only.
+        async fn delete_audit_records_before(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+    }
+}

@@ -1,0 +1,69 @@
+//! The audit log: events kept in the store by `AuditLog`, read back per account, never at
+//! the cost of the change they record.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+use std::sync::Arc;
+
+use auth_core::{AuditLog, AuditLogStore, AuditQuery, AuthService, ClientInfo, Password, SigningKey, Tokens};
+
+mod common;
+
+use common::{HookedStore, PASSWORD, SECRET};
+
+fn service(store: &HookedStore, log: AuditLog) -> AuthService<HookedStore> {
+    let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
+    AuthService::new(store.clone(), tokens).with_event_sink(Arc::new(log))
+}
+
+#[tokio::test]
+async fn every_event_is_kept_in_the_store_and_a_store_failure_loses_no_change_silently() {
+    let store = HookedStore::default();
+    let (log, mut writer) = AuditLog::new(Arc::new(store.clone()));
+    let auth = service(&store, log.clone());
+    let client = ClientInfo::new(Some("Audited/1.0"), Some("203.0.113.8".parse().unwrap()));
+    let user = auth
+        .register("amy@example.com", Password::new(PASSWORD), &client)
+        .await
+        .unwrap();
+    let login = auth
+        .login("amy@example.com", Password::new(PASSWORD), &client)
+        .await
+        .unwrap()
+        .signed_in()
+        .unwrap();
+    writer.flush().await;
+    let kept = store
+        .list_audit_records(&AuditQuery::first(10).of_user(user.id))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = kept.iter().map(|record| record.kind.as_str()).collect();
+    assert_eq!(kinds, ["registered", "login_succeeded"]);
+    assert_eq!(kept[1].session_id, Some(login.tokens.session.id));
+    assert_eq!(kept[1].user_agent.as_deref(), Some("Audited/1.0"));
+    assert_eq!(log.lost(), 0);
+
+    // The store refuses the writes: the change (a new session) stands, the loss is counted.
+    let again = auth
+        .login("amy@example.com", Password::new(PASSWORD), &client)
+        .await
+        .unwrap()
+        .signed_in()
+        .unwrap();
+    store.set_down(true);
+    writer.flush().await;
+    store.set_down(false);
+    assert_eq!(log.lost(), 1);
+    assert!(
+        auth.refresh(again.tokens.refresh_token.expose_secret(), &client)
+            .await
+            .is_ok()
+    );
+    writer.flush().await;
+    let kept = store
+        .list_audit_records(&AuditQuery::first(10).of_user(user.id))
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = kept.iter().map(|record| record.kind.as_str()).collect();
+    assert_eq!(kinds, ["registered", "login_succeeded", "token_refreshed"]);
+}
