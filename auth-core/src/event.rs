@@ -95,6 +95,8 @@ pub enum Action {
     DeleteUser,
     /// [`export_account`](crate::AuthService::export_account).
     ExportAccount,
+    /// [`authorize`](crate::AuthService::authorize): only its refusals are recorded.
+    Authorize,
 }
 
 impl Action {
@@ -137,6 +139,7 @@ impl Action {
             Self::DeleteAccount => "delete_account",
             Self::DeleteUser => "delete_user",
             Self::ExportAccount => "export_account",
+            Self::Authorize => "authorize",
         }
     }
 }
@@ -213,6 +216,8 @@ pub enum Refusal {
     IdentityInUse,
     /// An unlink that would leave the account no way to sign in.
     LastSignInMethod,
+    /// A route for a role the caller does not hold ([`AuthService::authorize`](crate::AuthService::authorize)).
+    Forbidden,
 }
 
 /// How it ended.
@@ -341,6 +346,8 @@ pub enum EventKind {
     AccountDeletedByAdministrator,
     /// An account's data was exported for its owner.
     AccountExported,
+    /// A route refused for a role the caller does not hold (a 403).
+    AccessDenied,
     /// Password hashing was saturated and the request was refused at once.
     Busy,
     /// Any other refusal of a request of its own (an invalid token, a weak new password,
@@ -390,6 +397,7 @@ impl EventKind {
             Self::AccountDeleted => "account_deleted",
             Self::AccountDeletedByAdministrator => "account_deleted_by_administrator",
             Self::AccountExported => "account_exported",
+            Self::AccessDenied => "access_denied",
             Self::Busy => "busy",
             Self::Refused => "refused",
             Self::Failed => "failed",
@@ -539,6 +547,7 @@ impl AuthEvent {
                 | Action::RegisterThroughProvider
                 | Action::ExchangeExternalLogin,
             ) => EventKind::LoginFailed,
+            (Outcome::Refused(_), Action::Authorize) => EventKind::AccessDenied,
             (Outcome::Refused(_), Action::CompleteLogin | Action::CompleteLoginWithRecoveryCode) => {
                 EventKind::SecondFactorFailed
             }
@@ -580,6 +589,8 @@ impl AuthEvent {
                 Action::DeleteAccount => EventKind::AccountDeleted,
                 Action::DeleteUser => EventKind::AccountDeletedByAdministrator,
                 Action::ExportAccount => EventKind::AccountExported,
+                // Only refusals are recorded; a success is a check that passed.
+                Action::Authorize => EventKind::AccessDenied,
             },
         }
     }

@@ -67,3 +67,52 @@ async fn every_event_is_kept_in_the_store_and_a_store_failure_loses_no_change_si
     let kinds: Vec<&str> = kept.iter().map(|record| record.kind.as_str()).collect();
     assert_eq!(kinds, ["registered", "login_succeeded", "token_refreshed"]);
 }
+
+#[tokio::test]
+async fn an_account_reads_its_own_records_by_a_cursor_and_retention_deletes_old_ones() {
+    let store = HookedStore::default();
+    let (log, mut writer) = AuditLog::new(Arc::new(store.clone()));
+    let auth = service(&store, log);
+    let client = ClientInfo::unknown();
+    let amy = auth
+        .register("amy@example.com", Password::new(PASSWORD), &client)
+        .await
+        .unwrap();
+    let bob = auth
+        .register("bob@example.com", Password::new(PASSWORD), &client)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let _ = auth
+            .login("amy@example.com", Password::new(PASSWORD), &client)
+            .await
+            .unwrap();
+    }
+    let _ = auth
+        .login("bob@example.com", Password::new("a wrong guess"), &client)
+        .await;
+    writer.flush().await;
+    let mine = auth.events_of(amy.id, None, 100).await.unwrap();
+    assert_eq!(mine.len(), 4, "{mine:?}");
+    assert!(mine.iter().all(|record| record.user_id == Some(amy.id)));
+    let page = auth.events_of(amy.id, None, 2).await.unwrap();
+    let rest = auth.events_of(amy.id, Some(page[1].id), 100).await.unwrap();
+    assert_eq!([page, rest].concat(), mine);
+    let failed = auth
+        .list_events(&AuditQuery::first(100).of_kind("login_failed"))
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].user_id, Some(bob.id));
+    assert_eq!(failed[0].reason.as_deref(), Some("WrongPassword"));
+
+    assert_eq!(
+        auth.purge_audit_log(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(auth.purge_audit_log(std::time::Duration::ZERO).await.unwrap() >= 6);
+    assert!(auth.events_of(amy.id, None, 100).await.unwrap().is_empty());
+}

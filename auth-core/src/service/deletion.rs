@@ -18,7 +18,9 @@ impl<S: AuthStore + AccountDeletionStore> AuthService<S> {
     /// store; every access token dies with its session. The address is free to register
     /// again at once. The owner is told at the address
     /// ([`AccountDeleted`](SecurityNoticeKind::AccountDeleted)), and the event names the
-    /// account by the keyed digest of its address only, so the log keeps no personal data.
+    /// account by the keyed digest of its address only, without the client, so the log
+    /// keeps no personal data; the account's earlier records are rewritten the same way
+    /// by stores that keep an audit log.
     ///
     /// The caller proves who it is with its `password` (guesses draw on the login
     /// allowances), or, without one, with a recent authentication (the only way for an
@@ -56,7 +58,9 @@ impl<S: AuthStore + AccountDeletionStore> AuthService<S> {
         let caller = caller.into();
         let user_id = caller.user_id();
         let audit = Audit::new(Action::DeleteAccount, Subject::User(user_id));
-        self.audited(audit, client, async |audit| {
+        // The event keeps no client: the owner's address and device are theirs, and the
+        // account is gone.
+        self.audited(audit, &ClientInfo::unknown(), async |audit| {
             let user = self
                 .store()
                 .find_user_by_id(user_id)

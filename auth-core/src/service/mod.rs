@@ -24,6 +24,7 @@
 
 mod administration;
 mod audit;
+mod audit_log;
 mod browser;
 mod deletion;
 mod email_change;

@@ -529,6 +529,40 @@ impl<S: AuthStore> AuthService<S> {
         })
     }
 
+    /// Checks that the caller holds `role` ([`Authenticated::require_role`]), recording a
+    /// refusal as an event ([`EventKind::AccessDenied`](crate::EventKind::AccessDenied)),
+    /// so denied accesses reach the audit log; a check that passes records nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Authenticated::require_role`]: [`Forbidden`](AuthError::Forbidden),
+    /// [`SecondFactorRequired`](AuthError::SecondFactorRequired).
+    pub fn authorize(
+        &self,
+        me: &Authenticated,
+        role: &crate::role::Role,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let checked = me.require_role(role);
+        if let Err(error) = &checked {
+            let refusal = match error {
+                AuthError::SecondFactorRequired => crate::event::Refusal::SecondFactorRequired,
+                _ => crate::event::Refusal::Forbidden,
+            };
+            let event = crate::event::AuthEvent::new(
+                self.now(),
+                crate::event::Action::Authorize,
+                crate::event::Outcome::Refused(refusal),
+                crate::event::Subject::User(me.user.id),
+                me.claims.session_id(),
+                client.clone(),
+            );
+            event.trace();
+            self.accounts.events.record(&event);
+        }
+        checked
+    }
+
     /// The account `user_id`, which must exist and be active: the first step of a flow
     /// for an account the caller already names.
     pub(super) async fn active_account(&self, user_id: UserId) -> Result<User, AuthError> {

@@ -183,8 +183,28 @@ pub async fn verify_email(
 }
 
 /// `GET /admin/users`.
-pub async fn list_users(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser, request: HttpRequest) -> Handled {
-    Ok(Reply(endpoints.list_users(&me, request.uri().query()).await?))
+pub async fn list_users(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    request: HttpRequest,
+) -> Handled {
+    Ok(Reply(endpoints.list_users(&client, &me, request.uri().query()).await?))
+}
+
+/// `GET /me/events`.
+pub async fn my_events(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser, request: HttpRequest) -> Handled {
+    Ok(Reply(endpoints.my_events(&me, request.uri().query()).await?))
+}
+
+/// `GET /admin/events`.
+pub async fn list_events(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    request: HttpRequest,
+) -> Handled {
+    Ok(Reply(endpoints.list_events(&client, &me, request.uri().query()).await?))
 }
 
 /// `POST /admin/users/{id}/disable`.
@@ -218,8 +238,13 @@ pub async fn invite_user(
 }
 
 /// `GET /admin/users/{id}/sessions`.
-pub async fn user_sessions(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser, IdPath(id): IdPath) -> Handled {
-    Ok(Reply(endpoints.user_sessions(&me, &id).await?))
+pub async fn user_sessions(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.user_sessions(&client, &me, &id).await?))
 }
 
 /// `DELETE /admin/users/{id}/sessions`.

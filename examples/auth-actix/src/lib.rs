@@ -160,10 +160,11 @@ impl Responder for Reply {
 pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
     let endpoints = endpoints.clone();
     move |config| {
-        let (mail, email_change, deletion, admin, second_factor, external_login) = (
+        let (mail, email_change, deletion, audit, admin, second_factor, external_login) = (
             endpoints.serves_mail(),
             endpoints.serves_email_change(),
             endpoints.serves_account_deletion(),
+            endpoints.serves_audit_log(),
             endpoints.serves_administration(),
             endpoints.serves_second_factor(),
             endpoints.serves_external_login(),
@@ -223,6 +224,12 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
             if deletion {
                 config.service(resource("/admin/users/{id}", "DELETE").route(web::delete().to(handlers::delete_user)));
             }
+            if audit {
+                config.service(resource("/admin/events", "GET,HEAD").route(get().to(handlers::list_events)));
+            }
+        }
+        if audit {
+            config.service(resource("/me/events", "GET,HEAD").route(get().to(handlers::my_events)));
         }
         if second_factor {
             config

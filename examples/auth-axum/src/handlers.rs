@@ -190,10 +190,30 @@ pub async fn verify_email(
 /// `GET /admin/users`.
 pub async fn list_users(
     State(endpoints): State<Endpoints>,
+    Client(client): Client,
     CurrentUser(me): CurrentUser,
     RawQuery(query): RawQuery,
 ) -> Handled {
-    Ok(Reply(endpoints.list_users(&me, query.as_deref()).await?))
+    Ok(Reply(endpoints.list_users(&client, &me, query.as_deref()).await?))
+}
+
+/// `GET /me/events`.
+pub async fn my_events(
+    State(endpoints): State<Endpoints>,
+    CurrentUser(me): CurrentUser,
+    RawQuery(query): RawQuery,
+) -> Handled {
+    Ok(Reply(endpoints.my_events(&me, query.as_deref()).await?))
+}
+
+/// `GET /admin/events`.
+pub async fn list_events(
+    State(endpoints): State<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    RawQuery(query): RawQuery,
+) -> Handled {
+    Ok(Reply(endpoints.list_events(&client, &me, query.as_deref()).await?))
 }
 
 /// `POST /admin/users/{id}/disable`.
@@ -229,10 +249,11 @@ pub async fn invite_user(
 /// `GET /admin/users/{id}/sessions`.
 pub async fn user_sessions(
     State(endpoints): State<Endpoints>,
+    Client(client): Client,
     CurrentUser(me): CurrentUser,
     IdPath(id): IdPath,
 ) -> Handled {
-    Ok(Reply(endpoints.user_sessions(&me, &id).await?))
+    Ok(Reply(endpoints.user_sessions(&client, &me, &id).await?))
 }
 
 /// `DELETE /admin/users/{id}/sessions`.

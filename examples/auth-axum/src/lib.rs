@@ -193,6 +193,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
         if endpoints.serves_account_deletion() {
             routes = routes.route("/admin/users/{id}", delete(handlers::delete_user));
         }
+        if endpoints.serves_audit_log() {
+            routes = routes.route("/admin/events", get(handlers::list_events));
+        }
+    }
+    if endpoints.serves_audit_log() {
+        routes = routes.route("/me/events", get(handlers::my_events));
     }
     if endpoints.serves_second_factor() {
         routes = routes

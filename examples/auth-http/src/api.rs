@@ -494,6 +494,139 @@ impl UsersPage {
     }
 }
 
+/// The query of `GET /me/events` and `GET /admin/events`: `after=<event id>&limit=<n>`,
+/// and for an administrator `user=<account id>&kind=<kind>`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EventsPage {
+    /// Records after this one (the last of the previous page).
+    pub after: Option<auth_core::EventId>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: u32,
+    /// Only this account's records.
+    pub user: Option<UserId>,
+    /// Only records of this kind (`login_failed`, ...).
+    pub kind: Option<String>,
+}
+
+impl EventsPage {
+    /// Parses the raw query string (without `?`; empty or absent is the first page of 100).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` saying which parameter is wrong.
+    ///
+    /// ```
+    /// use auth_http::api::EventsPage;
+    ///
+    /// assert_eq!(EventsPage::parse(Some("kind=login_failed")).unwrap().kind.as_deref(), Some("login_failed"));
+    /// assert_eq!(EventsPage::parse(Some("after=nope")).unwrap_err().status(), 400);
+    /// ```
+    pub fn parse(query: Option<&str>) -> Result<Self, ErrorAnswer> {
+        #[derive(Deserialize)]
+        struct Raw {
+            after: Option<String>,
+            limit: Option<u32>,
+            user: Option<String>,
+            kind: Option<String>,
+        }
+        let raw: Raw = serde_urlencoded::from_str(query.unwrap_or(""))
+            .map_err(|error| ErrorAnswer::invalid_request(format!("query: {error}")))?;
+        let after = raw
+            .after
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| ErrorAnswer::invalid_request("after: not an event id"))
+            })
+            .transpose()?;
+        let user = raw
+            .user
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| ErrorAnswer::invalid_request("user: not an account id"))
+            })
+            .transpose()?;
+        if let Some(kind) = &raw.kind
+            && (kind.is_empty() || kind.len() > 64 || !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        {
+            return Err(ErrorAnswer::invalid_request(
+                "kind: an event kind (`login_failed`, ...)",
+            ));
+        }
+        Ok(Self {
+            after,
+            limit: raw.limit.unwrap_or(100).clamp(1, auth_core::MAX_AUDIT_PAGE),
+            user,
+            kind: raw.kind,
+        })
+    }
+}
+
+/// One record of the audit log.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Serialize)]
+pub struct EventView {
+    /// The record's id (the `after` of the next page).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
+    pub id: auth_core::EventId,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub at: time::OffsetDateTime,
+    /// What happened (`login_succeeded`, `login_failed`, `password_changed`, ...).
+    pub kind: String,
+    /// How it ended (`success`, `refused`, `rate_limited`, ...).
+    pub outcome: String,
+    /// The session concerned, if any.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "uuid"))]
+    pub session_id: Option<SessionId>,
+    /// The client's user agent.
+    pub user_agent: Option<String>,
+    /// The client's address.
+    pub ip: Option<String>,
+    /// For an administrator: the account, if the record names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "uuid"))]
+    pub user_id: Option<UserId>,
+    /// For an administrator: the keyed digest of the address, when the record names no
+    /// account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_digest: Option<String>,
+    /// For an administrator: the action and why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl EventView {
+    /// The record as its account sees it: no operator detail.
+    pub fn own(record: &auth_core::AuditRecord) -> Self {
+        Self {
+            id: record.id,
+            at: record.at,
+            kind: record.kind.clone(),
+            outcome: record.outcome.clone(),
+            session_id: record.session_id,
+            user_agent: record.user_agent.clone(),
+            ip: record.ip.map(|ip| ip.to_string()),
+            user_id: None,
+            email_digest: None,
+            detail: None,
+        }
+    }
+
+    /// The record as an administrator sees it: with the account and the refusal's reason.
+    pub fn full(record: &auth_core::AuditRecord) -> Self {
+        Self {
+            user_id: record.user_id,
+            email_digest: record.email_digest.clone(),
+            detail: Some(match &record.reason {
+                Some(reason) => format!("{}: {reason}", record.action),
+                None => record.action.clone(),
+            }),
+            ..Self::own(record)
+        }
+    }
+}
+
 /// An account id from a path; one that does not parse names no account (404).
 ///
 /// # Errors
@@ -753,6 +886,10 @@ pub struct ExportView {
     /// Its linked sign-in providers, where the server has them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identities: Option<Vec<IdentityView>>,
+    /// Its records of the audit log (the first 1000, oldest first), where
+    /// the server keeps one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
 }
 
 /// The answer of `GET /oauth/providers`: the names of the providers one can sign in with.

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::{
-    AccountDeletionStore, AccountExport, AuthError, AuthService, AuthStore, Authenticated, Caller, ClientInfo,
-    Delivery, EmailChangeStore, ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish,
-    ExternalLoginStart, IdentityId, IdentityStore, Invitation, LinkedIdentity, LoginOutcome, LoginSuccess,
-    NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode, SecondFactorStatus, SecondFactorStore,
-    SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens, TotpEnrolment, User, UserDirectory, UserId,
-    bearer_token,
+    AccountDeletionStore, AccountExport, AuditLogStore, AuditQuery, AuditRecord, AuthError, AuthService, AuthStore,
+    Authenticated, Caller, ClientInfo, Delivery, EmailChangeStore, EventId, ExchangeProof, ExternalCallback,
+    ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart, IdentityId, IdentityStore, Invitation,
+    LinkedIdentity, LoginOutcome, LoginSuccess, NewRecoveryCodes, Password, Role, RoleStore, SecondFactorCode,
+    SecondFactorStatus, SecondFactorStore, SecurityNotice, Session, SessionId, TokenError, TokenPair, Tokens,
+    TotpEnrolment, User, UserDirectory, UserId, bearer_token,
 };
 use serde::Serialize;
 
@@ -196,6 +196,7 @@ pub struct Endpoints {
     external: Option<Arc<dyn ExternalFlows>>,
     email_change: Option<Arc<dyn EmailChangeFlows>>,
     deletion: Option<Arc<dyn DeletionFlows>>,
+    audit: Option<Arc<dyn AuditFlows>>,
     mail: Option<Arc<dyn SendMail>>,
     addressing: ClientAddressing,
     body_timeout: Duration,
@@ -216,6 +217,7 @@ impl Endpoints {
             external: None,
             email_change: None,
             deletion: None,
+            audit: None,
             mail: None,
             addressing: ClientAddressing::peer_only(),
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -337,6 +339,33 @@ impl Endpoints {
         self
     }
 
+    /// Serves the audit log's routes (`GET /me/events`, and `GET /admin/events` with
+    /// [administration](Self::with_administration)) from `service`'s store, and adds the
+    /// account's records to `GET /me/export`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthService, MemoryStore, SigningKey, Tokens};
+    /// use auth_http::Endpoints;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+    /// let service = Arc::new(AuthService::new(MemoryStore::new(), Tokens::new(key, "https://auth.example", "api")));
+    /// let endpoints = Endpoints::new(Arc::clone(&service)).with_audit_log(service);
+    /// assert!(endpoints.serves_audit_log());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_audit_log<S: AuthStore + AuditLogStore + 'static>(mut self, service: Arc<AuthService<S>>) -> Self {
+        self.audit = Some(service);
+        self
+    }
+
+    /// Whether the audit log's routes are served.
+    pub fn serves_audit_log(&self) -> bool {
+        self.audit.is_some()
+    }
+
     /// Whether the deletion routes are served.
     pub fn serves_account_deletion(&self) -> bool {
         self.deletion.is_some()
@@ -447,6 +476,10 @@ impl Endpoints {
                 crate::openapi::Served::WithAdministrationAndMail => self.serves_administration() && self.serves_mail(),
                 crate::openapi::Served::WithEmailChange => self.serves_email_change(),
                 crate::openapi::Served::WithAccountDeletion => self.serves_account_deletion(),
+                crate::openapi::Served::WithAuditLog => self.serves_audit_log(),
+                crate::openapi::Served::WithAdministrationAndAuditLog => {
+                    self.serves_administration() && self.serves_audit_log()
+                }
                 crate::openapi::Served::WithAdministrationAndDeletion => {
                     self.serves_administration() && self.serves_account_deletion()
                 }
@@ -679,8 +712,20 @@ impl Endpoints {
             ),
             None => None,
         };
+        let events = match &self.audit {
+            Some(audit) => Some(
+                audit
+                    .events_of(user_id, None, auth_core::MAX_AUDIT_PAGE)
+                    .await?
+                    .iter()
+                    .map(api::EventView::own)
+                    .collect(),
+            ),
+            None => None,
+        };
         let view = api::ExportView {
             exported_at: time::OffsetDateTime::now_utc(),
+            events,
             created_at: export.user.created_at,
             email_verified_at: export.user.email_verified_at,
             has_password: export.user.password_hash.is_some(),
@@ -829,9 +874,9 @@ impl Endpoints {
     /// # Errors
     ///
     /// 404 without administration; 403 without the role; 400 for a bad query.
-    pub async fn list_users(&self, me: &Authenticated, query: Option<&str>) -> EndpointResult {
+    pub async fn list_users(&self, client: &ClientInfo, me: &Authenticated, query: Option<&str>) -> EndpointResult {
         let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        me.require_role(&Role::ADMIN)?;
+        self.require_admin(client, me)?;
         let page = api::UsersPage::parse(query)?;
         let users = match &page.email {
             Some(prefix) => admin.search_users(prefix, page.after, page.limit).await?,
@@ -891,6 +936,12 @@ impl Endpoints {
         Ok(Answer::empty(204).with_header(NO_REFERRER))
     }
 
+    /// The administrator's check: the `admin` role, a refusal recorded as an event
+    /// ([`AuthService::authorize`]).
+    fn require_admin(&self, client: &ClientInfo, me: &Authenticated) -> Result<(), AuthError> {
+        self.flows.authorize(me, &Role::ADMIN, client)
+    }
+
     /// The email-change flows and the mail they send by, when both are served.
     fn email_change_flows(&self) -> Result<(&dyn EmailChangeFlows, &dyn SendMail), ErrorAnswer> {
         match (&self.email_change, &self.mail) {
@@ -906,7 +957,7 @@ impl Endpoints {
     /// 404 without administration or for an unknown id; 403 without the role.
     pub async fn set_active(&self, client: &ClientInfo, me: &Authenticated, id: &str, active: bool) -> EndpointResult {
         self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        me.require_role(&Role::ADMIN)?;
+        self.require_admin(client, me)?;
         self.flows.set_active(api::account_id(id)?, active, client).await?;
         Ok(Answer::empty(204))
     }
@@ -923,12 +974,52 @@ impl Endpoints {
     pub async fn invite_user(&self, client: &ClientInfo, me: &Authenticated, body: api::InviteBody) -> EndpointResult {
         let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let mail = self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        me.require_role(&Role::ADMIN)?;
+        self.require_admin(client, me)?;
         let roles = body.roles()?;
         let invitation = admin.invite(&body.email, roles, client).await?;
         let view = UserView::from(&invitation.user);
         mail.send_later(Mail::Invitation(invitation.delivery));
         Ok(Answer::json(201, &view))
+    }
+
+    /// `GET /me/events?after=<id>&limit=<n>`: 200 with the account's own records of the
+    /// audit log (its sign-ins, refusals, changes), oldest first, without the operator's
+    /// detail.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the audit log; 400 for a bad query.
+    pub async fn my_events(&self, me: &Authenticated, query: Option<&str>) -> EndpointResult {
+        let audit = self.audit.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let page = api::EventsPage::parse(query)?;
+        let records = audit.events_of(me.user.id, page.after, page.limit).await?;
+        let views: Vec<api::EventView> = records.iter().map(api::EventView::own).collect();
+        Ok(Answer::json(200, &views))
+    }
+
+    /// `GET /admin/events?user=<id>&kind=<kind>&after=<id>&limit=<n>`: 200 with records of
+    /// the audit log, oldest first, with the account and the operator's detail, for an
+    /// `admin`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without administration or the audit log; 403 without the role; 400 for a bad
+    /// query.
+    pub async fn list_events(&self, client: &ClientInfo, me: &Authenticated, query: Option<&str>) -> EndpointResult {
+        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let audit = self.audit.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.require_admin(client, me)?;
+        let page = api::EventsPage::parse(query)?;
+        let mut query = AuditQuery::first(page.limit).after(page.after);
+        if let Some(user) = page.user {
+            query = query.of_user(user);
+        }
+        if let Some(kind) = page.kind {
+            query = query.of_kind(kind);
+        }
+        let records = audit.list_events(query).await?;
+        let views: Vec<api::EventView> = records.iter().map(api::EventView::full).collect();
+        Ok(Answer::json(200, &views))
     }
 
     /// `DELETE /me` `{"password"?, "code"?, "recovery_code"?}`: 204, the account and
@@ -960,7 +1051,7 @@ impl Endpoints {
     pub async fn delete_user(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
         self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let deletion = self.deletion.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        me.require_role(&Role::ADMIN)?;
+        self.require_admin(client, me)?;
         deletion.delete_user(api::account_id(id)?, client).await?;
         Ok(Answer::empty(204))
     }
@@ -971,9 +1062,9 @@ impl Endpoints {
     /// # Errors
     ///
     /// 404 without administration or for an unknown id; 403 without the role.
-    pub async fn user_sessions(&self, me: &Authenticated, id: &str) -> EndpointResult {
+    pub async fn user_sessions(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
         self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        me.require_role(&Role::ADMIN)?;
+        self.require_admin(client, me)?;
         let sessions = self.flows.sessions_of_account(api::account_id(id)?).await?;
         let views: Vec<SessionView> = sessions.iter().map(|s| SessionView::new(s, None)).collect();
         Ok(Answer::json(200, &views))
@@ -987,7 +1078,7 @@ impl Endpoints {
     /// 404 without administration or for an unknown id; 403 without the role.
     pub async fn end_user_sessions(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
         self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        me.require_role(&Role::ADMIN)?;
+        self.require_admin(client, me)?;
         self.flows.logout_all(api::account_id(id)?, client).await?;
         Ok(Answer::empty(204))
     }
@@ -1006,7 +1097,7 @@ impl Endpoints {
         body: api::RolesBody,
     ) -> EndpointResult {
         let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        me.require_role(&Role::ADMIN)?;
+        self.require_admin(client, me)?;
         let roles = body.roles()?;
         admin.set_roles(api::account_id(id)?, roles, client).await?;
         Ok(Answer::empty(204))
@@ -1295,6 +1386,7 @@ trait Flows: Send + Sync {
     fn logout_all<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, ()>;
     fn list_sessions(&self, user: UserId) -> Flow<'_, Vec<Session>>;
     fn export_account<'a>(&'a self, user: UserId, client: &'a ClientInfo) -> Flow<'a, AccountExport>;
+    fn authorize(&self, me: &Authenticated, role: &Role, client: &ClientInfo) -> Result<(), AuthError>;
     fn sessions_of_account(&self, user: UserId) -> Flow<'_, Vec<Session>>;
     fn revoke_session<'a>(&'a self, user: UserId, session: SessionId, client: &'a ClientInfo) -> Flow<'a, ()>;
     fn change_password<'a>(
@@ -1349,6 +1441,10 @@ impl<S: AuthStore + 'static> Flows for AuthService<S> {
         Box::pin(AuthService::export_account(self, user, client))
     }
 
+    fn authorize(&self, me: &Authenticated, role: &Role, client: &ClientInfo) -> Result<(), AuthError> {
+        AuthService::authorize(self, me, role, client)
+    }
+
     fn sessions_of_account(&self, user: UserId) -> Flow<'_, Vec<Session>> {
         Box::pin(AuthService::sessions_of_account(self, user))
     }
@@ -1393,6 +1489,22 @@ impl<S: AuthStore + 'static> Flows for AuthService<S> {
 }
 
 /// The administration flows, for stores that have them.
+/// The audit log's reads, for a store that keeps it.
+trait AuditFlows: Send + Sync {
+    fn events_of(&self, user: UserId, after: Option<EventId>, limit: u32) -> Flow<'_, Vec<AuditRecord>>;
+    fn list_events(&self, query: AuditQuery) -> Flow<'_, Vec<AuditRecord>>;
+}
+
+impl<S: AuthStore + AuditLogStore + 'static> AuditFlows for AuthService<S> {
+    fn events_of(&self, user: UserId, after: Option<EventId>, limit: u32) -> Flow<'_, Vec<AuditRecord>> {
+        Box::pin(AuthService::events_of(self, user, after, limit))
+    }
+
+    fn list_events(&self, query: AuditQuery) -> Flow<'_, Vec<AuditRecord>> {
+        Box::pin(async move { AuthService::list_events(self, &query).await })
+    }
+}
+
 /// The deletion flows, for a store that deletes accounts whole.
 trait DeletionFlows: Send + Sync {
     fn delete_account<'a>(&'a self, caller: Caller, password: Option<Password>, client: &'a ClientInfo)

@@ -161,6 +161,7 @@ const EXTERNAL_LOGIN_CODES: &[ErrorCode] = &[
     api::EmailChangeBody,
     api::DeleteAccountBody,
     api::ExportView,
+    api::EventView,
     api::MfaView,
     api::MfaChallengeView,
     api::MfaLoginBody,
@@ -198,6 +199,10 @@ pub(crate) enum Served {
     WithEmailChange,
     /// `DELETE /me`.
     WithAccountDeletion,
+    /// `GET /me/events`.
+    WithAuditLog,
+    /// `GET /admin/events`.
+    WithAdministrationAndAuditLog,
     /// `DELETE /admin/users/{id}`.
     WithAdministrationAndDeletion,
     WithSecondFactor,
@@ -538,6 +543,19 @@ const ROUTES: &[Route] = &[
         refusals: &[429],
     },
     Route {
+        method: HttpMethod::Get,
+        path: "/me/events",
+        operation_id: "my_events",
+        summary: "The account's own records of the audit log (sign-ins, refusals, changes), oldest first, paged by `after`",
+        served: Served::WithAuditLog,
+        bearer: true,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::ListOf("EventView"),
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
         method: HttpMethod::Delete,
         path: "/me",
         operation_id: "delete_me",
@@ -640,6 +658,19 @@ const ROUTES: &[Route] = &[
         answer: AnswerShape::None,
         success_headers: &[],
         refusals: &[403, 404],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/admin/events",
+        operation_id: "list_events",
+        summary: "Records of the audit log, by account and kind, oldest first, paged by `after` (role `admin`)",
+        served: Served::WithAdministrationAndAuditLog,
+        bearer: true,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::ListOf("EventView"),
+        success_headers: &[],
+        refusals: &[403],
     },
     Route {
         method: HttpMethod::Delete,
@@ -947,6 +978,42 @@ impl Route {
                 operation =
                     operation.parameter(query(name, description, ObjectBuilder::new().schema_type(Type::String)));
             }
+        }
+        if matches!(self.operation_id, "my_events" | "list_events") {
+            operation = operation
+                .parameter(query(
+                    "after",
+                    "List the records after this one (the last of the previous page).",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(utoipa::openapi::SchemaFormat::Custom("uuid".to_owned()))),
+                ))
+                .parameter(query(
+                    "limit",
+                    "At most this many (default 100, at most 1000).",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0))
+                        .maximum(Some(u32::MAX)),
+                ));
+        }
+        if self.operation_id == "list_events" {
+            operation = operation
+                .parameter(query(
+                    "user",
+                    "Only this account's records.",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(utoipa::openapi::SchemaFormat::Custom("uuid".to_owned()))),
+                ))
+                .parameter(query(
+                    "kind",
+                    "Only records of this kind (`login_failed`, `access_denied`, ...).",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(64)),
+                ));
         }
         if self.operation_id == "list_users" {
             operation = operation

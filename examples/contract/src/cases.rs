@@ -844,6 +844,129 @@ pub async fn sign_ins_from_new_devices_are_mailed_when_enabled(target: Target) {
     assert!(second.contains("Phone/2.0"), "{second}");
 }
 
+/// The kinds of `path`'s records (a JSON list of events), once `ready` holds for them: the
+/// log is written off the request path.
+async fn events_until(
+    server: &Server,
+    path: &str,
+    bearer: &str,
+    ready: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    for _ in 0..100 {
+        let answer = get(server, path, Some(bearer)).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+        let records = answer.json().as_array().unwrap().clone();
+        if ready(&records) {
+            return records;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path}: the records never came");
+}
+
+fn kinds(records: &[serde_json::Value]) -> Vec<&str> {
+    records.iter().map(|record| record["kind"].as_str().unwrap()).collect()
+}
+
+/// Case: the audit log keeps every sign-in, refusal and denied access: an account reads
+/// its own (without the operator's detail), an administrator any, by account and kind,
+/// paged by a cursor; the export carries them; a deleted account's records stay under its
+/// address digest only.
+pub async fn the_audit_log_keeps_sign_ins_refusals_and_denials(target: Target) {
+    let Some(server) = Server::start(target, &[]) else {
+        return;
+    };
+    let ann = register(&server, "ann@example.com").await;
+    let ann_id = ann["id"].as_str().unwrap().to_owned();
+    login(&server, "ann@example.com", "a wrong guess")
+        .await
+        .assert_error(401, "invalid_credentials");
+    let (access, _) = tokens(&server, "ann@example.com").await;
+    get(&server, "/me/events", None)
+        .await
+        .assert_error(401, "invalid_token");
+    get(&server, "/me/events?after=nope", Some(&access))
+        .await
+        .assert_error(400, "invalid_request");
+    let mine = events_until(&server, "/me/events", &access, |records| records.len() >= 3).await;
+    assert_eq!(kinds(&mine), ["registered", "login_failed", "login_succeeded"]);
+    assert_eq!(mine[2]["outcome"], "success");
+    assert!(
+        mine.iter()
+            .all(|record| record.get("detail").is_none() && record.get("user_id").is_none())
+    );
+    let first = get(&server, "/me/events?limit=1", Some(&access)).await.json();
+    let after = first[0]["id"].as_str().unwrap();
+    let rest = get(&server, &format!("/me/events?after={after}"), Some(&access))
+        .await
+        .json();
+    assert_eq!(kinds(rest.as_array().unwrap()), ["login_failed", "login_succeeded"]);
+
+    // A denied access is a record too; an administrator reads any, with the detail.
+    get(&server, "/admin/events", Some(&access))
+        .await
+        .assert_error(403, "forbidden");
+    register(&server, "root@example.com").await;
+    server.grant_role("root@example.com", "admin");
+    let (admin, _) = tokens(&server, "root@example.com").await;
+    let denied = events_until(&server, "/admin/events?kind=access_denied", &admin, |records| {
+        !records.is_empty()
+    })
+    .await;
+    assert_eq!(denied[0]["user_id"], ann_id.as_str());
+    let failed = events_until(
+        &server,
+        &format!("/admin/events?user={ann_id}&kind=login_failed"),
+        &admin,
+        |records| !records.is_empty(),
+    )
+    .await;
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["detail"].as_str().unwrap().contains("WrongPassword"),
+        "{failed:?}"
+    );
+    get(&server, "/admin/events?kind=Not-A-Kind", Some(&admin))
+        .await
+        .assert_error(400, "invalid_request");
+    let export = get(&server, "/me/export", Some(&access)).await.json();
+    assert!(export["events"].as_array().unwrap().len() >= 3, "{export}");
+
+    // Deleted: the records stay, without the account or its clients.
+    let deleted = client()
+        .delete(server.url("/me"))
+        .bearer_auth(&access)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    let gone = events_until(&server, "/admin/events?kind=account_deleted", &admin, |records| {
+        !records.is_empty()
+    })
+    .await;
+    let digest = gone[0]["email_digest"].as_str().unwrap().to_owned();
+    assert!(gone[0].get("user_id").is_none(), "{gone:?}");
+    let named = get(&server, &format!("/admin/events?user={ann_id}"), Some(&admin))
+        .await
+        .json();
+    assert_eq!(named, json!([]), "no record names the deleted account");
+    let all = get(&server, "/admin/events?limit=1000", Some(&admin)).await.json();
+    let theirs: Vec<&serde_json::Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|record| record["email_digest"] == digest.as_str())
+        .collect();
+    assert!(theirs.len() >= 5, "{theirs:?}");
+    assert!(
+        theirs
+            .iter()
+            .all(|record| record["ip"].is_null() && record["user_agent"].is_null()),
+        "{theirs:?}"
+    );
+}
+
 /// Case: login is rate limited with retry after.
 pub async fn login_is_rate_limited_with_retry_after(target: Target) {
     let Some(server) = Server::start(target, &[]) else {

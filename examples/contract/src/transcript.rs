@@ -109,12 +109,27 @@ impl Conversation<'_> {
     }
 }
 
-/// Masks what differs from run to run: ids, tokens, times.
+/// Masks what differs from run to run: ids, tokens, times, the audit log's records.
 fn mask(value: &Value) -> Value {
     match value {
         Value::String(text) => Value::String(mask_string(text)),
         Value::Array(items) => Value::Array(items.iter().map(mask).collect()),
-        Value::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), mask(v))).collect()),
+        // The audit log is written off the request path: which records an answer carries
+        // depends on timing, so the transcript keeps only that it carries them (the
+        // contract case checks them).
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    let masked = if k == "events" && v.is_array() {
+                        json!("<events>")
+                    } else {
+                        mask(v)
+                    };
+                    (k.clone(), masked)
+                })
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -677,6 +692,40 @@ pub(crate) async fn converse(server: &Server) -> Conversation<'_> {
     );
     let login = c.step("fay logs in", &post, "/login", None, fay(PASSWORD)).await;
     let fay_access = text(&login, "access_token");
+    c.step("fay's events without a token", &get, "/me/events", None, Body::None)
+        .await;
+    c.step(
+        "fay's events, a bad cursor",
+        &get,
+        "/me/events?after=nope",
+        Some(&fay_access),
+        Body::None,
+    )
+    .await;
+    c.step(
+        "events, not an admin",
+        &get,
+        "/admin/events",
+        Some(&fay_access),
+        Body::None,
+    )
+    .await;
+    c.step(
+        "events of a kind never recorded",
+        &get,
+        "/admin/events?kind=never_recorded",
+        Some(&admin),
+        Body::None,
+    )
+    .await;
+    c.step(
+        "events of a malformed kind",
+        &get,
+        "/admin/events?kind=Login-Failed",
+        Some(&admin),
+        Body::None,
+    )
+    .await;
     c.step("export the account", &get, "/me/export", Some(&fay_access), Body::None)
         .await;
     c.step("export without a token", &get, "/me/export", None, Body::None)

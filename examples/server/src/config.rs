@@ -74,6 +74,9 @@ pub struct Config {
     /// `AUTH_PURGE_INTERVAL`, default `1h`: how often ended sessions and spent tokens are
     /// deleted (`off` never; `90s`, `15m`, `2h` up to `168h`).
     pub purge_interval: Option<Duration>,
+    /// `AUTH_AUDIT_RETENTION_DAYS`, default 365 (1 to 3650): how long the audit log keeps
+    /// a record; older ones are deleted on `AUTH_PURGE_INTERVAL`.
+    pub audit_retention: Duration,
     /// `AUTH_UI_TEMPLATES`: a directory whose files replace the pages' built-in templates,
     /// stylesheet and icon of the same names (the Axum server's pages only).
     pub ui_templates: Option<PathBuf>,
@@ -202,6 +205,13 @@ impl Config {
             redis_prefix: var("AUTH_REDIS_PREFIX").unwrap_or_else(|| auth_redis::DEFAULT_PREFIX.to_owned()),
             trusted_proxy,
             purge_interval: purge_interval(var("AUTH_PURGE_INTERVAL").as_deref())?,
+            audit_retention: match var("AUTH_AUDIT_RETENTION_DAYS") {
+                None => Duration::from_secs(365 * 24 * 3600),
+                Some(days) => match days.parse::<u64>() {
+                    Ok(days @ 1..=3650) => Duration::from_secs(days * 24 * 3600),
+                    _ => return Err("AUTH_AUDIT_RETENTION_DAYS: a number of days from 1 to 3650".to_owned()),
+                },
+            },
             ui_templates: var("AUTH_UI_TEMPLATES").map(PathBuf::from),
             ui_site_name: var("AUTH_UI_SITE_NAME").unwrap_or_else(|| "auth-rs".to_owned()),
             encryption_key: var("AUTH_ENCRYPTION_KEY")

@@ -32,9 +32,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use auth_core::{
-    AccountDeletionStore, Accounts, AuthService, AuthStore, BrowserSessionStore, EmailChangeStore, EncryptionKey,
-    EventKey, IdentityProvider, IdentityStore, PasswordPolicy, PurgeStore, RateLimiter, Role, RoleStore,
-    SecondFactorStore, SecretCipher, Tokens, TotpSettings, UserDirectory,
+    AccountDeletionStore, Accounts, AuditLog, AuditLogStore, AuthService, AuthStore, BrowserSessionStore,
+    EmailChangeStore, EncryptionKey, EventKey, IdentityProvider, IdentityStore, PasswordPolicy, PurgeStore,
+    RateLimiter, Role, RoleStore, SecondFactorStore, SecretCipher, Tokens, TotpSettings, UserDirectory,
 };
 use auth_oidc::OidcProvider;
 use auth_redis::RedisRateLimiter;
@@ -60,6 +60,7 @@ pub trait ServerStore:
     + IdentityStore
     + EmailChangeStore
     + AccountDeletionStore
+    + AuditLogStore
 {
 }
 
@@ -73,6 +74,7 @@ impl<
         + IdentityStore
         + EmailChangeStore
         + AccountDeletionStore
+        + AuditLogStore
         + ?Sized,
 > ServerStore for T
 {
@@ -121,6 +123,7 @@ impl App {
         let endpoints = auth_http::Endpoints::with_identity_providers(Arc::clone(&self.auth))
             .with_email_change(Arc::clone(&self.auth))
             .with_account_deletion(Arc::clone(&self.auth))
+            .with_audit_log(Arc::clone(&self.auth))
             .with_secure_cookies(self.https)
             .with_mail(self.mailer.clone())
             .with_body_timeout(self.limits.body_timeout);
@@ -188,7 +191,11 @@ where
                     config.public_url.clone(),
                 )?,
             };
-            let auth = service(&config, store, keys, &derivation, cipher, limiter, &providers)?;
+            // Every event is kept in the store's audit log, written off the request path.
+            let (audit_log, audit_writer) = AuditLog::new(Arc::clone(&store) as Arc<dyn AuditLogStore>);
+            tokio::spawn(audit_writer.run());
+            let auth = service(&config, store, keys, &derivation, cipher, limiter, &providers)?
+                .with_event_sink(Arc::new(audit_log));
             // Every security notice the service makes is mailed.
             let notices = mailer.clone();
             let auth = auth.with_security_notices(move |notice| {
@@ -222,6 +229,18 @@ where
                     );
                     let auth = Arc::clone(&app.auth);
                     tokio::spawn(async move { auth.purge_every(every).await });
+                    let auth = Arc::clone(&app.auth);
+                    let retention = config.audit_retention;
+                    tokio::spawn(async move {
+                        let mut ticks = tokio::time::interval(every);
+                        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        loop {
+                            ticks.tick().await;
+                            if let Err(error) = auth.purge_audit_log(retention).await {
+                                tracing::warn!(%error, "could not purge the audit log; trying again later");
+                            }
+                        }
+                    });
                 }
                 None => tracing::warn!("ended sessions and spent tokens are never deleted (AUTH_PURGE_INTERVAL=off)"),
             }
