@@ -980,22 +980,11 @@ impl Route {
             }
         }
         if matches!(self.operation_id, "my_events" | "list_events") {
-            operation = operation
-                .parameter(query(
-                    "after",
-                    "List the records after this one (the last of the previous page).",
-                    ObjectBuilder::new()
-                        .schema_type(Type::String)
-                        .format(Some(utoipa::openapi::SchemaFormat::Custom("uuid".to_owned()))),
-                ))
-                .parameter(query(
-                    "limit",
-                    "At most this many (default 100, at most 1000).",
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .minimum(Some(0))
-                        .maximum(Some(u32::MAX)),
-                ));
+            operation = paged(
+                operation,
+                "List the records after this one (the last of the previous page).",
+                "At most this many (default 100, at most 1000).",
+            );
         }
         if self.operation_id == "list_events" {
             operation = operation
@@ -1016,30 +1005,19 @@ impl Route {
                 ));
         }
         if self.operation_id == "list_users" {
-            operation = operation
-                .parameter(query(
-                    "after",
-                    "List the accounts registered after this one.",
-                    ObjectBuilder::new()
-                        .schema_type(Type::String)
-                        .format(Some(utoipa::openapi::SchemaFormat::Custom("uuid".to_owned()))),
-                ))
-                .parameter(query(
-                    "limit",
-                    "At most this many (default 100; the service caps it).",
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .minimum(Some(0))
-                        .maximum(Some(u32::MAX)),
-                ))
-                .parameter(query(
-                    "email",
-                    "Only the accounts whose email starts with this prefix (case-insensitive; 1 to 320 bytes).",
-                    ObjectBuilder::new()
-                        .schema_type(Type::String)
-                        .min_length(Some(1))
-                        .max_length(Some(320)),
-                ));
+            operation = paged(
+                operation,
+                "List the accounts registered after this one.",
+                "At most this many (default 100; the service caps it).",
+            )
+            .parameter(query(
+                "email",
+                "Only the accounts whose email starts with this prefix (case-insensitive; 1 to 320 bytes).",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(320)),
+            ));
         }
         match self.request {
             RequestShape::None => {}
@@ -1265,6 +1243,30 @@ fn without_codes(document: &mut OpenApi, codes: &[ErrorCode]) {
     {
         values.retain(|value| !names.contains(value));
     }
+}
+
+/// `operation` with the `after` (an id) and `limit` query parameters of a paged list.
+fn paged(
+    operation: utoipa::openapi::path::OperationBuilder,
+    after: &str,
+    limit: &str,
+) -> utoipa::openapi::path::OperationBuilder {
+    operation
+        .parameter(query(
+            "after",
+            after,
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::Custom("uuid".to_owned()))),
+        ))
+        .parameter(query(
+            "limit",
+            limit,
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(u32::MAX)),
+        ))
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
 //! The account's data: downloading it, and deleting the account.
 
-use auth_core::{AuthError, Caller, Password, SecondFactorCode};
+use auth_core::{Caller, Password, SecondFactorCode};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::view::{FormPage, Link, MessagePage, Notice};
-use super::{PageForm, Visit, blank, end_page_session, failed, message_page, refused, register_form, say, to_sign_in};
+use super::view::{Link, MessagePage, Notice};
+use super::{
+    PageForm, Visit, blank, end_page_session, failed, message_page, reauthentication_error, reauthentication_form,
+    refused, say, to_sign_in,
+};
 use crate::AppState;
 use auth_axum::Client;
 
@@ -59,18 +62,11 @@ pub(crate) struct DeleteForm {
     csrf: String,
 }
 
-fn delete_form(state: &AppState, visit: &Visit) -> FormPage {
-    FormPage {
-        second_factor: visit.me().is_some_and(|me| me.user.requires_second_factor),
-        ..register_form(state)
-    }
-}
-
 pub(crate) async fn delete_page(State(state): State<AppState>, headers: HeaderMap, visit: Visit) -> Response {
     if visit.me().is_none() {
         return to_sign_in();
     }
-    let page = delete_form(&state, &visit);
+    let page = reauthentication_form(&state, &visit);
     blank(&state, &headers, &visit, "account_delete.html", page)
 }
 
@@ -98,19 +94,9 @@ pub(crate) async fn delete_submit(
         // The session went with the account: the cookie goes too.
         Ok(()) => end_page_session(&state, "/?done=account-deleted"),
         Err(error) => {
-            let mut page = delete_form(&state, &visit);
-            match &error {
-                AuthError::InvalidCredentials => {
-                    page.errors.current_password = Some("This is not your current password.".to_owned());
-                }
-                AuthError::StepUpRequired { .. } if page.second_factor => {
-                    page.errors.code = Some("Enter a code from your app too: your sign-in is not recent.".to_owned());
-                }
-                AuthError::StepUpRequired { .. } => {
-                    page.errors.current_password = Some("Enter your password: your sign-in is not recent.".to_owned());
-                }
-                AuthError::InvalidCode => page.errors.code = Some("That code is not right.".to_owned()),
-                _ => page.notice = Some(Notice::error(say(&error))),
+            let mut page = reauthentication_form(&state, &visit);
+            if !reauthentication_error(&mut page, &error) {
+                page.notice = Some(Notice::error(say(&error)));
             }
             failed(&state, &headers, &visit, "account_delete.html", page, &error)
         }

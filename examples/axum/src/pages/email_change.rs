@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::view::{FormPage, Link, MessagePage, Notice};
 use super::{
-    PageForm, TokenQuery, Visit, blank, failed, message_page, referrer_stays_here, refused, register_form, say,
-    to_sign_in,
+    PageForm, TokenQuery, Visit, blank, failed, message_page, reauthentication_error, reauthentication_form,
+    referrer_stays_here, refused, say, to_sign_in,
 };
 use crate::AppState;
 use auth_axum::Client;
@@ -31,18 +31,15 @@ pub(crate) struct ChangeEmailForm {
     csrf: String,
 }
 
-fn change_form(state: &AppState, visit: &Visit) -> FormPage {
-    FormPage {
-        second_factor: visit.me().is_some_and(|me| me.user.requires_second_factor),
-        ..register_form(state)
-    }
-}
-
 pub(crate) async fn change_page(State(state): State<AppState>, headers: HeaderMap, visit: Visit) -> Response {
     if visit.me().is_none() {
         return to_sign_in();
     }
-    let page = change_form(&state, &visit);
+    // The field is the new address: empty, not the account's.
+    let page = FormPage {
+        email: None,
+        ..reauthentication_form(&state, &visit)
+    };
     blank(&state, &headers, &visit, "email_change.html", page)
 }
 
@@ -81,21 +78,12 @@ pub(crate) async fn change_submit(
         Err(error) => {
             let mut page = FormPage {
                 email: Some(form.email),
-                ..change_form(&state, &visit)
+                ..reauthentication_form(&state, &visit)
             };
             match &error {
                 AuthError::InvalidEmail(_) => page.errors.email = Some(say(&error)),
                 AuthError::EmailTaken => page.errors.email = Some("This is already your address.".to_owned()),
-                AuthError::InvalidCredentials => {
-                    page.errors.current_password = Some("This is not your current password.".to_owned());
-                }
-                AuthError::StepUpRequired { .. } if page.second_factor => {
-                    page.errors.code = Some("Enter a code from your app too: your sign-in is not recent.".to_owned());
-                }
-                AuthError::StepUpRequired { .. } => {
-                    page.errors.current_password = Some("Enter your password: your sign-in is not recent.".to_owned());
-                }
-                AuthError::InvalidCode => page.errors.code = Some("That code is not right.".to_owned()),
+                _ if reauthentication_error(&mut page, &error) => {}
                 _ => page.notice = Some(Notice::error(say(&error))),
             }
             failed(&state, &headers, &visit, "email_change.html", page, &error)

@@ -720,15 +720,40 @@ pub(crate) struct ChangeForm {
     csrf: String,
 }
 
+/// A form of a sensitive change, which asks for the password (or a recent sign-in) and,
+/// for an account with two-factor authentication, a code.
+fn reauthentication_form(state: &AppState, visit: &Visit) -> FormPage {
+    FormPage {
+        email: visit.me().map(|me| me.user.email.as_str().to_owned()),
+        second_factor: visit.me().is_some_and(|me| me.user.requires_second_factor),
+        ..register_form(state)
+    }
+}
+
+/// Puts a re-authentication's refusal under its field (a wrong password, a sign-in too
+/// old, a wrong code); `false` for any other error.
+fn reauthentication_error(page: &mut FormPage, error: &AuthError) -> bool {
+    match error {
+        AuthError::InvalidCredentials => {
+            page.errors.current_password = Some("This is not your current password.".to_owned());
+        }
+        AuthError::StepUpRequired { .. } if page.second_factor => {
+            page.errors.code = Some("Enter a code from your app too: your sign-in is not recent.".to_owned());
+        }
+        AuthError::StepUpRequired { .. } => {
+            page.errors.current_password = Some("Enter your password: your sign-in is not recent.".to_owned());
+        }
+        AuthError::InvalidCode => page.errors.code = Some("That code is not right.".to_owned()),
+        _ => return false,
+    }
+    true
+}
+
 pub(crate) async fn password_change_page(State(state): State<AppState>, headers: HeaderMap, visit: Visit) -> Response {
-    let Some(me) = visit.me() else {
+    if visit.me().is_none() {
         return to_sign_in();
-    };
-    let page = FormPage {
-        email: Some(me.user.email.as_str().to_owned()),
-        second_factor: me.user.requires_second_factor,
-        ..register_form(&state)
-    };
+    }
+    let page = reauthentication_form(&state, &visit);
     blank(&state, &headers, &visit, "password_change.html", page)
 }
 
@@ -777,21 +802,12 @@ pub(crate) async fn password_change_submit(
             Err(_) => end_page_session(&state, "/ui/login"),
         },
         Err(error) => {
-            let mut page = FormPage {
-                email: Some(me.user.email.as_str().to_owned()),
-                second_factor: me.user.requires_second_factor,
-                ..register_form(&state)
-            };
-            match &error {
-                AuthError::InvalidCredentials => {
-                    page.errors.current_password = Some("This is not your current password.".to_owned());
+            let mut page = reauthentication_form(&state, &visit);
+            if !reauthentication_error(&mut page, &error) {
+                match &error {
+                    AuthError::WeakPassword(_) => page.errors.new_password = Some(say(&error)),
+                    _ => page.notice = Some(Notice::error(say(&error))),
                 }
-                AuthError::StepUpRequired { .. } => {
-                    page.errors.code = Some("Enter a code from your app too: your sign-in is not recent.".to_owned());
-                }
-                AuthError::InvalidCode => page.errors.code = Some("That code is not right.".to_owned()),
-                AuthError::WeakPassword(_) => page.errors.new_password = Some(say(&error)),
-                _ => page.notice = Some(Notice::error(say(&error))),
             }
             failed(&state, &headers, &visit, "password_change.html", page, &error)
         }
