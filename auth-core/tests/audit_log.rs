@@ -5,27 +5,40 @@
 
 use std::sync::Arc;
 
-use auth_core::{AuditLog, AuditLogStore, AuditQuery, AuthService, ClientInfo, Password, SigningKey, Tokens};
+use auth_core::{
+    AuditLog, AuditLogStore, AuditQuery, AuthService, ClientInfo, ManualClock, Password, SigningKey, Tokens,
+};
 
 mod common;
 
 use common::{HookedStore, PASSWORD, SECRET};
 
-fn service(store: &HookedStore, log: AuditLog) -> AuthService<HookedStore> {
+fn service(store: &HookedStore, log: AuditLog, clock: &ManualClock) -> AuthService<HookedStore> {
     let tokens = Tokens::new(SigningKey::hs256(SECRET).unwrap(), "https://auth.test", "test-api");
-    AuthService::new(store.clone(), tokens).with_event_sink(Arc::new(log))
+    AuthService::new(store.clone(), tokens)
+        .with_event_sink(Arc::new(log))
+        .with_clock(Arc::new(clock.clone()))
+}
+
+fn clock() -> ManualClock {
+    ManualClock::new(time::macros::datetime!(2026-06-01 09:00 UTC))
 }
 
 #[tokio::test]
 async fn every_event_is_kept_in_the_store_and_a_store_failure_loses_no_change_silently() {
     let store = HookedStore::default();
     let (log, mut writer) = AuditLog::new(Arc::new(store.clone()));
-    let auth = service(&store, log.clone());
+    // Records list in the order of their ids, made at the events' times to the
+    // millisecond: the clock moves between calls.
+    let clock = clock();
+    let step = || clock.advance(std::time::Duration::from_millis(10));
+    let auth = service(&store, log.clone(), &clock);
     let client = ClientInfo::new(Some("Audited/1.0"), Some("203.0.113.8".parse().unwrap()));
     let user = auth
         .register("amy@example.com", Password::new(PASSWORD), &client)
         .await
         .unwrap();
+    step();
     let login = auth
         .login("amy@example.com", Password::new(PASSWORD), &client)
         .await
@@ -50,10 +63,12 @@ async fn every_event_is_kept_in_the_store_and_a_store_failure_loses_no_change_si
         .unwrap()
         .signed_in()
         .unwrap();
+    step();
     store.set_down(true);
     writer.flush().await;
     store.set_down(false);
     assert_eq!(log.lost(), 1);
+    step();
     assert!(
         auth.refresh(again.tokens.refresh_token.expose_secret(), &client)
             .await
@@ -72,7 +87,8 @@ async fn every_event_is_kept_in_the_store_and_a_store_failure_loses_no_change_si
 async fn an_account_reads_its_own_records_by_a_cursor_and_retention_deletes_old_ones() {
     let store = HookedStore::default();
     let (log, mut writer) = AuditLog::new(Arc::new(store.clone()));
-    let auth = service(&store, log);
+    let clock = clock();
+    let auth = service(&store, log, &clock);
     let client = ClientInfo::unknown();
     let amy = auth
         .register("amy@example.com", Password::new(PASSWORD), &client)
@@ -106,13 +122,12 @@ async fn an_account_reads_its_own_records_by_a_cursor_and_retention_deletes_old_
     assert_eq!(failed[0].user_id, Some(bob.id));
     assert_eq!(failed[0].reason.as_deref(), Some("WrongPassword"));
 
-    assert_eq!(
-        auth.purge_audit_log(std::time::Duration::from_secs(3600))
-            .await
-            .unwrap(),
-        0
-    );
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert!(auth.purge_audit_log(std::time::Duration::ZERO).await.unwrap() >= 6);
+    // Retention by the service's clock: an hour later, a two-hour retention keeps every
+    // record, a half-hour one deletes them all.
+    clock.advance(std::time::Duration::from_secs(3600));
+    let kept = std::time::Duration::from_secs(7200);
+    assert_eq!(auth.purge_audit_log(kept).await.unwrap(), 0);
+    let short = std::time::Duration::from_secs(1800);
+    assert_eq!(auth.purge_audit_log(short).await.unwrap(), 6, "two registrations, four logins");
     assert!(auth.events_of(amy.id, None, 100).await.unwrap().is_empty());
 }

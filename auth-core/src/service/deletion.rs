@@ -11,6 +11,7 @@ use crate::notice::SecurityNoticeKind;
 use crate::password::Password;
 use crate::session::ClientInfo;
 use crate::store::{AccountDeletionStore, AuthStore};
+use crate::user::User;
 
 impl<S: AuthStore + AccountDeletionStore> AuthService<S> {
     /// Deletes the caller's account and everything that is its own (sessions, tokens,
@@ -68,7 +69,7 @@ impl<S: AuthStore + AccountDeletionStore> AuthService<S> {
                 .ok_or(AuthError::UserNotFound)?;
             self.reauthenticate_with_step_up(&caller, &user, password, client, audit)
                 .await?;
-            self.remove_account(user_id, client, audit).await
+            self.remove_account(&user, client, audit).await
         })
         .await
     }
@@ -84,19 +85,22 @@ impl<S: AuthStore + AccountDeletionStore> AuthService<S> {
     pub async fn delete_user(&self, user_id: UserId, client: &ClientInfo) -> Result<(), AuthError> {
         let audit = Audit::new(Action::DeleteUser, Subject::User(user_id));
         self.audited(audit, client, async |audit| {
-            self.remove_account(user_id, client, audit).await
+            let user = self
+                .store()
+                .find_user_by_id(user_id)
+                .await?
+                .ok_or(AuthError::UserNotFound)?;
+            self.remove_account(&user, client, audit).await
         })
         .await
     }
 
-    async fn remove_account(&self, user_id: UserId, client: &ClientInfo, audit: &mut Audit) -> Result<(), AuthError> {
-        let Some(user) = self.store().find_user_by_id(user_id).await? else {
-            return Err(AuthError::UserNotFound);
-        };
+    /// Deletes `user`, read by the caller; the pseudonym is its address as read.
+    async fn remove_account(&self, user: &User, client: &ClientInfo, audit: &mut Audit) -> Result<(), AuthError> {
         let pseudonym = crate::event::EmailDigest::of(&self.accounts.event_key, &user.email);
         let deleted = self
             .store()
-            .delete_user(user_id, &pseudonym)
+            .delete_user(user.id, &pseudonym)
             .await?
             .ok_or(AuthError::UserNotFound)?;
         // The account is gone: its events name it by the digest of its address only.
