@@ -128,6 +128,10 @@ async fn an_account_reads_its_own_records_by_a_cursor_and_retention_deletes_old_
     let kept = std::time::Duration::from_secs(7200);
     assert_eq!(auth.purge_audit_log(kept).await.unwrap(), 0);
     let short = std::time::Duration::from_secs(1800);
-    assert_eq!(auth.purge_audit_log(short).await.unwrap(), 6, "two registrations, four logins");
+    assert_eq!(
+        auth.purge_audit_log(short).await.unwrap(),
+        6,
+        "two registrations, four logins"
+    );
     assert!(auth.events_of(amy.id, None, 100).await.unwrap().is_empty());
 }
