@@ -1,15 +1,15 @@
-//! The audit log: every [`AuthEvent`] kept in the store ([`AuditLogStore`]), written by
-//! an [`AuditLog`] sink off the request path, read back per account or for an
-//! administrator.
+//! The audit log: every [`AuthEvent`] kept in the store ([`AuditLogStore`]), the record
+//! of a change in the change's own transaction ([`PendingRecords`]), the rest written by
+//! an [`AuditLog`] off the request path; read back per account or for an administrator.
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use time::OffsetDateTime;
 
-use crate::event::{AuthEvent, EventSink, Outcome, Subject};
+use crate::event::{AuthEvent, Outcome, Subject};
 use crate::id::{EventId, SessionId, UserId};
 use crate::store::AuditLogStore;
 
@@ -171,11 +171,20 @@ impl AuditQuery {
 /// How many records [`AuditLog`] holds in memory before it drops (and counts) new ones.
 pub const AUDIT_QUEUE: usize = 10_000;
 
-/// An [`EventSink`] that keeps every event in the store's audit log: `record` (on the
-/// request path) only queues the event, and the [`AuditWriter`] it comes with writes the
-/// queue in batches. Nothing is lost silently: a record the store refuses (it is down) or
-/// one that finds the queue full is logged at `error` with the count, and counted
-/// ([`lost`](Self::lost)); the change the event records stands either way.
+/// The store's audit log, for [`AuthService::with_audit_log`](crate::AuthService::with_audit_log)
+/// (or [`Accounts::with_audit_log`](crate::Accounts::with_audit_log)), which keeps every
+/// event in it:
+///
+/// - The record of a change goes into the change's own transaction: the service hands it
+///   to the store's write as [`PendingRecords`], and a store that takes them (the shipped
+///   ones do, for every write) stores both or neither. If that transaction fails, the
+///   change fails with it and the caller gets the store's error: no change is ever left
+///   without its record.
+/// - Every other event (a refusal, a read, a write whose store did not take the records)
+///   is queued here, and the [`AuditWriter`] it comes with writes the queue in batches,
+///   off the request path. Nothing is lost silently: a record the store refuses (it is
+///   down) or one that finds the queue full is logged at `error` with the count, and
+///   counted ([`lost`](Self::lost)).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -187,7 +196,7 @@ pub const AUDIT_QUEUE: usize = 10_000;
 /// let (log, writer) = AuditLog::new(Arc::new(store.clone()));
 /// tokio::spawn(writer.run());
 /// let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
-/// let auth = AuthService::new(store, Tokens::new(key, "https://auth.example", "api")).with_event_sink(Arc::new(log));
+/// let auth = AuthService::new(store, Tokens::new(key, "https://auth.example", "api")).with_audit_log(log);
 /// # let _ = auth;
 /// # Ok(())
 /// # }
@@ -238,8 +247,9 @@ impl fmt::Debug for AuditLog {
     }
 }
 
-impl EventSink for AuditLog {
-    fn record(&self, event: &AuthEvent) {
+impl AuditLog {
+    /// Queues the record of `event` for the writer.
+    pub(crate) fn queue(&self, event: &AuthEvent) {
         if self.queue.try_send(AuditRecord::of(event)).is_err() {
             let lost = self.lost.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::error!(
@@ -291,4 +301,106 @@ impl fmt::Debug for AuditWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuditWriter").finish_non_exhaustive()
     }
+}
+
+tokio::task_local! {
+    /// The records the service hands to the store write it is awaiting.
+    static PENDING: Arc<PendingScope>;
+}
+
+/// What [`PendingRecords::take`] takes from, and how the service learns they were written.
+#[derive(Debug)]
+struct PendingScope {
+    records: Mutex<Option<Vec<AuditRecord>>>,
+    written: AtomicBool,
+}
+
+/// The audit records of the change a store is about to write, to be stored in the same
+/// transaction: the service hands them over while it awaits that one write, and a store
+/// that keeps an audit log ([`AuditLogStore`]) takes them in its write methods:
+///
+/// 1. at the start of the write, [`take`](Self::take) them (once: they go with one write);
+/// 2. if the write changes something, insert [`records`](Self::records) in its
+///    transaction, before the commit; if it changes nothing (a compare-and-set that lost,
+///    an unknown id), leave them out;
+/// 3. after the commit, [`written`](Self::written).
+///
+/// A write that fails rolls them back with the change, and the service reports the
+/// store's error. Records that were not written (the write changed nothing, or the store
+/// never took them) are not lost: the service queues the event's record for the
+/// [`AuditLog`]'s writer instead, with the outcome the call really had. So a store that
+/// ignores this still has a complete log, written just after each change rather than
+/// with it.
+///
+/// ```
+/// use auth_core::PendingRecords;
+///
+/// // Outside a service's write there is nothing to take.
+/// assert!(PendingRecords::take().is_none());
+/// ```
+#[derive(Debug)]
+pub struct PendingRecords {
+    records: Vec<AuditRecord>,
+    scope: Arc<PendingScope>,
+}
+
+impl PendingRecords {
+    /// The records handed over with the write being made now, if any; `None` outside a
+    /// service's recorded write, or once taken. Call it on the task that called the
+    /// store method (before moving work to another thread).
+    pub fn take() -> Option<Self> {
+        PENDING
+            .try_with(|scope| {
+                let records = scope.records.lock().unwrap_or_else(PoisonError::into_inner).take()?;
+                Some(Self {
+                    records,
+                    scope: Arc::clone(scope),
+                })
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// The records to insert, with the change, in its transaction.
+    pub fn records(&self) -> &[AuditRecord] {
+        &self.records
+    }
+
+    /// Names `user` in the records that name no account yet: for a write that learns
+    /// whose account it changes as it makes the change (an email change confirmed or
+    /// undone by its link), call it before inserting them.
+    ///
+    /// ```
+    /// # use auth_core::PendingRecords;
+    /// # fn confirm(mut pending: PendingRecords, owner: auth_core::UserId) {
+    /// pending.about(owner);
+    /// assert!(pending.records().iter().all(|record| record.user_id == Some(owner)));
+    /// # }
+    /// ```
+    pub fn about(&mut self, user: UserId) {
+        for record in &mut self.records {
+            if record.user_id.is_none() && record.email_digest.is_none() {
+                record.user_id = Some(user);
+            }
+        }
+    }
+
+    /// Says that the transaction holding the records committed.
+    pub fn written(self) {
+        self.scope.written.store(true, Ordering::Release);
+    }
+}
+
+/// Awaits `write` with `records` pending for it; returns what it returned, and whether
+/// the store wrote the records in its transaction.
+pub(crate) async fn with_pending_records<T>(
+    records: Vec<AuditRecord>,
+    write: impl Future<Output = T>,
+) -> (T, bool) {
+    let scope = Arc::new(PendingScope {
+        records: Mutex::new(Some(records)),
+        written: AtomicBool::new(false),
+    });
+    let output = PENDING.scope(Arc::clone(&scope), write).await;
+    (output, scope.written.load(Ordering::Acquire))
 }

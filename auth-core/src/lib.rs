@@ -163,7 +163,7 @@ mod user;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use audit::{AUDIT_QUEUE, AuditLog, AuditQuery, AuditRecord, AuditWriter, MAX_AUDIT_PAGE};
+pub use audit::{AUDIT_QUEUE, AuditLog, AuditQuery, AuditRecord, AuditWriter, MAX_AUDIT_PAGE, PendingRecords};
 pub use auth_method::{AuthMethod, AuthMethodError, AuthMethods};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError, MAX_ADDRESS_BYTES, MAX_LOCAL_PART_BYTES};

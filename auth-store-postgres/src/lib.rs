@@ -133,7 +133,7 @@ use async_trait::async_trait;
 use auth_core::{
     AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, AuthMethod, BoxError, BrowserSessionStore,
     CodeChallenge, Email, EmailChange, EmailChangeStore, EmailConfirmation, EmailDigest, EventId, ExternalIdentity,
-    ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval,
+    ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval, PendingRecords,
     IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore,
     RefreshTokenRecord, ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError,
     TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
@@ -351,6 +351,70 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
+    /// Inserts audit `records` in the caller's transaction. A record of an account that
+    /// is gone (deleted before this was written) keeps neither the account nor its client.
+    async fn insert_audit_rows(&self, tx: &mut sqlx::PgConnection, records: &[AuditRecord]) -> Result<(), StoreError> {
+        for record in records {
+            sqlx::query(self.sql(
+                "INSERT INTO {s}.audit_events (id, at, kind, action, outcome, reason, user_id, email_digest,
+                                               session_id, user_agent, ip)
+                 SELECT $1, $2, $3, $4, $5, $6, u.id, $8, $9,
+                        CASE WHEN $7::uuid IS NULL OR u.id IS NOT NULL THEN $10 END,
+                        CASE WHEN $7::uuid IS NULL OR u.id IS NOT NULL THEN $11 END
+                 FROM (SELECT 1) AS one LEFT JOIN {s}.users u ON u.id = $7::uuid",
+            ))
+            .bind(record.id.as_uuid())
+            .bind(record.at)
+            .bind(&record.kind)
+            .bind(&record.action)
+            .bind(&record.outcome)
+            .bind(&record.reason)
+            .bind(record.user_id.map(|id| *id.as_uuid()))
+            .bind(&record.email_digest)
+            .bind(record.session_id.map(|id| *id.as_uuid()))
+            .bind(&record.user_agent)
+            .bind(record.ip.map(|ip| ip.to_string()))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the audit records pending for the change just made in `tx`, when it
+    /// `changed` something; returns them, to say [`PendingRecords::written`] once `tx`
+    /// committed.
+    async fn keep_pending(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        pending: Option<PendingRecords>,
+        changed: bool,
+    ) -> Result<Option<PendingRecords>, StoreError> {
+        match pending {
+            Some(pending) if changed => {
+                self.insert_audit_rows(tx, pending.records()).await?;
+                Ok(Some(pending))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Commits `tx`, with the audit records pending for its change when it `changed`
+    /// something: the record and the change it records are kept together or not at all.
+    async fn commit_recorded(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        pending: Option<PendingRecords>,
+        changed: bool,
+    ) -> Result<(), StoreError> {
+        let kept = self.keep_pending(&mut tx, pending, changed).await?;
+        tx.commit().await.map_err(store_error)?;
+        if let Some(kept) = kept {
+            kept.written();
+        }
+        Ok(())
+    }
+
     /// The insert of a linked identity, on the pool or in a transaction: a taken
     /// (provider, subject) is [`StoreError::DuplicateIdentity`], decided by the constraint.
     async fn insert_identity_on<'e>(
@@ -408,6 +472,7 @@ impl PostgresStore {
         at: OffsetDateTime,
         change: impl FnOnce(&mut BTreeSet<Role>) -> bool + Send,
     ) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let row = sqlx::query(self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1 FOR UPDATE"))
             .bind(id.as_uuid())
@@ -418,7 +483,8 @@ impl PostgresStore {
             return Ok(None);
         };
         let mut user = user_from_row(&row)?;
-        if change(&mut user.roles) {
+        let changed = change(&mut user.roles);
+        if changed {
             let row = sqlx::query(self.sql(
                 "UPDATE {s}.users SET roles = $2, token_version = token_version + 1, updated_at = $3
                  WHERE id = $1 RETURNING {USER_COLUMNS}",
@@ -431,7 +497,7 @@ impl PostgresStore {
             .map_err(store_error)?;
             user = user_from_row(&row)?;
         }
-        tx.commit().await.map_err(store_error)?;
+        self.commit_recorded(tx, pending, changed).await?;
         Ok(Some(user))
     }
 
@@ -688,13 +754,16 @@ fn attempts_from_row(row: &PgRow) -> Result<u32, StoreError> {
 #[async_trait]
 impl UserStore for PostgresStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        let Some(hook) = &self.on_registration else {
+        let pending = PendingRecords::take();
+        if pending.is_none() && self.on_registration.is_none() {
             return self.insert_user_on(&self.pool, user).await;
-        };
+        }
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         self.insert_user_on(&mut *tx, user).await?;
-        hook(&mut tx, user).await.map_err(StoreError::Backend)?;
-        tx.commit().await.map_err(store_error)
+        if let Some(hook) = &self.on_registration {
+            hook(&mut tx, user).await.map_err(StoreError::Backend)?;
+        }
+        self.commit_recorded(tx, pending, true).await
     }
 
     async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -736,6 +805,8 @@ impl UserStore for PostgresStore {
         if_token_version: i64,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
         let row = sqlx::query(self.sql(
             "UPDATE {s}.users SET password_hash = $2, token_version = token_version + 1, updated_at = $4
              WHERE id = $1 AND token_version = $3 RETURNING {USER_COLUMNS}",
@@ -744,13 +815,17 @@ impl UserStore for PostgresStore {
         .bind(hash.as_str())
         .bind(if_token_version)
         .bind(at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(store_error)?;
-        row.as_ref().map(user_from_row).transpose()
+        let user = row.as_ref().map(user_from_row).transpose()?;
+        self.commit_recorded(tx, pending, user.is_some()).await?;
+        Ok(user)
     }
 
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
         let row = sqlx::query(self.sql(
             "UPDATE {s}.users
              SET is_active = $2, token_version = token_version + (CASE WHEN $2 THEN 0 ELSE 1 END), updated_at = $3
@@ -759,23 +834,29 @@ impl UserStore for PostgresStore {
         .bind(id.as_uuid())
         .bind(active)
         .bind(at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(store_error)?;
-        row.as_ref().map(user_from_row).transpose()
+        let user = row.as_ref().map(user_from_row).transpose()?;
+        self.commit_recorded(tx, pending, user.is_some()).await?;
+        Ok(user)
     }
 
     async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
         let row = sqlx::query(self.sql(
             "UPDATE {s}.users SET token_version = token_version + 1, updated_at = $2
              WHERE id = $1 RETURNING {USER_COLUMNS}",
         ))
         .bind(id.as_uuid())
         .bind(at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(store_error)?;
-        row.as_ref().map(user_from_row).transpose()
+        let user = row.as_ref().map(user_from_row).transpose()?;
+        self.commit_recorded(tx, pending, user.is_some()).await?;
+        Ok(user)
     }
 
     async fn mark_email_verified(
@@ -784,6 +865,8 @@ impl UserStore for PostgresStore {
         email: &Email,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
         let row = sqlx::query(self.sql(
             "UPDATE {s}.users SET email_verified_at = coalesce(email_verified_at, $3), updated_at = $3
              WHERE id = $1 AND email = $2 RETURNING {USER_COLUMNS}",
@@ -791,16 +874,19 @@ impl UserStore for PostgresStore {
         .bind(id.as_uuid())
         .bind(email.as_str())
         .bind(at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(store_error)?;
-        row.as_ref().map(user_from_row).transpose()
+        let user = row.as_ref().map(user_from_row).transpose()?;
+        self.commit_recorded(tx, pending, user.is_some()).await?;
+        Ok(user)
     }
 }
 
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         sqlx::query(self.sql(
             "INSERT INTO {s}.sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at,
@@ -826,7 +912,7 @@ impl SessionStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)
+        self.commit_recorded(tx, pending, true).await
     }
 
     async fn find_refresh_token(&self, refresh_token: &TokenHash) -> Result<Option<RefreshTokenRecord>, StoreError> {
@@ -854,6 +940,7 @@ impl SessionStore for PostgresStore {
         replacement: &TokenHash,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // The session row's lock orders this rotation against a concurrent revocation
         // (which updates that row): either the revocation sees the rotation done, or the
@@ -891,8 +978,14 @@ impl SessionStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
+        let kept = self.keep_pending(&mut tx, pending, true).await?;
         match tx.commit().await.map_err(store_error) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                if let Some(kept) = kept {
+                    kept.written();
+                }
+                Ok(true)
+            }
             // The connection died around the COMMIT: it may have happened. Answering
             // `unavailable` after a commit would make the client retry its old token, which
             // then reads as reuse and ends the session; so look, once.
@@ -902,7 +995,12 @@ impl SessionStore for PostgresStore {
                     .fetch_optional(&self.pool)
                     .await;
                 match committed {
-                    Ok(Some(_)) => Ok(true),
+                    Ok(Some(_)) => {
+                        if let Some(kept) = kept {
+                            kept.written();
+                        }
+                        Ok(true)
+                    }
                     _ => Err(error),
                 }
             }
@@ -932,16 +1030,20 @@ impl SessionStore for PostgresStore {
     }
 
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let pending = PendingRecords::take();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
         let done = sqlx::query(
             self.sql("UPDATE {s}.sessions SET revoked_at = $3 WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL"),
         )
         .bind(user.as_uuid())
         .bind(session.as_uuid())
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-        Ok(done.rows_affected() == 1)
+        let revoked = done.rows_affected() == 1;
+        self.commit_recorded(tx, pending, revoked).await?;
+        Ok(revoked)
     }
 
     async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
@@ -962,6 +1064,8 @@ impl OneTimeTokenStore for PostgresStore {
         // One statement on the partial unique index of unused tokens: concurrent issues for
         // one account and purpose leave exactly one live token (a delete-then-insert would
         // not, under read committed).
+        let pending = PendingRecords::take();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
         let done = sqlx::query(self.sql(
             "INSERT INTO {s}.one_time_tokens
                  (hash, user_id, purpose, email, token_version, created_at, expires_at, used_at)
@@ -978,7 +1082,7 @@ impl OneTimeTokenStore for PostgresStore {
         .bind(token.token_version)
         .bind(token.created_at)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(store_error)?;
         // Nothing written: the unused token of this account and purpose has this very hash
@@ -986,7 +1090,7 @@ impl OneTimeTokenStore for PostgresStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::backend("duplicate one-time token hash"));
         }
-        Ok(())
+        self.commit_recorded(tx, pending, true).await
     }
 
     async fn find_one_time_token(
@@ -1149,6 +1253,8 @@ impl SecondFactorStore for PostgresStore {
         // One statement: a pending factor is replaced, a confirmed one is not (the upsert's
         // condition, re-checked on the latest row version under read committed), and an
         // unknown account is the foreign key's error.
+        let pending = PendingRecords::take();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
         let done = sqlx::query(self.sql(
             "INSERT INTO {s}.totp_factors (user_id, sealed_secret, created_at, confirmed_at, last_used_step)
              VALUES ($1, $2, $3, $4, $5)
@@ -1162,10 +1268,12 @@ impl SecondFactorStore for PostgresStore {
         .bind(factor.created_at)
         .bind(factor.confirmed_at)
         .bind(factor.last_used_step)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-        Ok(done.rows_affected() == 1)
+        let written = done.rows_affected() == 1;
+        self.commit_recorded(tx, pending, written).await?;
+        Ok(written)
     }
 
     async fn find_totp_factor(&self, user: UserId) -> Result<Option<TotpFactor>, StoreError> {
@@ -1188,6 +1296,7 @@ impl SecondFactorStore for PostgresStore {
         // One transaction: the factor, its codes and the account's flag change together or
         // not at all (dropped uncommitted, it rolls back). The conditional update locks the
         // factor's row: of concurrent confirmations, one finds it pending.
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let confirmed = sqlx::query(self.sql(
             "UPDATE {s}.totp_factors SET confirmed_at = $3, last_used_step = $4
@@ -1205,7 +1314,7 @@ impl SecondFactorStore for PostgresStore {
         }
         self.replace_codes(&mut tx, user, recovery_codes).await?;
         let updated = self.set_requires_second_factor(&mut tx, user, true, at).await?;
-        tx.commit().await.map_err(store_error)?;
+        self.commit_recorded(tx, pending, true).await?;
         Ok(updated)
     }
 
@@ -1238,6 +1347,7 @@ impl SecondFactorStore for PostgresStore {
     }
 
     async fn delete_totp_factor(&self, user: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let deleted = sqlx::query(self.sql("DELETE FROM {s}.totp_factors WHERE user_id = $1"))
             .bind(user.as_uuid())
@@ -1253,7 +1363,7 @@ impl SecondFactorStore for PostgresStore {
             .await
             .map_err(store_error)?;
         let updated = self.set_requires_second_factor(&mut tx, user, false, at).await?;
-        tx.commit().await.map_err(store_error)?;
+        self.commit_recorded(tx, pending, true).await?;
         Ok(updated)
     }
 
@@ -1263,6 +1373,7 @@ impl SecondFactorStore for PostgresStore {
         recovery_codes: &[TokenHash],
         _at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // The confirmed factor's row lock, held to the commit, orders this replacement
         // against a concurrent removal of the factor (which deletes that row): either the
@@ -1279,7 +1390,7 @@ impl SecondFactorStore for PostgresStore {
             return Ok(false);
         }
         self.replace_codes(&mut tx, user, recovery_codes).await?;
-        tx.commit().await.map_err(store_error)?;
+        self.commit_recorded(tx, pending, true).await?;
         Ok(true)
     }
 
@@ -1383,6 +1494,7 @@ impl IdentityStore for PostgresStore {
     async fn insert_user_with_identity(&self, user: &User, identity: &LinkedIdentity) -> Result<(), StoreError> {
         // One transaction: the account and its identity (and the application's rows, by
         // its hook) are written together or not at all; an error drops it uncommitted.
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // The identity goes in first, its reference to the account checked at the commit
         // (the constraint is deferrable, immediate elsewhere): when the identity and the
@@ -1399,12 +1511,15 @@ impl IdentityStore for PostgresStore {
         if let Some(hook) = &self.on_registration {
             hook(&mut tx, user).await.map_err(StoreError::Backend)?;
         }
-        tx.commit().await.map_err(store_error)
+        self.commit_recorded(tx, pending, true).await
     }
 
     async fn insert_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
         // An unknown account is the foreign key's error (immediate here).
-        self.insert_identity_on(&self.pool, identity).await
+        let pending = PendingRecords::take();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        self.insert_identity_on(&mut *tx, identity).await?;
+        self.commit_recorded(tx, pending, true).await
     }
 
     async fn find_identity(
@@ -1444,6 +1559,7 @@ impl IdentityStore for PostgresStore {
     }
 
     async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<IdentityRemoval, StoreError> {
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // The account's row lock, held to the commit, queues the deletions of one
         // account's identities: each decides on what the previous one left (read
@@ -1484,7 +1600,7 @@ impl IdentityStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        self.commit_recorded(tx, pending, true).await?;
         Ok(IdentityRemoval::Removed)
     }
 
@@ -1702,6 +1818,7 @@ impl EmailChangeStore for PostgresStore {
         confirm: &TokenHash,
         undo: &TokenHash,
     ) -> Result<(), StoreError> {
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         sqlx::query(self.sql("DELETE FROM {s}.email_changes WHERE user_id = $1 AND undo_expires_at <= $2"))
             .bind(change.user_id.as_uuid())
@@ -1727,7 +1844,7 @@ impl EmailChangeStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)
+        self.commit_recorded(tx, pending, true).await
     }
 
     async fn confirm_email_change(
@@ -1735,6 +1852,7 @@ impl EmailChangeStore for PostgresStore {
         confirm: &TokenHash,
         at: OffsetDateTime,
     ) -> Result<Option<EmailConfirmation>, StoreError> {
+        let mut pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let change = self
             .locked_email_change(
@@ -1775,7 +1893,10 @@ impl EmailChangeStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        if let Some(pending) = &mut pending {
+            pending.about(user.id);
+        }
+        self.commit_recorded(tx, pending, true).await?;
         Ok(Some(EmailConfirmation::Switched { change, user }))
     }
 
@@ -1784,6 +1905,7 @@ impl EmailChangeStore for PostgresStore {
         undo: &TokenHash,
         at: OffsetDateTime,
     ) -> Result<Option<(EmailChange, User)>, StoreError> {
+        let mut pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let change = self
             .locked_email_change(
@@ -1818,7 +1940,10 @@ impl EmailChangeStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        if let Some(pending) = &mut pending {
+            pending.about(user.id);
+        }
+        self.commit_recorded(tx, pending, true).await?;
         Ok(Some((change, user)))
     }
 }
@@ -1826,6 +1951,7 @@ impl EmailChangeStore for PostgresStore {
 #[async_trait]
 impl AccountDeletionStore for PostgresStore {
     async fn delete_user(&self, id: UserId, pseudonym: &EmailDigest) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // Locked first: a racing deletion waits here, then finds nothing.
         let row = sqlx::query(self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1 FOR UPDATE"))
@@ -1862,7 +1988,7 @@ impl AccountDeletionStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        self.commit_recorded(tx, pending, true).await?;
         Ok(Some(user))
     }
 }
@@ -1899,32 +2025,7 @@ fn audit_record_from_row(row: &PgRow) -> Result<AuditRecord, StoreError> {
 impl AuditLogStore for PostgresStore {
     async fn insert_audit_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        for record in records {
-            // A record of an account that is gone (deleted before this was written) keeps
-            // neither the account nor its client.
-            sqlx::query(self.sql(
-                "INSERT INTO {s}.audit_events (id, at, kind, action, outcome, reason, user_id, email_digest,
-                                               session_id, user_agent, ip)
-                 SELECT $1, $2, $3, $4, $5, $6, u.id, $8, $9,
-                        CASE WHEN $7::uuid IS NULL OR u.id IS NOT NULL THEN $10 END,
-                        CASE WHEN $7::uuid IS NULL OR u.id IS NOT NULL THEN $11 END
-                 FROM (SELECT 1) AS one LEFT JOIN {s}.users u ON u.id = $7::uuid",
-            ))
-            .bind(record.id.as_uuid())
-            .bind(record.at)
-            .bind(&record.kind)
-            .bind(&record.action)
-            .bind(&record.outcome)
-            .bind(&record.reason)
-            .bind(record.user_id.map(|id| *id.as_uuid()))
-            .bind(&record.email_digest)
-            .bind(record.session_id.map(|id| *id.as_uuid()))
-            .bind(&record.user_agent)
-            .bind(record.ip.map(|ip| ip.to_string()))
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        }
+        self.insert_audit_rows(&mut tx, records).await?;
         tx.commit().await.map_err(store_error)
     }
 

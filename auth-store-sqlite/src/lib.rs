@@ -166,7 +166,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, BoxError, BrowserSessionStore, Email, EmailChange,
+    AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, BoxError, PendingRecords, BrowserSessionStore, Email, EmailChange,
     EmailChangeStore, EmailConfirmation, EmailDigest, EventId, ExternalLoginCode, ExternalLoginState, HashedPassword,
     IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore,
     ProviderName, PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore,
@@ -696,15 +696,70 @@ fn roles_text(roles: &BTreeSet<Role>) -> String {
 /// autocommit mode the commit happens when the statement is reset on drop, where rusqlite
 /// discards its error; a failed commit (disk full, I/O) would then read as success. An
 /// explicit commit reports it, and a row the domain refuses rolls the change back.
-fn update_user(conn: &mut Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<User>, DbError> {
+fn update_user(
+    conn: &mut Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    pending: Option<PendingRecords>,
+) -> Result<Option<User>, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let row = tx
         .prepare_cached(sql)?
         .query_row(params, rows::RawUser::from_row)
         .optional()?;
     let user = row.map(user_from_row).transpose()?;
-    tx.commit()?;
+    commit_recorded(tx, pending, user.is_some())?;
     Ok(user)
+}
+
+/// Inserts audit `records` in the caller's transaction. A record of an account that is
+/// gone (deleted before this was written) keeps neither the account nor its client.
+fn insert_audit_rows(conn: &Connection, records: &[AuditRecord]) -> Result<(), DbError> {
+    for record in records {
+        conn.prepare_cached(
+            "INSERT INTO auth_audit_events (id, at, kind, action, outcome, reason, user_id, email_digest,
+                                            session_id, user_agent, ip)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, u.id, ?8, ?9,
+                    CASE WHEN ?7 IS NULL OR u.id IS NOT NULL THEN ?10 END,
+                    CASE WHEN ?7 IS NULL OR u.id IS NOT NULL THEN ?11 END
+             FROM (SELECT 1) LEFT JOIN auth_users u ON u.id = ?7",
+        )?
+        .execute(params![
+            record.id.to_string(),
+            micros(record.at)?,
+            record.kind,
+            record.action,
+            record.outcome,
+            record.reason,
+            record.user_id.map(|id| id.to_string()),
+            record.email_digest,
+            record.session_id.map(|id| id.to_string()),
+            record.user_agent,
+            record.ip.map(|ip| ip.to_string()),
+        ])?;
+    }
+    Ok(())
+}
+
+/// Commits `tx`, with the audit records pending for its change when it `changed`
+/// something: the record and the change it records are kept together or not at all.
+fn commit_recorded(
+    tx: rusqlite::Transaction<'_>,
+    pending: Option<PendingRecords>,
+    changed: bool,
+) -> Result<(), DbError> {
+    let pending = match pending {
+        Some(pending) if changed => {
+            insert_audit_rows(&tx, pending.records())?;
+            Some(pending)
+        }
+        _ => None,
+    };
+    tx.commit()?;
+    if let Some(pending) = pending {
+        pending.written();
+    }
+    Ok(())
 }
 
 /// Reads the account and, when `change` edits its roles, writes them back (incrementing
@@ -716,6 +771,7 @@ fn change_roles(
     id: UserId,
     at: OffsetDateTime,
     change: impl FnOnce(&mut BTreeSet<Role>) -> bool,
+    pending: Option<PendingRecords>,
 ) -> Result<Option<User>, DbError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let row = tx
@@ -726,7 +782,8 @@ fn change_roles(
         return Ok(None);
     };
     let mut user = user_from_row(row)?;
-    if change(&mut user.roles) {
+    let changed = change(&mut user.roles);
+    if changed {
         let sql = format!(
             "UPDATE auth_users SET roles = ?2, token_version = token_version + 1, updated_at = ?3
              WHERE id = ?1 RETURNING {USER_COLUMNS}"
@@ -737,7 +794,7 @@ fn change_roles(
         )?;
         user = user_from_row(row)?;
     }
-    tx.commit()?;
+    commit_recorded(tx, pending, changed)?;
     Ok(Some(user))
 }
 
@@ -794,6 +851,7 @@ impl UserStore for SqliteStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let user = user.clone();
         let hook = self.on_registration.clone();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if !insert_user_row(&tx, &user)? {
@@ -802,7 +860,7 @@ impl UserStore for SqliteStore {
             if let Some(hook) = hook {
                 hook(&tx, &user).map_err(DbError::Hook)?;
             }
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(())
         })
         .await
@@ -862,35 +920,38 @@ impl UserStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
         let hash = hash.as_str().to_owned();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let sql = format!(
                 "UPDATE auth_users SET password_hash = ?2, token_version = token_version + 1, updated_at = ?4
                  WHERE id = ?1 AND token_version = ?3 RETURNING {USER_COLUMNS}"
             );
-            update_user(conn, &sql, params![id.to_string(), hash, if_token_version, micros(at)?])
+            update_user(conn, &sql, params![id.to_string(), hash, if_token_version, micros(at)?], pending)
         })
         .await
     }
 
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let sql = format!(
                 "UPDATE auth_users
                  SET is_active = ?2, token_version = token_version + (CASE WHEN ?2 THEN 0 ELSE 1 END), updated_at = ?3
                  WHERE id = ?1 RETURNING {USER_COLUMNS}"
             );
-            update_user(conn, &sql, params![id.to_string(), active, micros(at)?])
+            update_user(conn, &sql, params![id.to_string(), active, micros(at)?], pending)
         })
         .await
     }
 
     async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let sql = format!(
                 "UPDATE auth_users SET token_version = token_version + 1, updated_at = ?2
                  WHERE id = ?1 RETURNING {USER_COLUMNS}"
             );
-            update_user(conn, &sql, params![id.to_string(), micros(at)?])
+            update_user(conn, &sql, params![id.to_string(), micros(at)?], pending)
         })
         .await
     }
@@ -902,12 +963,13 @@ impl UserStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
         let email = email.as_str().to_owned();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let sql = format!(
                 "UPDATE auth_users SET email_verified_at = coalesce(email_verified_at, ?3), updated_at = ?3
                  WHERE id = ?1 AND email = ?2 RETURNING {USER_COLUMNS}"
             );
-            update_user(conn, &sql, params![id.to_string(), email, micros(at)?])
+            update_user(conn, &sql, params![id.to_string(), email, micros(at)?], pending)
         })
         .await
     }
@@ -917,6 +979,7 @@ impl UserStore for SqliteStore {
 impl SessionStore for SqliteStore {
     async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
         let (session, token) = (session.clone(), *refresh_token);
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached(
@@ -938,7 +1001,7 @@ impl SessionStore for SqliteStore {
             ])?;
             tx.prepare_cached("INSERT INTO auth_refresh_tokens (hash, session_id, used_at) VALUES (?1, ?2, NULL)")?
                 .execute(params![token.as_bytes().as_slice(), session.id.to_string()])?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(())
         })
         .await
@@ -977,6 +1040,7 @@ impl SessionStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let (presented, replacement) = (*presented, *replacement);
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let at = micros(at)?;
             let session = session.to_string();
@@ -995,7 +1059,7 @@ impl SessionStore for SqliteStore {
                 .execute(params![replacement.as_bytes().as_slice(), session])?;
             tx.prepare_cached("UPDATE auth_sessions SET last_used_at = ?2 WHERE id = ?1")?
                 .execute(params![session, at])?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(true)
         })
         .await
@@ -1029,13 +1093,17 @@ impl SessionStore for SqliteStore {
     }
 
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let pending = PendingRecords::take();
         self.write(move |conn| {
-            let revoked = conn
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let revoked = tx
                 .prepare_cached(
                     "UPDATE auth_sessions SET revoked_at = ?3 WHERE id = ?2 AND user_id = ?1 AND revoked_at IS NULL",
                 )?
-                .execute(params![user.to_string(), session.to_string(), micros(at)?])?;
-            Ok(revoked == 1)
+                .execute(params![user.to_string(), session.to_string(), micros(at)?])?
+                == 1;
+            commit_recorded(tx, pending, revoked)?;
+            Ok(revoked)
         })
         .await
     }
@@ -1055,6 +1123,7 @@ impl SessionStore for SqliteStore {
 impl OneTimeTokenStore for SqliteStore {
     async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError> {
         let (hash, token) = (*hash, token.clone());
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Only the newest works: the older unused token goes in the same transaction,
@@ -1082,7 +1151,7 @@ impl OneTimeTokenStore for SqliteStore {
                 micros(token.created_at)?,
                 micros(token.expires_at)?,
             ])?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(())
         })
         .await
@@ -1191,11 +1260,18 @@ impl RoleStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
         let roles = roles.clone();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
-            change_roles(conn, id, at, |held| {
-                *held = roles;
-                true
-            })
+            change_roles(
+                conn,
+                id,
+                at,
+                |held| {
+                    *held = roles;
+                    true
+                },
+                pending,
+            )
         })
         .await
     }
@@ -1208,13 +1284,15 @@ impl RoleStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
         let role = role.clone();
-        self.write(move |conn| change_roles(conn, id, at, |roles| role.grant_within(roles, max_roles)))
+        let pending = PendingRecords::take();
+        self.write(move |conn| change_roles(conn, id, at, |roles| role.grant_within(roles, max_roles), pending))
             .await
     }
 
     async fn revoke_role(&self, id: UserId, role: &Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
         let role = role.clone();
-        self.write(move |conn| change_roles(conn, id, at, |roles| roles.remove(&role)))
+        let pending = PendingRecords::take();
+        self.write(move |conn| change_roles(conn, id, at, |roles| roles.remove(&role), pending))
             .await
     }
 }
@@ -1312,10 +1390,12 @@ impl BrowserSessionStore for SqliteStore {
 impl SecondFactorStore for SqliteStore {
     async fn insert_totp_factor(&self, factor: &TotpFactor) -> Result<bool, StoreError> {
         let factor = factor.clone();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             // One statement: a pending factor is replaced, a confirmed one is not (the
             // upsert's condition), and an unknown account is the foreign key's error.
-            let written = conn
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let written = tx
                 .prepare_cached(
                     "INSERT INTO auth_totp_factors (user_id, sealed_secret, created_at, confirmed_at, last_used_step)
                      VALUES (?1, ?2, ?3, ?4, ?5)
@@ -1330,8 +1410,10 @@ impl SecondFactorStore for SqliteStore {
                     micros(factor.created_at)?,
                     factor.confirmed_at.map(micros).transpose()?,
                     factor.last_used_step,
-                ])?;
-            Ok(written == 1)
+                ])?
+                == 1;
+            commit_recorded(tx, pending, written)?;
+            Ok(written)
         })
         .await
     }
@@ -1357,6 +1439,7 @@ impl SecondFactorStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
         let (sealed_secret, recovery_codes) = (sealed_secret.to_owned(), recovery_codes.to_vec());
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let (user, at) = (user.to_string(), micros(at)?);
             // One transaction: the factor, its codes and the account's flag change together
@@ -1373,7 +1456,7 @@ impl SecondFactorStore for SqliteStore {
             }
             replace_codes(&tx, &user, &recovery_codes)?;
             let updated = set_requires_second_factor(&tx, &user, true, at)?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(updated)
         })
         .await
@@ -1409,6 +1492,7 @@ impl SecondFactorStore for SqliteStore {
     }
 
     async fn delete_totp_factor(&self, user: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let (user, at) = (user.to_string(), micros(at)?);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1420,7 +1504,7 @@ impl SecondFactorStore for SqliteStore {
             }
             replace_codes(&tx, &user, &[])?;
             let updated = set_requires_second_factor(&tx, &user, false, at)?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(updated)
         })
         .await
@@ -1433,6 +1517,7 @@ impl SecondFactorStore for SqliteStore {
         _at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let recovery_codes = recovery_codes.to_vec();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let user = user.to_string();
             // The write transaction holds SQLite's one write lock from the read on, so the
@@ -1445,7 +1530,7 @@ impl SecondFactorStore for SqliteStore {
                 return Ok(false);
             }
             replace_codes(&tx, &user, &recovery_codes)?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(true)
         })
         .await
@@ -1568,6 +1653,7 @@ impl IdentityStore for SqliteStore {
     async fn insert_user_with_identity(&self, user: &User, identity: &LinkedIdentity) -> Result<(), StoreError> {
         let (user, identity) = (user.clone(), identity.clone());
         let hook = self.on_registration.clone();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             // One transaction: the account and its identity (and the application's rows,
             // by its hook) are written together or not at all.
@@ -1587,7 +1673,7 @@ impl IdentityStore for SqliteStore {
             if let Some(hook) = hook {
                 hook(&tx, &user).map_err(DbError::Hook)?;
             }
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(())
         })
         .await
@@ -1595,12 +1681,13 @@ impl IdentityStore for SqliteStore {
 
     async fn insert_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
         let identity = identity.clone();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
-            if insert_identity_row(conn, &identity)? {
-                Ok(())
-            } else {
-                Err(DbError::DuplicateIdentity)
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !insert_identity_row(&tx, &identity)? {
+                return Err(DbError::DuplicateIdentity);
             }
+            commit_recorded(tx, pending, true)
         })
         .await
     }
@@ -1646,6 +1733,7 @@ impl IdentityStore for SqliteStore {
     }
 
     async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<IdentityRemoval, StoreError> {
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let (user, id) = (user.to_string(), id.to_string());
             // The write transaction holds SQLite's one write lock from its first read to
@@ -1670,7 +1758,7 @@ impl IdentityStore for SqliteStore {
             }
             tx.prepare_cached("DELETE FROM auth_identities WHERE id = ?1 AND user_id = ?2")?
                 .execute(params![id, user])?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(IdentityRemoval::Removed)
         })
         .await
@@ -1899,6 +1987,7 @@ impl EmailChangeStore for SqliteStore {
         undo: &TokenHash,
     ) -> Result<(), StoreError> {
         let (change, confirm, undo) = (change.clone(), *confirm, *undo);
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached("DELETE FROM auth_email_changes WHERE user_id = ?1 AND undo_expires_at <= ?2")?
@@ -1920,7 +2009,7 @@ impl EmailChangeStore for SqliteStore {
                 micros(change.confirm_expires_at)?,
                 micros(change.undo_expires_at)?,
             ])?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(())
         })
         .await
@@ -1932,6 +2021,7 @@ impl EmailChangeStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Option<EmailConfirmation>, StoreError> {
         let confirm = *confirm;
+        let mut pending = PendingRecords::take();
         self.write(move |conn| {
             // One writer, held from the read on: the read-check-write is atomic.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1963,7 +2053,10 @@ impl EmailChangeStore for SqliteStore {
             };
             tx.prepare_cached("UPDATE auth_email_changes SET confirmed_at = ?2 WHERE confirm_hash = ?1")?
                 .execute(params![confirm.as_bytes().as_slice(), micros(at)?])?;
-            tx.commit()?;
+            if let Some(pending) = &mut pending {
+                pending.about(user.id);
+            }
+            commit_recorded(tx, pending, true)?;
             Ok(Some(EmailConfirmation::Switched { change, user }))
         })
         .await
@@ -1975,6 +2068,7 @@ impl EmailChangeStore for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<Option<(EmailChange, User)>, StoreError> {
         let undo = *undo;
+        let mut pending = PendingRecords::take();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // The rowid keeps the order of insertion (a new row's is above every other's).
@@ -2000,7 +2094,10 @@ impl EmailChangeStore for SqliteStore {
                  WHERE user_id = ?1 AND rowid >= ?2 AND undone_at IS NULL",
             )?
             .execute(params![change.user_id.to_string(), rowid, micros(at)?])?;
-            tx.commit()?;
+            if let Some(pending) = &mut pending {
+                pending.about(user.id);
+            }
+            commit_recorded(tx, pending, true)?;
             Ok(Some((change, user)))
         })
         .await
@@ -2011,6 +2108,7 @@ impl EmailChangeStore for SqliteStore {
 impl AccountDeletionStore for SqliteStore {
     async fn delete_user(&self, id: UserId, pseudonym: &EmailDigest) -> Result<Option<User>, StoreError> {
         let pseudonym = pseudonym.to_string();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let user = tx
@@ -2038,7 +2136,7 @@ impl AccountDeletionStore for SqliteStore {
                  WHERE user_id = ?1",
             )?
             .execute(params![id.to_string(), pseudonym])?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(user)
         })
         .await
@@ -2080,31 +2178,7 @@ impl AuditLogStore for SqliteStore {
         let records = records.to_vec();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for record in &records {
-                // A record of an account that is gone (deleted before this was written)
-                // keeps neither the account nor its client.
-                tx.prepare_cached(
-                    "INSERT INTO auth_audit_events (id, at, kind, action, outcome, reason, user_id, email_digest,
-                                                    session_id, user_agent, ip)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, u.id, ?8, ?9,
-                            CASE WHEN ?7 IS NULL OR u.id IS NOT NULL THEN ?10 END,
-                            CASE WHEN ?7 IS NULL OR u.id IS NOT NULL THEN ?11 END
-                     FROM (SELECT 1) LEFT JOIN auth_users u ON u.id = ?7",
-                )?
-                .execute(params![
-                    record.id.to_string(),
-                    micros(record.at)?,
-                    record.kind,
-                    record.action,
-                    record.outcome,
-                    record.reason,
-                    record.user_id.map(|id| id.to_string()),
-                    record.email_digest,
-                    record.session_id.map(|id| id.to_string()),
-                    record.user_agent,
-                    record.ip.map(|ip| ip.to_string()),
-                ])?;
-            }
+            insert_audit_rows(&tx, &records)?;
             tx.commit()?;
             Ok(())
         })

@@ -13,6 +13,7 @@ auth_core::email_change_store_conformance_tests!(common::fresh_store().await);
 auth_core::account_deletion_store_conformance_tests!(common::fresh_store().await);
 auth_core::full_account_deletion_conformance_tests!(common::fresh_store().await);
 auth_core::audit_log_store_conformance_tests!(common::fresh_store().await);
+auth_core::recorded_change_conformance_tests!(common::fresh_store().await);
 
 mod common;
 

@@ -12,3 +12,4 @@ auth_core::email_change_store_conformance_tests!(auth_store_sqlite::SqliteStore:
 auth_core::account_deletion_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
 auth_core::full_account_deletion_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
 auth_core::audit_log_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+auth_core::recorded_change_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());

@@ -89,6 +89,7 @@ mod identity;
 mod one_time;
 mod purge;
 pub mod rate_limiter;
+mod recorded;
 mod roles;
 mod second_factor;
 mod sessions;
@@ -105,6 +106,7 @@ pub use email_change::*;
 pub use identity::*;
 pub use one_time::*;
 pub use purge::*;
+pub use recorded::*;
 pub use roles::*;
 pub use second_factor::*;
 pub use sessions::*;
@@ -235,6 +237,7 @@ mod tests {
             ("directory.rs", include_str!("directory.rs")),
             ("one_time.rs", include_str!("one_time.rs")),
             ("purge.rs", include_str!("purge.rs")),
+            ("recorded.rs", include_str!("recorded.rs")),
             ("roles.rs", include_str!("roles.rs")),
             ("second_factor.rs", include_str!("second_factor.rs")),
             ("sessions.rs", include_str!("sessions.rs")),

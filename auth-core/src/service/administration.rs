@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::AuthService;
 use super::audit::Audit;
+use crate::audit::AuditLog;
 use crate::clock::{Clock, SystemClock, now_micros};
 use crate::error::AuthError;
 use crate::event::{Action, EventKey, EventSink, NoEventSink, Subject};
@@ -51,6 +52,8 @@ pub struct Accounts<S> {
     pub(super) events: Arc<dyn EventSink>,
     /// Keys the email digests of events and the per-account rate-limit keys.
     pub(super) event_key: EventKey,
+    /// The store's audit log ([`with_audit_log`](Self::with_audit_log)).
+    pub(super) audit_log: Option<AuditLog>,
 }
 
 impl<S> Accounts<S> {
@@ -62,6 +65,7 @@ impl<S> Accounts<S> {
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEventSink),
             event_key: EventKey::random(),
+            audit_log: None,
         }
     }
 
@@ -77,6 +81,15 @@ impl<S> Accounts<S> {
     #[must_use]
     pub fn with_event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
         self.events = sink;
+        self
+    }
+
+    /// Keeps every event in `log`, the store's audit log: see [`AuditLog`] (the record of
+    /// a change in the change's transaction, the rest queued). Give it a handle on this
+    /// accounts' own store, or records of changes are only queued.
+    #[must_use]
+    pub fn with_audit_log(mut self, log: AuditLog) -> Self {
+        self.audit_log = Some(log);
         self
     }
 
@@ -114,14 +127,13 @@ impl<S: UserStore + SessionStore> Accounts<S> {
         } else {
             Action::DisableAccount
         };
-        self.audited(Audit::new(action, Subject::User(user_id)), client, async |_| {
+        self.audited(Audit::new(action, Subject::User(user_id)), client, async |audit| {
             let now = self.now();
             if !active {
                 // Sessions first, as in a password change: nothing racing the disable survives it.
                 self.store.revoke_all_sessions(user_id, now).await?;
             }
-            self.store
-                .set_active(user_id, active, now)
+            self.record_change(audit, client, self.store.set_active(user_id, active, now))
                 .await?
                 .ok_or(AuthError::UserNotFound)
         })
@@ -162,14 +174,13 @@ impl<S: RoleStore> Accounts<S> {
         self.audited(
             Audit::new(Action::SetRoles, Subject::User(user_id)),
             client,
-            async |_| {
+            async |audit| {
                 if roles.len() > Role::MAX_PER_ACCOUNT {
                     return Err(AuthError::TooManyRoles {
                         max: Role::MAX_PER_ACCOUNT,
                     });
                 }
-                self.store
-                    .set_roles(user_id, &roles, self.now())
+                self.record_change(audit, client, self.store.set_roles(user_id, &roles, self.now()))
                     .await?
                     .ok_or(AuthError::UserNotFound)
             },
@@ -192,10 +203,10 @@ impl<S: RoleStore> Accounts<S> {
         self.audited(
             Audit::new(Action::GrantRole, Subject::User(user_id)),
             client,
-            async |_| {
+            async |audit| {
+                let grant = self.store.grant_role(user_id, &role, Role::MAX_PER_ACCOUNT, self.now());
                 let user = self
-                    .store
-                    .grant_role(user_id, &role, Role::MAX_PER_ACCOUNT, self.now())
+                    .record_change(audit, client, grant)
                     .await?
                     .ok_or(AuthError::UserNotFound)?;
                 if user.roles.contains(&role) {
@@ -222,9 +233,8 @@ impl<S: RoleStore> Accounts<S> {
         self.audited(
             Audit::new(Action::RevokeRole, Subject::User(user_id)),
             client,
-            async |_| {
-                self.store
-                    .revoke_role(user_id, &role, self.now())
+            async |audit| {
+                self.record_change(audit, client, self.store.revoke_role(user_id, &role, self.now()))
                     .await?
                     .ok_or(AuthError::UserNotFound)
             },

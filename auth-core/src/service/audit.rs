@@ -2,6 +2,7 @@
 //! records it when the flow ends, however it ends.
 
 use super::{Accounts, AuthService};
+use crate::audit::{AuditRecord, with_pending_records};
 use crate::email::Email;
 use crate::error::AuthError;
 use crate::event::{Action, AuthEvent, EmailDigest, Outcome, Refusal, Subject};
@@ -19,6 +20,9 @@ pub(super) struct Audit {
     /// The outcome of a call that succeeds for its caller but not really (a reset
     /// request over the account's limit, answered as usual).
     pub(super) outcome: Option<Outcome>,
+    /// Whether the store wrote the call's record with its change ([`Accounts::record_change`]),
+    /// so the audit log's queue does not get it again.
+    pub(super) recorded: bool,
 }
 
 impl Audit {
@@ -29,6 +33,7 @@ impl Audit {
             session_id: None,
             refusal: None,
             outcome: None,
+            recorded: false,
         }
     }
 }
@@ -58,7 +63,58 @@ impl<S> Accounts<S> {
         };
         event.trace();
         self.events.record(&event);
+        if let Some(log) = &self.audit_log
+            && !audit.recorded
+        {
+            log.queue(&event);
+        }
         result
+    }
+
+    /// Awaits `write`, the store call that makes the change `audit` is about, handing the
+    /// store the call's record (a success, as the audit says now) to write in the same
+    /// transaction ([`PendingRecords`](crate::PendingRecords)). When the store wrote it,
+    /// the call's event is not queued again at its end, whatever happens after the change
+    /// (the record says what was changed; `tracing` has the rest). Without an audit log
+    /// this only awaits `write`.
+    pub(super) async fn record_change<T>(
+        &self,
+        audit: &mut Audit,
+        client: &ClientInfo,
+        write: impl Future<Output = T>,
+    ) -> T {
+        let subject = audit.subject.clone();
+        self.record_change_of(audit, subject, client, write).await
+    }
+
+    /// [`record_change`](Self::record_change) of a change that makes its own subject (a
+    /// new account, a deleted one): the record names `subject`, and so does the call's
+    /// event once the store wrote the record.
+    pub(super) async fn record_change_of<T>(
+        &self,
+        audit: &mut Audit,
+        subject: Subject,
+        client: &ClientInfo,
+        write: impl Future<Output = T>,
+    ) -> T {
+        if self.audit_log.is_none() || audit.recorded {
+            return write.await;
+        }
+        let event = AuthEvent {
+            at: self.now(),
+            action: audit.action,
+            outcome: Outcome::Success,
+            subject,
+            session_id: audit.session_id,
+            client: client.clone(),
+        };
+        let record = AuditRecord::of(&event);
+        let (output, written) = with_pending_records(vec![record], write).await;
+        if written {
+            audit.recorded = true;
+            audit.subject = event.subject;
+        }
+        output
     }
 
     /// Whom a call about `email` is about before the flow finds the account: the keyed
@@ -79,5 +135,26 @@ impl<S> AuthService<S> {
         flow: impl AsyncFnOnce(&mut Audit) -> Result<T, AuthError>,
     ) -> Result<T, AuthError> {
         self.accounts.audited(audit, client, flow).await
+    }
+
+    /// [`Accounts::record_change`], with this service's clock and audit log.
+    pub(super) async fn record_change<T>(
+        &self,
+        audit: &mut Audit,
+        client: &ClientInfo,
+        write: impl Future<Output = T>,
+    ) -> T {
+        self.accounts.record_change(audit, client, write).await
+    }
+
+    /// [`Accounts::record_change_of`], with this service's clock and audit log.
+    pub(super) async fn record_change_of<T>(
+        &self,
+        audit: &mut Audit,
+        subject: Subject,
+        client: &ClientInfo,
+        write: impl Future<Output = T>,
+    ) -> T {
+        self.accounts.record_change_of(audit, subject, client, write).await
     }
 }

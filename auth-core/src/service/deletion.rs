@@ -61,7 +61,8 @@ impl<S: AuthStore + AccountDeletionStore> AuthService<S> {
         let audit = Audit::new(Action::DeleteAccount, Subject::User(user_id));
         // The event keeps no client: the owner's address and device are theirs, and the
         // account is gone.
-        self.audited(audit, &ClientInfo::unknown(), async |audit| {
+        let anonymous = ClientInfo::unknown();
+        self.audited(audit, &anonymous, async |audit| {
             let user = self
                 .store()
                 .find_user_by_id(user_id)
@@ -69,7 +70,7 @@ impl<S: AuthStore + AccountDeletionStore> AuthService<S> {
                 .ok_or(AuthError::UserNotFound)?;
             self.reauthenticate_with_step_up(&caller, &user, password, client, audit)
                 .await?;
-            self.remove_account(&user, client, audit).await
+            self.remove_account(&user, client, &anonymous, audit).await
         })
         .await
     }
@@ -90,20 +91,28 @@ impl<S: AuthStore + AccountDeletionStore> AuthService<S> {
                 .find_user_by_id(user_id)
                 .await?
                 .ok_or(AuthError::UserNotFound)?;
-            self.remove_account(&user, client, audit).await
+            self.remove_account(&user, client, client, audit).await
         })
         .await
     }
 
-    /// Deletes `user`, read by the caller; the pseudonym is its address as read.
-    async fn remove_account(&self, user: &User, client: &ClientInfo, audit: &mut Audit) -> Result<(), AuthError> {
+    /// Deletes `user`, read by the caller; the pseudonym is its address as read. The
+    /// notice names `client`; the event, `recorded_client`.
+    async fn remove_account(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+        recorded_client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<(), AuthError> {
         let pseudonym = crate::event::EmailDigest::of(&self.accounts.event_key, &user.email);
+        // The account is gone once this is written: its events name it by the digest of
+        // its address only, this one included.
+        let deletion = self.store().delete_user(user.id, &pseudonym);
         let deleted = self
-            .store()
-            .delete_user(user.id, &pseudonym)
+            .record_change_of(audit, Subject::Email(pseudonym), recorded_client, deletion)
             .await?
             .ok_or(AuthError::UserNotFound)?;
-        // The account is gone: its events name it by the digest of its address only.
         audit.subject = Subject::Email(pseudonym);
         self.notify(&deleted, SecurityNoticeKind::AccountDeleted, client, None);
         Ok(())

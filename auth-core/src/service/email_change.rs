@@ -81,9 +81,8 @@ impl<S: AuthStore + EmailChangeStore> AuthService<S> {
                 later_by(now, self.email_verification_ttl),
                 later_by(now, EMAIL_CHANGE_UNDO_WINDOW),
             );
-            self.store()
-                .insert_email_change(&change, &confirm_hash, &undo_hash)
-                .await?;
+            let request = self.store().insert_email_change(&change, &confirm_hash, &undo_hash);
+            self.record_change(audit, client, request).await?;
             let undo = Delivery {
                 to: user.email.clone(),
                 user_id: user.id,
@@ -132,9 +131,9 @@ impl<S: AuthStore + EmailChangeStore> AuthService<S> {
                 .presented_one_time_token(token, TokenPurpose::EmailChange, client)
                 .await?;
             let now = self.now();
+            // The store names the account in the record: only it knows whose link this is.
             let confirmation = self
-                .store()
-                .confirm_email_change(&hash, now)
+                .record_change(audit, client, self.store().confirm_email_change(&hash, now))
                 .await
                 .map_err(|error| match error {
                     StoreError::DuplicateEmail => AuthError::EmailTaken,
@@ -226,9 +225,9 @@ impl<S: AuthStore + EmailChangeStore> AuthService<S> {
                 .presented_one_time_token(token, TokenPurpose::EmailChangeUndo, client)
                 .await?;
             let now = self.now();
+            // As for a confirmation, the store names the account in the record.
             let (_, user) = self
-                .store()
-                .undo_email_change(&hash, now)
+                .record_change(audit, client, self.store().undo_email_change(&hash, now))
                 .await
                 .map_err(|error| match error {
                     StoreError::DuplicateEmail => AuthError::EmailTaken,

@@ -437,7 +437,7 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                                 return Err(failed(ExternalLoginRefusal::SessionEnded));
                             }
                             let user = self.active_account(user_id).await?;
-                            let identity = self.link(&user, &identity).await?;
+                            let identity = self.link(&user, &identity, client, audit).await?;
                             let kind = SecurityNoticeKind::IdentityLinked(identity.provider.clone());
                             self.notify(&user, kind, client, None);
                             Ok(ExternalLoginFinish::Linked {
@@ -524,6 +524,7 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                         AuthMethods::from(AuthMethod::FEDERATED),
                         Some(record.created_at),
                         client,
+                        audit,
                     )
                     .await?;
                 audit.session_id = Some(tokens.session.id);
@@ -566,7 +567,10 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
                     .find(|identity| identity.id == id)
                     .map(|identity| identity.provider)
                     .ok_or(AuthError::IdentityNotFound)?;
-                match self.store().delete_identity(user.id, id).await? {
+                match self
+                    .record_change(audit, client, self.store().delete_identity(user.id, id))
+                    .await?
+                {
                     IdentityRemoval::Removed => {
                         self.notify(&user, SecurityNoticeKind::IdentityUnlinked(provider), client, None);
                         Ok(())
@@ -641,11 +645,17 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
         let now = self.now();
         let user = User::new(email, None, now).with_email_verified_at(Some(now));
         let linked = LinkedIdentity::new(user.id, identity, now).with_last_used_at(Some(now));
-        match self.store().insert_user_with_identity(&user, &linked).await {
-            Ok(()) => {
-                audit.action = Action::RegisterThroughProvider;
-                Ok((user, linked.id, true))
-            }
+        // The record says what the write does; the call is that if it succeeds.
+        let action = std::mem::replace(&mut audit.action, Action::RegisterThroughProvider);
+        let creation = self.store().insert_user_with_identity(&user, &linked);
+        let created = self
+            .record_change_of(audit, Subject::User(user.id), client, creation)
+            .await;
+        if created.is_err() {
+            audit.action = action;
+        }
+        match created {
+            Ok(()) => Ok((user, linked.id, true)),
             // Two first sign-ins of one identity at once: the other created the account.
             Err(StoreError::DuplicateIdentity) => self.linked_account(identity).await?.ok_or(AuthError::Conflict),
             Err(StoreError::DuplicateEmail) => Err(AuthError::ExternalAccountExists),
@@ -668,7 +678,13 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
     }
 
     /// Links `identity` to `user`; linking it again to the same account changes nothing.
-    async fn link(&self, user: &User, identity: &ExternalIdentity) -> Result<LinkedIdentity, AuthError> {
+    async fn link(
+        &self,
+        user: &User,
+        identity: &ExternalIdentity,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<LinkedIdentity, AuthError> {
         if let Some(linked) = self
             .store()
             .find_identity(&identity.provider, &identity.subject)
@@ -681,7 +697,8 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
             };
         }
         let linked = LinkedIdentity::new(user.id, identity, self.now());
-        self.store().insert_identity(&linked).await?;
+        self.record_change_of(audit, Subject::User(user.id), client, self.store().insert_identity(&linked))
+            .await?;
         Ok(linked)
     }
 

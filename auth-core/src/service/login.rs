@@ -217,7 +217,7 @@ impl<S: AuthStore> AuthService<S> {
                 return Ok(LoginOutcome::SecondFactorRequired(challenge));
             }
             let tokens = self
-                .session_with_tokens(&user, AuthMethods::from(AuthMethod::PASSWORD), client)
+                .session_with_tokens(&user, AuthMethods::from(AuthMethod::PASSWORD), client, audit)
                 .await?;
             if let Some(factors) = &self.second_factors {
                 // A factor confirmed after this login read the account: the confirmation
@@ -233,6 +233,9 @@ impl<S: AuthStore> AuthService<S> {
                     self.store()
                         .revoke_session(user.id, tokens.session.id, self.now())
                         .await?;
+                    // The session's record (a sign-in) stands: it was created. The call's
+                    // own event, the challenge, is recorded after it.
+                    audit.recorded = false;
                     let challenge = (factors.issue_challenge)(self, &user, AuthMethod::PASSWORD, client).await?;
                     audit.outcome = Some(Outcome::SecondFactorRequired);
                     return Ok(LoginOutcome::SecondFactorRequired(challenge));
@@ -293,7 +296,7 @@ impl<S: AuthStore> AuthService<S> {
                 if self.require_verified_email && !user.email_verified() {
                     return Err(AuthError::EmailNotVerified);
                 }
-                let tokens = self.session_with_tokens(&user, methods, client).await?;
+                let tokens = self.session_with_tokens(&user, methods, client, audit).await?;
                 audit.session_id = Some(tokens.session.id);
                 Ok(LoginSuccess { user, tokens })
             },
@@ -320,7 +323,13 @@ impl<S: AuthStore> AuthService<S> {
                     return Err(AuthError::EmailNotVerified);
                 }
                 let tokens = self
-                    .session_with_tokens_since(&user, previous.auth_methods.clone(), Some(previous.auth_time), client)
+                    .session_with_tokens_since(
+                        &user,
+                        previous.auth_methods.clone(),
+                        Some(previous.auth_time),
+                        client,
+                        audit,
+                    )
                     .await?;
                 audit.session_id = Some(tokens.session.id);
                 Ok(LoginSuccess { user, tokens })

@@ -314,6 +314,18 @@ impl<S> AuthService<S> {
         self
     }
 
+    /// Keeps every event in `log`, the store's audit log ([`AuditLog`](crate::AuditLog)):
+    /// the record of each change in the change's own transaction, where the store takes
+    /// it ([`PendingRecords`](crate::PendingRecords); the shipped stores do), every other
+    /// event queued for the log's writer. `log` should write to this service's store;
+    /// reading the log back needs the store to be an
+    /// [`AuditLogStore`](crate::AuditLogStore) ([`events_of`](Self::events_of)).
+    #[must_use]
+    pub fn with_audit_log(mut self, log: crate::AuditLog) -> Self {
+        self.accounts = self.accounts.with_audit_log(log);
+        self
+    }
+
     /// Sets the secret under which events digest email addresses, so digests stay
     /// comparable across restarts and servers (random per process otherwise). The rate
     /// limits key accounts under it too.

@@ -80,7 +80,7 @@ impl<S: AuthStore> AuthService<S> {
                     AuthError::InvalidCredentials
                 })?;
             self.step_up(&caller, &user, client, audit).await?;
-            let updated = self.replace_password(&user, &new_hash).await?;
+            let updated = self.replace_password(&user, &new_hash, client, audit).await?;
             self.refill_login_allowance(&updated.email).await;
             self.notify(&updated, SecurityNoticeKind::PasswordChanged, client, None);
             Ok(updated)
@@ -159,15 +159,15 @@ impl<S: AuthStore> AuthService<S> {
                 let decoy = User::existing(UserId::from_uuid(uuid::Uuid::nil()), Email::decoy(), self.now());
                 let owner = target.as_ref().unwrap_or(&decoy);
                 let (token, hash) = OpaqueToken::generate(TokenKind::PasswordReset)?;
-                let delivery = self
-                    .issue_one_time_token(
-                        owner,
-                        TokenPurpose::PasswordReset,
-                        token,
-                        &hash,
-                        self.password_reset_ttl,
-                    )
-                    .await?;
+                let subject = target.as_ref().map_or(audit.subject.clone(), |user| Subject::User(user.id));
+                let issue = self.issue_one_time_token(
+                    owner,
+                    TokenPurpose::PasswordReset,
+                    token,
+                    &hash,
+                    self.password_reset_ttl,
+                );
+                let delivery = self.record_change_of(audit, subject, client, issue).await?;
                 Ok(target.map(|user| {
                     audit.subject = Subject::User(user.id);
                     delivery
@@ -272,7 +272,7 @@ impl<S: AuthStore> AuthService<S> {
                     .await?
                     .ok_or(invalid(TokenError::Reused))?;
                 let user = self
-                    .replace_password(&user, &new_hash)
+                    .replace_password(&user, &new_hash, client, audit)
                     .await
                     .map_err(|error| match error {
                         // The account changed since the token was issued.
@@ -296,14 +296,18 @@ impl<S: AuthStore> AuthService<S> {
     /// Sessions end first: a refresh racing this change then fails, where in the other
     /// order it could mint an access token under the new token version that outlives the
     /// change. A failure between the two steps fails closed (sessions gone, password kept).
-    async fn replace_password(&self, user: &User, hash: &HashedPassword) -> Result<User, AuthError> {
+    /// The event's record goes with the new hash.
+    async fn replace_password(
+        &self,
+        user: &User,
+        hash: &HashedPassword,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<User, AuthError> {
         let now = self.now();
         self.store().revoke_all_sessions(user.id, now).await?;
-        let Some(updated) = self
-            .store()
-            .set_password_hash(user.id, hash, user.token_version, now)
-            .await?
-        else {
+        let write = self.store().set_password_hash(user.id, hash, user.token_version, now);
+        let Some(updated) = self.record_change(audit, client, write).await? else {
             return Err(self.lost_race(user.id).await);
         };
         Ok(updated)

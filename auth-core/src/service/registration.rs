@@ -130,7 +130,9 @@ impl<S: AuthStore> AuthService<S> {
             .await?
             .map_err(AuthError::internal)?;
         let user = User::new(email, Some(hash), self.now());
-        self.store().insert_user(&user).await?;
+        let insert = self.store().insert_user(&user);
+        self.record_change_of(audit, Subject::User(user.id), client, insert)
+            .await?;
         audit.subject = Subject::User(user.id);
         // Failures counted against the address before it had an account were nobody's:
         // the owner starts with a clean allowance. Only a new account gets here, so trying
@@ -185,7 +187,9 @@ impl<S: AuthStore> AuthService<S> {
             }
             let mut user = User::new(email, None, self.now());
             user.roles = roles;
-            self.store().insert_user(&user).await?;
+            let insert = self.store().insert_user(&user);
+            self.record_change_of(audit, Subject::User(user.id), client, insert)
+                .await?;
             audit.subject = Subject::User(user.id);
             let (token, hash) = crate::token::OpaqueToken::generate(crate::token::TokenKind::PasswordReset)?;
             let delivery = self

@@ -229,9 +229,9 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 .cipher
                 .seal(secret.as_ref(), &seal_context(user.id))
                 .map_err(AuthError::internal)?;
+            let factor = TotpFactor::new(user.id, sealed, self.now());
             if !self
-                .store()
-                .insert_totp_factor(&TotpFactor::new(user.id, sealed, self.now()))
+                .record_change(audit, client, self.store().insert_totp_factor(&factor))
                 .await?
             {
                 audit.refusal = Some(Refusal::AlreadyEnrolled);
@@ -299,9 +299,11 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
                 return Err(AuthError::InvalidCode);
             };
             let (recovery_codes, hashes) = RecoveryCodes::generate()?;
-            let updated = self
+            let confirmation = self
                 .store()
-                .confirm_totp_factor(user.id, &factor.sealed_secret, step, &hashes, now)
+                .confirm_totp_factor(user.id, &factor.sealed_secret, step, &hashes, now);
+            let updated = self
+                .record_change(audit, client, confirmation)
                 .await?
                 .ok_or(AuthError::Conflict)?;
             self.end_other_sessions(user.id, caller.session_id(), now).await?;
@@ -409,7 +411,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
             let methods = AuthMethods::from(record.first_factor.clone())
                 .with(method)
                 .with(AuthMethod::MULTI_FACTOR);
-            let tokens = self.session_with_tokens(&user, methods, client).await?;
+            let tokens = self.session_with_tokens(&user, methods, client, audit).await?;
             audit.session_id = Some(tokens.session.id);
             self.refill_login_allowance(&user.email).await;
             self.refill_second_factor_allowance(&user.email).await;
@@ -450,8 +452,7 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
             }
             let now = self.now();
             let updated = self
-                .store()
-                .delete_totp_factor(user.id, now)
+                .record_change(audit, client, self.store().delete_totp_factor(user.id, now))
                 .await?
                 .ok_or(AuthError::SecondFactorNotEnrolled)?;
             self.end_other_sessions(user.id, caller.session_id(), now).await?;
@@ -491,7 +492,8 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
             self.step_up(caller, &user, client, audit).await?;
             let (recovery_codes, hashes) = RecoveryCodes::generate()?;
             let now = self.now();
-            if !self.store().replace_recovery_codes(user.id, &hashes, now).await? {
+            let replacement = self.store().replace_recovery_codes(user.id, &hashes, now);
+            if !self.record_change(audit, client, replacement).await? {
                 return Err(AuthError::SecondFactorNotEnrolled);
             }
             self.refill_login_allowance(&user.email).await;

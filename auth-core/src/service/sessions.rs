@@ -348,11 +348,8 @@ impl<S: AuthStore> AuthService<S> {
                 .filter(|user| user.is_active)
                 .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
             let (refresh_token, replacement) = OpaqueToken::generate(TokenKind::Refresh)?;
-            if !self
-                .store()
-                .rotate_refresh_token(session.id, &hash, &replacement, now)
-                .await?
-            {
+            let rotation = self.store().rotate_refresh_token(session.id, &hash, &replacement, now);
+            if !self.record_change(audit, client, rotation).await? {
                 // Another use of this token won the race: that is reuse as well.
                 return Err(self.end_reused_session(&session, now).await);
             }
@@ -384,9 +381,8 @@ impl<S: AuthStore> AuthService<S> {
                 let session = record.session;
                 audit.subject = Subject::User(session.user_id);
                 audit.session_id = Some(session.id);
-                self.store()
-                    .revoke_session(session.user_id, session.id, self.now())
-                    .await?;
+                let revocation = self.store().revoke_session(session.user_id, session.id, self.now());
+                self.record_change(audit, client, revocation).await?;
             }
             Ok(())
         })
@@ -403,12 +399,11 @@ impl<S: AuthStore> AuthService<S> {
         self.audited(
             Audit::new(Action::LogoutAll, Subject::User(user_id)),
             client,
-            async |_| {
+            async |audit| {
                 let now = self.now();
                 // Sessions first, then the version: a refresh racing this cannot outlive it.
                 self.store().revoke_all_sessions(user_id, now).await?;
-                self.store()
-                    .revoke_access_tokens(user_id, now)
+                self.record_change(audit, client, self.store().revoke_access_tokens(user_id, now))
                     .await?
                     .ok_or(AuthError::UserNotFound)?;
                 Ok(())
@@ -462,8 +457,9 @@ impl<S: AuthStore> AuthService<S> {
     ) -> Result<(), AuthError> {
         let mut audit = Audit::new(Action::RevokeSession, Subject::User(user_id));
         audit.session_id = Some(session_id);
-        self.audited(audit, client, async |_| {
-            if self.store().revoke_session(user_id, session_id, self.now()).await? {
+        self.audited(audit, client, async |audit| {
+            let revocation = self.store().revoke_session(user_id, session_id, self.now());
+            if self.record_change(audit, client, revocation).await? {
                 Ok(())
             } else {
                 Err(AuthError::SessionNotFound)
@@ -479,8 +475,10 @@ impl<S: AuthStore> AuthService<S> {
         user: &User,
         methods: AuthMethods,
         client: &ClientInfo,
+        audit: &mut Audit,
     ) -> Result<TokenPair, AuthError> {
-        self.session_with_tokens_since(user, methods, None, client).await
+        self.session_with_tokens_since(user, methods, None, client, audit)
+            .await
     }
 
     /// [`session_with_tokens`](Self::session_with_tokens), proven at `auth_time` (now
@@ -491,6 +489,7 @@ impl<S: AuthStore> AuthService<S> {
         methods: AuthMethods,
         auth_time: Option<OffsetDateTime>,
         client: &ClientInfo,
+        audit: &mut Audit,
     ) -> Result<TokenPair, AuthError> {
         let now = self.now();
         let (refresh_token, hash) = OpaqueToken::generate(TokenKind::Refresh)?;
@@ -517,7 +516,10 @@ impl<S: AuthStore> AuthService<S> {
                 .await?
                 .iter()
                 .any(|other| other.user_agent == session.user_agent);
-        self.store().insert_session(&session, &hash).await?;
+        // The call's record (a sign-in) goes with the session it creates.
+        audit.session_id = Some(session.id);
+        self.record_change(audit, client, self.store().insert_session(&session, &hash))
+            .await?;
         if new_device {
             self.notify(user, crate::notice::SecurityNoticeKind::NewSignIn, client, None);
         }

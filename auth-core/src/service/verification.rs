@@ -46,9 +46,8 @@ impl<S: AuthStore> AuthService<S> {
             let (token, hash) = OpaqueToken::generate(TokenKind::EmailVerification)?;
             let purpose = TokenPurpose::EmailVerification;
             let ttl = self.email_verification_ttl;
-            self.issue_one_time_token(&user, purpose, token, &hash, ttl)
-                .await
-                .map(Some)
+            let issue = self.issue_one_time_token(&user, purpose, token, &hash, ttl);
+            self.record_change(audit, client, issue).await.map(Some)
         })
         .await
     }
@@ -80,8 +79,8 @@ impl<S: AuthStore> AuthService<S> {
                 if now >= record.expires_at {
                     return Err(invalid(TokenError::Expired));
                 }
-                self.store()
-                    .mark_email_verified(record.user_id, &record.email, now)
+                let verify = self.store().mark_email_verified(record.user_id, &record.email, now);
+                self.record_change(audit, client, verify)
                     .await?
                     .ok_or(invalid(TokenError::Revoked))
             },

@@ -11,7 +11,7 @@ use super::{
     IdentityRemoval, IdentityStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore,
     UserDirectory, UserStore,
 };
-use crate::audit::{AuditQuery, AuditRecord};
+use crate::audit::{AuditQuery, AuditRecord, PendingRecords};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::event::EmailDigest;
@@ -102,6 +102,37 @@ impl State {
         }))
     }
 
+    /// Keeps `records` in the audit log, in the order of their ids; one naming an account
+    /// that does not exist is kept without it or its client.
+    fn keep_records(&mut self, records: &[AuditRecord]) {
+        for record in records {
+            let mut record = record.clone();
+            if record.user_id.is_some_and(|id| !self.users.contains_key(&id)) {
+                record.user_id = None;
+                record.user_agent = None;
+                record.ip = None;
+            }
+            let at = self.audit.partition_point(|kept| kept.id < record.id);
+            self.audit.insert(at, record);
+        }
+    }
+
+    /// Keeps the records pending for the change just made, in the critical section that
+    /// made it (the memory store's transaction).
+    fn record(&mut self, pending: Option<PendingRecords>) {
+        if let Some(pending) = pending {
+            self.keep_records(pending.records());
+            pending.written();
+        }
+    }
+
+    /// [`record`](Self::record) if `changed`.
+    fn record_if(&mut self, changed: bool, pending: Option<PendingRecords>) {
+        if changed {
+            self.record(pending);
+        }
+    }
+
     /// Applies `change` to the account and returns its new state.
     fn update_user(&mut self, id: UserId, change: impl FnOnce(&mut User)) -> Option<User> {
         self.users.get_mut(&id).map(|user| {
@@ -135,6 +166,7 @@ impl fmt::Debug for MemoryStore {
 #[async_trait]
 impl UserStore for MemoryStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         let State {
             users, ids_by_email, ..
@@ -147,6 +179,7 @@ impl UserStore for MemoryStore {
             Entry::Vacant(slot) => {
                 slot.insert(user.id);
                 users.insert(user.id, user.clone());
+                state.record(pending);
                 Ok(())
             }
         }
@@ -190,33 +223,44 @@ impl UserStore for MemoryStore {
         if_token_version: i64,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
-        match state.users.get_mut(&id) {
+        let updated = match state.users.get_mut(&id) {
             Some(user) if user.token_version == if_token_version => {
                 user.password_hash = Some(hash.clone());
                 user.token_version += 1;
                 user.updated_at = at;
-                Ok(Some(user.clone()))
+                user.clone()
             }
-            _ => Ok(None),
-        }
+            _ => return Ok(None),
+        };
+        state.record(pending);
+        Ok(Some(updated))
     }
 
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
-        Ok(self.state().update_user(id, |user| {
+        let pending = PendingRecords::take();
+        let mut state = self.state();
+        let updated = state.update_user(id, |user| {
             user.is_active = active;
             if !active {
                 user.token_version += 1;
             }
             user.updated_at = at;
-        }))
+        });
+        state.record_if(updated.is_some(), pending);
+        Ok(updated)
     }
 
     async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
-        Ok(self.state().update_user(id, |user| {
+        let pending = PendingRecords::take();
+        let mut state = self.state();
+        let updated = state.update_user(id, |user| {
             user.token_version += 1;
             user.updated_at = at;
-        }))
+        });
+        state.record_if(updated.is_some(), pending);
+        Ok(updated)
     }
 
     async fn mark_email_verified(
@@ -225,26 +269,31 @@ impl UserStore for MemoryStore {
         email: &Email,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if state.users.get(&id).is_none_or(|user| user.email != *email) {
             return Ok(None);
         }
-        Ok(state.update_user(id, |user| {
+        let updated = state.update_user(id, |user| {
             user.email_verified_at.get_or_insert(at);
             user.updated_at = at;
-        }))
+        });
+        state.record_if(updated.is_some(), pending);
+        Ok(updated)
     }
 }
 
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if state.sessions.contains_key(&session.id) || state.refresh_tokens.contains_key(refresh_token) {
             return Err(StoreError::backend(format!("duplicate session {}", session.id)));
         }
         state.sessions.insert(session.id, session.clone());
         state.refresh_tokens.insert(*refresh_token, (session.id, None));
+        state.record(pending);
         Ok(())
     }
 
@@ -263,6 +312,7 @@ impl SessionStore for MemoryStore {
         replacement: &TokenHash,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         let State {
             sessions,
@@ -283,6 +333,7 @@ impl SessionStore for MemoryStore {
             _ => return Ok(false),
         }
         refresh_tokens.insert(*replacement, (session, None));
+        state.record(pending);
         Ok(true)
     }
 
@@ -303,14 +354,17 @@ impl SessionStore for MemoryStore {
     }
 
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
-        match state.sessions.get_mut(&session) {
+        let revoked = match state.sessions.get_mut(&session) {
             Some(s) if s.user_id == user && s.revoked_at.is_none() => {
                 s.revoked_at = Some(at);
-                Ok(true)
+                true
             }
-            _ => Ok(false),
-        }
+            _ => false,
+        };
+        state.record_if(revoked, pending);
+        Ok(revoked)
     }
 
     async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError> {
@@ -328,6 +382,7 @@ impl SessionStore for MemoryStore {
 #[async_trait]
 impl OneTimeTokenStore for MemoryStore {
     async fn insert_one_time_token(&self, hash: &TokenHash, token: &OneTimeToken) -> Result<(), StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if state.one_time_tokens.contains_key(hash) {
             return Err(StoreError::backend("duplicate one-time token"));
@@ -336,6 +391,7 @@ impl OneTimeTokenStore for MemoryStore {
             used_at.is_some() || held.user_id != token.user_id || held.purpose != token.purpose
         });
         state.one_time_tokens.insert(*hash, (token.clone(), None));
+        state.record(pending);
         Ok(())
     }
 
@@ -410,11 +466,15 @@ impl RoleStore for MemoryStore {
         roles: &BTreeSet<Role>,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
-        Ok(self.state().update_user(id, |user| {
+        let pending = PendingRecords::take();
+        let mut state = self.state();
+        let updated = state.update_user(id, |user| {
             user.roles.clone_from(roles);
             user.token_version += 1;
             user.updated_at = at;
-        }))
+        });
+        state.record_if(updated.is_some(), pending);
+        Ok(updated)
     }
 
     async fn grant_role(
@@ -424,27 +484,35 @@ impl RoleStore for MemoryStore {
         max_roles: usize,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         let Some(user) = state.users.get_mut(&id) else {
             return Ok(None);
         };
-        if role.grant_within(&mut user.roles, max_roles) {
+        let granted = role.grant_within(&mut user.roles, max_roles);
+        if granted {
             user.token_version += 1;
             user.updated_at = at;
         }
-        Ok(Some(user.clone()))
+        let user = user.clone();
+        state.record_if(granted, pending);
+        Ok(Some(user))
     }
 
     async fn revoke_role(&self, id: UserId, role: &Role, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         let Some(user) = state.users.get_mut(&id) else {
             return Ok(None);
         };
-        if user.roles.remove(role) {
+        let revoked = user.roles.remove(role);
+        if revoked {
             user.token_version += 1;
             user.updated_at = at;
         }
-        Ok(Some(user.clone()))
+        let user = user.clone();
+        state.record_if(revoked, pending);
+        Ok(Some(user))
     }
 }
 
@@ -532,6 +600,7 @@ impl BrowserSessionStore for MemoryStore {
 #[async_trait]
 impl SecondFactorStore for MemoryStore {
     async fn insert_totp_factor(&self, factor: &TotpFactor) -> Result<bool, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if !state.users.contains_key(&factor.user_id) {
             return Err(StoreError::backend(format!("no account {}", factor.user_id)));
@@ -544,6 +613,7 @@ impl SecondFactorStore for MemoryStore {
             return Ok(false);
         }
         state.totp_factors.insert(factor.user_id, factor.clone());
+        state.record(pending);
         Ok(true)
     }
 
@@ -559,6 +629,7 @@ impl SecondFactorStore for MemoryStore {
         recovery_codes: &[TokenHash],
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         match state.totp_factors.get_mut(&user) {
             Some(factor) if !factor.is_confirmed() && factor.sealed_secret == sealed_secret => {
@@ -571,10 +642,12 @@ impl SecondFactorStore for MemoryStore {
         for code in recovery_codes {
             state.recovery_codes.insert((user, *code), None);
         }
-        Ok(state.update_user(user, |u| {
+        let updated = state.update_user(user, |u| {
             u.requires_second_factor = true;
             u.updated_at = at;
-        }))
+        });
+        state.record(pending);
+        Ok(updated)
     }
 
     async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
@@ -600,15 +673,18 @@ impl SecondFactorStore for MemoryStore {
     }
 
     async fn delete_totp_factor(&self, user: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if state.totp_factors.remove(&user).is_none() {
             return Ok(None);
         }
         state.recovery_codes.retain(|(owner, _), _| *owner != user);
-        Ok(state.update_user(user, |u| {
+        let updated = state.update_user(user, |u| {
             u.requires_second_factor = false;
             u.updated_at = at;
-        }))
+        });
+        state.record(pending);
+        Ok(updated)
     }
 
     async fn replace_recovery_codes(
@@ -617,6 +693,7 @@ impl SecondFactorStore for MemoryStore {
         recovery_codes: &[TokenHash],
         _at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if !state.totp_factors.get(&user).is_some_and(TotpFactor::is_confirmed) {
             return Ok(false);
@@ -625,6 +702,7 @@ impl SecondFactorStore for MemoryStore {
         for code in recovery_codes {
             state.recovery_codes.insert((user, *code), None);
         }
+        state.record(pending);
         Ok(true)
     }
 
@@ -681,6 +759,7 @@ impl SecondFactorStore for MemoryStore {
 #[async_trait]
 impl IdentityStore for MemoryStore {
     async fn insert_user_with_identity(&self, user: &User, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         let key = (identity.provider.clone(), identity.subject.clone());
         if state.identity_keys.contains_key(&key) {
@@ -696,10 +775,12 @@ impl IdentityStore for MemoryStore {
         state.users.insert(user.id, user.clone());
         state.identity_keys.insert(key, identity.id);
         state.identities.insert(identity.id, identity.clone());
+        state.record(pending);
         Ok(())
     }
 
     async fn insert_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if !state.users.contains_key(&identity.user_id) {
             return Err(StoreError::backend(format!("no account {}", identity.user_id)));
@@ -712,6 +793,7 @@ impl IdentityStore for MemoryStore {
             Entry::Vacant(slot) => {
                 slot.insert(identity.id);
                 state.identities.insert(identity.id, identity.clone());
+                state.record(pending);
                 Ok(())
             }
         }
@@ -752,6 +834,7 @@ impl IdentityStore for MemoryStore {
     }
 
     async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<IdentityRemoval, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if state
             .identities
@@ -777,6 +860,7 @@ impl IdentityStore for MemoryStore {
         }
         // As SQL's `ON DELETE CASCADE`: the identity's pending codes go with it.
         state.login_codes.retain(|_, code| code.identity_id != id);
+        state.record(pending);
         Ok(IdentityRemoval::Removed)
     }
 
@@ -839,6 +923,7 @@ impl EmailChangeStore for MemoryStore {
         confirm: &TokenHash,
         undo: &TokenHash,
     ) -> Result<(), StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if !state.users.contains_key(&change.user_id) {
             return Err(StoreError::backend(format!("no account {}", change.user_id)));
@@ -860,6 +945,7 @@ impl EmailChangeStore for MemoryStore {
             confirmed: false,
             undone: false,
         });
+        state.record(pending);
         Ok(())
     }
 
@@ -868,6 +954,7 @@ impl EmailChangeStore for MemoryStore {
         confirm: &TokenHash,
         at: OffsetDateTime,
     ) -> Result<Option<EmailConfirmation>, StoreError> {
+        let mut pending = PendingRecords::take();
         let mut state = self.state();
         let Some(index) = state
             .email_changes
@@ -888,6 +975,10 @@ impl EmailChangeStore for MemoryStore {
             return Ok(Some(EmailConfirmation::Stale(change)));
         };
         state.email_changes[index].confirmed = true;
+        if let Some(pending) = &mut pending {
+            pending.about(user.id);
+        }
+        state.record(pending);
         Ok(Some(EmailConfirmation::Switched { change, user }))
     }
 
@@ -896,6 +987,7 @@ impl EmailChangeStore for MemoryStore {
         undo: &TokenHash,
         at: OffsetDateTime,
     ) -> Result<Option<(EmailChange, User)>, StoreError> {
+        let mut pending = PendingRecords::take();
         let mut state = self.state();
         let Some(index) = state
             .email_changes
@@ -914,6 +1006,10 @@ impl EmailChangeStore for MemoryStore {
                 stored.undone = true;
             }
         }
+        if let Some(pending) = &mut pending {
+            pending.about(user.id);
+        }
+        state.record(pending);
         Ok(Some((change, user)))
     }
 }
@@ -921,6 +1017,7 @@ impl EmailChangeStore for MemoryStore {
 #[async_trait]
 impl AccountDeletionStore for MemoryStore {
     async fn delete_user(&self, id: UserId, pseudonym: &EmailDigest) -> Result<Option<User>, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         let Some(user) = state.users.remove(&id) else {
             return Ok(None);
@@ -964,6 +1061,7 @@ impl AccountDeletionStore for MemoryStore {
         });
         state.login_codes.retain(|_, code| code.user_id != id);
         state.email_changes.retain(|stored| stored.change.user_id != id);
+        state.record(pending);
         Ok(Some(user))
     }
 }
@@ -971,17 +1069,7 @@ impl AccountDeletionStore for MemoryStore {
 #[async_trait]
 impl AuditLogStore for MemoryStore {
     async fn insert_audit_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut state = self.state();
-        for record in records {
-            let mut record = record.clone();
-            if record.user_id.is_some_and(|id| !state.users.contains_key(&id)) {
-                record.user_id = None;
-                record.user_agent = None;
-                record.ip = None;
-            }
-            let at = state.audit.partition_point(|kept| kept.id < record.id);
-            state.audit.insert(at, record);
-        }
+        self.state().keep_records(records);
         Ok(())
     }
 

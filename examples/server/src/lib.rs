@@ -191,11 +191,12 @@ where
                     config.public_url.clone(),
                 )?,
             };
-            // Every event is kept in the store's audit log, written off the request path.
+            // Every event is kept in the store's audit log: a change's record in the
+            // change's transaction, the rest written off the request path.
             let (audit_log, audit_writer) = AuditLog::new(Arc::clone(&store) as Arc<dyn AuditLogStore>);
             tokio::spawn(audit_writer.run());
             let auth = service(&config, store, keys, &derivation, cipher, limiter, &providers)?
-                .with_event_sink(Arc::new(audit_log));
+                .with_audit_log(audit_log);
             // Every security notice the service makes is mailed.
             let notices = mailer.clone();
             let auth = auth.with_security_notices(move |notice| {
