@@ -393,10 +393,7 @@ impl PendingRecords {
 
 /// Awaits `write` with `records` pending for it; returns what it returned, and whether
 /// the store wrote the records in its transaction.
-pub(crate) async fn with_pending_records<T>(
-    records: Vec<AuditRecord>,
-    write: impl Future<Output = T>,
-) -> (T, bool) {
+pub(crate) async fn with_pending_records<T>(records: Vec<AuditRecord>, write: impl Future<Output = T>) -> (T, bool) {
     let scope = Arc::new(PendingScope {
         records: Mutex::new(Some(records)),
         written: AtomicBool::new(false),

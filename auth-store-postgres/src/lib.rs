@@ -37,6 +37,9 @@
 //!   identity locks the account's row first, so concurrent deletions of its last two
 //!   identities queue and one is refused; identities, codes and a link's state are
 //!   deleted with their account;
+//! - the audit log (migration 8: `audit_events`): every write a service records stores
+//!   the record handed to it ([`auth_core::PendingRecords`]) in its own transaction when
+//!   it changes something, so a change is never kept without its record;
 //! - a database that cannot be reached is [`StoreError::Unavailable`] after at most the
 //!   pool's acquire timeout (3 s with [`connect`](PostgresStore::connect)), so a server
 //!   answers 503 quickly; connections are checked before use, so the same store recovers
@@ -133,10 +136,10 @@ use async_trait::async_trait;
 use auth_core::{
     AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, AuthMethod, BoxError, BrowserSessionStore,
     CodeChallenge, Email, EmailChange, EmailChangeStore, EmailConfirmation, EmailDigest, EventId, ExternalIdentity,
-    ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval, PendingRecords,
-    IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, ProviderName, PurgeStore,
-    RefreshTokenRecord, ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError,
-    TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
+    ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval,
+    IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, PendingRecords, ProviderName,
+    PurgeStore, RefreshTokenRecord, ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore,
+    StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
 };
 use std::str::FromStr;
 

@@ -46,7 +46,10 @@ async fn a_change_whose_record_is_refused_is_rolled_back_and_reported() {
              FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_records()"
         ),
     ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(store.pool()).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(store.pool())
+            .await
+            .unwrap();
     }
     let refused = auth
         .change_password(user.id, Password::new(PASSWORD), Password::new(NEW_PASSWORD), &client)
@@ -56,14 +59,18 @@ async fn a_change_whose_record_is_refused_is_rolled_back_and_reported() {
     let kept = store.find_user_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(kept.password_hash, user.password_hash, "the password did not change");
     assert_eq!(kept.token_version, user.token_version);
-    let signed_in = auth
-        .login("ann@example.com", Password::new(PASSWORD), &client)
-        .await;
+    let signed_in = auth.login("ann@example.com", Password::new(PASSWORD), &client).await;
     assert!(matches!(signed_in, Err(AuthError::Internal(_))), "{signed_in:?}");
-    assert!(store.list_sessions(user.id).await.unwrap().is_empty(), "no session without its record");
+    assert!(
+        store.list_sessions(user.id).await.unwrap().is_empty(),
+        "no session without its record"
+    );
 
     let drop = format!("DROP TRIGGER refuse_records ON {schema}.audit_events");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(store.pool()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(store.pool())
+        .await
+        .unwrap();
     auth.change_password(user.id, Password::new(PASSWORD), Password::new(NEW_PASSWORD), &client)
         .await
         .unwrap();

@@ -43,6 +43,9 @@
 //!   in one write transaction, so an account never loses its last way to sign in, even
 //!   to concurrent deletions; identities, codes and a link's state are deleted with their
 //!   account;
+//! - the audit log (migration 8: `auth_audit_events`): every write a service records
+//!   stores the record handed to it ([`auth_core::PendingRecords`]) in its own
+//!   transaction when it changes something, so a change is never kept without its record;
 //! - commits are durable: an acknowledged registration or password change survives the
 //!   process being killed (tested with SIGKILL), and commits are fsync'd
 //!   (`synchronous = FULL`) so that it also survives the machine losing power.
@@ -166,11 +169,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use auth_core::{
-    AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, BoxError, PendingRecords, BrowserSessionStore, Email, EmailChange,
+    AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, BoxError, BrowserSessionStore, Email, EmailChange,
     EmailChangeStore, EmailConfirmation, EmailDigest, EventId, ExternalLoginCode, ExternalLoginState, HashedPassword,
     IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore,
-    ProviderName, PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore,
-    StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
+    PendingRecords, ProviderName, PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session,
+    SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -926,7 +929,12 @@ impl UserStore for SqliteStore {
                 "UPDATE auth_users SET password_hash = ?2, token_version = token_version + 1, updated_at = ?4
                  WHERE id = ?1 AND token_version = ?3 RETURNING {USER_COLUMNS}"
             );
-            update_user(conn, &sql, params![id.to_string(), hash, if_token_version, micros(at)?], pending)
+            update_user(
+                conn,
+                &sql,
+                params![id.to_string(), hash, if_token_version, micros(at)?],
+                pending,
+            )
         })
         .await
     }
@@ -1395,8 +1403,8 @@ impl SecondFactorStore for SqliteStore {
             // One statement: a pending factor is replaced, a confirmed one is not (the
             // upsert's condition), and an unknown account is the foreign key's error.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let written = tx
-                .prepare_cached(
+            let written =
+                tx.prepare_cached(
                     "INSERT INTO auth_totp_factors (user_id, sealed_secret, created_at, confirmed_at, last_used_step)
                      VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (user_id) DO UPDATE
@@ -1410,8 +1418,7 @@ impl SecondFactorStore for SqliteStore {
                     micros(factor.created_at)?,
                     factor.confirmed_at.map(micros).transpose()?,
                     factor.last_used_step,
-                ])?
-                == 1;
+                ])? == 1;
             commit_recorded(tx, pending, written)?;
             Ok(written)
         })

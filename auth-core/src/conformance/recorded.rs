@@ -14,8 +14,8 @@ use crate::role::Role;
 use crate::second_factor::TotpFactor;
 use crate::session::ClientInfo;
 use crate::store::{
-    AccountDeletionStore, AuditLogStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval, IdentityStore,
-    OneTimeTokenStore, RoleStore, SecondFactorStore, SessionStore, UserStore,
+    AccountDeletionStore, AuditLogStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval,
+    IdentityStore, OneTimeTokenStore, RoleStore, SecondFactorStore, SessionStore, UserStore,
 };
 use crate::token::{OpaqueToken, TokenHash, TokenKind};
 

@@ -61,14 +61,20 @@ impl<S> Accounts<S> {
             session_id: audit.session_id,
             client: client.clone(),
         };
-        event.trace();
-        self.events.record(&event);
-        if let Some(log) = &self.audit_log
-            && !audit.recorded
-        {
-            log.queue(&event);
-        }
+        self.record_event(&event, audit.recorded);
         result
+    }
+
+    /// Sends `event` to `tracing`, the event sink and, unless the store already wrote it
+    /// with its change (`recorded`), the audit log's queue.
+    pub(super) fn record_event(&self, event: &AuthEvent, recorded: bool) {
+        event.trace();
+        self.events.record(event);
+        if let Some(log) = &self.audit_log
+            && !recorded
+        {
+            log.queue(event);
+        }
     }
 
     /// Awaits `write`, the store call that makes the change `audit` is about, handing the

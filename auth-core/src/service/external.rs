@@ -697,8 +697,13 @@ impl<S: AuthStore + IdentityStore> AuthService<S> {
             };
         }
         let linked = LinkedIdentity::new(user.id, identity, self.now());
-        self.record_change_of(audit, Subject::User(user.id), client, self.store().insert_identity(&linked))
-            .await?;
+        self.record_change_of(
+            audit,
+            Subject::User(user.id),
+            client,
+            self.store().insert_identity(&linked),
+        )
+        .await?;
         Ok(linked)
     }
 

@@ -159,7 +159,9 @@ impl<S: AuthStore> AuthService<S> {
                 let decoy = User::existing(UserId::from_uuid(uuid::Uuid::nil()), Email::decoy(), self.now());
                 let owner = target.as_ref().unwrap_or(&decoy);
                 let (token, hash) = OpaqueToken::generate(TokenKind::PasswordReset)?;
-                let subject = target.as_ref().map_or(audit.subject.clone(), |user| Subject::User(user.id));
+                let subject = target
+                    .as_ref()
+                    .map_or(audit.subject.clone(), |user| Subject::User(user.id));
                 let issue = self.issue_one_time_token(
                     owner,
                     TokenPurpose::PasswordReset,
@@ -271,16 +273,16 @@ impl<S: AuthStore> AuthService<S> {
                     .consume_one_time_token(&hash, PURPOSE, now)
                     .await?
                     .ok_or(invalid(TokenError::Reused))?;
-                let user = self
-                    .replace_password(&user, &new_hash, client, audit)
-                    .await
-                    .map_err(|error| match error {
-                        // The account changed since the token was issued.
-                        AuthError::Conflict | AuthError::UserNotFound | AuthError::AccountDisabled => {
-                            invalid(TokenError::Revoked)
-                        }
-                        other => other,
-                    })?;
+                let user =
+                    self.replace_password(&user, &new_hash, client, audit)
+                        .await
+                        .map_err(|error| match error {
+                            // The account changed since the token was issued.
+                            AuthError::Conflict | AuthError::UserNotFound | AuthError::AccountDisabled => {
+                                invalid(TokenError::Revoked)
+                            }
+                            other => other,
+                        })?;
                 self.store().mark_email_verified(user.id, &record.email, now).await?;
                 self.refill_login_allowance(&user.email).await;
                 self.notify(&user, SecurityNoticeKind::PasswordReset, client, None);

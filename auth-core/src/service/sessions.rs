@@ -477,8 +477,7 @@ impl<S: AuthStore> AuthService<S> {
         client: &ClientInfo,
         audit: &mut Audit,
     ) -> Result<TokenPair, AuthError> {
-        self.session_with_tokens_since(user, methods, None, client, audit)
-            .await
+        self.session_with_tokens_since(user, methods, None, client, audit).await
     }
 
     /// [`session_with_tokens`](Self::session_with_tokens), proven at `auth_time` (now
@@ -559,8 +558,7 @@ impl<S: AuthStore> AuthService<S> {
                 me.claims.session_id(),
                 client.clone(),
             );
-            event.trace();
-            self.accounts.events.record(&event);
+            self.accounts.record_event(&event, false);
         }
         checked
     }

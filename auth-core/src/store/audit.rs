@@ -15,6 +15,19 @@ store_trait! {
     ///   written) is kept without the account, its client's address or user agent.
     /// - Deleting an account ([`AccountDeletionStore`](crate::AccountDeletionStore)) keeps
     ///   its records, naming it by the digest of its address only, without its clients.
+    /// - The writes a service records ([`PendingRecords`](crate::PendingRecords) lists the
+    ///   protocol) take the records handed to them and store them in their own
+    ///   transaction when they change something, none when they change nothing: the
+    ///   record of a change is kept with it or not at all. The writes are those of
+    ///   [`recorded_change_conformance_tests!`](crate::recorded_change_conformance_tests):
+    ///   `insert_user`, `set_password_hash`, `set_active`, `revoke_access_tokens`,
+    ///   `mark_email_verified`, `insert_session`, `rotate_refresh_token`, `revoke_session`,
+    ///   `insert_one_time_token`, the three role changes, `insert_totp_factor`,
+    ///   `confirm_totp_factor`, `delete_totp_factor`, `replace_recovery_codes`,
+    ///   `insert_user_with_identity`, `insert_identity`, `delete_identity`, the three
+    ///   email-change writes and `delete_user`. A store that does not take them still
+    ///   has a complete log, written just after each change by the
+    ///   [`AuditLog`](crate::AuditLog)'s writer.
     pub trait AuditLogStore {
         /// Stores `records` (one transaction).
         ///

@@ -195,8 +195,8 @@ where
             // change's transaction, the rest written off the request path.
             let (audit_log, audit_writer) = AuditLog::new(Arc::clone(&store) as Arc<dyn AuditLogStore>);
             tokio::spawn(audit_writer.run());
-            let auth = service(&config, store, keys, &derivation, cipher, limiter, &providers)?
-                .with_audit_log(audit_log);
+            let auth =
+                service(&config, store, keys, &derivation, cipher, limiter, &providers)?.with_audit_log(audit_log);
             // Every security notice the service makes is mailed.
             let notices = mailer.clone();
             let auth = auth.with_security_notices(move |notice| {
