@@ -1,6 +1,9 @@
 //! Service cost per store: `AuthService` register, login, authenticate and refresh on
 //! `MemoryStore`, `SqliteStore` (a file, as servers use it) and `PostgresStore` (a fresh
-//! schema `bench_<uuid>`, dropped afterwards).
+//! schema `bench_<uuid>`, dropped afterwards); SQLite and PostgreSQL also with the audit
+//! log on (`sqlite+audit`, `postgres+audit`: `with_audit_log`, each change's record in its
+//! transaction, as the example servers run), for the log's cost beside the same store
+//! without it.
 //!
 //! ```sh
 //! cargo bench -p benches --bench service
@@ -23,7 +26,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use auth_core::{AuthService, AuthStore, ClientInfo, MemoryStore, Password, RateLimits, SigningKey, Tokens};
+use auth_core::{
+    AuditLog, AuditLogStore, AuthService, AuthStore, ClientInfo, MemoryStore, Password, RateLimits, SigningKey, Tokens,
+};
 use auth_store_postgres::PostgresStore;
 use auth_store_sqlite::SqliteStore;
 use benches::{MinimalCostHasher, PASSWORD, postgres_url};
@@ -60,13 +65,20 @@ struct Fixture {
     refresh_token: Mutex<String>,
 }
 
-fn new_service(store: Arc<dyn AuthStore>, hashing: Hashing) -> Service {
+/// A service over `store`, keeping every event in `audit` when given (its writer spawned
+/// on the current runtime).
+fn new_service(store: Arc<dyn AuthStore>, audit: Option<Arc<dyn AuditLogStore>>, hashing: Hashing) -> Service {
     let tokens = Tokens::new(
         SigningKey::hs256(b"a benchmark secret of at least 32 bytes!!").unwrap(),
         "https://auth.example.com",
         "bench-api",
     );
-    let service = AuthService::new(store, tokens).with_rate_limits(RateLimits::disabled());
+    let mut service = AuthService::new(store, tokens).with_rate_limits(RateLimits::disabled());
+    if let Some(audit) = audit {
+        let (log, writer) = AuditLog::new(audit);
+        tokio::spawn(writer.run());
+        service = service.with_audit_log(log);
+    }
     match hashing {
         Hashing::Production => service,
         Hashing::Minimal => service.with_hasher(MinimalCostHasher::new().unwrap()),
@@ -74,9 +86,9 @@ fn new_service(store: Arc<dyn AuthStore>, hashing: Hashing) -> Service {
 }
 
 impl Fixture {
-    async fn new(name: &'static str, store: Arc<dyn AuthStore>) -> Self {
-        let production = new_service(Arc::clone(&store), Hashing::Production);
-        let minimal = new_service(store, Hashing::Minimal);
+    async fn new(name: &'static str, store: Arc<dyn AuthStore>, audit: Option<Arc<dyn AuditLogStore>>) -> Self {
+        let production = new_service(Arc::clone(&store), audit.clone(), Hashing::Production);
+        let minimal = new_service(store, audit, Hashing::Minimal);
         let client = ClientInfo::new(Some("criterion"), Some([127, 0, 0, 1].into()));
         production
             .register("login-production@example.com", Password::new(PASSWORD), &client)
@@ -195,16 +207,18 @@ fn service_per_store(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let postgres = runtime.block_on(postgres());
     let fixtures = runtime.block_on(async {
+        let sqlite = SqliteStore::open(dir.path().join("auth.db")).await.unwrap();
+        let audited = SqliteStore::open(dir.path().join("audited.db")).await.unwrap();
         let mut fixtures = vec![
-            Fixture::new("memory", Arc::new(MemoryStore::new())).await,
-            Fixture::new(
-                "sqlite",
-                Arc::new(SqliteStore::open(dir.path().join("auth.db")).await.unwrap()),
-            )
-            .await,
+            Fixture::new("memory", Arc::new(MemoryStore::new()), None).await,
+            Fixture::new("sqlite", Arc::new(sqlite), None).await,
+            Fixture::new("sqlite+audit", Arc::new(audited.clone()), Some(Arc::new(audited))).await,
         ];
         if let Some(store) = &postgres {
-            fixtures.push(Fixture::new("postgres", Arc::new(store.clone())).await);
+            fixtures.push(Fixture::new("postgres", Arc::new(store.clone()), None).await);
+            let audited = store.clone().with_schema(&format!("{}_audit", store.schema())).unwrap();
+            audited.migrate().await.unwrap();
+            fixtures.push(Fixture::new("postgres+audit", Arc::new(audited.clone()), Some(Arc::new(audited))).await);
         }
         fixtures
     });
@@ -230,16 +244,18 @@ fn service_per_store(c: &mut Criterion) {
 
     drop(fixtures);
     if let Some(store) = postgres {
-        // Built from our own hex digits only: nothing to quote.
-        let drop_schema = format!("DROP SCHEMA {} CASCADE", store.schema());
-        runtime.block_on(async {
-            if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(drop_schema))
-                .execute(store.pool())
-                .await
-            {
-                eprintln!("warning: could not drop schema {}: {error}", store.schema());
-            }
-        });
+        for schema in [store.schema().to_owned(), format!("{}_audit", store.schema())] {
+            // Built from our own hex digits only: nothing to quote.
+            let drop_schema = format!("DROP SCHEMA {schema} CASCADE");
+            runtime.block_on(async {
+                if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(drop_schema))
+                    .execute(store.pool())
+                    .await
+                {
+                    eprintln!("warning: could not drop schema {schema}: {error}");
+                }
+            });
+        }
     }
 }
 
