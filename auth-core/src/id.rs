@@ -1,5 +1,22 @@
 //! UUIDv7 identifiers: accounts and sessions.
 
+use std::sync::{Mutex, PoisonError};
+
+/// The counter every id of this process shares: RFC 9562's method 1 (`uuid`'s
+/// `ContextV7`, as `Uuid::now_v7` uses), so ids sort in the order they were made, also
+/// within one millisecond and when the clock steps back.
+static CONTEXT: Mutex<uuid::ContextV7> = Mutex::new(uuid::ContextV7::new());
+
+/// A UUIDv7 at `at` (the Unix epoch for an earlier time), after every id this process
+/// made before. Its timestamp is `at`, or the latest one this process used if `at` is
+/// earlier (a clock that stepped back, or an injected one behind the real one).
+fn new_v7(at: time::OffsetDateTime) -> uuid::Uuid {
+    let seconds = u64::try_from(at.unix_timestamp()).unwrap_or(0);
+    // The context is a counter in cells: a panic elsewhere leaves it usable.
+    let context = CONTEXT.lock().unwrap_or_else(PoisonError::into_inner);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&*context, seconds, at.nanosecond()))
+}
+
 /// Defines a UUIDv7 newtype: time-ordered (friendly to B-tree indexes) without being a
 /// guessable sequence number.
 macro_rules! uuid_id {
@@ -10,11 +27,12 @@ macro_rules! uuid_id {
         pub struct $name(uuid::Uuid);
 
         impl $name {
-            /// A new UUIDv7 whose timestamp is `at`.
+            /// A new UUIDv7 whose timestamp is `at` (or the latest this process used, if
+            /// `at` is earlier). Within one process ids sort in the order they were made,
+            /// also within one millisecond (RFC 9562's counter), so records listed by id
+            /// keep the order of events.
             pub fn new_at(at: time::OffsetDateTime) -> Self {
-                let seconds = u64::try_from(at.unix_timestamp()).unwrap_or(0);
-                let timestamp = uuid::Timestamp::from_unix(uuid::NoContext, seconds, at.nanosecond());
-                Self(uuid::Uuid::new_v7(timestamp))
+                Self(crate::id::new_v7(at))
             }
 
             /// Wraps an existing UUID (from a database row, for example).
@@ -113,6 +131,14 @@ mod tests {
         );
         let json = serde_json::to_string(&early).unwrap();
         assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), early);
+    }
+
+    #[test]
+    fn ids_sort_in_the_order_they_were_made_within_a_millisecond_and_back_in_time() {
+        let at = time::OffsetDateTime::now_utc();
+        let mut ids: Vec<EventId> = (0..1000).map(|_| EventId::new_at(at)).collect();
+        ids.extend((0..10).map(|_| EventId::new_at(at - time::Duration::seconds(5))));
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "strictly increasing");
     }
 }
 
