@@ -356,15 +356,39 @@ impl PostgresStore {
 impl PostgresStore {
     /// Inserts audit `records` in the caller's transaction. A record of an account that
     /// is gone (deleted before this was written) keeps neither the account nor its client.
+    ///
+    /// The accounts the records name are share-locked first, in one order: a deletion
+    /// (which locks its account's row for update before anything else) then either waits
+    /// for this transaction and rewrites these records with the others, or finishes first
+    /// and this finds the account gone. Without the lock, a record inserted while the
+    /// deletion runs is invisible to its rewrite and keeps naming the deleted account.
     async fn insert_audit_rows(&self, tx: &mut sqlx::PgConnection, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut named: Vec<Uuid> = records
+            .iter()
+            .filter_map(|record| record.user_id.map(|id| *id.as_uuid()))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        let present: std::collections::HashSet<Uuid> = if named.is_empty() {
+            std::collections::HashSet::new()
+        } else {
+            sqlx::query_scalar(self.sql("SELECT id FROM {s}.users WHERE id = ANY($1) ORDER BY id FOR SHARE"))
+                .bind(&named)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .collect()
+        };
         for record in records {
+            let named = record.user_id.map(|id| *id.as_uuid());
+            let kept = named.filter(|id| present.contains(id));
+            // A record of an account that is gone keeps no client either.
+            let client_kept = named.is_none() || kept.is_some();
             sqlx::query(self.sql(
                 "INSERT INTO {s}.audit_events (id, at, kind, action, outcome, reason, user_id, email_digest,
                                                session_id, user_agent, ip)
-                 SELECT $1, $2, $3, $4, $5, $6, u.id, $8, $9,
-                        CASE WHEN $7::uuid IS NULL OR u.id IS NOT NULL THEN $10 END,
-                        CASE WHEN $7::uuid IS NULL OR u.id IS NOT NULL THEN $11 END
-                 FROM (SELECT 1) AS one LEFT JOIN {s}.users u ON u.id = $7::uuid",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             ))
             .bind(record.id.as_uuid())
             .bind(record.at)
@@ -372,11 +396,11 @@ impl PostgresStore {
             .bind(&record.action)
             .bind(&record.outcome)
             .bind(&record.reason)
-            .bind(record.user_id.map(|id| *id.as_uuid()))
+            .bind(kept)
             .bind(&record.email_digest)
             .bind(record.session_id.map(|id| *id.as_uuid()))
-            .bind(&record.user_agent)
-            .bind(record.ip.map(|ip| ip.to_string()))
+            .bind(record.user_agent.as_deref().filter(|_| client_kept))
+            .bind(record.ip.map(|ip| ip.to_string()).filter(|_| client_kept))
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;

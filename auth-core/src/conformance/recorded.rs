@@ -328,4 +328,28 @@ conformance_cases! { $
         let after = store.list_audit_records(&AuditQuery::first(MAX_AUDIT_PAGE)).await.unwrap().len();
         assert_eq!(before, after);
     }
+
+    /// Records written while their account is being deleted never name it: each is
+    /// either written first and rewritten by the deletion, or written after it without
+    /// the account or its client. Raced, many times.
+    pub async fn records_written_as_their_account_is_deleted_never_name_it(store: S) {
+        for round in 0..20 {
+            let user = sample_user(unique_email("racing"));
+            store.insert_user(&user).await.unwrap();
+            let mut writes = Vec::new();
+            for _ in 0..4 {
+                let (store, record) = (store.clone(), record_of(Action::Login, Subject::User(user.id)));
+                writes.push(tokio::spawn(async move { store.insert_audit_records(&[record]).await }));
+            }
+            let pseudonym = EventKey::new(b"conformance").digest(&user.email);
+            let deleting = store.clone();
+            let deletion = tokio::spawn(async move { deleting.delete_user(user.id, &pseudonym).await });
+            for write in writes {
+                write.await.unwrap().unwrap();
+            }
+            assert!(deletion.await.unwrap().unwrap().is_some());
+            let named = store.list_audit_records(&AuditQuery::first(100).of_user(user.id)).await.unwrap();
+            assert_eq!(named, vec![], "round {round}: no record names the deleted account");
+        }
+    }
 }
