@@ -6,65 +6,25 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use auth_core::{
-    AuditLog, AuditLogStore, AuditQuery, AuthError, AuthService, ClientInfo, Password, SessionStore, SigningKey,
-    Tokens, UserStore,
-};
 use auth_store_sqlite::SqliteStore;
-
-const PASSWORD: &str = "correct horse battery staple";
-const NEW_PASSWORD: &str = "a different horse entirely";
-
-/// Makes every insert into the audit log fail, as a full or broken table would.
-const REFUSE_RECORDS: &str = "CREATE TRIGGER refuse_records BEFORE INSERT ON auth_audit_events
-                              BEGIN SELECT RAISE(ABORT, 'the audit log refuses records'); END";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_whose_record_is_refused_is_rolled_back_and_reported() {
     let path = common::scratch_dir().join("auth.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    let (log, _writer) = AuditLog::new(Arc::new(store.clone()));
-    let tokens = Tokens::new(
-        SigningKey::hs256(b"a test secret of at least thirty-two bytes").unwrap(),
-        "https://auth.test",
-        "api",
-    );
-    let auth = AuthService::new(store.clone(), tokens).with_audit_log(log);
-    let client = ClientInfo::new(Some("Audited/1.0"), None);
-    let user = auth
-        .register("ann@example.com", Password::new(PASSWORD), &client)
-        .await
-        .unwrap();
-
-    let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch(REFUSE_RECORDS).unwrap();
-    let refused = auth
-        .change_password(user.id, Password::new(PASSWORD), Password::new(NEW_PASSWORD), &client)
-        .await
-        .unwrap_err();
-    assert!(matches!(refused, AuthError::Internal(_)), "{refused:?}");
-    let kept = store.find_user_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!(kept.password_hash, user.password_hash, "the password did not change");
-    assert_eq!(kept.token_version, user.token_version);
-    let signed_in = auth.login("ann@example.com", Password::new(PASSWORD), &client).await;
-    assert!(matches!(signed_in, Err(AuthError::Internal(_))), "{signed_in:?}");
-    assert!(
-        store.list_sessions(user.id).await.unwrap().is_empty(),
-        "no session without its record"
-    );
-
-    raw.execute_batch("DROP TRIGGER refuse_records").unwrap();
-    auth.change_password(user.id, Password::new(PASSWORD), Password::new(NEW_PASSWORD), &client)
-        .await
-        .unwrap();
-    let kinds: Vec<String> = store
-        .list_audit_records(&AuditQuery::first(10).of_user(user.id))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|record| record.kind)
-        .collect();
-    assert_eq!(kinds, ["registered", "password_changed"]);
+    let raw = || rusqlite::Connection::open(&path).unwrap();
+    auth_core::conformance::a_change_whose_record_is_refused_is_rolled_back(
+        store,
+        // Every insert into the audit log fails, as a full or broken table would.
+        async || {
+            raw()
+                .execute_batch(
+                    "CREATE TRIGGER refuse_records BEFORE INSERT ON auth_audit_events
+                     BEGIN SELECT RAISE(ABORT, 'the audit log refuses records'); END",
+                )
+                .unwrap();
+        },
+        async || raw().execute_batch("DROP TRIGGER refuse_records").unwrap(),
+    )
+    .await;
 }
