@@ -25,6 +25,10 @@ pub enum StoreError {
     /// Raised by the store's own uniqueness guarantee, never by checking first.
     #[error("this external identity is already linked to an account")]
     DuplicateIdentity,
+    /// This passkey's credential id is already registered (to this account or another).
+    /// Raised by the store's own uniqueness guarantee, never by checking first.
+    #[error("this passkey is already registered")]
+    DuplicateCredential,
     /// The backend cannot be reached (connection refused or lost, pool exhausted,
     /// timeout). Servers answer 503; retrying later may succeed.
     #[error("the store is unavailable")]
@@ -235,6 +239,7 @@ impl From<StoreError> for AuthError {
         match error {
             StoreError::DuplicateEmail => Self::EmailTaken,
             StoreError::DuplicateIdentity => Self::IdentityInUse,
+            StoreError::DuplicateCredential => Self::Conflict,
             StoreError::Unavailable(_) => Self::Unavailable(error),
             StoreError::Corrupt(_) | StoreError::Backend(_) => Self::internal(error),
         }

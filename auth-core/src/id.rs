@@ -101,7 +101,7 @@ uuid_id! {
 
 uuid_id! {
     /// An audit record's identifier: a UUIDv7, made when the event is recorded, so records
-    /// list in the order they happened (within a millisecond, in a fixed order): the
+    /// of one process list in the order they happened, also within a millisecond: the
     /// cursor of [`AuditQuery`](crate::AuditQuery).
     ///
     /// ```
@@ -140,6 +140,19 @@ mod tests {
         ids.extend((0..10).map(|_| EventId::new_at(at - time::Duration::seconds(5))));
         assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "strictly increasing");
     }
+}
+
+uuid_id! {
+    /// A registered passkey's identifier: a UUIDv7 (what `DELETE /me/passkeys/{id}`
+    /// names; the authenticator's own credential id is another thing).
+    ///
+    /// ```
+    /// use auth_core::PasskeyId;
+    ///
+    /// let id = PasskeyId::new_at(time::OffsetDateTime::now_utc());
+    /// assert_eq!(id.to_string().parse::<PasskeyId>().unwrap(), id);
+    /// ```
+    PasskeyId
 }
 
 uuid_id! {

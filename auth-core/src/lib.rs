@@ -149,6 +149,7 @@ mod id;
 mod identity;
 mod notice;
 mod one_time;
+mod passkey;
 mod password;
 mod rate_limit;
 mod role;
@@ -175,7 +176,7 @@ pub use hash::{
     Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashedPassword, ParamsError,
     PasswordHasher, Verification,
 };
-pub use id::{EventId, IdentityId, SessionId, UserId};
+pub use id::{EventId, IdentityId, PasskeyId, SessionId, UserId};
 pub use identity::{
     AuthorizationRequest, CodeChallenge, CodeChallengeError, EXTERNAL_LOGIN_CODE_TTL, EXTERNAL_LOGIN_STATE_TTL,
     ExternalIdentity, ExternalLoginCode, ExternalLoginPurpose, ExternalLoginRefusal, ExternalLoginState,
@@ -183,6 +184,7 @@ pub use identity::{
 };
 pub use notice::{NoticeSink, SecurityNotice, SecurityNoticeKind};
 pub use one_time::{Delivery, OneTimeToken, TokenPurpose, UnknownPurpose};
+pub use passkey::{MAX_PASSKEY_NAME, PasskeyCeremony, PasskeyCeremonyKind, PasskeyCredential};
 pub use password::{
     DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, NIST_SINGLE_FACTOR_MIN_LENGTH, Password, PasswordPolicy, PolicyViolation,
 };
@@ -205,8 +207,8 @@ pub use service::{
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
     AccountDeletionStore, AuditLogStore, AuthStore, BrowserSessionStore, ComposedStore, EmailChange, EmailChangeStore,
-    EmailConfirmation, IdentityRemoval, IdentityStore, MemoryStore, OneTimeTokenStore, PurgeStore, RoleStore,
-    SecondFactorStore, SessionStore, UserDirectory, UserStore,
+    EmailConfirmation, IdentityRemoval, IdentityStore, MemoryStore, OneTimeTokenStore, PasskeyRemoval, PasskeyStore,
+    PurgeStore, RoleStore, SecondFactorStore, SessionStore, UserDirectory, UserStore,
 };
 pub use token::{
     AccessClaims, AccessToken, DEFAULT_ACCESS_TTL, DEFAULT_LEEWAY, KeyError, MAX_LEEWAY, MIN_HS256_SECRET_BYTES,

@@ -13,6 +13,7 @@ auth_core::account_deletion_store_conformance_tests!(auth_core::MemoryStore::new
 auth_core::full_account_deletion_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::audit_log_store_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::recorded_change_conformance_tests!(auth_core::MemoryStore::new());
+auth_core::passkey_store_conformance_tests!(auth_core::MemoryStore::new());
 
 /// `MemoryRateLimiter` runs the rate-limiter suite every limiter backend runs.
 mod rate_limiter {

@@ -87,6 +87,7 @@ mod directory;
 mod email_change;
 mod identity;
 mod one_time;
+mod passkey;
 mod purge;
 pub mod rate_limiter;
 mod recorded;
@@ -106,6 +107,7 @@ pub use directory::*;
 pub use email_change::*;
 pub use identity::*;
 pub use one_time::*;
+pub use passkey::*;
 pub use purge::*;
 pub use recorded::*;
 pub use roles::*;
@@ -238,6 +240,7 @@ mod tests {
         let suites = [
             ("directory.rs", include_str!("directory.rs")),
             ("one_time.rs", include_str!("one_time.rs")),
+            ("passkey.rs", include_str!("passkey.rs")),
             ("purge.rs", include_str!("purge.rs")),
             ("recorded.rs", include_str!("recorded.rs")),
             ("roles.rs", include_str!("roles.rs")),

@@ -8,17 +8,18 @@ use time::OffsetDateTime;
 
 use super::{
     AccountDeletionStore, AuditLogStore, BrowserSessionStore, EmailChange, EmailChangeStore, EmailConfirmation,
-    IdentityRemoval, IdentityStore, OneTimeTokenStore, PurgeStore, RoleStore, SecondFactorStore, SessionStore,
-    UserDirectory, UserStore,
+    IdentityRemoval, IdentityStore, OneTimeTokenStore, PasskeyRemoval, PasskeyStore, PurgeStore, RoleStore,
+    SecondFactorStore, SessionStore, UserDirectory, UserStore,
 };
 use crate::audit::{AuditQuery, AuditRecord, PendingRecords};
 use crate::email::Email;
 use crate::error::StoreError;
 use crate::event::EmailDigest;
 use crate::hash::HashedPassword;
-use crate::id::{IdentityId, SessionId, UserId};
+use crate::id::{IdentityId, PasskeyId, SessionId, UserId};
 use crate::identity::{ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, LinkedIdentity, ProviderName};
 use crate::one_time::{OneTimeToken, TokenPurpose};
+use crate::passkey::{PasskeyCeremony, PasskeyCredential};
 use crate::role::Role;
 use crate::second_factor::{LoginChallenge, TotpFactor};
 use crate::session::{RefreshTokenRecord, Session};
@@ -68,6 +69,11 @@ struct State {
     login_states: HashMap<TokenHash, ExternalLoginState>,
     login_codes: HashMap<TokenHash, ExternalLoginCode>,
     email_changes: Vec<StoredEmailChange>,
+    passkeys: HashMap<PasskeyId, PasskeyCredential>,
+    /// Credential id → passkey: the uniqueness constraint.
+    passkey_ids: HashMap<Vec<u8>, PasskeyId>,
+    /// Ceremony token hash → ceremony.
+    passkey_ceremonies: HashMap<TokenHash, PasskeyCeremony>,
     /// The audit log, in the order of ids.
     audit: Vec<AuditRecord>,
 }
@@ -851,7 +857,12 @@ impl IdentityStore for MemoryStore {
             .identities
             .values()
             .filter(|identity| identity.user_id == user && identity.id != id)
-            .count();
+            .count()
+            + state
+                .passkeys
+                .values()
+                .filter(|passkey| passkey.user_id == user)
+                .count();
         if !has_password && others == 0 {
             return Ok(IdentityRemoval::LastSignInMethod);
         }
@@ -1061,6 +1072,20 @@ impl AccountDeletionStore for MemoryStore {
         });
         state.login_codes.retain(|_, code| code.user_id != id);
         state.email_changes.retain(|stored| stored.change.user_id != id);
+        let passkeys: Vec<PasskeyId> = state
+            .passkeys
+            .values()
+            .filter(|passkey| passkey.user_id == id)
+            .map(|passkey| passkey.id)
+            .collect();
+        for passkey in passkeys {
+            if let Some(removed) = state.passkeys.remove(&passkey) {
+                state.passkey_ids.remove(&removed.credential_id);
+            }
+        }
+        state
+            .passkey_ceremonies
+            .retain(|_, ceremony| ceremony.user_id != Some(id));
         state.record(pending);
         Ok(Some(user))
     }
@@ -1091,5 +1116,130 @@ impl AuditLogStore for MemoryStore {
         let count = state.audit.len();
         state.audit.retain(|record| record.at >= before);
         Ok((count - state.audit.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl PasskeyStore for MemoryStore {
+    async fn insert_passkey(&self, passkey: &PasskeyCredential) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&passkey.user_id) {
+            return Err(StoreError::backend(format!("no account {}", passkey.user_id)));
+        }
+        if state.passkeys.contains_key(&passkey.id) {
+            return Err(StoreError::backend(format!("duplicate passkey id {}", passkey.id)));
+        }
+        match state.passkey_ids.entry(passkey.credential_id.clone()) {
+            Entry::Occupied(_) => Err(StoreError::DuplicateCredential),
+            Entry::Vacant(slot) => {
+                slot.insert(passkey.id);
+                state.passkeys.insert(passkey.id, passkey.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn find_passkey(&self, credential_id: &[u8]) -> Result<Option<PasskeyCredential>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .passkey_ids
+            .get(credential_id)
+            .and_then(|id| state.passkeys.get(id))
+            .cloned())
+    }
+
+    async fn list_passkeys(&self, user: UserId) -> Result<Vec<PasskeyCredential>, StoreError> {
+        let mut passkeys: Vec<_> = self
+            .state()
+            .passkeys
+            .values()
+            .filter(|passkey| passkey.user_id == user)
+            .cloned()
+            .collect();
+        passkeys.sort_by_key(|passkey| (passkey.created_at, passkey.id));
+        Ok(passkeys)
+    }
+
+    async fn record_passkey_use(
+        &self,
+        id: PasskeyId,
+        if_counter: u32,
+        credential: &str,
+        counter: u32,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.passkeys.get_mut(&id) {
+            Some(passkey) if passkey.counter == if_counter => {
+                credential.clone_into(&mut passkey.credential);
+                passkey.counter = counter;
+                passkey.last_used_at = Some(at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn rename_passkey(&self, user: UserId, id: PasskeyId, name: &str) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.passkeys.get_mut(&id) {
+            Some(passkey) if passkey.user_id == user => {
+                name.clone_into(&mut passkey.name);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<PasskeyRemoval, StoreError> {
+        let mut state = self.state();
+        if state.passkeys.get(&id).is_none_or(|passkey| passkey.user_id != user) {
+            return Ok(PasskeyRemoval::NotFound);
+        }
+        let has_password = state
+            .users
+            .get(&user)
+            .is_some_and(|account| account.password_hash.is_some());
+        let others = state
+            .passkeys
+            .values()
+            .filter(|passkey| passkey.user_id == user && passkey.id != id)
+            .count()
+            + state
+                .identities
+                .values()
+                .filter(|identity| identity.user_id == user)
+                .count();
+        if !has_password && others == 0 {
+            return Ok(PasskeyRemoval::LastSignInMethod);
+        }
+        if let Some(removed) = state.passkeys.remove(&id) {
+            state.passkey_ids.remove(&removed.credential_id);
+        }
+        Ok(PasskeyRemoval::Removed)
+    }
+
+    async fn insert_passkey_ceremony(&self, token: &TokenHash, ceremony: &PasskeyCeremony) -> Result<(), StoreError> {
+        let mut state = self.state();
+        match state.passkey_ceremonies.entry(*token) {
+            Entry::Occupied(_) => Err(StoreError::backend("duplicate passkey ceremony token")),
+            Entry::Vacant(slot) => {
+                slot.insert(ceremony.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn take_passkey_ceremony(&self, token: &TokenHash) -> Result<Option<PasskeyCeremony>, StoreError> {
+        Ok(self.state().passkey_ceremonies.remove(token))
+    }
+
+    async fn delete_expired_passkey_ceremonies(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let count = state.passkey_ceremonies.len();
+        state
+            .passkey_ceremonies
+            .retain(|_, ceremony| ceremony.expires_at >= before);
+        Ok((count - state.passkey_ceremonies.len()) as u64)
     }
 }

@@ -96,6 +96,7 @@ mod directory;
 mod email_change;
 mod identity;
 mod memory;
+mod passkey;
 mod purge;
 mod roles;
 mod second_factor;
@@ -110,6 +111,7 @@ pub use directory::UserDirectory;
 pub use email_change::{EmailChange, EmailChangeStore, EmailConfirmation};
 pub use identity::{IdentityRemoval, IdentityStore};
 pub use memory::MemoryStore;
+pub use passkey::{PasskeyRemoval, PasskeyStore};
 pub use purge::PurgeStore;
 pub use roles::RoleStore;
 pub use second_factor::SecondFactorStore;
@@ -388,6 +390,7 @@ store_trait! {
 /// | [`AuditLogStore`] (optional) | 3 | [`AuditLog`](crate::AuditLog), [`AuthService::events_of`](crate::AuthService::events_of), [`list_events`](crate::AuthService::list_events) |
 /// | [`AccountDeletionStore`] (optional) | 1 | [`AuthService::delete_account`](crate::AuthService::delete_account), [`delete_user`](crate::AuthService::delete_user) |
 /// | [`EmailChangeStore`] (optional) | 3 | [`AuthService::request_email_change`](crate::AuthService::request_email_change), [`confirm_email_change`](crate::AuthService::confirm_email_change), [`undo_email_change`](crate::AuthService::undo_email_change) |
+/// | [`PasskeyStore`] (optional) | 8 | passkeys: registration, sign-in, management |
 /// | [`BrowserSessionStore`] (optional) | 4 | [`AuthService::open_browser_session`](crate::AuthService::open_browser_session), [`check_browser_session`](crate::AuthService::check_browser_session), [`close_browser_session`](crate::AuthService::close_browser_session) |
 ///
 /// Every store trait is object safe, and implemented for `Arc<T>` and `Box<T>` of any `T`

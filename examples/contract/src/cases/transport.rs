@@ -79,8 +79,13 @@ pub async fn stalled_connections_are_cut_and_others_are_still_served(target: Tar
 /// `/me` and login for `steady@example.com`, honouring `Retry-After`, until both are 200;
 /// returns every status seen.
 async fn client_until_served(server: &Server) -> Vec<u16> {
+    // A fresh connection per request: a kept-alive one, idle between attempts while the
+    // server is loaded, can meet the server's header timeout (2 s here) at the moment the
+    // next request goes out, and the client then reads the 408 that closes it (HTTP/1.1's
+    // keep-alive race, which clients answer by retrying; a POST is not retried).
     let client = reqwest::Client::builder()
         .no_proxy()
+        .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
