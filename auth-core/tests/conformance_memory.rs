@@ -14,6 +14,7 @@ auth_core::full_account_deletion_conformance_tests!(auth_core::MemoryStore::new(
 auth_core::audit_log_store_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::recorded_change_conformance_tests!(auth_core::MemoryStore::new());
 auth_core::passkey_store_conformance_tests!(auth_core::MemoryStore::new());
+auth_core::sign_in_method_conformance_tests!(auth_core::MemoryStore::new());
 
 /// `MemoryRateLimiter` runs the rate-limiter suite every limiter backend runs.
 mod rate_limiter {

@@ -137,7 +137,8 @@ use auth_core::{
     AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, AuthMethod, BoxError, BrowserSessionStore,
     CodeChallenge, Email, EmailChange, EmailChangeStore, EmailConfirmation, EmailDigest, EventId, ExternalIdentity,
     ExternalLoginCode, ExternalLoginPurpose, ExternalLoginState, HashedPassword, IdentityId, IdentityRemoval,
-    IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, PendingRecords, ProviderName,
+    IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore, PasskeyCeremony,
+    PasskeyCeremonyKind, PasskeyCredential, PasskeyId, PasskeyRemoval, PasskeyStore, PendingRecords, ProviderName,
     PurgeStore, RefreshTokenRecord, ReturnPath, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore,
     StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore, stored,
 };
@@ -181,6 +182,7 @@ const TOTP_FACTOR_COLUMNS: &str = "user_id, sealed_secret, created_at, confirmed
 const LOGIN_CHALLENGE_COLUMNS: &str =
     "user_id, created_at, expires_at, attempts, token_version, user_agent, ip, first_factor";
 const IDENTITY_COLUMNS: &str = "id, user_id, provider, subject, email, created_at, last_used_at";
+const PASSKEY_COLUMNS: &str = "id, user_id, credential_id, credential, counter, name, created_at, last_used_at";
 const LOGIN_STATE_COLUMNS: &str =
     "binding_hash, provider, purpose, user_id, session_id, next, created_at, expires_at, exchange_challenge";
 const LOGIN_CODE_COLUMNS: &str = "user_id, identity_id, token_version, created_at, expires_at, binding_hash";
@@ -333,6 +335,7 @@ impl PostgresStore {
                 .replace("{TOTP_FACTOR_COLUMNS}", TOTP_FACTOR_COLUMNS)
                 .replace("{LOGIN_CHALLENGE_COLUMNS}", LOGIN_CHALLENGE_COLUMNS)
                 .replace("{IDENTITY_COLUMNS}", IDENTITY_COLUMNS)
+                .replace("{PASSKEY_COLUMNS}", PASSKEY_COLUMNS)
                 .replace("{LOGIN_STATE_COLUMNS}", LOGIN_STATE_COLUMNS)
                 .replace("{LOGIN_CODE_COLUMNS}", LOGIN_CODE_COLUMNS)
                 .replace("{EMAIL_CHANGE_COLUMNS}", EMAIL_CHANGE_COLUMNS)
@@ -681,6 +684,36 @@ fn login_challenge_from_row(row: &PgRow) -> Result<LoginChallenge, StoreError> {
 fn provider_from_row(row: &PgRow) -> Result<ProviderName, StoreError> {
     let provider: String = row.try_get("provider").map_err(store_error)?;
     ProviderName::new(provider.as_str()).map_err(|_| StoreError::Corrupt(format!("invalid provider name {provider:?}")))
+}
+
+fn passkey_from_row(row: &PgRow) -> Result<PasskeyCredential, StoreError> {
+    let counter: i64 = row.try_get("counter").map_err(store_error)?;
+    let counter = u32::try_from(counter).map_err(|_| StoreError::Corrupt(format!("a sign counter of {counter}")))?;
+    Ok(PasskeyCredential::new(
+        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
+        row.try_get("credential_id").map_err(store_error)?,
+        row.try_get("credential").map_err(store_error)?,
+        counter,
+        row.try_get::<String, _>("name").map_err(store_error)?,
+        row.try_get("created_at").map_err(store_error)?,
+    )
+    .with_id(PasskeyId::from_uuid(row.try_get("id").map_err(store_error)?))
+    .with_last_used_at(row.try_get("last_used_at").map_err(store_error)?))
+}
+
+fn passkey_ceremony_from_row(row: &PgRow) -> Result<PasskeyCeremony, StoreError> {
+    let kind: String = row.try_get("kind").map_err(store_error)?;
+    let kind = PasskeyCeremonyKind::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("a passkey ceremony of kind {kind:?}")))?;
+    Ok(PasskeyCeremony::new(
+        kind,
+        row.try_get::<Option<Uuid>, _>("user_id")
+            .map_err(store_error)?
+            .map(UserId::from_uuid),
+        row.try_get("state").map_err(store_error)?,
+        row.try_get("created_at").map_err(store_error)?,
+        row.try_get("expires_at").map_err(store_error)?,
+    ))
 }
 
 fn identity_from_row(row: &PgRow) -> Result<LinkedIdentity, StoreError> {
@@ -1618,7 +1651,12 @@ impl IdentityStore for PostgresStore {
         if this_one == 0 {
             return Ok(IdentityRemoval::NotFound);
         }
-        if !has_password && all_of_them < 2 {
+        let passkeys: i64 = sqlx::query_scalar(self.sql("SELECT count(*) FROM {s}.passkeys WHERE user_id = $1"))
+            .bind(user.as_uuid())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if !has_password && all_of_them < 2 && passkeys == 0 {
             return Ok(IdentityRemoval::LastSignInMethod);
         }
         sqlx::query(self.sql("DELETE FROM {s}.identities WHERE id = $1 AND user_id = $2"))
@@ -2075,6 +2113,172 @@ impl AuditLogStore for PostgresStore {
 
     async fn delete_audit_records_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         let done = sqlx::query(self.sql("DELETE FROM {s}.audit_events WHERE at < $1"))
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl PasskeyStore for PostgresStore {
+    async fn insert_passkey(&self, passkey: &PasskeyCredential) -> Result<(), StoreError> {
+        // The credential id's unique index decides: a concurrent insert of one waits for
+        // the other's outcome, then writes nothing.
+        let done = sqlx::query(self.sql(
+            "INSERT INTO {s}.passkeys (id, user_id, credential_id, credential, counter, name, created_at, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (credential_id) DO NOTHING",
+        ))
+        .bind(passkey.id.as_uuid())
+        .bind(passkey.user_id.as_uuid())
+        .bind(passkey.credential_id.as_slice())
+        .bind(passkey.credential.as_str())
+        .bind(i64::from(passkey.counter))
+        .bind(passkey.name.as_str())
+        .bind(passkey.created_at)
+        .bind(passkey.last_used_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::DuplicateCredential);
+        }
+        Ok(())
+    }
+
+    async fn find_passkey(&self, credential_id: &[u8]) -> Result<Option<PasskeyCredential>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT {PASSKEY_COLUMNS} FROM {s}.passkeys WHERE credential_id = $1"))
+            .bind(credential_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.as_ref().map(passkey_from_row).transpose()
+    }
+
+    async fn list_passkeys(&self, user: UserId) -> Result<Vec<PasskeyCredential>, StoreError> {
+        let rows = sqlx::query(
+            self.sql("SELECT {PASSKEY_COLUMNS} FROM {s}.passkeys WHERE user_id = $1 ORDER BY created_at, id"),
+        )
+        .bind(user.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(passkey_from_row).collect()
+    }
+
+    async fn record_passkey_use(
+        &self,
+        id: PasskeyId,
+        if_counter: u32,
+        credential: &str,
+        counter: u32,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // Read committed re-checks the condition on the newest row version after waiting
+        // for a concurrent writer: of sign-ins that read one counter, one applies.
+        let done = sqlx::query(self.sql(
+            "UPDATE {s}.passkeys SET credential = $3, counter = $4, last_used_at = $5 WHERE id = $1 AND counter = $2",
+        ))
+        .bind(id.as_uuid())
+        .bind(i64::from(if_counter))
+        .bind(credential)
+        .bind(i64::from(counter))
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rename_passkey(&self, user: UserId, id: PasskeyId, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql("UPDATE {s}.passkeys SET name = $3 WHERE id = $2 AND user_id = $1"))
+            .bind(user.as_uuid())
+            .bind(id.as_uuid())
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<PasskeyRemoval, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // The account's row lock, held to the commit, queues every deletion of one
+        // account's ways to sign in (identities take it too): each decides on what the
+        // previous one left.
+        let account = sqlx::query(
+            self.sql("SELECT password_hash IS NOT NULL AS has_password FROM {s}.users WHERE id = $1 FOR UPDATE"),
+        )
+        .bind(user.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some(account) = account else {
+            return Ok(PasskeyRemoval::NotFound);
+        };
+        let has_password: bool = account.try_get("has_password").map_err(store_error)?;
+        let counts = sqlx::query(self.sql(
+            "SELECT (SELECT count(*) FROM {s}.passkeys WHERE user_id = $1 AND id = $2) AS this_one,
+                    (SELECT count(*) FROM {s}.passkeys WHERE user_id = $1) AS passkeys,
+                    (SELECT count(*) FROM {s}.identities WHERE user_id = $1) AS identities",
+        ))
+        .bind(user.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let this_one: i64 = counts.try_get("this_one").map_err(store_error)?;
+        let passkeys: i64 = counts.try_get("passkeys").map_err(store_error)?;
+        let identities: i64 = counts.try_get("identities").map_err(store_error)?;
+        if this_one == 0 {
+            return Ok(PasskeyRemoval::NotFound);
+        }
+        if !has_password && identities == 0 && passkeys < 2 {
+            return Ok(PasskeyRemoval::LastSignInMethod);
+        }
+        sqlx::query(self.sql("DELETE FROM {s}.passkeys WHERE id = $1 AND user_id = $2"))
+            .bind(id.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(PasskeyRemoval::Removed)
+    }
+
+    async fn insert_passkey_ceremony(&self, token: &TokenHash, ceremony: &PasskeyCeremony) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO {s}.passkey_ceremonies (token_hash, kind, user_id, state, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        ))
+        .bind(token.as_bytes().as_slice())
+        .bind(ceremony.kind.as_str())
+        .bind(ceremony.user_id.map(|id| *id.as_uuid()))
+        .bind(ceremony.state.as_str())
+        .bind(ceremony.created_at)
+        .bind(ceremony.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn take_passkey_ceremony(&self, token: &TokenHash) -> Result<Option<PasskeyCeremony>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "DELETE FROM {s}.passkey_ceremonies WHERE token_hash = $1
+             RETURNING kind, user_id, state, created_at, expires_at",
+        ))
+        .bind(token.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.as_ref().map(passkey_ceremony_from_row).transpose()
+    }
+
+    async fn delete_expired_passkey_ceremonies(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(self.sql("DELETE FROM {s}.passkey_ceremonies WHERE expires_at < $1"))
             .bind(before)
             .execute(&self.pool)
             .await

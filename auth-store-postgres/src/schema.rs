@@ -249,6 +249,34 @@ const MIGRATIONS: &[(&str, &str)] = &[
     CREATE INDEX audit_events_by_time ON audit_events (at);
     ",
     ),
+    (
+        "passkeys",
+        // Credentials unique by the authenticator's credential id, and the WebAuthn
+        // ceremonies in progress; both deleted with the account.
+        r"
+    CREATE TABLE passkeys (
+        id            uuid PRIMARY KEY,
+        user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        credential_id bytea NOT NULL UNIQUE,
+        credential    text NOT NULL,
+        counter       bigint NOT NULL CHECK (counter BETWEEN 0 AND 4294967295),
+        name          text NOT NULL,
+        created_at    timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        last_used_at  timestamptz CHECK (isfinite(last_used_at) AND last_used_at < '10000-01-01')
+    );
+    CREATE INDEX passkeys_by_user ON passkeys (user_id, created_at);
+
+    CREATE TABLE passkey_ceremonies (
+        token_hash bytea PRIMARY KEY,
+        kind       text NOT NULL,
+        user_id    uuid REFERENCES users (id) ON DELETE CASCADE,
+        state      text NOT NULL,
+        created_at timestamptz NOT NULL CHECK (isfinite(created_at) AND created_at < '10000-01-01'),
+        expires_at timestamptz NOT NULL CHECK (isfinite(expires_at) AND expires_at < '10000-01-01')
+    );
+    CREATE INDEX passkey_ceremonies_by_expiry ON passkey_ceremonies (expires_at);
+    ",
+    ),
 ];
 
 /// The newest migration this release knows.

@@ -25,6 +25,8 @@ auth_core::account_deletion_store_conformance_tests!(fresh_store!());
 auth_core::full_account_deletion_conformance_tests!(fresh_store!());
 auth_core::audit_log_store_conformance_tests!(fresh_store!());
 auth_core::recorded_change_conformance_tests!(fresh_store!());
+auth_core::passkey_store_conformance_tests!(fresh_store!());
+auth_core::sign_in_method_conformance_tests!(fresh_store!());
 
 /// An application's own accounts (a `MemoryStore` stands in for them) with this store's
 /// sessions and single-use tokens: no reference from those tables to `users` gets in the

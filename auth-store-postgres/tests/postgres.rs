@@ -39,10 +39,10 @@ async fn migrations_are_idempotent_and_recorded_in_the_stores_schema() {
     )
     .await;
     assert_eq!(
-        tables, 14,
+        tables, 16,
         "users, sessions, refresh_tokens, one_time_tokens, browser_sessions, totp_factors, recovery_codes, \
          login_challenges, identities, external_login_states, external_login_codes, email_changes, \
-         audit_events, _sqlx_migrations"
+         audit_events, passkeys, passkey_ceremonies, _sqlx_migrations"
     );
 }
 
@@ -367,11 +367,12 @@ async fn enrol(store: &PostgresStore, user: &User) -> User {
 }
 
 /// Puts a schema of this release back to migration 5, before external identities (and
-/// the address changes and audit log after them): without their tables and without
-/// `login_challenges.first_factor`, every other row kept.
+/// the address changes, audit log and passkeys after them): without their tables and
+/// without `login_challenges.first_factor`, every other row kept.
 async fn back_to_version_5(store: &PostgresStore) {
     let schema = store.schema();
     for statement in [
+        format!("DROP TABLE {schema}.passkey_ceremonies, {schema}.passkeys"),
         format!("DROP TABLE {schema}.audit_events, {schema}.email_changes"),
         format!("DROP TABLE {schema}.external_login_codes, {schema}.external_login_states, {schema}.identities"),
         format!("ALTER TABLE {schema}.login_challenges DROP COLUMN first_factor"),

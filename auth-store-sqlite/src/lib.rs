@@ -172,17 +172,19 @@ use auth_core::{
     AccountDeletionStore, AuditLogStore, AuditQuery, AuditRecord, BoxError, BrowserSessionStore, Email, EmailChange,
     EmailChangeStore, EmailConfirmation, EmailDigest, EventId, ExternalLoginCode, ExternalLoginState, HashedPassword,
     IdentityId, IdentityRemoval, IdentityStore, LinkedIdentity, LoginChallenge, OneTimeToken, OneTimeTokenStore,
-    PendingRecords, ProviderName, PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session,
-    SessionId, SessionStore, StoreError, TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
+    PasskeyCeremony, PasskeyCredential, PasskeyId, PasskeyRemoval, PasskeyStore, PendingRecords, ProviderName,
+    PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError,
+    TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
 };
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
 use rows::{
-    DbError, IDENTITY_COLUMNS, LOGIN_CHALLENGE_COLUMNS, LOGIN_CODE_COLUMNS, LOGIN_STATE_COLUMNS, SESSION_COLUMNS,
-    TOTP_FACTOR_COLUMNS, USER_COLUMNS, identity_from_row, login_challenge_from_row, login_code_from_row,
-    login_state_from_row, micros, one_time_token_from_row, session_from_row, totp_factor_from_row, user_from_row,
+    DbError, IDENTITY_COLUMNS, LOGIN_CHALLENGE_COLUMNS, LOGIN_CODE_COLUMNS, LOGIN_STATE_COLUMNS, PASSKEY_COLUMNS,
+    SESSION_COLUMNS, TOTP_FACTOR_COLUMNS, USER_COLUMNS, identity_from_row, login_challenge_from_row,
+    login_code_from_row, login_state_from_row, micros, one_time_token_from_row, session_from_row, totp_factor_from_row,
+    user_from_row,
 };
 
 /// The schema version this release writes (see [`SqliteStore::schema_version`]).
@@ -1760,7 +1762,10 @@ impl IdentityStore for SqliteStore {
                 .query_row([&user], |row| row.get::<_, bool>(0))
                 .optional()?
                 .unwrap_or(false);
-            if !has_password && all < 2 {
+            let passkeys: i64 = tx
+                .prepare_cached("SELECT count(*) FROM auth_passkeys WHERE user_id = ?1")?
+                .query_row([&user], |row| row.get(0))?;
+            if !has_password && all < 2 && passkeys == 0 {
                 return Ok(IdentityRemoval::LastSignInMethod);
             }
             tx.prepare_cached("DELETE FROM auth_identities WHERE id = ?1 AND user_id = ?2")?
@@ -2225,6 +2230,190 @@ impl AuditLogStore for SqliteStore {
                 .prepare_cached("DELETE FROM auth_audit_events WHERE at < ?1")?
                 .execute(params![micros(before)?])?;
             Ok(deleted as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PasskeyStore for SqliteStore {
+    async fn insert_passkey(&self, passkey: &PasskeyCredential) -> Result<(), StoreError> {
+        let passkey = passkey.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // The credential id's constraint decides (named, so any other failure, an
+            // unknown account's foreign key or a reused id, stays an error).
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO auth_passkeys (id, user_id, credential_id, credential, counter, name, created_at,
+                                                last_used_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (credential_id) DO NOTHING",
+                )?
+                .execute(params![
+                    passkey.id.to_string(),
+                    passkey.user_id.to_string(),
+                    passkey.credential_id,
+                    passkey.credential,
+                    i64::from(passkey.counter),
+                    passkey.name,
+                    micros(passkey.created_at)?,
+                    passkey.last_used_at.map(micros).transpose()?,
+                ])?;
+            if inserted == 0 {
+                return Err(DbError::Store(StoreError::DuplicateCredential));
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_passkey(&self, credential_id: &[u8]) -> Result<Option<PasskeyCredential>, StoreError> {
+        let credential_id = credential_id.to_vec();
+        self.read(move |conn| {
+            let sql = format!("SELECT {PASSKEY_COLUMNS} FROM auth_passkeys WHERE credential_id = ?1");
+            let row = conn
+                .prepare_cached(&sql)?
+                .query_row([credential_id], rows::RawPasskey::from_row)
+                .optional()?;
+            row.map(rows::passkey_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn list_passkeys(&self, user: UserId) -> Result<Vec<PasskeyCredential>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {PASSKEY_COLUMNS} FROM auth_passkeys WHERE user_id = ?1 ORDER BY created_at, id");
+            let mut statement = conn.prepare_cached(&sql)?;
+            let raw = statement
+                .query_map([user.to_string()], rows::RawPasskey::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raw.into_iter().map(rows::passkey_from_row).collect()
+        })
+        .await
+    }
+
+    async fn record_passkey_use(
+        &self,
+        id: PasskeyId,
+        if_counter: u32,
+        credential: &str,
+        counter: u32,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let credential = credential.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let used = tx
+                .prepare_cached(
+                    "UPDATE auth_passkeys SET credential = ?3, counter = ?4, last_used_at = ?5
+                     WHERE id = ?1 AND counter = ?2",
+                )?
+                .execute(params![
+                    id.to_string(),
+                    i64::from(if_counter),
+                    credential,
+                    i64::from(counter),
+                    micros(at)?
+                ])?;
+            tx.commit()?;
+            Ok(used == 1)
+        })
+        .await
+    }
+
+    async fn rename_passkey(&self, user: UserId, id: PasskeyId, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let renamed = tx
+                .prepare_cached("UPDATE auth_passkeys SET name = ?3 WHERE id = ?2 AND user_id = ?1")?
+                .execute(params![user.to_string(), id.to_string(), name])?;
+            tx.commit()?;
+            Ok(renamed == 1)
+        })
+        .await
+    }
+
+    async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<PasskeyRemoval, StoreError> {
+        self.write(move |conn| {
+            let (user, id) = (user.to_string(), id.to_string());
+            // One write transaction from the first read to the commit: of two deletions of
+            // an account's last two ways to sign in, the second sees what the first left.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let (this_one, all): (i64, i64) = tx
+                .prepare_cached(
+                    "SELECT count(*) FILTER (WHERE id = ?2), count(*) FROM auth_passkeys WHERE user_id = ?1",
+                )?
+                .query_row(params![user, id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            if this_one == 0 {
+                return Ok(PasskeyRemoval::NotFound);
+            }
+            let has_password = tx
+                .prepare_cached("SELECT password_hash IS NOT NULL FROM auth_users WHERE id = ?1")?
+                .query_row([&user], |row| row.get::<_, bool>(0))
+                .optional()?
+                .unwrap_or(false);
+            let identities: i64 = tx
+                .prepare_cached("SELECT count(*) FROM auth_identities WHERE user_id = ?1")?
+                .query_row([&user], |row| row.get(0))?;
+            if !has_password && identities == 0 && all < 2 {
+                return Ok(PasskeyRemoval::LastSignInMethod);
+            }
+            tx.prepare_cached("DELETE FROM auth_passkeys WHERE id = ?1 AND user_id = ?2")?
+                .execute(params![id, user])?;
+            tx.commit()?;
+            Ok(PasskeyRemoval::Removed)
+        })
+        .await
+    }
+
+    async fn insert_passkey_ceremony(&self, token: &TokenHash, ceremony: &PasskeyCeremony) -> Result<(), StoreError> {
+        let (token, ceremony) = (*token, ceremony.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO auth_passkey_ceremonies (token_hash, kind, user_id, state, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                token.as_bytes().as_slice(),
+                ceremony.kind.as_str(),
+                ceremony.user_id.map(|id| id.to_string()),
+                ceremony.state,
+                micros(ceremony.created_at)?,
+                micros(ceremony.expires_at)?,
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_passkey_ceremony(&self, token: &TokenHash) -> Result<Option<PasskeyCeremony>, StoreError> {
+        let token = *token;
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row = tx
+                .prepare_cached(
+                    "DELETE FROM auth_passkey_ceremonies WHERE token_hash = ?1
+                     RETURNING kind, user_id, state, created_at, expires_at",
+                )?
+                .query_row([token.as_bytes().as_slice()], rows::RawPasskeyCeremony::from_row)
+                .optional()?;
+            tx.commit()?;
+            row.map(rows::passkey_ceremony_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn delete_expired_passkey_ceremonies(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM auth_passkey_ceremonies WHERE expires_at < ?1")?
+                .execute([micros(before)?])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
         })
         .await
     }

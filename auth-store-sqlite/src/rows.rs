@@ -460,3 +460,80 @@ pub(crate) fn login_code_from_row(raw: RawLoginCode) -> Result<ExternalLoginCode
         from_micros(raw.expires_at)?,
     ))
 }
+
+pub(crate) struct RawPasskey {
+    id: String,
+    user_id: String,
+    credential_id: Vec<u8>,
+    credential: String,
+    counter: i64,
+    name: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+/// The columns [`RawPasskey::from_row`] reads, in its order.
+pub(crate) const PASSKEY_COLUMNS: &str =
+    "id, user_id, credential_id, credential, counter, name, created_at, last_used_at";
+
+impl RawPasskey {
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            user_id: row.get(1)?,
+            credential_id: row.get(2)?,
+            credential: row.get(3)?,
+            counter: row.get(4)?,
+            name: row.get(5)?,
+            created_at: row.get(6)?,
+            last_used_at: row.get(7)?,
+        })
+    }
+}
+
+pub(crate) fn passkey_from_row(raw: RawPasskey) -> Result<auth_core::PasskeyCredential, DbError> {
+    let counter =
+        u32::try_from(raw.counter).map_err(|_| DbError::Corrupt(format!("a sign counter of {}", raw.counter)))?;
+    Ok(auth_core::PasskeyCredential::new(
+        uuid::<UserId>(&raw.user_id)?,
+        raw.credential_id,
+        raw.credential,
+        counter,
+        raw.name,
+        from_micros(raw.created_at)?,
+    )
+    .with_id(uuid::<auth_core::PasskeyId>(&raw.id)?)
+    .with_last_used_at(raw.last_used_at.map(from_micros).transpose()?))
+}
+
+pub(crate) struct RawPasskeyCeremony {
+    kind: String,
+    user_id: Option<String>,
+    state: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl RawPasskeyCeremony {
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            kind: row.get(0)?,
+            user_id: row.get(1)?,
+            state: row.get(2)?,
+            created_at: row.get(3)?,
+            expires_at: row.get(4)?,
+        })
+    }
+}
+
+pub(crate) fn passkey_ceremony_from_row(raw: RawPasskeyCeremony) -> Result<auth_core::PasskeyCeremony, DbError> {
+    let kind = auth_core::PasskeyCeremonyKind::parse(&raw.kind)
+        .ok_or_else(|| DbError::Corrupt(format!("a passkey ceremony of kind {:?}", raw.kind)))?;
+    Ok(auth_core::PasskeyCeremony::new(
+        kind,
+        raw.user_id.as_deref().map(uuid::<UserId>).transpose()?,
+        raw.state,
+        from_micros(raw.created_at)?,
+        from_micros(raw.expires_at)?,
+    ))
+}

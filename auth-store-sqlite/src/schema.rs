@@ -235,6 +235,31 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX auth_audit_events_by_user ON auth_audit_events (user_id, id);
     CREATE INDEX auth_audit_events_by_time ON auth_audit_events (at);
     ",
+    // 9: passkeys (auth_core::PasskeyStore): credentials unique by the authenticator's
+    // credential id, and the WebAuthn ceremonies in progress; both deleted with the account.
+    r"
+    CREATE TABLE auth_passkeys (
+        id            TEXT PRIMARY KEY NOT NULL,
+        user_id       TEXT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+        credential_id BLOB NOT NULL UNIQUE,
+        credential    TEXT NOT NULL,
+        counter       INTEGER NOT NULL CHECK (counter BETWEEN 0 AND 4294967295),
+        name          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        last_used_at  INTEGER
+    ) STRICT;
+    CREATE INDEX auth_passkeys_by_user ON auth_passkeys (user_id, created_at);
+
+    CREATE TABLE auth_passkey_ceremonies (
+        token_hash BLOB PRIMARY KEY NOT NULL,
+        kind       TEXT NOT NULL,
+        user_id    TEXT REFERENCES auth_users (id) ON DELETE CASCADE,
+        state      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX auth_passkey_ceremonies_by_expiry ON auth_passkey_ceremonies (expires_at);
+    ",
 ];
 
 /// The schema version this build writes and understands.

@@ -14,6 +14,8 @@ auth_core::account_deletion_store_conformance_tests!(common::fresh_store().await
 auth_core::full_account_deletion_conformance_tests!(common::fresh_store().await);
 auth_core::audit_log_store_conformance_tests!(common::fresh_store().await);
 auth_core::recorded_change_conformance_tests!(common::fresh_store().await);
+auth_core::passkey_store_conformance_tests!(common::fresh_store().await);
+auth_core::sign_in_method_conformance_tests!(common::fresh_store().await);
 
 mod common;
 

@@ -13,3 +13,5 @@ auth_core::account_deletion_store_conformance_tests!(auth_store_sqlite::SqliteSt
 auth_core::full_account_deletion_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
 auth_core::audit_log_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
 auth_core::recorded_change_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+auth_core::passkey_store_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());
+auth_core::sign_in_method_conformance_tests!(auth_store_sqlite::SqliteStore::open_in_memory().await.unwrap());

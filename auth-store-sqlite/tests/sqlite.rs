@@ -254,13 +254,15 @@ async fn many_concurrent_first_opens_of_one_file_all_succeed() {
 }
 
 /// Puts a database of this release back to schema version 5, before external identities
-/// (and the address changes and audit log after them): without their tables and without
-/// `auth_login_challenges.first_factor`, every other row kept.
+/// (and the address changes, audit log and passkeys after them): without their tables and
+/// without `auth_login_challenges.first_factor`, every other row kept.
 fn back_to_version_5(path: &std::path::Path) {
     raw(path)
         .execute_batch(
             "PRAGMA foreign_keys = OFF;
              BEGIN;
+             DROP TABLE auth_passkey_ceremonies;
+             DROP TABLE auth_passkeys;
              DROP TABLE auth_audit_events;
              DROP TABLE auth_email_changes;
              DROP TABLE auth_external_login_codes;

@@ -14,11 +14,12 @@ use crate::identity::{
     ReturnPath,
 };
 use crate::one_time::TokenPurpose;
+use crate::passkey::{PasskeyCeremony, PasskeyCeremonyKind, PasskeyCredential};
 use crate::second_factor::{LoginChallenge, TotpFactor};
 use crate::session::ClientInfo;
 use crate::store::{
     AccountDeletionStore, AuditLogStore, BrowserSessionStore, EmailChange, EmailChangeStore, IdentityStore,
-    OneTimeTokenStore, SecondFactorStore, SessionStore, UserStore,
+    OneTimeTokenStore, PasskeyStore, SecondFactorStore, SessionStore, UserStore,
 };
 use crate::token::{OpaqueToken, TokenHash, TokenKind};
 use crate::user::User;
@@ -51,6 +52,10 @@ pub struct Everything {
     pub login_code: TokenHash,
     /// Its address change's undo token.
     pub undo: TokenHash,
+    /// Its passkey's credential id.
+    pub passkey: Vec<u8>,
+    /// Its passkey registration in progress.
+    pub passkey_ceremony: TokenHash,
 }
 
 /// Stores an account with a row of every kind a store with every capability keeps for
@@ -67,6 +72,7 @@ where
         + SecondFactorStore
         + IdentityStore
         + EmailChangeStore
+        + PasskeyStore
         + AuditLogStore,
 {
     let (user, session, refresh) = user_with_session(store, prefix).await;
@@ -133,6 +139,27 @@ where
         .insert_email_change(&change, &hash(TokenKind::EmailChange), &undo)
         .await
         .unwrap();
+    let passkey = PasskeyCredential::new(
+        user.id,
+        uuid::Uuid::new_v4().as_bytes().to_vec(),
+        "{}".into(),
+        0,
+        "Key",
+        now,
+    );
+    store.insert_passkey(&passkey).await.unwrap();
+    let passkey_ceremony = hash(TokenKind::LoginChallenge);
+    let registration = PasskeyCeremony::new(
+        PasskeyCeremonyKind::Registration,
+        Some(user.id),
+        "{}".into(),
+        now,
+        later,
+    );
+    store
+        .insert_passkey_ceremony(&passkey_ceremony, &registration)
+        .await
+        .unwrap();
     let client = ClientInfo::new(Some("Conformance/1.0"), Some("2001:db8::9".parse().unwrap()));
     let event = AuthEvent::new(
         now,
@@ -152,6 +179,8 @@ where
         login_state,
         login_code,
         undo,
+        passkey: passkey.credential_id,
+        passkey_ceremony,
     }
 }
 
@@ -241,7 +270,7 @@ conformance_cases! { $
     /// Runs the [`AccountDeletionStore`](crate::AccountDeletionStore) cases of a store that
     /// has every optional capability: nothing of a deleted account is found by any of
     /// them. See the [conformance suite](crate::conformance).
-    macro full_account_deletion_conformance_tests for [UserStore + SessionStore + OneTimeTokenStore + AccountDeletionStore + BrowserSessionStore + SecondFactorStore + IdentityStore + EmailChangeStore + AuditLogStore + Clone + 'static];
+    macro full_account_deletion_conformance_tests for [UserStore + SessionStore + OneTimeTokenStore + AccountDeletionStore + BrowserSessionStore + SecondFactorStore + IdentityStore + EmailChangeStore + PasskeyStore + AuditLogStore + Clone + 'static];
 
     /// An account with a row of every kind is deleted whole: no capability finds anything
     /// of it after.
@@ -263,6 +292,9 @@ conformance_cases! { $
         assert_eq!(store.take_login_code(&all.login_code).await.unwrap(), None);
         let at = truncate_to_micros(OffsetDateTime::now_utc());
         assert_eq!(store.undo_email_change(&all.undo, at).await.unwrap(), None);
+        assert_eq!(store.find_passkey(&all.passkey).await.unwrap(), None);
+        assert_eq!(store.list_passkeys(id).await.unwrap(), vec![]);
+        assert_eq!(store.take_passkey_ceremony(&all.passkey_ceremony).await.unwrap(), None);
         // Its audit records stay, naming it by the pseudonym only, without its clients.
         assert_eq!(store.list_audit_records(&AuditQuery::first(10).of_user(id)).await.unwrap(), vec![]);
         let kept = store.list_audit_records(&AuditQuery::first(MAX)).await.unwrap();

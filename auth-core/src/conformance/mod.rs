@@ -95,6 +95,7 @@ mod roles;
 mod rollback;
 mod second_factor;
 mod sessions;
+mod sign_in_methods;
 mod users;
 
 use time::OffsetDateTime;
@@ -114,6 +115,7 @@ pub use roles::*;
 pub use rollback::*;
 pub use second_factor::*;
 pub use sessions::*;
+pub use sign_in_methods::*;
 pub use users::*;
 
 use crate::auth_method::{AuthMethod, AuthMethods};
@@ -246,6 +248,7 @@ mod tests {
             ("roles.rs", include_str!("roles.rs")),
             ("second_factor.rs", include_str!("second_factor.rs")),
             ("sessions.rs", include_str!("sessions.rs")),
+            ("sign_in_methods.rs", include_str!("sign_in_methods.rs")),
             ("users.rs", include_str!("users.rs")),
         ];
         for (file, text) in suites {
