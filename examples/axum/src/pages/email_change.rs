@@ -4,14 +4,14 @@
 use auth_core::{AuthError, Caller, Password, SecondFactorCode};
 use auth_http::{Mail, SendMail};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::view::{FormPage, Link, MessagePage, Notice};
 use super::{
-    PageForm, TokenQuery, Visit, blank, failed, message_page, reauthentication_error, reauthentication_form,
-    referrer_stays_here, refused, say, to_sign_in,
+    LinkForm, PageForm, TokenQuery, Visit, answer_link, blank, failed, link_page, reauthentication_error,
+    reauthentication_form, refused, say, to_sign_in,
 };
 use crate::AppState;
 use auth_axum::Client;
@@ -91,19 +91,14 @@ pub(crate) async fn change_submit(
     }
 }
 
-/// The confirmation link opens a page; only its button (a POST) spends the token, so a
-/// mail scanner following links cannot.
+/// The confirmation link opens a page (see [`link_page`]).
 pub(crate) async fn confirm_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     visit: Visit,
     Query(query): Query<TokenQuery>,
 ) -> Response {
-    let page = FormPage {
-        token: Some(query.token),
-        ..FormPage::default()
-    };
-    referrer_stays_here(blank(&state, &headers, &visit, "email_change_confirm.html", page))
+    link_page(&state, &headers, &visit, "email_change_confirm.html", query.token)
 }
 
 /// As [`confirm_page`], for the undo link.
@@ -113,18 +108,7 @@ pub(crate) async fn undo_page(
     visit: Visit,
     Query(query): Query<TokenQuery>,
 ) -> Response {
-    let page = FormPage {
-        token: Some(query.token),
-        ..FormPage::default()
-    };
-    referrer_stays_here(blank(&state, &headers, &visit, "email_change_undo.html", page))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct LinkForm {
-    token: String,
-    #[serde(default)]
-    csrf: String,
+    link_page(&state, &headers, &visit, "email_change_undo.html", query.token)
 }
 
 pub(crate) async fn confirm_submit(
@@ -134,36 +118,22 @@ pub(crate) async fn confirm_submit(
     Client(client): Client,
     PageForm(form): PageForm<LinkForm>,
 ) -> Response {
-    if !visit.genuine(&state, &headers, &form.csrf) {
-        return referrer_stays_here(refused(&state, &visit, "Confirm your new email"));
-    }
-    referrer_stays_here(match state.auth.confirm_email_change(&form.token, &client).await {
-        Ok(user) => message_page(
-            &state,
-            StatusCode::OK,
-            MessagePage {
-                signed_in: false,
-                notice: Some(Notice::success(format!(
-                    "Your account's address is now {}.",
-                    user.email.as_str()
-                ))),
-                heading: "Email changed",
-                text: Some("Sign in with the new address from now on.".to_owned()),
-                link: Some(Link {
-                    href: "/",
-                    text: "Go to your account",
-                }),
-            },
-        ),
-        Err(error) => {
-            let page = FormPage {
-                token: Some(form.token),
-                notice: Some(Notice::error(say(&error))),
-                ..FormPage::default()
-            };
-            failed(&state, &headers, &visit, "email_change_confirm.html", page, &error)
-        }
+    let page = ("Confirm your new email", "email_change_confirm.html");
+    let spend = async |token: &str| state.auth.confirm_email_change(token, &client).await;
+    answer_link(&state, &headers, &visit, form, page, spend, |user| MessagePage {
+        signed_in: false,
+        notice: Some(Notice::success(format!(
+            "Your account's address is now {}.",
+            user.email.as_str()
+        ))),
+        heading: "Email changed",
+        text: Some("Sign in with the new address from now on.".to_owned()),
+        link: Some(Link {
+            href: "/",
+            text: "Go to your account",
+        }),
     })
+    .await
 }
 
 pub(crate) async fn undo_submit(
@@ -173,36 +143,20 @@ pub(crate) async fn undo_submit(
     Client(client): Client,
     PageForm(form): PageForm<LinkForm>,
 ) -> Response {
-    if !visit.genuine(&state, &headers, &form.csrf) {
-        return referrer_stays_here(refused(&state, &visit, "Undo the change of your email"));
-    }
-    referrer_stays_here(match state.auth.undo_email_change(&form.token, &client).await {
-        Ok(user) => message_page(
-            &state,
-            StatusCode::OK,
-            MessagePage {
-                signed_in: false,
-                notice: Some(Notice::success(format!(
-                    "{} is your account's address again, and every device is signed out.",
-                    user.email.as_str()
-                ))),
-                heading: "Change undone",
-                text: Some(
-                    "Whoever changed your address may have changed your password too: set a new one now.".to_owned(),
-                ),
-                link: Some(Link {
-                    href: "/ui/password/forgot",
-                    text: "Reset your password",
-                }),
-            },
-        ),
-        Err(error) => {
-            let page = FormPage {
-                token: Some(form.token),
-                notice: Some(Notice::error(say(&error))),
-                ..FormPage::default()
-            };
-            failed(&state, &headers, &visit, "email_change_undo.html", page, &error)
-        }
+    let page = ("Undo the change of your email", "email_change_undo.html");
+    let spend = async |token: &str| state.auth.undo_email_change(token, &client).await;
+    answer_link(&state, &headers, &visit, form, page, spend, |user| MessagePage {
+        signed_in: false,
+        notice: Some(Notice::success(format!(
+            "{} is your account's address again, and every device is signed out.",
+            user.email.as_str()
+        ))),
+        heading: "Change undone",
+        text: Some("Whoever changed your address may have changed your password too: set a new one now.".to_owned()),
+        link: Some(Link {
+            href: "/ui/password/forgot",
+            text: "Reset your password",
+        }),
     })
+    .await
 }

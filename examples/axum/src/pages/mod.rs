@@ -942,26 +942,14 @@ pub(crate) async fn reset_submit(
 
 // ---------------------------------------------------------------- email verification
 
-/// The link in the mail opens a page; only its button (a POST) spends the token, so a
-/// mail scanner following links cannot.
+/// The link in the mail opens a page (see [`link_page`]).
 pub(crate) async fn verify_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     visit: Visit,
     Query(query): Query<TokenQuery>,
 ) -> Response {
-    let page = FormPage {
-        token: Some(query.token),
-        ..FormPage::default()
-    };
-    referrer_stays_here(blank(&state, &headers, &visit, "verify.html", page))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct VerifyForm {
-    token: String,
-    #[serde(default)]
-    csrf: String,
+    link_page(&state, &headers, &visit, "verify.html", query.token)
 }
 
 pub(crate) async fn verify_submit(
@@ -969,32 +957,75 @@ pub(crate) async fn verify_submit(
     headers: HeaderMap,
     visit: Visit,
     Client(client): Client,
-    PageForm(form): PageForm<VerifyForm>,
+    PageForm(form): PageForm<LinkForm>,
 ) -> Response {
-    if !visit.genuine(&state, &headers, &form.csrf) {
-        return referrer_stays_here(refused(&state, &visit, "Confirm your email"));
+    let spend = async |token: &str| state.auth.verify_email(token, &client).await;
+    answer_link(
+        &state,
+        &headers,
+        &visit,
+        form,
+        ("Confirm your email", "verify.html"),
+        spend,
+        |user| MessagePage {
+            signed_in: false,
+            notice: Some(Notice::success(format!("{} is confirmed.", user.email.as_str()))),
+            heading: "Email confirmed",
+            text: None,
+            link: Some(Link {
+                href: "/",
+                text: "Go to your account",
+            }),
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------- mailed links
+
+/// A mailed link's page (`template`, a button holding `token`): only the button (a POST)
+/// spends the token, so a mail scanner following links cannot. Its address (the token)
+/// never leaves as a referrer.
+fn link_page(state: &AppState, headers: &HeaderMap, visit: &Visit, template: &str, token: String) -> Response {
+    let page = FormPage {
+        token: Some(token),
+        ..FormPage::default()
+    };
+    referrer_stays_here(blank(state, headers, visit, template, page))
+}
+
+/// What a mailed link's button posts.
+#[derive(Deserialize)]
+pub(crate) struct LinkForm {
+    token: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Answers a mailed link's button: refused without this page's CSRF token (`heading`
+/// names the page); otherwise `spend` uses the token, and the answer is `done`'s page, or
+/// the link's page (`template`) again with the error, the token kept for another try.
+async fn answer_link<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    visit: &Visit,
+    form: LinkForm,
+    (heading, template): (&'static str, &'static str),
+    spend: impl AsyncFnOnce(&str) -> Result<T, AuthError>,
+    done: impl FnOnce(T) -> MessagePage,
+) -> Response {
+    if !visit.genuine(state, headers, &form.csrf) {
+        return referrer_stays_here(refused(state, visit, heading));
     }
-    referrer_stays_here(match state.auth.verify_email(&form.token, &client).await {
-        Ok(user) => {
-            let page = MessagePage {
-                signed_in: false,
-                notice: Some(Notice::success(format!("{} is confirmed.", user.email.as_str()))),
-                heading: "Email confirmed",
-                text: None,
-                link: Some(Link {
-                    href: "/",
-                    text: "Go to your account",
-                }),
-            };
-            message_page(&state, StatusCode::OK, page)
-        }
+    referrer_stays_here(match spend(&form.token).await {
+        Ok(value) => message_page(state, StatusCode::OK, done(value)),
         Err(error) => {
             let page = FormPage {
                 token: Some(form.token),
                 notice: Some(Notice::error(say(&error))),
                 ..FormPage::default()
             };
-            failed(&state, &headers, &visit, "verify.html", page, &error)
+            failed(state, headers, visit, template, page, &error)
         }
     })
 }
