@@ -184,7 +184,7 @@ pub use identity::{
 };
 pub use notice::{NoticeSink, SecurityNotice, SecurityNoticeKind};
 pub use one_time::{Delivery, OneTimeToken, TokenPurpose, UnknownPurpose};
-pub use passkey::{MAX_PASSKEY_NAME, PasskeyCeremony, PasskeyCeremonyKind, PasskeyCredential};
+pub use passkey::{PasskeyCeremony, PasskeyCeremonyKind, PasskeyCredential};
 pub use password::{
     DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, NIST_SINGLE_FACTOR_MIN_LENGTH, Password, PasswordPolicy, PolicyViolation,
 };

@@ -7,9 +7,6 @@ use time::OffsetDateTime;
 
 use crate::id::{PasskeyId, UserId};
 
-/// The most characters of the name a person gives a passkey.
-pub const MAX_PASSKEY_NAME: usize = 64;
-
 /// A passkey registered to an account, as every [`PasskeyStore`](crate::PasskeyStore)
 /// keeps it. Unique on [`credential_id`](Self::credential_id).
 #[derive(Clone, PartialEq, Eq)]

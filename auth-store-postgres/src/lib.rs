@@ -445,6 +445,25 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Where a one-statement write runs: on a pooled connection, as without an audit log;
+    /// or, when the service handed it audit records ([`PendingRecords`]), in a transaction
+    /// that takes them too. End it with [`finish`](Self::finish).
+    async fn writer(&self) -> Result<Writer, StoreError> {
+        Ok(match PendingRecords::take() {
+            Some(pending) => Writer::Recording(self.pool.begin().await.map_err(store_error)?, pending),
+            None => Writer::Direct(self.pool.acquire().await.map_err(store_error)?),
+        })
+    }
+
+    /// Ends a write made on `writer`: commits its records with the change when the write
+    /// `changed` something (see [`commit_recorded`](Self::commit_recorded)).
+    async fn finish(&self, writer: Writer, changed: bool) -> Result<(), StoreError> {
+        match writer {
+            Writer::Direct(_) => Ok(()),
+            Writer::Recording(tx, pending) => self.commit_recorded(tx, Some(pending), changed).await,
+        }
+    }
+
     /// The insert of a linked identity, on the pool or in a transaction: a taken
     /// (provider, subject) is [`StoreError::DuplicateIdentity`], decided by the constraint.
     async fn insert_identity_on<'e>(
@@ -579,6 +598,34 @@ impl PostgresStore {
         .await
         .map_err(store_error)?;
         Ok(())
+    }
+}
+
+/// The connection a one-statement write runs on ([`PostgresStore::writer`]).
+enum Writer {
+    /// A pooled connection, each statement committed by itself.
+    Direct(sqlx::pool::PoolConnection<sqlx::Postgres>),
+    /// A transaction that also takes the write's audit records.
+    Recording(sqlx::Transaction<'static, sqlx::Postgres>, PendingRecords),
+}
+
+impl std::ops::Deref for Writer {
+    type Target = sqlx::PgConnection;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Direct(connection) => connection,
+            Self::Recording(tx, _) => tx,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Self::Direct(connection) => connection,
+            Self::Recording(tx, _) => tx,
+        }
     }
 }
 
@@ -814,15 +861,15 @@ fn attempts_from_row(row: &PgRow) -> Result<u32, StoreError> {
 #[async_trait]
 impl UserStore for PostgresStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let Some(hook) = &self.on_registration else {
+            let mut writer = self.writer().await?;
+            self.insert_user_on(&mut *writer, user).await?;
+            return self.finish(writer, true).await;
+        };
         let pending = PendingRecords::take();
-        if pending.is_none() && self.on_registration.is_none() {
-            return self.insert_user_on(&self.pool, user).await;
-        }
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         self.insert_user_on(&mut *tx, user).await?;
-        if let Some(hook) = &self.on_registration {
-            hook(&mut tx, user).await.map_err(StoreError::Backend)?;
-        }
+        hook(&mut tx, user).await.map_err(StoreError::Backend)?;
         self.commit_recorded(tx, pending, true).await
     }
 
@@ -865,8 +912,7 @@ impl UserStore for PostgresStore {
         if_token_version: i64,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
-        let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut writer = self.writer().await?;
         let row = sqlx::query(self.sql(
             "UPDATE {s}.users SET password_hash = $2, token_version = token_version + 1, updated_at = $4
              WHERE id = $1 AND token_version = $3 RETURNING {USER_COLUMNS}",
@@ -875,17 +921,16 @@ impl UserStore for PostgresStore {
         .bind(hash.as_str())
         .bind(if_token_version)
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *writer)
         .await
         .map_err(store_error)?;
         let user = row.as_ref().map(user_from_row).transpose()?;
-        self.commit_recorded(tx, pending, user.is_some()).await?;
+        self.finish(writer, user.is_some()).await?;
         Ok(user)
     }
 
     async fn set_active(&self, id: UserId, active: bool, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
-        let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut writer = self.writer().await?;
         let row = sqlx::query(self.sql(
             "UPDATE {s}.users
              SET is_active = $2, token_version = token_version + (CASE WHEN $2 THEN 0 ELSE 1 END), updated_at = $3
@@ -894,28 +939,27 @@ impl UserStore for PostgresStore {
         .bind(id.as_uuid())
         .bind(active)
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *writer)
         .await
         .map_err(store_error)?;
         let user = row.as_ref().map(user_from_row).transpose()?;
-        self.commit_recorded(tx, pending, user.is_some()).await?;
+        self.finish(writer, user.is_some()).await?;
         Ok(user)
     }
 
     async fn revoke_access_tokens(&self, id: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
-        let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut writer = self.writer().await?;
         let row = sqlx::query(self.sql(
             "UPDATE {s}.users SET token_version = token_version + 1, updated_at = $2
              WHERE id = $1 RETURNING {USER_COLUMNS}",
         ))
         .bind(id.as_uuid())
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *writer)
         .await
         .map_err(store_error)?;
         let user = row.as_ref().map(user_from_row).transpose()?;
-        self.commit_recorded(tx, pending, user.is_some()).await?;
+        self.finish(writer, user.is_some()).await?;
         Ok(user)
     }
 
@@ -925,8 +969,7 @@ impl UserStore for PostgresStore {
         email: &Email,
         at: OffsetDateTime,
     ) -> Result<Option<User>, StoreError> {
-        let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut writer = self.writer().await?;
         let row = sqlx::query(self.sql(
             "UPDATE {s}.users SET email_verified_at = coalesce(email_verified_at, $3), updated_at = $3
              WHERE id = $1 AND email = $2 RETURNING {USER_COLUMNS}",
@@ -934,11 +977,11 @@ impl UserStore for PostgresStore {
         .bind(id.as_uuid())
         .bind(email.as_str())
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *writer)
         .await
         .map_err(store_error)?;
         let user = row.as_ref().map(user_from_row).transpose()?;
-        self.commit_recorded(tx, pending, user.is_some()).await?;
+        self.finish(writer, user.is_some()).await?;
         Ok(user)
     }
 }
@@ -1090,19 +1133,18 @@ impl SessionStore for PostgresStore {
     }
 
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
-        let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut writer = self.writer().await?;
         let done = sqlx::query(
             self.sql("UPDATE {s}.sessions SET revoked_at = $3 WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL"),
         )
         .bind(user.as_uuid())
         .bind(session.as_uuid())
         .bind(at)
-        .execute(&mut *tx)
+        .execute(&mut *writer)
         .await
         .map_err(store_error)?;
         let revoked = done.rows_affected() == 1;
-        self.commit_recorded(tx, pending, revoked).await?;
+        self.finish(writer, revoked).await?;
         Ok(revoked)
     }
 
@@ -1124,8 +1166,7 @@ impl OneTimeTokenStore for PostgresStore {
         // One statement on the partial unique index of unused tokens: concurrent issues for
         // one account and purpose leave exactly one live token (a delete-then-insert would
         // not, under read committed).
-        let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut writer = self.writer().await?;
         let done = sqlx::query(self.sql(
             "INSERT INTO {s}.one_time_tokens
                  (hash, user_id, purpose, email, token_version, created_at, expires_at, used_at)
@@ -1142,7 +1183,7 @@ impl OneTimeTokenStore for PostgresStore {
         .bind(token.token_version)
         .bind(token.created_at)
         .bind(token.expires_at)
-        .execute(&mut *tx)
+        .execute(&mut *writer)
         .await
         .map_err(store_error)?;
         // Nothing written: the unused token of this account and purpose has this very hash
@@ -1150,7 +1191,7 @@ impl OneTimeTokenStore for PostgresStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::backend("duplicate one-time token hash"));
         }
-        self.commit_recorded(tx, pending, true).await
+        self.finish(writer, true).await
     }
 
     async fn find_one_time_token(
@@ -1313,8 +1354,7 @@ impl SecondFactorStore for PostgresStore {
         // One statement: a pending factor is replaced, a confirmed one is not (the upsert's
         // condition, re-checked on the latest row version under read committed), and an
         // unknown account is the foreign key's error.
-        let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut writer = self.writer().await?;
         let done = sqlx::query(self.sql(
             "INSERT INTO {s}.totp_factors (user_id, sealed_secret, created_at, confirmed_at, last_used_step)
              VALUES ($1, $2, $3, $4, $5)
@@ -1328,11 +1368,11 @@ impl SecondFactorStore for PostgresStore {
         .bind(factor.created_at)
         .bind(factor.confirmed_at)
         .bind(factor.last_used_step)
-        .execute(&mut *tx)
+        .execute(&mut *writer)
         .await
         .map_err(store_error)?;
         let written = done.rows_affected() == 1;
-        self.commit_recorded(tx, pending, written).await?;
+        self.finish(writer, written).await?;
         Ok(written)
     }
 
@@ -1576,10 +1616,9 @@ impl IdentityStore for PostgresStore {
 
     async fn insert_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
         // An unknown account is the foreign key's error (immediate here).
-        let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        self.insert_identity_on(&mut *tx, identity).await?;
-        self.commit_recorded(tx, pending, true).await
+        let mut writer = self.writer().await?;
+        self.insert_identity_on(&mut *writer, identity).await?;
+        self.finish(writer, true).await
     }
 
     async fn find_identity(
