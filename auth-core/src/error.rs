@@ -208,6 +208,24 @@ pub enum AuthError {
     /// The account has no linked identity with that id.
     #[error("not found")]
     IdentityNotFound,
+    /// A passkey sign-in (or a passkey as second factor) was refused: an unknown, expired
+    /// or spent ceremony, an unknown credential, an assertion that failed verification, or
+    /// a sign counter that moved back. Deliberately one answer for all; the event says
+    /// which.
+    #[error("the passkey was not accepted")]
+    PasskeyRefused,
+    /// A passkey registration was refused: an unknown, expired or spent ceremony, a
+    /// credential that is not WebAuthn's JSON, or an attestation that failed verification.
+    #[error("the passkey could not be registered")]
+    InvalidPasskey,
+    /// A passkey name is empty (after trimming), longer than
+    /// [`MAX_PASSKEY_NAME_CHARS`](crate::MAX_PASSKEY_NAME_CHARS) characters, or holds a
+    /// control character.
+    #[error("a passkey name must be 1 to 64 characters, without control characters")]
+    InvalidPasskeyName,
+    /// The account has no passkey with that id.
+    #[error("not found")]
+    PasskeyNotFound,
     /// The store cannot be reached.
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable(#[source] StoreError),

@@ -95,8 +95,49 @@ pub enum Action {
     DeleteUser,
     /// [`export_account`](crate::AuthService::export_account).
     ExportAccount,
+    /// [`begin_passkey_registration`](crate::AuthService::begin_passkey_registration).
+    BeginPasskeyRegistration,
+    /// [`finish_passkey_registration`](crate::AuthService::finish_passkey_registration).
+    RegisterPasskey,
+    /// [`begin_passkey_login`](crate::AuthService::begin_passkey_login), and
+    /// [`begin_passkey_second_factor`](crate::AuthService::begin_passkey_second_factor).
+    BeginPasskeyLogin,
+    /// [`finish_passkey_login`](crate::AuthService::finish_passkey_login).
+    PasskeyLogin,
+    /// [`complete_login_with_passkey`](crate::AuthService::complete_login_with_passkey).
+    CompleteLoginWithPasskey,
+    /// [`rename_passkey`](crate::AuthService::rename_passkey).
+    RenamePasskey,
+    /// [`delete_passkey`](crate::AuthService::delete_passkey).
+    DeletePasskey,
     /// [`authorize`](crate::AuthService::authorize): only its refusals are recorded.
     Authorize,
+}
+
+/// Why a passkey ceremony was refused (in [`Refusal::Passkey`]). The client is told
+/// less: see [`AuthError::PasskeyRefused`](crate::AuthError::PasskeyRefused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PasskeyRefusal {
+    /// No ceremony under the token given (never issued, already finished, or purged).
+    UnknownCeremony,
+    /// The ceremony expired (5 minutes).
+    ExpiredCeremony,
+    /// The ceremony is another kind (a sign-in's presented to a registration), or another
+    /// account's.
+    WrongCeremony,
+    /// The credential is not the JSON of a WebAuthn `PublicKeyCredential`.
+    MalformedCredential,
+    /// No registered passkey has the assertion's credential id.
+    UnknownCredential,
+    /// The assertion's user handle names another account than the credential's.
+    WrongAccount,
+    /// webauthn-rs refused the attestation or assertion: its reason (a wrong origin, RP id
+    /// or challenge, a bad signature, no user verification).
+    Verification(String),
+    /// The assertion's sign counter is at or below the stored one: possibly a cloned
+    /// authenticator.
+    CounterRegressed,
 }
 
 impl Action {
@@ -139,6 +180,13 @@ impl Action {
             Self::DeleteAccount => "delete_account",
             Self::DeleteUser => "delete_user",
             Self::ExportAccount => "export_account",
+            Self::BeginPasskeyRegistration => "begin_passkey_registration",
+            Self::RegisterPasskey => "register_passkey",
+            Self::BeginPasskeyLogin => "begin_passkey_login",
+            Self::PasskeyLogin => "passkey_login",
+            Self::CompleteLoginWithPasskey => "complete_login_with_passkey",
+            Self::RenamePasskey => "rename_passkey",
+            Self::DeletePasskey => "delete_passkey",
             Self::Authorize => "authorize",
         }
     }
@@ -208,6 +256,10 @@ pub enum Refusal {
     InvalidCodeChallenge,
     /// A provider's callback refused, and why.
     ExternalLogin(crate::identity::ExternalLoginRefusal),
+    /// A passkey ceremony refused, and why.
+    Passkey(PasskeyRefusal),
+    /// A passkey name out of bounds.
+    InvalidPasskeyName,
     /// A new external identity with the email of an existing account: not linked.
     AccountExists,
     /// A new external identity without an email the provider verified: no account.
@@ -346,6 +398,19 @@ pub enum EventKind {
     AccountDeletedByAdministrator,
     /// An account's data was exported for its owner.
     AccountExported,
+    /// A passkey registration began (creation options issued).
+    PasskeyRegistrationStarted,
+    /// A passkey was registered to an account.
+    PasskeyAdded,
+    /// A passkey sign-in (or a passkey second factor) began (request options issued).
+    PasskeyLoginStarted,
+    /// An assertion carried a sign counter at or below the stored one: the authenticator
+    /// may have been cloned. The sign-in was refused.
+    PasskeyCounterRegressed,
+    /// A passkey was renamed.
+    PasskeyRenamed,
+    /// A passkey was removed from an account.
+    PasskeyRemoved,
     /// A route refused for a role the caller does not hold (a 403).
     AccessDenied,
     /// Password hashing was saturated and the request was refused at once.
@@ -397,6 +462,12 @@ impl EventKind {
             Self::AccountDeleted => "account_deleted",
             Self::AccountDeletedByAdministrator => "account_deleted_by_administrator",
             Self::AccountExported => "account_exported",
+            Self::PasskeyRegistrationStarted => "passkey_registration_started",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyLoginStarted => "passkey_login_started",
+            Self::PasskeyCounterRegressed => "passkey_counter_regressed",
+            Self::PasskeyRenamed => "passkey_renamed",
+            Self::PasskeyRemoved => "passkey_removed",
             Self::AccessDenied => "access_denied",
             Self::Busy => "busy",
             Self::Refused => "refused",
@@ -539,18 +610,23 @@ impl AuthEvent {
             (Outcome::Busy, _) => EventKind::Busy,
             (Outcome::Failed, _) => EventKind::Failed,
             (Outcome::SecondFactorRequired, _) => EventKind::SecondFactorChallenged,
+            (Outcome::Refused(Refusal::Passkey(PasskeyRefusal::CounterRegressed)), _) => {
+                EventKind::PasskeyCounterRegressed
+            }
             (
                 Outcome::Refused(_),
                 Action::Login
                 | Action::StartSession
                 | Action::ExternalLogin
                 | Action::RegisterThroughProvider
-                | Action::ExchangeExternalLogin,
+                | Action::ExchangeExternalLogin
+                | Action::PasskeyLogin,
             ) => EventKind::LoginFailed,
             (Outcome::Refused(_), Action::Authorize) => EventKind::AccessDenied,
-            (Outcome::Refused(_), Action::CompleteLogin | Action::CompleteLoginWithRecoveryCode) => {
-                EventKind::SecondFactorFailed
-            }
+            (
+                Outcome::Refused(_),
+                Action::CompleteLogin | Action::CompleteLoginWithRecoveryCode | Action::CompleteLoginWithPasskey,
+            ) => EventKind::SecondFactorFailed,
             (Outcome::Refused(Refusal::InvalidToken(TokenError::Reused)), Action::Refresh) => {
                 EventKind::RefreshReuseDetected
             }
@@ -589,6 +665,12 @@ impl AuthEvent {
                 Action::DeleteAccount => EventKind::AccountDeleted,
                 Action::DeleteUser => EventKind::AccountDeletedByAdministrator,
                 Action::ExportAccount => EventKind::AccountExported,
+                Action::BeginPasskeyRegistration => EventKind::PasskeyRegistrationStarted,
+                Action::RegisterPasskey => EventKind::PasskeyAdded,
+                Action::BeginPasskeyLogin => EventKind::PasskeyLoginStarted,
+                Action::PasskeyLogin | Action::CompleteLoginWithPasskey => EventKind::LoginSucceeded,
+                Action::RenamePasskey => EventKind::PasskeyRenamed,
+                Action::DeletePasskey => EventKind::PasskeyRemoved,
                 // Only refusals are recorded; a success is a check that passed.
                 Action::Authorize => EventKind::AccessDenied,
             },

@@ -41,6 +41,10 @@
 //! | [`IdentityInUse`](AuthError::IdentityInUse) | `identity_in_use` | 409 | | | refused: identity in use |
 //! | [`LastSignInMethod`](AuthError::LastSignInMethod) | `last_sign_in_method` | 409 | | | refused: last sign-in method |
 //! | [`IdentityNotFound`](AuthError::IdentityNotFound) | `not_found` | 404 | | | refused: not found |
+//! | [`PasskeyRefused`](AuthError::PasskeyRefused) | `passkey_refused` | 401 | | | refused: passkey (unknown ceremony), or the flow's more precise reason |
+//! | [`InvalidPasskey`](AuthError::InvalidPasskey) | `invalid_passkey` | 400 | | | refused: passkey (malformed credential), or the flow's more precise reason |
+//! | [`InvalidPasskeyName`](AuthError::InvalidPasskeyName) | `invalid_passkey_name` | 422 | | | refused: invalid passkey name |
+//! | [`PasskeyNotFound`](AuthError::PasskeyNotFound) | `not_found` | 404 | | | refused: not found |
 //! | [`RateLimited`](AuthError::RateLimited) | `rate_limited` | 429 | its wait | | rate limited |
 //! | [`AccountLocked`](AuthError::AccountLocked) | `account_locked` | 429 | (none: only a reset unlocks) | | refused: account locked |
 //! | [`Busy`](AuthError::Busy) | `busy` | 503 | its wait | (load shedding) | busy |
@@ -121,7 +125,18 @@ fn row(error: &AuthError) -> Row {
         E::ExternalEmailUnverified => Row::refused("provider_email_unverified", 403, Refusal::ProviderEmailUnverified),
         E::IdentityInUse => Row::refused("identity_in_use", 409, Refusal::IdentityInUse),
         E::LastSignInMethod => Row::refused("last_sign_in_method", 409, Refusal::LastSignInMethod),
-        E::IdentityNotFound => Row::refused("not_found", 404, Refusal::NotFound),
+        E::IdentityNotFound | E::PasskeyNotFound => Row::refused("not_found", 404, Refusal::NotFound),
+        E::PasskeyRefused => Row::refused(
+            "passkey_refused",
+            401,
+            Refusal::Passkey(crate::PasskeyRefusal::UnknownCeremony),
+        ),
+        E::InvalidPasskey => Row::refused(
+            "invalid_passkey",
+            400,
+            Refusal::Passkey(crate::PasskeyRefusal::MalformedCredential),
+        ),
+        E::InvalidPasskeyName => Row::refused("invalid_passkey_name", 422, Refusal::InvalidPasskeyName),
         // The provider's fault, not the client's: a 503 to retry, logged as a fault.
         E::ProviderUnavailable(_) => Row {
             code: "provider_unavailable",
@@ -386,6 +401,10 @@ mod tests {
             AuthError::IdentityInUse,
             AuthError::LastSignInMethod,
             AuthError::IdentityNotFound,
+            AuthError::PasskeyRefused,
+            AuthError::InvalidPasskey,
+            AuthError::InvalidPasskeyName,
+            AuthError::PasskeyNotFound,
             AuthError::ProviderUnavailable("down".into()),
             AuthError::RateLimited {
                 retry_after: Duration::from_secs(3),
@@ -427,6 +446,10 @@ mod tests {
                 | AuthError::IdentityInUse
                 | AuthError::LastSignInMethod
                 | AuthError::IdentityNotFound
+                | AuthError::PasskeyRefused
+                | AuthError::InvalidPasskey
+                | AuthError::InvalidPasskeyName
+                | AuthError::PasskeyNotFound
                 | AuthError::ProviderUnavailable(_)
                 | AuthError::RateLimited { .. }
                 | AuthError::AccountLocked

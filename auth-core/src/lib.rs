@@ -170,7 +170,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use email::{Email, EmailError, MAX_ADDRESS_BYTES, MAX_LOCAL_PART_BYTES};
 pub use error::{AuthError, BoxError, RETRY_AFTER, StoreError};
 pub use event::{
-    Action, AuthEvent, EmailDigest, EventKey, EventKind, EventSink, NoEventSink, Outcome, Refusal, Subject,
+    Action, AuthEvent, EmailDigest, EventKey, EventKind, EventSink, NoEventSink, Outcome, PasskeyRefusal, Refusal,
+    Subject,
 };
 pub use hash::{
     Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashedPassword, ParamsError,
@@ -184,7 +185,10 @@ pub use identity::{
 };
 pub use notice::{NoticeSink, SecurityNotice, SecurityNoticeKind};
 pub use one_time::{Delivery, OneTimeToken, TokenPurpose, UnknownPurpose};
-pub use passkey::{PasskeyCeremony, PasskeyCeremonyKind, PasskeyCredential};
+pub use passkey::{
+    DEFAULT_PASSKEY_NAME, MAX_PASSKEY_NAME_CHARS, PASSKEY_CEREMONY_TTL, PasskeyCeremony, PasskeyCeremonyKind,
+    PasskeyCredential,
+};
 pub use password::{
     DEFAULT_MAX_LENGTH, DEFAULT_MIN_LENGTH, NIST_SINGLE_FACTOR_MIN_LENGTH, Password, PasswordPolicy, PolicyViolation,
 };
@@ -204,6 +208,8 @@ pub use service::{
     ExternalLoginFinish, ExternalLoginStart, INVITATION_TTL, Invitation, LoginOutcome, LoginSuccess, MAX_LIST_USERS,
     NewRecoveryCodes, Purged, Registration, ResumedSession, SecondFactorChallenge, SessionCheck, TotpSettings,
 };
+#[cfg(feature = "passkeys")]
+pub use service::{PasskeyChallenge, PasskeySettings, PasskeySettingsError};
 pub use session::{ClientInfo, MAX_USER_AGENT_CHARS, RefreshTokenRecord, Session, TokenPair};
 pub use store::{
     AccountDeletionStore, AuditLogStore, AuthStore, BrowserSessionStore, ComposedStore, EmailChange, EmailChangeStore,

@@ -103,6 +103,10 @@ pub enum SecurityNoticeKind {
     EmailChangeUndone,
     /// The account was deleted, with everything stored about it.
     AccountDeleted,
+    /// A passkey was added; it names the passkey as its owner called it.
+    PasskeyAdded(String),
+    /// A passkey was removed; named as in [`PasskeyAdded`](Self::PasskeyAdded).
+    PasskeyRemoved(String),
     /// A sign-in from a device the account has no live session from
     /// ([`AuthService::with_new_device_notices`](crate::AuthService::with_new_device_notices)).
     NewSignIn,
@@ -113,7 +117,8 @@ impl SecurityNoticeKind {
     /// `password_reset`), `totp_enabled`,
     /// `totp_disabled`, `recovery_codes_regenerated`, `identity_linked`,
     /// `identity_unlinked`, `account_locked`, `email_change_requested`, `email_changed`,
-    /// `email_change_confirmed`, `email_change_undone`, `account_deleted`, `new_sign_in`.
+    /// `email_change_confirmed`, `email_change_undone`, `account_deleted`, `new_sign_in`,
+    /// `passkey_added`, `passkey_removed`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::PasswordChanged => "password_changed",
@@ -130,6 +135,8 @@ impl SecurityNoticeKind {
             Self::EmailChangeUndone => "email_change_undone",
             Self::AccountDeleted => "account_deleted",
             Self::NewSignIn => "new_sign_in",
+            Self::PasskeyAdded(_) => "passkey_added",
+            Self::PasskeyRemoved(_) => "passkey_removed",
         }
     }
 }

@@ -3,9 +3,30 @@
 //! `webauthn-rs`'s, behind the `passkeys` feature; what is stored here is opaque to the
 //! stores (JSON the service reads back), beside the columns they index and compare.
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
 
 use crate::id::{PasskeyId, UserId};
+
+/// How long a passkey ceremony (its options, its challenge) works: 5 minutes from its
+/// start, once.
+pub const PASSKEY_CEREMONY_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// The longest name a passkey may have, in characters.
+pub const MAX_PASSKEY_NAME_CHARS: usize = 64;
+
+/// The name of a passkey registered without one.
+pub const DEFAULT_PASSKEY_NAME: &str = "Passkey";
+
+/// A passkey name as its owner typed it, trimmed: 1 to [`MAX_PASSKEY_NAME_CHARS`]
+/// characters, none of them a control character; `None` otherwise.
+#[cfg(feature = "passkeys")]
+pub(crate) fn passkey_name(typed: &str) -> Option<&str> {
+    let name = typed.trim();
+    let length = name.chars().count();
+    ((1..=MAX_PASSKEY_NAME_CHARS).contains(&length) && !name.chars().any(char::is_control)).then_some(name)
+}
 
 /// A passkey registered to an account, as every [`PasskeyStore`](crate::PasskeyStore)
 /// keeps it. Unique on [`credential_id`](Self::credential_id).
@@ -101,6 +122,9 @@ pub enum PasskeyCeremonyKind {
     Registration,
     /// Signing in with a discoverable passkey (no account named).
     Login,
+    /// A passkey as the second factor of a login challenge: bound to the challenge's
+    /// account, and to its passkeys.
+    SecondFactor,
 }
 
 impl PasskeyCeremonyKind {
@@ -109,6 +133,7 @@ impl PasskeyCeremonyKind {
         match self {
             Self::Registration => "registration",
             Self::Login => "login",
+            Self::SecondFactor => "second_factor",
         }
     }
 
@@ -124,6 +149,7 @@ impl PasskeyCeremonyKind {
         match name {
             "registration" => Some(Self::Registration),
             "login" => Some(Self::Login),
+            "second_factor" => Some(Self::SecondFactor),
             _ => None,
         }
     }

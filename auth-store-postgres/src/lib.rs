@@ -2165,6 +2165,7 @@ impl PasskeyStore for PostgresStore {
     async fn insert_passkey(&self, passkey: &PasskeyCredential) -> Result<(), StoreError> {
         // The credential id's unique index decides: a concurrent insert of one waits for
         // the other's outcome, then writes nothing.
+        let mut writer = self.writer().await?;
         let done = sqlx::query(self.sql(
             "INSERT INTO {s}.passkeys (id, user_id, credential_id, credential, counter, name, created_at, last_used_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -2178,13 +2179,13 @@ impl PasskeyStore for PostgresStore {
         .bind(passkey.name.as_str())
         .bind(passkey.created_at)
         .bind(passkey.last_used_at)
-        .execute(&self.pool)
+        .execute(&mut *writer)
         .await
         .map_err(store_error)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::DuplicateCredential);
         }
-        Ok(())
+        self.finish(writer, true).await
     }
 
     async fn find_passkey(&self, credential_id: &[u8]) -> Result<Option<PasskeyCredential>, StoreError> {
@@ -2232,17 +2233,21 @@ impl PasskeyStore for PostgresStore {
     }
 
     async fn rename_passkey(&self, user: UserId, id: PasskeyId, name: &str) -> Result<bool, StoreError> {
+        let mut writer = self.writer().await?;
         let done = sqlx::query(self.sql("UPDATE {s}.passkeys SET name = $3 WHERE id = $2 AND user_id = $1"))
             .bind(user.as_uuid())
             .bind(id.as_uuid())
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *writer)
             .await
             .map_err(store_error)?;
-        Ok(done.rows_affected() == 1)
+        let renamed = done.rows_affected() == 1;
+        self.finish(writer, renamed).await?;
+        Ok(renamed)
     }
 
     async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<PasskeyRemoval, StoreError> {
+        let pending = PendingRecords::take();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // The account's row lock, held to the commit, queues every deletion of one
         // account's ways to sign in (identities take it too): each decides on what the
@@ -2283,7 +2288,7 @@ impl PasskeyStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        self.commit_recorded(tx, pending, true).await?;
         Ok(PasskeyRemoval::Removed)
     }
 

@@ -2239,6 +2239,7 @@ impl AuditLogStore for SqliteStore {
 impl PasskeyStore for SqliteStore {
     async fn insert_passkey(&self, passkey: &PasskeyCredential) -> Result<(), StoreError> {
         let passkey = passkey.clone();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // The credential id's constraint decides (named, so any other failure, an
@@ -2263,8 +2264,7 @@ impl PasskeyStore for SqliteStore {
             if inserted == 0 {
                 return Err(DbError::Store(StoreError::DuplicateCredential));
             }
-            tx.commit()?;
-            Ok(())
+            commit_recorded(tx, pending, true)
         })
         .await
     }
@@ -2325,18 +2325,20 @@ impl PasskeyStore for SqliteStore {
 
     async fn rename_passkey(&self, user: UserId, id: PasskeyId, name: &str) -> Result<bool, StoreError> {
         let name = name.to_owned();
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let renamed = tx
                 .prepare_cached("UPDATE auth_passkeys SET name = ?3 WHERE id = ?2 AND user_id = ?1")?
                 .execute(params![user.to_string(), id.to_string(), name])?;
-            tx.commit()?;
+            commit_recorded(tx, pending, renamed == 1)?;
             Ok(renamed == 1)
         })
         .await
     }
 
     async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<PasskeyRemoval, StoreError> {
+        let pending = PendingRecords::take();
         self.write(move |conn| {
             let (user, id) = (user.to_string(), id.to_string());
             // One write transaction from the first read to the commit: of two deletions of
@@ -2363,7 +2365,7 @@ impl PasskeyStore for SqliteStore {
             }
             tx.prepare_cached("DELETE FROM auth_passkeys WHERE id = ?1 AND user_id = ?2")?
                 .execute(params![id, user])?;
-            tx.commit()?;
+            commit_recorded(tx, pending, true)?;
             Ok(PasskeyRemoval::Removed)
         })
         .await

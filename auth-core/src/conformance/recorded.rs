@@ -8,14 +8,17 @@ use super::{refresh_hash, sample_hash, sample_one_time_token, sample_session, sa
 use crate::audit::{AuditQuery, AuditRecord, MAX_AUDIT_PAGE, with_pending_records};
 use crate::clock::truncate_to_micros;
 use crate::event::{Action, AuthEvent, EventKey, Outcome, Subject};
+use crate::id::PasskeyId;
 use crate::identity::{ExternalIdentity, LinkedIdentity, ProviderName};
 use crate::one_time::TokenPurpose;
+use crate::passkey::PasskeyCredential;
 use crate::role::Role;
 use crate::second_factor::TotpFactor;
 use crate::session::ClientInfo;
 use crate::store::{
     AccountDeletionStore, AuditLogStore, EmailChange, EmailChangeStore, EmailConfirmation, IdentityRemoval,
-    IdentityStore, OneTimeTokenStore, RoleStore, SecondFactorStore, SessionStore, UserStore,
+    IdentityStore, OneTimeTokenStore, PasskeyRemoval, PasskeyStore, RoleStore, SecondFactorStore, SessionStore,
+    UserStore,
 };
 use crate::token::{OpaqueToken, TokenHash, TokenKind};
 
@@ -61,7 +64,7 @@ conformance_cases! { $
     /// made by the expression given (it may `.await`). See the
     /// [conformance suite](crate::conformance). Each bundled backend also shows, in its
     /// own tests, that a record the database refuses rolls its change back.
-    macro recorded_change_conformance_tests for [UserStore + SessionStore + OneTimeTokenStore + RoleStore + SecondFactorStore + IdentityStore + EmailChangeStore + AccountDeletionStore + AuditLogStore + Clone + 'static];
+    macro recorded_change_conformance_tests for [UserStore + SessionStore + OneTimeTokenStore + RoleStore + SecondFactorStore + IdentityStore + EmailChangeStore + AccountDeletionStore + AuditLogStore + PasskeyStore + Clone + 'static];
 
     /// Every write a service's flow records takes the records handed to it and keeps them
     /// with its change: each says it wrote them, and each record reads back.
@@ -162,6 +165,20 @@ conformance_cases! { $
         let (removed, written) = with_record(&r, store.delete_totp_factor(user.id, now)).await;
         assert!(removed.unwrap().is_some());
         kept.push(("delete_totp_factor", check("delete_totp_factor", r, written).await));
+
+        let passkey = PasskeyCredential::new(user.id, uuid::Uuid::new_v4().as_bytes().to_vec(), "{}".into(), 0, "Key", now);
+        let r = record_of(Action::RegisterPasskey, me.clone());
+        let (inserted, written) = with_record(&r, store.insert_passkey(&passkey)).await;
+        inserted.unwrap();
+        kept.push(("insert_passkey", check("insert_passkey", r, written).await));
+        let r = record_of(Action::RenamePasskey, me.clone());
+        let (renamed, written) = with_record(&r, store.rename_passkey(user.id, passkey.id, "Laptop")).await;
+        assert!(renamed.unwrap());
+        kept.push(("rename_passkey", check("rename_passkey", r, written).await));
+        let r = record_of(Action::DeletePasskey, me.clone());
+        let (removal, written) = with_record(&r, store.delete_passkey(user.id, passkey.id)).await;
+        assert_eq!(removal.unwrap(), PasskeyRemoval::Removed);
+        kept.push(("delete_passkey", check("delete_passkey", r, written).await));
 
         let provider = ProviderName::new("google").unwrap();
         let identity = |owner: crate::id::UserId| {
@@ -291,6 +308,16 @@ conformance_cases! { $
         let (removed, written) = with_record(&r, store.delete_totp_factor(user.id, now)).await;
         assert_eq!(removed.unwrap(), None);
         missing("delete_totp_factor, no factor", r, written).await;
+
+        let unknown = PasskeyId::new_at(now);
+        let r = record_of(Action::RenamePasskey, me.clone());
+        let (renamed, written) = with_record(&r, store.rename_passkey(user.id, unknown, "Laptop")).await;
+        assert!(!renamed.unwrap());
+        missing("rename_passkey, no passkey", r, written).await;
+        let r = record_of(Action::DeletePasskey, me.clone());
+        let (removal, written) = with_record(&r, store.delete_passkey(user.id, unknown)).await;
+        assert_eq!(removal.unwrap(), PasskeyRemoval::NotFound);
+        missing("delete_passkey, no passkey", r, written).await;
 
         let r = record_of(Action::UnlinkIdentity, me.clone());
         let linked = LinkedIdentity::new(

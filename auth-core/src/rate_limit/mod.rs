@@ -59,11 +59,15 @@ pub enum Bucket {
     /// each reads everything stored about it, so a stolen session cannot make it a cheap
     /// load on the store.
     ExportsPerAccount,
+    /// Passkey ceremonies begun by one client (registration and sign-in options issued):
+    /// each stores its state until it finishes or expires, so a client cannot fill the
+    /// store with them.
+    PasskeyCeremoniesPerClient,
 }
 
 impl Bucket {
     /// Every bucket.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::LoginFailuresPerAccount,
         Self::ConsecutiveLoginFailuresPerAccount,
         Self::LoginAttemptsPerClient,
@@ -76,6 +80,7 @@ impl Bucket {
         Self::SecondFactorFailuresPerAccount,
         Self::LockNoticesPerAccount,
         Self::ExportsPerAccount,
+        Self::PasskeyCeremoniesPerClient,
     ];
 
     /// Whether the bucket counts per account (keyed by a digest of the normalized email)
@@ -93,7 +98,8 @@ impl Bucket {
             | Self::RegistrationsPerClient
             | Self::ResetRequestsPerClient
             | Self::ConfirmationsPerClient
-            | Self::MailsPerClient => false,
+            | Self::MailsPerClient
+            | Self::PasskeyCeremoniesPerClient => false,
         }
     }
 
@@ -112,6 +118,7 @@ impl Bucket {
             Self::SecondFactorFailuresPerAccount => "second_factor_failures_per_account",
             Self::LockNoticesPerAccount => "lock_notices_per_account",
             Self::ExportsPerAccount => "exports_per_account",
+            Self::PasskeyCeremoniesPerClient => "passkey_ceremonies_per_client",
         }
     }
 }
@@ -272,6 +279,7 @@ impl Default for RateLimits {
                 (Bucket::SecondFactorFailuresPerAccount, Some(Limit::per_hour(10))),
                 (Bucket::LockNoticesPerAccount, Some(Limit::total(1))),
                 (Bucket::ExportsPerAccount, Some(Limit::per_hour(5))),
+                (Bucket::PasskeyCeremoniesPerClient, Some(Limit::per_minute(20))),
             ]),
         }
     }

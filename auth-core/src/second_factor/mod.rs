@@ -40,14 +40,18 @@ pub enum SecondFactorMethod {
     Totp,
     /// One of the account's unused recovery codes.
     RecoveryCode,
+    /// One of the account's passkeys ([`begin_passkey_second_factor`](crate::AuthService::begin_passkey_second_factor),
+    /// [`complete_login_with_passkey`](crate::AuthService::complete_login_with_passkey)).
+    Passkey,
 }
 
 impl SecondFactorMethod {
-    /// Its API name: `totp`, `recovery_code`.
+    /// Its API name: `totp`, `recovery_code`, `passkey`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
 }

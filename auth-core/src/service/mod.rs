@@ -34,6 +34,8 @@ mod limits;
 mod login;
 mod mail;
 mod maintenance;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod passwords;
 mod registration;
 mod second_factor;
@@ -67,6 +69,8 @@ pub use export::AccountExport;
 pub use external::{ExchangeProof, ExternalCallback, ExternalLoginFailure, ExternalLoginFinish, ExternalLoginStart};
 pub use login::{LoginOutcome, LoginSuccess, SecondFactorChallenge};
 pub use maintenance::Purged;
+#[cfg(feature = "passkeys")]
+pub use passkeys::{PasskeyChallenge, PasskeySettings, PasskeySettingsError};
 pub use registration::{INVITATION_TTL, Invitation, Registration};
 pub use second_factor::{DEFAULT_STEP_UP_WINDOW, NewRecoveryCodes, TotpSettings};
 pub use sessions::{Authenticated, Caller, ResumedSession, SessionCheck};
@@ -186,6 +190,9 @@ pub struct AuthService<S> {
     second_factor_roles: Arc<BTreeSet<Role>>,
     /// The providers of [`with_identity_provider`](Self::with_identity_provider).
     identity_providers: external::IdentityProviders,
+    /// Passkeys, when [`with_passkeys`](Self::with_passkeys) turned them on.
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<passkeys::Passkeys<S>>,
     /// Where security notices go ([`with_security_notices`](Self::with_security_notices)).
     notices: Option<Arc<dyn NoticeSink>>,
     /// Whether a sign-in from an unrecognized device is told
@@ -225,6 +232,8 @@ impl<S: AuthStore> AuthService<S> {
             step_up_window: DEFAULT_STEP_UP_WINDOW,
             second_factor_roles: Arc::default(),
             identity_providers: external::IdentityProviders::default(),
+            #[cfg(feature = "passkeys")]
+            passkeys: None,
             notices: None,
             new_device_notices: false,
         }
@@ -435,6 +444,15 @@ impl<S> AuthService<S> {
 
     fn now(&self) -> OffsetDateTime {
         self.accounts.now()
+    }
+}
+
+#[cfg(not(feature = "passkeys"))]
+impl<S> AuthService<S> {
+    /// Without the `passkeys` feature no account has a passkey the service can check.
+    #[allow(clippy::unused_async)]
+    async fn has_passkeys(&self, _user: crate::id::UserId) -> Result<bool, crate::AuthError> {
+        Ok(false)
     }
 }
 

@@ -28,7 +28,7 @@ use crate::second_factor::{
 };
 use crate::session::ClientInfo;
 use crate::store::{AuthStore, SecondFactorStore};
-use crate::token::{OpaqueToken, TokenError, TokenKind};
+use crate::token::{OpaqueToken, TokenError, TokenHash, TokenKind};
 use crate::user::User;
 
 /// Default window of the step-up rule: an authentication less than 10 minutes old
@@ -77,7 +77,7 @@ pub struct NewRecoveryCodes {
     pub recovery_codes: RecoveryCodes,
 }
 
-type BoxedFlow<'a, T> = Pin<Box<dyn Future<Output = Result<T, AuthError>> + Send + 'a>>;
+pub(super) type BoxedFlow<'a, T> = Pin<Box<dyn Future<Output = Result<T, AuthError>> + Send + 'a>>;
 
 /// Issues a login challenge: set by [`AuthService::with_totp`], where the store is known
 /// to keep challenges, and called by `login`, which is written for every store.
@@ -342,80 +342,15 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
         code: SecondFactorCode,
         client: &ClientInfo,
     ) -> Result<LoginSuccess, AuthError> {
-        let action = match code.method() {
-            SecondFactorMethod::RecoveryCode => Action::CompleteLoginWithRecoveryCode,
-            SecondFactorMethod::Totp => Action::CompleteLogin,
+        let action = match code {
+            SecondFactorCode::RecoveryCode(_) => Action::CompleteLoginWithRecoveryCode,
+            SecondFactorCode::Totp(_) => Action::CompleteLogin,
         };
         self.audited(Audit::new(action, Subject::Unknown), client, async |audit| {
-            self.take(Bucket::LoginAttemptsPerClient, client, None).await?;
-            let mut refuse = |refusal| {
-                audit.refusal = Some(refusal);
-                AuthError::LoginChallengeFailed
-            };
-            let hash = OpaqueToken::hash_presented(TokenKind::LoginChallenge, challenge)
-                .ok_or_else(|| refuse(Refusal::InvalidToken(TokenError::Malformed)))?;
-            let now = self.now();
-            let record = self
-                .store()
-                .find_login_challenge(&hash)
-                .await?
-                .ok_or_else(|| refuse(Refusal::InvalidToken(TokenError::Unknown)))?;
-            let refusal = if record.expires_at <= now {
-                Some(Refusal::InvalidToken(TokenError::Expired))
-            } else if record.attempts >= MAX_LOGIN_CHALLENGE_ATTEMPTS {
-                Some(Refusal::ChallengeExhausted)
-            } else if record.user_agent.as_deref() != client.user_agent() || record.ip != client.ip() {
-                Some(Refusal::ChallengeFromAnotherClient)
-            } else {
-                None
-            };
-            audit.subject = Subject::User(record.user_id);
-            if let Some(refusal) = refusal {
-                audit.refusal = Some(refusal);
-                return Err(AuthError::LoginChallengeFailed);
-            }
-            let user = self.active_account(record.user_id).await?;
-            if user.token_version != record.token_version {
-                // A password change or reset (or a revocation) since the password step.
-                audit.refusal = Some(Refusal::InvalidToken(TokenError::Revoked));
-                return Err(AuthError::LoginChallengeFailed);
-            }
-            self.take(Bucket::LoginFailuresPerAccount, client, Some(&user.email))
-                .await?;
-            self.take_consecutive_failure(client, Some(&user.email)).await?;
-            // Counted before the code is checked: of concurrent codes, at most the
-            // challenge's allowance are checked at all.
-            match self.store().record_login_challenge_attempt(&hash).await? {
-                None => {
-                    audit.refusal = Some(Refusal::InvalidToken(TokenError::Reused));
-                    return Err(AuthError::LoginChallengeFailed);
-                }
-                Some(attempt) if attempt > MAX_LOGIN_CHALLENGE_ATTEMPTS => {
-                    audit.refusal = Some(Refusal::ChallengeExhausted);
-                    return Err(AuthError::LoginChallengeFailed);
-                }
-                Some(_) => {}
-            }
-            let method = match self.check_second_factor(&user, &code, client).await? {
-                Ok(method) => method,
-                Err(refusal) => {
-                    audit.refusal = Some(refusal);
-                    return Err(AuthError::LoginChallengeFailed);
-                }
-            };
-            if self.store().take_login_challenge(&hash).await?.is_none() {
-                // Completed concurrently with another code: that one won.
-                audit.refusal = Some(Refusal::InvalidToken(TokenError::Reused));
-                return Err(AuthError::LoginChallengeFailed);
-            }
-            let methods = AuthMethods::from(record.first_factor.clone())
-                .with(method)
-                .with(AuthMethod::MULTI_FACTOR);
-            let tokens = self.session_with_tokens(&user, methods, client, audit).await?;
-            audit.session_id = Some(tokens.session.id);
-            self.refill_login_allowance(&user.email).await;
-            self.refill_second_factor_allowance(&user.email).await;
-            Ok(LoginSuccess { user, tokens })
+            self.complete_challenge(challenge, client, audit, async |user| {
+                self.check_second_factor(user, &code, client).await
+            })
+            .await
         })
         .await
     }
@@ -522,6 +457,100 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
         })
     }
 
+    /// Completes a login challenge with the second factor `check` verifies (and spends):
+    /// the challenge's checks, its allowance, and the session, which every way of
+    /// completing a login shares.
+    pub(super) async fn complete_challenge(
+        &self,
+        challenge: &str,
+        client: &ClientInfo,
+        audit: &mut Audit,
+        check: impl AsyncFnOnce(&User) -> Result<Result<AuthMethod, Refusal>, AuthError>,
+    ) -> Result<LoginSuccess, AuthError> {
+        self.take(Bucket::LoginAttemptsPerClient, client, None).await?;
+        let (hash, record, user) = self.live_challenge(challenge, client, audit).await?;
+        self.take(Bucket::LoginFailuresPerAccount, client, Some(&user.email))
+            .await?;
+        self.take_consecutive_failure(client, Some(&user.email)).await?;
+        // Counted before the code is checked: of concurrent codes, at most the
+        // challenge's allowance are checked at all.
+        match self.store().record_login_challenge_attempt(&hash).await? {
+            None => {
+                audit.refusal = Some(Refusal::InvalidToken(TokenError::Reused));
+                return Err(AuthError::LoginChallengeFailed);
+            }
+            Some(attempt) if attempt > MAX_LOGIN_CHALLENGE_ATTEMPTS => {
+                audit.refusal = Some(Refusal::ChallengeExhausted);
+                return Err(AuthError::LoginChallengeFailed);
+            }
+            Some(_) => {}
+        }
+        let method = match check(&user).await? {
+            Ok(method) => method,
+            Err(refusal) => {
+                audit.refusal = Some(refusal);
+                return Err(AuthError::LoginChallengeFailed);
+            }
+        };
+        if self.store().take_login_challenge(&hash).await?.is_none() {
+            // Completed concurrently with another code: that one won.
+            audit.refusal = Some(Refusal::InvalidToken(TokenError::Reused));
+            return Err(AuthError::LoginChallengeFailed);
+        }
+        let methods = AuthMethods::from(record.first_factor.clone())
+            .with(method)
+            .with(AuthMethod::MULTI_FACTOR);
+        let tokens = self.session_with_tokens(&user, methods, client, audit).await?;
+        audit.session_id = Some(tokens.session.id);
+        self.refill_login_allowance(&user.email).await;
+        self.refill_second_factor_allowance(&user.email).await;
+        Ok(LoginSuccess { user, tokens })
+    }
+
+    /// The login challenge `challenge` names, if it still works for `client` (not expired,
+    /// not exhausted, from the client it was issued to, the account's token version
+    /// unchanged), with its hash and its active account.
+    pub(super) async fn live_challenge(
+        &self,
+        challenge: &str,
+        client: &ClientInfo,
+        audit: &mut Audit,
+    ) -> Result<(TokenHash, LoginChallenge, User), AuthError> {
+        let mut refuse = |refusal| {
+            audit.refusal = Some(refusal);
+            AuthError::LoginChallengeFailed
+        };
+        let hash = OpaqueToken::hash_presented(TokenKind::LoginChallenge, challenge)
+            .ok_or_else(|| refuse(Refusal::InvalidToken(TokenError::Malformed)))?;
+        let now = self.now();
+        let record = self
+            .store()
+            .find_login_challenge(&hash)
+            .await?
+            .ok_or_else(|| refuse(Refusal::InvalidToken(TokenError::Unknown)))?;
+        let refusal = if record.expires_at <= now {
+            Some(Refusal::InvalidToken(TokenError::Expired))
+        } else if record.attempts >= MAX_LOGIN_CHALLENGE_ATTEMPTS {
+            Some(Refusal::ChallengeExhausted)
+        } else if record.user_agent.as_deref() != client.user_agent() || record.ip != client.ip() {
+            Some(Refusal::ChallengeFromAnotherClient)
+        } else {
+            None
+        };
+        audit.subject = Subject::User(record.user_id);
+        if let Some(refusal) = refusal {
+            audit.refusal = Some(refusal);
+            return Err(AuthError::LoginChallengeFailed);
+        }
+        let user = self.active_account(record.user_id).await?;
+        if user.token_version != record.token_version {
+            // A password change or reset (or a revocation) since the password step.
+            audit.refusal = Some(Refusal::InvalidToken(TokenError::Revoked));
+            return Err(AuthError::LoginChallengeFailed);
+        }
+        Ok((hash, record, user))
+    }
+
     /// Stores a challenge for `user`, whose password was just right, bound to `client`.
     async fn issue_login_challenge(
         &self,
@@ -536,12 +565,16 @@ impl<S: AuthStore + SecondFactorStore> AuthService<S> {
             .with_ip(client.ip())
             .with_first_factor(first_factor);
         self.store().insert_login_challenge(&hash, &record).await?;
+        let mut methods = vec![SecondFactorMethod::Totp, SecondFactorMethod::RecoveryCode];
+        if self.has_passkeys(user.id).await? {
+            methods.push(SecondFactorMethod::Passkey);
+        }
         Ok(SecondFactorChallenge {
             user_id: user.id,
             token,
             expires_at: record.expires_at,
             expires_in: LOGIN_CHALLENGE_TTL,
-            methods: vec![SecondFactorMethod::Totp, SecondFactorMethod::RecoveryCode],
+            methods,
         })
     }
 

@@ -1122,6 +1122,7 @@ impl AuditLogStore for MemoryStore {
 #[async_trait]
 impl PasskeyStore for MemoryStore {
     async fn insert_passkey(&self, passkey: &PasskeyCredential) -> Result<(), StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if !state.users.contains_key(&passkey.user_id) {
             return Err(StoreError::backend(format!("no account {}", passkey.user_id)));
@@ -1134,6 +1135,7 @@ impl PasskeyStore for MemoryStore {
             Entry::Vacant(slot) => {
                 slot.insert(passkey.id);
                 state.passkeys.insert(passkey.id, passkey.clone());
+                state.record(pending);
                 Ok(())
             }
         }
@@ -1181,10 +1183,12 @@ impl PasskeyStore for MemoryStore {
     }
 
     async fn rename_passkey(&self, user: UserId, id: PasskeyId, name: &str) -> Result<bool, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         match state.passkeys.get_mut(&id) {
             Some(passkey) if passkey.user_id == user => {
                 name.clone_into(&mut passkey.name);
+                state.record(pending);
                 Ok(true)
             }
             _ => Ok(false),
@@ -1192,6 +1196,7 @@ impl PasskeyStore for MemoryStore {
     }
 
     async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<PasskeyRemoval, StoreError> {
+        let pending = PendingRecords::take();
         let mut state = self.state();
         if state.passkeys.get(&id).is_none_or(|passkey| passkey.user_id != user) {
             return Ok(PasskeyRemoval::NotFound);
@@ -1216,6 +1221,7 @@ impl PasskeyStore for MemoryStore {
         if let Some(removed) = state.passkeys.remove(&id) {
             state.passkey_ids.remove(&removed.credential_id);
         }
+        state.record(pending);
         Ok(PasskeyRemoval::Removed)
     }
 

@@ -35,6 +35,9 @@ store_trait! {
     /// - An account never loses its last way to sign in through
     ///   [`delete_passkey`](Self::delete_passkey), even under concurrent deletions.
     /// - Deleting an account deletes its passkeys and ceremonies.
+    /// - Registering, renaming and deleting a passkey keep the service's audit records
+    ///   ([`PendingRecords`](crate::PendingRecords)) in the same transaction, when they
+    ///   made a change.
     pub trait PasskeyStore {
         /// Registers a passkey.
         ///

@@ -44,6 +44,8 @@ pub enum TokenKind {
     EmailChange,
     /// Undoes a change of an account's address, mailed to the old address (`eu_`).
     EmailChangeUndo,
+    /// Names a passkey ceremony in progress (`pkc_`): between its start and its finish.
+    PasskeyCeremony,
 }
 
 impl TokenKind {
@@ -60,6 +62,7 @@ impl TokenKind {
             Self::ExternalLoginCode => "xc_",
             Self::EmailChange => "ec_",
             Self::EmailChangeUndo => "eu_",
+            Self::PasskeyCeremony => "pkc_",
         }
     }
 }

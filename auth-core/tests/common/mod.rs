@@ -527,6 +527,74 @@ impl auth_core::BrowserSessionStore for HookedStore {
     }
 }
 
+#[async_trait]
+impl auth_core::PasskeyStore for HookedStore {
+    async fn insert_passkey(&self, passkey: &auth_core::PasskeyCredential) -> Result<(), StoreError> {
+        self.up("insert_passkey")?;
+        self.inner.insert_passkey(passkey).await
+    }
+
+    async fn find_passkey(&self, credential_id: &[u8]) -> Result<Option<auth_core::PasskeyCredential>, StoreError> {
+        self.up("find_passkey")?;
+        self.inner.find_passkey(credential_id).await
+    }
+
+    async fn list_passkeys(&self, user: UserId) -> Result<Vec<auth_core::PasskeyCredential>, StoreError> {
+        self.up("list_passkeys")?;
+        self.inner.list_passkeys(user).await
+    }
+
+    async fn record_passkey_use(
+        &self,
+        id: auth_core::PasskeyId,
+        if_counter: u32,
+        credential: &str,
+        counter: u32,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.up("record_passkey_use")?;
+        self.inner
+            .record_passkey_use(id, if_counter, credential, counter, at)
+            .await
+    }
+
+    async fn rename_passkey(&self, user: UserId, id: auth_core::PasskeyId, name: &str) -> Result<bool, StoreError> {
+        self.up("rename_passkey")?;
+        self.inner.rename_passkey(user, id, name).await
+    }
+
+    async fn delete_passkey(
+        &self,
+        user: UserId,
+        id: auth_core::PasskeyId,
+    ) -> Result<auth_core::PasskeyRemoval, StoreError> {
+        self.up("delete_passkey")?;
+        self.inner.delete_passkey(user, id).await
+    }
+
+    async fn insert_passkey_ceremony(
+        &self,
+        token: &TokenHash,
+        ceremony: &auth_core::PasskeyCeremony,
+    ) -> Result<(), StoreError> {
+        self.up("insert_passkey_ceremony")?;
+        self.inner.insert_passkey_ceremony(token, ceremony).await
+    }
+
+    async fn take_passkey_ceremony(&self, token: &TokenHash) -> Result<Option<auth_core::PasskeyCeremony>, StoreError> {
+        self.up("take_passkey_ceremony")?;
+        self.inner.take_passkey_ceremony(token).await
+    }
+
+    async fn delete_expired_passkey_ceremonies(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.up("delete_expired_passkey_ceremonies")?;
+        self.inner.delete_expired_passkey_ceremonies(before).await
+    }
+}
+
+/// The origin the fixtures' passkeys are bound to (its host is the RP id).
+pub const PASSKEY_ORIGIN: &str = "https://auth.test";
+
 /// A browser on a laptop, as the session tests label their sessions.
 pub fn laptop() -> ClientInfo {
     ClientInfo::new(Some("Firefox/133.0 on Linux"), Some("203.0.113.7".parse().unwrap()))
@@ -653,7 +721,8 @@ impl Fixture {
             .with_clock(Arc::new(clock.clone()))
             .with_rate_limits(limits)
             .with_event_sink(Arc::new(events.clone()))
-            .with_totp(totp_settings());
+            .with_totp(totp_settings())
+            .with_passkeys(auth_core::PasskeySettings::new("auth.test", PASSKEY_ORIGIN).unwrap());
         Self {
             auth,
             store,
