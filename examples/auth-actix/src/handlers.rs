@@ -387,6 +387,92 @@ pub async fn unlink_identity(
     Ok(Reply(endpoints.unlink_identity(&client, &me, &id).await?))
 }
 
+/// `POST /passkeys/register/start`.
+#[cfg(feature = "passkeys")]
+pub async fn passkey_register_start(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+) -> Handled {
+    Ok(Reply(endpoints.passkey_register_start(&client, &me).await?))
+}
+
+/// `POST /passkeys/register/finish`.
+#[cfg(feature = "passkeys")]
+pub async fn passkey_register_finish(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    JsonBody(body): JsonBody<api::PasskeyRegisterBody>,
+) -> Handled {
+    Ok(Reply(endpoints.passkey_register_finish(&client, &me, body).await?))
+}
+
+/// `POST /passkeys/login/start`.
+#[cfg(feature = "passkeys")]
+pub async fn passkey_login_start(endpoints: Data<Endpoints>, Client(client): Client) -> Handled {
+    Ok(Reply(endpoints.passkey_login_start(&client).await?))
+}
+
+/// `POST /passkeys/login/finish`.
+#[cfg(feature = "passkeys")]
+pub async fn passkey_login_finish(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::PasskeyLoginBody>,
+) -> Handled {
+    Ok(Reply(endpoints.passkey_login_finish(&client, body).await?))
+}
+
+/// `POST /login/mfa/passkey/start`.
+#[cfg(feature = "passkeys")]
+pub async fn passkey_mfa_start(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::PasskeyChallengeBody>,
+) -> Handled {
+    Ok(Reply(endpoints.passkey_mfa_start(&client, body).await?))
+}
+
+/// `POST /login/mfa/passkey/finish`.
+#[cfg(feature = "passkeys")]
+pub async fn passkey_mfa_finish(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    JsonBody(body): JsonBody<api::PasskeyMfaBody>,
+) -> Handled {
+    Ok(Reply(endpoints.passkey_mfa_finish(&client, body).await?))
+}
+
+/// `GET /me/passkeys`.
+#[cfg(feature = "passkeys")]
+pub async fn passkeys(endpoints: Data<Endpoints>, CurrentUser(me): CurrentUser) -> Handled {
+    Ok(Reply(endpoints.passkeys(&me).await?))
+}
+
+/// `PATCH /me/passkeys/{id}`.
+#[cfg(feature = "passkeys")]
+pub async fn rename_passkey(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+    JsonBody(body): JsonBody<api::PasskeyRenameBody>,
+) -> Handled {
+    Ok(Reply(endpoints.rename_passkey(&client, &me, &id, body).await?))
+}
+
+/// `DELETE /me/passkeys/{id}`.
+#[cfg(feature = "passkeys")]
+pub async fn delete_passkey(
+    endpoints: Data<Endpoints>,
+    Client(client): Client,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Handled {
+    Ok(Reply(endpoints.delete_passkey(&client, &me, &id).await?))
+}
+
 /// `GET /.well-known/jwks.json`.
 pub async fn jwks(endpoints: Data<Endpoints>) -> Reply {
     Reply(endpoints.jwks())

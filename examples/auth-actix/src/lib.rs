@@ -169,6 +169,8 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
             endpoints.serves_second_factor(),
             endpoints.serves_external_login(),
         );
+        #[cfg(feature = "passkeys")]
+        let passkeys = endpoints.serves_passkeys();
         config
             .app_data(web::Data::new(endpoints))
             .service(resource("/register", "POST").route(web::post().to(handlers::register)))
@@ -251,6 +253,34 @@ pub fn configure(endpoints: &Endpoints) -> impl FnOnce(&mut web::ServiceConfig) 
                 .service(resource("/oauth/{provider}/link", "POST").route(web::post().to(handlers::oauth_link)))
                 .service(resource("/me/identities", "GET,HEAD").route(get().to(handlers::identities)))
                 .service(resource("/me/identities/{id}", "DELETE").route(web::delete().to(handlers::unlink_identity)));
+        }
+        #[cfg(feature = "passkeys")]
+        if passkeys {
+            config
+                .service(
+                    resource("/passkeys/register/start", "POST")
+                        .route(web::post().to(handlers::passkey_register_start)),
+                )
+                .service(
+                    resource("/passkeys/register/finish", "POST")
+                        .route(web::post().to(handlers::passkey_register_finish)),
+                )
+                .service(resource("/passkeys/login/start", "POST").route(web::post().to(handlers::passkey_login_start)))
+                .service(
+                    resource("/passkeys/login/finish", "POST").route(web::post().to(handlers::passkey_login_finish)),
+                )
+                .service(
+                    resource("/login/mfa/passkey/start", "POST").route(web::post().to(handlers::passkey_mfa_start)),
+                )
+                .service(
+                    resource("/login/mfa/passkey/finish", "POST").route(web::post().to(handlers::passkey_mfa_finish)),
+                )
+                .service(resource("/me/passkeys", "GET,HEAD").route(get().to(handlers::passkeys)))
+                .service(
+                    resource("/me/passkeys/{id}", "PATCH,DELETE")
+                        .route(web::patch().to(handlers::rename_passkey))
+                        .route(web::delete().to(handlers::delete_passkey)),
+                );
         }
     }
 }

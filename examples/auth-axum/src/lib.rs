@@ -222,6 +222,21 @@ pub fn router<S: Clone + Send + Sync + 'static>(endpoints: &Endpoints) -> Router
             .route("/me/identities", get(handlers::identities))
             .route("/me/identities/{id}", delete(handlers::unlink_identity));
     }
+    #[cfg(feature = "passkeys")]
+    if endpoints.serves_passkeys() {
+        routes = routes
+            .route("/passkeys/register/start", post(handlers::passkey_register_start))
+            .route("/passkeys/register/finish", post(handlers::passkey_register_finish))
+            .route("/passkeys/login/start", post(handlers::passkey_login_start))
+            .route("/passkeys/login/finish", post(handlers::passkey_login_finish))
+            .route("/login/mfa/passkey/start", post(handlers::passkey_mfa_start))
+            .route("/login/mfa/passkey/finish", post(handlers::passkey_mfa_finish))
+            .route("/me/passkeys", get(handlers::passkeys))
+            .route(
+                "/me/passkeys/{id}",
+                axum::routing::patch(handlers::rename_passkey).delete(handlers::delete_passkey),
+            );
+    }
     routes
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(endpoints.clone())

@@ -1041,3 +1041,134 @@ mod tests {
         );
     }
 }
+
+/// A passkey ceremony begun (`POST /passkeys/register/start`, `/passkeys/login/start`,
+/// `/login/mfa/passkey/start`): the options to give the browser, and the ceremony's token
+/// to send back with its answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize)]
+pub struct PasskeyOptionsView {
+    /// The ceremony (`pkc_…`), for the matching `finish`; works once.
+    pub ceremony: String,
+    /// Seconds until the ceremony expires.
+    pub expires_in: u64,
+    /// WebAuthn's `PublicKeyCredentialCreationOptions` (registration) or
+    /// `PublicKeyCredentialRequestOptions` (sign-in) in their JSON form, binary fields
+    /// base64url: for `PublicKeyCredential.parseCreationOptionsFromJSON` or
+    /// `parseRequestOptionsFromJSON`, then `navigator.credentials.create` or `.get`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub options: serde_json::Value,
+}
+
+#[cfg(feature = "passkeys")]
+impl From<auth_core::PasskeyChallenge> for PasskeyOptionsView {
+    fn from(begun: auth_core::PasskeyChallenge) -> Self {
+        Self {
+            ceremony: begun.ceremony.expose_secret().to_owned(),
+            expires_in: begun.expires_in.as_secs(),
+            options: begun.options,
+        }
+    }
+}
+
+/// The body of `POST /passkeys/register/finish`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct PasskeyRegisterBody {
+    /// The `ceremony` of `POST /passkeys/register/start`.
+    pub ceremony: String,
+    /// The browser's new `PublicKeyCredential`, as its `toJSON()` gives it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub credential: serde_json::Value,
+    /// A name for it ("Laptop"), 1 to 64 characters; default `Passkey`.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The body of `POST /passkeys/login/finish`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct PasskeyLoginBody {
+    /// The `ceremony` of `POST /passkeys/login/start`.
+    pub ceremony: String,
+    /// The browser's assertion (`PublicKeyCredential`), as its `toJSON()` gives it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub credential: serde_json::Value,
+}
+
+/// The body of `POST /login/mfa/passkey/start`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct PasskeyChallengeBody {
+    /// The `mfa_token` of the login's answer.
+    pub mfa_token: String,
+}
+
+/// The body of `POST /login/mfa/passkey/finish`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct PasskeyMfaBody {
+    /// The `mfa_token` of the login's answer.
+    pub mfa_token: String,
+    /// The `ceremony` of `POST /login/mfa/passkey/start`.
+    pub ceremony: String,
+    /// The browser's assertion (`PublicKeyCredential`), as its `toJSON()` gives it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub credential: serde_json::Value,
+}
+
+/// The body of `PATCH /me/passkeys/{id}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Deserialize)]
+pub struct PasskeyRenameBody {
+    /// The new name, 1 to 64 characters.
+    pub name: String,
+}
+
+/// A passkey registered to the account, as `GET /me/passkeys` lists it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize)]
+pub struct PasskeyView {
+    /// The passkey's id (for `PATCH` and `DELETE /me/passkeys/{id}`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
+    pub id: auth_core::PasskeyId,
+    /// Its name.
+    pub name: String,
+    /// When it was registered.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: time::OffsetDateTime,
+    /// When it last signed in, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub last_used_at: Option<time::OffsetDateTime>,
+}
+
+impl From<&auth_core::PasskeyCredential> for PasskeyView {
+    fn from(passkey: &auth_core::PasskeyCredential) -> Self {
+        Self {
+            id: passkey.id,
+            name: passkey.name.clone(),
+            created_at: passkey.created_at,
+            last_used_at: passkey.last_used_at,
+        }
+    }
+}
+
+/// The answer of `GET /me/passkeys`: the account's passkeys, oldest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Serialize)]
+pub struct PasskeysView {
+    /// The passkeys.
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// A passkey id from a path: one that does not parse is 404, as an unknown one.
+///
+/// # Errors
+///
+/// 404 `not_found`.
+pub fn passkey_id(id: &str) -> Result<auth_core::PasskeyId, ErrorAnswer> {
+    id.parse()
+        .map_err(|_| ErrorAnswer::from(auth_core::AuthError::PasskeyNotFound))
+}

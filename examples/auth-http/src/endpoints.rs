@@ -9,6 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "passkeys")]
+use auth_core::PasskeyStore;
 use auth_core::{
     AccountDeletionStore, AccountExport, AuditLogStore, AuditQuery, AuditRecord, AuthError, AuthService, AuthStore,
     Authenticated, Caller, ClientInfo, Delivery, EmailChangeStore, EventId, ExchangeProof, ExternalCallback,
@@ -23,6 +25,8 @@ use crate::api::{
     self, AuthorizationView, IdentitiesView, IdentityView, MfaChallengeView, ProvidersView, RecoveryCodesView,
     SessionView, TokenView, TotpSetupView, UserView,
 };
+#[cfg(feature = "passkeys")]
+use crate::api::{PasskeyOptionsView, PasskeyView, PasskeysView};
 use crate::headers::{self, EXTERNAL_LOGIN_HEADERS, NO_REFERRER, TOKEN_HEADERS};
 use crate::{ClientAddressing, ErrorAnswer};
 
@@ -197,6 +201,8 @@ pub struct Endpoints {
     email_change: Option<Arc<dyn EmailChangeFlows>>,
     deletion: Option<Arc<dyn DeletionFlows>>,
     audit: Option<Arc<dyn AuditFlows>>,
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<Arc<dyn PasskeyFlows>>,
     mail: Option<Arc<dyn SendMail>>,
     addressing: ClientAddressing,
     body_timeout: Duration,
@@ -218,6 +224,8 @@ impl Endpoints {
             email_change: None,
             deletion: None,
             audit: None,
+            #[cfg(feature = "passkeys")]
+            passkeys: None,
             mail: None,
             addressing: ClientAddressing::peer_only(),
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -361,6 +369,45 @@ impl Endpoints {
         self
     }
 
+    /// Serves the passkey routes (`/passkeys/register/…`, `/passkeys/login/…`,
+    /// `/login/mfa/passkey/…`, `/me/passkeys`) of `service` when it has
+    /// [`with_passkeys`](AuthService::with_passkeys): its store keeps passkeys (and login
+    /// challenges, which a passkey may complete).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use auth_core::{AuthService, MemoryStore, PasskeySettings, SigningKey, Tokens};
+    /// use auth_http::Endpoints;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let key = SigningKey::hs256(b"a secret of at least thirty-two bytes!!")?;
+    /// let settings = PasskeySettings::from_public_url("https://auth.example")?;
+    /// let service = Arc::new(
+    ///     AuthService::new(MemoryStore::new(), Tokens::new(key, "https://auth.example", "api")).with_passkeys(settings),
+    /// );
+    /// let endpoints = Endpoints::new(Arc::clone(&service)).with_passkeys(service);
+    /// assert!(endpoints.serves_passkeys());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "passkeys")]
+    pub fn with_passkeys<S: AuthStore + PasskeyStore + SecondFactorStore + 'static>(
+        mut self,
+        service: Arc<AuthService<S>>,
+    ) -> Self {
+        let passkeys: Arc<dyn PasskeyFlows> = Arc::clone(&service) as _;
+        self.passkeys = service.serves_passkeys().then_some(passkeys);
+        self
+    }
+
+    /// Whether the passkey routes are served.
+    pub fn serves_passkeys(&self) -> bool {
+        #[cfg(feature = "passkeys")]
+        return self.passkeys.is_some();
+        #[cfg(not(feature = "passkeys"))]
+        false
+    }
+
     /// Whether the audit log's routes are served.
     pub fn serves_audit_log(&self) -> bool {
         self.audit.is_some()
@@ -485,6 +532,7 @@ impl Endpoints {
                 }
                 crate::openapi::Served::WithSecondFactor => self.serves_second_factor(),
                 crate::openapi::Served::WithExternalLogin => self.serves_external_login(),
+                crate::openapi::Served::WithPasskeys => self.serves_passkeys(),
             },
             prefix.trim_end_matches('/'),
         )
@@ -1287,6 +1335,159 @@ impl Endpoints {
         Ok(Answer::empty(204))
     }
 
+    /// `POST /passkeys/register/start`: 200 with creation options for
+    /// `navigator.credentials.create()` and the ceremony's token, never cached.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the passkey routes; as [`AuthService::begin_passkey_registration`] (401
+    /// `insufficient_user_authentication` without a recent sign-in).
+    #[cfg(feature = "passkeys")]
+    pub async fn passkey_register_start(&self, client: &ClientInfo, me: &Authenticated) -> EndpointResult {
+        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let begun = passkeys.begin_passkey_registration(&Caller::from(me), client).await?;
+        Ok(not_cached(Answer::json(200, &PasskeyOptionsView::from(begun))))
+    }
+
+    /// `POST /passkeys/register/finish`: 201 with the passkey registered (a notice
+    /// mailed).
+    ///
+    /// # Errors
+    ///
+    /// 404 without the passkey routes; as [`AuthService::finish_passkey_registration`] (400
+    /// `invalid_passkey`, 422 `invalid_passkey_name`, 409 `conflict`).
+    #[cfg(feature = "passkeys")]
+    pub async fn passkey_register_finish(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        body: api::PasskeyRegisterBody,
+    ) -> EndpointResult {
+        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkey = passkeys
+            .finish_passkey_registration(
+                &Caller::from(me),
+                &body.ceremony,
+                &body.credential,
+                body.name.as_deref(),
+                client,
+            )
+            .await?;
+        Ok(Answer::json(201, &PasskeyView::from(&passkey)))
+    }
+
+    /// `POST /passkeys/login/start`: 200 with request options for
+    /// `navigator.credentials.get()` (no account named) and the ceremony's token, never
+    /// cached.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the passkey routes; as [`AuthService::begin_passkey_login`].
+    #[cfg(feature = "passkeys")]
+    pub async fn passkey_login_start(&self, client: &ClientInfo) -> EndpointResult {
+        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let begun = passkeys.begin_passkey_login(client).await?;
+        Ok(not_cached(Answer::json(200, &PasskeyOptionsView::from(begun))))
+    }
+
+    /// `POST /passkeys/login/finish`: 200 with a token response, the session's `amr`
+    /// saying `hwk` or `swk`, and `mfa`.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the passkey routes; as [`AuthService::finish_passkey_login`] (401
+    /// `passkey_refused`).
+    #[cfg(feature = "passkeys")]
+    pub async fn passkey_login_finish(&self, client: &ClientInfo, body: api::PasskeyLoginBody) -> EndpointResult {
+        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let success = passkeys
+            .finish_passkey_login(&body.ceremony, &body.credential, client)
+            .await?;
+        Ok(token_answer(&success.tokens))
+    }
+
+    /// `POST /login/mfa/passkey/start`: 200 with request options naming the challenge's
+    /// account's passkeys, never cached.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the passkey routes; as [`AuthService::begin_passkey_second_factor`] (401
+    /// `invalid_code` for a challenge that does not work or an account without passkeys).
+    #[cfg(feature = "passkeys")]
+    pub async fn passkey_mfa_start(&self, client: &ClientInfo, body: api::PasskeyChallengeBody) -> EndpointResult {
+        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let begun = passkeys.begin_passkey_second_factor(&body.mfa_token, client).await?;
+        Ok(not_cached(Answer::json(200, &PasskeyOptionsView::from(begun))))
+    }
+
+    /// `POST /login/mfa/passkey/finish`: 200 with a token response, the login's
+    /// challenge completed with a passkey.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the passkey routes; as [`AuthService::complete_login_with_passkey`]
+    /// (401 `invalid_code`).
+    #[cfg(feature = "passkeys")]
+    pub async fn passkey_mfa_finish(&self, client: &ClientInfo, body: api::PasskeyMfaBody) -> EndpointResult {
+        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let success = passkeys
+            .complete_login_with_passkey(&body.mfa_token, &body.ceremony, &body.credential, client)
+            .await?;
+        Ok(token_answer(&success.tokens))
+    }
+
+    /// `GET /me/passkeys`: 200 `{"passkeys": [...]}`, the account's passkeys, oldest
+    /// first.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the passkey routes; as [`AuthService::list_passkeys`].
+    #[cfg(feature = "passkeys")]
+    pub async fn passkeys(&self, me: &Authenticated) -> EndpointResult {
+        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let listed = passkeys.list_passkeys(me.user.id).await?;
+        let passkeys = listed.iter().map(PasskeyView::from).collect();
+        Ok(Answer::json(200, &PasskeysView { passkeys }))
+    }
+
+    /// `PATCH /me/passkeys/{id}` `{"name": ..}`: 204, the passkey renamed; an id that does
+    /// not parse is 404, as an unknown one.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the passkey routes; as [`AuthService::rename_passkey`] (422
+    /// `invalid_passkey_name`, 404 `not_found`).
+    #[cfg(feature = "passkeys")]
+    pub async fn rename_passkey(
+        &self,
+        client: &ClientInfo,
+        me: &Authenticated,
+        id: &str,
+        body: api::PasskeyRenameBody,
+    ) -> EndpointResult {
+        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        passkeys
+            .rename_passkey(&Caller::from(me), api::passkey_id(id)?, &body.name, client)
+            .await?;
+        Ok(Answer::empty(204))
+    }
+
+    /// `DELETE /me/passkeys/{id}`: 204, the passkey removed (a notice mailed); an id that
+    /// does not parse is 404, as an unknown one.
+    ///
+    /// # Errors
+    ///
+    /// 404 without the passkey routes; as [`AuthService::delete_passkey`] (401
+    /// `insufficient_user_authentication`, 409 `last_sign_in_method`, 404 `not_found`).
+    #[cfg(feature = "passkeys")]
+    pub async fn delete_passkey(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
+        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        passkeys
+            .delete_passkey(&Caller::from(me), api::passkey_id(id)?, client)
+            .await?;
+        Ok(Answer::empty(204))
+    }
+
     /// `GET /.well-known/jwks.json`: 200 with the public keys that verify access tokens.
     pub fn jwks(&self) -> Answer {
         Answer::json(200, &self.flows.tokens().jwks())
@@ -1502,6 +1703,137 @@ impl<S: AuthStore + AuditLogStore + 'static> AuditFlows for AuthService<S> {
 
     fn list_events(&self, query: AuditQuery) -> Flow<'_, Vec<AuditRecord>> {
         Box::pin(async move { AuthService::list_events(self, &query).await })
+    }
+}
+
+/// The passkey flows, for a store that keeps passkeys.
+#[cfg(feature = "passkeys")]
+trait PasskeyFlows: Send + Sync {
+    fn begin_passkey_registration<'a>(
+        &'a self,
+        caller: &'a Caller,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, auth_core::PasskeyChallenge>;
+    fn finish_passkey_registration<'a>(
+        &'a self,
+        caller: &'a Caller,
+        ceremony: &'a str,
+        credential: &'a serde_json::Value,
+        name: Option<&'a str>,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, auth_core::PasskeyCredential>;
+    fn begin_passkey_login<'a>(&'a self, client: &'a ClientInfo) -> Flow<'a, auth_core::PasskeyChallenge>;
+    fn finish_passkey_login<'a>(
+        &'a self,
+        ceremony: &'a str,
+        credential: &'a serde_json::Value,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, LoginSuccess>;
+    fn begin_passkey_second_factor<'a>(
+        &'a self,
+        challenge: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, auth_core::PasskeyChallenge>;
+    fn complete_login_with_passkey<'a>(
+        &'a self,
+        challenge: &'a str,
+        ceremony: &'a str,
+        credential: &'a serde_json::Value,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, LoginSuccess>;
+    fn list_passkeys(&self, user: UserId) -> Flow<'_, Vec<auth_core::PasskeyCredential>>;
+    fn rename_passkey<'a>(
+        &'a self,
+        caller: &'a Caller,
+        id: auth_core::PasskeyId,
+        name: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, ()>;
+    fn delete_passkey<'a>(
+        &'a self,
+        caller: &'a Caller,
+        id: auth_core::PasskeyId,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, ()>;
+}
+
+#[cfg(feature = "passkeys")]
+impl<S: AuthStore + PasskeyStore + SecondFactorStore + 'static> PasskeyFlows for AuthService<S> {
+    fn begin_passkey_registration<'a>(
+        &'a self,
+        caller: &'a Caller,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, auth_core::PasskeyChallenge> {
+        Box::pin(AuthService::begin_passkey_registration(self, caller, client))
+    }
+
+    fn finish_passkey_registration<'a>(
+        &'a self,
+        caller: &'a Caller,
+        ceremony: &'a str,
+        credential: &'a serde_json::Value,
+        name: Option<&'a str>,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, auth_core::PasskeyCredential> {
+        Box::pin(AuthService::finish_passkey_registration(
+            self, caller, ceremony, credential, name, client,
+        ))
+    }
+
+    fn begin_passkey_login<'a>(&'a self, client: &'a ClientInfo) -> Flow<'a, auth_core::PasskeyChallenge> {
+        Box::pin(AuthService::begin_passkey_login(self, client))
+    }
+
+    fn finish_passkey_login<'a>(
+        &'a self,
+        ceremony: &'a str,
+        credential: &'a serde_json::Value,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, LoginSuccess> {
+        Box::pin(AuthService::finish_passkey_login(self, ceremony, credential, client))
+    }
+
+    fn begin_passkey_second_factor<'a>(
+        &'a self,
+        challenge: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, auth_core::PasskeyChallenge> {
+        Box::pin(AuthService::begin_passkey_second_factor(self, challenge, client))
+    }
+
+    fn complete_login_with_passkey<'a>(
+        &'a self,
+        challenge: &'a str,
+        ceremony: &'a str,
+        credential: &'a serde_json::Value,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, LoginSuccess> {
+        Box::pin(AuthService::complete_login_with_passkey(
+            self, challenge, ceremony, credential, client,
+        ))
+    }
+
+    fn list_passkeys(&self, user: UserId) -> Flow<'_, Vec<auth_core::PasskeyCredential>> {
+        Box::pin(AuthService::list_passkeys(self, user))
+    }
+
+    fn rename_passkey<'a>(
+        &'a self,
+        caller: &'a Caller,
+        id: auth_core::PasskeyId,
+        name: &'a str,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, ()> {
+        Box::pin(AuthService::rename_passkey(self, caller, id, name, client))
+    }
+
+    fn delete_passkey<'a>(
+        &'a self,
+        caller: &'a Caller,
+        id: auth_core::PasskeyId,
+        client: &'a ClientInfo,
+    ) -> Flow<'a, ()> {
+        Box::pin(AuthService::delete_passkey(self, caller, id, client))
     }
 }
 

@@ -125,6 +125,15 @@ pub enum ErrorCode {
     LastSignInMethod,
     /// 503: the identity provider cannot be reached; `Retry-After` says when to retry.
     ProviderUnavailable,
+    /// 401: the passkey sign-in was refused (an unknown, spent or expired ceremony, an
+    /// unknown credential, an assertion that failed verification, a sign counter that
+    /// moved back).
+    PasskeyRefused,
+    /// 400: the passkey could not be registered (an unknown, spent or expired ceremony, a
+    /// malformed credential, an attestation that failed verification).
+    InvalidPasskey,
+    /// 422: a passkey name must be 1 to 64 characters, without control characters.
+    InvalidPasskeyName,
 }
 
 /// The codes only the routes of sign-in through identity providers answer: the document
@@ -139,6 +148,13 @@ const EXTERNAL_LOGIN_CODES: &[ErrorCode] = &[
     ErrorCode::IdentityInUse,
     ErrorCode::LastSignInMethod,
     ErrorCode::ProviderUnavailable,
+];
+
+/// The codes only the passkey routes answer: listed only where those routes are served.
+const PASSKEY_CODES: &[ErrorCode] = &[
+    ErrorCode::PasskeyRefused,
+    ErrorCode::InvalidPasskey,
+    ErrorCode::InvalidPasskeyName,
 ];
 
 /// The shapes the document names, each the schema of its type.
@@ -187,6 +203,20 @@ struct Shapes;
 )))]
 struct ExternalLoginShapes;
 
+/// The shapes of the passkey routes, named only where they are served.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    api::PasskeyOptionsView,
+    api::PasskeyRegisterBody,
+    api::PasskeyLoginBody,
+    api::PasskeyChallengeBody,
+    api::PasskeyMfaBody,
+    api::PasskeyRenameBody,
+    api::PasskeyView,
+    api::PasskeysView,
+)))]
+struct PasskeyShapes;
+
 /// Which [`Endpoints`](crate::Endpoints) serve a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Served {
@@ -207,6 +237,8 @@ pub(crate) enum Served {
     WithAdministrationAndDeletion,
     WithSecondFactor,
     WithExternalLogin,
+    /// The passkey routes.
+    WithPasskeys,
 }
 
 /// What a route's request carries as its body.
@@ -850,6 +882,123 @@ const ROUTES: &[Route] = &[
         refusals: &[404, 409],
     },
     Route {
+        method: HttpMethod::Post,
+        path: "/passkeys/register/start",
+        operation_id: "passkey_register_start",
+        summary: "Begins registering a passkey to the account (a recent sign-in needed): creation options for `navigator.credentials.create()` and the ceremony's token (5 minutes, once)",
+        served: Served::WithPasskeys,
+        bearer: true,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::Json("PasskeyOptionsView"),
+        success_headers: NOT_CACHED,
+        refusals: &[429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/passkeys/register/finish",
+        operation_id: "passkey_register_finish",
+        summary: "Verifies the browser's new credential against the ceremony and registers the passkey (a notice mailed)",
+        served: Served::WithPasskeys,
+        bearer: true,
+        request: RequestShape::Json("PasskeyRegisterBody"),
+        success: 201,
+        answer: AnswerShape::Json("PasskeyView"),
+        success_headers: &[],
+        refusals: &[409, 422],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/passkeys/login/start",
+        operation_id: "passkey_login_start",
+        summary: "Begins a passkey sign-in, no account named: request options for `navigator.credentials.get()` and the ceremony's token (5 minutes, once)",
+        served: Served::WithPasskeys,
+        bearer: false,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::Json("PasskeyOptionsView"),
+        success_headers: NOT_CACHED,
+        refusals: &[429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/passkeys/login/finish",
+        operation_id: "passkey_login_finish",
+        summary: "Verifies the browser's assertion against the ceremony and the passkey it names: a token pair, `amr` saying `hwk` or `swk` and `mfa`",
+        served: Served::WithPasskeys,
+        bearer: false,
+        request: RequestShape::Json("PasskeyLoginBody"),
+        success: 200,
+        answer: AnswerShape::Json("TokenView"),
+        success_headers: NOT_CACHED,
+        refusals: &[401, 403, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/login/mfa/passkey/start",
+        operation_id: "passkey_mfa_start",
+        summary: "Begins completing a login challenge with a passkey: request options naming the account's passkeys",
+        served: Served::WithPasskeys,
+        bearer: false,
+        request: RequestShape::Json("PasskeyChallengeBody"),
+        success: 200,
+        answer: AnswerShape::Json("PasskeyOptionsView"),
+        success_headers: NOT_CACHED,
+        refusals: &[401, 403, 429],
+    },
+    Route {
+        method: HttpMethod::Post,
+        path: "/login/mfa/passkey/finish",
+        operation_id: "passkey_mfa_finish",
+        summary: "Completes a login challenge with a passkey's assertion: a token pair",
+        served: Served::WithPasskeys,
+        bearer: false,
+        request: RequestShape::Json("PasskeyMfaBody"),
+        success: 200,
+        answer: AnswerShape::Json("TokenView"),
+        success_headers: NOT_CACHED,
+        refusals: &[401, 403, 429],
+    },
+    Route {
+        method: HttpMethod::Get,
+        path: "/me/passkeys",
+        operation_id: "passkeys",
+        summary: "The account's passkeys, oldest first",
+        served: Served::WithPasskeys,
+        bearer: true,
+        request: RequestShape::None,
+        success: 200,
+        answer: AnswerShape::Json("PasskeysView"),
+        success_headers: &[],
+        refusals: &[],
+    },
+    Route {
+        method: HttpMethod::Patch,
+        path: "/me/passkeys/{id}",
+        operation_id: "rename_passkey",
+        summary: "Renames one of the account's passkeys",
+        served: Served::WithPasskeys,
+        bearer: true,
+        request: RequestShape::Json("PasskeyRenameBody"),
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[404, 422],
+    },
+    Route {
+        method: HttpMethod::Delete,
+        path: "/me/passkeys/{id}",
+        operation_id: "delete_passkey",
+        summary: "Removes one of the account's passkeys (a recent sign-in needed), unless it is its last way to sign in (a notice mailed)",
+        served: Served::WithPasskeys,
+        bearer: true,
+        request: RequestShape::None,
+        success: 204,
+        answer: AnswerShape::None,
+        success_headers: &[],
+        refusals: &[404, 409],
+    },
+    Route {
         method: HttpMethod::Get,
         path: "/.well-known/jwks.json",
         operation_id: "jwks",
@@ -1212,6 +1361,11 @@ pub(crate) fn document(served: impl Fn(Served) -> bool, prefix: &str) -> OpenApi
     } else {
         without_codes(&mut document, EXTERNAL_LOGIN_CODES);
     }
+    if served(Served::WithPasskeys) {
+        document.merge(PasskeyShapes::openapi());
+    } else {
+        without_codes(&mut document, PASSKEY_CODES);
+    }
     if let Some(components) = document.components.as_mut() {
         let scheme = SecurityScheme::Http(
             Http::builder()
@@ -1400,6 +1554,10 @@ mod tests {
             AuthError::StepUpRequired {
                 max_age: Duration::from_secs(600),
             },
+            AuthError::PasskeyRefused,
+            AuthError::InvalidPasskey,
+            AuthError::InvalidPasskeyName,
+            AuthError::PasskeyNotFound,
         ];
         let answers = errors.into_iter().map(ErrorAnswer::from).chain([
             ErrorAnswer::too_many_connections(),

@@ -1659,3 +1659,5 @@ pub use second_factor::{
 };
 mod external_login;
 pub use external_login::*;
+pub mod passkeys;
+pub use passkeys::passkeys_register_sign_in_and_are_managed;

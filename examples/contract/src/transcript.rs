@@ -123,6 +123,12 @@ fn mask(value: &Value) -> Value {
                 .map(|(k, v)| {
                     let masked = if k == "events" && v.is_array() {
                         json!("<events>")
+                    } else if k == "challenge" && v.is_string() {
+                        // A WebAuthn challenge: random per ceremony.
+                        json!("<challenge>")
+                    } else if k == "id" && v.as_str().is_some_and(is_webauthn_id) {
+                        // A WebAuthn user handle or credential id (base64url).
+                        json!("<webauthn_id>")
                     } else {
                         mask(v)
                     };
@@ -132,6 +138,16 @@ fn mask(value: &Value) -> Value {
         ),
         other => other.clone(),
     }
+}
+
+/// A WebAuthn user handle or credential id as the options carry them: base64url, at
+/// least 16 bytes' worth, and not a UUID (the ids of the API's own records).
+fn is_webauthn_id(text: &str) -> bool {
+    text.len() >= 22
+        && uuid::Uuid::try_parse(text).is_err()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn mask_string(text: &str) -> String {
@@ -158,6 +174,8 @@ fn mask_string(text: &str) -> String {
         format!("<{}token>", &text[..3])
     } else if text.starts_with("mfa_") && text.len() > 40 {
         "<mfa_token>".to_owned()
+    } else if text.starts_with("pkc_") && text.len() > 40 {
+        "<pkc_token>".to_owned()
     } else if text.starts_with("otpauth://") {
         "<otpauth_uri>".to_owned()
     } else if text.starts_with("<?xml") && text.contains("<svg") {
@@ -187,9 +205,10 @@ fn credentials(email: &str, password: &str) -> Body {
 
 /// The environment the conversation needs: registration attempts and uses of mailed
 /// links are many in it; the limits have their own cases.
-pub(crate) const CONVERSATION_ENV: [(&str, &str); 2] = [
+pub(crate) const CONVERSATION_ENV: [(&str, &str); 3] = [
     ("AUTH_RATE_LIMIT_REGISTRATIONS_PER_CLIENT", "100/hour"),
     ("AUTH_RATE_LIMIT_CONFIRMATIONS_PER_CLIENT", "100/minute"),
+    ("AUTH_RATE_LIMIT_LOGIN_ATTEMPTS_PER_CLIENT", "100/minute"),
 ];
 
 /// Case: the answers match the reference transcript.
@@ -929,6 +948,170 @@ pub(crate) async fn converse(server: &Server) -> Conversation<'_> {
         .await;
     c.step("log in with the password alone", &post, "/login", None, dee(PASSWORD))
         .await;
+
+    // Passkeys: registration, sign-in, management, and a passkey as the second factor.
+    let gil = |password: &str| credentials("gil@example.com", password);
+    c.step("register gil", &post, "/register", None, gil(PASSWORD)).await;
+    let login = c.step("gil logs in", &post, "/login", None, gil(PASSWORD)).await;
+    let gil_access = text(&login, "access_token");
+    let empty = || Body::Json(json!({}));
+    c.step(
+        "passkey registration without a token",
+        &post,
+        "/passkeys/register/start",
+        None,
+        empty(),
+    )
+    .await;
+    let begun = c
+        .step(
+            "begin a passkey registration",
+            &post,
+            "/passkeys/register/start",
+            Some(&gil_access),
+            empty(),
+        )
+        .await;
+    let mut key = crate::cases::passkeys::Authenticator::default();
+    let credential = key.create(&begun["options"]);
+    let id = crate::cases::passkeys::credential_id(&credential);
+    let registration =
+        |name: &str| Body::Json(json!({ "ceremony": begun["ceremony"], "credential": credential, "name": name }));
+    c.step(
+        "register a passkey, a bad name",
+        &post,
+        "/passkeys/register/finish",
+        Some(&gil_access),
+        registration("   "),
+    )
+    .await;
+    let added = c
+        .step(
+            "register the passkey",
+            &post,
+            "/passkeys/register/finish",
+            Some(&gil_access),
+            registration("Laptop"),
+        )
+        .await;
+    let passkey = format!("/me/passkeys/{}", text(&added, "id"));
+    c.step(
+        "register it again",
+        &post,
+        "/passkeys/register/finish",
+        Some(&gil_access),
+        registration("Laptop"),
+    )
+    .await;
+    c.step("gil's passkeys", &get, "/me/passkeys", Some(&gil_access), Body::None)
+        .await;
+    let start = c
+        .step("begin a passkey sign-in", &post, "/passkeys/login/start", None, empty())
+        .await;
+    let assertion = key.assert(&start["options"], &id);
+    let finish = Body::Json(json!({ "ceremony": start["ceremony"], "credential": assertion }));
+    c.step(
+        "sign in with the passkey",
+        &post,
+        "/passkeys/login/finish",
+        None,
+        finish,
+    )
+    .await;
+    let finish = Body::Json(json!({ "ceremony": start["ceremony"], "credential": assertion }));
+    c.step(
+        "sign in with the ceremony again",
+        &post,
+        "/passkeys/login/finish",
+        None,
+        finish,
+    )
+    .await;
+    let patch = Method::PATCH;
+    let name = |name: &str| Body::Json(json!({ "name": name }));
+    c.step("rename the passkey", &patch, &passkey, Some(&gil_access), name("Phone"))
+        .await;
+    c.step("rename, a bad name", &patch, &passkey, Some(&gil_access), name(""))
+        .await;
+    let unknown = "/me/passkeys/00000000-0000-7000-8000-000000000000";
+    c.step(
+        "rename an unknown passkey",
+        &patch,
+        unknown,
+        Some(&gil_access),
+        name("Phone"),
+    )
+    .await;
+    c.step(
+        "delete a passkey that is not",
+        &delete,
+        "/me/passkeys/nope",
+        Some(&gil_access),
+        Body::None,
+    )
+    .await;
+    let setup = c
+        .step(
+            "gil's totp setup",
+            &post,
+            "/mfa/totp/setup",
+            Some(&gil_access),
+            reauthenticate(PASSWORD),
+        )
+        .await;
+    let secret = text(&setup, "secret");
+    c.step(
+        "gil's totp confirmed",
+        &post,
+        "/mfa/totp/confirm",
+        Some(&gil_access),
+        code(code_in(&secret, 0)),
+    )
+    .await;
+    let asked = c
+        .step("log in, a passkey offered", &post, "/login", None, gil(PASSWORD))
+        .await;
+    let mfa_token = text(&asked, "mfa_token");
+    let bogus = Body::Json(json!({ "mfa_token": "mfa_nope" }));
+    c.step(
+        "a passkey for a bad challenge",
+        &post,
+        "/login/mfa/passkey/start",
+        None,
+        bogus,
+    )
+    .await;
+    let second = c
+        .step(
+            "begin a passkey second factor",
+            &post,
+            "/login/mfa/passkey/start",
+            None,
+            Body::Json(json!({ "mfa_token": mfa_token })),
+        )
+        .await;
+    let assertion = key.assert(&second["options"], &id);
+    let body = json!({ "mfa_token": mfa_token, "ceremony": second["ceremony"], "credential": assertion });
+    let completed = c
+        .step(
+            "complete with the passkey",
+            &post,
+            "/login/mfa/passkey/finish",
+            None,
+            Body::Json(body),
+        )
+        .await;
+    let gil_access = text(&completed, "access_token");
+    c.step("delete the passkey", &delete, &passkey, Some(&gil_access), Body::None)
+        .await;
+    c.step(
+        "gil's passkeys, none",
+        &get,
+        "/me/passkeys",
+        Some(&gil_access),
+        Body::None,
+    )
+    .await;
 
     // Everywhere, keys, health, and the login limit.
     c.step("log out everywhere", &post, "/logout/all", Some(&admin), Body::None)

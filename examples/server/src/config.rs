@@ -105,6 +105,10 @@ pub struct Config {
     /// `AUTH_PUBLIC_URL/oauth/<name>/callback` (see [`oidc_providers`]). Their client
     /// secrets are never logged.
     pub oidc_providers: Vec<OidcProviderConfig>,
+    /// Passkeys: bound to `AUTH_WEBAUTHN_RP_ID` (default: `AUTH_PUBLIC_URL`'s host) at
+    /// `AUTH_PUBLIC_URL`'s origin; `None` (passkeys off, with a warning) when that host is
+    /// an IP address and no RP id is set.
+    pub passkeys: Option<auth_core::PasskeySettings>,
 }
 
 /// Where accounts live.
@@ -166,6 +170,7 @@ impl Config {
             Some(_) => return Err("AUTH_NOTIFY_NEW_DEVICE: true or false".to_owned()),
         };
         let oidc_providers = oidc_providers(var, &public_url)?;
+        let passkeys = passkey_settings(var("AUTH_WEBAUTHN_RP_ID").as_deref(), &public_url)?;
         let count = |name: &str| -> Result<Option<usize>, String> {
             var(name)
                 .map(|value| value.parse().map_err(|error| format!("{name}: {error}")))
@@ -200,6 +205,7 @@ impl Config {
                 .parse()
                 .map_err(|error| format!("AUTH_MAIL_FROM: {error}"))?,
             public_url,
+            passkeys,
             rate_limits: rate_limits(var)?,
             redis_url: var("REDIS_URL"),
             redis_prefix: var("AUTH_REDIS_PREFIX").unwrap_or_else(|| auth_redis::DEFAULT_PREFIX.to_owned()),
@@ -527,9 +533,43 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::write(path, contents)
 }
 
+/// Passkeys bound to `rp_id` (default: `public_url`'s host) at `public_url`'s origin; none
+/// when no RP id is given and the host is an IP address (an RP id must be a name).
+fn passkey_settings(rp_id: Option<&str>, public_url: &str) -> Result<Option<auth_core::PasskeySettings>, String> {
+    match rp_id {
+        Some(rp_id) => auth_core::PasskeySettings::new(rp_id, public_url)
+            .map(Some)
+            .map_err(|error| format!("AUTH_WEBAUTHN_RP_ID: {error}")),
+        None => Ok(auth_core::PasskeySettings::from_public_url(public_url).ok()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passkeys_are_bound_to_the_public_host_or_the_rp_id_given() {
+        let own = passkey_settings(None, "https://auth.example.com").unwrap().unwrap();
+        assert_eq!(
+            (own.rp_id(), own.origin()),
+            ("auth.example.com", "https://auth.example.com")
+        );
+        let shared = passkey_settings(Some("example.com"), "https://auth.example.com")
+            .unwrap()
+            .unwrap();
+        assert_eq!(shared.rp_id(), "example.com");
+        let local = passkey_settings(None, "http://localhost:8000").unwrap().unwrap();
+        assert_eq!((local.rp_id(), local.origin()), ("localhost", "http://localhost:8000"));
+        assert!(
+            passkey_settings(None, "http://127.0.0.1:8000").unwrap().is_none(),
+            "an IP: off"
+        );
+        let foreign = passkey_settings(Some("other.com"), "https://auth.example.com").unwrap_err();
+        assert!(foreign.starts_with("AUTH_WEBAUTHN_RP_ID: "), "{foreign}");
+        let on_an_ip = passkey_settings(Some("example.com"), "http://127.0.0.1:8000").unwrap_err();
+        assert!(on_an_ip.starts_with("AUTH_WEBAUTHN_RP_ID: "), "{on_an_ip}");
+    }
 
     #[test]
     fn context_words_are_the_public_hosts_labels_but_the_top_level_one() {

@@ -33,8 +33,8 @@ use std::sync::Arc;
 
 use auth_core::{
     AccountDeletionStore, Accounts, AuditLog, AuditLogStore, AuthService, AuthStore, BrowserSessionStore,
-    EmailChangeStore, EncryptionKey, EventKey, IdentityProvider, IdentityStore, PasswordPolicy, PurgeStore,
-    RateLimiter, Role, RoleStore, SecondFactorStore, SecretCipher, Tokens, TotpSettings, UserDirectory,
+    EmailChangeStore, EncryptionKey, EventKey, IdentityProvider, IdentityStore, PasskeyStore, PasswordPolicy,
+    PurgeStore, RateLimiter, Role, RoleStore, SecondFactorStore, SecretCipher, Tokens, TotpSettings, UserDirectory,
 };
 use auth_oidc::OidcProvider;
 use auth_redis::RedisRateLimiter;
@@ -61,6 +61,7 @@ pub trait ServerStore:
     + EmailChangeStore
     + AccountDeletionStore
     + AuditLogStore
+    + PasskeyStore
 {
 }
 
@@ -75,6 +76,7 @@ impl<
         + EmailChangeStore
         + AccountDeletionStore
         + AuditLogStore
+        + PasskeyStore
         + ?Sized,
 > ServerStore for T
 {
@@ -124,6 +126,7 @@ impl App {
             .with_email_change(Arc::clone(&self.auth))
             .with_account_deletion(Arc::clone(&self.auth))
             .with_audit_log(Arc::clone(&self.auth))
+            .with_passkeys(Arc::clone(&self.auth))
             .with_secure_cookies(self.https)
             .with_mail(self.mailer.clone())
             .with_body_timeout(self.limits.body_timeout);
@@ -426,6 +429,16 @@ fn service(
     }
     for provider in providers {
         auth = auth.with_identity_provider(Arc::clone(provider) as Arc<dyn IdentityProvider>);
+    }
+    match config.passkeys.clone() {
+        Some(settings) => {
+            tracing::info!(rp_id = settings.rp_id(), origin = settings.origin(), "passkeys on");
+            auth = auth.with_passkeys(settings.with_rp_name(config.ui_site_name.clone()));
+        }
+        None => tracing::warn!(
+            public_url = %config.public_url,
+            "passkeys off: AUTH_PUBLIC_URL's host is an IP address; set AUTH_PUBLIC_URL to a host name (http://localhost:3000 in development) or AUTH_WEBAUTHN_RP_ID"
+        ),
     }
     if config.hash_threads.is_some() || config.hash_queue.is_some() {
         let threads = config

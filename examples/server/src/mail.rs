@@ -154,6 +154,19 @@ impl Mailer {
                  password: change it wherever else you use it."
                     .to_owned(),
             ),
+            SecurityNoticeKind::PasskeyAdded(name) => (
+                "A passkey was added to your account".to_owned(),
+                format!(
+                    "A passkey{} was added to your account: it now signs you in \
+                     without a password. If this was not you, remove it from your account's \
+                     settings and change your password.",
+                    named(name)
+                ),
+            ),
+            SecurityNoticeKind::PasskeyRemoved(name) => (
+                "A passkey was removed from your account".to_owned(),
+                format!("The passkey{} no longer signs you in to your account.", named(name)),
+            ),
             _ => (
                 "Your account changed".to_owned(),
                 "A security setting of your account changed.".to_owned(),
@@ -362,6 +375,16 @@ fn seven_bit(content_type: ContentType, body: String) -> Result<SinglePart, Stri
     Ok(SinglePart::builder().header(content_type).body(body))
 }
 
+/// ` named "<name>"`, a passkey's name as a notice gives it: in 7-bit text, as the client's
+/// user agent is (anything else is a `?`).
+fn named(name: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .collect();
+    format!(" named \"{name}\"")
+}
+
 /// A provider's configured name as people read it: `google` is "Google".
 fn display_name(provider: &str) -> String {
     let mut chars = provider.chars();
@@ -429,6 +452,40 @@ mod tests {
 
     fn parts(message: &Message) -> String {
         String::from_utf8(message.formatted()).unwrap()
+    }
+
+    #[test]
+    fn passkey_notices_name_the_passkey_in_7_bit_text() {
+        let at = datetime!(2026-06-01 09:00 UTC);
+        for (kind, subject, said) in [
+            (
+                SecurityNoticeKind::PasskeyAdded("Ada's <b>phone</b> \u{e9}".into()),
+                "Subject: A passkey was added to your account",
+                "A passkey named \"Ada's <b>phone</b> ?\" was added",
+            ),
+            (
+                SecurityNoticeKind::PasskeyRemoved("Laptop".into()),
+                "Subject: A passkey was removed from your account",
+                "The passkey named \"Laptop\" no longer signs you in",
+            ),
+        ] {
+            let notice = SecurityNotice::new(
+                Email::parse("ada@example.com").unwrap(),
+                UserId::new_at(at),
+                kind,
+                at,
+                ClientInfo::unknown(),
+            );
+            let message = parts(&mailer().compose_notice(&notice).unwrap());
+            assert!(message.contains(subject), "{message}");
+            assert!(message.contains(said), "{message}");
+            if said.contains("<b>") {
+                assert!(
+                    message.contains("&lt;b&gt;phone"),
+                    "the HTML part escapes the name: {message}"
+                );
+            }
+        }
     }
 
     #[test]
