@@ -124,11 +124,17 @@ pub(crate) fn router(state: AppState) -> Router {
                 .route("/ui/oauth/{provider}/start", get(pages::oauth_start))
                 .route("/ui/oauth/{provider}/link", post(pages::link_submit))
                 .route("/ui/identities/unlink", post(pages::unlink_submit))
+                .route("/ui/passkeys/login/start", post(pages::passkey_login_start))
+                .route("/ui/passkeys/login", post(pages::passkey_login_submit))
+                .route("/ui/passkeys/register/start", post(pages::passkey_register_start))
+                .route("/ui/passkeys/register", post(pages::passkey_register_submit))
+                .route("/ui/passkeys/remove", post(pages::passkey_remove_submit))
                 .layer(axum::middleware::map_response(pages::page_headers)),
         )
         // Cacheable (their URLs change with their content), so outside the pages' no-store.
         .route("/ui/style.css", get(pages::stylesheet))
         .route("/ui/icon.svg", get(pages::icon))
+        .route("/ui/passkeys.js", get(pages::passkey_script))
         .fallback(auth_axum::handlers::no_route)
         .method_not_allowed_fallback(auth_axum::handlers::method_not_allowed);
     // Without AUTH_CORS_ORIGINS no layer at all: the answers stay exactly as before.

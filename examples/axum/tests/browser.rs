@@ -114,11 +114,15 @@ impl Drop for Driver {
     }
 }
 
-/// A ChromeDriver extension command: a DevTools call, or reading the console.
+/// A ChromeDriver extension command: a DevTools call, reading the console, or WebDriver's
+/// WebAuthn extension (a virtual authenticator: add one, list or remove its credentials).
 #[derive(Debug)]
 enum Extension {
     Cdp(&'static str, Value),
     ConsoleLog,
+    AddAuthenticator(Value),
+    Credentials(String),
+    RemoveCredentials(String),
 }
 
 impl WebDriverCompatibleCommand for Extension {
@@ -127,6 +131,10 @@ impl WebDriverCompatibleCommand for Extension {
         match self {
             Self::Cdp(..) => base_url.join(&format!("session/{session}/goog/cdp/execute")),
             Self::ConsoleLog => base_url.join(&format!("session/{session}/se/log")),
+            Self::AddAuthenticator(_) => base_url.join(&format!("session/{session}/webauthn/authenticator")),
+            Self::Credentials(id) | Self::RemoveCredentials(id) => {
+                base_url.join(&format!("session/{session}/webauthn/authenticator/{id}/credentials"))
+            }
         }
     }
 
@@ -134,6 +142,9 @@ impl WebDriverCompatibleCommand for Extension {
         let body = match self {
             Self::Cdp(cmd, params) => json!({"cmd": cmd, "params": params}),
             Self::ConsoleLog => json!({"type": "browser"}),
+            Self::AddAuthenticator(options) => options.clone(),
+            Self::Credentials(_) => return (http::Method::GET, None),
+            Self::RemoveCredentials(_) => return (http::Method::DELETE, None),
         };
         (http::Method::POST, Some(body.to_string()))
     }
@@ -1053,4 +1064,128 @@ async fn at_provider(page: &Checker, provider: &http_contract::oidc_provider::Oi
         "the provider never sent the browser back: {}",
         page.browser.source().await.unwrap()
     );
+}
+
+/// Passkeys in a real browser: Chromium's virtual authenticator (WebDriver's WebAuthn
+/// extension; resident keys, user verification) registers a passkey from the account page,
+/// the browser signs out and signs back in with it from the sign-in page, no address
+/// typed; then the credential is removed from the authenticator, and the sign-in with a
+/// passkey fails, saying so, with nobody signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_is_added_and_signs_in_in_a_browser_and_fails_once_gone() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let Some(axe) = axe_source() else {
+        return;
+    };
+    // WebAuthn needs a secure context and an RP id that is a name: `localhost`, mapped to
+    // the server's port as the provider test does.
+    let public_url = format!("http://{SITE}");
+    let Some(server) = Server::start(
+        AXUM,
+        &[("AUTH_COOKIE_SECURE", "false"), ("AUTH_PUBLIC_URL", &public_url)],
+    ) else {
+        return;
+    };
+    let port = url::Url::parse(&server.base).unwrap().port().unwrap();
+    let mapping = format!("--host-resolver-rules=MAP {SITE} 127.0.0.1:{port}");
+    let mut page = Checker {
+        browser: driver.browser_with(&[mapping]).await,
+        axe,
+        shots: PathBuf::new(),
+        written: BTreeSet::new(),
+        pages: 0,
+    };
+    let site = |path: &str| format!("{public_url}{path}");
+    let authenticator = page
+        .browser
+        .issue_cmd(Extension::AddAuthenticator(json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+        })))
+        .await
+        .unwrap();
+    let authenticator = authenticator.as_str().unwrap().to_owned();
+    let email = "passkey@example.com";
+    http_contract::register(&server, email).await;
+
+    page.goto(&site("/ui/login")).await;
+    page.submit(&[("email", email), ("password", PASSWORD)], "Sign in")
+        .await;
+    wait_for_text(&page.browser, "#who", email).await;
+    page.check("Your account", None).await;
+    page.submit(&[("name", "This laptop")], "Add a passkey").await;
+    wait_for_text(
+        &page.browser,
+        "[role='status']",
+        "The passkey is added: it signs you in from now on.",
+    )
+    .await;
+    page.check("Your account", None).await;
+    let listed = page
+        .browser
+        .find(Locator::Css("ul.passkeys .device"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(listed, "This laptop");
+    let credentials = page
+        .browser
+        .issue_cmd(Extension::Credentials(authenticator.clone()))
+        .await
+        .unwrap();
+    let credentials = credentials.as_array().unwrap();
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+    assert_eq!(
+        credentials[0]["isResidentCredential"], true,
+        "a discoverable credential"
+    );
+    let notice = http_contract::last_message(&server.outbox(), "passkey_added").await;
+    assert!(notice.contains("\"This laptop\""), "{notice}");
+
+    // Signed out, then back in with the passkey alone.
+    page.goto(&site("/ui/logout")).await;
+    page.submit(&[], "Sign out").await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+    page.goto(&site("/ui/login")).await;
+    page.check("Sign in", None).await;
+    page.submit(&[], "Sign in with a passkey").await;
+    wait_for_text(&page.browser, "#who", email).await;
+    page.check("Your account", None).await;
+    let used = page
+        .browser
+        .find(Locator::Css("ul.passkeys .meta"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(used.contains("last used"), "{used}");
+
+    // The authenticator loses the credential: the sign-in with a passkey fails, and says so.
+    page.goto(&site("/ui/logout")).await;
+    page.submit(&[], "Sign out").await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+    page.browser
+        .issue_cmd(Extension::RemoveCredentials(authenticator.clone()))
+        .await
+        .unwrap();
+    page.goto(&site("/ui/login")).await;
+    page.submit(&[], "Sign in with a passkey").await;
+    wait_for_text(
+        &page.browser,
+        "[data-passkey-status]",
+        "No passkey was used: the request was cancelled, timed out, or found no passkey for this site.",
+    )
+    .await;
+    page.check("Sign in", None).await;
+    page.goto(&site("/")).await;
+    wait_for_text(&page.browser, "#who", "Not signed in.").await;
+    page.browser.close().await.unwrap();
 }

@@ -10,6 +10,7 @@
 mod account;
 mod email_change;
 mod external;
+mod passkeys;
 mod second_factor;
 mod session;
 mod view;
@@ -34,17 +35,21 @@ pub(crate) use email_change::{
     undo_submit as email_change_undo_submit,
 };
 pub(crate) use external::{link_submit, oauth_finish, oauth_finish_head, start as oauth_start, unlink_submit};
+pub(crate) use passkeys::{
+    login_start as passkey_login_start, login_submit as passkey_login_submit, register_start as passkey_register_start,
+    register_submit as passkey_register_submit, remove_submit as passkey_remove_submit,
+};
 pub(crate) use second_factor::{
     confirm_submit, disable_submit, login_code_submit, mfa_page, recovery_codes_submit, setup_submit,
 };
 pub(crate) use session::{PageCookies, PageForm};
 use session::{cookie_value, csrf, genuine, random_token};
 use view::{AccountView, FormPage, HomePage, IdentityView, Link, MessagePage, Notice, SessionView};
-pub(crate) use view::{Views, icon, stylesheet};
+pub(crate) use view::{Views, icon, passkey_script, stylesheet};
 
 /// Headers every page carries: never framed (clickjacking), never cached (they show who
-/// is logged in and carry CSRF tokens), scripts from nowhere (the pages have none) and
-/// styles from this site's stylesheet only.
+/// is logged in and carry CSRF tokens), scripts from this site only (the passkey buttons'
+/// `/ui/passkeys.js`; no inline script) and styles from this site's stylesheet only.
 pub(crate) async fn page_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -54,8 +59,8 @@ pub(crate) async fn page_headers(mut response: Response) -> Response {
     response
 }
 
-/// The pages' Content Security Policy: everything from this origin only, no inline
-/// script or style (there is none), no plugins, no `<base>`, no framing, forms posted
+/// The pages' Content Security Policy: everything from this origin only (the one script
+/// is `/ui/passkeys.js`), no inline script or style (there is none), no plugins, no `<base>`, no framing, forms posted
 /// here only; images from here or `data:` URLs (the QR code of a TOTP enrolment, made on
 /// the page, never fetched from anywhere).
 pub(crate) const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
@@ -340,6 +345,8 @@ fn done_notice(done: Option<&str>) -> Option<Notice> {
         "email-change-sent" => "A link is on its way to the new address: open it to make the change.",
         "account-deleted" => "Your account is deleted, with everything stored about it.",
         "identity-unlinked" => "The provider is unlinked: it no longer signs you in.",
+        "passkey-added" => "The passkey is added: it signs you in from now on.",
+        "passkey-removed" => "The passkey is removed: it no longer signs you in.",
         _ => return None,
     };
     Some(Notice::success(text))
@@ -360,14 +367,18 @@ pub(crate) async fn home(
         });
     };
     let listed = match state.auth.list_sessions(me.user.id).await {
-        Ok(sessions) => state
-            .auth
-            .list_identities(me.user.id)
-            .await
-            .map(|identities| (sessions, identities)),
+        Ok(sessions) => match state.auth.list_identities(me.user.id).await {
+            Ok(identities) if state.auth.serves_passkeys() => state
+                .auth
+                .list_passkeys(me.user.id)
+                .await
+                .map(|passkeys| (sessions, identities, Some(passkeys))),
+            Ok(identities) => Ok((sessions, identities, None)),
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error),
     };
-    let (sessions, identities) = match listed {
+    let (sessions, identities, passkeys) = match listed {
         Ok(listed) => listed,
         Err(error) => {
             let page = MessagePage {
@@ -405,6 +416,17 @@ pub(crate) async fn home(
             has_password: me.user.password_hash.is_some(),
         }),
         linkable: external::linkable(&state, &identities),
+        passkeys: passkeys.map(|passkeys| {
+            passkeys
+                .iter()
+                .map(|passkey| view::PasskeyItem {
+                    id: passkey.id.to_string(),
+                    name: passkey.name.clone(),
+                    added: date(passkey.created_at),
+                    last_used: passkey.last_used_at.map(moment),
+                })
+                .collect()
+        }),
         identities: identities
             .iter()
             .map(|identity| IdentityView {
@@ -505,6 +527,7 @@ fn registration(state: &AppState) -> FormPage {
 fn login_form(state: &AppState) -> FormPage {
     FormPage {
         providers: external::sign_in_links(state),
+        passkeys: state.auth.serves_passkeys(),
         ..FormPage::default()
     }
 }

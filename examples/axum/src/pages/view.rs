@@ -53,6 +53,7 @@ pub(crate) const TEMPLATES: [(&str, &str); 20] = [
 ];
 const STYLESHEET: (&str, &str) = ("style.css", include_str!("../../ui/style.css"));
 const ICON: (&str, &str) = ("icon.svg", include_str!("../../ui/icon.svg"));
+const PASSKEY_SCRIPT: (&str, &str) = ("passkeys.js", include_str!("../../ui/passkeys.js"));
 
 /// The pages' templates and assets, shared by every request.
 #[derive(Clone)]
@@ -60,6 +61,7 @@ pub(crate) struct Views {
     env: Arc<Environment<'static>>,
     stylesheet: Asset,
     icon: Asset,
+    passkey_script: Asset,
 }
 
 /// A file served as is, under a URL that changes with its content (so it can be cached
@@ -164,6 +166,8 @@ pub(crate) struct FormPage {
     /// The sign-in and registration pages' "Sign in with …" links, one per configured
     /// identity provider.
     pub(crate) providers: Vec<ProviderLink>,
+    /// The server signs in with passkeys (the sign-in page's "Sign in with a passkey").
+    pub(crate) passkeys: bool,
 }
 
 /// An identity provider as the pages offer it: its name to show and where to go (a link
@@ -186,6 +190,17 @@ pub(crate) struct HomePage {
     pub(crate) identities: Vec<IdentityView>,
     /// The configured providers it can link, each with its form's action.
     pub(crate) linkable: Vec<ProviderLink>,
+    /// The account's passkeys, when the server has passkeys.
+    pub(crate) passkeys: Option<Vec<PasskeyItem>>,
+}
+
+/// A passkey as the account page lists it.
+#[derive(Serialize, Debug)]
+pub(crate) struct PasskeyItem {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) added: String,
+    pub(crate) last_used: Option<String>,
 }
 
 #[derive(Serialize, Debug)]
@@ -298,13 +313,16 @@ impl Views {
         }
         let stylesheet = Asset::new("/ui/style.css", read(STYLESHEET)?);
         let icon = Asset::new("/ui/icon.svg", read(ICON)?);
+        let passkey_script = Asset::new("/ui/passkeys.js", read(PASSKEY_SCRIPT)?);
         env.add_global("site", site.to_owned());
+        env.add_global("passkey_script", passkey_script.url.clone());
         env.add_global("stylesheet", stylesheet.url.clone());
         env.add_global("icon", icon.url.clone());
         let views = Self {
             env: Arc::new(env),
             stylesheet,
             icon,
+            passkey_script,
         };
         for (name, sample) in samples() {
             views
@@ -373,6 +391,11 @@ pub(crate) async fn icon(State(state): State<AppState>) -> Response {
     asset(&state.views.icon, "image/svg+xml")
 }
 
+/// `GET /ui/passkeys.js`: the pages' only script, the passkey buttons'.
+pub(crate) async fn passkey_script(State(state): State<AppState>) -> Response {
+    asset(&state.views.passkey_script, "text/javascript; charset=utf-8")
+}
+
 /// Every page in every state its template distinguishes, with made-up values: what the
 /// start-up check renders.
 fn samples() -> Vec<(&'static str, minijinja::Value)> {
@@ -398,6 +421,7 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
         token: Some("token".to_owned()),
         second_factor: with_errors,
         providers: with_errors.then(sample_provider).into_iter().collect(),
+        passkeys: with_errors,
     };
     let home = |signed_in: bool| HomePage {
         csrf: "csrf".to_owned(),
@@ -418,6 +442,14 @@ fn samples() -> Vec<(&'static str, minijinja::Value)> {
             last_used: Some("2026-01-01 00:00 UTC".to_owned()),
         }],
         linkable: vec![sample_provider()],
+        passkeys: signed_in.then(|| {
+            vec![PasskeyItem {
+                id: "id".to_owned(),
+                name: "Laptop".to_owned(),
+                added: "2026-01-01".to_owned(),
+                last_used: Some("2026-01-01 00:00 UTC".to_owned()),
+            }]
+        }),
         sessions: [true, false]
             .into_iter()
             .map(|current| SessionView {
