@@ -618,3 +618,49 @@ async fn ceremony_starts_draw_on_the_clients_allowance() {
     let last = f.events.take().pop().unwrap();
     assert_eq!(last.kind(), EventKind::PasskeyLoginStarted);
 }
+
+#[tokio::test]
+async fn registering_renaming_and_removing_a_passkey_keep_their_audit_records_with_the_change() {
+    // The writer never runs: every record read back was written with its change.
+    let mut f = Fixture::new();
+    let (log, _writer) = auth_core::AuditLog::new(std::sync::Arc::new(f.store.clone()));
+    f.auth = f.auth.with_audit_log(log);
+    let r = f.with_passkey("ada@example.com").await;
+    let caller = f.caller_of(&r.login).await;
+    f.auth
+        .rename_passkey(&caller, r.passkey.id, "Phone", &laptop())
+        .await
+        .unwrap();
+    f.auth.delete_passkey(&caller, r.passkey.id, &laptop()).await.unwrap();
+    let kinds: Vec<String> = f
+        .auth
+        .events_of(r.user.id, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| record.kind)
+        .filter(|kind| kind.starts_with("passkey"))
+        .collect();
+    assert_eq!(kinds, ["passkey_added", "passkey_renamed", "passkey_removed"]);
+}
+
+#[tokio::test]
+async fn expired_ceremonies_are_purged_and_live_ones_kept() {
+    let f = Fixture::new();
+    f.auth.begin_passkey_login(&laptop()).await.unwrap();
+    f.clock.advance(Duration::from_secs(240));
+    let live = f.auth.begin_passkey_login(&laptop()).await.unwrap();
+    f.clock.advance(Duration::from_secs(61));
+    let purged = f.auth.purge_expired().await.unwrap();
+    assert_eq!(purged.passkey_ceremonies, 1, "the first expired, the second is live");
+    // The live one still finishes (here refused for its credential, not its ceremony).
+    let refused = f
+        .auth
+        .finish_passkey_login(live.ceremony.expose_secret(), &json!({}), &laptop())
+        .await;
+    assert!(matches!(refused, Err(AuthError::PasskeyRefused)));
+    assert_eq!(
+        last_refusal(&f.events.take()),
+        Some(Refusal::Passkey(PasskeyRefusal::MalformedCredential))
+    );
+}

@@ -15,12 +15,15 @@ pub struct Purged {
     pub sessions: u64,
     /// Used or expired single-use tokens (decoys included).
     pub one_time_tokens: u64,
+    /// Expired passkey ceremonies (with [`with_passkeys`](AuthService::with_passkeys)).
+    pub passkey_ceremonies: u64,
 }
 
 impl<S: PurgeStore> AuthService<S> {
     /// Deletes what can no longer be used: sessions that were revoked, passed their
-    /// absolute lifetime or their idle timeout (with their refresh tokens), and single-use
-    /// tokens that were used or expired. Nothing live is touched. Call it periodically
+    /// absolute lifetime or their idle timeout (with their refresh tokens), single-use
+    /// tokens that were used or expired, and expired passkey ceremonies (with
+    /// [`with_passkeys`](AuthService::with_passkeys)). Nothing live is touched. Call it periodically
     /// (hourly, say) so the tables do not grow without bound.
     ///
     /// # Errors
@@ -33,10 +36,17 @@ impl<S: PurgeStore> AuthService<S> {
             .delete_ended_sessions(now, earlier_by(now, self.session_idle_timeout))
             .await?;
         let one_time_tokens = self.store().delete_spent_one_time_tokens(now).await?;
-        tracing::info!(sessions, one_time_tokens, "purged ended sessions and spent tokens");
+        let passkey_ceremonies = self.purge_passkey_ceremonies(now).await?;
+        tracing::info!(
+            sessions,
+            one_time_tokens,
+            passkey_ceremonies,
+            "purged ended sessions and spent tokens"
+        );
         Ok(Purged {
             sessions,
             one_time_tokens,
+            passkey_ceremonies,
         })
     }
 

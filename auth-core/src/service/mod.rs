@@ -454,6 +454,12 @@ impl<S> AuthService<S> {
     async fn has_passkeys(&self, _user: crate::id::UserId) -> Result<bool, crate::AuthError> {
         Ok(false)
     }
+
+    /// Without the `passkeys` feature there is no ceremony to purge.
+    #[allow(clippy::unused_async)]
+    async fn purge_passkey_ceremonies(&self, _before: OffsetDateTime) -> Result<u64, crate::AuthError> {
+        Ok(0)
+    }
 }
 
 impl<S> fmt::Debug for AuthService<S> {

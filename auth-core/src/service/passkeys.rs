@@ -187,6 +187,17 @@ pub struct PasskeyChallenge {
 pub(super) struct Passkeys<S> {
     pub(super) settings: PasskeySettings,
     pub(super) has_passkeys: HasPasskeys<S>,
+    pub(super) purge_ceremonies: PurgeCeremonies<S>,
+}
+
+/// Deletes the ceremonies expired before a time: for the purge, written for every store.
+pub(super) type PurgeCeremonies<S> = for<'a> fn(&'a AuthService<S>, time::OffsetDateTime) -> BoxedFlow<'a, u64>;
+
+fn purge_ceremonies<S: AuthStore + PasskeyStore>(
+    service: &AuthService<S>,
+    before: time::OffsetDateTime,
+) -> BoxedFlow<'_, u64> {
+    Box::pin(async move { Ok(service.store().delete_expired_passkey_ceremonies(before).await?) })
 }
 
 /// Whether an account has a passkey: set by [`AuthService::with_passkeys`], where the
@@ -262,6 +273,7 @@ impl<S: AuthStore + PasskeyStore> AuthService<S> {
         self.passkeys = Some(Passkeys {
             settings,
             has_passkeys: has_passkeys::<S>,
+            purge_ceremonies: purge_ceremonies::<S>,
         });
         self
     }
@@ -800,6 +812,14 @@ impl<S> AuthService<S> {
     /// passkeys on.
     pub fn passkey_settings(&self) -> Option<&PasskeySettings> {
         self.passkeys.as_ref().map(|passkeys| &passkeys.settings)
+    }
+
+    /// Deletes the passkey ceremonies expired before `before` (none without passkeys).
+    pub(super) async fn purge_passkey_ceremonies(&self, before: time::OffsetDateTime) -> Result<u64, AuthError> {
+        match &self.passkeys {
+            Some(passkeys) => (passkeys.purge_ceremonies)(self, before).await,
+            None => Ok(0),
+        }
     }
 
     /// Whether `user` has a passkey the service can check (false without passkeys).

@@ -886,6 +886,10 @@ pub struct ExportView {
     /// Its linked sign-in providers, where the server has them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identities: Option<Vec<IdentityView>>,
+    /// Its passkeys, when it has any (their public keys are the authenticators' public
+    /// data, not exported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passkeys: Option<Vec<PasskeyView>>,
     /// Its records of the audit log (the first 1000, oldest first), where
     /// the server keeps one.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -760,6 +760,15 @@ impl Endpoints {
             ),
             None => None,
         };
+        #[cfg(feature = "passkeys")]
+        let passkeys = match &self.passkeys {
+            Some(passkeys) => Some(passkeys.list_passkeys(user_id).await?)
+                .filter(|listed| !listed.is_empty())
+                .map(|listed| listed.iter().map(PasskeyView::from).collect()),
+            None => None,
+        };
+        #[cfg(not(feature = "passkeys"))]
+        let passkeys = None;
         let events = match &self.audit {
             Some(audit) => Some(
                 audit
@@ -780,6 +789,7 @@ impl Endpoints {
             account,
             sessions: export.sessions.iter().map(|s| SessionView::new(s, current)).collect(),
             identities,
+            passkeys,
         };
         Ok(Answer::json(200, &view)
             .with_header(("cache-control", "no-store"))
