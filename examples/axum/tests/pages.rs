@@ -931,3 +931,65 @@ async fn the_data_download_is_the_signed_in_accounts_export() {
     assert_eq!(body["account"]["email"], "xia@example.com");
     assert_eq!(body["sessions"][0]["current"], true, "{body}");
 }
+
+/// The passkey buttons' requests are the pages' forms: a start without the page's token is
+/// refused in the API's error shape, a genuine one answers the options; a finish without
+/// the token is refused as any form; the script is this site's cacheable file.
+#[tokio::test]
+async fn the_passkey_routes_of_the_pages_need_the_pages_token() {
+    let server = plain_http_server();
+    let http = no_redirects();
+    let forged = http
+        .post(server.url("/ui/passkeys/login/start"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let body: serde_json::Value = forged.json().await.unwrap();
+    assert_eq!(body["error"], "forbidden");
+
+    let (csrf, token) = page_token(&http, &server, "/ui/login").await;
+    let begun = http
+        .post(server.url("/ui/passkeys/login/start"))
+        .header("cookie", &csrf)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(begun.status().as_u16(), 200);
+    let begun: serde_json::Value = begun.json().await.unwrap();
+    assert!(begun["ceremony"].as_str().unwrap().starts_with("pkc_"), "{begun}");
+    assert_eq!(begun["options"]["rpId"], "auth.example.test");
+
+    // A visitor cannot begin a registration, even with a genuine token.
+    let registration = http
+        .post(server.url("/ui/passkeys/register/start"))
+        .header("cookie", &csrf)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registration.status().as_u16(), 401);
+
+    for path in ["/ui/passkeys/login", "/ui/passkeys/register", "/ui/passkeys/remove"] {
+        let refused = http
+            .post(server.url(path))
+            .form(&[("csrf", "forged"), ("ceremony", "pkc_x"), ("credential", "{}")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), 403, "{path}");
+    }
+
+    let script = http.get(server.url("/ui/passkeys.js")).send().await.unwrap();
+    assert_eq!(script.status().as_u16(), 200);
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(
+        script.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable"),
+        "versioned by its URL"
+    );
+}
