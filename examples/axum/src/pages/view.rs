@@ -567,6 +567,9 @@ mod tests {
     #[test]
     fn the_built_in_templates_never_turn_escaping_off_nor_style_inline() {
         for (name, source) in TEMPLATES {
+            // The one script the pages load: this site's file, by its versioned URL.
+            let source = source.replace(r#"<script src="{{ passkey_script }}" defer></script>"#, "");
+            let source = source.as_str();
             for unsafe_construct in [
                 "|safe",
                 "| safe",
