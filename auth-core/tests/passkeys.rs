@@ -12,8 +12,8 @@ mod common;
 use std::time::Duration;
 
 use auth_core::{
-    Action, AuthError, AuthEvent, AuthMethod, Caller, ClientInfo, EventKind, Limit, LoginOutcome, LoginSuccess,
-    Outcome, PasskeyCredential, PasskeyRefusal, PasskeyStore, Password, RateLimits, Refusal, SecondFactorMethod,
+    Action, AuthError, AuthEvent, AuthMethod, ClientInfo, EventKind, Limit, LoginOutcome, LoginSuccess, Outcome,
+    PasskeyCredential, PasskeyRefusal, PasskeyStore, Password, RateLimits, Refusal, SecondFactorMethod,
     SecurityNoticeKind, User,
 };
 use base64::Engine;
@@ -66,24 +66,11 @@ struct Registered {
 }
 
 impl Fixture {
-    fn now(&self) -> time::OffsetDateTime {
-        auth_core::Clock::now(&self.clock)
-    }
-
-    async fn caller_of(&self, login: &LoginSuccess) -> Caller {
-        let me = self
-            .auth
-            .authenticate(login.tokens.access_token.expose_secret())
-            .await
-            .unwrap();
-        Caller::from(&me)
-    }
-
     /// Registers `email`, signs it in with its password, and registers a passkey.
     async fn with_passkey(&self, email: &str) -> Registered {
         let (user, login) = self.logged_in(email).await;
         let mut authenticator = authenticator();
-        let caller = self.caller_of(&login).await;
+        let caller = self.caller(&login).await;
         let begun = self.auth.begin_passkey_registration(&caller, &laptop()).await.unwrap();
         let credential = create(&mut authenticator, &begun.options, origin());
         let passkey = self
@@ -126,7 +113,7 @@ impl Fixture {
 async fn a_passkey_registered_from_a_recent_sign_in_signs_in_without_an_address() {
     let f = Fixture::new();
     let (user, login) = f.logged_in("ada@example.com").await;
-    let caller = f.caller_of(&login).await;
+    let caller = f.caller(&login).await;
     f.events.take();
     let begun = f.auth.begin_passkey_registration(&caller, &laptop()).await.unwrap();
     assert!(begun.ceremony.expose_secret().starts_with("pkc_"));
@@ -206,12 +193,12 @@ async fn registration_needs_a_recent_sign_in_and_the_callers_own_ceremony() {
     let f = Fixture::new();
     let (_, login) = f.logged_in("ada@example.com").await;
     let (_, other) = f.logged_in("bob@example.com").await;
-    let caller = f.caller_of(&login).await;
+    let caller = f.caller(&login).await;
     let begun = f.auth.begin_passkey_registration(&caller, &laptop()).await.unwrap();
     let credential = create(&mut authenticator(), &begun.options, origin());
 
     // Bob cannot finish Ada's ceremony; the ceremony is spent by the attempt.
-    let bob = f.caller_of(&other).await;
+    let bob = f.caller(&other).await;
     let refused = f
         .auth
         .finish_passkey_registration(&bob, begun.ceremony.expose_secret(), &credential, None, &laptop())
@@ -358,7 +345,7 @@ async fn a_challenge_works_once_and_for_five_minutes() {
     );
 
     // A registration's ceremony is no sign-in's.
-    let caller = f.caller_of(&r.login).await;
+    let caller = f.caller(&r.login).await;
     let registration = f.auth.begin_passkey_registration(&caller, &laptop()).await.unwrap();
     let login = f.auth.begin_passkey_login(&laptop()).await.unwrap();
     let assertion = assert_with(&mut r.authenticator, &login.options, &id, origin());
@@ -378,7 +365,7 @@ async fn an_unknown_credential_is_refused() {
     let f = Fixture::new();
     let mut r = f.with_passkey("ada@example.com").await;
     // A second key, registered to the authenticator only: the service never saw it.
-    let caller = f.caller_of(&r.login).await;
+    let caller = f.caller(&r.login).await;
     let begun = f.auth.begin_passkey_registration(&caller, &laptop()).await.unwrap();
     let orphan = create(&mut r.authenticator, &begun.options, origin());
     let orphan_id = URL_SAFE_NO_PAD.decode(orphan["rawId"].as_str().unwrap()).unwrap();
@@ -448,7 +435,7 @@ async fn a_passkey_completes_a_login_challenge_as_the_second_factor() {
     assert!(matches!(plain, LoginOutcome::SignedIn(_)));
 
     // With TOTP confirmed, the challenge offers the passkey too.
-    let caller = f.caller_of(&r.login).await;
+    let caller = f.caller(&r.login).await;
     let enrolment = f
         .auth
         .begin_totp_enrolment(&caller, Password::new(PASSWORD), &laptop())
@@ -541,7 +528,7 @@ async fn a_passkey_completes_a_login_challenge_as_the_second_factor() {
 async fn passkeys_are_renamed_and_removed_by_their_owner_never_the_last_way_in() {
     let f = Fixture::new();
     let r = f.with_passkey("ada@example.com").await;
-    let caller = f.caller_of(&r.login).await;
+    let caller = f.caller(&r.login).await;
     f.auth
         .rename_passkey(&caller, r.passkey.id, "Work laptop", &laptop())
         .await
@@ -555,7 +542,7 @@ async fn passkeys_are_renamed_and_removed_by_their_owner_never_the_last_way_in()
 
     // Another account's passkey is not found.
     let (_, bob) = f.logged_in("bob@example.com").await;
-    let bob = f.caller_of(&bob).await;
+    let bob = f.caller(&bob).await;
     let theirs = f.auth.rename_passkey(&bob, r.passkey.id, "Mine", &laptop()).await;
     assert!(matches!(theirs, Err(AuthError::PasskeyNotFound)), "{theirs:?}");
     let theirs = f.auth.delete_passkey(&bob, r.passkey.id, &laptop()).await;
@@ -572,7 +559,7 @@ async fn passkeys_are_renamed_and_removed_by_their_owner_never_the_last_way_in()
         .unwrap()
         .signed_in()
         .unwrap();
-    let caller = f.caller_of(&fresh).await;
+    let caller = f.caller(&fresh).await;
     f.notices.take();
     f.auth.delete_passkey(&caller, r.passkey.id, &laptop()).await.unwrap();
     assert!(f.auth.list_passkeys(r.user.id).await.unwrap().is_empty());
@@ -598,7 +585,7 @@ async fn passkeys_are_renamed_and_removed_by_their_owner_never_the_last_way_in()
         .start_session(lone.id, AuthMethod::HARDWARE_KEY.into(), &laptop())
         .await
         .unwrap();
-    let lone_caller = f.caller_of(&lone_login).await;
+    let lone_caller = f.caller(&lone_login).await;
     let last = f.auth.delete_passkey(&lone_caller, lone_passkey.id, &laptop()).await;
     assert!(matches!(last, Err(AuthError::LastSignInMethod)), "{last:?}");
 }
@@ -626,7 +613,7 @@ async fn registering_renaming_and_removing_a_passkey_keep_their_audit_records_wi
     let (log, _writer) = auth_core::AuditLog::new(std::sync::Arc::new(f.store.clone()));
     f.auth = f.auth.with_audit_log(log);
     let r = f.with_passkey("ada@example.com").await;
-    let caller = f.caller_of(&r.login).await;
+    let caller = f.caller(&r.login).await;
     f.auth
         .rename_passkey(&caller, r.passkey.id, "Phone", &laptop())
         .await

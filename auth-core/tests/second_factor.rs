@@ -39,10 +39,6 @@ struct Enrolled {
 }
 
 impl Fixture {
-    fn now(&self) -> OffsetDateTime {
-        auth_core::Clock::now(&self.clock)
-    }
-
     fn code(&self, secret: &str) -> String {
         code_at(secret, self.now())
     }
@@ -51,15 +47,6 @@ impl Fixture {
     async fn status(&self, id: auth_core::UserId) -> SecondFactorStatus {
         let user = self.store.find_user_by_id(id).await.unwrap().unwrap();
         self.auth.second_factor_status(&user).await.unwrap()
-    }
-
-    async fn caller(&self, login: &LoginSuccess) -> Caller {
-        let me = self
-            .auth
-            .authenticate(login.tokens.access_token.expose_secret())
-            .await
-            .unwrap();
-        Caller::from(&me)
     }
 
     async fn begin(&self, login: &LoginSuccess) -> TotpEnrolment {

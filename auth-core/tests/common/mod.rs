@@ -782,6 +782,23 @@ impl Fixture {
         user
     }
 
+    /// The injected clock's time.
+    #[allow(dead_code)] // not every test file reads it
+    pub fn now(&self) -> OffsetDateTime {
+        auth_core::Clock::now(&self.clock)
+    }
+
+    /// The caller a login's access token authenticates as.
+    #[allow(dead_code)] // not every test file signs in this way
+    pub async fn caller(&self, login: &auth_core::LoginSuccess) -> auth_core::Caller {
+        let me = self
+            .auth
+            .authenticate(login.tokens.access_token.expose_secret())
+            .await
+            .unwrap();
+        auth_core::Caller::from(&me)
+    }
+
     pub async fn stored(&self, id: UserId) -> User {
         self.store.find_user_by_id(id).await.unwrap().unwrap()
     }
