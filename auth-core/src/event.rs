@@ -99,9 +99,10 @@ pub enum Action {
     BeginPasskeyRegistration,
     /// [`finish_passkey_registration`](crate::AuthService::finish_passkey_registration).
     RegisterPasskey,
-    /// [`begin_passkey_login`](crate::AuthService::begin_passkey_login), and
-    /// [`begin_passkey_second_factor`](crate::AuthService::begin_passkey_second_factor).
+    /// [`begin_passkey_login`](crate::AuthService::begin_passkey_login).
     BeginPasskeyLogin,
+    /// [`begin_passkey_second_factor`](crate::AuthService::begin_passkey_second_factor).
+    BeginPasskeySecondFactor,
     /// [`finish_passkey_login`](crate::AuthService::finish_passkey_login).
     PasskeyLogin,
     /// [`complete_login_with_passkey`](crate::AuthService::complete_login_with_passkey).
@@ -183,6 +184,7 @@ impl Action {
             Self::BeginPasskeyRegistration => "begin_passkey_registration",
             Self::RegisterPasskey => "register_passkey",
             Self::BeginPasskeyLogin => "begin_passkey_login",
+            Self::BeginPasskeySecondFactor => "begin_passkey_second_factor",
             Self::PasskeyLogin => "passkey_login",
             Self::CompleteLoginWithPasskey => "complete_login_with_passkey",
             Self::RenamePasskey => "rename_passkey",
@@ -667,7 +669,7 @@ impl AuthEvent {
                 Action::ExportAccount => EventKind::AccountExported,
                 Action::BeginPasskeyRegistration => EventKind::PasskeyRegistrationStarted,
                 Action::RegisterPasskey => EventKind::PasskeyAdded,
-                Action::BeginPasskeyLogin => EventKind::PasskeyLoginStarted,
+                Action::BeginPasskeyLogin | Action::BeginPasskeySecondFactor => EventKind::PasskeyLoginStarted,
                 Action::PasskeyLogin | Action::CompleteLoginWithPasskey => EventKind::LoginSucceeded,
                 Action::RenamePasskey => EventKind::PasskeyRenamed,
                 Action::DeletePasskey => EventKind::PasskeyRemoved,

@@ -651,3 +651,68 @@ async fn expired_ceremonies_are_purged_and_live_ones_kept() {
         Some(Refusal::Passkey(PasskeyRefusal::MalformedCredential))
     );
 }
+
+#[tokio::test]
+async fn a_second_factor_assertion_is_held_to_the_stored_counter_not_the_ceremonys_copy() {
+    let f = Fixture::new();
+    let mut r = f.with_passkey("ada@example.com").await;
+    let caller = f.caller(&r.login).await;
+    let enrolment = f
+        .auth
+        .begin_totp_enrolment(&caller, Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap();
+    let secret = totp_rs::Secret::try_from_base32(enrolment.expose_secret()).unwrap();
+    let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+    let code = totp
+        .generate(u64::try_from(f.now().unix_timestamp()).unwrap())
+        .to_string();
+    f.auth.confirm_totp(&caller, &code, &laptop()).await.unwrap();
+    let LoginOutcome::SecondFactorRequired(challenge) = f
+        .auth
+        .login("ada@example.com", Password::new(PASSWORD), &laptop())
+        .await
+        .unwrap()
+    else {
+        panic!("a second factor is required");
+    };
+    let begun = f
+        .auth
+        .begin_passkey_second_factor(challenge.token.expose_secret(), &laptop())
+        .await
+        .unwrap();
+    // After the ceremony began, a clone signed in elsewhere: the stored counter is 7.
+    let stored = f.store.find_passkey(&r.passkey.credential_id).await.unwrap().unwrap();
+    let mut credential: Value = serde_json::from_str(&stored.credential).unwrap();
+    credential["cred"]["counter"] = json!(7);
+    assert!(
+        f.store
+            .record_passkey_use(stored.id, stored.counter, &credential.to_string(), 7, f.now())
+            .await
+            .unwrap()
+    );
+    f.events.take();
+    // This authenticator's next counter (1) is above the ceremony's copy (0), not the store's.
+    let assertion = assert_with(&mut r.authenticator, &begun.options, &r.passkey.credential_id, origin());
+    let refused = f
+        .auth
+        .complete_login_with_passkey(
+            challenge.token.expose_secret(),
+            begun.ceremony.expose_secret(),
+            &assertion,
+            &laptop(),
+        )
+        .await;
+    assert!(matches!(refused, Err(AuthError::LoginChallengeFailed)), "{refused:?}");
+    let last = f.events.take().pop().unwrap();
+    assert_eq!(last.kind(), EventKind::PasskeyCounterRegressed);
+    assert_eq!(
+        f.store
+            .find_passkey(&r.passkey.credential_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .counter,
+        7
+    );
+}

@@ -50,6 +50,8 @@ use crate::user::User;
 /// assert_eq!(settings.rp_id(), "example.com");
 /// assert!(PasskeySettings::new("other.example", "https://auth.example.com").is_err());
 /// assert!(PasskeySettings::from_public_url("http://127.0.0.1:3000").is_err());
+/// assert!(PasskeySettings::from_public_url("http://auth.example.com").is_err(), "not a secure context");
+/// assert!(PasskeySettings::from_public_url("http://localhost:3000").is_ok());
 /// # Ok::<(), auth_core::PasskeySettingsError>(())
 /// ```
 #[derive(Clone)]
@@ -67,6 +69,10 @@ pub enum PasskeySettingsError {
     /// The origin is not a URL with a host name.
     #[error("the WebAuthn origin must be a URL with a host name (not an IP address): {0}")]
     InvalidOrigin(String),
+    /// The origin is neither HTTPS nor `http://localhost`: browsers offer WebAuthn to
+    /// secure contexts only.
+    #[error("the WebAuthn origin must be https:// (or http://localhost in development): {0}")]
+    InsecureOrigin(String),
     /// The RP id is not the origin's host or a suffix of it at a dot.
     #[error("the WebAuthn RP id {rp_id:?} must be the host of {origin} or a suffix of it")]
     RpIdNotOfOrigin {
@@ -88,8 +94,13 @@ impl PasskeySettings {
     /// suffix of it.
     pub fn new(rp_id: &str, origin: &str) -> Result<Self, PasskeySettingsError> {
         let parsed = Url::parse(origin).map_err(|_| PasskeySettingsError::InvalidOrigin(origin.to_owned()))?;
-        if parsed.domain().is_none() {
+        let Some(host) = parsed.domain() else {
             return Err(PasskeySettingsError::InvalidOrigin(origin.to_owned()));
+        };
+        // Browsers offer WebAuthn to secure contexts only: HTTPS, or a loopback name.
+        let loopback = host == "localhost" || host.ends_with(".localhost");
+        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+            return Err(PasskeySettingsError::InsecureOrigin(origin.to_owned()));
         }
         let origin = Url::parse(&parsed.origin().ascii_serialization())
             .map_err(|_| PasskeySettingsError::InvalidOrigin(origin.to_owned()))?;
@@ -645,6 +656,12 @@ impl<S: AuthStore + PasskeyStore> AuthService<S> {
             ));
         }
         for _ in 0..3 {
+            // webauthn-rs compared the counter with the credential it was given: for a
+            // second factor, the copy its ceremony began with, which another sign-in may
+            // have passed since. The stored one decides.
+            if (result.counter() > 0 || stored.counter > 0) && result.counter() <= stored.counter {
+                return Err(refuse(audit, PasskeyRefusal::CounterRegressed, answer));
+            }
             passkey.update_credential(&result);
             let credential = serde_json::to_string(&passkey).map_err(AuthError::internal)?;
             let counter = stored_counter(&passkey)?;
@@ -660,9 +677,6 @@ impl<S: AuthStore + PasskeyStore> AuthService<S> {
             let Some(current) = self.store().find_passkey(&stored.credential_id).await? else {
                 return Err(refuse(audit, PasskeyRefusal::UnknownCredential, answer));
             };
-            if result.counter() > 0 && current.counter >= result.counter() {
-                return Err(refuse(audit, PasskeyRefusal::CounterRegressed, answer));
-            }
             passkey = serde_json::from_str(&current.credential).map_err(AuthError::internal)?;
             stored = current;
         }
@@ -690,7 +704,7 @@ impl<S: AuthStore + PasskeyStore + SecondFactorStore> AuthService<S> {
         client: &ClientInfo,
     ) -> Result<PasskeyChallenge, AuthError> {
         self.audited(
-            Audit::new(Action::BeginPasskeyLogin, Subject::Unknown),
+            Audit::new(Action::BeginPasskeySecondFactor, Subject::Unknown),
             client,
             async |audit| {
                 let webauthn = self.webauthn()?;

@@ -1049,8 +1049,9 @@ mod tests {
 /// A passkey ceremony begun (`POST /passkeys/register/start`, `/passkeys/login/start`,
 /// `/login/mfa/passkey/start`): the options to give the browser, and the ceremony's token
 /// to send back with its answer.
+// No `Debug`: it carries the ceremony's token.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub struct PasskeyOptionsView {
     /// The ceremony (`pkc_…`), for the matching `finish`; works once.
     pub ceremony: String,

@@ -17,6 +17,13 @@
     button.hidden = false;
     button.addEventListener("click", async function () {
       status.textContent = "";
+      // A name the server would refuse is caught before the authenticator makes a key.
+      var name = form.elements.name;
+      if (name && !name.value.trim()) {
+        status.textContent = "Give the passkey a name first.";
+        name.focus();
+        return;
+      }
       button.disabled = true;
       try {
         var begun = await fetch(button.dataset.start, {

@@ -565,6 +565,12 @@ mod tests {
             passkey_settings(None, "http://127.0.0.1:8000").unwrap().is_none(),
             "an IP: off"
         );
+        assert!(
+            passkey_settings(None, "http://auth.example.com").unwrap().is_none(),
+            "plain HTTP but localhost: off"
+        );
+        let insecure = passkey_settings(Some("example.com"), "http://auth.example.com").unwrap_err();
+        assert!(insecure.starts_with("AUTH_WEBAUTHN_RP_ID: "), "{insecure}");
         let foreign = passkey_settings(Some("other.com"), "https://auth.example.com").unwrap_err();
         assert!(foreign.starts_with("AUTH_WEBAUTHN_RP_ID: "), "{foreign}");
         let on_an_ip = passkey_settings(Some("example.com"), "http://127.0.0.1:8000").unwrap_err();

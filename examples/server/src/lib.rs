@@ -437,7 +437,7 @@ fn service(
         }
         None => tracing::warn!(
             public_url = %config.public_url,
-            "passkeys off: AUTH_PUBLIC_URL's host is an IP address; set AUTH_PUBLIC_URL to a host name (http://localhost:3000 in development) or AUTH_WEBAUTHN_RP_ID"
+            "passkeys off: AUTH_PUBLIC_URL is not an https:// URL with a host name (nor http://localhost); browsers offer passkeys to secure contexts only (use http://localhost:8000 in development)"
         ),
     }
     if config.hash_threads.is_some() || config.hash_queue.is_some() {
