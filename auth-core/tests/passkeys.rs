@@ -94,6 +94,50 @@ impl Fixture {
         }
     }
 
+    /// Enrols and confirms TOTP for the caller of `login`: password sign-ins ask for a
+    /// second factor from now on.
+    async fn enrol_totp(&self, login: &LoginSuccess) {
+        let caller = self.caller(login).await;
+        let enrolment = self
+            .auth
+            .begin_totp_enrolment(&caller, Password::new(PASSWORD), &laptop())
+            .await
+            .unwrap();
+        let secret = totp_rs::Secret::try_from_base32(enrolment.expose_secret()).unwrap();
+        let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+        let code = totp
+            .generate(u64::try_from(self.now().unix_timestamp()).unwrap())
+            .to_string();
+        self.auth.confirm_totp(&caller, &code, &laptop()).await.unwrap();
+    }
+
+    /// A password login of `email` that asks for a second factor: its challenge.
+    async fn challenge(&self, email: &str) -> auth_core::SecondFactorChallenge {
+        match self
+            .auth
+            .login(email, Password::new(PASSWORD), &laptop())
+            .await
+            .unwrap()
+        {
+            LoginOutcome::SecondFactorRequired(challenge) => challenge,
+            other => panic!("a second factor is required, got {other:?}"),
+        }
+    }
+
+    /// Sets the stored sign counter of `credential_id` to `counter`, as a clone of the
+    /// key signing in elsewhere would have.
+    async fn clone_signed_in_up_to(&self, credential_id: &[u8], counter: u32) {
+        let stored = self.store.find_passkey(credential_id).await.unwrap().unwrap();
+        let mut credential: Value = serde_json::from_str(&stored.credential).unwrap();
+        credential["cred"]["counter"] = json!(counter);
+        let moved = self
+            .store
+            .record_passkey_use(stored.id, stored.counter, &credential.to_string(), counter, self.now())
+            .await
+            .unwrap();
+        assert!(moved);
+    }
+
     /// A passkey sign-in with `authenticator` for `credential_id`, from `origin`.
     async fn passkey_login(
         &self,
@@ -399,15 +443,7 @@ async fn a_sign_counter_that_moves_back_is_refused_and_recorded_as_a_possible_cl
 
     // A clone of the key signed in five times elsewhere: the stored counter is 7, this
     // authenticator's next is 3.
-    let stored = f.store.find_passkey(&id).await.unwrap().unwrap();
-    let mut credential: Value = serde_json::from_str(&stored.credential).unwrap();
-    credential["cred"]["counter"] = json!(7);
-    assert!(
-        f.store
-            .record_passkey_use(stored.id, 2, &credential.to_string(), 7, f.now())
-            .await
-            .unwrap()
-    );
+    f.clone_signed_in_up_to(&id, 7).await;
     let refused = f.passkey_login(&mut r.authenticator, &id, origin()).await;
     assert!(matches!(refused, Err(AuthError::PasskeyRefused)), "{refused:?}");
     let events = f.events.take();
@@ -435,28 +471,10 @@ async fn a_passkey_completes_a_login_challenge_as_the_second_factor() {
     assert!(matches!(plain, LoginOutcome::SignedIn(_)));
 
     // With TOTP confirmed, the challenge offers the passkey too.
-    let caller = f.caller(&r.login).await;
-    let enrolment = f
-        .auth
-        .begin_totp_enrolment(&caller, Password::new(PASSWORD), &laptop())
-        .await
-        .unwrap();
-    let secret = totp_rs::Secret::try_from_base32(enrolment.expose_secret()).unwrap();
-    let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
-    let code = totp
-        .generate(u64::try_from(f.now().unix_timestamp()).unwrap())
-        .to_string();
-    f.auth.confirm_totp(&caller, &code, &laptop()).await.unwrap();
+    f.enrol_totp(&r.login).await;
     f.events.take();
 
-    let LoginOutcome::SecondFactorRequired(challenge) = f
-        .auth
-        .login("ada@example.com", Password::new(PASSWORD), &laptop())
-        .await
-        .unwrap()
-    else {
-        panic!("a second factor is required");
-    };
+    let challenge = f.challenge("ada@example.com").await;
     assert_eq!(
         challenge.methods,
         [
@@ -656,41 +674,15 @@ async fn expired_ceremonies_are_purged_and_live_ones_kept() {
 async fn a_second_factor_assertion_is_held_to_the_stored_counter_not_the_ceremonys_copy() {
     let f = Fixture::new();
     let mut r = f.with_passkey("ada@example.com").await;
-    let caller = f.caller(&r.login).await;
-    let enrolment = f
-        .auth
-        .begin_totp_enrolment(&caller, Password::new(PASSWORD), &laptop())
-        .await
-        .unwrap();
-    let secret = totp_rs::Secret::try_from_base32(enrolment.expose_secret()).unwrap();
-    let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
-    let code = totp
-        .generate(u64::try_from(f.now().unix_timestamp()).unwrap())
-        .to_string();
-    f.auth.confirm_totp(&caller, &code, &laptop()).await.unwrap();
-    let LoginOutcome::SecondFactorRequired(challenge) = f
-        .auth
-        .login("ada@example.com", Password::new(PASSWORD), &laptop())
-        .await
-        .unwrap()
-    else {
-        panic!("a second factor is required");
-    };
+    f.enrol_totp(&r.login).await;
+    let challenge = f.challenge("ada@example.com").await;
     let begun = f
         .auth
         .begin_passkey_second_factor(challenge.token.expose_secret(), &laptop())
         .await
         .unwrap();
     // After the ceremony began, a clone signed in elsewhere: the stored counter is 7.
-    let stored = f.store.find_passkey(&r.passkey.credential_id).await.unwrap().unwrap();
-    let mut credential: Value = serde_json::from_str(&stored.credential).unwrap();
-    credential["cred"]["counter"] = json!(7);
-    assert!(
-        f.store
-            .record_passkey_use(stored.id, stored.counter, &credential.to_string(), 7, f.now())
-            .await
-            .unwrap()
-    );
+    f.clone_signed_in_up_to(&r.passkey.credential_id, 7).await;
     f.events.take();
     // This authenticator's next counter (1) is above the ceremony's copy (0), not the store's.
     let assertion = assert_with(&mut r.authenticator, &begun.options, &r.passkey.credential_id, origin());
