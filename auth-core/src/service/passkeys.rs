@@ -484,10 +484,11 @@ impl<S: AuthStore + PasskeyStore> AuthService<S> {
                 }
                 let passkey: Passkey = serde_json::from_str(&stored.credential).map_err(AuthError::internal)?;
                 let result = webauthn.finish_discoverable_authentication_v2(&assertion, state, &passkey);
+                let owner = stored.user_id;
                 let method = self
                     .record_assertion(stored, passkey, result, audit, AuthError::PasskeyRefused)
                     .await?;
-                let user = self.active_account(audit_user(audit)?).await?;
+                let user = self.active_account(owner).await?;
                 if self.require_verified_email && !user.email_verified() {
                     return Err(AuthError::EmailNotVerified);
                 }
@@ -842,14 +843,6 @@ impl<S> AuthService<S> {
             Some(passkeys) => (passkeys.has_passkeys)(self, user).await,
             None => Ok(false),
         }
-    }
-}
-
-/// The account a verified assertion named (set by `record_assertion`).
-fn audit_user(audit: &Audit) -> Result<UserId, AuthError> {
-    match audit.subject {
-        Subject::User(user) => Ok(user),
-        _ => Err(AuthError::internal("a verified assertion without its account")),
     }
 }
 
