@@ -124,7 +124,10 @@ pub use sqlx;
 pub use sqlx::PgPool;
 
 mod error;
+mod outage;
 mod schema;
+
+use outage::Guarded;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -194,6 +197,8 @@ pub struct PostgresStore {
     schema: String,
     /// See [`with_registration_hook`](Self::with_registration_hook).
     on_registration: Option<Arc<RegistrationHook>>,
+    /// Fails calls at once while the database is down (see [`without_outage_watch`](Self::without_outage_watch)).
+    outage: Arc<outage::OutageWatch>,
 }
 
 /// What a [`RegistrationHook`] returns: a future borrowing the transaction and the account.
@@ -205,13 +210,45 @@ pub type RegistrationHook = dyn for<'a> Fn(&'a mut sqlx::PgConnection, &'a User)
 
 impl PostgresStore {
     /// A store on `pool`, in the schema [`DEFAULT_SCHEMA`] (`auth`). Size the pool with a
-    /// bounded `acquire_timeout` (a few seconds) so an outage is a quick `unavailable`.
+    /// bounded `acquire_timeout` (a few seconds): it bounds a call's wait for a connection
+    /// when all are busy, and when the database stops answering without closing its
+    /// connections (a network that drops packets).
+    ///
+    /// When the database closes its connections and refuses new ones (it stopped,
+    /// restarts or fails over), calls fail at once instead: a task beside the pool keeps
+    /// one connection of its own (named `auth-store-postgres outage watch` in
+    /// `pg_stat_activity`) and checks it every 250 ms; while it can neither use it nor
+    /// make a new one, every call, the ones already waiting for a connection too, is
+    /// [`StoreError::Unavailable`] (HTTP 503 with `Retry-After`) without waiting, and the
+    /// calls succeed again once it connects. The task starts with the first call and
+    /// stops with the last clone of the store.
+    /// [`without_outage_watch`](Self::without_outage_watch) turns it off.
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
             schema: DEFAULT_SCHEMA.to_owned(),
             on_registration: None,
+            outage: outage::OutageWatch::new(true),
         }
+    }
+
+    /// Turns off the outage watch of [`new`](Self::new) (its one extra connection): in
+    /// an outage, each call then waits out the pool's `acquire_timeout` before it fails as
+    /// [`StoreError::Unavailable`]. For a database that counts every connection (a
+    /// connection pooler's small limit).
+    ///
+    /// ```no_run
+    /// use auth_store_postgres::PostgresStore;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = PostgresStore::connect("postgres://app@localhost/app").await?.without_outage_watch();
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn without_outage_watch(mut self) -> Self {
+        self.outage = outage::OutageWatch::new(false);
+        self
     }
 
     /// Runs `hook` in the transaction that inserts each new account, after the insert (a
@@ -351,7 +388,11 @@ impl PostgresStore {
             UserQuery::Id(id) => query.bind(id),
             UserQuery::Email(email) => query.bind(email),
         };
-        let row = query.fetch_optional(&self.pool).await.map_err(store_error)?;
+        let row = query
+            .fetch_optional(&self.pool)
+            .guarded(self)
+            .await
+            .map_err(store_error)?;
         row.as_ref().map(user_from_row).transpose()
     }
 }
@@ -450,8 +491,8 @@ impl PostgresStore {
     /// that takes them too. End it with [`finish`](Self::finish).
     async fn writer(&self) -> Result<Writer, StoreError> {
         Ok(match PendingRecords::take() {
-            Some(pending) => Writer::Recording(self.pool.begin().await.map_err(store_error)?, pending),
-            None => Writer::Direct(self.pool.acquire().await.map_err(store_error)?),
+            Some(pending) => Writer::Recording(self.pool.begin().guarded(self).await.map_err(store_error)?, pending),
+            None => Writer::Direct(self.pool.acquire().guarded(self).await.map_err(store_error)?),
         })
     }
 
@@ -522,7 +563,7 @@ impl PostgresStore {
         change: impl FnOnce(&mut BTreeSet<Role>) -> bool + Send,
     ) -> Result<Option<User>, StoreError> {
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         let row = sqlx::query(self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1 FOR UPDATE"))
             .bind(id.as_uuid())
             .fetch_optional(&mut *tx)
@@ -867,7 +908,7 @@ impl UserStore for PostgresStore {
             return self.finish(writer, true).await;
         };
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         self.insert_user_on(&mut *tx, user).await?;
         hook(&mut tx, user).await.map_err(StoreError::Backend)?;
         self.commit_recorded(tx, pending, true).await
@@ -900,6 +941,7 @@ impl UserStore for PostgresStore {
         .bind(upgraded.as_str())
         .bind(at)
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
@@ -990,7 +1032,7 @@ impl UserStore for PostgresStore {
 impl SessionStore for PostgresStore {
     async fn insert_session(&self, session: &Session, refresh_token: &TokenHash) -> Result<(), StoreError> {
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         sqlx::query(self.sql(
             "INSERT INTO {s}.sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, revoked_at,
                                        auth_methods, auth_time)
@@ -1025,6 +1067,7 @@ impl SessionStore for PostgresStore {
         ))
         .bind(refresh_token.as_bytes().as_slice())
         .fetch_optional(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         row.map(|row| {
@@ -1044,7 +1087,7 @@ impl SessionStore for PostgresStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         // The session row's lock orders this rotation against a concurrent revocation
         // (which updates that row): either the revocation sees the rotation done, or the
         // rotation sees the session revoked; never a new token for a revoked session.
@@ -1096,6 +1139,7 @@ impl SessionStore for PostgresStore {
                 let committed = sqlx::query(self.sql("SELECT 1 FROM {s}.refresh_tokens WHERE hash = $1"))
                     .bind(replacement.as_bytes().as_slice())
                     .fetch_optional(&self.pool)
+                    .guarded(self)
                     .await;
                 match committed {
                     Ok(Some(_)) => {
@@ -1118,6 +1162,7 @@ impl SessionStore for PostgresStore {
         ))
         .bind(user.as_uuid())
         .fetch_all(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         rows.iter().map(session_from_row).collect()
@@ -1127,6 +1172,7 @@ impl SessionStore for PostgresStore {
         let row = sqlx::query(self.sql("SELECT {SESSION_COLUMNS} FROM {s}.sessions s WHERE s.id = $1"))
             .bind(session.as_uuid())
             .fetch_optional(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         row.as_ref().map(session_from_row).transpose()
@@ -1154,6 +1200,7 @@ impl SessionStore for PostgresStore {
                 .bind(user.as_uuid())
                 .bind(at)
                 .execute(&self.pool)
+                .guarded(self)
                 .await
                 .map_err(store_error)?;
         Ok(done.rows_affected())
@@ -1205,6 +1252,7 @@ impl OneTimeTokenStore for PostgresStore {
         .bind(hash.as_bytes().as_slice())
         .bind(purpose.as_str())
         .fetch_optional(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         row.as_ref().map(one_time_token_from_row).transpose()
@@ -1224,6 +1272,7 @@ impl OneTimeTokenStore for PostgresStore {
         .bind(purpose.as_str())
         .bind(at)
         .fetch_optional(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         row.as_ref().map(one_time_token_from_row).transpose()
@@ -1239,6 +1288,7 @@ impl UserDirectory for PostgresStore {
         .bind(after.map(|id| *id.as_uuid()))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         rows.iter().map(user_from_row).collect()
@@ -1259,6 +1309,7 @@ impl UserDirectory for PostgresStore {
         .bind(after.map(|id| *id.as_uuid()))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         rows.iter().map(user_from_row).collect()
@@ -1309,6 +1360,7 @@ impl BrowserSessionStore for PostgresStore {
             .bind(session.as_uuid())
             .bind(at)
             .execute(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         Ok(())
@@ -1321,6 +1373,7 @@ impl BrowserSessionStore for PostgresStore {
         ))
         .bind(token.as_bytes().as_slice())
         .fetch_optional(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         row.as_ref().map(session_from_row).transpose()
@@ -1330,6 +1383,7 @@ impl BrowserSessionStore for PostgresStore {
         sqlx::query(self.sql("DELETE FROM {s}.browser_sessions WHERE hash = $1"))
             .bind(token.as_bytes().as_slice())
             .execute(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         Ok(())
@@ -1342,6 +1396,7 @@ impl BrowserSessionStore for PostgresStore {
         .bind(session.as_uuid())
         .bind(at)
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
@@ -1380,6 +1435,7 @@ impl SecondFactorStore for PostgresStore {
         let row = sqlx::query(self.sql("SELECT {TOTP_FACTOR_COLUMNS} FROM {s}.totp_factors WHERE user_id = $1"))
             .bind(user.as_uuid())
             .fetch_optional(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         row.as_ref().map(totp_factor_from_row).transpose()
@@ -1397,7 +1453,7 @@ impl SecondFactorStore for PostgresStore {
         // not at all (dropped uncommitted, it rolls back). The conditional update locks the
         // factor's row: of concurrent confirmations, one finds it pending.
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         let confirmed = sqlx::query(self.sql(
             "UPDATE {s}.totp_factors SET confirmed_at = $3, last_used_step = $4
              WHERE user_id = $1 AND sealed_secret = $2 AND confirmed_at IS NULL",
@@ -1428,6 +1484,7 @@ impl SecondFactorStore for PostgresStore {
         .bind(user.as_uuid())
         .bind(step)
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
@@ -1441,6 +1498,7 @@ impl SecondFactorStore for PostgresStore {
         .bind(current)
         .bind(resealed)
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
@@ -1448,7 +1506,7 @@ impl SecondFactorStore for PostgresStore {
 
     async fn delete_totp_factor(&self, user: UserId, at: OffsetDateTime) -> Result<Option<User>, StoreError> {
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         let deleted = sqlx::query(self.sql("DELETE FROM {s}.totp_factors WHERE user_id = $1"))
             .bind(user.as_uuid())
             .execute(&mut *tx)
@@ -1474,7 +1532,7 @@ impl SecondFactorStore for PostgresStore {
         _at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         // The confirmed factor's row lock, held to the commit, orders this replacement
         // against a concurrent removal of the factor (which deletes that row): either the
         // removal deletes the new codes too, or this finds no factor; never codes without
@@ -1502,6 +1560,7 @@ impl SecondFactorStore for PostgresStore {
         .bind(code.as_bytes().as_slice())
         .bind(at)
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
@@ -1513,6 +1572,7 @@ impl SecondFactorStore for PostgresStore {
         )
         .bind(user.as_uuid())
         .fetch_one(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(u32::try_from(unused).unwrap_or(u32::MAX))
@@ -1546,6 +1606,7 @@ impl SecondFactorStore for PostgresStore {
         .bind(challenge.ip.map(|ip| ip.to_string()))
         .bind(challenge.first_factor.as_str())
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         // Nothing written: the account's challenge has this very hash already.
@@ -1559,6 +1620,7 @@ impl SecondFactorStore for PostgresStore {
         let row = sqlx::query(self.sql("SELECT {LOGIN_CHALLENGE_COLUMNS} FROM {s}.login_challenges WHERE hash = $1"))
             .bind(hash.as_bytes().as_slice())
             .fetch_optional(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         row.as_ref().map(login_challenge_from_row).transpose()
@@ -1571,6 +1633,7 @@ impl SecondFactorStore for PostgresStore {
         )
         .bind(hash.as_bytes().as_slice())
         .fetch_optional(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         row.as_ref().map(attempts_from_row).transpose()
@@ -1583,6 +1646,7 @@ impl SecondFactorStore for PostgresStore {
         )
         .bind(hash.as_bytes().as_slice())
         .fetch_optional(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         row.as_ref().map(login_challenge_from_row).transpose()
@@ -1595,7 +1659,7 @@ impl IdentityStore for PostgresStore {
         // One transaction: the account and its identity (and the application's rows, by
         // its hook) are written together or not at all; an error drops it uncommitted.
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         // The identity goes in first, its reference to the account checked at the commit
         // (the constraint is deferrable, immediate elsewhere): when the identity and the
         // email are both taken, as for two first sign-ins of one identity, which carry one
@@ -1631,6 +1695,7 @@ impl IdentityStore for PostgresStore {
                 .bind(provider.as_str())
                 .bind(subject)
                 .fetch_optional(&self.pool)
+                .guarded(self)
                 .await
                 .map_err(store_error)?;
         row.as_ref().map(identity_from_row).transpose()
@@ -1642,6 +1707,7 @@ impl IdentityStore for PostgresStore {
         )
         .bind(user.as_uuid())
         .fetch_all(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         rows.iter().map(identity_from_row).collect()
@@ -1652,6 +1718,7 @@ impl IdentityStore for PostgresStore {
             .bind(id.as_uuid())
             .bind(at)
             .execute(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
@@ -1659,7 +1726,7 @@ impl IdentityStore for PostgresStore {
 
     async fn delete_identity(&self, user: UserId, id: IdentityId) -> Result<IdentityRemoval, StoreError> {
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         // The account's row lock, held to the commit, queues the deletions of one
         // account's identities: each decides on what the previous one left (read
         // committed reads it afresh after the wait), so of two concurrent deletions of
@@ -1733,6 +1800,7 @@ impl IdentityStore for PostgresStore {
                 .map(|challenge| challenge.as_bytes().as_slice()),
         )
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(())
@@ -1745,6 +1813,7 @@ impl IdentityStore for PostgresStore {
         )
         .bind(state.as_bytes().as_slice())
         .fetch_optional(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         row.as_ref().map(login_state_from_row).transpose()
@@ -1766,6 +1835,7 @@ impl IdentityStore for PostgresStore {
         .bind(record.expires_at)
         .bind(record.binding.as_bytes().as_slice())
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(())
@@ -1778,13 +1848,14 @@ impl IdentityStore for PostgresStore {
         )
         .bind(code.as_bytes().as_slice())
         .fetch_optional(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         row.as_ref().map(login_code_from_row).transpose()
     }
 
     async fn delete_expired_logins(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         let mut deleted = 0;
         for table in [
             self.sql("DELETE FROM {s}.external_login_states WHERE expires_at < $1"),
@@ -1816,6 +1887,7 @@ impl PurgeStore for PostgresStore {
         .bind(ended_before)
         .bind(idle_since)
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(done.rows_affected())
@@ -1825,6 +1897,7 @@ impl PurgeStore for PostgresStore {
         let done = sqlx::query(self.sql("DELETE FROM {s}.one_time_tokens WHERE used_at <= $1 OR expires_at <= $1"))
             .bind(before)
             .execute(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         Ok(done.rows_affected())
@@ -1923,7 +1996,7 @@ impl EmailChangeStore for PostgresStore {
         undo: &TokenHash,
     ) -> Result<(), StoreError> {
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         sqlx::query(self.sql("DELETE FROM {s}.email_changes WHERE user_id = $1 AND undo_expires_at <= $2"))
             .bind(change.user_id.as_uuid())
             .bind(change.requested_at)
@@ -1957,7 +2030,7 @@ impl EmailChangeStore for PostgresStore {
         at: OffsetDateTime,
     ) -> Result<Option<EmailConfirmation>, StoreError> {
         let mut pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         let change = self
             .locked_email_change(
                 &mut tx,
@@ -2010,7 +2083,7 @@ impl EmailChangeStore for PostgresStore {
         at: OffsetDateTime,
     ) -> Result<Option<(EmailChange, User)>, StoreError> {
         let mut pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         let change = self
             .locked_email_change(
                 &mut tx,
@@ -2056,7 +2129,7 @@ impl EmailChangeStore for PostgresStore {
 impl AccountDeletionStore for PostgresStore {
     async fn delete_user(&self, id: UserId, pseudonym: &EmailDigest) -> Result<Option<User>, StoreError> {
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         // Locked first: a racing deletion waits here, then finds nothing.
         let row = sqlx::query(self.sql("SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1 FOR UPDATE"))
             .bind(id.as_uuid())
@@ -2128,7 +2201,7 @@ fn audit_record_from_row(row: &PgRow) -> Result<AuditRecord, StoreError> {
 #[async_trait]
 impl AuditLogStore for PostgresStore {
     async fn insert_audit_records(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         self.insert_audit_rows(&mut tx, records).await?;
         tx.commit().await.map_err(store_error)
     }
@@ -2145,6 +2218,7 @@ impl AuditLogStore for PostgresStore {
         .bind(query.after.map(|id| *id.as_uuid()))
         .bind(i64::from(query.limit))
         .fetch_all(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         rows.iter().map(audit_record_from_row).collect()
@@ -2154,6 +2228,7 @@ impl AuditLogStore for PostgresStore {
         let done = sqlx::query(self.sql("DELETE FROM {s}.audit_events WHERE at < $1"))
             .bind(before)
             .execute(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         Ok(done.rows_affected())
@@ -2192,6 +2267,7 @@ impl PasskeyStore for PostgresStore {
         let row = sqlx::query(self.sql("SELECT {PASSKEY_COLUMNS} FROM {s}.passkeys WHERE credential_id = $1"))
             .bind(credential_id)
             .fetch_optional(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         row.as_ref().map(passkey_from_row).transpose()
@@ -2203,6 +2279,7 @@ impl PasskeyStore for PostgresStore {
         )
         .bind(user.as_uuid())
         .fetch_all(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         rows.iter().map(passkey_from_row).collect()
@@ -2227,6 +2304,7 @@ impl PasskeyStore for PostgresStore {
         .bind(i64::from(counter))
         .bind(at)
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(done.rows_affected() == 1)
@@ -2248,7 +2326,7 @@ impl PasskeyStore for PostgresStore {
 
     async fn delete_passkey(&self, user: UserId, id: PasskeyId) -> Result<PasskeyRemoval, StoreError> {
         let pending = PendingRecords::take();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().guarded(self).await.map_err(store_error)?;
         // The account's row lock, held to the commit, queues every deletion of one
         // account's ways to sign in (identities take it too): each decides on what the
         // previous one left.
@@ -2304,6 +2382,7 @@ impl PasskeyStore for PostgresStore {
         .bind(ceremony.created_at)
         .bind(ceremony.expires_at)
         .execute(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         Ok(())
@@ -2316,6 +2395,7 @@ impl PasskeyStore for PostgresStore {
         ))
         .bind(token.as_bytes().as_slice())
         .fetch_optional(&self.pool)
+        .guarded(self)
         .await
         .map_err(store_error)?;
         row.as_ref().map(passkey_ceremony_from_row).transpose()
@@ -2325,6 +2405,7 @@ impl PasskeyStore for PostgresStore {
         let done = sqlx::query(self.sql("DELETE FROM {s}.passkey_ceremonies WHERE expires_at < $1"))
             .bind(before)
             .execute(&self.pool)
+            .guarded(self)
             .await
             .map_err(store_error)?;
         Ok(done.rows_affected())

@@ -100,6 +100,22 @@ async fn bounded<T>(future: impl Future<Output = T>) -> T {
         .expect("the store answered instead of hanging")
 }
 
+/// Calls `call` until it is no longer `Unavailable`: once the database answers again, the
+/// store's outage watch lets calls through within its check period (a quarter second).
+async fn once_back<T, Fut: Future<Output = Result<T, StoreError>>>(
+    mut call: impl FnMut() -> Fut,
+) -> Result<T, StoreError> {
+    bounded(async {
+        loop {
+            match call().await {
+                Err(StoreError::Unavailable(_)) => tokio::time::sleep(Duration::from_millis(20)).await,
+                other => return other,
+            }
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_connection_is_unavailable_and_the_same_store_recovers() {
     let Some(direct) = common::pool().await else {
@@ -135,18 +151,105 @@ async fn a_lost_connection_is_unavailable_and_the_same_store_recovers() {
     assert!(error.retry_after().is_some());
 
     proxy.restore();
-    let found = bounded(store.find_user_by_id(user.id)).await;
-    assert_eq!(found.unwrap(), Some(user.clone()), "the same store works again at once");
+    let found = once_back(|| store.find_user_by_id(user.id)).await;
+    assert_eq!(found.unwrap(), Some(user.clone()), "the same store works again");
 
     // No answer at all: the pool's acquire timeout bounds the wait.
     proxy.black_hole();
     let error = bounded(store.find_user_by_id(user.id)).await.unwrap_err();
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
     proxy.restore();
-    let found = bounded(store.find_user_by_id(user.id)).await;
+    let found = once_back(|| store.find_user_by_id(user.id)).await;
     assert_eq!(found.unwrap(), Some(user.clone()));
     let again = sample_user(unique_email("after-outage"));
     bounded(store.insert_user(&again)).await.unwrap();
+}
+
+/// Guards a call that must not wait out the pool's acquire timeout: far shorter than it.
+async fn without_waiting<T>(future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("the call waited for the pool instead of failing at once")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_an_outage_calls_fail_at_once_even_those_already_waiting_and_work_again_after() {
+    let Some(direct) = common::pool().await else {
+        return;
+    };
+    drop(direct);
+    let server = PgConnectOptions::from_str(&common::url()).unwrap();
+    let target: SocketAddr = format!("{}:{}", server.get_host(), server.get_port()).parse().unwrap();
+    let proxy = Proxy::start(target).await;
+    // An acquire timeout far longer than the guard: only the outage watch can end a call
+    // in time.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(120))
+        .connect_lazy_with(server.host("127.0.0.1").port(proxy.addr.port()));
+    let store = auth_store_postgres::PostgresStore::new(pool)
+        .with_schema(&common::fresh_schema_name())
+        .unwrap();
+    bounded(store.migrate()).await.unwrap();
+    let user = sample_user(unique_email("watched"));
+    store.insert_user(&user).await.unwrap();
+
+    for round in 0..3 {
+        // Calls made at the moment the database goes are waiting for a connection (sqlx
+        // retries a refused one until the acquire timeout) when the watch finds out. In
+        // the second round the network answers nothing at all: a check without an answer
+        // counts as an outage too.
+        if round == 1 {
+            proxy.black_hole();
+        } else {
+            proxy.cut();
+        }
+        let waiting: Vec<_> = (0..6)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.find_user_by_id(user.id).await })
+            })
+            .collect();
+        for call in waiting {
+            let error = without_waiting(call).await.unwrap().unwrap_err();
+            assert!(matches!(error, StoreError::Unavailable(_)), "round {round}: {error:?}");
+        }
+        let error = without_waiting(store.insert_user(&sample_user(unique_email("refused"))))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Unavailable(_)), "round {round}: {error:?}");
+
+        proxy.restore();
+        let found = once_back(|| store.find_user_by_id(user.id)).await;
+        assert_eq!(found.unwrap(), Some(user.clone()), "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_watch_an_outage_waits_out_the_acquire_timeout() {
+    let Some(direct) = common::pool().await else {
+        return;
+    };
+    drop(direct);
+    let server = PgConnectOptions::from_str(&common::url()).unwrap();
+    let target: SocketAddr = format!("{}:{}", server.get_host(), server.get_port()).parse().unwrap();
+    let proxy = Proxy::start(target).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy_with(server.host("127.0.0.1").port(proxy.addr.port()));
+    let store = auth_store_postgres::PostgresStore::new(pool)
+        .with_schema(&common::fresh_schema_name())
+        .unwrap()
+        .without_outage_watch();
+    bounded(store.migrate()).await.unwrap();
+    let user = sample_user(unique_email("unwatched"));
+    store.insert_user(&user).await.unwrap();
+    proxy.cut();
+    let error = bounded(store.find_user_by_id(user.id)).await.unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    proxy.restore();
+    // No watch to wait for: the next call connects again itself.
+    assert_eq!(bounded(store.find_user_by_id(user.id)).await.unwrap(), Some(user));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1661,3 +1661,7 @@ mod external_login;
 pub use external_login::*;
 pub mod passkeys;
 pub use passkeys::passkeys_register_sign_in_and_are_managed;
+pub mod cluster;
+mod faults;
+pub mod load;
+pub use faults::*;
