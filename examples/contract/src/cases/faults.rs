@@ -151,7 +151,12 @@ pub async fn a_database_restart_is_503_at_once_and_loses_no_acknowledged_registr
 
 /// `PRAGMA integrity_check` of the server's SQLite file.
 fn sqlite_integrity(server: &Server) -> String {
-    let connection = rusqlite::Connection::open(server.dir.path().join("auth.db")).unwrap();
+    sqlite_integrity_at(&server.dir.path().join("auth.db"))
+}
+
+/// `PRAGMA integrity_check` of the SQLite file at `path`.
+fn sqlite_integrity_at(path: &std::path::Path) -> String {
+    let connection = rusqlite::Connection::open(path).unwrap();
     connection
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
         .unwrap()
@@ -234,4 +239,119 @@ pub async fn acknowledged_writes_survive_sigkill_under_load(target: Target) {
         }
     }
     assert!(!server.log().contains("panicked"));
+}
+
+/// A small filesystem of the test's own (tmpfs), unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `mib` MiB; `None` (with a notice) when the test may not mount
+    /// one (not root), outside CI; in CI that fails the test.
+    fn mount(mib: u32) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "auth-test-disk"])
+            .arg(dir.path())
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if !mounted {
+            let in_ci = std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"));
+            assert!(!in_ci, "the full-disk test mounts a tmpfs: CI runs as root");
+            eprintln!("notice: skipping the full-disk test: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the free space with a file of its own: the next allocation fails (ENOSPC).
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path().join("filler")).unwrap();
+        let block = vec![0xa5u8; 64 * 1024];
+        while filler.write_all(&block).is_ok() {}
+        // The last partial block, a byte at a time.
+        while filler.write_all(&[0xa5]).is_ok() {}
+        let _ = filler.sync_all();
+    }
+
+    /// Frees the space [`fill`](Self::fill) took.
+    fn free(&self) {
+        std::fs::remove_file(self.path().join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Case: the SQLite file's filesystem fills up. Writes answer 503 `unavailable` (never a
+/// 500, never a panic), reads go on, a refused registration leaves nothing behind, and
+/// once space is freed the same server writes again.
+pub async fn a_full_disk_is_503_for_writes_reads_go_on_and_the_server_recovers(target: Target) {
+    // Declared first, dropped last: the server lets go of the file before the unmount.
+    let Some(disk) = SmallDisk::mount(8) else {
+        return;
+    };
+    let database = format!("sqlite://{}", disk.path().join("auth.db").display());
+    let Some(server) = Server::start(target, &[("DATABASE_URL", &database), ("AUTH_RATE_LIMITS", "off")]) else {
+        return;
+    };
+    crate::register(&server, "before@example.com").await;
+    let (access, _) = crate::tokens(&server, "before@example.com").await;
+
+    disk.fill();
+    // The WAL may still have room for a few commits: write until the disk says no.
+    let mut refused = Vec::new();
+    for attempt in 0..200 {
+        let email = format!("full{attempt}@example.com");
+        let answer = crate::post_json(
+            &server,
+            "/register",
+            serde_json::json!({ "email": email, "password": PASSWORD }),
+            None,
+        )
+        .await;
+        match answer.status {
+            201 => {}
+            503 => {
+                answer.assert_error(503, "unavailable");
+                assert!(answer.header("retry-after").is_some(), "{}", answer.text);
+                refused.push(email);
+                if refused.len() == 5 {
+                    break;
+                }
+            }
+            _ => panic!("a full disk answered {}: {}", answer.status, answer.text),
+        }
+    }
+    assert_eq!(refused.len(), 5, "writes fail on a full disk");
+    // Every write now: a login (it stores a session) too.
+    crate::login(&server, "before@example.com", PASSWORD)
+        .await
+        .assert_error(503, "unavailable");
+    // Reads go on.
+    let me = get(&server, "/me", Some(&access)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(get(&server, "/health", None).await.status, 200);
+
+    disk.free();
+    // Nothing of a refused registration was kept: each address is free, and takes.
+    for email in &refused {
+        crate::register(&server, email).await;
+    }
+    assert_eq!(crate::login(&server, &refused[0], PASSWORD).await.status, 200);
+    assert_eq!(sqlite_integrity_at(&disk.path().join("auth.db")), "ok");
+    let log = server.log();
+    assert!(!log.contains("panicked"), "{log}");
 }
