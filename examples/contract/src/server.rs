@@ -228,6 +228,18 @@ impl Server {
         (status.success(), self.log())
     }
 
+    /// Sends SIGTERM, waits for the exit, and starts the server again on the same data
+    /// with the same variables (on another free port): whether it exited cleanly, and the
+    /// new instance.
+    pub fn terminate_and_start_again(mut self) -> (bool, Self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let clean = self.child.wait().unwrap().success();
+        let env = std::mem::take(&mut self.env);
+        (clean, self.restart_in(env))
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

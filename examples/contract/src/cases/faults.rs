@@ -164,9 +164,14 @@ fn sqlite_integrity_at(path: &std::path::Path) -> String {
 
 /// Refreshes with `token` on `server`: the status.
 async fn refresh_status(server: &Server, token: &str) -> u16 {
-    crate::post_json(server, "/token/refresh", serde_json::json!({ "refresh_token": token }), None)
-        .await
-        .status
+    crate::post_json(
+        server,
+        "/token/refresh",
+        serde_json::json!({ "refresh_token": token }),
+        None,
+    )
+    .await
+    .status
 }
 
 /// How many times the server is killed.
@@ -354,4 +359,73 @@ pub async fn a_full_disk_is_503_for_writes_reads_go_on_and_the_server_recovers(t
     assert_eq!(sqlite_integrity_at(&disk.path().join("auth.db")), "ok");
     let log = server.log();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// Case: SIGTERM during a mixed load (registrations, logins, `/me`, rotations), five
+/// times: the server finishes what it accepted and exits cleanly. A request either gets
+/// its answer or never reached the server (its connection refused, or closed before the
+/// server read it): a registration that got no answer created no account, a rotation
+/// that got none left its token working. No answer is a 5xx.
+pub async fn sigterm_under_load_answers_every_request_it_accepted(target: Target) {
+    let mut server = Server::start(target, &[("AUTH_RATE_LIMITS", "off")]).unwrap();
+    for trial in 0..5 {
+        let load = Load::start(
+            &server.base,
+            &format!("term{trial}"),
+            8,
+            &[Request::Register, Request::Login, Request::Me, Request::Refresh],
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(400 + 250 * trial as u64)).await;
+        let (clean, next) = tokio::task::block_in_place(|| server.terminate_and_start_again());
+        server = next;
+        let outcomes = load.finish().await;
+        assert!(clean, "trial {trial}: exit status 0 after SIGTERM:\n{}", server.log());
+
+        for outcome in &outcomes {
+            assert!(
+                outcome.succeeded() || outcome.status.is_none(),
+                "trial {trial}: {}",
+                describe(outcome)
+            );
+        }
+        let unanswered: Vec<&Outcome> = outcomes.iter().filter(|o| o.status.is_none()).collect();
+        assert!(
+            !unanswered.is_empty(),
+            "trial {trial}: requests were sent as the server went"
+        );
+        for outcome in unanswered {
+            match outcome.request {
+                Request::Register => {
+                    let email = outcome.sent.as_deref().unwrap();
+                    crate::login(&server, email, PASSWORD)
+                        .await
+                        .assert_error(401, "invalid_credentials");
+                }
+                Request::Refresh => {
+                    let token = outcome.sent.as_deref().unwrap();
+                    let status = refresh_status(&server, token).await;
+                    // A worker resends its token after a refused request: the first
+                    // check of it rotates it, a later one of the same token is reuse.
+                    let checked_before = outcomes
+                        .iter()
+                        .filter(|o| o.status.is_none() && o.sent.as_deref() == Some(token))
+                        .position(|o| std::ptr::eq(o, outcome))
+                        .is_some_and(|at| at > 0);
+                    if !checked_before {
+                        assert_eq!(
+                            status, 200,
+                            "trial {trial}: an unanswered rotation left its token working"
+                        );
+                    }
+                }
+                Request::Login | Request::Me => {}
+            }
+        }
+    }
+    let log = server.log();
+    assert!(
+        log.matches("shutting down").count() >= 5 && !log.contains("panicked"),
+        "{log}"
+    );
 }
