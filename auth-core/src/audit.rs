@@ -69,6 +69,7 @@ impl AuditRecord {
         let reason = match &event.outcome {
             Outcome::Refused(refusal) => Some(format!("{refusal:?}")),
             Outcome::RateLimited { retry_after } => Some(format!("retry after {}s", retry_after.as_secs())),
+            Outcome::Busy if event.repeats > 0 => Some(format!("{} more in the second before", event.repeats)),
             _ => None,
         };
         Self {

@@ -567,7 +567,10 @@ pub enum Subject {
 }
 
 /// One security event: every call of an [`AuthService`](crate::AuthService) flow records
-/// exactly one. Never carries a password, token or hash; an address only as a keyed digest.
+/// exactly one, but for [`Outcome::Busy`]: under a flood, the first busy refusal of each
+/// action in a second is recorded, and the others of that second as one event that says
+/// how many ([`repeats`](Self::repeats)). Never carries a password, token or hash; an
+/// address only as a keyed digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuthEvent {
@@ -583,6 +586,10 @@ pub struct AuthEvent {
     pub session_id: Option<SessionId>,
     /// The client, as the caller described it.
     pub client: ClientInfo,
+    /// 0 for the event of one call. The event that sums up a second's busy refusals of an
+    /// action after the first (which was recorded whole) says here how many it stands for;
+    /// its subject and client are unknown, its time is the end of that second.
+    pub repeats: u64,
 }
 
 impl AuthEvent {
@@ -602,7 +609,24 @@ impl AuthEvent {
             subject,
             session_id,
             client,
+            repeats: 0,
         }
+    }
+
+    /// The event standing for `repeats` calls like it (see [`repeats`](Self::repeats)).
+    ///
+    /// ```
+    /// use auth_core::{Action, AuthEvent, ClientInfo, Outcome, Subject};
+    /// use time::macros::datetime;
+    ///
+    /// let at = datetime!(2026-06-01 9:00 UTC);
+    /// let event = AuthEvent::new(at, Action::Login, Outcome::Busy, Subject::Unknown, None, ClientInfo::unknown());
+    /// assert_eq!(event.with_repeats(250).repeats, 250);
+    /// ```
+    #[must_use]
+    pub fn with_repeats(mut self, repeats: u64) -> Self {
+        self.repeats = repeats;
+        self
     }
 
     /// What kind of event this is, from its action and outcome.
@@ -707,6 +731,7 @@ impl AuthEvent {
                     session_id = self.session_id.map(|id| id.to_string()).as_deref(),
                     ip = self.client.ip().map(|ip| ip.to_string()).as_deref(),
                     user_agent = ?self.client.user_agent(),
+                    repeats = (self.repeats > 0).then_some(self.repeats),
                     "auth event"
                 )
             };
@@ -794,6 +819,7 @@ mod tests {
             subject: Subject::Unknown,
             session_id: None,
             client: ClientInfo::unknown(),
+            repeats: 0,
         }
     }
 

@@ -194,10 +194,15 @@ struct Saturated {
 
 impl Saturated {
     async fn new(f: &Fixture) -> Self {
+        Self::with_limits(f, RateLimits::default()).await
+    }
+
+    async fn with_limits(f: &Fixture, limits: RateLimits) -> Self {
         let pool = HashPool::new(1).with_max_queue(0);
         let auth = auth_core::AuthService::new(f.store.clone(), f.auth.tokens().clone())
             .with_hasher(f.hasher.clone())
             .with_clock(Arc::new(f.clock.clone()))
+            .with_rate_limits(limits)
             .with_event_sink(Arc::new(f.events.clone()))
             .with_hash_pool(pool.clone());
         let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -283,6 +288,94 @@ async fn a_saturated_pool_during_login_is_one_busy_event() {
     let event = one(&f);
     assert_eq!((event.action, event.kind()), (Action::Login, EventKind::Busy));
     saturated.release().await;
+}
+
+#[tokio::test]
+async fn busy_refusals_of_a_second_are_one_event_each_action_and_one_count() {
+    let f = Fixture::new();
+    f.register("ivy@example.com").await;
+    f.events.take();
+    let saturated = Saturated::with_limits(&f, RateLimits::disabled()).await;
+    let client = laptop();
+    let login = || {
+        saturated
+            .auth
+            .login("ivy@example.com", Password::new(PASSWORD), &client)
+    };
+    let busy = |result: Result<(), auth_core::AuthError>| assert_eq!(result.unwrap_err().code(), "busy");
+
+    // A flood within one second: the first refusal of each action is recorded in full.
+    for _ in 0..100 {
+        busy(login().await.map(|_| ()));
+    }
+    for i in 0..50 {
+        let email = format!("new{i}@example.com");
+        busy(
+            saturated
+                .auth
+                .register(&email, Password::new(PASSWORD), &laptop())
+                .await
+                .map(|_| ()),
+        );
+    }
+    let events = f.events.take();
+    let seen: Vec<_> = events.iter().map(|e| (e.action, e.kind(), e.repeats)).collect();
+    assert_eq!(
+        seen,
+        [
+            (Action::Login, EventKind::Busy, 0),
+            (Action::Register, EventKind::Busy, 0)
+        ]
+    );
+    assert_eq!(events[0].client, laptop(), "the first is recorded whole");
+
+    // The first event after that second records the counts first, then itself.
+    f.clock.advance(Duration::from_millis(1500));
+    busy(login().await.map(|_| ()));
+    let events = f.events.take();
+    let seen: Vec<_> = events.iter().map(|e| (e.action, e.kind(), e.repeats)).collect();
+    assert_eq!(
+        seen,
+        [
+            (Action::Login, EventKind::Busy, 99),
+            (Action::Register, EventKind::Busy, 49),
+            (Action::Login, EventKind::Busy, 0)
+        ]
+    );
+    let second_end = datetime!(2026-06-01 09:00:01 UTC);
+    assert!(
+        events[..2]
+            .iter()
+            .all(|e| e.at == second_end && e.client == ClientInfo::unknown())
+    );
+    let record = auth_core::AuditRecord::of(&events[0]);
+    assert_eq!(record.reason.as_deref(), Some("99 more in the second before"));
+
+    // With nothing after them, the periodic purge records the counts.
+    for _ in 0..10 {
+        busy(login().await.map(|_| ()));
+    }
+    assert!(f.events.take().is_empty(), "counted, not recorded");
+    f.clock.advance(Duration::from_secs(1));
+    saturated.auth.purge_expired().await.unwrap();
+    let seen: Vec<_> = f.events.take().iter().map(|e| (e.action, e.repeats)).collect();
+    assert_eq!(seen, [(Action::Login, 10)]);
+    saturated.release().await;
+
+    // Every other outcome is one event per call, within a second too.
+    for _ in 0..3 {
+        let _ = f
+            .auth
+            .login("ivy@example.com", Password::new("wrong password"), &laptop())
+            .await;
+    }
+    let events = f.events.take();
+    assert_eq!(events.len(), 3);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.kind() == EventKind::LoginFailed && e.repeats == 0)
+    );
 }
 
 #[tokio::test]

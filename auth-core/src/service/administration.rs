@@ -54,6 +54,8 @@ pub struct Accounts<S> {
     pub(super) event_key: EventKey,
     /// The store's audit log ([`with_audit_log`](Self::with_audit_log)).
     pub(super) audit_log: Option<AuditLog>,
+    /// Busy refusals counted rather than recorded one by one (`busy.rs`).
+    pub(super) busy: Arc<super::busy::BusyTally>,
 }
 
 impl<S> Accounts<S> {
@@ -66,6 +68,7 @@ impl<S> Accounts<S> {
             events: Arc::new(NoEventSink),
             event_key: EventKey::random(),
             audit_log: None,
+            busy: Arc::default(),
         }
     }
 

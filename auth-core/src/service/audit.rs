@@ -60,6 +60,7 @@ impl<S> Accounts<S> {
             subject: audit.subject,
             session_id: audit.session_id,
             client: client.clone(),
+            repeats: 0,
         };
         self.record_event(&event, audit.recorded);
         result
@@ -68,6 +69,22 @@ impl<S> Accounts<S> {
     /// Sends `event` to `tracing`, the event sink and, unless the store already wrote it
     /// with its change (`recorded`), the audit log's queue.
     pub(super) fn record_event(&self, event: &AuthEvent, recorded: bool) {
+        self.record_busy_summaries(event.at);
+        if event.outcome == Outcome::Busy && !self.busy.is_first(event) {
+            return;
+        }
+        self.emit_event(event, recorded);
+    }
+
+    /// Records the summaries of the busy refusals counted in seconds that ended before
+    /// `now` (see `busy.rs`).
+    pub(super) fn record_busy_summaries(&self, now: time::OffsetDateTime) {
+        for summary in self.busy.ended(now) {
+            self.emit_event(&summary, false);
+        }
+    }
+
+    fn emit_event(&self, event: &AuthEvent, recorded: bool) {
         event.trace();
         self.events.record(event);
         if let Some(log) = &self.audit_log
@@ -113,6 +130,7 @@ impl<S> Accounts<S> {
             subject,
             session_id: audit.session_id,
             client: client.clone(),
+            repeats: 0,
         };
         let record = AuditRecord::of(&event);
         let (output, written) = with_pending_records(vec![record], write).await;

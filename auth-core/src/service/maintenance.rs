@@ -31,6 +31,9 @@ impl<S: PurgeStore> AuthService<S> {
     /// [`Unavailable`](AuthError::Unavailable), [`Internal`](AuthError::Internal).
     pub async fn purge_expired(&self) -> Result<Purged, AuthError> {
         let now = self.now();
+        // Busy refusals counted in a second that ended are recorded even when no other
+        // event follows them.
+        self.accounts.record_busy_summaries(now);
         let sessions = self
             .store()
             .delete_ended_sessions(now, earlier_by(now, self.session_idle_timeout))

@@ -26,6 +26,7 @@ mod administration;
 mod audit;
 mod audit_log;
 mod browser;
+mod busy;
 mod deletion;
 mod email_change;
 mod export;
