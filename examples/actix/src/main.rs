@@ -47,12 +47,20 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
                     .is_some_and(|slot| slot.over_capacity);
                 let uri_too_long =
                     request.uri().path_and_query().map_or(0, |uri| uri.as_str().len()) > auth_http::MAX_URI_BYTES;
+                let headers_too_large = auth_http::headers_over_limits(
+                    request
+                        .headers()
+                        .iter()
+                        .map(|(name, value)| (name.as_str().len(), value.len())),
+                );
                 let credentials = request.headers().contains_key(header::AUTHORIZATION)
                     || request.headers().contains_key(header::COOKIE);
                 let refusal = if over {
                     Some(ErrorAnswer::too_many_connections())
                 } else if uri_too_long {
                     Some(ErrorAnswer::uri_too_long())
+                } else if headers_too_large {
+                    Some(ErrorAnswer::header_fields_too_large())
                 } else {
                     None
                 };

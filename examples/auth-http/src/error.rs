@@ -83,6 +83,20 @@ impl ErrorAnswer {
         ))
     }
 
+    /// 431 `header_fields_too_large`: over [`crate::MAX_HEADER_FIELDS`] header fields or
+    /// [`crate::MAX_HEADER_BYTES`] of them.
+    pub fn header_fields_too_large() -> Self {
+        Self::of(ErrorResponse::new(
+            431,
+            "header_fields_too_large",
+            format!(
+                "over {} header fields or {} bytes of them",
+                crate::MAX_HEADER_FIELDS,
+                crate::MAX_HEADER_BYTES
+            ),
+        ))
+    }
+
     /// 404 `not_found`: no such route.
     pub fn no_route() -> Self {
         Self::of(ErrorResponse::new(404, "not_found", "no such route"))

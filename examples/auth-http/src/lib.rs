@@ -54,3 +54,33 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest path and query accepted (414 `uri_too_long` beyond). No route needs more; far
 /// below what the frameworks' parsers take, so every framework answers alike up to there.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Most header fields a request may carry (431 `header_fields_too_large` beyond). Browsers
+/// send about 20; far below what the frameworks' parsers take (96), so every framework
+/// answers alike up to there.
+pub const MAX_HEADER_FIELDS: usize = 64;
+
+/// Most bytes a request's header fields may take, names and values (431
+/// `header_fields_too_large` beyond): room for large cookies, far below the frameworks'
+/// parsers (128 KiB).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Whether header fields of these `(name, value)` lengths are over [`MAX_HEADER_FIELDS`]
+/// or [`MAX_HEADER_BYTES`].
+///
+/// ```
+/// assert!(!auth_http::headers_over_limits([(4, 9), (6, 16)]));
+/// assert!(auth_http::headers_over_limits(std::iter::repeat((8, 8)).take(65)));
+/// assert!(auth_http::headers_over_limits([(6, 40_000)]));
+/// ```
+pub fn headers_over_limits(fields: impl IntoIterator<Item = (usize, usize)>) -> bool {
+    let (mut count, mut bytes) = (0usize, 0usize);
+    for (name, value) in fields {
+        count += 1;
+        bytes = bytes.saturating_add(name).saturating_add(value);
+        if count > MAX_HEADER_FIELDS || bytes > MAX_HEADER_BYTES {
+            return true;
+        }
+    }
+    false
+}

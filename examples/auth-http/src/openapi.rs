@@ -101,6 +101,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 414: the path and query are over [`MAX_URI_BYTES`](crate::MAX_URI_BYTES).
     UriTooLong,
+    /// 431: over [`MAX_HEADER_FIELDS`](crate::MAX_HEADER_FIELDS) header fields or
+    /// [`MAX_HEADER_BYTES`](crate::MAX_HEADER_BYTES) of them.
+    HeaderFieldsTooLarge,
     /// 405: the route does not take this method.
     MethodNotAllowed,
     /// 408: the body did not arrive within the body timeout.
@@ -1042,9 +1045,9 @@ const ROUTES: &[Route] = &[
 impl Route {
     /// Every error status the route answers, in order.
     fn error_statuses(&self) -> Vec<u16> {
-        // Any request: a malformed one (no `Host`) is 400, an overlong URI 414, a
-        // saturated server or an unreachable store 503.
-        let mut statuses = vec![400, 414, 503];
+        // Any request: a malformed one (no `Host`) is 400, an overlong URI 414, too many
+        // or too large header fields 431, a saturated server or an unreachable store 503.
+        let mut statuses = vec![400, 414, 431, 503];
         if !matches!(self.request, RequestShape::None) {
             statuses.extend([408, 413, 415]);
         }
@@ -1306,6 +1309,7 @@ fn error_response(status: u16, external: bool, headers: &[(&str, &str)]) -> utoi
         409 => "`email_taken`, `already_enrolled`, `not_enrolled`, or `conflict`: the account changed meanwhile.",
         413 => "`payload_too_large`.",
         414 => "`uri_too_long`.",
+        431 => "`header_fields_too_large`.",
         415 => "`unsupported_media_type`.",
         422 => "`invalid_email`, `weak_password` or `too_many_roles`.",
         429 => "`rate_limited` (with `Retry-After`), or `account_locked` (only a password reset unlocks).",
@@ -1566,6 +1570,7 @@ mod tests {
             ErrorAnswer::unsupported_media_type("application/json"),
             ErrorAnswer::payload_too_large(),
             ErrorAnswer::uri_too_long(),
+            ErrorAnswer::header_fields_too_large(),
             ErrorAnswer::no_route(),
             ErrorAnswer::method_not_allowed(),
         ]);

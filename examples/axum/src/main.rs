@@ -197,16 +197,19 @@ async fn security_headers(
     let headers = request.headers();
     let credentials =
         headers.contains_key(axum::http::header::AUTHORIZATION) || headers.contains_key(axum::http::header::COOKIE);
-    let mut response =
-        if request.version() == axum::http::Version::HTTP_11 && !headers.contains_key(axum::http::header::HOST) {
-            // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400; answered as Actix's
-            // parser answers it (no body, connection closed), so both servers agree.
-            (StatusCode::BAD_REQUEST, [(axum::http::header::CONNECTION, "close")]).into_response()
-        } else if request.uri().path_and_query().map_or(0, |uri| uri.as_str().len()) > auth_http::MAX_URI_BYTES {
-            ApiError(ErrorAnswer::uri_too_long()).into_response()
-        } else {
-            next.run(request).await
-        };
+    let mut response = if request.version() == axum::http::Version::HTTP_11
+        && !headers.contains_key(axum::http::header::HOST)
+    {
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400; answered as Actix's
+        // parser answers it (no body, connection closed), so both servers agree.
+        (StatusCode::BAD_REQUEST, [(axum::http::header::CONNECTION, "close")]).into_response()
+    } else if request.uri().path_and_query().map_or(0, |uri| uri.as_str().len()) > auth_http::MAX_URI_BYTES {
+        ApiError(ErrorAnswer::uri_too_long()).into_response()
+    } else if auth_http::headers_over_limits(headers.iter().map(|(name, value)| (name.as_str().len(), value.len()))) {
+        ApiError(ErrorAnswer::header_fields_too_large()).into_response()
+    } else {
+        next.run(request).await
+    };
     // tower-http's CorsLayer exposes headers on every answer; like every other CORS
     // header, they go only beside an allowed origin.
     if !response

@@ -139,6 +139,8 @@ async fn serve_connection(
     let mut connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_headers(example_server::http::PARSER_MAX_HEADERS)
+        .max_buf_size(example_server::http::PARSER_MAX_HEAD_BYTES)
         .serve_connection(TokioIo::new(stream), service);
     let mut stop_requested = *stopping.borrow();
     if stop_requested {

@@ -17,6 +17,18 @@ pub const MIN_CONNECTIONS: usize = 16;
 /// The cap when the descriptor limit is unknown or very high.
 pub const MAX_CONNECTIONS: usize = 10_000;
 
+/// Header fields the HTTP/1 parser takes; beyond, it answers 431 with no body and closes
+/// the connection. Actix's parser has exactly this many (a constant of actix-http), and
+/// the Axum server gives hyper the same. Requests under it and over the API's own limit
+/// (`auth_http::MAX_HEADER_FIELDS`, 64) get the API's 431 `header_fields_too_large`.
+pub const PARSER_MAX_HEADERS: usize = 96;
+
+/// The read buffer of a request head that is not complete yet: once it is full, the
+/// parser answers 431 with no body and closes the connection. Actix-http's constant,
+/// given to hyper by the Axum server. Complete heads over the API's own limit
+/// (`auth_http::MAX_HEADER_BYTES`, 32 KiB) get the API's 431 `header_fields_too_large`.
+pub const PARSER_MAX_HEAD_BYTES: usize = 128 * 1024;
+
 /// How long a connection may stall, and how many may be open.
 ///
 /// | variable | default | what it bounds |

@@ -350,3 +350,67 @@ pub async fn no_host_and_overlong_uris_are_refused_alike(target: Target) {
     let fits = format!("/health?{}", "a".repeat(7 * 1024));
     assert_eq!(get(&server, &fits, None).await.status, 200);
 }
+
+/// Sends a request head and returns the status line of the answer, whatever the server
+/// does with the rest of the connection (a refused head is answered, then the connection
+/// is closed, maybe before all of it was read: a reset after the answer).
+async fn status_of_head(server: &Server, head: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let _ = stream.write_all(head).await;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(read) = stream.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..read]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server answers and closes");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A `GET /health` head of `fields` header fields (Host and Connection among them), the
+/// others `value_bytes` long.
+fn head_with(fields: usize, value_bytes: usize) -> Vec<u8> {
+    let mut head = b"GET /health HTTP/1.1\r\nHost: auth.test\r\nConnection: close\r\n".to_vec();
+    for i in 2..fields {
+        head.extend_from_slice(format!("X-Field-{i}: {}\r\n", "a".repeat(value_bytes)).as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// Case: a request's header fields are limited alike on both servers: at most 64 and 32
+/// KiB of them (`auth_http::MAX_HEADER_FIELDS`, `MAX_HEADER_BYTES`), beyond 431
+/// `header_fields_too_large`; past what the HTTP parsers take (96 fields), 431 too.
+pub async fn request_heads_are_limited_alike(target: Target) {
+    let server = Server::start(target, &[]).unwrap();
+    let ok = "HTTP/1.1 200 OK";
+    let too_large = "HTTP/1.1 431 Request Header Fields Too Large";
+    assert_eq!(status_of_head(&server, &head_with(64, 8)).await, ok);
+    assert_eq!(status_of_head(&server, &head_with(65, 8)).await, too_large);
+    assert_eq!(status_of_head(&server, &head_with(97, 8)).await, too_large);
+    assert_eq!(status_of_head(&server, &head_with(300, 8)).await, too_large);
+    // 10 fields of 3,000 bytes beside Host and Connection: about 30 KiB in all; 12 of
+    // them: about 36 KiB.
+    assert_eq!(status_of_head(&server, &head_with(12, 3_000)).await, ok);
+    assert_eq!(status_of_head(&server, &head_with(14, 3_000)).await, too_large);
+    assert_eq!(status_of_head(&server, &head_with(40, 6_000)).await, too_large);
+    // The API's own refusal has the API's shape.
+    let answer = client()
+        .get(server.url("/health"))
+        .header("x-large", "a".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    Answer::of(answer).await.assert_error(431, "header_fields_too_large");
+    // And the server goes on.
+    assert_eq!(status_of_head(&server, &head_with(3, 8)).await, ok);
+}
