@@ -41,6 +41,7 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
             // answers stay exactly as before.
             .wrap(Condition::new(cors_policy.is_some(), cors(cors_policy.as_ref())))
             .wrap_fn(move |request: ServiceRequest, service| {
+                let request_timeout = limits.request_timeout;
                 // Over the connection cap: answered at once and closed, as Axum does.
                 let over = request
                     .conn_data::<ConnectionSlot>()
@@ -70,7 +71,16 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
                 };
                 async move {
                     let mut response = match response {
-                        Ok(response) => response.await?,
+                        Ok(response) => match actix_web::rt::time::timeout(request_timeout, response).await {
+                            Ok(response) => response?,
+                            Err(_) => {
+                                tracing::warn!(
+                                    timeout_secs = request_timeout.as_secs(),
+                                    "a request was not answered in time"
+                                );
+                                return Err(ApiError(ErrorAnswer::request_took_too_long(request_timeout)).into());
+                            }
+                        },
                         Err(refusal) => return Err(ApiError(refusal).into()),
                     };
                     // actix-cors answers a preflight it refuses (an origin, method or

@@ -97,6 +97,19 @@ impl ErrorAnswer {
         ))
     }
 
+    /// 503 `unavailable` with `Retry-After: 1`: the request was not answered within
+    /// `limit` (a server's request timeout).
+    pub fn request_took_too_long(limit: std::time::Duration) -> Self {
+        Self::of(
+            ErrorResponse::new(
+                503,
+                "unavailable",
+                format!("the request was not answered within {} s", limit.as_secs()),
+            )
+            .with_retry_after(std::time::Duration::from_secs(1)),
+        )
+    }
+
     /// 404 `not_found`: no such route.
     pub fn no_route() -> Self {
         Self::of(ErrorResponse::new(404, "not_found", "no such route"))

@@ -22,6 +22,7 @@ use axum::Router;
 use axum::body::HttpBody;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
 use example_server::http::{HttpLimits, too_many_connections_response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -122,10 +123,21 @@ async fn serve_connection(
             read: Arc::clone(&read),
         });
         let router = router.clone();
+        let request_timeout = limits.request_timeout;
         // Boxed: the connection is polled in place (`poll_without_shutdown`), which needs
         // every future it drives to be `Unpin`.
         Box::pin(async move {
-            let mut response = router.oneshot(hyper::Request::from_parts(parts, body)).await?;
+            let answer = tokio::time::timeout(request_timeout, router.oneshot(hyper::Request::from_parts(parts, body)));
+            let mut response = match answer.await {
+                Ok(response) => response?,
+                Err(_) => {
+                    tracing::warn!(
+                        timeout_secs = request_timeout.as_secs(),
+                        "a request was not answered in time"
+                    );
+                    auth_axum::ApiError(auth_http::ErrorAnswer::request_took_too_long(request_timeout)).into_response()
+                }
+            };
             // Answered before its body was read (a 413, a 401): hyper will close the
             // connection rather than read the rest, so the client must not reuse it.
             if !read.load(Ordering::Acquire) {

@@ -35,6 +35,7 @@ pub const PARSER_MAX_HEAD_BYTES: usize = 128 * 1024;
 /// |---|---|---|
 /// | `AUTH_HEADER_TIMEOUT_SECS` | 10 | from a connection's opening, or its previous answer, to the end of the next request's head: idle keep-alive and slow headers alike |
 /// | `AUTH_BODY_TIMEOUT_SECS` | 10 | from the head to the end of the body; over it, 408 and the connection is closed |
+/// | `AUTH_REQUEST_TIMEOUT_SECS` | 30 | from the head to the answer; over it, 503 `unavailable` with `Retry-After`. Beyond every bound inside (the body timeout, the stores' lock and connection timeouts, the hash pool's wait), so it only ends a request something else failed to bound; the request's work may still finish after its answer |
 /// | `AUTH_MAX_CONNECTIONS` | the open-file limit minus 64, at least 16, at most 10,000 | connections open at once; beyond, 503 `busy` at once and closed |
 ///
 /// ```
@@ -53,6 +54,8 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
     /// A request's body must be complete within this of its head.
     pub body_timeout: Duration,
+    /// A request must be answered within this of its head.
+    pub request_timeout: Duration,
     /// Connections served at once; beyond, each is answered 503 and closed.
     pub max_connections: usize,
 }
@@ -63,6 +66,7 @@ impl HttpLimits {
         Self {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             max_connections: connection_cap(open_files),
         }
     }
@@ -91,6 +95,9 @@ impl HttpLimits {
         }
         if let Some(secs) = positive("AUTH_BODY_TIMEOUT_SECS")? {
             limits.body_timeout = Duration::from_secs(secs);
+        }
+        if let Some(secs) = positive("AUTH_REQUEST_TIMEOUT_SECS")? {
+            limits.request_timeout = Duration::from_secs(secs);
         }
         if let Some(wanted) = positive("AUTH_MAX_CONNECTIONS")? {
             let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);

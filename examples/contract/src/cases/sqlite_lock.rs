@@ -54,3 +54,39 @@ pub async fn a_sqlite_lock_held_elsewhere_is_503_unavailable_at_once_and_the_ser
     }
     assert!(!server.log().contains("panicked"));
 }
+
+/// Case: a request that nothing else bounds in time (here a write waiting on a lock held
+/// elsewhere, with a lock timeout of a minute) is answered 503 `unavailable` with
+/// `Retry-After` at the request timeout, and the server serves on.
+pub async fn a_request_not_answered_in_time_is_503_at_the_request_timeout(target: Target) {
+    let server = Server::start(
+        target,
+        &[
+            ("AUTH_SQLITE_LOCK_TIMEOUT_MS", "60000"),
+            ("AUTH_REQUEST_TIMEOUT_SECS", "1"),
+        ],
+    )
+    .unwrap();
+    register(&server, "early@example.com").await;
+    let holder = LockHolder::hold(&server.dir.path().join("auth.db"));
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        post_json(
+            &server,
+            "/register",
+            json!({ "email": "late@example.com", "password": PASSWORD }),
+            None,
+        ),
+    )
+    .await
+    .expect("answered at the request timeout, not the lock's");
+    answer.assert_error(503, "unavailable");
+    assert_eq!(answer.header("retry-after"), Some("1"), "{}", answer.text);
+    // Reads are not behind the lock (WAL): the server serves on meanwhile.
+    assert_eq!(crate::get(&server, "/health", None).await.status, 200);
+    holder.release();
+    register(&server, "after@example.com").await;
+    let log = server.log();
+    assert!(log.contains("a request was not answered in time"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
