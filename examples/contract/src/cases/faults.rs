@@ -145,6 +145,7 @@ pub async fn a_database_restart_is_503_at_once_and_loses_no_acknowledged_registr
         .filter_map(|o| o.sent.clone())
         .collect();
     assert!(acknowledged.len() >= 8, "registrations went through");
+    eprintln!("restart: {} acknowledged registrations, each signs in", acknowledged.len());
     signs_in(&server, acknowledged).await;
     assert!(!server.log().contains("panicked"));
 }
@@ -186,6 +187,7 @@ pub async fn acknowledged_writes_survive_sigkill_under_load(target: Target) {
     let Some(mut server) = Server::start(target, &[("AUTH_RATE_LIMITS", "off")]) else {
         return;
     };
+    let (mut registrations, mut rotations_checked, mut cut) = (0, 0, 0);
     for trial in 0..KILLS {
         let load = Load::start(
             &server.base,
@@ -210,6 +212,8 @@ pub async fn acknowledged_writes_survive_sigkill_under_load(target: Target) {
             .filter(|o| o.request == Request::Register && o.status == Some(201))
             .filter_map(|o| o.sent.clone())
             .collect();
+        registrations += registered.len();
+        cut += outcomes.iter().filter(|o| o.status.is_none()).count();
         signs_in(&server, registered).await;
 
         for worker in 0..4 {
@@ -224,6 +228,7 @@ pub async fn acknowledged_writes_survive_sigkill_under_load(target: Target) {
             // or may not have made it before it died, so the last new token may be spent.
             let unanswered_after = rotations[last + 1..].iter().any(|o| o.status.is_none());
             let newest = rotations[last].received.as_deref().unwrap();
+            rotations_checked += 1;
             if !unanswered_after {
                 assert_eq!(
                     refresh_status(&server, newest).await,
@@ -243,6 +248,10 @@ pub async fn acknowledged_writes_survive_sigkill_under_load(target: Target) {
             assert_eq!(sqlite_integrity(&server), "ok", "trial {trial}");
         }
     }
+    eprintln!(
+        "sigkill ({:?}): {KILLS} kills, {cut} requests cut, {registrations} acknowledged registrations all sign in, {rotations_checked} clients' last rotations checked",
+        target.backend
+    );
     assert!(!server.log().contains("panicked"));
 }
 
