@@ -93,6 +93,15 @@ impl Proxy {
     }
 }
 
+/// A proxy in front of the test server, and the options that connect through it.
+async fn behind_proxy() -> (Proxy, PgConnectOptions) {
+    let server = PgConnectOptions::from_str(&common::url()).unwrap();
+    let target: SocketAddr = format!("{}:{}", server.get_host(), server.get_port()).parse().unwrap();
+    let proxy = Proxy::start(target).await;
+    let through = server.host("127.0.0.1").port(proxy.addr.port());
+    (proxy, through)
+}
+
 /// Guards against a hang (the property under test): far longer than the acquire timeout.
 async fn bounded<T>(future: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(60), future)
@@ -122,11 +131,8 @@ async fn a_lost_connection_is_unavailable_and_the_same_store_recovers() {
         return;
     };
     drop(direct);
-    let server = PgConnectOptions::from_str(&common::url()).unwrap();
-    let target: SocketAddr = format!("{}:{}", server.get_host(), server.get_port()).parse().unwrap();
-    let proxy = Proxy::start(target).await;
-    let options = server.host("127.0.0.1").port(proxy.addr.port());
-    let store = common::store_with(options).await;
+    let (proxy, through) = behind_proxy().await;
+    let store = common::store_with(through).await;
     let user = sample_user(unique_email("outage"));
     store.insert_user(&user).await.unwrap();
     let auth = AuthService::new(
@@ -178,15 +184,13 @@ async fn in_an_outage_calls_fail_at_once_even_those_already_waiting_and_work_aga
         return;
     };
     drop(direct);
-    let server = PgConnectOptions::from_str(&common::url()).unwrap();
-    let target: SocketAddr = format!("{}:{}", server.get_host(), server.get_port()).parse().unwrap();
-    let proxy = Proxy::start(target).await;
+    let (proxy, through) = behind_proxy().await;
     // An acquire timeout far longer than the guard: only the outage watch can end a call
     // in time.
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(120))
-        .connect_lazy_with(server.host("127.0.0.1").port(proxy.addr.port()));
+        .connect_lazy_with(through);
     let store = auth_store_postgres::PostgresStore::new(pool)
         .with_schema(&common::fresh_schema_name())
         .unwrap();
@@ -231,12 +235,10 @@ async fn without_the_watch_an_outage_waits_out_the_acquire_timeout() {
         return;
     };
     drop(direct);
-    let server = PgConnectOptions::from_str(&common::url()).unwrap();
-    let target: SocketAddr = format!("{}:{}", server.get_host(), server.get_port()).parse().unwrap();
-    let proxy = Proxy::start(target).await;
+    let (proxy, through) = behind_proxy().await;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(1))
-        .connect_lazy_with(server.host("127.0.0.1").port(proxy.addr.port()));
+        .connect_lazy_with(through);
     let store = auth_store_postgres::PostgresStore::new(pool)
         .with_schema(&common::fresh_schema_name())
         .unwrap()
@@ -285,13 +287,11 @@ async fn migrate_against_a_silent_server_is_unavailable_within_the_acquire_timeo
         return;
     };
     drop(direct);
-    let server = PgConnectOptions::from_str(&common::url()).unwrap();
-    let target: SocketAddr = format!("{}:{}", server.get_host(), server.get_port()).parse().unwrap();
-    let proxy = Proxy::start(target).await;
+    let (proxy, through) = behind_proxy().await;
     proxy.black_hole();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(1))
-        .connect_lazy_with(server.host("127.0.0.1").port(proxy.addr.port()));
+        .connect_lazy_with(through);
     let store = auth_store_postgres::PostgresStore::new(pool)
         .with_schema(&common::fresh_schema_name())
         .unwrap();

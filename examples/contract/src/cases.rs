@@ -1600,7 +1600,8 @@ pub async fn a_saturated_hash_pool_answers_503_busy_at_once(target: Target) {
     login(&server, "nobody@example.com", "not the password")
         .await
         .assert_error(401, "invalid_credentials");
-    let log = server.log();
+    // The count of the refusals precedes that login's line.
+    let log = server.log_once_it_has("event=\"login_failed\"").await;
     let lines: Vec<&str> = log.lines().filter(|line| line.contains("event=\"busy\"")).collect();
     let counted: usize = lines
         .iter()

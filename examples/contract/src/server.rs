@@ -240,6 +240,19 @@ impl Server {
         (clean, self.restart_in(env))
     }
 
+    /// Everything the server logged, once it contains `needle` (its log reaches the test
+    /// through a pipe, a moment after the answer that follows the line); at most 10 s.
+    pub async fn log_once_it_has(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.log()
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

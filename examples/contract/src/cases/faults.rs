@@ -145,7 +145,10 @@ pub async fn a_database_restart_is_503_at_once_and_loses_no_acknowledged_registr
         .filter_map(|o| o.sent.clone())
         .collect();
     assert!(acknowledged.len() >= 8, "registrations went through");
-    eprintln!("restart: {} acknowledged registrations, each signs in", acknowledged.len());
+    eprintln!(
+        "restart: {} acknowledged registrations, each signs in",
+        acknowledged.len()
+    );
     signs_in(&server, acknowledged).await;
     assert!(!server.log().contains("panicked"));
 }
