@@ -11,7 +11,10 @@
 #                timeout; reopened at once)
 #   flood        MAX_CONNECTIONS + FLOOD_EXTRA connections opened as fast as possible and
 #                held idle, reopened whenever closed: the server sits at its connection cap
-#                and answers the rest 503 busy
+#                and answers the rest 503 busy; the probe arrives 1 s into it, as in the
+#                phases above, so it is a client arriving at a full server
+#   flood-held   the same flood, started 0.3 s after the probe has connected: a client
+#                already connected when the flood begins (FLOOD_HELD=0 skips it)
 #
 # For each phase: the probe's figures; the abuser's connections open on average, the 503
 # refusals it read and the connections the server cut (by kind, and after how long); the
@@ -19,7 +22,7 @@
 # See benches/BENCHMARKS.md, "Abusive clients".
 #
 #   apt-get install wrk curl python3   # once
-#   benches/abuse.sh                   # one run, 4 phases of 20 s: about 1.5 minutes
+#   benches/abuse.sh                   # one run, 5 phases of 20 s: about 2 minutes
 #   SERVER=example-actix benches/abuse.sh
 #   DURATION=5 benches/abuse.sh        # a quick check
 #
@@ -29,6 +32,9 @@
 #                            more than one, every figure is the median (min-max)
 #   DURATION=20              seconds per phase (at least 4): the abuser runs the whole
 #                            phase, the probe from 1 s after its start to 1 s before its end
+#                            (flood-held: the probe from the phase's start for DURATION - 2 s,
+#                            the abuser from 0.3 s to the end)
+#   FLOOD_HELD=1             run the flood-held phase (0: skip it)
 #   PROBE_CONNECTIONS=2      the GET /me probe: wrk, 1 thread, --latency, --timeout 10s
 #   SLOW_CONNECTIONS=50  BODY_CONNECTIONS=50
 #   MAX_CONNECTIONS=256      the server's AUTH_MAX_CONNECTIONS
@@ -59,6 +65,7 @@ SLOW_CONNECTIONS=${SLOW_CONNECTIONS:-50}
 BODY_CONNECTIONS=${BODY_CONNECTIONS:-50}
 MAX_CONNECTIONS=${MAX_CONNECTIONS:-256}
 FLOOD_EXTRA=${FLOOD_EXTRA:-64}
+FLOOD_HELD=${FLOOD_HELD:-1}
 HEADER_TIMEOUT=${HEADER_TIMEOUT:-10}
 BODY_TIMEOUT=${BODY_TIMEOUT:-10}
 OPEN_FILES=${OPEN_FILES:-4096}
@@ -73,7 +80,7 @@ for tool in wrk curl cargo awk python3 timeout; do
   fi
 done
 for name in RUNS DURATION PROBE_CONNECTIONS SLOW_CONNECTIONS BODY_CONNECTIONS MAX_CONNECTIONS \
-  FLOOD_EXTRA HEADER_TIMEOUT BODY_TIMEOUT OPEN_FILES SETTLE; do
+  FLOOD_EXTRA FLOOD_HELD HEADER_TIMEOUT BODY_TIMEOUT OPEN_FILES SETTLE; do
   if ! [[ ${!name} =~ ^[0-9]+$ ]]; then
     echo "error: $name must be a whole number" >&2
     exit 1
@@ -188,21 +195,21 @@ one_run() {
   port=${address##*:}
   echo "server pid $server_pid at $base" >&2
 
-  status=$(curl -s -o "$db/register.json" -w '%{http_code}' -X POST "$base/register" \
+  status=$(curl -s --noproxy '*' -o "$db/register.json" -w '%{http_code}' -X POST "$base/register" \
     -H 'Content-Type: application/json' \
     --data "{\"email\":\"probe@example.com\",\"password\":\"$PASSWORD\"}")
   if [[ $status != 201 ]]; then
     echo "error: POST /register answered $status: $(cat "$db/register.json")" >&2
     exit 1
   fi
-  status=$(curl -s -o "$db/login.json" -w '%{http_code}' -X POST "$base/login" \
+  status=$(curl -s --noproxy '*' -o "$db/login.json" -w '%{http_code}' -X POST "$base/login" \
     --data-urlencode "username=probe@example.com" --data-urlencode "password=$PASSWORD")
   token=$(grep -o '"access_token":"[^"]*"' "$db/login.json" | cut -d'"' -f4 || true)
   if [[ $status != 200 || -z $token ]]; then
     echo "error: POST /login answered $status: $(cat "$db/login.json")" >&2
     exit 1
   fi
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$base/me" -H "Authorization: Bearer $token")
+  status=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "$base/me" -H "Authorization: Bearer $token")
   if [[ $status != 200 ]]; then
     echo "error: GET /me answered $status" >&2
     exit 1
@@ -211,30 +218,43 @@ one_run() {
 
   figure fds_idle "$(fd_count)"
   figure rss_idle "$(rss_kib)"
+  local startup_lines
+  startup_lines=$(wc -l <"$out/server.log")
   phase baseline none 0
   phase slowloris slowloris "$SLOW_CONNECTIONS"
   phase stalled body "$BODY_CONNECTIONS"
   phase flood flood "$FLOOD_CONNECTIONS"
+  if ((FLOOD_HELD)); then phase flood-held flood "$FLOOD_CONNECTIONS" probe-first; fi
 
   # The server is as good as new: a fresh client is served.
-  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$base/me" -H "Authorization: Bearer $token" || true)
+  status=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' --max-time 10 "$base/me" -H "Authorization: Bearer $token" || true)
   figure me_after "$status"
   figure hwm "$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status")"
-  figure log_warn "$(grep -c ' WARN ' "$out/server.log" || true)"
-  figure log_error "$(grep -c ' ERROR ' "$out/server.log" || true)"
+  # What the server logged during the phases (start-up warnings left out).
+  tail -n +$((startup_lines + 1)) "$out/server.log" >"$out/server-phases.log"
+  figure log_warn "$(grep -c ' WARN ' "$out/server-phases.log" || true)"
+  figure log_error "$(grep -c ' ERROR ' "$out/server-phases.log" || true)"
   stop_server
   rm -rf "$db"
 }
 
 figure() { echo "$1=$2" >>"$out/figures.txt"; }
+# The GET /me probe, in the background (probe_pid), for probe_seconds.
+start_probe() { # file prefix
+  wrk -t 1 -c "$PROBE_CONNECTIONS" -d "${probe_seconds}s" --timeout 10s --latency \
+    -s "$here/load/me.lua" "$base/me" >"$1-probe.txt" 2>&1 &
+  probe_pid=$!
+}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
 fd_count() { find "/proc/$server_pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
-# name, abuser mode (none: the probe alone), connections: one phase of DURATION seconds.
-# The abuser starts first and runs the whole phase; the probe runs from 1 s in to 1 s
-# before the end; the server's VmRSS and descriptors are sampled every 0.5 s meanwhile.
+# name, abuser mode (none: the probe alone), connections[, probe-first]: one phase of
+# DURATION seconds. The abuser starts first and runs the whole phase; the probe runs from
+# 1 s in to 1 s before the end. With probe-first, the probe starts the phase (DURATION - 2
+# seconds) and the abuser follows 0.3 s later, to the end. The server's VmRSS and
+# descriptors are sampled every 0.5 s meanwhile.
 phase() {
-  local name=$1 mode=$2 connections=$3 prefix=$out/$1 line
+  local name=$1 mode=$2 connections=$3 order=${4:-abuser-first} prefix=$out/$1 line
   log "phase $name: $(if [[ $mode == none ]]; then echo "the probe alone"; else echo "$connections $mode connections"; fi)," \
     "$DURATION s (probe: $PROBE_CONNECTIONS connections, GET /me, ${probe_seconds} s)"
   : >"$prefix-samples.txt"
@@ -246,16 +266,21 @@ phase() {
     done
   ) &
   sampler_pid=$!
-  local started=$SECONDS
+  local started=$SECONDS abuser_seconds=$DURATION
+  if [[ $order == probe-first ]]; then
+    start_probe "$prefix"
+    sleep 0.3
+    abuser_seconds=$(awk -v d="$DURATION" 'BEGIN { print d - 0.3 }')
+  fi
   if [[ $mode != none ]]; then
     timeout -k 2 $((DURATION + 5)) python3 -B "$here/abuse.py" "$mode" --port "$port" \
-      --connections "$connections" --duration "$DURATION" >"$prefix-abuser.txt" 2>"$prefix-abuser.log" &
+      --connections "$connections" --duration "$abuser_seconds" >"$prefix-abuser.txt" 2>"$prefix-abuser.log" &
     abuser_pid=$!
   fi
-  sleep 1
-  wrk -t 1 -c "$PROBE_CONNECTIONS" -d "${probe_seconds}s" --timeout 10s --latency \
-    -s "$here/load/me.lua" "$base/me" >"$prefix-probe.txt" 2>&1 &
-  probe_pid=$!
+  if [[ $order != probe-first ]]; then
+    sleep 1
+    start_probe "$prefix"
+  fi
   wait "$probe_pid" || true
   probe_pid=""
   if [[ $mode != none ]]; then
@@ -357,11 +382,12 @@ row() { # label, phase
     abuser="0"
     refusals="–"
   else
-    abuser="$(over_runs open_mean "$phase" '%.0f') ($(over_runs open_max "$phase" '%d'))"
+    abuser="$(over_runs open_mean "$phase" '%.0f'), max $(over_runs open_max "$phase" '%d')"
     refusals=$(over_runs refused_503 "$phase" '%d')
   fi
   echo "| $1 | $(over_runs 'requests / duration_s' "$phase" '%.0f') | $(over_runs '(requests - non2xx) / duration_s' "$phase" '%.0f')" \
-    "| $(over_runs p50_ms "$phase" '%.2f') | $(over_runs p99_ms "$phase" '%.2f')" \
+    "| $(over_runs '(requests > 0 ? p50_ms : -1)' "$phase" '%.2f' | sed 's/-1\.00/none/g')" \
+    "| $(over_runs '(requests > 0 ? p99_ms : -1)' "$phase" '%.2f' | sed 's/-1\.00/none/g')" \
     "| $(over_runs non2xx "$phase" '%d') / $(over_runs 'connect_errors + read_errors + write_errors + timeouts' "$phase" '%d')" \
     "| $abuser | $refusals | $(cuts "$phase")" \
     "| $(over_runs 'rss_peak / 1024' "$phase" '%.1f') | $(over_runs fds_peak "$phase" '%d') |"
@@ -373,23 +399,30 @@ cores=$(nproc)
   echo "### $SERVER, $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
   echo "$cores cores; Linux $(uname -r); $(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}'); $(python3 --version 2>&1);" \
-    "$RUNS run(s) of 4 phases of ${DURATION} s$( ((RUNS > 1)) && echo ', median (min–max) over runs')." \
+    "$RUNS run(s) of $((FLOOD_HELD ? 5 : 4)) phases of ${DURATION} s$( ((RUNS > 1)) && echo ', median (min–max) over runs')." \
     "Server: AUTH_MAX_CONNECTIONS=$MAX_CONNECTIONS, AUTH_HEADER_TIMEOUT_SECS=$HEADER_TIMEOUT," \
     "AUTH_BODY_TIMEOUT_SECS=$BODY_TIMEOUT, open-file limit $OPEN_FILES, rate limits off, RUST_LOG=$SERVER_LOG, SQLite." \
     "Probe: wrk -t1 -c$PROBE_CONNECTIONS --latency GET /me with a bearer token, ${probe_seconds} s from 1 s into each phase."
   echo
-  echo "| phase | probe requests/s | probe 2xx/s | p50 ms | p99 ms | probe non-2xx / socket errors | abuser connections open, mean (max) | 503 refusals read | connections the server cut | peak RSS MiB | server descriptors, peak |"
+  echo "| phase | probe requests/s | probe 2xx/s | p50 ms | p99 ms | probe non-2xx / socket errors | abuser connections open: mean, max | 503 refusals read | connections the server cut | peak RSS MiB | server descriptors, peak |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   row "baseline: the probe alone" baseline
   row "slowloris: $SLOW_CONNECTIONS heads at 1 byte/s" slowloris
   row "stalled bodies: $BODY_CONNECTIONS POST /login, 1000-byte body stalled after 10 bytes" stalled
-  row "flood: $FLOOD_CONNECTIONS idle connections ($MAX_CONNECTIONS + $FLOOD_EXTRA)" flood
+  row "flood: $FLOOD_CONNECTIONS idle connections ($MAX_CONNECTIONS + $FLOOD_EXTRA), the probe arriving 1 s into it" flood
+  if ((FLOOD_HELD)); then
+    row "flood-held: the same flood, the probe connected 0.3 s before it" flood-held
+  fi
+  echo
+  echo "p50 and p99 are over every answer the probe read, non-2xx included (none: no answer at all);" \
+    "a request still unanswered when the probe stops counts nowhere. Cuts: connections the server" \
+    "ended other than with a 503 refusal, and how long they had been open."
   echo
   for run in $(seq 1 "$RUNS"); do
     echo "Run $run: GET /me after the phases answered $(value_of "$run" me_after); server log: $(value_of "$run" log_warn) WARN," \
       "$(value_of "$run" log_error) ERROR lines; VmHWM $(awk -v k="$(value_of "$run" hwm)" 'BEGIN { printf "%.1f", k / 1024 }') MiB;" \
       "statuses read by the abusers: slowloris $(value_of "$run" slowloris.statuses), stalled $(value_of "$run" stalled.statuses)," \
-      "flood $(value_of "$run" flood.statuses)."
+      "flood $(value_of "$run" flood.statuses)$( ((FLOOD_HELD)) && echo ", flood-held $(value_of "$run" flood-held.statuses)")."
   done
   if [[ -n ${RESULTS_DIR:-} ]]; then echo; echo "Raw output: $results"; fi
 } | tee "$results/summary.md"
