@@ -135,6 +135,13 @@ pub async fn a_database_restart_is_503_at_once_and_loses_no_acknowledged_registr
                 cluster.log()
             );
         }
+        let slowest = in_phase(DOWN).map(|o| o.took).max().unwrap_or_default();
+        eprintln!(
+            "restart ({mode:?}): {} requests during the outage, each 503 unavailable, the slowest in {} ms; {} after the recovery, each succeeded",
+            in_phase(DOWN).count(),
+            slowest.as_millis(),
+            in_phase(AFTER).count()
+        );
         outcomes.extend(round_outcomes);
     }
 
