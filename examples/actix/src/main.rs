@@ -131,11 +131,15 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
     // that stays within the descriptor limit; beyond that, Actix stops accepting.
     .max_connections((limits.max_connections + REFUSAL_MARGIN).div_ceil(workers))
     .workers(workers)
-    .on_connect(move |_, extensions| {
+    .on_connect(move |io, extensions| {
         let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+        let over_capacity = now_open > limits.max_connections;
+        if over_capacity {
+            refuse_at_once(io);
+        }
         extensions.insert(ConnectionSlot {
             open: Arc::clone(&open),
-            over_capacity: now_open > limits.max_connections,
+            over_capacity,
         });
     })
     .listen(listener)?
@@ -173,6 +177,31 @@ fn cors(policy: Option<&example_server::CorsPolicy>) -> actix_cors::Cors {
 
 /// Connections accepted beyond the cap, to be answered 503 `busy` and closed.
 const REFUSAL_MARGIN: usize = 16;
+
+/// Answers a connection over the cap before it sends anything, as Axum's accept loop
+/// does: the canned 503, then the write side closed. Actix would otherwise answer only
+/// once a request arrives, so a client that opens connections and sends nothing would
+/// hold the refusal margin until the header timeout, and every new client would wait in
+/// the listen backlog meanwhile (measured: `benches/abuse.sh`'s flood phase, a p99 of
+/// 8.8 s). Anything the client still sends is read by Actix and answered into the closed
+/// write side, which ends the connection.
+fn refuse_at_once(io: &dyn std::any::Any) {
+    let Some(stream) = io.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    let refusal = example_server::http::too_many_connections_response();
+    // Sent through the socket itself: Tokio's `try_write` has seen no readiness yet at
+    // this point and would answer `WouldBlock`. A fresh socket's send buffer takes these
+    // few hundred bytes whole. If it takes none, the per-request refusal in `serve` still
+    // answers; if it takes a part, the connection is cut rather than answered twice.
+    let socket = socket2::SockRef::from(stream);
+    let shutdown = match socket.send(&refusal) {
+        Ok(written) if written == refusal.len() => std::net::Shutdown::Write,
+        Ok(_) => std::net::Shutdown::Both,
+        Err(_) => return,
+    };
+    let _ = socket.shutdown(shutdown);
+}
 
 /// One open connection, counted while its connection data lives (it is dropped with the
 /// connection).

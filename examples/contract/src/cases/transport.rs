@@ -76,6 +76,58 @@ pub async fn stalled_connections_are_cut_and_others_are_still_served(target: Tar
     assert_eq!(me.status, 200, "{}", me.text);
 }
 
+/// Case: a connection beyond the cap is answered 503 `busy` as soon as it is accepted,
+/// before it sends a byte, and closed: connections that open and say nothing cannot make
+/// a new client wait for their header timeout. Once they go, the server serves again.
+pub async fn a_connection_over_the_cap_is_refused_before_it_sends_anything(target: Target) {
+    const CAP: usize = 16;
+    let Some(server) = Server::start(
+        target,
+        &[
+            ("AUTH_MAX_CONNECTIONS", "16"),
+            // Far beyond the case's own bound: an idle connection is not cut meanwhile.
+            ("AUTH_HEADER_TIMEOUT_SECS", "60"),
+        ],
+    ) else {
+        return;
+    };
+    register(&server, "steady@example.com").await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut silent = Vec::new();
+    for _ in 0..CAP {
+        silent.push(TcpStream::connect(&address).await.unwrap());
+    }
+    // A held connection is not refused: it reads nothing.
+    let mut byte = [0_u8; 1];
+    let quiet = tokio::time::timeout(Duration::from_millis(300), silent[0].read(&mut byte)).await;
+    assert!(quiet.is_err(), "a connection within the cap was answered: {quiet:?}");
+
+    for attempt in 0..3 {
+        let mut over = TcpStream::connect(&address).await.unwrap();
+        let mut received = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), over.read_to_end(&mut received))
+            .await
+            .unwrap_or_else(|_| panic!("attempt {attempt}: the connection over the cap is still open, unanswered"))
+            .unwrap();
+        let text = String::from_utf8_lossy(&received);
+        assert!(text.starts_with("HTTP/1.1 503 "), "attempt {attempt}: {text}");
+        let lower = text.to_ascii_lowercase();
+        assert!(lower.contains("\r\nretry-after: "), "{text}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"], "busy", "{text}");
+    }
+
+    drop(silent);
+    let answered = client_until_served(&server).await;
+    assert!(
+        answered.iter().all(|status| [200, 503].contains(status)),
+        "{answered:?}"
+    );
+    let log = server.log();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
 /// `/me` and login for `steady@example.com`, honouring `Retry-After`, until both are 200;
 /// returns every status seen.
 async fn client_until_served(server: &Server) -> Vec<u16> {
