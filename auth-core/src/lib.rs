@@ -6,8 +6,8 @@
 //! - [`Password`] and [`PasswordPolicy`]: secrets that never print, NIST-style rules;
 //! - [`Argon2Hasher`]: argon2id with OWASP parameters, verification and upgrade of legacy
 //!   hashes (bcrypt, Django PBKDF2, other argon2 parameters);
-//! - [`HashPool`]: hashing on a bounded blocking pool that answers "busy" instead of
-//!   queueing without bound;
+//! - [`HashPool`]: hashing on a bounded pool of its own threads that answers "busy"
+//!   instead of queueing without bound;
 //! - [`Tokens`] and [`TokenVerifier`]: short-lived JWT access tokens (HS256, EdDSA or
 //!   ES256), verified without a store, with key rotation by `kid` and a JWKS export;
 //! - [`OpaqueToken`]: refresh, password-reset and email-verification tokens, 256 random

@@ -1,28 +1,37 @@
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, TryAcquireError};
+use tokio::sync::{Semaphore, TryAcquireError, oneshot};
 
 /// The bounded pool on which every password hash runs.
 ///
 /// Argon2 occupies a core and `m` KiB of memory for tens of milliseconds. Run on an
 /// async worker thread, a login flood would stall every other request on that thread;
 /// queued without bound, it would grow memory and latency without limit. So hashing runs
-/// on tokio's blocking threads, at most `permits` at a time (memory = permits × `m`).
+/// on threads of the pool's own, at most `permits` at a time (memory = permits × `m`).
 /// Callers that find every permit taken wait in a FIFO queue; when the queue is full,
 /// or a wait exceeds `max_wait`, the call fails at once with [`HashPoolError::Busy`] and
 /// the server can answer 503 with `Retry-After` while cheap requests stay fast.
+///
+/// The threads are the pool's own, not Tokio's blocking threads (which the stores' blocking
+/// calls use), so that they can run at a lower scheduling priority than request handling
+/// when asked to ([`with_thread_niceness`](Self::with_thread_niceness)). They are started
+/// as concurrent hashes need them, never more than the permits, and end when the last
+/// clone of the pool is dropped.
 ///
 /// | setting | default | why |
 /// |---|---|---|
 /// | permits | available parallelism (cores) | one hash per core saturates the CPU; more only adds memory |
 /// | `max_queue` | 128 waiting callers | absorbs a burst (50 simultaneous logins all succeed) |
 /// | `max_wait` | 5 s | past this, the client is better told to retry |
+/// | `thread_niceness` | 0 | hashing competes for the CPU as an equal; see [`with_thread_niceness`](Self::with_thread_niceness) for the trade-off |
 ///
-/// Cheap to clone; clones share permits and queue. Needs a Tokio runtime with the time
-/// driver enabled (`#[tokio::main]`, `Runtime::new` and Actix's runtime all enable it):
-/// the bounded wait is a Tokio timer.
+/// Cheap to clone; clones share permits, queue and threads. Needs a Tokio runtime with
+/// the time driver enabled (`#[tokio::main]`, `Runtime::new` and Actix's runtime all
+/// enable it): the bounded wait is a Tokio timer.
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,9 +48,11 @@ use tokio::sync::{Semaphore, TryAcquireError};
 pub struct HashPool {
     semaphore: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
+    threads: Arc<Threads>,
     permits: usize,
     max_queue: usize,
     max_wait: Duration,
+    thread_niceness: u8,
 }
 
 /// Why a job did not run to completion on the [`HashPool`].
@@ -51,7 +62,7 @@ pub enum HashPoolError {
     /// Every permit was taken and the queue was full, or the wait ran out.
     #[error("password hashing is saturated; retry later")]
     Busy,
-    /// The job panicked or the runtime is shutting down.
+    /// The job panicked, or no hashing thread could be started.
     #[error("the password hashing task failed")]
     TaskFailed,
 }
@@ -59,6 +70,9 @@ pub enum HashPoolError {
 /// Default queue length: enough for a burst of 50 logins on a single-core machine.
 const DEFAULT_MAX_QUEUE: usize = 128;
 const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
+/// Default niceness of the hashing threads: none, the process's own priority (see
+/// `with_thread_niceness` for what a higher one trades).
+const DEFAULT_THREAD_NICENESS: u8 = 0;
 
 impl HashPool {
     /// A pool running at most `permits` hashes at once (at least one).
@@ -67,9 +81,11 @@ impl HashPool {
         Self {
             semaphore: Arc::new(Semaphore::new(permits)),
             waiting: Arc::new(AtomicUsize::new(0)),
+            threads: Arc::new(Threads::new()),
             permits,
             max_queue: DEFAULT_MAX_QUEUE,
             max_wait: DEFAULT_MAX_WAIT,
+            thread_niceness: DEFAULT_THREAD_NICENESS,
         }
     }
 
@@ -88,12 +104,45 @@ impl HashPool {
         self
     }
 
+    /// How much the hashing threads' nice value is raised above the process's (Linux
+    /// only; elsewhere the threads run at the process's priority): 0 by default, at most
+    /// 19 in all.
+    ///
+    /// A higher nice value does not slow a hash down on an otherwise idle core; it decides
+    /// who runs when a request and a hash want the same core: at 10, a hashing thread's
+    /// share of a contended core is about a tenth of a request thread's. Measured with the
+    /// example server on 2 cores during a 64-connection login flood (`benches/BENCHMARKS.md`,
+    /// "The hash pool's threads"): a `GET /me` client beside it was answered 70 % more
+    /// often with a p99 of 3.9 ms instead of 5.8, and the flood's logins went from 72 to 41
+    /// a second, since that client took the cycles hashing lost. Raise it where cheap
+    /// requests matter more than login throughput when both want the CPU. Threads already
+    /// started keep their niceness: set it before the pool's first [`run`](Self::run).
+    ///
+    /// ```
+    /// use auth_core::HashPool;
+    ///
+    /// // Request handling first; hashing gets the cycles nothing else wants.
+    /// let pool = HashPool::new(4).with_thread_niceness(10);
+    /// assert_eq!(pool.thread_niceness(), 10);
+    /// ```
+    #[must_use]
+    pub fn with_thread_niceness(mut self, increment: u8) -> Self {
+        self.thread_niceness = increment.min(19);
+        self
+    }
+
     /// How many hashes may run at once.
     pub fn permits(&self) -> usize {
         self.permits
     }
 
-    /// Runs `job` on a blocking thread once a permit is free.
+    /// How much the hashing threads' nice value is raised: see
+    /// [`with_thread_niceness`](Self::with_thread_niceness).
+    pub fn thread_niceness(&self) -> u8 {
+        self.thread_niceness
+    }
+
+    /// Runs `job` on one of the pool's threads once a permit is free.
     ///
     /// If the returned future is dropped while waiting, the caller leaves the queue; once
     /// the job has started it runs to completion (it cannot be interrupted) and keeps its
@@ -102,7 +151,7 @@ impl HashPool {
     /// # Errors
     ///
     /// [`HashPoolError::Busy`] when the queue is full or `max_wait` passes;
-    /// [`HashPoolError::TaskFailed`] if the job panics.
+    /// [`HashPoolError::TaskFailed`] if the job panics or no thread could be started.
     pub async fn run<T, F>(&self, job: F) -> Result<T, HashPoolError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -120,15 +169,26 @@ impl HashPool {
                 }
             }
         };
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            job()
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing task failed");
-            HashPoolError::TaskFailed
-        })
+        let (answer, answered) = oneshot::channel();
+        let idle = Arc::clone(&self.threads.idle);
+        let job: Job = Box::new(move || {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(job));
+            // The permit and the thread are given back before the answer, so that the
+            // caller it wakes, if it hashes again at once, finds both.
+            drop(permit);
+            idle.fetch_add(1, Ordering::AcqRel);
+            // The caller may have stopped waiting; the work is done either way.
+            let _ = answer.send(result);
+        });
+        self.threads.submit(job, self.permits, self.thread_niceness)?;
+        match answered.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_panic)) => {
+                tracing::error!("a password hashing job panicked");
+                Err(HashPoolError::TaskFailed)
+            }
+            Err(_dropped) => Err(HashPoolError::TaskFailed),
+        }
     }
 }
 
@@ -138,6 +198,125 @@ impl Default for HashPool {
         Self::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
+
+/// A job as the pool's threads take it.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The pool's threads: each takes the next job from one shared channel. They hold the
+/// receiving end only, so dropping the last pool (and with it the sender) ends them.
+///
+/// A thread is started only when a job finds none idle, so there are never more threads
+/// than jobs that ran at once, and never more than the permits.
+struct Threads {
+    jobs: mpsc::Sender<Job>,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    started: AtomicUsize,
+    /// Threads that finished a job and were not yet claimed by a new one.
+    idle: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Threads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Threads")
+            .field("started", &self.started.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Threads {
+    fn new() -> Self {
+        let (jobs, queue) = mpsc::channel();
+        Self {
+            jobs,
+            queue: Arc::new(Mutex::new(queue)),
+            started: AtomicUsize::new(0),
+            idle: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Hands `job` to an idle thread, or to a new one if fewer than `limit` were started.
+    fn submit(&self, job: Job, limit: usize, niceness: u8) -> Result<(), HashPoolError> {
+        let claimed_idle = self
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| idle.checked_sub(1))
+            .is_ok();
+        if !claimed_idle {
+            // Holding a permit, when all `limit` are started the job finds a thread that is
+            // about to be idle at worst (its job has given the permit back but not yet
+            // counted it idle): it waits in the channel for that moment.
+            self.start_one_if_fewer_than(limit, niceness)?;
+        }
+        self.jobs.send(job).map_err(|_closed| HashPoolError::TaskFailed)
+    }
+
+    /// Starts one more thread if fewer than `limit` were started.
+    fn start_one_if_fewer_than(&self, limit: usize, niceness: u8) -> Result<(), HashPoolError> {
+        let mut started = self.started.load(Ordering::Acquire);
+        while started < limit {
+            match self
+                .started
+                .compare_exchange(started, started + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    let queue = Arc::clone(&self.queue);
+                    let spawned = std::thread::Builder::new()
+                        .name("auth-hash".to_owned())
+                        .spawn(move || serve(&queue, niceness));
+                    return match spawned {
+                        Ok(_detached) => Ok(()),
+                        Err(error) => {
+                            let before = self.started.fetch_sub(1, Ordering::AcqRel);
+                            tracing::error!(%error, "cannot start a password hashing thread");
+                            // The job can still wait for a thread started earlier.
+                            if before > 1 {
+                                Ok(())
+                            } else {
+                                Err(HashPoolError::TaskFailed)
+                            }
+                        }
+                    };
+                }
+                Err(now) => started = now,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A hashing thread's life: lowers its own priority, then runs jobs until the pool is
+/// gone. It is started for a job already on its way; each job counts its thread idle
+/// again as it ends.
+fn serve(queue: &Mutex<mpsc::Receiver<Job>>, niceness: u8) {
+    lower_priority(niceness);
+    loop {
+        // The lock is held while waiting: the other idle threads wait for it instead, and
+        // each job goes to exactly one thread.
+        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match next {
+            Ok(job) => job(),
+            Err(_pool_dropped) => return,
+        }
+    }
+}
+
+/// Raises the calling thread's nice value by `increment` (Linux: nice values are per
+/// thread there; lowering a priority needs no privilege, raising it back would).
+#[cfg(target_os = "linux")]
+fn lower_priority(increment: u8) {
+    if increment == 0 {
+        return;
+    }
+    let thread = rustix::thread::gettid();
+    let current = rustix::process::getpriority_process(Some(thread)).unwrap_or(0);
+    let target = current.saturating_add(i32::from(increment)).min(19);
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), target) {
+        tracing::warn!(%error, "cannot lower the password hashing thread's priority");
+    }
+}
+
+/// Elsewhere the threads keep the process's priority.
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_increment: u8) {}
 
 /// A place in the wait queue, given back on drop (including when the caller gives up).
 struct QueuePlace<'a>(&'a AtomicUsize);
@@ -214,8 +393,8 @@ mod tests {
         let pool = HashPool::new(1)
             .with_max_queue(10)
             .with_max_wait(Duration::from_secs(5));
-        // Hold the permit directly: a running blocking task would stop paused time from
-        // advancing on its own.
+        // Hold the permit directly: no job runs, and paused time advances only by the
+        // wait's own timer.
         let _held = Arc::clone(&pool.semaphore).acquire_owned().await.unwrap();
         let started = tokio::time::Instant::now();
         assert_eq!(pool.run(|| ()).await, Err(HashPoolError::Busy));
@@ -273,6 +452,57 @@ mod tests {
             job.await.unwrap().unwrap();
         }
         assert!(peak.load(Ordering::SeqCst) <= 3);
+    }
+
+    #[tokio::test]
+    async fn no_more_threads_than_permits_ever_used_at_once() {
+        let pool = HashPool::new(3);
+        for _ in 0..20 {
+            pool.run(|| ()).await.unwrap();
+        }
+        // One at a time: one thread served them all.
+        assert_eq!(pool.threads.started.load(Ordering::SeqCst), 1);
+        let jobs = (0..40).map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| std::thread::sleep(Duration::from_millis(1))).await })
+        });
+        for job in jobs.collect::<Vec<_>>() {
+            job.await.unwrap().unwrap();
+        }
+        assert!(pool.threads.started.load(Ordering::SeqCst) <= 3);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_nice_value_asked_for() {
+        let nice_of_this_thread = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let base = nice_of_this_thread();
+        let default = HashPool::new(1).run(nice_of_this_thread).await.unwrap();
+        assert_eq!(default, base, "by default, the process's own");
+        let ten = HashPool::new(1).with_thread_niceness(10);
+        assert_eq!(ten.run(nice_of_this_thread).await.unwrap(), (base + 10).min(19));
+        let beyond = HashPool::new(1).with_thread_niceness(40);
+        assert_eq!(beyond.thread_niceness(), 19);
+        assert_eq!(beyond.run(nice_of_this_thread).await.unwrap(), 19);
+        // The caller's own thread is left as it was.
+        assert_eq!(nice_of_this_thread(), base);
+    }
+
+    #[tokio::test]
+    async fn the_threads_end_with_the_last_pool() {
+        let pool = HashPool::new(2);
+        let thread = pool.run(|| std::thread::current().id()).await.unwrap();
+        let queue = Arc::downgrade(&pool.threads.queue);
+        assert_ne!(thread, std::thread::current().id());
+        drop(pool);
+        // The thread held the only other reference to the queue; it lets go on its way out.
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while queue.upgrade().is_some() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
     }
 
     #[tokio::test]

@@ -68,6 +68,10 @@ pub struct Config {
     pub hash_threads: Option<usize>,
     /// `AUTH_HASH_QUEUE`: see `hash_threads`.
     pub hash_queue: Option<usize>,
+    /// `AUTH_HASH_NICENESS` (0 to 19, default 0): how much the hashing threads' nice
+    /// value is raised above the server's (Linux), so that request handling gets a core
+    /// before hashing does. See `auth_core::HashPool::with_thread_niceness`.
+    pub hash_niceness: Option<u8>,
     /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
     /// believed; from anyone else the header is ignored.
     pub trusted_proxy: Option<IpAddr>,
@@ -183,6 +187,12 @@ impl Config {
             sqlite_lock_timeout: sqlite_lock_timeout(var)?,
             hash_threads: count("AUTH_HASH_THREADS")?,
             hash_queue: count("AUTH_HASH_QUEUE")?,
+            hash_niceness: var("AUTH_HASH_NICENESS")
+                .map(|value| match value.parse::<u8>() {
+                    Ok(niceness) if niceness <= 19 => Ok(niceness),
+                    _ => Err("AUTH_HASH_NICENESS: a whole number from 0 to 19".to_owned()),
+                })
+                .transpose()?,
             database,
             secret_key: var("SECRET_KEY"),
             signing_key: SigningKeySource::from_vars(var("AUTH_SIGNING_KEY_FILE"), var("AUTH_SIGNING_KEY"))?,

@@ -440,13 +440,16 @@ fn service(
             "passkeys off: AUTH_PUBLIC_URL is not an https:// URL with a host name (nor http://localhost); browsers offer passkeys to secure contexts only (use http://localhost:8000 in development)"
         ),
     }
-    if config.hash_threads.is_some() || config.hash_queue.is_some() {
+    if config.hash_threads.is_some() || config.hash_queue.is_some() || config.hash_niceness.is_some() {
         let threads = config
             .hash_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
         let mut pool = auth_core::HashPool::new(threads);
         if let Some(queue) = config.hash_queue {
             pool = pool.with_max_queue(queue);
+        }
+        if let Some(niceness) = config.hash_niceness {
+            pool = pool.with_thread_niceness(niceness);
         }
         auth = auth.with_hash_pool(pool);
     }
