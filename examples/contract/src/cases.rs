@@ -1557,6 +1557,29 @@ print(payload.get("sub"), payload.get("email"))
     assert!(!forged.status.success());
 }
 
+/// The nice value of each thread of process `pid` named `auth-hash` (the hash pool's).
+#[cfg(target_os = "linux")]
+fn hashing_threads_niceness(pid: u32) -> Vec<i64> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if name.trim() == "auth-hash" {
+            found.push(niceness_of(&task.join("stat").to_string_lossy()));
+        }
+    }
+    found
+}
+
+/// The nice value in a `/proc/.../stat` file: its 19th field, the 17th after the command
+/// name's closing parenthesis (the name may hold spaces).
+#[cfg(target_os = "linux")]
+fn niceness_of(stat: &str) -> i64 {
+    let text = std::fs::read_to_string(stat).unwrap();
+    let after_name = &text[text.rfind(')').unwrap() + 1..];
+    after_name.split_whitespace().nth(16).unwrap().parse().unwrap()
+}
+
 /// Case: a saturated hash pool answers 503 busy at once.
 pub async fn a_saturated_hash_pool_answers_503_busy_at_once(target: Target) {
     // One hashing thread and no queue: of many logins at once, those that find the
@@ -1566,6 +1589,7 @@ pub async fn a_saturated_hash_pool_answers_503_busy_at_once(target: Target) {
         &[
             ("AUTH_HASH_THREADS", "1"),
             ("AUTH_HASH_QUEUE", "0"),
+            ("AUTH_HASH_NICENESS", "7"),
             ("AUTH_RATE_LIMITS", "off"),
         ],
     )
@@ -1602,6 +1626,17 @@ pub async fn a_saturated_hash_pool_answers_503_busy_at_once(target: Target) {
         busy > 0,
         "32 concurrent hashes on one thread without a queue: some are refused"
     );
+    // All that hashing ran on one thread of the pool's own, at the niceness asked for.
+    #[cfg(target_os = "linux")]
+    {
+        let hashing = hashing_threads_niceness(server.pid());
+        let server_niceness = niceness_of(&format!("/proc/{}/stat", server.pid()));
+        assert_eq!(
+            hashing,
+            vec![(server_niceness + 7).min(19)],
+            "one hashing thread, 7 above the server"
+        );
+    }
     // Busy refusals are counted, not logged one by one: the first of a second is a line
     // of its own, the rest of that second one line with their count (written with the
     // first event after that second). No error line: a flood must not multiply the log.

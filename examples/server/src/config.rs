@@ -187,12 +187,7 @@ impl Config {
             sqlite_lock_timeout: sqlite_lock_timeout(var)?,
             hash_threads: count("AUTH_HASH_THREADS")?,
             hash_queue: count("AUTH_HASH_QUEUE")?,
-            hash_niceness: var("AUTH_HASH_NICENESS")
-                .map(|value| match value.parse::<u8>() {
-                    Ok(niceness) if niceness <= 19 => Ok(niceness),
-                    _ => Err("AUTH_HASH_NICENESS: a whole number from 0 to 19".to_owned()),
-                })
-                .transpose()?,
+            hash_niceness: hash_niceness(var("AUTH_HASH_NICENESS").as_deref())?,
             database,
             secret_key: var("SECRET_KEY"),
             signing_key: SigningKeySource::from_vars(var("AUTH_SIGNING_KEY_FILE"), var("AUTH_SIGNING_KEY"))?,
@@ -554,6 +549,18 @@ fn passkey_settings(rp_id: Option<&str>, public_url: &str) -> Result<Option<auth
     }
 }
 
+/// `AUTH_HASH_NICENESS`: 0 to 19.
+fn hash_niceness(value: Option<&str>) -> Result<Option<u8>, String> {
+    value
+        .map(|value| match value.trim().parse::<u8>() {
+            Ok(niceness) if niceness <= 19 => Ok(niceness),
+            _ => Err(format!(
+                "AUTH_HASH_NICENESS: a whole number from 0 to 19, not {value:?}"
+            )),
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -714,6 +721,18 @@ mod tests {
         for wrong in ["0", "0s", "169h", "1d", "h", "-1m", "1.5h", "", "an hour"] {
             let error = purge_interval(Some(wrong)).unwrap_err();
             assert!(error.starts_with("AUTH_PURGE_INTERVAL: "), "{wrong:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_hashing_threads_niceness_is_0_to_19() {
+        assert_eq!(hash_niceness(None), Ok(None));
+        assert_eq!(hash_niceness(Some("0")), Ok(Some(0)));
+        assert_eq!(hash_niceness(Some("10")), Ok(Some(10)));
+        assert_eq!(hash_niceness(Some("19")), Ok(Some(19)));
+        for refused in ["20", "-1", "ten", "1.5"] {
+            let error = hash_niceness(Some(refused)).unwrap_err();
+            assert!(error.starts_with("AUTH_HASH_NICENESS: "), "{refused}: {error}");
         }
     }
 
