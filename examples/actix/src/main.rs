@@ -179,12 +179,17 @@ fn cors(policy: Option<&example_server::CorsPolicy>) -> actix_cors::Cors {
 const REFUSAL_MARGIN: usize = 16;
 
 /// Answers a connection over the cap before it sends anything, as Axum's accept loop
-/// does: the canned 503, then the write side closed. Actix would otherwise answer only
+/// does: the canned 503, then the connection closed. Actix would otherwise answer only
 /// once a request arrives, so a client that opens connections and sends nothing would
 /// hold the refusal margin until the header timeout, and every new client would wait in
 /// the listen backlog meanwhile (measured: `benches/abuse.sh`'s flood phase, a p99 of
-/// 8.8 s). Anything the client still sends is read by Actix and answered into the closed
-/// write side, which ends the connection.
+/// 8.8 s).
+///
+/// When the client has sent nothing yet, both directions are shut: Actix reads the end
+/// at once and lets the connection go, whether or not the client ever closes its side.
+/// When a request is already there, only the write side is: Actix reads the request and
+/// drops the connection when its answer meets the closed side, and since the request
+/// was read, closing does not reset the connection under the client's 503.
 fn refuse_at_once(io: &dyn std::any::Any) {
     let Some(stream) = io.downcast_ref::<actix_web::rt::net::TcpStream>() else {
         return;
@@ -196,7 +201,13 @@ fn refuse_at_once(io: &dyn std::any::Any) {
     // answers; if it takes a part, the connection is cut rather than answered twice.
     let socket = socket2::SockRef::from(stream);
     let shutdown = match socket.send(&refusal) {
-        Ok(written) if written == refusal.len() => std::net::Shutdown::Write,
+        Ok(written) if written == refusal.len() => {
+            let mut first = [std::mem::MaybeUninit::<u8>::uninit()];
+            match socket.peek(&mut first) {
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => std::net::Shutdown::Both,
+                _ => std::net::Shutdown::Write,
+            }
+        }
         Ok(_) => std::net::Shutdown::Both,
         Err(_) => return,
     };
