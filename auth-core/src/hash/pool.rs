@@ -113,10 +113,11 @@ impl HashPool {
     /// share of a contended core is about a tenth of a request thread's. Measured with the
     /// example server on 2 cores during a 64-connection login flood (`benches/BENCHMARKS.md`,
     /// "The hash pool's threads"): a `GET /me` client beside it was answered 70 % more
-    /// often with a p99 of 3.9 ms instead of 5.8, and the flood's logins went from 72 to 41
-    /// a second, since that client took the cycles hashing lost. Raise it where cheap
-    /// requests matter more than login throughput when both want the CPU. Threads already
-    /// started keep their niceness: set it before the pool's first [`run`](Self::run).
+    /// often with a median p99 of 3.9 ms instead of 5.8, and the flood's logins went from
+    /// 72 to 41 a second, since that client took the cycles hashing lost. Raise it where
+    /// cheap requests matter more than login throughput when both want the CPU. The pool
+    /// gets threads of its own: clones made before keep theirs, at their niceness, and
+    /// share only the permits.
     ///
     /// ```
     /// use auth_core::HashPool;
@@ -128,6 +129,7 @@ impl HashPool {
     #[must_use]
     pub fn with_thread_niceness(mut self, increment: u8) -> Self {
         self.thread_niceness = increment.min(19);
+        self.threads = Arc::new(Threads::new());
         self
     }
 
@@ -143,6 +145,9 @@ impl HashPool {
     }
 
     /// Runs `job` on one of the pool's threads once a permit is free.
+    ///
+    /// The job runs on a plain thread, outside any Tokio runtime (`Handle::current()`
+    /// panics there, which fails the call with `TaskFailed`): a hash needs none.
     ///
     /// If the returned future is dropped while waiting, the caller leaves the queue; once
     /// the job has started it runs to completion (it cannot be interrupted) and keeps its
@@ -173,10 +178,10 @@ impl HashPool {
         let idle = Arc::clone(&self.threads.idle);
         let job: Job = Box::new(move || {
             let result = std::panic::catch_unwind(AssertUnwindSafe(job));
-            // The permit and the thread are given back before the answer, so that the
-            // caller it wakes, if it hashes again at once, finds both.
-            drop(permit);
+            // The thread, then the permit, are given back before the answer: whoever
+            // takes the permit (the caller woken here, or one waiting) finds the thread.
             idle.fetch_add(1, Ordering::AcqRel);
+            drop(permit);
             // The caller may have stopped waiting; the work is done either way.
             let _ = answer.send(result);
         });
@@ -241,9 +246,8 @@ impl Threads {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| idle.checked_sub(1))
             .is_ok();
         if !claimed_idle {
-            // Holding a permit, when all `limit` are started the job finds a thread that is
-            // about to be idle at worst (its job has given the permit back but not yet
-            // counted it idle): it waits in the channel for that moment.
+            // Holding a permit while no thread is idle: every thread started is running a
+            // job that holds one of the other permits, so fewer than `limit` are started.
             self.start_one_if_fewer_than(limit, niceness)?;
         }
         self.jobs.send(job).map_err(|_closed| HashPoolError::TaskFailed)
