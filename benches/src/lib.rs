@@ -11,6 +11,8 @@
 //!   compares login throughput against;
 //! - `store_throughput`: registrations and login lookups per second of each store alone
 //!   (no hashing), at a given number of accounts;
+//! - `scale`: p50 and p99 of login, authenticate and refresh on SQLite and PostgreSQL
+//!   seeded with 1k, 100k and 1M accounts, and their plot;
 //! - `report`: criterion's saved results as Markdown tables, and the plots copied to
 //!   `benches/plots/`;
 //! - `load.sh`: wrk against `example-axum` on loopback.

@@ -1000,7 +1000,7 @@ fn draw(path: &Path, figures: &[Figure]) -> Result<(), String> {
             // Headroom above the data for the legend.
             .build_cartesian_2d(
                 (x_min / 2.0..x_max * 2.0).log_scale(),
-                (y_min / 1.5..y_max * 8.0).log_scale(),
+                (y_min / 1.5..y_max * 5.0).log_scale(),
             )
             .map_err(error)?;
         chart
@@ -1010,7 +1010,15 @@ fn draw(path: &Path, figures: &[Figure]) -> Result<(), String> {
             .x_desc("accounts (log scale)")
             .y_desc(format!("{title}, µs (log scale)"))
             .x_label_formatter(&|x| count(x.round() as usize))
-            .y_label_formatter(&|y| us(*y))
+            // Labels at 1, 2 and 5 of each decade only: the others crowd.
+            .y_label_formatter(&|y| {
+                let leading = *y / 10f64.powf(y.log10().floor());
+                if [1.0, 2.0, 5.0].iter().any(|l| (leading - l).abs() < 0.01) {
+                    us(*y)
+                } else {
+                    String::new()
+                }
+            })
             .draw()
             .map_err(error)?;
         for ((store, op), points) in &series {
