@@ -368,6 +368,7 @@ impl PostgresStore {
             template
                 .replace("{USER_COLUMNS}", USER_COLUMNS)
                 .replace("{SESSION_COLUMNS}", SESSION_COLUMNS)
+                .replace("{JOINED_SESSION_COLUMNS}", JOINED_SESSION_COLUMNS)
                 .replace("{ONE_TIME_COLUMNS}", ONE_TIME_COLUMNS)
                 .replace("{TOTP_FACTOR_COLUMNS}", TOTP_FACTOR_COLUMNS)
                 .replace("{LOGIN_CHALLENGE_COLUMNS}", LOGIN_CHALLENGE_COLUMNS)
@@ -710,22 +711,72 @@ fn user_from_row(row: &PgRow) -> Result<User, StoreError> {
     .with_requires_second_factor(row.try_get("requires_second_factor").map_err(store_error)?))
 }
 
+/// The names a row gives a session's columns: [`SESSION_COLUMNS`]' own, or
+/// [`JOINED_SESSION_COLUMNS`]' beside an account's.
+struct SessionColumnNames {
+    id: &'static str,
+    user_id: &'static str,
+    created_at: &'static str,
+    expires_at: &'static str,
+    last_used_at: &'static str,
+    user_agent: &'static str,
+    ip: &'static str,
+    revoked_at: &'static str,
+    auth_methods: &'static str,
+    auth_time: &'static str,
+}
+
+const SESSION_NAMES: SessionColumnNames = SessionColumnNames {
+    id: "id",
+    user_id: "user_id",
+    created_at: "created_at",
+    expires_at: "expires_at",
+    last_used_at: "last_used_at",
+    user_agent: "user_agent",
+    ip: "ip",
+    revoked_at: "revoked_at",
+    auth_methods: "auth_methods",
+    auth_time: "auth_time",
+};
+
+/// [`SESSION_COLUMNS`] renamed so that they can stand beside [`USER_COLUMNS`] in one row.
+const JOINED_SESSION_COLUMNS: &str = "s.id AS s_id, s.user_id AS s_user_id, s.created_at AS s_created_at, \
+     s.last_used_at AS s_last_used_at, s.expires_at AS s_expires_at, s.user_agent AS s_user_agent, s.ip AS s_ip, \
+     s.revoked_at AS s_revoked_at, s.auth_methods AS s_auth_methods, coalesce(s.auth_time, s.created_at) AS s_auth_time";
+
+const JOINED_SESSION_NAMES: SessionColumnNames = SessionColumnNames {
+    id: "s_id",
+    user_id: "s_user_id",
+    created_at: "s_created_at",
+    expires_at: "s_expires_at",
+    last_used_at: "s_last_used_at",
+    user_agent: "s_user_agent",
+    ip: "s_ip",
+    revoked_at: "s_revoked_at",
+    auth_methods: "s_auth_methods",
+    auth_time: "s_auth_time",
+};
+
 fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
-    let ip: Option<String> = row.try_get("ip").map_err(store_error)?;
+    session_from_named_row(row, &SESSION_NAMES)
+}
+
+fn session_from_named_row(row: &PgRow, names: &SessionColumnNames) -> Result<Session, StoreError> {
+    let ip: Option<String> = row.try_get(names.ip).map_err(store_error)?;
     Ok(Session::new(
-        SessionId::from_uuid(row.try_get("id").map_err(store_error)?),
-        UserId::from_uuid(row.try_get("user_id").map_err(store_error)?),
-        row.try_get("created_at").map_err(store_error)?,
-        row.try_get("expires_at").map_err(store_error)?,
+        SessionId::from_uuid(row.try_get(names.id).map_err(store_error)?),
+        UserId::from_uuid(row.try_get(names.user_id).map_err(store_error)?),
+        row.try_get(names.created_at).map_err(store_error)?,
+        row.try_get(names.expires_at).map_err(store_error)?,
     )
-    .with_last_used_at(row.try_get("last_used_at").map_err(store_error)?)
-    .with_user_agent(row.try_get("user_agent").map_err(store_error)?)
+    .with_last_used_at(row.try_get(names.last_used_at).map_err(store_error)?)
+    .with_user_agent(row.try_get(names.user_agent).map_err(store_error)?)
     .with_ip(ip.as_deref().map(stored::ip).transpose()?)
-    .with_revoked_at(row.try_get("revoked_at").map_err(store_error)?)
+    .with_revoked_at(row.try_get(names.revoked_at).map_err(store_error)?)
     .with_auth_methods(stored::auth_methods(
-        &row.try_get::<String, _>("auth_methods").map_err(store_error)?,
+        &row.try_get::<String, _>(names.auth_methods).map_err(store_error)?,
     )?)
-    .with_auth_time(row.try_get("auth_time").map_err(store_error)?))
+    .with_auth_time(row.try_get(names.auth_time).map_err(store_error)?))
 }
 
 fn one_time_token_from_row(row: &PgRow) -> Result<OneTimeToken, StoreError> {
@@ -1176,6 +1227,35 @@ impl SessionStore for PostgresStore {
             .await
             .map_err(store_error)?;
         row.as_ref().map(session_from_row).transpose()
+    }
+
+    /// One statement: each side a lateral lookup by primary key, joined to a one-row
+    /// relation so that the answer is one row whichever of the two exists.
+    async fn find_user_and_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<Option<(Option<User>, Option<Session>)>, StoreError> {
+        let row = sqlx::query(self.sql(
+            "SELECT u.*, s.* FROM (SELECT 1) AS one
+             LEFT JOIN LATERAL (SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1) AS u ON true
+             LEFT JOIN LATERAL (SELECT {JOINED_SESSION_COLUMNS} FROM {s}.sessions s WHERE s.id = $2) AS s ON true",
+        ))
+        .bind(user.as_uuid())
+        .bind(session.as_uuid())
+        .fetch_one(&self.pool)
+        .guarded(self)
+        .await
+        .map_err(store_error)?;
+        let user = match row.try_get::<Option<Uuid>, _>("id").map_err(store_error)? {
+            Some(_) => Some(user_from_row(&row)?),
+            None => None,
+        };
+        let session = match row.try_get::<Option<Uuid>, _>("s_id").map_err(store_error)? {
+            Some(_) => Some(session_from_named_row(&row, &JOINED_SESSION_NAMES)?),
+            None => None,
+        };
+        Ok(Some((user, session)))
     }
 
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {

@@ -164,7 +164,7 @@ mod schema;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, LazyLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -176,6 +176,7 @@ use auth_core::{
     PurgeStore, RefreshTokenRecord, Role, RoleStore, SecondFactorStore, Session, SessionId, SessionStore, StoreError,
     TokenHash, TokenPurpose, TotpFactor, User, UserDirectory, UserId, UserStore,
 };
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
@@ -292,6 +293,8 @@ pub struct SqliteStore {
     lock_timeout: Duration,
     /// See [`with_registration_hook`](Self::with_registration_hook).
     on_registration: Option<Arc<RegistrationHook>>,
+    /// See [`with_inline_reads`](Self::with_inline_reads).
+    inline_reads: bool,
 }
 
 /// What an application does in the transaction that inserts a new account: see
@@ -357,6 +360,36 @@ impl Readers {
     fn give_back(&self, conn: Connection) {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
     }
+
+    /// Runs `f` here, on the caller's thread, if a turn and an idle connection are free
+    /// right now, with no wait for any lock (busy timeout zero): `None` when it could not
+    /// run or met a lock, and the caller then reads on the blocking pool within its budget.
+    /// A read from a WAL database waits for no writer, so what runs here is the lookup
+    /// itself: pages from SQLite's cache or the operating system's.
+    fn try_inline<T, F>(&self, f: &F) -> Option<Result<T, DbError>>
+    where
+        F: Fn(&Connection) -> Result<T, DbError>,
+    {
+        let turn = self.turns.try_acquire().ok()?;
+        let conn = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()?;
+        let result = conn
+            .busy_timeout(Duration::ZERO)
+            .map_err(DbError::from)
+            .and_then(|()| f(&conn));
+        self.give_back(conn);
+        drop(turn);
+        match result {
+            Err(DbError::Sqlite(error))
+                if matches!(
+                    error.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                None
+            }
+            result => Some(result),
+        }
+    }
 }
 
 fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -421,6 +454,7 @@ impl SqliteStore {
             }),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             on_registration: None,
+            inline_reads: true,
         })
     }
 
@@ -467,6 +501,43 @@ impl SqliteStore {
     pub fn with_lock_timeout(mut self, lock_timeout: Duration) -> Self {
         self.lock_timeout = lock_timeout.min(MAX_LOCK_TIMEOUT);
         self
+    }
+
+    /// Whether a read may run on the calling task's thread (the default, `true`) rather
+    /// than on Tokio's blocking pool.
+    ///
+    /// A read runs in place when a read connection is idle and its statement needs no lock
+    /// it would have to wait for (its busy timeout is zero there; a read that meets a lock,
+    /// such as a checkpoint's, moves to the blocking pool and waits there within the lock
+    /// budget). In WAL mode a read never waits for the writer, so what runs in place is the
+    /// lookup: a few pages from SQLite's page cache or the operating system's, microseconds,
+    /// where the trip to a blocking thread and back costs more than the lookup (that trip
+    /// was two thirds of `GET /me`'s time; `benches/BENCHMARKS.md` has the figures).
+    ///
+    /// Turn it off when the database is much larger than the memory that caches it: a read
+    /// that misses the cache then waits for the disk on an async worker thread, holding up
+    /// the other requests of that thread meanwhile. Writes always run on the blocking pool.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = auth_store_sqlite::SqliteStore::open(dir.path().join("auth.db")).await?;
+    /// assert!(store.inline_reads());
+    /// let on_the_pool = store.with_inline_reads(false);
+    /// assert!(!on_the_pool.inline_reads());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_inline_reads(mut self, inline: bool) -> Self {
+        self.inline_reads = inline;
+        self
+    }
+
+    /// Whether reads may run in place: see [`with_inline_reads`](Self::with_inline_reads).
+    pub fn inline_reads(&self) -> bool {
+        self.inline_reads
     }
 
     /// Runs `hook` in the transaction that inserts each new account, after the insert (a
@@ -585,16 +656,23 @@ impl SqliteStore {
         .map_err(DbError::into_store_error)
     }
 
-    /// Runs `f` with a read-only connection (the writer's, in memory) on the blocking
-    /// pool, within the call's budget.
+    /// Runs `f` with a read-only connection (the writer's, in memory), within the call's
+    /// budget: on the calling thread when a reader is idle and the read needs no lock it
+    /// would have to wait for (see [`with_inline_reads`](Self::with_inline_reads)), on the
+    /// blocking pool otherwise.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, DbError> + Send + 'static,
     {
         let budget = Budget::start(self.lock_timeout);
         let result = match &self.inner.readers {
             Some(readers) => {
+                if self.inline_reads
+                    && let Some(result) = readers.try_inline(&f)
+                {
+                    return result.map_err(DbError::into_store_error);
+                }
                 let turn = tokio::time::timeout(budget.left(), Arc::clone(&readers.turns).acquire_owned())
                     .await
                     .map_err(|_elapsed| StoreError::unavailable(ReadersBusy(budget.total)))?
@@ -689,6 +767,23 @@ impl fmt::Debug for SqliteStore {
             .finish_non_exhaustive()
     }
 }
+
+// The queries every authenticated request makes, written once rather than per call.
+static USER_BY_ID: LazyLock<String> = LazyLock::new(|| format!("SELECT {USER_COLUMNS} FROM auth_users WHERE id = ?1"));
+static SESSION_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {SESSION_COLUMNS} FROM auth_sessions s WHERE s.id = ?1"));
+static USER_AND_SESSION_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    let user_columns = USER_COLUMNS
+        .split(',')
+        .map(|column| format!("u.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {user_columns}, {SESSION_COLUMNS} FROM (SELECT 1) AS one
+         LEFT JOIN auth_users u ON u.id = ?1
+         LEFT JOIN auth_sessions s ON s.id = ?2"
+    )
+});
 
 fn roles_text(roles: &BTreeSet<Role>) -> String {
     roles.iter().map(Role::as_str).collect::<Vec<_>>().join(" ")
@@ -873,9 +968,8 @@ impl UserStore for SqliteStore {
 
     async fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.read(move |conn| {
-            let sql = format!("SELECT {USER_COLUMNS} FROM auth_users WHERE id = ?1");
             let row = conn
-                .prepare_cached(&sql)?
+                .prepare_cached(&USER_BY_ID)?
                 .query_row([id.to_string()], rows::RawUser::from_row)
                 .optional()?;
             row.map(user_from_row).transpose()
@@ -890,7 +984,7 @@ impl UserStore for SqliteStore {
             let sql = format!("SELECT {USER_COLUMNS} FROM auth_users WHERE email = ?1");
             let row = conn
                 .prepare_cached(&sql)?
-                .query_row([email], rows::RawUser::from_row)
+                .query_row([&email], rows::RawUser::from_row)
                 .optional()?;
             row.map(user_from_row).transpose()
         })
@@ -1092,12 +1186,43 @@ impl SessionStore for SqliteStore {
 
     async fn find_session(&self, session: SessionId) -> Result<Option<Session>, StoreError> {
         self.read(move |conn| {
-            let sql = format!("SELECT {SESSION_COLUMNS} FROM auth_sessions s WHERE s.id = ?1");
             let row = conn
-                .prepare_cached(&sql)?
+                .prepare_cached(&SESSION_BY_ID)?
                 .query_row([session.to_string()], rows::RawSession::from_row)
                 .optional()?;
             row.map(session_from_row).transpose()
+        })
+        .await
+    }
+
+    /// One statement, so one read transaction (each costs SQLite's file locks): the two
+    /// lookups by primary key joined to a one-row relation, so that the answer is one row
+    /// whichever of the two exists.
+    async fn find_user_and_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<Option<(Option<User>, Option<Session>)>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(&USER_AND_SESSION_BY_ID)?
+                .query_row([user.to_string(), session.to_string()], |row| {
+                    let user = match row.get_ref(0)? {
+                        ValueRef::Null => None,
+                        _ => Some(rows::RawUser::from_row_at(row, 0)?),
+                    };
+                    let session = match row.get_ref(rows::USER_COLUMN_COUNT)? {
+                        ValueRef::Null => None,
+                        _ => Some(rows::RawSession::from_row_at(row, rows::USER_COLUMN_COUNT)?),
+                    };
+                    Ok((user, session))
+                })
+                .map_err(DbError::from)
+                .and_then(|(user, session)| {
+                    Ok(Some((
+                        user.map(user_from_row).transpose()?,
+                        session.map(session_from_row).transpose()?,
+                    )))
+                })
         })
         .await
     }
@@ -2275,7 +2400,7 @@ impl PasskeyStore for SqliteStore {
             let sql = format!("SELECT {PASSKEY_COLUMNS} FROM auth_passkeys WHERE credential_id = ?1");
             let row = conn
                 .prepare_cached(&sql)?
-                .query_row([credential_id], rows::RawPasskey::from_row)
+                .query_row([&credential_id], rows::RawPasskey::from_row)
                 .optional()?;
             row.map(rows::passkey_from_row).transpose()
         })

@@ -19,6 +19,9 @@ pub(crate) const USER_COLUMNS: &str = "id, email, password_hash, is_active, emai
 pub(crate) const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, \
      s.revoked_at, s.auth_methods, coalesce(s.auth_time, s.created_at)";
 
+/// How many columns [`USER_COLUMNS`] names.
+pub(crate) const USER_COLUMN_COUNT: usize = 10;
+
 /// How many columns [`SESSION_COLUMNS`] names: a query's own columns follow them.
 pub(crate) const SESSION_COLUMN_COUNT: usize = 10;
 
@@ -116,17 +119,22 @@ pub(crate) struct RawUser {
 
 impl RawUser {
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Self::from_row_at(row, 0)
+    }
+
+    /// The columns from index `first` on, for a row that holds other columns before them.
+    pub(crate) fn from_row_at(row: &Row<'_>, first: usize) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: row.get(0)?,
-            email: row.get(1)?,
-            password_hash: row.get(2)?,
-            is_active: row.get(3)?,
-            email_verified_at: row.get(4)?,
-            roles: row.get(5)?,
-            token_version: row.get(6)?,
-            created_at: row.get(7)?,
-            updated_at: row.get(8)?,
-            requires_second_factor: row.get(9)?,
+            id: row.get(first)?,
+            email: row.get(first + 1)?,
+            password_hash: row.get(first + 2)?,
+            is_active: row.get(first + 3)?,
+            email_verified_at: row.get(first + 4)?,
+            roles: row.get(first + 5)?,
+            token_version: row.get(first + 6)?,
+            created_at: row.get(first + 7)?,
+            updated_at: row.get(first + 8)?,
+            requires_second_factor: row.get(first + 9)?,
         })
     }
 }
@@ -162,17 +170,22 @@ pub(crate) struct RawSession {
 
 impl RawSession {
     pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Self::from_row_at(row, 0)
+    }
+
+    /// The columns from index `first` on, for a row that holds other columns before them.
+    pub(crate) fn from_row_at(row: &Row<'_>, first: usize) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: row.get(0)?,
-            user_id: row.get(1)?,
-            created_at: row.get(2)?,
-            last_used_at: row.get(3)?,
-            expires_at: row.get(4)?,
-            user_agent: row.get(5)?,
-            ip: row.get(6)?,
-            revoked_at: row.get(7)?,
-            auth_methods: row.get(8)?,
-            auth_time: row.get(9)?,
+            id: row.get(first)?,
+            user_id: row.get(first + 1)?,
+            created_at: row.get(first + 2)?,
+            last_used_at: row.get(first + 3)?,
+            expires_at: row.get(first + 4)?,
+            user_agent: row.get(first + 5)?,
+            ip: row.get(first + 6)?,
+            revoked_at: row.get(first + 7)?,
+            auth_methods: row.get(first + 8)?,
+            auth_time: row.get(first + 9)?,
         })
     }
 }

@@ -35,3 +35,9 @@ mod composed_with_own_users {
     auth_core::purge_store_conformance_tests!(composed().await);
     auth_core::browser_session_store_conformance_tests!(composed().await);
 }
+
+/// Every read on the blocking pool instead of in place (`with_inline_reads(false)`): the
+/// base suite, races included, answers alike.
+mod reads_on_the_blocking_pool {
+    auth_core::store_conformance_tests!(super::common::fresh_store().await.with_inline_reads(false));
+}

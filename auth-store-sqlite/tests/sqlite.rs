@@ -807,3 +807,21 @@ async fn a_deleted_account_leaves_no_row_in_any_table() {
         assert_eq!(count(table), 0, "{table}: rows of the deleted account are left");
     }
 }
+
+/// `authenticate`'s read is one trip: the store answers both halves itself (the
+/// conformance suite checks the answer equals the two separate reads).
+#[tokio::test]
+async fn an_account_and_its_session_are_read_in_one_call() {
+    let store = SqliteStore::open(&scratch_dir().join("auth.db")).await.unwrap();
+    let user = sample_user(unique_email("one-call"));
+    store.insert_user(&user).await.unwrap();
+    let session = sample_session(&user);
+    store
+        .insert_session(&session, &TokenHash::from_bytes([9; 32]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_user_and_session(user.id, session.id).await.unwrap(),
+        Some((Some(user), Some(session)))
+    );
+}

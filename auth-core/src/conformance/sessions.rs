@@ -279,4 +279,42 @@ conformance_cases! { $
             "a refresh keeps how and when the session began"
         );
     }
+
+    /// `find_user_and_session`, where a store reads the two together, answers what
+    /// `find_user_by_id` and `find_session` answer: both found, either or both missing, a
+    /// revoked session, a session of another account (the service, not the store, checks
+    /// whose it is).
+    pub async fn an_account_and_a_session_read_together_are_what_two_reads_answer(store: S) {
+        let (owner, session, _) = user_with_session(&store, "together").await;
+        let (other, others_session, _) = user_with_session(&store, "together-other").await;
+        let unknown_user = sample_user(unique_email("together-nobody")).id;
+        let unknown_session = SessionId::new_at(micros_after(session.created_at, 1));
+        let pairs = [
+            (owner.id, session.id),
+            (owner.id, others_session.id),
+            (other.id, others_session.id),
+            (unknown_user, session.id),
+            (owner.id, unknown_session),
+            (unknown_user, unknown_session),
+        ];
+        let check = |when: &'static str| {
+            let store = store.clone();
+            async move {
+                for (user, session) in pairs {
+                    let Some(both) = store.find_user_and_session(user, session).await.unwrap() else {
+                        continue;
+                    };
+                    let apart = (
+                        store.find_user_by_id(user).await.unwrap(),
+                        store.find_session(session).await.unwrap(),
+                    );
+                    assert_eq!(both, apart, "{when}: account {user}, session {session}");
+                }
+            }
+        };
+        check("live").await;
+        let at = micros_after(session.created_at, 2);
+        assert!(store.revoke_session(owner.id, session.id, at).await.unwrap());
+        check("revoked").await;
+    }
 }

@@ -191,7 +191,9 @@ impl<S: AuthStore> AuthService<S> {
     /// It also checks the token's session (`sid`): a logout, a revoked session, a detected
     /// refresh-token reuse or a session past its idle timeout or absolute lifetime ends the
     /// session's access tokens on the next request, not when they expire. The account and
-    /// the session are read concurrently (two store reads per request).
+    /// the session are read in one round trip by a store that can
+    /// ([`SessionStore::find_user_and_session`](crate::SessionStore::find_user_and_session):
+    /// SQLite and PostgreSQL do), concurrently by two reads otherwise.
     /// A token without `sid` (issued by [`Tokens::issue`](crate::Tokens::issue) without a
     /// session, for a service account say) is checked against its account only.
     ///
@@ -205,14 +207,10 @@ impl<S: AuthStore> AuthService<S> {
     /// [`Internal`](AuthError::Internal).
     pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated, AuthError> {
         let claims = self.tokens.verify(access_token).map_err(AuthError::InvalidToken)?;
-        let session = async {
-            match claims.session_id() {
-                Some(id) => self.store().find_session(id).await.map(Some),
-                None => Ok(None),
-            }
-        };
-        let (user, session) = tokio::join!(self.store().find_user_by_id(claims.user_id()), session);
-        let user = user?
+        let (user, session) = self
+            .read_user_and_session(claims.user_id(), claims.session_id())
+            .await?;
+        let user = user
             .filter(|user| user.token_version == claims.token_version())
             .ok_or(AuthError::InvalidToken(TokenError::Revoked))?;
         if !user.is_active {
@@ -221,8 +219,7 @@ impl<S: AuthStore> AuthService<S> {
         let session = if claims.session_id().is_some() {
             let now = self.now();
             Some(
-                session?
-                    .flatten()
+                session
                     .filter(|session| session.user_id == user.id && session.is_live(now, self.session_idle_timeout))
                     .ok_or(AuthError::InvalidToken(TokenError::Revoked))?,
             )
@@ -235,6 +232,23 @@ impl<S: AuthStore> AuthService<S> {
             session,
             second_factor_roles: Arc::clone(&self.second_factor_roles),
         })
+    }
+
+    /// The account and, for a token with a session, the session: one store call when the
+    /// store reads both together, two concurrent ones otherwise.
+    async fn read_user_and_session(
+        &self,
+        user: UserId,
+        session: Option<SessionId>,
+    ) -> Result<(Option<User>, Option<Session>), AuthError> {
+        let Some(session) = session else {
+            return Ok((self.store().find_user_by_id(user).await?, None));
+        };
+        if let Some(both) = self.store().find_user_and_session(user, session).await? {
+            return Ok(both);
+        }
+        let (user, session) = tokio::join!(self.store().find_user_by_id(user), self.store().find_session(session));
+        Ok((user?, session?))
     }
 
     /// Checks a session whose tokens a server keeps for its client (a browser's cookie

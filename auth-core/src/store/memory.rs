@@ -359,6 +359,18 @@ impl SessionStore for MemoryStore {
         Ok(self.state().sessions.get(&session).cloned())
     }
 
+    async fn find_user_and_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<Option<(Option<User>, Option<Session>)>, StoreError> {
+        let state = self.state();
+        Ok(Some((
+            state.users.get(&user).cloned(),
+            state.sessions.get(&session).cloned(),
+        )))
+    }
+
     async fn revoke_session(&self, user: UserId, session: SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
         let pending = PendingRecords::take();
         let mut state = self.state();

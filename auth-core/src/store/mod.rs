@@ -12,8 +12,12 @@
 /// `async_trait`) and implements it for `Arc<T>` and `Box<T>` of every `T` that
 /// implements it, `dyn` included, so the forwarding is written once for every trait.
 ///
+/// Methods with a default body, optional fast paths a backend overrides when it can, come
+/// last, in a `provided { ... }` group; `Arc` and `Box` forward them like the rest.
+///
 /// Prefixed with `composed(<part>: <U|S|T>);`, it also implements the trait for
-/// [`ComposedStore`] by forwarding every method to that part.
+/// [`ComposedStore`] by forwarding every method to that part, except the provided ones,
+/// which keep their default there: a fast path of one part may read what another holds.
 macro_rules! store_trait {
     (
         composed($part:ident: $Part:ident);
@@ -23,6 +27,14 @@ macro_rules! store_trait {
                 $(#[$method_attr:meta])*
                 async fn $method:ident(&self $(, $arg:ident: $arg_ty:ty)* $(,)?) -> $ret:ty;
             )*
+            $(
+                provided {
+                    $(
+                        $(#[$provided_attr:meta])*
+                        async fn $provided:ident(&self $(, $parg:ident: $parg_ty:ty)* $(,)?) -> $pret:ty $body:block
+                    )*
+                }
+            )?
         }
     ) => {
         store_trait! {
@@ -32,6 +44,14 @@ macro_rules! store_trait {
                     $(#[$method_attr])*
                     async fn $method(&self $(, $arg: $arg_ty)*) -> $ret;
                 )*
+                $(
+                    provided {
+                        $(
+                            $(#[$provided_attr])*
+                            async fn $provided(&self $(, $parg: $parg_ty)*) -> $pret $body
+                        )*
+                    }
+                )?
             }
         }
 
@@ -57,6 +77,14 @@ macro_rules! store_trait {
                 $(#[$method_attr:meta])*
                 async fn $method:ident(&self $(, $arg:ident: $arg_ty:ty)* $(,)?) -> $ret:ty;
             )*
+            $(
+                provided {
+                    $(
+                        $(#[$provided_attr:meta])*
+                        async fn $provided:ident(&self $(, $parg:ident: $parg_ty:ty)* $(,)?) -> $pret:ty $body:block
+                    )*
+                }
+            )?
         }
     ) => {
         $(#[$attr])*
@@ -66,6 +94,10 @@ macro_rules! store_trait {
                 $(#[$method_attr])*
                 async fn $method(&self $(, $arg: $arg_ty)*) -> $ret;
             )*
+            $($(
+                $(#[$provided_attr])*
+                async fn $provided(&self $(, $parg: $parg_ty)*) -> $pret $body
+            )*)?
         }
 
         #[async_trait::async_trait]
@@ -75,6 +107,11 @@ macro_rules! store_trait {
                     (**self).$method($($arg),*).await
                 }
             )*
+            $($(
+                async fn $provided(&self $(, $parg: $parg_ty)*) -> $pret {
+                    (**self).$provided($($parg),*).await
+                }
+            )*)?
         }
 
         #[async_trait::async_trait]
@@ -84,6 +121,11 @@ macro_rules! store_trait {
                     (**self).$method($($arg),*).await
                 }
             )*
+            $($(
+                async fn $provided(&self $(, $parg: $parg_ty)*) -> $pret {
+                    (**self).$provided($($parg),*).await
+                }
+            )*)?
         }
     };
 }
@@ -318,6 +360,30 @@ store_trait! {
         ///
         /// Backend failures only.
         async fn revoke_all_sessions(&self, user: UserId, at: OffsetDateTime) -> Result<u64, StoreError>;
+
+        provided {
+            /// The account `user` and the session `session`, as
+            /// [`find_user_by_id`](UserStore::find_user_by_id) and
+            /// [`find_session`](Self::find_session) would return them, read in one round trip
+            /// by a store that holds both: [`AuthService::authenticate`](crate::AuthService::authenticate)
+            /// needs the two on every request. `Ok(None)` means the store does not read them
+            /// together (the default); the service then makes the two calls itself.
+            ///
+            /// A store that overrides this must answer exactly what the two calls would
+            /// (the conformance suite compares them), each part `None` when missing.
+            ///
+            /// # Errors
+            ///
+            /// Backend failures only.
+            async fn find_user_and_session(
+                &self,
+                user: UserId,
+                session: SessionId,
+            ) -> Result<Option<(Option<User>, Option<Session>)>, StoreError> {
+                let _ = (user, session);
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -381,7 +447,7 @@ store_trait! {
 /// | trait | methods | what needs it |
 /// |---|---|---|
 /// | [`UserStore`] | 8 | every flow |
-/// | [`SessionStore`] | 7 | every flow |
+/// | [`SessionStore`] | 7 (and 1 optional) | every flow |
 /// | [`OneTimeTokenStore`] | 3 | every flow |
 /// | [`UserDirectory`] (optional) | 1 | [`Accounts::list_users`](crate::Accounts::list_users) |
 /// | [`RoleStore`] (optional) | 3 | [`Accounts::set_roles`](crate::Accounts::set_roles), [`grant_role`](crate::Accounts::grant_role), [`revoke_role`](crate::Accounts::revoke_role) |
