@@ -113,7 +113,10 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
             })
             // The path only: reset and verification links carry their token in the query.
             .wrap_fn(|request: ServiceRequest, service| {
-                let span = tracing::info_span!("request", method = %request.method(), path = %request.path());
+                // At `debug`, like the request and response lines: at the default `info`
+                // a span per request would cost more than the request's own store read
+                // (benches/BENCHMARKS.md), and would say nothing.
+                let span = tracing::debug_span!("request", method = %request.method(), path = %request.path());
                 let response = service.call(request);
                 async move {
                     let response = response.await?;

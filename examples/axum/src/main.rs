@@ -148,7 +148,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &axum::http::Request<axum::body::Body>| {
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                    // At `debug`, like the request and response lines: at the default
+                    // `info` a span per request would cost more than the request's own
+                    // store read (benches/BENCHMARKS.md), and would say nothing.
+                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
                 })
                 // Server errors are logged once, with their cause, where they are answered
                 // (auth_http::ErrorAnswer); a 503 `busy` is load shedding, not an error.
