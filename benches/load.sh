@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of example-axum (or example-actix) on loopback, with wrk: requests per second and p50/p99
-# latency of GET /me, POST /login and POST /register; GET /me latency while a login flood
+# latency of GET /me against the same route of a bare Axum server (bare_me: the HTTP
+# stack alone, the baseline), POST /login and POST /register; GET /me latency while a login flood
 # runs; the server's memory during the flood; login throughput as a share of the
 # hashing limit measured in the same run; and whole logins with TOTP (POST /login, then
 # POST /login/mfa with a code). See benches/BENCHMARKS.md.
@@ -12,6 +13,11 @@
 #
 # Environment (all optional):
 #   SERVER=example-axum      the server package (example-actix answers the same contract)
+#   SERVER_BIN               a server binary to run instead of building SERVER (an A/B
+#                            against another commit's build, say); SERVER names it
+#   STORE=sqlite             sqlite: a fresh SQLite file per run; postgres: a fresh schema
+#                            per run in PG_URL (default postgres://postgres@127.0.0.1:5432/test),
+#                            dropped when the run ends
 #   RUNS=1                   independent runs (a fresh server and database each); with
 #                            more than one, every figure is the median (min-max)
 #   DURATION=10              seconds per wrk phase (at least 3)
@@ -67,6 +73,18 @@ USERS=${USERS:-8}
 TOTP_CONNECTIONS=${TOTP_CONNECTIONS:-$LOGIN_CONNECTIONS}
 TOTP_USERS=${TOTP_USERS:-}
 SERVER_LOG=${SERVER_LOG:-info}
+STORE=${STORE:-sqlite}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+case $STORE in
+  sqlite) ;;
+  postgres)
+    if ! command -v psql >/dev/null 2>&1; then
+      echo "error: STORE=postgres needs psql (to drop each run's schema)" >&2
+      exit 1
+    fi
+    ;;
+  *) echo "error: STORE is sqlite or postgres" >&2; exit 1 ;;
+esac
 LIMITER=${LIMITER:-off}
 case $LIMITER in
   off | memory | redis) ;;
@@ -112,10 +130,18 @@ results=${RESULTS_DIR:-$work/results}
 mkdir -p "$results"
 server_pid=""
 sampler_pid=""
+pg_schema=""
 cleanup() {
   if [[ -n $sampler_pid ]]; then kill "$sampler_pid" 2>/dev/null || true; fi
   stop_server
+  drop_schema
   rm -rf "$work"
+}
+drop_schema() {
+  if [[ -n $pg_schema ]]; then
+    psql -q "$PG_URL" -c "DROP SCHEMA IF EXISTS $pg_schema CASCADE" >/dev/null 2>&1 || true
+    pg_schema=""
+  fi
 }
 stop_server() {
   if [[ -n $server_pid ]]; then
@@ -138,12 +164,42 @@ field() { # key, line
 
 # ---------------------------------------------------------------- build
 
-log "building $SERVER and hash_once (release)"
-(cd "$root" && cargo build --release --quiet -p "$SERVER")
-(cd "$root" && cargo build --release --quiet -p benches --bin hash_once)
+log "building $SERVER, bare_me and hash_once (release)"
+if [[ -z ${SERVER_BIN:-} ]]; then (cd "$root" && cargo build --release --quiet -p "$SERVER"); fi
+(cd "$root" && cargo build --release --quiet -p benches --bin hash_once --bin bare_me)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-server_bin=$target_dir/release/$SERVER
+server_bin=${SERVER_BIN:-$target_dir/release/$SERVER}
+if [[ ! -x $server_bin ]]; then
+  echo "error: $server_bin is not an executable" >&2
+  exit 1
+fi
 hash_once_bin=$target_dir/release/hash_once
+bare_bin=$target_dir/release/bare_me
+
+# program, log file: starts a server that logs `listening address=<ip:port>` (BIND is set
+# to a free loopback port) and sets server_pid and base.
+start_server() {
+  local log_file=$1 address=""
+  shift
+  env BIND=127.0.0.1:0 "$@" >"$log_file" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 300); do
+    address=$(grep -o 'listening address=[0-9.:]*' "$log_file" 2>/dev/null | head -n 1 | cut -d= -f2 || true)
+    [[ -n $address ]] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      echo "error: the server exited:" >&2
+      cat "$log_file" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  if [[ -z $address ]]; then
+    echo "error: the server did not log its address within 30 s" >&2
+    exit 1
+  fi
+  base="http://$address"
+  echo "server pid $server_pid at $base" >&2
+}
 
 # ---------------------------------------------------------------- one run
 
@@ -159,7 +215,21 @@ one_run() {
   "$hash_once_bin" --runs 20 | tee "$out/hash_once.txt" >&2
   grep '^hash_once ' "$out/hash_once.txt" | cut -d' ' -f2- | tr ' ' '\n' >"$out/figures.txt"
 
-  log "starting $SERVER on a free loopback port (SQLite in $db; rate limits: $LIMITER)"
+  # The baseline, also on a quiet machine: the same request, the HTTP stack alone.
+  log "baseline: GET /me of a bare Axum server (bare_me), $ME_CONNECTIONS connections, ${DURATION} s"
+  start_server "$out/bare.log" "$bare_bin"
+  LOAD_LUA_DIR="$here/load" LOAD_TOKEN=baseline run_wrk "$out/bare" "$ME_CONNECTIONS" "$DURATION" me.lua /me
+  stop_server
+
+  local database
+  case $STORE in
+    sqlite) database="sqlite://$db/auth.db" ;;
+    postgres)
+      pg_schema="auth_load_$(basename "$db" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
+      database=$PG_URL
+      ;;
+  esac
+  log "starting $SERVER on a free loopback port ($STORE: ${pg_schema:-$db}; rate limits: $LIMITER)"
   local limits=()
   case $LIMITER in
     off) limits=(AUTH_RATE_LIMITS=off) ;;
@@ -174,30 +244,13 @@ one_run() {
   if [[ $LIMITER == redis ]]; then
     limits+=("REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}" "AUTH_REDIS_PREFIX=load-$(basename "$db")")
   fi
-  env BIND=127.0.0.1:0 \
-    DATABASE_URL="sqlite://$db/auth.db" \
+  start_server "$out/server.log" \
+    DATABASE_URL="$database" \
+    ${pg_schema:+AUTH_DATABASE_SCHEMA=$pg_schema} \
     AUTH_MAIL_OUTBOX="$db/outbox" \
     "${limits[@]}" \
     RUST_LOG="$SERVER_LOG" \
-    "$server_bin" >"$out/server.log" 2>&1 &
-  server_pid=$!
-  local address=""
-  for _ in $(seq 1 300); do
-    address=$(grep -o 'listening address=[0-9.:]*' "$out/server.log" 2>/dev/null | head -n 1 | cut -d= -f2 || true)
-    [[ -n $address ]] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "error: the server exited:" >&2
-      cat "$out/server.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  if [[ -z $address ]]; then
-    echo "error: the server did not log its address within 30 s" >&2
-    exit 1
-  fi
-  base="http://$address"
-  echo "server pid $server_pid at $base" >&2
+    "$server_bin"
 
   log "registering $USERS accounts"
   local users="" status email token
@@ -254,6 +307,7 @@ one_run() {
   fi
   figure hwm "$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status")"
   stop_server
+  drop_schema
   rm -rf "$db"
 }
 
@@ -437,6 +491,17 @@ login_share() { # phase, key
       -v limit="$limit" 'BEGIN { print (limit > 0) ? (n - bad) / d / limit : 0 }'
   done | aggregate '%.2f'
 }
+# GET /me's 2xx/s as a share of the baseline's 2xx/s, per run.
+me_share() {
+  local run me bare
+  for run in $(seq 1 "$RUNS"); do
+    me=$(grep '^RESULT ' "$results/run-$run/me.txt" | head -n 1)
+    bare=$(grep '^RESULT ' "$results/run-$run/bare.txt" | head -n 1)
+    awk -v n="$(field requests "$me")" -v d="$(field duration_s "$me")" -v bad="$(field non2xx "$me")" \
+      -v bn="$(field requests "$bare")" -v bd="$(field duration_s "$bare")" -v bbad="$(field non2xx "$bare")" \
+      'BEGIN { print ((bn - bbad) > 0) ? ((n - bad) / d) / ((bn - bbad) / bd) : 0 }'
+  done | aggregate '%.2f'
+}
 mib_over_runs() { # key
   for run in $(seq 1 "$RUNS"); do
     awk -v k="$(field "$1" "$(tr '\n' ' ' <"$results/run-$run/figures.txt")")" 'BEGIN { print k / 1024 }'
@@ -450,16 +515,17 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
 
 {
   echo
-  echo "## Load benchmark: $SERVER on SQLite, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "## Load benchmark: $SERVER on $(case $STORE in sqlite) echo SQLite ;; postgres) echo PostgreSQL ;; esac), $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
   echo "$cores cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); $(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}');" \
     "$RUNS run(s) of ${DURATION} s per phase$( ((RUNS > 1)) && echo ', median (min–max) over runs')." \
-    "Server: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}, niceness ${AUTH_HASH_NICENESS:-0};" \
+    "Server${SERVER_BIN:+ $SERVER_BIN}: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}, niceness ${AUTH_HASH_NICENESS:-0};" \
     "rate limits $(case $LIMITER in off) echo off ;; memory) echo 'on, in memory, every bucket at 10^9/s' ;; redis) echo 'on, in Redis on loopback, every bucket at 10^9/s' ;; esac);" \
     "RUST_LOG=$SERVER_LOG; glibc malloc${malloc_env:+ with $malloc_env}."
   echo
   echo "| phase | connections | requests/s | 2xx/s | p50 ms | p99 ms | non-2xx | socket errors |"
   echo "|---|---|---|---|---|---|---|---|"
+  row "GET /me, bare Axum baseline (bare_me)" "$ME_CONNECTIONS" bare
   row "GET /me" "$ME_CONNECTIONS" me
   row "POST /login" "$LOGIN_CONNECTIONS" login
   if ((TOTP_CONNECTIONS > 0)); then
@@ -489,6 +555,8 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
       fi
     done
   fi
+  echo
+  echo "GET /me as a share of the baseline's requests/s, per run: $(me_share)."
   echo
   echo "Hashing limit, measured before each run by \`hash_once\`: argon2id m=19456,t=2,p=1, one hash" \
     "$(over_runs median_ms '%.2f') ms (median of 20); $cores cores / that = $(over_runs limit_per_s '%.1f') hashes/s;" \
