@@ -10,10 +10,12 @@
 //!   migrations are embedded, versioned in the library's own `auth_schema_migrations`
 //!   table (every table is prefixed `auth_`, so the file can be the application's own),
 //!   idempotent, and a file written by a newer schema is refused, never altered;
-//! - no call blocks an async worker: SQLite runs on Tokio's blocking pool, writes through
-//!   one writer connection (so concurrent writers queue instead of failing with
-//!   `SQLITE_BUSY`) and reads through a small pool of read-only connections, which WAL
-//!   lets run beside the writer;
+//! - no call waits on an async worker: writes run on Tokio's blocking pool through one
+//!   writer connection (so concurrent writers queue instead of failing with
+//!   `SQLITE_BUSY`); reads go through a small pool of read-only connections, which WAL
+//!   lets run beside the writer, in place when one is idle and the read meets no lock
+//!   (a lookup of microseconds, cheaper than the trip to a blocking thread), on the
+//!   blocking pool otherwise (see [`with_inline_reads`](SqliteStore::with_inline_reads));
 //! - no call waits long for a lock: each has a budget, [`DEFAULT_LOCK_TIMEOUT`] (1 s)
 //!   counted from when it was made, for its place in the write queue and for a lock held
 //!   by another process (a `sqlite3` shell left in a transaction, a backup tool). When the
