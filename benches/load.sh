@@ -221,18 +221,19 @@ one_run() {
   LOAD_LUA_DIR="$here/load" LOAD_TOKEN=baseline run_wrk "$out/bare" "$ME_CONNECTIONS" "$DURATION" me.lua /me
   stop_server
 
-  local database
+  local database limits=()
   case $STORE in
     sqlite) database="sqlite://$db/auth.db" ;;
     postgres)
       pg_schema="auth_load_$(basename "$db" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')"
       database=$PG_URL
+      # The server refuses PostgreSQL without a key every instance shares: a fresh one.
+      limits+=("SECRET_KEY=$(head -c 48 /dev/urandom | base64 | tr -d '\n')")
       ;;
   esac
   log "starting $SERVER on a free loopback port ($STORE: ${pg_schema:-$db}; rate limits: $LIMITER)"
-  local limits=()
   case $LIMITER in
-    off) limits=(AUTH_RATE_LIMITS=off) ;;
+    off) limits+=(AUTH_RATE_LIMITS=off) ;;
     memory | redis)
       for bucket in LOGIN_FAILURES_PER_ACCOUNT CONSECUTIVE_LOGIN_FAILURES_PER_ACCOUNT LOGIN_ATTEMPTS_PER_CLIENT \
         REGISTRATIONS_PER_CLIENT RESET_REQUESTS_PER_ACCOUNT RESET_REQUESTS_PER_CLIENT CONFIRMATIONS_PER_CLIENT \

@@ -11,6 +11,7 @@
 //!
 //! Logs `listening address=<ip:port>` on stderr once it accepts, as the example servers do.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use axum::Router;
@@ -47,7 +48,15 @@ async fn main() -> ExitCode {
         }
     };
     match listener.local_addr() {
-        Ok(address) => eprintln!("listening address={address}"),
+        // One write: stderr is unbuffered, and `eprintln!` may write the pieces of the
+        // line one by one, so a script reading the log could see the address cut short.
+        Ok(address) => {
+            let line = format!("listening address={address}\n");
+            if let Err(error) = std::io::stderr().write_all(line.as_bytes()) {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::FAILURE;
