@@ -218,7 +218,10 @@ one_run() {
   # The baseline, also on a quiet machine: the same request, the HTTP stack alone.
   log "baseline: GET /me of a bare Axum server (bare_me), $ME_CONNECTIONS connections, ${DURATION} s"
   start_server "$out/bare.log" "$bare_bin"
+  local ticks
+  ticks=$(cpu_ticks)
   LOAD_LUA_DIR="$here/load" LOAD_TOKEN=baseline run_wrk "$out/bare" "$ME_CONNECTIONS" "$DURATION" me.lua /me
+  figure bare_cpu_us "$(cpu_us_per_request "$ticks" "$out/bare.txt")"
   stop_server
 
   local database limits=()
@@ -282,7 +285,9 @@ one_run() {
 
   figure rss_start "$(rss_kib)"
   log "GET /me: $ME_CONNECTIONS connections, ${DURATION} s"
+  ticks=$(cpu_ticks)
   run_wrk "$out/me" "$ME_CONNECTIONS" "$DURATION" me.lua /me
+  figure me_cpu_us "$(cpu_us_per_request "$ticks" "$out/me.txt")"
   figure rss_me "$(rss_kib)"
   log "POST /login: $LOGIN_CONNECTIONS connections, ${DURATION} s"
   run_wrk "$out/login" "$LOGIN_CONNECTIONS" "$DURATION" login.lua /login
@@ -314,6 +319,15 @@ one_run() {
 
 figure() { echo "$1=$2" >>"$out/figures.txt"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status"; }
+# The server's CPU time so far (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+# ticks before a phase, the phase's wrk output: the server's CPU µs per request in it.
+cpu_us_per_request() {
+  local line
+  line=$(grep '^RESULT ' "$2" | head -n 1)
+  awk -v before="$1" -v after="$(cpu_ticks)" -v hz="$(getconf CLK_TCK)" -v n="$(field requests "$line")" \
+    'BEGIN { printf "%.1f", (n > 0) ? (after - before) / hz * 1e6 / n : 0 }'
+}
 
 # file prefix, connections, seconds, script, path[, threads]: runs wrk into <prefix>.txt.
 run_wrk() {
@@ -557,7 +571,9 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
     done
   fi
   echo
-  echo "GET /me as a share of the baseline's requests/s, per run: $(me_share)."
+  echo "GET /me as a share of the baseline's requests/s, per run: $(me_share)." \
+    "The server's CPU time per request (user + system, from /proc): bare_me $(over_runs bare_cpu_us '%.1f') µs," \
+    "GET /me $(over_runs me_cpu_us '%.1f') µs."
   echo
   echo "Hashing limit, measured before each run by \`hash_once\`: argon2id m=19456,t=2,p=1, one hash" \
     "$(over_runs median_ms '%.2f') ms (median of 20); $cores cores / that = $(over_runs limit_per_s '%.1f') hashes/s;" \
