@@ -21,6 +21,9 @@ pub struct Config {
     /// the writer and for locks held by other processes (a `sqlite3` shell, a backup)
     /// before it answers 503 `unavailable` (see `SqliteStore::with_lock_timeout`).
     pub sqlite_lock_timeout: Duration,
+    /// `AUTH_SQLITE_INLINE_READS`, `on` (default) or `off`: whether SQLite reads may run
+    /// in place on the request's thread (see `SqliteStore::with_inline_reads`).
+    pub sqlite_inline_reads: bool,
     /// `SECRET_KEY`: the HS256 secret (at least 32 bytes); see [`secret_key`]. Beside an
     /// asymmetric signing key it only verifies (see [`token_keys`](crate::token_keys)).
     pub secret_key: Option<String>,
@@ -185,6 +188,7 @@ impl Config {
             secure_cookies,
             notify_new_device,
             sqlite_lock_timeout: sqlite_lock_timeout(var)?,
+            sqlite_inline_reads: sqlite_inline_reads(var("AUTH_SQLITE_INLINE_READS").as_deref())?,
             hash_threads: count("AUTH_HASH_THREADS")?,
             hash_queue: count("AUTH_HASH_QUEUE")?,
             hash_niceness: hash_niceness(var("AUTH_HASH_NICENESS").as_deref())?,
@@ -406,6 +410,15 @@ fn sqlite_lock_timeout(var: impl Fn(&str) -> Option<String>) -> Result<Duration,
         return Err(format!("{NAME}: between 1 and 60000 milliseconds"));
     }
     Ok(Duration::from_millis(millis))
+}
+
+/// `AUTH_SQLITE_INLINE_READS`: `on` (the default) or `off`.
+fn sqlite_inline_reads(value: Option<&str>) -> Result<bool, String> {
+    match value.map(str::trim) {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(_) => Err("AUTH_SQLITE_INLINE_READS: on or off".to_owned()),
+    }
 }
 
 /// `AUTH_PURGE_INTERVAL`: `off`, or a number of seconds, minutes or hours (`90s`, `15m`,
@@ -741,6 +754,20 @@ mod tests {
             assert_eq!(name, "AUTH_SQLITE_LOCK_TIMEOUT_MS");
             value.map(str::to_owned)
         })
+    }
+
+    #[test]
+    fn sqlite_reads_run_in_place_unless_turned_off() {
+        assert_eq!(sqlite_inline_reads(None), Ok(true));
+        assert_eq!(sqlite_inline_reads(Some("on")), Ok(true));
+        assert_eq!(sqlite_inline_reads(Some("off")), Ok(false));
+        for refused in ["yes", "0", "OFF", ""] {
+            assert_eq!(
+                sqlite_inline_reads(Some(refused)),
+                Err("AUTH_SQLITE_INLINE_READS: on or off".to_owned()),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

@@ -285,7 +285,11 @@ async fn open_store(config: &Config) -> Result<Arc<dyn ServerStore>, String> {
             let store = SqliteStore::open(path)
                 .await
                 .map_err(|error| format!("cannot open {}: {error}", path.display()))?
-                .with_lock_timeout(config.sqlite_lock_timeout);
+                .with_lock_timeout(config.sqlite_lock_timeout)
+                .with_inline_reads(config.sqlite_inline_reads);
+            if !config.sqlite_inline_reads {
+                tracing::info!("SQLite reads run on the blocking pool (AUTH_SQLITE_INLINE_READS=off)");
+            }
             Arc::new(store)
         }
         Database::Postgres(url, schema) => {
