@@ -24,6 +24,11 @@ pub const MAX_ADDRESS_BYTES: usize = 254;
 
 /// The ASCII characters besides letters and digits that RFC 5322 `atext` allows unquoted.
 const ASCII_ATEXT_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~";
+/// Longest domain name in its ASCII form, without a trailing dot (RFC 1035 §2.3.4, as
+/// IDNA's `VerifyDnsLength` counts it).
+const MAX_DNS_NAME_BYTES: usize = 253;
+/// Longest label of a domain name (RFC 1035 §2.3.4).
+const MAX_DNS_LABEL_BYTES: usize = 63;
 
 /// A normalized email address: the identity key of an account.
 ///
@@ -203,7 +208,55 @@ impl Email {
     ///
     /// An [`EmailError`] naming the first structural rule the input breaks.
     pub fn parse_existing(input: &str) -> Result<Self, EmailError> {
+        // Stored rows and token claims hold addresses this function already normalized,
+        // and every authenticated request reads one or two of them: an address already
+        // in its simplest normal form is recognised without Unicode tables.
+        if let Some(email) = Self::already_normal_ascii(input) {
+            return Ok(email);
+        }
         Self::parse_with(input, Rules::Identity).0
+    }
+
+    /// `input` as it is, when it is plain ASCII that [`parse_existing`](Self::parse_existing)
+    /// would return unchanged: a lowercase local part of `atext` and dots, and a domain of
+    /// lowercase LDH labels without `--` in the third and fourth places (so no `xn--`
+    /// label, whose decoding IDNA would check). `None` for anything else, which the full
+    /// parse decides; a property test checks that every `Some` is what it answers.
+    fn already_normal_ascii(input: &str) -> Option<Self> {
+        let (local, domain) = input.split_once('@')?;
+        let local_ok = !local.is_empty()
+            && local.len() <= MAX_LOCAL_PART_BYTES
+            && local.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'.'
+                    || ASCII_ATEXT_SPECIALS.as_bytes().contains(&b)
+            });
+        if !local_ok || input.len() > MAX_ADDRESS_BYTES || domain.len() > MAX_DNS_NAME_BYTES {
+            return None;
+        }
+        let mut labels = 0;
+        let mut top_level_all_digits = false;
+        for label in domain.split('.') {
+            let bytes = label.as_bytes();
+            let ldh = !bytes.is_empty()
+                && bytes.len() <= MAX_DNS_LABEL_BYTES
+                && bytes
+                    .iter()
+                    .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && bytes.first() != Some(&b'-')
+                && bytes.last() != Some(&b'-')
+                && bytes.get(2..4) != Some(b"--".as_slice());
+            if !ldh {
+                return None;
+            }
+            labels += 1;
+            top_level_all_digits = bytes.iter().all(u8::is_ascii_digit);
+        }
+        (labels >= 2 && !top_level_all_digits).then(|| Self {
+            address: input.to_owned(),
+            at: local.len(),
+        })
     }
 
     /// Parses an address typed for a new account once, by both levels of rules: what

@@ -478,3 +478,68 @@ proptest! {
         prop_assert_eq!(Email::parse(&format!("  {varied}\t")).unwrap(), canonical);
     }
 }
+
+/// The full parse of the identity rules, without the shortcut.
+fn identity_parse(input: &str) -> Result<Email, EmailError> {
+    Email::parse_with(input, Rules::Identity).0
+}
+
+#[test]
+fn addresses_already_in_normal_form_skip_the_unicode_tables() {
+    for input in [
+        "ada@example.com",
+        "first.last+tag@mail.example.co.uk",
+        "o'neil@a-b.de",
+        "1@2.example",
+    ] {
+        let fast = Email::already_normal_ascii(input).unwrap_or_else(|| panic!("{input:?} took the full parse"));
+        assert_eq!(Ok(fast), identity_parse(input), "{input:?}");
+    }
+    // What normalization could change, or IDNA must check, takes the full parse.
+    for input in [
+        "Ada@example.com",
+        "ada@Example.com",
+        " ada@example.com",
+        "ada@xn--bcher-kva.de",
+        "ada@ab--c.de",
+        "ada@-a.de",
+        "ada@example.com.",
+        "ada@localhost",
+        "ada@1.2.3.4",
+        "a\"b@example.com",
+        "kurt@bücher.de",
+        "a@b@example.com",
+    ] {
+        assert_eq!(Email::already_normal_ascii(input), None, "{input:?}");
+    }
+    let long_label = "a".repeat(64);
+    assert_eq!(Email::already_normal_ascii(&format!("ada@{long_label}.com")), None);
+    assert!(identity_parse(&format!("ada@{long_label}.com")).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8192))]
+
+    /// Every address the shortcut takes is exactly what the full parse answers for it.
+    #[test]
+    fn the_normal_form_shortcut_agrees_with_the_full_parse_on_ascii(
+        input in "[a-zA-Z0-9.@_+!#~' \"(),:;<>\\[\\]\\\\-]{0,40}",
+    ) {
+        if let Some(fast) = Email::already_normal_ascii(&input) {
+            prop_assert_eq!(Ok(fast), identity_parse(&input));
+        }
+    }
+
+    /// The same near the boundaries the shortcut checks itself: label and address
+    /// lengths, hyphen places, numeric top-level labels.
+    #[test]
+    fn the_normal_form_shortcut_agrees_with_the_full_parse_near_its_limits(
+        local in "[a-z0-9._+-]{0,70}|[a-zA-Z0-9.\"(@]{1,8}",
+        labels in proptest::collection::vec("[a-z0-9-]{0,66}|[a-zA-Z0-9-]{1,8}|xn--[a-z0-9-]{0,8}|[0-9]{1,3}", 1..6),
+    ) {
+        let input = format!("{local}@{}", labels.join("."));
+        if let Some(fast) = Email::already_normal_ascii(&input) {
+            prop_assert_eq!(Ok(fast), identity_parse(&input));
+        }
+    }
+}
