@@ -472,8 +472,14 @@ impl fmt::Debug for Tokens {
 pub fn bearer_token(header_value: &str) -> Option<&str> {
     let (scheme, token) = header_value.trim().split_once(' ')?;
     let token = token.trim_start();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(char::is_whitespace))
-        .then_some(token)
+    // A token is ASCII (base64url and dots); a scan of bytes decides it, and only another
+    // header needs the scan of characters for Unicode whitespace.
+    let spaced = if token.is_ascii() {
+        token.bytes().any(|b| char::from(b).is_whitespace())
+    } else {
+        token.contains(char::is_whitespace)
+    };
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !spaced).then_some(token)
 }
 
 #[cfg(test)]

@@ -313,6 +313,8 @@ fn bearer_header_parsing() {
     assert_eq!(bearer_token("Bearer a.b.c"), Some("a.b.c"));
     assert_eq!(bearer_token("BEARER a.b.c "), Some("a.b.c"));
     assert_eq!(bearer_token("Bearer a b"), None);
+    assert_eq!(bearer_token("Bearer a\u{b}b"), None, "vertical tab");
+    assert_eq!(bearer_token("Bearer a\u{2003}b"), None, "em space");
     assert_eq!(bearer_token("Bearer"), None);
     assert_eq!(bearer_token("Token a.b.c"), None);
     assert_eq!(bearer_token(""), None);
