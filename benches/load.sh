@@ -25,6 +25,10 @@
 #   ME_CONNECTIONS=16  LOGIN_CONNECTIONS=16  REGISTER_CONNECTIONS=16
 #   FLOOD_CONNECTIONS=64     the login flood during which GET /me is probed
 #   PROBE_CONNECTIONS=2      the GET /me probe (few connections: its latency, not its rate)
+#   PROBE_PAUSE_MS=1         how long each probe connection waits after an answer before
+#                            it asks again (load/probe.lua); 0: closed-loop, as every run
+#                            recorded before 2026-12-06 11:00 UTC, where the probe is itself
+#                            load and asks more often the faster the server answers
 #   FLOOD2_CONNECTIONS=256   a second, larger flood: memory must not grow with connections
 #                            (0 skips it)
 #   USERS=8                  accounts the login phases cycle through
@@ -38,7 +42,8 @@
 #                            each gives two logins in the phase (its codes of the step and
 #                            of the next). Default: enough for 200 logins/s or 1.25 times
 #                            the measured hashing limit, whichever is more
-#   AUTH_HASH_THREADS, AUTH_HASH_QUEUE   passed to the server (defaults: cores, 128)
+#   AUTH_HASH_THREADS, AUTH_HASH_QUEUE, AUTH_HASH_NICENESS, AUTH_HASH_IDLE_SCHEDULING
+#                            reach the server (defaults: cores, 128, 0, off)
 #   SERVER_LOG=info          the server's RUST_LOG (info: what a deployment logs)
 #   LIMITER=off              off: rate limits off (AUTH_RATE_LIMITS=off); memory: every
 #                            limit on, in the server's memory, at 10^9 a second (so every
@@ -68,6 +73,11 @@ LOGIN_CONNECTIONS=${LOGIN_CONNECTIONS:-16}
 REGISTER_CONNECTIONS=${REGISTER_CONNECTIONS:-16}
 FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-64}
 PROBE_CONNECTIONS=${PROBE_CONNECTIONS:-2}
+PROBE_PAUSE_MS=${PROBE_PAUSE_MS:-1}
+if ! [[ $PROBE_PAUSE_MS =~ ^[0-9]+$ ]]; then
+  echo "error: PROBE_PAUSE_MS is a whole number of milliseconds" >&2
+  exit 1
+fi
 FLOOD2_CONNECTIONS=${FLOOD2_CONNECTIONS:-256}
 USERS=${USERS:-8}
 TOTP_CONNECTIONS=${TOTP_CONNECTIONS:-$LOGIN_CONNECTIONS}
@@ -281,7 +291,8 @@ one_run() {
     echo "error: GET /me answered $status" >&2
     exit 1
   fi
-  export LOAD_LUA_DIR="$here/load" LOAD_TOKEN="$token" LOAD_USERS="$users" LOAD_PASSWORD="$PASSWORD"
+  export LOAD_LUA_DIR="$here/load" LOAD_TOKEN="$token" LOAD_USERS="$users" LOAD_PASSWORD="$PASSWORD" \
+    LOAD_PROBE_PAUSE_MS="$PROBE_PAUSE_MS"
 
   figure rss_start "$(rss_kib)"
   log "GET /me: $ME_CONNECTIONS connections, ${DURATION} s"
@@ -296,7 +307,7 @@ one_run() {
   run_wrk "$out/register" "$REGISTER_CONNECTIONS" "$DURATION" register.lua /register
   figure rss_register "$(rss_kib)"
   log "GET /me probe, idle: $PROBE_CONNECTIONS connections, ${DURATION} s"
-  run_wrk "$out/probe-idle" "$PROBE_CONNECTIONS" "$DURATION" me.lua /me
+  run_wrk "$out/probe-idle" "$PROBE_CONNECTIONS" "$DURATION" probe.lua /me
 
   figure rss_before_floods "$(rss_kib)"
   log "login flood: $FLOOD_CONNECTIONS connections, ${DURATION} s, with the GET /me probe"
@@ -359,7 +370,7 @@ flood() {
   run_wrk "$prefix" "$connections" "$DURATION" login.lua /login &
   local flood_pid=$!
   sleep 1
-  run_wrk "$prefix-probe" "$PROBE_CONNECTIONS" $((DURATION - 2)) me.lua /me
+  run_wrk "$prefix-probe" "$PROBE_CONNECTIONS" $((DURATION - 2)) probe.lua /me
   wait "$flood_pid"
   wait "$sampler_pid" 2>/dev/null || true
   sampler_pid=""
@@ -534,9 +545,10 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
   echo
   echo "$cores cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); $(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}');" \
     "$RUNS run(s) of ${DURATION} s per phase$( ((RUNS > 1)) && echo ', median (min–max) over runs')." \
-    "Server${SERVER_BIN:+ $SERVER_BIN}: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}, niceness ${AUTH_HASH_NICENESS:-0};" \
+    "Server${SERVER_BIN:+ $SERVER_BIN}: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}, niceness ${AUTH_HASH_NICENESS:-0}, idle scheduling ${AUTH_HASH_IDLE_SCHEDULING:-off};" \
     "rate limits $(case $LIMITER in off) echo off ;; memory) echo 'on, in memory, every bucket at 10^9/s' ;; redis) echo 'on, in Redis on loopback, every bucket at 10^9/s' ;; esac);" \
-    "RUST_LOG=$SERVER_LOG; glibc malloc${malloc_env:+ with $malloc_env}."
+    "RUST_LOG=$SERVER_LOG; glibc malloc${malloc_env:+ with $malloc_env}." \
+    "The GET /me probe: $PROBE_CONNECTIONS connections, $( ((PROBE_PAUSE_MS > 0)) && echo "each pausing $PROBE_PAUSE_MS ms after every answer" || echo 'closed-loop (no pause)')."
   echo
   echo "| phase | connections | requests/s | 2xx/s | p50 ms | p99 ms | non-2xx | socket errors |"
   echo "|---|---|---|---|---|---|---|---|"
