@@ -18,7 +18,8 @@ use tokio::sync::{Semaphore, TryAcquireError, oneshot};
 ///
 /// The threads are the pool's own, not Tokio's blocking threads (which the stores' blocking
 /// calls use), so that they can run at a lower scheduling priority than request handling
-/// when asked to ([`with_thread_niceness`](Self::with_thread_niceness)). They are started
+/// when asked to ([`with_thread_niceness`](Self::with_thread_niceness),
+/// [`with_idle_scheduling`](Self::with_idle_scheduling)). They are started
 /// as concurrent hashes need them, never more than the permits, and end when the last
 /// clone of the pool is dropped.
 ///
@@ -28,6 +29,7 @@ use tokio::sync::{Semaphore, TryAcquireError, oneshot};
 /// | `max_queue` | 128 waiting callers | absorbs a burst (50 simultaneous logins all succeed) |
 /// | `max_wait` | 5 s | past this, the client is better told to retry |
 /// | `thread_niceness` | 0 | hashing competes for the CPU as an equal; see [`with_thread_niceness`](Self::with_thread_niceness) for the trade-off |
+/// | `idle_scheduling` | off | the same; see [`with_idle_scheduling`](Self::with_idle_scheduling) |
 ///
 /// Cheap to clone; clones share permits, queue and threads. Needs a Tokio runtime with
 /// the time driver enabled (`#[tokio::main]`, `Runtime::new` and Actix's runtime all
@@ -52,7 +54,14 @@ pub struct HashPool {
     permits: usize,
     max_queue: usize,
     max_wait: Duration,
-    thread_niceness: u8,
+    priority: Priority,
+}
+
+/// The scheduling priority the pool's threads give themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Priority {
+    niceness: u8,
+    idle: bool,
 }
 
 /// Why a job did not run to completion on the [`HashPool`].
@@ -85,7 +94,10 @@ impl HashPool {
             permits,
             max_queue: DEFAULT_MAX_QUEUE,
             max_wait: DEFAULT_MAX_WAIT,
-            thread_niceness: DEFAULT_THREAD_NICENESS,
+            priority: Priority {
+                niceness: DEFAULT_THREAD_NICENESS,
+                idle: false,
+            },
         }
     }
 
@@ -128,7 +140,38 @@ impl HashPool {
     /// ```
     #[must_use]
     pub fn with_thread_niceness(mut self, increment: u8) -> Self {
-        self.thread_niceness = increment.min(19);
+        self.priority.niceness = increment.min(19);
+        self.threads = Arc::new(Threads::new());
+        self
+    }
+
+    /// Whether the hashing threads run under Linux's `SCHED_IDLE` policy: only when no
+    /// other thread of the machine wants their core (off by default; elsewhere than Linux
+    /// the setting has no effect). Stronger than any niceness, which still gives hashing a
+    /// share of a contended core.
+    ///
+    /// What it buys: a request never waits for a core behind a hash. Measured with the
+    /// example server on 2 cores during a 64-connection login flood, beside a `GET /me`
+    /// client pausing 1 ms between requests (`benches/BENCHMARKS.md`, "The hash pool's
+    /// threads at idle priority"): that client's p99 fell from about 4.5 ms to under 2 ms,
+    /// and the flood's logins a second stayed within the run-to-run noise.
+    ///
+    /// What it risks: hashing gets only the cycles nothing else wants. On a machine kept
+    /// busy by other work (cheap requests at the CPU's limit, another process), logins and
+    /// registrations wait in the queue until they are answered `Busy`, however few they
+    /// are. Turn it on where the CPU has headroom and cheap requests' latency matters more
+    /// than logins under saturation. Like the niceness, it applies to threads the pool
+    /// starts from then on: the pool gets threads of its own.
+    ///
+    /// ```
+    /// use auth_core::HashPool;
+    ///
+    /// let pool = HashPool::new(4).with_idle_scheduling(true);
+    /// assert!(pool.idle_scheduling());
+    /// ```
+    #[must_use]
+    pub fn with_idle_scheduling(mut self, idle: bool) -> Self {
+        self.priority.idle = idle;
         self.threads = Arc::new(Threads::new());
         self
     }
@@ -141,7 +184,13 @@ impl HashPool {
     /// How much the hashing threads' nice value is raised: see
     /// [`with_thread_niceness`](Self::with_thread_niceness).
     pub fn thread_niceness(&self) -> u8 {
-        self.thread_niceness
+        self.priority.niceness
+    }
+
+    /// Whether the hashing threads run at idle priority: see
+    /// [`with_idle_scheduling`](Self::with_idle_scheduling).
+    pub fn idle_scheduling(&self) -> bool {
+        self.priority.idle
     }
 
     /// Runs `job` on one of the pool's threads once a permit is free.
@@ -185,7 +234,7 @@ impl HashPool {
             // The caller may have stopped waiting; the work is done either way.
             let _ = answer.send(result);
         });
-        self.threads.submit(job, self.permits, self.thread_niceness)?;
+        self.threads.submit(job, self.permits, self.priority)?;
         match answered.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(_panic)) => {
@@ -240,7 +289,7 @@ impl Threads {
     }
 
     /// Hands `job` to an idle thread, or to a new one if fewer than `limit` were started.
-    fn submit(&self, job: Job, limit: usize, niceness: u8) -> Result<(), HashPoolError> {
+    fn submit(&self, job: Job, limit: usize, priority: Priority) -> Result<(), HashPoolError> {
         let claimed_idle = self
             .idle
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| idle.checked_sub(1))
@@ -248,13 +297,13 @@ impl Threads {
         if !claimed_idle {
             // Holding a permit while no thread is idle: every thread started is running a
             // job that holds one of the other permits, so fewer than `limit` are started.
-            self.start_one_if_fewer_than(limit, niceness)?;
+            self.start_one_if_fewer_than(limit, priority)?;
         }
         self.jobs.send(job).map_err(|_closed| HashPoolError::TaskFailed)
     }
 
     /// Starts one more thread if fewer than `limit` were started.
-    fn start_one_if_fewer_than(&self, limit: usize, niceness: u8) -> Result<(), HashPoolError> {
+    fn start_one_if_fewer_than(&self, limit: usize, priority: Priority) -> Result<(), HashPoolError> {
         let mut started = self.started.load(Ordering::Acquire);
         while started < limit {
             match self
@@ -265,7 +314,7 @@ impl Threads {
                     let queue = Arc::clone(&self.queue);
                     let spawned = std::thread::Builder::new()
                         .name("auth-hash".to_owned())
-                        .spawn(move || serve(&queue, niceness));
+                        .spawn(move || serve(&queue, priority));
                     return match spawned {
                         Ok(_detached) => Ok(()),
                         Err(error) => {
@@ -290,8 +339,8 @@ impl Threads {
 /// A hashing thread's life: lowers its own priority, then runs jobs until the pool is
 /// gone. It is started for a job already on its way; each job counts its thread idle
 /// again as it ends.
-fn serve(queue: &Mutex<mpsc::Receiver<Job>>, niceness: u8) {
-    lower_priority(niceness);
+fn serve(queue: &Mutex<mpsc::Receiver<Job>>, priority: Priority) {
+    lower_priority(priority);
     loop {
         // The lock is held while waiting: the other idle threads wait for it instead, and
         // each job goes to exactly one thread.
@@ -303,10 +352,26 @@ fn serve(queue: &Mutex<mpsc::Receiver<Job>>, niceness: u8) {
     }
 }
 
-/// Raises the calling thread's nice value by `increment` (Linux: nice values are per
-/// thread there; lowering a priority needs no privilege, raising it back would).
+/// Raises the calling thread's nice value by the niceness asked for, or moves it to
+/// `SCHED_IDLE` (Linux: both are per thread there; lowering a priority needs no
+/// privilege, raising it back would).
 #[cfg(target_os = "linux")]
-fn lower_priority(increment: u8) {
+fn lower_priority(priority: Priority) {
+    if priority.idle {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
+        };
+        // The crate also sets the thread's nice value to the lowest priority's (19);
+        // under SCHED_IDLE a nice value has no effect.
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if let Err(error) =
+            set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle)
+        {
+            tracing::warn!(?error, "cannot move the password hashing thread to idle priority");
+        }
+        return;
+    }
+    let increment = priority.niceness;
     if increment == 0 {
         return;
     }
@@ -320,7 +385,7 @@ fn lower_priority(increment: u8) {
 
 /// Elsewhere the threads keep the process's priority.
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_increment: u8) {}
+fn lower_priority(_priority: Priority) {}
 
 /// A place in the wait queue, given back on drop (including when the caller gives up).
 struct QueuePlace<'a>(&'a AtomicUsize);
@@ -490,6 +555,22 @@ mod tests {
         assert_eq!(beyond.run(nice_of_this_thread).await.unwrap(), 19);
         // The caller's own thread is left as it was.
         assert_eq!(nice_of_this_thread(), base);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_idle_priority_when_asked() {
+        use thread_priority::unix::{NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy};
+        let policy = || thread_schedule_policy().unwrap();
+        let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+        assert_eq!(HashPool::new(1).run(policy).await.unwrap(), normal, "by default");
+        let idle = HashPool::new(2).with_idle_scheduling(true);
+        assert!(idle.idle_scheduling());
+        let (first, second) = tokio::join!(idle.run(policy), idle.run(policy));
+        let idle_policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        assert_eq!((first.unwrap(), second.unwrap()), (idle_policy, idle_policy));
+        // The caller's own thread is left as it was.
+        assert_eq!(policy(), normal);
     }
 
     #[tokio::test]

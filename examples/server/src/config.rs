@@ -75,6 +75,10 @@ pub struct Config {
     /// value is raised above the server's (Linux), so that request handling gets a core
     /// before hashing does. See `auth_core::HashPool::with_thread_niceness`.
     pub hash_niceness: Option<u8>,
+    /// `AUTH_HASH_IDLE_SCHEDULING` (`on` or `off`, default `off`): the hashing threads run
+    /// only when nothing else wants their core (Linux `SCHED_IDLE`). See
+    /// `auth_core::HashPool::with_idle_scheduling` for what it risks.
+    pub hash_idle_scheduling: bool,
     /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
     /// believed; from anyone else the header is ignored.
     pub trusted_proxy: Option<IpAddr>,
@@ -192,6 +196,7 @@ impl Config {
             hash_threads: count("AUTH_HASH_THREADS")?,
             hash_queue: count("AUTH_HASH_QUEUE")?,
             hash_niceness: hash_niceness(var("AUTH_HASH_NICENESS").as_deref())?,
+            hash_idle_scheduling: hash_idle_scheduling(var("AUTH_HASH_IDLE_SCHEDULING").as_deref())?,
             database,
             secret_key: var("SECRET_KEY"),
             signing_key: SigningKeySource::from_vars(var("AUTH_SIGNING_KEY_FILE"), var("AUTH_SIGNING_KEY"))?,
@@ -418,6 +423,15 @@ fn sqlite_inline_reads(value: Option<&str>) -> Result<bool, String> {
         None | Some("on") => Ok(true),
         Some("off") => Ok(false),
         Some(_) => Err("AUTH_SQLITE_INLINE_READS: on or off".to_owned()),
+    }
+}
+
+/// `AUTH_HASH_IDLE_SCHEDULING`: `on` or `off` (the default).
+fn hash_idle_scheduling(value: Option<&str>) -> Result<bool, String> {
+    match value.map(str::trim) {
+        None | Some("off") => Ok(false),
+        Some("on") => Ok(true),
+        Some(_) => Err("AUTH_HASH_IDLE_SCHEDULING: on or off".to_owned()),
     }
 }
 
@@ -754,6 +768,20 @@ mod tests {
             assert_eq!(name, "AUTH_SQLITE_LOCK_TIMEOUT_MS");
             value.map(str::to_owned)
         })
+    }
+
+    #[test]
+    fn hashing_at_idle_priority_is_off_unless_turned_on() {
+        assert_eq!(hash_idle_scheduling(None), Ok(false));
+        assert_eq!(hash_idle_scheduling(Some("off")), Ok(false));
+        assert_eq!(hash_idle_scheduling(Some(" on ")), Ok(true));
+        for refused in ["yes", "1", "ON", ""] {
+            assert_eq!(
+                hash_idle_scheduling(Some(refused)),
+                Err("AUTH_HASH_IDLE_SCHEDULING: on or off".to_owned()),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

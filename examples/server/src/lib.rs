@@ -444,7 +444,11 @@ fn service(
             "passkeys off: AUTH_PUBLIC_URL is not an https:// URL with a host name (nor http://localhost); browsers offer passkeys to secure contexts only (use http://localhost:8000 in development)"
         ),
     }
-    if config.hash_threads.is_some() || config.hash_queue.is_some() || config.hash_niceness.is_some() {
+    if config.hash_threads.is_some()
+        || config.hash_queue.is_some()
+        || config.hash_niceness.is_some()
+        || config.hash_idle_scheduling
+    {
         let threads = config
             .hash_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
@@ -454,6 +458,9 @@ fn service(
         }
         if let Some(niceness) = config.hash_niceness {
             pool = pool.with_thread_niceness(niceness);
+        }
+        if config.hash_idle_scheduling {
+            pool = pool.with_idle_scheduling(true);
         }
         auth = auth.with_hash_pool(pool);
     }
