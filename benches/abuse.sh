@@ -55,6 +55,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=benches/common.sh
+. "$here/common.sh"
 root=$(dirname "$here")
 
 SERVER=${SERVER:-example-axum}
@@ -120,10 +122,6 @@ stop_pid() { # pid: stops a process started here, and waits for it
     wait "$1" 2>/dev/null || true
   fi
 }
-stop_server() {
-  stop_pid "$server_pid"
-  server_pid=""
-}
 cleanup() {
   stop_pid "$probe_pid"
   stop_pid "$abuser_pid"
@@ -133,15 +131,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-log() { printf '\n=== %s\n' "$*" >&2; }
-
-# The value of key=value in a line of such pairs (0 if absent).
-field() { # key, line
-  local value
-  value=$(printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}')
-  printf '%s' "${value:-0}"
-}
 
 # ---------------------------------------------------------------- build
 
@@ -155,14 +144,14 @@ server_bin=$target_dir/release/$SERVER
 # Runs every phase against a fresh server and database; writes the raw output of each
 # phase to $out/<phase>-*.txt and the run's figures to $out/figures.txt (key=value lines).
 one_run() {
-  local out=$1 db status token address
+  local out=$1 db status token
   db=$(mktemp -d "$work/db.XXXXXX")
   mkdir -p "$out" "$db/outbox"
   : >"$out/figures.txt"
 
   log "starting $SERVER on a free loopback port (SQLite in $db; cap $MAX_CONNECTIONS connections," \
     "header timeout $HEADER_TIMEOUT s, body timeout $BODY_TIMEOUT s, open files $(ulimit -n))"
-  env BIND=127.0.0.1:0 \
+  start_server "$out/server.log" \
     DATABASE_URL="sqlite://$db/auth.db" \
     AUTH_MAIL_OUTBOX="$db/outbox" \
     AUTH_RATE_LIMITS=off \
@@ -170,30 +159,7 @@ one_run() {
     AUTH_HEADER_TIMEOUT_SECS="$HEADER_TIMEOUT" \
     AUTH_BODY_TIMEOUT_SECS="$BODY_TIMEOUT" \
     RUST_LOG="$SERVER_LOG" \
-    "$server_bin" >"$out/server.log" 2>&1 &
-  server_pid=$!
-  address=""
-  for _ in $(seq 1 300); do
-    address=$(grep -o 'listening address=[0-9.:]*' "$out/server.log" 2>/dev/null | head -n 1 | cut -d= -f2 || true)
-    [[ -n $address ]] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "error: the server exited:" >&2
-      cat "$out/server.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  if [[ -z $address ]]; then
-    echo "error: the server did not log its address within 30 s" >&2
-    exit 1
-  fi
-  if [[ $address != 127.0.0.1:* ]]; then
-    echo "error: the server listens on $address, not on 127.0.0.1" >&2
-    exit 1
-  fi
-  base="http://$address"
-  port=${address##*:}
-  echo "server pid $server_pid at $base" >&2
+    "$server_bin"
 
   status=$(curl -s --noproxy '*' -o "$db/register.json" -w '%{http_code}' -X POST "$base/register" \
     -H 'Content-Type: application/json' \
@@ -336,17 +302,6 @@ done
 
 # ---------------------------------------------------------------- summary
 
-# Reads one number per line; prints the median, with (min-max) when there are several.
-aggregate() { # printf format
-  sort -g | awk -v fmt="$1" '
-    { v[NR] = $1 }
-    END {
-      if (NR == 0) { print "n/a"; exit }
-      median = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-      printf fmt, median
-      if (NR > 1) { printf " (" fmt "–" fmt ")", v[1], v[NR] }
-    }'
-}
 # A figure of every run (key), or an awk expression over a phase's figures, aggregated.
 value_of() { # run, key
   field "$2" "$(tr '\n' ' ' <"$results/run-$1/figures.txt")"

@@ -62,6 +62,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=benches/common.sh
+. "$here/common.sh"
 root=$(dirname "$here")
 
 SERVER=${SERVER:-example-axum}
@@ -153,24 +155,9 @@ drop_schema() {
     pg_schema=""
   fi
 }
-stop_server() {
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-  fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '\n=== %s\n' "$*" >&2; }
-
-# The value of key=value in a line of such pairs (0 if absent).
-field() { # key, line
-  local value
-  value=$(printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}')
-  printf '%s' "${value:-0}"
-}
 
 # ---------------------------------------------------------------- build
 
@@ -186,30 +173,6 @@ fi
 hash_once_bin=$target_dir/release/hash_once
 bare_bin=$target_dir/release/bare_me
 
-# program, log file: starts a server that logs `listening address=<ip:port>` (BIND is set
-# to a free loopback port) and sets server_pid and base.
-start_server() {
-  local log_file=$1 address=""
-  shift
-  env BIND=127.0.0.1:0 "$@" >"$log_file" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 300); do
-    address=$(grep -o 'listening address=[0-9.:]*' "$log_file" 2>/dev/null | head -n 1 | cut -d= -f2 || true)
-    [[ -n $address ]] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-      echo "error: the server exited:" >&2
-      cat "$log_file" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  if [[ -z $address ]]; then
-    echo "error: the server did not log its address within 30 s" >&2
-    exit 1
-  fi
-  base="http://$address"
-  echo "server pid $server_pid at $base" >&2
-}
 
 # ---------------------------------------------------------------- one run
 
@@ -475,17 +438,6 @@ done
 
 # ---------------------------------------------------------------- summary
 
-# Reads one number per line; prints the median, with (min-max) when there are several.
-aggregate() { # printf format
-  sort -g | awk -v fmt="$1" '
-    { v[NR] = $1 }
-    END {
-      if (NR == 0) { print "n/a"; exit }
-      median = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-      printf fmt, median
-      if (NR > 1) { printf " (" fmt "–" fmt ")", v[1], v[NR] }
-    }'
-}
 # key, format: a figure of figures.txt over the runs.
 over_runs() {
   for run in $(seq 1 "$RUNS"); do field "$1" "$(tr '\n' ' ' <"$results/run-$run/figures.txt")"; echo; done |
