@@ -419,19 +419,21 @@ fn sqlite_lock_timeout(var: impl Fn(&str) -> Option<String>) -> Result<Duration,
 
 /// `AUTH_SQLITE_INLINE_READS`: `on` (the default) or `off`.
 fn sqlite_inline_reads(value: Option<&str>) -> Result<bool, String> {
-    match value.map(str::trim) {
-        None | Some("on") => Ok(true),
-        Some("off") => Ok(false),
-        Some(_) => Err("AUTH_SQLITE_INLINE_READS: on or off".to_owned()),
-    }
+    on_off("AUTH_SQLITE_INLINE_READS", value, true)
 }
 
 /// `AUTH_HASH_IDLE_SCHEDULING`: `on` or `off` (the default).
 fn hash_idle_scheduling(value: Option<&str>) -> Result<bool, String> {
+    on_off("AUTH_HASH_IDLE_SCHEDULING", value, false)
+}
+
+/// A switch variable `name`: `on` or `off` (surrounding spaces ignored), `default` when unset.
+fn on_off(name: &str, value: Option<&str>, default: bool) -> Result<bool, String> {
     match value.map(str::trim) {
-        None | Some("off") => Ok(false),
+        None => Ok(default),
         Some("on") => Ok(true),
-        Some(_) => Err("AUTH_HASH_IDLE_SCHEDULING: on or off".to_owned()),
+        Some("off") => Ok(false),
+        Some(_) => Err(format!("{name}: on or off")),
     }
 }
 
@@ -771,28 +773,25 @@ mod tests {
     }
 
     #[test]
-    fn hashing_at_idle_priority_is_off_unless_turned_on() {
-        assert_eq!(hash_idle_scheduling(None), Ok(false));
-        assert_eq!(hash_idle_scheduling(Some("off")), Ok(false));
-        assert_eq!(hash_idle_scheduling(Some(" on ")), Ok(true));
-        for refused in ["yes", "1", "ON", ""] {
-            assert_eq!(
-                hash_idle_scheduling(Some(refused)),
-                Err("AUTH_HASH_IDLE_SCHEDULING: on or off".to_owned()),
-                "{refused}"
-            );
+    fn switches_are_on_or_off_with_their_default_when_unset() {
+        assert_eq!(sqlite_inline_reads(None), Ok(true), "reads in place unless turned off");
+        assert_eq!(
+            hash_idle_scheduling(None),
+            Ok(false),
+            "idle hashing only when turned on"
+        );
+        assert_eq!(
+            sqlite_inline_reads(Some("yes")),
+            Err("AUTH_SQLITE_INLINE_READS: on or off".to_owned())
+        );
+        for default in [true, false] {
+            assert_eq!(on_off("X", Some("on"), default), Ok(true));
+            assert_eq!(on_off("X", Some(" off "), default), Ok(false));
         }
-    }
-
-    #[test]
-    fn sqlite_reads_run_in_place_unless_turned_off() {
-        assert_eq!(sqlite_inline_reads(None), Ok(true));
-        assert_eq!(sqlite_inline_reads(Some("on")), Ok(true));
-        assert_eq!(sqlite_inline_reads(Some("off")), Ok(false));
-        for refused in ["yes", "0", "OFF", ""] {
+        for refused in ["yes", "0", "1", "OFF", "ON", ""] {
             assert_eq!(
-                sqlite_inline_reads(Some(refused)),
-                Err("AUTH_SQLITE_INLINE_READS: on or off".to_owned()),
+                on_off("AUTH_HASH_IDLE_SCHEDULING", Some(refused), false),
+                Err("AUTH_HASH_IDLE_SCHEDULING: on or off".to_owned()),
                 "{refused}"
             );
         }
