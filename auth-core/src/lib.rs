@@ -174,7 +174,7 @@ pub use event::{
     Subject,
 };
 pub use hash::{
-    Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashedPassword, ParamsError,
+    Argon2Hasher, Argon2Params, HashError, HashLimits, HashPool, HashPoolError, HashSlot, HashedPassword, ParamsError,
     PasswordHasher, Verification,
 };
 pub use id::{EventId, IdentityId, PasskeyId, SessionId, UserId};

@@ -279,12 +279,15 @@ async fn a_saturated_pool_during_login_is_one_busy_event() {
     f.register("ivy@example.com").await;
     f.events.take();
     let saturated = Saturated::new(&f).await;
+    f.store.clear_calls();
     let error = saturated
         .auth
         .login("ivy@example.com", Password::new(PASSWORD), &laptop())
         .await
         .unwrap_err();
     assert_eq!(error.code(), "busy");
+    // Refused before the account is read: under a flood, a refusal costs no store call.
+    assert_eq!(f.store.calls(), Vec::<&str>::new());
     let event = one(&f);
     assert_eq!((event.action, event.kind()), (Action::Login, EventKind::Busy));
     saturated.release().await;

@@ -11,7 +11,7 @@ use std::fmt;
 
 pub use argon2id::{Argon2Hasher, Argon2Params, ParamsError};
 pub use limits::HashLimits;
-pub use pool::{HashPool, HashPoolError};
+pub use pool::{HashPool, HashPoolError, HashSlot};
 
 use crate::password::Password;
 

@@ -4,7 +4,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, TryAcquireError, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 
 /// The bounded pool on which every password hash runs.
 ///
@@ -193,7 +193,8 @@ impl HashPool {
         self.priority.idle
     }
 
-    /// Runs `job` on one of the pool's threads once a permit is free.
+    /// Runs `job` on one of the pool's threads once a permit is free: [`reserve`](Self::reserve)
+    /// then [`HashSlot::run`].
     ///
     /// The job runs on a plain thread, outside any Tokio runtime (`Handle::current()`
     /// panics there, which fails the call with `TaskFailed`): a hash needs none.
@@ -211,6 +212,34 @@ impl HashPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.reserve().await?.run(job).await
+    }
+
+    /// Takes a permit for one job, waiting in the queue as [`run`](Self::run) does, before
+    /// the job is known: a caller that must read something first (the account whose
+    /// password a login checks) learns that the pool is saturated before it does that
+    /// work, so a refusal under a flood costs no read. The permit is held from here until
+    /// the job ends, or given back if the slot is dropped unused.
+    ///
+    /// ```
+    /// use auth_core::HashPool;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = HashPool::new(1).with_max_queue(0);
+    /// let slot = pool.reserve().await.unwrap();
+    /// // The only permit is taken and nobody may wait: the next caller is refused at once.
+    /// assert!(pool.reserve().await.is_err());
+    /// let stored = "what the read found"; // read while holding the slot
+    /// assert_eq!(slot.run(move || stored.len()).await.unwrap(), 19);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`HashPoolError::Busy`] when the queue is full or `max_wait` passes;
+    /// [`HashPoolError::TaskFailed`] if the pool is closed.
+    pub async fn reserve(&self) -> Result<HashSlot, HashPoolError> {
         let permit = match Arc::clone(&self.semaphore).try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::Closed) => return Err(HashPoolError::TaskFailed),
@@ -223,8 +252,46 @@ impl HashPool {
                 }
             }
         };
+        Ok(HashSlot {
+            permit,
+            threads: Arc::clone(&self.threads),
+            permits: self.permits,
+            priority: self.priority,
+        })
+    }
+}
+
+/// One job's permit on a [`HashPool`], taken by [`HashPool::reserve`]: the job it runs
+/// needs no further wait. Dropped unused, it gives the permit back.
+#[derive(Debug)]
+#[must_use = "a slot holds one of the pool's permits until it runs its job or is dropped"]
+pub struct HashSlot {
+    permit: OwnedSemaphorePermit,
+    threads: Arc<Threads>,
+    permits: usize,
+    priority: Priority,
+}
+
+impl HashSlot {
+    /// Runs `job` on one of the pool's threads, under this slot's permit, as
+    /// [`HashPool::run`] does once it has a permit.
+    ///
+    /// # Errors
+    ///
+    /// [`HashPoolError::TaskFailed`] if the job panics or no thread could be started.
+    pub async fn run<T, F>(self, job: F) -> Result<T, HashPoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let Self {
+            permit,
+            threads,
+            permits,
+            priority,
+        } = self;
         let (answer, answered) = oneshot::channel();
-        let idle = Arc::clone(&self.threads.idle);
+        let idle = Arc::clone(&threads.idle);
         let job: Job = Box::new(move || {
             let result = std::panic::catch_unwind(AssertUnwindSafe(job));
             // The thread, then the permit, are given back before the answer: whoever
@@ -234,7 +301,7 @@ impl HashPool {
             // The caller may have stopped waiting; the work is done either way.
             let _ = answer.send(result);
         });
-        self.threads.submit(job, self.permits, self.priority)?;
+        threads.submit(job, permits, priority)?;
         match answered.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(_panic)) => {
@@ -455,6 +522,44 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reserved_slot_holds_its_permit_until_it_runs_or_is_dropped() {
+        let pool = HashPool::new(1).with_max_queue(0);
+        let slot = pool.reserve().await.unwrap();
+        assert_eq!(pool.semaphore.available_permits(), 0);
+        assert_eq!(
+            pool.run(|| ()).await,
+            Err(HashPoolError::Busy),
+            "the slot's permit is taken"
+        );
+        drop(slot);
+        assert_eq!(pool.semaphore.available_permits(), 1, "dropped unused: given back");
+        let slot = pool.reserve().await.unwrap();
+        assert_eq!(slot.run(|| 7).await, Ok(7));
+        assert_eq!(pool.semaphore.available_permits(), 1, "given back when its job ends");
+        assert_eq!(pool.run(|| 8).await, Ok(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reserving_waits_in_the_bounded_queue_as_run_does() {
+        let pool = HashPool::new(1).with_max_queue(1).with_max_wait(Duration::from_secs(5));
+        let _held = Arc::clone(&pool.semaphore).acquire_owned().await.unwrap();
+        let waiter = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.reserve().await.map(drop) }
+        });
+        while pool.waiting.load(Ordering::Acquire) < 1 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            pool.reserve().await.map(drop),
+            Err(HashPoolError::Busy),
+            "the queue is full"
+        );
+        assert_eq!(waiter.await.unwrap(), Err(HashPoolError::Busy), "the wait ran out");
+        assert_eq!(pool.waiting.load(Ordering::Acquire), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -163,6 +163,9 @@ impl<S: AuthStore> AuthService<S> {
                 return Err(error);
             }
 
+            // The pool's permit first: under a flood beyond its queue, the refusal costs no
+            // account read (and says nothing about the account either way).
+            let slot = self.pool.reserve().await?;
             let oversized = self.policy.exceeds_max_length(&password);
             let account = match email {
                 Some(email) if !oversized => self.store().find_user_by_email(email).await?,
@@ -179,8 +182,7 @@ impl<S: AuthStore> AuthService<S> {
             let may_upgrade = account.as_ref().is_some_and(|user| user.is_active);
             let hasher = Arc::clone(&self.hasher);
             let user_id = account.as_ref().map(|user| user.id);
-            let outcome = self
-                .pool
+            let outcome = slot
                 .run(move || check_password(&*hasher, &password, stored.as_ref(), may_upgrade, user_id))
                 .await?;
 
