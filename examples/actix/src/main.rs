@@ -11,13 +11,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix_web::dev::{Service, ServiceRequest};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::Condition;
+use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::web;
 use auth_actix::ApiError;
 use auth_http::ErrorAnswer;
 use example_server::App;
+use example_server::http::{BUSY_HOLD, RefusedRequest};
 use tracing::Instrument;
 
 #[actix_web::main]
@@ -111,6 +113,8 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
                     Ok(response)
                 }
             })
+            // Outside the request timeout: the wait is the client's, not the server's.
+            .wrap(from_fn(hold_busy_repeats))
             // The path only: reset and verification links carry their token in the query.
             .wrap_fn(|request: ServiceRequest, service| {
                 // At `debug`, like the request and response lines: at the default `info`
@@ -144,6 +148,7 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
             open: Arc::clone(&open),
             over_capacity,
         });
+        extensions.insert(Arc::new(RefusedRequest::default()));
     })
     .listen(listener)?
     // Signals are `example_server::shutdown_signal`'s, as for every example server.
@@ -155,6 +160,36 @@ async fn serve(app: App, (): (), listener: std::net::TcpListener) -> std::io::Re
         handle.stop(true).await;
     });
     server.await
+}
+
+/// A request answered 503 `busy` and repeated on its connection before its `Retry-After`
+/// waits, unrouted, until it is due (`example_server::http::RefusedRequest`, as on Axum).
+async fn hold_busy_repeats(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let refused = request.conn_data::<Arc<RefusedRequest>>().cloned();
+    if let Some(due) = refused
+        .as_ref()
+        .and_then(|refused| refused.due(request.method().as_str(), request.path()))
+    {
+        tokio::time::sleep_until(due).await;
+    }
+    let response = next.call(request).await?;
+    let busy = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<ApiError>())
+        .is_some_and(|error| error.0.is_busy());
+    if let Some(refused) = refused.filter(|_| busy) {
+        let request = response.request();
+        refused.record(
+            request.method().as_str(),
+            request.path(),
+            tokio::time::Instant::now() + BUSY_HOLD,
+        );
+    }
+    Ok(response)
 }
 
 /// Cross-origin access for the listed origins only, as `example_server::CorsPolicy`

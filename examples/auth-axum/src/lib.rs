@@ -85,9 +85,33 @@ impl IntoResponse for ApiError {
                 headers.insert(HeaderName::from_static(name), value);
             }
         }
-        (status, headers, self.0.body()).into_response()
+        let busy = self.0.is_busy();
+        let mut response = (status, headers, self.0.body()).into_response();
+        if busy {
+            response.extensions_mut().insert(Busy);
+        }
+        response
     }
 }
+
+/// Marks a response that is a 503 `busy` (the hash pool saturated): an extension on the
+/// [`ApiError`]'s response, invisible to the client, for a server that wants to act on
+/// its own overload, such as making a repeat of the refused request on the same
+/// connection wait until the answer's `Retry-After` has passed (the example server does).
+///
+/// ```
+/// use auth_axum::{ApiError, Busy};
+/// use axum::response::IntoResponse;
+///
+/// let busy = auth_core::AuthError::Busy { retry_after: auth_core::RETRY_AFTER };
+/// let busy = ApiError(busy.into()).into_response();
+/// assert_eq!(busy.status(), 503);
+/// assert!(busy.extensions().get::<Busy>().is_some());
+/// let refused = ApiError(auth_core::AuthError::InvalidCredentials.into()).into_response();
+/// assert!(refused.extensions().get::<Busy>().is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
 
 /// An endpoint's success answer as a response: its status, its headers (a token answer's
 /// `Cache-Control: no-store`, a redirect's `Location`, a `Set-Cookie`), and its JSON body.

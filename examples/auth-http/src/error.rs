@@ -154,6 +154,20 @@ impl ErrorAnswer {
         self.0.code()
     }
 
+    /// Whether this is a 503 `busy`: the server is saturated (its hash pool, or its
+    /// connections) and the client is asked to come back after `Retry-After`.
+    ///
+    /// ```
+    /// use auth_http::ErrorAnswer;
+    ///
+    /// let busy = auth_core::AuthError::Busy { retry_after: auth_core::RETRY_AFTER };
+    /// assert!(ErrorAnswer::from(busy).is_busy());
+    /// assert!(!ErrorAnswer::from(auth_core::AuthError::InvalidCredentials).is_busy());
+    /// ```
+    pub fn is_busy(&self) -> bool {
+        self.code() == "busy"
+    }
+
     /// Headers beside the JSON content type: the error's own (see
     /// [`ErrorResponse::headers`]), then those [added](Self::with_header).
     pub fn headers(&self) -> Vec<(&'static str, String)> {

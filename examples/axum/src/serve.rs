@@ -11,6 +11,13 @@
 //! - a connection is closed gracefully: the write side first, then what the client still
 //!   sends is read and dropped (bounded), so a client that was answered before it finished
 //!   sending (a 413, an early 401) reads its answer instead of a reset.
+//! - a request answered 503 `busy` (the hash pool saturated) and asked again on the same
+//!   connection before its `Retry-After` has passed waits, before it is routed, until it
+//!   has ([`RefusedRequest`]): a client that ignores `Retry-After` and repeats at once, as
+//!   a login flood does, would otherwise keep every worker busy refusing it, and cheap
+//!   requests on other connections would queue behind the refusals. Other requests on
+//!   that connection (a proxy's, from other clients) are served at once, and so is the
+//!   answer itself.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -23,7 +30,7 @@ use axum::body::HttpBody;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use example_server::http::{HttpLimits, too_many_connections_response};
+use example_server::http::{BUSY_HOLD, HttpLimits, RefusedRequest, too_many_connections_response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -114,7 +121,9 @@ async fn serve_connection(
     limits: HttpLimits,
     mut stopping: watch::Receiver<bool>,
 ) {
+    let refused = Arc::new(RefusedRequest::default());
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let refused = Arc::clone(&refused);
         let (mut parts, body) = request.into_parts();
         parts.extensions.insert(ConnectInfo(peer));
         let read = Arc::new(AtomicBool::new(body.is_end_stream()));
@@ -127,6 +136,11 @@ async fn serve_connection(
         // Boxed: the connection is polled in place (`poll_without_shutdown`), which needs
         // every future it drives to be `Unpin`.
         Box::pin(async move {
+            // Before the request timeout starts: the wait is the client's, not the server's.
+            if let Some(due) = refused.due(parts.method.as_str(), parts.uri.path()) {
+                tokio::time::sleep_until(due).await;
+            }
+            let (method, uri) = (parts.method.clone(), parts.uri.clone());
             let answer = tokio::time::timeout(request_timeout, router.oneshot(hyper::Request::from_parts(parts, body)));
             let mut response = match answer.await {
                 Ok(response) => response?,
@@ -144,6 +158,9 @@ async fn serve_connection(
                 response
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            if is_busy(&response) {
+                refused.record(method.as_str(), uri.path(), tokio::time::Instant::now() + BUSY_HOLD);
             }
             Ok::<_, std::convert::Infallible>(response)
         })
@@ -206,6 +223,12 @@ impl HttpBody for WatchedBody {
     }
 }
 
+/// Whether `response` is a 503 `busy`, which asks the client to come back later (see
+/// [`RefusedRequest`]).
+fn is_busy(response: &axum::response::Response) -> bool {
+    response.extensions().get::<auth_axum::Busy>().is_some()
+}
+
 /// Answers a connection over the cap without reading its request, and closes it.
 async fn refuse(mut stream: TcpStream) {
     let refusal = too_many_connections_response();
@@ -258,5 +281,26 @@ impl AcceptFailures {
             self.last_logged = Some(now);
             self.since = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_busy_answer_is_busy() {
+        let busy = auth_core::AuthError::Busy {
+            retry_after: auth_core::RETRY_AFTER,
+        };
+        assert!(is_busy(&auth_axum::ApiError(busy.into()).into_response()));
+        for other in [
+            auth_core::AuthError::InvalidCredentials,
+            auth_core::AuthError::Unavailable(auth_core::StoreError::unavailable("down")),
+        ] {
+            let answer = auth_axum::ApiError(other.into()).into_response();
+            assert!(!is_busy(&answer), "{answer:?}");
+        }
+        assert!(!is_busy(&axum::http::StatusCode::OK.into_response()));
     }
 }

@@ -2,9 +2,67 @@
 //! may be open at once, and the headers every answer carries. Decided once here; each
 //! server maps them onto its framework (`examples/axum/src/serve.rs`, Actix's settings).
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use auth_http::ErrorAnswer;
+use tokio::time::Instant;
+
+/// How long a request answered 503 `busy` may not be asked again on its connection: the
+/// `Retry-After` it was given (see [`RefusedRequest`]).
+pub const BUSY_HOLD: Duration = auth_core::RETRY_AFTER;
+
+/// The request a connection was last answered 503 `busy` for, and when it may be asked
+/// again. Each server keeps one per connection and makes a repeat (the same method and
+/// path) that comes before its `Retry-After` wait, unrouted, until it is due: a client
+/// that ignores `Retry-After` and repeats at once, as a login flood does, would otherwise
+/// keep every worker busy refusing it, and cheap requests on other connections would queue
+/// behind the refusals. Any other request on the connection (a proxy's, for another
+/// client) is served at once, and so is the `busy` answer itself.
+///
+/// ```
+/// use std::time::Duration;
+/// use example_server::http::RefusedRequest;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let refused = RefusedRequest::default();
+/// let due = tokio::time::Instant::now() + Duration::from_secs(1);
+/// refused.record("POST", "/login", due);
+/// assert_eq!(refused.due("POST", "/login"), Some(due));
+/// assert_eq!(refused.due("GET", "/me"), None);
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct RefusedRequest(Mutex<Option<Refused>>);
+
+#[derive(Debug)]
+struct Refused {
+    method: String,
+    path: String,
+    due: Instant,
+}
+
+impl RefusedRequest {
+    /// When a request with this method and path may be routed, if that is still to come:
+    /// it repeats the refused one before its `Retry-After` has passed.
+    pub fn due(&self, method: &str, path: &str) -> Option<Instant> {
+        let refused = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let refused = refused.as_ref()?;
+        (refused.method == method && refused.path == path && refused.due > Instant::now()).then_some(refused.due)
+    }
+
+    /// Records that the request with this method and path was answered `busy`, to be
+    /// asked again no earlier than `due`.
+    pub fn record(&self, method: &str, path: &str, due: Instant) {
+        let refused = Refused {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            due,
+        };
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(refused);
+    }
+}
 
 /// File descriptors kept free beside the connections: database connections, the SQLite
 /// file and its WAL, the runtime's own, the outbox, logs, and the 16 connections over the
@@ -151,6 +209,30 @@ pub fn too_many_connections_response() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_repeat_of_the_refused_request_waits_and_only_until_it_is_due() {
+        let refused = RefusedRequest::default();
+        assert_eq!(refused.due("POST", "/login"), None, "nothing refused yet");
+
+        let due = Instant::now() + Duration::from_secs(1);
+        refused.record("POST", "/login", due);
+        assert_eq!(refused.due("POST", "/login"), Some(due), "the repeat waits");
+        assert_eq!(refused.due("GET", "/me"), None, "another request does not");
+        assert_eq!(refused.due("GET", "/login"), None, "nor another method");
+        assert_eq!(refused.due("POST", "/register"), None, "nor another path");
+
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert_eq!(refused.due("POST", "/login"), Some(due));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(refused.due("POST", "/login"), None, "due: routed at once");
+
+        // A later refusal replaces the earlier one.
+        let later = Instant::now() + Duration::from_secs(1);
+        refused.record("POST", "/register", later);
+        assert_eq!(refused.due("POST", "/register"), Some(later));
+        assert_eq!(refused.due("POST", "/login"), None);
+    }
 
     #[test]
     fn the_cap_stays_below_the_descriptor_limit() {

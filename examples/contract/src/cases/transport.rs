@@ -264,3 +264,121 @@ pub async fn a_trickled_body_is_cut_by_the_body_timeout(target: Target) {
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
     assert!(text.contains("\"request_timeout\""), "{text}");
 }
+
+/// Case: a request answered 503 `busy` and asked again at once on the same connection, as
+/// a flood does, is served only once its `Retry-After` has passed; another request on that
+/// connection in between is served as usual.
+pub async fn a_busy_request_repeated_at_once_waits_for_its_retry_after(target: Target) {
+    // One hashing thread, no queue: a registration that finds it taken is refused.
+    let Some(server) = Server::start(
+        target,
+        &[
+            ("AUTH_HASH_THREADS", "1"),
+            ("AUTH_HASH_QUEUE", "0"),
+            ("AUTH_RATE_LIMITS", "off"),
+        ],
+    ) else {
+        return;
+    };
+    let server = std::sync::Arc::new(server);
+    // Registrations back to back keep the thread taken (each refused one of them waits
+    // its own second before its next try, so several take turns).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood: Vec<_> = (0..4)
+        .map(|flooder| {
+            let (server, stop) = (server.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    n += 1;
+                    let email = format!("flood{flooder}-{n}@example.com");
+                    let _answer = crate::post_json(
+                        &server,
+                        "/register",
+                        json!({"email": email, "password": PASSWORD}),
+                        None,
+                    )
+                    .await;
+                }
+            })
+        })
+        .collect();
+
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let register = |n: usize| {
+        let body = json!({"email": format!("repeat{n}@example.com"), "password": PASSWORD}).to_string();
+        format!(
+            "POST /register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let mut refused_at = None;
+    for n in 0..500 {
+        let (status, body) = round_trip(&mut stream, &register(n)).await;
+        if status == 503 {
+            assert!(body.contains(r#""error":"busy""#), "{body}");
+            refused_at = Some(std::time::Instant::now());
+            break;
+        }
+        assert_eq!(status, 201, "{body}");
+    }
+    let refused_at = refused_at.expect("500 registrations beside a flood on one thread: one is refused");
+
+    // Another request on the connection is not held back.
+    let (status, body) = round_trip(&mut stream, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert_eq!(status, 200, "{body}");
+    // The refused request again (another address: the method and path are what count).
+    let (status, body) = round_trip(&mut stream, &register(1000)).await;
+    let waited = refused_at.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    for flooder in flood {
+        flooder.await.unwrap();
+    }
+    assert!([201, 503].contains(&status), "{status}: {body}");
+    // The server counts its second from the moment it answered, a little before the
+    // client read the answer: a lower bound with a margin for that, never an upper one.
+    assert!(
+        waited >= Duration::from_millis(900),
+        "the repeat was answered {waited:?} after the refusal, before its Retry-After of 1 s"
+    );
+}
+
+/// Sends `request` on `stream` and reads one answer: its status and body (by its
+/// `Content-Length`).
+async fn round_trip(stream: &mut TcpStream, request: &str) -> (u16, String) {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    let head_end = loop {
+        if let Some(end) = received.windows(4).position(|window| window == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk))
+            .await
+            .expect("an answer within 30 s")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before the answer's head: {}",
+            String::from_utf8_lossy(&received)
+        );
+        received.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&received[..head_end]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |value| value.trim().parse().unwrap());
+    while received.len() < head_end + length {
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk))
+            .await
+            .expect("the whole body within 30 s")
+            .unwrap();
+        assert!(n > 0, "closed inside the body");
+        received.extend_from_slice(&chunk[..n]);
+    }
+    let body = String::from_utf8_lossy(&received[head_end..head_end + length]).into_owned();
+    (status, body)
+}
