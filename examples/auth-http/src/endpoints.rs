@@ -194,6 +194,14 @@ pub type EndpointResult = Result<Answer, ErrorAnswer>;
 /// ```
 #[derive(Clone)]
 pub struct Endpoints {
+    // One `Arc` for all: the extractors clone the endpoints on every request, and
+    // worker threads share one reference count more cheaply than ten.
+    parts: Arc<Parts>,
+}
+
+/// What [`Endpoints`] serves, and how.
+#[derive(Clone)]
+struct Parts {
     flows: Arc<dyn Flows>,
     admin: Option<Arc<dyn AdminFlows>>,
     mfa: Option<Arc<dyn MfaFlows>>,
@@ -213,23 +221,30 @@ pub struct Endpoints {
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Endpoints {
+    /// The parts to change while the endpoints are built (a copy if they are shared already).
+    fn parts_mut(&mut self) -> &mut Parts {
+        Arc::make_mut(&mut self.parts)
+    }
+
     /// The endpoints of `service` for accounts and sessions (no administration, no mail
     /// until [`with_mail`](Self::with_mail)); clients told apart by their peer address.
     pub fn new<S: AuthStore + 'static>(service: Arc<AuthService<S>>) -> Self {
         Self {
-            flows: service,
-            admin: None,
-            mfa: None,
-            external: None,
-            email_change: None,
-            deletion: None,
-            audit: None,
-            #[cfg(feature = "passkeys")]
-            passkeys: None,
-            mail: None,
-            addressing: ClientAddressing::peer_only(),
-            body_timeout: DEFAULT_BODY_TIMEOUT,
-            secure_cookies: true,
+            parts: Arc::new(Parts {
+                flows: service,
+                admin: None,
+                mfa: None,
+                external: None,
+                email_change: None,
+                deletion: None,
+                audit: None,
+                #[cfg(feature = "passkeys")]
+                passkeys: None,
+                mail: None,
+                addressing: ClientAddressing::peer_only(),
+                body_timeout: DEFAULT_BODY_TIMEOUT,
+                secure_cookies: true,
+            }),
         }
     }
 
@@ -239,10 +254,9 @@ impl Endpoints {
         service: Arc<AuthService<S>>,
     ) -> Self {
         let admin: Arc<dyn AdminFlows> = Arc::clone(&service) as _;
-        Self {
-            admin: Some(admin),
-            ..Self::new(service)
-        }
+        let mut endpoints = Self::new(service);
+        endpoints.parts_mut().admin = Some(admin);
+        endpoints
     }
 
     /// As [`with_administration`](Self::with_administration), with the two-factor routes
@@ -252,10 +266,9 @@ impl Endpoints {
         service: Arc<AuthService<S>>,
     ) -> Self {
         let mfa: Option<Arc<dyn MfaFlows>> = service.serves_totp().then(|| Arc::clone(&service) as _);
-        Self {
-            mfa,
-            ..Self::with_administration(service)
-        }
+        let mut endpoints = Self::with_administration(service);
+        endpoints.parts_mut().mfa = mfa;
+        endpoints
     }
 
     /// As [`with_second_factor`](Self::with_second_factor), with the routes of sign-in
@@ -291,10 +304,9 @@ impl Endpoints {
             .next()
             .is_some()
             .then(|| Arc::clone(&service) as _);
-        Self {
-            external,
-            ..Self::with_second_factor(service)
-        }
+        let mut endpoints = Self::with_second_factor(service);
+        endpoints.parts_mut().external = external;
+        endpoints
     }
 
     /// Serves the email-change routes (`/email/change`, `/email/change/confirm`,
@@ -318,7 +330,7 @@ impl Endpoints {
         mut self,
         service: Arc<AuthService<S>>,
     ) -> Self {
-        self.email_change = Some(service);
+        self.parts_mut().email_change = Some(service);
         self
     }
 
@@ -343,7 +355,7 @@ impl Endpoints {
         mut self,
         service: Arc<AuthService<S>>,
     ) -> Self {
-        self.deletion = Some(service);
+        self.parts_mut().deletion = Some(service);
         self
     }
 
@@ -365,7 +377,7 @@ impl Endpoints {
     /// # }
     /// ```
     pub fn with_audit_log<S: AuthStore + AuditLogStore + 'static>(mut self, service: Arc<AuthService<S>>) -> Self {
-        self.audit = Some(service);
+        self.parts_mut().audit = Some(service);
         self
     }
 
@@ -396,31 +408,31 @@ impl Endpoints {
         service: Arc<AuthService<S>>,
     ) -> Self {
         let passkeys: Arc<dyn PasskeyFlows> = Arc::clone(&service) as _;
-        self.passkeys = service.serves_passkeys().then_some(passkeys);
+        self.parts_mut().passkeys = service.serves_passkeys().then_some(passkeys);
         self
     }
 
     /// Whether the passkey routes are served.
     pub fn serves_passkeys(&self) -> bool {
         #[cfg(feature = "passkeys")]
-        return self.passkeys.is_some();
+        return self.parts.passkeys.is_some();
         #[cfg(not(feature = "passkeys"))]
         false
     }
 
     /// Whether the audit log's routes are served.
     pub fn serves_audit_log(&self) -> bool {
-        self.audit.is_some()
+        self.parts.audit.is_some()
     }
 
     /// Whether the deletion routes are served.
     pub fn serves_account_deletion(&self) -> bool {
-        self.deletion.is_some()
+        self.parts.deletion.is_some()
     }
 
     /// Whether the email-change routes are served (with mail).
     pub fn serves_email_change(&self) -> bool {
-        self.email_change.is_some() && self.mail.is_some()
+        self.parts.email_change.is_some() && self.parts.mail.is_some()
     }
 
     /// Whether the site is served over HTTPS, as browsers reach it (default `true`): the
@@ -428,65 +440,65 @@ impl Endpoints {
     /// `__Host-auth_oauth` and `Secure` ([`headers::SECURE_BINDING_COOKIE`]); `false`
     /// (plain HTTP, local development only) names it `auth_oauth`, without `Secure`.
     pub fn with_secure_cookies(mut self, secure: bool) -> Self {
-        self.secure_cookies = secure;
+        self.parts_mut().secure_cookies = secure;
         self
     }
 
     /// Serves the mail routes, sending their links through `mail`. Security notices are the
     /// service's to send ([`AuthService::with_security_notices`]).
     pub fn with_mail(mut self, mail: impl SendMail) -> Self {
-        self.mail = Some(Arc::new(mail));
+        self.parts_mut().mail = Some(Arc::new(mail));
         self
     }
 
     /// Believes `X-Forwarded-For` from this one reverse proxy (see [`ClientAddressing`]).
     pub fn with_trusted_proxy(mut self, proxy: std::net::IpAddr) -> Self {
-        self.addressing = ClientAddressing::behind_proxy(proxy);
+        self.parts_mut().addressing = ClientAddressing::behind_proxy(proxy);
         self
     }
 
     /// How long a body may take to arrive after the request's head (default
     /// [`DEFAULT_BODY_TIMEOUT`]); beyond, 408 and the connection is closed.
     pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
-        self.body_timeout = timeout;
+        self.parts_mut().body_timeout = timeout;
         self
     }
 
     /// How clients are told apart.
     pub fn addressing(&self) -> ClientAddressing {
-        self.addressing
+        self.parts.addressing
     }
 
     /// How long a body may take.
     pub fn body_timeout(&self) -> Duration {
-        self.body_timeout
+        self.parts.body_timeout
     }
 
     /// Whether the mail routes are served.
     pub fn serves_mail(&self) -> bool {
-        self.mail.is_some()
+        self.parts.mail.is_some()
     }
 
     /// Whether the `/admin/users` routes are served.
     pub fn serves_administration(&self) -> bool {
-        self.admin.is_some()
+        self.parts.admin.is_some()
     }
 
     /// Whether the two-factor routes are served.
     pub fn serves_second_factor(&self) -> bool {
-        self.mfa.is_some()
+        self.parts.mfa.is_some()
     }
 
     /// Whether the routes of sign-in through identity providers are served (`/oauth/…`,
     /// `/me/identities`).
     pub fn serves_external_login(&self) -> bool {
-        self.external.is_some()
+        self.parts.external.is_some()
     }
 
     /// The name of the cookie binding a sign-in through a provider to its browser
     /// ([`headers::binding_cookie_name`]).
     pub fn binding_cookie_name(&self) -> &'static str {
-        headers::binding_cookie_name(self.secure_cookies)
+        headers::binding_cookie_name(self.parts.secure_cookies)
     }
 
     /// The OpenAPI 3.1 document of the routes these endpoints serve (the mail routes with
@@ -571,7 +583,7 @@ impl Endpoints {
         let token = authorization
             .and_then(bearer_token)
             .ok_or(AuthError::InvalidToken(TokenError::Malformed))?;
-        self.flows.authenticate(token).await
+        self.parts.flows.authenticate(token).await
     }
 
     /// `POST /register`: 201 with the new account.
@@ -581,6 +593,7 @@ impl Endpoints {
     /// As [`AuthService::register`].
     pub async fn register(&self, client: &ClientInfo, body: api::Credentials) -> EndpointResult {
         let user = self
+            .parts
             .flows
             .register(&body.email, Password::new(body.password), client)
             .await?;
@@ -596,6 +609,7 @@ impl Endpoints {
     /// As [`AuthService::login`].
     pub async fn login(&self, client: &ClientInfo, body: api::Credentials) -> EndpointResult {
         let outcome = self
+            .parts
             .flows
             .login(&body.email, Password::new(body.password), client)
             .await?;
@@ -606,7 +620,7 @@ impl Endpoints {
     /// response, or the second-factor challenge where the two-factor routes are served.
     fn login_answer(&self, outcome: LoginOutcome) -> EndpointResult {
         match outcome {
-            LoginOutcome::SecondFactorRequired(challenge) if self.mfa.is_some() => {
+            LoginOutcome::SecondFactorRequired(challenge) if self.parts.mfa.is_some() => {
                 let view = MfaChallengeView::new(&challenge);
                 Ok(not_cached(Answer::json(200, &view)))
             }
@@ -622,7 +636,7 @@ impl Endpoints {
     /// 404 without the two-factor routes; 400 for a body with both codes or neither; as
     /// [`AuthService::complete_login`].
     pub async fn login_mfa(&self, client: &ClientInfo, body: api::MfaLoginBody) -> EndpointResult {
-        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let mfa = self.parts.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let code = api::second_factor(body.code, body.recovery_code)?
             .ok_or_else(|| ErrorAnswer::invalid_request("give a code or a recovery_code"))?;
         let success = mfa.complete_login(&body.mfa_token, code, client).await?;
@@ -641,7 +655,7 @@ impl Endpoints {
         me: &Authenticated,
         body: api::ReauthenticationBody,
     ) -> EndpointResult {
-        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let mfa = self.parts.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let enrolment = mfa
             .begin_totp_enrolment(&Caller::from(me), Password::new(body.password), client)
             .await?;
@@ -661,7 +675,7 @@ impl Endpoints {
     ///
     /// 404 without the two-factor routes; as [`AuthService::confirm_totp`].
     pub async fn totp_confirm(&self, client: &ClientInfo, me: &Authenticated, body: api::CodeBody) -> EndpointResult {
-        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let mfa = self.parts.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let confirmed = mfa.confirm_totp(&Caller::from(me), &body.code, client).await?;
         Ok(not_cached(Answer::json(
             200,
@@ -682,7 +696,7 @@ impl Endpoints {
         me: &Authenticated,
         body: api::ReauthenticationBody,
     ) -> EndpointResult {
-        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let mfa = self.parts.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let code = api::second_factor(body.code, body.recovery_code)?
             .ok_or_else(|| ErrorAnswer::from(AuthError::InvalidCode))?;
         mfa.disable_totp(&Caller::from(me), Password::new(body.password), code, client)
@@ -702,7 +716,7 @@ impl Endpoints {
         me: &Authenticated,
         body: api::ReauthenticationBody,
     ) -> EndpointResult {
-        let mfa = self.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let mfa = self.parts.mfa.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let caller = with_step_up(Caller::from(me), body.code, body.recovery_code)?;
         let codes = mfa
             .regenerate_recovery_codes(&caller, Password::new(body.password), client)
@@ -720,7 +734,7 @@ impl Endpoints {
     /// As [`AuthService::second_factor_status`].
     pub async fn me(&self, me: &Authenticated) -> EndpointResult {
         let mut view = UserView::from(&me.user);
-        if let Some(mfa) = &self.mfa {
+        if let Some(mfa) = &self.parts.mfa {
             view.mfa = Some(mfa.second_factor_status(&me.user).await?.into());
         }
         Ok(Answer::json(200, &view))
@@ -744,12 +758,12 @@ impl Endpoints {
     ///
     /// As [`AuthService::export_account`].
     pub async fn export_of(&self, client: &ClientInfo, user_id: UserId, current: Option<SessionId>) -> EndpointResult {
-        let export = self.flows.export_account(user_id, client).await?;
+        let export = self.parts.flows.export_account(user_id, client).await?;
         let mut account = UserView::from(&export.user);
-        if let Some(mfa) = &self.mfa {
+        if let Some(mfa) = &self.parts.mfa {
             account.mfa = Some(mfa.second_factor_status(&export.user).await?.into());
         }
-        let identities = match &self.external {
+        let identities = match &self.parts.external {
             Some(external) => Some(
                 external
                     .list_identities(user_id)
@@ -761,7 +775,7 @@ impl Endpoints {
             None => None,
         };
         #[cfg(feature = "passkeys")]
-        let passkeys = match &self.passkeys {
+        let passkeys = match &self.parts.passkeys {
             Some(passkeys) => Some(passkeys.list_passkeys(user_id).await?)
                 .filter(|listed| !listed.is_empty())
                 .map(|listed| listed.iter().map(PasskeyView::from).collect()),
@@ -769,7 +783,7 @@ impl Endpoints {
         };
         #[cfg(not(feature = "passkeys"))]
         let passkeys = None;
-        let events = match &self.audit {
+        let events = match &self.parts.audit {
             Some(audit) => Some(
                 audit
                     .events_of(user_id, None, auth_core::MAX_AUDIT_PAGE)
@@ -802,7 +816,7 @@ impl Endpoints {
     ///
     /// As [`AuthService::refresh`].
     pub async fn refresh(&self, client: &ClientInfo, body: api::RefreshBody) -> EndpointResult {
-        let pair = self.flows.refresh(&body.refresh_token, client).await?;
+        let pair = self.parts.flows.refresh(&body.refresh_token, client).await?;
         Ok(token_answer(&pair))
     }
 
@@ -812,7 +826,7 @@ impl Endpoints {
     ///
     /// As [`AuthService::logout`].
     pub async fn logout(&self, client: &ClientInfo, body: api::RefreshBody) -> EndpointResult {
-        self.flows.logout(&body.refresh_token, client).await?;
+        self.parts.flows.logout(&body.refresh_token, client).await?;
         Ok(Answer::empty(204))
     }
 
@@ -822,7 +836,7 @@ impl Endpoints {
     ///
     /// As [`AuthService::logout_all`].
     pub async fn logout_all(&self, client: &ClientInfo, me: &Authenticated) -> EndpointResult {
-        self.flows.logout_all(me.user.id, client).await?;
+        self.parts.flows.logout_all(me.user.id, client).await?;
         Ok(Answer::empty(204))
     }
 
@@ -832,7 +846,7 @@ impl Endpoints {
     ///
     /// As [`AuthService::list_sessions`].
     pub async fn sessions(&self, me: &Authenticated) -> EndpointResult {
-        let sessions = self.flows.list_sessions(me.user.id).await?;
+        let sessions = self.parts.flows.list_sessions(me.user.id).await?;
         let current = me.claims.session_id();
         let views: Vec<SessionView> = sessions.iter().map(|s| SessionView::new(s, current)).collect();
         Ok(Answer::json(200, &views))
@@ -844,7 +858,8 @@ impl Endpoints {
     ///
     /// As [`AuthService::revoke_session`].
     pub async fn revoke_session(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
-        self.flows
+        self.parts
+            .flows
             .revoke_session(me.user.id, api::session_id(id)?, client)
             .await?;
         Ok(Answer::empty(204))
@@ -862,7 +877,8 @@ impl Endpoints {
         body: api::ChangePasswordBody,
     ) -> EndpointResult {
         let caller = with_step_up(Caller::from(me), body.code, body.recovery_code)?;
-        self.flows
+        self.parts
+            .flows
             .change_password(
                 caller,
                 Password::new(body.current_password),
@@ -880,8 +896,8 @@ impl Endpoints {
     ///
     /// 404 without mail; as [`AuthService::request_password_reset`].
     pub async fn forgot_password(&self, client: &ClientInfo, body: api::ForgotBody) -> EndpointResult {
-        let mail = self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        if let Some(delivery) = self.flows.request_password_reset(&body.email, client).await? {
+        let mail = self.parts.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        if let Some(delivery) = self.parts.flows.request_password_reset(&body.email, client).await? {
             mail.send_later(Mail::Link(delivery));
         }
         Ok(Answer::json(202, &api::ForgotAnswer::default()))
@@ -894,8 +910,9 @@ impl Endpoints {
     ///
     /// 404 without mail; as [`AuthService::reset_password`].
     pub async fn reset_password(&self, client: &ClientInfo, body: api::ResetBody) -> EndpointResult {
-        self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        self.flows
+        self.parts.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.parts
+            .flows
             .reset_password(&body.token, Password::new(body.new_password), client)
             .await?;
         Ok(Answer::empty(204).with_header(NO_REFERRER))
@@ -907,8 +924,8 @@ impl Endpoints {
     ///
     /// 404 without mail; as [`AuthService::request_email_verification`].
     pub async fn request_verification(&self, client: &ClientInfo, me: &Authenticated) -> EndpointResult {
-        let mail = self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        if let Some(delivery) = self.flows.request_email_verification(me.user.id, client).await? {
+        let mail = self.parts.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        if let Some(delivery) = self.parts.flows.request_email_verification(me.user.id, client).await? {
             mail.send_later(Mail::Link(delivery));
         }
         Ok(Answer::empty(202))
@@ -920,8 +937,8 @@ impl Endpoints {
     ///
     /// 404 without mail; as [`AuthService::verify_email`].
     pub async fn verify_email(&self, client: &ClientInfo, body: api::TokenBody) -> EndpointResult {
-        self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        self.flows.verify_email(&body.token, client).await?;
+        self.parts.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.parts.flows.verify_email(&body.token, client).await?;
         Ok(Answer::empty(204))
     }
 
@@ -933,7 +950,7 @@ impl Endpoints {
     ///
     /// 404 without administration; 403 without the role; 400 for a bad query.
     pub async fn list_users(&self, client: &ClientInfo, me: &Authenticated, query: Option<&str>) -> EndpointResult {
-        let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let admin = self.parts.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         self.require_admin(client, me)?;
         let page = api::UsersPage::parse(query)?;
         let users = match &page.email {
@@ -997,12 +1014,12 @@ impl Endpoints {
     /// The administrator's check: the `admin` role, a refusal recorded as an event
     /// ([`AuthService::authorize`]).
     fn require_admin(&self, client: &ClientInfo, me: &Authenticated) -> Result<(), AuthError> {
-        self.flows.authorize(me, &Role::ADMIN, client)
+        self.parts.flows.authorize(me, &Role::ADMIN, client)
     }
 
     /// The email-change flows and the mail they send by, when both are served.
     fn email_change_flows(&self) -> Result<(&dyn EmailChangeFlows, &dyn SendMail), ErrorAnswer> {
-        match (&self.email_change, &self.mail) {
+        match (&self.parts.email_change, &self.parts.mail) {
             (Some(flows), Some(mail)) => Ok((flows.as_ref(), mail.as_ref())),
             _ => Err(ErrorAnswer::no_route()),
         }
@@ -1014,9 +1031,12 @@ impl Endpoints {
     ///
     /// 404 without administration or for an unknown id; 403 without the role.
     pub async fn set_active(&self, client: &ClientInfo, me: &Authenticated, id: &str, active: bool) -> EndpointResult {
-        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.parts.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         self.require_admin(client, me)?;
-        self.flows.set_active(api::account_id(id)?, active, client).await?;
+        self.parts
+            .flows
+            .set_active(api::account_id(id)?, active, client)
+            .await?;
         Ok(Answer::empty(204))
     }
 
@@ -1030,8 +1050,8 @@ impl Endpoints {
     /// not a valid name; as [`AuthService::invite`] (422 `invalid_email`, 409
     /// `email_taken`, 422 `too_many_roles`).
     pub async fn invite_user(&self, client: &ClientInfo, me: &Authenticated, body: api::InviteBody) -> EndpointResult {
-        let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        let mail = self.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let admin = self.parts.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let mail = self.parts.mail.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         self.require_admin(client, me)?;
         let roles = body.roles()?;
         let invitation = admin.invite(&body.email, roles, client).await?;
@@ -1048,7 +1068,7 @@ impl Endpoints {
     ///
     /// 404 without the audit log; 400 for a bad query.
     pub async fn my_events(&self, me: &Authenticated, query: Option<&str>) -> EndpointResult {
-        let audit = self.audit.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let audit = self.parts.audit.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let page = api::EventsPage::parse(query)?;
         let records = audit.events_of(me.user.id, page.after, page.limit).await?;
         let views: Vec<api::EventView> = records.iter().map(api::EventView::own).collect();
@@ -1064,8 +1084,8 @@ impl Endpoints {
     /// 404 without administration or the audit log; 403 without the role; 400 for a bad
     /// query.
     pub async fn list_events(&self, client: &ClientInfo, me: &Authenticated, query: Option<&str>) -> EndpointResult {
-        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        let audit = self.audit.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.parts.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let audit = self.parts.audit.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         self.require_admin(client, me)?;
         let page = api::EventsPage::parse(query)?;
         let mut query = AuditQuery::first(page.limit).after(page.after);
@@ -1092,7 +1112,7 @@ impl Endpoints {
         me: &Authenticated,
         body: api::DeleteAccountBody,
     ) -> EndpointResult {
-        let deletion = self.deletion.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let deletion = self.parts.deletion.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let caller = with_step_up(Caller::from(me), body.code, body.recovery_code)?;
         deletion
             .delete_account(caller, body.password.map(Password::new), client)
@@ -1107,8 +1127,8 @@ impl Endpoints {
     ///
     /// 404 without administration or deletion, or for an unknown id; 403 without the role.
     pub async fn delete_user(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
-        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
-        let deletion = self.deletion.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.parts.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let deletion = self.parts.deletion.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         self.require_admin(client, me)?;
         deletion.delete_user(api::account_id(id)?, client).await?;
         Ok(Answer::empty(204))
@@ -1121,9 +1141,9 @@ impl Endpoints {
     ///
     /// 404 without administration or for an unknown id; 403 without the role.
     pub async fn user_sessions(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
-        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.parts.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         self.require_admin(client, me)?;
-        let sessions = self.flows.sessions_of_account(api::account_id(id)?).await?;
+        let sessions = self.parts.flows.sessions_of_account(api::account_id(id)?).await?;
         let views: Vec<SessionView> = sessions.iter().map(|s| SessionView::new(s, None)).collect();
         Ok(Answer::json(200, &views))
     }
@@ -1135,9 +1155,9 @@ impl Endpoints {
     ///
     /// 404 without administration or for an unknown id; 403 without the role.
     pub async fn end_user_sessions(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
-        self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        self.parts.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         self.require_admin(client, me)?;
-        self.flows.logout_all(api::account_id(id)?, client).await?;
+        self.parts.flows.logout_all(api::account_id(id)?, client).await?;
         Ok(Answer::empty(204))
     }
 
@@ -1154,7 +1174,7 @@ impl Endpoints {
         id: &str,
         body: api::RolesBody,
     ) -> EndpointResult {
-        let admin = self.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let admin = self.parts.admin.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         self.require_admin(client, me)?;
         let roles = body.roles()?;
         admin.set_roles(api::account_id(id)?, roles, client).await?;
@@ -1168,7 +1188,7 @@ impl Endpoints {
     ///
     /// 404 without the routes of sign-in through providers.
     pub fn oauth_providers(&self) -> EndpointResult {
-        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let external = self.parts.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let providers = external.identity_providers();
         Ok(Answer::json(200, &ProvidersView { providers }))
     }
@@ -1188,7 +1208,7 @@ impl Endpoints {
     /// [`AuthService::begin_external_login`] (404 `unknown_provider`, 400
     /// `invalid_redirect`, 503 `provider_unavailable`, 429).
     pub async fn oauth_start(&self, client: &ClientInfo, provider: &str, query: Option<&str>) -> EndpointResult {
-        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let external = self.parts.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let result = async {
             let query = api::StartQuery::parse(query)?;
             let start = external
@@ -1219,7 +1239,7 @@ impl Endpoints {
         provider: &str,
         body: api::LinkBody,
     ) -> EndpointResult {
-        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let external = self.parts.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let next = body.next.as_deref().unwrap_or(api::DEFAULT_NEXT);
         let start = external
             .begin_identity_link(&Caller::from(me), provider, next, client)
@@ -1254,7 +1274,7 @@ impl Endpoints {
         query: Option<&str>,
         cookies: Option<&str>,
     ) -> EndpointResult {
-        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let external = self.parts.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let mut keep_cookie = false;
         let result = async {
             let query = api::CallbackQuery::parse(query)?;
@@ -1282,7 +1302,7 @@ impl Endpoints {
             }
         }
         .await;
-        let clear = (!keep_cookie).then(|| headers::clear_binding_cookie(self.secure_cookies));
+        let clear = (!keep_cookie).then(|| headers::clear_binding_cookie(self.parts.secure_cookies));
         with_external_login_headers(result, clear)
     }
 
@@ -1303,7 +1323,7 @@ impl Endpoints {
         body: api::ExchangeBody,
         cookies: Option<&str>,
     ) -> EndpointResult {
-        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let external = self.parts.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let binding = cookies.and_then(|cookies| headers::cookie(cookies, self.binding_cookie_name()));
         let result = async {
             let proof = match body.code_verifier.as_deref() {
@@ -1314,7 +1334,7 @@ impl Endpoints {
             self.login_answer(outcome)
         }
         .await;
-        with_external_login_headers(result, Some(headers::clear_binding_cookie(self.secure_cookies)))
+        with_external_login_headers(result, Some(headers::clear_binding_cookie(self.parts.secure_cookies)))
     }
 
     /// `GET /me/identities`: 200 `{"identities": [...]}`, the account's linked
@@ -1324,7 +1344,7 @@ impl Endpoints {
     ///
     /// 404 without the routes; as [`AuthService::list_identities`].
     pub async fn identities(&self, me: &Authenticated) -> EndpointResult {
-        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let external = self.parts.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let identities = external.list_identities(me.user.id).await?;
         let identities = identities.iter().map(IdentityView::from).collect();
         Ok(Answer::json(200, &IdentitiesView { identities }))
@@ -1338,7 +1358,7 @@ impl Endpoints {
     /// 404 without the routes; as [`AuthService::unlink_identity`] (409
     /// `last_sign_in_method`, 401 `insufficient_user_authentication`).
     pub async fn unlink_identity(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
-        let external = self.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let external = self.parts.external.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         external
             .unlink_identity(&Caller::from(me), api::identity_id(id)?, client)
             .await?;
@@ -1354,7 +1374,7 @@ impl Endpoints {
     /// `insufficient_user_authentication` without a recent sign-in).
     #[cfg(feature = "passkeys")]
     pub async fn passkey_register_start(&self, client: &ClientInfo, me: &Authenticated) -> EndpointResult {
-        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkeys = self.parts.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let begun = passkeys.begin_passkey_registration(&Caller::from(me), client).await?;
         Ok(not_cached(Answer::json(200, &PasskeyOptionsView::from(begun))))
     }
@@ -1373,7 +1393,7 @@ impl Endpoints {
         me: &Authenticated,
         body: api::PasskeyRegisterBody,
     ) -> EndpointResult {
-        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkeys = self.parts.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let passkey = passkeys
             .finish_passkey_registration(
                 &Caller::from(me),
@@ -1395,7 +1415,7 @@ impl Endpoints {
     /// 404 without the passkey routes; as [`AuthService::begin_passkey_login`].
     #[cfg(feature = "passkeys")]
     pub async fn passkey_login_start(&self, client: &ClientInfo) -> EndpointResult {
-        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkeys = self.parts.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let begun = passkeys.begin_passkey_login(client).await?;
         Ok(not_cached(Answer::json(200, &PasskeyOptionsView::from(begun))))
     }
@@ -1409,7 +1429,7 @@ impl Endpoints {
     /// `passkey_refused`).
     #[cfg(feature = "passkeys")]
     pub async fn passkey_login_finish(&self, client: &ClientInfo, body: api::PasskeyLoginBody) -> EndpointResult {
-        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkeys = self.parts.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let success = passkeys
             .finish_passkey_login(&body.ceremony, &body.credential, client)
             .await?;
@@ -1425,7 +1445,7 @@ impl Endpoints {
     /// `invalid_code` for a challenge that does not work or an account without passkeys).
     #[cfg(feature = "passkeys")]
     pub async fn passkey_mfa_start(&self, client: &ClientInfo, body: api::PasskeyChallengeBody) -> EndpointResult {
-        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkeys = self.parts.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let begun = passkeys.begin_passkey_second_factor(&body.mfa_token, client).await?;
         Ok(not_cached(Answer::json(200, &PasskeyOptionsView::from(begun))))
     }
@@ -1439,7 +1459,7 @@ impl Endpoints {
     /// (401 `invalid_code`).
     #[cfg(feature = "passkeys")]
     pub async fn passkey_mfa_finish(&self, client: &ClientInfo, body: api::PasskeyMfaBody) -> EndpointResult {
-        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkeys = self.parts.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let success = passkeys
             .complete_login_with_passkey(&body.mfa_token, &body.ceremony, &body.credential, client)
             .await?;
@@ -1454,7 +1474,7 @@ impl Endpoints {
     /// 404 without the passkey routes; as [`AuthService::list_passkeys`].
     #[cfg(feature = "passkeys")]
     pub async fn passkeys(&self, me: &Authenticated) -> EndpointResult {
-        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkeys = self.parts.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         let listed = passkeys.list_passkeys(me.user.id).await?;
         let passkeys = listed.iter().map(PasskeyView::from).collect();
         Ok(Answer::json(200, &PasskeysView { passkeys }))
@@ -1475,7 +1495,7 @@ impl Endpoints {
         id: &str,
         body: api::PasskeyRenameBody,
     ) -> EndpointResult {
-        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkeys = self.parts.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         passkeys
             .rename_passkey(&Caller::from(me), api::passkey_id(id)?, &body.name, client)
             .await?;
@@ -1491,7 +1511,7 @@ impl Endpoints {
     /// `insufficient_user_authentication`, 409 `last_sign_in_method`, 404 `not_found`).
     #[cfg(feature = "passkeys")]
     pub async fn delete_passkey(&self, client: &ClientInfo, me: &Authenticated, id: &str) -> EndpointResult {
-        let passkeys = self.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
+        let passkeys = self.parts.passkeys.as_ref().ok_or_else(ErrorAnswer::no_route)?;
         passkeys
             .delete_passkey(&Caller::from(me), api::passkey_id(id)?, client)
             .await?;
@@ -1500,7 +1520,7 @@ impl Endpoints {
 
     /// `GET /.well-known/jwks.json`: 200 with the public keys that verify access tokens.
     pub fn jwks(&self) -> Answer {
-        Answer::json(200, &self.flows.tokens().jwks())
+        Answer::json(200, &self.parts.flows.tokens().jwks())
     }
 
     /// `GET /health`: 200 `{"status": "ok"}` when the store answers.
@@ -1509,7 +1529,7 @@ impl Endpoints {
     ///
     /// 503 `unavailable` when it does not.
     pub async fn health(&self) -> EndpointResult {
-        self.flows.check_store().await?;
+        self.parts.flows.check_store().await?;
         Ok(Answer::json(200, &api::Health::default()))
     }
 }
@@ -1518,7 +1538,7 @@ impl Endpoints {
     /// The `Set-Cookie` value of a begun flow's binding cookie.
     fn binding_cookie(&self, start: &ExternalLoginStart) -> String {
         headers::set_binding_cookie(
-            self.secure_cookies,
+            self.parts.secure_cookies,
             start.binding.expose_secret(),
             start.expires_in.as_secs(),
         )
@@ -1568,13 +1588,13 @@ fn with_external_login_headers(result: EndpointResult, cookie: Option<String>) -
 impl fmt::Debug for Endpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoints")
-            .field("administration", &self.admin.is_some())
-            .field("second_factor", &self.mfa.is_some())
-            .field("external_login", &self.external.is_some())
-            .field("secure_cookies", &self.secure_cookies)
-            .field("mail", &self.mail.is_some())
-            .field("addressing", &self.addressing)
-            .field("body_timeout", &self.body_timeout)
+            .field("administration", &self.parts.admin.is_some())
+            .field("second_factor", &self.parts.mfa.is_some())
+            .field("external_login", &self.parts.external.is_some())
+            .field("secure_cookies", &self.parts.secure_cookies)
+            .field("mail", &self.parts.mail.is_some())
+            .field("addressing", &self.parts.addressing)
+            .field("body_timeout", &self.parts.body_timeout)
             .finish_non_exhaustive()
     }
 }
