@@ -19,7 +19,7 @@ use actix_web::web;
 use auth_actix::ApiError;
 use auth_http::ErrorAnswer;
 use example_server::App;
-use example_server::http::{BUSY_HOLD, RefusedRequest};
+use example_server::http::RefusedRequest;
 use tracing::Instrument;
 
 #[actix_web::main]
@@ -169,11 +169,10 @@ async fn hold_busy_repeats(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let refused = request.conn_data::<Arc<RefusedRequest>>().cloned();
-    if let Some(due) = refused
-        .as_ref()
-        .and_then(|refused| refused.due(request.method().as_str(), request.path()))
-    {
-        tokio::time::sleep_until(due).await;
+    if let Some(refused) = &refused {
+        refused
+            .wait_if_repeated(request.method().as_str(), request.path())
+            .await;
     }
     let response = next.call(request).await?;
     let busy = response
@@ -183,11 +182,7 @@ async fn hold_busy_repeats(
         .is_some_and(|error| error.0.is_busy());
     if let Some(refused) = refused.filter(|_| busy) {
         let request = response.request();
-        refused.record(
-            request.method().as_str(),
-            request.path(),
-            tokio::time::Instant::now() + BUSY_HOLD,
-        );
+        refused.record_busy(request.method().as_str(), request.path());
     }
     Ok(response)
 }

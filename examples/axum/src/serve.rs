@@ -30,7 +30,7 @@ use axum::body::HttpBody;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use example_server::http::{BUSY_HOLD, HttpLimits, RefusedRequest, too_many_connections_response};
+use example_server::http::{HttpLimits, RefusedRequest, too_many_connections_response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -136,10 +136,7 @@ async fn serve_connection(
         // Boxed: the connection is polled in place (`poll_without_shutdown`), which needs
         // every future it drives to be `Unpin`.
         Box::pin(async move {
-            // Before the request timeout starts: the wait is the client's, not the server's.
-            if let Some(due) = refused.due(parts.method.as_str(), parts.uri.path()) {
-                tokio::time::sleep_until(due).await;
-            }
+            refused.wait_if_repeated(parts.method.as_str(), parts.uri.path()).await;
             let (method, uri) = (parts.method.clone(), parts.uri.clone());
             let answer = tokio::time::timeout(request_timeout, router.oneshot(hyper::Request::from_parts(parts, body)));
             let mut response = match answer.await {
@@ -160,7 +157,7 @@ async fn serve_connection(
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             if is_busy(&response) {
-                refused.record(method.as_str(), uri.path(), tokio::time::Instant::now() + BUSY_HOLD);
+                refused.record_busy(method.as_str(), uri.path());
             }
             Ok::<_, std::convert::Infallible>(response)
         })

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 /// How long a request answered 503 `busy` may not be asked again on its connection: the
 /// `Retry-After` it was given (see [`RefusedRequest`]).
-pub const BUSY_HOLD: Duration = auth_core::RETRY_AFTER;
+const BUSY_HOLD: Duration = auth_core::RETRY_AFTER;
 
 /// The request a connection was last answered 503 `busy` for, and when it may be asked
 /// again. Each server keeps one per connection and makes a repeat (the same method and
@@ -21,16 +21,19 @@ pub const BUSY_HOLD: Duration = auth_core::RETRY_AFTER;
 /// client) is served at once, and so is the `busy` answer itself.
 ///
 /// ```
-/// use std::time::Duration;
 /// use example_server::http::RefusedRequest;
 ///
-/// # #[tokio::main(flavor = "current_thread")]
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// let refused = RefusedRequest::default();
-/// let due = tokio::time::Instant::now() + Duration::from_secs(1);
-/// refused.record("POST", "/login", due);
-/// assert_eq!(refused.due("POST", "/login"), Some(due));
-/// assert_eq!(refused.due("GET", "/me"), None);
+/// // The server answered `POST /login` 503 `busy` on this connection.
+/// refused.record_busy("POST", "/login");
+/// // Another request is routed at once; a repeat waits for its `Retry-After` (1 s).
+/// let start = tokio::time::Instant::now();
+/// refused.wait_if_repeated("GET", "/me").await;
+/// assert_eq!(start.elapsed().as_secs(), 0);
+/// refused.wait_if_repeated("POST", "/login").await;
+/// assert_eq!(start.elapsed().as_secs(), 1);
 /// # }
 /// ```
 #[derive(Debug, Default)]
@@ -44,23 +47,32 @@ struct Refused {
 }
 
 impl RefusedRequest {
-    /// When a request with this method and path may be routed, if that is still to come:
-    /// it repeats the refused one before its `Retry-After` has passed.
-    pub fn due(&self, method: &str, path: &str) -> Option<Instant> {
-        let refused = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let refused = refused.as_ref()?;
-        (refused.method == method && refused.path == path && refused.due > Instant::now()).then_some(refused.due)
+    /// Waits, if a request with this method and path repeats the refused one before its
+    /// `Retry-After` has passed, until it has; returns at once otherwise. Call it before
+    /// the request is routed, and before its request timeout starts: the wait is the
+    /// client's, not the server's.
+    pub async fn wait_if_repeated(&self, method: &str, path: &str) {
+        if let Some(due) = self.due(method, path) {
+            tokio::time::sleep_until(due).await;
+        }
     }
 
-    /// Records that the request with this method and path was answered `busy`, to be
-    /// asked again no earlier than `due`.
-    pub fn record(&self, method: &str, path: &str, due: Instant) {
+    /// Records that the request with this method and path was just answered 503 `busy`:
+    /// a repeat on this connection waits for the `Retry-After` the answer gave.
+    pub fn record_busy(&self, method: &str, path: &str) {
         let refused = Refused {
             method: method.to_owned(),
             path: path.to_owned(),
-            due,
+            due: Instant::now() + BUSY_HOLD,
         };
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(refused);
+    }
+
+    /// When a request with this method and path may be routed, if that is still to come.
+    fn due(&self, method: &str, path: &str) -> Option<Instant> {
+        let refused = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let refused = refused.as_ref()?;
+        (refused.method == method && refused.path == path && refused.due > Instant::now()).then_some(refused.due)
     }
 }
 
@@ -215,22 +227,26 @@ mod tests {
         let refused = RefusedRequest::default();
         assert_eq!(refused.due("POST", "/login"), None, "nothing refused yet");
 
-        let due = Instant::now() + Duration::from_secs(1);
-        refused.record("POST", "/login", due);
+        refused.record_busy("POST", "/login");
+        let due = Instant::now() + BUSY_HOLD;
         assert_eq!(refused.due("POST", "/login"), Some(due), "the repeat waits");
         assert_eq!(refused.due("GET", "/me"), None, "another request does not");
         assert_eq!(refused.due("GET", "/login"), None, "nor another method");
         assert_eq!(refused.due("POST", "/register"), None, "nor another path");
 
-        tokio::time::advance(Duration::from_millis(999)).await;
+        let start = Instant::now();
+        refused.wait_if_repeated("GET", "/me").await;
+        assert_eq!(Instant::now(), start, "another request is routed at once");
+
+        tokio::time::advance(BUSY_HOLD - Duration::from_millis(1)).await;
         assert_eq!(refused.due("POST", "/login"), Some(due));
-        tokio::time::advance(Duration::from_millis(1)).await;
+        refused.wait_if_repeated("POST", "/login").await;
+        assert_eq!(Instant::now(), due, "the repeat waited until it was due, and no longer");
         assert_eq!(refused.due("POST", "/login"), None, "due: routed at once");
 
         // A later refusal replaces the earlier one.
-        let later = Instant::now() + Duration::from_secs(1);
-        refused.record("POST", "/register", later);
-        assert_eq!(refused.due("POST", "/register"), Some(later));
+        refused.record_busy("POST", "/register");
+        assert_eq!(refused.due("POST", "/register"), Some(Instant::now() + BUSY_HOLD));
         assert_eq!(refused.due("POST", "/login"), None);
     }
 
