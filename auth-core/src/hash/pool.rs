@@ -1,5 +1,5 @@
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -18,10 +18,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 ///
 /// The threads are the pool's own, not Tokio's blocking threads (which the stores' blocking
 /// calls use), so that they can run at a lower scheduling priority than request handling
-/// when asked to ([`with_thread_niceness`](Self::with_thread_niceness),
-/// [`with_idle_scheduling`](Self::with_idle_scheduling)). They are started
-/// as concurrent hashes need them, never more than the permits, and end when the last
-/// clone of the pool is dropped.
+/// ([`with_idle_scheduling`](Self::with_idle_scheduling),
+/// [`with_thread_niceness`](Self::with_thread_niceness)). They are started as concurrent
+/// hashes need them, never more than the permits, and end when the last clone of the pool
+/// is dropped. The first thread takes every job it is free for; the others take the rest.
 ///
 /// | setting | default | why |
 /// |---|---|---|
@@ -29,7 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 /// | `max_queue` | 128 waiting callers | absorbs a burst (50 simultaneous logins all succeed) |
 /// | `max_wait` | 5 s | past this, the client is better told to retry |
 /// | `thread_niceness` | 0 | hashing competes for the CPU as an equal; see [`with_thread_niceness`](Self::with_thread_niceness) for the trade-off |
-/// | `idle_scheduling` | off | the same; see [`with_idle_scheduling`](Self::with_idle_scheduling) |
+/// | `idle_scheduling` | on | every thread but the first runs only on cores nothing else wants: requests never wait for a core behind those hashes, and the first thread keeps logins going on a busy CPU; see [`with_idle_scheduling`](Self::with_idle_scheduling) |
 ///
 /// Cheap to clone; clones share permits, queue and threads. Needs a Tokio runtime with
 /// the time driver enabled (`#[tokio::main]`, `Runtime::new` and Actix's runtime all
@@ -96,7 +96,7 @@ impl HashPool {
             max_wait: DEFAULT_MAX_WAIT,
             priority: Priority {
                 niceness: DEFAULT_THREAD_NICENESS,
-                idle: false,
+                idle: true,
             },
         }
     }
@@ -145,29 +145,33 @@ impl HashPool {
         self
     }
 
-    /// Whether the hashing threads run under Linux's `SCHED_IDLE` policy: only when no
-    /// other thread of the machine wants their core (off by default; elsewhere than Linux
-    /// the setting has no effect). Stronger than any niceness, which still gives hashing a
-    /// share of a contended core.
+    /// Whether every hashing thread but the first runs under Linux's `SCHED_IDLE` policy:
+    /// only when no other thread of the machine wants its core. On by default; elsewhere
+    /// than Linux the setting has no effect. The first thread keeps the normal policy (and
+    /// the [niceness](Self::with_thread_niceness)) and takes every job it is free for, so
+    /// a lone login never waits for spare cycles.
     ///
-    /// What it buys: a request never waits for a core behind a hash. Measured with the
-    /// example server on 2 cores during a 64-connection login flood, beside a `GET /me`
-    /// client pausing 1 ms between requests (`benches/BENCHMARKS.md`, "The hash pool's
-    /// threads at idle priority"): that client's p99 fell from about 4.5 ms to under 2 ms,
-    /// and the flood's logins a second stayed within the run-to-run noise.
+    /// What it buys: a request never waits for a core behind the hashes of the idle
+    /// threads. Linux wakes a request's thread on a core that runs only `SCHED_IDLE` work
+    /// as on a free one, so with a single thread at the normal policy only one core is ever
+    /// contended. Measured with the example server on 2 cores during a 64-connection login
+    /// flood, beside a `GET /me` client pausing 1 ms between requests (`benches/BENCHMARKS.md`,
+    /// "One hashing thread at the normal policy"): that client's p99 was 0.5–0.8 ms instead
+    /// of 3.3–4.0 ms with every thread at the normal policy, and 0.5–0.6 ms with every
+    /// thread idle, for the same logins a second.
     ///
-    /// What it risks: hashing gets only the cycles nothing else wants. On a machine kept
-    /// busy by other work (cheap requests at the CPU's limit, another process), logins and
-    /// registrations wait in the queue until they are answered `Busy`, however few they
-    /// are. Turn it on where the CPU has headroom and cheap requests' latency matters more
-    /// than logins under saturation. Like the niceness, it applies to threads the pool
-    /// starts from then on: the pool gets threads of its own.
+    /// What it costs: on a CPU kept busy by other work (cheap requests at the CPU's limit,
+    /// another process), the idle threads' jobs wait for spare cycles, so logins beyond the
+    /// one the first thread is hashing are slow; the first thread competes for the CPU as
+    /// an equal, so logins never stop. Turn it off where logins must get every core's share
+    /// of a saturated CPU.
     ///
     /// ```
     /// use auth_core::HashPool;
     ///
-    /// let pool = HashPool::new(4).with_idle_scheduling(true);
-    /// assert!(pool.idle_scheduling());
+    /// assert!(HashPool::new(4).idle_scheduling(), "on by default");
+    /// let pool = HashPool::new(4).with_idle_scheduling(false);
+    /// assert!(!pool.idle_scheduling());
     /// ```
     #[must_use]
     pub fn with_idle_scheduling(mut self, idle: bool) -> Self {
@@ -187,7 +191,7 @@ impl HashPool {
         self.priority.niceness
     }
 
-    /// Whether the hashing threads run at idle priority: see
+    /// Whether the hashing threads beyond the first run at idle priority: see
     /// [`with_idle_scheduling`](Self::with_idle_scheduling).
     pub fn idle_scheduling(&self) -> bool {
         self.priority.idle
@@ -291,12 +295,11 @@ impl HashSlot {
             priority,
         } = self;
         let (answer, answered) = oneshot::channel();
-        let idle = Arc::clone(&threads.idle);
-        let job: Job = Box::new(move || {
+        let job: Job = Box::new(move |free_thread: &dyn Fn()| {
             let result = std::panic::catch_unwind(AssertUnwindSafe(job));
             // The thread, then the permit, are given back before the answer: whoever
             // takes the permit (the caller woken here, or one waiting) finds the thread.
-            idle.fetch_add(1, Ordering::AcqRel);
+            free_thread();
             drop(permit);
             // The caller may have stopped waiting; the work is done either way.
             let _ = answer.send(result);
@@ -320,26 +323,36 @@ impl Default for HashPool {
     }
 }
 
-/// A job as the pool's threads take it.
-type Job = Box<dyn FnOnce() + Send>;
+/// A job as the pool's threads take it: it calls the function it is given (which counts
+/// its thread free again) as it ends, before it gives its permit back.
+type Job = Box<dyn FnOnce(&dyn Fn()) + Send>;
 
-/// The pool's threads: each takes the next job from one shared channel. They hold the
-/// receiving end only, so dropping the last pool (and with it the sender) ends them.
+/// The pool's threads. The first has a channel of its own and takes each job it is free
+/// for, at the normal scheduling policy; the others take the remaining jobs from one
+/// shared channel, at idle priority when the pool asks for it. Threads hold receiving ends
+/// only, so dropping the last pool (and with it the senders) ends them.
 ///
-/// A thread is started only when a job finds none idle, so there are never more threads
+/// A thread is started only when a job finds none free, so there are never more threads
 /// than jobs that ran at once, and never more than the permits.
 struct Threads {
+    /// The first thread's channel, once it is started.
+    first: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Whether the first thread is free for a job (or not started yet). A job takes it by
+    /// setting it to false, and gives it back as it ends, before its permit: while it is
+    /// false, one permit is held by the first thread's job.
+    first_free: Arc<AtomicBool>,
     jobs: mpsc::Sender<Job>,
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    /// The threads on the shared channel that were started.
     started: AtomicUsize,
-    /// Threads that finished a job and were not yet claimed by a new one.
+    /// Threads on the shared channel that finished a job and were not yet claimed by a new one.
     idle: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Threads {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Threads")
-            .field("started", &self.started.load(Ordering::Relaxed))
+            .field("started", &self.started())
             .finish_non_exhaustive()
     }
 }
@@ -348,6 +361,8 @@ impl Threads {
     fn new() -> Self {
         let (jobs, queue) = mpsc::channel();
         Self {
+            first: Mutex::new(None),
+            first_free: Arc::new(AtomicBool::new(true)),
             jobs,
             queue: Arc::new(Mutex::new(queue)),
             started: AtomicUsize::new(0),
@@ -355,8 +370,32 @@ impl Threads {
         }
     }
 
-    /// Hands `job` to an idle thread, or to a new one if fewer than `limit` were started.
-    fn submit(&self, job: Job, limit: usize, priority: Priority) -> Result<(), HashPoolError> {
+    /// How many threads were started, the first included.
+    fn started(&self) -> usize {
+        let first = self.first.lock().unwrap_or_else(PoisonError::into_inner).is_some();
+        usize::from(first) + self.started.load(Ordering::Acquire)
+    }
+
+    /// Hands `job`, which holds one of the `permits`, to the first thread if it is free,
+    /// else to an idle thread of the shared channel, or to a new one if fewer than
+    /// `permits - 1` were started.
+    fn submit(&self, job: Job, permits: usize, priority: Priority) -> Result<(), HashPoolError> {
+        let job = match self
+            .first_free
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => match self.submit_to_first(job, priority) {
+                Ok(()) => return Ok(()),
+                Err(job) => {
+                    self.first_free.store(true, Ordering::Release);
+                    job
+                }
+            },
+            Err(_taken) => job,
+        };
+        // The first thread is busy, so it holds one of the permits and this job another:
+        // fewer than `permits - 1` jobs run on the shared channel.
+        let limit = permits.saturating_sub(1);
         let claimed_idle = self
             .idle
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| idle.checked_sub(1))
@@ -369,9 +408,42 @@ impl Threads {
         self.jobs.send(job).map_err(|_closed| HashPoolError::TaskFailed)
     }
 
-    /// Starts one more thread if fewer than `limit` were started.
+    /// Sends `job` to the first thread, starting it if it is not yet; gives the job back
+    /// if it cannot be started.
+    fn submit_to_first(&self, job: Job, priority: Priority) -> Result<(), Job> {
+        let mut first = self.first.lock().unwrap_or_else(PoisonError::into_inner);
+        if first.is_none() {
+            let (jobs, queue) = mpsc::channel::<Job>();
+            let free = Arc::clone(&self.first_free);
+            // The first thread keeps the normal policy, whatever the others do.
+            let priority = Priority {
+                idle: false,
+                ..priority
+            };
+            let spawned = std::thread::Builder::new().name("auth-hash".to_owned()).spawn(move || {
+                serve(|| queue.recv().ok(), priority, &|| free.store(true, Ordering::Release));
+            });
+            match spawned {
+                Ok(_detached) => *first = Some(jobs),
+                Err(error) => {
+                    tracing::error!(%error, "cannot start a password hashing thread");
+                    return Err(job);
+                }
+            }
+        }
+        match first.as_ref() {
+            Some(jobs) => jobs.send(job).map_err(|mpsc::SendError(job)| job),
+            None => Err(job),
+        }
+    }
+
+    /// Starts one more thread on the shared channel if fewer than `limit` were started.
     fn start_one_if_fewer_than(&self, limit: usize, priority: Priority) -> Result<(), HashPoolError> {
         let mut started = self.started.load(Ordering::Acquire);
+        if limit == 0 {
+            // A pool of one permit whose first thread could not be started.
+            return Err(HashPoolError::TaskFailed);
+        }
         while started < limit {
             match self
                 .started
@@ -379,9 +451,15 @@ impl Threads {
             {
                 Ok(_) => {
                     let queue = Arc::clone(&self.queue);
-                    let spawned = std::thread::Builder::new()
-                        .name("auth-hash".to_owned())
-                        .spawn(move || serve(&queue, priority));
+                    let idle = Arc::clone(&self.idle);
+                    let spawned = std::thread::Builder::new().name("auth-hash".to_owned()).spawn(move || {
+                        // The lock is held while waiting: the other idle threads wait for
+                        // it instead, and each job goes to exactly one thread.
+                        let next = || queue.lock().unwrap_or_else(PoisonError::into_inner).recv().ok();
+                        serve(next, priority, &|| {
+                            idle.fetch_add(1, Ordering::AcqRel);
+                        });
+                    });
                     return match spawned {
                         Ok(_detached) => Ok(()),
                         Err(error) => {
@@ -403,19 +481,13 @@ impl Threads {
     }
 }
 
-/// A hashing thread's life: lowers its own priority, then runs jobs until the pool is
-/// gone. It is started for a job already on its way; each job counts its thread idle
-/// again as it ends.
-fn serve(queue: &Mutex<mpsc::Receiver<Job>>, priority: Priority) {
+/// A hashing thread's life: lowers its own priority, then runs the jobs `next` gives
+/// until the pool is gone. It is started for a job already on its way; each job calls
+/// `free` (which counts its thread free again) as it ends.
+fn serve(next: impl Fn() -> Option<Job>, priority: Priority, free: &dyn Fn()) {
     lower_priority(priority);
-    loop {
-        // The lock is held while waiting: the other idle threads wait for it instead, and
-        // each job goes to exactly one thread.
-        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        match next {
-            Ok(job) => job(),
-            Err(_pool_dropped) => return,
-        }
+    while let Some(job) = next() {
+        job(free);
     }
 }
 
@@ -635,7 +707,7 @@ mod tests {
             pool.run(|| ()).await.unwrap();
         }
         // One at a time: one thread served them all.
-        assert_eq!(pool.threads.started.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.threads.started(), 1);
         let jobs = (0..40).map(|_| {
             let pool = pool.clone();
             tokio::spawn(async move { pool.run(|| std::thread::sleep(Duration::from_millis(1))).await })
@@ -643,7 +715,7 @@ mod tests {
         for job in jobs.collect::<Vec<_>>() {
             job.await.unwrap().unwrap();
         }
-        assert!(pool.threads.started.load(Ordering::SeqCst) <= 3);
+        assert!(pool.threads.started() <= 3);
     }
 
     #[cfg(target_os = "linux")]
@@ -662,32 +734,108 @@ mod tests {
         assert_eq!(nice_of_this_thread(), base);
     }
 
+    /// Runs `jobs` jobs on `pool` at once (each waits for all to have started) and returns
+    /// the scheduling policy each ran under, sorted.
     #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn hashing_threads_run_at_idle_priority_when_asked() {
+    async fn policies_of_concurrent_jobs(pool: &HashPool, jobs: usize) -> Vec<String> {
+        let all_started = Arc::new(std::sync::Barrier::new(jobs));
+        let runs = (0..jobs).map(|_| {
+            let (pool, all_started) = (pool.clone(), Arc::clone(&all_started));
+            tokio::spawn(async move {
+                pool.run(move || {
+                    all_started.wait();
+                    format!("{:?}", thread_priority::unix::thread_schedule_policy().unwrap())
+                })
+                .await
+            })
+        });
+        let mut policies = Vec::new();
+        for run in runs.collect::<Vec<_>>() {
+            policies.push(run.await.unwrap().unwrap());
+        }
+        policies.sort();
+        policies
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_hashing_thread_but_the_first_runs_at_idle_priority() {
         use thread_priority::unix::{NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy};
-        let policy = || thread_schedule_policy().unwrap();
-        let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
-        assert_eq!(HashPool::new(1).run(policy).await.unwrap(), normal, "by default");
-        let idle = HashPool::new(2).with_idle_scheduling(true);
-        assert!(idle.idle_scheduling());
-        let (first, second) = tokio::join!(idle.run(policy), idle.run(policy));
-        let idle_policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-        assert_eq!((first.unwrap(), second.unwrap()), (idle_policy, idle_policy));
+        let (normal, idle) = (
+            format!("{:?}", ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other)),
+            format!("{:?}", ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)),
+        );
+        let caller = thread_schedule_policy().unwrap();
+
+        let pool = HashPool::new(3);
+        assert!(pool.idle_scheduling(), "by default");
+        assert_eq!(
+            policies_of_concurrent_jobs(&pool, 3).await,
+            [idle.clone(), idle.clone(), normal.clone()],
+            "three at once: the first thread at the normal policy, the others idle"
+        );
+        // One at a time, each job goes to the first thread, however many were started.
+        for _ in 0..20 {
+            assert_eq!(
+                policies_of_concurrent_jobs(&pool, 1).await,
+                std::slice::from_ref(&normal)
+            );
+        }
+        assert_eq!(pool.threads.started(), 3);
+
+        let off = HashPool::new(2).with_idle_scheduling(false);
+        assert!(!off.idle_scheduling());
+        assert_eq!(
+            policies_of_concurrent_jobs(&off, 2).await,
+            [normal.clone(), normal.clone()]
+        );
         // The caller's own thread is left as it was.
-        assert_eq!(policy(), normal);
+        assert_eq!(thread_schedule_policy().unwrap(), caller);
+    }
+
+    #[tokio::test]
+    async fn the_first_thread_takes_each_job_it_is_free_for() {
+        let pool = HashPool::new(2);
+        let (release, wait) = mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let first = pool.run(|| std::thread::current().id()).await.unwrap();
+        // The first thread is busy: the next job goes to another thread.
+        let busy = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run(move || {
+                    let _ = started_tx.send(std::thread::current().id());
+                    let _ = wait.recv();
+                })
+                .await
+            }
+        });
+        assert_eq!(started.await.unwrap(), first);
+        let other = pool.run(|| std::thread::current().id()).await.unwrap();
+        assert_ne!(other, first);
+        drop(release);
+        busy.await.unwrap().unwrap();
+        // Free again: the first thread takes the next job.
+        assert_eq!(pool.run(|| std::thread::current().id()).await.unwrap(), first);
+        assert_eq!(pool.threads.started(), 2);
     }
 
     #[tokio::test]
     async fn the_threads_end_with_the_last_pool() {
         let pool = HashPool::new(2);
         let thread = pool.run(|| std::thread::current().id()).await.unwrap();
+        // Two at once: the second goes to a thread of the shared channel.
+        let (one, two) = tokio::join!(pool.run(|| ()), pool.run(|| ()));
+        one.unwrap();
+        two.unwrap();
         let queue = Arc::downgrade(&pool.threads.queue);
+        let first_free = Arc::downgrade(&pool.threads.first_free);
         assert_ne!(thread, std::thread::current().id());
         drop(pool);
-        // The thread held the only other reference to the queue; it lets go on its way out.
+        // The threads held the only other references to the shared channel and to the
+        // first thread's flag; they let go on their way out.
         tokio::time::timeout(Duration::from_secs(30), async {
-            while queue.upgrade().is_some() {
+            while queue.upgrade().is_some() || first_free.upgrade().is_some() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })

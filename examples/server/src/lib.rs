@@ -447,7 +447,7 @@ fn service(
     if config.hash_threads.is_some()
         || config.hash_queue.is_some()
         || config.hash_niceness.is_some()
-        || config.hash_idle_scheduling
+        || !config.hash_idle_scheduling
     {
         let threads = config
             .hash_threads
@@ -459,9 +459,7 @@ fn service(
         if let Some(niceness) = config.hash_niceness {
             pool = pool.with_thread_niceness(niceness);
         }
-        if config.hash_idle_scheduling {
-            pool = pool.with_idle_scheduling(true);
-        }
+        pool = pool.with_idle_scheduling(config.hash_idle_scheduling);
         auth = auth.with_hash_pool(pool);
     }
     Ok(auth)
