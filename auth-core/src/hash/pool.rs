@@ -157,7 +157,7 @@ impl HashPool {
     /// contended. Measured with the example server on 2 cores during a 64-connection login
     /// flood, beside a `GET /me` client pausing 1 ms between requests (`benches/BENCHMARKS.md`,
     /// "One hashing thread at the normal policy"): that client's p99 was 0.5–0.8 ms instead
-    /// of 3.3–4.0 ms with every thread at the normal policy, and 0.5–0.6 ms with every
+    /// of 3.3–4.1 ms with every thread at the normal policy, and 0.5–0.6 ms with every
     /// thread idle, for the same logins a second.
     ///
     /// What it costs: on a CPU kept busy by other work (cheap requests at the CPU's limit,
