@@ -497,7 +497,7 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
   echo
   echo "$cores cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); $(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}');" \
     "$RUNS run(s) of ${DURATION} s per phase$( ((RUNS > 1)) && echo ', median (min–max) over runs')." \
-    "Server${SERVER_BIN:+ $SERVER_BIN}: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}, niceness ${AUTH_HASH_NICENESS:-0}, idle scheduling beyond the first thread ${AUTH_HASH_IDLE_SCHEDULING:-on};" \
+    "Server${SERVER_BIN:+ $SERVER_BIN}: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}, niceness ${AUTH_HASH_NICENESS:-0}, idle scheduling beyond the first thread ${AUTH_HASH_IDLE_SCHEDULING:-off};" \
     "rate limits $(case $LIMITER in off) echo off ;; memory) echo 'on, in memory, every bucket at 10^9/s' ;; redis) echo 'on, in Redis on loopback, every bucket at 10^9/s' ;; esac);" \
     "RUST_LOG=$SERVER_LOG; glibc malloc${malloc_env:+ with $malloc_env}." \
     "The GET /me probe: $PROBE_CONNECTIONS connections, $( ((PROBE_PAUSE_MS > 0)) && echo "each pausing $PROBE_PAUSE_MS ms after every answer" || echo 'closed-loop (no pause)')."

@@ -29,7 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 /// | `max_queue` | 128 waiting callers | absorbs a burst (50 simultaneous logins all succeed) |
 /// | `max_wait` | 5 s | past this, the client is better told to retry |
 /// | `thread_niceness` | 0 | hashing competes for the CPU as an equal; see [`with_thread_niceness`](Self::with_thread_niceness) for the trade-off |
-/// | `idle_scheduling` | on | every thread but the first runs only on cores nothing else wants: requests never wait for a core behind those hashes, and the first thread keeps logins going on a busy CPU; see [`with_idle_scheduling`](Self::with_idle_scheduling) |
+/// | `idle_scheduling` | off | every thread competes for the CPU as an equal; see [`with_idle_scheduling`](Self::with_idle_scheduling) for what idle scheduling beyond the first thread buys and costs |
 ///
 /// Cheap to clone; clones share permits, queue and threads. Needs a Tokio runtime with
 /// the time driver enabled (`#[tokio::main]`, `Runtime::new` and Actix's runtime all
@@ -96,7 +96,7 @@ impl HashPool {
             max_wait: DEFAULT_MAX_WAIT,
             priority: Priority {
                 niceness: DEFAULT_THREAD_NICENESS,
-                idle: true,
+                idle: false,
             },
         }
     }
@@ -146,7 +146,7 @@ impl HashPool {
     }
 
     /// Whether every hashing thread but the first runs under Linux's `SCHED_IDLE` policy:
-    /// only when no other thread of the machine wants its core. On by default; elsewhere
+    /// only when no other thread of the machine wants its core. Off by default; elsewhere
     /// than Linux the setting has no effect. The first thread keeps the normal policy (and
     /// the [niceness](Self::with_thread_niceness)) and takes every job it is free for, so
     /// a lone login never waits for spare cycles.
@@ -161,17 +161,20 @@ impl HashPool {
     /// thread idle, for the same logins a second.
     ///
     /// What it costs: on a CPU kept busy by other work (cheap requests at the CPU's limit,
-    /// another process), the idle threads' jobs wait for spare cycles, so logins beyond the
-    /// one the first thread is hashing are slow; the first thread competes for the CPU as
-    /// an equal, so logins never stop. Turn it off where logins must get every core's share
-    /// of a saturated CPU.
+    /// other processes of the machine), the idle threads' jobs wait for spare cycles, so
+    /// logins and registrations beyond the one the first thread is hashing are slow; the
+    /// first thread competes for the CPU as an equal, so they never stop. Seen in a test:
+    /// under the example server's own flood of failing requests during a database outage, a
+    /// registration whose hash went to an idle thread was answered after a second instead
+    /// of at once. That is why it is off by default: turn it on where the CPU has headroom
+    /// and cheap requests' latency matters more than hashing's share of a saturated CPU.
     ///
     /// ```
     /// use auth_core::HashPool;
     ///
-    /// assert!(HashPool::new(4).idle_scheduling(), "on by default");
-    /// let pool = HashPool::new(4).with_idle_scheduling(false);
-    /// assert!(!pool.idle_scheduling());
+    /// assert!(!HashPool::new(4).idle_scheduling(), "off by default");
+    /// let pool = HashPool::new(4).with_idle_scheduling(true);
+    /// assert!(pool.idle_scheduling());
     /// ```
     #[must_use]
     pub fn with_idle_scheduling(mut self, idle: bool) -> Self {
@@ -759,7 +762,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_hashing_thread_but_the_first_runs_at_idle_priority() {
+    async fn every_hashing_thread_but_the_first_runs_at_idle_priority_when_asked() {
         use thread_priority::unix::{NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy};
         let (normal, idle) = (
             format!("{:?}", ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other)),
@@ -767,8 +770,15 @@ mod tests {
         );
         let caller = thread_schedule_policy().unwrap();
 
-        let pool = HashPool::new(3);
-        assert!(pool.idle_scheduling(), "by default");
+        let default = HashPool::new(2);
+        assert!(!default.idle_scheduling(), "off by default");
+        assert_eq!(
+            policies_of_concurrent_jobs(&default, 2).await,
+            [normal.clone(), normal.clone()]
+        );
+
+        let pool = HashPool::new(3).with_idle_scheduling(true);
+        assert!(pool.idle_scheduling());
         assert_eq!(
             policies_of_concurrent_jobs(&pool, 3).await,
             [idle.clone(), idle.clone(), normal.clone()],
@@ -783,12 +793,6 @@ mod tests {
         }
         assert_eq!(pool.threads.started(), 3);
 
-        let off = HashPool::new(2).with_idle_scheduling(false);
-        assert!(!off.idle_scheduling());
-        assert_eq!(
-            policies_of_concurrent_jobs(&off, 2).await,
-            [normal.clone(), normal.clone()]
-        );
         // The caller's own thread is left as it was.
         assert_eq!(thread_schedule_policy().unwrap(), caller);
     }
