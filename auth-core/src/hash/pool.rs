@@ -396,8 +396,9 @@ impl Threads {
             },
             Err(_taken) => job,
         };
-        // The first thread is busy, so it holds one of the permits and this job another:
-        // fewer than `permits - 1` jobs run on the shared channel.
+        // A busy first thread holds a permit, so at most `permits - 1` jobs, this one
+        // included, need a shared thread (if the first could not be started, a job
+        // beyond them waits for one).
         let limit = permits.saturating_sub(1);
         let claimed_idle = self
             .idle
@@ -442,11 +443,11 @@ impl Threads {
 
     /// Starts one more thread on the shared channel if fewer than `limit` were started.
     fn start_one_if_fewer_than(&self, limit: usize, priority: Priority) -> Result<(), HashPoolError> {
-        let mut started = self.started.load(Ordering::Acquire);
         if limit == 0 {
             // A pool of one permit whose first thread could not be started.
             return Err(HashPoolError::TaskFailed);
         }
+        let mut started = self.started.load(Ordering::Acquire);
         while started < limit {
             match self
                 .started

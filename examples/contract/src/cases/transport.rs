@@ -145,39 +145,8 @@ async fn register_kept_alive(address: &str, email: &str) -> TcpStream {
         "POST /register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut received = Vec::new();
-    let mut buffer = [0_u8; 4096];
-    let answered = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let read = stream.read(&mut buffer).await.unwrap();
-            assert_ne!(
-                read,
-                0,
-                "the server closed the connection: {}",
-                String::from_utf8_lossy(&received)
-            );
-            received.extend_from_slice(&buffer[..read]);
-            let text = String::from_utf8_lossy(&received).into_owned();
-            let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                continue;
-            };
-            let length = head
-                .lines()
-                .find_map(|line| {
-                    let (name, value) = line.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or_else(|| panic!("no Content-Length: {head}"));
-            if body.len() >= length {
-                return text;
-            }
-        }
-    })
-    .await
-    .expect("the registration is answered");
-    assert!(answered.starts_with("HTTP/1.1 201 "), "{answered}");
+    let (status, body) = round_trip(&mut stream, &request).await;
+    assert_eq!(status, 201, "{body}");
     stream
 }
 
