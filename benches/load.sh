@@ -43,7 +43,7 @@
 #                            of the next). Default: enough for 200 logins/s or 1.25 times
 #                            the measured hashing limit, whichever is more
 #   AUTH_HASH_THREADS, AUTH_HASH_QUEUE, AUTH_HASH_NICENESS, AUTH_HASH_IDLE_SCHEDULING
-#                            reach the server (defaults: cores, 128, 0, off)
+#                            reach the server (defaults: cores, 128, 0, on)
 #   SERVER_LOG=info          the server's RUST_LOG (info: what a deployment logs)
 #   LIMITER=off              off: rate limits off (AUTH_RATE_LIMITS=off); memory: every
 #                            limit on, in the server's memory, at 10^9 a second (so every
@@ -497,7 +497,7 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
   echo
   echo "$cores cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); $(wrk --version 2>&1 | head -n 1 | awk '{print $1, $2}');" \
     "$RUNS run(s) of ${DURATION} s per phase$( ((RUNS > 1)) && echo ', median (min–max) over runs')." \
-    "Server${SERVER_BIN:+ $SERVER_BIN}: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}, niceness ${AUTH_HASH_NICENESS:-0}, idle scheduling beyond the first thread ${AUTH_HASH_IDLE_SCHEDULING:-off};" \
+    "Server${SERVER_BIN:+ $SERVER_BIN}: hash pool ${AUTH_HASH_THREADS:-$cores} threads, queue ${AUTH_HASH_QUEUE:-128}, niceness ${AUTH_HASH_NICENESS:-0}, idle scheduling beyond the first thread ${AUTH_HASH_IDLE_SCHEDULING:-on};" \
     "rate limits $(case $LIMITER in off) echo off ;; memory) echo 'on, in memory, every bucket at 10^9/s' ;; redis) echo 'on, in Redis on loopback, every bucket at 10^9/s' ;; esac);" \
     "RUST_LOG=$SERVER_LOG; glibc malloc${malloc_env:+ with $malloc_env}." \
     "The GET /me probe: $PROBE_CONNECTIONS connections, $( ((PROBE_PAUSE_MS > 0)) && echo "each pausing $PROBE_PAUSE_MS ms after every answer" || echo 'closed-loop (no pause)')."

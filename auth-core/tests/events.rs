@@ -207,10 +207,15 @@ impl Saturated {
             .with_hash_pool(pool.clone());
         let (release, released) = tokio::sync::oneshot::channel::<()>();
         let (started, is_started) = tokio::sync::oneshot::channel::<()>();
+        // A pool's job may run twice (HashPool::run); this one holds the only thread, so
+        // it runs once.
+        let gates = std::sync::Mutex::new(Some((started, released)));
         let holder = tokio::spawn(async move {
             pool.run(move || {
-                let _ = started.send(());
-                let _ = released.blocking_recv();
+                if let Some((started, released)) = gates.lock().unwrap().take() {
+                    let _ = started.send(());
+                    let _ = released.blocking_recv();
+                }
             })
             .await
         });

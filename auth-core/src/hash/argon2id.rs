@@ -311,7 +311,8 @@ impl StoredArgon2<'_> {
 /// flood with two hashes at a time; reused, it stays at the hashes in flight × `m`.
 ///
 /// Holds one buffer per hash that ever ran at the same time as others (the
-/// [`HashPool`](crate::HashPool)'s permits bound that), each as large as the largest
+/// [`HashPool`](crate::HashPool) runs one hash per thread, and has at most its permits'
+/// threads), each as large as the largest
 /// hash it served (the [`HashLimits`] bound that). Clones share the buffers. A buffer
 /// holds the last state of the memory-hard function, never the password; it is
 /// overwritten by the next hash and zeroed when the last clone of the hasher is dropped.

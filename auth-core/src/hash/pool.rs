@@ -1,8 +1,8 @@
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 
@@ -21,7 +21,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 /// ([`with_idle_scheduling`](Self::with_idle_scheduling),
 /// [`with_thread_niceness`](Self::with_thread_niceness)). They are started as concurrent
 /// hashes need them, never more than the permits, and end when the last clone of the pool
-/// is dropped. The first thread takes every job it is free for; the others take the rest.
+/// is dropped. The first thread takes every job it is free for; the others take the rest,
+/// and the first takes what they have not started when it is free.
 ///
 /// | setting | default | why |
 /// |---|---|---|
@@ -29,7 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 /// | `max_queue` | 128 waiting callers | absorbs a burst (50 simultaneous logins all succeed) |
 /// | `max_wait` | 5 s | past this, the client is better told to retry |
 /// | `thread_niceness` | 0 | hashing competes for the CPU as an equal; see [`with_thread_niceness`](Self::with_thread_niceness) for the trade-off |
-/// | `idle_scheduling` | off | every thread competes for the CPU as an equal; see [`with_idle_scheduling`](Self::with_idle_scheduling) for what idle scheduling beyond the first thread buys and costs |
+/// | `idle_scheduling` | on (Linux) | hashing beyond one thread's waits for cores nothing else wants, and the first thread runs again what stalls there; see [`with_idle_scheduling`](Self::with_idle_scheduling) |
 ///
 /// Cheap to clone; clones share permits, queue and threads. Needs a Tokio runtime with
 /// the time driver enabled (`#[tokio::main]`, `Runtime::new` and Actix's runtime all
@@ -96,7 +97,7 @@ impl HashPool {
             max_wait: DEFAULT_MAX_WAIT,
             priority: Priority {
                 niceness: DEFAULT_THREAD_NICENESS,
-                idle: false,
+                idle: true,
             },
         }
     }
@@ -146,7 +147,7 @@ impl HashPool {
     }
 
     /// Whether every hashing thread but the first runs under Linux's `SCHED_IDLE` policy:
-    /// only when no other thread of the machine wants its core. Off by default; elsewhere
+    /// only when no other thread of the machine wants its core. On by default; elsewhere
     /// than Linux the setting has no effect. The first thread keeps the normal policy (and
     /// the [niceness](Self::with_thread_niceness)) and takes every job it is free for, so
     /// a lone login never waits for spare cycles.
@@ -160,21 +161,26 @@ impl HashPool {
     /// of 3.3–4.1 ms with every thread at the normal policy, and 0.5–0.6 ms with every
     /// thread idle, for the same logins a second.
     ///
-    /// What it costs: on a CPU kept busy by other work (cheap requests at the CPU's limit,
-    /// other processes of the machine), the idle threads' jobs wait for spare cycles, so
-    /// logins and registrations beyond the one the first thread is hashing are slow; the
-    /// first thread competes for the CPU as an equal, so they never stop. Seen in a test:
-    /// under the example server's own flood of failing requests during a database outage, a
-    /// registration whose hash went to an idle thread was answered after a second instead
-    /// of at once. That is why it is off by default: turn it on where the CPU has headroom
-    /// and cheap requests' latency matters more than hashing's share of a saturated CPU.
+    /// What keeps it safe: on a CPU kept busy by other work (cheap requests at the CPU's
+    /// limit, other processes of the machine), a job on an idle thread gets no cycles. So
+    /// the first thread, when it is free, takes the jobs the idle threads have not started,
+    /// and runs again any job that has run on an idle thread for four times as long as its
+    /// own jobs take (at least 20 ms); the first run to end answers, and the other's result
+    /// is dropped. A stalled login or registration is answered after a few hashes' time,
+    /// not when the CPU has spare cycles; on a CPU that stays saturated, hashing runs at the
+    /// rate of one thread at the normal policy. The threads, and so the memory, stay within
+    /// the permits: a job run again leaves its stalled run on a thread that takes no other
+    /// job until that run ends. This is why jobs are `Fn`: one may run twice.
+    ///
+    /// Turn it off (`false`) where logins should take every core as an equal of the
+    /// machine's other work, at the cost of cheap requests waiting behind hashes.
     ///
     /// ```
     /// use auth_core::HashPool;
     ///
-    /// assert!(!HashPool::new(4).idle_scheduling(), "off by default");
-    /// let pool = HashPool::new(4).with_idle_scheduling(true);
-    /// assert!(pool.idle_scheduling());
+    /// assert!(HashPool::new(4).idle_scheduling(), "on by default");
+    /// let pool = HashPool::new(4).with_idle_scheduling(false);
+    /// assert!(!pool.idle_scheduling());
     /// ```
     #[must_use]
     pub fn with_idle_scheduling(mut self, idle: bool) -> Self {
@@ -200,6 +206,14 @@ impl HashPool {
         self.priority.idle
     }
 
+    /// Makes a job run at idle priority for at least `at_least` before the first thread
+    /// runs it again: for tests whose jobs must each run once, however loaded the machine.
+    #[cfg(test)]
+    fn with_min_rescue_after(self, at_least: Duration) -> Self {
+        self.threads.shared.lock().min_rescue_after = at_least;
+        self
+    }
+
     /// Runs `job` on one of the pool's threads once a permit is free: [`reserve`](Self::reserve)
     /// then [`HashSlot::run`].
     ///
@@ -208,7 +222,12 @@ impl HashPool {
     ///
     /// If the returned future is dropped while waiting, the caller leaves the queue; once
     /// the job has started it runs to completion (it cannot be interrupted) and keeps its
-    /// permit until then, so the bound on concurrent hashes always holds.
+    /// permit until then. A job that stalls on an idle-priority thread may run a second
+    /// time on the first thread ([`with_idle_scheduling`](Self::with_idle_scheduling)):
+    /// the first run to end answers and gives the permit back, and the stalled run keeps
+    /// its thread until it ends. So a job must give the same kind of answer however often
+    /// it runs (a hash, a verification), and the bound on concurrent hashes, one per
+    /// thread and so at most the permits, always holds.
     ///
     /// # Errors
     ///
@@ -216,7 +235,7 @@ impl HashPool {
     /// [`HashPoolError::TaskFailed`] if the job panics or no thread could be started.
     pub async fn run<T, F>(&self, job: F) -> Result<T, HashPoolError>
     where
-        F: FnOnce() -> T + Send + 'static,
+        F: Fn() -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
         self.reserve().await?.run(job).await
@@ -288,7 +307,7 @@ impl HashSlot {
     /// [`HashPoolError::TaskFailed`] if the job panics or no thread could be started.
     pub async fn run<T, F>(self, job: F) -> Result<T, HashPoolError>
     where
-        F: FnOnce() -> T + Send + 'static,
+        F: Fn() -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
         let Self {
@@ -298,16 +317,11 @@ impl HashSlot {
             priority,
         } = self;
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |free_thread: &dyn Fn()| {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(job));
-            // The thread, then the permit, are given back before the answer: whoever
-            // takes the permit (the caller woken here, or one waiting) finds the thread.
-            free_thread();
-            drop(permit);
-            // The caller may have stopped waiting; the work is done either way.
-            let _ = answer.send(result);
+        let task = Arc::new(Job {
+            work: job,
+            ending: Mutex::new(Some(Ending { permit, answer })),
         });
-        threads.submit(job, permits, priority)?;
+        threads.submit(task, permits, priority)?;
         match answered.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(_panic)) => {
@@ -326,30 +340,139 @@ impl Default for HashPool {
     }
 }
 
-/// A job as the pool's threads take it: it calls the function it is given (which counts
-/// its thread free again) as it ends, before it gives its permit back.
-type Job = Box<dyn FnOnce(&dyn Fn()) + Send>;
+/// A job as the pool's threads see it. It may run twice: once on an idle-priority thread,
+/// and once more on the first thread when the idle one has not finished it in time (see
+/// [`Shared::overdue`]). The first run to end answers.
+trait Task: Send + Sync {
+    /// Runs the job once, then calls `free` (its thread is free again). The first run to
+    /// end then gives the permit back and answers; a later one only frees its thread.
+    fn run(&self, free: &dyn Fn());
+}
 
-/// The pool's threads. The first has a channel of its own and takes each job it is free
-/// for, at the normal scheduling policy; the others take the remaining jobs from one
-/// shared channel, at idle priority when the pool asks for it. Threads hold receiving ends
-/// only, so dropping the last pool (and with it the senders) ends them.
+/// The caller's function and how its first run ends.
+struct Job<T, F> {
+    work: F,
+    ending: Mutex<Option<Ending<T>>>,
+}
+
+struct Ending<T> {
+    permit: OwnedSemaphorePermit,
+    answer: oneshot::Sender<std::thread::Result<T>>,
+}
+
+impl<T, F> Task for Job<T, F>
+where
+    T: Send,
+    F: Fn() -> T + Send + Sync,
+{
+    fn run(&self, free: &dyn Fn()) {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(&self.work));
+        // The thread, then the permit, are given back before the answer: whoever takes
+        // the permit (the caller woken here, or one waiting) finds the thread free.
+        free();
+        let ending = self.ending.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(Ending { permit, answer }) = ending {
+            drop(permit);
+            // The caller may have stopped waiting; the work is done either way.
+            let _ = answer.send(result);
+        }
+    }
+}
+
+/// How many typical hashes a job may run on an idle-priority thread before the first
+/// thread runs it again: a hash there runs at full speed on a spare core and at a
+/// fraction of it beside request handling, and only a core kept busy by other work stalls
+/// it for longer than this.
+const RESCUE_FACTOR: u32 = 4;
+/// The least time a job runs on an idle-priority thread before the first thread runs it
+/// again, so that jobs much shorter than a scheduler's time slice are not run twice.
+const MIN_RESCUE_AFTER: Duration = Duration::from_millis(20);
+/// The time a job may run on an idle-priority thread before the first thread has timed
+/// one of its own.
+const RESCUE_AFTER_UNMEASURED: Duration = Duration::from_millis(200);
+
+/// The pool's threads. The first takes each job it is free for, at the normal scheduling
+/// policy; the others take the rest, at idle priority when the pool asks for it, and the
+/// first takes what they have not started when it is free. The threads hold the shared
+/// state only, so dropping the last pool (and with it this) ends them once their work is
+/// done.
 ///
 /// A thread is started only when a job finds none free, so there are never more threads
 /// than jobs that ran at once, and never more than the permits.
 struct Threads {
-    /// The first thread's channel, once it is started.
-    first: Mutex<Option<mpsc::Sender<Job>>>,
-    /// Whether the first thread is free for a job (or not started yet). A job takes it by
-    /// setting it to false, and gives it back as it ends, before its permit: while it is
-    /// false, one permit is held by the first thread's job.
-    first_free: Arc<AtomicBool>,
-    jobs: mpsc::Sender<Job>,
-    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
-    /// The threads on the shared channel that were started.
-    started: AtomicUsize,
-    /// Threads on the shared channel that finished a job and were not yet claimed by a new one.
-    idle: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// The first thread waits here for work.
+    first_wakes: Condvar,
+    /// The other threads wait here for work.
+    others_wake: Condvar,
+}
+
+struct State {
+    first_started: bool,
+    /// The first thread is started and runs no job. A job given to it sets this to false.
+    first_free: bool,
+    /// The job given to the first thread, not yet taken by it.
+    for_first: Option<Arc<dyn Task>>,
+    /// Jobs for the other threads, not yet started by any thread.
+    queue: VecDeque<Arc<dyn Task>>,
+    others_started: usize,
+    /// Threads other than the first waiting for a job.
+    others_waiting: usize,
+    /// Jobs running on idle-priority threads, oldest first, which the first thread runs
+    /// again once they are overdue.
+    on_idle: VecDeque<Running>,
+    next_run: u64,
+    /// How long the first thread's runs take, smoothed: what a job costs when it gets a
+    /// core as an equal.
+    typical: Option<Duration>,
+    /// The last pool handle is gone: the threads end once no work is left.
+    closed: bool,
+    /// The least time a job runs at idle priority before it is run again:
+    /// [`MIN_RESCUE_AFTER`], or longer in tests that must see each job run once.
+    min_rescue_after: Duration,
+}
+
+struct Running {
+    id: u64,
+    task: Arc<dyn Task>,
+    since: Instant,
+    rescued: bool,
+}
+
+impl State {
+    /// How long a job may run on an idle-priority thread before the first thread runs it
+    /// again.
+    fn rescue_after(&self) -> Duration {
+        self.typical
+            .map_or(RESCUE_AFTER_UNMEASURED, |typical| typical.saturating_mul(RESCUE_FACTOR))
+            .max(self.min_rescue_after)
+    }
+
+    /// The oldest job running on an idle-priority thread for longer than it should, not
+    /// yet run again; marked as being run again.
+    fn take_overdue(&mut self, now: Instant) -> Option<Arc<dyn Task>> {
+        let after = self.rescue_after();
+        let running = self
+            .on_idle
+            .iter_mut()
+            .find(|running| !running.rescued && now.saturating_duration_since(running.since) >= after)?;
+        running.rescued = true;
+        Some(Arc::clone(&running.task))
+    }
+
+    /// When the next job running on an idle-priority thread becomes overdue.
+    fn next_overdue(&self) -> Option<Instant> {
+        let after = self.rescue_after();
+        self.on_idle
+            .iter()
+            .filter(|running| !running.rescued)
+            .map(|running| running.since + after)
+            .min()
+    }
 }
 
 impl std::fmt::Debug for Threads {
@@ -360,138 +483,186 @@ impl std::fmt::Debug for Threads {
     }
 }
 
+impl Drop for Threads {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.first_wakes.notify_all();
+        self.shared.others_wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl Threads {
     fn new() -> Self {
-        let (jobs, queue) = mpsc::channel();
         Self {
-            first: Mutex::new(None),
-            first_free: Arc::new(AtomicBool::new(true)),
-            jobs,
-            queue: Arc::new(Mutex::new(queue)),
-            started: AtomicUsize::new(0),
-            idle: Arc::new(AtomicUsize::new(0)),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    first_started: false,
+                    first_free: false,
+                    for_first: None,
+                    queue: VecDeque::new(),
+                    others_started: 0,
+                    others_waiting: 0,
+                    on_idle: VecDeque::new(),
+                    next_run: 0,
+                    typical: None,
+                    closed: false,
+                    min_rescue_after: MIN_RESCUE_AFTER,
+                }),
+                first_wakes: Condvar::new(),
+                others_wake: Condvar::new(),
+            }),
         }
     }
 
     /// How many threads were started, the first included.
     fn started(&self) -> usize {
-        let first = self.first.lock().unwrap_or_else(PoisonError::into_inner).is_some();
-        usize::from(first) + self.started.load(Ordering::Acquire)
+        let state = self.shared.lock();
+        usize::from(state.first_started) + state.others_started
     }
 
-    /// Hands `job`, which holds one of the `permits`, to the first thread if it is free,
-    /// else to an idle thread of the shared channel, or to a new one if fewer than
-    /// `permits - 1` were started.
-    fn submit(&self, job: Job, permits: usize, priority: Priority) -> Result<(), HashPoolError> {
-        let job = match self
-            .first_free
-            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => match self.submit_to_first(job, priority) {
-                Ok(()) => return Ok(()),
-                Err(job) => {
-                    self.first_free.store(true, Ordering::Release);
-                    job
-                }
-            },
-            Err(_taken) => job,
-        };
-        // A busy first thread holds a permit, so at most `permits - 1` jobs, this one
-        // included, need a shared thread (if the first could not be started, a job
-        // beyond them waits for one).
-        let limit = permits.saturating_sub(1);
-        let claimed_idle = self
-            .idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| idle.checked_sub(1))
-            .is_ok();
-        if !claimed_idle {
-            // Holding a permit while no thread is idle: every thread started is running a
-            // job that holds one of the other permits, so fewer than `limit` are started.
-            self.start_one_if_fewer_than(limit, priority)?;
-        }
-        self.jobs.send(job).map_err(|_closed| HashPoolError::TaskFailed)
-    }
-
-    /// Sends `job` to the first thread, starting it if it is not yet; gives the job back
-    /// if it cannot be started.
-    fn submit_to_first(&self, job: Job, priority: Priority) -> Result<(), Job> {
-        let mut first = self.first.lock().unwrap_or_else(PoisonError::into_inner);
-        if first.is_none() {
-            let (jobs, queue) = mpsc::channel::<Job>();
-            let free = Arc::clone(&self.first_free);
+    /// Hands `task`, which holds one of the `permits`, to the first thread if it is free,
+    /// else to the other threads' queue, starting one more of them if none is waiting
+    /// for it and fewer than `permits - 1` were started.
+    fn submit(&self, task: Arc<dyn Task>, permits: usize, priority: Priority) -> Result<(), HashPoolError> {
+        let mut state = self.shared.lock();
+        if !state.first_started {
+            let shared = Arc::clone(&self.shared);
             // The first thread keeps the normal policy, whatever the others do.
-            let priority = Priority {
+            let normal = Priority {
                 idle: false,
                 ..priority
             };
-            let spawned = std::thread::Builder::new().name("auth-hash".to_owned()).spawn(move || {
-                serve(|| queue.recv().ok(), priority, &|| free.store(true, Ordering::Release));
-            });
+            let spawned = std::thread::Builder::new()
+                .name("auth-hash".to_owned())
+                .spawn(move || serve_first(&shared, normal));
             match spawned {
-                Ok(_detached) => *first = Some(jobs),
-                Err(error) => {
-                    tracing::error!(%error, "cannot start a password hashing thread");
-                    return Err(job);
+                Ok(_detached) => {
+                    state.first_started = true;
+                    state.first_free = true;
                 }
+                Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
             }
         }
-        match first.as_ref() {
-            Some(jobs) => jobs.send(job).map_err(|mpsc::SendError(job)| job),
-            None => Err(job),
+        if state.first_free {
+            state.first_free = false;
+            state.for_first = Some(task);
+            drop(state);
+            self.shared.first_wakes.notify_one();
+            return Ok(());
         }
-    }
-
-    /// Starts one more thread on the shared channel if fewer than `limit` were started.
-    fn start_one_if_fewer_than(&self, limit: usize, priority: Priority) -> Result<(), HashPoolError> {
-        if limit == 0 {
-            // A pool of one permit whose first thread could not be started.
+        // A busy first thread, or one that could not be started, leaves at most
+        // `permits - 1` jobs (this one included) to the others.
+        if state.queue.len() >= state.others_waiting && state.others_started < permits.saturating_sub(1) {
+            let shared = Arc::clone(&self.shared);
+            let spawned = std::thread::Builder::new()
+                .name("auth-hash".to_owned())
+                .spawn(move || serve_other(&shared, priority));
+            match spawned {
+                Ok(_detached) => state.others_started += 1,
+                Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
+            }
+        }
+        if !state.first_started && state.others_started == 0 {
+            // No thread at all: the job is dropped here, with its permit.
             return Err(HashPoolError::TaskFailed);
         }
-        let mut started = self.started.load(Ordering::Acquire);
-        while started < limit {
-            match self
-                .started
-                .compare_exchange(started, started + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    let queue = Arc::clone(&self.queue);
-                    let idle = Arc::clone(&self.idle);
-                    let spawned = std::thread::Builder::new().name("auth-hash".to_owned()).spawn(move || {
-                        // The lock is held while waiting: the other idle threads wait for
-                        // it instead, and each job goes to exactly one thread.
-                        let next = || queue.lock().unwrap_or_else(PoisonError::into_inner).recv().ok();
-                        serve(next, priority, &|| {
-                            idle.fetch_add(1, Ordering::AcqRel);
-                        });
-                    });
-                    return match spawned {
-                        Ok(_detached) => Ok(()),
-                        Err(error) => {
-                            let before = self.started.fetch_sub(1, Ordering::AcqRel);
-                            tracing::error!(%error, "cannot start a password hashing thread");
-                            // The job can still wait for a thread started earlier.
-                            if before > 1 {
-                                Ok(())
-                            } else {
-                                Err(HashPoolError::TaskFailed)
-                            }
-                        }
-                    };
-                }
-                Err(now) => started = now,
-            }
-        }
+        state.queue.push_back(task);
+        drop(state);
+        self.shared.others_wake.notify_one();
         Ok(())
     }
 }
 
-/// A hashing thread's life: lowers its own priority, then runs the jobs `next` gives
-/// until the pool is gone. It is started for a job already on its way; each job calls
-/// `free` (which counts its thread free again) as it ends.
-fn serve(next: impl Fn() -> Option<Job>, priority: Priority, free: &dyn Fn()) {
+/// The first thread's life: at the normal policy (and the pool's niceness), it runs the
+/// job given to it, else one the other threads have not started, else again one that has
+/// run too long on an idle-priority thread; until the pool is gone and no work is left.
+fn serve_first(shared: &Shared, priority: Priority) {
     lower_priority(priority);
-    while let Some(job) = next() {
-        job(free);
+    let mut state = shared.lock();
+    loop {
+        let now = Instant::now();
+        let next = state.for_first.take().or_else(|| state.queue.pop_front()).or_else(|| {
+            let overdue = state.take_overdue(now);
+            if overdue.is_some() {
+                tracing::debug!(
+                    after = ?state.rescue_after(),
+                    "a password hash stalled at idle priority runs again on the first hashing thread"
+                );
+            }
+            overdue
+        });
+        if let Some(task) = next {
+            state.first_free = false;
+            drop(state);
+            task.run(&|| {
+                let mut state = shared.lock();
+                state.first_free = true;
+                let took = now.elapsed();
+                state.typical = Some(state.typical.map_or(took, |typical| (typical * 3 + took) / 4));
+            });
+            state = shared.lock();
+            continue;
+        }
+        if state.closed {
+            return;
+        }
+        state = match state.next_overdue() {
+            Some(at) => {
+                let wait = at.saturating_duration_since(now);
+                shared
+                    .first_wakes
+                    .wait_timeout(state, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => shared.first_wakes.wait(state).unwrap_or_else(PoisonError::into_inner),
+        };
+    }
+}
+
+/// The life of every other thread: at idle priority when the pool asks for it, it runs the
+/// queued jobs, until the pool is gone and no work is left. At idle priority, each job it
+/// runs is listed for the first thread to run again if it is overdue.
+fn serve_other(shared: &Shared, priority: Priority) {
+    lower_priority(priority);
+    let mut state = shared.lock();
+    loop {
+        if let Some(task) = state.queue.pop_front() {
+            let id = state.next_run;
+            state.next_run += 1;
+            if priority.idle {
+                state.on_idle.push_back(Running {
+                    id,
+                    task: Arc::clone(&task),
+                    since: Instant::now(),
+                    rescued: false,
+                });
+            }
+            drop(state);
+            if priority.idle {
+                // A first thread waiting without a deadline learns this job's.
+                shared.first_wakes.notify_one();
+            }
+            task.run(&|| {
+                if priority.idle {
+                    shared.lock().on_idle.retain(|running| running.id != id);
+                }
+            });
+            state = shared.lock();
+            continue;
+        }
+        if state.closed {
+            return;
+        }
+        state.others_waiting += 1;
+        state = shared.others_wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+        state.others_waiting -= 1;
     }
 }
 
@@ -552,6 +723,17 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
+    /// A job that may run only once (the tests' gates are used up by it), as the pool
+    /// takes jobs.
+    fn once<T>(job: impl FnOnce() -> T + Send + 'static) -> impl Fn() -> T + Send + Sync + 'static {
+        let job = Mutex::new(Some(job));
+        move || {
+            #[allow(clippy::expect_used)]
+            let job = job.lock().unwrap().take().expect("a job of these tests runs once");
+            job()
+        }
+    }
+
     /// Occupies every permit of `pool` until the returned senders are dropped or used.
     async fn occupy(pool: &HashPool) -> Vec<mpsc::Sender<()>> {
         let mut releases = Vec::new();
@@ -560,10 +742,10 @@ mod tests {
             let (started_tx, started) = tokio::sync::oneshot::channel();
             let pool = pool.clone();
             tokio::spawn(async move {
-                pool.run(move || {
+                pool.run(once(move || {
                     let _ = started_tx.send(());
                     let _ = wait.recv();
-                })
+                }))
                 .await
             });
             started.await.unwrap();
@@ -771,15 +953,17 @@ mod tests {
         );
         let caller = thread_schedule_policy().unwrap();
 
-        let default = HashPool::new(2);
-        assert!(!default.idle_scheduling(), "off by default");
+        let off = HashPool::new(2).with_idle_scheduling(false);
+        assert!(!off.idle_scheduling());
         assert_eq!(
-            policies_of_concurrent_jobs(&default, 2).await,
+            policies_of_concurrent_jobs(&off, 2).await,
             [normal.clone(), normal.clone()]
         );
 
-        let pool = HashPool::new(3).with_idle_scheduling(true);
-        assert!(pool.idle_scheduling());
+        // On by default. A loaded machine may stall an idle thread for longer than a
+        // barrier takes; the job must not run again on the first thread here.
+        let pool = HashPool::new(3).with_min_rescue_after(Duration::from_secs(3600));
+        assert!(pool.idle_scheduling(), "on by default");
         assert_eq!(
             policies_of_concurrent_jobs(&pool, 3).await,
             [idle.clone(), idle.clone(), normal.clone()],
@@ -808,10 +992,10 @@ mod tests {
         let busy = tokio::spawn({
             let pool = pool.clone();
             async move {
-                pool.run(move || {
+                pool.run(once(move || {
                     let _ = started_tx.send(std::thread::current().id());
                     let _ = wait.recv();
-                })
+                }))
                 .await
             }
         });
@@ -825,22 +1009,139 @@ mod tests {
         assert_eq!(pool.threads.started(), 2);
     }
 
+    /// What a [`stalling`] job's caller holds: when its first run started (and on which
+    /// thread), the release of that run, and how many times the job ran.
+    struct Stall {
+        started: tokio::sync::oneshot::Receiver<std::thread::ThreadId>,
+        release: mpsc::Sender<()>,
+        runs: Arc<AtomicUsize>,
+    }
+
+    /// A job whose first run waits until released, as a hash starved of the CPU does, and
+    /// whose later runs do not; every run answers with its thread.
+    fn stalling() -> (impl Fn() -> std::thread::ThreadId + Send + Sync + 'static, Stall) {
+        let (release, wait) = mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let first_run = Mutex::new(Some((wait, started_tx)));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let job = move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let first = first_run.lock().unwrap().take();
+            if let Some((wait, started_tx)) = first {
+                let _ = started_tx.send(std::thread::current().id());
+                let _ = wait.recv();
+            }
+            std::thread::current().id()
+        };
+        (job, Stall { started, release, runs })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_stalled_at_idle_priority_is_run_again_by_the_first_thread() {
+        let pool = HashPool::new(2).with_idle_scheduling(true);
+        let spawn_run = |job| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(job).await })
+        };
+        let (a, a_stall) = stalling();
+        let a_run = spawn_run(a);
+        let first = a_stall.started.await.unwrap();
+        let (b, b_stall) = stalling();
+        let b_run = spawn_run(b);
+        let other = b_stall.started.await.unwrap();
+        assert_ne!(other, first, "the first thread is busy: B goes to the other");
+
+        drop(a_stall.release);
+        assert_eq!(a_run.await.unwrap(), Ok(first));
+        // B's first run never ends on the idle thread: once it is overdue, the first
+        // thread runs it again, and that run answers.
+        let answer = tokio::time::timeout(Duration::from_secs(30), b_run).await.unwrap();
+        assert_eq!(answer.unwrap(), Ok(first));
+        assert_eq!(b_stall.runs.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.semaphore.available_permits(), 2, "the answer gave B's permit back");
+
+        // The other thread is still in B's first run. The first thread also takes the jobs
+        // no other thread has started: C keeps it busy, D waits in the queue (no third
+        // thread may start), and the first thread takes D when C ends.
+        let (c, c_stall) = stalling();
+        let c_run = spawn_run(c);
+        assert_eq!(c_stall.started.await.unwrap(), first);
+        let d_run = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(|| std::thread::current().id()).await }
+        });
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while pool.threads.shared.lock().queue.is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
+        drop(c_stall.release);
+        assert_eq!(c_run.await.unwrap(), Ok(first));
+        assert_eq!(d_run.await.unwrap(), Ok(first));
+        assert_eq!(pool.threads.started(), 2);
+
+        // B's first run ends at last; its result is not wanted any more, and the thread
+        // takes jobs again.
+        drop(b_stall.release);
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while !pool.threads.shared.lock().on_idle.is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(b_stall.runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_the_normal_policy_a_long_job_is_never_run_twice() {
+        let pool = HashPool::new(2).with_idle_scheduling(false);
+        let (a, a_stall) = stalling();
+        let a_run = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(a).await }
+        });
+        let first = a_stall.started.await.unwrap();
+        let (b, b_stall) = stalling();
+        let b_run = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(b).await }
+        });
+        let other = b_stall.started.await.unwrap();
+        drop(a_stall.release);
+        assert_eq!(a_run.await.unwrap(), Ok(first));
+        // Ten times as long as a job at idle priority may run before it is run again.
+        let rescue_after = pool.threads.shared.lock().rescue_after();
+        tokio::time::sleep(rescue_after * 10).await;
+        assert_eq!(
+            b_stall.runs.load(Ordering::SeqCst),
+            1,
+            "B still runs once, on its thread"
+        );
+        assert_eq!(pool.run(|| std::thread::current().id()).await, Ok(first));
+        drop(b_stall.release);
+        assert_eq!(b_run.await.unwrap(), Ok(other));
+        assert_eq!(b_stall.runs.load(Ordering::SeqCst), 1);
+    }
+
     #[tokio::test]
     async fn the_threads_end_with_the_last_pool() {
         let pool = HashPool::new(2);
         let thread = pool.run(|| std::thread::current().id()).await.unwrap();
-        // Two at once: the second goes to a thread of the shared channel.
+        // Two at once: the second goes to another thread.
         let (one, two) = tokio::join!(pool.run(|| ()), pool.run(|| ()));
         one.unwrap();
         two.unwrap();
-        let queue = Arc::downgrade(&pool.threads.queue);
-        let first_free = Arc::downgrade(&pool.threads.first_free);
+        let shared = Arc::downgrade(&pool.threads.shared);
         assert_ne!(thread, std::thread::current().id());
         drop(pool);
-        // The threads held the only other references to the shared channel and to the
-        // first thread's flag; they let go on their way out.
+        // The threads held the only other references to their shared state; they let go
+        // on their way out.
         tokio::time::timeout(Duration::from_secs(30), async {
-            while queue.upgrade().is_some() || first_free.upgrade().is_some() {
+            while shared.upgrade().is_some() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })

@@ -18,8 +18,8 @@ use auth_core::{EncryptionKey, LoginChallenge, SecondFactorStore, SecretCipher, 
 use std::sync::atomic::AtomicUsize;
 
 use auth_core::{
-    Argon2Hasher, Argon2Params, AuthEvent, AuthService, ClientInfo, EventSink, HashError, LoginSuccess, ManualClock,
-    Password, PasswordHasher, RateLimits, SigningKey, Tokens, Verification,
+    Argon2Hasher, Argon2Params, AuthEvent, AuthService, ClientInfo, EventSink, HashError, HashPool, LoginSuccess,
+    ManualClock, Password, PasswordHasher, RateLimits, SigningKey, Tokens, Verification,
 };
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -718,6 +718,9 @@ impl Fixture {
         let auth = AuthService::new(store.clone(), tokens)
             .with_security_notices(move |notice| kept.lock().unwrap().push(notice))
             .with_hasher(hasher.clone())
+            // The hasher's calls are counted, and at idle priority a job that a loaded
+            // machine stalls runs a second time (HashPool::with_idle_scheduling).
+            .with_hash_pool(HashPool::default().with_idle_scheduling(false))
             .with_clock(Arc::new(clock.clone()))
             .with_rate_limits(limits)
             .with_event_sink(Arc::new(events.clone()))

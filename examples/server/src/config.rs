@@ -75,8 +75,9 @@ pub struct Config {
     /// value is raised above the server's (Linux), so that request handling gets a core
     /// before hashing does. See `auth_core::HashPool::with_thread_niceness`.
     pub hash_niceness: Option<u8>,
-    /// `AUTH_HASH_IDLE_SCHEDULING` (`on` or `off`, default `off`): every hashing thread but
-    /// the first runs only when nothing else wants its core (Linux `SCHED_IDLE`). See
+    /// `AUTH_HASH_IDLE_SCHEDULING` (`on` or `off`, default `on`): every hashing thread but
+    /// the first runs only when nothing else wants its core (Linux `SCHED_IDLE`), and the
+    /// first runs again what they leave stalled. See
     /// `auth_core::HashPool::with_idle_scheduling` for what it buys and costs.
     pub hash_idle_scheduling: bool,
     /// `TRUSTED_PROXY`: the address of the reverse proxy whose `X-Forwarded-For` is
@@ -422,9 +423,9 @@ fn sqlite_inline_reads(value: Option<&str>) -> Result<bool, String> {
     on_off("AUTH_SQLITE_INLINE_READS", value, true)
 }
 
-/// `AUTH_HASH_IDLE_SCHEDULING`: `on` or `off` (the default).
+/// `AUTH_HASH_IDLE_SCHEDULING`: `on` (the default) or `off`.
 fn hash_idle_scheduling(value: Option<&str>) -> Result<bool, String> {
-    on_off("AUTH_HASH_IDLE_SCHEDULING", value, false)
+    on_off("AUTH_HASH_IDLE_SCHEDULING", value, true)
 }
 
 /// A switch variable `name`: `on` or `off` (surrounding spaces ignored), `default` when unset.
@@ -777,8 +778,8 @@ mod tests {
         assert_eq!(sqlite_inline_reads(None), Ok(true), "reads in place unless turned off");
         assert_eq!(
             hash_idle_scheduling(None),
-            Ok(false),
-            "idle hashing beyond the first thread only when turned on"
+            Ok(true),
+            "idle hashing beyond the first thread unless turned off"
         );
         assert_eq!(
             sqlite_inline_reads(Some("yes")),

@@ -447,7 +447,7 @@ fn service(
     if config.hash_threads.is_some()
         || config.hash_queue.is_some()
         || config.hash_niceness.is_some()
-        || config.hash_idle_scheduling
+        || !config.hash_idle_scheduling
     {
         let threads = config
             .hash_threads

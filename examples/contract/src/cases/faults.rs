@@ -61,7 +61,8 @@ async fn signs_in(server: &Server, emails: Vec<String>) {
 
 /// Case: the database is stopped (fast, then immediate) and started again under a load of
 /// registrations, logins and `/me`: every request in the outage is 503 `unavailable` with
-/// `Retry-After` within a second, everything succeeds again within five seconds of the
+/// `Retry-After` within a second (or, sent as it ends, served within a second once the
+/// database is back), everything succeeds again within five seconds of the
 /// restart without restarting the server, and every acknowledged registration signs in.
 pub async fn a_database_restart_is_503_at_once_and_loses_no_acknowledged_registration(target: Target) {
     let Some(cluster) = Cluster::start() else {
@@ -106,11 +107,14 @@ pub async fn a_database_restart_is_503_at_once_and_loses_no_acknowledged_registr
         let in_phase = |phase| round_outcomes.iter().filter(move |o| o.phase == phase);
         assert!(in_phase(DOWN).count() >= 8, "{mode:?}: a steady load during the outage");
         for outcome in in_phase(DOWN) {
+            // One sent at the end of the outage may reach the database once it is back
+            // (a registration hashes first): then it succeeds, as fast.
+            let refused = outcome.status == Some(503)
+                && outcome.code.as_deref() == Some("unavailable")
+                && outcome.retry_after.is_some();
+            let served_after = outcome.answered_in > DOWN && outcome.succeeded();
             assert!(
-                outcome.status == Some(503)
-                    && outcome.code.as_deref() == Some("unavailable")
-                    && outcome.retry_after.is_some()
-                    && outcome.took < Duration::from_secs(1),
+                (refused || served_after) && outcome.took < Duration::from_secs(1),
                 "{mode:?}: {}",
                 describe(outcome)
             );
@@ -137,7 +141,7 @@ pub async fn a_database_restart_is_503_at_once_and_loses_no_acknowledged_registr
         }
         let slowest = in_phase(DOWN).map(|o| o.took).max().unwrap_or_default();
         eprintln!(
-            "restart ({mode:?}): {} requests during the outage, each 503 unavailable, the slowest in {} ms; {} after the recovery, each succeeded",
+            "restart ({mode:?}): {} requests during the outage, each 503 unavailable (or served once the database was back), the slowest in {} ms; {} after the recovery, each succeeded",
             in_phase(DOWN).count(),
             slowest.as_millis(),
             in_phase(AFTER).count()
