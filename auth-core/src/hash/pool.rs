@@ -165,12 +165,14 @@ impl HashPool {
     /// limit, other processes of the machine), a job on an idle thread gets no cycles. So
     /// the first thread, when it is free, takes the jobs the idle threads have not started,
     /// and runs again any job that has run on an idle thread for four times as long as its
-    /// own jobs take (at least 20 ms); the first run to end answers, and the other's result
-    /// is dropped. A stalled login or registration is answered after a few hashes' time,
-    /// not when the CPU has spare cycles; on a CPU that stays saturated, hashing runs at the
-    /// rate of one thread at the normal policy. The threads, and so the memory, stay within
-    /// the permits: a job run again leaves its stalled run on a thread that takes no other
-    /// job until that run ends. This is why jobs are `Fn`: one may run twice.
+    /// own jobs take (at least 20 ms; 200 ms before it has timed one), before any job
+    /// waiting to start. The first run to end answers, and the other's result is dropped.
+    /// A stalled login or registration is answered after a few hashes' time, not when the
+    /// CPU has spare cycles; on a CPU that stays saturated, hashing runs at the rate of one
+    /// thread at the normal policy. The runs in progress, and so the memory, stay within
+    /// the permits: a job keeps its permit until its stalled run ends too. This is why jobs
+    /// are `Fn`: one may run twice. A thread that could not be moved to idle priority runs
+    /// at the normal policy, and its jobs are never run again.
     ///
     /// Turn it off (`false`) where logins should take every core as an equal of the
     /// machine's other work, at the cost of cheap requests waiting behind hashes.
@@ -206,11 +208,12 @@ impl HashPool {
         self.priority.idle
     }
 
-    /// Makes a job run at idle priority for at least `at_least` before the first thread
-    /// runs it again: for tests whose jobs must each run once, however loaded the machine.
+    /// Makes a job run at idle priority for exactly `after` before the first thread runs
+    /// it again, however long the first thread's jobs take: for tests, whose jobs are not
+    /// hashes.
     #[cfg(test)]
-    fn with_min_rescue_after(self, at_least: Duration) -> Self {
-        self.threads.shared.lock().min_rescue_after = at_least;
+    fn with_rescue_after(self, after: Duration) -> Self {
+        self.threads.shared.lock().fixed_rescue_after = Some(after);
         self
     }
 
@@ -224,10 +227,9 @@ impl HashPool {
     /// the job has started it runs to completion (it cannot be interrupted) and keeps its
     /// permit until then. A job that stalls on an idle-priority thread may run a second
     /// time on the first thread ([`with_idle_scheduling`](Self::with_idle_scheduling)):
-    /// the first run to end answers and gives the permit back, and the stalled run keeps
-    /// its thread until it ends. So a job must give the same kind of answer however often
-    /// it runs (a hash, a verification), and the bound on concurrent hashes, one per
-    /// thread and so at most the permits, always holds.
+    /// the first run to end answers, and the permit is given back when the stalled run
+    /// ends too. So a job must give the same kind of answer however often it runs (a
+    /// hash, a verification), and the permits bound the runs in progress.
     ///
     /// # Errors
     ///
@@ -319,7 +321,9 @@ impl HashSlot {
         let (answer, answered) = oneshot::channel();
         let task = Arc::new(Job {
             work: job,
-            ending: Mutex::new(Some(Ending { permit, answer })),
+            running: AtomicUsize::new(0),
+            permit: Mutex::new(Some(permit)),
+            answer: Mutex::new(Some(answer)),
         });
         threads.submit(task, permits, priority)?;
         match answered.await {
@@ -342,22 +346,25 @@ impl Default for HashPool {
 
 /// A job as the pool's threads see it. It may run twice: once on an idle-priority thread,
 /// and once more on the first thread when the idle one has not finished it in time (see
-/// [`Shared::overdue`]). The first run to end answers.
+/// [`State::take_overdue`]). The first run to end answers; the last gives the permit
+/// back, so that the permits bound the runs in progress, stalled ones included.
 trait Task: Send + Sync {
-    /// Runs the job once, then calls `free` (its thread is free again). The first run to
-    /// end then gives the permit back and answers; a later one only frees its thread.
+    /// Counts a run about to start. Called under the state's lock where the run is
+    /// decided, so that a run that ends meanwhile knows it is not the last.
+    fn enter(&self);
+    /// Runs the job once (counted by [`enter`](Self::enter) first), then calls `free`
+    /// (its thread is free again). The last run in progress gives the permit back; the
+    /// first to end answers.
     fn run(&self, free: &dyn Fn());
 }
 
-/// The caller's function and how its first run ends.
+/// The caller's function and how its runs end.
 struct Job<T, F> {
     work: F,
-    ending: Mutex<Option<Ending<T>>>,
-}
-
-struct Ending<T> {
-    permit: OwnedSemaphorePermit,
-    answer: oneshot::Sender<std::thread::Result<T>>,
+    /// Runs entered and not yet ended.
+    running: AtomicUsize,
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    answer: Mutex<Option<oneshot::Sender<std::thread::Result<T>>>>,
 }
 
 impl<T, F> Task for Job<T, F>
@@ -365,14 +372,20 @@ where
     T: Send,
     F: Fn() -> T + Send + Sync,
 {
+    fn enter(&self) {
+        self.running.fetch_add(1, Ordering::AcqRel);
+    }
+
     fn run(&self, free: &dyn Fn()) {
         let result = std::panic::catch_unwind(AssertUnwindSafe(&self.work));
         // The thread, then the permit, are given back before the answer: whoever takes
         // the permit (the caller woken here, or one waiting) finds the thread free.
         free();
-        let ending = self.ending.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(Ending { permit, answer }) = ending {
-            drop(permit);
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            drop(self.permit.lock().unwrap_or_else(PoisonError::into_inner).take());
+        }
+        let answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(answer) = answer {
             // The caller may have stopped waiting; the work is done either way.
             let _ = answer.send(result);
         }
@@ -397,8 +410,8 @@ const RESCUE_AFTER_UNMEASURED: Duration = Duration::from_millis(200);
 /// state only, so dropping the last pool (and with it this) ends them once their work is
 /// done.
 ///
-/// A thread is started only when a job finds none free, so there are never more threads
-/// than jobs that ran at once, and never more than the permits.
+/// A thread is started only when a job finds none waiting for work (one finishing a job
+/// is not counted, so a thread more than needed may start), never more than the permits.
 struct Threads {
     shared: Arc<Shared>,
 }
@@ -431,9 +444,9 @@ struct State {
     typical: Option<Duration>,
     /// The last pool handle is gone: the threads end once no work is left.
     closed: bool,
-    /// The least time a job runs at idle priority before it is run again:
-    /// [`MIN_RESCUE_AFTER`], or longer in tests that must see each job run once.
-    min_rescue_after: Duration,
+    /// How long a job runs at idle priority before it is run again, whatever the first
+    /// thread's jobs take: set by tests only.
+    fixed_rescue_after: Option<Duration>,
 }
 
 struct Running {
@@ -447,9 +460,11 @@ impl State {
     /// How long a job may run on an idle-priority thread before the first thread runs it
     /// again.
     fn rescue_after(&self) -> Duration {
-        self.typical
-            .map_or(RESCUE_AFTER_UNMEASURED, |typical| typical.saturating_mul(RESCUE_FACTOR))
-            .max(self.min_rescue_after)
+        self.fixed_rescue_after.unwrap_or_else(|| {
+            self.typical
+                .map_or(RESCUE_AFTER_UNMEASURED, |typical| typical.saturating_mul(RESCUE_FACTOR))
+                .max(MIN_RESCUE_AFTER)
+        })
     }
 
     /// The oldest job running on an idle-priority thread for longer than it should, not
@@ -461,6 +476,7 @@ impl State {
             .iter_mut()
             .find(|running| !running.rescued && now.saturating_duration_since(running.since) >= after)?;
         running.rescued = true;
+        running.task.enter();
         Some(Arc::clone(&running.task))
     }
 
@@ -512,7 +528,7 @@ impl Threads {
                     next_run: 0,
                     typical: None,
                     closed: false,
-                    min_rescue_after: MIN_RESCUE_AFTER,
+                    fixed_rescue_after: None,
                 }),
                 first_wakes: Condvar::new(),
                 others_wake: Condvar::new(),
@@ -583,19 +599,23 @@ impl Threads {
 /// job given to it, else one the other threads have not started, else again one that has
 /// run too long on an idle-priority thread; until the pool is gone and no work is left.
 fn serve_first(shared: &Shared, priority: Priority) {
-    lower_priority(priority);
+    // The first thread never runs at idle priority.
+    let _idle = lower_priority(priority);
     let mut state = shared.lock();
     loop {
         let now = Instant::now();
-        let next = state.for_first.take().or_else(|| state.queue.pop_front()).or_else(|| {
-            let overdue = state.take_overdue(now);
-            if overdue.is_some() {
-                tracing::debug!(
-                    after = ?state.rescue_after(),
-                    "a password hash stalled at idle priority runs again on the first hashing thread"
-                );
-            }
-            overdue
+        // A stalled job first: it is older than any job waiting to start.
+        let overdue = state.take_overdue(now);
+        if overdue.is_some() {
+            tracing::debug!(
+                after = ?state.rescue_after(),
+                "a password hash stalled at idle priority runs again on the first hashing thread"
+            );
+        }
+        let next = overdue.or_else(|| {
+            let task = state.for_first.take().or_else(|| state.queue.pop_front())?;
+            task.enter();
+            Some(task)
         });
         if let Some(task) = next {
             state.first_free = false;
@@ -606,6 +626,8 @@ fn serve_first(shared: &Shared, priority: Priority) {
                 let took = now.elapsed();
                 state.typical = Some(state.typical.map_or(took, |typical| (typical * 3 + took) / 4));
             });
+            // The caller's job is dropped here, outside the lock.
+            drop(task);
             state = shared.lock();
             continue;
         }
@@ -630,13 +652,15 @@ fn serve_first(shared: &Shared, priority: Priority) {
 /// queued jobs, until the pool is gone and no work is left. At idle priority, each job it
 /// runs is listed for the first thread to run again if it is overdue.
 fn serve_other(shared: &Shared, priority: Priority) {
-    lower_priority(priority);
+    // Only a thread that really runs at idle priority can stall for want of cycles.
+    let idle = lower_priority(priority);
     let mut state = shared.lock();
     loop {
         if let Some(task) = state.queue.pop_front() {
+            task.enter();
             let id = state.next_run;
             state.next_run += 1;
-            if priority.idle {
+            if idle {
                 state.on_idle.push_back(Running {
                     id,
                     task: Arc::clone(&task),
@@ -645,15 +669,17 @@ fn serve_other(shared: &Shared, priority: Priority) {
                 });
             }
             drop(state);
-            if priority.idle {
+            if idle {
                 // A first thread waiting without a deadline learns this job's.
                 shared.first_wakes.notify_one();
             }
             task.run(&|| {
-                if priority.idle {
+                if idle {
                     shared.lock().on_idle.retain(|running| running.id != id);
                 }
             });
+            // The caller's job is dropped here, outside the lock.
+            drop(task);
             state = shared.lock();
             continue;
         }
@@ -668,9 +694,9 @@ fn serve_other(shared: &Shared, priority: Priority) {
 
 /// Raises the calling thread's nice value by the niceness asked for, or moves it to
 /// `SCHED_IDLE` (Linux: both are per thread there; lowering a priority needs no
-/// privilege, raising it back would).
+/// privilege, raising it back would). Whether the thread now runs under `SCHED_IDLE`.
 #[cfg(target_os = "linux")]
-fn lower_priority(priority: Priority) {
+fn lower_priority(priority: Priority) -> bool {
     if priority.idle {
         use thread_priority::unix::{
             NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
@@ -678,16 +704,17 @@ fn lower_priority(priority: Priority) {
         // The crate also sets the thread's nice value to the lowest priority's (19);
         // under SCHED_IDLE a nice value has no effect.
         let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-        if let Err(error) =
-            set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle)
-        {
-            tracing::warn!(?error, "cannot move the password hashing thread to idle priority");
-        }
-        return;
+        return match set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(?error, "cannot move the password hashing thread to idle priority");
+                false
+            }
+        };
     }
     let increment = priority.niceness;
     if increment == 0 {
-        return;
+        return false;
     }
     let thread = rustix::thread::gettid();
     let current = rustix::process::getpriority_process(Some(thread)).unwrap_or(0);
@@ -695,11 +722,14 @@ fn lower_priority(priority: Priority) {
     if let Err(error) = rustix::process::setpriority_process(Some(thread), target) {
         tracing::warn!(%error, "cannot lower the password hashing thread's priority");
     }
+    false
 }
 
 /// Elsewhere the threads keep the process's priority.
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_priority: Priority) {}
+fn lower_priority(_priority: Priority) -> bool {
+    false
+}
 
 /// A place in the wait queue, given back on drop (including when the caller gives up).
 struct QueuePlace<'a>(&'a AtomicUsize);
@@ -962,7 +992,7 @@ mod tests {
 
         // On by default. A loaded machine may stall an idle thread for longer than a
         // barrier takes; the job must not run again on the first thread here.
-        let pool = HashPool::new(3).with_min_rescue_after(Duration::from_secs(3600));
+        let pool = HashPool::new(3).with_rescue_after(Duration::from_secs(3600));
         assert!(pool.idle_scheduling(), "on by default");
         assert_eq!(
             policies_of_concurrent_jobs(&pool, 3).await,
@@ -1037,6 +1067,14 @@ mod tests {
         (job, Stall { started, release, runs })
     }
 
+    /// `future`, or a failure if it takes minutes: a hang is a bug, and a loaded machine
+    /// gets time to run a thread at idle priority.
+    async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(120), future)
+            .await
+            .expect("no answer within two minutes")
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_stalled_at_idle_priority_is_run_again_by_the_first_thread() {
         let pool = HashPool::new(2).with_idle_scheduling(true);
@@ -1046,54 +1084,102 @@ mod tests {
         };
         let (a, a_stall) = stalling();
         let a_run = spawn_run(a);
-        let first = a_stall.started.await.unwrap();
+        let first = within(a_stall.started).await.unwrap();
         let (b, b_stall) = stalling();
         let b_run = spawn_run(b);
-        let other = b_stall.started.await.unwrap();
+        let other = within(b_stall.started).await.unwrap();
         assert_ne!(other, first, "the first thread is busy: B goes to the other");
 
         drop(a_stall.release);
-        assert_eq!(a_run.await.unwrap(), Ok(first));
+        assert_eq!(within(a_run).await.unwrap(), Ok(first));
         // B's first run never ends on the idle thread: once it is overdue, the first
         // thread runs it again, and that run answers.
-        let answer = tokio::time::timeout(Duration::from_secs(30), b_run).await.unwrap();
-        assert_eq!(answer.unwrap(), Ok(first));
+        assert_eq!(within(b_run).await.unwrap(), Ok(first));
         assert_eq!(b_stall.runs.load(Ordering::SeqCst), 2);
-        assert_eq!(pool.semaphore.available_permits(), 2, "the answer gave B's permit back");
+        assert_eq!(
+            pool.semaphore.available_permits(),
+            1,
+            "B keeps its permit while its stalled run goes on"
+        );
 
-        // The other thread is still in B's first run. The first thread also takes the jobs
-        // no other thread has started: C keeps it busy, D waits in the queue (no third
-        // thread may start), and the first thread takes D when C ends.
+        // The other thread is still in B's first run, and B holds a permit: C takes the
+        // other and keeps the first thread busy; D waits for a permit, then goes to the
+        // first thread when C ends.
         let (c, c_stall) = stalling();
         let c_run = spawn_run(c);
-        assert_eq!(c_stall.started.await.unwrap(), first);
+        assert_eq!(within(c_stall.started).await.unwrap(), first);
         let d_run = tokio::spawn({
             let pool = pool.clone();
             async move { pool.run(|| std::thread::current().id()).await }
         });
-        tokio::time::timeout(Duration::from_secs(30), async {
-            while pool.threads.shared.lock().queue.is_empty() {
+        within(async {
+            while pool.waiting.load(Ordering::Acquire) == 0 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
-        .await
-        .unwrap();
+        .await;
         drop(c_stall.release);
-        assert_eq!(c_run.await.unwrap(), Ok(first));
-        assert_eq!(d_run.await.unwrap(), Ok(first));
+        assert_eq!(within(c_run).await.unwrap(), Ok(first));
+        assert_eq!(within(d_run).await.unwrap(), Ok(first));
         assert_eq!(pool.threads.started(), 2);
 
-        // B's first run ends at last; its result is not wanted any more, and the thread
-        // takes jobs again.
+        // B's first run ends at last: its result is not wanted any more, and B's permit
+        // is given back.
         drop(b_stall.release);
-        tokio::time::timeout(Duration::from_secs(30), async {
-            while !pool.threads.shared.lock().on_idle.is_empty() {
+        within(async {
+            while pool.semaphore.available_permits() < 2 {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
-        .await
-        .unwrap();
+        .await;
         assert_eq!(b_stall.runs.load(Ordering::SeqCst), 2);
+        assert!(pool.threads.shared.lock().on_idle.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_job_runs_again_before_a_job_waiting_to_start() {
+        // The rule is 4 times the first thread's jobs, and A, the first thread's job here,
+        // lasts as long as the test makes it.
+        let rescue_after = Duration::from_millis(50);
+        let pool = HashPool::new(3)
+            .with_idle_scheduling(true)
+            .with_rescue_after(rescue_after);
+        let spawn_run = |job| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(job).await })
+        };
+        // A holds the first thread, B stalls on an idle one, C holds the third.
+        let (a, a_stall) = stalling();
+        let a_run = spawn_run(a);
+        let first = within(a_stall.started).await.unwrap();
+        let (b, b_stall) = stalling();
+        let b_run = spawn_run(b);
+        within(b_stall.started).await.unwrap();
+        let (c, c_stall) = stalling();
+        let c_run = spawn_run(c);
+        within(c_stall.started).await.unwrap();
+        // D waits for a permit; by the time A ends, B is overdue. D tells how many times
+        // B had run when D ran.
+        let d_run = tokio::spawn({
+            let (pool, b_runs) = (pool.clone(), Arc::clone(&b_stall.runs));
+            async move { pool.run(move || b_runs.load(Ordering::SeqCst)).await }
+        });
+        within(async {
+            while pool.waiting.load(Ordering::Acquire) == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        tokio::time::sleep(rescue_after * 2).await;
+
+        // A ends: its permit goes to D, which is given to the now free first thread; but
+        // the first thread runs B again before it.
+        drop(a_stall.release);
+        assert_eq!(within(a_run).await.unwrap(), Ok(first));
+        assert_eq!(within(b_run).await.unwrap(), Ok(first));
+        assert_eq!(within(d_run).await.unwrap(), Ok(2), "B ran again before D");
+        drop((b_stall.release, c_stall.release));
+        assert!(within(c_run).await.unwrap().is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1104,15 +1190,15 @@ mod tests {
             let pool = pool.clone();
             async move { pool.run(a).await }
         });
-        let first = a_stall.started.await.unwrap();
+        let first = within(a_stall.started).await.unwrap();
         let (b, b_stall) = stalling();
         let b_run = tokio::spawn({
             let pool = pool.clone();
             async move { pool.run(b).await }
         });
-        let other = b_stall.started.await.unwrap();
+        let other = within(b_stall.started).await.unwrap();
         drop(a_stall.release);
-        assert_eq!(a_run.await.unwrap(), Ok(first));
+        assert_eq!(within(a_run).await.unwrap(), Ok(first));
         // Ten times as long as a job at idle priority may run before it is run again.
         let rescue_after = pool.threads.shared.lock().rescue_after();
         tokio::time::sleep(rescue_after * 10).await;
@@ -1121,9 +1207,9 @@ mod tests {
             1,
             "B still runs once, on its thread"
         );
-        assert_eq!(pool.run(|| std::thread::current().id()).await, Ok(first));
+        assert_eq!(within(pool.run(|| std::thread::current().id())).await, Ok(first));
         drop(b_stall.release);
-        assert_eq!(b_run.await.unwrap(), Ok(other));
+        assert_eq!(within(b_run).await.unwrap(), Ok(other));
         assert_eq!(b_stall.runs.load(Ordering::SeqCst), 1);
     }
 
