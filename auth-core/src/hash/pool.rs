@@ -416,6 +416,10 @@ struct Threads {
     shared: Arc<Shared>,
 }
 
+/// What the threads and `submit` share. Threads at idle priority take the lock too, for a
+/// few instructions as a job starts and ends; one preempted there holds up `submit` (on an
+/// async worker) until it runs again. The channel the threads used before has an internal
+/// lock with the same exposure; a lock-free hand-off would remove it.
 struct Shared {
     state: Mutex<State>,
     /// The first thread waits here for work.
