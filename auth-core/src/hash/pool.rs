@@ -430,7 +430,8 @@ struct Shared {
 
 struct State {
     first_started: bool,
-    /// The first thread is started and runs no job. A job given to it sets this to false.
+    /// The first thread is started, runs no job and has none given to it. A job given to
+    /// it sets this to false.
     first_free: bool,
     /// The job given to the first thread, not yet taken by it.
     for_first: Option<Arc<dyn Task>>,
@@ -569,7 +570,7 @@ impl Threads {
                 Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
             }
         }
-        if state.first_free {
+        if state.first_free && state.for_first.is_none() {
             state.first_free = false;
             state.for_first = Some(task);
             drop(state);
@@ -626,7 +627,8 @@ fn serve_first(shared: &Shared, priority: Priority) {
             drop(state);
             task.run(&|| {
                 let mut state = shared.lock();
-                state.first_free = true;
+                // A job given to it while it ran a stalled one is still to come.
+                state.first_free = state.for_first.is_none();
                 let took = now.elapsed();
                 state.typical = Some(state.typical.map_or(took, |typical| (typical * 3 + took) / 4));
             });
@@ -1184,6 +1186,38 @@ mod tests {
         assert_eq!(within(d_run).await.unwrap(), Ok(2), "B ran again before D");
         drop((b_stall.release, c_stall.release));
         assert!(within(c_run).await.unwrap().is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_rescues_all_the_time_every_job_is_answered() {
+        // Every job outlives the rescue interval, so the first thread runs again whatever
+        // the other threads run, while new jobs keep coming.
+        let pool = HashPool::new(3)
+            .with_idle_scheduling(true)
+            .with_max_queue(1000)
+            .with_rescue_after(Duration::from_millis(1));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..300).map(|n| {
+            let (pool, runs) = (pool.clone(), Arc::clone(&runs));
+            tokio::spawn(async move {
+                pool.run(move || {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(2));
+                    n
+                })
+                .await
+            })
+        });
+        for (n, job) in jobs.collect::<Vec<_>>().into_iter().enumerate() {
+            assert_eq!(within(job).await.unwrap(), Ok(n));
+        }
+        assert!(runs.load(Ordering::SeqCst) >= 300);
+        within(async {
+            while pool.semaphore.available_permits() < 3 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

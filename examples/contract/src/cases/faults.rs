@@ -35,6 +35,22 @@ fn describe(outcome: &Outcome) -> String {
     )
 }
 
+/// The server's logged errors, for a failure's message.
+fn server_errors(server: &Server) -> String {
+    let log = server.log();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            line.contains("ERROR")
+                && !line.contains("code=\"unavailable\"")
+                && !line.contains("auth event")
+                && !line.contains("audit log")
+        })
+        .take(10)
+        .collect();
+    format!("the server's errors:\n{}", errors.join("\n"))
+}
+
 /// Asserts that every one of `emails` signs in with [`PASSWORD`], four at a time.
 async fn signs_in(server: &Server, emails: Vec<String>) {
     let server = std::sync::Arc::new(server.base.clone());
@@ -115,8 +131,9 @@ pub async fn a_database_restart_is_503_at_once_and_loses_no_acknowledged_registr
             let served_after = outcome.answered_in > DOWN && outcome.succeeded();
             assert!(
                 (refused || served_after) && outcome.took < Duration::from_secs(1),
-                "{mode:?}: {}",
-                describe(outcome)
+                "{mode:?}: {}\n{}",
+                describe(outcome),
+                server_errors(&server)
             );
         }
         // Sent and answered before the stop, or sent once everything works again.
@@ -124,7 +141,12 @@ pub async fn a_database_restart_is_503_at_once_and_loses_no_acknowledged_registr
             .filter(|o| o.answered_in == BEFORE)
             .chain(in_phase(AFTER))
         {
-            assert!(outcome.succeeded(), "{mode:?}: {}", describe(outcome));
+            assert!(
+                outcome.succeeded(),
+                "{mode:?}: {}\n{}",
+                describe(outcome),
+                server_errors(&server)
+            );
         }
         assert!(
             in_phase(AFTER).count() >= 8,
