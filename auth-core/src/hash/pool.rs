@@ -1081,20 +1081,55 @@ mod tests {
             .expect("no answer within two minutes")
     }
 
+    /// Runs `job` on `pool` in a task of its own.
+    fn spawn_run<T, F>(pool: &HashPool, job: F) -> tokio::task::JoinHandle<Result<T, HashPoolError>>
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.run(job).await })
+    }
+
+    /// A stalled job started on the first thread (A), then one on another thread (B):
+    /// the two threads' ids, and each job's task and stall.
+    async fn first_and_other_stalled(
+        pool: &HashPool,
+    ) -> (
+        [std::thread::ThreadId; 2],
+        (
+            tokio::task::JoinHandle<Result<std::thread::ThreadId, HashPoolError>>,
+            Stall,
+        ),
+        (
+            tokio::task::JoinHandle<Result<std::thread::ThreadId, HashPoolError>>,
+            Stall,
+        ),
+    ) {
+        let (a, mut a_stall) = stalling();
+        let a_run = spawn_run(pool, a);
+        let first = within(&mut a_stall.started).await.unwrap();
+        let (b, mut b_stall) = stalling();
+        let b_run = spawn_run(pool, b);
+        let other = within(&mut b_stall.started).await.unwrap();
+        assert_ne!(other, first, "the first thread is busy: B goes to the other");
+        ([first, other], (a_run, a_stall), (b_run, b_stall))
+    }
+
+    /// Once a job waits for a permit.
+    async fn until_a_job_waits(pool: &HashPool) {
+        within(async {
+            while pool.waiting.load(Ordering::Acquire) == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_stalled_at_idle_priority_is_run_again_by_the_first_thread() {
         let pool = HashPool::new(2).with_idle_scheduling(true);
-        let spawn_run = |job| {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.run(job).await })
-        };
-        let (a, a_stall) = stalling();
-        let a_run = spawn_run(a);
-        let first = within(a_stall.started).await.unwrap();
-        let (b, b_stall) = stalling();
-        let b_run = spawn_run(b);
-        let other = within(b_stall.started).await.unwrap();
-        assert_ne!(other, first, "the first thread is busy: B goes to the other");
+        let ([first, _], (a_run, a_stall), (b_run, b_stall)) = first_and_other_stalled(&pool).await;
 
         drop(a_stall.release);
         assert_eq!(within(a_run).await.unwrap(), Ok(first));
@@ -1112,18 +1147,10 @@ mod tests {
         // other and keeps the first thread busy; D waits for a permit, then goes to the
         // first thread when C ends.
         let (c, c_stall) = stalling();
-        let c_run = spawn_run(c);
+        let c_run = spawn_run(&pool, c);
         assert_eq!(within(c_stall.started).await.unwrap(), first);
-        let d_run = tokio::spawn({
-            let pool = pool.clone();
-            async move { pool.run(|| std::thread::current().id()).await }
-        });
-        within(async {
-            while pool.waiting.load(Ordering::Acquire) == 0 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-        .await;
+        let d_run = spawn_run(&pool, || std::thread::current().id());
+        until_a_job_waits(&pool).await;
         drop(c_stall.release);
         assert_eq!(within(c_run).await.unwrap(), Ok(first));
         assert_eq!(within(d_run).await.unwrap(), Ok(first));
@@ -1150,32 +1177,16 @@ mod tests {
         let pool = HashPool::new(3)
             .with_idle_scheduling(true)
             .with_rescue_after(rescue_after);
-        let spawn_run = |job| {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.run(job).await })
-        };
         // A holds the first thread, B stalls on an idle one, C holds the third.
-        let (a, a_stall) = stalling();
-        let a_run = spawn_run(a);
-        let first = within(a_stall.started).await.unwrap();
-        let (b, b_stall) = stalling();
-        let b_run = spawn_run(b);
-        within(b_stall.started).await.unwrap();
+        let ([first, _], (a_run, a_stall), (b_run, b_stall)) = first_and_other_stalled(&pool).await;
         let (c, c_stall) = stalling();
-        let c_run = spawn_run(c);
+        let c_run = spawn_run(&pool, c);
         within(c_stall.started).await.unwrap();
         // D waits for a permit; by the time A ends, B is overdue. D tells how many times
         // B had run when D ran.
-        let d_run = tokio::spawn({
-            let (pool, b_runs) = (pool.clone(), Arc::clone(&b_stall.runs));
-            async move { pool.run(move || b_runs.load(Ordering::SeqCst)).await }
-        });
-        within(async {
-            while pool.waiting.load(Ordering::Acquire) == 0 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-        .await;
+        let b_runs = Arc::clone(&b_stall.runs);
+        let d_run = spawn_run(&pool, move || b_runs.load(Ordering::SeqCst));
+        until_a_job_waits(&pool).await;
         tokio::time::sleep(rescue_after * 2).await;
 
         // A ends: its permit goes to D, which is given to the now free first thread; but
@@ -1223,18 +1234,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn at_the_normal_policy_a_long_job_is_never_run_twice() {
         let pool = HashPool::new(2).with_idle_scheduling(false);
-        let (a, a_stall) = stalling();
-        let a_run = tokio::spawn({
-            let pool = pool.clone();
-            async move { pool.run(a).await }
-        });
-        let first = within(a_stall.started).await.unwrap();
-        let (b, b_stall) = stalling();
-        let b_run = tokio::spawn({
-            let pool = pool.clone();
-            async move { pool.run(b).await }
-        });
-        let other = within(b_stall.started).await.unwrap();
+        let ([first, other], (a_run, a_stall), (b_run, b_stall)) = first_and_other_stalled(&pool).await;
         drop(a_stall.release);
         assert_eq!(within(a_run).await.unwrap(), Ok(first));
         // Ten times as long as a job at idle priority may run before it is run again.
