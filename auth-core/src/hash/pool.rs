@@ -1,9 +1,10 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
+use crossbeam_queue::SegQueue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 
 /// The bounded pool on which every password hash runs.
@@ -213,7 +214,10 @@ impl HashPool {
     /// hashes.
     #[cfg(test)]
     fn with_rescue_after(self, after: Duration) -> Self {
-        self.threads.shared.lock().fixed_rescue_after = Some(after);
+        self.threads
+            .shared
+            .fixed_rescue_nanos
+            .store(nanos(after), Ordering::Release);
         self
     }
 
@@ -323,6 +327,7 @@ impl HashSlot {
             work: job,
             running: AtomicUsize::new(0),
             permit: Mutex::new(Some(permit)),
+            answered: AtomicBool::new(false),
             answer: Mutex::new(Some(answer)),
         });
         threads.submit(task, permits, priority)?;
@@ -346,11 +351,11 @@ impl Default for HashPool {
 
 /// A job as the pool's threads see it. It may run twice: once on an idle-priority thread,
 /// and once more on the first thread when the idle one has not finished it in time (see
-/// [`State::take_overdue`]). The first run to end answers; the last gives the permit
+/// [`Shared::take_overdue`]). The first run to end answers; the last gives the permit
 /// back, so that the permits bound the runs in progress, stalled ones included.
 trait Task: Send + Sync {
-    /// Counts a run about to start. Called under the state's lock where the run is
-    /// decided, so that a run that ends meanwhile knows it is not the last.
+    /// Counts a run about to start, before it can be seen to have started (on the
+    /// overdue list), so that a run that ends meanwhile knows it is not the last.
     fn enter(&self);
     /// Runs the job once (counted by [`enter`](Self::enter) first), then calls `free`
     /// (its thread is free again). The last run in progress gives the permit back; the
@@ -363,7 +368,11 @@ struct Job<T, F> {
     work: F,
     /// Runs entered and not yet ended.
     running: AtomicUsize,
+    /// Taken by the last run to end, and only by it.
     permit: Mutex<Option<OwnedSemaphorePermit>>,
+    /// Set by the first run to end, which alone then takes `answer`: two runs never wait
+    /// for each other's lock.
+    answered: AtomicBool,
     answer: Mutex<Option<oneshot::Sender<std::thread::Result<T>>>>,
 }
 
@@ -384,10 +393,12 @@ where
         if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             drop(self.permit.lock().unwrap_or_else(PoisonError::into_inner).take());
         }
-        let answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(answer) = answer {
-            // The caller may have stopped waiting; the work is done either way.
-            let _ = answer.send(result);
+        if !self.answered.swap(true, Ordering::AcqRel) {
+            let answer = self.answer.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(answer) = answer {
+                // The caller may have stopped waiting; the work is done either way.
+                let _ = answer.send(result);
+            }
         }
     }
 }
@@ -398,11 +409,14 @@ where
 /// it for longer than this.
 const RESCUE_FACTOR: u32 = 4;
 /// The least time a job runs on an idle-priority thread before the first thread runs it
-/// again, so that jobs much shorter than a scheduler's time slice are not run twice.
+/// again, so that jobs much shorter than a scheduler's time slice are not run again.
 const MIN_RESCUE_AFTER: Duration = Duration::from_millis(20);
 /// The time a job may run on an idle-priority thread before the first thread has timed
 /// one of its own.
 const RESCUE_AFTER_UNMEASURED: Duration = Duration::from_millis(200);
+/// How soon the first thread looks at the overdue list again when an idle-priority thread
+/// held it.
+const OVERDUE_RETRY: Duration = Duration::from_millis(1);
 
 /// The pool's threads. The first takes each job it is free for, at the normal scheduling
 /// policy; the others take the rest, at idle priority when the pool asks for it, and the
@@ -410,48 +424,73 @@ const RESCUE_AFTER_UNMEASURED: Duration = Duration::from_millis(200);
 /// state only, so dropping the last pool (and with it this) ends them once their work is
 /// done.
 ///
-/// A thread is started only when a job finds none waiting for work (one finishing a job
-/// is not counted, so a thread more than needed may start), never more than the permits.
+/// A thread is started only when a job finds none parked (one finishing a job is not
+/// counted, so a thread more than needed may start), never more than the permits.
 struct Threads {
     shared: Arc<Shared>,
 }
 
-/// What the threads and `submit` share. Threads at idle priority take the lock too, for a
-/// few instructions as a job starts and ends; one preempted there holds up `submit` (on an
-/// async worker) until it runs again. The channel the threads used before has an internal
-/// lock with the same exposure; a lock-free hand-off would remove it.
+/// What the threads and `submit` share.
+///
+/// `submit` runs on an async worker, and threads at idle priority can be preempted
+/// anywhere, for as long as the machine has other work: a lock both take would let a
+/// preempted idle thread hold up a worker and every request on it. So `submit` and the
+/// idle threads share no lock. Jobs go through a lock-free queue; a thread waiting for
+/// work parks, after raising its flag and looking for work once more, and is woken by
+/// whoever swaps the flag down. The locks `submit` takes (`for_first`, `others`) are
+/// shared with the first thread, at the normal policy, and with other callers only; the
+/// one idle threads take (`on_idle`) the first thread only tries.
 struct Shared {
-    state: Mutex<State>,
-    /// The first thread waits here for work.
-    first_wakes: Condvar,
-    /// The other threads wait here for work.
-    others_wake: Condvar,
+    /// Jobs for any thread, not yet started, oldest first.
+    queue: SegQueue<Arc<dyn Task>>,
+    /// The first thread, once started.
+    first: OnceLock<Parker>,
+    /// The first thread runs no job and has none given to it. Whoever swaps it from
+    /// `true` has the thread: a `submit` gives it its job through `for_first`; the thread
+    /// itself looks for work. The thread sets it again when its job ends.
+    first_free: AtomicBool,
+    /// The job given to the first thread, not yet taken by it.
+    for_first: Mutex<Option<Arc<dyn Task>>>,
+    /// The other threads, in the order they were started. Also taken while a thread is
+    /// started, so that no more than the permits are.
+    others: Mutex<Vec<Parker>>,
+    /// Jobs running on idle-priority threads, which the first thread runs again once they
+    /// are overdue.
+    on_idle: Mutex<OnIdle>,
+    /// How long the first thread's runs take, smoothed, in nanoseconds (0: none timed
+    /// yet): what a job costs when it gets a core as an equal.
+    typical_nanos: AtomicU64,
+    /// How long a job runs at idle priority before it is run again, whatever the first
+    /// thread's jobs take, in nanoseconds (0: not fixed): set by tests only.
+    fixed_rescue_nanos: AtomicU64,
+    /// The last pool handle is gone: the threads end once no work is left.
+    closed: AtomicBool,
 }
 
-struct State {
-    first_started: bool,
-    /// The first thread is started, runs no job and has none given to it. A job given to
-    /// it sets this to false.
-    first_free: bool,
-    /// The job given to the first thread, not yet taken by it.
-    for_first: Option<Arc<dyn Task>>,
-    /// Jobs for the other threads, not yet started by any thread.
-    queue: VecDeque<Arc<dyn Task>>,
-    others_started: usize,
-    /// Threads other than the first waiting for a job.
-    others_waiting: usize,
-    /// Jobs running on idle-priority threads, oldest first, which the first thread runs
-    /// again once they are overdue.
-    on_idle: VecDeque<Running>,
+/// A pool thread as others see it: its handle and whether it is parked.
+struct Parker {
+    thread: std::thread::Thread,
+    /// Raised by the thread before it looks for work a last time and parks; whoever
+    /// swaps it down wakes the thread.
+    parked: Arc<AtomicBool>,
+}
+
+impl Parker {
+    /// Wakes the thread if it is parked, or about to: whether it was.
+    fn wake_if_parked(&self) -> bool {
+        let parked = self.parked.swap(false, Ordering::SeqCst);
+        if parked {
+            self.thread.unpark();
+        }
+        parked
+    }
+}
+
+#[derive(Default)]
+struct OnIdle {
+    /// Oldest first.
+    running: VecDeque<Running>,
     next_run: u64,
-    /// How long the first thread's runs take, smoothed: what a job costs when it gets a
-    /// core as an equal.
-    typical: Option<Duration>,
-    /// The last pool handle is gone: the threads end once no work is left.
-    closed: bool,
-    /// How long a job runs at idle priority before it is run again, whatever the first
-    /// thread's jobs take: set by tests only.
-    fixed_rescue_after: Option<Duration>,
 }
 
 struct Running {
@@ -461,38 +500,93 @@ struct Running {
     rescued: bool,
 }
 
-impl State {
+/// What a thread found to do.
+enum Work {
+    Run(Arc<dyn Task>),
+    /// Nothing until woken, or until the instant given.
+    Wait(Option<Instant>),
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX).max(1)
+}
+
+impl Shared {
     /// How long a job may run on an idle-priority thread before the first thread runs it
     /// again.
     fn rescue_after(&self) -> Duration {
-        self.fixed_rescue_after.unwrap_or_else(|| {
-            self.typical
-                .map_or(RESCUE_AFTER_UNMEASURED, |typical| typical.saturating_mul(RESCUE_FACTOR))
-                .max(MIN_RESCUE_AFTER)
-        })
+        match self.fixed_rescue_nanos.load(Ordering::Acquire) {
+            0 => match self.typical_nanos.load(Ordering::Acquire) {
+                0 => RESCUE_AFTER_UNMEASURED,
+                typical => Duration::from_nanos(typical).saturating_mul(RESCUE_FACTOR),
+            }
+            .max(MIN_RESCUE_AFTER),
+            fixed => Duration::from_nanos(fixed),
+        }
     }
 
-    /// The oldest job running on an idle-priority thread for longer than it should, not
-    /// yet run again; marked as being run again.
-    fn take_overdue(&mut self, now: Instant) -> Option<Arc<dyn Task>> {
+    /// For the first thread: the oldest job running on an idle-priority thread for longer
+    /// than it should, not yet run again (marked as being run again, and entered), or
+    /// when the next one will be. Only tried: an idle thread holding the list is never
+    /// waited for, and the list is looked at again shortly.
+    fn take_overdue(&self, now: Instant) -> Result<Arc<dyn Task>, Option<Instant>> {
+        let mut on_idle = match self.on_idle.try_lock() {
+            Ok(on_idle) => on_idle,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Err(Some(now + OVERDUE_RETRY)),
+        };
         let after = self.rescue_after();
-        let running = self
-            .on_idle
-            .iter_mut()
-            .find(|running| !running.rescued && now.saturating_duration_since(running.since) >= after)?;
-        running.rescued = true;
-        running.task.enter();
-        Some(Arc::clone(&running.task))
+        let mut next = None::<Instant>;
+        for running in on_idle.running.iter_mut().filter(|running| !running.rescued) {
+            let due = running.since + after;
+            if due <= now {
+                running.rescued = true;
+                running.task.enter();
+                return Ok(Arc::clone(&running.task));
+            }
+            next = Some(next.map_or(due, |next| next.min(due)));
+        }
+        Err(next)
     }
 
-    /// When the next job running on an idle-priority thread becomes overdue.
-    fn next_overdue(&self) -> Option<Instant> {
-        let after = self.rescue_after();
-        self.on_idle
-            .iter()
-            .filter(|running| !running.rescued)
-            .map(|running| running.since + after)
-            .min()
+    /// What the first thread does next: a stalled job, which is older than any job
+    /// waiting to start; else the job given to it; else, if no `submit` is giving it one,
+    /// a queued one.
+    fn first_work(&self, now: Instant) -> Work {
+        let mut given = lock(&self.for_first);
+        // With a job given to it, the thread is already had; else it has itself.
+        let had = given.is_some()
+            || self
+                .first_free
+                .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        if !had {
+            // A submit has the thread: its job is on its way to `for_first`, and the
+            // submit unparks the thread once it is there.
+            return Work::Wait(None);
+        }
+        let next_overdue = match self.take_overdue(now) {
+            Ok(task) => {
+                tracing::debug!(
+                    after = ?self.rescue_after(),
+                    "a password hash stalled at idle priority runs again on the first hashing thread"
+                );
+                // A job given to it stays given: `first_free` stays down until it is run.
+                return Work::Run(task);
+            }
+            Err(next) => next,
+        };
+        if let Some(task) = given.take().or_else(|| self.queue.pop()) {
+            task.enter();
+            return Work::Run(task);
+        }
+        drop(given);
+        self.first_free.store(true, Ordering::Release);
+        Work::Wait(next_overdue)
     }
 }
 
@@ -506,15 +600,14 @@ impl std::fmt::Debug for Threads {
 
 impl Drop for Threads {
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
-        self.shared.first_wakes.notify_all();
-        self.shared.others_wake.notify_all();
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.closed.store(true, Ordering::SeqCst);
+        // Unparked whether parked or not: a thread about to park keeps the token.
+        if let Some(first) = self.shared.first.get() {
+            first.thread.unpark();
+        }
+        for other in lock(&self.shared.others).iter() {
+            other.thread.unpark();
+        }
     }
 }
 
@@ -522,180 +615,216 @@ impl Threads {
     fn new() -> Self {
         Self {
             shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    first_started: false,
-                    first_free: false,
-                    for_first: None,
-                    queue: VecDeque::new(),
-                    others_started: 0,
-                    others_waiting: 0,
-                    on_idle: VecDeque::new(),
-                    next_run: 0,
-                    typical: None,
-                    closed: false,
-                    fixed_rescue_after: None,
-                }),
-                first_wakes: Condvar::new(),
-                others_wake: Condvar::new(),
+                queue: SegQueue::new(),
+                first: OnceLock::new(),
+                first_free: AtomicBool::new(false),
+                for_first: Mutex::new(None),
+                others: Mutex::new(Vec::new()),
+                on_idle: Mutex::new(OnIdle::default()),
+                typical_nanos: AtomicU64::new(0),
+                fixed_rescue_nanos: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
             }),
         }
     }
 
     /// How many threads were started, the first included.
     fn started(&self) -> usize {
-        let state = self.shared.lock();
-        usize::from(state.first_started) + state.others_started
+        usize::from(self.shared.first.get().is_some()) + lock(&self.shared.others).len()
     }
 
     /// Hands `task`, which holds one of the `permits`, to the first thread if it is free,
-    /// else to the other threads' queue, starting one more of them if none is waiting
-    /// for it and fewer than `permits - 1` were started.
+    /// else to the queue, waking a parked thread or starting one more if none is parked
+    /// and fewer than `permits - 1` others were started.
     fn submit(&self, task: Arc<dyn Task>, permits: usize, priority: Priority) -> Result<(), HashPoolError> {
-        let mut state = self.shared.lock();
-        if !state.first_started {
-            let shared = Arc::clone(&self.shared);
-            // The first thread keeps the normal policy, whatever the others do.
-            let normal = Priority {
-                idle: false,
-                ..priority
-            };
-            let spawned = std::thread::Builder::new()
-                .name("auth-hash".to_owned())
-                .spawn(move || serve_first(&shared, normal));
-            match spawned {
-                Ok(_detached) => {
-                    state.first_started = true;
-                    state.first_free = true;
-                }
-                Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
-            }
+        let shared = &self.shared;
+        if shared.first.get().is_none() {
+            self.start_first(priority);
         }
-        if state.first_free && state.for_first.is_none() {
-            state.first_free = false;
-            state.for_first = Some(task);
-            drop(state);
-            self.shared.first_wakes.notify_one();
+        if shared.first_free.swap(false, Ordering::AcqRel) {
+            *lock(&shared.for_first) = Some(task);
+            if let Some(first) = shared.first.get() {
+                first.parked.store(false, Ordering::SeqCst);
+                first.thread.unpark();
+            }
+            return Ok(());
+        }
+        let mut others = lock(&shared.others);
+        if shared.first.get().is_none() && others.is_empty() && permits < 2 {
+            // No thread at all, nor one to start: the job is dropped here, with its permit.
+            return Err(HashPoolError::TaskFailed);
+        }
+        shared.queue.push(task);
+        // A first thread that is busy takes from the queue when its job ends; one that
+        // swapped `first_free` itself is looking at the queue. So only the others are woken.
+        if others.iter().any(Parker::wake_if_parked) {
             return Ok(());
         }
         // A busy first thread, or one that could not be started, leaves at most
-        // `permits - 1` jobs (this one included) to the others.
-        if state.queue.len() >= state.others_waiting && state.others_started < permits.saturating_sub(1) {
-            let shared = Arc::clone(&self.shared);
-            let spawned = std::thread::Builder::new()
-                .name("auth-hash".to_owned())
-                .spawn(move || serve_other(&shared, priority));
-            match spawned {
-                Ok(_detached) => state.others_started += 1,
+        // `permits - 1` jobs to the others.
+        if others.len() < permits.saturating_sub(1) {
+            match spawn(shared, move |shared, parked| serve_other(shared, parked, priority)) {
+                Ok(other) => others.push(other),
                 Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
             }
         }
-        if !state.first_started && state.others_started == 0 {
-            // No thread at all: the job is dropped here, with its permit.
+        if shared.first.get().is_none() && others.is_empty() {
+            // No thread took the job and none could be started: it fails rather than
+            // waits for nobody. The queue is empty of others' jobs too (no thread ever ran).
+            drop(shared.queue.pop());
             return Err(HashPoolError::TaskFailed);
         }
-        state.queue.push_back(task);
-        drop(state);
-        self.shared.others_wake.notify_one();
         Ok(())
+    }
+
+    /// Starts the first thread, at the normal policy (and the pool's niceness), whatever
+    /// the others do.
+    fn start_first(&self, priority: Priority) {
+        let shared = &self.shared;
+        // Taken so that two submits do not both start it.
+        let _starting = lock(&shared.others);
+        if shared.first.get().is_some() {
+            return;
+        }
+        let normal = Priority {
+            idle: false,
+            ..priority
+        };
+        match spawn(shared, move |shared, parked| serve_first(shared, parked, normal)) {
+            Ok(first) => {
+                let _ = shared.first.set(first);
+                shared.first_free.store(true, Ordering::Release);
+            }
+            Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
+        }
+    }
+}
+
+/// Starts a pool thread running `serve` with the shared state and its parked flag.
+fn spawn(shared: &Arc<Shared>, serve: impl FnOnce(&Shared, &AtomicBool) + Send + 'static) -> std::io::Result<Parker> {
+    let parked = Arc::new(AtomicBool::new(false));
+    let (shared, flag) = (Arc::clone(shared), Arc::clone(&parked));
+    let handle = std::thread::Builder::new()
+        .name("auth-hash".to_owned())
+        .spawn(move || serve(&shared, &flag))?;
+    Ok(Parker {
+        thread: handle.thread().clone(),
+        parked,
+    })
+}
+
+/// A pool thread's loop: runs what `next` finds, else raises its flag, looks once more,
+/// and parks, until it is woken, the instant `next` gave, or the pool is gone and no work
+/// is left. `ran` follows each run, with when it started.
+fn serve(shared: &Shared, parked: &AtomicBool, next: impl Fn(Instant) -> Work, run: impl Fn(Arc<dyn Task>, Instant)) {
+    let mut flag_up = false;
+    loop {
+        let now = Instant::now();
+        match next(now) {
+            Work::Run(task) => {
+                if flag_up {
+                    // Swapped down already if someone woke it: the token they left only
+                    // makes the next park return at once.
+                    parked.store(false, Ordering::SeqCst);
+                    flag_up = false;
+                }
+                run(task, now);
+            }
+            Work::Wait(until) => {
+                if !flag_up {
+                    // Work that came before the flag was up was not told to wake this
+                    // thread: look once more with it up.
+                    parked.store(true, Ordering::SeqCst);
+                    flag_up = true;
+                    continue;
+                }
+                if shared.closed.load(Ordering::SeqCst) {
+                    return;
+                }
+                match until {
+                    Some(at) => std::thread::park_timeout(at.saturating_duration_since(now)),
+                    None => std::thread::park(),
+                }
+                parked.store(false, Ordering::SeqCst);
+                flag_up = false;
+            }
+        }
     }
 }
 
 /// The first thread's life: at the normal policy (and the pool's niceness), it runs the
-/// job given to it, else one the other threads have not started, else again one that has
-/// run too long on an idle-priority thread; until the pool is gone and no work is left.
-fn serve_first(shared: &Shared, priority: Priority) {
+/// job given to it, else again one that has run too long on an idle-priority thread,
+/// else one the other threads have not started; until the pool is gone and no work is
+/// left.
+fn serve_first(shared: &Shared, parked: &AtomicBool, priority: Priority) {
     // The first thread never runs at idle priority.
     let _idle = lower_priority(priority);
-    let mut state = shared.lock();
-    loop {
-        let now = Instant::now();
-        // A stalled job first: it is older than any job waiting to start.
-        let overdue = state.take_overdue(now);
-        if overdue.is_some() {
-            tracing::debug!(
-                after = ?state.rescue_after(),
-                "a password hash stalled at idle priority runs again on the first hashing thread"
-            );
-        }
-        let next = overdue.or_else(|| {
-            let task = state.for_first.take().or_else(|| state.queue.pop_front())?;
-            task.enter();
-            Some(task)
-        });
-        if let Some(task) = next {
-            state.first_free = false;
-            drop(state);
+    serve(
+        shared,
+        parked,
+        |now| shared.first_work(now),
+        |task, started| {
             task.run(&|| {
-                let mut state = shared.lock();
-                // A job given to it while it ran a stalled one is still to come.
-                state.first_free = state.for_first.is_none();
-                let took = now.elapsed();
-                state.typical = Some(state.typical.map_or(took, |typical| (typical * 3 + took) / 4));
+                let took = nanos(started.elapsed());
+                let typical = shared.typical_nanos.load(Ordering::Acquire);
+                let smoothed = if typical == 0 { took } else { typical / 4 * 3 + took / 4 };
+                shared.typical_nanos.store(smoothed.max(1), Ordering::Release);
+                // A job given to it while it ran a stalled one is still to come, and keeps
+                // it had. Nobody gives it one meanwhile: `first_free` is down.
+                if lock(&shared.for_first).is_none() {
+                    shared.first_free.store(true, Ordering::Release);
+                }
             });
-            // The caller's job is dropped here, outside the lock.
+            // The caller's job is dropped here, outside any lock.
             drop(task);
-            state = shared.lock();
-            continue;
-        }
-        if state.closed {
-            return;
-        }
-        state = match state.next_overdue() {
-            Some(at) => {
-                let wait = at.saturating_duration_since(now);
-                shared
-                    .first_wakes
-                    .wait_timeout(state, wait)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-            }
-            None => shared.first_wakes.wait(state).unwrap_or_else(PoisonError::into_inner),
-        };
-    }
+        },
+    );
 }
 
 /// The life of every other thread: at idle priority when the pool asks for it, it runs the
 /// queued jobs, until the pool is gone and no work is left. At idle priority, each job it
 /// runs is listed for the first thread to run again if it is overdue.
-fn serve_other(shared: &Shared, priority: Priority) {
+fn serve_other(shared: &Shared, parked: &AtomicBool, priority: Priority) {
     // Only a thread that really runs at idle priority can stall for want of cycles.
     let idle = lower_priority(priority);
-    let mut state = shared.lock();
-    loop {
-        if let Some(task) = state.queue.pop_front() {
-            task.enter();
-            let id = state.next_run;
-            state.next_run += 1;
+    serve(
+        shared,
+        parked,
+        |_now| match shared.queue.pop() {
+            Some(task) => {
+                task.enter();
+                Work::Run(task)
+            }
+            None => Work::Wait(None),
+        },
+        |task, _started| {
+            let mut id = None;
             if idle {
-                state.on_idle.push_back(Running {
-                    id,
+                let mut on_idle = lock(&shared.on_idle);
+                let run = on_idle.next_run;
+                on_idle.next_run += 1;
+                on_idle.running.push_back(Running {
+                    id: run,
                     task: Arc::clone(&task),
                     since: Instant::now(),
                     rescued: false,
                 });
-            }
-            drop(state);
-            if idle {
-                // A first thread waiting without a deadline learns this job's.
-                shared.first_wakes.notify_one();
+                drop(on_idle);
+                id = Some(run);
+                // A first thread parked without a deadline learns this job's.
+                if let Some(first) = shared.first.get() {
+                    first.wake_if_parked();
+                }
             }
             task.run(&|| {
-                if idle {
-                    shared.lock().on_idle.retain(|running| running.id != id);
+                if let Some(id) = id {
+                    lock(&shared.on_idle).running.retain(|running| running.id != id);
                 }
             });
-            // The caller's job is dropped here, outside the lock.
+            // The caller's job is dropped here, outside any lock.
             drop(task);
-            state = shared.lock();
-            continue;
-        }
-        if state.closed {
-            return;
-        }
-        state.others_waiting += 1;
-        state = shared.others_wake.wait(state).unwrap_or_else(PoisonError::into_inner);
-        state.others_waiting -= 1;
-    }
+        },
+    );
 }
 
 /// Raises the calling thread's nice value by the niceness asked for, or moves it to
@@ -1166,7 +1295,7 @@ mod tests {
         })
         .await;
         assert_eq!(b_stall.runs.load(Ordering::SeqCst), 2);
-        assert!(pool.threads.shared.lock().on_idle.is_empty());
+        assert!(lock(&pool.threads.shared.on_idle).running.is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1197,6 +1326,29 @@ mod tests {
         assert_eq!(within(d_run).await.unwrap(), Ok(2), "B ran again before D");
         drop((b_stall.release, c_stall.release));
         assert!(within(c_run).await.unwrap().is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // Held across awaits on purpose: the test plays a thread preempted while it holds it.
+    #[allow(clippy::await_holding_lock)]
+    async fn neither_submit_nor_the_first_thread_waits_for_the_lock_idle_threads_take() {
+        let pool = HashPool::new(2)
+            .with_idle_scheduling(true)
+            .with_rescue_after(Duration::from_millis(1));
+        let ([first, _], (a_run, a_stall), (b_run, b_stall)) = first_and_other_stalled(&pool).await;
+        drop(a_stall.release);
+        assert_eq!(within(a_run).await.unwrap(), Ok(first));
+        // As if the idle thread running B were preempted while it holds the list of jobs
+        // on idle threads: new jobs are still handed over and run by the first thread.
+        let held = lock(&pool.threads.shared.on_idle);
+        for _ in 0..3 {
+            assert_eq!(within(pool.run(|| std::thread::current().id())).await, Ok(first));
+        }
+        assert_eq!(b_stall.runs.load(Ordering::SeqCst), 1, "B's list was never read");
+        // Once the lock is free, B, long overdue, runs again on the first thread.
+        drop(held);
+        assert_eq!(within(b_run).await.unwrap(), Ok(first));
+        drop(b_stall.release);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1238,7 +1390,7 @@ mod tests {
         drop(a_stall.release);
         assert_eq!(within(a_run).await.unwrap(), Ok(first));
         // Ten times as long as a job at idle priority may run before it is run again.
-        let rescue_after = pool.threads.shared.lock().rescue_after();
+        let rescue_after = pool.threads.shared.rescue_after();
         tokio::time::sleep(rescue_after * 10).await;
         assert_eq!(
             b_stall.runs.load(Ordering::SeqCst),
