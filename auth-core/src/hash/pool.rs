@@ -671,7 +671,10 @@ impl Threads {
         if shared.first.get().is_none() && others.is_empty() {
             // No thread took the job and none could be started: it fails rather than
             // waits for nobody. The queue is empty of others' jobs too (no thread ever ran).
-            drop(shared.queue.pop());
+            let failed = shared.queue.pop();
+            drop(others);
+            // The caller's job is dropped here, outside the lock.
+            drop(failed);
             return Err(HashPoolError::TaskFailed);
         }
         Ok(())
