@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark of example-axum (or example-actix) on loopback, with wrk: requests per second and p50/p99
 # latency of GET /me against the same route of a bare Axum server (bare_me: the HTTP
-# stack alone, the baseline), POST /login and POST /register; GET /me latency while a login flood
+# stack alone, the baseline) and against a 404 of our server without token or store (our
+# server's stack alone), POST /login and POST /register; GET /me latency while a login flood
 # runs; the server's memory during the flood; login throughput as a share of the
 # hashing limit measured in the same run; and whole logins with TOTP (POST /login, then
 # POST /login/mfa with a code). See benches/BENCHMARKS.md.
@@ -263,6 +264,10 @@ one_run() {
   run_wrk "$out/me" "$ME_CONNECTIONS" "$DURATION" me.lua /me
   figure me_cpu_us "$(cpu_us_per_request "$ticks" "$out/me.txt")"
   figure rss_me "$(rss_kib)"
+  log "GET of an unrouted path (a 404: the server's stack alone): $ME_CONNECTIONS connections, ${DURATION} s"
+  ticks=$(cpu_ticks)
+  run_wrk "$out/stack" "$ME_CONNECTIONS" "$DURATION" stack.lua /load/no-route
+  figure stack_cpu_us "$(cpu_us_per_request "$ticks" "$out/stack.txt")"
   log "POST /login: $LOGIN_CONNECTIONS connections, ${DURATION} s"
   run_wrk "$out/login" "$LOGIN_CONNECTIONS" "$DURATION" login.lua /login
   figure rss_login "$(rss_kib)"
@@ -469,13 +474,15 @@ login_share() { # phase, key
       -v limit="$limit" 'BEGIN { print (limit > 0) ? (n - bad) / d / limit : 0 }'
   done | aggregate '%.2f'
 }
-# GET /me's 2xx/s as a share of the baseline's 2xx/s, per run.
-me_share() {
-  local run me bare
+# A phase's answers a second as a share of the baseline's 2xx/s, per run: GET /me's 2xx,
+# or (stack) every answer, since the unrouted path's answer is a 404.
+me_share() { # [phase]
+  local run phase=${1:-me} me bare
   for run in $(seq 1 "$RUNS"); do
-    me=$(grep '^RESULT ' "$results/run-$run/me.txt" | head -n 1)
+    me=$(grep '^RESULT ' "$results/run-$run/$phase.txt" | head -n 1)
     bare=$(grep '^RESULT ' "$results/run-$run/bare.txt" | head -n 1)
-    awk -v n="$(field requests "$me")" -v d="$(field duration_s "$me")" -v bad="$(field non2xx "$me")" \
+    awk -v n="$(field requests "$me")" -v d="$(field duration_s "$me")" \
+      -v bad="$([[ $phase == stack ]] && echo 0 || field non2xx "$me")" \
       -v bn="$(field requests "$bare")" -v bd="$(field duration_s "$bare")" -v bbad="$(field non2xx "$bare")" \
       'BEGIN { print ((bn - bbad) > 0) ? ((n - bad) / d) / ((bn - bbad) / bd) : 0 }'
   done | aggregate '%.2f'
@@ -506,6 +513,7 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
   echo "|---|---|---|---|---|---|---|---|"
   row "GET /me, bare Axum baseline (bare_me)" "$ME_CONNECTIONS" bare
   row "GET /me" "$ME_CONNECTIONS" me
+  row "GET of an unrouted path, no token (404): the server's stack alone" "$ME_CONNECTIONS" stack
   row "POST /login" "$LOGIN_CONNECTIONS" login
   if ((TOTP_CONNECTIONS > 0)); then
     row "login with TOTP, run last$( ((totp_seconds < DURATION)) && echo " for $totp_seconds s"): POST /login, then POST /login/mfa; $(
@@ -536,8 +544,9 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
   fi
   echo
   echo "GET /me as a share of the baseline's requests/s, per run: $(me_share)." \
+    "The stack alone (the unrouted path's 404s), the same way: $(me_share stack)." \
     "The server's CPU time per request (user + system, from /proc): bare_me $(over_runs bare_cpu_us '%.1f') µs," \
-    "GET /me $(over_runs me_cpu_us '%.1f') µs."
+    "the stack alone $(over_runs stack_cpu_us '%.1f') µs, GET /me $(over_runs me_cpu_us '%.1f') µs."
   echo
   echo "Hashing limit, measured before each run by \`hash_once\`: argon2id m=19456,t=2,p=1, one hash" \
     "$(over_runs median_ms '%.2f') ms (median of 20); $cores cores / that = $(over_runs limit_per_s '%.1f') hashes/s;" \
