@@ -476,7 +476,7 @@ login_share() { # phase, key
 }
 # A phase's answers a second as a share of the baseline's 2xx/s, per run: GET /me's 2xx,
 # or (stack) every answer, since the unrouted path's answer is a 404.
-me_share() { # [phase]
+baseline_share() { # [phase]
   local run phase=${1:-me} me bare
   for run in $(seq 1 "$RUNS"); do
     me=$(grep '^RESULT ' "$results/run-$run/$phase.txt" | head -n 1)
@@ -543,8 +543,8 @@ malloc_env=$(env | grep '^MALLOC_' | sort | tr '\n' ' ' | sed 's/ $//' || true)
     done
   fi
   echo
-  echo "GET /me as a share of the baseline's requests/s, per run: $(me_share)." \
-    "The stack alone (the unrouted path's 404s), the same way: $(me_share stack)." \
+  echo "GET /me as a share of the baseline's requests/s, per run: $(baseline_share)." \
+    "The stack alone (the unrouted path's 404s), the same way: $(baseline_share stack)." \
     "The server's CPU time per request (user + system, from /proc): bare_me $(over_runs bare_cpu_us '%.1f') µs," \
     "the stack alone $(over_runs stack_cpu_us '%.1f') µs, GET /me $(over_runs me_cpu_us '%.1f') µs."
   echo

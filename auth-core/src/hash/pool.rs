@@ -650,10 +650,6 @@ impl Threads {
             return Ok(());
         }
         let mut others = lock(&shared.others);
-        if shared.first.get().is_none() && others.is_empty() && permits < 2 {
-            // No thread at all, nor one to start: the job is dropped here, with its permit.
-            return Err(HashPoolError::TaskFailed);
-        }
         shared.queue.push(task);
         // A first thread that is busy takes from the queue when its job ends; one that
         // swapped `first_free` itself is looking at the queue. So only the others are woken.
@@ -716,9 +712,9 @@ fn spawn(shared: &Arc<Shared>, serve: impl FnOnce(&Shared, &AtomicBool) + Send +
     })
 }
 
-/// A pool thread's loop: runs what `next` finds, else raises its flag, looks once more,
-/// and parks, until it is woken, the instant `next` gave, or the pool is gone and no work
-/// is left. `ran` follows each run, with when it started.
+/// A pool thread's loop: runs what `next` finds (with `run`, given when the run started),
+/// else raises its flag, looks once more, and parks, until it is woken or the instant
+/// `next` gave; it ends once the pool is gone and no work is left.
 fn serve(shared: &Shared, parked: &AtomicBool, next: impl Fn(Instant) -> Work, run: impl Fn(Arc<dyn Task>, Instant)) {
     let mut flag_up = false;
     loop {
