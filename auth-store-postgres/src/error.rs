@@ -78,6 +78,20 @@ pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `error` says the connection itself is gone (the server ended it, or the
+/// socket broke), so that a statement that changes nothing may run again on another.
+pub(crate) fn is_connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        // Class 08 connection exceptions; 57P01-57P02 the server or an administrator
+        // ended the backend; 57P05 and 25P03 the server's idle timeouts.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P05" | "25P03")
+        }),
+        _ => false,
+    }
+}
+
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     if is_unavailable(&error) {
         StoreError::unavailable(error)

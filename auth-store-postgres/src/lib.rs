@@ -124,6 +124,7 @@ pub use sqlx;
 pub use sqlx::PgPool;
 
 mod error;
+mod kept;
 mod outage;
 mod schema;
 
@@ -199,7 +200,12 @@ pub struct PostgresStore {
     on_registration: Option<Arc<RegistrationHook>>,
     /// Fails calls at once while the database is down (see [`without_outage_watch`](Self::without_outage_watch)).
     outage: Arc<outage::OutageWatch>,
+    /// Connections kept out of the pool between the hot reads (see `kept.rs`).
+    kept: Arc<kept::KeptConnections>,
 }
+
+/// What a read of [`PostgresStore::read`] returns: its statement's future on the connection.
+type ReadFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
 
 /// What a [`RegistrationHook`] returns: a future borrowing the transaction and the account.
 pub type HookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'a>>;
@@ -223,8 +229,22 @@ impl PostgresStore {
     /// calls succeed again once it connects. The task starts with the first call and
     /// stops with the last clone of the store.
     /// [`without_outage_watch`](Self::without_outage_watch) turns it off.
+    ///
+    /// The store's most frequent reads (the account and session of
+    /// [`find_user_and_session`](SessionStore::find_user_and_session), which authentication
+    /// reads on every request, an account by id or email, a session) run on connections
+    /// the store keeps out of the pool between them, at most half of `max_connections`
+    /// (none of a pool of one), so that each costs one round trip: sqlx's pool checks
+    /// every connection taken and given back with one more each. Reads take turns at the
+    /// kept connections within the pool's acquire timeout; the pool's other half stays for
+    /// writes and the application. A kept connection the server ended fails the read on
+    /// it, which runs once more on another.
     pub fn new(pool: PgPool) -> Self {
         Self {
+            kept: Arc::new(kept::KeptConnections::new(
+                pool.options().get_max_connections(),
+                pool.options().get_acquire_timeout(),
+            )),
             pool,
             schema: DEFAULT_SCHEMA.to_owned(),
             on_registration: None,
@@ -384,17 +404,59 @@ impl PostgresStore {
     }
 
     async fn fetch_user(&self, sql: AssertSqlSafe<String>, bind: UserQuery<'_>) -> Result<Option<User>, StoreError> {
-        let query = sqlx::query(sql);
-        let query = match bind {
-            UserQuery::Id(id) => query.bind(id),
-            UserQuery::Email(email) => query.bind(email),
-        };
-        let row = query
-            .fetch_optional(&self.pool)
-            .guarded(self)
-            .await
-            .map_err(store_error)?;
+        let row = self
+            .read(|conn| {
+                let query = sqlx::query(AssertSqlSafe(sql.0.as_str()));
+                let query = match bind {
+                    UserQuery::Id(id) => query.bind(id),
+                    UserQuery::Email(email) => query.bind(email.to_owned()),
+                };
+                Box::pin(query.fetch_optional(conn))
+            })
+            .await?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Runs `read`, a statement that changes nothing, once it is this read's turn: on a
+    /// connection kept between reads (see `kept.rs`), or on a new one from the pool when
+    /// none is idle. When a kept connection turns out lost (the server ended it), the other
+    /// idle ones go back to the pool, which checks them, and `read` runs once more.
+    async fn read<T>(
+        &self,
+        read: impl for<'c> Fn(&'c mut sqlx::PgConnection) -> ReadFuture<'c, T>,
+    ) -> Result<T, StoreError> {
+        let work = async {
+            if !self.kept.keeps_any() {
+                return read(&mut *self.pool.acquire().await?).await;
+            }
+            let Some(_turn) = self.kept.turn().await else {
+                return Err(sqlx::Error::PoolTimedOut);
+            };
+            let outages = self.outage.changes();
+            let mut lost_one = false;
+            loop {
+                if let Some(mut kept) = self.kept.take(outages) {
+                    match read(&mut kept.connection).await {
+                        Ok(value) => {
+                            self.kept.put_back(kept);
+                            return Ok(value);
+                        }
+                        // `kept` is dropped: back to the pool, which closes or cleans it.
+                        Err(error) if lost_one || !error::is_connection_lost(&error) => return Err(error),
+                        Err(_) => {
+                            lost_one = true;
+                            self.kept.forget_idle();
+                            continue;
+                        }
+                    }
+                }
+                let mut connection = self.pool.acquire().await?;
+                let value = read(&mut connection).await?;
+                self.kept.keep_new(connection, outages);
+                return Ok(value);
+            }
+        };
+        self.outage.guard(&self.pool, work).await.map_err(store_error)
     }
 }
 
@@ -1220,12 +1282,16 @@ impl SessionStore for PostgresStore {
     }
 
     async fn find_session(&self, session: SessionId) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(self.sql("SELECT {SESSION_COLUMNS} FROM {s}.sessions s WHERE s.id = $1"))
-            .bind(session.as_uuid())
-            .fetch_optional(&self.pool)
-            .guarded(self)
-            .await
-            .map_err(store_error)?;
+        let sql = self.sql("SELECT {SESSION_COLUMNS} FROM {s}.sessions s WHERE s.id = $1");
+        let row = self
+            .read(|conn| {
+                Box::pin(
+                    sqlx::query(AssertSqlSafe(sql.0.as_str()))
+                        .bind(*session.as_uuid())
+                        .fetch_optional(conn),
+                )
+            })
+            .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
@@ -1236,17 +1302,21 @@ impl SessionStore for PostgresStore {
         user: UserId,
         session: SessionId,
     ) -> Result<Option<(Option<User>, Option<Session>)>, StoreError> {
-        let row = sqlx::query(self.sql(
+        let sql = self.sql(
             "SELECT u.*, s.* FROM (SELECT 1) AS one
              LEFT JOIN LATERAL (SELECT {USER_COLUMNS} FROM {s}.users WHERE id = $1) AS u ON true
              LEFT JOIN LATERAL (SELECT {JOINED_SESSION_COLUMNS} FROM {s}.sessions s WHERE s.id = $2) AS s ON true",
-        ))
-        .bind(user.as_uuid())
-        .bind(session.as_uuid())
-        .fetch_one(&self.pool)
-        .guarded(self)
-        .await
-        .map_err(store_error)?;
+        );
+        let row = self
+            .read(|conn| {
+                Box::pin(
+                    sqlx::query(AssertSqlSafe(sql.0.as_str()))
+                        .bind(*user.as_uuid())
+                        .bind(*session.as_uuid())
+                        .fetch_one(conn),
+                )
+            })
+            .await?;
         let user = match row.try_get::<Option<Uuid>, _>("id").map_err(store_error)? {
             Some(_) => Some(user_from_row(&row)?),
             None => None,

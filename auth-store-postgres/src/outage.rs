@@ -15,7 +15,7 @@
 //! ends, closing its connection, once every clone of the store is dropped.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -38,6 +38,8 @@ pub(crate) struct OutageWatch {
     down: watch::Sender<bool>,
     /// Whether the watch task was started (or is not wanted).
     started: AtomicBool,
+    /// How many times the database went down or came back, as the watch saw it.
+    changes: AtomicU64,
 }
 
 impl OutageWatch {
@@ -47,7 +49,14 @@ impl OutageWatch {
         Arc::new(Self {
             down: watch::Sender::new(false),
             started: AtomicBool::new(!enabled),
+            changes: AtomicU64::new(0),
         })
+    }
+
+    /// How many times the database went down or came back: a connection made before the
+    /// count last changed may be one the server no longer knows.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     /// Runs `work` (a query or a connection acquisition of the store's pool) unless the
@@ -87,6 +96,9 @@ impl OutageWatch {
         let changed = self
             .down
             .send_if_modified(|state| std::mem::replace(state, down) != down);
+        if changed {
+            self.changes.fetch_add(1, Ordering::AcqRel);
+        }
         if changed && down {
             tracing::warn!("the database is unreachable: calls fail at once (503) until it answers again");
         } else if changed {
