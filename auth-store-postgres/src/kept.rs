@@ -17,8 +17,9 @@
 //!   connections, which the server may have ended too, go back to the pool, which checks
 //!   them; the read, which changes nothing, runs once more.
 //! - Connections kept from before an outage the store's watch saw are not used again.
-//! - A connection is kept for at most [`KEEP_FOR`], then goes back to the pool, where its
-//!   `max_lifetime` and `idle_timeout` apply.
+//! - A connection is kept for at most [`KEEP_FOR`]: the next read after that gives it back
+//!   to the pool, where its `max_lifetime` and `idle_timeout` apply. (While no read comes,
+//!   the idle kept connections stay open, as a pool's `min_connections` would.)
 //! - At most half the pool's connections are kept, so writes always find the other half;
 //!   none of a pool of one.
 //!   Reads take turns at those, within the pool's acquire timeout, and never wait for the
@@ -83,15 +84,22 @@ impl KeptConnections {
             .ok()
     }
 
-    /// An idle kept connection that may still be used, if any; the ones that may not are
-    /// dropped, back to the pool.
+    /// An idle kept connection that may still be used, if any; the idle ones that may not
+    /// (kept before the watch's count became `outages`, or for [`KEEP_FOR`]) go back to the
+    /// pool.
     pub(crate) fn take(&self, outages: u64) -> Option<Kept> {
-        loop {
-            let kept = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()?;
-            if kept.outages == outages && kept.since.elapsed() < KEEP_FOR {
-                return Some(kept);
-            }
+        let now = Instant::now();
+        let usable = |kept: &Kept| kept.outages == outages && now.saturating_duration_since(kept.since) < KEEP_FOR;
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.iter().all(usable) {
+            return idle.pop();
         }
+        let (usable, stale): (Vec<Kept>, Vec<Kept>) = std::mem::take(&mut *idle).into_iter().partition(usable);
+        *idle = usable;
+        let taken = idle.pop();
+        drop(idle);
+        drop(stale);
+        taken
     }
 
     /// Gives every idle kept connection back to the pool, which checks each.
