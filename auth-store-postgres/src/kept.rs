@@ -109,7 +109,7 @@ impl KeptConnections {
     }
 
     /// Keeps `connection`, taken from the pool while the watch's count was `outages`, after
-    /// a read on it completed; back to the pool when enough are kept.
+    /// a read on it completed (with its turn still held: the turns bound how many are kept).
     pub(crate) fn keep_new(&self, connection: PoolConnection<Postgres>, outages: u64) {
         self.put_back(Kept {
             connection,
