@@ -21,16 +21,20 @@
 //!   to the pool, where its `max_lifetime` and `idle_timeout` apply. (While no read comes,
 //!   the idle kept connections stay open, as a pool's `min_connections` would.)
 //! - At most half the pool's connections are kept, so writes always find the other half;
-//!   none of a pool of one.
-//!   Reads take turns at those, within the pool's acquire timeout, and never wait for the
-//!   pool while one of them sits idle: a read opens a connection of the pool only when
-//!   none is idle here, and the kept ones (in use or idle) are never more than the turns.
+//!   none of a pool of one. Reads take turns at those (a turn is waited for at most the
+//!   pool's acquire timeout), and a read opens a connection of the pool only when none is
+//!   idle here, so the kept ones, in use or idle, are never more than the turns. (A read
+//!   already waiting for the pool when another puts one back goes on waiting for the pool:
+//!   only while writes hold the pool's whole other half can that wait run out.)
+//! - Once the pool is closed, the idle kept connections go back to it and no more are
+//!   kept: `PgPool::close` waits for every connection out of the pool.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// How long a connection is kept before it goes back to the pool.
@@ -44,6 +48,8 @@ pub(crate) struct KeptConnections {
     turns: Semaphore,
     cap: usize,
     acquire_timeout: Duration,
+    /// Whether the task that gives the idle ones back when the pool closes was started.
+    watching_close: AtomicBool,
 }
 
 /// A connection out of the pool, with what decides whether it may be used again.
@@ -65,6 +71,7 @@ impl KeptConnections {
             turns: Semaphore::new(cap),
             cap,
             acquire_timeout,
+            watching_close: AtomicBool::new(false),
         }
     }
 
@@ -108,18 +115,49 @@ impl KeptConnections {
         drop(idle);
     }
 
-    /// Keeps `connection`, taken from the pool while the watch's count was `outages`, after
-    /// a read on it completed (with its turn still held: the turns bound how many are kept).
-    pub(crate) fn keep_new(&self, connection: PoolConnection<Postgres>, outages: u64) {
-        self.put_back(Kept {
-            connection,
-            outages,
-            since: Instant::now(),
-        });
+    /// Keeps `connection`, taken from `pool` while the watch's count was `outages`, after a
+    /// read on it completed (with its turn still held: the turns bound how many are kept).
+    pub(crate) fn keep_new(self: &Arc<Self>, connection: PoolConnection<Postgres>, outages: u64, pool: &PgPool) {
+        self.watch_close(pool);
+        self.put_back(
+            Kept {
+                connection,
+                outages,
+                since: Instant::now(),
+            },
+            pool,
+        );
     }
 
-    /// Puts back `kept` after a read on it completed (with its turn still held).
-    pub(crate) fn put_back(&self, kept: Kept) {
+    /// Puts back `kept` after a read on it completed (with its turn still held); gives it
+    /// back to `pool` instead once the pool is closed.
+    pub(crate) fn put_back(&self, kept: Kept, pool: &PgPool) {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(kept);
+        // Checked after the push: either the close task, which runs after the pool is
+        // marked closed, finds this one, or this check finds the pool closed.
+        if pool.is_closed() {
+            self.forget_idle();
+        }
+    }
+
+    /// Starts, once, the task that gives the idle kept connections back when `pool` closes.
+    fn watch_close(self: &Arc<Self>, pool: &PgPool) {
+        if self.watching_close.load(Ordering::Relaxed) {
+            return;
+        }
+        // Not on a Tokio runtime (sqlx itself needs one): try again at the next keep.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.watching_close.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (closed, kept) = (pool.close_event(), Arc::downgrade(self));
+        runtime.spawn(async move {
+            closed.await;
+            if let Some(kept) = kept.upgrade() {
+                kept.forget_idle();
+            }
+        });
     }
 }

@@ -236,9 +236,10 @@ impl PostgresStore {
     /// the store keeps out of the pool between them, at most half of `max_connections`
     /// (none of a pool of one), so that each costs one round trip: sqlx's pool checks
     /// every connection taken and given back with one more each. Reads take turns at the
-    /// kept connections within the pool's acquire timeout; the pool's other half stays for
-    /// writes and the application. A kept connection the server ended fails the read on
-    /// it, which runs once more on another.
+    /// kept connections, waiting for a turn at most the pool's acquire timeout; the pool's
+    /// other half stays for writes and the application. A kept connection the server ended
+    /// fails the read on it, which runs once more on another. Closing the pool
+    /// ([`PgPool::close`]) gives the kept connections back to it.
     pub fn new(pool: PgPool) -> Self {
         Self {
             kept: Arc::new(kept::KeptConnections::new(
@@ -426,7 +427,7 @@ impl PostgresStore {
         read: impl for<'c> Fn(&'c mut sqlx::PgConnection) -> ReadFuture<'c, T>,
     ) -> Result<T, StoreError> {
         let work = async {
-            if !self.kept.keeps_any() {
+            if !self.kept.keeps_any() || self.pool.is_closed() {
                 return read(&mut *self.pool.acquire().await?).await;
             }
             let Some(_turn) = self.kept.turn().await else {
@@ -438,12 +439,13 @@ impl PostgresStore {
                 if let Some(mut kept) = self.kept.take(outages) {
                     match read(&mut kept.connection).await {
                         Ok(value) => {
-                            self.kept.put_back(kept);
+                            self.kept.put_back(kept, &self.pool);
                             return Ok(value);
                         }
                         // `kept` is dropped: back to the pool, which closes or cleans it.
                         Err(error) if lost_one || !error::is_connection_lost(&error) => return Err(error),
-                        Err(_) => {
+                        Err(error) => {
+                            tracing::debug!(%error, "a kept connection was lost: the read runs once more");
                             lost_one = true;
                             self.kept.forget_idle();
                             continue;
@@ -452,7 +454,7 @@ impl PostgresStore {
                 }
                 let mut connection = self.pool.acquire().await?;
                 let value = read(&mut connection).await?;
-                self.kept.keep_new(connection, outages);
+                self.kept.keep_new(connection, outages, &self.pool);
                 return Ok(value);
             }
         };

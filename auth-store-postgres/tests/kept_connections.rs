@@ -1,7 +1,7 @@
 //! The connections the store keeps out of its pool between reads (so that a session check
-//! costs one round trip, not sqlx's three): at most half the pool, never a reason for a
-//! call to wait while one sits idle. That a kept connection the server ended is replaced
-//! is `outage.rs`'s `backends_killed_by_the_server_are_replaced_transparently`.
+//! costs one round trip, not sqlx's three): at most half the pool, taken in turns, given
+//! back when the pool closes. That a kept connection the server ended is replaced is
+//! `outage.rs`'s `backends_killed_by_the_server_are_replaced_transparently`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
@@ -79,7 +79,7 @@ async fn reads_keep_at_most_half_the_pool_and_writes_find_the_other_half() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_waiting_for_an_exhausted_pool_takes_the_connection_another_read_keeps() {
+async fn reads_beyond_the_kept_connections_wait_for_a_turn_not_for_an_exhausted_pool() {
     // A short acquire timeout: a read left waiting for the pool fails within the test.
     let Some(store) = store_on_pool_of(2, Duration::from_secs(2)).await else {
         return;
@@ -118,4 +118,30 @@ async fn a_pool_of_one_connection_keeps_none() {
         // A write right after a read finds the pool's only connection.
         store.insert_user(&sample_user(unique_email("single"))).await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_pool_gets_the_kept_connections_back() {
+    let Some(store) = store_on_pool_of(4, Duration::from_secs(2)).await else {
+        return;
+    };
+    let user = sample_user(unique_email("closing"));
+    store.insert_user(&user).await.unwrap();
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.find_user_by_id(user.id).await })
+        })
+        .collect();
+    for read in reads {
+        read.await.unwrap().unwrap();
+    }
+    assert!(checked_out(&store) >= 1, "the reads kept a connection");
+
+    // `close` waits for every connection out of the pool, the kept ones too.
+    tokio::time::timeout(Duration::from_secs(10), store.pool().close())
+        .await
+        .expect("closing the pool does not wait for the store to be dropped");
+    let error = store.find_user_by_id(user.id).await.unwrap_err();
+    assert!(matches!(error, auth_core::StoreError::Unavailable(_)), "{error:?}");
 }
