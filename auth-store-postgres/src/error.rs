@@ -40,39 +40,24 @@ pub enum MigrateError {
     Failed(#[source] sqlx::migrate::MigrateError),
 }
 
-/// Whether `error` is about reaching the database rather than about the request.
+/// Whether `error` is about reaching the database rather than about the request: a lost
+/// connection, or a transient condition of the server.
 pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
+    if is_connection_lost(error) {
+        return true;
+    }
     match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // Transient conditions of the server, not faults of the request (a retry may
-            // succeed): class 08 connection exceptions; 57P01-57P03 shutting down or
-            // starting; 57P05 and 25P03 idle timeouts; 57014 statement timeout; 55P03
+            // succeed): 57P03 starting up or shutting down; 57014 statement timeout; 55P03
             // lock timeout; 40001 and 40P01 serialization failure and deadlock; 25006 a
             // read-only server (a standby after failover); 53100, 53200, 53300 disk full,
             // out of memory, too many connections.
-            code.starts_with("08")
-                || matches!(
-                    code.as_ref(),
-                    "57P01"
-                        | "57P02"
-                        | "57P03"
-                        | "57P05"
-                        | "25P03"
-                        | "57014"
-                        | "55P03"
-                        | "40001"
-                        | "40P01"
-                        | "25006"
-                        | "53100"
-                        | "53200"
-                        | "53300"
-                )
+            matches!(
+                code.as_ref(),
+                "57P03" | "57014" | "55P03" | "40001" | "40P01" | "25006" | "53100" | "53200" | "53300"
+            )
         }),
         _ => false,
     }
