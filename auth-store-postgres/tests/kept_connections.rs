@@ -37,6 +37,20 @@ fn checked_out(store: &PostgresStore) -> u32 {
     pool.size() - u32::try_from(pool.num_idle()).unwrap()
 }
 
+/// Reads `user` `count` times at once, each in a task of its own, and checks each answer.
+async fn read_at_once(store: &PostgresStore, user: &auth_core::User, count: usize, context: &str) {
+    let reads: Vec<_> = (0..count)
+        .map(|_| {
+            let (store, id) = (store.clone(), user.id);
+            tokio::spawn(async move { store.find_user_by_id(id).await })
+        })
+        .collect();
+    for read in reads {
+        let found = read.await.unwrap();
+        assert_eq!(found.unwrap().unwrap().id, user.id, "{context}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_keep_at_most_half_the_pool_and_writes_find_the_other_half() {
     let Some(store) = store_on_pool_of(4, Duration::from_secs(10)).await else {
@@ -45,16 +59,8 @@ async fn reads_keep_at_most_half_the_pool_and_writes_find_the_other_half() {
     let user = sample_user(unique_email("kept"));
     store.insert_user(&user).await.unwrap();
 
-    for _ in 0..3 {
-        let reads: Vec<_> = (0..16)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { store.find_user_by_id(user.id).await })
-            })
-            .collect();
-        for read in reads {
-            assert_eq!(read.await.unwrap().unwrap().unwrap().id, user.id);
-        }
+    for round in 0..3 {
+        read_at_once(&store, &user, 16, &format!("round {round}")).await;
     }
 
     // The pool takes its connections back in tasks of its own: wait for them.
@@ -92,16 +98,7 @@ async fn reads_beyond_the_kept_connections_wait_for_a_turn_not_for_an_exhausted_
     let held = store.pool().begin().await.unwrap();
 
     for round in 0..3 {
-        let reads: Vec<_> = (0..8)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { store.find_user_by_id(user.id).await })
-            })
-            .collect();
-        for read in reads {
-            let found = read.await.unwrap();
-            assert_eq!(found.unwrap().unwrap().id, user.id, "round {round}");
-        }
+        read_at_once(&store, &user, 8, &format!("round {round}")).await;
     }
     drop(held);
 }
@@ -127,15 +124,7 @@ async fn closing_the_pool_gets_the_kept_connections_back() {
     };
     let user = sample_user(unique_email("closing"));
     store.insert_user(&user).await.unwrap();
-    let reads: Vec<_> = (0..8)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.find_user_by_id(user.id).await })
-        })
-        .collect();
-    for read in reads {
-        read.await.unwrap().unwrap();
-    }
+    read_at_once(&store, &user, 8, "before closing").await;
     assert!(checked_out(&store) >= 1, "the reads kept a connection");
 
     // `close` waits for every connection out of the pool, the kept ones too.
@@ -144,4 +133,5 @@ async fn closing_the_pool_gets_the_kept_connections_back() {
         .expect("closing the pool does not wait for the store to be dropped");
     let error = store.find_user_by_id(user.id).await.unwrap_err();
     assert!(matches!(error, auth_core::StoreError::Unavailable(_)), "{error:?}");
+    assert!(store.known_unavailable().await, "a closed pool is a known outage");
 }
