@@ -1027,6 +1027,41 @@ async fn a_store_that_is_down_answers_unavailable() {
     );
 }
 
+#[tokio::test]
+async fn a_registration_in_an_outage_the_store_knows_of_is_refused_before_its_hash() {
+    let f = Fixture::new();
+    let client = ClientInfo::unknown();
+    let register = |email: &'static str| f.auth.register(email, Password::new(PASSWORD), &client);
+    f.store.set_down(true);
+    // A store that cannot tell: the hash runs, then the insert fails.
+    let error = register("first@example.com").await.unwrap_err();
+    assert!(matches!(error, AuthError::Unavailable(_)), "{error:?}");
+    assert_eq!(f.work(), (0, 1));
+    assert!(f.store.calls().contains(&"insert_user"));
+
+    // A store that knows: refused the same way, with no hash and no write tried.
+    f.store.set_outage_known(true);
+    f.store.clear_calls();
+    let error = register("second@example.com").await.unwrap_err();
+    assert!(matches!(error, AuthError::Unavailable(_)), "{error:?}");
+    assert_eq!((error.code(), error.http_status()), ("unavailable", 503));
+    assert!(error.retry_after().is_some());
+    assert_eq!(f.work(), (0, 0), "no hash in a known outage");
+    assert!(!f.store.calls().contains(&"insert_user"), "{:?}", f.store.calls());
+
+    // Input is still judged first: a weak password is the client's error, not a 503.
+    let weak = f
+        .auth
+        .register("third@example.com", Password::new("short"), &ClientInfo::unknown())
+        .await
+        .unwrap_err();
+    assert!(matches!(weak, AuthError::WeakPassword(_)), "{weak:?}");
+
+    f.store.set_down(false);
+    register("second@example.com").await.unwrap();
+    assert_eq!(f.work(), (0, 1), "the store is back: registrations hash again");
+}
+
 // ---------------------------------------------------------------- object safety
 
 #[tokio::test]

@@ -226,7 +226,9 @@ impl PostgresStore {
     /// `pg_stat_activity`) and checks it every 250 ms; while it can neither use it nor
     /// make a new one, every call, the ones already waiting for a connection too, is
     /// [`StoreError::Unavailable`] (HTTP 503 with `Retry-After`) without waiting, and the
-    /// calls succeed again once it connects. The task starts with the first call and
+    /// calls succeed again once it connects. Meanwhile
+    /// [`known_unavailable`](UserStore::known_unavailable) is `true`, so a registration is
+    /// refused before it hashes the password. The task starts with the first call and
     /// stops with the last clone of the store.
     /// [`without_outage_watch`](Self::without_outage_watch) turns it off.
     ///
@@ -1140,6 +1142,12 @@ impl UserStore for PostgresStore {
         let user = row.as_ref().map(user_from_row).transpose()?;
         self.finish(writer, user.is_some()).await?;
         Ok(user)
+    }
+
+    /// `true` while the store's outage watch sees the database down, and once the pool is
+    /// closed: every call would fail with [`StoreError::Unavailable`] then.
+    async fn known_unavailable(&self) -> bool {
+        self.outage.is_down() || self.pool.is_closed()
     }
 }
 

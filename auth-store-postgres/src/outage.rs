@@ -59,6 +59,11 @@ impl OutageWatch {
         self.changes.load(Ordering::Acquire)
     }
 
+    /// Whether the watch sees the database down now.
+    pub(crate) fn is_down(&self) -> bool {
+        *self.down.borrow()
+    }
+
     /// Runs `work` (a query or a connection acquisition of the store's pool) unless the
     /// database is down, and stops waiting for it as soon as the database goes down.
     pub(crate) async fn guard<T>(

@@ -218,6 +218,16 @@ async fn in_an_outage_calls_fail_at_once_even_those_already_waiting_and_work_aga
             let error = without_waiting(call).await.unwrap().unwrap_err();
             assert!(matches!(error, StoreError::Unavailable(_)), "round {round}: {error:?}");
         }
+        // The watch comes to see the database down (those calls may have failed on their
+        // own first), and says so without asking it: a registration then spends no hash.
+        let known = async {
+            while !store.known_unavailable().await {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), known)
+            .await
+            .expect("the watch never reported the outage");
         let error = without_waiting(store.insert_user(&sample_user(unique_email("refused"))))
             .await
             .unwrap_err();
@@ -226,6 +236,7 @@ async fn in_an_outage_calls_fail_at_once_even_those_already_waiting_and_work_aga
         proxy.restore();
         let found = once_back(|| store.find_user_by_id(user.id)).await;
         assert_eq!(found.unwrap(), Some(user.clone()), "round {round}");
+        assert!(!store.known_unavailable().await, "round {round}: the watch saw it back");
     }
 }
 
@@ -249,6 +260,7 @@ async fn without_the_watch_an_outage_waits_out_the_acquire_timeout() {
     proxy.cut();
     let error = bounded(store.find_user_by_id(user.id)).await.unwrap_err();
     assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(!store.known_unavailable().await, "without the watch, nothing is known");
     proxy.restore();
     // No watch to wait for: the next call connects again itself.
     assert_eq!(bounded(store.find_user_by_id(user.id)).await.unwrap(), Some(user));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::AuthService;
 use super::audit::Audit;
 use crate::email::{Email, EmailError};
-use crate::error::AuthError;
+use crate::error::{AuthError, StoreError};
 use crate::event::{Action, Outcome, Refusal, Subject};
 use crate::id::UserId;
 use crate::password::Password;
@@ -123,6 +123,10 @@ impl<S: AuthStore> AuthService<S> {
         self.take(Bucket::RegistrationsPerClient, client, None).await?;
         let email = email.clone()?;
         self.policy.check(&password, Some(&email))?;
+        // The insert is the only store call, after the hash: in a known outage, spend none.
+        if self.store().known_unavailable().await {
+            return Err(StoreError::unavailable("the store knows its database is unreachable").into());
+        }
         let hasher = Arc::clone(&self.hasher);
         let hash = self
             .pool

@@ -284,6 +284,31 @@ store_trait! {
             email: &Email,
             at: OffsetDateTime,
         ) -> Result<Option<User>, StoreError>;
+
+        provided {
+            /// Whether the store knows, without asking its database, that a call would fail
+            /// with [`StoreError::Unavailable`] right now: `auth-store-postgres` knows it
+            /// while its outage watch sees the database down. The service asks before work it
+            /// would throw away if the store then failed: a registration hashes its password
+            /// before its only store call, so during an outage it is refused at once instead
+            /// of after a hash (which, with the CPU busy, can take seconds).
+            ///
+            /// Must answer from memory (no I/O) and may be stale in either direction for a
+            /// moment: a `true` only saves work, and a `false` changes nothing. The default is
+            /// `false`, never known; [`ComposedStore`] keeps the default.
+            ///
+            /// ```
+            /// use auth_core::{MemoryStore, UserStore};
+            ///
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() {
+            /// assert!(!MemoryStore::new().known_unavailable().await);
+            /// # }
+            /// ```
+            async fn known_unavailable(&self) -> bool {
+                false
+            }
+        }
     }
 }
 

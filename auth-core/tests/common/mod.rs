@@ -48,6 +48,7 @@ pub struct HookedStore {
     after_session_insert: Arc<Mutex<Option<AfterHook>>>,
     calls: Arc<Mutex<Vec<&'static str>>>,
     records_ignored: Arc<AtomicBool>,
+    outage_known: Arc<AtomicBool>,
 }
 
 impl HookedStore {
@@ -59,6 +60,12 @@ impl HookedStore {
 
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Whether the store, while down, knows it (`UserStore::known_unavailable`), as
+    /// `auth-store-postgres`'s outage watch does; off by default, as in `MemoryStore`.
+    pub fn set_outage_known(&self, known: bool) {
+        self.outage_known.store(known, Ordering::SeqCst);
     }
 
     pub fn interfere_before_next_password_write(&self, interference: Interference) {
@@ -194,6 +201,10 @@ impl UserStore for HookedStore {
     ) -> Result<Option<User>, StoreError> {
         self.up("mark_email_verified")?;
         self.inner.mark_email_verified(id, email, at).await
+    }
+
+    async fn known_unavailable(&self) -> bool {
+        self.outage_known.load(Ordering::SeqCst) && self.down.load(Ordering::SeqCst)
     }
 }
 
