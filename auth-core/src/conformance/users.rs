@@ -35,6 +35,16 @@ conformance_cases! { $
         assert_eq!(store.find_user_by_email(&lookup).await.unwrap(), Some(user));
     }
 
+    /// A store that answers is not [known to be unavailable](crate::UserStore::known_unavailable),
+    /// before its first call and after: a wrong `true` would refuse every registration.
+    pub async fn a_working_store_is_not_known_unavailable(store: S) {
+        assert!(!store.known_unavailable().await, "before any call");
+        let user = sample_user(unique_email("available"));
+        store.insert_user(&user).await.unwrap();
+        assert!(store.find_user_by_id(user.id).await.unwrap().is_some());
+        assert!(!store.known_unavailable().await, "after calls that worked");
+    }
+
     /// Unknown ids and emails are `Ok(None)`, and updates of unknown ids change nothing.
     pub async fn missing_users_are_none(store: S) {
         let ghost = sample_user(unique_email("ghost"));
