@@ -1062,6 +1062,22 @@ async fn a_registration_in_an_outage_the_store_knows_of_is_refused_before_its_ha
     assert_eq!(f.work(), (0, 1), "the store is back: registrations hash again");
 }
 
+#[tokio::test]
+async fn a_known_outage_is_seen_through_arc_box_dyn_and_a_composed_store() {
+    let store = common::HookedStore::default();
+    store.set_down(true);
+    store.set_outage_known(true);
+    let shared: Arc<dyn UserStore> = Arc::new(store.clone());
+    let boxed: Box<dyn UserStore> = Box::new(store.clone());
+    let composed = auth_core::ComposedStore::new(store.clone(), MemoryStore::new(), MemoryStore::new());
+    assert!(shared.known_unavailable().await);
+    assert!(boxed.known_unavailable().await);
+    assert!(composed.known_unavailable().await, "ComposedStore asks its users part");
+    store.set_down(false);
+    assert!(!shared.known_unavailable().await);
+    assert!(!composed.known_unavailable().await);
+}
+
 // ---------------------------------------------------------------- object safety
 
 #[tokio::test]

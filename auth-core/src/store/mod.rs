@@ -14,10 +14,13 @@
 ///
 /// Methods with a default body, optional fast paths a backend overrides when it can, come
 /// last, in a `provided { ... }` group; `Arc` and `Box` forward them like the rest.
+/// Methods with a default body that describe the store itself rather than read its data
+/// come in a `forwarded { ... }` group after that.
 ///
 /// Prefixed with `composed(<part>: <U|S|T>);`, it also implements the trait for
 /// [`ComposedStore`] by forwarding every method to that part, except the provided ones,
 /// which keep their default there: a fast path of one part may read what another holds.
+/// The `forwarded` ones go to the part too.
 macro_rules! store_trait {
     (
         composed($part:ident: $Part:ident);
@@ -32,6 +35,14 @@ macro_rules! store_trait {
                     $(
                         $(#[$provided_attr:meta])*
                         async fn $provided:ident(&self $(, $parg:ident: $parg_ty:ty)* $(,)?) -> $pret:ty $body:block
+                    )*
+                }
+            )?
+            $(
+                forwarded {
+                    $(
+                        $(#[$forwarded_attr:meta])*
+                        async fn $forwarded:ident(&self $(, $farg:ident: $farg_ty:ty)* $(,)?) -> $fret:ty $fbody:block
                     )*
                 }
             )?
@@ -52,6 +63,14 @@ macro_rules! store_trait {
                         )*
                     }
                 )?
+                $(
+                    forwarded {
+                        $(
+                            $(#[$forwarded_attr])*
+                            async fn $forwarded(&self $(, $farg: $farg_ty)*) -> $fret $fbody
+                        )*
+                    }
+                )?
             }
         }
 
@@ -68,6 +87,11 @@ macro_rules! store_trait {
                     self.$part.$method($($arg),*).await
                 }
             )*
+            $($(
+                async fn $forwarded(&self $(, $farg: $farg_ty)*) -> $fret {
+                    self.$part.$forwarded($($farg),*).await
+                }
+            )*)?
         }
     };
     (
@@ -85,6 +109,14 @@ macro_rules! store_trait {
                     )*
                 }
             )?
+            $(
+                forwarded {
+                    $(
+                        $(#[$forwarded_attr:meta])*
+                        async fn $forwarded:ident(&self $(, $farg:ident: $farg_ty:ty)* $(,)?) -> $fret:ty $fbody:block
+                    )*
+                }
+            )?
         }
     ) => {
         $(#[$attr])*
@@ -97,6 +129,10 @@ macro_rules! store_trait {
             $($(
                 $(#[$provided_attr])*
                 async fn $provided(&self $(, $parg: $parg_ty)*) -> $pret $body
+            )*)?
+            $($(
+                $(#[$forwarded_attr])*
+                async fn $forwarded(&self $(, $farg: $farg_ty)*) -> $fret $fbody
             )*)?
         }
 
@@ -112,6 +148,11 @@ macro_rules! store_trait {
                     (**self).$provided($($parg),*).await
                 }
             )*)?
+            $($(
+                async fn $forwarded(&self $(, $farg: $farg_ty)*) -> $fret {
+                    (**self).$forwarded($($farg),*).await
+                }
+            )*)?
         }
 
         #[async_trait::async_trait]
@@ -124,6 +165,11 @@ macro_rules! store_trait {
             $($(
                 async fn $provided(&self $(, $parg: $parg_ty)*) -> $pret {
                     (**self).$provided($($parg),*).await
+                }
+            )*)?
+            $($(
+                async fn $forwarded(&self $(, $farg: $farg_ty)*) -> $fret {
+                    (**self).$forwarded($($farg),*).await
                 }
             )*)?
         }
@@ -285,7 +331,7 @@ store_trait! {
             at: OffsetDateTime,
         ) -> Result<Option<User>, StoreError>;
 
-        provided {
+        forwarded {
             /// Whether the store knows, without asking its database, that a call would fail
             /// with [`StoreError::Unavailable`] right now: `auth-store-postgres` knows it
             /// while its outage watch sees the database down. The service asks before work it
@@ -293,9 +339,11 @@ store_trait! {
             /// before its only store call, so during an outage it is refused at once instead
             /// of after a hash (which, with the CPU busy, can take seconds).
             ///
-            /// Must answer from memory (no I/O) and may be stale in either direction for a
-            /// moment: a `true` only saves work, and a `false` changes nothing. The default is
-            /// `false`, never known; [`ComposedStore`] keeps the default.
+            /// Answer `true` only when a call would fail anyway (a wrong `true` refuses
+            /// registrations that would have succeeded), and from memory, with no I/O. A
+            /// `false` may be stale: it changes nothing. The default is `false`, never
+            /// known. A store that wraps another forwards it; [`ComposedStore`] asks its
+            /// `users` part, and `Arc` and `Box` the store they hold.
             ///
             /// ```
             /// use auth_core::{MemoryStore, UserStore};
