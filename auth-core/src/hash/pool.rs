@@ -465,7 +465,15 @@ struct Shared {
     fixed_rescue_nanos: AtomicU64,
     /// The last pool handle is gone: the threads end once no work is left.
     closed: AtomicBool,
+    /// Called by the first thread when it has looked for work and found none, before it
+    /// lets a `submit` have it again: lets a test hold it at that point.
+    #[cfg(test)]
+    on_empty_look: Mutex<Option<EmptyLookHook>>,
 }
+
+/// What a test runs where the first thread has found no work (see `Shared::on_empty_look`).
+#[cfg(test)]
+type EmptyLookHook = Arc<dyn Fn(&Shared) + Send + Sync>;
 
 /// A pool thread as others see it: its handle and whether it is parked.
 struct Parker {
@@ -584,6 +592,10 @@ impl Shared {
             task.enter();
             return Work::Run(task);
         }
+        #[cfg(test)]
+        if let Some(hook) = lock(&self.on_empty_look).clone() {
+            hook(self);
+        }
         drop(given);
         self.first_free.store(true, Ordering::Release);
         Work::Wait(next_overdue)
@@ -624,6 +636,8 @@ impl Threads {
                 typical_nanos: AtomicU64::new(0),
                 fixed_rescue_nanos: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
+                #[cfg(test)]
+                on_empty_look: Mutex::new(None),
             }),
         }
     }
@@ -651,9 +665,15 @@ impl Threads {
         }
         let mut others = lock(&shared.others);
         shared.queue.push(task);
-        // A first thread that is busy takes from the queue when its job ends; one that
-        // swapped `first_free` itself is looking at the queue. So only the others are woken.
-        if others.iter().any(Parker::wake_if_parked) {
+        // Paired with the fence after a thread raises its parked flag: either that
+        // thread's last look finds this job, or the flag is seen up here and it is woken.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        // A first thread that is busy takes from the queue when its job ends. One that
+        // swapped `first_free` down itself is looking for work, and may have looked at the
+        // queue before this job was in it: if it is parked, or about to, it is woken, or
+        // the job would wait for the next submit (with one permit, that never comes: the
+        // job holds it).
+        if shared.first.get().is_some_and(Parker::wake_if_parked) || others.iter().any(Parker::wake_if_parked) {
             return Ok(());
         }
         // A busy first thread, or one that could not be started, leaves at most
@@ -734,6 +754,8 @@ fn serve(shared: &Shared, parked: &AtomicBool, next: impl Fn(Instant) -> Work, r
                     // Work that came before the flag was up was not told to wake this
                     // thread: look once more with it up.
                     parked.store(true, Ordering::SeqCst);
+                    // Paired with the fence in `submit` after it queues a job.
+                    std::sync::atomic::fence(Ordering::SeqCst);
                     flag_up = true;
                     continue;
                 }
@@ -916,6 +938,73 @@ mod tests {
             releases.push(release);
         }
         releases
+    }
+
+    /// The first thread looked at the queue, found it empty and is about to park when a
+    /// job is queued (a `submit` found it had itself, not free): the job is run, and not
+    /// left for the next `submit`, which with one permit never comes (the job holds it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_queued_as_the_first_thread_finds_none_is_run() {
+        let pool = HashPool::new(1).with_max_queue(0);
+        let reached = Arc::new(AtomicBool::new(false));
+        let resume = Arc::new(AtomicBool::new(false));
+        // Holds the first thread once: on its last look before it parks (its flag up)
+        // after it has run a job (it has timed one). It spins rather than blocks: a
+        // blocking wait would use up the wake-up the queued job gives the thread.
+        let hook: EmptyLookHook = Arc::new({
+            let (reached, resume) = (Arc::clone(&reached), Arc::clone(&resume));
+            move |shared: &Shared| {
+                let last_look = shared.typical_nanos.load(Ordering::Acquire) != 0
+                    && shared
+                        .first
+                        .get()
+                        .is_some_and(|first| first.parked.load(Ordering::SeqCst));
+                if last_look && !reached.swap(true, Ordering::AcqRel) {
+                    // A wake-up left from the first job's hand-over is used up here, so
+                    // that only one given from now on can end the coming park.
+                    std::thread::park_timeout(Duration::ZERO);
+                    let until = Instant::now() + Duration::from_secs(30);
+                    while !resume.load(Ordering::Acquire) && Instant::now() < until {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        });
+        *lock(&pool.threads.shared.on_empty_look) = Some(hook);
+
+        // A job given to the first thread; when it ends, the thread looks for more.
+        pool.run(|| ()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while !reached.load(Ordering::Acquire) {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the first thread looks for work once more before it parks");
+        let queued = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(|| 7).await }
+        });
+        while pool.threads.shared.queue.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        resume.store(true, Ordering::Release);
+        let answer = tokio::time::timeout(Duration::from_secs(30), queued)
+            .await
+            .expect("the queued job is run, not left to the next submit");
+        assert_eq!(answer.unwrap(), Ok(7));
+        assert_eq!(pool.threads.started(), 1, "run by the first thread: there is no other");
+    }
+
+    /// One permit, jobs back to back: each finds the first thread in some step of looking
+    /// for work, and none is left waiting for a wake-up that never comes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_one_permit_jobs_back_to_back_are_all_run() {
+        let pool = HashPool::new(1).with_max_queue(0);
+        for n in 0..50_000 {
+            let answer = tokio::time::timeout(Duration::from_secs(30), pool.run(move || n)).await;
+            assert_eq!(answer, Ok(Ok(n)), "job {n}");
+        }
     }
 
     #[tokio::test]
