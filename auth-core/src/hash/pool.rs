@@ -1007,6 +1007,37 @@ mod tests {
         }
     }
 
+    /// Several callers, jobs back to back, on pools of two and three permits with and
+    /// without idle scheduling: every job is answered, by whichever thread was free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn with_several_callers_jobs_back_to_back_are_all_run() {
+        for (permits, idle) in [(2, true), (2, false), (3, true), (3, false)] {
+            let pool = HashPool::new(permits)
+                .with_idle_scheduling(idle)
+                .with_max_queue(16)
+                .with_max_wait(Duration::from_secs(3600));
+            let callers: Vec<_> = (0..4)
+                .map(|caller| {
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        for n in 0..5_000 {
+                            let answer = tokio::time::timeout(Duration::from_secs(30), pool.run(move || n)).await;
+                            assert_eq!(
+                                answer,
+                                Ok(Ok(n)),
+                                "{permits} permits, idle {idle}: caller {caller}, job {n}"
+                            );
+                        }
+                    })
+                })
+                .collect();
+            for caller in callers {
+                caller.await.unwrap();
+            }
+            assert!(pool.threads.started() <= permits);
+        }
+    }
+
     #[tokio::test]
     async fn runs_jobs_off_the_async_thread() {
         let pool = HashPool::new(1);
