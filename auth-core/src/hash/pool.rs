@@ -672,8 +672,12 @@ impl Threads {
         // swapped `first_free` down itself is looking for work, and may have looked at the
         // queue before this job was in it: if it is parked, or about to, it is woken, or
         // the job would wait for the next submit (with one permit, that never comes: the
-        // job holds it).
-        if shared.first.get().is_some_and(Parker::wake_if_parked) || others.iter().any(Parker::wake_if_parked) {
+        // job holds it). Woken or not, it may be about to run another job (one a submit is
+        // handing it), so the others are woken, or one started, as if it were busy.
+        if let Some(first) = shared.first.get() {
+            first.wake_if_parked();
+        }
+        if others.iter().any(Parker::wake_if_parked) {
             return Ok(());
         }
         // A busy first thread, or one that could not be started, leaves at most
@@ -994,6 +998,92 @@ mod tests {
             .expect("the queued job is run, not left to the next submit");
         assert_eq!(answer.unwrap(), Ok(7));
         assert_eq!(pool.threads.started(), 1, "run by the first thread: there is no other");
+    }
+
+    /// Two permits, both threads parked. A first job finds the first thread free and is
+    /// being handed to it (held here at the `for_first` lock) when a second is queued: the
+    /// second runs on the other thread, not after the first job, although the first
+    /// thread's flag is up and waking it would do.
+    #[test]
+    fn a_job_queued_while_another_is_handed_to_the_first_thread_goes_to_a_parked_other() {
+        /// Runs `job` on `pool` from a thread of its own, which a submit may block.
+        fn call(pool: &HashPool, job: impl Fn() -> bool + Send + Sync + 'static) -> std::thread::JoinHandle<bool> {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(pool.run(job)).unwrap()
+            })
+        }
+        fn wait_for(what: &str, done: impl Fn() -> bool) {
+            let until = Instant::now() + Duration::from_secs(30);
+            while !done() {
+                assert!(Instant::now() < until, "{what}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let pool = HashPool::new(2).with_idle_scheduling(false).with_max_queue(0);
+        let shared = Arc::clone(&pool.threads.shared);
+        // Both threads started: two jobs that each wait for the other.
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let warm: Vec<_> = (0..2)
+            .map(|_| {
+                let both = Arc::clone(&both);
+                call(&pool, move || {
+                    both.wait();
+                    true
+                })
+            })
+            .collect();
+        for warm in warm {
+            assert!(warm.join().unwrap());
+        }
+        assert_eq!(pool.threads.started(), 2);
+        wait_for("both threads parked, the first one free", || {
+            shared.first_free.load(Ordering::SeqCst)
+                && shared
+                    .first
+                    .get()
+                    .is_some_and(|first| first.parked.load(Ordering::SeqCst))
+                && lock(&shared.others)
+                    .iter()
+                    .all(|other| other.parked.load(Ordering::SeqCst))
+        });
+
+        let handing = lock(&shared.for_first);
+        let second_ran = Arc::new(AtomicBool::new(false));
+        // The first job ends once the second has run, or after 30 s if it waits behind it.
+        let first = call(&pool, {
+            let second_ran = Arc::clone(&second_ran);
+            move || {
+                let until = Instant::now() + Duration::from_secs(30);
+                while !second_ran.load(Ordering::Acquire) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                second_ran.load(Ordering::Acquire)
+            }
+        });
+        wait_for("the first job's submit has the first thread", || {
+            !shared.first_free.load(Ordering::SeqCst)
+        });
+        let second = call(&pool, {
+            let second_ran = Arc::clone(&second_ran);
+            move || {
+                second_ran.store(true, Ordering::Release);
+                true
+            }
+        });
+        wait_for("the second job queued", || {
+            !shared.queue.is_empty() || second_ran.load(Ordering::Acquire)
+        });
+        drop(handing);
+        assert!(second.join().unwrap());
+        assert!(
+            first.join().unwrap(),
+            "the second job waited for the first, with a thread parked and a permit free"
+        );
     }
 
     /// One permit, jobs back to back: each finds the first thread in some step of looking
